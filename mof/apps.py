@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class MofConfig(AppConfig):
+    name = "mof"
+    verbose_name = "MOF core: team model, CMDB, risk, audit"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_login_failed
+
+        from mof import audit
+
+        def on_login_failed(sender, credentials, request=None, **kwargs):
+            via = "api" if request is not None and request.path.startswith("/api/") else "web"
+            remote = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+            audit.record_login_failure(username=str(credentials.get("username", "")), via=via, remote_addr=remote)
+
+        user_login_failed.connect(on_login_failed, dispatch_uid="mof_login_failed", weak=False)

@@ -1,0 +1,294 @@
+"""The audit trail: every create, update, delete and transition of a business object.
+
+Why not signals: history packages built on post_save miss queryset.update(),
+bulk_create() and bulk_update(). Audited models use AuditedQuerySet, which records
+those writes too, and AuditedModel.save(), which records field changes against the
+values loaded from the database. Deletes (including cascades) are recorded from the
+delete signals, which Django sends per object whenever a receiver exists.
+
+Who did it comes from a context variable set by the service layer (`acting_as`),
+the web middleware (admin and pages) and Celery tasks.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models.signals import m2m_changed, post_delete
+from django.dispatch import receiver
+
+security_log = logging.getLogger("mof.security")
+
+CHUNK = 2000
+
+
+@dataclass
+class AuditContext:
+    actor: Any = None  # a User or None for the system
+    via: str = "system"
+    transition: str = ""
+    reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+_context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
+    "mof_audit_context", default=AuditContext()
+)
+
+
+def current() -> AuditContext:
+    return _context.get()
+
+
+@contextmanager
+def acting_as(actor, *, via: str | None = None, transition: str = "", reason: str = "", subject=None):
+    """Attribute the writes inside the block to `actor` (None: the system).
+
+    With `transition` and `subject`, the subject's save is recorded as that transition.
+    """
+    outer = _context.get()
+    extra = {"subject": (subject._meta.label_lower, str(subject.pk))} if subject is not None else {}
+    token = _context.set(
+        AuditContext(
+            actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+            via=via or outer.via,
+            transition=transition,
+            reason=reason,
+            extra=extra,
+        )
+    )
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class AuditActorMiddleware:
+    """Pages and the admin: attribute writes to the logged-in user."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        via = "admin" if request.path.startswith("/admin/") else "web"
+        if request.path.startswith("/api/"):
+            via = "api"  # token users are attributed again in the API views, after DRF auth
+        user = getattr(request, "user", None)
+        with acting_as(user, via=via):
+            return self.get_response(request)
+
+
+def _json(value):
+    return DjangoJSONEncoder().default(value) if not isinstance(
+        value, (str, int, float, bool, type(None), list, dict)
+    ) else value
+
+
+def _audited_fields(model) -> list[models.Field]:
+    exclude = set(getattr(model, "audit_exclude", ()))
+    return [f for f in model._meta.concrete_fields if f.name not in exclude]
+
+
+def snapshot(instance) -> dict[str, Any]:
+    return {f.attname: _json(f.value_from_object(instance)) for f in _audited_fields(type(instance))}
+
+
+def _entry(model, object_id, object_repr, action, changes, *, detail=None):
+    from mof.models import AuditEntry
+
+    ctx = current()
+    label = model._meta.label_lower
+    # Inside a transition, the save of its subject is recorded as the transition itself.
+    is_transition = action == "update" and ctx.transition and ctx.extra.get("subject") == (label, str(object_id))
+    return AuditEntry(
+        actor_id=getattr(ctx.actor, "pk", None),
+        actor_name=getattr(ctx.actor, "username", "") or "system",
+        via=ctx.via,
+        action="transition" if is_transition else action,
+        model_label=label,
+        object_id=str(object_id),
+        object_repr=str(object_repr)[:200],
+        changes=changes,
+        transition=ctx.transition if is_transition else "",
+        reason=ctx.reason if is_transition else "",
+        detail=detail or {},
+    )
+
+
+def _write(entries):
+    from mof.models import AuditEntry
+
+    if entries:
+        AuditEntry.objects.bulk_create(entries, batch_size=CHUNK)
+
+
+def record_create(instance):
+    changes = {k: [None, v] for k, v in snapshot(instance).items() if v not in (None, "", [], {})}
+    _write([_entry(type(instance), instance.pk, instance, "create", changes)])
+
+
+def record_update(instance, before: dict, after: dict, *, force: bool = False):
+    changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+    if changes or force or current().extra.get("subject") == (instance._meta.label_lower, str(instance.pk)):
+        _write([_entry(type(instance), instance.pk, instance, "update", changes)])
+
+
+def record_refusal(*, actor, action: str, target=None, reasons=(), via: str | None = None):
+    """A refused action (403, separation of duties): who tried what, on what."""
+    from mof.models import AuditEntry
+
+    ctx = current()
+    label = target._meta.label_lower if isinstance(target, models.Model) else ""
+    AuditEntry.objects.create(
+        actor_id=getattr(actor, "pk", None),
+        actor_name=getattr(actor, "username", "") or "anonymous",
+        via=via or ctx.via,
+        action="refused",
+        model_label=label,
+        object_id=str(getattr(target, "pk", "") or ""),
+        object_repr=str(target)[:200] if target is not None else "",
+        changes={},
+        transition=action,
+        reason="; ".join(str(r) for r in reasons),
+        detail={"action": action},
+    )
+    security_log.warning("refused %s by %s on %s: %s", action, getattr(actor, "username", "anonymous"), label, list(reasons))
+
+
+def record_login_failure(*, username: str, via: str, remote_addr: str = ""):
+    from mof.models import AuditEntry
+
+    AuditEntry.objects.create(
+        actor_id=None,
+        actor_name=username[:150] or "?",
+        via=via,
+        action="login_failed",
+        model_label="mof.user",
+        object_id="",
+        object_repr=username[:200],
+        changes={},
+        detail={"remote_addr": remote_addr},
+    )
+    security_log.warning("failed login for %r from %s via %s", username, remote_addr, via)
+
+
+class AuditedQuerySet(models.QuerySet):
+    """Records writes that bypass Model.save()."""
+
+    def update(self, **kwargs):
+        attnames = [self.model._meta.get_field(name).attname for name in kwargs]
+        with transaction.atomic(using=self.db):
+            before = {row["pk"]: row for row in self.values("pk", *attnames)}
+            count = super().update(**kwargs)
+            pks = list(before)
+            entries = []
+            for start in range(0, len(pks), CHUNK):
+                chunk = pks[start : start + CHUNK]
+                for row in self.model._base_manager.using(self.db).filter(pk__in=chunk).values("pk", *attnames):
+                    old = before[row["pk"]]
+                    changes = {a: [_json(old[a]), _json(row[a])] for a in attnames if old[a] != row[a]}
+                    if changes:
+                        entries.append(
+                            _entry(self.model, row["pk"], f"{self.model._meta.verbose_name} {row['pk']}", "update", changes, detail={"bulk": "update"})
+                        )
+            _write(entries)
+        return count
+
+    update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            entries = []
+            for obj in created:
+                if obj.pk is None:
+                    continue
+                changes = {k: [None, v] for k, v in snapshot(obj).items() if v not in (None, "", [], {})}
+                entries.append(_entry(type(obj), obj.pk, obj, "create", changes, detail={"bulk": "create"}))
+            _write(entries)
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        attnames = [self.model._meta.get_field(name).attname for name in fields]
+        with transaction.atomic(using=self.db):
+            before = {
+                row["pk"]: row
+                for row in self.model._base_manager.using(self.db)
+                .filter(pk__in=[o.pk for o in objs])
+                .values("pk", *attnames)
+            }
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            entries = []
+            for obj in objs:
+                old = before.get(obj.pk, {})
+                changes = {
+                    a: [_json(old.get(a)), _json(getattr(obj, a))] for a in attnames if old.get(a) != getattr(obj, a)
+                }
+                if changes:
+                    entries.append(_entry(type(obj), obj.pk, obj, "update", changes, detail={"bulk": "update"}))
+            _write(entries)
+        return count
+
+
+class AuditedModel(models.Model):
+    """Base for business objects: every write is recorded in the audit trail."""
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._audit_loaded = snapshot(instance) if len(field_names) == len(cls._meta.concrete_fields) else None
+        return instance
+
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        with transaction.atomic(using=kwargs.get("using") or self._state.db):
+            before = getattr(self, "_audit_loaded", None)
+            if not adding and before is None:
+                fresh = type(self)._base_manager.filter(pk=self.pk).first()
+                before = snapshot(fresh) if fresh else {}
+            super().save(*args, **kwargs)
+            after = snapshot(self)
+            if adding:
+                record_create(self)
+            else:
+                update_fields = kwargs.get("update_fields")
+                if update_fields is not None:
+                    names = {self._meta.get_field(n).attname for n in update_fields}
+                    after = {k: v for k, v in after.items() if k in names}
+                record_update(self, before, after)
+            self._audit_loaded = snapshot(self)
+
+    save.alters_data = True
+
+
+@receiver(post_delete)
+def _record_delete(sender, instance, **kwargs):
+    if isinstance(instance, AuditedModel):
+        changes = {k: [v, None] for k, v in snapshot(instance).items() if v not in (None, "", [], {})}
+        _write([_entry(sender, instance.pk, instance, "delete", changes)])
+
+
+@receiver(m2m_changed)
+def _record_m2m(sender, instance, action, reverse, model, pk_set, **kwargs):
+    if action not in ("post_add", "post_remove", "post_clear") or not isinstance(instance, AuditedModel):
+        return
+    field_name = next(
+        (f.name for f in type(instance)._meta.many_to_many if f.remote_field.through is sender),
+        None,
+    ) if not reverse else None
+    if field_name is None:
+        return
+    verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
+    changes = {field_name: {verb: sorted(pk_set or [])}}
+    _write([_entry(type(instance), instance.pk, instance, "update", changes, detail={"m2m": verb})])

@@ -1,0 +1,11 @@
+from django import forms
+
+
+class ReasonForm(forms.Form):
+    """Input of a transition that must say why."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why: recorded in the history.",
+    )

@@ -1,0 +1,74 @@
+"""Counting without counting everything: an exact COUNT(*) over a large table on every
+page view is what makes the peers slow at scale. Counts stop at MOF_COUNT_LIMIT."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass
+class BoundedPage:
+    items: list
+    number: int
+    page_size: int
+    count: int | None  # None: more than the limit
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def count_exact(self) -> bool:
+        return self.count is not None
+
+    @property
+    def count_label(self) -> str:
+        if self.count is None:
+            return f"more than {settings.MOF_COUNT_LIMIT:,}"
+        return f"{self.count:,}"
+
+    @property
+    def num_pages(self) -> int | None:
+        if self.count is None:
+            return None
+        return max(1, -(-self.count // self.page_size))
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.page_size + 1 if self.items else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.number - 1) * self.page_size + len(self.items)
+
+
+def bounded_count(queryset) -> int | None:
+    """The number of rows, or None if there are more than MOF_COUNT_LIMIT."""
+    limit = settings.MOF_COUNT_LIMIT
+    count = queryset.order_by()[: limit + 1].count()
+    return None if count > limit else count
+
+
+def paginate(queryset, *, page: int, page_size: int) -> BoundedPage:
+    page = max(1, page)
+    offset = (page - 1) * page_size
+    rows = list(queryset[offset : offset + page_size + 1])
+    return BoundedPage(
+        items=rows[:page_size],
+        number=page,
+        page_size=page_size,
+        count=bounded_count(queryset),
+        has_next=len(rows) > page_size,
+    )
+
+
+def parse_positive_int(value, default: int, maximum: int | None = None) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    if number < 1:
+        return default
+    return min(number, maximum) if maximum else number

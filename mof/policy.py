@@ -1,0 +1,149 @@
+"""Who may do what: decided here, from role clusters, the manager flag and ownership.
+
+Pages, the API, the admin and the transition service all ask `can()`; `require()` asks
+and records a refusal. Querysets of what a person may see come from `visible_*`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from django.core.exceptions import PermissionDenied
+
+from mof.choices import RoleCluster as R
+
+Rule = Callable[[object, object], bool]
+
+CMDB_EDITORS = (R.INFRASTRUCTURE, R.OPERATIONS, R.RELEASE)
+
+
+def _active(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_admin(user, obj=None) -> bool:
+    return _active(user) and user.is_superuser
+
+
+def is_manager(user, obj=None) -> bool:
+    return _active(user) and (user.is_manager or user.is_superuser)
+
+
+def is_internal(user, obj=None) -> bool:
+    return _active(user) and user.is_internal_staff
+
+
+def has_role(*roles) -> Rule:
+    def rule(user, obj=None):
+        return _active(user) and user.has_role(*roles)
+
+    return rule
+
+
+def owns(user, obj) -> bool:
+    return _active(user) and obj is not None and getattr(obj, "owner_id", None) == user.pk
+
+
+def authenticated(user, obj=None) -> bool:
+    return _active(user)
+
+
+def any_of(*rules: Rule) -> Rule:
+    def rule(user, obj=None):
+        return any(r(user, obj) for r in rules)
+
+    return rule
+
+
+def ci_visible(user, obj=None) -> bool:
+    return is_internal(user) or (obj is not None and owns(user, obj))
+
+
+def relationship_editable(user, relationship) -> bool:
+    # Editing an edge edits what its source depends on.
+    source = getattr(relationship, "source", None)
+    return can(user, "ci.change", source)
+
+
+RULES: dict[str, Rule] = {
+    # IT services: everyone may read the catalogue; managers and owners maintain it.
+    "service.view": authenticated,
+    "service.add": is_manager,
+    "service.change": any_of(is_manager, owns),
+    "service.delete": is_manager,
+    # CMDB: internal staff read it all; partners read the CIs they own.
+    "ci.view": ci_visible,
+    "ci.add": any_of(is_manager, has_role(*CMDB_EDITORS)),
+    "ci.change": any_of(is_manager, has_role(*CMDB_EDITORS), owns),
+    "ci.delete": is_manager,
+    "ci.transition.commission": any_of(is_manager, has_role(R.INFRASTRUCTURE, R.OPERATIONS, R.RELEASE)),
+    "ci.transition.retire": any_of(is_manager, has_role(R.INFRASTRUCTURE, R.OPERATIONS)),
+    "ci.transition.reinstate": is_manager,
+    "relationship.add": relationship_editable,
+    "relationship.delete": relationship_editable,
+    "ciclass.add": is_manager,
+    # Team Model: admins provision people; internal staff may look colleagues up.
+    "user.view_all": is_internal,
+    "user.provision": is_admin,
+    # Risk Model.
+    "risk.assess": any_of(is_manager, has_role(R.RELEASE, R.INFRASTRUCTURE, R.OPERATIONS, R.SECURITY)),
+    "risk.configure": is_manager,
+    # Separation-of-duties rules and the audit trail's security events.
+    "separation.configure": is_manager,
+    "audit.view_security": any_of(is_admin, has_role(R.SECURITY)),
+    "review.decide": is_manager,
+}
+
+
+def can(user, action: str, obj=None) -> bool:
+    try:
+        rule = RULES[action]
+    except KeyError:  # an unknown action is a programming error, never a silent yes
+        raise KeyError(f"No policy rule for {action!r}") from None
+    return bool(rule(user, obj))
+
+
+class Refused(PermissionDenied):
+    """A refusal already recorded in the audit trail."""
+
+    recorded = True
+
+
+def require(user, action: str, obj=None) -> None:
+    """Raise Refused (and record the refusal) unless `user` may do `action`."""
+    if not can(user, action, obj):
+        from mof import audit
+
+        audit.record_refusal(actor=user if _active(user) else None, action=action, target=obj, reasons=["not permitted"])
+        raise Refused(f"You may not {action.replace('.', ' ').replace('_', ' ')}.")
+
+
+# --- what a person may see ---------------------------------------------------------
+
+
+def visible_cis(user, queryset=None):
+    from mof.models import ConfigurationItem
+
+    qs = ConfigurationItem.objects.all() if queryset is None else queryset
+    if is_internal(user):
+        return qs
+    if _active(user):
+        return qs.filter(owner=user)
+    return qs.none()
+
+
+def visible_users(user, queryset=None):
+    from mof.models import User
+
+    qs = User.objects.all() if queryset is None else queryset
+    if can(user, "user.view_all"):
+        return qs
+    if _active(user):
+        return qs.filter(pk=user.pk)
+    return qs.none()
+
+
+def register(action: str, rule: Rule) -> None:
+    """Later apps add their actions here, so the policy stays one table."""
+    if action in RULES:
+        raise ValueError(f"Policy rule {action!r} is already defined")
+    RULES[action] = rule

@@ -1,0 +1,61 @@
+"""The review gate: how MOF's review milestones hold a transition until a meeting decides.
+
+A gated transition carries the condition `requires(kind, decision)`; it passes once a
+review of that kind has decided that for the object. `record_decision()` is what the
+reviews app calls when a meeting decides: it stores the decision and, in the same
+transaction, fires the gated transition through the one door (mof.transitions), so a
+decision and the move it causes land together or not at all.
+"""
+from __future__ import annotations
+
+from django.db import transaction
+
+from mof import policy
+from mof.choices import ReviewKind
+
+
+def latest_decision(kind: str, subject):
+    from mof.models import ReviewDecisionRecord
+
+    return (
+        ReviewDecisionRecord.objects.filter(
+            kind=kind, model_label=subject._meta.label_lower, object_id=str(subject.pk)
+        )
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
+def requires(kind: str, decision: str):
+    """A transition condition: the latest review of `kind` decided `decision`."""
+
+    def gate(subject) -> bool:
+        record = latest_decision(kind, subject)
+        return record is not None and record.decision == decision
+
+    gate.message = f"Awaiting a '{decision}' decision of the {ReviewKind(kind).label}."
+    gate.review_kind = kind
+    gate.__name__ = f"requires_{kind}_{decision}"
+    return gate
+
+
+def record_decision(*, kind: str, subject, decision: str, actor, notes: str = "", reference: str = "", fire: str | None = None, data: dict | None = None):
+    """Record what a review decided for `subject` and fire the gated transition `fire`."""
+    from mof.models import ReviewDecisionRecord
+    from mof.transitions import perform_transition
+
+    ReviewKind(kind)  # unknown kinds are a programming error
+    policy.require(actor, "review.decide", subject)
+    with transaction.atomic():
+        record = ReviewDecisionRecord.objects.create(
+            kind=kind,
+            model_label=subject._meta.label_lower,
+            object_id=str(subject.pk),
+            decision=decision,
+            decided_by=actor,
+            notes=notes,
+            reference=reference,
+        )
+        if fire:
+            perform_transition(model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": notes})
+    return record

@@ -1,0 +1,49 @@
+"""Reads of the shared core, always restricted to what the reader may see."""
+from __future__ import annotations
+
+from django.db.models import Q
+
+from mof import policy
+from mof.models import AuditEntry, CIRelationship, ConfigurationItem, Service, User
+
+
+def ci_list(*, user, search: str = ""):
+    qs = policy.visible_cis(user).select_related("ci_class", "owner")
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
+    return qs
+
+
+def ci_get(*, user, pk) -> ConfigurationItem:
+    """The CI if the user may see it; DoesNotExist otherwise (404, never 403: no probing)."""
+    return policy.visible_cis(user).select_related("ci_class", "owner").get(pk=pk)
+
+
+def ci_relationships(*, ci: ConfigurationItem):
+    base = CIRelationship.objects.select_related("source__ci_class", "target__ci_class")
+    return {
+        "depends_on": base.filter(source=ci).order_by("target__name"),
+        "dependents": base.filter(target=ci).order_by("source__name"),
+    }
+
+
+def service_list(*, user, search: str = ""):
+    qs = Service.objects.select_related("owner") if policy.can(user, "service.view") else Service.objects.none()
+    if search:
+        qs = qs.filter(name__icontains=search)
+    return qs
+
+
+def user_list(*, user):
+    return policy.visible_users(user).prefetch_related("role_assignments", "teams")
+
+
+def history(obj):
+    """The audit trail of one object, newest first."""
+    return AuditEntry.objects.filter(model_label=obj._meta.label_lower, object_id=str(obj.pk))
+
+
+def security_events(*, user):
+    if not policy.can(user, "audit.view_security"):
+        return AuditEntry.objects.none()
+    return AuditEntry.objects.filter(action__in=["refused", "login_failed"])

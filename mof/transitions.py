@@ -1,0 +1,165 @@
+"""The one door for state changes, used by pages, the API, the admin and Celery tasks.
+
+perform_transition() locks the row, checks the caller's permission (mof.policy), the
+transition's input, separation of duties and conditions, runs the django-fsm
+transition, saves, records it in the audit trail and queues notifications after
+commit. Failures map to HTTP in one place (mof.api.errors, mof.views):
+TransitionUnknown 404, TransitionNotAllowed/ConcurrentTransition 409,
+PermissionDenied 403, TransitionBlocked (input, rule or condition) 400.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from mof import audit, policy, separation
+from mof.separation import SeparationOfDutiesViolation
+
+__all__ = [
+    "ConcurrentTransition",
+    "TransitionBlocked",
+    "TransitionNotAllowed",
+    "TransitionUnknown",
+    "available_transitions",
+    "perform_transition",
+]
+
+
+class TransitionUnknown(Exception):
+    pass
+
+
+class TransitionBlocked(Exception):
+    """A condition, a separation-of-duties rule or the input refused the transition."""
+
+    def __init__(self, reasons: list[str], *, field_errors: dict | None = None, rules: list[str] | None = None):
+        self.reasons = reasons
+        self.field_errors = field_errors or {}
+        self.rules = rules or []
+        super().__init__("; ".join(reasons))
+
+
+@dataclass
+class TransitionOption:
+    name: str
+    label: str
+    target: str
+    allowed: bool
+    reasons: list[str] = field(default_factory=list)
+    form_class: type | None = None
+
+    @property
+    def needs_input(self) -> bool:
+        return self.form_class is not None
+
+
+def _state_field(model):
+    from django_fsm import FSMFieldMixin
+
+    return next(f for f in model._meta.fields if isinstance(f, FSMFieldMixin))
+
+
+def _meta(obj, name):
+    if name.startswith("_") or name not in transition_names(type(obj)):
+        raise TransitionUnknown(f"{type(obj)._meta.verbose_name} has no transition {name!r}.")
+    return getattr(type(obj), name)._django_fsm
+
+
+def transition_names(model) -> list[str]:
+    return [t.name for t in _state_field(model).get_all_transitions(model)]
+
+
+def _failed_conditions(obj, transition) -> list[str]:
+    return [getattr(c, "message", c.__name__) for c in transition.conditions if not c(obj)]
+
+
+def available_transitions(obj, user) -> list[TransitionOption]:
+    """Transitions out of the object's state that `user` is permitted to take, each with
+    whether it can be taken now and, if not, why (conditions, separation of duties)."""
+    state = getattr(obj, _state_field(type(obj)).name)
+    options = []
+    for name in transition_names(type(obj)):
+        meta = _meta(obj, name)
+        if not meta.has_transition(state):
+            continue
+        t = meta.get_transition(state)
+        if not t.has_perm(obj, user):
+            continue
+        reasons = _failed_conditions(obj, t)
+        reasons += [v.message for v in separation.violations(obj, actor=user, transition=name, duty=t.custom.get("duty", ""))]
+        options.append(
+            TransitionOption(
+                name=name,
+                label=t.custom.get("label", name.replace("_", " ").capitalize()),
+                target=str(t.target),
+                allowed=not reasons,
+                reasons=reasons,
+                form_class=t.custom.get("form"),
+            )
+        )
+    return options
+
+
+def perform_transition(*, model, pk, name: str, actor, data: dict | None = None, notify: bool = True):
+    """Take transition `name` on model `pk` as `actor`; returns the saved object."""
+    data = data or {}
+    try:
+        with transaction.atomic():
+            obj = model.objects.select_for_update().get(pk=pk)
+            meta = _meta(obj, name)
+            state_field = _state_field(model).name
+            source = getattr(obj, state_field)
+            if not meta.has_transition(source):
+                raise TransitionNotAllowed(f"{name!r} is not possible from {source!r}.", object=obj, method=name)
+            t = meta.get_transition(source)
+            if not t.has_perm(obj, actor):
+                raise policy.Refused(f"You may not {t.custom.get('label', name).lower()} this {model._meta.verbose_name}.")
+
+            cleaned = {}
+            form_class = t.custom.get("form")
+            if form_class is not None:
+                form = form_class(data=data)
+                if not form.is_valid():
+                    errors = {k: [str(m) for m in v] for k, v in form.errors.items()}
+                    raise TransitionBlocked(
+                        [f"{k}: {' '.join(v)}" for k, v in errors.items()], field_errors=errors
+                    )
+                cleaned = form.cleaned_data
+
+            separation.check(obj, actor=actor, transition=name, duty=t.custom.get("duty", ""))
+            reasons = _failed_conditions(obj, t)
+            if reasons:
+                raise TransitionBlocked(reasons)
+
+            with audit.acting_as(actor, transition=name, reason=cleaned.get("reason", ""), subject=obj):
+                getattr(obj, name)(by=actor, **cleaned)
+                obj.save()
+            if notify:
+                target_state = getattr(obj, state_field)
+                transaction.on_commit(
+                    lambda: _queue_notification(model._meta.label_lower, obj.pk, name, source, target_state, getattr(actor, "pk", None))
+                )
+            return obj
+    except policy.Refused as exc:
+        audit.record_refusal(actor=actor, action=f"{model._meta.label_lower}.{name}", target=_safe_get(model, pk), reasons=[str(exc)])
+        raise
+    except SeparationOfDutiesViolation as exc:
+        audit.record_refusal(
+            actor=actor,
+            action=f"{model._meta.label_lower}.{name}",
+            target=_safe_get(model, pk),
+            reasons=[f"[{v.rule}] {v.message}" for v in exc.violations],
+        )
+        raise TransitionBlocked([v.message for v in exc.violations], rules=[v.rule for v in exc.violations]) from exc
+
+
+def _safe_get(model, pk):
+    return model._base_manager.filter(pk=pk).first()
+
+
+def _queue_notification(label, pk, name, source, target, actor_id):
+    from mof.tasks import notify_transition
+
+    notify_transition.delay(label, pk, name, source, target, actor_id)
