@@ -3,4 +3,9 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("mof.api.urls")),
+    path("", include("mof.web_urls")),
 ]
+
+handler403 = "mof.views.permission_denied"
+handler404 = "mof.views.page_not_found"

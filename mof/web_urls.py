@@ -1,0 +1,2 @@
+"""Pages. (Being built: see mof/views.py.)"""
+urlpatterns = []
