@@ -20,7 +20,7 @@ DOWNSTREAM = "downstream"
 UPSTREAM = "upstream"
 DIRECTIONS = (DOWNSTREAM, UPSTREAM)
 MAX_DEPTH = 100
-CRITICALITY_RANK = {c.value: i for i, c in enumerate(reversed(Criticality.values))}
+CRITICALITY_RANK = {value: i for i, value in enumerate(reversed(Criticality.values))}
 
 
 @dataclass

@@ -8,7 +8,7 @@ Permissions are decided by mof.policy, never here.
 from django_fsm import transition
 
 from mof.choices import CIStatus
-from mof.forms import ReasonForm
+from mof.transition_forms import ReasonForm
 
 
 def condition(message: str):

@@ -1,0 +1,192 @@
+"""The admin: a maintenance tool that passes the same doors as pages and API.
+State is read-only here; transitions go through mof.transitions; the audit trail
+can be read, never changed; who may do what is asked of mof.policy."""
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from mof import policy
+from mof.models import (
+    AuditEntry,
+    CIClass,
+    CIRelationship,
+    ConfigurationItem,
+    ReviewDecisionRecord,
+    RiskAssessment,
+    RiskThreshold,
+    RoleAssignment,
+    SeparationRule,
+    Service,
+    Team,
+    User,
+)
+from mof.transitions import TransitionBlocked, TransitionNotAllowed, perform_transition
+
+
+class PolicyAdmin(admin.ModelAdmin):
+    """Admin permissions from mof.policy: view/add/change/delete actions per model."""
+
+    view_action = "ci.view"
+    add_action = change_action = delete_action = None
+
+    def _can(self, request, action, obj=None):
+        return bool(action) and policy.can(request.user, action, obj)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self._can(request, self.view_action, obj) or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self._can(request, self.add_action)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can(request, self.change_action, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._can(request, self.delete_action, obj)
+
+
+class RoleAssignmentInline(admin.TabularInline):
+    model = RoleAssignment
+    extra = 1
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [RoleAssignmentInline]
+    list_display = ["username", "email", "first_name", "last_name", "is_manager", "is_active", "is_superuser"]
+    list_filter = ["is_manager", "is_active", "is_superuser", "role_assignments__role"]
+    fieldsets = DjangoUserAdmin.fieldsets + (("MOF Team Model", {"fields": ["is_manager"]}),)
+
+    def has_module_permission(self, request):
+        return policy.can(request.user, "user.provision")
+
+    has_view_permission = has_add_permission = lambda self, request, obj=None: policy.can(request.user, "user.provision")
+    has_change_permission = has_delete_permission = has_view_permission
+
+
+@admin.register(Team)
+class TeamAdmin(PolicyAdmin):
+    view_action = "user.view_all"
+    add_action = change_action = delete_action = "user.provision"
+    list_display = ["name", "role_cluster", "manager"]
+    filter_horizontal = ["members"]
+
+
+@admin.register(Service)
+class ServiceAdmin(PolicyAdmin):
+    view_action = "service.view"
+    add_action = "service.add"
+    change_action = "service.change"
+    delete_action = "service.delete"
+    list_display = ["name", "criticality", "owner", "hours_of_service"]
+    search_fields = ["name"]
+
+
+@admin.register(CIClass)
+class CIClassAdmin(PolicyAdmin):
+    add_action = change_action = "ciclass.add"
+    list_display = ["name", "slug", "builtin"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and not obj.builtin and policy.can(request.user, "ciclass.add")
+
+
+@admin.action(description="Put selected CIs into service (through the transition service)")
+def commission_selected(modeladmin, request, queryset):
+    _transition_selected(modeladmin, request, queryset, "commission")
+
+
+def _transition_selected(modeladmin, request, queryset, name):
+    done = 0
+    for ci in queryset:
+        try:
+            perform_transition(model=ConfigurationItem, pk=ci.pk, name=name, actor=request.user)
+            done += 1
+        except (TransitionBlocked, TransitionNotAllowed, policy.Refused) as exc:
+            modeladmin.message_user(request, f"{ci}: {exc}", messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"{done} CI(s) moved.", messages.SUCCESS)
+
+
+@admin.register(ConfigurationItem)
+class ConfigurationItemAdmin(PolicyAdmin):
+    view_action = "ci.view"
+    add_action = "ci.add"
+    change_action = "ci.change"
+    delete_action = "ci.delete"
+    list_display = ["name", "ci_class", "status", "environment", "owner"]
+    list_filter = ["status", "environment", "ci_class"]
+    search_fields = ["name"]
+    readonly_fields = ["status", "retired_reason", "created_at", "updated_at"]
+    raw_id_fields = ["owner"]
+    filter_horizontal = ["services"]
+    actions = [commission_selected]
+    show_full_result_count = False  # never COUNT(*) a huge table
+
+    def get_queryset(self, request):
+        return policy.visible_cis(request.user, super().get_queryset(request))
+
+
+@admin.register(CIRelationship)
+class CIRelationshipAdmin(PolicyAdmin):
+    view_action = "ci.view"
+    list_display = ["source", "type", "target"]
+    raw_id_fields = ["source", "target"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return policy.can(request.user, "ci.add")
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and policy.can(request.user, "ci.add") or obj is not None and policy.can(request.user, "relationship.add", obj)
+
+    has_delete_permission = has_change_permission
+
+
+@admin.register(RiskThreshold)
+class RiskThresholdAdmin(PolicyAdmin):
+    view_action = "risk.assess"
+    add_action = change_action = delete_action = "risk.configure"
+    list_display = ["level", "min_score"]
+
+
+@admin.register(RiskAssessment)
+class RiskAssessmentAdmin(PolicyAdmin):
+    view_action = "risk.assess"
+    list_display = ["id", "level", "score", "probability", "impact", "assessed_by", "assessed_at"]
+    readonly_fields = ["score", "level"]
+
+
+@admin.register(SeparationRule)
+class SeparationRuleAdmin(PolicyAdmin):
+    view_action = add_action = change_action = delete_action = "separation.configure"
+    list_display = ["name", "model_label", "transitions", "duty", "party", "include_teams", "active"]
+
+
+class ReadOnlyAdmin(PolicyAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    view_action = "audit.view_security"
+    list_display = ["at", "actor_name", "via", "action", "model_label", "object_id", "object_repr", "transition"]
+    list_filter = ["action", "via", "model_label"]
+    search_fields = ["object_repr", "actor_name"]
+    show_full_result_count = False
+
+
+@admin.register(ReviewDecisionRecord)
+class ReviewDecisionRecordAdmin(ReadOnlyAdmin):
+    view_action = "review.decide"
+    list_display = ["decided_at", "kind", "model_label", "object_id", "decision", "decided_by"]
