@@ -90,8 +90,9 @@ def _json(value):
 
 
 def _audited_fields(model) -> list[models.Field]:
+    # auto_now timestamps change on every save: the entry's own time says when.
     exclude = set(getattr(model, "audit_exclude", ()))
-    return [f for f in model._meta.concrete_fields if f.name not in exclude]
+    return [f for f in model._meta.concrete_fields if f.name not in exclude and not getattr(f, "auto_now", False)]
 
 
 def snapshot(instance) -> dict[str, Any]:

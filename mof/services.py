@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from django_fsm import FSMFieldMixin
 
 from mof import audit, policy
 from mof.choices import RiskLevel, RoleCluster
@@ -32,7 +33,12 @@ def _apply(instance, fields: dict, allowed: tuple[str, ...]):
         raise ValidationError({name: "This field cannot be set here." for name in sorted(unknown)})
     for name, value in fields.items():
         setattr(instance, name, value)
-    instance.full_clean()
+    instance.full_clean(exclude=state_fields(type(instance)))
+
+
+def state_fields(model) -> list[str]:
+    """Lifecycle fields are protected: validation must not re-assign them."""
+    return [f.name for f in model._meta.fields if isinstance(f, FSMFieldMixin)]
 
 
 # --- services -------------------------------------------------------------------
