@@ -55,13 +55,10 @@ def paginate(queryset, *, page: int, page_size: int) -> BoundedPage:
     page = max(1, page)
     offset = (page - 1) * page_size
     rows = list(queryset[offset : offset + page_size + 1])
-    return BoundedPage(
-        items=rows[:page_size],
-        number=page,
-        page_size=page_size,
-        count=bounded_count(queryset),
-        has_next=len(rows) > page_size,
-    )
+    has_next = len(rows) > page_size
+    # The last page (when it is not empty) tells the count without counting.
+    count = offset + len(rows) if rows and not has_next else bounded_count(queryset)
+    return BoundedPage(items=rows[:page_size], number=page, page_size=page_size, count=count, has_next=has_next)
 
 
 def parse_positive_int(value, default: int, maximum: int | None = None) -> int:
