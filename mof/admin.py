@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from mof import policy
+from mof.pagination import BoundedPaginator
 from mof.models import (
     AuditEntry,
     CIClass,
@@ -24,6 +25,9 @@ from mof.transitions import TransitionBlocked, TransitionNotAllowed, perform_tra
 
 class PolicyAdmin(admin.ModelAdmin):
     """Admin permissions from mof.policy: view/add/change/delete actions per model."""
+
+    paginator = BoundedPaginator
+    show_full_result_count = False  # never COUNT(*) a huge table
 
     view_action = "ci.view"
     add_action = change_action = delete_action = None
@@ -124,7 +128,6 @@ class ConfigurationItemAdmin(PolicyAdmin):
     raw_id_fields = ["owner"]
     filter_horizontal = ["services"]
     actions = [commission_selected]
-    show_full_result_count = False  # never COUNT(*) a huge table
 
     def get_queryset(self, request):
         return policy.visible_cis(request.user, super().get_queryset(request))
@@ -135,7 +138,6 @@ class CIRelationshipAdmin(PolicyAdmin):
     view_action = "ci.view"
     list_display = ["source", "type", "target"]
     raw_id_fields = ["source", "target"]
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return policy.can(request.user, "ci.add")
@@ -183,7 +185,6 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor_name", "via", "action", "model_label", "object_id", "object_repr", "transition"]
     list_filter = ["action", "via", "model_label"]
     search_fields = ["object_repr", "actor_name"]
-    show_full_result_count = False
 
 
 @admin.register(ReviewDecisionRecord)

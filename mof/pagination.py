@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 
 
 @dataclass
@@ -69,3 +71,13 @@ def parse_positive_int(value, default: int, maximum: int | None = None) -> int:
     if number < 1:
         return default
     return min(number, maximum) if maximum else number
+
+
+class BoundedPaginator(Paginator):
+    """Django's paginator (for the admin) with a count that stops at MOF_COUNT_LIMIT:
+    beyond it, the last pages are simply not offered."""
+
+    @cached_property
+    def count(self):
+        bounded = bounded_count(self.object_list)
+        return settings.MOF_COUNT_LIMIT if bounded is None else bounded
