@@ -332,6 +332,7 @@ class ReviewDecisionRecord(models.Model):
     decided_at = models.DateTimeField(default=timezone.now)
     notes = models.TextField(blank=True)
     reference = models.CharField(max_length=100, blank=True, help_text="The meeting or minute that recorded it.")
+    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="Meeting facts the gate may weigh: emergency, quorum, votes.")
 
     class Meta:
         ordering = ["-decided_at", "-id"]

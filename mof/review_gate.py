@@ -39,7 +39,7 @@ def requires(kind: str, decision: str):
     return gate
 
 
-def record_decision(*, kind: str, subject, decision: str, actor, notes: str = "", reference: str = "", fire: str | None = None, data: dict | None = None):
+def record_decision(*, kind: str, subject, decision: str, actor, notes: str = "", reference: str = "", fire: str | None = None, data: dict | None = None, detail: dict | None = None):
     """Record what a review decided for `subject` and fire the gated transition `fire`."""
     from mof.models import ReviewDecisionRecord
     from mof.transitions import perform_transition
@@ -55,6 +55,7 @@ def record_decision(*, kind: str, subject, decision: str, actor, notes: str = ""
             decided_by=actor,
             notes=notes,
             reference=reference,
+            detail=detail or {},
         )
         if fire:
             perform_transition(model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": notes})
