@@ -1,4 +1,11 @@
+"""Forms of the pages. State is never a form field: it moves only by transitions."""
+from __future__ import annotations
+
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from mof.choices import RelationshipType
+from mof.models import ConfigurationItem, Service, User
 
 
 class ReasonForm(forms.Form):
@@ -9,3 +16,101 @@ class ReasonForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why: recorded in the history.",
     )
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a ValidationError raised by a service on the form: on its field where the form
+    has one, otherwise at the top of the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            target = field if field in form.fields else None
+            for e in errors:
+                messages = e.messages
+                for message in messages:
+                    text = message if target or field == NON_FIELD_ERRORS else f"{field}: {message}"
+                    form.add_error(target, text)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
+def _people():
+    return User.objects.filter(is_active=True).order_by("username")
+
+
+class CIForm(forms.ModelForm):
+    attributes = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
+        help_text='A JSON object of names and values, e.g. {"ip": "10.0.0.1", "firmware": "15.2"}.',
+    )
+
+    class Meta:
+        model = ConfigurationItem
+        fields = ["name", "ci_class", "owner", "environment", "services", "attributes", "description"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "services": forms.SelectMultiple(attrs={"size": 6}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = _people()
+        self.fields["owner"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
+        self.fields["services"].queryset = Service.objects.order_by("name")
+        self.fields["services"].required = False
+
+    def clean_attributes(self):
+        value = self.cleaned_data.get("attributes")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError("Attributes must be a JSON object of names and values, e.g. {\"ip\": \"10.0.0.1\"}.")
+        return value
+
+    def service_fields(self) -> dict:
+        data = {name: self.cleaned_data[name] for name in ("name", "ci_class", "owner", "environment", "attributes", "description")}
+        return data
+
+
+class ServiceForm(forms.ModelForm):
+    class Meta:
+        model = Service
+        fields = ["name", "owner", "criticality", "hours_of_service", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = _people()
+        self.fields["owner"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
+
+    def service_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class RelationshipForm(forms.Form):
+    """'<this CI> <type> <target>': the target is named by its name or its id."""
+
+    type = forms.ChoiceField(choices=RelationshipType.choices, initial=RelationshipType.DEPENDS_ON)
+    target = forms.CharField(
+        max_length=150,
+        label="Target CI",
+        widget=forms.TextInput(attrs={"list": "ci-names", "placeholder": "name or id", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, source: ConfigurationItem, visible, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self.visible = visible
+
+    def clean_target(self):
+        value = self.cleaned_data["target"].strip()
+        target = self.visible.filter(name=value).first()
+        if target is None and value.isdigit():
+            target = self.visible.filter(pk=int(value)).first()
+        if target is None:
+            raise ValidationError("No configuration item with this name or id.")
+        if target.pk == self.source.pk:
+            raise ValidationError("A CI cannot depend on itself.")
+        return target

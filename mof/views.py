@@ -1,10 +1,536 @@
-from django.views.defaults import page_not_found as django_404
-from django.views.defaults import permission_denied as django_403
+"""Pages of the shared core: home (the MOF cycle), the CMDB, IT services, the risk
+matrix, and the generic transition view every app reuses.
+
+Views are thin: reads through mof.selectors, writes through mof.services and
+mof.transitions, permission through mof.policy. Exceptions map to HTTP here once:
+TransitionUnknown 404, TransitionNotAllowed/ConcurrentTransition 409, Refused 403,
+TransitionBlocked 400.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from mof import graph, impact, policy, selectors, services
+from mof.choices import CIStatus, ReviewKind, RiskLevel
+from mof.context_processors import QUADRANTS, REVIEWS
+from mof.filtersets import CIFilterSet
+from mof.forms import CIForm, RelationshipForm, ServiceForm, add_service_errors
+from mof.models import CIClass, CIRelationship, ConfigurationItem, ReviewDecisionRecord, RiskAssessment, Service
+from mof.pagination import paginate, parse_positive_int
+from mof.transitions import (
+    ConcurrentTransition,
+    TransitionBlocked,
+    TransitionNotAllowed,
+    TransitionUnknown,
+    available_transitions,
+    perform_transition,
+)
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+DATALIST_SIZE = 200
+
+
+# --- errors ---------------------------------------------------------------------
 
 
 def permission_denied(request, exception=None):
-    return django_403(request, exception)
+    message = str(exception) if exception and str(exception) else "You do not have permission to do this."
+    return render(request, "403.html", {"message": message}, status=403)
 
 
 def page_not_found(request, exception=None):
-    return django_404(request, exception)
+    return render(request, "404.html", {"path": request.path}, status=404)
+
+
+def _get_or_404(getter: Callable, *args, **kwargs):
+    try:
+        return getter(*args, **kwargs)
+    except ObjectDoesNotExist:
+        raise Http404("No such object, or you may not see it.") from None
+
+
+# --- home: the MOF cycle ------------------------------------------------------------
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+@login_required
+def home(request):
+    user = request.user
+    by_status = dict(
+        policy.visible_cis(user).order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    decisions = dict(
+        ReviewDecisionRecord.objects.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n")
+    )
+    service_count = selectors.service_list(user=user).count()
+    unowned_services = selectors.service_list(user=user).filter(owner__isnull=True).count()
+
+    lines = {
+        "changing": [_plural(by_status.get(CIStatus.PLANNED, 0), "CI planned", "CIs planned"), "awaiting service"],
+        "operating": [_plural(by_status.get(CIStatus.IN_SERVICE, 0), "CI in service", "CIs in service")],
+        "supporting": [_plural(service_count, "service supported", "services supported")],
+        "optimizing": [_plural(unowned_services, "service", "services") + " without", "an owner"],
+    }
+    quadrants = [
+        {"slug": q.slug, "name": q.name, "url": reverse(q.url_name), "lines": lines[q.slug]} for q in QUADRANTS
+    ]
+    reviews = [
+        {
+            "name": q.review_label,
+            "url": reverse("reviews") + f"#{q.review}",
+            "lines": [_plural(decisions.get(q.review, 0), "decision") + " recorded"],
+        }
+        for q in QUADRANTS
+    ]
+    summary = [
+        {"label": "Configuration items planned", "value": by_status.get(CIStatus.PLANNED, 0), "url": reverse("ci_list") + "?status=planned"},
+        {"label": "Configuration items in service", "value": by_status.get(CIStatus.IN_SERVICE, 0), "url": reverse("ci_list") + "?status=in_service"},
+        {"label": "Configuration items retired", "value": by_status.get(CIStatus.RETIRED, 0), "url": reverse("ci_list") + "?status=retired"},
+        {"label": "IT services in the catalogue", "value": service_count, "url": reverse("service_list")},
+        {"label": "Review decisions recorded", "value": sum(decisions.values()), "url": reverse("reviews")},
+    ]
+    return render(
+        request,
+        "mof/home.html",
+        {"cycle_svg": graph.render_mof_cycle(quadrants, reviews), "summary": summary, "quadrants": QUADRANTS},
+    )
+
+
+# --- quadrant landing pages (used by the apps' views) ----------------------------------
+
+
+def quadrant_page(request, slug: str, extra: dict | None = None):
+    from mof.context_processors import quadrant
+
+    q = quadrant(slug)
+    review = next(r for r in REVIEWS if r["kind"] == q.review)
+    context = {"quadrant": q, "review": review, **(extra or {})}
+    return render(request, "mof/quadrant.html", context)
+
+
+def reviews_page(request):
+    decisions = dict(
+        ReviewDecisionRecord.objects.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n")
+    )
+    milestones = [
+        {**r, "label": ReviewKind(r["kind"]).label, "decisions": decisions.get(r["kind"], 0)} for r in REVIEWS
+    ]
+    recent = ReviewDecisionRecord.objects.select_related("decided_by")[:20]
+    return render(request, "mof/reviews.html", {"milestones": milestones, "recent": recent})
+
+
+# --- generic transition view ------------------------------------------------------------
+
+
+def transition_panel(request, obj, *, url_name: str, failed: dict | None = None) -> dict:
+    """Context of templates/mof/_transitions.html for `obj`: every transition the user is
+    permitted to take from its state, each with its form and, after a failed attempt,
+    the reasons and field errors."""
+    from mof.transitions import _state_field
+
+    failed = failed or {}
+    state_field = _state_field(type(obj))
+    labels = dict(state_field.choices or ())
+    options = []
+    for option in available_transitions(obj, request.user):
+        is_failed = failed.get("name") == option.name
+        form = None
+        if option.form_class is not None:
+            if is_failed and failed.get("data") is not None:
+                form = option.form_class(data=failed["data"])
+                form.is_valid()
+            else:
+                form = option.form_class()
+        options.append(
+            {
+                "option": option,
+                "url": reverse(url_name, args=[obj.pk, option.name]),
+                "form": form,
+                "failed": is_failed,
+                "target_label": labels.get(option.target, option.target),
+            }
+        )
+    state = getattr(obj, state_field.name)
+    return {
+        "transition_obj": obj,
+        "transition_options": options,
+        "transition_failed": failed,
+        "transition_state_value": state,
+        "transition_state": labels.get(state, state),
+        "transition_url_name": url_name,
+    }
+
+
+@require_POST
+def transition_view(
+    request,
+    *,
+    model,
+    pk,
+    name: str,
+    get_object: Callable,
+    url_name: str,
+    render_page: Callable | None = None,
+    partial_template: str = "mof/_transitions.html",
+):
+    """Take transition `name` on `model` `pk` from a page (htmx or plain form POST).
+
+    get_object(user, pk) returns the object the user may see or raises DoesNotExist (404).
+    render_page(request, obj, panel, status) renders the full page after a failure
+    without JavaScript; the default shows the object with its transitions only.
+    """
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    obj = _get_or_404(get_object, request.user, pk)
+    data = request.POST.copy()
+    data.pop("csrfmiddlewaretoken", None)
+    failed: dict = {"name": name}
+    try:
+        obj = perform_transition(model=model, pk=obj.pk, name=name, actor=request.user, data=data)
+    except TransitionUnknown:
+        raise Http404(f"No transition {name!r}.") from None
+    except policy.Refused as exc:
+        if not request.htmx:
+            raise
+        failed.update(status=403, reasons=[str(exc)])
+    except TransitionBlocked as exc:
+        failed.update(status=400, reasons=exc.reasons, field_errors=exc.field_errors, data=data)
+    except (TransitionNotAllowed, ConcurrentTransition):
+        failed.update(status=409, reasons=["This is not possible in the current state: someone may have changed it first. The page now shows the current state."])
+    else:
+        obj = _get_or_404(get_object, request.user, pk)
+        done = f"{obj}: {_label_of(model, name)} done."
+        if request.htmx:
+            panel = transition_panel(request, obj, url_name=url_name)
+            panel["transition_done"] = done
+            response = render(request, partial_template, panel)
+            response["HX-Trigger"] = "transitioned"
+            return response
+        messages.success(request, done)
+        return HttpResponseRedirect(obj.get_absolute_url())
+
+    obj = _get_or_404(get_object, request.user, pk)
+    panel = transition_panel(request, obj, url_name=url_name, failed=failed)
+    if request.htmx:
+        return render(request, partial_template, panel, status=failed["status"])
+    if render_page is not None:
+        return render_page(request, obj, panel, failed["status"])
+    return render(request, "mof/transition_page.html", {"object": obj, **panel}, status=failed["status"])
+
+
+def _label_of(model, name: str) -> str:
+    transition = getattr(getattr(model, name, None), "_django_fsm", None)
+    if transition is None:
+        return name
+    for t in transition.transitions.values():
+        return str(t.custom.get("label", name))
+    return name
+
+
+# --- CMDB: configuration items ----------------------------------------------------------
+
+
+def _ci_get(user, pk):
+    return selectors.ci_get(user=user, pk=pk)
+
+
+@login_required
+def ci_list(request):
+    user = request.user
+    base = selectors.ci_list(user=user).prefetch_related("services")
+    filterset = CIFilterSet(request.GET, queryset=base)
+    qs = filterset.qs
+    ordering = list(qs.query.order_by)
+    if ordering:
+        qs = qs.order_by(*ordering, "pk")
+    page = paginate(
+        qs,
+        page=parse_positive_int(request.GET.get("page"), 1),
+        page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE),
+    )
+    return render(
+        request,
+        "mof/ci_list.html",
+        {
+            "filterset": filterset,
+            "page": page,
+            "can_add": policy.can(user, "ci.add"),
+            "is_internal": policy.is_internal(user),
+            "sort": request.GET.get("sort", ""),
+        },
+    )
+
+
+@login_required
+def ci_class_list(request):
+    visible = policy.visible_cis(request.user)
+    counts = dict(visible.order_by().values_list("ci_class").annotate(n=Count("pk")).values_list("ci_class", "n"))
+    classes = [(c, counts.get(c.pk, 0)) for c in CIClass.objects.order_by("name")]
+    return render(request, "mof/ci_class_list.html", {"classes": classes})
+
+
+def _ci_detail_context(request, ci, *, panel=None, rel_form=None):
+    user = request.user
+    rels = selectors.ci_relationships(ci=ci)
+    depends_on, dependents = list(rels["depends_on"]), list(rels["dependents"])
+    if not policy.is_internal(user):  # partners see only the ends they may see
+        visible = set(policy.visible_cis(user).values_list("pk", flat=True))
+        depends_on = [r for r in depends_on if r.target_id in visible]
+        dependents = [r for r in dependents if r.source_id in visible]
+    for rel in depends_on + dependents:
+        rel.can_delete = policy.can(user, "relationship.delete", rel)
+
+    direction = request.GET.get("direction", impact.DOWNSTREAM)
+    if direction not in impact.DIRECTIONS:
+        direction = impact.DOWNSTREAM
+    analysis = svg = None
+    if policy.is_internal(user):
+        analysis = impact.analyse([ci.pk], direction=direction)
+        svg = graph.render_impact(analysis)
+
+    can_add_rel = policy.can(user, "relationship.add", CIRelationship(source=ci))
+    datalist = []
+    if can_add_rel:
+        rel_form = rel_form or RelationshipForm(source=ci, visible=policy.visible_cis(user))
+        datalist = list(policy.visible_cis(user).exclude(pk=ci.pk).order_by("name").values_list("name", flat=True)[:DATALIST_SIZE])
+    attributes = sorted(ci.attributes.items()) if isinstance(ci.attributes, dict) else []
+    return {
+        "ci": ci,
+        "attributes": attributes,
+        "ci_services": list(ci.services.order_by("name")),
+        "depends_on": depends_on,
+        "dependents": dependents,
+        "rel_form": rel_form,
+        "datalist": datalist,
+        "can_change": policy.can(user, "ci.change", ci),
+        "can_delete": policy.can(user, "ci.delete", ci),
+        "direction": direction,
+        "analysis": analysis,
+        "impact_svg": svg,
+        "history": list(selectors.history(ci)[:100]),
+        **(panel or transition_panel(request, ci, url_name="ci_transition")),
+    }
+
+
+@login_required
+def ci_detail(request, pk):
+    ci = _get_or_404(_ci_get, request.user, pk)
+    return render(request, "mof/ci_detail.html", _ci_detail_context(request, ci))
+
+
+def _render_ci_page(request, ci, panel, status):
+    return render(request, "mof/ci_detail.html", _ci_detail_context(request, ci, panel=panel), status=status)
+
+
+@login_required
+def ci_transition(request, pk, name):
+    return transition_view(
+        request, model=ConfigurationItem, pk=pk, name=name, get_object=_ci_get, url_name="ci_transition",
+        render_page=_render_ci_page,
+    )
+
+
+@login_required
+def ci_create(request):
+    if not policy.can(request.user, "ci.add"):
+        raise PermissionDenied("You may not add configuration items.")
+    form = CIForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ci = services.ci_create(actor=request.user, services=form.cleaned_data["services"], **form.service_fields())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Configuration item {ci} created (planned).")
+            return redirect(ci)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "mof/ci_form.html", {"form": form, "ci": None}, status=status)
+
+
+@login_required
+def ci_edit(request, pk):
+    ci = _get_or_404(_ci_get, request.user, pk)
+    if not policy.can(request.user, "ci.change", ci):
+        raise PermissionDenied("You may not change this configuration item.")
+    # The form validates a copy; the service decides on the record as stored.
+    form = CIForm(request.POST or None, instance=_ci_get(request.user, pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            ci = services.ci_update(actor=request.user, ci=ci, services=form.cleaned_data["services"], **form.service_fields())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Configuration item {ci} saved.")
+            return redirect(ci)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "mof/ci_form.html", {"form": form, "ci": ci}, status=status)
+
+
+@login_required
+@require_POST
+def ci_delete(request, pk):
+    ci = _get_or_404(_ci_get, request.user, pk)
+    name = str(ci)
+    services.ci_delete(actor=request.user, ci=ci)
+    messages.success(request, f"Configuration item {name} deleted.")
+    return redirect("ci_list")
+
+
+@login_required
+@require_POST
+def relationship_create(request, pk):
+    ci = _get_or_404(_ci_get, request.user, pk)
+    policy.require(request.user, "relationship.add", CIRelationship(source=ci))
+    form = RelationshipForm(request.POST, source=ci, visible=policy.visible_cis(request.user))
+    if form.is_valid():
+        target = form.cleaned_data["target"]
+        try:
+            rel = services.relationship_create(actor=request.user, source=ci, target=target, type=form.cleaned_data["type"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{ci} {rel.get_type_display()} {target}: recorded.")
+            return redirect(ci)
+    return render(request, "mof/ci_detail.html", _ci_detail_context(request, ci, rel_form=form), status=400)
+
+
+@login_required
+@require_POST
+def relationship_delete(request, pk):
+    visible = policy.visible_cis(request.user)
+    rel = CIRelationship.objects.select_related("source", "target").filter(pk=pk, source__in=visible).first()
+    if rel is None:
+        raise Http404("No such relationship, or you may not see it.")
+    back = rel.source
+    if request.POST.get("from") == str(rel.target_id) and visible.filter(pk=rel.target_id).exists():
+        back = rel.target
+    text = f"{rel.source} {rel.get_type_display()} {rel.target}"
+    services.relationship_delete(actor=request.user, relationship=rel)
+    messages.success(request, f"Relationship removed: {text}.")
+    return redirect(back)
+
+
+# --- IT services ----------------------------------------------------------------------
+
+
+@login_required
+def service_list(request):
+    qs = selectors.service_list(user=request.user, search=request.GET.get("q", "").strip()).annotate(ci_count=Count("cis"))
+    page = paginate(
+        qs,
+        page=parse_positive_int(request.GET.get("page"), 1),
+        page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE),
+    )
+    return render(
+        request,
+        "mof/service_list.html",
+        {"page": page, "q": request.GET.get("q", ""), "can_add": policy.can(request.user, "service.add")},
+    )
+
+
+def _service_get(user, pk):
+    return selectors.service_list(user=user).get(pk=pk)
+
+
+@login_required
+def service_detail(request, pk):
+    service = _get_or_404(_service_get, request.user, pk)
+    cis = policy.visible_cis(request.user).filter(services=service).select_related("ci_class", "owner")
+    page = paginate(cis, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
+    return render(
+        request,
+        "mof/service_detail.html",
+        {
+            "service": service,
+            "page": page,
+            "history": list(selectors.history(service)[:100]),
+            "can_change": policy.can(request.user, "service.change", service),
+        },
+    )
+
+
+@login_required
+def service_create(request):
+    if not policy.can(request.user, "service.add"):
+        raise PermissionDenied("Only managers may add IT services.")
+    form = ServiceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            service = services.service_create(actor=request.user, **form.service_fields())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"IT service {service} created.")
+            return redirect(service)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "mof/service_form.html", {"form": form, "service": None}, status=status)
+
+
+@login_required
+def service_edit(request, pk):
+    service = _get_or_404(_service_get, request.user, pk)
+    if not policy.can(request.user, "service.change", service):
+        raise PermissionDenied("You may not change this IT service.")
+    form = ServiceForm(request.POST or None, instance=_service_get(request.user, pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            service = services.service_update(actor=request.user, service=service, **form.service_fields())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"IT service {service} saved.")
+            return redirect(service)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "mof/service_form.html", {"form": form, "service": service}, status=status)
+
+
+# --- Risk Model -----------------------------------------------------------------------
+
+APPROVAL_PATHS = {
+    RiskLevel.LOW: "May be a pre-approved standard change.",
+    RiskLevel.MEDIUM: "Approved by the change manager.",
+    RiskLevel.HIGH: "Decided by the CAB at the Release Approved Review.",
+    RiskLevel.CRITICAL: "Decided by the CAB at the Release Approved Review; the emergency CAB if it cannot wait.",
+}
+
+
+@login_required
+def risk_matrix(request):
+    thresholds = services.risk_thresholds()
+    assessed = {
+        (p, i): n
+        for p, i, n in RiskAssessment.objects.order_by().values_list("probability", "impact").annotate(n=Count("pk")).values_list("probability", "impact", "n")
+    }
+    impacts = list(RiskAssessment.Impact.choices)
+    rows = []
+    for probability, p_label in reversed(RiskAssessment.Probability.choices):
+        cells = []
+        for impact_value, _ in impacts:
+            score = probability * impact_value
+            cells.append({"score": score, "level": services.risk_level_for(score, thresholds), "assessed": assessed.get((probability, impact_value), 0)})
+        rows.append({"value": probability, "label": p_label, "cells": cells})
+    levels = []
+    ordered = sorted(thresholds)
+    for index, (min_score, level) in enumerate(ordered):
+        max_score = ordered[index + 1][0] - 1 if index + 1 < len(ordered) else 25
+        levels.append(
+            {"level": level, "label": RiskLevel(level).label, "min": min_score, "max": max_score, "path": APPROVAL_PATHS.get(level, "")}
+        )
+    return render(
+        request,
+        "mof/risk_matrix.html",
+        {"rows": rows, "impacts": impacts, "levels": levels, "can_configure": policy.can(request.user, "risk.configure")},
+    )

@@ -1,2 +1,34 @@
-"""Pages. (Being built: see mof/views.py.)"""
-urlpatterns = []
+"""Pages. Each quadrant's app adds its own under its landing page."""
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from mof import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The quadrants and the reviews.
+    path("changing/", include("changes.urls")),
+    path("operating/", include("operations.urls")),
+    path("supporting/", include("incidents.urls")),
+    path("optimizing/", include("slas.urls")),
+    path("reviews/", include("reviews.urls")),
+    # CMDB (configuration management, in the Changing quadrant).
+    path("cmdb/cis/", views.ci_list, name="ci_list"),
+    path("cmdb/cis/new/", views.ci_create, name="ci_create"),
+    path("cmdb/cis/<int:pk>/", views.ci_detail, name="ci_detail"),
+    path("cmdb/cis/<int:pk>/edit/", views.ci_edit, name="ci_edit"),
+    path("cmdb/cis/<int:pk>/delete/", views.ci_delete, name="ci_delete"),
+    path("cmdb/cis/<int:pk>/transitions/<str:name>/", views.ci_transition, name="ci_transition"),
+    path("cmdb/cis/<int:pk>/relationships/", views.relationship_create, name="relationship_create"),
+    path("cmdb/relationships/<int:pk>/delete/", views.relationship_delete, name="relationship_delete"),
+    path("cmdb/classes/", views.ci_class_list, name="ci_class_list"),
+    # IT services.
+    path("cmdb/services/", views.service_list, name="service_list"),
+    path("cmdb/services/new/", views.service_create, name="service_create"),
+    path("cmdb/services/<int:pk>/", views.service_detail, name="service_detail"),
+    path("cmdb/services/<int:pk>/edit/", views.service_edit, name="service_edit"),
+    # Risk Model.
+    path("risk/", views.risk_matrix, name="risk_matrix"),
+]
