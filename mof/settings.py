@@ -200,3 +200,7 @@ LOGGING = {
 MOF_DEMO_PASSWORD = os.environ.get("MOF_DEMO_PASSWORD", "mof-demo-2026")
 # Page counts: never count more rows than this; beyond it a list says "more than".
 MOF_COUNT_LIMIT = int(os.environ.get("MOF_COUNT_LIMIT", "100000"))
+# Change management: may the change manager alone approve a low-risk change? How many
+# managers must vote for a critical change at the CAB, and for an emergency CAB?
+MOF_CHANGE_MANAGER_APPROVES_LOW_RISK = env_bool("MOF_CHANGE_MANAGER_APPROVES_LOW_RISK", True)
+MOF_CAB_QUORUM_MANAGERS = int(os.environ.get("MOF_CAB_QUORUM_MANAGERS", "3"))

@@ -128,6 +128,10 @@ def perform_transition(*, model, pk, name: str, actor, data: dict | None = None,
                     )
                 cleaned = form.cleaned_data
 
+            if t.custom.get("prefill"):
+                # The transition's input is what its conditions judge (a schedule's dates).
+                for key, value in cleaned.items():
+                    setattr(obj, key, value)
             separation.check(obj, actor=actor, transition=name, duty=t.custom.get("duty", ""))
             reasons = _failed_conditions(obj, t)
             if reasons:
@@ -136,6 +140,10 @@ def perform_transition(*, model, pk, name: str, actor, data: dict | None = None,
             with audit.acting_as(actor, transition=name, reason=cleaned.get("reason", ""), subject=obj):
                 getattr(obj, name)(by=actor, **cleaned)
                 obj.save()
+            # Cascades (a release moving its changes) run in the same transaction, through this door.
+            after = getattr(obj, "after_transition", None)
+            if after is not None:
+                after(name, actor=actor, data=cleaned)
             if notify:
                 target_state = getattr(obj, state_field)
                 transaction.on_commit(

@@ -92,7 +92,7 @@ def test_database_refuses_to_update_or_delete_audit_rows_on_postgresql(postgres)
 
 def test_failed_logins_are_logged(client):
     UserFactory(username="alice")
-    client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    client.post("/login/", {"username": "alice", "password": "wrong"})
     from rest_framework.test import APIClient
 
     APIClient().post("/api/v1/auth/token/", {"username": "alice", "password": "wrong"}, format="json")
