@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from mof import audit, policy, services
+from mof import audit, services
 from mof.choices import CIStatus, Criticality, Environment, RelationshipType, RoleCluster
 from mof.models import CIClass, CIRelationship, ConfigurationItem, Service, Team, User
 from mof.transitions import perform_transition
@@ -295,27 +295,13 @@ class Command(BaseCommand):
         ci = ConfigurationItem.objects.filter(name=name).first()
         if ci is None:
             self.changed += 1
-            return self.save_ci(actor, ConfigurationItem(name=name), fields, services_, "ci.add")
+            return services.ci_create(actor=actor, name=name, services=services_, **fields)
         differing = {k: v for k, v in fields.items() if getattr(ci, k) != v}
         wanted = {s.pk for s in services_}
         services_differ = set(ci.services.values_list("pk", flat=True)) != wanted
         if differing or services_differ:
             self.changed += 1
-            ci = self.save_ci(actor, ci, differing, services_ if services_differ else None, "ci.change")
-        return ci
-
-    @staticmethod
-    def save_ci(actor, ci, fields, services_, action) -> ConfigurationItem:
-        """mof.services.ci_create / ci_update, minus their full_clean() of the protected
-        status field (django-fsm refuses the assignment clean_fields() makes)."""
-        policy.require(actor, action, None if ci._state.adding else ci)
-        for name, value in fields.items():
-            setattr(ci, name, value)
-        ci.full_clean(exclude=["status"])
-        with audit.acting_as(actor), transaction.atomic():
-            ci.save()
-            if services_ is not None:
-                ci.services.set(services_)
+            ci = services.ci_update(actor=actor, ci=ci, services=services_ if services_differ else None, **differing)
         return ci
 
     def ensure_relationship(self, actor, source, target, type_):
