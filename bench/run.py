@@ -102,7 +102,12 @@ def machine_info() -> dict:
         shared_buffers = cursor.fetchone()[0]
     import django
 
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except OSError:
+        load = None
     return {
+        "load_1min_at_start": load,
         "cpu": cpu,
         "cores": usable,
         "memory_gb": mem,
@@ -274,29 +279,34 @@ def drf_cursor(position) -> str:
 
 def run_impact(bench: Bench, core, runs: int):
     from mof import impact
+    from mof.models import ConfigurationItem
 
-    print(f"Impact analysis (mof.impact.analyse) of {core.name} (id {core.pk}), downstream")
-    counts = {}
+    # The headline: the largest site's core router. For context: the smallest site's core
+    # router and a storage array (a few thousand dependents), when the data has them.
+    others = [ci for ci in ConfigurationItem.objects.filter(name__in=["syd1-core-rtr-01", "lon1-san-00001"]).order_by("-name")]
+    for index, ci in enumerate([core] + others):
+        print(f"Impact analysis (mof.impact.analyse) of {ci.name} (id {ci.pk}), downstream")
+        counts = {}
 
-    def once():
-        result = impact.analyse([core.pk], impact.DOWNSTREAM)
-        counts["dependents"] = len(result.cis)
-        counts["services"] = len(result.services)
-        counts["max_depth"] = max((c.depth for c in result.cis), default=0)
-        return result
+        def once(pk=ci.pk):
+            result = impact.analyse([pk], impact.DOWNSTREAM)
+            counts["dependents"] = len(result.cis)
+            counts["services"] = len(result.services)
+            counts["max_depth"] = max((c.depth for c in result.cis), default=0)
+            return result
 
-    queries, _ = count_queries(once)
-    row = {"group": "impact", "name": f"analyse() downstream of {core.name}", "status": "ok", "queries": queries}
-    row.update(timed(once, runs, bench.warmup))
-    row.update(counts)
-    bench.add(row)
-    print(f"    {counts['dependents']:,} dependent CIs, {counts['services']} services, depth up to {counts['max_depth']}")
-
-    # Where the time goes: the SQL walk alone (mof_ci_reach through impact.reach) vs the rest.
-    row = {"group": "impact", "name": "  of which: reach() (mof_ci_reach SQL walk)", "status": "ok"}
-    row.update(timed(lambda: impact.reach([core.pk], impact.DOWNSTREAM), runs, bench.warmup))
-    row["queries"] = 1
-    bench.add(row)
+        queries, _ = count_queries(once)
+        row = {"group": "impact", "name": f"analyse() downstream of {ci.name}", "ci": ci.name, "status": "ok", "queries": queries}
+        row.update(timed(once, runs, bench.warmup))
+        row.update(counts)
+        bench.add(row)
+        print(f"    {counts['dependents']:,} dependent CIs, {counts['services']} services, depth up to {counts['max_depth']}")
+        if index == 0:
+            # Where the time goes: the SQL walk alone (mof_ci_reach through impact.reach) vs the rest.
+            row = {"group": "impact", "name": "  of which: reach() (mof_ci_reach SQL walk)", "status": "ok"}
+            row.update(timed(lambda: impact.reach([core.pk], impact.DOWNSTREAM), runs, bench.warmup))
+            row["queries"] = 1
+            bench.add(row)
 
 
 def run_pages(bench: Bench, client, core, n_cis: int):
@@ -351,7 +361,8 @@ def print_table(meta: dict, rows: list[dict]):
     print()
     print(f"MOF Portal benchmark, {meta['date']}")
     print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; PostgreSQL {m['postgresql']} "
-          f"(shared_buffers {m['shared_buffers']}); Python {m['python']}, Django {m['django']}")
+          f"(shared_buffers {m['shared_buffers']}); Python {m['python']}, Django {m['django']}; "
+          f"load average {m['load_1min_at_start']} at start")
     print(f"Data: {d['cis']:,} CIs, {d['relationships']:,} relationships, {d['services']} services; "
           f"{meta['runs']} timed runs after {meta['warmup']} warm-up")
     width = max(len(r["name"]) for r in rows) + 2
@@ -429,7 +440,9 @@ def main(argv=None):
         "git": _git_head(),
     }
     m = meta["machine"]
-    print(f"Machine: {m['cpu']}, {m['cores']} cores; PostgreSQL {m['postgresql']}")
+    print(f"Machine: {m['cpu']}, {m['cores']} cores; PostgreSQL {m['postgresql']}; load {m['load_1min_at_start']}")
+    if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
+        print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
     groups = args.only or ["impact", "pages", "api"]
     if "impact" in groups:
