@@ -1,0 +1,55 @@
+"""Playwright driving Debian's chromium (never `playwright install`)."""
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# around it (factories) are safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def builtin_data(transactional_db):
+    """The built-in CI classes and risk thresholds the data migration adds.
+
+    A live-server test runs in a flushed database; serialized rollback restores it, but
+    not when Playwright's event loop has replaced the connection object that holds the
+    serialized copy, so make sure of the rows here (idempotent)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
