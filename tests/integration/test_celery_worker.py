@@ -47,10 +47,22 @@ def celery_worker():
         app.conf.task_always_eager = eager
 
 
+@pytest.fixture
+def builtin_data(transactional_db):
+    """The built-in CI classes the data migration adds: an earlier transactional test may
+    have flushed them (serialized rollback cannot always restore them once Playwright
+    has replaced the connection that holds the serialized copy). Idempotent."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
+
+
 @needs_postgres
 @needs_redis
 @pytest.mark.django_db(transaction=True)
-def test_worker_mails_the_owner_after_a_transition(celery_worker, mailoutbox):
+def test_worker_mails_the_owner_after_a_transition(builtin_data, celery_worker, mailoutbox):
     from django.core import mail
 
     manager = ManagerFactory(username="integration-manager")
