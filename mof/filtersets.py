@@ -40,6 +40,7 @@ class CIFilterSet(django_filters.FilterSet):
         ),
         field_labels={"updated_at": "Last updated"},
         label="Sort by",
+        empty_label="Name (default)",
     )
 
     class Meta:

@@ -120,8 +120,9 @@ def render_impact(impact, *, max_nodes: int = MAX_NODES) -> SafeString:
             node.y = top + i * (NODE_H + ROW_GAP)
 
     title = f"{'Downstream' if downstream else 'Upstream'} impact of {origin['name']}"
+    wide = " wide" if width > 960 else ""
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="impact-graph" width="{width}" height="{height:.0f}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="impact-graph{wide}" width="{width}" height="{height:.0f}" '
         f'viewBox="0 0 {width} {height:.0f}" role="img" aria-labelledby="impact-graph-title">',
         f'<title id="impact-graph-title">{escape(title)}</title>',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -176,7 +177,7 @@ def _node_svg(node: _Node) -> str:
 
 # --- the MOF cycle on the home page ---------------------------------------------------
 
-CYCLE_W, CYCLE_H = 860, 640
+CYCLE_W, CYCLE_H = 960, 640
 CX, CY = CYCLE_W / 2, CYCLE_H / 2
 R_OUT, R_IN = 230, 112
 QUADRANT_FILLS = {

@@ -145,7 +145,11 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None)
     state_field = _state_field(type(obj))
     labels = dict(state_field.choices or ())
     options = []
+    seen = set()
     for option in available_transitions(obj, request.user):
+        if option.name in seen:  # a transition with several sources may be listed once per source
+            continue
+        seen.add(option.name)
         is_failed = failed.get("name") == option.name
         form = None
         if option.form_class is not None:

@@ -404,7 +404,7 @@ def test_impact_downstream_graph_and_service_path(client, infra_user, chain):
     router, firewall, hub, mail = chain
     as_user(client, infra_user)
     content = client.get(reverse("ci_detail", args=[router.pk])).content.decode()
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="impact-graph"' in content
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="impact-graph' in content
     assert "router → firewall → hub transport → Exchange mail" in content
     assert 'data-kind="service"' in content and "crit-critical" in content
     assert "depends on" in content and "connects to" in content
@@ -464,3 +464,10 @@ def test_service_create_and_edit(client, manager):
     assert response.status_code == 302
     service.refresh_from_db()
     assert service.criticality == "high" and service.hours_of_service == "Mon-Fri"
+
+
+def test_each_transition_is_offered_once(client, infra_user):
+    ci = CIFactory(owner=infra_user, status="in_service")
+    as_user(client, infra_user)
+    content = client.get(reverse("ci_detail", args=[ci.pk])).content.decode()
+    assert content.count('data-transition="retire"') == 1
