@@ -157,7 +157,7 @@ def _node_svg(node: _Node) -> str:
     if node.kind == "service":
         shape = (
             f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{NODE_W}" height="{NODE_H}" rx="{NODE_H / 2}" '
-            f'fill="{node.fill}" stroke="{node.stroke}" stroke-width="2"/>'
+            f'style="fill:{node.fill};stroke:{node.stroke};stroke-width:2"/>'
         )
     elif node.kind == "more":
         shape = (

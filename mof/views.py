@@ -52,6 +52,34 @@ def page_not_found(request, exception=None):
     return render(request, "404.html", {"path": request.path}, status=404)
 
 
+def history_rows(obj, limit: int = 100) -> list:
+    """The object's audit trail, newest first, with each field change as (field, from, to)
+    or, for many-to-many fields, (field, verb, names)."""
+    entries = list(selectors.history(obj)[:limit])
+    service_ids = {
+        pk
+        for e in entries
+        for v in [(e.changes or {}).get("services")]
+        if isinstance(v, dict)
+        for ids in v.values()
+        for pk in ids
+    }
+    service_names = dict(Service.objects.filter(pk__in=service_ids).values_list("pk", "name")) if service_ids else {}
+    for entry in entries:
+        rows = []
+        for field, change in (entry.changes or {}).items():
+            if isinstance(change, (list, tuple)) and len(change) == 2:
+                rows.append({"field": field, "from": change[0], "to": change[1]})
+            elif isinstance(change, dict):
+                for verb, ids in change.items():
+                    names = [service_names.get(i, str(i)) if field == "services" else str(i) for i in ids]
+                    rows.append({"field": field, "verb": verb, "items": ", ".join(names) or "all"})
+            else:
+                rows.append({"field": field, "to": change})
+        entry.change_rows = rows
+    return entries
+
+
 def _get_or_404(getter: Callable, *args, **kwargs):
     try:
         return getter(*args, **kwargs)
@@ -112,12 +140,38 @@ def home(request):
 # --- quadrant landing pages (used by the apps' views) ----------------------------------
 
 
+def quadrant_stats(user, slug: str) -> list[dict]:
+    """Live figures for a quadrant's landing page, from what exists and the reader may see."""
+    if slug == "changing":
+        by_status = dict(
+            policy.visible_cis(user).order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+        )
+        return [
+            {"label": "planned, awaiting service", "value": by_status.get(CIStatus.PLANNED, 0), "url": reverse("ci_list") + "?status=planned"},
+            {"label": "in service", "value": by_status.get(CIStatus.IN_SERVICE, 0), "url": reverse("ci_list") + "?status=in_service"},
+            {"label": "retired", "value": by_status.get(CIStatus.RETIRED, 0), "url": reverse("ci_list") + "?status=retired"},
+        ]
+    services_qs = selectors.service_list(user=user)
+    if slug == "operating":
+        return [
+            {"label": "IT services in the catalogue", "value": services_qs.count(), "url": reverse("service_list")},
+            {"label": "configuration items in service", "value": policy.visible_cis(user).filter(status=CIStatus.IN_SERVICE).count(), "url": reverse("ci_list") + "?status=in_service"},
+        ]
+    if slug == "optimizing":
+        return [
+            {"label": "critical IT services", "value": services_qs.filter(criticality="critical").count(), "url": reverse("service_list")},
+            {"label": "IT services without an owner", "value": services_qs.filter(owner__isnull=True).count(), "url": reverse("service_list")},
+            {"label": "risk assessments recorded", "value": RiskAssessment.objects.count(), "url": reverse("risk_matrix")},
+        ]
+    return []
+
+
 def quadrant_page(request, slug: str, extra: dict | None = None):
     from mof.context_processors import quadrant
 
     q = quadrant(slug)
     review = next(r for r in REVIEWS if r["kind"] == q.review)
-    context = {"quadrant": q, "review": review, **(extra or {})}
+    context = {"quadrant": q, "review": review, "stats": quadrant_stats(request.user, slug), **(extra or {})}
     return render(request, "mof/quadrant.html", context)
 
 
@@ -324,7 +378,7 @@ def _ci_detail_context(request, ci, *, panel=None, rel_form=None):
         "direction": direction,
         "analysis": analysis,
         "impact_svg": svg,
-        "history": list(selectors.history(ci)[:100]),
+        "history": history_rows(ci),
         **(panel or transition_panel(request, ci, url_name="ci_transition")),
     }
 
@@ -460,7 +514,7 @@ def service_detail(request, pk):
         {
             "service": service,
             "page": page,
-            "history": list(selectors.history(service)[:100]),
+            "history": history_rows(service),
             "can_change": policy.can(request.user, "service.change", service),
         },
     )

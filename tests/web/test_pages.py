@@ -177,3 +177,14 @@ def test_history_lists_field_changes(client, infra_user):
     login(client, infra_user)
     content = client.get(reverse("ci_detail", args=[ci.pk])).content.decode()
     assert "core switch" in content and "infra" in content
+
+
+def test_history_names_services_added(client, infra_user):
+    from mof import services
+    from tests.factories import ci_class
+
+    mail = ServiceFactory(name="Exchange mail")
+    ci = services.ci_create(actor=infra_user, services=[mail], name="hub-01", ci_class=ci_class(), environment="production")
+    login(client, infra_user)
+    content = client.get(reverse("ci_detail", args=[ci.pk])).content.decode()
+    assert "added Exchange mail" in content
