@@ -60,6 +60,7 @@ class CIForm(forms.ModelForm):
         self.fields["owner"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
         self.fields["services"].queryset = Service.objects.order_by("name")
         self.fields["services"].required = False
+        self.fields["services"].help_text = "The IT services this item helps deliver (Ctrl or ⌘ to choose several)."
 
     def clean_attributes(self):
         value = self.cleaned_data.get("attributes")
