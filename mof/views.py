@@ -207,11 +207,13 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None)
         is_failed = failed.get("name") == option.name
         form = None
         if option.form_class is not None:
+            auto_id = f"t-{option.name}-%s"  # unique ids when several forms share a page
             if is_failed and failed.get("data") is not None:
-                form = option.form_class(data=failed["data"])
+                form = option.form_class(data=failed["data"], auto_id=auto_id)
                 form.is_valid()
             else:
-                form = option.form_class()
+                form = option.form_class(auto_id=auto_id, initial=_prefill(obj, option.form_class))
+            _html5_widgets(form)
         options.append(
             {
                 "option": option,
@@ -230,6 +232,30 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None)
         "transition_state": labels.get(state, state),
         "transition_url_name": url_name,
     }
+
+
+def _prefill(obj, form_class) -> dict:
+    """A transition's form starts from the object's values where the names match
+    (a schedule shows the planned dates already set)."""
+    initial = {}
+    for name in form_class.base_fields:
+        if name != "reason" and hasattr(obj, name):
+            value = getattr(obj, name)
+            if value not in (None, ""):
+                initial[name] = value
+    return initial
+
+
+def _html5_widgets(form) -> None:
+    from django import forms as dj_forms
+
+    for field in form.fields.values():
+        if isinstance(field, dj_forms.DateTimeField) and type(field.widget) is dj_forms.DateTimeInput:
+            field.widget.input_type = "datetime-local"
+            field.widget.format = "%Y-%m-%dT%H:%M"
+        elif isinstance(field, dj_forms.DateField) and type(field.widget) is dj_forms.DateInput:
+            field.widget.input_type = "date"
+            field.widget.format = "%Y-%m-%d"
 
 
 @require_POST
