@@ -58,5 +58,6 @@ def record_decision(*, kind: str, subject, decision: str, actor, notes: str = ""
             detail=detail or {},
         )
         if fire:
-            perform_transition(model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": notes})
+            reason = notes or f"{ReviewKind(kind).label}: {decision}" + (f" ({reference})" if reference else "")
+            perform_transition(model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": reason})
     return record

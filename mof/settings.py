@@ -165,7 +165,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RiskLevelEnum": "mof.choices.RiskLevel"},
+    "ENUM_NAME_OVERRIDES": {
+        "RiskLevelEnum": "mof.choices.RiskLevel",
+        "RiskProbabilityEnum": "mof.models.RiskAssessment.Probability",
+        "RiskImpactEnum": "mof.models.RiskAssessment.Impact",
+        "RelationshipTypeEnum": "mof.choices.RelationshipType",
+        "ChangeTypeEnum": "changes.choices.ChangeType",
+        "CIStatusEnum": "mof.choices.CIStatus",
+        "ChangeStatusEnum": "changes.choices.ChangeStatus",
+        "TemplateStatusEnum": "changes.choices.TemplateStatus",
+        "ReleaseStatusEnum": "changes.choices.ReleaseStatus",
+    },
 }
 
 # Security: strict unless DEBUG. Each switch can be relaxed from the environment

@@ -122,22 +122,15 @@ def test_configured_separation_rule_blocks_the_owner_and_is_recorded_with_its_na
     assert ConfigurationItem.objects.get(pk=ci.pk).status == CIStatus.IN_SERVICE
 
 
-def test_notification_is_queued_only_after_commit(infra_user, django_capture_on_commit_callbacks, mailoutbox, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from mof.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        owner = UserFactory(username="owner", email="owner@example.test", roles=["infrastructure"])
-        ci = CIFactory(owner=owner)
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            commission(ci, infra_user)
-        assert len(callbacks) == 1 and mailoutbox == []
-        callbacks[0]()
-        assert mailoutbox[0].to == ["owner@example.test"]
-        assert "in_service" in mailoutbox[0].subject
-    finally:
-        app.conf.task_always_eager = False
+def test_notification_is_queued_only_after_commit(infra_user, django_capture_on_commit_callbacks, mailoutbox):
+    owner = UserFactory(username="owner", email="owner@example.test", roles=["infrastructure"])
+    ci = CIFactory(owner=owner)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        commission(ci, infra_user)
+    assert len(callbacks) == 1 and mailoutbox == []
+    callbacks[0]()
+    assert mailoutbox[0].to == ["owner@example.test"]
+    assert "in_service" in mailoutbox[0].subject
 
 
 def test_review_gate_records_a_decision_and_fires_the_transition(manager, infra_user):
