@@ -40,14 +40,22 @@ QUADRANTS: tuple[Quadrant, ...] = (
         review=ReviewKind.RELEASE_READINESS,
         purpose="Bring new and changed IT services, software and infrastructure into production in a controlled way.",
         smfs=(
-            SMF("Change management", "Requests for change are recorded, assessed for risk and impact, approved and scheduled, so no change reaches production unseen."),
+            SMF(
+                "Change management",
+                "Requests for change are recorded, assessed for risk and impact, approved and scheduled, so no change reaches production unseen.",
+                (("Requests for change", "change_list"), ("Standard-change templates", "change_template_list")),
+            ),
             SMF(
                 "Configuration management",
                 "The CMDB: configuration items, their classes, owners, lifecycle status and the dependencies between them, "
                 "so that the impact of a change names every service it can touch.",
                 (("Configuration items", "ci_list"), ("CI classes", "ci_class_list")),
             ),
-            SMF("Release management", "Releases are built, tested and deployed as a unit, and pass the Release Readiness Review before they reach production."),
+            SMF(
+                "Release management",
+                "Releases are built, tested and deployed as a unit, and pass the Release Readiness Review before they reach production.",
+                (("Releases", "release_list"),),
+            ),
         ),
         prefixes=("/changing/", "/cmdb/cis/", "/cmdb/classes/", "/cmdb/relationships/"),
     ),

@@ -201,8 +201,8 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None)
     options = []
     seen = set()
     for option in available_transitions(obj, request.user):
-        if option.name in seen:  # a transition with several sources may be listed once per source
-            continue
+        if option.name in seen or _is_automatic(type(obj), option.name):
+            continue  # listed once per source state; automatic ones are fired by the system
         seen.add(option.name)
         is_failed = failed.get("name") == option.name
         form = None
@@ -232,6 +232,11 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None)
         "transition_state": labels.get(state, state),
         "transition_url_name": url_name,
     }
+
+
+def _is_automatic(model, name: str) -> bool:
+    meta = getattr(getattr(model, name, None), "_django_fsm", None)
+    return bool(meta) and any(t.custom.get("automatic") for t in meta.transitions.values())
 
 
 def _prefill(obj, form_class) -> dict:
@@ -269,12 +274,15 @@ def transition_view(
     url_name: str,
     render_page: Callable | None = None,
     partial_template: str = "mof/_transitions.html",
+    perform: Callable | None = None,
 ):
     """Take transition `name` on `model` `pk` from a page (htmx or plain form POST).
 
     get_object(user, pk) returns the object the user may see or raises DoesNotExist (404).
     render_page(request, obj, panel, status) renders the full page after a failure
     without JavaScript; the default shows the object with its transitions only.
+    perform(actor=, pk=, name=, data=) is the app's door for transitions when it has one
+    (it must call mof.transitions.perform_transition); the default calls it directly.
     """
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
@@ -283,7 +291,10 @@ def transition_view(
     data.pop("csrfmiddlewaretoken", None)
     failed: dict = {"name": name}
     try:
-        obj = perform_transition(model=model, pk=obj.pk, name=name, actor=request.user, data=data)
+        if perform is not None:
+            obj = perform(actor=request.user, pk=obj.pk, name=name, data=data)
+        else:
+            obj = perform_transition(model=model, pk=obj.pk, name=name, actor=request.user, data=data)
     except TransitionUnknown:
         raise Http404(f"No transition {name!r}.") from None
     except policy.Refused as exc:
