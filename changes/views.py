@@ -18,7 +18,12 @@ from mof.views import PAGE_SIZE, MAX_PAGE_SIZE, _get_or_404, history_rows, quadr
 @login_required
 def landing(request):
     """The Changing quadrant: its SMFs, what exists for each, and the review it ends in."""
-    return quadrant_page(request, "changing")
+    changes = selectors.change_list(user=request.user).order_by()
+    stats = [
+        {"label": "changes awaiting a decision", "value": changes.filter(status__in=[ChangeStatus.SUBMITTED, ChangeStatus.ASSESSED]).count(), "url": reverse("change_list") + "?status=assessed"},
+        {"label": "changes ready for deployment", "value": changes.filter(status=ChangeStatus.READY).count(), "url": reverse("change_list") + "?status=ready_for_deployment"},
+    ]
+    return quadrant_page(request, "changing", extra_stats=stats)
 
 
 def _page(request, qs):

@@ -76,7 +76,11 @@ QUADRANTS: tuple[Quadrant, ...] = (
                 (("IT services catalogue", "service_list"),),
             ),
             SMF("Storage management", "Capacity, backup and restore of the data the services keep."),
-            SMF("Job scheduling", "Batch work run on time, in order and outside freeze windows."),
+            SMF(
+                "Job scheduling",
+                "Batch work and changes run on time, in order, inside maintenance windows and outside change freezes.",
+                (("Freeze and maintenance windows", "operations_windows"),),
+            ),
         ),
         prefixes=("/operating/", "/cmdb/services/"),
     ),

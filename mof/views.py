@@ -166,12 +166,13 @@ def quadrant_stats(user, slug: str) -> list[dict]:
     return []
 
 
-def quadrant_page(request, slug: str, extra: dict | None = None):
+def quadrant_page(request, slug: str, extra: dict | None = None, extra_stats: list[dict] | None = None):
     from mof.context_processors import quadrant
 
     q = quadrant(slug)
     review = next(r for r in REVIEWS if r["kind"] == q.review)
-    context = {"quadrant": q, "review": review, "stats": quadrant_stats(request.user, slug), **(extra or {})}
+    stats = (extra_stats or []) + quadrant_stats(request.user, slug)
+    context = {"quadrant": q, "review": review, "stats": stats, **(extra or {})}
     return render(request, "mof/quadrant.html", context)
 
 
@@ -275,6 +276,7 @@ def transition_view(
     render_page: Callable | None = None,
     partial_template: str = "mof/_transitions.html",
     perform: Callable | None = None,
+    success_url: Callable | None = None,
 ):
     """Take transition `name` on `model` `pk` from a page (htmx or plain form POST).
 
@@ -283,6 +285,7 @@ def transition_view(
     without JavaScript; the default shows the object with its transitions only.
     perform(actor=, pk=, name=, data=) is the app's door for transitions when it has one
     (it must call mof.transitions.perform_transition); the default calls it directly.
+    success_url(obj) is where a plain POST lands after success (default: the object's URL).
     """
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
@@ -315,7 +318,7 @@ def transition_view(
             response["HX-Trigger"] = "transitioned"
             return response
         messages.success(request, done)
-        return HttpResponseRedirect(obj.get_absolute_url())
+        return HttpResponseRedirect(success_url(obj) if success_url else obj.get_absolute_url())
 
     obj = _get_or_404(get_object, request.user, pk)
     panel = transition_panel(request, obj, url_name=url_name, failed=failed)

@@ -86,3 +86,27 @@ def test_release_and_template_detail(client, manager, infra_user):
     client.force_login(manager)
     content = client.get(reverse("change_template_detail", args=[template.pk])).content.decode()
     assert 'data-transition="approve"' in content
+
+
+def test_operations_windows_and_freeze_transition(client, manager, infra_user, employee):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from operations.models import FreezeWindow
+
+    now = timezone.now()
+    freeze = FreezeWindow.objects.create(name="Year-end freeze", start=now, end=now + timedelta(days=7), proposed_by=infra_user)
+    client.force_login(employee)
+    assert "Year-end freeze" not in client.get(reverse("operations_windows")).content.decode()
+    assert client.get(reverse("freeze_detail", args=[freeze.pk])).status_code == 404
+    client.force_login(infra_user)
+    assert "Year-end freeze" in client.get(reverse("operations_windows")).content.decode()
+    assert client.post(reverse("freeze_transition", args=[freeze.pk, "approve"])).status_code == 403
+    client.force_login(manager)
+    assert reverse("operations_windows") in client.get(reverse("operating")).content.decode()
+    response = client.post(reverse("freeze_transition", args=[freeze.pk, "approve"]))
+    assert response.status_code == 302 and response["Location"] == reverse("freeze_detail", args=[freeze.pk])
+    freeze.refresh_from_db()
+    assert freeze.status == "approved"
+    assert "change freezes in force" in client.get(reverse("operating")).content.decode()
