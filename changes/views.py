@@ -74,13 +74,16 @@ def _change_context(request, change, panel=None):
     visible_ci_ids = set(policy.visible_cis(user).filter(pk__in=change.impacted_ci_ids or []).values_list("pk", flat=True))
     return {
         "change": change,
+        "show_paths": policy.is_internal(user),  # paths name CIs a partner may not see
         "affected_cis": list(policy.visible_cis(user).filter(changes=change).select_related("ci_class")),
         "test_environment": list(policy.visible_cis(user).filter(test_changes=change).select_related("ci_class")),
         "impacted_cis": list(ConfigurationItem.objects.filter(pk__in=visible_ci_ids).select_related("ci_class").order_by("name")[:200]),
         "stakeholders": list(change.stakeholders.select_related("user")),
         "comments": list(change.comments.select_related("author")),
         "releases": list(change.releases.all()) if policy.can(user, "release.view") else [],
-        "history": history_rows(change),
+        "history": history_rows(
+            change, user=user, redact=() if policy.is_internal(user) else ("affected_services", "impacted_ci_ids")
+        ),
         **(panel or transition_panel(request, change, url_name="change_transition")),
     }
 
@@ -124,7 +127,7 @@ def _release_context(request, release, panel=None):
         "release": release,
         "changes": list(selectors.visible_changes(request.user, release.changes.all()).order_by("-number")),
         "artifacts": list(release.artifacts.all()),
-        "history": history_rows(release),
+        "history": history_rows(release, user=request.user),
         **(panel or transition_panel(request, release, url_name="release_transition")),
     }
 
@@ -169,7 +172,7 @@ def _template_context(request, template, panel=None):
         "risk_score": score,
         "risk_level": risk_level_for(score),
         "recent_changes": list(selectors.visible_changes(request.user, template.changes.all()).order_by("-number")[:20]),
-        "history": history_rows(template),
+        "history": history_rows(template, user=request.user),
         **(panel or transition_panel(request, template, url_name="change_template_transition")),
     }
 

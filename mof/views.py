@@ -52,28 +52,37 @@ def page_not_found(request, exception=None):
     return render(request, "404.html", {"path": request.path}, status=404)
 
 
-def history_rows(obj, limit: int = 100) -> list:
+def history_rows(obj, limit: int = 100, *, user=None, redact: tuple = ()) -> list:
     """The object's audit trail, newest first, with each field change as (field, from, to)
-    or, for many-to-many fields, (field, verb, names)."""
+    or, for many-to-many fields, (field, verb, names). Names of configuration items are
+    shown only to a reader who may see the whole CMDB (`user`), ids otherwise; the values
+    of `redact` fields are not shown at all."""
     entries = list(selectors.history(obj)[:limit])
-    service_ids = {
-        pk
-        for e in entries
-        for v in [(e.changes or {}).get("services")]
-        if isinstance(v, dict)
-        for ids in v.values()
-        for pk in ids
-    }
-    service_names = dict(Service.objects.filter(pk__in=service_ids).values_list("pk", "name")) if service_ids else {}
+    wanted: dict[str, set] = {}
+    for entry in entries:
+        for field, change in (entry.changes or {}).items():
+            if isinstance(change, dict):
+                wanted.setdefault(field, set()).update(pk for ids in change.values() for pk in ids)
+    names: dict[str, dict] = {}
+    for field, ids in wanted.items():
+        try:
+            related = type(obj)._meta.get_field(field).related_model
+        except Exception:  # noqa: BLE001 - an old entry may name a field that is gone
+            related = None
+        if related is None or (related is ConfigurationItem and not (user is not None and policy.is_internal(user))):
+            continue
+        names[field] = {o.pk: str(o) for o in related._default_manager.filter(pk__in=ids)}
     for entry in entries:
         rows = []
         for field, change in (entry.changes or {}).items():
-            if isinstance(change, (list, tuple)) and len(change) == 2:
+            if field in redact:
+                rows.append({"field": field, "verb": "changed", "items": "(not shown)"})
+            elif isinstance(change, (list, tuple)) and len(change) == 2:
                 rows.append({"field": field, "from": change[0], "to": change[1]})
             elif isinstance(change, dict):
                 for verb, ids in change.items():
-                    names = [service_names.get(i, str(i)) if field == "services" else str(i) for i in ids]
-                    rows.append({"field": field, "verb": verb, "items": ", ".join(names) or "all"})
+                    labels = [names.get(field, {}).get(i, f"#{i}") for i in ids]
+                    rows.append({"field": field, "verb": verb, "items": ", ".join(labels) or "all"})
             else:
                 rows.append({"field": field, "to": change})
         entry.change_rows = rows
@@ -418,7 +427,7 @@ def _ci_detail_context(request, ci, *, panel=None, rel_form=None):
         "direction": direction,
         "analysis": analysis,
         "impact_svg": svg,
-        "history": history_rows(ci),
+        "history": history_rows(ci, user=user),
         **(panel or transition_panel(request, ci, url_name="ci_transition")),
     }
 
@@ -554,7 +563,7 @@ def service_detail(request, pk):
         {
             "service": service,
             "page": page,
-            "history": history_rows(service),
+            "history": history_rows(service, user=request.user),
             "can_change": policy.can(request.user, "service.change", service),
         },
     )

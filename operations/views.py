@@ -51,7 +51,7 @@ def _freeze_context(request, freeze, panel=None):
     return {
         "freeze": freeze,
         "services": list(freeze.services.all()),
-        "history": history_rows(freeze),
+        "history": history_rows(freeze, user=request.user),
         **(panel or transition_panel(request, freeze, url_name="freeze_transition")),
     }
 

@@ -110,3 +110,16 @@ def test_operations_windows_and_freeze_transition(client, manager, infra_user, e
     freeze.refresh_from_db()
     assert freeze.status == "approved"
     assert "change freezes in force" in client.get(reverse("operating")).content.decode()
+
+
+def test_partner_party_to_a_change_sees_no_cmdb_paths(client, infra_user, partner_user, change):
+    from changes.models import RequestForChange
+
+    change_services.change_analyse_impact(actor=infra_user, change=change)
+    RequestForChange.objects.filter(pk=change.pk).update(implementer=partner_user)
+    client.force_login(partner_user)
+    content = client.get(reverse("change_detail", args=[change.pk])).content.decode()
+    assert "Exchange mail" in content
+    assert "hub transport" not in content
+    client.force_login(infra_user)
+    assert "router → hub transport → Exchange mail" in client.get(reverse("change_detail", args=[change.pk])).content.decode()
