@@ -471,3 +471,19 @@ def test_each_transition_is_offered_once(client, infra_user):
     as_user(client, infra_user)
     content = client.get(reverse("ci_detail", args=[ci.pk])).content.decode()
     assert content.count('data-transition="retire"') == 1
+
+
+def test_list_tolerates_bad_parameters(client, infra_user):
+    CIFactory(name="survivor")
+    as_user(client, infra_user)
+    for params in ({"ci_class": "no-such-class"}, {"status": "bogus"}, {"page": "abc"}, {"page_size": "100000"}, {"service": "x"}, {"sort": "password"}):
+        response = client.get(reverse("ci_list"), params)
+        assert response.status_code == 200, params
+        assert "survivor" in response.content.decode() or params.get("ci_class") or params.get("status") or params.get("service")
+    assert client.get(reverse("ci_list"), {"page_size": "100000"}).context["page"].page_size == 200
+
+
+def test_failed_login_shows_an_error(client, infra_user):
+    response = client.post(reverse("login"), {"username": "infra", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
