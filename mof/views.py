@@ -99,6 +99,42 @@ def _get_or_404(getter: Callable, *args, **kwargs):
 # --- home: the MOF cycle ------------------------------------------------------------
 
 
+def review_queue(user) -> dict[str, list[dict]]:
+    """What waits at each review milestone, read from the state machines themselves: the
+    objects in a state from which a transition gated by that review leaves (an assessed
+    change waits for the Release Approved Review). Any app's gated lifecycle appears here
+    without mof knowing it. Review agendas are internal business: others see none."""
+    from django.apps import apps as django_apps
+    from django_fsm import FSMFieldMixin
+
+    queue: dict[str, list[dict]] = {kind: [] for kind in ReviewKind.values}
+    if not policy.is_internal(user):
+        return queue
+    for model in django_apps.get_models():
+        field = next((f for f in model._meta.fields if isinstance(f, FSMFieldMixin)), None)
+        if field is None:
+            continue
+        sources: dict[str, set] = {}
+        for t in field.get_all_transitions(model):
+            kind = t.custom.get("gated_by")
+            if kind and t.source not in ("*", "+"):
+                sources.setdefault(str(kind), set()).add(t.source)
+        labels = dict(field.choices or ())
+        for kind, states in sources.items():
+            rows = (
+                model._default_manager.filter(**{f"{field.name}__in": sorted(states)})
+                .order_by()
+                .values_list(field.name)
+                .annotate(n=Count("pk"))
+                .values_list(field.name, "n")
+            )
+            for state, n in rows:
+                queue.setdefault(kind, []).append(
+                    {"model": str(model._meta.verbose_name_plural), "state": str(labels.get(state, state)), "count": n}
+                )
+    return queue
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
@@ -124,11 +160,15 @@ def home(request):
     quadrants = [
         {"slug": q.slug, "name": q.name, "url": reverse(q.url_name), "lines": lines[q.slug]} for q in QUADRANTS
     ]
+    queue = review_queue(user)
     reviews = [
         {
             "name": q.review_label,
             "url": reverse("reviews") + f"#{q.review}",
-            "lines": [_plural(decisions.get(q.review, 0), "decision") + " recorded"],
+            "lines": [
+                f"{sum(item['count'] for item in queue.get(q.review, [])):,} waiting",
+                _plural(decisions.get(q.review, 0), "decision") + " recorded",
+            ],
         }
         for q in QUADRANTS
     ]
@@ -189,8 +229,10 @@ def reviews_page(request):
     decisions = dict(
         ReviewDecisionRecord.objects.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n")
     )
+    queue = review_queue(request.user)
     milestones = [
-        {**r, "label": ReviewKind(r["kind"]).label, "decisions": decisions.get(r["kind"], 0)} for r in REVIEWS
+        {**r, "label": ReviewKind(r["kind"]).label, "decisions": decisions.get(r["kind"], 0), "waiting": queue.get(r["kind"], [])}
+        for r in REVIEWS
     ]
     recent = ReviewDecisionRecord.objects.select_related("decided_by")[:20]
     return render(request, "mof/reviews.html", {"milestones": milestones, "recent": recent})

@@ -123,3 +123,16 @@ def test_partner_party_to_a_change_sees_no_cmdb_paths(client, infra_user, partne
     assert "hub transport" not in content
     client.force_login(infra_user)
     assert "router → hub transport → Exchange mail" in client.get(reverse("change_detail", args=[change.pk])).content.decode()
+
+
+def test_reviews_show_what_waits_at_each_milestone(client, infra_user, employee, change):
+    from changes.models import RequestForChange
+
+    RequestForChange.objects.filter(pk=change.pk).update(status="assessed")
+    client.force_login(infra_user)
+    content = client.get(reverse("reviews")).content.decode()
+    assert "1 requests for change assessed" in content
+    home = client.get(reverse("home")).content.decode()
+    assert "1 waiting" in home
+    client.force_login(employee)
+    assert "1 requests for change assessed" not in client.get(reverse("reviews")).content.decode()
