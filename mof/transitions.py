@@ -68,7 +68,8 @@ def _meta(obj, name):
 
 
 def transition_names(model) -> list[str]:
-    return [t.name for t in _state_field(model).get_all_transitions(model)]
+    """Each transition once (django-fsm lists one per source state)."""
+    return list(dict.fromkeys(t.name for t in _state_field(model).get_all_transitions(model)))
 
 
 def _failed_conditions(obj, transition) -> list[str]:

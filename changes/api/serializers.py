@@ -10,7 +10,7 @@ class ChangeSerializer(VisibleCIsMixin, serializers.ModelSerializer):
     ci_fields = ("affected_cis", "test_environment")
 
     reference = serializers.CharField(read_only=True)
-    type = serializers.ChoiceField(choices=ChangeType.choices, default=ChangeType.NORMAL)
+    type = serializers.ChoiceField(choices=ChangeType.choices, required=False, help_text="normal unless filed from a template (standard).")
     template = serializers.PrimaryKeyRelatedField(queryset=StandardChangeTemplate.objects.filter(status=TemplateStatus.APPROVED), required=False, allow_null=True)
     change_manager = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
     developer = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
@@ -31,6 +31,7 @@ class ChangeSerializer(VisibleCIsMixin, serializers.ModelSerializer):
             "backout_plan", "test_plan", "test_results", "test_environment", "planned_start", "planned_end",
             "actual_start", "actual_end", "outcome", "pir_notes", "freeze_warning", "decision_reason", "created_at", "updated_at",
         ]
+        extra_kwargs = {"title": {"required": False}}
         read_only_fields = [
             "number", "status", "requester", "approved_by", "approved_at", "affected_services", "impact_analysed_at",
             "risk_assessment", "approval_path", "actual_start", "actual_end", "outcome", "freeze_warning",
@@ -38,6 +39,8 @@ class ChangeSerializer(VisibleCIsMixin, serializers.ModelSerializer):
         ]
 
     def validate(self, data):
+        if self.instance is None and not data.get("template") and not (data.get("title") or "").strip():
+            raise serializers.ValidationError({"title": "Give the change a title (or file it from a template)."})
         start = data.get("planned_start", getattr(self.instance, "planned_start", None))
         end = data.get("planned_end", getattr(self.instance, "planned_end", None))
         if start and end and end <= start:

@@ -2,7 +2,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from changes.api import views as change_views
 from mof.api import views
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,13 +12,14 @@ router.register("cis", views.ConfigurationItemViewSet, basename="ci")
 router.register("relationships", views.CIRelationshipViewSet, basename="relationship")
 router.register("risk-thresholds", views.RiskThresholdViewSet, basename="riskthreshold")
 router.register("risk-assessments", views.RiskAssessmentViewSet, basename="riskassessment")
-router.register("changes", change_views.ChangeViewSet, basename="change")
-router.register("change-templates", change_views.StandardChangeTemplateViewSet, basename="changetemplate")
-router.register("releases", change_views.ReleaseViewSet, basename="release")
 
 urlpatterns = [
     path("auth/token/", views.ObtainTokenView.as_view(), name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include(router.urls)),
+    # Each quadrant's app routes its own resources.
+    path("", include("changes.api.urls")),
+    path("", include("operations.api.urls")),
+    path("", include("reviews.api.urls")),
 ]
