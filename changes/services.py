@@ -138,7 +138,7 @@ def approval_path_for(change: RequestForChange) -> str:
 def change_assess(*, actor, change: RequestForChange, probability: int, impact: int, notes: str = "") -> RequestForChange:
     """Risk and impact in one step, then the assess transition and the stakeholders told."""
     policy.require(actor, "change.transition.assess", change)
-    with transaction.atomic():
+    with audit.refusals_survive_rollback(), transaction.atomic():
         assessment = core_services.risk_assess(actor=actor, probability=probability, impact=impact, notes=notes)
         with audit.acting_as(actor):
             RequestForChange.objects.filter(pk=change.pk).update(risk_assessment=assessment)
@@ -193,7 +193,7 @@ def change_comment(*, actor, change: RequestForChange, body: str) -> ChangeComme
 
 def change_transition(*, actor, change_id: int, name: str, data: dict | None = None) -> RequestForChange:
     """The change's door: submitting a standard change also applies its pre-approval."""
-    with transaction.atomic():
+    with audit.refusals_survive_rollback(), transaction.atomic():
         change = perform_transition(model=RequestForChange, pk=change_id, name=name, actor=actor, data=data)
         if name == "submit" and change.type == ChangeType.STANDARD:
             change = perform_transition(model=RequestForChange, pk=change_id, name="pre_approve", actor=actor)

@@ -139,26 +139,63 @@ def record_update(instance, before: dict, after: dict, *, force: bool = False):
         _write([_entry(type(instance), instance.pk, instance, "update", changes)])
 
 
+_refusal_depth: contextvars.ContextVar[int] = contextvars.ContextVar("mof_refusal_depth", default=0)
+_pending_refusals: contextvars.ContextVar[list | None] = contextvars.ContextVar("mof_pending_refusals", default=None)
+
+
+@contextmanager
+def refusals_survive_rollback():
+    """Wrap a service's transaction (outside its atomic block): refusals raised inside are
+    written when the outermost such block ends, after the rollback, so none is lost."""
+    depth = _refusal_depth.get()
+    depth_token = _refusal_depth.set(depth + 1)
+    pending_token = _pending_refusals.set([]) if depth == 0 else None
+    try:
+        yield
+    finally:
+        _refusal_depth.reset(depth_token)
+        if pending_token is not None:
+            pending = _pending_refusals.get() or []
+            _pending_refusals.reset(pending_token)
+            for item in pending:
+                _write_refusal(**item)
+
+
 def record_refusal(*, actor, action: str, target=None, reasons=(), via: str | None = None):
     """A refused action (403, separation of duties): who tried what, on what."""
+    item = {
+        "actor": actor,
+        "action": action,
+        "label": target._meta.label_lower if isinstance(target, models.Model) else "",
+        "object_id": str(getattr(target, "pk", "") or "") if target is not None else "",
+        "object_repr": str(target)[:200] if target is not None else "",
+        "reasons": [str(r) for r in reasons],
+        "via": via or current().via,
+    }
+    pending = _pending_refusals.get()
+    if _refusal_depth.get() > 0 and pending is not None:
+        pending.append(item)
+    else:
+        _write_refusal(**item)
+
+
+def _write_refusal(*, actor, action, label, object_id, object_repr, reasons, via):
     from mof.models import AuditEntry
 
-    ctx = current()
-    label = target._meta.label_lower if isinstance(target, models.Model) else ""
     AuditEntry.objects.create(
         actor_id=getattr(actor, "pk", None),
         actor_name=getattr(actor, "username", "") or "anonymous",
-        via=via or ctx.via,
+        via=via,
         action="refused",
         model_label=label,
-        object_id=str(getattr(target, "pk", "") or ""),
-        object_repr=str(target)[:200] if target is not None else "",
+        object_id=object_id,
+        object_repr=object_repr,
         changes={},
         transition=action,
-        reason="; ".join(str(r) for r in reasons),
+        reason="; ".join(reasons),
         detail={"action": action},
     )
-    security_log.warning("refused %s by %s on %s: %s", action, getattr(actor, "username", "anonymous"), label, list(reasons))
+    security_log.warning("refused %s by %s on %s: %s", action, getattr(actor, "username", "anonymous"), label, reasons)
 
 
 def record_login_failure(*, username: str, via: str, remote_addr: str = ""):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from mof import policy
+from mof import audit, policy
 from mof.choices import ReviewKind
 
 
@@ -46,7 +46,7 @@ def record_decision(*, kind: str, subject, decision: str, actor, notes: str = ""
 
     ReviewKind(kind)  # unknown kinds are a programming error
     policy.require(actor, "review.decide", subject)
-    with transaction.atomic():
+    with audit.refusals_survive_rollback(), transaction.atomic():
         record = ReviewDecisionRecord.objects.create(
             kind=kind,
             model_label=subject._meta.label_lower,

@@ -105,7 +105,11 @@ def available_transitions(obj, user) -> list[TransitionOption]:
 
 def perform_transition(*, model, pk, name: str, actor, data: dict | None = None, notify: bool = True):
     """Take transition `name` on model `pk` as `actor`; returns the saved object."""
-    data = data or {}
+    with audit.refusals_survive_rollback():
+        return _perform(model=model, pk=pk, name=name, actor=actor, data=data or {}, notify=notify)
+
+
+def _perform(*, model, pk, name, actor, data, notify):
     try:
         with transaction.atomic():
             obj = model.objects.select_for_update().get(pk=pk)

@@ -1,6 +1,5 @@
 """API views: thin; reads through selectors, writes through services, state through
 the transition service. Unknown or invisible ids are 404."""
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -237,6 +236,5 @@ class RiskAssessmentViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, 
         policy.require(request.user, "risk.assess")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            assessment = services.risk_assess(actor=request.user, **serializer.validated_data)
+        assessment = services.risk_assess(actor=request.user, **serializer.validated_data)
         return _written(serializer, assessment)
