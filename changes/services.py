@@ -41,12 +41,7 @@ def _rule_named(name):
 
 
 def _set_fields(change, fields, allowed):
-    unknown = set(fields) - set(allowed)
-    if unknown:
-        raise ValidationError({name: "This field cannot be changed now." for name in sorted(unknown)})
-    for name, value in fields.items():
-        setattr(change, name, value)
-    change.full_clean(exclude=["status", "number", "requester"] + ([] if change.pk else []), validate_unique=False)
+    core_services.apply_fields(change, fields, allowed, exclude=["number", "requester"])
     if change.planned_start and change.planned_end and change.planned_end <= change.planned_start:
         raise ValidationError({"planned_end": "The end must be after the start."})
 
@@ -225,12 +220,7 @@ def template_update(*, actor, template: StandardChangeTemplate, **fields) -> Sta
 
 
 def _apply(obj, fields, allowed):
-    unknown = set(fields) - set(allowed)
-    if unknown:
-        raise ValidationError({name: "This field cannot be set here." for name in sorted(unknown)})
-    for name, value in fields.items():
-        setattr(obj, name, value)
-    obj.full_clean(exclude=core_services.state_fields(type(obj)) + ["number", "owner", "release_manager"], validate_unique=False)
+    core_services.apply_fields(obj, fields, allowed, exclude=["number", "owner", "release_manager"])
 
 
 # --- releases -------------------------------------------------------------------

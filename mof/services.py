@@ -27,13 +27,14 @@ SERVICE_FIELDS = ("name", "owner", "criticality", "hours_of_service", "descripti
 CI_FIELDS = ("name", "ci_class", "owner", "environment", "attributes", "description")
 
 
-def _apply(instance, fields: dict, allowed: tuple[str, ...]):
+def apply_fields(instance, fields: dict, allowed, *, exclude=(), validate_unique: bool = True):
+    """Set the fields a service accepts and validate the model; anything else is a field error."""
     unknown = set(fields) - set(allowed)
     if unknown:
         raise ValidationError({name: "This field cannot be set here." for name in sorted(unknown)})
     for name, value in fields.items():
         setattr(instance, name, value)
-    instance.full_clean(exclude=state_fields(type(instance)))
+    instance.full_clean(exclude=state_fields(type(instance)) + list(exclude), validate_unique=validate_unique)
 
 
 def state_fields(model) -> list[str]:
@@ -47,7 +48,7 @@ def state_fields(model) -> list[str]:
 def service_create(*, actor, **fields) -> Service:
     policy.require(actor, "service.add")
     service = Service()
-    _apply(service, fields, SERVICE_FIELDS)
+    apply_fields(service, fields, SERVICE_FIELDS)
     with audit.acting_as(actor), transaction.atomic():
         service.save()
     return service
@@ -55,7 +56,7 @@ def service_create(*, actor, **fields) -> Service:
 
 def service_update(*, actor, service: Service, **fields) -> Service:
     policy.require(actor, "service.change", service)
-    _apply(service, fields, SERVICE_FIELDS)
+    apply_fields(service, fields, SERVICE_FIELDS)
     with audit.acting_as(actor), transaction.atomic():
         service.save()
     return service
@@ -73,7 +74,7 @@ def service_delete(*, actor, service: Service) -> None:
 def ci_create(*, actor, services=None, **fields) -> ConfigurationItem:
     policy.require(actor, "ci.add")
     ci = ConfigurationItem()
-    _apply(ci, fields, CI_FIELDS)
+    apply_fields(ci, fields, CI_FIELDS)
     with audit.acting_as(actor), transaction.atomic():
         ci.save()
         if services:
@@ -84,7 +85,7 @@ def ci_create(*, actor, services=None, **fields) -> ConfigurationItem:
 def ci_update(*, actor, ci: ConfigurationItem, services=None, **fields) -> ConfigurationItem:
     """Edit a CI's record. Never its lifecycle status: that moves only by transitions."""
     policy.require(actor, "ci.change", ci)
-    _apply(ci, fields, CI_FIELDS)
+    apply_fields(ci, fields, CI_FIELDS)
     with audit.acting_as(actor), transaction.atomic():
         ci.save()
         if services is not None:
@@ -175,12 +176,7 @@ def user_update(*, actor, user: User, password: str | None = None, roles=None, t
 
 
 def _apply_user(user, fields):
-    unknown = set(fields) - set(USER_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This field cannot be set here." for name in sorted(unknown)})
-    for name, value in fields.items():
-        setattr(user, name, value)
-    user.full_clean(exclude=["password"])
+    apply_fields(user, fields, USER_FIELDS, exclude=["password"])
 
 
 def team_create(*, actor, name: str, role_cluster: str, manager=None, members=()) -> Team:

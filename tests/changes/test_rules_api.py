@@ -209,3 +209,9 @@ def test_changes_of_a_release_roll_back_together(cast):
         review_gate.record_decision(kind=ReviewKind.RELEASE_READINESS, subject=Release.objects.get(pk=release["id"]), decision="go", actor=cast["chair"], fire="mark_ready")
     assert Release.objects.get(pk=release["id"]).status == ReleaseStatus.TESTED
     assert RequestForChange.objects.get(pk=cid).status == ChangeStatus.TESTED
+
+
+def test_duplicate_template_name_is_a_field_error(cast):
+    TemplateFactory(name="Restart IIS")
+    response = post(cast["chair"], "/api/v1/change-templates/", {"name": "Restart IIS", "implementation_plan": "a", "backout_plan": "b", "test_plan": "c"})
+    assert response.status_code == 400 and "name" in response.json()
