@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.dispatch import Signal
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from mof import audit, policy, separation
@@ -25,6 +26,10 @@ __all__ = [
     "available_transitions",
     "perform_transition",
 ]
+
+
+# Sent inside the transaction after a transition is saved: receivers' writes commit or roll back with it.
+transitioned = Signal()
 
 
 class TransitionUnknown(Exception):
@@ -149,6 +154,8 @@ def _perform(*, model, pk, name, actor, data, notify):
             after = getattr(obj, "after_transition", None)
             if after is not None:
                 after(name, actor=actor, data=cleaned)
+            # Other apps react without this app knowing them (a change closing resolves a problem).
+            transitioned.send(sender=model, instance=obj, name=name, source=source, target=getattr(obj, state_field), actor=actor)
             if notify:
                 target_state = getattr(obj, state_field)
                 transaction.on_commit(
