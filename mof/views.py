@@ -99,17 +99,16 @@ def _get_or_404(getter: Callable, *args, **kwargs):
 # --- home: the MOF cycle ------------------------------------------------------------
 
 
-def review_queue(user) -> dict[str, list[dict]]:
-    """What waits at each review milestone, read from the state machines themselves: the
-    objects in a state from which a transition gated by that review leaves (an assessed
-    change waits for the Release Approved Review). Any app's gated lifecycle appears here
-    without mof knowing it. Review agendas are internal business: others see none."""
+def gated_sources() -> dict[str, list[tuple]]:
+    """Per review kind, the (model, state field name, states) whose objects wait for that
+    review: the states from which a transition gated by it leaves (an assessed change
+    waits for the Release Approved Review), read from the state machines themselves, so
+    any app's gated lifecycle appears here without mof knowing it. Also used by the
+    reviews app to fill meeting agendas."""
     from django.apps import apps as django_apps
     from django_fsm import FSMFieldMixin
 
-    queue: dict[str, list[dict]] = {kind: [] for kind in ReviewKind.values}
-    if not policy.is_internal(user):
-        return queue
+    found: dict[str, list[tuple]] = {}
     for model in django_apps.get_models():
         field = next((f for f in model._meta.fields if isinstance(f, FSMFieldMixin)), None)
         if field is None:
@@ -119,10 +118,22 @@ def review_queue(user) -> dict[str, list[dict]]:
             kind = t.custom.get("gated_by")
             if kind and t.source not in ("*", "+"):
                 sources.setdefault(str(kind), set()).add(t.source)
-        labels = dict(field.choices or ())
         for kind, states in sources.items():
+            found.setdefault(kind, []).append((model, field, sorted(states)))
+    return found
+
+
+def review_queue(user) -> dict[str, list[dict]]:
+    """What waits at each review milestone (see gated_sources). Review agendas are
+    internal business: others see none."""
+    queue: dict[str, list[dict]] = {kind: [] for kind in ReviewKind.values}
+    if not policy.is_internal(user):
+        return queue
+    for kind, sources in gated_sources().items():
+        for model, field, states in sources:
+            labels = dict(field.choices or ())
             rows = (
-                model._default_manager.filter(**{f"{field.name}__in": sorted(states)})
+                model._default_manager.filter(**{f"{field.name}__in": states})
                 .order_by()
                 .values_list(field.name)
                 .annotate(n=Count("pk"))

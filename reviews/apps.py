@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Reviews: the four MOF review milestones"
+
+    def ready(self):
+        from reviews import decisions, policy  # noqa: F401 - the decisions registry fills itself
+
+        policy.register()

@@ -1,0 +1,67 @@
+"""What each kind of review decides, and which gated transition each decision fires.
+
+A registry: the SLA Review's decisions are added by the SLA app with `register()`.
+`transition` None means the decision is recorded (with the gate) and moves nothing:
+a no-go leaves a change tested, a follow-up leaves it implemented. Deferring is common
+to every kind: the item rolls to the next meeting of that kind.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mof.choices import ReviewKind
+
+DEFER = "defer"
+
+
+@dataclass(frozen=True)
+class DecisionOption:
+    value: str
+    label: str
+    transition: str | None = None
+    style: str = ""  # primary / danger: how the button looks
+    notify: str = ""  # "requester" (decided) or "implementer" (ready for deployment)
+
+
+DECISIONS: dict[str, dict[str, DecisionOption]] = {}
+
+
+def register(kind: str, *options: DecisionOption) -> None:
+    table = DECISIONS.setdefault(str(kind), {})
+    for option in options:
+        if option.value == DEFER or option.value in table:
+            raise ValueError(f"Decision {option.value!r} of {kind!r} is already defined")
+        table[option.value] = option
+
+
+def options_for(kind: str) -> list[DecisionOption]:
+    """The decisions a meeting of `kind` can record, defer last."""
+    return [*DECISIONS.get(str(kind), {}).values(), DecisionOption(DEFER, "Defer")]
+
+
+def option(kind: str, value: str) -> DecisionOption | None:
+    if value == DEFER:
+        return DecisionOption(DEFER, "Defer")
+    return DECISIONS.get(str(kind), {}).get(value)
+
+
+def vote_values(kind: str) -> list[DecisionOption]:
+    """Attendees vote for one of the decisions (not for deferral)."""
+    return list(DECISIONS.get(str(kind), {}).values())
+
+
+register(
+    ReviewKind.RELEASE_APPROVED,
+    DecisionOption("approve", "Approve", "approve", "primary", notify="requester"),
+    DecisionOption("reject", "Reject", "reject", "danger", notify="requester"),
+)
+register(
+    ReviewKind.RELEASE_READINESS,
+    DecisionOption("go", "Go", "mark_ready", "primary", notify="implementer"),
+    DecisionOption("no_go", "No-go", None, "danger"),
+)
+register(
+    ReviewKind.OPERATIONS,
+    DecisionOption("accept", "Accept", "close", "primary"),
+    DecisionOption("follow_up", "Follow up", None),
+)

@@ -1,0 +1,122 @@
+"""Review meetings: the four MOF review milestones as meetings with agendas, votes and decisions.
+
+An agenda item names its subject generically (model label + id, as the review gate does),
+so changes, releases, standard-change templates and, later, SLAs can be put before a
+meeting without this app knowing their models.
+"""
+import datetime as dt
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
+
+from mof.audit import AuditedModel
+from mof.choices import ReviewKind
+from reviews.choices import ItemState, MeetingState
+from reviews.workflow import MeetingWorkflow
+
+
+class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
+    kind = models.CharField(max_length=30, choices=ReviewKind.choices, db_index=True)
+    title = models.CharField(max_length=200, blank=True)
+    emergency = models.BooleanField(default=False, help_text="An emergency CAB, convened at once with a smaller quorum.")
+    scheduled_at = models.DateTimeField(db_index=True)
+    duration_minutes = models.PositiveSmallIntegerField(default=60)
+    location = models.CharField(max_length=200, blank=True)
+    chair = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chaired_meetings")
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="review_meetings")
+    quorum = models.PositiveSmallIntegerField(default=3, help_text="Votes needed before an item can be decided.")
+    quorum_role_clusters = models.PositiveSmallIntegerField(default=2, help_text="Distinct role clusters needed among the voters.")
+    state = FSMField(max_length=20, choices=MeetingState.choices, default=MeetingState.PLANNED, protected=True, db_index=True)
+    agenda_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scheduled_at", "-id"]
+        indexes = [models.Index(fields=["kind", "state", "scheduled_at"], name="meeting_kind_state_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quorum__gte=1), name="meeting_quorum_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} {self.name}"
+
+    @property
+    def reference(self) -> str:
+        return f"REV-{self.pk}"
+
+    @property
+    def name(self) -> str:
+        if self.title:
+            return self.title
+        label = "Emergency CAB" if self.emergency else ReviewKind(self.kind).label
+        return f"{label} {self.scheduled_at:%Y-%m-%d %H:%M}" if self.scheduled_at else label
+
+    @property
+    def ends_at(self):
+        return self.scheduled_at + dt.timedelta(minutes=self.duration_minutes)
+
+    def get_absolute_url(self):
+        return reverse("review_meeting", args=[self.pk])
+
+    def notification_recipients(self):
+        return [self.chair]
+
+
+class AgendaItem(AuditedModel):
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="items")
+    model_label = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    subject_repr = models.CharField(max_length=250, blank=True, help_text="What the subject was called when it was put on the agenda.")
+    position = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=20, choices=ItemState.choices, default=ItemState.PENDING, db_index=True, editable=False)
+    decision = models.CharField(max_length=30, blank=True, editable=False)
+    reason = models.TextField(blank=True, editable=False)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
+    decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    decision_record = models.ForeignKey("mof.ReviewDecisionRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
+    deferred_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="deferred_from", editable=False)
+    added_by_hand = models.BooleanField(default=False)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["meeting", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["meeting", "model_label", "object_id"], name="unique_agenda_subject")]
+        indexes = [models.Index(fields=["model_label", "object_id", "state"], name="agenda_subject_idx")]
+
+    def __str__(self):
+        return f"{self.meeting.reference} #{self.position}: {self.subject_repr or self.model_label + ' ' + self.object_id}"
+
+    @property
+    def subject_model(self):
+        return apps.get_model(self.model_label)
+
+    def get_subject(self):
+        """The subject, loaded on its own (pages load them in bulk: reviews.selectors)."""
+        if not hasattr(self, "_subject"):
+            self._subject = self.subject_model._default_manager.filter(pk=self.object_id).first()
+        return self._subject
+
+    def set_subject(self, subject):
+        self._subject = subject
+
+
+class Vote(AuditedModel):
+    item = models.ForeignKey(AgendaItem, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_votes")
+    vote = models.CharField(max_length=30)
+    role_clusters = models.JSONField(default=list, blank=True, help_text="The voter's role clusters when the vote was cast.")
+    is_manager = models.BooleanField(default=False, help_text="Whether the voter was a manager when the vote was cast.")
+    cast_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cast_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["item", "voter"], name="unique_vote_per_item")]
+
+    def __str__(self):
+        return f"{self.voter}: {self.vote}"
