@@ -38,6 +38,9 @@ class User(AuditedModel, AbstractUser):
     is_manager = models.BooleanField(
         default=False, help_text="Managers chair reviews and approve (MOF Team Model)."
     )
+    is_system = models.BooleanField(
+        default=False, editable=False, help_text="The portal itself, acting in scheduled tasks (cannot log in)."
+    )
     audit_exclude = ("password", "last_login")
 
     objects = PortalUserManager()

@@ -43,6 +43,11 @@ def owns(user, obj) -> bool:
     return _active(user) and obj is not None and getattr(obj, "owner_id", None) == user.pk
 
 
+def is_system(user, obj=None) -> bool:
+    """The portal's own account, used by scheduled tasks (auto-close, sweeps)."""
+    return _active(user) and getattr(user, "is_system", False)
+
+
 def authenticated(user, obj=None) -> bool:
     return _active(user)
 

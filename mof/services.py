@@ -220,3 +220,17 @@ def risk_assess(*, actor, probability: int, impact: int, notes: str = "") -> Ris
     with audit.acting_as(actor), transaction.atomic():
         assessment.save()
     return assessment
+
+
+SYSTEM_USERNAME = "mof-system"
+
+
+def system_user() -> User:
+    """The account scheduled tasks act as: recorded in the trail, unable to log in."""
+    user = User.objects.filter(username=SYSTEM_USERNAME, is_system=True).first()
+    if user is None:
+        with audit.acting_as(None, via="system"):
+            user = User(username=SYSTEM_USERNAME, first_name="MOF", last_name="Portal", is_system=True)
+            user.set_unusable_password()
+            user.save()
+    return user
