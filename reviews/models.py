@@ -102,6 +102,10 @@ class AgendaItem(AuditedModel):
             self._subject = self.subject_model._default_manager.filter(pk=self.object_id).first()
         return self._subject
 
+    @property
+    def subject(self):
+        return self.get_subject()
+
     def set_subject(self, subject):
         self._subject = subject
 

@@ -117,7 +117,7 @@ def load_subjects(items) -> None:
 
 def agenda(meeting: Meeting, *, user=None) -> list[AgendaItem]:
     """The agenda in order, with subjects, vote tallies and the user's own vote."""
-    items = list(meeting.items.select_related("decided_by").order_by("position", "id"))
+    items = list(meeting.items.select_related("decided_by", "deferred_to__meeting").order_by("position", "id"))
     load_subjects(items)
     tallies: dict[int, dict[str, int]] = defaultdict(dict)
     mine: dict[int, str] = {}
