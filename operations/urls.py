@@ -5,6 +5,14 @@ from operations import views
 urlpatterns = [
     path("", views.landing, name="operating"),
     path("windows/", views.windows, name="operations_windows"),
+    path("windows/maintenance/new/", views.maintenance_create, name="maintenance_create"),
+    path("windows/maintenance/<int:pk>/edit/", views.maintenance_edit, name="maintenance_edit"),
+    path("windows/maintenance/<int:pk>/delete/", views.maintenance_delete, name="maintenance_delete"),
+    path("freezes/new/", views.freeze_create, name="freeze_create"),
     path("freezes/<int:pk>/", views.freeze_detail, name="freeze_detail"),
     path("freezes/<int:pk>/transitions/<str:name>/", views.freeze_transition, name="freeze_transition"),
+    path("calendar/", views.calendar_page, name="operations_calendar"),
+    path("calendar/feed/", views.feed_settings, name="operations_calendar_feed"),
+    # The feed itself also answers here until /calendar/ is routed (operations.feed_urls).
+    path("calendar/feed/<str:secret>.ics", views.calendar_feed, name="calendar_feed_operating"),
 ]

@@ -1,0 +1,139 @@
+"""API of the Operating quadrant: freeze windows (with transitions), maintenance windows,
+a change's conflicts and free slots, and the forward schedule."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from changes import selectors as change_selectors
+from changes.conflicts import conflicts_for, next_free_slots
+from mof import policy
+from mof.api.views import HistoryMixin, TransitionsMixin, _written
+from mof.models import ConfigurationItem, Service
+from operations import calendar, selectors, services
+from operations.api import serializers as s
+
+
+class FreezeWindowViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Change freezes (blackout periods). Managers propose them; `status` moves only
+    through transitions (approve, activate, finish, withdraw). In force = approved or active."""
+
+    serializer_class = s.FreezeWindowSerializer
+    filterset_fields = {"status": ["exact", "in"], "start": ["gte", "lte"], "end": ["gte", "lte"]}
+    ordering_fields = ["start", "id"]
+
+    def get_queryset(self):
+        return selectors.freeze_list(user=self.request.user).order_by("start", "id")
+
+    def create(self, request, *args, **kwargs):
+        policy.require(request.user, "freeze.add")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        freeze = services.freeze_create(actor=request.user, **serializer.validated_data)
+        return _written(serializer, self.get_queryset().get(pk=freeze.pk))
+
+    def update(self, request, *args, **kwargs):
+        freeze = self.get_object()
+        policy.require(request.user, "freeze.add", freeze)
+        serializer = self.get_serializer(freeze, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        services.freeze_update(actor=request.user, freeze=freeze, **serializer.validated_data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=freeze.pk)).data)
+
+
+class MaintenanceWindowViewSet(HistoryMixin, viewsets.ModelViewSet):
+    """Weekly maintenance windows of an IT service or a CI, in their own time zone."""
+
+    serializer_class = s.MaintenanceWindowSerializer
+    filterset_fields = ["service", "ci"]
+    ordering_fields = ["name", "id"]
+
+    def get_queryset(self):
+        return selectors.maintenance_list(user=self.request.user).order_by("name", "id")
+
+    def create(self, request, *args, **kwargs):
+        policy.require(request.user, "window.edit")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _written(serializer, services.maintenance_create(actor=request.user, **serializer.validated_data))
+
+    def update(self, request, *args, **kwargs):
+        window = self.get_object()
+        policy.require(request.user, "window.edit", window)
+        serializer = self.get_serializer(window, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        return Response(self.get_serializer(services.maintenance_update(actor=request.user, window=window, **serializer.validated_data)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.maintenance_delete(actor=request.user, window=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _slot(slot):
+    return {"start": slot.start, "end": slot.end, "outside_maintenance_window": slot.outside_maintenance_window}
+
+
+class ChangeConflictsView(APIView):
+    @extend_schema(
+        responses=s.ChangeConflictsSerializer,
+        summary="A change's conflicts and the next free slots",
+        parameters=[OpenApiParameter("slots", OpenApiTypes.INT, description="How many free slots to suggest (0-10, default 3).")],
+    )
+    def get(self, request, pk):
+        change = get_object_or_404(change_selectors.visible_changes(request.user), pk=pk)
+        raw = request.query_params.get("slots", "3")
+        if not raw.isdigit() or int(raw) > 10:
+            raise ValidationError({"slots": ["A whole number from 0 to 10."]})
+        conflicts = conflicts_for(change)
+        slots = next_free_slots(change, count=int(raw)) if int(raw) else []
+        body = {
+            "change": {"id": change.pk, "reference": change.reference, "planned_start": change.planned_start, "planned_end": change.planned_end},
+            "conflicts": [c.as_dict() for c in conflicts],
+            "free_slots": [_slot(x) for x in slots],
+        }
+        return Response(s.ChangeConflictsSerializer(body).data)
+
+
+class ScheduleView(APIView):
+    @extend_schema(
+        responses=s.ScheduleSerializer,
+        summary="The forward schedule of change in a period",
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.STR, required=True, description="YYYY-MM-DD or an ISO 8601 date-time."),
+            OpenApiParameter("end", OpenApiTypes.STR, required=True, description="YYYY-MM-DD (that day included) or an ISO 8601 date-time; at most 366 days after start."),
+            OpenApiParameter("service", OpenApiTypes.INT, description="Only what touches this IT service."),
+            OpenApiParameter("ci", OpenApiTypes.INT, description="Only what touches this CI (directly or through its impact set)."),
+        ],
+    )
+    def get(self, request):
+        try:
+            start, end = calendar.parse_range(request.query_params)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict)
+        service, ci = _filters(request)
+        schedule = calendar.build(user=request.user, start=start, end=end, service=service, ci=ci)
+        body = {"start": start, "end": end, "truncated": schedule.truncated}
+        for key, kind in (("changes", "change"), ("releases", "release"), ("maintenance", "maintenance"), ("freezes", "freeze")):
+            body[key] = schedule.of_kind(kind)
+        return Response(s.ScheduleSerializer(body).data)
+
+
+def _filters(request):
+    errors, service, ci = {}, None, None
+    raw_service = request.query_params.get("service", "")
+    if raw_service:
+        service = Service.objects.filter(pk=int(raw_service)).first() if raw_service.isdigit() else None
+        if service is None or not policy.can(request.user, "service.view", service):
+            errors["service"] = [f"No IT service with id {raw_service[:20]!r}."]
+    raw_ci = request.query_params.get("ci", "")
+    if raw_ci:
+        ci = policy.visible_cis(request.user).filter(pk=int(raw_ci)).first() if raw_ci.isdigit() else None
+        if ci is None:
+            errors["ci"] = [f"No configuration item with id {raw_ci[:20]!r}."]
+    if errors:
+        raise ValidationError(errors)
+    return service, ci

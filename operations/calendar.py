@@ -1,0 +1,192 @@
+"""The forward schedule of change as one list of calendar items: changes, releases,
+maintenance-window occurrences and freeze windows in a period, restricted to what the
+reader may see, optionally filtered by IT service or CI. Used by the calendar page,
+`GET /api/v1/schedule/` and the iCalendar feed, in a constant number of queries.
+
+Reads of the Changing quadrant go through its public selectors and conflict marks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Q
+from django.urls import reverse
+
+from changes import selectors as change_selectors
+from changes.conflicts import SCHEDULED_STATES, conflict_marks
+from operations import selectors
+
+MAX_DAYS = 366
+CONFLICT_LABELS = {
+    "same_ci": "same CI", "impact": "through the CMDB", "shared_impact": "shared dependents",
+    "implementer": "implementer double-booked", "freeze": "change freeze",
+}
+ITEM_LIMIT = 2000  # per kind; `truncated` says when more matched
+
+
+@dataclass
+class CalendarItem:
+    kind: str  # change | release | maintenance | freeze
+    uid: str
+    title: str
+    start: dt.datetime
+    end: dt.datetime
+    url: str = ""
+    reference: str = ""
+    status: str = ""
+    status_label: str = ""
+    conflicts: list[str] = field(default_factory=list)
+    object_id: int | None = None
+    description: str = ""
+
+    @property
+    def conflict_labels(self) -> str:
+        return ", ".join(CONFLICT_LABELS.get(k, k) for k in self.conflicts)
+
+
+@dataclass
+class Schedule:
+    start: dt.datetime
+    end: dt.datetime
+    items: list[CalendarItem]
+    truncated: bool = False
+
+    def of_kind(self, kind):
+        return [i for i in self.items if i.kind == kind]
+
+
+def _json_has_id(field_name: str, value: int, *, in_objects: bool):
+    """A Q for 'the JSON list `field_name` holds `value`' ([1, 2] or [{"id": 1}, ...])."""
+    if connection.vendor == "postgresql":
+        return Q(**{f"{field_name}__contains": [{"id": value}] if in_objects else [value]})
+    pattern = rf'"id": {value}[,}}]' if in_objects else rf"[\[ ,]{value}[,\]]"
+    return Q(**{f"{field_name}__regex": pattern})
+
+
+def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, marks: bool = True) -> Schedule:
+    """Everything on the schedule overlapping [start, end) that `user` may see."""
+    items: list[CalendarItem] = []
+    truncated = False
+
+    changes = change_selectors.visible_changes(user).filter(
+        planned_start__lt=end, planned_end__gt=start
+    ).exclude(status__in=["draft", "rejected", "cancelled"])
+    if service is not None:
+        changes = changes.filter(Q(affected_cis__services=service) | _json_has_id("affected_services", service.pk, in_objects=True))
+    if ci is not None:
+        changes = changes.filter(Q(affected_cis=ci) | _json_has_id("impacted_ci_ids", ci.pk, in_objects=False))
+    if service is not None or ci is not None:
+        changes = changes.distinct()
+    changes = list(
+        changes.select_related(None).only(
+            "pk", "number", "title", "type", "status", "planned_start", "planned_end", "implementer_id", "impacted_ci_ids", "affected_services"
+        ).order_by("planned_start", "pk")[: limit + 1]
+    )
+    if len(changes) > limit:
+        changes, truncated = changes[:limit], True
+    flagged = conflict_marks([c for c in changes if c.status in SCHEDULED_STATES]) if marks else {}
+    for c in changes:
+        items.append(
+            CalendarItem(
+                "change", f"change-{c.pk}@mof-portal", f"{c.reference} {c.title}", c.planned_start, c.planned_end,
+                reverse("change_detail", args=[c.pk]), c.reference, c.status, c.get_status_display(),
+                sorted(flagged.get(c.pk, ())), c.pk, f"{c.get_type_display()} change, {c.get_status_display().lower()}",
+            )
+        )
+
+    releases = change_selectors.release_list(user=user).filter(planned_start__lt=end, planned_end__gt=start)
+    if service is not None or ci is not None:
+        releases = releases.filter(changes__in=[c.pk for c in changes]).distinct()
+    releases = list(releases.order_by("planned_start", "pk")[: limit + 1])
+    if len(releases) > limit:
+        releases, truncated = releases[:limit], True
+    for r in releases:
+        items.append(
+            CalendarItem(
+                "release", f"release-{r.pk}@mof-portal", f"{r.reference} {r.name}", r.planned_start, r.planned_end,
+                reverse("release_detail", args=[r.pk]), r.reference, r.status, r.get_status_display(), [], r.pk, "Release",
+            )
+        )
+
+    service_ids = ci_ids = None
+    if service is not None:
+        service_ids, ci_ids = [service.pk], []
+    if ci is not None:
+        service_ids = (service_ids or []) + list(ci.services.values_list("pk", flat=True))
+        ci_ids = [ci.pk]
+    occurrences = selectors.maintenance_occurrences(user=user, start=start, end=end, service_ids=service_ids, ci_ids=ci_ids)
+    if len(occurrences) > limit:
+        occurrences, truncated = occurrences[:limit], True
+    for window, occ in occurrences:
+        scope = window.service.name if window.service else window.ci.name
+        items.append(
+            CalendarItem(
+                "maintenance", f"maintenance-{window.pk}-{occ.start:%Y%m%dT%H%M%SZ}@mof-portal", f"Maintenance: {window.name} ({scope})",
+                occ.start, occ.end, reverse("operations_windows") + f"#window-{window.pk}", "", "", "", [], window.pk,
+                f"Maintenance window of {scope}",
+            )
+        )
+
+    freezes = selectors.freeze_list(user=user).filter(start__lt=end, end__gt=start).exclude(status="withdrawn")
+    if service_ids is not None:
+        freezes = freezes.filter(Q(services__isnull=True) | Q(services__in=service_ids)).distinct()
+    for f in freezes.order_by("start", "pk")[:limit]:
+        names = [s.name for s in f.services.all()]
+        items.append(
+            CalendarItem(
+                "freeze", f"freeze-{f.pk}@mof-portal", f"Change freeze: {f.name}", f.start, f.end, f.get_absolute_url(), f.name,
+                f.status, f.get_status_display(), [], f.pk, "Applies to " + (", ".join(names) if names else "everything") + (f". {f.reason}" if f.reason else ""),
+            )
+        )
+
+    items.sort(key=lambda i: (i.start, i.kind, i.uid))
+    return Schedule(start, end, items, truncated)
+
+
+def parse_range(params, *, default_days: int | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """`start` and `end` from query parameters: a date (2027-03-01) or an ISO date-time
+    (2027-03-01T10:00, with or without offset; without one, the portal's time zone).
+    A date-only `end` includes that day. Raises ValidationError with a message per field."""
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    errors, values = {}, {}
+    for name in ("start", "end"):
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            if default_days is None:
+                errors[name] = ["This parameter is required (YYYY-MM-DD or an ISO 8601 date-time)."]
+            continue
+        try:
+            if DATE_RE.match(raw):
+                day = dt.date.fromisoformat(raw)
+                if name == "end":
+                    day += dt.timedelta(days=1)
+                value = dt.datetime.combine(day, dt.time(), tzinfo=timezone.get_current_timezone())
+            else:
+                # An unencoded "+01:00" arrives as " 01:00".
+                value = dt.datetime.fromisoformat(re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw))
+                if timezone.is_naive(value):
+                    value = timezone.make_aware(value)
+        except (ValueError, OverflowError):
+            errors[name] = [f"{raw[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time."]
+            continue
+        values[name] = value
+    if default_days is not None and not errors:
+        today = dt.datetime.combine(timezone.localdate(), dt.time(), tzinfo=timezone.get_current_timezone())
+        values.setdefault("start", today)
+        values.setdefault("end", values["start"] + dt.timedelta(days=default_days))
+    if not errors:
+        if values["end"] <= values["start"]:
+            errors["end"] = ["The end must be after the start."]
+        elif values["end"] - values["start"] > dt.timedelta(days=MAX_DAYS):
+            errors["end"] = [f"The period may span at most {MAX_DAYS} days."]
+    if errors:
+        raise ValidationError(errors)
+    return values["start"], values["end"]
+
+
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
