@@ -2,43 +2,16 @@
 definitive software library."""
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, models, transaction
-from django.db.models import Max, Q
+from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
 
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType, Outcome, ReleaseStatus, TemplateStatus
 from changes.workflow import ReleaseWorkflow, RequestForChangeWorkflow, StandardChangeTemplateWorkflow
 from mof.audit import AuditedModel
+from mof.numbering import NumberedModel
 from mof.models import ConfigurationItem, RiskAssessment
-
-
-class NumberedModel(AuditedModel):
-    """Numbers people say out loud (CHG-1042): max + 1, unique, retried on a clash."""
-
-    number_prefix = ""
-    number = models.PositiveIntegerField(unique=True, editable=False)
-
-    class Meta:
-        abstract = True
-
-    @property
-    def reference(self) -> str:
-        return f"{self.number_prefix}-{self.number}"
-
-    def save(self, *args, **kwargs):
-        if self.number is not None:
-            return super().save(*args, **kwargs)
-        for attempt in range(10):
-            self.number = (type(self)._base_manager.aggregate(m=Max("number"))["m"] or 0) + 1
-            try:
-                with transaction.atomic():
-                    return super().save(*args, **kwargs)
-            except IntegrityError:
-                if attempt == 9 or type(self)._base_manager.filter(number=self.number).count() == 0:
-                    raise
-                self.pk = None
-                self._state.adding = True
 
 
 class StandardChangeTemplate(StandardChangeTemplateWorkflow, ConcurrentTransitionMixin, FSMModelMixin, NumberedModel):

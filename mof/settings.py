@@ -176,6 +176,11 @@ SPECTACULAR_SETTINGS = {
         "ChangeStatusEnum": "changes.choices.ChangeStatus",
         "TemplateStatusEnum": "changes.choices.TemplateStatus",
         "ReleaseStatusEnum": "changes.choices.ReleaseStatus",
+        "RoleClusterEnum": "mof.choices.RoleCluster",
+        "IncidentScaleEnum": "incidents.choices.Scale",
+        "IncidentStatusEnum": "incidents.choices.IncidentStatus",
+        "ProblemStatusEnum": "incidents.choices.ProblemStatus",
+        "ProposalStatusEnum": "incidents.choices.ProposalStatus",
     },
 }
 
@@ -215,3 +220,9 @@ MOF_COUNT_LIMIT = int(os.environ.get("MOF_COUNT_LIMIT", "100000"))
 # managers must vote for a critical change at the CAB, and for an emergency CAB?
 MOF_CHANGE_MANAGER_APPROVES_LOW_RISK = env_bool("MOF_CHANGE_MANAGER_APPROVES_LOW_RISK", True)
 MOF_CAB_QUORUM_MANAGERS = int(os.environ.get("MOF_CAB_QUORUM_MANAGERS", "3"))
+# Incident management: resolved incidents close after this many days (and may be reopened
+# by their caller until then); proactive problem management looks for this many incidents
+# on one CI or service within this many days.
+MOF_INCIDENT_AUTO_CLOSE_DAYS = int(os.environ.get("MOF_INCIDENT_AUTO_CLOSE_DAYS", "5"))
+MOF_PROBLEM_CLUSTER_COUNT = int(os.environ.get("MOF_PROBLEM_CLUSTER_COUNT", "5"))
+MOF_PROBLEM_CLUSTER_DAYS = int(os.environ.get("MOF_PROBLEM_CLUSTER_DAYS", "7"))

@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("changes.api.urls")),
     path("", include("operations.api.urls")),
     path("", include("reviews.api.urls")),
+    path("", include("incidents.api.urls")),
 ]

@@ -1,0 +1,13 @@
+from rest_framework.routers import DefaultRouter
+
+from incidents.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("incidents", views.IncidentViewSet, basename="incident")
+router.register("assignment-groups", views.AssignmentGroupViewSet, basename="assignmentgroup")
+router.register("priority-matrix", views.PriorityMatrixViewSet, basename="priorityrule")
+router.register("problems", views.ProblemViewSet, basename="problem")
+router.register("known-errors", views.KnownErrorViewSet, basename="knownerror")
+router.register("problem-proposals", views.ProblemProposalViewSet, basename="problemproposal")
+
+urlpatterns = router.urls

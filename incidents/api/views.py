@@ -1,0 +1,220 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from incidents import selectors, services
+from incidents.api import serializers as s
+from incidents.models import KnownError, PriorityRule, Problem, ProblemProposal
+from mof import policy
+from mof.api.views import HistoryMixin, TransitionsMixin, _written
+from mof.models import Team
+
+
+class IncidentViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Incidents. Callers see their own (never work notes); the service desk sees all."""
+
+    filterset_fields = {
+        "status": ["exact", "in"], "priority": ["exact", "lte"], "assignment_group": ["exact"], "assignee": ["exact", "isnull"],
+        "service": ["exact"], "affected_cis": ["exact"], "caller": ["exact"], "is_major": ["exact"],
+        "created_at": ["gte", "lte"], "updated_at": ["gte", "lte"],
+    }
+    search_fields = ["title", "description"]
+    ordering_fields = ["number", "priority", "created_at", "updated_at"]
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return s.IncidentListSerializer
+        if not policy.is_internal(self.request.user) and self.action in ("retrieve", "take_transition"):
+            return s.CallerIncidentSerializer
+        return s.IncidentSerializer
+
+    def get_queryset(self):
+        qs = selectors.incident_list(user=self.request.user).order_by("-number")
+        if self.action != "list":
+            qs = qs.prefetch_related("affected_cis")
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        policy.require(request.user, "incident.add")
+        serializer = s.IncidentSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data.pop("reason", None)
+        incident = services.incident_create(actor=request.user, **data)
+        out = self.get_serializer_class()
+        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data if out is s.IncidentSerializer or policy.is_internal(request.user) else s.CallerIncidentSerializer(incident).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        incident = self.get_object()
+        policy.require(request.user, "incident.change", incident)
+        serializer = s.IncidentSerializer(incident, data=request.data, partial=kwargs.get("partial", False), context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data.pop("caller", None)
+        services.incident_update(actor=request.user, incident=incident, **data)
+        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+
+    @extend_schema(methods=["get"], responses=s.IncidentNoteSerializer(many=True))
+    @extend_schema(methods=["post"], request=s.IncidentNoteSerializer, responses=s.IncidentNoteSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request, pk=None):
+        """Comments (the caller sees them) and work notes (IT staff only)."""
+        incident = self.get_object()
+        if request.method == "POST":
+            serializer = s.IncidentNoteSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            note = services.incident_note(actor=request.user, incident=incident, **serializer.validated_data)
+            return Response(s.IncidentNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+        return Response(s.IncidentNoteSerializer(selectors.incident_notes(user=request.user, incident=incident), many=True).data)
+
+    @extend_schema(request=s.AssignSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        incident = self.get_object()
+        serializer = s.AssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.incident_assign(actor=request.user, incident=incident, **serializer.validated_data)
+        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+
+    @extend_schema(request=s.EscalateSerializer, responses=s.IncidentNoteSerializer, summary="Hierarchical escalation: tell the group's manager")
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, pk=None):
+        incident = self.get_object()
+        serializer = s.EscalateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        note = services.incident_escalate(actor=request.user, incident=incident, **serializer.validated_data)
+        return Response(s.IncidentNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DeclareMajorSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="declare-major")
+    def declare_major(self, request, pk=None):
+        incident = self.get_object()
+        serializer = s.DeclareMajorSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.incident_declare_major(actor=request.user, incident=incident, **serializer.validated_data)
+        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+
+    @extend_schema(methods=["get"], responses=s.CommunicationSerializer(many=True))
+    @extend_schema(methods=["post"], request=s.CommunicationSerializer, responses=s.CommunicationSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def communications(self, request, pk=None):
+        incident = self.get_object()
+        if request.method == "POST":
+            serializer = s.CommunicationSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            update = services.major_incident_communicate(actor=request.user, incident=incident, **serializer.validated_data)
+            return Response(s.CommunicationSerializer(update).data, status=status.HTTP_201_CREATED)
+        policy.require(request.user, "incident.read_work_notes", incident)
+        return Response(s.CommunicationSerializer(incident.communications.all(), many=True).data)
+
+    @extend_schema(request=s.BulkSerializer, responses=s.IncidentListSerializer(many=True), summary="Bulk action, all or nothing")
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        policy.require(request.user, "incident.bulk")
+        serializer = s.BulkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        ids, name = data.pop("incidents"), data.pop("action")
+        visible = set(selectors.visible_incidents(request.user).filter(pk__in=ids).values_list("pk", flat=True))
+        if len(visible) != len(set(ids)):
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({"incidents": [f"Unknown incidents: {sorted(set(ids) - visible)}."]})
+        done = services.incident_bulk(actor=request.user, incident_ids=ids, action=name, params=data)
+        return Response(s.IncidentListSerializer(done, many=True).data)
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=True)], responses={200: dict}, summary="Full-text search over incidents, problems and known errors")
+    @action(detail=False, methods=["get"])
+    def search(self, request):
+        result = selectors.search(user=request.user, q=request.query_params.get("q", ""))
+        return Response({
+            "incidents": s.IncidentListSerializer(result["incidents"], many=True).data,
+            "problems": [{"id": p.pk, "reference": p.reference, "title": p.title, "status": p.status} for p in result["problems"]],
+            "known_errors": s.KnownErrorSerializer(result["known_errors"], many=True).data,
+        })
+
+
+class AssignmentGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Assignment groups are the Team Model's teams, each with a manager."""
+
+    serializer_class = s.AssignmentGroupSerializer
+    queryset = Team.objects.prefetch_related("members").order_by("name")
+    search_fields = ["name"]
+    filterset_fields = ["role_cluster"]
+
+
+class PriorityMatrixViewSet(mixins.ListModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """The priority matrix (impact x urgency -> P1..P5); managers edit it; it applies to new incidents."""
+
+    serializer_class = s.PriorityRuleSerializer
+    queryset = PriorityRule.objects.order_by("impact", "urgency")
+    pagination_class = None
+    filter_backends = []
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def update(self, request, *args, **kwargs):
+        policy.require(request.user, "priority.configure")
+        return super().update(request, *args, **kwargs)
+
+
+class ProblemViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ProblemSerializer
+    filterset_fields = ["status", "problem_manager", "services", "affected_cis"]
+    search_fields = ["title", "description", "root_cause"]
+
+    def get_queryset(self):
+        if not policy.can(self.request.user, "problem.view"):
+            return Problem.objects.none()
+        return Problem.objects.prefetch_related("services", "affected_cis", "fixing_changes", "incidents").order_by("-number")
+
+    def create(self, request, *args, **kwargs):
+        policy.require(request.user, "problem.add")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        problem = services.problem_create(actor=request.user, **serializer.validated_data)
+        return _written(serializer, self.get_queryset().get(pk=problem.pk))
+
+    def update(self, request, *args, **kwargs):
+        problem = self.get_object()
+        policy.require(request.user, "problem.change", problem)
+        serializer = self.get_serializer(problem, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        services.problem_update(actor=request.user, problem=problem, **serializer.validated_data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=problem.pk)).data)
+
+
+class KnownErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Known errors published to the service desk; `?q=&service=&ci=` suggests matches with their workaround."""
+
+    serializer_class = s.KnownErrorSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        params = self.request.query_params
+        if self.action == "list" and any(k in params for k in ("q", "service", "ci")):
+            ids = [k.pk for k in selectors.known_error_search(q=params.get("q", ""), service=params.get("service") or None, ci=params.get("ci") or None, limit=50)]
+            return KnownError.objects.filter(pk__in=ids).select_related("problem").prefetch_related("services", "cis").order_by("-published_at")
+        return KnownError.objects.filter(active=True).select_related("problem").prefetch_related("services", "cis").order_by("-published_at")
+
+
+class ProblemProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ProblemProposalSerializer
+    filterset_fields = ["status", "scope"]
+
+    def get_queryset(self):
+        if not policy.can(self.request.user, "problem.view"):
+            return ProblemProposal.objects.none()
+        return ProblemProposal.objects.prefetch_related("incidents").order_by("-created_at")
+
+    @extend_schema(request=None, responses=s.ProblemSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        problem = services.proposal_accept(actor=request.user, proposal=self.get_object())
+        return Response(s.ProblemSerializer(problem).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        services.proposal_dismiss(actor=request.user, proposal=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
