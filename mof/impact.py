@@ -5,7 +5,8 @@ path that explains each answer.
 Relationships point from the dependent to what it depends on ('mailbox server depends
 on SAN'), so downstream follows edges backwards. On PostgreSQL the whole walk runs in
 the database in one call (mof_ci_reach, a breadth-first search that visits each CI
-once); elsewhere it is one query per level of depth, never one per CI.
+once), joined to the CI facts and services in the same query; elsewhere it is one query
+per level of depth, never one per CI.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ MAX_DEPTH = 100
 CRITICALITY_RANK = {value: i for i, value in enumerate(reversed(Criticality.values))}
 
 
-@dataclass
+@dataclass(slots=True)
 class ImpactedCI:
     id: int
     name: str
@@ -33,6 +34,7 @@ class ImpactedCI:
     depth: int
     relationship: str | None
     path: list[dict] = field(default_factory=list)  # [{id, name}] from the analysed CI to this one
+    via: int | None = None  # the CI it was reached through (path[-2]); prefixes of `path` are shared
 
 
 @dataclass
@@ -75,22 +77,20 @@ def _reach_by_level(ci_ids, direction):
     near, far = ("target_id", "source_id") if direction == DOWNSTREAM else ("source_id", "target_id")
     while frontier and depth < MAX_DEPTH:
         depth += 1
-        nxt = []
+        level: dict[int, tuple[int, str]] = {}  # found -> smallest (via, type) of this level, as mof_ci_reach
         for start in range(0, len(frontier), 500):
-            rows = (
-                CIRelationship.objects.filter(**{f"{near}__in": frontier[start : start + 500]})
-                .order_by(far, near)
-                .values_list(far, near, "type")
-            )
+            rows = CIRelationship.objects.filter(**{f"{near}__in": frontier[start : start + 500]}).values_list(far, near, "type")
             for found, via, rel_type in rows:
-                if found not in seen:
-                    seen[found] = (via, rel_type, depth)
-                    nxt.append(found)
-        frontier = nxt
+                if found not in seen and (found not in level or (via, rel_type) < level[found]):
+                    level[found] = (via, rel_type)
+        for found, (via, rel_type) in level.items():
+            seen[found] = (via, rel_type, depth)
+        frontier = list(level)
     return seen
 
 
 def _path(ci_id, reached, names):
+    """[{id, name}] from the analysed CI to `ci_id`, walking up the vias of `reach()`."""
     chain = []
     current = ci_id
     while current is not None:
@@ -100,43 +100,103 @@ def _path(ci_id, reached, names):
     return chain
 
 
-def analyse(ci_ids: list[int], direction: str = DOWNSTREAM) -> Impact:
+# One round trip on PostgreSQL: the walk joined to each reached CI's facts and (LEFT) to
+# the services it supports; a CI appears once per service (or once with NULLs). In the
+# order of the answer: depth, then name (COLLATE "C": code points, as Python compares).
+_ANALYSE_SQL = """
+SELECT r.ci_id, r.via_id, r.rel_type, r.depth, ci.name, cls.name, ci.status, ci.environment,
+       s.id, s.name, s.criticality
+FROM mof_ci_reach(%s::bigint[], %s, %s) r
+JOIN mof_configurationitem ci ON ci.id = r.ci_id
+JOIN mof_ciclass cls ON cls.id = ci.ci_class_id
+LEFT JOIN mof_configurationitem_services cs ON cs.configurationitem_id = r.ci_id
+LEFT JOIN mof_service s ON s.id = cs.service_id
+ORDER BY r.depth, ci.name COLLATE "C", r.ci_id
+"""
+
+
+def _rows_postgres(ci_ids, direction):
+    with connection.cursor() as cursor:
+        cursor.execute(_ANALYSE_SQL, [ci_ids, direction == DOWNSTREAM, MAX_DEPTH])
+        return cursor.fetchall()
+
+
+def _rows_portable(ci_ids, direction):
+    """The rows of _ANALYSE_SQL, from the level-by-level walk and three ORM queries."""
     from mof.models import ConfigurationItem, Service
 
-    reached = reach(ci_ids, direction)
-    rows = ConfigurationItem.objects.filter(pk__in=list(reached)).values_list(
-        "pk", "name", "ci_class__name", "status", "environment"
-    )
-    info = {r[0]: r for r in rows}
-    names = {pk: r[1] for pk, r in info.items()}
-    origin = [{"id": pk, "name": names[pk]} for pk in ci_ids if pk in names]
+    reached = _reach_by_level(ci_ids, direction)
+    ids = list(reached)
+    facts = {}
+    links = defaultdict(list)
+    through = ConfigurationItem.services.through
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for pk, *rest in ConfigurationItem.objects.filter(pk__in=chunk).values_list(
+            "pk", "name", "ci_class__name", "status", "environment"
+        ):
+            facts[pk] = rest
+        for ci_id, service_id in through.objects.filter(configurationitem_id__in=chunk).values_list(
+            "configurationitem_id", "service_id"
+        ):
+            links[ci_id].append(service_id)
+    service_ids = {sid for sids in links.values() for sid in sids}
+    services = {
+        pk: (name, criticality)
+        for pk, name, criticality in Service.objects.filter(pk__in=service_ids).values_list("pk", "name", "criticality")
+    }
+    rows = []
+    for pk in sorted(facts, key=lambda pk: (reached[pk][2], facts[pk][0], pk)):  # depth, name, id
+        head = (pk, *reached[pk], *facts[pk])
+        linked = [sid for sid in links.get(pk, ()) if sid in services]
+        if not linked:
+            rows.append(head + (None, None, None))
+        rows.extend(head + (sid, *services[sid]) for sid in linked)
+    return rows
 
+
+def analyse(ci_ids: list[int], direction: str = DOWNSTREAM) -> Impact:
+    """What depends on `ci_ids` (downstream) or what they depend on (upstream).
+
+    Every reached CI once, with its shortest depth, the CI it was reached through (`via`)
+    and the path from the analysed CI to it; every service those CIs support, through the
+    nearest of them, with its criticality and path. On PostgreSQL one query.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}")
+    ci_ids = list(dict.fromkeys(ci_ids))
+    rows = _rows_postgres(ci_ids, direction) if connection.vendor == "postgresql" else _rows_portable(ci_ids, direction)
+
+    facts: dict[int, tuple] = {}  # ci_id -> (via, rel_type, depth, name, ci_class, status, environment)
+    service_facts: dict[int, tuple[str, str]] = {}
+    best: dict[int, int] = {}  # service -> the nearest CI supporting it (depth, then name)
+    for ci_id, via, rel_type, depth, name, ci_class, status, environment, sid, sname, scrit in rows:
+        if ci_id not in facts:
+            facts[ci_id] = (via, rel_type, depth, name, ci_class, status, environment)
+        if sid is not None:
+            service_facts[sid] = (sname, scrit)
+            current = best.get(sid)
+            if current is None or (depth, name, ci_id) < (facts[current][2], facts[current][3], current):
+                best[sid] = ci_id
+
+    # The rows come by depth, then name: each CI's path is its via's path (already built,
+    # one level up) plus one step; the {id, name} steps are shared, not rebuilt per CI.
+    paths: dict[int, list[dict]] = {}
     cis = []
-    for pk, (via, rel_type, depth) in reached.items():
-        if depth == 0 or pk not in info:
-            continue
-        _, name, ci_class, status, environment = info[pk]
-        cis.append(ImpactedCI(pk, name, ci_class, status, environment, depth, rel_type, _path(pk, reached, names)))
-    cis.sort(key=lambda c: (c.depth, c.name))
+    for pk, (via, rel_type, depth, name, ci_class, status, environment) in facts.items():
+        path = paths[pk] = paths.get(via, []) + [{"id": pk, "name": name}]
+        if depth:
+            cis.append(ImpactedCI(pk, name, ci_class, status, environment, depth, rel_type, path, via))
+    origin = [{"id": pk, "name": facts[pk][3]} for pk in ci_ids if pk in facts]
 
     # A service is reached through the nearest of its CIs. Only downstream: what depends on
     # a CI touches the services those dependents support; upstream lists what it relies on.
-    through = ConfigurationItem.services.through
-    best: dict[int, int] = {}
-    for ci_id, service_id in through.objects.filter(configurationitem_id__in=list(info)).values_list(
-        "configurationitem_id", "service_id"
-    ):
-        current = best.get(service_id)
-        if current is None or (reached[ci_id][2], names[ci_id]) < (reached[current][2], names[current]):
-            best[service_id] = ci_id
     services = []
-    for service in Service.objects.filter(pk__in=list(best)).only("pk", "name", "criticality"):
-        ci_id = best[service.pk]
-        path = [step["name"] for step in _path(ci_id, reached, names)] + [service.name]
-        services.append(
-            ImpactedService(service.pk, service.name, service.criticality, {"id": ci_id, "name": names[ci_id]}, path)
-        )
-    services.sort(key=lambda s: (CRITICALITY_RANK.get(s.criticality, 9), s.name))
+    for sid, ci_id in best.items():
+        sname, scrit = service_facts[sid]
+        path = [step["name"] for step in paths[ci_id]] + [sname]
+        services.append(ImpactedService(sid, sname, scrit, {"id": ci_id, "name": facts[ci_id][3]}, path))
+    services.sort(key=lambda s: (CRITICALITY_RANK.get(s.criticality, 9), s.name, s.id))
     return Impact(direction=direction, origin=origin, cis=cis, services=services)
 
 

@@ -288,7 +288,7 @@ class CIRelationship(AuditedModel):
             models.UniqueConstraint(fields=["source", "target", "type"], name="unique_ci_relationship"),
             models.CheckConstraint(condition=~Q(source=F("target")), name="ci_relationship_no_self_edge"),
         ]
-        indexes = [models.Index(fields=["target", "source"], name="ci_rel_target_idx")]
+        indexes = [models.Index(fields=["target", "source", "type"], name="ci_rel_target_type_idx")]
         verbose_name = "CI relationship"
 
     def __str__(self):

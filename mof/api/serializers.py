@@ -125,16 +125,17 @@ class ImpactedCISerializer(serializers.Serializer):
     status = serializers.CharField()
     environment = serializers.CharField()
     depth = serializers.IntegerField()
-    relationship = serializers.CharField(allow_null=True)
-    path = ImpactPathStepSerializer(many=True)
+    relationship = serializers.CharField(allow_null=True, help_text="Type of the relationship to `via`.")
+    via = serializers.IntegerField(help_text="Id of the CI this one was reached through (an origin CI at depth 1): follow `via` to rebuild any path.")
+    path = ImpactPathStepSerializer(many=True, required=False, help_text="From the analysed CI to this one; only with ?paths=1.")
 
 
 class ImpactedServiceSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     criticality = serializers.CharField()
-    via_ci = ImpactPathStepSerializer()
-    path = serializers.ListField(child=serializers.CharField())
+    via_ci = ImpactPathStepSerializer(help_text="The nearest affected CI that supports the service.")
+    path = serializers.ListField(child=serializers.CharField(), help_text="Names from the analysed CI to the service.")
 
 
 class ImpactSerializer(serializers.Serializer):

@@ -115,6 +115,12 @@ def test_impact_endpoint_returns_blast_radius_with_paths_and_criticality(infra_u
     RelationshipFactory(source=hub, target=firewall)
     body = api_as(infra_user).get(f"/api/v1/cis/{router.pk}/impact/").json()
     assert [c["name"] for c in body["cis"]] == ["firewall", "hub"]
+    # Each CI names the CI it was reached through; full paths only on request.
+    assert [(c["via"], c["depth"], c["relationship"]) for c in body["cis"]] == [(router.pk, 1, "depends_on"), (firewall.pk, 2, "depends_on")]
+    assert all("path" not in c for c in body["cis"])
+    with_paths = api_as(infra_user).get(f"/api/v1/cis/{router.pk}/impact/?paths=1").json()
+    assert with_paths["cis"][1]["path"] == [{"id": router.pk, "name": "router"}, {"id": firewall.pk, "name": "firewall"}, {"id": hub.pk, "name": "hub"}]
+    assert with_paths["services"] == body["services"]
     assert body["services"] == [
         {"id": mail.pk, "name": "Exchange mail", "criticality": "critical", "via_ci": {"id": hub.pk, "name": "hub"}, "path": ["router", "firewall", "hub", "Exchange mail"]}
     ]
