@@ -207,7 +207,7 @@ def conflicts_for(change) -> list[Conflict]:
                 Conflict(
                     "implementer", CONFLICT,
                     f"The implementer is also booked on {other.reference} ({_period(other.start, other.end)}).",
-                    other.reference, other.url, {"implementer_id": subject.implementer_id, "start": other.start, "end": other.end},
+                    other.reference, other.url, {"change_id": other.pk, "implementer_id": subject.implementer_id, "start": other.start, "end": other.end},
                 )
             )
     names = _ci_names({ci for _, _, ids in relations for ci in sorted(ids)[:NAMES_SHOWN]})
@@ -217,6 +217,36 @@ def conflicts_for(change) -> list[Conflict]:
     found.extend(_maintenance_conflicts(subject, start, end))
     found.sort(key=lambda c: SEVERITY_ORDER.get(c.severity, 9))
     return found
+
+
+def redact_for(conflicts: list[Conflict], user) -> list[Conflict]:
+    """The conflicts as `user` may read them: a change they may not see, a freeze or the
+    CMDB they may not read is named only as such (a requester outside IT still learns
+    that their change collides, not with what)."""
+    from changes.selectors import visible_changes
+    from mof import policy
+
+    ids = {c.detail.get("change_id") for c in conflicts if c.detail.get("change_id")}
+    visible = set(visible_changes(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    sees_cmdb = policy.is_internal(user)
+    out = []
+    for c in conflicts:
+        if c.detail.get("change_id") and c.detail["change_id"] not in visible:
+            text = {"implementer": "The implementer is also booked on another change at that time."}.get(
+                c.kind, "Another scheduled change at the same time touches what this change touches, or what depends on it."
+            )
+            c = Conflict(c.kind, c.severity, text, "", "", {"start": c.detail.get("start"), "end": c.detail.get("end")})
+        elif c.kind == "freeze" and not policy.can(user, "freeze.view"):
+            text = "Inside a change freeze" + (": allowed for an emergency change, and recorded." if c.severity == WARNING else ".")
+            c = Conflict(c.kind, c.severity, text, "", "", {"start": c.detail.get("start"), "end": c.detail.get("end")})
+        elif not sees_cmdb and c.detail.get("cis"):
+            how = {"same_ci": "works on the same configuration items", "impact": "works on configuration items that depend on one another with this change's"}.get(
+                c.kind, "reaches the same dependent configuration items"
+            )
+            when = _period(c.detail["start"], c.detail["end"]) if c.detail.get("start") and c.detail.get("end") else ""
+            c = Conflict(c.kind, c.severity, f"{c.other_reference} {how} ({when}).", c.other_reference, c.other_url, {k: v for k, v in c.detail.items() if k != "cis"})
+        out.append(c)
+    return out
 
 
 def _ci_names(ids) -> dict[int, str]:
@@ -234,7 +264,7 @@ def _named(ids, names) -> str:
 def _change_conflict(other, kind, ids, names) -> Conflict:
     when = _period(other.start, other.end)
     ci_list = [{"id": i, "name": names.get(i, "")} for i in sorted(ids)[:NAMES_SHOWN]]
-    detail = {"cis": ci_list, "ci_count": len(ids), "start": other.start, "end": other.end}
+    detail = {"change_id": other.pk, "cis": ci_list, "ci_count": len(ids), "start": other.start, "end": other.end}
     if kind == "same_ci":
         message = f"{other.reference} {other.title} also works on {_named(ids, names)} ({when})."
         return Conflict("same_ci", CONFLICT, message, other.reference, other.url, detail)

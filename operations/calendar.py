@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from changes import selectors as change_selectors
 from changes.conflicts import SCHEDULED_STATES, conflict_marks
+from mof import policy
 from operations import selectors
 
 MAX_DAYS = 366
@@ -87,6 +88,8 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     )
     if len(changes) > limit:
         changes, truncated = changes[:limit], True
+    # Conflict marks are for IT staff; a requester outside IT reads their change's conflicts on the RFC.
+    marks = marks and policy.is_internal(user)
     flagged = conflict_marks([c for c in changes if c.status in SCHEDULED_STATES]) if marks else {}
     for c in changes:
         items.append(

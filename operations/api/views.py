@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from changes import selectors as change_selectors
-from changes.conflicts import conflicts_for, next_free_slots
+from changes.conflicts import conflicts_for, next_free_slots, redact_for
 from mof import policy
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import ConfigurationItem, Service
@@ -88,7 +88,7 @@ class ChangeConflictsView(APIView):
         raw = request.query_params.get("slots", "3")
         if not raw.isdigit() or int(raw) > 10:
             raise ValidationError({"slots": ["A whole number from 0 to 10."]})
-        conflicts = conflicts_for(change)
+        conflicts = redact_for(conflicts_for(change), request.user)
         slots = next_free_slots(change, count=int(raw)) if int(raw) else []
         body = {
             "change": {"id": change.pk, "reference": change.reference, "planned_start": change.planned_start, "planned_end": change.planned_end},
