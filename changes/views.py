@@ -126,17 +126,19 @@ def _conflicts_partial_exists() -> bool:
     return True
 
 
-def _conflicts_context(change) -> dict:
-    """The forward schedule's conflicts for the RFC page, once changes.conflicts offers
-    them and templates/changes/_conflicts.html exists (written alongside)."""
+def _conflicts_context(change, user) -> dict:
+    """The forward schedule's conflicts of a change still to be implemented, as the reader
+    may read them (changes.conflicts.redact_for), with the next free slots when it has any
+    (templates/changes/_conflicts.html)."""
     from changes import conflicts
 
-    if not (hasattr(conflicts, "conflicts_for") and _conflicts_partial_exists()):
+    if change.status not in OPEN_BEFORE_IMPLEMENTATION or not _conflicts_partial_exists():
         return {"show_conflicts": False}
+    found = conflicts.conflicts_for(change)
     return {
         "show_conflicts": True,
-        "conflicts": conflicts.conflicts_for(change),
-        "next_free_slots": conflicts.next_free_slots(change) if hasattr(conflicts, "next_free_slots") else [],
+        "conflicts": conflicts.redact_for(found, user),
+        "free_slots": conflicts.next_free_slots(change) if found else None,
     }
 
 
@@ -200,7 +202,7 @@ def _change_context(request, change, panel=None, *, forms=None):
         "impact_errors": forms.get("impact_errors", []),
         "ci_names": _ci_datalist(user) if (may["can_record_evidence"] or forms.get("evidence")) else [],
         **may,
-        **_conflicts_context(change),
+        **_conflicts_context(change, user),
         **(panel or transition_panel(request, change, url_name="change_transition")),
     }
 

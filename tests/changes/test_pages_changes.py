@@ -374,22 +374,31 @@ def test_the_rfc_page_shows_the_whole_record(client, cast, draft, manager):
     assert 'id="assess"' not in content and "Refresh impact analysis" not in content and 'action="/changing/changes/' not in content.split('id="comments"')[1].split("</section>")[0]
 
 
-def test_conflicts_partial_is_included_when_it_exists(client, cast, draft):
-    from django.template import TemplateDoesNotExist
-    from django.template.loader import get_template
-
-    from changes import conflicts
-
-    try:
-        get_template("changes/_conflicts.html")
-    except TemplateDoesNotExist:
-        pytest.skip("templates/changes/_conflicts.html is not written yet")
-    if not hasattr(conflicts, "conflicts_for"):
-        pytest.skip("changes.conflicts.conflicts_for is not written yet")
+def test_the_rfc_page_shows_its_schedule_conflicts_and_free_slots(client, cast, draft):
+    start, end = window()
+    other = services.change_create(actor=cast["requester"], title="Core switch reboot", type="normal",
+                                   affected_cis=[cast["router"]], planned_start=start, planned_end=end, **PLANS)
+    RequestForChange.objects.filter(pk=other.pk).update(status=ChangeStatus.SCHEDULED)
     client.force_login(cast["requester"])
     response = client.get(draft.get_absolute_url())
-    assert response.status_code == 200 and response.context["show_conflicts"] is True
-    assert "conflicts" in response.context and "next_free_slots" in response.context
+    content = response.content.decode()
+    assert response.context["show_conflicts"] is True
+    assert 'id="conflicts"' in content and other.reference in content
+    assert "Next free slots" in content and response.context["free_slots"]
+    # Once implemented, the schedule no longer matters.
+    RequestForChange.objects.filter(pk=draft.pk).update(status=ChangeStatus.IMPLEMENTED)
+    assert 'id="conflicts"' not in client.get(draft.get_absolute_url()).content.decode()
+
+
+def test_conflicts_are_redacted_for_a_partner_party(client, cast, draft, partner_user):
+    start, end = window()
+    other = services.change_create(actor=cast["requester"], title="Core switch reboot", type="normal",
+                                   affected_cis=[cast["router"]], planned_start=start, planned_end=end, **PLANS)
+    RequestForChange.objects.filter(pk=other.pk).update(status=ChangeStatus.SCHEDULED)
+    RequestForChange.objects.filter(pk=draft.pk).update(implementer=partner_user)
+    client.force_login(partner_user)
+    content = client.get(draft.get_absolute_url()).content.decode()
+    assert 'id="conflicts"' in content and other.reference not in content and "core-router" not in content.split('id="conflicts"')[1].split("</section>")[0]
 
 
 def test_change_list_queries_do_not_grow_with_the_rows(client, cast, manager):
