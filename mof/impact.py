@@ -167,35 +167,32 @@ def analyse(ci_ids: list[int], direction: str = DOWNSTREAM) -> Impact:
     ci_ids = list(dict.fromkeys(ci_ids))
     rows = _rows_postgres(ci_ids, direction) if connection.vendor == "postgresql" else _rows_portable(ci_ids, direction)
 
-    facts: dict[int, tuple] = {}  # ci_id -> (via, rel_type, depth, name, ci_class, status, environment)
-    service_facts: dict[int, tuple[str, str]] = {}
-    best: dict[int, int] = {}  # service -> the nearest CI supporting it (depth, then name)
-    for ci_id, via, rel_type, depth, name, ci_class, status, environment, sid, sname, scrit in rows:
-        if ci_id not in facts:
-            facts[ci_id] = (via, rel_type, depth, name, ci_class, status, environment)
-        if sid is not None:
-            service_facts[sid] = (sname, scrit)
-            current = best.get(sid)
-            if current is None or (depth, name, ci_id) < (facts[current][2], facts[current][3], current):
-                best[sid] = ci_id
-
-    # The rows come by depth, then name: each CI's path is its via's path (already built,
-    # one level up) plus one step; the {id, name} steps are shared, not rebuilt per CI.
+    # One pass. The rows come by depth, then name, then id (a CI's rows are adjacent, one
+    # per service it supports): each CI's path is its via's path, built one level up, plus
+    # one step; the {id, name} steps are shared, not rebuilt per CI. A service is reached
+    # through the first (nearest) of its CIs.
     paths: dict[int, list[dict]] = {}
+    names: dict[int, str] = {}
     cis = []
-    for pk, (via, rel_type, depth, name, ci_class, status, environment) in facts.items():
-        path = paths[pk] = paths.get(via, []) + [{"id": pk, "name": name}]
-        if depth:
-            cis.append(ImpactedCI(pk, name, ci_class, status, environment, depth, rel_type, path, via))
-    origin = [{"id": pk, "name": facts[pk][3]} for pk in ci_ids if pk in facts]
+    best: dict[int, tuple[int, str, str]] = {}  # service -> (nearest CI, name, criticality)
+    previous = None
+    for ci_id, via, rel_type, depth, name, ci_class, status, environment, sid, sname, scrit in rows:
+        if ci_id != previous:
+            previous = ci_id
+            names[ci_id] = name
+            path = paths[ci_id] = paths.get(via, []) + [{"id": ci_id, "name": name}]
+            if depth:
+                cis.append(ImpactedCI(ci_id, name, ci_class, status, environment, depth, rel_type, path, via))
+        if sid is not None and sid not in best:
+            best[sid] = (ci_id, sname, scrit)
+    origin = [{"id": pk, "name": names[pk]} for pk in ci_ids if pk in names]
 
     # A service is reached through the nearest of its CIs. Only downstream: what depends on
     # a CI touches the services those dependents support; upstream lists what it relies on.
     services = []
-    for sid, ci_id in best.items():
-        sname, scrit = service_facts[sid]
+    for sid, (ci_id, sname, scrit) in best.items():
         path = [step["name"] for step in paths[ci_id]] + [sname]
-        services.append(ImpactedService(sid, sname, scrit, {"id": ci_id, "name": facts[ci_id][3]}, path))
+        services.append(ImpactedService(sid, sname, scrit, {"id": ci_id, "name": names[ci_id]}, path))
     services.sort(key=lambda s: (CRITICALITY_RANK.get(s.criticality, 9), s.name, s.id))
     return Impact(direction=direction, origin=origin, cis=cis, services=services)
 
