@@ -56,6 +56,7 @@ class Incident(IncidentWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbe
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     reopen_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    sla_breached = models.BooleanField(default=False, editable=False, help_text="Marked by the SLA engine when a clock breaches.")
     related_incidents = models.ManyToManyField("self", blank=True, symmetrical=True)
     related_changes = models.ManyToManyField("changes.RequestForChange", blank=True, related_name="incidents")
     problem = models.ForeignKey("Problem", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
@@ -211,3 +212,19 @@ class ProblemProposal(AuditedModel):
     def __str__(self):
         target = self.ci or self.service
         return f"{self.incident_count} incidents on {target}"
+
+
+class SavedFilter(models.Model):
+    """A service desk queue filter a user saved under a name (the query string of the page)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="saved_incident_filters")
+    name = models.CharField(max_length=80)
+    querystring = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="unique_saved_filter_name")]
+
+    def __str__(self):
+        return self.name

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class SlasConfig(AppConfig):
     name = "slas"
     verbose_name = "Optimizing: service levels, availability, capacity"
+
+    def ready(self):
+        from slas import policy, receivers  # noqa: F401
+
+        policy.register()

@@ -1,0 +1,309 @@
+"""Writes of service level management: calendars, SLAs and their versions, ticket events
+and the clocks derived from them, and the compliance sweep."""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from mof import audit, policy
+from mof.services import apply_fields
+from slas import engine
+from slas.models import (
+    BusinessCalendar,
+    CalendarHoliday,
+    ClockNotification,
+    ClockState,
+    ServiceLevelAgreement,
+    SLAClock,
+    SLAStatus,
+    SLAVersion,
+    TicketEvent,
+    WorkingInterval,
+)
+
+METRICS = ("response", "resolution")
+
+
+# --- what a ticket is, to a clock --------------------------------------------------
+
+
+def incident_snapshot(incident) -> dict:
+    return {
+        "state": incident.status,
+        "priority": incident.priority,
+        "hold_reason": incident.hold_reason or "",
+        "service_id": incident.service_id,
+        "group_id": incident.assignment_group_id,
+    }
+
+
+TICKET_TYPES = {"incidents.incident": incident_snapshot}
+
+
+def record_ticket_event(ticket, *, kind: str = "change", at=None) -> TicketEvent | None:
+    """Append what matters to clocks if it changed, then bring the ticket's clocks up to date."""
+    ticket_type = ticket._meta.label_lower
+    snapshot = TICKET_TYPES[ticket_type](ticket)
+    last = TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk).order_by("-at", "-id").first()
+    if last is not None and all(getattr(last, k) == v for k, v in snapshot.items()):
+        return None
+    event = TicketEvent.objects.create(
+        ticket_type=ticket_type, ticket_id=ticket.pk, kind=kind if last else "opened",
+        at=at or (getattr(ticket, "created_at", None) if last is None else None) or timezone.now(), **snapshot,
+    )
+    sync_clocks(ticket_type, ticket.pk)
+    return event
+
+
+def applicable_versions(ticket_type: str, snapshot) -> list[SLAVersion]:
+    """The current version of every active SLA/OLA whose conditions the ticket meets."""
+    versions = (
+        SLAVersion.objects.filter(sla__status=SLAStatus.ACTIVE, ticket_type=ticket_type)
+        .filter(Q(service__isnull=True) | Q(service_id=snapshot.service_id))
+        .filter(Q(assignment_group__isnull=True) | Q(assignment_group_id=snapshot.group_id))
+        .select_related("calendar", "sla")
+        .order_by("sla_id", "-number")
+    )
+    latest = {}
+    for version in versions:
+        latest.setdefault(version.sla_id, version)
+    out = []
+    for version in latest.values():
+        if version.sla.versions.filter(number__gt=version.number).exists():
+            continue  # a newer version of this SLA no longer matches: it governs new clocks
+        if version.priorities and snapshot.priority not in version.priorities:
+            continue
+        out.append(version)
+    return out
+
+
+def sync_clocks(ticket_type: str, ticket_id: int, *, now=None) -> list[SLAClock]:
+    """Start the clocks that now apply, cancel those that no longer do, recompute the rest."""
+    now = now or timezone.now()
+    events = list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).order_by("at", "id"))
+    if not events:
+        return []
+    current = events[-1]
+    wanted = {v.sla_id: v for v in applicable_versions(ticket_type, current)}
+    clocks = list(SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).select_related("version__calendar", "version__sla"))
+    have = {(c.version.sla_id, c.metric) for c in clocks}
+    for sla_id, version in wanted.items():
+        for metric in METRICS:
+            target = version.target(metric)
+            if target and (sla_id, metric) not in have:
+                clocks.append(SLAClock.objects.create(
+                    ticket_type=ticket_type, ticket_id=ticket_id, version=version, metric=metric,
+                    started_at=events[0].at, target_seconds=target, created_at=now,
+                ))
+    for clock in clocks:
+        if clock.version.sla_id not in wanted and clock.state in (ClockState.RUNNING, ClockState.PAUSED):
+            # No longer applies (e.g. priority changed): a re-targeted clock takes over from the start.
+            SLAClock.objects.filter(pk=clock.pk).update(state=ClockState.CANCELLED, next_event_at=None, stopped_at=now)
+            continue
+        if clock.state == ClockState.CANCELLED and clock.version.sla_id not in wanted:
+            continue
+        recompute_clock(clock, events=events, now=now)
+    return clocks
+
+
+def _figures(clock, *, events=None, now):
+    if events is None:
+        events = list(TicketEvent.objects.filter(ticket_type=clock.ticket_type, ticket_id=clock.ticket_id).order_by("at", "id"))
+    business = engine.engine_for(clock.version.calendar)
+    return engine.replay(events, clock.version, clock.metric, business, now=now, clock_started=clock.created_at)
+
+
+def _store(clock: SLAClock, figures, now) -> SLAClock:
+    pending = [t for t in clock.version.thresholds if t > clock.notified_threshold and t in figures.crossings]
+    reachable = [figures.crossings[t] for t in pending if figures.crossings[t] <= now or figures.counting_since is not None]
+    clock.state = figures.state
+    clock.started_at = figures.started_at
+    clock.stopped_at = figures.stopped_at
+    clock.elapsed_seconds = figures.elapsed_seconds
+    clock.counting_since = figures.counting_since
+    clock.due_at = figures.due_at
+    clock.breached_at = figures.breached_at
+    clock.next_event_at = min(reachable) if reachable else None
+    clock.target_seconds = clock.version.target(clock.metric) or clock.target_seconds
+    clock.save(update_fields=["state", "started_at", "stopped_at", "elapsed_seconds", "counting_since", "due_at", "breached_at", "next_event_at", "target_seconds", "notified_threshold", "updated_at"])
+    return clock
+
+
+def recompute_clock(clock: SLAClock, *, events=None, now=None) -> SLAClock:
+    """Derive the clock from the ticket's events again: a repair and a recomputation are this."""
+    now = now or timezone.now()
+    return _store(clock, _figures(clock, events=events, now=now), now)
+
+
+# --- the compliance sweep ----------------------------------------------------------
+
+
+def sweep(*, now=None, batch: int = 2000) -> dict:
+    """Take only the clocks whose next event has come; record warnings and breaches once each."""
+    now = now or timezone.now()
+    counts = {"clocks": 0, "notifications": 0}
+    with transaction.atomic():
+        due = SLAClock.objects.filter(next_event_at__lte=now).order_by("next_event_at").select_related("version__calendar", "version__sla")
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True, of=("self",))  # two sweeps never take the same clock
+        created = []
+        for clock in due[:batch]:
+            counts["clocks"] += 1
+            figures = _figures(clock, now=now)
+            crossed = [t for t in clock.version.thresholds if t > clock.notified_threshold and figures.crossings.get(t) and figures.crossings[t] <= now]
+            for threshold in crossed:
+                try:
+                    with transaction.atomic():
+                        created.append(ClockNotification.objects.create(clock=clock, threshold=threshold, crossed_at=figures.crossings[threshold]))
+                except IntegrityError:
+                    pass  # notified already: the database says so
+            if crossed:
+                clock.notified_threshold = max(crossed)
+                if 100 in crossed:
+                    _mark_ticket_breached(clock)
+            _store(clock, figures, now)
+        counts["notifications"] = len(created)
+        ids = [n.pk for n in created]
+        # Notifications recorded by a sweep whose worker died before queuing them are queued again.
+        stale = list(ClockNotification.objects.filter(sent_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2)).values_list("pk", flat=True)[:batch])
+        transaction.on_commit(lambda: _queue_notifications(ids + stale))
+    return counts
+
+
+def _mark_ticket_breached(clock):
+    if clock.ticket_type == "incidents.incident":
+        from incidents.models import Incident
+
+        with audit.acting_as(None, via="task:slas.sweep", reason="SLA breached"):
+            Incident.objects.filter(pk=clock.ticket_id, sla_breached=False).update(sla_breached=True)
+
+
+def _queue_notifications(ids):
+    from slas.tasks import send_clock_notification
+
+    for pk in ids:
+        send_clock_notification.delay(pk)
+
+
+# --- calendars and SLAs -----------------------------------------------------------
+
+CALENDAR_FIELDS = ("name", "time_zone", "country", "subdivision")
+
+
+def _validate_intervals(intervals):
+    by_day: dict[int, list] = {}
+    errors = []
+    for weekday, start, end in intervals:
+        if weekday not in range(7):
+            errors.append(f"Weekday {weekday} is not 0 (Monday) to 6 (Sunday).")
+            continue
+        if end != dt.time(0) and end <= start:
+            errors.append(f"{start:%H:%M}-{end:%H:%M}: the end must be after the start (00:00 means midnight).")
+            continue
+        by_day.setdefault(weekday, []).append((start, end))
+    for weekday, spans in by_day.items():
+        spans.sort()
+        for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+            if e1 == dt.time(0) or s2 < e1:
+                errors.append(f"Intervals {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap on day {weekday}.")
+    if errors:
+        raise ValidationError({"intervals": errors})
+
+
+def calendar_save(*, actor, calendar: BusinessCalendar | None = None, intervals=None, holidays=None, **fields) -> BusinessCalendar:
+    """Create or edit a calendar; an edit bumps its version and recomputes the clocks that use it."""
+    policy.require(actor, "calendar.edit")
+    calendar = calendar or BusinessCalendar()
+    editing = calendar.pk is not None
+    apply_fields(calendar, fields, CALENDAR_FIELDS)
+    if intervals is not None:
+        _validate_intervals(intervals)
+    with audit.acting_as(actor), transaction.atomic():
+        if editing:
+            calendar.version += 1
+        calendar.save()
+        if intervals is not None:
+            calendar.intervals.all().delete()
+            WorkingInterval.objects.bulk_create([WorkingInterval(calendar=calendar, weekday=w, start=s, end=e) for w, s, e in intervals])
+        if holidays is not None:
+            calendar.own_holidays.all().delete()
+            CalendarHoliday.objects.bulk_create([CalendarHoliday(calendar=calendar, date=d, name=n) for d, n in holidays])
+        if editing:
+            transaction.on_commit(lambda: _queue_recompute(calendar_id=calendar.pk))
+    return calendar
+
+
+def _queue_recompute(**kwargs):
+    from slas.tasks import recompute_clocks
+
+    recompute_clocks.delay(**kwargs)
+
+
+VERSION_FIELDS = ("ticket_type", "service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "carry_pauses", "target_percentage")
+
+
+def _validate_version(fields):
+    errors = {}
+    if not fields.get("response_seconds") and not fields.get("resolution_seconds"):
+        errors["resolution_seconds"] = "Set a target to respond or to resolve (in seconds, above zero)."
+    for name in ("response_seconds", "resolution_seconds"):
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            errors[name] = "A target is a number of seconds above zero."
+    thresholds = fields.get("warning_thresholds") or []
+    if any(not isinstance(t, int) or not 0 < t < 100 for t in thresholds):
+        errors["warning_thresholds"] = "Warning thresholds are percentages between 1 and 99 (100 is the breach)."
+    priorities = fields.get("priorities") or []
+    if any(not isinstance(p, int) or not 1 <= p <= 5 for p in priorities):
+        errors["priorities"] = "Priorities are 1 to 5."
+    from incidents.choices import HoldReason
+
+    if any(reason not in HoldReason.values for reason in fields.get("pause_on") or []):
+        errors["pause_on"] = f"Pause states are hold reasons: {', '.join(HoldReason.values)}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def sla_create(*, actor, name: str, kind: str = "sla", description: str = "", **version_fields) -> ServiceLevelAgreement:
+    policy.require(actor, "sla.edit")
+    _validate_version(version_fields)
+    sla = ServiceLevelAgreement(name=name, kind=kind, description=description, owner=actor)
+    apply_fields(sla, {}, ())
+    with audit.acting_as(actor), transaction.atomic():
+        sla.save()
+        version = SLAVersion(sla=sla, number=1, created_by=actor)
+        apply_fields(version, {"warning_thresholds": [50, 75], **version_fields}, VERSION_FIELDS, exclude=["sla", "created_by"])
+        version.save()
+    return sla
+
+
+def sla_new_version(*, actor, sla: ServiceLevelAgreement, retarget_running: bool = False, **version_fields) -> SLAVersion:
+    """Editing an SLA makes a new version: new clocks use it; running clocks keep theirs unless
+    the manager chooses to re-target them; completed clocks are never rewritten."""
+    policy.require(actor, "sla.edit", sla)
+    _validate_version(version_fields)
+    with audit.acting_as(actor), transaction.atomic():
+        previous = sla.versions.select_for_update().order_by("-number").first()
+        version = SLAVersion(sla=sla, number=(previous.number if previous else 0) + 1, created_by=actor)
+        base = {name: getattr(previous, name) for name in VERSION_FIELDS} if previous else {}
+        apply_fields(version, {**base, **version_fields}, VERSION_FIELDS, exclude=["sla", "created_by"])
+        version.save()
+        if retarget_running and previous is not None:
+            running = SLAClock.objects.filter(version__sla=sla, state__in=[ClockState.RUNNING, ClockState.PAUSED])
+            for clock in running:
+                clock.version = version
+                clock.target_seconds = version.target(clock.metric) or clock.target_seconds
+                clock.save(update_fields=["version", "target_seconds", "updated_at"])
+                recompute_clock(clock)
+    return version
+
+
+def clock_timeline(clock: SLAClock, *, now=None) -> list[dict]:
+    """The clock as a person reads it: counting, paused and why, not counting and why."""
+    now = now or timezone.now()
+    business = engine.engine_for(clock.version.calendar)
+    return engine.timeline(_figures(clock, now=now), business, now=now)
