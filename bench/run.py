@@ -378,6 +378,8 @@ def print_table(meta: dict, rows: list[dict]):
             qs = "/".join(str(v) for v in r["queries_by_page_size"].values())
             notes.append(f"queries at page_size {'/'.join(r['queries_by_page_size'])}: {qs}"
                          + (" (constant)" if r.get("queries_constant") else " (NOT constant)"))
+        if r.get("note"):
+            notes.append(r["note"])
         if "bytes" in r and r["bytes"] > 1e6:
             notes.append(f"{r['bytes'] / 1e6:.1f} MB")
         print(f"{r['name']:<{width}}{r['median_ms']:>10.1f}{r['p95_ms']:>10.1f}{r.get('queries', ''):>9}  {'; '.join(notes)}")
@@ -393,7 +395,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the size matches")
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
-    parser.add_argument("--only", choices=("impact", "pages", "api"), action="append", help="run only these groups")
+    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load"), action="append", help="run only these groups")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     n_cis = args.cis or (5_000 if args.small else 100_000)
@@ -444,7 +446,7 @@ def main(argv=None):
     if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
         print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
-    groups = args.only or ["impact", "pages", "api"]
+    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load"]
     if "impact" in groups:
         run_impact(bench, core, args.runs)
     if "pages" in groups:
@@ -454,6 +456,28 @@ def main(argv=None):
     if "api" in groups:
         api_client = Client(HTTP_AUTHORIZATION=f"Token {token}")
         run_api(bench, api_client, core, size["cis"])
+    if "schedule" in groups:  # forward schedule of change: bench/bench_schedule.py (its rows are rolled back)
+        from bench.bench_schedule import run as run_schedule
+
+        schedule_client = Client()
+        schedule_client.force_login(user)
+        run_schedule(bench, core=core, runs=args.runs, client=schedule_client, n_changes=args.scheduled_changes or (5_000 if args.small else 50_000), seed=args.seed)
+    if "changes" in groups or "incidents" in groups:  # bench/bench_changes.py, bench/bench_incidents.py
+        page_client = Client()
+        page_client.force_login(user)
+        api_client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+        if "changes" in groups:
+            from bench import bench_changes
+
+            bench_changes.run(bench, client=page_client, api_client=api_client, n_changes=10_000 if args.small else bench_changes.N_CHANGES, seed=args.seed, regenerate=args.regenerate, generate=not args.no_generate)
+        if "incidents" in groups:
+            from bench import bench_incidents
+
+            bench_incidents.run(bench, seed=args.seed, regenerate=args.regenerate, generate=not args.no_generate, small=args.small)
+    if "load" in groups:  # bench/load.py: gunicorn + a load generator, in their own processes
+        from bench import load
+
+        bench.rows.extend(load.run_from_bench(seed=args.seed))
 
     print_table(meta, bench.rows)
     out = Path(args.output)

@@ -113,7 +113,7 @@ class _Subject:
         self.impact = impact_set(change.impacted_ci_ids, self.ci_ids)
         # The services it affects: the snapshot's, else those of its impact set now.
         services = {s["id"] for s in (change.affected_services or []) if isinstance(s, dict) and "id" in s}
-        reach = self.ci_ids if change.affected_services else self.impact
+        reach = self.ci_ids if (change.affected_services or change.impacted_ci_ids) else self.impact
         if reach:
             through = ConfigurationItem.services.through
             services |= set(through.objects.filter(configurationitem_id__in=sorted(reach)).values_list("service_id", flat=True))
