@@ -395,7 +395,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the size matches")
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
-    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load"), action="append", help="run only these groups")
+    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule"), action="append", help="run only these groups")
+    parser.add_argument("--scheduled-changes", type=int, default=None, help="scheduled changes for the schedule group (default 50000; 5000 with --small)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     n_cis = args.cis or (5_000 if args.small else 100_000)
@@ -446,7 +447,7 @@ def main(argv=None):
     if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
         print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
-    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load"]
+    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule"]
     if "impact" in groups:
         run_impact(bench, core, args.runs)
     if "pages" in groups:
