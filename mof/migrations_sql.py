@@ -103,11 +103,16 @@ $fn$;
 # CI search (the list page's q=, the API's search=) is name__icontains OR
 # description__icontains, which PostgreSQL runs as UPPER(col::text) LIKE UPPER('%q%'):
 # trigram GIN indexes on exactly those expressions turn two sequential scans into
-# bitmap index scans. pg_trgm is a trusted extension (PostgreSQL 13+).
+# bitmap index scans. pg_trgm is a trusted extension (PostgreSQL 13+). ANALYZE gathers
+# statistics on the indexed expressions; the larger sample on UPPER(name) keeps the planner
+# from taking a selective search ('lon1-db-001': 111 of 100k) for a 1 % one and walking
+# the name index in ORDER BY name order, filtering (113 ms instead of 3 ms).
 CI_SEARCH_TRGM = """
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX IF NOT EXISTS ci_name_trgm_idx ON mof_configurationitem USING gin (UPPER(name::text) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS ci_description_trgm_idx ON mof_configurationitem USING gin (UPPER(description::text) gin_trgm_ops);
+ALTER INDEX ci_name_trgm_idx ALTER COLUMN 1 SET STATISTICS 1000;
+ANALYZE mof_configurationitem;
 """
 
 DROP_CI_SEARCH_TRGM = """
