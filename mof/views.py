@@ -236,7 +236,7 @@ def quadrant_page(request, slug: str, extra: dict | None = None, extra_stats: li
     return render(request, "mof/quadrant.html", context)
 
 
-def reviews_page(request):
+def reviews_page(request, extra: dict | None = None):
     decisions = dict(
         ReviewDecisionRecord.objects.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n")
     )
@@ -246,7 +246,7 @@ def reviews_page(request):
         for r in REVIEWS
     ]
     recent = ReviewDecisionRecord.objects.select_related("decided_by")[:20]
-    return render(request, "mof/reviews.html", {"milestones": milestones, "recent": recent})
+    return render(request, "mof/reviews.html", {"milestones": milestones, "recent": recent, **(extra or {})})
 
 
 # --- generic transition view ------------------------------------------------------------

@@ -25,7 +25,15 @@ from reviews.models import Meeting
 @login_required
 def landing(request):
     """The review milestones, what each decides and gates, and the decisions recorded."""
-    return reviews_page(request)
+    extra = {}
+    if policy.can(request.user, "review.view"):
+        meetings = selectors.meeting_list(user=request.user)
+        extra = {
+            "open_meetings": list(meetings.filter(state__in=[MeetingState.PLANNED, MeetingState.IN_SESSION]).order_by("scheduled_at", "id")[:20]),
+            "meetings_url": reverse("review_meeting_list"),
+            "can_add_meeting": policy.can(request.user, "review.add"),
+        }
+    return reviews_page(request, extra)
 
 
 def _meeting_get(user, pk):
@@ -348,5 +356,3 @@ def meeting_ics(request, pk):
     response["Content-Disposition"] = f'attachment; filename="review-{meeting.pk}.ics"'
     return response
 
-
-__all__ = ["landing", "reverse"]

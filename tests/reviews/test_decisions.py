@@ -1,11 +1,7 @@
 """Deciding agenda items: quorum, separation of duties, the gate, deferral, emergencies."""
-import datetime as dt
-
 import pytest
-from django.utils import timezone
 
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType
-from changes.models import RequestForChange
 from mof.choices import ReviewKind
 from mof.models import AuditEntry, ReviewDecisionRecord
 from mof.transitions import TransitionBlocked

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from changes.choices import ChangeStatus, ReleaseStatus, TemplateStatus
+from changes.choices import ChangeStatus, ReleaseStatus
 from changes.models import RequestForChange
 from mof.models import ReviewDecisionRecord
 from reviews import services
@@ -233,3 +233,14 @@ def test_meeting_page_queries_do_not_grow_with_the_agenda(client, people):
     assert big_n == small_n, (small_n, big_n)
     assert _count(c, f"/reviews/meetings/{big.pk}/minutes/") == _count(c, f"/reviews/meetings/{small.pk}/minutes/")
     assert ReviewKind.RELEASE_APPROVED == big.kind
+
+
+def test_reviews_landing_lists_open_meetings(client, people, partner_user):
+    meeting = make_meeting(people, in_session=False)
+    html = logged_in(client, people["rel"]).get("/reviews/").content.decode()
+    assert meeting.reference in html and 'data-list="open-meetings"' in html
+    client.logout()
+    html = logged_in(client, partner_user).get("/reviews/").content.decode()
+    assert meeting.reference not in html
+    assert client.get("/reviews/meetings/").status_code == 403
+    assert client.get(f"/reviews/meetings/{meeting.pk}/").status_code == 404
