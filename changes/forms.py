@@ -24,7 +24,7 @@ def _person_label(user) -> str:
     return f"{user.get_full_name() or user.username} ({user.username})"
 
 
-def people(*keep_ids) -> "forms.QuerySet":
+def people(*keep_ids):
     """Active people, plus whoever is already named (so an edit never drops them silently)."""
     keep = [pk for pk in keep_ids if pk]
     return User.objects.filter(Q(is_active=True) | Q(pk__in=keep)).order_by("username")

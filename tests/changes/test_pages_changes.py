@@ -9,7 +9,7 @@ from changes.choices import ChangeStatus, TemplateStatus
 from changes.models import ChangeComment, ChangeStakeholder, RequestForChange
 from mof.models import AuditEntry, RiskAssessment
 from tests.changes.factories import PLANS, TemplateFactory, window
-from tests.factories import CIFactory, ManagerFactory, RelationshipFactory, ServiceFactory, UserFactory
+from tests.factories import CIFactory, RelationshipFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

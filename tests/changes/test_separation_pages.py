@@ -8,7 +8,7 @@ from changes.choices import ApprovalPath, ChangeStatus
 from changes.models import RequestForChange
 from mof.models import AuditEntry
 from tests.changes.factories import PLANS
-from tests.changes.test_pages_changes import FMT, edit_data, filing
+from tests.changes.test_pages_changes import edit_data, filing
 from tests.factories import CIFactory, ManagerFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
