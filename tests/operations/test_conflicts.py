@@ -165,3 +165,25 @@ def test_free_slots_outside_windows_only_when_windows_are_full(stack):
     change = scheduled_change(start=at(2027, 3, 1, 10), hours=2, cis=[stack["vm"]], status="approved")
     slots = next_free_slots(change, count=1, after=at(2027, 3, 1, 9, 7))
     assert [(s.start, s.outside_maintenance_window) for s in slots] == [(at(2027, 3, 1, 9, 15), True)]
+
+
+def test_schedule_transition_refuses_a_normal_change_in_a_freeze_and_records_an_emergency_one(stack, manager, api):
+    """Through the one door (the API's transition endpoint): 400 with the reason for a
+    normal change, scheduled with the warning recorded for an emergency one."""
+    freeze(start=MONDAY - dt.timedelta(days=1), end=MONDAY + dt.timedelta(days=1))
+    normal = scheduled_change(start=MONDAY, cis=[stack["vm"]], status="approved")
+    emergency = scheduled_change(start=MONDAY, cis=[stack["vm"]], status="approved", type="emergency")
+    api.force_authenticate(manager)
+    body = {"planned_start": MONDAY.isoformat(), "planned_end": (MONDAY + dt.timedelta(hours=2)).isoformat()}
+    r = api.post(f"/api/v1/changes/{normal.pk}/transitions/schedule/", body, format="json")
+    assert r.status_code == 400 and "freeze" in " ".join(r.json()["reasons"])
+    normal.refresh_from_db()
+    assert normal.status == "approved"
+    r = api.post(f"/api/v1/changes/{emergency.pk}/transitions/schedule/", body, format="json")
+    assert r.status_code == 200, r.json()
+    emergency.refresh_from_db()
+    assert emergency.status == "scheduled" and "Quarter end" in emergency.freeze_warning
+    # Outside the freeze the normal change is scheduled.
+    later = MONDAY + dt.timedelta(days=2)
+    r = api.post(f"/api/v1/changes/{normal.pk}/transitions/schedule/", {"planned_start": later.isoformat(), "planned_end": (later + dt.timedelta(hours=2)).isoformat()}, format="json")
+    assert r.status_code == 200, r.json()
