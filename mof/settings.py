@@ -181,6 +181,7 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.choices.IncidentStatus",
         "ProblemStatusEnum": "incidents.choices.ProblemStatus",
         "ProposalStatusEnum": "incidents.choices.ProposalStatus",
+        "AgreementKindEnum": "slas.models.AgreementKind",
     },
 }
 

@@ -83,12 +83,17 @@ def has_version(sla) -> bool:
     return sla.versions.exists()
 
 
+class AgreementKind(models.TextChoices):
+    SLA = "sla", "SLA (with customers)"
+    OLA = "ola", "OLA (between internal groups)"
+
+
 class ServiceLevelAgreement(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
     """An SLA (with customers) or OLA (between internal groups); what it promises lives in its versions."""
 
-    KINDS = [("sla", "SLA"), ("ola", "OLA")]
+    KINDS = AgreementKind.choices
     name = models.CharField(max_length=150, unique=True)
-    kind = models.CharField(max_length=3, choices=KINDS, default="sla")
+    kind = models.CharField(max_length=3, choices=AgreementKind.choices, default=AgreementKind.SLA)
     description = models.TextField(blank=True)
     owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     status = FSMField(max_length=20, choices=SLAStatus.choices, default=SLAStatus.DRAFT, protected=True)

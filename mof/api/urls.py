@@ -23,4 +23,5 @@ urlpatterns = [
     path("", include("operations.api.urls")),
     path("", include("reviews.api.urls")),
     path("", include("incidents.api.urls")),
+    path("", include("slas.api.urls")),
 ]
