@@ -21,6 +21,10 @@ class DecisionOption:
     transition: str | None = None
     style: str = ""  # primary / danger: how the button looks
     notify: str = ""  # "requester" (decided) or "implementer" (ready for deployment)
+    per_model: tuple[tuple[str, str | None], ...] = ()  # (model label, transition) where a subject differs
+
+    def transition_for(self, model_label: str) -> str | None:
+        return dict(self.per_model).get(model_label, self.transition)
 
 
 DECISIONS: dict[str, dict[str, DecisionOption]] = {}
@@ -53,7 +57,9 @@ def vote_values(kind: str) -> list[DecisionOption]:
 register(
     ReviewKind.RELEASE_APPROVED,
     DecisionOption("approve", "Approve", "approve", "primary", notify="requester"),
-    DecisionOption("reject", "Reject", "reject", "danger", notify="requester"),
+    # A rejected standard-change template is retired rather than proposed again and again.
+    DecisionOption("reject", "Reject", "reject", "danger", notify="requester",
+                   per_model=(("changes.standardchangetemplate", "retire"),)),
 )
 register(
     ReviewKind.RELEASE_READINESS,

@@ -245,6 +245,19 @@ def quorum_shortfall(meeting: Meeting, facts: dict) -> list[str]:
     return reasons
 
 
+def managers_shortfall(subject, decision: str, facts: dict) -> list[str]:
+    """A change whose risk asks for a CAB with a quorum of managers (critical) is decided
+    only with that many managers voting: said here plainly, enforced again by the gate."""
+    from django.conf import settings
+
+    if getattr(subject, "approval_path", "") != "cab_quorum" or decision not in ("approve", "reject"):
+        return []
+    needed = settings.MOF_CAB_QUORUM_MANAGERS
+    if facts["managers_voting"] >= needed:
+        return []
+    return [f"No quorum of managers: this critical change needs {needed} managers voting, {facts['managers_voting']} did."]
+
+
 def _roll_forward(item: AgendaItem, actor) -> AgendaItem | None:
     """Put a deferred item on the next planned meeting of that kind (if one exists;
     otherwise the next meeting's agenda refresh picks it up)."""
@@ -311,7 +324,10 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             shortfall = quorum_shortfall(meeting, facts)
             if shortfall:
                 raise TransitionBlocked(shortfall, rules=["quorum"])
-            if option.transition is None:
+            managers = managers_shortfall(subject, option.value, facts)
+            if managers:
+                raise TransitionBlocked(managers, rules=["quorum-managers"])
+            if option.transition_for(item.model_label) is None:
                 _check_judge(subject, actor)
         detail = {
             "meeting": meeting.pk,
@@ -321,7 +337,8 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             "quorum_role_clusters": meeting.quorum_role_clusters,
             **facts,
         }
-        fire = option.transition if option.transition in _transition_names(subject) else None
+        wanted = option.transition_for(item.model_label)
+        fire = wanted if wanted in _transition_names(subject) else None
         record = review_gate.record_decision(
             kind=meeting.kind, subject=subject, decision=option.value, actor=actor, notes=reason,
             reference=f"{meeting.reference} item {item.position}", fire=fire, detail=detail,

@@ -68,8 +68,9 @@ def test_critical_change_needs_managers_voting(cab, people, settings):
     change = change_in(approval_path=ApprovalPath.CAB_QUORUM)
     [item] = services.agenda_refresh(actor=people["chair"], meeting=cab)
     vote_all(item, people)  # three votes, three clusters, no manager
-    with pytest.raises(TransitionBlocked, match="quorum its risk requires"):
+    with pytest.raises(TransitionBlocked, match="needs 2 managers voting, 0 did") as exc:
         services.decide(item_id=item.pk, decision="approve", actor=people["chair"])
+    assert exc.value.rules == ["quorum-managers"]
     assert not ReviewDecisionRecord.objects.exists() and AgendaItem.objects.get(pk=item.pk).state == ItemState.PENDING
     services.vote(item=item, voter=people["deputy"], vote="approve")
     other = ManagerFactory(username="third-manager", roles=["support"])
@@ -228,3 +229,28 @@ def test_meeting_closes_once_every_item_is_settled(cab, people):
         services.meeting_transition(actor=people["chair"], meeting_id=cab.pk, name="close")
     services.decide(item_id=item.pk, decision="defer", actor=people["chair"])
     assert services.meeting_transition(actor=people["chair"], meeting_id=cab.pk, name="close").state == "closed"
+
+
+def test_the_gate_itself_holds_the_managers_quorum(cab, people, settings):
+    """Even a decision recorded with too few managers does not move a critical change."""
+    from mof import review_gate
+
+    settings.MOF_CAB_QUORUM_MANAGERS = 2
+    change = change_in(approval_path=ApprovalPath.CAB_QUORUM)
+    with pytest.raises(TransitionBlocked, match="quorum its risk requires"):
+        review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=change, decision="approve", actor=people["chair"],
+                                    fire="approve", detail={"managers_voting": 1})
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.ASSESSED
+
+
+def test_a_rejected_template_is_retired(cab, people):
+    from changes.choices import TemplateStatus
+    from tests.changes.factories import TemplateFactory
+
+    template = TemplateFactory()
+    [item] = services.agenda_refresh(actor=people["chair"], meeting=cab)
+    vote_all(item, people, value="reject")
+    services.decide(item_id=item.pk, decision="reject", actor=people["chair"], reason="Not routine")
+    template.refresh_from_db()
+    assert template.status == TemplateStatus.RETIRED
