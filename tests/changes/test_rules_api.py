@@ -215,3 +215,10 @@ def test_duplicate_template_name_is_a_field_error(cast):
     TemplateFactory(name="Restart IIS")
     response = post(cast["chair"], "/api/v1/change-templates/", {"name": "Restart IIS", "implementation_plan": "a", "backout_plan": "b", "test_plan": "c"})
     assert response.status_code == 400 and "name" in response.json()
+
+
+def test_a_standard_change_keeps_its_templates_plans(cast):
+    template = TemplateFactory(status="approved")
+    cid = post(cast["requester"], "/api/v1/changes/", {"template": template.pk}).json()["id"]
+    response = api_as(cast["requester"]).patch(f"/api/v1/changes/{cid}/", {"backout_plan": "none"}, format="json")
+    assert response.status_code == 400 and "implementation_plan" in response.json()
