@@ -85,7 +85,7 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
         raise ValidationError({"type": "The type can only change while the change is a draft."})
     if fields.get("type") == ChangeType.STANDARD and change.template_id is None:
         raise ValidationError({"type": "A standard change is filed from an approved standard-change template."})
-    if change.template_id and {"implementation_plan", "backout_plan", "test_plan"} & set(fields):
+    if change.template_id and any(fields[k] != getattr(change, k) for k in ("implementation_plan", "backout_plan", "test_plan") if k in fields):
         raise ValidationError({"implementation_plan": "A standard change follows its approved template's plans; propose a new template to change them."})
     if affected_cis is not None and not before_approval:
         raise ValidationError({"affected_cis": "The affected CIs cannot change once the change is approved."})
