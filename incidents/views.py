@@ -43,7 +43,7 @@ from mof.forms import add_service_errors
 from mof.models import ConfigurationItem, Team
 from mof.pagination import paginate, parse_positive_int
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
-from mof.views import MAX_PAGE_SIZE, PAGE_SIZE, _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
+from mof.views import MAX_PAGE_SIZE, PAGE_SIZE, _get_or_404, history_rows, transition_panel, transition_view
 
 DATALIST_SIZE = 200
 SUGGESTIONS = 5
@@ -124,7 +124,18 @@ def landing(request):
             ("Problem proposals", reverse("proposal_list")),
             ("Priority matrix", reverse("priority_matrix")),
         ] + links
-    return quadrant_page(request, "supporting", extra={"supporting_links": links}, extra_stats=stats)
+    return _landing(request, links, stats)
+
+
+def _landing(request, links, stats):
+    """mof.views.quadrant_page's context, rendered with the service desk's doors below it."""
+    from mof.context_processors import REVIEWS, quadrant
+    from mof.views import quadrant_stats
+
+    q = quadrant("supporting")
+    review = next(r for r in REVIEWS if r["kind"] == q.review)
+    context = {"quadrant": q, "review": review, "stats": stats + quadrant_stats(request.user, "supporting"), "supporting_links": links}
+    return render(request, "incidents/landing.html", context)
 
 
 # --- incident detail ------------------------------------------------------------------
