@@ -71,3 +71,8 @@ register(
     DecisionOption("accept", "Accept", "close", "primary"),
     DecisionOption("follow_up", "Follow up", None),
 )
+register(
+    ReviewKind.SLA,
+    DecisionOption("activate", "Activate", "activate", "primary"),
+    DecisionOption("revise", "Send back for revision", "withdraw", "danger"),
+)

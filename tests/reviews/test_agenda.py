@@ -76,7 +76,7 @@ def test_operations_review_takes_implemented_backed_out_and_deployed(people):
     }
 
 
-def test_sla_review_kind_exists_with_nothing_to_decide_yet(people):
+def test_sla_review_with_nothing_in_review(people):
     meeting = make_meeting(people, kind=ReviewKind.SLA, in_session=False)
     assert services.agenda_refresh(actor=people["chair"], meeting=meeting) == []
 
@@ -122,3 +122,23 @@ def test_closed_meeting_agenda_is_fixed(people):
     services.meeting_transition(actor=people["chair"], meeting_id=meeting.pk, name="close")
     with pytest.raises(ValidationError):
         services.agenda_refresh(actor=people["chair"], meeting=meeting)
+
+
+def test_sla_review_activates_an_sla_in_review(people):
+    import datetime as _dt
+
+    from slas import services as sla_services
+    from slas.models import BusinessCalendar, ServiceLevelAgreement, WorkingInterval
+    from tests.reviews.conftest import place, vote_all
+
+    calendar = BusinessCalendar.objects.create(name="24x7 reviews")
+    for day in range(7):
+        WorkingInterval.objects.create(calendar=calendar, weekday=day, start=_dt.time(0), end=_dt.time(0))
+    sla = sla_services.sla_create(actor=people["chair"], name="Exchange mail", resolution_seconds=3600, calendar=calendar)
+    sla = place(sla, status="in_review")
+    meeting = make_meeting(people, kind=ReviewKind.SLA)
+    [item] = services.agenda_refresh(actor=people["chair"], meeting=meeting)
+    assert item.subject == sla
+    vote_all(item, people, value="activate")
+    services.decide(item_id=item.pk, decision="activate", actor=people["chair"], reason="Targets agreed with the business")
+    assert ServiceLevelAgreement.objects.get(pk=sla.pk).status == "active"
