@@ -45,9 +45,10 @@ def send_clock_notification(notification_id: int) -> int:
 
 @shared_task(name="slas.recompute_clocks", acks_late=True)
 def recompute_clocks(calendar_id=None, sla_id=None, after_id: int = 0, chunk: int = 2000) -> int:
-    """Recompute the open clocks a calendar or SLA edit affects, a chunk per task."""
+    """Recompute the open clocks a calendar or SLA edit affects: a chunk of a few thousand per
+    task (their events loaded in one query), then the next chunk is queued."""
     from slas.models import ClockState, SLAClock
-    from slas.services import recompute_clock
+    from slas.services import STORED_FIELDS, _apply, _figures, events_for
 
     clocks = SLAClock.objects.filter(state__in=[ClockState.RUNNING, ClockState.PAUSED], pk__gt=after_id).select_related("version__calendar", "version__sla").order_by("pk")
     if calendar_id:
@@ -55,9 +56,14 @@ def recompute_clocks(calendar_id=None, sla_id=None, after_id: int = 0, chunk: in
     if sla_id:
         clocks = clocks.filter(version__sla_id=sla_id)
     batch = list(clocks[:chunk])
-    for clock in batch:
-        with transaction.atomic():
-            recompute_clock(clock)
+    now = timezone.now()
+    with transaction.atomic():
+        logs = events_for(batch)
+        for clock in batch:
+            events = logs.get((clock.ticket_type, clock.ticket_id))
+            if events:
+                _apply(clock, _figures(clock, events=events, now=now), now)
+        SLAClock.objects.bulk_update(batch, STORED_FIELDS, batch_size=1000)
     if len(batch) == chunk:
         recompute_clocks.delay(calendar_id=calendar_id, sla_id=sla_id, after_id=batch[-1].pk, chunk=chunk)
     return len(batch)

@@ -153,3 +153,16 @@ def test_overlapping_calendar_intervals_are_refused(world):
     assert "intervals" in exc.value.message_dict
     with pytest.raises(ValidationError):
         services.calendar_save(actor=world["manager"], name="bad2", time_zone="Mars/Olympus")
+
+
+def test_a_calendar_edit_recomputes_open_clocks_in_chunks(world, django_capture_on_commit_callbacks):
+    incidents = [desk.incident_create(actor=world["agent"], title=f"x{i}", impact=1, urgency=1) for i in range(3)]
+    before = {c.pk: c.due_at for c in SLAClock.objects.filter(metric="resolution")}
+    with django_capture_on_commit_callbacks(execute=True):
+        # Weekends off now: due times move for every open clock.
+        services.calendar_save(actor=world["manager"], calendar=world["calendar"], intervals=[(d, T(0), T(0)) for d in range(5)])
+    from slas.tasks import recompute_clocks
+
+    assert recompute_clocks(calendar_id=world["calendar"].pk, chunk=2) == 2  # a chunk, then the next one is queued
+    after = {c.pk: c.due_at for c in SLAClock.objects.filter(metric="resolution")}
+    assert set(after) == set(before) and len(incidents) == 3
