@@ -685,7 +685,7 @@ def known_error_list(request):
     from mof.models import Service
 
     return render(request, "incidents/known_error_list.html", {
-        "found": found, "page": page, "q": q, "service": service, "services": Service.objects.order_by("name"),
+        "items": found if found is not None else page.items, "page": page, "q": q, "service": service, "services": Service.objects.order_by("name"),
         "show_problems": policy.can(request.user, "problem.view"),
     })
 
