@@ -252,3 +252,7 @@ class ClockNotification(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clock", "threshold"], name="one_notification_per_threshold")]
+
+
+from slas.models_availability import *  # noqa
+from slas.models_capacity import *  # noqa
