@@ -132,12 +132,30 @@ def impact_set(snapshot, ci_ids) -> set[int]:
     return set(impact.reach(sorted(ci_ids), impact.DOWNSTREAM))
 
 
+def scheduled_overlapping(start, end):
+    """Scheduled-ish changes overlapping [start, end), as a queryset whose plan is a
+    narrow range scan of the (status, planned_start) index.
+
+    `planned_start < end AND planned_end > start` alone misleads PostgreSQL: it takes
+    the two conditions as independent, expects thousands of rows and walks the whole
+    planned_end index (every future change). So the overlap is first bounded below by
+    the earliest start of a change still running at `start` (one index-ordered look-up
+    that stops at the first hit), which turns it into a range on planned_start."""
+    from changes.models import RequestForChange
+
+    base = RequestForChange.objects.filter(status__in=SCHEDULED_STATES, planned_start__lt=end, planned_end__gt=start)
+    earliest = base.order_by("planned_start").values_list("planned_start", flat=True).first()
+    if earliest is None:
+        return base.none()
+    return base.filter(planned_start__gte=earliest)
+
+
 def _others(subject, start, end):
     """Scheduled changes overlapping [start, end) other than the subject, each with its
     CIs and impact set: one indexed range query and one query for their CIs."""
     from changes.models import RequestForChange
 
-    qs = RequestForChange.objects.filter(status__in=SCHEDULED_STATES, planned_start__lt=end, planned_end__gt=start)
+    qs = scheduled_overlapping(start, end)
     if subject.pk:
         qs = qs.exclude(pk=subject.pk)
     rows = list(qs.order_by("planned_start", "pk").values_list("pk", "number", "title", "type", "implementer_id", "planned_start", "planned_end", "impacted_ci_ids"))
@@ -145,8 +163,10 @@ def _others(subject, start, end):
         return []
     through = RequestForChange.affected_cis.through
     cis: dict[int, set[int]] = {}
-    for change_id, ci_id in through.objects.filter(requestforchange__in=qs).values_list("requestforchange_id", "configurationitem_id"):
-        cis.setdefault(change_id, set()).add(ci_id)
+    ids = [row[0] for row in rows]
+    for chunk in range(0, len(ids), 5000):
+        for change_id, ci_id in through.objects.filter(requestforchange_id__in=ids[chunk : chunk + 5000]).values_list("requestforchange_id", "configurationitem_id"):
+            cis.setdefault(change_id, set()).add(ci_id)
     return [
         _Other(pk, f"CHG-{number}", title, type_, implementer_id, s, e, cis.get(pk, set()), snapshot)
         for pk, number, title, type_, implementer_id, s, e, snapshot in rows
