@@ -143,7 +143,12 @@ def scheduled_overlapping(start, end):
     that stops at the first hit), which turns it into a range on planned_start."""
     from changes.models import RequestForChange
 
-    base = RequestForChange.objects.filter(status__in=SCHEDULED_STATES, planned_start__lt=end, planned_end__gt=start)
+    return overlapping(RequestForChange.objects.filter(status__in=SCHEDULED_STATES), start, end)
+
+
+def overlapping(queryset, start, end):
+    """`queryset` narrowed to changes overlapping [start, end), bounded below as above."""
+    base = queryset.filter(planned_start__lt=end, planned_end__gt=start)
     earliest = base.order_by("planned_start").values_list("planned_start", flat=True).first()
     if earliest is None:
         return base.none()
@@ -430,7 +435,7 @@ def conflict_marks(changes) -> dict[int, set[str]]:
         return {}
     start = min(c.planned_start for c in changes)
     end = max(c.planned_end for c in changes)
-    pool = RequestForChange.objects.filter(status__in=SCHEDULED_STATES, planned_start__lt=end, planned_end__gt=start)
+    pool = scheduled_overlapping(start, end)
     rows = {
         pk: (s, e, implementer, ctype, snapshot, services)
         for pk, s, e, implementer, ctype, snapshot, services in pool.values_list(
@@ -442,11 +447,9 @@ def conflict_marks(changes) -> dict[int, set[str]]:
     listed = {c.pk for c in changes}
     through = RequestForChange.affected_cis.through
     cis: dict[int, set[int]] = {}
-    for change_id, ci_id in through.objects.filter(requestforchange_id__in=pool.values("pk")).values_list("requestforchange_id", "configurationitem_id"):
-        cis.setdefault(change_id, set()).add(ci_id)
-    missing = [pk for pk in listed if pk not in cis]
-    if missing:
-        for change_id, ci_id in through.objects.filter(requestforchange_id__in=missing).values_list("requestforchange_id", "configurationitem_id"):
+    ids = sorted(set(rows) | listed)
+    for chunk in range(0, len(ids), 5000):
+        for change_id, ci_id in through.objects.filter(requestforchange_id__in=ids[chunk : chunk + 5000]).values_list("requestforchange_id", "configurationitem_id"):
             cis.setdefault(change_id, set()).add(ci_id)
 
     marks: dict[int, set[str]] = {pk: set() for pk in listed}

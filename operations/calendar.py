@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from changes import selectors as change_selectors
-from changes.conflicts import SCHEDULED_STATES, conflict_marks
+from changes.conflicts import SCHEDULED_STATES, conflict_marks, overlapping
 from mof import policy
 from operations import selectors
 
@@ -72,9 +72,7 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     items: list[CalendarItem] = []
     truncated = False
 
-    changes = change_selectors.visible_changes(user).filter(
-        planned_start__lt=end, planned_end__gt=start
-    ).exclude(status__in=["draft", "rejected", "cancelled"])
+    changes = overlapping(change_selectors.visible_changes(user).exclude(status__in=["draft", "rejected", "cancelled"]), start, end)
     if service is not None:
         changes = changes.filter(Q(affected_cis__services=service) | _json_has_id("affected_services", service.pk, in_objects=True))
     if ci is not None:
