@@ -46,9 +46,29 @@ def notify_agenda_published(meeting_id: int) -> int:
         f"Add it to your calendar: {_url(reverse('review_meeting_ics', args=[meeting.pk]))}\n"
     )
     subject = f"[MOF] Agenda: {meeting}"
-    return _send(
-        [(subject, body, settings.DEFAULT_FROM_EMAIL, [u.email]) for u in meeting.attendees.filter(is_active=True).exclude(email="")]
-    )
+    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [u.email]) for u in meeting.attendees.filter(is_active=True).exclude(email="")]
+    # MOF: everyone a change can touch is invited to the review that decides it.
+    attendee_ids = set(meeting.attendees.values_list("pk", flat=True))
+    invited: dict[int, tuple] = {}
+    for item in items:
+        stakeholders = getattr(item.subject, "stakeholders", None) if item.subject is not None else None
+        if stakeholders is None or not hasattr(stakeholders, "select_related"):
+            continue
+        for stake in stakeholders.select_related("user"):
+            user = stake.user
+            if user.pk in attendee_ids or not user.is_active or not user.email:
+                continue
+            why = "; ".join(stake.reasons) or "affected by it"
+            entry = invited.setdefault(user.pk, (user, []))
+            entry[1].append(f"{item.subject} ({why})")
+    for user, reasons in invited.values():
+        messages.append((
+            f"[MOF] You are invited: {meeting}",
+            body + "\nYou are invited because the meeting decides changes that affect you:\n" + "\n".join(f"- {r}" for r in reasons)
+            + "\nComment on the change before the meeting to be heard.\n",
+            settings.DEFAULT_FROM_EMAIL, [user.email],
+        ))
+    return _send(messages)
 
 
 @shared_task(name="reviews.notify_decision", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)

@@ -131,3 +131,18 @@ def test_reviews_are_internal(people, partner_user):
     assert api_as(partner_user).get(url(meeting)).status_code == 404
     assert api_as(partner_user).get("/api/v1/reviews/").json()["results"] == [] if "results" in api_as(partner_user).get("/api/v1/reviews/").json() else True
     assert api_as(None).get("/api/v1/reviews/").status_code in (401, 403)
+
+
+def test_publishing_the_agenda_invites_everyone_the_changes_affect(people, mailoutbox, django_capture_on_commit_callbacks):
+    from changes.models import ChangeStakeholder
+    from tests.factories import UserFactory
+
+    meeting = make_meeting(people, in_session=False)
+    change = change_in(requester=people["requester"])
+    exchange = UserFactory(username="exchange-owner", email="exchange@example.test")
+    ChangeStakeholder.objects.create(change=change, user=exchange, reasons=["owner of service Exchange mail"])
+    api_as(people["chair"]).post(url(meeting, "agenda/refresh/"), {}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        api_as(people["chair"]).post(url(meeting, "publish/"), {}, format="json")
+    [invitation] = [m for m in mailoutbox if m.to == ["exchange@example.test"]]
+    assert invitation.subject.startswith("[MOF] You are invited") and "owner of service Exchange mail" in invitation.body
