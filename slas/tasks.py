@@ -67,3 +67,5 @@ def recompute_clocks(calendar_id=None, sla_id=None, after_id: int = 0, chunk: in
     if len(batch) == chunk:
         recompute_clocks.delay(calendar_id=calendar_id, sla_id=sla_id, after_id=batch[-1].pk, chunk=chunk)
     return len(batch)
+
+from slas.tasks_capacity import *  # noqa: E402,F401,F403  (capacity forecast task)

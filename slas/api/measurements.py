@@ -1,0 +1,205 @@
+"""API of availability and capacity management: measurements (batched), the availability
+report, capacity thresholds and warnings (convert to a draft RFC, dismiss)."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mof import policy
+from mof.api.views import HistoryMixin
+from mof.models import Service
+from slas import availability, capacity
+from slas.models import CapacityThreshold, CapacityWarning, Measurement
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    time = serializers.DateTimeField(source="at")
+
+    class Meta:
+        model = Measurement
+        fields = ["id", "ci", "metric", "value", "time", "received_at"]
+
+
+class MeasurementInputSerializer(serializers.Serializer):
+    """For the schema: a single object or a list of them."""
+
+    ci = serializers.CharField(help_text="The CI's id or name.")
+    metric = serializers.CharField(max_length=80)
+    value = serializers.FloatField()
+    time = serializers.DateTimeField(required=False, help_text="When it was read (ISO 8601; default now). At most 5 minutes ahead of the server's clock.")
+
+
+class MeasurementView(APIView):
+    """POST one reading or a batch (a list); all or nothing: any bad row is a 400 naming each
+    bad row's index, and nothing is written. GET lists readings (?ci=&metric=&since=&until=)."""
+
+    @extend_schema(request=MeasurementInputSerializer(many=True), responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    def post(self, request):
+        data = request.data
+        single = isinstance(data, dict)
+        rows = [data] if single else data
+        try:
+            saved = capacity.measurements_record(actor=request.user, rows=rows if isinstance(rows, list) else None)
+        except capacity.BatchRejected as exc:
+            if single:
+                body = {k: v for k, v in exc.rows[0].items() if k != "index"}
+            else:
+                body = {"detail": f"{len(exc.rows)} of {len(rows)} measurements are invalid; none was recorded.", "rows": exc.rows}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        if single:
+            return Response(MeasurementSerializer(saved[0]).data, status=status.HTTP_201_CREATED)
+        return Response({"created": len(saved)}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("ci", int), OpenApiParameter("metric", str), OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME)],
+        responses=MeasurementSerializer(many=True),
+    )
+    def get(self, request):
+        qs = capacity.visible_measurements(request.user)
+        params = request.query_params
+        errors = {}
+        if params.get("ci"):
+            if not params["ci"].isdigit():
+                errors["ci"] = ["A CI id."]
+            else:
+                qs = qs.filter(ci_id=int(params["ci"]))
+        if params.get("metric"):
+            qs = qs.filter(metric=params["metric"])
+        for name, lookup in (("since", "at__gte"), ("until", "at__lte")):
+            if params.get(name):
+                when = parse_datetime(params[name])
+                if when is None:
+                    errors[name] = ["An ISO date-time."]
+                else:
+                    qs = qs.filter(**{lookup: when})
+        if errors:
+            raise ValidationError(errors)
+        from mof.api.pagination import PortalPagination
+
+        paginator = PortalPagination()
+        page = paginator.paginate_queryset(qs.order_by("id"), request, self)
+        return paginator.get_paginated_response(MeasurementSerializer(page, many=True).data)
+
+
+class AvailabilityReportView(APIView):
+    """Availability per service for a period: agreed service time, downtime, percentage
+    against the target (met: compared exactly), failures, MTBF, MTRS and MTBSI, in seconds.
+    `start`/`end`: YYYY-MM-DD (whole days, end inclusive) or ISO date-times; default the last 30 days."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", str), OpenApiParameter("end", str), OpenApiParameter("service", int, many=True)],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        policy.require(request.user, "availability.view")
+        try:
+            start, end = availability.parse_period(request.query_params.get("start"), request.query_params.get("end"))
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        services = None
+        wanted = request.query_params.getlist("service")
+        if wanted:
+            if not all(w.isdigit() for w in wanted):
+                raise ValidationError({"service": ["Service ids."]})
+            services = [int(w) for w in wanted]
+            found = set(Service.objects.filter(pk__in=services).values_list("pk", flat=True))
+            missing = sorted(set(services) - found)
+            if missing:
+                raise ValidationError({"service": [f"Unknown service {m}." for m in missing]})
+        rows = availability.availability_report(request.user, start, end, services=services)
+        return Response({"start": start, "end": end, "results": [r.as_dict() for r in rows]})
+
+
+class ThresholdSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CapacityThreshold
+        fields = ["id", "ci_class", "metric", "threshold", "direction", "unit", "label", "window_days", "warn_within_days"]
+
+
+class ThresholdViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Capacity thresholds per CI class and metric (managers edit)."""
+
+    serializer_class = ThresholdSerializer
+    filterset_fields = ["ci_class", "metric"]
+
+    def get_queryset(self):
+        if not policy.can(self.request.user, "capacity.view"):
+            return CapacityThreshold.objects.none()
+        return CapacityThreshold.objects.select_related("ci_class").order_by("ci_class__name", "metric")
+
+    def create(self, request, *args, **kwargs):
+        policy.require(request.user, "capacity.edit")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        saved = capacity.threshold_save(actor=request.user, **serializer.validated_data)
+        return Response(self.get_serializer(saved).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        threshold = self.get_object()
+        policy.require(request.user, "capacity.edit", threshold)
+        serializer = self.get_serializer(threshold, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        saved = capacity.threshold_save(actor=request.user, threshold=threshold, **serializer.validated_data)
+        return Response(self.get_serializer(saved).data)
+
+    def destroy(self, request, *args, **kwargs):
+        capacity.threshold_delete(actor=request.user, threshold=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WarningSerializer(serializers.ModelSerializer):
+    ci_name = serializers.CharField(source="ci.name", read_only=True)
+    summary = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = CapacityWarning
+        fields = ["id", "ci", "ci_name", "metric", "summary", "threshold_value", "direction", "current_value", "slope_per_day", "forecast_at", "status", "change", "decided_by", "decided_at", "decision_note", "created_at"]
+        read_only_fields = fields
+
+
+class DecisionSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Convert only: the RFC's title.")
+
+
+class WarningViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Capacity warnings raised by the forecast; a manager converts one into a draft RFC or dismisses it."""
+
+    serializer_class = WarningSerializer
+    filterset_fields = ["status", "ci", "metric"]
+
+    def get_queryset(self):
+        return capacity.visible_warnings(self.request.user).order_by("forecast_at", "id")
+
+    @extend_schema(request=DecisionSerializer, responses=WarningSerializer)
+    @action(detail=True, methods=["post"])
+    def convert(self, request, pk=None):
+        warning = self.get_object()
+        data = DecisionSerializer(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        try:
+            capacity.warning_convert(actor=request.user, warning=warning, **data.validated_data)
+        except DjangoValidationError as exc:
+            if "status" in getattr(exc, "message_dict", {}):
+                return Response({"detail": exc.message_dict["status"][0], "code": "already_decided"}, status=status.HTTP_409_CONFLICT)
+            raise
+        return Response(self.get_serializer(self.get_queryset().get(pk=warning.pk)).data)
+
+    @extend_schema(request=DecisionSerializer, responses=WarningSerializer)
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        warning = self.get_object()
+        data = DecisionSerializer(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        try:
+            capacity.warning_dismiss(actor=request.user, warning=warning, note=data.validated_data.get("note", ""))
+        except DjangoValidationError as exc:
+            if "status" in getattr(exc, "message_dict", {}):
+                return Response({"detail": exc.message_dict["status"][0], "code": "already_decided"}, status=status.HTTP_409_CONFLICT)
+            raise
+        return Response(self.get_serializer(self.get_queryset().get(pk=warning.pk)).data)
