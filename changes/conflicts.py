@@ -155,15 +155,18 @@ def overlapping(queryset, start, end):
     return base.filter(planned_start__gte=earliest)
 
 
-def _others(subject, start, end):
+def _others(subject, start, end, *, snapshots: bool = True):
     """Scheduled changes overlapping [start, end) other than the subject, each with its
-    CIs and impact set: one indexed range query and one query for their CIs."""
+    CIs and impact set: one indexed range query and one query for their CIs. Without
+    `snapshots` the impact snapshots are not read (see _fill_snapshots)."""
     from changes.models import RequestForChange
+    from django.db.models import BooleanField, Value
 
     qs = scheduled_overlapping(start, end)
     if subject.pk:
         qs = qs.exclude(pk=subject.pk)
-    rows = list(qs.order_by("planned_start", "pk").values_list("pk", "number", "title", "type", "implementer_id", "planned_start", "planned_end", "impacted_ci_ids"))
+    snapshot = "impacted_ci_ids" if snapshots else Value(None, output_field=BooleanField())
+    rows = list(qs.order_by("planned_start", "pk").values_list("pk", "number", "title", "type", "implementer_id", "planned_start", "planned_end", snapshot))
     if not rows:
         return []
     through = RequestForChange.affected_cis.through
@@ -176,6 +179,17 @@ def _others(subject, start, end):
         _Other(pk, f"CHG-{number}", title, type_, implementer_id, s, e, cis.get(pk, set()), snapshot)
         for pk, number, title, type_, implementer_id, s, e, snapshot in rows
     ]
+
+
+def _fill_snapshots(others) -> None:
+    """Read the impact snapshots of `others` (one query per 5,000)."""
+    from changes.models import RequestForChange
+
+    by_id = {o.pk: o for o in others}
+    ids = sorted(by_id)
+    for chunk in range(0, len(ids), 5000):
+        for pk, snapshot in RequestForChange.objects.filter(pk__in=ids[chunk : chunk + 5000]).values_list("pk", "impacted_ci_ids"):
+            by_id[pk]._snapshot, by_id[pk]._impact = snapshot, None
 
 
 class _Other:
@@ -366,9 +380,16 @@ def next_free_slots(change, count: int = 3, horizon_days: int = 30, *, after=Non
     last = first + dt.timedelta(days=horizon_days)
     subject = _Subject(change)
 
-    busy = []
-    for other in _others(subject, first, last + duration):
-        if _relation(subject, other) is not None or (subject.implementer_id and other.implementer_id == subject.implementer_id):
+    busy, undecided = [], []
+    # Cheap tests first (their CIs, the implementer); impact snapshots only for the rest.
+    for other in _others(subject, first, last + duration, snapshots=False):
+        if (subject.implementer_id and other.implementer_id == subject.implementer_id) or not other.ci_ids.isdisjoint(subject.impact):
+            busy.append((other.start, other.end))
+        else:
+            undecided.append(other)
+    _fill_snapshots(undecided)
+    for other in undecided:
+        if _relation(subject, other) is not None:
             busy.append((other.start, other.end))
     busy.extend((f.start, f.end) for f in freeze_windows_overlapping(first, last + duration, service_ids=subject.service_ids))
     busy = schedule.merge(busy)
