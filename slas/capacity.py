@@ -398,13 +398,14 @@ def warning_dismiss(*, actor, warning, note: str = ""):
 THRESHOLD_FIELDS = ("ci_class", "metric", "threshold", "direction", "unit", "label", "window_days", "warn_within_days")
 
 
-def threshold_save(*, actor, threshold=None, **fields):
+def threshold_save(*, actor, instance=None, **fields):
+    """Create or (with `instance`) edit a capacity threshold."""
     from mof.services import apply_fields
 
     from slas.models import CapacityThreshold
 
-    policy.require(actor, "capacity.edit", threshold)
-    threshold = threshold or CapacityThreshold()
+    policy.require(actor, "capacity.edit", instance)
+    instance = instance or CapacityThreshold()
     if "metric" in fields and (not isinstance(fields["metric"], str) or not METRIC_RE.match(fields["metric"])):
         raise ValidationError({"metric": "A metric name: letters, digits and _ . : / - (at most 80)."})
     if "threshold" in fields:
@@ -412,10 +413,10 @@ def threshold_save(*, actor, threshold=None, **fields):
             fields["threshold"] = _parse_value(fields["threshold"])
         except (ValueError, TypeError):
             raise ValidationError({"threshold": "A number is required."}) from None
-    apply_fields(threshold, fields, THRESHOLD_FIELDS)
+    apply_fields(instance, fields, THRESHOLD_FIELDS)
     with audit.acting_as(actor), transaction.atomic():
-        threshold.save()
-    return threshold
+        instance.save()
+    return instance
 
 
 def threshold_delete(*, actor, threshold) -> None:

@@ -144,7 +144,7 @@ class ThresholdViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModel
         policy.require(request.user, "capacity.edit", threshold)
         serializer = self.get_serializer(threshold, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        saved = capacity.threshold_save(actor=request.user, threshold=threshold, **serializer.validated_data)
+        saved = capacity.threshold_save(actor=request.user, instance=threshold, **serializer.validated_data)
         return Response(self.get_serializer(saved).data)
 
     def destroy(self, request, *args, **kwargs):

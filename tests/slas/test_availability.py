@@ -30,10 +30,14 @@ def boss(db):
 @pytest.fixture
 def office(db):
     """Mon-Fri 09:00-17:00 UTC."""
+    from slas.engine import _engine
+
+    _engine.cache_clear()  # the engine is cached per (calendar id, version): ids come back after a test's rollback
     cal = BusinessCalendar.objects.create(name="Office hours", time_zone="UTC")
     for d in range(5):
         WorkingInterval.objects.create(calendar=cal, weekday=d, start=dt.time(9), end=dt.time(17))
-    return cal
+    yield cal
+    _engine.cache_clear()  # and leave no engine behind for a later test's calendar with the same id
 
 
 def outage(service, start, end, planned=False, reason="down"):
