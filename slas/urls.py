@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from slas import views
 
@@ -19,4 +19,6 @@ urlpatterns = [
     # Compliance reports.
     path("reports/", views.report_page, name="sla_reports"),
     path("reports/<str:table>.csv", views.report_csv, name="sla_report_csv"),
+    # Availability and capacity.
+    path("", include("slas.urls_ops")),
 ]

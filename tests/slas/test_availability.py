@@ -170,3 +170,49 @@ def test_availability_report_api(boss):
         assert response.status_code == 400, bad
     assert api_as(UserFactory(username="nobody")).get("/api/v1/reports/availability/").status_code == 403
     assert api_as(UserFactory(username="eng2", roles=["support"])).get("/api/v1/reports/availability/").status_code == 200
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_availability_pages_chart_csv_and_manager_forms(client, boss, office):
+    svc = ServiceFactory(name="Mail")
+    AvailabilityTarget.objects.create(service=svc, target_percentage=Decimal("99.9"))
+    outage(svc, t(1, 10), t(1, 11))
+    client.force_login(boss)
+    page = client.get("/optimizing/availability/?start=2026-06-01&end=2026-06-07")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and "Mail" in html and "missed" in html and "1 h" in html
+    csv_text = client.get("/optimizing/availability.csv?start=2026-06-01&end=2026-06-07").content.decode()
+    header, row = csv_text.splitlines()[:2]
+    assert header.startswith("service,start,end") and row.startswith("Mail,") and ",3600," in row
+    assert client.get("/optimizing/availability.csv?start=bad").status_code == 400
+    detail = client.get(f"/optimizing/availability/services/{svc.pk}/?start=2026-06-01&end=2026-06-07")
+    assert detail.status_code == 200 and "down" in detail.content.decode()
+    url = f"/optimizing/availability/services/{svc.pk}/"
+    assert client.post(url, {"form": "hours", "hours-calendar": office.pk}).status_code == 302
+    assert ServiceHours.objects.get(service=svc).calendar == office
+    assert client.post(url, {"form": "target", "target-target_percentage": "150"}).status_code == 400
+    assert client.post(url, {"form": "target", "target-target_percentage": "99.5"}).status_code == 302
+    assert AvailabilityTarget.objects.get(service=svc).target_percentage == Decimal("99.5")
+    bad = client.post(url, {"form": "outage", "outage-start": "2026-06-03T10:00", "outage-end": "2026-06-03T09:00", "outage-reason": "x"})
+    assert bad.status_code == 400 and OutageRecord.objects.count() == 1
+    assert client.post(url, {"form": "outage", "outage-start": "2026-06-03T10:00", "outage-end": "2026-06-03T12:00", "outage-reason": "SAN", "outage-planned": "on"}).status_code == 302
+    record = OutageRecord.objects.get(reason="SAN")
+    assert record.planned
+    assert client.post(f"/optimizing/availability/outages/{record.pk}/delete/").status_code == 302
+    assert not OutageRecord.objects.filter(pk=record.pk).exists()
+
+
+def test_availability_pages_permissions(client):
+    svc = ServiceFactory(name="Mail")
+    staff = UserFactory(username="eng", roles=["support"])
+    client.force_login(staff)
+    assert client.get("/optimizing/availability/").status_code == 200
+    page = client.get(f"/optimizing/availability/services/{svc.pk}/")
+    assert page.status_code == 200 and "Record an outage" not in page.content.decode()
+    assert client.post(f"/optimizing/availability/services/{svc.pk}/", {"form": "target", "target-target_percentage": "99"}).status_code == 403
+    assert not AvailabilityTarget.objects.exists()
+    client.force_login(UserFactory(username="walk-in"))
+    assert client.get("/optimizing/availability/").status_code == 403

@@ -186,3 +186,35 @@ def test_thresholds_api_managers_only(volume, boss, engineer):
     assert api_as(boss).post("/api/v1/capacity/thresholds/", {**data, "metric": "x", "direction": "sideways"}, format="json").status_code == 400
     assert api_as(engineer).get("/api/v1/capacity/thresholds/").json()["results"][0]["threshold"] == 90
     assert ci_class("server")
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_capacity_dashboard_and_warning_pages(client, volume, threshold, boss, engineer):
+    linear_series(volume, timezone.now(), start_value=50, per_day=2, days=20)
+    capacity.raise_warnings()
+    w = CapacityWarning.objects.get()
+    client.force_login(engineer)
+    page = client.get("/optimizing/capacity/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "<svg" in html and 'class="threshold"' in html and 'class="crossing"' in html
+    assert "volume E" in html and "full in 2 days" in html and "Add a threshold" not in html
+    assert "volume E,Server" in client.get("/optimizing/capacity.csv").content.decode().replace(volume.ci_class.name, "Server")
+    listing = client.get("/optimizing/capacity/warnings/").content.decode()
+    assert "volume E" in listing and "Draft RFC" not in listing
+    assert client.post(f"/optimizing/capacity/warnings/{w.pk}/dismiss/").status_code == 403
+    client.force_login(boss)
+    assert "Draft RFC" in client.get("/optimizing/capacity/warnings/").content.decode()
+    response = client.post(f"/optimizing/capacity/warnings/{w.pk}/convert/", {"note": "order disks"})
+    change = RequestForChange.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/{change.pk}/")
+    w.refresh_from_db()
+    assert w.status == "converted" and w.change == change
+    assert client.post(f"/optimizing/capacity/warnings/{w.pk}/dismiss/").status_code == 302  # already decided: a message, nothing changes
+    w.refresh_from_db()
+    assert w.status == "converted"
+    bad = client.post("/optimizing/capacity/", {"ci_class": volume.ci_class_id, "metric": "used_pct", "threshold": "x", "direction": "above", "window_days": 30, "warn_within_days": 30})
+    assert bad.status_code == 400
+    ok = client.post("/optimizing/capacity/", {"ci_class": volume.ci_class_id, "metric": "iops", "threshold": "5000", "direction": "above", "unit": "", "label": "saturated", "window_days": 7, "warn_within_days": 14})
+    assert ok.status_code == 302 and CapacityThreshold.objects.filter(metric="iops").exists()
