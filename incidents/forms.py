@@ -3,6 +3,7 @@
 decide (and their refusals come back as form errors through mof.forms.add_service_errors)."""
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
@@ -93,6 +94,14 @@ class ReferencesField(forms.CharField):
         return [found[n] for n in dict.fromkeys(numbers)]
 
 
+def _members_only(form, assignee_id: str):
+    """Choosing the group offers its members only: htmx swaps the assignee list."""
+    form.fields["assignment_group"].widget.attrs.update({
+        "hx-get": reverse("assignee_options"), "hx-trigger": "change", "hx-target": f"#{assignee_id}", "hx-swap": "outerHTML",
+        "hx-vals": json.dumps({"field_id": assignee_id}),
+    })
+
+
 def _check_member(form, group, assignee):
     if assignee is not None and group is None:
         form.add_error("assignment_group", "Choose the assignment group the assignee works in.")
@@ -121,6 +130,10 @@ class IncidentForm(forms.ModelForm):
         self.fields["service"].queryset = Service.objects.order_by("name")
         self.fields["assignment_group"].queryset = Team.objects.order_by("name")
         self.fields["assignment_group"].label = "Assignment group"
+        _members_only(self, "id_assignee")
+        group = self.instance.assignment_group if self.instance.assignment_group_id and not self.is_bound else None
+        if group is not None:
+            self.fields["assignee"].queryset = group.members.filter(is_active=True).order_by("username")
         if "channel" in self.fields:
             self.fields["channel"].initial = Channel.PHONE
 
@@ -195,10 +208,7 @@ class AssignForm(forms.Form):
             self.initial.setdefault("assignee", incident.assignee_id)
         if group is not None and not self.is_bound:
             self.fields["assignee"].queryset = group.members.filter(is_active=True).order_by("username")
-        # Choosing the group offers its members only (htmx swaps the assignee list).
-        self.fields["assignment_group"].widget.attrs.update({
-            "hx-get": reverse("assignee_options"), "hx-trigger": "change", "hx-target": "next select", "hx-swap": "outerHTML",
-        })
+        _members_only(self, "assign-id_assignee")
 
     def clean(self):
         data = super().clean()

@@ -198,6 +198,7 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
             "history": history_rows(incident, user=user),
             "can_change": can_change,
             "can_work": can_work,
+            "take_groups": [g for g in Team.objects.filter(pk__in=user.team_ids).order_by("name")] if can_change and incident.assignee_id != user.pk else [],
             "assign_form": forms.get("assign") or (AssignForm(incident=incident, auto_id="assign-%s") if can_change else None),
             "escalate_form": forms.get("escalate") or (EscalateForm(auto_id="escalate-%s") if can_work and incident.assignment_group_id else None),
             "declare_form": forms.get("declare") or (DeclareMajorForm(auto_id="major-%s") if can_declare else None),
@@ -280,7 +281,20 @@ def incident_assign(request, pk):
 def incident_take(request, pk):
     """Assign to me (in the incident's group) and start work: the queue's one click."""
     incident = _get_or_404(_incident_get, request.user, pk)
-    form = AssignForm({"assignment_group": incident.assignment_group_id or "", "assignee": request.user.pk}, incident=incident, auto_id="assign-%s")
+    mine = request.user.team_ids
+    chosen = request.POST.get("assignment_group", "")
+    if chosen.isdigit() and int(chosen) in mine:
+        group_id = int(chosen)
+    elif incident.assignment_group_id in mine:
+        group_id = incident.assignment_group_id
+    else:
+        group_id = min(mine) if mine else ""
+    if incident.assignment_group_id and group_id != incident.assignment_group_id:
+        form = AssignForm({"assignment_group": incident.assignment_group_id, "assignee": request.user.pk}, incident=incident, auto_id="assign-%s")
+        form.is_valid()
+        form.add_error(None, f"You are not in {incident.assignment_group}: move it with a reason in the assignment form instead.")
+        return _render_incident(request, incident, 400, forms={"assign": form})
+    form = AssignForm({"assignment_group": group_id, "assignee": request.user.pk}, incident=incident, auto_id="assign-%s")
     if form.is_valid():
         _, status = _attempt(form, lambda: services.incident_assign(actor=request.user, incident=incident, assignment_group=form.cleaned_data["assignment_group"], assignee=request.user))
         if status is None:
@@ -365,7 +379,7 @@ def assignee_options(request):
         raise PermissionDenied
     group = Team.objects.filter(pk=request.GET.get("assignment_group")).first() if str(request.GET.get("assignment_group", "")).isdigit() else None
     members = list(group.members.filter(is_active=True).order_by("username")) if group else []
-    return render(request, "incidents/_assignee_options.html", {"members": members, "field_id": request.GET.get("field_id", "assign-id_assignee")})
+    return render(request, "incidents/_assignee_options.html", {"members": members, "field_id": request.GET.get("field_id") if request.GET.get("field_id") in ("id_assignee", "assign-id_assignee") else "assign-id_assignee"})
 
 
 # --- filing -----------------------------------------------------------------------------
@@ -448,6 +462,7 @@ def self_service(request):
 # --- service desk queues ----------------------------------------------------------------
 
 QUEUES = [
+    ("triage", "Triage: no group yet"),
     ("mine", "My work"),
     ("unassigned", "Unassigned in my groups"),
     ("on_hold", "On hold"),
@@ -468,6 +483,8 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
         group_ids = [int(chosen)]
     if name == "breaching":
         base = Incident.objects.none()
+    elif name == "triage":  # filed (e.g. on the self-service page) and not yet routed to a group
+        base = selectors.incident_list(user=user).filter(status=IncidentStatus.NEW, assignment_group__isnull=True)
     else:
         base = selectors.queue(user=user, name=name, group_ids=group_ids)
     filterset = IncidentFilterSet(request.GET, queryset=base)

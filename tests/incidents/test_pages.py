@@ -253,7 +253,7 @@ def _many(desk, n, **fields):
     return [services.incident_create(actor=desk["agent"], caller=desk["employee"], title=f"Mail fault {i}", service=desk["mail"], assignment_group=desk["group"], **fields) for i in range(n)]
 
 
-@pytest.mark.parametrize("queue", ["mine", "unassigned", "on_hold", "open", "breaching"])
+@pytest.mark.parametrize("queue", ["triage", "mine", "unassigned", "on_hold", "open", "breaching"])
 def test_queue_pages_run_a_constant_number_of_queries(client, desk, queue):
     _many(desk, 60)
     for incident in Incident.objects.all()[:55]:
