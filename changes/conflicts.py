@@ -463,8 +463,9 @@ def conflict_marks(changes) -> dict[int, set[str]]:
             "pk", "planned_start", "planned_end", "implementer_id", "type", "impacted_ci_ids", "affected_services"
         )
     }
-    for c in changes:  # the listed changes themselves, whatever their state
-        rows.setdefault(c.pk, (c.planned_start, c.planned_end, c.implementer_id, c.type, c.impacted_ci_ids, c.affected_services))
+    for c in changes:  # the listed changes themselves, whatever their state (read only if not in the pool)
+        if c.pk not in rows:
+            rows[c.pk] = (c.planned_start, c.planned_end, c.implementer_id, c.type, c.impacted_ci_ids, c.affected_services)
     listed = {c.pk for c in changes}
     through = RequestForChange.affected_cis.through
     cis: dict[int, set[int]] = {}
@@ -508,7 +509,7 @@ def conflict_marks(changes) -> dict[int, set[str]]:
         for freeze_id, service_id in FreezeWindow.services.through.objects.filter(freezewindow_id__in=[f.pk for f in freezes]).values_list("freezewindow_id", "service_id"):
             scoped.setdefault(freeze_id, set()).add(service_id)
         for c in changes:
-            services = {x["id"] for x in (c.affected_services or []) if isinstance(x, dict) and "id" in x}
+            services = {x["id"] for x in (rows[c.pk][5] or []) if isinstance(x, dict) and "id" in x}
             for f in freezes:
                 if f.start < c.planned_end and f.end > c.planned_start and (f.pk not in scoped or scoped[f.pk] & services):
                     marks[c.pk].add("freeze")
