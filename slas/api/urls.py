@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from slas.api import views
+from slas.api import reports, views
 from slas.api import measurements
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,6 +13,7 @@ router.register("capacity/warnings", measurements.WarningViewSet, basename="capa
 
 urlpatterns = router.urls + [
     path("incidents/<int:pk>/clocks/", views.IncidentClocksView.as_view(), name="incident_clocks"),
+    path("reports/compliance/", reports.ComplianceReportView.as_view(), name="report_compliance"),
 ]
 urlpatterns += [
     path("measurements/", measurements.MeasurementView.as_view(), name="measurements"),
