@@ -182,6 +182,8 @@ SPECTACULAR_SETTINGS = {
         "ProblemStatusEnum": "incidents.choices.ProblemStatus",
         "ProposalStatusEnum": "incidents.choices.ProposalStatus",
         "AgreementKindEnum": "slas.models.AgreementKind",
+        "ThresholdDirectionEnum": "slas.models_capacity.ThresholdDirection",
+        "ImpactDirectionEnum": [("downstream", "downstream"), ("upstream", "upstream")],
     },
 }
 
