@@ -78,8 +78,10 @@ def search(*, user, q: str, limit: int = 20) -> dict:
         query = SearchQuery(q, search_type="websearch", config="english")
 
         def ranked(qs, *fields):
+            # Match with `vector @@ query` (the incidents' GIN index incident_fts_idx is on
+            # exactly this vector), then rank only the matches; newest first among equals.
             vector = SearchVector(*fields, config="english")
-            return qs.annotate(rank=SearchRank(vector, query)).filter(rank__gt=0).order_by("-rank")
+            return qs.alias(document=vector).filter(document=query).annotate(rank=SearchRank(vector, query)).order_by("-rank", "-pk")
 
         incidents = ranked(incidents, "title", "description")
         problems = ranked(problems, "title", "description", "root_cause")
