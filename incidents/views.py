@@ -6,17 +6,21 @@ generic transition view (mof.views.transition_view); a service's refusal is a fo
 and a 400 (409 when the state moved), never a half-written record."""
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
+from django.apps import apps as django_apps
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import selectors, services
@@ -461,6 +465,30 @@ def self_service(request):
 
 # --- service desk queues ----------------------------------------------------------------
 
+BREACHING_SOON_HOURS = getattr(settings, "MOF_BREACHING_SOON_HOURS", 4)
+
+
+def _sla_clocks():
+    """The SLA engine's clock model (Optimizing quadrant), read-only, if it is installed."""
+    try:
+        return django_apps.get_model("slas", "SLAClock")
+    except LookupError:
+        return None
+
+
+def _breaching_soon(qs):
+    """Open incidents whose running SLA clock is due within BREACHING_SOON_HOURS (or that
+    breached already), annotated with the earliest due time: one subquery, no row walk."""
+    clocks = _sla_clocks()
+    if clocks is None:
+        return qs.none()
+    due = (
+        clocks.objects.filter(ticket_type="incidents.incident", ticket_id=OuterRef("pk"), state__in=["running", "breached"], due_at__isnull=False)
+        .order_by("due_at").values("due_at")[:1]
+    )
+    horizon = timezone.now() + dt.timedelta(hours=BREACHING_SOON_HOURS)
+    return qs.annotate(sla_due=Subquery(due)).filter(sla_due__lte=horizon)
+
 QUEUES = [
     ("triage", "Triage: no group yet"),
     ("mine", "My work"),
@@ -482,7 +510,7 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     if chosen.isdigit() and int(chosen) in user.team_ids:
         group_ids = [int(chosen)]
     if name == "breaching":
-        base = Incident.objects.none()
+        base = _breaching_soon(selectors.queue(user=user, name="open", group_ids=group_ids if group_ids is not None else list(user.team_ids)))
     elif name == "triage":  # filed (e.g. on the self-service page) and not yet routed to a group
         base = selectors.incident_list(user=user).filter(status=IncidentStatus.NEW, assignment_group__isnull=True)
     else:
@@ -490,7 +518,8 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     filterset = IncidentFilterSet(request.GET, queryset=base)
     qs = filterset.qs
     ordering = list(qs.query.order_by) if request.GET.get("sort") else []
-    qs = qs.order_by(*ordering, "-pk") if ordering else qs.order_by("priority", "-number")
+    default = ["sla_due", "priority"] if name == "breaching" and base.query.annotations else ["priority", "-number"]
+    qs = qs.order_by(*ordering, "-pk") if ordering else qs.order_by(*default)
     page = _page(request, qs)
     params = request.GET.copy()
     for key in ("page", "csrfmiddlewaretoken"):
@@ -503,11 +532,15 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
         "filterset": filterset,
         "page": page,
         "sort": request.GET.get("sort", ""),
+        "sortable": [("number", "Number"), ("title", "Title"), ("priority", "Priority"), ("status", "Status")],
         "saved_filters": list(SavedFilter.objects.filter(user=user)),
         "querystring": params.urlencode(),
         "bulk_form": bulk_form or BulkForm(auto_id="bulk-%s"),
         "save_form": save_form or SavedFilterForm(initial={"querystring": params.urlencode()}, auto_id="save-%s"),
         "can_bulk": policy.can(user, "incident.bulk"),
+        "sla_enabled": _sla_clocks() is not None,
+        "now": timezone.now(),
+        "breaching_hours": BREACHING_SOON_HOURS,
     }
 
 
