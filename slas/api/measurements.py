@@ -162,7 +162,7 @@ class WarningSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DecisionSerializer(serializers.Serializer):
+class WarningDecisionSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     title = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Convert only: the RFC's title.")
 
@@ -176,11 +176,11 @@ class WarningViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
     def get_queryset(self):
         return capacity.visible_warnings(self.request.user).order_by("forecast_at", "id")
 
-    @extend_schema(request=DecisionSerializer, responses=WarningSerializer)
+    @extend_schema(request=WarningDecisionSerializer, responses=WarningSerializer)
     @action(detail=True, methods=["post"])
     def convert(self, request, pk=None):
         warning = self.get_object()
-        data = DecisionSerializer(data=request.data if isinstance(request.data, dict) else {})
+        data = WarningDecisionSerializer(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         try:
             capacity.warning_convert(actor=request.user, warning=warning, **data.validated_data)
@@ -190,11 +190,11 @@ class WarningViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
             raise
         return Response(self.get_serializer(self.get_queryset().get(pk=warning.pk)).data)
 
-    @extend_schema(request=DecisionSerializer, responses=WarningSerializer)
+    @extend_schema(request=WarningDecisionSerializer, responses=WarningSerializer)
     @action(detail=True, methods=["post"])
     def dismiss(self, request, pk=None):
         warning = self.get_object()
-        data = DecisionSerializer(data=request.data if isinstance(request.data, dict) else {})
+        data = WarningDecisionSerializer(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         try:
             capacity.warning_dismiss(actor=request.user, warning=warning, note=data.validated_data.get("note", ""))
