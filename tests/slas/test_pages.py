@@ -240,3 +240,41 @@ def test_no_clock_no_bar(boss):
     from django.template.loader import render_to_string
 
     assert "No SLA or OLA applies" in render_to_string("slas/_clocks.html", {"clocks": []})
+
+
+def admin_calendar_post(**overrides):
+    data = {
+        "name": "Admin cal", "time_zone": "UTC", "country": "", "subdivision": "",
+        "intervals-TOTAL_FORMS": "2", "intervals-INITIAL_FORMS": "0", "intervals-MIN_NUM_FORMS": "0", "intervals-MAX_NUM_FORMS": "1000",
+        "intervals-0-weekday": "0", "intervals-0-start": "09:00", "intervals-0-end": "12:00",
+        "intervals-1-weekday": "0", "intervals-1-start": "13:00", "intervals-1-end": "17:00",
+        "own_holidays-TOTAL_FORMS": "1", "own_holidays-INITIAL_FORMS": "0", "own_holidays-MIN_NUM_FORMS": "0", "own_holidays-MAX_NUM_FORMS": "1000",
+        "own_holidays-0-date": "2026-12-24", "own_holidays-0-name": "Company day",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_admin_saves_calendars_through_the_service_and_keeps_the_rest_read_only(client, admin_user, draft):
+    login(client, admin_user)
+    bad = client.post(reverse("admin:slas_businesscalendar_add"), admin_calendar_post(**{"intervals-1-start": "11:00"}))
+    assert bad.status_code == 200 and "overlap" in bad.content.decode()
+    assert not BusinessCalendar.objects.filter(name="Admin cal").exists()
+    response = client.post(reverse("admin:slas_businesscalendar_add"), admin_calendar_post())
+    assert response.status_code == 302, response.content.decode()[:2000]
+    calendar = BusinessCalendar.objects.get(name="Admin cal")
+    assert calendar.intervals.count() == 2 and calendar.own_holidays.get().name == "Company day" and calendar.version == 1
+    intervals = list(calendar.intervals.all())
+    edit = admin_calendar_post(**{
+        "intervals-INITIAL_FORMS": "2", "intervals-0-id": intervals[0].pk, "intervals-0-calendar": calendar.pk, "intervals-1-id": intervals[1].pk,
+        "intervals-1-calendar": calendar.pk, "intervals-1-DELETE": "on", "own_holidays-0-date": "", "own_holidays-0-name": "",
+    })
+    response = client.post(reverse("admin:slas_businesscalendar_change", args=[calendar.pk]), edit)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    calendar.refresh_from_db()
+    assert calendar.version == 2 and calendar.intervals.count() == 1 and not calendar.own_holidays.exists()
+    for name in ("servicelevelagreement", "slaversion", "slaclock", "clocknotification", "ticketevent"):
+        assert client.get(reverse(f"admin:slas_{name}_changelist")).status_code == 200, name
+        assert client.get(reverse(f"admin:slas_{name}_add")).status_code == 403, name
+    page = client.get(reverse("admin:slas_servicelevelagreement_change", args=[draft.pk]))
+    assert page.status_code == 200 and 'name="status"' not in page.content.decode()
