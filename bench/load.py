@@ -1,0 +1,301 @@
+"""Throughput of the incident API under gunicorn, on the machine's cores, against the bench
+database (1,000,000 incidents, see bench/bench_incidents.py).
+
+    .venv/bin/python bench/load.py                       # every config in CONFIGS, every scenario
+    .venv/bin/python bench/load.py --config "-w 2" --duration 20 --connections 8
+    .venv/bin/python bench/run.py --only load            # the best config, as part of `make bench`
+
+The server: `gunicorn mof.wsgi` with production settings (DEBUG=0, a random SECRET_KEY,
+ALLOWED_HOSTS=127.0.0.1; only SECURE_SSL_REDIRECT=0 and HSTS off because there is no TLS
+terminator in front of it here), DATABASE_CONN_MAX_AGE=600, the filesystem Celery broker in
+a temporary directory, access log off. The load generator: wrk (apt-get install wrk), with
+a Lua script per scenario for the token header, the request and the percentiles; it runs
+on the same cores as gunicorn and PostgreSQL, as the issue asks.
+
+Scenarios (token authentication, a Support agent of the largest group):
+
+* detail: GET /api/v1/incidents/{id}/ on random ids among the 1,000,000 (target >= 500/s)
+* cursor: GET /api/v1/incidents/?cursor=<random position>&page_size=50 (target >= 250/s)
+* file:   POST /api/v1/incidents/ (JSON: title, description, service, impact, urgency,
+          category, assignment group; target >= 200/s sustained). The incidents filed are
+          deleted afterwards (SQL), so the data set stays at 1,000,000; their audit rows stay.
+
+p99 target < 150 ms for the two reads. Results: one JSON line per run, and a table.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mof_bench"
+AGENT = "bench-agent-001"
+# gunicorn configurations tried (2 cores): sync workers, and gthread.
+CONFIGS = ["-w 2", "-w 3", "-w 4", "-w 2 --threads 4", "-w 4 --threads 2"]
+BEST = "-w 3"  # see bench/README.md (best of CONFIGS on the reference machine)
+TARGETS = {"detail": (500, 150), "cursor": (250, 150), "file": (200, None)}
+
+LUA_COMMON = r"""
+local pick = function(t) return t[math.random(1, #t)] end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, "p50_us": %d, "p90_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    summary.requests, summary.duration, summary.errors.status, errors,
+    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+def lua_script(scenario: str, token: str, *, max_id: int, group: int, services: list[int], seed: int) -> str:
+    headers = f'wrk.headers["Authorization"] = "Token {token}"\nwrk.headers["Accept"] = "application/json"\n'
+    rng = random.Random(seed)
+    if scenario == "detail":
+        body = f"math.randomseed({seed})\nrequest = function() return wrk.format('GET', '/api/v1/incidents/' .. math.random(1, {max_id}) .. '/') end\n"
+    elif scenario == "cursor":
+        cursors = [base64.b64encode(urlencode({"p": str(rng.randint(1, max_id - 100))}).encode()).decode() for _ in range(2000)]
+        table = ",".join(f'"/api/v1/incidents/?{urlencode({"cursor": c, "page_size": 50})}"' for c in cursors)
+        body = f"math.randomseed({seed})\nlocal paths = {{{table}}}\nrequest = function() return wrk.format('GET', pick(paths)) end\n"
+    elif scenario == "file":
+        bodies = []
+        for i in range(500):
+            bodies.append(json.dumps({
+                "title": rng.choice(["VPN drops every few minutes", "Outlook cannot send", "SAP transaction hangs",
+                                     "Printer on floor 3 prints blank pages", "Payroll report shows the wrong totals"]) + f" (load {i})",
+                "description": "Filed by bench/load.py through the API. The monitoring alert fired; users in the call centre are affected.",
+                "service": rng.choice(services) if services else None, "impact": rng.randint(1, 3), "urgency": rng.randint(1, 3),
+                "category": "Network", "assignment_group": group, "channel": "monitoring",
+            }))
+        table = ",".join(json.dumps(b) for b in bodies)
+        body = (f"math.randomseed({seed})\nlocal bodies = {{{table}}}\nwrk.headers['Content-Type'] = 'application/json'\n"
+                "request = function() return wrk.format('POST', '/api/v1/incidents/', nil, pick(bodies)) end\n")
+    else:
+        raise ValueError(scenario)
+    return LUA_COMMON + headers + body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(db_url: str, var_dir: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "mof.settings",
+        "DATABASE_URL": db_url,
+        "DATABASE_CONN_MAX_AGE": "600",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "MOF_VAR_DIR": var_dir,
+        "MOF_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+class Server:
+    def __init__(self, config: str, db_url: str, token: str):
+        self.config = config
+        self.port = free_port()
+        self.var_dir = tempfile.mkdtemp(prefix="mof-load-")
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        cmd = [gunicorn, "mof.wsgi", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "60", *config.split()]
+        self.log = open(Path(self.var_dir) / "gunicorn.log", "w")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(db_url, self.var_dir), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                req = urllib.request.Request(f"{self.url}/api/v1/incidents/1/", headers={"Authorization": f"Token {token}"})
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except urllib.error.HTTPError as exc:
+                raise RuntimeError(f"gunicorn answers HTTP {exc.code}: {exc.read()[:300]!r}") from exc
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn ({config}) did not come up: {(Path(self.var_dir) / 'gunicorn.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group only (start_new_session)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+        shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+def wrk(url: str, script: str, *, connections: int, duration: int, threads: int = 2) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", path, url],
+                             capture_output=True, text=True, timeout=duration + 60)
+    finally:
+        os.unlink(path)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {out.stdout[-1000:]} {out.stderr[-1000:]}")
+    r = json.loads(line[len("RESULT "):])
+    secs = r["duration_us"] / 1e6
+    ok = r["requests"] - r["non2xx"]
+    return {
+        "requests": r["requests"], "non2xx": r["non2xx"], "socket_errors": r["socket_errors"],
+        "rps": round(r["requests"] / secs, 1), "ok_rps": round(ok / secs, 1),
+        "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000, "p95_ms": r["p95_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000, "max_ms": r["max_us"] / 1000, "mean_ms": round(r["mean_us"] / 1000, 2),
+    }
+
+
+def setup(db_url: str) -> dict:
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mof.settings")
+    os.environ.setdefault("DEBUG", "1")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from mof.models import User
+
+    agent = User.objects.get(username=AGENT)
+    token, _ = Token.objects.get_or_create(user=agent)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(id), count(*) FROM incidents_incident")
+        max_id, count = cursor.fetchone()
+        cursor.execute("SELECT id FROM mof_service ORDER BY id LIMIT 50")
+        services = [r[0] for r in cursor.fetchall()]
+    if not count:
+        raise SystemExit("No incidents: load them first (bench/run.py --only incidents, or bench/bench_incidents.py).")
+    return {"token": token.key, "max_id": max_id, "count": count, "group": sorted(agent.team_ids)[0], "services": services}
+
+
+def delete_filed(max_id: int) -> int:
+    """Remove what the filing scenario created (bench data: plain SQL, no audit)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM incidents_incident_affected_cis WHERE incident_id > %s", [max_id])
+        cursor.execute("DELETE FROM incidents_incidentnote WHERE incident_id > %s", [max_id])
+        cursor.execute("DELETE FROM incidents_incident WHERE id > %s", [max_id])
+        n = cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) incidents_incident")
+    return n
+
+
+def measure(config: str, scenarios, *, db_url: str, info: dict, connections: int, duration: int, warmup: int, seed: int, log=print) -> list[dict]:
+    results = []
+    server = Server(config, db_url, info["token"])
+    try:
+        for scenario in scenarios:
+            script = lua_script(scenario, info["token"], max_id=info["max_id"], group=info["group"], services=info["services"], seed=seed)
+            if warmup:
+                wrk(server.url, script, connections=connections, duration=warmup)
+            r = wrk(server.url, script, connections=connections, duration=duration)
+            r.update({"scenario": scenario, "config": config, "connections": connections, "duration_s": duration})
+            target_rps, target_p99 = TARGETS[scenario]
+            r["rps_met"] = r["ok_rps"] >= target_rps
+            r["p99_met"] = None if target_p99 is None else r["p99_ms"] < target_p99
+            results.append(r)
+            log(f"  [{config}] {scenario}: {r['ok_rps']:.0f} req/s (target {target_rps}), p50 {r['p50_ms']:.1f} ms, "
+                f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}")
+            if scenario == "file":
+                n = delete_filed(info["max_id"])
+                log(f"    {n:,} filed incidents deleted again")
+    finally:
+        server.stop()
+    return results
+
+
+def check_wrk():
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: `apt-get install -y wrk` (the load generator bench/load.py drives).")
+
+
+def run_from_bench(seed: int = 42, config: str = BEST, connections: int = 8, duration: int = 20) -> list[dict]:
+    """Rows for bench/run.py's table (called after the other groups)."""
+    print(f"Throughput under gunicorn ({config}), wrk, {connections} connections, {duration}s per scenario")
+    if shutil.which("wrk") is None:
+        return [{"group": "load", "name": "Throughput (bench/load.py)", "status": "not available: wrk is not installed (apt-get install -y wrk)"}]
+    from django.db import connection
+
+    db_url = os.environ["DATABASE_URL"]
+    info = setup(db_url)
+    connection.close()
+    rows = []
+    for r in measure(config, ["detail", "cursor", "file"], db_url=db_url, info=info, connections=connections, duration=duration, warmup=5, seed=seed):
+        target_rps, target_p99 = TARGETS[r["scenario"]]
+        name = {"detail": "load: GET /api/v1/incidents/{id}/", "cursor": "load: GET /api/v1/incidents/?cursor= (50 rows)", "file": "load: POST /api/v1/incidents/ (filing)"}[r["scenario"]]
+        rows.append({
+            "group": "load", "name": name, "status": "ok", "median_ms": r["p50_ms"], "p95_ms": r["p95_ms"], **r,
+            "note": f"{r['ok_rps']:.0f} req/s (target {target_rps}), p99 {r['p99_ms']:.1f} ms"
+                    + (f" (target < {target_p99})" if target_p99 else "") + f", gunicorn {config}, wrk c={connections}",
+        })
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Incident API throughput under gunicorn (wrk)")
+    parser.add_argument("--config", action="append", help=f"gunicorn options (repeatable; default: all of {CONFIGS})")
+    parser.add_argument("--scenario", action="append", choices=("detail", "cursor", "file"))
+    parser.add_argument("--connections", type=int, action="append", help="wrk connections (repeatable; default 8)")
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "load.json"))
+    args = parser.parse_args(argv)
+    check_wrk()
+    url = os.environ.get("DATABASE_URL", "")
+    db_url = url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_DB
+    info = setup(db_url)
+    from django.db import connection
+
+    connection.close()
+    print(f"{info['count']:,} incidents; agent {AGENT} (group {info['group']}); load average {os.getloadavg()[0]:.2f}")
+    results = []
+    for config in args.config or CONFIGS:
+        for c in args.connections or [8]:
+            results += measure(config, args.scenario or ["detail", "cursor", "file"], db_url=db_url, info=info,
+                               connections=c, duration=args.duration, warmup=args.warmup, seed=args.seed)
+    print()
+    print(f"{'config':<22}{'scenario':<9}{'conns':>6}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'non2xx':>8}")
+    for r in results:
+        print(f"{r['config']:<22}{r['scenario']:<9}{r['connections']:>6}{r['ok_rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['non2xx']:>8}")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}, indent=2) + "\n")
+    print(f"Written {out}")
+
+
+if __name__ == "__main__":
+    main()
