@@ -11,6 +11,7 @@ urlpatterns = [
     path("incidents/new/", views.incident_create, name="incident_create"),
     path("incidents/bulk/", views.incident_bulk, name="incident_bulk"),
     path("incidents/known-error-suggestions/", views.known_error_suggestions, name="known_error_suggestions"),
+    path("incidents/cmdb-context/", views.incident_cmdb_context, name="incident_cmdb_context"),
     path("incidents/assignee-options/", views.assignee_options, name="assignee_options"),
     path("incidents/filters/", views.saved_filter_create, name="saved_filter_create"),
     path("incidents/filters/<int:pk>/delete/", views.saved_filter_delete, name="saved_filter_delete"),

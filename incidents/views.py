@@ -150,10 +150,10 @@ def _incident_get(user, pk):
     return selectors.incident_list(user=user).select_related("problem", "known_error", "major_incident_manager", "parent").get(pk=pk)
 
 
-def _cmdb_context(incident) -> dict:
-    """The services the incident's CIs affect, and the incidents already open on those CIs
-    or on what they depend on (a likely common cause)."""
-    ci_ids = list(incident.affected_cis.values_list("pk", flat=True))
+def _cmdb_context(ci_ids, *, exclude_pk=None) -> dict:
+    """The services these CIs affect, and the incidents already open on them or on what
+    they depend on (a likely common cause)."""
+    ci_ids = list(ci_ids)
     if not ci_ids:
         return {"cmdb_services": [], "cmdb_incidents": [], "cmdb_upstream": []}
     downstream = impact.analyse(ci_ids, impact.DOWNSTREAM)
@@ -161,7 +161,7 @@ def _cmdb_context(incident) -> dict:
     reached = [ci.id for ci in upstream.cis]
     names = {ci.id: ci.name for ci in upstream.cis}
     origin = set(ci_ids)
-    open_incidents = list(selectors.open_incidents_on(reached).exclude(pk=incident.pk).prefetch_related("affected_cis")[:50])
+    open_incidents = list(selectors.open_incidents_on(reached).exclude(pk=exclude_pk).prefetch_related("affected_cis")[:50])
     for other in open_incidents:
         on = [names.get(ci.pk, ci.name) for ci in other.affected_cis.all() if ci.pk in names]
         other.on_cis = on
@@ -192,9 +192,10 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
     can_change = not is_closed and policy.can(user, "incident.change", incident)
     can_work = not is_closed and policy.can(user, "incident.transition.work", incident)
     can_declare = not is_closed and incident.status != IncidentStatus.RESOLVED and not incident.is_major and policy.can(user, "incident.declare_major", incident)
+    affected_cis = list(incident.affected_cis.select_related("ci_class").order_by("name"))
     context.update(
         {
-            "affected_cis": list(incident.affected_cis.select_related("ci_class").order_by("name")),
+            "affected_cis": affected_cis,
             "related_incidents": list(incident.related_incidents.select_related("service").order_by("-number")[:50]),
             "related_changes": list(incident.related_changes.all()[:50]),
             "children": list(incident.children.order_by("-number")[:100]) if incident.is_major else [],
@@ -209,7 +210,7 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
             "communication_form": forms.get("communicate") or (CommunicationForm(auto_id="comm-%s") if incident.is_major and can_change else None),
             "child_form": forms.get("child") or (LinkChildForm(auto_id="child-%s") if incident.is_major and can_change else None),
             "suggested_known_errors": list(selectors.known_error_search(q=incident.title, service=incident.service_id, limit=SUGGESTIONS)) if can_change and not incident.known_error_id else [],
-            **_cmdb_context(incident),
+            **_cmdb_context([ci.pk for ci in affected_cis], exclude_pk=incident.pk),
         }
     )
     return context
@@ -440,6 +441,19 @@ def known_error_suggestions(request):
     q = " ".join(filter(None, [request.GET.get("title", ""), request.GET.get("description", "")]))
     found = list(selectors.known_error_search(q=q, service=service, ci=ci, limit=SUGGESTIONS)) if q.strip() or service or ci else []
     return render(request, "incidents/_known_error_suggestions.html", {"suggestions": found, "selected": request.GET.get("known_error", "")})
+
+
+@login_required
+@require_GET
+def incident_cmdb_context(request):
+    """htmx partial for the filing form: what the named CIs affect and what is already open
+    on them or on what they depend on."""
+    if not _is_desk(request.user):
+        raise PermissionDenied
+    names = [n.strip() for n in request.GET.get("affected_cis", "").split(",") if n.strip()][:20]
+    affected_cis = list(policy.visible_cis(request.user).filter(name__in=names).select_related("ci_class").order_by("name")) if names else []
+    context = {"affected_cis": affected_cis, **_cmdb_context([ci.pk for ci in affected_cis])}
+    return render(request, "incidents/_cmdb_context.html", context)
 
 
 @login_required

@@ -392,3 +392,51 @@ def test_landing_links_the_pages(client, desk):
     html = login(client, desk["agent"]).get(reverse("supporting")).content.decode()
     for name in ("incident_queue", "incident_create", "self_service", "problem_list", "known_error_list", "support_search", "priority_matrix"):
         assert reverse(name) in html, name
+
+
+def test_the_filing_form_shows_the_cmdb_context_of_the_named_cis(client, desk):
+    san, mailbox = CIFactory(name="san-02", status="in_service"), CIFactory(name="mbx-03", status="in_service")
+    mailbox.services.add(desk["mail"])
+    CIRelationship.objects.create(source=mailbox, target=san, type="depends_on")
+    earlier = services.incident_create(actor=desk["agent"], caller=desk["employee"], title="SAN latency", affected_cis=[san])
+    html = login(client, desk["agent"]).get(reverse("incident_cmdb_context"), {"affected_cis": "mbx-03"}).content.decode()
+    assert "Exchange mail" in html and earlier.reference in html and "<html" not in html
+    assert login(client, desk["employee"]).get(reverse("incident_cmdb_context"), {"affected_cis": "mbx-03"}).status_code == 403
+
+
+def test_edit_recomputes_the_priority_and_a_regroup_needs_a_reason(client, desk):
+    incident = assigned(desk, filed(desk))
+    login(client, desk["agent"])
+    url = reverse("incident_edit", args=[incident.pk])
+    assert client.get(url).status_code == 200
+    form = {"channel": "portal", "title": incident.title, "service": desk["mail"].pk, "impact": 1, "urgency": 1,
+            "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk}
+    assert client.post(url, form).status_code == 302
+    incident.refresh_from_db()
+    assert incident.priority == 1
+    response = client.post(url, {**form, "assignment_group": desk["other_group"].pk, "assignee": ""})
+    assert response.status_code == 400 and "reason" in response.context["form"].errors
+    incident.refresh_from_db()
+    assert incident.assignment_group == desk["group"]
+    assert login(client, desk["employee"]).get(url).status_code == 403
+
+
+def test_take_assigns_to_me_in_my_group_and_links_a_known_error(client, desk):
+    incident = filed(desk)  # self-service: no group yet
+    problem = services.problem_create(actor=desk["agent"], title="Password prompts", root_cause="Cert", workaround="Sign in again", services=[desk["mail"]])
+    perform_transition(model=Problem, pk=problem.pk, name="publish_known_error", actor=desk["agent"])
+    login(client, desk["agent"])
+    assert incident.reference in client.get(reverse("incident_queue"), {"queue": "triage"}).content.decode()
+    assert client.post(reverse("incident_take", args=[incident.pk])).status_code == 302
+    incident.refresh_from_db()
+    assert incident.assignee == desk["agent"] and incident.assignment_group == desk["group"] and incident.status == IncidentStatus.ASSIGNED
+    page = client.get(reverse("incident_detail", args=[incident.pk])).content.decode()
+    assert "Sign in again" in page  # suggested on the detail page
+    known_error = KnownError.objects.get()
+    assert client.post(reverse("incident_link_known_error", args=[incident.pk]), {"known_error": known_error.pk}).status_code == 302
+    incident.refresh_from_db()
+    assert incident.known_error == known_error
+    # someone outside the incident's group cannot take it
+    response = login(client, desk["other_agent"]).post(reverse("incident_take", args=[incident.pk]))
+    incident.refresh_from_db()
+    assert response.status_code == 400 and incident.assignee == desk["agent"]
