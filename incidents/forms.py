@@ -124,6 +124,7 @@ class IncidentForm(forms.ModelForm):
     def __init__(self, *args, visible_cis=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["affected_cis"] = CINamesField(label="Affected configuration items", visible=visible_cis)
+        self.order_fields(["caller", "channel", "title", "description", "service", "affected_cis"])
         if self.instance.pk:
             self.fields["affected_cis"].initial = self.instance.affected_cis.all()
             del self.fields["caller"]
