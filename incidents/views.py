@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from urllib.parse import urlencode
 
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, QueryDict
@@ -24,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import selectors, services
-from incidents.choices import OPEN_STATES, IncidentStatus, NoteKind, ProblemStatus, ProposalStatus, Scale
+from incidents.choices import OPEN_STATES, IncidentStatus, ProblemStatus, ProposalStatus, Scale
 from incidents.filtersets import IncidentFilterSet
 from incidents.forms import (
     AssignForm,
@@ -41,10 +40,10 @@ from incidents.forms import (
     SavedFilterForm,
     SelfServiceForm,
 )
-from incidents.models import Incident, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal, SavedFilter
+from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal, SavedFilter
 from mof import audit, impact, policy
 from mof.forms import add_service_errors
-from mof.models import ConfigurationItem, Team
+from mof.models import Service, Team
 from mof.pagination import paginate, parse_positive_int
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
 from mof.views import MAX_PAGE_SIZE, PAGE_SIZE, _get_or_404, history_rows, transition_panel, transition_view
@@ -746,8 +745,6 @@ def known_error_list(request):
     else:
         found = None
         page = _page(request, KnownError.objects.filter(active=True).select_related("problem"))
-    from mof.models import Service
-
     return render(request, "incidents/known_error_list.html", {
         "items": found if found is not None else page.items, "page": page, "q": q, "service": service, "services": Service.objects.order_by("name"),
         "show_problems": policy.can(request.user, "problem.view"),
