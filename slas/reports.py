@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from slas.forms import format_duration
 from slas.models import ClockState, SLAClock, SLAVersion
@@ -113,13 +114,26 @@ def trend(*, start: dt.datetime, end: dt.datetime, by: str = "week", sla=None, s
     target = None
     if sla is not None:
         target = SLAVersion.objects.filter(sla=sla).order_by("-number").values_list("target_percentage", flat=True).first()
+    counted = {(g["bucket"].date() if isinstance(g["bucket"], dt.datetime) else g["bucket"]): g for g in grouped}
     rows = []
-    for g in grouped:
-        bucket = g["bucket"].date() if isinstance(g["bucket"], dt.datetime) else g["bucket"]
+    for bucket in _buckets(start, end, by, counted):
+        g = counted.get(bucket, {"met": 0, "breached": 0, "open": 0})
         decided = g["met"] + g["breached"]
         rows.append({"period": bucket, "label": _bucket_label(bucket, by), "met": g["met"], "breached": g["breached"], "open": g["open"],
                      "decided": decided, "compliance": percentage(g["met"], decided), "target_percentage": target})
     return rows
+
+
+def _buckets(start: dt.datetime, end: dt.datetime, by: str, counted) -> list[dt.date]:
+    """Every week (Monday) or month of the period, so that empty ones show as gaps."""
+    first = timezone.localtime(start).date()
+    last = timezone.localtime(end - dt.timedelta(microseconds=1)).date()
+    day = first.replace(day=1) if by == "month" else first - dt.timedelta(days=first.weekday())
+    out = []
+    while day <= last and len(out) < 600:
+        out.append(day)
+        day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) if by == "month" else day + dt.timedelta(days=7)
+    return sorted(set(out) | set(counted))
 
 
 def _bucket_label(day: dt.date, by: str) -> str:
@@ -194,9 +208,10 @@ def trend_chart(rows: list[dict], *, width: int = 720, height: int = 240) -> dic
         x = round(left + slot * i + (slot - bar_w) / 2, 1)
         pct = row["compliance"]
         bars.append({
-            **row, "x": x, "w": round(bar_w, 1), "y": y(pct or 0), "h": round(top + plot_h - y(pct or 0), 1), "cx": round(x + bar_w / 2, 1),
+            **row, "x": x, "w": round(bar_w, 1), "y": min(y(pct or 0), top + plot_h - 2) if row["decided"] else y(0),
+            "h": max(round(top + plot_h - y(pct or 0), 1), 2) if row["decided"] else 0, "cx": round(x + bar_w / 2, 1),
             "show_label": n <= 16 or i % max(n // 12, 1) == 0,
-            "below": pct is not None and row.get("target_percentage") is not None and not meets(row["met"], row["decided"], row["target_percentage"]),
+            "below": pct is not None and (not row["met"] or row.get("target_percentage") is not None and not meets(row["met"], row["decided"], row["target_percentage"])),
         })
     targets = {r["target_percentage"] for r in rows if r.get("target_percentage") is not None}
     target = targets.pop() if len(targets) == 1 else None

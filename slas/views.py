@@ -375,7 +375,11 @@ def _clock_view(clock, figures, rows, now) -> dict:
     elapsed = figures.elapsed_seconds
     start = figures.started_at
     finish = figures.stopped_at or now
-    span_end = max(finish, figures.due_at or finish, now if figures.stopped_at is None else finish)
+    due = figures.due_at
+    if due is None and figures.stopped_at is not None and elapsed < target:
+        # Met: where the target would have fallen had the clock kept counting (for scale).
+        due = engine.engine_for(clock.version.calendar).add(figures.stopped_at, target - elapsed)
+    span_end = max(finish, due or finish)
     total = max((span_end - start).total_seconds(), 1)
 
     def pos(at) -> float:
@@ -383,15 +387,22 @@ def _clock_view(clock, figures, rows, now) -> dict:
 
     segments = []
     for row in rows:
-        end = row["end"] or now
-        left = pos(row["start"])
-        segments.append({**row, "left": left, "width": round(max(pos(end) - left, 0.15), 3), "label": KIND_LABELS.get(row["kind"], row["kind"]),
-                         "duration": format_duration(int((end - row["start"]).total_seconds())), "ongoing": row["end"] is None})
-        row["duration"] = segments[-1]["duration"]
-        row["label"] = segments[-1]["label"]
+        end = row["end"] or (figures.stopped_at if row["kind"] in ("stopped", "cancelled") and figures.stopped_at and row["start"] < figures.stopped_at else None) or now
+        duration = format_duration(int((end - row["start"]).total_seconds()))
+        row["duration"], row["label"] = duration, KIND_LABELS.get(row["kind"], row["kind"])
+        pieces = [(row["start"], end, False)]
+        if row["kind"] == "counting" and figures.breached_at and row["start"] < figures.breached_at < end:
+            pieces = [(row["start"], figures.breached_at, False), (figures.breached_at, end, True)]  # past the due time: late
+        elif row["kind"] == "counting" and figures.breached_at and row["start"] >= figures.breached_at:
+            pieces = [(row["start"], end, True)]
+        for a, b, late in pieces:
+            left = pos(a)
+            segments.append({**row, "left": left, "width": round(max(pos(b) - left, 0.15), 3), "late": late, "ongoing": row["end"] is None})
     marks = []
     for pct in clock.version.thresholds:
         at = figures.crossings.get(pct)
+        if at is None and pct == 100 and due is not None:
+            marks.append({"pct": 100, "at": due, "left": pos(due), "passed": False, "label": "target"})
         if at is None:
             continue
         marks.append({"pct": pct, "at": at, "left": pos(at), "passed": at <= (figures.stopped_at or now), "label": "due" if pct == 100 else f"{pct} %"})

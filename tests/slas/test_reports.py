@@ -97,12 +97,14 @@ def test_filters_by_sla_and_by_service(world):
 def test_trend_per_week_and_month(world):
     fill(world)
     weeks = reports.trend(start=JUNE[0], end=JUNE[1], by="week", sla=world["desk_ola"])
-    assert [(w["period"], w["met"], w["breached"]) for w in weeks] == [(dt.date(2026, 6, 1), 3, 1), (dt.date(2026, 6, 8), 1, 2)]
+    assert [(w["period"], w["met"], w["breached"]) for w in weeks] == [
+        (dt.date(2026, 6, 1), 3, 1), (dt.date(2026, 6, 8), 1, 2), (dt.date(2026, 6, 15), 0, 0), (dt.date(2026, 6, 22), 0, 0), (dt.date(2026, 6, 29), 0, 0)]
+    assert weeks[2]["compliance"] is None  # an empty week is a gap, not 0 %
     assert weeks[0]["compliance"] == Decimal("75.00") and weeks[0]["target_percentage"] == Decimal("75")
     months = reports.trend(start=dt.datetime(2026, 5, 1, tzinfo=UTC), end=dt.datetime(2026, 8, 1, tzinfo=UTC), by="month")
     assert [(m["period"], m["met"], m["breached"]) for m in months] == [(dt.date(2026, 5, 1), 0, 5), (dt.date(2026, 6, 1), 13, 4), (dt.date(2026, 7, 1), 0, 5)]
     chart = reports.trend_chart(weeks)
-    assert len(chart["bars"]) == 2 and chart["target"] == Decimal("75") and not chart["bars"][0]["below"] and chart["bars"][1]["below"]
+    assert len(chart["bars"]) == 5 and chart["bars"][2]["h"] == 0 and chart["target"] == Decimal("75") and not chart["bars"][0]["below"] and chart["bars"][1]["below"]
 
 
 def test_breaches_list_the_latest_first_with_ticket_numbers(world):
