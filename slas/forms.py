@@ -29,8 +29,26 @@ def time_zone_choices() -> list[tuple[str, str]]:
 def country_choices() -> list[tuple[str, str]]:
     import holidays
 
-    codes = sorted(holidays.list_supported_countries())
-    return [("", "— no public holidays —")] + [(c, c) for c in codes]
+    names = {}
+    try:
+        from holidays.registry import COUNTRIES
+
+        for module, (cls, code, *_rest) in COUNTRIES.items():
+            names[code] = module.replace("_", " ").title()
+    except (ImportError, ValueError):  # an older holidays package: codes only
+        pass
+    try:
+        supported = holidays.list_supported_countries(include_aliases=False)
+    except TypeError:
+        supported = holidays.list_supported_countries()
+    choices = []
+    for code in sorted(supported, key=lambda c: names.get(c, c)):
+        regions = supported[code]
+        label = f"{names.get(code, code)} ({code})"
+        if regions:
+            label += f" — regions: {', '.join(regions[:12])}{'…' if len(regions) > 12 else ''}"
+        choices.append((code, label))
+    return [("", "— no public holidays —")] + choices
 
 
 # --- parsing helpers ------------------------------------------------------------------
@@ -167,7 +185,7 @@ class CalendarForm(forms.Form):
     country = forms.ChoiceField(
         choices=country_choices, required=False,
         error_messages={"invalid_choice": "No public holidays are known for “%(value)s”."},
-        help_text="Public holidays of this country (ISO code, e.g. GB, US, DE) are not working days.",
+        help_text="Public holidays of this country are not working days.",
     )
     subdivision = forms.CharField(max_length=10, required=False, label="Region", help_text="Optional region for regional holidays, e.g. ENG, SCT, NY, BY.")
     holidays = forms.CharField(

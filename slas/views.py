@@ -47,7 +47,7 @@ def landing(request):
             {"label": "breaches in the last 30 days", "value": SLAClock.objects.filter(state=ClockState.BREACHED, breached_at__gte=since).count(), "url": reverse("sla_reports")},
             {"label": "business calendars", "value": BusinessCalendar.objects.count(), "url": reverse("calendar_list")},
         ]
-    return quadrant_page(request, "optimizing", extra={"sla_links": bool(stats)}, extra_stats=stats)
+    return quadrant_page(request, "optimizing", extra_stats=stats)
 
 
 # --- business calendars ------------------------------------------------------------------
