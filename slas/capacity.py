@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, ExpressionWrapper, F, FloatField, Func, Max, OuterRef, Subquery, Sum, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -179,16 +180,19 @@ class Forecast:
     metric: str
     threshold: float
     direction: str
-    points: list[tuple[dt.datetime, float]] = field(default_factory=list)
+    points: list[tuple[dt.datetime, float]] = field(default_factory=list)  # only when read one by one (charts)
+    count: int = 0
+    last_value: float | None = None
+    last_at: dt.datetime | None = None
     slope_per_second: float | None = None
-    intercept: float | None = None  # value at `origin`
+    intercept: float | None = None  # the trend's value at `origin`
     origin: dt.datetime | None = None
     crossing_at: dt.datetime | None = None  # None: not on the trend
     already_crossed: bool = False
 
     @property
     def current_value(self) -> float | None:
-        return self.points[-1][1] if self.points else None
+        return self.last_value
 
     @property
     def slope_per_day(self) -> float | None:
@@ -205,48 +209,82 @@ class Forecast:
         return max(0.0, (self.crossing_at - (now or timezone.now())).total_seconds() / 86400)
 
 
-def fit_line(points) -> tuple[float, float, dt.datetime] | None:
-    """Least squares over (time, value): (slope per second, value at the mean time, the mean
-    time). None with fewer than two distinct instants."""
-    if len(points) < 2:
-        return None
-    base = points[0][0]
-    xs = [(t - base).total_seconds() for t, _ in points]
-    ys = [v for _, v in points]
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    return sxy / sxx, my, base + dt.timedelta(seconds=mx)
-
-
-def forecast(points, threshold: float, direction: str = "above", *, now=None, ci_id=None, metric="") -> Forecast:
-    """When the linear trend of `points` (oldest first) crosses `threshold`."""
-    now = now or timezone.now()
-    f = Forecast(ci_id=ci_id, metric=metric, threshold=threshold, direction=direction, points=list(points))
-    if not f.points:
+def _solve(f: Forecast, *, n, sx, sy, sxx, sxy, base: dt.datetime, now) -> Forecast:
+    """Least squares from the sums over (x = days since `base`, y = value), then the crossing.
+    The same arithmetic serves readings in memory and sums computed by the database."""
+    f.count = n
+    if n >= 2:
+        cxx = sxx - sx * sx / n
+        if cxx > 1e-12 * max(1.0, sxx):  # at least two distinct instants
+            slope_day = (sxy - sx * sy / n) / cxx
+            f.slope_per_second = slope_day / 86400
+            f.intercept = sy / n
+            f.origin = base + dt.timedelta(days=sx / n)
+    if f.last_value is None:
         return f
-    above = direction == "above"
-    last_t, last_v = f.points[-1]
-    fitted = fit_line(f.points)
-    if fitted:
-        f.slope_per_second, f.intercept, f.origin = fitted
-    if (last_v >= threshold) if above else (last_v <= threshold):
+    above = f.direction == "above"
+    if (f.last_value >= f.threshold) if above else (f.last_value <= f.threshold):
         f.already_crossed = True
         f.crossing_at = now
         return f
-    if not fitted:
-        return f
     slope = f.slope_per_second
-    if (above and slope <= 0) or (not above and slope >= 0):
+    if slope is None or (above and slope <= 0) or (not above and slope >= 0):
         return f
-    seconds = (threshold - f.intercept) / slope
+    seconds = (f.threshold - f.intercept) / slope
     if abs(seconds) > 3660 * 86400:  # beyond ten years: not a forecast worth the name
         return f
     f.crossing_at = max(now, f.origin + dt.timedelta(seconds=seconds))
     return f
+
+
+def forecast(points, threshold: float, direction: str = "above", *, now=None, ci_id=None, metric="") -> Forecast:
+    """When the linear trend (least squares) of `points` (oldest first) crosses `threshold`."""
+    now = now or timezone.now()
+    points = list(points)
+    f = Forecast(ci_id=ci_id, metric=metric, threshold=threshold, direction=direction, points=points)
+    if not points:
+        return f
+    f.last_at, f.last_value = points[-1]
+    base = points[0][0]
+    xs = [(t - base).total_seconds() / 86400 for t, _ in points]
+    ys = [v for _, v in points]
+    return _solve(f, n=len(xs), sx=sum(xs), sy=sum(ys), sxx=sum(x * x for x in xs), sxy=sum(x * y for x, y in zip(xs, ys)), base=base, now=now)
+
+
+class EpochSeconds(Func):
+    """Seconds since 1970-01-01 UTC of a datetime column (PostgreSQL, SQLite, MySQL)."""
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra)
+
+    def as_mysql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="UNIX_TIMESTAMP(%(expressions)s)", **extra)
+
+
+def trend_sums(cis, metric: str, since: dt.datetime, until: dt.datetime):
+    """CIs (a queryset) annotated with the least-squares sums of their readings of `metric`
+    in [since, until], computed by the database in one grouped query (x in days since
+    `since`), and their latest reading. Only CIs with readings."""
+    from slas.models import Measurement
+
+    base = since.timestamp()
+    x = ExpressionWrapper((EpochSeconds("measurements__at") - Value(base)) / Value(86400.0), output_field=FloatField())
+    y = ExpressionWrapper(F("measurements__value") * Value(1.0), output_field=FloatField())
+    latest = Measurement.objects.filter(ci_id=OuterRef("pk"), metric=metric, at__gte=since, at__lte=until).order_by("-at", "-id")
+    return (
+        cis.filter(measurements__metric=metric, measurements__at__gte=since, measurements__at__lte=until)
+        .annotate(
+            m_n=Count("measurements"), m_sx=Sum(x), m_sy=Sum(y), m_sxx=Sum(x * x), m_sxy=Sum(x * y),
+            m_last_value=Subquery(latest.values("value")[:1], output_field=FloatField()),
+            m_last_at=Max("measurements__at"),
+        )
+        .filter(m_n__gt=0)
+    )
 
 
 def readings(ci_ids, metric: str, since: dt.datetime, until: dt.datetime | None = None) -> dict[int, list[tuple[dt.datetime, float]]]:
@@ -256,7 +294,7 @@ def readings(ci_ids, metric: str, since: dt.datetime, until: dt.datetime | None 
     if until is not None:
         qs = qs.filter(at__lte=until)
     out: dict[int, list] = {}
-    for ci_id, at, value in qs.order_by("ci_id", "at").values_list("ci_id", "at", "value").iterator(chunk_size=5000):
+    for ci_id, at, value in qs.order_by("ci_id", "at", "id").values_list("ci_id", "at", "value").iterator(chunk_size=5000):
         out.setdefault(ci_id, []).append((at, value))
     return out
 
@@ -268,7 +306,8 @@ def threshold_for(ci, metric: str):
 
 
 def forecast_for(ci, metric: str, *, threshold=None, now=None) -> Forecast | None:
-    """The forecast of one CI's metric against its class's threshold (None if it has none)."""
+    """The forecast of one CI's metric against its class's threshold, with its readings (for
+    the chart). None if its class has no threshold for the metric."""
     now = now or timezone.now()
     threshold = threshold or threshold_for(ci, metric)
     if threshold is None:
@@ -278,7 +317,9 @@ def forecast_for(ci, metric: str, *, threshold=None, now=None) -> Forecast | Non
 
 
 def forecasts(user=None, *, now=None, limit: int = 500) -> list[tuple[object, object, Forecast]]:
-    """(threshold, ci, forecast) for every CI with readings of a thresholded metric, soonest crossing first."""
+    """(threshold, ci, forecast) for every CI (in service or planned) with readings of a
+    thresholded metric, soonest crossing first. One grouped query per threshold: the
+    database sums, Python solves; readings are never loaded here."""
     from mof.models import ConfigurationItem
 
     from slas.models import CapacityThreshold
@@ -287,11 +328,12 @@ def forecasts(user=None, *, now=None, limit: int = 500) -> list[tuple[object, ob
     out = []
     cis_qs = policy.visible_cis(user) if user is not None else ConfigurationItem.objects.all()
     for th in CapacityThreshold.objects.select_related("ci_class"):
-        cis = {c.pk: c for c in cis_qs.filter(ci_class_id=th.ci_class_id).exclude(status=CIStatus.RETIRED)}
-        if not cis:
-            continue
-        for ci_id, points in readings(cis, th.metric, now - dt.timedelta(days=th.window_days), now).items():
-            out.append((th, cis[ci_id], forecast(points, th.threshold, th.direction, now=now, ci_id=ci_id, metric=th.metric)))
+        since = now - dt.timedelta(days=th.window_days)
+        rows = trend_sums(cis_qs.filter(ci_class_id=th.ci_class_id).exclude(status=CIStatus.RETIRED), th.metric, since, now)
+        for ci in rows.order_by():
+            f = Forecast(ci_id=ci.pk, metric=th.metric, threshold=th.threshold, direction=th.direction, last_value=ci.m_last_value, last_at=ci.m_last_at)
+            _solve(f, n=ci.m_n, sx=ci.m_sx or 0.0, sy=ci.m_sy or 0.0, sxx=ci.m_sxx or 0.0, sxy=ci.m_sxy or 0.0, base=since, now=now)
+            out.append((th, ci, f))
     far = now + dt.timedelta(days=100000)
     out.sort(key=lambda r: (r[2].crossing_at or far, r[1].name, r[0].metric))
     return out[:limit]
@@ -340,7 +382,7 @@ def visible_warnings(user):
 def _locked_open(warning):
     from slas.models import CapacityWarning, WarningStatus
 
-    locked = CapacityWarning.objects.select_for_update().select_related("ci", "threshold").get(pk=warning.pk)
+    locked = CapacityWarning.objects.select_for_update(of=("self",)).select_related("ci", "threshold").get(pk=warning.pk)
     if locked.status != WarningStatus.OPEN:
         raise ValidationError({"status": f"This warning is already {locked.get_status_display().lower()}."})
     return locked

@@ -333,7 +333,8 @@ def capacity_dashboard(request):
             if f is not None:
                 selected = (th, ci, f)
     if selected is None and rows:
-        selected = rows[0]
+        th, ci, _summary = rows[0]  # the soonest crossing; the table's figures come without readings
+        selected = (th, ci, capacity.forecast_for(ci, th.metric, threshold=th, now=now))
     table = [{"threshold": th, "ci": ci, "f": f, "days": f.days_left(now), "slope": f.slope_per_day} for th, ci, f in rows]
     return render(request, "slas/capacity_dashboard.html", {
         "rows": table, "selected": selected, "chart": forecast_svg(selected[2], selected[0], now=now) if selected else "",

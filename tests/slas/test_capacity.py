@@ -218,3 +218,19 @@ def test_capacity_dashboard_and_warning_pages(client, volume, threshold, boss, e
     assert bad.status_code == 400
     ok = client.post("/optimizing/capacity/", {"ci_class": volume.ci_class_id, "metric": "iops", "threshold": "5000", "direction": "above", "unit": "", "label": "saturated", "window_days": 7, "warn_within_days": 14})
     assert ok.status_code == 302 and CapacityThreshold.objects.filter(metric="iops").exists()
+
+
+def test_the_database_sums_agree_with_the_readings_in_memory(volume, threshold):
+    now = timezone.now().replace(microsecond=0)
+    rows = [Measurement(ci=volume, metric="used_pct", value=40 + 1.7 * i + (0.9 if i % 3 else -1.3), at=now - dt.timedelta(hours=7 * (60 - i), minutes=i)) for i in range(61)]
+    rows.append(Measurement(ci=volume, metric="iops", value=10**6, at=now))  # another metric
+    rows.append(Measurement(ci=volume, metric="used_pct", value=0, at=now - dt.timedelta(days=45)))  # outside the window
+    Measurement.objects.bulk_create(rows)
+    (th, ci, aggregated), = capacity.forecasts(None, now=now)
+    in_memory = capacity.forecast_for(volume, "used_pct", now=now)
+    assert (th, ci) == (threshold, volume)
+    assert aggregated.count == in_memory.count == 61
+    assert aggregated.current_value == in_memory.current_value == rows[60].value
+    assert aggregated.slope_per_day == pytest.approx(in_memory.slope_per_day, rel=1e-6)
+    assert abs((aggregated.crossing_at - in_memory.crossing_at).total_seconds()) < 60
+    assert aggregated.value_at(now) == pytest.approx(in_memory.value_at(now), rel=1e-6)
