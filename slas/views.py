@@ -341,11 +341,13 @@ class ClockEntry(tuple):
 KIND_LABELS = {"counting": "counting", "paused": "paused", "not_counting": "not counting", "stopped": "stopped", "cancelled": "cancelled"}
 
 
-def clock_context(ticket, now=None) -> list[ClockEntry]:
+def clock_context(ticket, now=None, *, user=None) -> list[ClockEntry]:
     """The ticket's SLA clocks, each with its timeline (the rows of slas.services.clock_timeline:
     the same replay, with the ticket's events read once for all its clocks) and the geometry
-    of its bar. Use as `{% include "slas/_clocks.html" with clocks=sla_clocks %}`."""
+    of its bar. Use as `{% include "slas/_clocks.html" with clocks=sla_clocks %}`. With `user`,
+    the SLA names link to their pages only for people who may read SLAs. Two queries."""
     now = now or timezone.now()
+    links = user is None or policy.can(user, "sla.view")
     ticket_type = ticket._meta.label_lower
     clocks = list(
         SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk)
@@ -356,12 +358,13 @@ def clock_context(ticket, now=None) -> list[ClockEntry]:
     events = list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk).order_by("at", "id"))
     live, superseded = [], []
     for clock in clocks:
+        sla_url = clock.version.sla.get_absolute_url() if links else None
         if clock.state == ClockState.CANCELLED:
-            superseded.append(ClockEntry(clock, [], **_cancelled_view(clock)))
+            superseded.append(ClockEntry(clock, [], sla_url=sla_url, **_cancelled_view(clock)))
             continue
         figures = services._figures(clock, events=events, now=now)
         rows = engine.timeline(figures, engine.engine_for(clock.version.calendar), now=now)
-        live.append(ClockEntry(clock, rows, **_clock_view(clock, figures, rows, now)))
+        live.append(ClockEntry(clock, rows, sla_url=sla_url, **_clock_view(clock, figures, rows, now)))
     return live + superseded
 
 

@@ -207,7 +207,7 @@ def test_the_whatif_partial_is_served_to_htmx(client, boss, draft):
     assert bad.status_code == 400
 
 
-def test_a_tickets_clocks_read_at_a_glance(boss, always):
+def test_a_tickets_clocks_read_at_a_glance(boss, always, django_assert_num_queries):
     sla = services.sla_create(actor=boss, name="P1", priorities=[1], response_seconds=HOUR // 2, resolution_seconds=4 * HOUR, calendar=always, pause_on=["awaiting_vendor"])
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     agent = UserFactory(username="agent", roles=["support"])
@@ -219,6 +219,8 @@ def test_a_tickets_clocks_read_at_a_glance(boss, always):
     TicketEvent.objects.create(at=t0 + dt.timedelta(hours=2), kind="change", state="in_progress", hold_reason="", **base)
     services.sync_clocks("incidents.incident", incident.pk)
     entries = clock_context(incident, now=t0 + dt.timedelta(hours=3))
+    with django_assert_num_queries(2):  # the clocks, the events: read once for all the clocks
+        clock_context(incident, now=t0 + dt.timedelta(hours=3))
     by_metric = {e.clock.metric: e for e in entries}
     clock, rows = by_metric["resolution"]  # each entry is (clock, timeline rows)
     assert rows and any(r["reason"] == "paused: on hold, awaiting vendor" for r in rows)
@@ -230,6 +232,9 @@ def test_a_tickets_clocks_read_at_a_glance(boss, always):
     from django.template.loader import render_to_string
 
     html = render_to_string("slas/_clocks.html", {"clocks": entries})
+    assert reverse("sla_detail", args=[sla.pk]) in html
+    caller_view = render_to_string("slas/_clocks.html", {"clocks": clock_context(incident, now=t0 + dt.timedelta(hours=3), user=UserFactory(username="caller"))})
+    assert reverse("sla_detail", args=[sla.pk]) not in caller_view and "P1" in caller_view  # the caller sees the clock, not a link to a page they may not read
     assert "seg-paused" in html and "paused: on hold, awaiting vendor" in html and "mark-due" in html and "2h left" in html and "over by 30m" in html
 
 
