@@ -78,11 +78,11 @@ def has_schedule(change) -> bool:
 
 @condition("A normal or standard change cannot be scheduled inside an approved freeze window.")
 def outside_freeze(change) -> bool:
-    from changes.conflicts import freeze_windows_overlapping
+    from changes.conflicts import freezes_for
 
     if change.type == ChangeType.EMERGENCY:
         return True  # allowed, with a warning recorded by the service
-    return not freeze_windows_overlapping(change.planned_start, change.planned_end)
+    return not freezes_for(change)
 
 
 @condition("Only normal changes go through development and test.")
@@ -145,10 +145,10 @@ class RequestForChangeWorkflow:
     @transition(field="status", source=S.APPROVED, target=S.SCHEDULED, conditions=[has_schedule, outside_freeze],
                 permission=permission("change.transition.schedule"), custom={"label": "Schedule", "form": ScheduleForm, "prefill": True})
     def schedule(self, *, by=None, **data):
-        from changes.conflicts import freeze_windows_overlapping
+        from changes.conflicts import freezes_for
 
-        # Only an emergency change gets here inside a freeze: record the warning with it.
-        freezes = freeze_windows_overlapping(self.planned_start, self.planned_end)
+        # Only an emergency change gets here inside a freeze that applies to it: record the warning.
+        freezes = freezes_for(self)
         self.freeze_warning = ("Scheduled inside freeze window(s): " + ", ".join(f.name for f in freezes)) if freezes else ""
 
     @transition(field="status", source=S.SCHEDULED, target=S.IN_DEVELOPMENT, conditions=[is_normal],

@@ -79,7 +79,7 @@ QUADRANTS: tuple[Quadrant, ...] = (
             SMF(
                 "Job scheduling",
                 "Batch work and changes run on time, in order, inside maintenance windows and outside change freezes.",
-                (("Freeze and maintenance windows", "operations_windows"),),
+                (("Change calendar", "operations_calendar"), ("Freeze and maintenance windows", "operations_windows")),
             ),
         ),
         prefixes=("/operating/", "/cmdb/services/"),

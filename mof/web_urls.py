@@ -14,6 +14,8 @@ urlpatterns = [
     path("supporting/", include("incidents.urls")),
     path("optimizing/", include("slas.urls")),
     path("reviews/", include("reviews.urls")),
+    # The change calendar as an iCalendar feed (per-user secret address, revocable).
+    path("calendar/", include("operations.feed_urls")),
     # CMDB (configuration management, in the Changing quadrant).
     path("cmdb/cis/", views.ci_list, name="ci_list"),
     path("cmdb/cis/new/", views.ci_create, name="ci_create"),
