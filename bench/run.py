@@ -395,8 +395,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the size matches")
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
-    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule"), action="append", help="run only these groups")
+    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas"), action="append", help="run only these groups")
     parser.add_argument("--scheduled-changes", type=int, default=None, help="scheduled changes for the schedule group (default 50000; 5000 with --small)")
+    parser.add_argument("--sla-full-recompute", action="store_true", help="slas: recompute all 1,000,000 clocks (default: 5 chunks, extrapolated)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     n_cis = args.cis or (5_000 if args.small else 100_000)
@@ -447,7 +448,7 @@ def main(argv=None):
     if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
         print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
-    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule"]
+    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas"]
     if "impact" in groups:
         run_impact(bench, core, args.runs)
     if "pages" in groups:
@@ -475,6 +476,10 @@ def main(argv=None):
             from bench import bench_incidents
 
             bench_incidents.run(bench, seed=args.seed, regenerate=args.regenerate, generate=not args.no_generate, small=args.small)
+    if "slas" in groups:  # bench/bench_slas.py: business time, sweep, recompute, compliance report
+        from bench import bench_slas
+
+        bench_slas.run(bench, seed=args.seed, runs=args.runs, small=args.small, regenerate=args.regenerate, generate_data=not args.no_generate, full_recompute=args.sla_full_recompute)
     if "load" in groups:  # bench/load.py: gunicorn + a load generator, in their own processes
         from bench import load
 
