@@ -146,26 +146,31 @@ class Outage:
     pk: int | None = None
 
 
-def outages(service, start: dt.datetime, end: dt.datetime, *, now=None) -> list[Outage]:
-    """Outages that overlap [start, end): major incidents' and recorded ones, oldest first."""
+def outages_by_service(service_ids, start: dt.datetime, end: dt.datetime) -> dict[int, list[Outage]]:
+    """Outages overlapping [start, end) of each service (major incidents' and recorded ones),
+    oldest first: two queries whatever the number of services."""
     from incidents.models import Incident
 
     from slas.models import OutageRecord
 
-    now = now or timezone.now()
-    found = []
+    found: dict[int, list[Outage]] = {sid: [] for sid in service_ids}
     incidents = (
-        Incident.objects.filter(service=service, is_major=True, outage_start__isnull=False, outage_start__lt=end)
+        Incident.objects.filter(service_id__in=service_ids, is_major=True, outage_start__isnull=False, outage_start__lt=end)
         .filter(Q(outage_end__isnull=True) | Q(outage_end__gt=start))
         .order_by("outage_start")
     )
     for inc in incidents:
-        found.append(Outage(inc.outage_start, inc.outage_end, False, "incident", f"{getattr(inc, 'reference', inc.pk)} {inc.title}",
-                            inc.get_absolute_url() if hasattr(inc, "get_absolute_url") else "", inc.pk))
-    for rec in OutageRecord.objects.filter(service=service, start__lt=end, end__gt=start).order_by("start"):
-        found.append(Outage(rec.start, rec.end, rec.planned, "record", rec.reason, "", rec.pk))
-    found.sort(key=lambda o: o.start)
+        found[inc.service_id].append(Outage(inc.outage_start, inc.outage_end, False, "incident", str(inc), inc.get_absolute_url(), inc.pk))
+    for rec in OutageRecord.objects.filter(service_id__in=service_ids, start__lt=end, end__gt=start).order_by("start"):
+        found[rec.service_id].append(Outage(rec.start, rec.end, rec.planned, "record", rec.reason, "", rec.pk))
+    for rows in found.values():
+        rows.sort(key=lambda o: o.start)
     return found
+
+
+def outages(service, start: dt.datetime, end: dt.datetime, *, now=None) -> list[Outage]:
+    """Outages of one service that overlap [start, end), oldest first."""
+    return outages_by_service([service.pk], start, end)[service.pk]
 
 
 @dataclass
@@ -236,7 +241,7 @@ class Availability:
         }
 
 
-def availability(service, start: dt.datetime, end: dt.datetime, *, now=None, calendar=..., target=...) -> Availability:
+def availability(service, start: dt.datetime, end: dt.datetime, *, now=None, calendar=..., target=..., found=None) -> Availability:
     """A service's availability over [start, end) (the future part is not measured)."""
     now = now or timezone.now()
     if start.tzinfo is None or end.tzinfo is None:
@@ -248,7 +253,10 @@ def availability(service, start: dt.datetime, end: dt.datetime, *, now=None, cal
         row = AvailabilityTarget.objects.filter(service=service).first()
         target = row.target_percentage if row else None
     scheduled = agreed_runs(service, start, measured_end, calendar=calendar)
-    found = outages(service, start, measured_end, now=now) if measured_end > start else []
+    if measured_end <= start:
+        found = []
+    elif found is None:
+        found = outages(service, start, measured_end)
     lo, hi = _epoch(start), _epoch(measured_end)
 
     def clip(o):
@@ -282,7 +290,9 @@ def availability_report(user, start: dt.datetime, end: dt.datetime, *, services=
     rows = list(qs)
     hours = {h.service_id: h.calendar for h in ServiceHours.objects.select_related("calendar").filter(service__in=rows)}
     targets = dict(AvailabilityTarget.objects.filter(service__in=rows).values_list("service_id", "target_percentage"))
-    return [availability(s, start, end, now=now, calendar=hours.get(s.pk), target=targets.get(s.pk)) for s in rows]
+    now = now or timezone.now()
+    found = outages_by_service([s.pk for s in rows], start, max(start, min(end, now)))
+    return [availability(s, start, end, now=now, calendar=hours.get(s.pk), target=targets.get(s.pk), found=found[s.pk]) for s in rows]
 
 
 def parse_period(start_raw: str | None, end_raw: str | None, *, default_days: int = 30, now=None) -> tuple[dt.datetime, dt.datetime]:

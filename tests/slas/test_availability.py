@@ -216,3 +216,28 @@ def test_availability_pages_permissions(client):
     assert not AvailabilityTarget.objects.exists()
     client.force_login(UserFactory(username="walk-in"))
     assert client.get("/optimizing/availability/").status_code == 403
+
+
+def test_the_report_costs_the_same_queries_for_more_services(boss, office):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def run():
+        with CaptureQueriesContext(connection) as ctx:
+            rows = av.availability_report(boss, t(1), t(8), now=NOW)
+        return len(ctx.captured_queries), rows
+
+    for i in range(2):
+        svc = ServiceFactory(name=f"S{i}")
+        ServiceHours.objects.create(service=svc, calendar=office)
+        outage(svc, t(2, 10), t(2, 11))
+        major(svc, t(3, 10), t(3, 12), boss)
+    run()  # builds the office calendar's business-time layout once
+    few, _ = run()
+    for i in range(2, 12):
+        svc = ServiceFactory(name=f"S{i}")
+        outage(svc, t(2, 10), t(2, 11))
+        major(svc, t(3, 10), t(3, 12), boss)
+    many, rows = run()
+    assert many == few and len(rows) == 12
+    assert {r.downtime_seconds for r in rows} == {3 * 3600}
