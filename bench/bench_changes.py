@@ -299,6 +299,7 @@ def generate_changes(n: int = N_CHANGES, seed: int = 42, log=print) -> dict:
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         if cursor.fetchone()[0]:
             cursor.execute("SET LOCAL session_replication_role = replica")  # consistent by construction
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")  # index rebuilds (the GIN full-text index above all)
         cursor.execute("SELECT coalesce(max(id), 0) FROM mof_riskassessment")
         risk_base = cursor.fetchone()[0]
         for row in risks:

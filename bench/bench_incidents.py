@@ -226,6 +226,7 @@ def generate_incidents(n: int = N_INCIDENTS, seed: int = 42, log=print) -> dict:
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         if cursor.fetchone()[0]:
             cursor.execute("SET LOCAL session_replication_role = replica")  # consistent by construction
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")  # index rebuilds (the GIN full-text index above all)
         dropped = {name: drop_secondary_indexes(cursor, name) for name in (table, ci_table, "incidents_incidentnote")}
         log(f"  truncated, {sum(len(v) for v in dropped.values())} secondary indexes dropped ({time.perf_counter() - t:.1f}s)")
         batch, links, notes = [], [], []
