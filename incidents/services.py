@@ -28,6 +28,24 @@ def priority_for(impact: int, urgency: int) -> int:
     return rule or DEFAULT_MATRIX[(int(impact), int(urgency))]
 
 
+def priority_matrix_update(*, actor, cells: dict) -> int:
+    """Set matrix cells {(impact, urgency): priority}; applies to incidents filed from now on."""
+    policy.require(actor, "priority.configure")
+    errors = [f"{cell}: P{p}" for cell, p in cells.items() if cell not in DEFAULT_MATRIX or not isinstance(p, int) or not 1 <= p <= 5]
+    if errors:
+        raise ValidationError({"priority": [f"Priorities are P1 to P5 on a 3x3 matrix, not {e}." for e in errors]})
+    changed = 0
+    with audit.acting_as(actor, reason="priority matrix edited"), transaction.atomic():
+        for (impact, urgency), priority in cells.items():
+            rule, created = PriorityRule.objects.get_or_create(impact=impact, urgency=urgency, defaults={"priority": priority})
+            if not created and rule.priority != priority:
+                rule.priority = priority
+                rule.save()
+                changed += 1
+            changed += created
+    return changed
+
+
 def _check_assignee(incident):
     if incident.assignee_id and not incident.assignment_group_id:
         raise ValidationError({"assignment_group": "Choose the assignment group the assignee works in."})

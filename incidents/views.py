@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import contextmanager
 
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -41,7 +40,7 @@ from incidents.forms import (
     SelfServiceForm,
 )
 from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal, SavedFilter
-from mof import audit, impact, policy
+from mof import impact, policy
 from mof.forms import add_service_errors
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_positive_int
@@ -481,26 +480,13 @@ def self_service(request):
 BREACHING_SOON_HOURS = getattr(settings, "MOF_BREACHING_SOON_HOURS", 4)
 
 
-def _sla_clocks():
-    """The SLA engine's clock model (Optimizing quadrant), read-only, if it is installed."""
-    try:
-        return django_apps.get_model("slas", "SLAClock")
-    except LookupError:
-        return None
-
-
 def _breaching_soon(qs):
     """Open incidents whose running SLA clock is due within BREACHING_SOON_HOURS (or that
     breached already), annotated with the earliest due time: one subquery, no row walk."""
-    clocks = _sla_clocks()
-    if clocks is None:
-        return qs.none()
-    due = (
-        clocks.objects.filter(ticket_type="incidents.incident", ticket_id=OuterRef("pk"), state__in=["running", "breached"], due_at__isnull=False)
-        .order_by("due_at").values("due_at")[:1]
-    )
+    from slas.selectors import earliest_due
+
     horizon = timezone.now() + dt.timedelta(hours=BREACHING_SOON_HOURS)
-    return qs.annotate(sla_due=Subquery(due)).filter(sla_due__lte=horizon)
+    return qs.annotate(sla_due=earliest_due("incidents.incident", OuterRef("pk"))).filter(sla_due__lte=horizon)
 
 QUEUES = [
     ("triage", "Triage: no group yet"),
@@ -551,7 +537,6 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
         "bulk_form": bulk_form or BulkForm(auto_id="bulk-%s"),
         "save_form": save_form or SavedFilterForm(initial={"querystring": params.urlencode()}, auto_id="save-%s"),
         "can_bulk": policy.can(user, "incident.bulk"),
-        "sla_enabled": _sla_clocks() is not None,
         "now": timezone.now(),
         "breaching_hours": BREACHING_SOON_HOURS,
     }
@@ -816,14 +801,7 @@ def priority_matrix(request):
             raise PermissionDenied("Only managers edit the priority matrix.")
         status = 400
         if form.is_valid():
-            with audit.acting_as(user, reason="priority matrix edited"), transaction.atomic():
-                for (impact_value, urgency), priority in form.cells().items():
-                    rule = PriorityRule.objects.filter(impact=impact_value, urgency=urgency).first()
-                    if rule is None:
-                        PriorityRule.objects.create(impact=impact_value, urgency=urgency, priority=priority)
-                    elif rule.priority != priority:
-                        rule.priority = priority
-                        rule.save()
+            services.priority_matrix_update(actor=user, cells=form.cells())
             messages.success(request, "Priority matrix saved; it applies to incidents filed from now on.")
             return redirect("priority_matrix")
     rows = [
