@@ -1,8 +1,10 @@
 """Compliance reports: read from the clocks, aggregated by the database.
 
 A clock's state (met, breached) was decided by the engine on exact seconds; the reports
-only count states. Every report is one grouped query (COUNT ... FILTER, TruncWeek /
-TruncMonth), whatever the number of tickets, plus one small query for the SLAs' names.
+only count states. Every report is one grouped query (COUNT per version, metric and state;
+COUNT ... FILTER per TruncWeek / TruncMonth), whatever the number of tickets, plus one small
+query for the SLAs' names. On PostgreSQL the trend wants extended statistics on its
+date_trunc expressions, or the planner expects a group per row and will not go parallel.
 
 The period is that of the clocks' start (when the ticket was opened). `service` keeps the
 clocks of SLAs written for that service and, for SLAs that cover every service, those of
@@ -30,6 +32,7 @@ COUNTS = {
     "open": Count("pk", filter=Q(state__in=[ClockState.RUNNING, ClockState.PAUSED])),
     "cancelled": Count("pk", filter=Q(state=ClockState.CANCELLED)),
 }
+STATE_COLUMN = {ClockState.MET: "met", ClockState.BREACHED: "breached", ClockState.RUNNING: "open", ClockState.PAUSED: "open", ClockState.CANCELLED: "cancelled"}
 METRIC_LABELS = {"response": "Time to respond", "resolution": "Time to resolve"}
 
 
@@ -67,10 +70,15 @@ def _finish(row: dict, target: Decimal) -> dict:
 def compliance(*, start: dt.datetime, end: dt.datetime, sla=None, service=None) -> list[dict]:
     """Per SLA (or OLA) and metric: met, breached, open, cancelled clocks and the compliance
     against the SLA's target percentage (that of its latest version counted)."""
-    grouped = list(
+    by_state = (
         clocks_in(start=start, end=end, sla=sla, service=service)
-        .order_by().values("version_id", "metric").annotate(**COUNTS)
+        .order_by().values_list("version_id", "metric", "state").annotate(n=Count("*"))
     )
+    pivot: dict[tuple, dict] = {}
+    for version_id, metric, state, n in by_state:  # a few rows per version: pivot here, not per clock
+        row = pivot.setdefault((version_id, metric), {"version_id": version_id, "metric": metric, **dict.fromkeys(COUNTS, 0)})
+        row[STATE_COLUMN.get(state, "open")] += n
+    grouped = list(pivot.values())
     versions = {
         v["pk"]: v for v in SLAVersion.objects.filter(pk__in={g["version_id"] for g in grouped})
         .values("pk", "number", "sla_id", "sla__name", "sla__kind", "service__name", "target_percentage")
