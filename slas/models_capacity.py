@@ -104,8 +104,11 @@ class CapacityWarning(AuditedModel):
 
     @property
     def summary(self) -> str:
-        label = (self.threshold.label if self.threshold_id and self.threshold and self.threshold.label else "") or f"{self.direction} {self.threshold_value:g}"
+        label = (self.threshold.label if self.threshold_id and self.threshold and self.threshold.label else "") or "threshold crossed"
         days = (self.forecast_at - timezone.now()).total_seconds() / 86400
         if days <= 0:
             return f"{label} now"
-        return f"{label} in {int(days) if days >= 1 else 'less than 1'} day{'s' if days >= 2 else ''}"
+        if days < 0.5:
+            return f"{label} within a day"
+        n = round(days)
+        return f"{label} in {n} day{'s' if n != 1 else ''}"

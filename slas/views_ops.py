@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
@@ -24,8 +25,6 @@ from slas import availability as av
 from slas import capacity
 from slas.models import BusinessCalendar, CapacityThreshold, CapacityWarning, OutageRecord, WarningStatus
 
-UTC = dt.timezone.utc
-
 
 # --- helpers --------------------------------------------------------------------------
 
@@ -40,6 +39,30 @@ def duration(seconds) -> str:
     m, s = divmod(rest, 60)
     parts = [f"{d} d" if d else "", f"{h} h" if h else "", f"{m} min" if m and not d else "", f"{s} s" if s and not d and not h else ""]
     return " ".join(p for p in parts if p) or "0 s"
+
+
+def num(value) -> str:
+    """12.5, 99.9, 100: no trailing zeros."""
+    if value is None:
+        return "—"
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return text
+    return f"{value:.6g}"
+
+
+def crossing_text(threshold, f, now) -> str:
+    """'full in 23 days', 'full within a day', 'full now' (as the warnings say it)."""
+    label = (threshold.label if threshold else "") or "threshold crossed"
+    if f.already_crossed:
+        return f"{label} now"
+    days = f.days_left(now)
+    if days is None:
+        return ""
+    if days < 0.5:
+        return f"{label} within a day"
+    n = round(days)
+    return f"{label} in {n} day{'s' if n != 1 else ''}"
 
 
 def _require(request, action):
@@ -181,6 +204,7 @@ def _row(a: av.Availability) -> dict:
         "planned": duration(a.planned_seconds),
         "mtbf": duration(a.mtbf_seconds),
         "mtrs": duration(a.mtrs_seconds),
+        "target": num(a.target) if a.target is not None else None,
     }
 
 
@@ -191,7 +215,7 @@ def availability_summary(request):
     rows = av.availability_report(request.user, start, end)
     return render(request, "slas/availability_summary.html", {
         "rows": [_row(a) for a in rows], "chart": availability_bars_svg(rows), "form": form, "error": error,
-        "start": start, "end": end, "last_day": end - dt.timedelta(seconds=1), "query": request.GET.urlencode(),
+        "start": start, "end": end, "last_day": end - dt.timedelta(seconds=1), "until_now": end > timezone.now(), "query": request.GET.urlencode(),
         "missed": sum(1 for a in rows if a.met is False),
     })
 
@@ -273,12 +297,12 @@ def availability_service(request, pk):
     a = av.availability(service, start, end)
     calendar = av.service_calendar(service)
     if request.method != "POST" or not target_form.is_bound:
-        target_form = TargetForm(prefix="target", initial={"target_percentage": a.target})
+        target_form = TargetForm(prefix="target", initial={"target_percentage": a.target.normalize() if a.target is not None else None})
     if request.method != "POST" or not hours_form.is_bound:
         hours_form = HoursForm(prefix="hours", initial={"calendar": calendar})
     return render(request, "slas/availability_service.html", {
         "service": service, "row": _row(a), "a": a, "calendar": calendar, "form": period_form, "error": error,
-        "last_day": a.end - dt.timedelta(seconds=1), "chart": availability_bars_svg([a]),
+        "last_day": end - dt.timedelta(seconds=1), "until_now": end > timezone.now(), "chart": availability_bars_svg([a]),
         "outages": [{"o": o, "duration": duration(((o.end or timezone.now()) - o.start).total_seconds())} for o in a.outages],
         "can_edit": can_edit, "target_form": target_form, "hours_form": hours_form, "outage_form": outage_form,
         "query": request.GET.urlencode(),
@@ -301,6 +325,7 @@ class ThresholdForm(forms.ModelForm):
     class Meta:
         model = CapacityThreshold
         fields = ["ci_class", "metric", "threshold", "direction", "unit", "label", "window_days", "warn_within_days"]
+        labels = {"ci_class": "CI class", "window_days": "Trend window (days)", "warn_within_days": "Warn within (days)"}
 
 
 @login_required
@@ -335,9 +360,10 @@ def capacity_dashboard(request):
     if selected is None and rows:
         th, ci, _summary = rows[0]  # the soonest crossing; the table's figures come without readings
         selected = (th, ci, capacity.forecast_for(ci, th.metric, threshold=th, now=now))
-    table = [{"threshold": th, "ci": ci, "f": f, "days": f.days_left(now), "slope": f.slope_per_day} for th, ci, f in rows]
+    table = [{"threshold": th, "ci": ci, "f": f, "days": f.days_left(now), "slope": f.slope_per_day, "now": num(f.current_value), "limit": num(th.threshold), "when": crossing_text(th, f, now)} for th, ci, f in rows]
+    selected_figures = {"now": num(selected[2].current_value), "limit": num(selected[0].threshold), "when": crossing_text(selected[0], selected[2], now)} if selected else {}
     return render(request, "slas/capacity_dashboard.html", {
-        "rows": table, "selected": selected, "chart": forecast_svg(selected[2], selected[0], now=now) if selected else "",
+        "rows": table, "selected_figures": selected_figures, "selected": selected, "chart": forecast_svg(selected[2], selected[0], now=now) if selected else "",
         "thresholds": CapacityThreshold.objects.select_related("ci_class"), "can_edit": can_edit, "threshold_form": threshold_form,
         "open_warnings": capacity.visible_warnings(request.user).filter(status=WarningStatus.OPEN).count(), "now": now,
     }, status=status)
@@ -376,8 +402,11 @@ def capacity_warnings(request):
         qs = qs.filter(status=status_filter)
     else:
         status_filter = ""
+    warnings = list(qs[:500])
+    for w in warnings:
+        w.now_display = num(w.current_value)
     return render(request, "slas/capacity_warnings.html", {
-        "warnings": list(qs[:500]), "status": status_filter, "statuses": WarningStatus.choices,
+        "warnings": warnings, "status": status_filter, "statuses": WarningStatus.choices,
         "can_decide": policy.can(request.user, "capacity.decide"),
     })
 
