@@ -32,7 +32,6 @@ from mof import audit, policy
 from mof.models import Service
 from mof.policy import is_internal, is_manager
 
-UTC = dt.timezone.utc
 
 RULES = {
     "availability.view": is_internal,
@@ -103,10 +102,6 @@ def total(intervals) -> int:
 
 def _epoch(t: dt.datetime) -> int:
     return int(t.timestamp())
-
-
-def _at(s: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(s, UTC)
 
 
 # --- selectors --------------------------------------------------------------------

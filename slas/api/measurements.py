@@ -14,7 +14,7 @@ from mof import policy
 from mof.api.views import HistoryMixin
 from mof.models import Service
 from slas import availability, capacity
-from slas.models import CapacityThreshold, CapacityWarning, Measurement
+from slas.models import AvailabilityTarget, BusinessCalendar, CapacityThreshold, CapacityWarning, Measurement, OutageRecord
 
 
 class MeasurementSerializer(serializers.ModelSerializer):
@@ -203,3 +203,78 @@ class WarningViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
                 return Response({"detail": exc.message_dict["status"][0], "code": "already_decided"}, status=status.HTTP_409_CONFLICT)
             raise
         return Response(self.get_serializer(self.get_queryset().get(pk=warning.pk)).data)
+
+
+class OutageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OutageRecord
+        fields = ["id", "service", "start", "end", "reason", "planned", "recorded_by", "created_at"]
+        read_only_fields = ["recorded_by", "created_at"]
+
+
+class OutageViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Outages recorded by hand (major incidents record their own); planned ones are agreed
+    maintenance, taken out of the agreed service time. Managers record and delete them."""
+
+    serializer_class = OutageSerializer
+    filterset_fields = ["service", "planned"]
+
+    def get_queryset(self):
+        if not policy.can(self.request.user, "availability.view"):
+            return OutageRecord.objects.none()
+        return OutageRecord.objects.order_by("-start", "id")
+
+    def create(self, request, *args, **kwargs):
+        policy.require(request.user, "availability.edit")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record = availability.outage_record_create(actor=request.user, **serializer.validated_data)
+        return Response(self.get_serializer(record).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        availability.outage_record_delete(actor=request.user, record=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ServiceAvailabilitySettingsSerializer(serializers.Serializer):
+    target_percentage = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True, required=False, help_text="null: no target.")
+    calendar = serializers.PrimaryKeyRelatedField(queryset=BusinessCalendar.objects.all(), allow_null=True, required=False, help_text="The agreed service hours; null: 24x7.")
+
+
+class ServiceAvailabilitySettingsView(APIView):
+    """A service's availability target and agreed service hours (GET; managers PUT/PATCH)."""
+
+    def _service(self, pk):
+        policy.require(self.request.user, "availability.view")
+        service = Service.objects.filter(pk=pk).first()
+        if service is None:
+            from rest_framework.exceptions import NotFound
+
+            raise NotFound()
+        return service
+
+    def _body(self, service):
+        calendar = availability.service_calendar(service)
+        target = AvailabilityTarget.objects.filter(service=service).values_list("target_percentage", flat=True).first()
+        return {"service": service.pk, "target_percentage": str(target) if target is not None else None, "calendar": calendar.pk if calendar else None}
+
+    @extend_schema(responses=ServiceAvailabilitySettingsSerializer)
+    def get(self, request, pk):
+        return Response(self._body(self._service(pk)))
+
+    @extend_schema(request=ServiceAvailabilitySettingsSerializer, responses=ServiceAvailabilitySettingsSerializer)
+    def put(self, request, pk):
+        service = self._service(pk)
+        policy.require(request.user, "availability.edit", service)
+        data = ServiceAvailabilitySettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        from django.db import transaction
+
+        with transaction.atomic():
+            if "target_percentage" in data.validated_data:
+                availability.availability_target_set(actor=request.user, service=service, target_percentage=data.validated_data["target_percentage"])
+            if "calendar" in data.validated_data:
+                availability.service_hours_set(actor=request.user, service=service, calendar=data.validated_data["calendar"])
+        return Response(self._body(service))
+
+    patch = put

@@ -10,6 +10,7 @@ router.register("slas", views.SLAViewSet, basename="sla")
 router.register("olas", views.OLAViewSet, basename="ola")
 router.register("capacity/thresholds", measurements.ThresholdViewSet, basename="capacitythreshold")
 router.register("capacity/warnings", measurements.WarningViewSet, basename="capacitywarning")
+router.register("outages", measurements.OutageViewSet, basename="outage")
 
 urlpatterns = router.urls + [
     path("incidents/<int:pk>/clocks/", views.IncidentClocksView.as_view(), name="incident_clocks"),
@@ -18,4 +19,5 @@ urlpatterns = router.urls + [
 urlpatterns += [
     path("measurements/", measurements.MeasurementView.as_view(), name="measurements"),
     path("reports/availability/", measurements.AvailabilityReportView.as_view(), name="availability_report"),
+    path("services/<int:pk>/availability/", measurements.ServiceAvailabilitySettingsView.as_view(), name="service_availability"),
 ]

@@ -241,3 +241,24 @@ def test_the_report_costs_the_same_queries_for_more_services(boss, office):
     many, rows = run()
     assert many == few and len(rows) == 12
     assert {r.downtime_seconds for r in rows} == {3 * 3600}
+
+
+def test_outages_and_service_settings_api(boss, office):
+    svc = ServiceFactory(name="Mail")
+    staff = UserFactory(username="eng3", roles=["support"])
+    client = api_as(boss)
+    bad = client.post("/api/v1/outages/", {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T09:00:00Z", "reason": "x"}, format="json")
+    assert bad.status_code == 400 and "end" in bad.json()
+    assert api_as(staff).post("/api/v1/outages/", {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T11:00:00Z", "reason": "x"}, format="json").status_code == 403
+    made = client.post("/api/v1/outages/", {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T11:00:00Z", "reason": "SAN", "planned": False}, format="json")
+    assert made.status_code == 201 and made.json()["recorded_by"] == boss.pk
+    assert [o["reason"] for o in api_as(staff).get(f"/api/v1/outages/?service={svc.pk}").json()["results"]] == ["SAN"]
+    url = f"/api/v1/services/{svc.pk}/availability/"
+    assert client.get(url).json() == {"service": svc.pk, "target_percentage": None, "calendar": None}
+    assert client.put(url, {"target_percentage": "101"}, format="json").status_code == 400
+    assert api_as(staff).put(url, {"target_percentage": "99"}, format="json").status_code == 403
+    assert client.put(url, {"target_percentage": "99.95", "calendar": office.pk}, format="json").json() == {"service": svc.pk, "target_percentage": "99.9500", "calendar": office.pk}
+    assert client.patch(url, {"calendar": None}, format="json").json()["calendar"] is None
+    assert client.get("/api/v1/services/999999/availability/").status_code == 404
+    assert client.delete(f"/api/v1/outages/{made.json()['id']}/").status_code == 204
+    assert not OutageRecord.objects.exists()
