@@ -177,7 +177,10 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
     is_closed = incident.status in (IncidentStatus.CLOSED, IncidentStatus.CANCELLED)
     desk = policy.can(user, "incident.read_work_notes", incident)
     can_comment = not is_closed and policy.can(user, "incident.comment", incident)
+    from slas.views import clock_context
+
     context = {
+        "sla_clocks": clock_context(incident, user=user),
         "incident": incident,
         "desk_view": desk,
         "notes": list(selectors.incident_notes(user=user, incident=incident)),
