@@ -6,6 +6,6 @@ class SlasConfig(AppConfig):
     verbose_name = "Optimizing: service levels, availability, capacity"
 
     def ready(self):
-        from slas import policy, receivers  # noqa: F401
+        from slas import availability, capacity, policy, receivers  # noqa: F401  (registers their policy rules)
 
         policy.register()

@@ -49,7 +49,7 @@ def calendar_spec(calendar) -> CalendarSpec:
 
 
 @lru_cache(maxsize=256)
-def _engine(calendar_id: int, version: int) -> BusinessTime:
+def _engine(calendar_id: int, version: int, updated_at) -> BusinessTime:
     from slas.models import BusinessCalendar
 
     calendar = BusinessCalendar.objects.prefetch_related("intervals", "own_holidays").get(pk=calendar_id)
@@ -58,7 +58,7 @@ def _engine(calendar_id: int, version: int) -> BusinessTime:
 
 def engine_for(calendar) -> BusinessTime:
     """The calendar's business time, cached per process until the calendar changes."""
-    return _engine(calendar.pk, calendar.version)
+    return _engine(calendar.pk, calendar.version, calendar.updated_at)
 
 
 # --- replay ------------------------------------------------------------------------

@@ -229,6 +229,7 @@ class SLAClock(models.Model):
         indexes = [
             models.Index(fields=["next_event_at"], name="clock_due_idx", condition=Q(next_event_at__isnull=False)),
             models.Index(fields=["ticket_type", "ticket_id"], name="clock_ticket_idx"),
+            models.Index(fields=["id"], name="clock_open_idx", condition=Q(state__in=["running", "paused"])),
         ]
 
     def __str__(self):
@@ -248,10 +249,12 @@ class ClockNotification(models.Model):
     threshold = models.PositiveSmallIntegerField()
     crossed_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="A worker took it; the claim lapses if the mail is not out in time.")
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clock", "threshold"], name="one_notification_per_threshold")]
+        indexes = [models.Index(fields=["created_at"], name="clock_notification_unsent_idx", condition=Q(sent_at__isnull=True))]
 
 
 from slas.models_availability import *  # noqa

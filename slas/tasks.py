@@ -1,6 +1,5 @@
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,32 +13,45 @@ def sweep() -> dict:
 
 @shared_task(name="slas.send_clock_notification", acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_clock_notification(notification_id: int) -> int:
-    """Claim the notification (once, in the database), then tell the people concerned:
-    at a warning the assignee and the group; at a breach the group's manager."""
-    from slas.models import ClockNotification
+    """Claim the notification (a lease in the database), tell the people concerned, then mark
+    it sent: at a warning the assignee and the group; at a breach the group's manager.
+    A worker that dies after claiming lets the lease lapse and the sweep queues it again; the
+    fixed Message-ID lets a receiver drop the rare repeat of a mail that did go out."""
+    from django.core.mail import EmailMessage
+    from django.db.models import Q
 
+    from slas.models import ClockNotification
+    from slas.services import CLAIM_LEASE
+
+    now = timezone.now()
     with transaction.atomic():
-        claimed = ClockNotification.objects.filter(pk=notification_id, sent_at__isnull=True).update(sent_at=timezone.now())
+        claimed = (
+            ClockNotification.objects.filter(pk=notification_id, sent_at__isnull=True)
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - CLAIM_LEASE))
+            .update(claimed_at=now)
+        )
     if not claimed:
         return 0
     notification = ClockNotification.objects.select_related("clock__version__sla").get(pk=notification_id)
     clock = notification.clock
-    if clock.ticket_type != "incidents.incident":
-        return 0
-    from incidents.models import Incident
+    recipients = []
+    if clock.ticket_type == "incidents.incident":
+        from incidents.models import Incident
 
-    incident = Incident.objects.select_related("assignee", "assignment_group__manager").filter(pk=clock.ticket_id).first()
-    if incident is None:
-        return 0
-    if notification.threshold >= 100:
-        people = [incident.assignment_group.manager] if incident.assignment_group and incident.assignment_group.manager else []
-        subject = f"[MOF] SLA breached: {incident.reference} ({clock.version.sla}, {clock.get_metric_display()})"
-    else:
-        people = [incident.assignee] + (list(incident.assignment_group.members.all()) if incident.assignment_group else [])
-        subject = f"[MOF] SLA warning {notification.threshold}%: {incident.reference} ({clock.version.sla}, {clock.get_metric_display()})"
-    recipients = sorted({p.email for p in people if p is not None and p.email})
-    if recipients:
-        send_mail(subject, f"{incident.reference} {incident.title}\nDue: {clock.due_at:%Y-%m-%d %H:%M %Z}\n{getattr(settings, 'MOF_BASE_URL', '')}{incident.get_absolute_url()}\n", settings.DEFAULT_FROM_EMAIL, recipients)
+        incident = Incident.objects.select_related("assignee", "assignment_group__manager").filter(pk=clock.ticket_id).first()
+        if incident is not None:
+            if notification.threshold >= 100:
+                people = [incident.assignment_group.manager] if incident.assignment_group and incident.assignment_group.manager else []
+                subject = f"[MOF] SLA breached: {incident.reference} ({clock.version.sla}, {clock.get_metric_display()})"
+            else:
+                people = [incident.assignee] + (list(incident.assignment_group.members.all()) if incident.assignment_group else [])
+                subject = f"[MOF] SLA warning {notification.threshold}%: {incident.reference} ({clock.version.sla}, {clock.get_metric_display()})"
+            recipients = sorted({p.email for p in people if p is not None and p.email})
+            if recipients:
+                body = f"{incident.reference} {incident.title}\nDue: {clock.due_at:%Y-%m-%d %H:%M %Z}\n{getattr(settings, 'MOF_BASE_URL', '')}{incident.get_absolute_url()}\n"
+                EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, recipients,
+                             headers={"Message-ID": f"<sla-notification-{notification.pk}@mof-portal>"}).send()
+    ClockNotification.objects.filter(pk=notification_id).update(sent_at=timezone.now())
     return len(recipients)
 
 
@@ -48,14 +60,14 @@ def recompute_clocks(calendar_id=None, sla_id=None, after_id: int = 0, chunk: in
     """Recompute the open clocks a calendar or SLA edit affects: a chunk of a few thousand per
     task (their events loaded in one query), then the next chunk is queued."""
     from slas.models import ClockState, SLAClock
-    from slas.services import STORED_FIELDS, _apply, _figures, events_for
+    from slas.services import _apply, _attach_versions, _figures, events_for, store_clocks
 
-    clocks = SLAClock.objects.filter(state__in=[ClockState.RUNNING, ClockState.PAUSED], pk__gt=after_id).select_related("version__calendar", "version__sla").order_by("pk")
+    clocks = SLAClock.objects.filter(state__in=[ClockState.RUNNING, ClockState.PAUSED], pk__gt=after_id).order_by("pk")
     if calendar_id:
         clocks = clocks.filter(version__calendar_id=calendar_id)
     if sla_id:
         clocks = clocks.filter(version__sla_id=sla_id)
-    batch = list(clocks[:chunk])
+    batch = _attach_versions(list(clocks[:chunk]))
     now = timezone.now()
     with transaction.atomic():
         logs = events_for(batch)
@@ -63,7 +75,7 @@ def recompute_clocks(calendar_id=None, sla_id=None, after_id: int = 0, chunk: in
             events = logs.get((clock.ticket_type, clock.ticket_id))
             if events:
                 _apply(clock, _figures(clock, events=events, now=now), now)
-        SLAClock.objects.bulk_update(batch, STORED_FIELDS, batch_size=1000)
+        store_clocks(batch)
     if len(batch) == chunk:
         recompute_clocks.delay(calendar_id=calendar_id, sla_id=sla_id, after_id=batch[-1].pk, chunk=chunk)
     return len(batch)

@@ -505,99 +505,96 @@ def test_sweeps_racing_in_threads_record_each_threshold_once(world, workers):
     assert_exactly_once(workers.mail, incidents)
 
 
-if os.environ.get("SLA_KNOWN_BUGS"):
 
-    @pytest.mark.django_db(transaction=True)
-    @needs_services[0]
-    @needs_services[1]
-    def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(world, workers):
-        """KNOWN BUG, collected only with SLA_KNOWN_BUGS=1 (it fails today; an expected failure would
-        count as a skip, and CI=1 fails skips). slas/tasks.py send_clock_notification commits the
-        claim (sent_at = now) before the mail goes out; a worker killed in between leaves sent_at set
-        and nothing sent, and the sweep re-queues only notifications whose sent_at IS NULL: lost."""
-        from mof.celery import app
-        from slas import services
-        from slas.models import ClockNotification
+@pytest.mark.django_db(transaction=True)
+@needs_services[0]
+@needs_services[1]
+def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(world, workers):
+    """A worker killed after claiming a notification and before its mail is out: the claim is a
+    lease (claimed_at), sent_at is set only once the mail is out, and the sweep re-queues claims
+    whose lease lapsed: nothing is lost, nothing is sent twice."""
+    from mof.celery import app
+    from slas import services
+    from slas.models import ClockNotification
 
-        incidents = due_incidents(world, 1)
-        app.control.purge()  # only the SLA notifications in the queue
-        assert services.sweep()["notifications"] == 6
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        port = server.getsockname()[1]
-        accepted = []
-        stop = threading.Event()
+    incidents = due_incidents(world, 1)
+    app.control.purge()  # only the SLA notifications in the queue
+    assert services.sweep()["notifications"] == 6
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    accepted = []
+    stop = threading.Event()
 
-        def stall():  # an SMTP server that accepts and never greets
-            server.settimeout(0.2)
-            while not stop.is_set():
-                try:
-                    accepted.append(server.accept()[0])
-                except OSError:
-                    pass
-
-        thread = threading.Thread(target=stall, daemon=True)
-        thread.start()
-        try:
-            first = workers.start(name="first", email_url=f"smtp://127.0.0.1:{port}")
-            wait_for("the worker to connect to the mail server", lambda: accepted, timeout=30)
-            claimed = list(ClockNotification.objects.filter(sent_at__isnull=False).values_list("pk", flat=True))
-            assert len(claimed) == 1  # claimed (committed), the mail not out
-            first.kill()
-        finally:
-            stop.set()
-            thread.join(timeout=5)
-            for conn in accepted:
-                conn.close()
-            server.close()
-        workers.start(name="restarted")
-        wait_for("the other five to be mailed", lambda: sum(mails(workers.mail).values()) >= 5)
-        ClockNotification.objects.update(created_at=F("created_at") - dt.timedelta(minutes=3))
-        send_sweep()  # two minutes later: what is left unsent is re-queued
-        time.sleep(4)
-        assert_exactly_once(workers.mail, incidents)
-
-    @pytest.mark.django_db(transaction=True)
-    @needs_services[0]
-    def test_two_overlapping_sweeps_do_not_deadlock(world):
-        """KNOWN BUG, collected only with SLA_KNOWN_BUGS=1. Two sweeps take disjoint clocks (SKIP
-        LOCKED) but the same incidents: sweep A holds incident X's response clock and Y's, sweep B
-        Y's resolution clock and X's. services._mark_ticket_breached updates the incidents one by
-        one in the order of the clocks (next_event_at): A locks X then wants Y, B locks Y then wants
-        X: PostgreSQL kills one with "deadlock detected" and its whole batch rolls back."""
-        from slas import services
-        from slas.models import SLAClock
-
-        x, y = due_incidents(world, 2)
-        base = timezone.now() - dt.timedelta(minutes=30)
-        order = [(x, "response"), (y, "response"), (y, "resolution"), (x, "resolution")]
-        for i, (incident, metric) in enumerate(order):
-            SLAClock.objects.filter(ticket_id=incident.pk, metric=metric).update(next_event_at=base + dt.timedelta(seconds=i))
-        errors = []
-
-        def beat():
+    def stall():  # an SMTP server that accepts and never greets
+        server.settimeout(0.2)
+        while not stop.is_set():
             try:
-                services.sweep(batch=2)
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                connections.close_all()
+                accepted.append(server.accept()[0])
+            except OSError:
+                pass
 
-        holder = LockHolder()
-        threads = [threading.Thread(target=beat) for _ in range(2)]
+    thread = threading.Thread(target=stall, daemon=True)
+    thread.start()
+    try:
+        first = workers.start(name="first", email_url=f"smtp://127.0.0.1:{port}")
+        wait_for("the worker to connect to the mail server", lambda: accepted, timeout=30)
+        claimed = list(ClockNotification.objects.filter(claimed_at__isnull=False, sent_at__isnull=True).values_list("pk", flat=True))
+        assert len(claimed) == 1  # claimed (committed), the mail not out
+        first.kill()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        server.close()
+    workers.start(name="restarted")
+    wait_for("the other five to be mailed", lambda: sum(mails(workers.mail).values()) >= 5)
+    # Later: the dead worker's lease lapses and the sweep queues what is left unsent.
+    ClockNotification.objects.update(created_at=F("created_at") - dt.timedelta(minutes=10), claimed_at=F("claimed_at") - dt.timedelta(minutes=10))
+    send_sweep()
+    time.sleep(4)
+    assert_exactly_once(workers.mail, incidents)
+
+@pytest.mark.django_db(transaction=True)
+@needs_services[0]
+def test_two_overlapping_sweeps_do_not_deadlock(world):
+    """Two sweeps take disjoint clocks (SKIP LOCKED) but the same incidents: sweep A holds incident
+    X's response clock and Y's, sweep B Y's resolution clock and X's. Each marks its breached
+    incidents in one statement with the ids in order, so neither can hold Y while waiting for X."""
+    from slas import services
+    from slas.models import SLAClock
+
+    x, y = due_incidents(world, 2)
+    base = timezone.now() - dt.timedelta(minutes=30)
+    order = [(x, "response"), (y, "response"), (y, "resolution"), (x, "resolution")]
+    for i, (incident, metric) in enumerate(order):
+        SLAClock.objects.filter(ticket_id=incident.pk, metric=metric).update(next_event_at=base + dt.timedelta(seconds=i))
+    errors = []
+
+    def beat():
         try:
-            holder.lock("SELECT id FROM incidents_incident WHERE id = %s FOR UPDATE", [x.pk])
-            threads[0].start()  # A: takes x/response, y/response; waits for X
-            wait_for("sweep A to wait for X", lambda: blocked_backend("incidents_incident", "UPDATE"))
-            threads[1].start()  # B: takes y/resolution, x/resolution; marks Y, waits for X
-            wait_for("sweep B to wait too", lambda: _waiting_on_incidents() == 2)
+            services.sweep(batch=2)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
         finally:
-            holder.release()
-            holder.close()
-        for t in threads:
-            t.join(timeout=30)
-        assert errors == []
+            connections.close_all()
+
+    holder = LockHolder()
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    try:
+        holder.lock("SELECT id FROM incidents_incident WHERE id = %s FOR UPDATE", [x.pk])
+        threads[0].start()  # A: takes x/response, y/response; waits for X
+        wait_for("sweep A to wait for X", lambda: blocked_backend("incidents_incident", "UPDATE"))
+        threads[1].start()  # B: takes y/resolution, x/resolution; marks Y, waits for X
+        wait_for("sweep B to wait too", lambda: _waiting_on_incidents() == 2)
+    finally:
+        holder.release()
+        holder.close()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
 
 
 def _waiting_on_incidents() -> int:
