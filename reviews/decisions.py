@@ -22,6 +22,12 @@ class DecisionOption:
     style: str = ""  # primary / danger: how the button looks
     notify: str = ""  # "requester" (decided) or "implementer" (ready for deployment)
     per_model: tuple[tuple[str, str | None], ...] = ()  # (model label, transition) where a subject differs
+    applies_to: tuple[str, ...] = ()  # model labels of the subjects it decides; empty: every subject
+    follow_up: str = ""  # "problem" or "rfc": the decision opens one (reviews.sla_review)
+    needs_reason: bool = False
+
+    def applies(self, model_label: str | None) -> bool:
+        return not self.applies_to or model_label is None or model_label in self.applies_to
 
     def transition_for(self, model_label: str) -> str | None:
         return dict(self.per_model).get(model_label, self.transition)
@@ -38,20 +44,21 @@ def register(kind: str, *options: DecisionOption) -> None:
         table[option.value] = option
 
 
-def options_for(kind: str) -> list[DecisionOption]:
-    """The decisions a meeting of `kind` can record, defer last."""
-    return [*DECISIONS.get(str(kind), {}).values(), DecisionOption(DEFER, "Defer")]
+def options_for(kind: str, model_label: str | None = None) -> list[DecisionOption]:
+    """The decisions a meeting of `kind` can record (on a subject of `model_label`), defer last."""
+    return [*vote_values(kind, model_label), DecisionOption(DEFER, "Defer")]
 
 
-def option(kind: str, value: str) -> DecisionOption | None:
+def option(kind: str, value: str, model_label: str | None = None) -> DecisionOption | None:
     if value == DEFER:
         return DecisionOption(DEFER, "Defer")
-    return DECISIONS.get(str(kind), {}).get(value)
+    found = DECISIONS.get(str(kind), {}).get(value)
+    return found if found is not None and found.applies(model_label) else None
 
 
-def vote_values(kind: str) -> list[DecisionOption]:
+def vote_values(kind: str, model_label: str | None = None) -> list[DecisionOption]:
     """Attendees vote for one of the decisions (not for deferral)."""
-    return list(DECISIONS.get(str(kind), {}).values())
+    return [o for o in DECISIONS.get(str(kind), {}).values() if o.applies(model_label)]
 
 
 register(
@@ -71,8 +78,17 @@ register(
     DecisionOption("accept", "Accept", "close", "primary"),
     DecisionOption("follow_up", "Follow up", None),
 )
+SLA_LABEL = "slas.servicelevelagreement"
+SLA_PERIOD_LABEL = "reviews.slareviewperiod"
 register(
     ReviewKind.SLA,
-    DecisionOption("activate", "Activate", "activate", "primary"),
-    DecisionOption("revise", "Send back for revision", "withdraw", "danger"),
+    DecisionOption("activate", "Activate", "activate", "primary", applies_to=(SLA_LABEL,)),
+    DecisionOption("revise", "Send back for revision", "withdraw", "danger", applies_to=(SLA_LABEL,)),
+    # The period's service level report (reviews.sla_review): accepted, or improvement is
+    # required, with a reason, through a problem or a draft RFC (the decider chooses).
+    DecisionOption("accept", "Accept the report", None, "primary", applies_to=(SLA_PERIOD_LABEL,)),
+    DecisionOption("improve_problem", "Require improvement: open a problem", None, "danger",
+                   applies_to=(SLA_PERIOD_LABEL,), follow_up="problem", needs_reason=True),
+    DecisionOption("improve_rfc", "Require improvement: draft an RFC", None, "danger",
+                   applies_to=(SLA_PERIOD_LABEL,), follow_up="rfc", needs_reason=True),
 )

@@ -124,3 +124,40 @@ class Vote(AuditedModel):
 
     def __str__(self):
         return f"{self.voter}: {self.vote}"
+
+
+class SLAReviewPeriod(AuditedModel):
+    """The service level report an SLA Review takes up: the subject of one agenda item.
+
+    The figures are not stored: they are read from the clocks, outages and warnings of
+    [start, end) when shown (reviews.sla_review). A "require improvement" decision opens a
+    problem or a draft RFC, named here (and in the item's reason, for the minutes)."""
+
+    meeting = models.OneToOneField(Meeting, on_delete=models.CASCADE, related_name="sla_period")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    follow_up_label = models.CharField(max_length=100, blank=True, editable=False)
+    follow_up_id = models.CharField(max_length=64, blank=True, editable=False)
+    follow_up_reference = models.CharField(max_length=40, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-end", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="sla_review_period_positive")]
+
+    def __str__(self):
+        return f"Service level report {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+
+    @property
+    def reference(self) -> str:
+        return f"REV-{self.meeting_id} report"
+
+    def get_absolute_url(self):
+        return reverse("review_meeting", args=[self.meeting_id]) + "#sla-report"
+
+    @property
+    def follow_up_url(self) -> str:
+        if not self.follow_up_label:
+            return ""
+        subject = apps.get_model(self.follow_up_label)._default_manager.filter(pk=self.follow_up_id).first()
+        return subject.get_absolute_url() if subject is not None and hasattr(subject, "get_absolute_url") else ""

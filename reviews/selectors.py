@@ -74,6 +74,11 @@ def awaiting(meeting: Meeting) -> list[tuple]:
     from mof.views import gated_sources
 
     found = []
+    if str(meeting.kind) == "sla":
+        from reviews.models import SLAReviewPeriod
+
+        # The period's service level report (reviews.sla_review) comes first.
+        found.append((SLAReviewPeriod, SLAReviewPeriod.objects.filter(meeting=meeting)))
     for model, field, states in gated_sources().get(str(meeting.kind), []):
         label = model._meta.label_lower
         if meeting.emergency and label != "changes.requestforchange":
@@ -130,6 +135,10 @@ def agenda(meeting: Meeting, *, user=None) -> list[AgendaItem]:
         item.tally = tallies.get(item.pk, {})
         item.vote_count = sum(item.tally.values())
         item.my_vote = mine.get(item.pk, "")
+    if str(meeting.kind) == "sla":
+        from reviews import sla_review
+
+        sla_review.attach(meeting, items, user=user)  # the report, computed once if shown
     return items
 
 

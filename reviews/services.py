@@ -136,6 +136,10 @@ def agenda_refresh(*, actor, meeting: Meeting) -> list[AgendaItem]:
         meeting = _lock_meeting(meeting.pk)
         if meeting.state not in OPEN_STATES:
             raise ValidationError({"state": "The agenda of a closed meeting is fixed."})
+        if meeting.kind == ReviewKind.SLA:
+            from reviews import sla_review
+
+            sla_review.period_ensure(meeting)  # the period's report leads the agenda
         position = _next_position(meeting)
         for model, qs in selectors.awaiting(meeting):
             label = _subject_label(model)
@@ -203,7 +207,7 @@ def vote(*, item: AgendaItem, voter, vote: str) -> Vote:
             raise MeetingNotInSession(f"{meeting} is not in session: votes are cast in session.")
         if item.state != ItemState.PENDING:
             raise AlreadyDecided(f"This item was {item.get_state_display().lower()} already; votes are closed.")
-        allowed = [o.value for o in decision_registry.vote_values(meeting.kind)]
+        allowed = [o.value for o in decision_registry.vote_values(meeting.kind, item.model_label)]
         if vote not in allowed:
             raise ValidationError({"vote": f"Vote one of: {', '.join(allowed)}."})
         subject = item.get_subject()
@@ -308,9 +312,9 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             raise AlreadyDecided(
                 f"This item was {item.get_state_display().lower()} already{who} ({item.decision or '-'}); nothing was changed."
             )
-        option = decision_registry.option(meeting.kind, decision)
+        option = decision_registry.option(meeting.kind, decision, item.model_label)
         if option is None:
-            allowed = [o.value for o in decision_registry.options_for(meeting.kind)]
+            allowed = [o.value for o in decision_registry.options_for(meeting.kind, item.model_label)]
             raise ValidationError({"decision": f"A {ReviewKind(meeting.kind).label} decides one of: {', '.join(allowed)}."})
         deferring = option.value == decision_registry.DEFER
         if meeting.state != MeetingState.IN_SESSION and not (deferring and meeting.state == MeetingState.PLANNED):
@@ -319,6 +323,8 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
         if subject is None:
             raise ValidationError({"subject": "The item's subject no longer exists."})
 
+        if option.needs_reason and not reason.strip():
+            raise ValidationError({"reason": f"{option.label}: say why (the reason goes with it)."})
         facts = quorum_facts(item)
         if not deferring:
             shortfall = quorum_shortfall(meeting, facts)
@@ -337,8 +343,14 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             "quorum_role_clusters": meeting.quorum_role_clusters,
             **facts,
         }
+        opened = None
+        if option.follow_up:  # improvement required: a problem or a draft RFC, in the same transaction
+            from reviews import sla_review
+
+            opened = sla_review.follow_up_open(period=subject, kind=option.follow_up, actor=actor, reason=reason)
+            detail["follow_up"] = {"model_label": opened._meta.label_lower, "id": opened.pk, "reference": opened.reference}
         wanted = option.transition_for(item.model_label)
-        fire = wanted if wanted in _transition_names(subject) else None
+        fire = wanted if wanted and wanted in _transition_names(subject) else None
         record = review_gate.record_decision(
             kind=meeting.kind, subject=subject, decision=option.value, actor=actor, notes=reason,
             reference=f"{meeting.reference} item {item.position}", fire=fire, detail=detail,
@@ -350,6 +362,8 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
         item.decided_by = actor
         item.decided_at = timezone.now()
         item.decision_record = record
+        if opened is not None:
+            item.reason = f"{reason}\nFollow-up: {opened.reference}"
         if deferring:
             item.deferred_to = _roll_forward(item, actor)
         item.save()
