@@ -1,14 +1,19 @@
 """Admin of service level management: a maintenance tool through the same doors.
 Calendars save through slas.services.calendar_save (the version bumps, the clocks that use
 them are recomputed); SLAs, versions, clocks, notifications and the ticket event log are
-read-only here (new versions and transitions go through the pages, the API or the services)."""
+read-only here (new versions and transitions go through the pages, the API or the services),
+as are service hours, availability targets, outage records, measurements, capacity
+thresholds and warnings (slas.availability and slas.capacity write them, with their checks)."""
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from mof.admin import PolicyAdmin, ReadOnlyAdmin
 from slas import services
-from slas.models import BusinessCalendar, CalendarHoliday, ClockNotification, ServiceLevelAgreement, SLAClock, SLAVersion, TicketEvent, WorkingInterval
+from slas.models import (
+    AvailabilityTarget, BusinessCalendar, CalendarHoliday, CapacityThreshold, CapacityWarning, ClockNotification, Measurement,
+    OutageRecord, ServiceHours, ServiceLevelAgreement, SLAClock, SLAVersion, TicketEvent, WorkingInterval,
+)
 
 
 def _kept(formset):
@@ -125,3 +130,59 @@ class TicketEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "ticket_type", "ticket_id", "kind", "state", "priority", "hold_reason", "service_id", "group_id"]
     list_filter = ["ticket_type", "kind", "state"]
     search_fields = ["=ticket_id"]
+
+
+# --- availability and capacity (read-only: written through slas.availability / slas.capacity) ---
+
+
+@admin.register(ServiceHours)
+class ServiceHoursAdmin(ReadOnlyAdmin):
+    view_action = "availability.view"
+    list_display = ["service", "calendar"]
+    search_fields = ["service__name"]
+    list_select_related = ["service", "calendar"]
+
+
+@admin.register(AvailabilityTarget)
+class AvailabilityTargetAdmin(ReadOnlyAdmin):
+    view_action = "availability.view"
+    list_display = ["service", "target_percentage"]
+    search_fields = ["service__name"]
+    list_select_related = ["service"]
+
+
+@admin.register(OutageRecord)
+class OutageRecordAdmin(ReadOnlyAdmin):
+    view_action = "availability.view"
+    list_display = ["service", "start", "end", "planned", "reason", "recorded_by", "created_at"]
+    list_filter = ["planned"]
+    search_fields = ["service__name", "reason"]
+    list_select_related = ["service", "recorded_by"]
+    date_hierarchy = "start"
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(ReadOnlyAdmin):
+    view_action = "measurement.view"
+    list_display = ["ci", "metric", "value", "at", "received_at"]
+    search_fields = ["metric", "=ci__id"]
+    list_select_related = ["ci"]
+    raw_id_fields = ["ci"]
+
+
+@admin.register(CapacityThreshold)
+class CapacityThresholdAdmin(ReadOnlyAdmin):
+    view_action = "capacity.view"
+    list_display = ["ci_class", "metric", "direction", "threshold", "unit", "label", "window_days", "warn_within_days"]
+    search_fields = ["metric", "ci_class__name"]
+    list_select_related = ["ci_class"]
+
+
+@admin.register(CapacityWarning)
+class CapacityWarningAdmin(ReadOnlyAdmin):
+    view_action = "capacity.view"
+    list_display = ["ci", "metric", "current_value", "threshold_value", "direction", "forecast_at", "status", "change", "decided_by", "decided_at"]
+    list_filter = ["status", "direction"]
+    search_fields = ["metric", "ci__name"]
+    list_select_related = ["ci", "change", "decided_by"]
+    raw_id_fields = ["ci", "change"]

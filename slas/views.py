@@ -47,7 +47,23 @@ def landing(request):
             {"label": "breaches in the last 30 days", "value": SLAClock.objects.filter(state=ClockState.BREACHED, breached_at__gte=since).count(), "url": reverse("sla_reports")},
             {"label": "business calendars", "value": BusinessCalendar.objects.count(), "url": reverse("calendar_list")},
         ]
+    stats += _availability_capacity_stats(request.user)
     return quadrant_page(request, "optimizing", extra_stats=stats)
+
+
+def _availability_capacity_stats(user) -> list[dict]:
+    """Links from the Optimizing landing page to availability and capacity management."""
+    from slas.models import AvailabilityTarget, CapacityThreshold, CapacityWarning, WarningStatus
+
+    stats = []
+    if policy.can(user, "availability.view"):
+        stats.append({"label": "services with an availability target", "value": AvailabilityTarget.objects.count(), "url": reverse("availability_summary")})
+    if policy.can(user, "capacity.view"):
+        stats += [
+            {"label": "capacity thresholds", "value": CapacityThreshold.objects.count(), "url": reverse("capacity_dashboard")},
+            {"label": "open capacity warnings", "value": CapacityWarning.objects.filter(status=WarningStatus.OPEN).count(), "url": reverse("capacity_warnings")},
+        ]
+    return stats
 
 
 # --- business calendars ------------------------------------------------------------------

@@ -299,3 +299,27 @@ def test_an_empty_period_puts_no_report_to_a_vote(people, world):
     CapacityWarning.objects.create(ci=CIFactory(), metric="disk.used", threshold_value=90, current_value=80, forecast_at=timezone.now())
     added = services.agenda_refresh(actor=people["chair"], meeting=meeting)
     assert [i.model_label for i in added] == ["reviews.slareviewperiod"]
+
+
+# --- the Optimizing landing page and the admin ---------------------------------------------
+
+
+def test_the_optimizing_page_links_to_availability_and_capacity(client, people, world):
+    html = logged_in(client, people["chair"]).get(reverse("optimizing")).content.decode()
+    for name in ("availability_summary", "capacity_dashboard", "capacity_warnings"):
+        assert f'href="{reverse(name)}"' in html
+
+
+def test_the_admin_shows_availability_and_capacity_read_only(client, admin_user, world):
+    from slas.models import OutageRecord
+
+    record = OutageRecord.objects.create(service=world["mail"], start=timezone.now() - dt.timedelta(hours=2), end=timezone.now(), reason="Disk")
+    c = logged_in(client, admin_user)
+    for model in ("servicehours", "availabilitytarget", "outagerecord", "measurement", "capacitythreshold", "capacitywarning"):
+        r = c.get(reverse(f"admin:slas_{model}_changelist"))
+        assert r.status_code == 200, model
+        assert c.get(reverse(f"admin:slas_{model}_add")).status_code == 403, model
+    r = c.get(reverse("admin:slas_outagerecord_change", args=[record.pk]))
+    assert r.status_code == 200 and "Disk" in r.content.decode()
+    assert c.post(reverse("admin:slas_outagerecord_delete", args=[record.pk]), {"post": "yes"}).status_code == 403
+    assert OutageRecord.objects.filter(pk=record.pk).exists()
