@@ -49,8 +49,8 @@ if str(ROOT) not in sys.path:
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mof_bench"
 AGENT = "bench-agent-001"
 # gunicorn configurations tried (2 cores): sync workers, and gthread.
-CONFIGS = ["-w 2", "-w 3", "-w 4", "-w 2 --threads 4", "-w 4 --threads 2"]
-BEST = "-w 3"  # see bench/README.md (best of CONFIGS on the reference machine)
+CONFIGS = ["-w 2", "-w 4", "-w 2 --threads 4", "-w 3 --threads 2"]
+BEST = "-w 3 --threads 2"  # best reads of CONFIGS measured 2026-11-25 (bench/README.md)
 TARGETS = {"detail": (500, 150), "cursor": (250, 150), "file": (200, None)}
 
 LUA_COMMON = r"""
@@ -229,11 +229,11 @@ def measure(config: str, scenarios, *, db_url: str, info: dict, connections: int
             results.append(r)
             log(f"  [{config}] {scenario}: {r['ok_rps']:.0f} req/s (target {target_rps}), p50 {r['p50_ms']:.1f} ms, "
                 f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}")
-            if scenario == "file":
-                n = delete_filed(info["max_id"])
-                log(f"    {n:,} filed incidents deleted again")
     finally:
         server.stop()
+        if "file" in scenarios:  # after the server stopped: requests still in flight when wrk ended are committed too
+            n = delete_filed(info["max_id"])
+            log(f"    {n:,} filed incidents deleted again")
     return results
 
 
