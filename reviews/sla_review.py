@@ -327,6 +327,15 @@ class ItemView:
 
         return decisions.options_for(self.review.meeting.kind, self.item.model_label)
 
+    @property
+    def not_for_this_subject(self) -> list[str]:
+        """Decisions of the kind that do not fit this subject (the report is not activated,
+        an SLA is not "accepted"): their buttons are hidden, and decide() refuses them."""
+        from reviews import decisions
+
+        fits = {o.value for o in self.options}
+        return [o.value for o in decisions.vote_values(self.review.meeting.kind) if o.value not in fits]
+
 
 def attach(meeting: Meeting, items, *, user=None) -> Review:
     """Give every item of an SLA Review agenda its `sla_review` view (nothing is computed

@@ -162,8 +162,10 @@ def test_the_meeting_page_and_meeting_mode_show_the_report_and_the_what_if(clien
     html = c.get(meeting.get_absolute_url()).content.decode()
     assert 'id="sla-report"' in html and 'data-sla-report' in html and "Mail P1" in html and "80.00 %" in html
     assert 'id="sla-awaiting"' in html and "Web P1" in html and "66.67 %" in html
+    assert f'tr[data-item="{items[0].pk}"] button[value="activate"]' in html  # the report is not activated
     html = c.get(reverse("review_mode_item", args=[meeting.pk, items[0].pk])).content.decode()
     assert 'data-sla-report' in html and "Require improvement: open a problem" in html
+    assert f'#mode-item[data-item="{items[0].pk}"] button[value="activate"]' in html
     html = c.get(reverse("review_mode_item", args=[meeting.pk, items[1].pk])).content.decode()
     assert 'data-whatif' in html and "66.67 %" in html
 
