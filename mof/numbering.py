@@ -1,12 +1,57 @@
-"""Numbers people say out loud: CHG-1042, INC-20931, PRB-77, REL-12."""
-from django.db import IntegrityError, models, transaction
+"""Numbers people say out loud: CHG-1042, INC-20931, PRB-77, REL-12.
+
+On PostgreSQL each numbered table draws from its own sequence (created on first use and
+started after the highest number present), so concurrent filings never collide and never
+wait for each other; a rolled-back filing leaves a gap, as in every mature tool. Elsewhere
+(SQLite serialises writers) the number is the highest plus one.
+"""
+from django.db import IntegrityError, ProgrammingError, connection, models, transaction
 from django.db.models import Max
 
 from mof.audit import AuditedModel
 
 
+def _sequence(model) -> str:
+    return f"{model._meta.db_table}_number_seq"
+
+
+def _sync_sequence(model) -> None:
+    """Create the sequence if needed and move it past the highest number in the table
+    (rows loaded in bulk, e.g. by the benchmarks, do not draw from it)."""
+    table, seq = model._meta.db_table, _sequence(model)
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{seq}"')
+        cursor.execute(
+            f'SELECT setval(%s, GREATEST((SELECT COALESCE(MAX(number), 0) FROM "{table}"), '
+            f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM \"{seq}\"), 1), "
+            f'(SELECT COALESCE(MAX(number), 0) > 0 FROM "{table}") OR (SELECT is_called FROM "{seq}"))',
+            [seq],
+        )
+
+
+def next_number(model) -> int:
+    if connection.vendor != "postgresql":
+        return (model._base_manager.aggregate(m=Max("number"))["m"] or 0) + 1
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(%s)", [_sequence(model)])
+            return cursor.fetchone()[0]
+    except ProgrammingError:  # no sequence yet
+        pass
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                _sync_sequence(model)
+            break
+        except IntegrityError:  # two first filings created it at once: it exists now
+            continue
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(%s)", [_sequence(model)])
+        return cursor.fetchone()[0]
+
+
 class NumberedModel(AuditedModel):
-    """Numbers people say out loud (CHG-1042): max + 1, unique, retried on a clash."""
+    """A business object with a number people quote (`reference`: PREFIX-number)."""
 
     number_prefix = ""
     number = models.PositiveIntegerField(unique=True, editable=False)
@@ -21,13 +66,20 @@ class NumberedModel(AuditedModel):
     def save(self, *args, **kwargs):
         if self.number is not None:
             return super().save(*args, **kwargs)
-        for attempt in range(10):
-            self.number = (type(self)._base_manager.aggregate(m=Max("number"))["m"] or 0) + 1
+        model = type(self)
+        for attempt in range(5):
+            self.number = next_number(model)
             try:
                 with transaction.atomic():
                     return super().save(*args, **kwargs)
             except IntegrityError:
-                if attempt == 9 or type(self)._base_manager.filter(number=self.number).count() == 0:
+                taken = model._base_manager.filter(number=self.number).exists()
+                if attempt == 4 or (connection.vendor != "postgresql" and not taken):
                     raise
+                # A number taken by rows that did not draw from the sequence (or, without
+                # a sequence, a concurrent filing): move past them and draw again.
+                if connection.vendor == "postgresql":
+                    with transaction.atomic():
+                        _sync_sequence(model)
                 self.pk = None
                 self._state.adding = True
