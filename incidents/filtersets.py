@@ -34,6 +34,22 @@ class IncidentFilterSet(django_filters.FilterSet):
         model = Incident
         fields = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = getattr(self.request, "user", None)
+        if user is not None:
+            # Offer the people of the reader's groups (of every group if they have none):
+            # listing every user makes the page heavy and helps no one.
+            self.filters["assignee"].queryset = assignable_people(user)
+
+
+def assignable_people(user):
+    teams = getattr(user, "team_ids", None)
+    members = User.objects.filter(is_active=True, teams__isnull=False)
+    if teams:
+        members = members.filter(teams__in=teams)
+    return members.distinct().order_by("username")
+
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:

@@ -256,8 +256,12 @@ class BulkForm(forms.Form):
     urgency = forms.TypedChoiceField(choices=[("", "—")] + list(Scale.choices), coerce=int, required=False, empty_value=None)
     duplicate_of = ReferencesField(required=False, prefix="INC", label="Duplicate of", queryset=Incident.objects.all())
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if user is not None and not self.is_bound:
+            from incidents.filtersets import assignable_people
+
+            self.fields["assignee"].queryset = assignable_people(user)  # shown: the reader's groups
         ids = self.data.getlist("incidents") if hasattr(self.data, "getlist") else []
         self.fields["incidents"].choices = [(i, i) for i in ids if str(i).isdigit()]
 

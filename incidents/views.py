@@ -517,7 +517,7 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
         base = selectors.incident_list(user=user).filter(status=IncidentStatus.NEW, assignment_group__isnull=True)
     else:
         base = selectors.queue(user=user, name=name, group_ids=group_ids)
-    filterset = IncidentFilterSet(request.GET, queryset=base)
+    filterset = IncidentFilterSet(request.GET, queryset=base, request=request)
     qs = filterset.qs
     ordering = list(qs.query.order_by) if request.GET.get("sort") else []
     default = ["sla_due", "priority"] if name == "breaching" and base.query.annotations else ["priority", "-number"]
@@ -537,7 +537,7 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
         "sortable": [("number", "Number"), ("title", "Title"), ("priority", "Priority"), ("status", "Status")],
         "saved_filters": list(SavedFilter.objects.filter(user=user)),
         "querystring": params.urlencode(),
-        "bulk_form": bulk_form or BulkForm(auto_id="bulk-%s"),
+        "bulk_form": bulk_form or BulkForm(auto_id="bulk-%s", user=user),
         "save_form": save_form or SavedFilterForm(initial={"querystring": params.urlencode()}, auto_id="save-%s"),
         "can_bulk": policy.can(user, "incident.bulk"),
         "now": timezone.now(),
