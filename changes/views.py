@@ -1,7 +1,6 @@
 """Pages of the Changing quadrant: requests for change, releases and standard-change
 templates. Reads through changes.selectors, state changes through the one generic
 transition view (mof.views.transition_view) and changes.services.change_transition."""
-from contextlib import contextmanager
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,49 +17,12 @@ from changes.choices import OPEN_BEFORE_IMPLEMENTATION, ChangeStatus, ChangeType
 from changes.forms import DATALIST_SIZE, ArtifactForm, AssessForm, ChangeForm, CommentForm, ReleaseForm, TemplateForm, TestEvidenceForm
 from changes.models import Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
 from mof import policy
-from mof.forms import add_service_errors
+from mof.forms import attempt
 from mof.models import ConfigurationItem
 from mof.pagination import paginate, parse_positive_int
-from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
 from mof.views import PAGE_SIZE, MAX_PAGE_SIZE, _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 
 
-class _Failed(Exception):
-    """A write was refused with a message the form shows; carries the HTTP status."""
-
-    def __init__(self, status):
-        self.status = status
-
-
-@contextmanager
-def service_errors(form):
-    """Run a service call for `form`: its refusals become form errors and a 400 (409 when
-    the state moved under us), never a 500. Refused (policy) stays a 403."""
-    try:
-        yield
-    except ValidationError as exc:
-        add_service_errors(form, exc)
-        raise _Failed(400) from exc
-    except TransitionBlocked as exc:
-        for field, errors in (exc.field_errors or {}).items():
-            for message in errors:
-                form.add_error(field if field in form.fields else None, message)
-        if not exc.field_errors:
-            for reason in exc.reasons:
-                form.add_error(None, reason)
-        raise _Failed(400) from exc
-    except (TransitionNotAllowed, ConcurrentTransition) as exc:
-        form.add_error(None, "This is not possible in the current state: someone may have changed it first. The page now shows the current state.")
-        raise _Failed(409) from exc
-
-
-def _attempt(form, call):
-    """(result, None) after success, (None, status) after a refusal shown on the form."""
-    try:
-        with service_errors(form):
-            return call(), None
-    except _Failed as failed:
-        return None, failed.status
 
 
 @login_required
@@ -242,7 +204,7 @@ def _file_change(request, form, *, template=None):
     fields = form.service_fields()
     if template is not None:
         fields.update(template=template, type=ChangeType.STANDARD)
-    return _attempt(form, lambda: services.change_create(actor=request.user, **fields))
+    return attempt(form, lambda: services.change_create(actor=request.user, **fields))
 
 
 @login_required
@@ -313,7 +275,7 @@ def change_edit(request, pk):
                     fields[name] = _keep_invisible(change, name, fields[name], visible)
             # The service decides on the record as stored, not on a copy the form touched.
             stored = _change_get(request.user, pk)
-            saved, status = _attempt(form, lambda: services.change_update(actor=request.user, change=stored, **fields))
+            saved, status = attempt(form, lambda: services.change_update(actor=request.user, change=stored, **fields))
             if saved is not None:
                 messages.success(request, f"{saved.reference} saved.")
                 return redirect(saved)
@@ -330,7 +292,7 @@ def change_assess(request, pk):
     status = 400
     if form.is_valid():
         data = form.cleaned_data
-        done, status = _attempt(form, lambda: services.change_assess(
+        done, status = attempt(form, lambda: services.change_assess(
             actor=request.user, change=change, probability=data["probability"], impact=data["impact"], notes=data["notes"]))
         if done is not None:
             messages.success(request, f"{done.reference} assessed: {done.risk_assessment.get_level_display()} risk, {done.get_approval_path_display()}.")
@@ -360,7 +322,7 @@ def change_comment(request, pk):
     form = CommentForm(request.POST)
     status = 400
     if form.is_valid():
-        comment, status = _attempt(form, lambda: services.change_comment(actor=request.user, change=change, body=form.cleaned_data["body"]))
+        comment, status = attempt(form, lambda: services.change_comment(actor=request.user, change=change, body=form.cleaned_data["body"]))
         if comment is not None:
             messages.success(request, "Comment added.")
             return redirect(reverse("change_detail", args=[change.pk]) + "#comments")
@@ -380,7 +342,7 @@ def change_test_evidence(request, pk):
     status = 400
     if form.is_valid():
         environment = _keep_invisible(change, "test_environment", form.cleaned_data["test_environment"], visible)
-        saved, status = _attempt(form, lambda: services.change_update(
+        saved, status = attempt(form, lambda: services.change_update(
             actor=request.user, change=change, test_results=form.cleaned_data["test_results"], test_environment=environment))
         if saved is not None:
             messages.success(request, "Test evidence recorded.")
@@ -455,7 +417,7 @@ def release_create(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            release, status = _attempt(form, lambda: services.release_create(
+            release, status = attempt(form, lambda: services.release_create(
                 actor=request.user, changes=form.cleaned_data["changes"], **form.service_fields()))
             if release is not None:
                 messages.success(request, f"{release.reference} planned: add its artifacts from the definitive software library.")
@@ -477,7 +439,7 @@ def release_edit(request, pk):
             # Changes the editor may not see stay in the release.
             hidden = list(release.changes.exclude(pk__in=visible.values("pk")))
             changes = list(form.cleaned_data["changes"]) + hidden
-            saved, status = _attempt(form, lambda: services.release_update(
+            saved, status = attempt(form, lambda: services.release_update(
                 actor=request.user, release=_release_get(request.user, pk), changes=changes, **form.service_fields()))
             if saved is not None:
                 messages.success(request, f"{saved.reference} saved.")
@@ -494,7 +456,7 @@ def release_artifact_add(request, pk):
     form = ArtifactForm(request.POST, instance=ReleaseArtifact(release=release))
     status = 400
     if form.is_valid():
-        artifact, status = _attempt(form, lambda: services.artifact_add(actor=request.user, release=release, **form.service_fields()))
+        artifact, status = attempt(form, lambda: services.artifact_add(actor=request.user, release=release, **form.service_fields()))
         if artifact is not None:
             messages.success(request, f"Artifact {artifact} added to {release.reference}.")
             return redirect(release)
@@ -565,7 +527,7 @@ def change_template_create(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            template, status = _attempt(form, lambda: services.template_create(actor=request.user, **form.service_fields()))
+            template, status = attempt(form, lambda: services.template_create(actor=request.user, **form.service_fields()))
             if template is not None:
                 messages.success(request, f"{template.reference} proposed: it is approved at a Release Approved Review.")
                 return redirect(template)
@@ -583,7 +545,7 @@ def change_template_edit(request, pk):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            saved, status = _attempt(form, lambda: services.template_update(actor=request.user, template=template, **form.service_fields()))
+            saved, status = attempt(form, lambda: services.template_update(actor=request.user, template=template, **form.service_fields()))
             if saved is not None:
                 messages.success(request, f"{saved.reference} saved.")
                 return redirect(saved)

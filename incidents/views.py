@@ -7,7 +7,6 @@ and a 400 (409 when the state moved), never a half-written record."""
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib import messages
@@ -41,49 +40,15 @@ from incidents.forms import (
 )
 from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal, SavedFilter
 from mof import impact, policy
-from mof.forms import add_service_errors
+from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_positive_int
-from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
 from mof.views import MAX_PAGE_SIZE, PAGE_SIZE, _get_or_404, history_rows, transition_panel, transition_view
 
 DATALIST_SIZE = 200
 SUGGESTIONS = 5
 
 
-class _Failed(Exception):
-    def __init__(self, status):
-        self.status = status
-
-
-@contextmanager
-def _service_errors(form):
-    """A service's refusal becomes errors on `form` (400; 409 when the state moved)."""
-    try:
-        yield
-    except ValidationError as exc:
-        add_service_errors(form, exc)
-        raise _Failed(400) from exc
-    except TransitionBlocked as exc:
-        for field, errors in (exc.field_errors or {}).items():
-            for message in errors:
-                form.add_error(field if field in form.fields else None, message)
-        if not exc.field_errors:
-            for reason in exc.reasons:
-                form.add_error(None, reason)
-        raise _Failed(400) from exc
-    except (TransitionNotAllowed, ConcurrentTransition) as exc:
-        form.add_error(None, "This is not possible in the current state: someone may have changed it first.")
-        raise _Failed(409) from exc
-
-
-def _attempt(form, call):
-    """(result, None) after success; (None, status) after a refusal shown on the form."""
-    try:
-        with _service_errors(form):
-            return call(), None
-    except _Failed as failed:
-        return None, failed.status
 
 
 def _page(request, qs, default=PAGE_SIZE):
@@ -246,7 +211,7 @@ def _incident_post(request, pk, form_key, build, call, done):
     form = build(incident)
     status = 400
     if form.is_valid():
-        _, status = _attempt(form, lambda: call(form, incident))
+        _, status = attempt(form, lambda: call(form, incident))
         if status is None:
             messages.success(request, done)
             return redirect(reverse("incident_detail", args=[pk]) + f"#{form_key}")
@@ -302,7 +267,7 @@ def incident_take(request, pk):
         return _render_incident(request, incident, 400, forms={"assign": form})
     form = AssignForm({"assignment_group": group_id, "assignee": request.user.pk}, incident=incident, auto_id="assign-%s")
     if form.is_valid():
-        _, status = _attempt(form, lambda: services.incident_assign(actor=request.user, incident=incident, assignment_group=form.cleaned_data["assignment_group"], assignee=request.user))
+        _, status = attempt(form, lambda: services.incident_assign(actor=request.user, incident=incident, assignment_group=form.cleaned_data["assignment_group"], assignee=request.user))
         if status is None:
             messages.success(request, f"{incident.reference} is yours.")
             return redirect("incident_detail", pk=pk)
@@ -403,7 +368,7 @@ def incident_create(request):
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            incident, status = _attempt(form, lambda: services.incident_create(actor=user, caller=data["caller"], affected_cis=data["affected_cis"], **form.service_fields()))
+            incident, status = attempt(form, lambda: services.incident_create(actor=user, caller=data["caller"], affected_cis=data["affected_cis"], **form.service_fields()))
             if status is None:
                 messages.success(request, f"{incident.reference} filed (P{incident.priority}).")
                 return redirect(incident)
@@ -422,7 +387,7 @@ def incident_edit(request, pk):
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            _, status = _attempt(form, lambda: services.incident_update(actor=user, incident=incident, affected_cis=data["affected_cis"], reason=data.get("reason") or "", **form.service_fields()))
+            _, status = attempt(form, lambda: services.incident_update(actor=user, incident=incident, affected_cis=data["affected_cis"], reason=data.get("reason") or "", **form.service_fields()))
             if status is None:
                 messages.success(request, f"{incident.reference} saved.")
                 return redirect(incident)
@@ -467,7 +432,7 @@ def self_service(request):
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            incident, status = _attempt(form, lambda: services.incident_create(actor=user, caller=user, channel="portal", **data))
+            incident, status = attempt(form, lambda: services.incident_create(actor=user, caller=user, channel="portal", **data))
             if status is None:
                 messages.success(request, f"Thank you. Your incident is {incident.reference}; the service desk will pick it up.")
                 return redirect(incident)
@@ -567,7 +532,7 @@ def incident_bulk(request):
         if len(visible) != len(set(ids)):
             form.add_error("incidents", "Some of these incidents do not exist or you may not see them.")
         else:
-            done, status = _attempt(form, lambda: services.incident_bulk(actor=user, incident_ids=ids, action=form.cleaned_data["action"], params=form.params()))
+            done, status = attempt(form, lambda: services.incident_bulk(actor=user, incident_ids=ids, action=form.cleaned_data["action"], params=form.params()))
             if status is None:
                 messages.success(request, f"{len(done)} incident{'s' if len(done) != 1 else ''} updated.")
                 return HttpResponseRedirect(reverse("incident_queue") + (f"?{back}" if back else ""))
@@ -694,7 +659,7 @@ def problem_create(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            problem, status = _attempt(form, lambda: services.problem_create(actor=user, **form.service_fields()))
+            problem, status = attempt(form, lambda: services.problem_create(actor=user, **form.service_fields()))
             if status is None:
                 messages.success(request, f"{problem.reference} recorded.")
                 return redirect(problem)
@@ -712,7 +677,7 @@ def problem_edit(request, pk):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            _, status = _attempt(form, lambda: services.problem_update(actor=user, problem=problem, **form.service_fields()))
+            _, status = attempt(form, lambda: services.problem_update(actor=user, problem=problem, **form.service_fields()))
             if status is None:
                 messages.success(request, f"{problem.reference} saved.")
                 return redirect(problem)

@@ -1,6 +1,8 @@
 """Forms of the pages. State is never a form field: it moves only by transitions."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
@@ -115,3 +117,43 @@ class RelationshipForm(forms.Form):
         if target.pk == self.source.pk:
             raise ValidationError("A CI cannot depend on itself.")
         return target
+
+
+class _Failed(Exception):
+    """A write was refused with a message the form shows; carries the HTTP status."""
+
+    def __init__(self, status):
+        self.status = status
+
+
+@contextmanager
+def service_errors(form):
+    """Run a service call for `form`: its refusals become form errors and a 400 (409 when
+    the state moved under us), never a 500. Refused (policy) stays a 403."""
+    from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
+
+    try:
+        yield
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        raise _Failed(400) from exc
+    except TransitionBlocked as exc:
+        for field, errors in (exc.field_errors or {}).items():
+            for message in errors:
+                form.add_error(field if field in form.fields else None, message)
+        if not exc.field_errors:
+            for reason in exc.reasons:
+                form.add_error(None, reason)
+        raise _Failed(400) from exc
+    except (TransitionNotAllowed, ConcurrentTransition) as exc:
+        form.add_error(None, "This is not possible in the current state: someone may have changed it first. The page now shows the current state.")
+        raise _Failed(409) from exc
+
+
+def attempt(form, call):
+    """(result, None) after success, (None, status) after a refusal shown on the form."""
+    try:
+        with service_errors(form):
+            return call(), None
+    except _Failed as failed:
+        return None, failed.status
