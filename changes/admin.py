@@ -14,7 +14,7 @@ from changes import selectors, services
 from changes.choices import ChangeStatus, ReleaseStatus, TemplateStatus
 from changes.models import ChangeComment, Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
 from mof import audit, policy
-from mof.admin import PolicyAdmin, ReadOnlyAdmin
+from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed, TransitionUnknown
 
 
@@ -172,20 +172,11 @@ class StandardChangeTemplateAdmin(ServiceAdmin):
 # --- releases and the definitive software library ---------------------------------------
 
 
-class ReleaseArtifactInline(admin.TabularInline):
+class ReleaseArtifactInline(ReadOnlyInline):
     """The artifacts recorded: a master-copy record is never edited or removed here."""
 
     model = ReleaseArtifact
     fields = ["name", "version", "checksum", "location"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return policy.can(request.user, "release.view", obj)

@@ -14,7 +14,7 @@ from django.http import HttpResponseRedirect
 from incidents import selectors, services
 from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal, SavedFilter
 from mof import audit, policy
-from mof.admin import PolicyAdmin, ReadOnlyAdmin
+from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed, TransitionUnknown, perform_transition
 
 
@@ -70,18 +70,9 @@ INCIDENT_READ_ONLY = [
 ]
 
 
-class IncidentNoteInline(admin.TabularInline):
+class IncidentNoteInline(ReadOnlyInline):
     model = IncidentNote
     fields = ["created_at", "author", "kind", "body"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("author")

@@ -51,6 +51,22 @@ class PolicyAdmin(admin.ModelAdmin):
         return self._can(request, self.delete_action, obj)
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their parent's page, never added, changed or removed there."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class RoleAssignmentInline(admin.TabularInline):
     model = RoleAssignment
     extra = 1

@@ -3,23 +3,14 @@ portal or through the API, where the review gate and the one door apply. Nothing
 can record a decision or move a subject."""
 from django.contrib import admin
 
-from mof.admin import ReadOnlyAdmin
+from mof.admin import ReadOnlyAdmin, ReadOnlyInline
 from reviews.models import AgendaItem, Meeting, Vote
 
 
-class AgendaItemInline(admin.TabularInline):
+class AgendaItemInline(ReadOnlyInline):
     model = AgendaItem
     fields = ["position", "model_label", "object_id", "subject_repr", "state", "decision", "decided_by", "decided_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Meeting)

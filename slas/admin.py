@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from mof.admin import PolicyAdmin, ReadOnlyAdmin
+from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
 from slas import services
 from slas.models import (
     AvailabilityTarget, BusinessCalendar, CalendarHoliday, CapacityThreshold, CapacityWarning, ClockNotification, Measurement,
@@ -71,19 +71,10 @@ class BusinessCalendarAdmin(PolicyAdmin):
         form.instance.version = saved.version
 
 
-class SLAVersionInline(admin.TabularInline):
+class SLAVersionInline(ReadOnlyInline):
     model = SLAVersion
     fields = ["number", "service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "target_percentage", "created_by", "created_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ServiceLevelAgreement)
