@@ -83,7 +83,15 @@ def search(*, user, q: str, limit: int = 20) -> dict:
             vector = SearchVector(*fields, config="english")
             return qs.alias(document=vector).filter(document=query).annotate(rank=SearchRank(vector, query)).order_by("-rank", "-pk")
 
-        incidents = ranked(incidents, "title", "description")
+        # Incidents carry their search document in a stored, indexed column (migration 0008).
+        from django.db.models.expressions import RawSQL
+
+        tsquery = "websearch_to_tsquery('english'::regconfig, %s)"
+        incidents = (
+            incidents.extra(where=[f"incidents_incident.search_vector @@ {tsquery}"], params=[q])
+            .annotate(rank=RawSQL(f"ts_rank(incidents_incident.search_vector, {tsquery})", [q]))
+            .order_by("-rank", "-pk")
+        )
         problems = ranked(problems, "title", "description", "root_cause")
         known_errors = ranked(known_errors, "title", "symptoms", "workaround")
     else:
