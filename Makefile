@@ -36,6 +36,7 @@ migrate: $(STAMP)
 
 seed: migrate
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_work
 
 run: $(STAMP)
 	DEBUG=$${DEBUG:-1} VENV=$(VENV) bin/run-portal

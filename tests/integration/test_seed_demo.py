@@ -99,3 +99,23 @@ def test_a_run_restores_what_was_changed_and_only_that(settings):
 
     assert Service.objects.get(pk=mail.pk).criticality == "critical"
     assert AuditEntry.objects.count() == before + 1
+
+
+def test_demo_work_fills_every_quadrant_once(settings):
+    from changes.models import RequestForChange
+    from incidents.models import Incident
+    from reviews.models import AgendaItem
+    from slas.models import ServiceLevelAgreement, SLAClock
+
+    seed(settings)
+    call_command("seed_work", stdout=StringIO())
+    assert ServiceLevelAgreement.objects.filter(status="active").count() == 2
+    assert Incident.objects.count() == 3 and SLAClock.objects.exists()
+    assert set(Incident.objects.values_list("status", flat=True)) == {"new", "in_progress", "on_hold"}
+    change = RequestForChange.objects.get()
+    assert change.status == "assessed" and change.affected_services
+    assert AgendaItem.objects.filter(object_id=str(change.pk)).exists()
+    before = AuditEntry.objects.count()
+    out = StringIO()
+    call_command("seed_work", stdout=out)
+    assert "nothing changed" in out.getvalue() and AuditEntry.objects.count() == before
