@@ -329,8 +329,7 @@ def _profile_sweep(now):
         unnest_update(clocks)
         t["proposed: UPDATE ... FROM unnest(arrays)"] = time.perf_counter() - s
         s = time.perf_counter()
-        for clock in clocks[:breached]:
-            services._mark_ticket_breached(clock)
+        services._mark_tickets_breached(clocks[:breached])
         t["mark_breached"] = time.perf_counter() - s
         s = time.perf_counter()
         list(services.ClockNotification.objects.filter(sent_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2)).values_list("pk", flat=True)[:5000])
