@@ -230,3 +230,18 @@ def test_token_is_per_user(infra_user):
     client = api_as(None)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert client.get("/api/v1/users/me/").json()["id"] == infra_user.pk
+
+
+def test_deep_pages_keep_the_order(infra_user, settings):
+    from mof import pagination
+
+    CIFactory.create_batch(12)
+    qs = ConfigurationItem.objects.order_by("-name")
+    shallow = [ci.pk for ci in pagination.paginate(qs, page=3, page_size=4).items]
+    old = pagination.DEEP_OFFSET
+    pagination.DEEP_OFFSET = 1
+    try:
+        deep = pagination.paginate(qs, page=3, page_size=4)
+    finally:
+        pagination.DEEP_OFFSET = old
+    assert [ci.pk for ci in deep.items] == shallow and deep.count == 12
