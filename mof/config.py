@@ -47,3 +47,15 @@ def email_settings(url: str) -> dict:
     if scheme == "locmem":
         return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
     raise ImproperlyConfigured(f"EMAIL_URL scheme {scheme!r} is not supported")
+
+
+def require_secret_key() -> None:
+    """Production refuses to start without a SECRET_KEY (called by wsgi, asgi, worker and beat)."""
+    from django.conf import settings
+
+    try:
+        key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to hand out an empty key
+        key = ""
+    if not settings.DEBUG and not key:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")

@@ -43,10 +43,9 @@ def production_env(**extra) -> dict:
 
 def test_secret_key_is_required_when_debug_is_off():
     result = run_python(
-        "import django\n"
         "from django.core.exceptions import ImproperlyConfigured\n"
         "try:\n"
-        "    django.setup()\n"
+        "    import mof.wsgi\n"
         "except ImproperlyConfigured as exc:\n"
         "    print('REFUSED:', exc)\n"
         "else:\n"
@@ -56,6 +55,16 @@ def test_secret_key_is_required_when_debug_is_off():
     )
     assert result.returncode == 0, result.stderr
     assert "REFUSED: SECRET_KEY must be set" in result.stdout
+
+
+def test_migrations_run_without_a_secret_key():
+    """Deploy steps that need no key (migrate, makemigrations --check) work before the key is set."""
+    environ = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
+    environ.update(DEBUG="0", DATABASE_URL="sqlite:////tmp/mof-nokey.sqlite3")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_debug_without_secret_key_uses_a_development_key():
