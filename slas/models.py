@@ -242,6 +242,29 @@ class SLAClock(models.Model):
         return self.breached_at is None
 
 
+class RecomputeJob(models.Model):
+    """A background recomputation of the open clocks an edit affects, with its progress for
+    the manager who made the edit."""
+
+    calendar = models.ForeignKey(BusinessCalendar, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs")
+    sla = models.ForeignKey(ServiceLevelAgreement, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs")
+    started_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"recompute {self.done}/{self.total}"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.done * 100 // self.total)
+
+
 class ClockNotification(models.Model):
     """Each threshold of a clock is notified once: the database refuses a second row."""
 

@@ -17,6 +17,7 @@ from slas.models import (
     CalendarHoliday,
     ClockNotification,
     ClockState,
+    RecomputeJob,
     ServiceLevelAgreement,
     SLAClock,
     SLAStatus,
@@ -314,7 +315,8 @@ def calendar_save(*, actor, calendar: BusinessCalendar | None = None, intervals=
             calendar.own_holidays.all().delete()
             CalendarHoliday.objects.bulk_create([CalendarHoliday(calendar=calendar, date=d, name=n) for d, n in holidays])
         if editing:
-            transaction.on_commit(lambda: _queue_recompute(calendar_id=calendar.pk))
+            job = RecomputeJob.objects.create(calendar=calendar, started_by=actor)
+            transaction.on_commit(lambda: _queue_recompute(calendar_id=calendar.pk, job_id=job.pk))
     return calendar
 
 
@@ -322,6 +324,16 @@ def _queue_recompute(**kwargs):
     from slas.tasks import recompute_clocks
 
     recompute_clocks.delay(**kwargs)
+
+
+def latest_recompute(*, calendar=None, sla=None):
+    """The last recomputation an edit of this calendar (or SLA) started, for its progress."""
+    jobs = RecomputeJob.objects.select_related("started_by")
+    if calendar is not None:
+        jobs = jobs.filter(calendar=calendar)
+    if sla is not None:
+        jobs = jobs.filter(sla=sla)
+    return jobs.first()
 
 
 VERSION_FIELDS = ("ticket_type", "service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "carry_pauses", "target_percentage")

@@ -109,6 +109,7 @@ def calendar_detail(request, pk):
         "slas": ServiceLevelAgreement.objects.filter(versions__calendar=calendar).distinct().order_by("name"),
         "history": history_rows(calendar, user=request.user),
         "can_edit": policy.can(request.user, "calendar.edit", calendar),
+        "recompute": services.latest_recompute(calendar=calendar),
     })
 
 

@@ -166,3 +166,17 @@ def test_a_calendar_edit_recomputes_open_clocks_in_chunks(world, django_capture_
     assert recompute_clocks(calendar_id=world["calendar"].pk, chunk=2) == 2  # a chunk, then the next one is queued
     after = {c.pk: c.due_at for c in SLAClock.objects.filter(metric="resolution")}
     assert set(after) == set(before) and len(incidents) == 3
+
+
+def test_a_calendar_edit_shows_the_recompute_progress_to_the_manager(world, client, django_capture_on_commit_callbacks):
+    from slas.models import RecomputeJob
+
+    for i in range(3):
+        desk.incident_create(actor=world["agent"], title=f"x{i}", impact=1, urgency=1)
+    with django_capture_on_commit_callbacks(execute=True):  # the chunks run (eagerly) once the edit commits
+        services.calendar_save(actor=world["manager"], calendar=world["calendar"], intervals=[(d, T(0), T(0)) for d in range(5)])
+    job = RecomputeJob.objects.get()
+    assert job.started_by == world["manager"] and job.total == job.done == 6 and job.finished_at is not None
+    client.force_login(world["manager"])
+    page = client.get(f"/optimizing/calendars/{world['calendar'].pk}/")
+    assert page.status_code == 200 and b"6 open clocks recomputed" in page.content
