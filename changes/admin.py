@@ -8,39 +8,14 @@ so the review gate holds: no admin page or action can approve a change that no r
 Who may do what is asked of mof.policy (mof.admin.PolicyAdmin)."""
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
 
 from changes import selectors, services
 from changes.choices import ChangeStatus, ReleaseStatus, TemplateStatus
 from changes.models import ChangeComment, Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
-from mof import audit, policy
-from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
+from mof import policy
+from mof.admin import ReadOnlyAdmin, ReadOnlyInline, error_messages
+from mof.admin import ServiceLayerAdmin
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed, TransitionUnknown
-
-
-class ServiceAdmin(PolicyAdmin):
-    """Saves through a service; a refusal of the service is shown as a message, nothing written."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            with audit.refusals_survive_rollback():
-                return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            self.message_user(request, "Not saved: " + " ".join(_messages(exc)), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    @staticmethod
-    def adopt(obj, saved):
-        """Let the admin's own bookkeeping (log entry, redirect) see the saved record."""
-        obj.pk = saved.pk
-        obj.number = getattr(saved, "number", None)
-        obj._state.adding = False
-
-
-def _messages(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [f"{field}: {m}" if field != "__all__" else m for field, errors in exc.message_dict.items() for m in errors]
-    return list(exc.messages)
 
 
 # --- requests for change --------------------------------------------------------------
@@ -75,7 +50,7 @@ def _transition_action(name, label, reason=""):
             except PermissionDenied as exc:
                 modeladmin.message_user(request, f"{change.reference}: refused: {exc}", messages.WARNING)
             except ValidationError as exc:
-                modeladmin.message_user(request, f"{change.reference}: " + " ".join(_messages(exc)), messages.WARNING)
+                modeladmin.message_user(request, f"{change.reference}: " + " ".join(error_messages(exc)), messages.WARNING)
         if done:
             modeladmin.message_user(request, f"{label}: {done} change(s).", messages.SUCCESS)
 
@@ -84,7 +59,7 @@ def _transition_action(name, label, reason=""):
 
 
 @admin.register(RequestForChange)
-class RequestForChangeAdmin(ServiceAdmin):
+class RequestForChangeAdmin(ServiceLayerAdmin):
     view_action = "change.view"
     change_action = "change.change"
     list_display = ["reference", "title", "type", "status", "approval_path", "requester", "change_manager", "planned_start"]
@@ -145,7 +120,7 @@ class ChangeCommentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StandardChangeTemplate)
-class StandardChangeTemplateAdmin(ServiceAdmin):
+class StandardChangeTemplateAdmin(ServiceLayerAdmin):
     view_action = "changetemplate.view"
     add_action = "changetemplate.add"
     list_display = ["reference", "name", "status", "owner", "risk_probability", "risk_impact"]
@@ -206,7 +181,7 @@ class NewReleaseArtifactInline(admin.TabularInline):
 
 
 @admin.register(Release)
-class ReleaseAdmin(ServiceAdmin):
+class ReleaseAdmin(ServiceLayerAdmin):
     view_action = "release.view"
     add_action = "release.add"
     change_action = "release.change"

@@ -8,32 +8,18 @@ work note is never rewritten after the fact, a proposal is decided on its page. 
 is deleted here (the audit trail would lose what it speaks of). Who may do what is asked
 of mof.policy (mof.admin.PolicyAdmin)."""
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
 
 from incidents import selectors, services
 from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal, SavedFilter
 from mof import audit, policy
 from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
+from mof.admin import ServiceLayerAdmin
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed, TransitionUnknown, perform_transition
 
 
-def _messages(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [f"{field}: {m}" if field != "__all__" else m for field, errors in exc.message_dict.items() for m in errors]
-    return list(exc.messages)
-
-
-class ServiceAdmin(PolicyAdmin):
-    """Saves through a service; a refusal is a message and nothing is written."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            with audit.refusals_survive_rollback():
-                return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            self.message_user(request, "Not saved: " + " ".join(_messages(exc)), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+class ServiceAdmin(ServiceLayerAdmin):
+    """Saves through a service; nothing in the service desk is deleted."""
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -4,7 +4,10 @@ can be read, never changed; who may do what is asked of mof.policy."""
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from mof import policy
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+
+from mof import audit, policy
 from mof.pagination import BoundedPaginator
 from mof.models import (
     AuditEntry,
@@ -49,6 +52,32 @@ class PolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._can(request, self.delete_action, obj)
+
+
+def error_messages(exc: ValidationError) -> list[str]:
+    """A service's ValidationError as lines for an admin message."""
+    if hasattr(exc, "error_dict"):
+        return [f"{field}: {m}" if field != "__all__" else m for field, errors in exc.message_dict.items() for m in errors]
+    return list(exc.messages)
+
+
+class ServiceLayerAdmin(PolicyAdmin):
+    """Saves through a service; a refusal of the service is shown as a message, nothing written."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            with audit.refusals_survive_rollback():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, "Not saved: " + " ".join(error_messages(exc)), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    @staticmethod
+    def adopt(obj, saved):
+        """Let the admin's own bookkeeping (log entry, redirect) see the saved record."""
+        obj.pk = saved.pk
+        obj.number = getattr(saved, "number", None)
+        obj._state.adding = False
 
 
 class ReadOnlyInline(admin.TabularInline):
