@@ -193,3 +193,6 @@ class CalendarFeedToken(AuditedModel):
     @staticmethod
     def new_secret() -> str:
         return secrets.token_urlsafe(32)
+
+
+from operations.models_events import *  # noqa: E402,F401,F403  (monitoring events live in their own module)
