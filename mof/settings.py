@@ -145,9 +145,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "mof.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "mof.api.filters.CollectionFilterBackend",
+        "mof.api.filters.CollectionSearchFilter",
+        "mof.api.filters.CollectionOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mof.api.errors.exception_handler",
