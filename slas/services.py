@@ -7,6 +7,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from mof import audit, policy
@@ -192,6 +193,10 @@ def store_clocks(clocks) -> None:
         cursor.execute(f"UPDATE {SLAClock._meta.db_table} AS c SET {sets} FROM unnest({unnest}) AS u({names}) WHERE c.id = u.id", arrays)
 
 
+# Sent inside the sweep's transaction with the ids of the warnings and breaches it recorded (integrations' outbox).
+clock_notifications_recorded = Signal()
+
+
 def sweep(*, now=None, batch: int = 5000) -> dict:
     """Take only the clocks whose next event has come (an indexed look-up); record warnings and
     breaches once each (the database refuses a second row); a batch costs a handful of queries."""
@@ -218,6 +223,7 @@ def sweep(*, now=None, batch: int = 5000) -> dict:
             _apply(clock, figures, now)
         store_clocks(clocks)
         created = _insert_notifications(rows, now)
+        clock_notifications_recorded.send(sender=ClockNotification, ids=created)
         _mark_tickets_breached(breached)
         # Notifications a dead worker recorded but never queued, or claimed but never sent, go again.
         stale = list(
