@@ -228,3 +228,10 @@ MOF_CAB_QUORUM_MANAGERS = int(os.environ.get("MOF_CAB_QUORUM_MANAGERS", "3"))
 MOF_INCIDENT_AUTO_CLOSE_DAYS = int(os.environ.get("MOF_INCIDENT_AUTO_CLOSE_DAYS", "5"))
 MOF_PROBLEM_CLUSTER_COUNT = int(os.environ.get("MOF_PROBLEM_CLUSTER_COUNT", "5"))
 MOF_PROBLEM_CLUSTER_DAYS = int(os.environ.get("MOF_PROBLEM_CLUSTER_DAYS", "7"))
+# CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):
+# the largest file and the most rows one import may carry (the file stays below Django's
+# 2.5 MB form limit, which the page's apply step posts it back under), and how many rows
+# an export fetches per query.
+MOF_IMPORT_MAX_BYTES = int(os.environ.get("MOF_IMPORT_MAX_BYTES", str(2_000_000)))
+MOF_IMPORT_MAX_ROWS = int(os.environ.get("MOF_IMPORT_MAX_ROWS", "10000"))
+MOF_EXPORT_CHUNK_SIZE = int(os.environ.get("MOF_EXPORT_CHUNK_SIZE", "2000"))

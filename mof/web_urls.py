@@ -2,23 +2,30 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from mof import views
+from mof.forms_accounts import LockoutAuthenticationForm
+
+from mof import views, views_csv
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LockoutAuthenticationForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The quadrants and the reviews.
     path("changing/", include("changes.urls")),
+    path("operating/security/", include("mof.accounts_urls")),  # service accounts, API tokens, lockouts
     path("operating/", include("operations.urls")),
     path("supporting/", include("incidents.urls")),
     path("optimizing/", include("slas.urls")),
     path("reviews/", include("reviews.urls")),
+    # Integrations: outbound webhooks (managers).
+    path("integrations/", include("integrations.urls")),
     # The change calendar as an iCalendar feed (per-user secret address, revocable).
     path("calendar/", include("operations.feed_urls")),
     # CMDB (configuration management, in the Changing quadrant).
     path("cmdb/cis/", views.ci_list, name="ci_list"),
     path("cmdb/cis/new/", views.ci_create, name="ci_create"),
+    path("cmdb/import/<slug:kind>/", views_csv.csv_import, name="csv_import"),
+    path("cmdb/import/<slug:kind>/template.csv", views_csv.csv_import_template, name="csv_import_template"),
     path("cmdb/cis/<int:pk>/", views.ci_detail, name="ci_detail"),
     path("cmdb/cis/<int:pk>/edit/", views.ci_edit, name="ci_edit"),
     path("cmdb/cis/<int:pk>/delete/", views.ci_delete, name="ci_delete"),

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from mof import impact, policy, selectors, services
 from mof.api import serializers as s
+from mof.api.csv_import import CIImportMixin, RelationshipImportMixin
 from mof.models import CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, User
 from mof.transitions import available_transitions, perform_transition
 
@@ -153,7 +154,7 @@ class CIClassViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         summary="Impact analysis",
     )
 )
-class ConfigurationItemViewSet(TransitionsMixin, HistoryMixin, viewsets.ModelViewSet):
+class ConfigurationItemViewSet(CIImportMixin, TransitionsMixin, HistoryMixin, viewsets.ModelViewSet):
     """Configuration items. `status` moves only through transitions."""
 
     serializer_class = s.ConfigurationItemSerializer
@@ -216,7 +217,7 @@ class ConfigurationItemViewSet(TransitionsMixin, HistoryMixin, viewsets.ModelVie
         })
 
 
-class CIRelationshipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class CIRelationshipViewSet(RelationshipImportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Directed, typed dependencies between CIs: source <type> target."""
 
     serializer_class = s.CIRelationshipSerializer
