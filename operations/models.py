@@ -196,3 +196,4 @@ class CalendarFeedToken(AuditedModel):
 
 
 from operations.models_events import *  # noqa: E402,F401,F403  (monitoring events live in their own module)
+from operations.models_jobs import *  # noqa: E402,F401,F403  (the job schedule lives in its own module)

@@ -45,3 +45,6 @@ def _take(pk, name) -> int:
     except (TransitionNotAllowed, ConcurrentTransition, TransitionBlocked, FreezeWindow.DoesNotExist):
         return 0  # someone (a manager, another worker) moved it first: nothing to do
     return 1
+
+
+from operations.tasks_jobs import jobs_check, jobs_refresh  # noqa: E402,F401  (the job schedule's tasks)
