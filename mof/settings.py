@@ -149,7 +149,8 @@ REST_FRAMEWORK = {
         "mof.api.filters.CollectionSearchFilter",
         "mof.api.filters.CollectionOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular, plus ?fields= and the shared error responses on every operation.
+    "DEFAULT_SCHEMA_CLASS": "mof.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "mof.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),

@@ -8,10 +8,11 @@ from changes import selectors, services
 from changes.api import serializers as s
 from changes.models import ChangeStakeholder
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 
 
-class ChangeViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Requests for change. `status` moves only through transitions; a standard change
     is filed with `template` and is approved automatically when submitted."""
 
@@ -93,7 +94,7 @@ class ChangeViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixin
         return super().get_serializer(*args, **kwargs)
 
 
-class StandardChangeTemplateViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class StandardChangeTemplateViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """The catalogue of pre-approved standard changes; each template is approved at a Release Approved Review."""
 
     serializer_class = s.StandardChangeTemplateSerializer
@@ -117,7 +118,7 @@ class StandardChangeTemplateViewSet(TransitionsMixin, HistoryMixin, mixins.ListM
         return Response(self.get_serializer(services.template_update(actor=request.user, template=template, **serializer.validated_data)).data)
 
 
-class ReleaseViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ReleaseViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Releases bundle changes and the versioned artifacts (definitive software library) they deploy."""
 
     serializer_class = s.ReleaseSerializer

@@ -133,7 +133,8 @@ class ProblemSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["incidents"] = [i.pk for i in instance.incidents.all()]
+        if "incidents" in self.fields:  # pruned by ?fields=
+            data["incidents"] = [i.pk for i in instance.incidents.all()]
         return data
 
 

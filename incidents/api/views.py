@@ -7,11 +7,12 @@ from incidents import selectors, services
 from incidents.api import serializers as s
 from incidents.models import KnownError, PriorityRule, Problem, ProblemProposal
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
 
 
-class IncidentViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Incidents. Callers see their own (never work notes); the service desk sees all."""
 
     filterset_fields = {
@@ -136,7 +137,7 @@ class IncidentViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mix
         })
 
 
-class AssignmentGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AssignmentGroupViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Assignment groups are the Team Model's teams, each with a manager."""
 
     serializer_class = s.AssignmentGroupSerializer
@@ -145,7 +146,7 @@ class AssignmentGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     filterset_fields = ["role_cluster"]
 
 
-class PriorityMatrixViewSet(mixins.ListModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class PriorityMatrixViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """The priority matrix (impact x urgency -> P1..P5); managers edit it; it applies to new incidents."""
 
     serializer_class = s.PriorityRuleSerializer
@@ -159,7 +160,7 @@ class PriorityMatrixViewSet(mixins.ListModelMixin, mixins.UpdateModelMixin, view
         return super().update(request, *args, **kwargs)
 
 
-class ProblemViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ProblemViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ProblemSerializer
     filterset_fields = ["status", "problem_manager", "services", "affected_cis"]
     search_fields = ["title", "description", "root_cause"]
@@ -185,7 +186,7 @@ class ProblemViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixi
         return Response(self.get_serializer(self.get_queryset().get(pk=problem.pk)).data)
 
 
-class KnownErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class KnownErrorViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Known errors published to the service desk; `?q=&service=&ci=` suggests matches with their workaround."""
 
     serializer_class = s.KnownErrorSerializer
@@ -199,7 +200,7 @@ class KnownErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return KnownError.objects.filter(active=True).select_related("problem").prefetch_related("services", "cis").order_by("-published_at")
 
 
-class ProblemProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ProblemProposalViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ProblemProposalSerializer
     filterset_fields = ["status", "scope"]
 

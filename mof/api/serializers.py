@@ -18,8 +18,12 @@ class UserSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "email", "first_name", "last_name", "is_manager", "is_active", "roles", "teams", "password"]
 
     def to_representation(self, instance):
+        if "roles" not in self.fields:  # pruned by ?fields=
+            return super().to_representation(instance)
+        # From the prefetched assignments: User.roles would cost a query per row of a list.
+        instance._roles_cache = frozenset(a.role for a in instance.role_assignments.all())
         data = super().to_representation(instance)
-        data["roles"] = sorted(a.role for a in instance.role_assignments.all())
+        data["roles"] = sorted(instance._roles_cache)
         return data
 
 

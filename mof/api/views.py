@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from mof import impact, policy, selectors, services
 from mof.api import serializers as s
 from mof.api.csv_import import CIImportMixin, RelationshipImportMixin
+from mof.api.fields import SparseFieldsMixin
 from mof.models import CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, User
 from mof.transitions import available_transitions, perform_transition
 
@@ -72,7 +73,7 @@ def _written(serializer, instance):
     return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
-class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class UserViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """People and service accounts. Admins provision; internal staff may look colleagues up."""
 
     serializer_class = s.UserSerializer
@@ -104,7 +105,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         return Response(self.get_serializer(self.get_queryset().model.objects.prefetch_related("role_assignments", "teams").get(pk=request.user.pk)).data)
 
 
-class ServiceViewSet(HistoryMixin, viewsets.ModelViewSet):
+class ServiceViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
     serializer_class = s.ServiceSerializer
     search_fields = ["name", "description"]
     ordering_fields = ["name", "criticality", "id"]
@@ -131,7 +132,7 @@ class ServiceViewSet(HistoryMixin, viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CIClassViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class CIClassViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     serializer_class = s.CIClassSerializer
     queryset = CIClass.objects.order_by("name")
     search_fields = ["name"]
@@ -154,7 +155,7 @@ class CIClassViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         summary="Impact analysis",
     )
 )
-class ConfigurationItemViewSet(CIImportMixin, TransitionsMixin, HistoryMixin, viewsets.ModelViewSet):
+class ConfigurationItemViewSet(CIImportMixin, SparseFieldsMixin, TransitionsMixin, HistoryMixin, viewsets.ModelViewSet):
     """Configuration items. `status` moves only through transitions."""
 
     serializer_class = s.ConfigurationItemSerializer
@@ -217,7 +218,7 @@ class ConfigurationItemViewSet(CIImportMixin, TransitionsMixin, HistoryMixin, vi
         })
 
 
-class CIRelationshipViewSet(RelationshipImportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class CIRelationshipViewSet(RelationshipImportMixin, SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Directed, typed dependencies between CIs: source <type> target."""
 
     serializer_class = s.CIRelationshipSerializer
@@ -238,7 +239,7 @@ class CIRelationshipViewSet(RelationshipImportMixin, mixins.ListModelMixin, mixi
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RiskThresholdViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class RiskThresholdViewSet(SparseFieldsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """The configured risk levels (edited in the admin by managers)."""
 
     serializer_class = s.RiskThresholdSerializer
@@ -247,7 +248,7 @@ class RiskThresholdViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends = []
 
 
-class RiskAssessmentViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RiskAssessmentViewSet(SparseFieldsMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Assess probability and impact of failure (1-5 each) into a scored risk level."""
 
     serializer_class = s.RiskAssessmentSerializer

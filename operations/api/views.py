@@ -12,13 +12,14 @@ from rest_framework.views import APIView
 from changes import selectors as change_selectors
 from changes.conflicts import conflicts_for, next_free_slots, redact_for
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import ConfigurationItem, Service
 from operations import calendar, selectors, services
 from operations.api import serializers as s
 
 
-class FreezeWindowViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class FreezeWindowViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Change freezes (blackout periods). Managers propose them; `status` moves only
     through transitions (approve, activate, finish, withdraw). In force = approved or active."""
 
@@ -45,7 +46,7 @@ class FreezeWindowViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin,
         return Response(self.get_serializer(self.get_queryset().get(pk=freeze.pk)).data)
 
 
-class MaintenanceWindowViewSet(HistoryMixin, viewsets.ModelViewSet):
+class MaintenanceWindowViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
     """Weekly maintenance windows of an IT service or a CI, in their own time zone."""
 
     serializer_class = s.MaintenanceWindowSerializer

@@ -9,12 +9,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from reviews import minutes, selectors, services
 from reviews.api import serializers as s
 
 
-class ReviewViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Review meetings (Release Approved Review / CAB, Release Readiness Review, Operations
     Review, SLA Review). `state` moves only through transitions (open, close, cancel)."""
 

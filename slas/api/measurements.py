@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin
 from mof.models import Service
 from slas import availability, capacity
@@ -121,7 +122,7 @@ class ThresholdSerializer(serializers.ModelSerializer):
         fields = ["id", "ci_class", "metric", "threshold", "direction", "unit", "label", "window_days", "warn_within_days"]
 
 
-class ThresholdViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ThresholdViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Capacity thresholds per CI class and metric (managers edit)."""
 
     serializer_class = ThresholdSerializer
@@ -167,7 +168,7 @@ class WarningDecisionSerializer(serializers.Serializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Convert only: the RFC's title.")
 
 
-class WarningViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WarningViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Capacity warnings raised by the forecast; a manager converts one into a draft RFC or dismisses it."""
 
     serializer_class = WarningSerializer
@@ -212,7 +213,7 @@ class OutageSerializer(serializers.ModelSerializer):
         read_only_fields = ["recorded_by", "created_at"]
 
 
-class OutageViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class OutageViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Outages recorded by hand (major incidents record their own); planned ones are agreed
     maintenance, taken out of the agreed service time. Managers record and delete them."""
 

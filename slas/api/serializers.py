@@ -27,8 +27,11 @@ class CalendarSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["intervals"] = [{"weekday": i.weekday, "start": i.start.strftime("%H:%M"), "end": i.end.strftime("%H:%M")} for i in instance.intervals.all()]
-        data["holidays"] = [{"date": h.date.isoformat(), "name": h.name} for h in instance.own_holidays.all()]
+        # Each only when not pruned by ?fields=.
+        if "intervals" in self.fields:
+            data["intervals"] = [{"weekday": i.weekday, "start": i.start.strftime("%H:%M"), "end": i.end.strftime("%H:%M")} for i in instance.intervals.all()]
+        if "holidays" in self.fields:
+            data["holidays"] = [{"date": h.date.isoformat(), "name": h.name} for h in instance.own_holidays.all()]
         return data
 
 

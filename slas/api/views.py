@@ -7,13 +7,14 @@ from rest_framework.response import Response
 
 from incidents.selectors import visible_incidents
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin
 from slas import engine, services
 from slas.api import serializers as s
 from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAClock
 
 
-class CalendarViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class CalendarViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Business calendars: weekly working intervals in a time zone, public holidays of a country/region, own dates."""
 
     serializer_class = s.CalendarSerializer
@@ -48,7 +49,7 @@ class CalendarViewSet(HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         return Response(self.get_serializer(calendar).data)
 
 
-class SLAViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class SLAViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """SLAs and OLAs with their versions; activated only by the SLA Review."""
 
     serializer_class = s.SLASerializer

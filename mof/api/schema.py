@@ -1,0 +1,83 @@
+"""The OpenAPI schema's house rules, applied to every operation rather than view by view:
+
+- list and retrieve operations of viewsets with SparseFieldsMixin document `?fields=`
+  with the names they accept;
+- every operation documents the errors mof.api.errors (and DRF) answer with, in one
+  shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes.
+"""
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.serializers import BaseSerializer, ListSerializer
+
+from mof.api.fields import FIELDS_PARAM, SparseFieldsMixin, readable_fields
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "An error. `detail` says what went wrong (with a `code` for transitions); a refused "
+        "input names each bad field with its messages, e.g. {\"title\": [\"This field is required.\"]}."
+    ),
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why a transition is blocked."},
+        "rules": {"type": "array", "items": {"type": "string"}, "description": "The separation-of-duties rules that blocked it."},
+        "non_field_errors": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": {"description": "A field's messages (a list; for nested input, objects or lists of them)."},
+}
+
+ERRORS = {
+    "400": "Invalid input: the messages per field.",
+    "401": "No or an invalid token or session.",
+    "403": "The caller may not do this.",
+    "404": "No such object, or not one the caller may see.",
+    "409": "The object's state does not allow it, or someone else changed it first.",
+    "429": "Too many requests: retry after the time in the Retry-After header.",
+}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class PortalAutoSchema(AutoSchema):
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self._takes_sparse_fields():
+            parameters = [*parameters, self._fields_parameter()]
+        return parameters
+
+    def _takes_sparse_fields(self):
+        return isinstance(self.view, SparseFieldsMixin) and getattr(self.view, "action", None) in self.view.sparse_actions
+
+    def _fields_parameter(self):
+        items = {"type": "string"}
+        serializer = self._response_serializer()
+        if serializer is not None:
+            items["enum"] = readable_fields(serializer)
+        return OpenApiParameter(
+            FIELDS_PARAM,
+            {"type": "array", "items": items},
+            style="form",
+            explode=False,
+            description="Sparse fields: only these (comma-separated), e.g. `fields=id,number,status`. An unknown name is a 400.",
+        )
+
+    def _response_serializer(self):
+        serializer = self.get_response_serializers()
+        if isinstance(serializer, type) and issubclass(serializer, BaseSerializer):
+            serializer = serializer()
+        if isinstance(serializer, ListSerializer):
+            serializer = serializer.child
+        return serializer if isinstance(serializer, BaseSerializer) else None
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        error = ResolvedComponent(name="Error", type=ResolvedComponent.SCHEMA, object="mof.api.schema.Error", schema=ERROR_SCHEMA)
+        self.registry.register_on_missing(error)
+        for code, description in ERRORS.items():
+            if code == "409" and self.method in SAFE_METHODS:
+                continue
+            responses.setdefault(code, {"description": description, "content": {"application/json": {"schema": error.ref}}})
+        return responses

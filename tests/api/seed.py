@@ -1,0 +1,38 @@
+"""A portal with one or more of every API resource, so that list and detail endpoints
+(sparse fields, schema fuzzing) meet real objects rather than empty lists and 404s."""
+import datetime as dt
+
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from changes import services as change_services
+from incidents.models import KnownError, Problem, ProblemProposal
+from mof.models import CIClass, ConfigurationItem, Service, User
+from operations import services as operations_services
+from slas import availability, capacity
+
+
+def seed_portal():
+    """The demo organisation and its work (seed_demo, seed_work), plus what they leave out."""
+    with override_settings(DEBUG=True):  # the demo commands refuse to run without it
+        call_command("seed_demo", verbosity=0)
+        call_command("seed_work", verbosity=0)
+    admin = User.objects.get(username="admin")
+    service = Service.objects.order_by("id").first()
+    ci = ConfigurationItem.objects.order_by("id").first()
+    start = (timezone.now() + dt.timedelta(days=10)).replace(microsecond=0)
+
+    change_services.template_create(actor=admin, name="Restart IIS on a CAS server", implementation_plan="iisreset", backout_plan="none", test_plan="OWA login")
+    change_services.release_create(actor=admin, name="Exchange SP1 rollup", planned_start=start, planned_end=start + dt.timedelta(hours=4))
+    operations_services.freeze_create(actor=admin, name="Year-end freeze", start=start, end=start + dt.timedelta(days=3), reason="Financial close.")
+    operations_services.maintenance_create(actor=admin, name="Sunday patching", service=service, weekdays=[7], start_time=dt.time(2, 0), duration_minutes=120, time_zone="UTC")
+    capacity.threshold_save(actor=admin, ci_class=CIClass.objects.order_by("id").first(), metric="disk_used_pct", threshold=90.0)
+    availability.outage_record_create(actor=admin, service=service, start=start - dt.timedelta(days=20), end=start - dt.timedelta(days=20, hours=-1), reason="Power cut.")
+
+    problem = Problem.objects.order_by("id").first()
+    known_error = KnownError.objects.create(problem=problem, title="OWA times out", root_cause="Worn disk", workaround="Fail over the mailbox database.")
+    known_error.services.add(service)
+    proposal = ProblemProposal.objects.create(scope="ci", ci=ci, incident_count=3, window_start=start - dt.timedelta(days=7), window_end=start)
+    proposal.incidents.set(problem.incidents.all()[:3] if problem.incidents.exists() else [])
+    return admin
