@@ -236,3 +236,62 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 class ReviewDecisionRecordAdmin(ReadOnlyAdmin):
     view_action = "review.decide"
     list_display = ["decided_at", "kind", "model_label", "object_id", "decision", "decided_by"]
+
+
+# --- Security administration: API tokens and login lockouts ------------------------
+
+from mof import lockout, tokens  # noqa: E402  (importing mof.lockout connects its failed-sign-in counter)
+from mof.forms_accounts import LockoutAdminAuthenticationForm  # noqa: E402
+from mof.models import ApiToken, LoginLockout  # noqa: E402
+
+# The admin's sign-in honours login lockout like the login page and the API.
+admin.site.login_form = LockoutAdminAuthenticationForm
+
+
+@admin.action(description="Revoke the selected tokens now")
+def revoke_selected(modeladmin, request, queryset):
+    done = 0
+    for token in queryset.select_related("user"):
+        try:
+            tokens.token_revoke(actor=request.user, token=token)
+            done += 1
+        except policy.Refused as exc:
+            modeladmin.message_user(request, f"{token}: {exc}", messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"{done} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Tokens are issued on the service account pages (the key is shown once there); here
+    they can be found and revoked."""
+
+    view_action = "service_account.manage"
+    list_display = ["prefix", "name", "user", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", "user__is_service_account"]
+    search_fields = ["prefix", "name", "user__username"]
+    list_select_related = ["user"]
+    exclude = ["digest"]
+    actions = [revoke_selected]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and policy.can(request.user, "service_account.manage")  # the revoke action only
+
+
+@admin.action(description="Clear the selected lockouts (sign-in allowed again)")
+def clear_selected(modeladmin, request, queryset):
+    for row in queryset:
+        lockout.lockout_clear(actor=request.user, lockout=row)
+    modeladmin.message_user(request, "Lockout(s) cleared.", messages.SUCCESS)
+
+
+@admin.register(LoginLockout)
+class LoginLockoutAdmin(ReadOnlyAdmin):
+    view_action = "lockout.view"
+    list_display = ["kind", "key", "failures", "last_failure_at", "locked_until", "times_locked"]
+    list_filter = ["kind"]
+    search_fields = ["key"]
+    actions = [clear_selected]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and policy.can(request.user, "lockout.clear")  # the clear action only

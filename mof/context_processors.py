@@ -67,7 +67,11 @@ QUADRANTS: tuple[Quadrant, ...] = (
         purpose="Run the IT services day to day: administer, monitor and control them so they deliver what was agreed.",
         smfs=(
             SMF("System administration", "Day-to-day care of servers and the platforms the services run on."),
-            SMF("Security administration", "Accounts, permissions and the enforcement of security policy."),
+            SMF(
+                "Security administration",
+                "Accounts, permissions and the enforcement of security policy.",
+                (("Service accounts", "service_account_list"), ("My API tokens", "my_tokens"), ("Login lockouts", "lockout_list")),
+            ),
             SMF("Directory services administration", "The directory the organisation's identities and resources live in."),
             SMF("Network administration", "Routers, switches, firewalls and the links between sites."),
             SMF(

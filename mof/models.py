@@ -41,6 +41,9 @@ class User(AuditedModel, AbstractUser):
     is_system = models.BooleanField(
         default=False, editable=False, help_text="The portal itself, acting in scheduled tasks (cannot log in)."
     )
+    is_service_account = models.BooleanField(
+        default=False, editable=False, help_text="An integration acting through API tokens only (cannot sign in to the pages)."
+    )
     audit_exclude = ("password", "last_login")
 
     objects = PortalUserManager()
@@ -343,3 +346,7 @@ class ReviewDecisionRecord(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.decision}"
+
+
+# Security administration: API tokens and login lockouts (mof.tokens, mof.lockout).
+from mof.models_access import ApiToken, LoginLockout  # noqa: E402,F401

@@ -69,6 +69,15 @@ def relationship_editable(user, relationship) -> bool:
     return can(user, "ci.change", source)
 
 
+def token_owner_may(user, owner) -> bool:
+    """Tokens of a service account are an admin's; a person's own tokens are theirs."""
+    if owner is None or not _active(user):
+        return False
+    if getattr(owner, "is_service_account", False):
+        return is_admin(user)
+    return owner.pk == user.pk and not user.is_service_account and not getattr(user, "is_system", False)
+
+
 RULES: dict[str, Rule] = {
     # IT services: everyone may read the catalogue; managers and owners maintain it.
     "service.view": authenticated,
@@ -96,6 +105,15 @@ RULES: dict[str, Rule] = {
     "separation.configure": is_manager,
     "audit.view_security": any_of(is_admin, has_role(R.SECURITY)),
     "review.decide": is_manager,
+    # Security administration: admins provision service accounts and their tokens; a
+    # person keeps personal tokens; admins (and Security read-only) watch login lockouts.
+    "service_account.manage": is_admin,
+    "token.issue": lambda user, owner=None: token_owner_may(user, owner),
+    "token.rotate": lambda user, token=None: token is not None and token_owner_may(user, token.user),
+    # An admin may also revoke a person's token (a leaked key), never use or rotate it.
+    "token.revoke": lambda user, token=None: token is not None and (is_admin(user) or token_owner_may(user, token.user)),
+    "lockout.view": any_of(is_admin, has_role(R.SECURITY)),
+    "lockout.clear": is_admin,
 }
 
 

@@ -89,6 +89,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "mof.User"
 LOGIN_URL = "login"
+# Service accounts cannot sign in with a password (mof.auth_backends).
+AUTHENTICATION_BACKENDS = ["mof.auth_backends.PortalBackend"]
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -114,6 +116,21 @@ globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mof-portal@localhost")
 
 # Celery: Redis in production and CI; kombu's filesystem transport (no server) by default.
+# Cache: holds the API rate-limit counters, so it must be shared by every server process.
+# Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under
+# var/cache by default (shared by the processes of one machine, no server needed).
+CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof"}}
+elif CACHE_URL.startswith("file://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_URL[len("file://"):]}}
+elif CACHE_URL.startswith("locmem://"):  # one process only (tests)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mof"}}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"CACHE_URL {CACHE_URL!r}: use redis://, rediss://, unix://, file:// or locmem://")
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
@@ -138,10 +155,23 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated calls get 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        # The portal's hashed tokens (mof.tokens); DRF's authtoken keys still work (legacy).
+        "mof.api.auth.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Rate limits per token, per user (sessions) and per IP address (anonymous); views may
+    # name a scope of their own with `throttle_scope` (mof.api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["mof.api.throttling.PortalRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("MOF_RATE_ANON", "60/minute"),
+        "user": os.environ.get("MOF_RATE_USER", "1200/minute"),
+        "token": os.environ.get("MOF_RATE_TOKEN", "600/minute"),
+        "ingest": os.environ.get("MOF_RATE_INGEST", "6000/minute"),
+        "login": os.environ.get("MOF_RATE_LOGIN", "30/minute"),
+    },
+    # Behind a reverse proxy, how many X-Forwarded-For hops to trust for the client's address.
+    "NUM_PROXIES": int(os.environ.get("MOF_NUM_PROXIES", "0")),
     "DEFAULT_PAGINATION_CLASS": "mof.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -185,6 +215,8 @@ SPECTACULAR_SETTINGS = {
         "ThresholdDirectionEnum": "slas.models_capacity.ThresholdDirection",
         "ImpactDirectionEnum": [("downstream", "downstream"), ("upstream", "upstream")],
     },
+        "ApiTokenScopeEnum": "mof.models_access.TokenScope",
+        "ApiTokenStatusEnum": "mof.models_access.TokenStatus",
 }
 
 # Security: strict unless DEBUG. Each switch can be relaxed from the environment
@@ -230,6 +262,14 @@ MOF_INCIDENT_AUTO_CLOSE_DAYS = int(os.environ.get("MOF_INCIDENT_AUTO_CLOSE_DAYS"
 MOF_PROBLEM_CLUSTER_COUNT = int(os.environ.get("MOF_PROBLEM_CLUSTER_COUNT", "5"))
 MOF_PROBLEM_CLUSTER_DAYS = int(os.environ.get("MOF_PROBLEM_CLUSTER_DAYS", "7"))
 # CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):
+# Login lockout (mof.lockout): this many wrong passwords for one username, or from one IP
+# address, within the window (seconds) lock sign-in for that many seconds.
+MOF_LOGIN_LOCKOUT_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ATTEMPTS", "5"))
+MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS", "20"))
+MOF_LOGIN_LOCKOUT_WINDOW = int(os.environ.get("MOF_LOGIN_LOCKOUT_WINDOW", "900"))
+MOF_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_SECONDS", "900"))
+# Days a token from POST /api/v1/auth/token/ (a person's password exchanged) stays valid.
+MOF_SIGN_IN_TOKEN_DAYS = int(os.environ.get("MOF_SIGN_IN_TOKEN_DAYS", "30"))
 # the largest file and the most rows one import may carry (the file stays below Django's
 # 2.5 MB form limit, which the page's apply step posts it back under), and how many rows
 # an export fetches per query.

@@ -13,3 +13,8 @@ AUTH_PASSWORD_VALIDATORS = []
 # off and start a real worker on Redis. Nothing is left in a broker queue by a test run.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# No rate limit unless a test sets one (tests/api/test_rate_limits*.py use override_settings):
+# the rest of the suite (event storms, schemathesis) must never meet a 429. One process: memory cache.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mof-tests"}}

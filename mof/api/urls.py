@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from mof.api import views
+from mof.api import views, views_accounts
 
 router = DefaultRouter(trailing_slash=True)
 router.register("users", views.UserViewSet, basename="user")
@@ -12,9 +12,11 @@ router.register("cis", views.ConfigurationItemViewSet, basename="ci")
 router.register("relationships", views.CIRelationshipViewSet, basename="relationship")
 router.register("risk-thresholds", views.RiskThresholdViewSet, basename="riskthreshold")
 router.register("risk-assessments", views.RiskAssessmentViewSet, basename="riskassessment")
+router.register("service-accounts", views_accounts.ServiceAccountViewSet, basename="serviceaccount")
+router.register("tokens", views_accounts.MyTokenViewSet, basename="apitoken")
 
 urlpatterns = [
-    path("auth/token/", views.ObtainTokenView.as_view(), name="api_token"),
+    path("auth/token/", views_accounts.ObtainTokenView.as_view(), name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include(router.urls)),

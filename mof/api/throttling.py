@@ -1,0 +1,76 @@
+"""API rate limits: one counter per caller and scope in the shared cache (Redis in
+production, so every server process counts together).
+
+The caller is its API token when it used one, the user for a browser session, the IP
+address otherwise. The scope is the view's `throttle_scope` when it sets one (e.g.
+"ingest" for bulk ingestion, "login" for the token endpoint), else "token", "user" or
+"anon". Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] (MOF_RATE_* variables);
+a scope without a rate is not limited.
+
+Fixed windows counted with cache.add + cache.incr, which are atomic in Redis: no
+read-modify-write race between processes. A refusal is 429 with Retry-After (seconds
+to the next window) and a JSON error.
+"""
+import logging
+import math
+import time
+
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+from mof.models import ApiToken
+
+security_log = logging.getLogger("mof.security")
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'600/minute' -> (600, 60). Only the first letter of the period counts, as in DRF."""
+    count, period = rate.split("/")
+    return int(count), PERIODS[period.strip()[0].lower()]
+
+
+class PortalRateThrottle(BaseThrottle):
+    def __init__(self):
+        self._wait = None
+
+    def scope_and_ident(self, request, view) -> tuple[str, str]:
+        user = getattr(request, "user", None)
+        if isinstance(request.auth, ApiToken):
+            ident = f"token:{request.auth.pk}"
+        elif user is not None and user.is_authenticated:
+            ident = f"user:{user.pk}"
+        else:
+            ident = f"ip:{self.get_ident(request)}"
+        scope = getattr(view, "throttle_scope", None)
+        if not scope:
+            scope = "token" if request.auth is not None else "user" if ident.startswith("user:") else "anon"
+        return scope, ident
+
+    def allow_request(self, request, view):
+        scope, ident = self.scope_and_ident(request, view)
+        # Read at each request, so override_settings (tests) and the environment both apply.
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+        if not rate:
+            return True
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        key = f"mof:throttle:{scope}:{ident}:{window}"
+        cache.add(key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's key expired between add and incr
+            cache.set(key, 1, timeout=period + 1)
+            count = 1
+        if count <= limit:
+            return True
+        self._wait = max(1, math.ceil((window + 1) * period - now))
+        if count == limit + 1:  # log once per window, not every refused request
+            security_log.warning("rate limit %s (%s) reached by %s on %s %s", scope, rate, ident, request.method, request.path)
+        return False
+
+    def wait(self):
+        return self._wait
