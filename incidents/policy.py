@@ -18,6 +18,12 @@ def is_assignee(user, incident) -> bool:
     return incident is not None and getattr(user, "pk", None) is not None and incident.assignee_id == user.pk
 
 
+def raised_by_system(user, incident) -> bool:
+    """The portal's own account works the incidents it raised itself (monitoring
+    events, failed jobs): it resolves them when the condition clears."""
+    return is_system(user) and is_caller(user, incident)
+
+
 def incident_visible(user, incident=None) -> bool:
     return is_internal(user) or is_caller(user, incident)
 
@@ -25,12 +31,13 @@ def incident_visible(user, incident=None) -> bool:
 RULES = {
     "incident.view": incident_visible,
     "incident.add": policy.authenticated,
-    "incident.file_for_others": desk,
+    # The system account files for monitoring and the job schedule with impact and CIs.
+    "incident.file_for_others": any_of(desk, is_system),
     "incident.change": any_of(desk, in_group, is_assignee),
     "incident.comment": any_of(is_internal, is_caller),
     "incident.work_note": is_internal,
     "incident.read_work_notes": is_internal,
-    "incident.transition.work": any_of(desk, in_group, is_assignee),
+    "incident.transition.work": any_of(desk, in_group, is_assignee, raised_by_system),
     "incident.transition.reopen": any_of(is_caller, desk),
     "incident.transition.close": any_of(desk, is_system),
     "incident.declare_major": is_manager,

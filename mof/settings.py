@@ -276,3 +276,15 @@ MOF_SIGN_IN_TOKEN_DAYS = int(os.environ.get("MOF_SIGN_IN_TOKEN_DAYS", "30"))
 MOF_IMPORT_MAX_BYTES = int(os.environ.get("MOF_IMPORT_MAX_BYTES", str(2_000_000)))
 MOF_IMPORT_MAX_ROWS = int(os.environ.get("MOF_IMPORT_MAX_ROWS", "10000"))
 MOF_EXPORT_CHUNK_SIZE = int(os.environ.get("MOF_EXPORT_CHUNK_SIZE", "2000"))
+# Service monitoring: events at or above this severity (info, warning, minor, major,
+# critical) open an incident; events naming an unknown CI are refused or parked for a
+# person to map (refuse | park); a post holds at most this many events; raw events are
+# kept this many days (alerts and their counts stay).
+MOF_EVENTS_INCIDENT_SEVERITY = os.environ.get("MOF_EVENTS_INCIDENT_SEVERITY", "major").strip().lower()
+MOF_EVENTS_UNKNOWN_CI = os.environ.get("MOF_EVENTS_UNKNOWN_CI", "refuse").strip().lower()
+MOF_EVENTS_BATCH_LIMIT = int(os.environ.get("MOF_EVENTS_BATCH_LIMIT", "1000"))
+MOF_EVENTS_RETENTION_DAYS = int(os.environ.get("MOF_EVENTS_RETENTION_DAYS", "30"))
+if MOF_EVENTS_INCIDENT_SEVERITY not in ("info", "warning", "minor", "major", "critical") or MOF_EVENTS_UNKNOWN_CI not in ("refuse", "park"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MOF_EVENTS_INCIDENT_SEVERITY is info, warning, minor, major or critical; MOF_EVENTS_UNKNOWN_CI is refuse or park.")

@@ -74,6 +74,10 @@ class MonitoringAlert(AuditedModel):
     def is_open(self) -> bool:
         return self.closed_at is None
 
+    @property
+    def severity_name(self) -> str:
+        return Severity(self.severity).name.lower()
+
 
 class MonitoringEvent(models.Model):
     """One event as a monitoring tool posted it. Append-only telemetry, kept for
@@ -101,6 +105,10 @@ class MonitoringEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_severity_display()} {self.key} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def severity_name(self) -> str:
+        return Severity(self.severity).name.lower()
 
 
 class EventCIMapping(AuditedModel):

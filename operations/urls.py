@@ -1,6 +1,6 @@
 from django.urls import path
 
-from operations import views
+from operations import views, views_events
 
 urlpatterns = [
     path("", views.landing, name="operating"),
@@ -15,4 +15,10 @@ urlpatterns = [
     path("calendar/feed/", views.feed_settings, name="operations_calendar_feed"),
     # The feed itself also answers here until /calendar/ is routed (operations.feed_urls).
     path("calendar/feed/<str:secret>.ics", views.calendar_feed, name="calendar_feed_operating"),
+    # Service monitoring: events per CI and per service, parked events to map.
+    path("events/ci/<int:pk>/", views_events.ci_events, name="events_ci"),
+    path("events/service/<int:pk>/", views_events.service_events, name="events_service"),
+    path("events/parked/", views_events.parked_events, name="events_parked"),
+    path("events/parked/map/", views_events.parked_map, name="events_parked_map"),
+    path("events/parked/discard/", views_events.parked_discard, name="events_parked_discard"),
 ]

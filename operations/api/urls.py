@@ -1,11 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from operations.api import views
+from operations.api import events, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("freeze-windows", views.FreezeWindowViewSet, basename="freezewindow")
 router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
+router.register("events", events.EventViewSet, basename="event")
+router.register("alerts", events.AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("changes/<int:pk>/conflicts/", views.ChangeConflictsView.as_view(), name="change_conflicts"),
