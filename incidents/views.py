@@ -451,10 +451,11 @@ BREACHING_SOON_HOURS = getattr(settings, "MOF_BREACHING_SOON_HOURS", 4)
 def _breaching_soon(qs):
     """Open incidents whose running SLA clock is due within BREACHING_SOON_HOURS (or that
     breached already), annotated with the earliest due time: one subquery, no row walk."""
-    from slas.selectors import earliest_due
+    from slas.selectors import earliest_due, tickets_due_by
 
     horizon = timezone.now() + dt.timedelta(hours=BREACHING_SOON_HOURS)
-    return qs.annotate(sla_due=earliest_due("incidents.incident", OuterRef("pk"))).filter(sla_due__lte=horizon)
+    due_soon = tickets_due_by("incidents.incident", horizon)
+    return qs.filter(pk__in=due_soon).annotate(sla_due=earliest_due("incidents.incident", OuterRef("pk")))
 
 QUEUES = [
     ("triage", "Triage: no group yet"),
