@@ -77,7 +77,7 @@ QUADRANTS: tuple[Quadrant, ...] = (
             SMF(
                 "Service monitoring and control",
                 "Watch the IT services in the catalogue and the configuration items that deliver them.",
-                (("IT services catalogue", "service_list"),),
+                (("IT services catalogue", "service_list"), ("Outbound webhooks (managers)", "webhook_list")),
             ),
             SMF("Storage management", "Capacity, backup and restore of the data the services keep."),
             SMF(
@@ -86,7 +86,7 @@ QUADRANTS: tuple[Quadrant, ...] = (
                 (("Change calendar", "operations_calendar"), ("Freeze and maintenance windows", "operations_windows")),
             ),
         ),
-        prefixes=("/operating/", "/cmdb/services/"),
+        prefixes=("/operating/", "/cmdb/services/", "/integrations/"),
     ),
     Quadrant(
         slug="supporting",

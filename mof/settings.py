@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "incidents",
     "slas",
     "reviews",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -288,3 +289,10 @@ if MOF_EVENTS_INCIDENT_SEVERITY not in ("info", "warning", "minor", "major", "cr
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("MOF_EVENTS_INCIDENT_SEVERITY is info, warning, minor, major or critical; MOF_EVENTS_UNKNOWN_CI is refuse or park.")
+
+# Outbound webhooks: seconds a receiver has to answer, attempts per delivery (retried after
+# BACKOFF, 2xBACKOFF, 4xBACKOFF... seconds), and consecutive failed deliveries that disable a subscription.
+MOF_WEBHOOK_TIMEOUT_SECONDS = int(os.environ.get("MOF_WEBHOOK_TIMEOUT_SECONDS", "5"))
+MOF_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("MOF_WEBHOOK_MAX_ATTEMPTS", "6"))
+MOF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("MOF_WEBHOOK_BACKOFF_SECONDS", "30"))
+MOF_WEBHOOK_DISABLE_AFTER = int(os.environ.get("MOF_WEBHOOK_DISABLE_AFTER", "5"))

@@ -26,4 +26,5 @@ urlpatterns = [
     path("", include("reviews.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("slas.api.urls")),
+    path("", include("integrations.api.urls")),
 ]

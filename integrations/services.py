@@ -1,0 +1,317 @@
+"""Writes of outbound webhooks: subscriptions (validated URL and event types, a secret shown
+once), test pings, hand replays, and the delivery of one attempt with its log, its retry
+schedule and the disabling of a subscription that keeps failing."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations import outbox
+from integrations.choices import SUBSCRIBABLE, DeliveryStatus, EventType, SubscriptionStatus
+from integrations.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from mof import audit, policy
+from mof.services import apply_fields, system_user
+from mof.transitions import ConcurrentTransition, TransitionNotAllowed, perform_transition
+
+EXCERPT_BYTES = 1024
+USER_AGENT = "MOF-Portal-Webhooks/1.0"
+SUBSCRIPTION_FIELDS = ("name", "url", "event_types")
+
+
+def setting(name: str) -> int:
+    defaults = {"TIMEOUT_SECONDS": 5, "MAX_ATTEMPTS": 6, "BACKOFF_SECONDS": 30, "DISABLE_AFTER": 5}
+    return int(getattr(settings, f"MOF_WEBHOOK_{name}", defaults[name]))
+
+
+# --- validation -------------------------------------------------------------------
+
+
+def validate_url(url) -> str:
+    """Only http(s) URLs with a host: no file:, ftp:, javascript: or scheme-less paths."""
+    url = (url or "").strip() if isinstance(url, str) else ""
+    if not url:
+        raise ValidationError({"url": "Enter the URL that receives the webhooks."})
+    if any(c.isspace() for c in url) or len(url) > 500:
+        raise ValidationError({"url": "Enter a URL without spaces, at most 500 characters."})
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError({"url": f"Only http and https URLs can receive webhooks (not {parts.scheme or 'a URL without a scheme'!r})."})
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ValidationError({"url": "The port must be a number from 1 to 65535."}) from None
+    if not parts.hostname:
+        raise ValidationError({"url": "The URL must name a host, e.g. https://tools.example.com/hooks/mof."})
+    if parts.username or parts.password:
+        raise ValidationError({"url": "Put no credentials in the URL: receivers verify the signature instead."})
+    return url
+
+
+def validate_event_types(value) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+        raise ValidationError({"event_types": "Choose at least one event type."})
+    unknown = sorted(set(value) - set(SUBSCRIBABLE))
+    if unknown:
+        raise ValidationError({"event_types": f"Unknown event type(s): {', '.join(unknown)[:300]}."})
+    return [t for t in SUBSCRIBABLE if t in set(value)]  # the catalogue's order, each once
+
+
+def _clean(fields: dict) -> dict:
+    errors, cleaned = {}, dict(fields)
+    for name, check in (("url", validate_url), ("event_types", validate_event_types)):
+        if name in fields:
+            try:
+                cleaned[name] = check(fields[name])
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+# --- subscriptions ----------------------------------------------------------------
+
+
+def subscription_create(*, actor, **fields) -> WebhookSubscription:
+    """A new subscription owned by `actor`; its `secret` is readable on the returned object
+    this once (the page and the API show it, nothing shows it again)."""
+    policy.require(actor, "webhook.add")
+    subscription = WebhookSubscription(owner=actor, secret=new_secret())
+    # The URL is checked here (single-label hosts such as http://bridge:8080/ are fine), not by URLField.
+    apply_fields(subscription, _clean({"url": "", "event_types": [], **fields}), SUBSCRIPTION_FIELDS, exclude=["url"])
+    with audit.acting_as(actor), transaction.atomic():
+        subscription.save()
+    return subscription
+
+
+def subscription_update(*, actor, subscription: WebhookSubscription, **fields) -> WebhookSubscription:
+    policy.require(actor, "webhook.change", subscription)
+    apply_fields(subscription, _clean(fields), SUBSCRIPTION_FIELDS, exclude=["url"])
+    with audit.acting_as(actor), transaction.atomic():
+        subscription.save()
+    return subscription
+
+
+def rotate_secret(*, actor, subscription: WebhookSubscription) -> str:
+    """A new secret at once (the old one stops signing); returned to be shown this once."""
+    policy.require(actor, "webhook.rotate_secret", subscription)
+    secret = new_secret()
+    with audit.acting_as(actor, reason="rotated the signing secret"), transaction.atomic():
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(secret=secret, secret_rotated_at=timezone.now())
+    subscription.refresh_from_db()
+    return secret
+
+
+def send_ping(*, actor, subscription: WebhookSubscription):
+    """A test event to this subscription only (also when it is disabled: check before enabling)."""
+    policy.require(actor, "webhook.ping", subscription)
+    with audit.acting_as(actor), transaction.atomic():
+        return outbox.publish(
+            EventType.PING,
+            {"message": "A test ping from MOF Portal.", "subscription": subscription.name},
+            subject=subscription,
+            actor=actor,
+            subscription=subscription,
+        )
+
+
+def replay_delivery(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again now, by hand: a new attempt with the same body and idempotency key."""
+    policy.require(actor, "webhook.replay", delivery.subscription)
+    transaction.on_commit(lambda: _queue_replay(delivery.pk, actor.pk))
+    return delivery
+
+
+def _queue_replay(delivery_id, actor_id):
+    from integrations.tasks import deliver
+
+    deliver.delay(str(delivery_id), replay=True, actor_id=actor_id)
+
+
+# --- signing and sending ----------------------------------------------------------
+
+
+def body_bytes(event) -> bytes:
+    """The exact bytes signed and sent (keys sorted: the same bytes on every attempt)."""
+    return json.dumps(event.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+
+
+def headers_for(delivery: WebhookDelivery, body: bytes, *, timestamp: int, attempt: int) -> dict:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "MOF-Event-Type": delivery.event.event_type,
+        "MOF-Event-Id": str(delivery.event_id),
+        "MOF-Delivery-Attempt": str(attempt),
+        "Idempotency-Key": delivery.idempotency_key,
+        "MOF-Signature": f"t={timestamp},v1={signature(delivery.subscription.secret, timestamp, body)}",
+    }
+
+
+@dataclass
+class Response:
+    status: int | None
+    excerpt: str
+    error: str
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not an instruction: it is logged as a failure."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def post(url: str, body: bytes, headers: dict, *, timeout: float) -> Response:
+    opener = urllib.request.build_opener(_NoRedirects)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    started = time.monotonic()
+    status, raw, error = None, b"", ""
+    try:
+        with opener.open(request, timeout=timeout) as reply:
+            status, raw = reply.status, reply.read(EXCERPT_BYTES)
+    except urllib.error.HTTPError as exc:
+        status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
+        try:
+            raw = exc.read(EXCERPT_BYTES)
+        except (OSError, http.client.HTTPException):
+            raw = b""
+    except urllib.error.URLError as exc:
+        error = f"Could not connect: {exc.reason}"
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    duration = int((time.monotonic() - started) * 1000)
+    return Response(status=status, excerpt=raw.decode("utf-8", errors="replace"), error=error[:1000], duration_ms=duration)
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Seconds before attempt `attempt + 1`: the base, doubled after each failure."""
+    return setting("BACKOFF_SECONDS") * 2 ** (attempt - 1)
+
+
+def _claim(delivery_id, *, replay: bool, now) -> bool:
+    lease = now + timedelta(seconds=setting("TIMEOUT_SECONDS") + 60)
+    free = WebhookDelivery.objects.filter(pk=delivery_id).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    if not replay:
+        free = free.filter(status=DeliveryStatus.PENDING)
+    return bool(free.update(claimed_until=lease))
+
+
+def attempt_delivery(delivery_id, *, replay: bool = False, actor_id=None) -> int | None:
+    """One HTTP attempt of a delivery, logged. Returns the seconds to wait before the next
+    automatic attempt, or None when there is none (delivered, given up, or not ours to send)."""
+    now = timezone.now()
+    if not _claim(delivery_id, replay=replay, now=now):
+        return None  # sent already, or another worker holds it
+    delivery = WebhookDelivery.objects.select_related("subscription", "event").get(pk=delivery_id)
+    subscription = delivery.subscription
+    by_hand = replay or delivery.manual
+    if subscription.status != SubscriptionStatus.ACTIVE and not by_hand:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, claimed_until=None, next_attempt_at=None
+        )
+        return None
+
+    number = delivery.attempts + 1
+    timestamp = int(time.time())
+    body = body_bytes(delivery.event)
+    reply = post(subscription.url, body, headers_for(delivery, body, timestamp=timestamp, attempt=number), timeout=setting("TIMEOUT_SECONDS"))
+
+    retry_in = None
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery, number=number, replay=replay, requested_by_id=actor_id, started_at=now,
+            duration_ms=reply.duration_ms, succeeded=reply.ok, response_status=reply.status,
+            response_excerpt=reply.excerpt, error=reply.error if not reply.ok else "",
+        )
+        update = {"attempts": number, "last_attempt_at": now, "response_status": reply.status, "claimed_until": None}
+        if reply.ok:
+            update.update(status=DeliveryStatus.DELIVERED, delivered_at=timezone.now(), next_attempt_at=None)
+            WebhookSubscription.objects.filter(pk=subscription.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+        elif by_hand:
+            # A hand attempt that fails ends a delivery that had ended; automatic retries still pending go on.
+            if delivery.status != DeliveryStatus.PENDING or delivery.manual:
+                update.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+        elif number < setting("MAX_ATTEMPTS"):
+            retry_in = backoff_seconds(number)
+            update.update(status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=retry_in))
+        else:
+            update.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+            _count_failed_delivery(subscription, reply)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(**update)
+    return retry_in
+
+
+def _count_failed_delivery(subscription: WebhookSubscription, reply: Response) -> None:
+    """A delivery gave up: one more consecutive failure; at the limit the portal disables
+    the subscription and tells its owner (after commit)."""
+    with audit.acting_as(system_user(), via="task:integrations.deliver"):
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    failures, status = WebhookSubscription.objects.filter(pk=subscription.pk).values_list("consecutive_failures", "status").get()
+    limit = setting("DISABLE_AFTER")
+    if status != SubscriptionStatus.ACTIVE or failures < limit:
+        return
+    last = f"HTTP {reply.status}" if reply.status else (reply.error or "no answer")
+    reason = f"Disabled by the portal after {failures} consecutive failed deliveries (last: {last[:200]})."
+    try:
+        perform_transition(model=WebhookSubscription, pk=subscription.pk, name="disable", actor=system_user(), data={"reason": reason}, notify=False)
+    except (TransitionNotAllowed, ConcurrentTransition):
+        return  # someone disabled it meanwhile
+    transaction.on_commit(lambda: _queue_disabled_notice(subscription.pk))
+
+
+def _queue_disabled_notice(subscription_id):
+    from integrations.tasks import send_disabled_notice
+
+    send_disabled_notice.delay(subscription_id)
+
+
+# --- the periodic relay -----------------------------------------------------------
+
+
+def relay_stragglers(*, now=None, batch: int = 500) -> dict:
+    """What the after-commit path left behind (a worker or the broker was down): events
+    not yet relayed, and deliveries whose next attempt is overdue and unclaimed."""
+    from integrations.models import OutboxEvent
+
+    now = now or timezone.now()
+    grace = now - timedelta(seconds=30)  # the after-commit path normally takes it first
+    events = list(OutboxEvent.objects.filter(relayed_at__isnull=True, occurred_at__lte=grace).order_by("occurred_at").values_list("pk", flat=True)[:batch])
+    for event_id in events:
+        outbox.relay(event_id)
+    overdue = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=grace)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    outbox.queue_deliveries(overdue)
+    return {"events": len(events), "deliveries": len(overdue)}

@@ -1,0 +1,189 @@
+"""The transactional outbox: an event is stored with the change it reports, relayed after
+commit, never for a rolled-back change, and the periodic relay sends what was left behind."""
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from incidents import services as desk
+from incidents.models import Incident
+from integrations import outbox, services
+from integrations.choices import DeliveryStatus, EventType
+from integrations.models import OutboxEvent, WebhookDelivery
+from mof.transitions import perform_transition
+from tests.factories import ManagerFactory, TeamFactory, UserFactory
+from tests.integrations.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent(db):
+    return UserFactory(username="agent", roles=["support"])
+
+
+@pytest.fixture
+def subscribed(receiver):
+    subscription = SubscriptionFactory(url=receiver.url, event_types=["incident.created", "incident.resolved", "incident.reopened", "problem.created"])
+    receiver.secret = subscription.secret
+    return subscription
+
+
+def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commit(agent, subscribed, receiver, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:  # run at the commit
+        with transaction.atomic():
+            incident = desk.incident_create(actor=agent, title="Mail queue stuck")
+            event = OutboxEvent.objects.get(event_type=EventType.INCIDENT_CREATED)  # written in the same transaction
+            assert event.subject_id == str(incident.pk)
+        assert not WebhookDelivery.objects.exists() and receiver.requests == []  # nothing sent before the commit
+    assert callbacks
+    [request] = receiver.requests
+    assert request.verified
+    body = request.json
+    assert body["type"] == "incident.created" and body["id"] == str(event.pk)
+    assert body["object"] == {
+        "type": "incidents.incident", "id": incident.pk, "number": incident.reference, "state": "new",
+        "url": f"/supporting/incidents/{incident.pk}/", "display": str(incident),
+    }
+    assert body["actor"] == {"id": agent.pk, "username": "agent"}
+    assert body["data"]["title"] == "Mail queue stuck" and body["data"]["priority"] == incident.priority
+    assert dt.datetime.fromisoformat(body["occurred_at"]) <= timezone.now()
+    assert OutboxEvent.objects.get(pk=event.pk).relayed_at is not None
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.response_status == 200
+    assert request.headers["idempotency-key"] == str(delivery.pk)
+    assert request.headers["mof-event-id"] == str(event.pk) and request.headers["mof-event-type"] == "incident.created"
+
+
+def test_a_rolled_back_change_leaves_no_event_and_sends_nothing(agent, subscribed, receiver, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                desk.incident_create(actor=agent, title="Filed, then the request failed")
+                assert OutboxEvent.objects.count() == 1
+                raise RuntimeError("the rest of the request failed")
+    assert not Incident.objects.exists()
+    assert not OutboxEvent.objects.exists()
+    assert callbacks == [] and receiver.requests == [] and not WebhookDelivery.objects.exists()
+
+
+def test_transitions_publish_resolved_and_reopened(agent, subscribed, receiver, django_capture_on_commit_callbacks):
+    group = TeamFactory(name="Desk", members=[agent])
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = desk.incident_create(actor=agent, title="OWA down", assignment_group=group, assignee=agent)
+        perform_transition(model=Incident, pk=incident.pk, name="resolve", actor=agent,
+                           data={"resolution_code": "fixed", "resolution_notes": "IIS restarted."})
+        perform_transition(model=Incident, pk=incident.pk, name="reopen", actor=incident.caller, data={"reason": "Still down"})
+    types = [r.json["type"] for r in receiver.requests]
+    assert types == ["incident.created", "incident.resolved", "incident.reopened"]
+    resolved = receiver.requests[1].json
+    assert resolved["object"]["state"] == "resolved"
+    assert resolved["data"]["transition"] == "resolve" and resolved["data"]["from"] == "new" and resolved["data"]["to"] == "resolved"
+    assert resolved["data"]["resolution_code"] == "fixed"
+    assert receiver.requests[2].json["object"]["state"] == "in_progress"
+    assert all(r.verified for r in receiver.requests)
+
+
+def test_a_change_rejected_at_the_review_is_published(django_capture_on_commit_callbacks):
+    from changes.choices import ChangeStatus
+    from changes.models import RequestForChange
+    from mof import review_gate
+    from mof.choices import ReviewKind
+    from tests.changes.factories import ChangeFactory
+
+    chair = ManagerFactory(username="cab-chair")
+    subscription = SubscriptionFactory(event_types=["change.approved", "change.rejected"])
+    change = ChangeFactory()
+    RequestForChange.objects.filter(pk=change.pk).update(status=ChangeStatus.ASSESSED)
+    with django_capture_on_commit_callbacks() as callbacks:
+        review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=RequestForChange.objects.get(pk=change.pk),
+                                    decision="reject", actor=chair, fire="reject", notes="Too risky before quarter end")
+    event = OutboxEvent.objects.get()
+    assert event.event_type == "change.rejected"
+    assert event.body["object"]["number"] == change.reference and event.body["object"]["state"] == "rejected"
+    assert event.body["actor"]["username"] == "cab-chair"
+    assert event.body["data"]["from"] == "assessed" and event.body["data"]["decision_reason"]
+    assert len(callbacks) >= 1  # the relay is queued for after the commit
+    outbox.relay(event.pk)
+    assert WebhookDelivery.objects.get().subscription == subscription
+
+
+def test_a_problem_created_is_published(agent, subscribed):
+    from incidents.models import Problem
+
+    problem = desk.problem_create(actor=agent, title="Outlook prompts for passwords")
+    event = OutboxEvent.objects.get(event_type=EventType.PROBLEM_CREATED)
+    assert event.body["object"]["number"] == Problem.objects.get(pk=problem.pk).reference
+
+
+def test_sla_warnings_and_breaches_of_the_sweep_are_published_once(agent, django_capture_on_commit_callbacks):
+    from slas import services as slas
+    from slas.models import ServiceLevelAgreement, SLAStatus
+
+    manager = ManagerFactory(username="sla-boss")
+    always = slas.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+    sla = slas.sla_create(actor=manager, name="P1 mail", priorities=[1], resolution_seconds=4 * 3600, calendar=always)
+    ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
+    incident = desk.incident_create(actor=agent, title="Mail down", impact=1, urgency=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        slas.sweep(now=incident.created_at + dt.timedelta(hours=5))
+        slas.sweep(now=incident.created_at + dt.timedelta(hours=6))  # nothing new: nothing published again
+    events = OutboxEvent.objects.filter(event_type__in=[EventType.SLA_WARNING, EventType.SLA_BREACHED])
+    by_threshold = {e.body["data"]["threshold"]: e for e in events}
+    assert sorted(by_threshold) == [50, 75, 100]
+    assert by_threshold[100].event_type == "sla.breached" and by_threshold[50].event_type == "sla.warning"
+    assert by_threshold[100].body["object"]["number"] == incident.reference
+    assert by_threshold[100].body["data"]["sla"]["name"] == "P1 mail" and by_threshold[100].body["data"]["metric"] == "resolution"
+
+
+def test_only_active_subscriptions_of_the_event_type_get_a_delivery(agent, django_capture_on_commit_callbacks):
+    wanted = SubscriptionFactory(event_types=["incident.created"])
+    SubscriptionFactory(event_types=["incident.resolved"])
+    SubscriptionFactory(event_types=["incident.created"], status="disabled")
+    with django_capture_on_commit_callbacks():  # relay by hand, deliver not at all
+        desk.incident_create(actor=agent, title="Printer jam")
+    event = OutboxEvent.objects.get()
+    first = outbox.relay(event.pk)
+    assert outbox.relay(event.pk) == []  # relayed once only
+    assert [WebhookDelivery.objects.get(pk=pk).subscription for pk in first] == [wanted]
+
+
+def test_an_unreachable_broker_leaves_the_event_for_the_periodic_relay(agent, subscribed, receiver, monkeypatch, django_capture_on_commit_callbacks):
+    from integrations import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(tasks.relay_event, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = desk.incident_create(actor=agent, title="Filed while Redis was down")  # does not fail the request
+    event = OutboxEvent.objects.get()
+    assert event.relayed_at is None and receiver.requests == []
+    monkeypatch.undo()
+    assert services.relay_stragglers(now=timezone.now())["events"] == 0  # too fresh: the after-commit path may still have it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.relay_stragglers(now=timezone.now() + dt.timedelta(minutes=1))["events"] == 1
+    [request] = receiver.requests
+    assert request.json["object"]["id"] == incident.pk and request.verified
+
+
+def test_the_periodic_relay_requeues_an_overdue_delivery_a_dead_worker_held(subscribed, receiver, django_capture_on_commit_callbacks):
+    event = outbox.build(EventType.INCIDENT_CREATED, {"title": "x"})
+    event.save()
+    past = timezone.now() - dt.timedelta(minutes=5)
+    OutboxEvent.objects.filter(pk=event.pk).update(relayed_at=past)
+    # Claimed by a worker that died: the claim lapsed a minute ago.
+    delivery = WebhookDelivery.objects.create(subscription=subscribed, event=event, next_attempt_at=past, claimed_until=past + dt.timedelta(minutes=4))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.relay_stragglers()["deliveries"] == 1
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.DELIVERED
+    assert len(receiver.requests) == 1
+
+
+def test_the_beat_schedule_holds_the_relay():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="integrations.relay_pending")
+    assert task.enabled and task.interval.every == 1 and task.interval.period == "minutes"
