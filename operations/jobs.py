@@ -167,7 +167,7 @@ def run_finish(*, actor, run: JobRun, data: dict) -> JobRun:
             _raise(run.job, [run], "failed")
         elif run.status == RunStatus.SUCCESS:
             _note_recovery(run)
-    return run
+    return JobRun.objects.select_related("job").get(pk=run.pk)
 
 
 # --- incidents ---------------------------------------------------------------------

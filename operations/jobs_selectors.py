@@ -37,10 +37,18 @@ def flag_days() -> int:
 # --- lists -------------------------------------------------------------------------
 
 
+def visible_jobs(user, queryset=None):
+    """All jobs for staff; the jobs of their groups for anyone else (integration accounts)."""
+    qs = Job.objects.all() if queryset is None else queryset
+    if policy.is_internal(user):
+        return qs
+    if policy.authenticated(user):
+        return qs.filter(owner_group_id__in=list(user.team_ids))
+    return qs.none()
+
+
 def job_list(*, user):
-    if not policy.can(user, "job.view"):
-        return Job.objects.none()
-    return Job.objects.select_related("owner_group").prefetch_related("target_cis")
+    return visible_jobs(user).select_related("owner_group").prefetch_related("target_cis")
 
 
 def job_get(*, user, pk) -> Job:
@@ -48,9 +56,7 @@ def job_get(*, user, pk) -> Job:
 
 
 def run_list(*, user, job=None):
-    if not policy.can(user, "job.view"):
-        return JobRun.objects.none()
-    qs = JobRun.objects.select_related("job", "reported_by", "incident")
+    qs = JobRun.objects.filter(job__in=visible_jobs(user)).select_related("job", "reported_by", "incident")
     return qs.filter(job=job) if job is not None else qs
 
 

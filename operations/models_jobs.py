@@ -242,7 +242,8 @@ def _reporter(user, obj=None) -> bool:
 
 
 RULES = {
-    "job.view": policy.is_internal,
+    # Staff read the schedule; an owner group's members (e.g. a backup tool's service account) read their jobs.
+    "job.view": lambda user, obj=None: policy.is_internal(user) or (policy.authenticated(user) and _in_owner_group(user, obj)),
     "job.add": policy.any_of(policy.is_manager, policy.has_role(R.OPERATIONS)),
     "job.change": policy.any_of(policy.is_manager, policy.has_role(R.OPERATIONS)),
     "job.delete": policy.is_manager,

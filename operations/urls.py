@@ -1,6 +1,6 @@
 from django.urls import path
 
-from operations import views, views_events
+from operations import views, views_events, views_jobs
 
 urlpatterns = [
     path("", views.landing, name="operating"),
@@ -21,4 +21,11 @@ urlpatterns = [
     path("events/parked/", views_events.parked_events, name="events_parked"),
     path("events/parked/map/", views_events.parked_map, name="events_parked_map"),
     path("events/parked/discard/", views_events.parked_discard, name="events_parked_discard"),
+    # Job scheduling and storage management.
+    path("jobs/", views_jobs.job_list, name="job_list"),
+    path("jobs/new/", views_jobs.job_create, name="job_create"),
+    path("jobs/<int:pk>/", views_jobs.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/edit/", views_jobs.job_edit, name="job_edit"),
+    path("jobs/<int:pk>/delete/", views_jobs.job_delete, name="job_delete"),
+    path("backups/", views_jobs.backup_coverage, name="backup_coverage"),
 ]
