@@ -16,7 +16,7 @@ from changes import selectors, services
 from changes.choices import OPEN_BEFORE_IMPLEMENTATION, ChangeStatus, ChangeType, ReleaseStatus, TemplateStatus
 from changes.forms import DATALIST_SIZE, ArtifactForm, AssessForm, ChangeForm, CommentForm, ReleaseForm, TemplateForm, TestEvidenceForm
 from changes.models import Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
-from mof import policy
+from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import ConfigurationItem
 from mof.pagination import paginate, parse_positive_int
@@ -51,6 +51,15 @@ def _change_get(user, pk):
     return selectors.change_get(user=user, pk=pk)
 
 
+CHANGE_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("Title", "title"), ("Type", "get_type_display"), ("Status", "get_status_display"),
+    ("Risk", "risk_assessment.get_level_display"), ("Requester", "requester.username"),
+    ("Change manager", "change_manager.username"), ("Implementer", "implementer.username"),
+    ("Template", "template.reference"), ("Planned start", "planned_start"), ("Planned end", "planned_end"),
+    ("Created", "created_at"),
+)
+
+
 @login_required
 def change_list(request):
     qs = selectors.change_list(user=request.user)
@@ -62,6 +71,8 @@ def change_list(request):
     if q:
         number = q.upper().removeprefix("CHG-")
         qs = qs.filter(number=int(number)) if number.isdigit() else qs.filter(title__icontains=q)
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, CHANGE_EXPORT_COLUMNS, filename="changes")
     # Counts for the states still in play only (an index scan over the few open changes);
     # the history (closed, cancelled, rejected) is never counted on a page view.
     finished = {ChangeStatus.CLOSED, ChangeStatus.CANCELLED, ChangeStatus.REJECTED}
@@ -361,9 +372,17 @@ def _release_get(user, pk):
     return selectors.release_list(user=user).get(pk=pk)
 
 
+RELEASE_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("Name", "name"), ("Status", "get_status_display"), ("Release manager", "release_manager.username"),
+    ("Changes", "change_count"), ("Planned start", "planned_start"), ("Planned end", "planned_end"), ("Deployed", "deployed_at"),
+)
+
+
 @login_required
 def release_list(request):
     qs = selectors.release_list(user=request.user).annotate(change_count=Count("changes"))
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, RELEASE_EXPORT_COLUMNS, filename="releases")
     return render(
         request, "changes/release_list.html",
         {"page": _page(request, qs), "can_view": policy.can(request.user, "release.view"), "can_add": policy.can(request.user, "release.add")},
@@ -474,9 +493,17 @@ def _template_get(user, pk):
     return selectors.template_list(user=user).get(pk=pk)
 
 
+TEMPLATE_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("Name", "name"), ("Status", "get_status_display"), ("Owner", "owner.username"),
+    ("Risk probability", "risk_probability"), ("Risk impact", "risk_impact"), ("Changes", "change_count"),
+)
+
+
 @login_required
 def change_template_list(request):
     qs = selectors.template_list(user=request.user).annotate(change_count=Count("changes"))
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, TEMPLATE_EXPORT_COLUMNS, filename="standard-change-templates")
     return render(
         request, "changes/template_list.html",
         {

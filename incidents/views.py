@@ -39,7 +39,7 @@ from incidents.forms import (
     SelfServiceForm,
 )
 from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal, SavedFilter
-from mof import impact, policy
+from mof import csv_io, impact, policy
 from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_positive_int
@@ -467,6 +467,14 @@ QUEUES = [
 ]
 
 
+INCIDENT_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("Title", "title"), ("Priority", "priority"), ("Status", "get_status_display"),
+    ("Hold reason", "get_hold_reason_display"), ("Major", "is_major"), ("Service", "service.name"),
+    ("Group", "assignment_group.name"), ("Assignee", "assignee.username"), ("Caller", "caller.username"),
+    ("Created", "created_at"), ("SLA due", lambda i: getattr(i, "sla_due", None)),
+)
+
+
 def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     user = request.user
     name = request.GET.get("queue", "mine")
@@ -488,6 +496,8 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     ordering = list(qs.query.order_by) if request.GET.get("sort") else []
     default = ["sla_due", "priority"] if name == "breaching" and base.query.annotations else ["priority", "-number"]
     qs = qs.order_by(*ordering, "-pk") if ordering else qs.order_by(*default)
+    if csv_io.export_requested(request):  # the whole queue as CSV instead of a page of it
+        return {"csv": csv_io.export_csv(qs, INCIDENT_EXPORT_COLUMNS, filename=f"incidents-{name}")}
     page = _page(request, qs)
     params = request.GET.copy()
     for key in ("page", "csrfmiddlewaretoken"):
@@ -515,7 +525,10 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
 def incident_queue(request):
     if not _is_desk(request.user):
         return redirect("self_service")
-    return render(request, "incidents/queue.html", _queue_context(request))
+    context = _queue_context(request)
+    if "csv" in context:
+        return context["csv"]
+    return render(request, "incidents/queue.html", context)
 
 
 @login_required
@@ -582,6 +595,12 @@ def _require_problems(user):
         raise Http404("No such page.")
 
 
+PROBLEM_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("Title", "title"), ("Status", "get_status_display"),
+    ("Problem manager", "problem_manager.username"), ("Incidents", "incident_count"), ("Recorded", "created_at"),
+)
+
+
 @login_required
 def problem_list(request):
     _require_problems(request.user)
@@ -593,6 +612,8 @@ def problem_list(request):
         number = q.upper().removeprefix("PRB-")
         qs = qs.filter(number=int(number)) if number.isdigit() else qs.filter(title__icontains=q)
     qs = qs.annotate(incident_count=Count("incidents"))
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, PROBLEM_EXPORT_COLUMNS, filename="problems")
     return render(request, "incidents/problem_list.html", {
         "page": _page(request, qs), "statuses": ProblemStatus.choices, "status": status, "q": q,
         "can_add": policy.can(request.user, "problem.add"),
@@ -688,6 +709,12 @@ def problem_edit(request, pk):
 # --- known errors, proposals, the priority matrix, search ----------------------------------
 
 
+KNOWN_ERROR_EXPORT_COLUMNS = csv_io.columns(
+    ("Title", "title"), ("Problem", "problem.reference"), ("Published", "published_at"),
+    ("Symptoms", "symptoms"), ("Workaround", "workaround"), ("Root cause", "root_cause"),
+)
+
+
 @login_required
 def known_error_list(request):
     q = request.GET.get("q", "").strip()
@@ -698,11 +725,24 @@ def known_error_list(request):
         page = None
     else:
         found = None
-        page = _page(request, KnownError.objects.filter(active=True).select_related("problem"))
+        if csv_io.export_requested(request):  # every published one, not a page of them
+            found = KnownError.objects.filter(active=True).select_related("problem")
+        else:
+            page = _page(request, KnownError.objects.filter(active=True).select_related("problem"))
+    if csv_io.export_requested(request):  # what the page lists; problem details only to who sees problems
+        shown = [c for c in KNOWN_ERROR_EXPORT_COLUMNS if policy.can(request.user, "problem.view") or c.header not in ("Problem", "Root cause")]
+        return csv_io.export_csv(found, shown, filename="known-errors")
     return render(request, "incidents/known_error_list.html", {
         "items": found if found is not None else page.items, "page": page, "q": q, "service": service, "services": Service.objects.order_by("name"),
         "show_problems": policy.can(request.user, "problem.view"),
     })
+
+
+PROPOSAL_EXPORT_COLUMNS = csv_io.columns(
+    ("CI", "ci.name"), ("Service", "service.name"), ("Incidents", "incident_count"), ("From", "window_start"),
+    ("To", "window_end"), ("Status", "get_status_display"), ("Decided by", "decided_by.username"),
+    ("Problem", "problem.reference"), ("Found", "created_at"),
+)
 
 
 @login_required
@@ -712,6 +752,8 @@ def proposal_list(request):
     qs = ProblemProposal.objects.select_related("ci", "service", "decided_by", "problem").order_by("-created_at")
     if status in ProposalStatus.values:
         qs = qs.filter(status=status)
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, PROPOSAL_EXPORT_COLUMNS, filename="problem-proposals")
     return render(request, "incidents/proposal_list.html", {
         "page": _page(request, qs), "status": status, "statuses": ProposalStatus.choices,
         "can_decide": policy.can(request.user, "problemproposal.decide"),

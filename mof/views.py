@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from mof import graph, impact, policy, selectors, services
+from mof import csv_io, graph, impact, policy, selectors, services
 from mof.choices import CIStatus, ReviewKind, RiskLevel
 from mof.context_processors import QUADRANTS, REVIEWS
 from mof.filtersets import CIFilterSet
@@ -407,6 +407,16 @@ def _ci_get(user, pk):
     return selectors.ci_get(user=user, pk=pk)
 
 
+# What the list's "Export CSV" writes; the headers are the import's columns, so an
+# export edited in a spreadsheet imports back (status and updated are ignored there).
+CI_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Class", "ci_class.name"), ("Status", "get_status_display"),
+    ("Environment", "get_environment_display"), ("Owner", "owner.username"),
+    ("Services", lambda ci: [s.name for s in ci.services.all()]), ("Attributes", "attributes"),
+    ("Description", "description"), ("Updated", "updated_at"),
+)
+
+
 @login_required
 def ci_list(request):
     user = request.user
@@ -416,6 +426,8 @@ def ci_list(request):
     ordering = list(qs.query.order_by)
     if ordering:
         qs = qs.order_by(*ordering, "pk")
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, CI_EXPORT_COLUMNS, filename="configuration-items")
     page = paginate(
         qs,
         page=parse_positive_int(request.GET.get("page"), 1),
@@ -586,9 +598,17 @@ def relationship_delete(request, pk):
 # --- IT services ----------------------------------------------------------------------
 
 
+SERVICE_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Criticality", "get_criticality_display"), ("Owner", "owner.username"),
+    ("Hours of service", "hours_of_service"), ("CIs", "ci_count"), ("Description", "description"),
+)
+
+
 @login_required
 def service_list(request):
     qs = selectors.service_list(user=request.user, search=request.GET.get("q", "").strip()).annotate(ci_count=Count("cis"))
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, SERVICE_EXPORT_COLUMNS, filename="it-services")
     page = paginate(
         qs,
         page=parse_positive_int(request.GET.get("page"), 1),

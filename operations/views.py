@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from mof import policy
+from mof import csv_io, policy
 from mof.models import Service
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 from operations import calendar, ical, selectors, services
@@ -47,8 +47,25 @@ def landing(request):
     return quadrant_page(request, "operating", extra_stats=stats)
 
 
+FREEZE_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Status", "get_status_display"), ("From", "start"), ("To", "end"),
+    ("Services", lambda f: [s.name for s in f.services.all()] or "everything"), ("Proposed by", "proposed_by.username"),
+    ("Reason", "reason"),
+)
+MAINTENANCE_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Service", "service.name"), ("CI", "ci.name"),
+    ("Days", lambda w: [WEEKDAYS.get(d, str(d)) for d in w.weekdays or []]), ("Starts", "start_time"),
+    ("Minutes", "duration_minutes"), ("Time zone", "time_zone"),
+)
+
+
 @login_required
 def windows(request):
+    # The page lists two tables: ?export=freezes or ?export=maintenance writes all of one.
+    if csv_io.export_requested(request, "freezes"):
+        return csv_io.export_csv(_freezes(request.user).order_by("-start"), FREEZE_EXPORT_COLUMNS, filename="change-freezes")
+    if csv_io.export_requested(request, "maintenance"):
+        return csv_io.export_csv(_maintenance(request.user), MAINTENANCE_EXPORT_COLUMNS, filename="maintenance-windows")
     maintenance = list(_maintenance(request.user)[:500])
     for window in maintenance:
         window.weekday_names = ", ".join(WEEKDAYS.get(d, str(d)) for d in window.weekdays or [])

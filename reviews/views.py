@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from mof import policy
+from mof import csv_io, policy
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
 from mof.views import _get_or_404, history_rows, reviews_page, transition_panel, transition_view
 from reviews import decisions, ics, minutes, selectors, services
@@ -46,6 +46,13 @@ def _messages_of(exc: ValidationError) -> list[str]:
     return list(exc.messages)
 
 
+MEETING_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("Meeting", "name"), ("Review", "get_kind_display"), ("Emergency", "emergency"),
+    ("When", "scheduled_at"), ("Minutes", "duration_minutes"), ("Chair", "chair.username"), ("Items", "n_items"),
+    ("Pending", "n_pending"), ("State", "get_state_display"),
+)
+
+
 @login_required
 def meeting_list(request):
     policy.require(request.user, "review.view")
@@ -53,6 +60,8 @@ def meeting_list(request):
     state = request.GET.get("state", "")
     if state in MeetingState.values:
         qs = qs.filter(state=state)
+    if csv_io.export_requested(request):  # every meeting the filter selects, not only the 200 shown
+        return csv_io.export_csv(qs, MEETING_EXPORT_COLUMNS, filename="review-meetings")
     return render(request, "reviews/meeting_list.html", {
         "meetings": qs[:200], "state": state, "states": MeetingState.choices,
         "can_add": policy.can(request.user, "review.add"),

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from mof import policy
+from mof import csv_io, policy
 from mof.forms import add_service_errors
 from mof.pagination import paginate, parse_positive_int
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
@@ -75,10 +75,20 @@ def _calendar_get(user, pk):
     return BusinessCalendar.objects.prefetch_related("intervals", "own_holidays").get(pk=pk)
 
 
+CALENDAR_EXPORT_COLUMNS = csv_io.columns(
+    ("Calendar", "name"), ("Time zone", "time_zone"), ("Country", "country"), ("Subdivision", "subdivision"),
+    ("Working days", lambda c: len({i.weekday for i in c.intervals.all()})),
+    ("Working time a week", lambda c: format_duration(sum(_seconds(i.start, i.end) for i in c.intervals.all())) if c.intervals.all() else "no working time"),
+    ("SLAs using it", "slas"),
+)
+
+
 @login_required
 def calendar_list(request):
     _require(request.user, "calendar.view", "Only IT staff see business calendars.")
     calendars = BusinessCalendar.objects.prefetch_related("intervals").annotate(slas=Count("sla_versions__sla", distinct=True)).order_by("name")
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(calendars, CALENDAR_EXPORT_COLUMNS, filename="business-calendars")
     rows = []
     for calendar in calendars:
         hours = sum(_seconds(i.start, i.end) for i in calendar.intervals.all())
@@ -151,6 +161,35 @@ def _sla_get(user, pk):
     return ServiceLevelAgreement.objects.select_related("owner").get(pk=pk)
 
 
+def _current_versions(slas) -> dict:
+    """The newest version of each agreement, in one query."""
+    current = {}
+    for version in SLAVersion.objects.filter(sla__in=[s.pk for s in slas]).select_related("calendar", "service").order_by("sla_id", "-number"):
+        current.setdefault(version.sla_id, version)
+    return current
+
+
+def _attach_current_versions(slas) -> None:
+    current = _current_versions(slas)
+    for sla in slas:
+        sla.listed_version = current.get(sla.pk)
+
+
+def _version_value(read):
+    return lambda sla: read(sla.listed_version) if sla.listed_version is not None else None
+
+
+SLA_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Kind", lambda sla: sla.kind.upper()), ("Status", "get_status_display"),
+    ("Service", _version_value(lambda v: v.service.name if v.service else "every service")),
+    ("Priorities", _version_value(lambda v: [f"P{p}" for p in v.priorities or []])),
+    ("Respond", _version_value(lambda v: format_duration(v.response_seconds))),
+    ("Resolve", _version_value(lambda v: format_duration(v.resolution_seconds))),
+    ("Calendar", _version_value(lambda v: v.calendar.name)), ("Target %", _version_value(lambda v: v.target_percentage)),
+    ("Versions", "version_count"), ("Owner", "owner.username"),
+)
+
+
 @login_required
 def sla_list(request):
     _require(request.user, "sla.view", "Only IT staff see SLAs and OLAs.")
@@ -162,10 +201,10 @@ def sla_list(request):
         qs = qs.filter(status=status)
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q))
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, SLA_EXPORT_COLUMNS, filename="slas-olas", prepare=_attach_current_versions)
     page = paginate(qs, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
-    current = {}
-    for version in SLAVersion.objects.filter(sla__in=[s.pk for s in page.items]).select_related("calendar", "service").order_by("sla_id", "-number"):
-        current.setdefault(version.sla_id, version)
+    current = _current_versions(page.items)
     rows = [{"sla": s, "version": current.get(s.pk), **_targets(current.get(s.pk))} for s in page.items]
     return render(request, "slas/sla_list.html", {
         "page": page, "rows": rows, "kind": kind, "status": status, "q": q, "kinds": ServiceLevelAgreement.KINDS, "statuses": SLAStatus.choices,
