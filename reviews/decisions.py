@@ -23,11 +23,14 @@ class DecisionOption:
     notify: str = ""  # "requester" (decided) or "implementer" (ready for deployment)
     per_model: tuple[tuple[str, str | None], ...] = ()  # (model label, transition) where a subject differs
     applies_to: tuple[str, ...] = ()  # model labels of the subjects it decides; empty: every subject
-    follow_up: str = ""  # "problem" or "rfc": the decision opens one (reviews.sla_review)
+    except_for: tuple[str, ...] = ()  # model labels of the subjects it does not decide
+    follow_up: str = ""  # "problem" or "rfc": the decision opens one (reviews.review_periods)
     needs_reason: bool = False
 
     def applies(self, model_label: str | None) -> bool:
-        return not self.applies_to or model_label is None or model_label in self.applies_to
+        if model_label is None:
+            return True
+        return (not self.applies_to or model_label in self.applies_to) and model_label not in self.except_for
 
     def transition_for(self, model_label: str) -> str | None:
         return dict(self.per_model).get(model_label, self.transition)
@@ -73,10 +76,17 @@ register(
     DecisionOption("go", "Go", "mark_ready", "primary", notify="implementer"),
     DecisionOption("no_go", "No-go", None, "danger"),
 )
+OPS_PERIOD_LABEL = "reviews.operationsreviewperiod"
 register(
     ReviewKind.OPERATIONS,
-    DecisionOption("accept", "Accept", "close", "primary"),
-    DecisionOption("follow_up", "Follow up", None),
+    # A post-implementation review closes the change or release; accepting the period's
+    # operational health report (reviews.operations_review) moves nothing and freezes it.
+    DecisionOption("accept", "Accept", "close", "primary", per_model=((OPS_PERIOD_LABEL, None),)),
+    DecisionOption("follow_up", "Follow up", None, except_for=(OPS_PERIOD_LABEL,)),
+    DecisionOption("follow_up_problem", "Follow up: open a problem", None, "danger",
+                   applies_to=(OPS_PERIOD_LABEL,), follow_up="problem", needs_reason=True),
+    DecisionOption("follow_up_rfc", "Follow up: draft an RFC", None, "danger",
+                   applies_to=(OPS_PERIOD_LABEL,), follow_up="rfc", needs_reason=True),
 )
 SLA_LABEL = "slas.servicelevelagreement"
 SLA_PERIOD_LABEL = "reviews.slareviewperiod"

@@ -23,4 +23,16 @@ def build(meeting) -> dict:
                 "deferred_to": item.deferred_to.meeting.reference if item.deferred_to_id else "",
             }
         )
-    return {"meeting": meeting, "attendees": [str(u) for u in meeting.attendees.order_by("username")], "items": rows}
+    return {
+        "meeting": meeting, "attendees": [str(u) for u in meeting.attendees.order_by("username")], "items": rows,
+        "health_report": _health_report(items),
+    }
+
+
+def _health_report(items) -> dict | None:
+    """An Operations Review's health report, as decided (or live while undecided)."""
+    for item in items:
+        view = getattr(item, "operations_review", None)
+        if view is not None and view.is_period and view.report is not None:
+            return {"position": item.position, "period": view.period, "report": view.report}
+    return None

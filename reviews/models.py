@@ -8,6 +8,7 @@ import datetime as dt
 
 from django.apps import apps
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.urls import reverse
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
@@ -126,14 +127,12 @@ class Vote(AuditedModel):
         return f"{self.voter}: {self.vote}"
 
 
-class SLAReviewPeriod(AuditedModel):
-    """The service level report an SLA Review takes up: the subject of one agenda item.
+class ReviewPeriod(AuditedModel):
+    """The period report a review takes up, the subject of one agenda item: [start, end)
+    of its meeting. A decision requiring improvement opens a problem or a draft RFC, named
+    here (and in the item's reason, for the minutes). reviews.review_periods holds what
+    the reviews that have one share."""
 
-    The figures are not stored: they are read from the clocks, outages and warnings of
-    [start, end) when shown (reviews.sla_review). A "require improvement" decision opens a
-    problem or a draft RFC, named here (and in the item's reason, for the minutes)."""
-
-    meeting = models.OneToOneField(Meeting, on_delete=models.CASCADE, related_name="sla_period")
     start = models.DateTimeField()
     end = models.DateTimeField()
     follow_up_label = models.CharField(max_length=100, blank=True, editable=False)
@@ -142,18 +141,11 @@ class SLAReviewPeriod(AuditedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-end", "-id"]
-        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="sla_review_period_positive")]
-
-    def __str__(self):
-        return f"Service level report {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+        abstract = True
 
     @property
     def reference(self) -> str:
         return f"REV-{self.meeting_id} report"
-
-    def get_absolute_url(self):
-        return reverse("review_meeting", args=[self.meeting_id]) + "#sla-report"
 
     @property
     def follow_up_url(self) -> str:
@@ -161,3 +153,45 @@ class SLAReviewPeriod(AuditedModel):
             return ""
         subject = apps.get_model(self.follow_up_label)._default_manager.filter(pk=self.follow_up_id).first()
         return subject.get_absolute_url() if subject is not None and hasattr(subject, "get_absolute_url") else ""
+
+
+class SLAReviewPeriod(ReviewPeriod):
+    """The service level report an SLA Review takes up.
+
+    The figures are not stored: they are read from the clocks, outages and warnings of
+    [start, end) when shown (reviews.sla_review)."""
+
+    meeting = models.OneToOneField(Meeting, on_delete=models.CASCADE, related_name="sla_period")
+
+    class Meta:
+        ordering = ["-end", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="sla_review_period_positive")]
+
+    def __str__(self):
+        return f"Service level report {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+
+    def get_absolute_url(self):
+        return reverse("review_meeting", args=[self.meeting_id]) + "#sla-report"
+
+
+class OperationsReviewPeriod(ReviewPeriod):
+    """The operational health report an Operations Review takes up (reviews.operations_review).
+
+    Live until decided; the decision freezes it (`snapshot`), so the minutes keep saying
+    what the meeting saw. `stated` marks a period the chair set by hand: filling the
+    agenda again does not move it."""
+
+    meeting = models.OneToOneField(Meeting, on_delete=models.CASCADE, related_name="operations_period")
+    stated = models.BooleanField(default=False, editable=False)
+    snapshot = models.JSONField(null=True, blank=True, editable=False, encoder=DjangoJSONEncoder)
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-end", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="operations_review_period_positive")]
+
+    def __str__(self):
+        return f"Operational health report {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+
+    def get_absolute_url(self):
+        return reverse("review_meeting", args=[self.meeting_id]) + "#health-report"

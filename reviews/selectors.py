@@ -10,6 +10,7 @@ from django.apps import apps
 from django.db.models import Count, Q
 
 from mof import policy
+from reviews import decisions, review_periods
 from reviews.choices import OPEN_STATES, ItemState
 from reviews.models import AgendaItem, Meeting, Vote
 
@@ -74,11 +75,10 @@ def awaiting(meeting: Meeting) -> list[tuple]:
     from mof.views import gated_sources
 
     found = []
-    if str(meeting.kind) == "sla":
-        from reviews.models import SLAReviewPeriod
-
-        # The period's service level report (reviews.sla_review) comes first.
-        found.append((SLAReviewPeriod, SLAReviewPeriod.objects.filter(meeting=meeting)))
+    report = review_periods.module_for_kind(meeting.kind)
+    if report is not None:
+        # The period's report (reviews.sla_review, reviews.operations_review) comes first.
+        found.append((report.PERIOD_MODEL, report.PERIOD_MODEL.objects.filter(meeting=meeting)))
     for model, field, states in gated_sources().get(str(meeting.kind), []):
         label = model._meta.label_lower
         if meeting.emergency and label != "changes.requestforchange":
@@ -135,10 +135,10 @@ def agenda(meeting: Meeting, *, user=None) -> list[AgendaItem]:
         item.tally = tallies.get(item.pk, {})
         item.vote_count = sum(item.tally.values())
         item.my_vote = mine.get(item.pk, "")
-    if str(meeting.kind) == "sla":
-        from reviews import sla_review
-
-        sla_review.attach(meeting, items, user=user)  # the report, computed once if shown
+        item.vote_options = decisions.vote_values(meeting.kind, item.model_label)  # those that fit its subject
+    report = review_periods.module_for_kind(meeting.kind)
+    if report is not None:
+        report.attach(meeting, items, user=user)  # the report, computed once if shown
     return items
 
 

@@ -13,7 +13,7 @@ from mof import audit, policy, review_gate, separation
 from mof.choices import ReviewKind
 from mof.transitions import TransitionBlocked, TransitionNotAllowed, perform_transition
 from reviews import decisions as decision_registry
-from reviews import selectors
+from reviews import review_periods, selectors
 from reviews.choices import OPEN_STATES, ItemState, MeetingState
 from reviews.models import AgendaItem, Meeting, Vote
 
@@ -136,10 +136,9 @@ def agenda_refresh(*, actor, meeting: Meeting) -> list[AgendaItem]:
         meeting = _lock_meeting(meeting.pk)
         if meeting.state not in OPEN_STATES:
             raise ValidationError({"state": "The agenda of a closed meeting is fixed."})
-        if meeting.kind == ReviewKind.SLA:
-            from reviews import sla_review
-
-            sla_review.period_ensure(meeting)  # the period's report leads the agenda
+        report = review_periods.module_for_kind(meeting.kind)
+        if report is not None:
+            report.period_ensure(meeting)  # the period's report leads the agenda
         position = _next_position(meeting)
         for model, qs in selectors.awaiting(meeting):
             label = _subject_label(model)
@@ -344,10 +343,12 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             **facts,
         }
         opened = None
-        if option.follow_up:  # improvement required: a problem or a draft RFC, in the same transaction
-            from reviews import sla_review
-
-            opened = sla_review.follow_up_open(period=subject, kind=option.follow_up, actor=actor, reason=reason)
+        report = review_periods.module_for_label(item.model_label)
+        if report is not None and not deferring:
+            # A period report: its follow-up (a problem or a draft RFC) opens, and its
+            # figures may freeze, in the same transaction.
+            opened = report.decided(period=subject, option=option, actor=actor, reason=reason)
+        if opened is not None:
             detail["follow_up"] = {"model_label": opened._meta.label_lower, "id": opened.pk, "reference": opened.reference}
         wanted = option.transition_for(item.model_label)
         fire = wanted if wanted and wanted in _transition_names(subject) else None

@@ -28,15 +28,15 @@ import datetime as dt
 from decimal import Decimal
 from functools import cached_property
 
-from django.db import transaction
 from django.utils import timezone
 
 from mof.choices import ReviewKind
-from reviews.choices import ItemState, MeetingState
+from reviews import review_periods
 from reviews.decisions import SLA_LABEL, SLA_PERIOD_LABEL
-from reviews.models import AgendaItem, Meeting, SLAReviewPeriod
+from reviews.models import Meeting, SLAReviewPeriod
 
-DEFAULT_PERIOD = dt.timedelta(days=30)
+PERIOD_MODEL = SLAReviewPeriod
+DEFAULT_PERIOD = review_periods.DEFAULT_PERIOD
 MAX_BREACHES = 50
 MAX_WARNINGS = 50
 
@@ -47,18 +47,7 @@ MAX_WARNINGS = 50
 def period_bounds(meeting: Meeting, *, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of the report a meeting takes up: since the last closed SLA Review
     (the end of the period it reviewed, or when it closed), else the last 30 days."""
-    end = now or timezone.now()
-    last = (
-        Meeting.objects.filter(kind=ReviewKind.SLA, state=MeetingState.CLOSED, closed_at__lt=end)
-        .exclude(pk=meeting.pk).order_by("-closed_at", "-pk").first()
-    )
-    start = None
-    if last is not None:
-        reviewed = SLAReviewPeriod.objects.filter(meeting=last).values_list("end", flat=True).first()
-        start = reviewed or last.closed_at
-    if start is None or start >= end:
-        start = end - DEFAULT_PERIOD
-    return start, end
+    return review_periods.period_bounds(meeting, SLAReviewPeriod, now=now, default=DEFAULT_PERIOD)
 
 
 def something_to_report(start: dt.datetime, end: dt.datetime) -> bool:
@@ -81,24 +70,8 @@ def something_to_report(start: dt.datetime, end: dt.datetime) -> bool:
 
 def period_ensure(meeting: Meeting, *, now: dt.datetime | None = None) -> SLAReviewPeriod | None:
     """The meeting's period, created at the first agenda fill that finds something to
-    report (None until then). Filled again before the meeting opens, with the report
-    still undecided and unvoted, it runs up to now."""
-    period = SLAReviewPeriod.objects.filter(meeting=meeting).first()
-    if period is None:
-        start, end = period_bounds(meeting, now=now)
-        if not something_to_report(start, end):
-            return None
-        period = SLAReviewPeriod(meeting=meeting, start=start, end=end)
-        period.save()
-        return period
-    if meeting.state == MeetingState.PLANNED:
-        item = AgendaItem.objects.filter(meeting=meeting, model_label=SLA_PERIOD_LABEL, object_id=str(period.pk)).first()
-        untouched = item is None or (item.state == ItemState.PENDING and not item.votes.exists())
-        end = now or timezone.now()
-        if untouched and end > period.end:
-            period.end = end
-            period.save()
-    return period
+    report (None until then); see reviews.review_periods.period_ensure."""
+    return review_periods.period_ensure(meeting, SLAReviewPeriod, something_to_report=something_to_report, now=now)
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -299,12 +272,12 @@ class Review:
         return [{"item": i, "sla": i.get_subject(), "what_if": self.what_ifs.get(i.get_subject().pk)} for i in self.sla_items]
 
 
-class ItemView:
+class ItemView(review_periods.ItemOptions):
     """What one agenda item shows of the SLA Review (templates/reviews/_sla_review_item.html)."""
 
     def __init__(self, review: Review, item):
+        super().__init__(review.meeting, item)
         self.review = review
-        self.item = item
         self.is_period = item.model_label == SLA_PERIOD_LABEL
         self.is_sla = item.model_label == SLA_LABEL
 
@@ -320,21 +293,6 @@ class ItemView:
     def what_if(self):
         subject = self.item.get_subject()
         return self.review.what_ifs.get(subject.pk) if self.is_sla and subject is not None else None
-
-    @property
-    def options(self):
-        from reviews import decisions
-
-        return decisions.options_for(self.review.meeting.kind, self.item.model_label)
-
-    @property
-    def not_for_this_subject(self) -> list[str]:
-        """Decisions of the kind that do not fit this subject (the report is not activated,
-        an SLA is not "accepted"): their buttons are hidden, and decide() refuses them."""
-        from reviews import decisions
-
-        fits = {o.value for o in self.options}
-        return [o.value for o in decisions.vote_values(self.review.meeting.kind) if o.value not in fits]
 
 
 def attach(meeting: Meeting, items, *, user=None) -> Review:
@@ -369,23 +327,18 @@ def _summary(period: SLAReviewPeriod, report: dict, reason: str) -> str:
 
 def follow_up_open(*, period: SLAReviewPeriod, kind: str, actor, reason: str):
     """Open the improvement the meeting required: a problem ("problem") or a draft RFC
-    ("rfc"), named on the period. Called by reviews.services.decide within its transaction."""
-    from changes.services import change_create
-    from incidents.services import problem_create
-
+    ("rfc"), named on the period."""
     report = build_report(period, actor)
-    title = f"Service levels below target {period.start:%Y-%m-%d} – {period.end:%Y-%m-%d} (REV-{period.meeting_id})"[:200]
-    description = _summary(period, report, reason)
-    with transaction.atomic():
-        if kind == "problem":
-            opened = problem_create(actor=actor, title=title, description=description,
-                                    services=[a["service"] for a in report["availability_missed"]])
-        elif kind == "rfc":
-            opened = change_create(actor=actor, title=title, description=description, business_justification=reason)
-        else:
-            raise ValueError(f"Unknown follow-up {kind!r}")
-        period.follow_up_label = opened._meta.label_lower
-        period.follow_up_id = str(opened.pk)
-        period.follow_up_reference = opened.reference
-        period.save()
-    return opened
+    return review_periods.follow_up_open(
+        period=period, kind=kind, actor=actor, reason=reason,
+        title=f"Service levels below target {period.start:%Y-%m-%d} – {period.end:%Y-%m-%d} (REV-{period.meeting_id})",
+        description=_summary(period, report, reason), services=[a["service"] for a in report["availability_missed"]],
+    )
+
+
+def decided(*, period: SLAReviewPeriod, option, actor, reason: str):
+    """Called by reviews.services.decide within its transaction: "require improvement"
+    opens its problem or draft RFC. The figures stay live (they are read when shown)."""
+    if option.follow_up:
+        return follow_up_open(period=period, kind=option.follow_up, actor=actor, reason=reason)
+    return None

@@ -64,7 +64,7 @@ class VoteSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    decision = serializers.CharField(max_length=30, help_text="approve/reject, go/no_go, accept/follow_up, or defer.")
+    decision = serializers.CharField(max_length=30, help_text="approve/reject, go/no_go, accept/follow_up (follow_up_problem/follow_up_rfc on a health report), or defer.")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
@@ -81,7 +81,133 @@ class MinutesItemSerializer(serializers.Serializer):
     deferred_to = serializers.CharField(allow_blank=True)
 
 
+
+
+# --- the Operations Review's operational health report (reviews.operations_review) -------
+
+
+class HealthJobSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    name = serializers.CharField()
+    runs = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    missed = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="Percentage of the runs that succeeded.")
+
+
+class HealthJobsSerializer(serializers.Serializer):
+    runs = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    missed = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True)
+    jobs = HealthJobSerializer(many=True, help_text="The jobs that went worst first (at most 50).")
+    jobs_total = serializers.IntegerField()
+
+
+class HealthServiceSerializer(serializers.Serializer):
+    service_id = serializers.IntegerField(allow_null=True)
+    service_name = serializers.CharField()
+    events = serializers.IntegerField()
+    alerts = serializers.IntegerField()
+    incidents_from_events = serializers.IntegerField()
+    incidents = serializers.IntegerField()
+    major_incidents = serializers.IntegerField()
+    sla_breached = serializers.IntegerField(help_text="Incidents opened in the period that breached an SLA.")
+
+
+class HealthTotalsSerializer(serializers.Serializer):
+    events = serializers.IntegerField()
+    alerts = serializers.IntegerField()
+    incidents_from_events = serializers.IntegerField()
+    incidents = serializers.IntegerField()
+    major_incidents = serializers.IntegerField()
+    sla_breached = serializers.IntegerField()
+    sla_breached_clocks = serializers.IntegerField()
+
+
+class HealthChangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    outcome = serializers.CharField()
+    actual_end = serializers.DateTimeField(allow_null=True)
+    url = serializers.CharField()
+
+
+class HealthChangesSerializer(serializers.Serializer):
+    implemented = serializers.IntegerField()
+    successful = serializers.IntegerField()
+    with_issues = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Failed and backed out.")
+    backed_out = serializers.IntegerField(help_text="Backed out and not yet reviewed.")
+    failure_rate = serializers.FloatField(allow_null=True)
+    failed_changes = HealthChangeSerializer(many=True)
+
+
+class HealthIncidentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    title = serializers.CharField()
+    service = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    url = serializers.CharField()
+
+
+class HealthWarningSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ci = serializers.CharField()
+    metric = serializers.CharField()
+    summary = serializers.CharField()
+    current_value = serializers.FloatField()
+    threshold_value = serializers.FloatField()
+    forecast_at = serializers.DateTimeField()
+
+
+class HealthCapacitySerializer(serializers.Serializer):
+    open = serializers.IntegerField()
+    raised = serializers.IntegerField()
+    warnings = HealthWarningSerializer(many=True)
+
+
+class HealthReportSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    as_of = serializers.DateTimeField()
+    frozen = serializers.BooleanField(help_text="True once the meeting decided it: the figures as they were decided.")
+    frozen_at = serializers.DateTimeField(allow_null=True, required=False)
+    jobs = HealthJobsSerializer()
+    services = HealthServiceSerializer(many=True)
+    totals = HealthTotalsSerializer()
+    changes = HealthChangesSerializer()
+    major_incidents = HealthIncidentSerializer(many=True)
+    capacity = HealthCapacitySerializer()
+
+
+class HealthReportItemSerializer(serializers.Serializer):
+    item = serializers.IntegerField(help_text="The agenda item that carries the report.")
+    state = serializers.CharField()
+    decision = serializers.CharField(allow_blank=True)
+    stated = serializers.BooleanField(help_text="Whether the chair stated the period (else: since the last Operations Review).")
+    follow_up_reference = serializers.CharField(allow_blank=True)
+    report = HealthReportSerializer()
+
+
+class HealthPeriodSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class MinutesHealthReportSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    report = HealthReportSerializer()
+
+
 class MinutesSerializer(serializers.Serializer):
     meeting = MeetingSerializer()
     attendees = serializers.ListField(child=serializers.CharField())
     items = MinutesItemSerializer(many=True)
+    health_report = MinutesHealthReportSerializer(allow_null=True, help_text="An Operations Review's operational health report.")

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from mof import policy
 from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
-from reviews import minutes, selectors, services
+from reviews import minutes, operations_review, selectors, services
 from reviews.api import serializers as s
 
 
@@ -137,3 +137,27 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
     def minutes(self, request, pk=None):
         meeting = self.get_object()
         return Response(s.MinutesSerializer(minutes.build(meeting), context=self.get_serializer_context()).data)
+
+    # --- the Operations Review's operational health report -------------------------------
+
+    @extend_schema(methods=["get"], responses=s.HealthReportItemSerializer,
+                   summary="The Operations Review's operational health report: live until decided, then as decided")
+    @extend_schema(methods=["put"], request=s.HealthPeriodSerializer, responses=s.HealthReportItemSerializer,
+                   summary="State the period the health report covers (while it is undecided and unvoted)")
+    @action(detail=True, methods=["get", "put"], url_path="health-report")
+    def health_report(self, request, pk=None):
+        meeting = self.get_object()
+        if request.method == "PUT":
+            serializer = s.HealthPeriodSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            operations_review.period_state(actor=request.user, meeting=meeting, **serializer.validated_data)
+            services.agenda_refresh(actor=request.user, meeting=meeting)  # puts the report on the agenda
+        items = selectors.agenda(meeting, user=request.user)
+        item = next((i for i in items if getattr(i, "operations_review", None) is not None and i.operations_review.is_period), None)
+        if item is None or item.operations_review.report is None:
+            raise NotFound("This meeting has no operational health report.")
+        period = item.operations_review.period
+        return Response(s.HealthReportItemSerializer({
+            "item": item.pk, "state": item.state, "decision": item.decision, "stated": period.stated,
+            "follow_up_reference": period.follow_up_reference, "report": item.operations_review.report,
+        }).data)
