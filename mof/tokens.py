@@ -97,11 +97,11 @@ def token_list(*, user, owner):
     """The tokens of `owner` the reader may see: all of a service account's for admins, one's own."""
     if not policy.can(user, "token.issue", owner) and not policy.is_admin(user):
         return ApiToken.objects.none()
-    return ApiToken.objects.filter(user=owner).select_related("created_by").order_by("-created_at", "-id")
+    return ApiToken.objects.filter(user=owner).select_related("user", "created_by").order_by("-created_at", "-id")
 
 
 def token_get(*, user, owner, pk) -> ApiToken:
-    return token_list(user=user, owner=owner).select_related("user").get(pk=pk)
+    return token_list(user=user, owner=owner).get(pk=pk)
 
 
 def _validate(name: str, scope: str, expires_at, now):

@@ -30,8 +30,10 @@ class ServiceAccountSerializer(serializers.ModelSerializer):
         return fields
 
     def to_representation(self, instance):
+        # Roles from the prefetched assignments (User.roles would query once per account).
+        instance._roles_cache = frozenset(a.role for a in instance.role_assignments.all())
         data = super().to_representation(instance)
-        data["roles"] = sorted(a.role for a in instance.role_assignments.all())
+        data["roles"] = sorted(instance._roles_cache)
         data["live_tokens"] = getattr(instance, "live_tokens", None)
         return data
 
