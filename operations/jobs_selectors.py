@@ -183,8 +183,8 @@ def job_flags(jobs, *, now=None, days=None) -> dict[int, list[Flag]]:
 
     now = now or timezone.now()
     horizon_end = now + dt.timedelta(days=days if days is not None else flag_days())
-    jobs = [j for j in jobs if j.active]
     result: dict[int, list[Flag]] = {j.pk: [] for j in jobs}
+    jobs = [j for j in jobs if j.active]
     if not jobs:
         return result
     targets = {j.pk: {c.pk for c in j.target_cis.all()} for j in jobs}  # prefetched by job_list
