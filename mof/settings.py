@@ -215,6 +215,7 @@ SPECTACULAR_SETTINGS = {
         "AgreementKindEnum": "slas.models.AgreementKind",
         "ThresholdDirectionEnum": "slas.models_capacity.ThresholdDirection",
         "ImpactDirectionEnum": [("downstream", "downstream"), ("upstream", "upstream")],
+        "EventSeverityEnum": "operations.models_events.SEVERITY_NAMES",
     },
         "ApiTokenScopeEnum": "mof.models_access.TokenScope",
         "ApiTokenStatusEnum": "mof.models_access.TokenStatus",

@@ -29,9 +29,10 @@ from django.utils.dateparse import parse_datetime
 from mof import audit, policy
 from mof.choices import Criticality, Environment
 from mof.models import ConfigurationItem
+from operations.models_events import SEVERITY_NAMES as NAMES
 from operations.models_events import AlertCloseReason, EventCIMapping, MonitoringAlert, MonitoringEvent, Severity
 
-SEVERITY_NAMES = {choice.name.lower(): choice.value for choice in Severity}
+SEVERITY_NAMES = {name: Severity[name.upper()].value for name in NAMES}
 FIELDS = ("source", "ci", "severity", "message", "time", "key", "clear")
 # A monitoring tool's clock may run a little ahead of ours; further ahead is a mistake.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -114,7 +115,18 @@ def _text(item, name, errors, *, max_length, required=True) -> str:
     value = value.strip()
     if len(value) > max_length:
         errors[name] = [f"At most {max_length} characters (this has {len(value)})."]
+    elif not _storable(value):
+        errors[name] = ["Null characters and lone surrogates are not allowed."]
     return value
+
+
+def _storable(text: str) -> bool:
+    """Text the database can store: UTF-8 encodable and without NUL characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def validate_event(item, *, now) -> tuple[EventIn | None, dict]:
@@ -132,12 +144,14 @@ def validate_event(item, *, now) -> tuple[EventIn | None, dict]:
     if isinstance(ci_ref, bool) or ci_ref is None or (isinstance(ci_ref, str) and not ci_ref.strip()):
         errors["ci"] = ["Name the configuration item (its name or id)."]
     elif isinstance(ci_ref, int):
-        if ci_ref < 1:
+        if not 1 <= ci_ref < 2**63:
             errors["ci"] = ["A CI id is a positive number."]
     elif isinstance(ci_ref, str):
         ci_ref = ci_ref.strip()
         if len(ci_ref) > 150:
             errors["ci"] = ["A CI name has at most 150 characters."]
+        elif not _storable(ci_ref):
+            errors["ci"] = ["Null characters and lone surrogates are not allowed."]
     else:
         errors["ci"] = ["Give the CI's name (a string) or id (a number)."]
 
@@ -170,6 +184,8 @@ def validate_event(item, *, now) -> tuple[EventIn | None, dict]:
             errors["time"] = ["Give an ISO 8601 date and time, e.g. 2026-11-25T20:15:00Z."]
         elif timezone.is_naive(parsed):
             errors["time"] = ["Give the time zone too (e.g. Z or +01:00)."]
+        elif parsed.year < 2000:
+            errors["time"] = ["The event's time is before 2000; check the monitoring tool's clock."]
         elif parsed > now + CLOCK_SKEW:
             errors["time"] = ["The event's time is in the future; check the monitoring tool's clock."]
         else:
@@ -223,20 +239,14 @@ def ingest(*, actor, payload) -> IngestResult:
             item_errors[position] = errors
         else:
             events.append((position, event))
-    if item_errors:
-        raise EventBatchInvalid(item_errors, single=single)
-
-    unknown = _resolve_cis([e for _, e in events])
+    # Every error of the post at once: unknown CIs beside the field errors.
+    unknown = {id(e) for e in _resolve_cis([e for _, e in events])}
     if unknown and not parks_unknown_cis():
-        unknown_ids = {id(e) for e in unknown}
-        raise EventBatchInvalid(
-            {
-                position: {"ci": [f"No configuration item is known as {e.ci_ref!r}: add it to the CMDB (or map the name) and send the event again."]}
-                for position, e in events
-                if id(e) in unknown_ids
-            },
-            single=single,
-        )
+        for position, e in events:
+            if id(e) in unknown:
+                item_errors[position] = {"ci": [f"No configuration item is known as {e.ci_ref!r}: add it to the CMDB (or map the name) and send the event again."]}
+    if item_errors:
+        raise EventBatchInvalid(dict(sorted(item_errors.items())), single=single)
     return process(actor=actor, events=[e for _, e in events])
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from mof.audit import AuditedModel
 from mof.models import ConfigurationItem, Service
 
-__all__ = ["AlertCloseReason", "EventCIMapping", "MonitoringAlert", "MonitoringEvent", "Severity"]
+__all__ = ["AlertCloseReason", "EventCIMapping", "MonitoringAlert", "MonitoringEvent", "SEVERITY_NAMES", "Severity"]
 
 
 class Severity(models.IntegerChoices):
@@ -25,6 +25,10 @@ class Severity(models.IntegerChoices):
     MINOR = 3, "Minor"
     MAJOR = 4, "Major"
     CRITICAL = 5, "Critical"
+
+
+# How the API names severities (the stored value is the number: comparisons stay simple).
+SEVERITY_NAMES = tuple(member.name.lower() for member in Severity)
 
 
 class AlertCloseReason(models.TextChoices):

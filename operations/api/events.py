@@ -3,14 +3,15 @@ integrations read events and alerts. Thin: operations.events writes, operations.
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from mof import policy
 from mof.models import ConfigurationItem, Service
 from operations import events, events_selectors
-from operations.models_events import MonitoringAlert, MonitoringEvent
+from operations.models_events import SEVERITY_NAMES, MonitoringAlert, MonitoringEvent
 
-SEVERITIES = list(events.SEVERITY_NAMES)
+SEVERITIES = list(SEVERITY_NAMES)
 
 
 # --- serializers --------------------------------------------------------------------
@@ -101,6 +102,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     role) post them; the same key adds to one alert while it is open."""
 
     serializer_class = EventSerializer
+    parser_classes = [JSONParser]
     filter_backends = []  # filters are the query parameters below, applied by the selector
 
     def get_queryset(self):
@@ -134,6 +136,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             component_name="EventPost",
             serializers=[EventInSerializer, EventInSerializer(many=True)],
             resource_type_field_name=None,
+            many=False,
         ),
         responses={201: IngestResultSerializer, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
     )
