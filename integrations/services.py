@@ -115,9 +115,10 @@ def rotate_secret(*, actor, subscription: WebhookSubscription) -> str:
     """A new secret at once (the old one stops signing); returned to be shown this once."""
     policy.require(actor, "webhook.rotate_secret", subscription)
     secret = new_secret()
+    subscription.secret, subscription.secret_rotated_at = secret, timezone.now()
+    # save(), not queryset.update(): the audit trail records the rotation's time but never the secret.
     with audit.acting_as(actor, reason="rotated the signing secret"), transaction.atomic():
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(secret=secret, secret_rotated_at=timezone.now())
-    subscription.refresh_from_db()
+        subscription.save(update_fields=["secret", "secret_rotated_at", "updated_at"])
     return secret
 
 
