@@ -1,5 +1,6 @@
 """The forward schedule of change as one list of calendar items: changes, releases,
-maintenance-window occurrences and freeze windows in a period, restricted to what the
+maintenance-window occurrences, freeze windows and jobs (their runs, and their planned
+occurrences from now on that have no run yet) in a period, restricted to what the
 reader may see, optionally filtered by IT service or CI. Used by the calendar page,
 `GET /api/v1/schedule/` and the iCalendar feed, in a constant number of queries.
 
@@ -19,7 +20,8 @@ from changes import selectors as change_selectors
 from changes.choices import ChangeStatus, ChangeType
 from changes.conflicts import SCHEDULED_STATES, conflict_marks, overlapping
 from mof import policy
-from operations import selectors
+from operations import jobs_selectors, selectors
+from operations.models_jobs import RunStatus
 
 MAX_DAYS = 366
 STATUS_LABELS = dict(ChangeStatus.choices)
@@ -33,7 +35,7 @@ ITEM_LIMIT = 2000  # per kind; `truncated` says when more matched
 
 @dataclass
 class CalendarItem:
-    kind: str  # change | release | maintenance | freeze
+    kind: str  # change | release | maintenance | freeze | job
     uid: str
     title: str
     start: dt.datetime
@@ -70,7 +72,7 @@ def _json_has_id(field_name: str, value: int, *, in_objects: bool):
     return Q(**{f"{field_name}__regex": pattern})
 
 
-def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, marks: bool = True) -> Schedule:
+def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, marks: bool = True, jobs: bool = True) -> Schedule:
     """Everything on the schedule overlapping [start, end) that `user` may see."""
     items: list[CalendarItem] = []
     truncated = False
@@ -148,8 +150,75 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
             )
         )
 
+    if jobs:
+        truncated = _job_items(items, user=user, start=start, end=end, service=service, ci=ci, limit=limit) or truncated
+
     items.sort(key=lambda i: (i.start, i.kind, i.uid))
     return Schedule(start, end, items, truncated)
+
+
+RUN_LABELS = dict(RunStatus.choices)
+
+
+def _job_items(items, *, user, start, end, service, ci, limit) -> bool:
+    """Job runs overlapping the period, then the planned occurrences from now on that no
+    run answers yet: two queries. Returns whether the limit cut them."""
+    from django.utils import timezone
+
+    runs = jobs_selectors.calendar_runs(user=user, start=start, end=end, service=service, ci=ci, limit=limit)
+    truncated = len(runs) > limit
+    runs = runs[:limit]
+    job_url = reverse("job_detail", args=[0])[:-2]
+    answered = set()
+    for r in runs:
+        label = RUN_LABELS.get(r.status, r.status)
+        if r.planned_for is not None:
+            answered.add((r.job_id, r.planned_for))
+        items.append(
+            CalendarItem(
+                "job", f"jobrun-{r.pk}@mof-portal", f"{r.job.name} ({label.lower()})", r.start, r.end, f"{job_url}{r.job_id}/#run-{r.pk}",
+                "", r.status, label, [], r.job_id, f"{r.job.get_kind_display()} job run, {label.lower()}",
+            )
+        )
+    planned_from = max(start, timezone.now())
+    if planned_from >= end:
+        return truncated
+    count = len(runs)
+    for job in jobs_selectors.calendar_jobs(user=user, service=service, ci=ci):
+        length = job.expected_duration
+        kind_label = job.get_kind_display()
+        for at in job.occurrences(planned_from - length, end):
+            if at + length <= planned_from or (job.pk, at) in answered:
+                continue
+            if count >= limit:
+                return True
+            count += 1
+            items.append(
+                CalendarItem(
+                    "job", f"job-{job.pk}-{at:%Y%m%dT%H%M%SZ}@mof-portal", f"{job.name} (planned)", at, at + length, f"{job_url}{job.pk}/",
+                    "", "planned", "Planned", [], job.pk, f"{kind_label} job, planned ({job.schedule} {job.time_zone})",
+                )
+            )
+    return truncated
+
+
+def payload(schedule: Schedule) -> dict:
+    """The body of GET /api/v1/schedule/ (shape of operations.api.serializers.ScheduleSerializer
+    plus `jobs`), built as plain dicts: a month holds thousands of items, and a serializer
+    per item costs more than the queries."""
+    from rest_framework.fields import DateTimeField
+
+    when = DateTimeField().to_representation
+    body = {"start": when(schedule.start), "end": when(schedule.end), "truncated": schedule.truncated}
+    groups = {"change": [], "release": [], "maintenance": [], "freeze": [], "job": []}
+    for i in schedule.items:
+        groups[i.kind].append({
+            "kind": i.kind, "id": i.object_id, "uid": i.uid, "reference": i.reference, "title": i.title,
+            "start": when(i.start), "end": when(i.end), "status": i.status, "url": i.url, "conflicts": list(i.conflicts),
+        })
+    for key, kind in (("changes", "change"), ("releases", "release"), ("maintenance", "maintenance"), ("freezes", "freeze"), ("jobs", "job")):
+        body[key] = groups[kind]
+    return body
 
 
 def parse_range(params, *, default_days: int | None = None) -> tuple[dt.datetime, dt.datetime]:

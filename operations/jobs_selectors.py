@@ -318,7 +318,7 @@ def calendar_runs(*, user, start, end, service=None, ci=None, limit: int):
     qs = JobRun.objects.none() if not policy.can(user, "job.view") else JobRun.objects.filter(start__lt=end, end__gt=start)
     qs = _scoped(qs, "job__", service, ci)
     return list(
-        qs.select_related("job").only("pk", "start", "end", "status", "planned_for", "job__pk", "job__name", "job__kind")
+        qs.select_related("job").only("pk", "start", "end", "status", "planned_for", "job__id", "job__name", "job__kind")
         .order_by("start", "pk")[: limit + 1]
     )
 
@@ -328,7 +328,7 @@ def calendar_jobs(*, user, service=None, ci=None):
     if not policy.can(user, "job.view"):
         return []
     qs = _scoped(Job.objects.filter(active=True), "", service, ci)
-    return list(qs.only("pk", "name", "kind", "schedule", "time_zone", "expected_duration_minutes").order_by("pk"))
+    return list(qs.only("id", "name", "kind", "schedule", "time_zone", "expected_duration_minutes").order_by("pk"))
 
 
 def _scoped(qs, prefix, service, ci):

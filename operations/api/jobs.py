@@ -235,3 +235,26 @@ class BackupCoverageView(APIView):
         if request.query_params.get("at_risk") in ("1", "true"):
             rows = [r for r in rows if r.at_risk]
         return Response(CoverageSerializer(rows[:5000], many=True).data)
+
+
+class ScheduleJobItemSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="Always 'job'.")
+    id = serializers.IntegerField(help_text="The job's id.")
+    uid = serializers.CharField()
+    reference = serializers.CharField(allow_blank=True)
+    title = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    status = serializers.CharField(help_text="A run's status, or 'planned' for an occurrence not run yet.")
+    url = serializers.CharField(allow_blank=True)
+    conflicts = serializers.ListField(child=serializers.CharField())
+
+
+def schedule_serializer():
+    """The forward schedule's response with its job runs and planned occurrences (schema)."""
+    from operations.api.serializers import ScheduleSerializer
+
+    class ScheduleWithJobsSerializer(ScheduleSerializer):
+        jobs = ScheduleJobItemSerializer(many=True, help_text="Job runs in the period, and planned occurrences from now on.")
+
+    return ScheduleWithJobsSerializer

@@ -17,6 +17,7 @@ from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import ConfigurationItem, Service
 from operations import calendar, selectors, services
 from operations.api import serializers as s
+from operations.api.jobs import schedule_serializer
 
 
 class FreezeWindowViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
@@ -101,8 +102,8 @@ class ChangeConflictsView(APIView):
 
 class ScheduleView(APIView):
     @extend_schema(
-        responses=s.ScheduleSerializer,
-        summary="The forward schedule of change in a period",
+        responses=schedule_serializer(),
+        summary="The forward schedule of change in a period, with job runs",
         parameters=[
             OpenApiParameter("start", OpenApiTypes.STR, required=True, description="YYYY-MM-DD or an ISO 8601 date-time."),
             OpenApiParameter("end", OpenApiTypes.STR, required=True, description="YYYY-MM-DD (that day included) or an ISO 8601 date-time; at most 366 days after start."),
@@ -117,10 +118,7 @@ class ScheduleView(APIView):
             raise ValidationError(exc.message_dict)
         service, ci = _filters(request)
         schedule = calendar.build(user=request.user, start=start, end=end, service=service, ci=ci)
-        body = {"start": start, "end": end, "truncated": schedule.truncated}
-        for key, kind in (("changes", "change"), ("releases", "release"), ("maintenance", "maintenance"), ("freezes", "freeze")):
-            body[key] = schedule.of_kind(kind)
-        return Response(s.ScheduleSerializer(body).data)
+        return Response(calendar.payload(schedule))
 
 
 def _filters(request):
