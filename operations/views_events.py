@@ -103,7 +103,12 @@ def _parked_context(request, failed=None):
             group["form"] = failed[1]
         else:
             group["form"] = MapForm(visible=visible, auto_id=f"id_%s_{index}")
-    return {"page": page, "policy_parks": events.parks_unknown_cis(), "ci_names": list(visible.order_by("name").values_list("name", flat=True)[:500])}
+    return {
+        "page": page,
+        "failed": failed,  # its refusal shows above the list: the name may be gone from it
+        "policy_parks": events.parks_unknown_cis(),
+        "ci_names": list(visible.order_by("name").values_list("name", flat=True)[:500]),
+    }
 
 
 @login_required
