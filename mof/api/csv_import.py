@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import parsers, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -81,7 +81,10 @@ def _upload(request):
 
 def run_import(request, *, plan, apply) -> Response:
     try:
-        data = _upload(request)
+        try:
+            data = _upload(request)
+        except exceptions.ParseError as exc:  # a broken multipart body: the same error shape
+            raise ImportRejected([RowError(None, "file", str(exc.detail))]) from None
         if _truthy(request.query_params.get("dry_run")):
             result = plan(actor=request.user, data=data)
             if result.errors:
@@ -105,7 +108,7 @@ def _schema(what: str):
             OpenApiParameter("dry_run", bool, default=False, description="true: check every row and write nothing."),
             OpenApiParameter("sha256", str, description="Apply only if the file's SHA-256 (from the preview) matches."),
         ],
-        responses={200: ImportResultSerializer, 400: ImportErrorsSerializer, 403: OpenApiTypes.OBJECT},
+        responses={200: ImportResultSerializer, 400: ImportErrorsSerializer},
     )
 
 
