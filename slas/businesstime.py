@@ -91,25 +91,41 @@ class BusinessTime:
 
     def elapsed(self, a: dt.datetime, b: dt.datetime) -> int:
         """Working seconds between a and b (0 if b is before a)."""
-        a_s, b_s = _epoch(a), _epoch(b)
+        return self.elapsed_s(_epoch(a), _epoch(b))
+
+    def elapsed_s(self, a_s: int, b_s: int) -> int:
+        """elapsed() on epoch seconds (the replay's hot path: no datetimes)."""
         if b_s <= a_s:
             return 0
-        self._cover(a_s, b_s)
+        self.cover_s(a_s, b_s)
         return self.cumulative(b_s) - self.cumulative(a_s)
 
-    def add(self, a: dt.datetime, seconds: int) -> dt.datetime:
-        """The instant at which `seconds` of working time have passed since a."""
-        a_s = _epoch(a)
-        self._cover(a_s)
-        if seconds <= 0:
-            return a
-        target = self.cumulative(a_s) + seconds
+    def cover_s(self, a_s: int, b_s: int) -> None:
+        """Make sure the layout reaches a_s and b_s (it may be rebuilt: take cumulatives after)."""
+        if a_s < self.lo + 86400 or b_s > self.hi - 86400:
+            self._cover(a_s, b_s)
+
+    def at_cumulative(self, target: int) -> int:
+        """The epoch second at which the cumulative working seconds reach `target` (the inverse
+        look-up; the layout grows forward if needed, which leaves earlier cumulatives as they are)."""
         while not self.cum_end or target > self.cum_end[-1]:
             if not self.starts and self.last - self.first > dt.timedelta(days=3660):
                 raise ValueError("this calendar has no working time")
             self._build(self.first, self.last + dt.timedelta(days=MARGIN_DAYS))
         i = bisect_left(self.cum_end, target)
-        return dt.datetime.fromtimestamp(self.starts[i] + (target - self.cum[i]), UTC)
+        return self.starts[i] + (target - self.cum[i])
+
+    def add(self, a: dt.datetime, seconds: int) -> dt.datetime:
+        """The instant at which `seconds` of working time have passed since a."""
+        if seconds <= 0:
+            self._cover(_epoch(a))
+            return a
+        return dt.datetime.fromtimestamp(self.add_s(_epoch(a), seconds), UTC)
+
+    def add_s(self, a_s: int, seconds: int) -> int:
+        """add() on epoch seconds, for seconds > 0: the epoch second the target is reached."""
+        self.cover_s(a_s, a_s)
+        return self.at_cumulative(self.cumulative(a_s) + seconds)
 
     def why_not_working(self, t: dt.datetime) -> str | None:
         """None while working; otherwise the reason ('public holiday: Christmas Day', 'outside business hours')."""

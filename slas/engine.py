@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
@@ -46,6 +47,19 @@ def calendar_spec(calendar) -> CalendarSpec:
     for own in calendar.own_holidays.all():
         days[own.date] = own.name
     return CalendarSpec(calendar.time_zone, {d: tuple(sorted(v)) for d, v in weekly.items()}, days)
+
+
+def changed_span(old: CalendarSpec, new: CalendarSpec):
+    """The stretch of time whose working time a calendar edit changed: None when no instant's
+    did (a rename), (None, None) when any may have (other hours or another time zone), else
+    (first, until) around the holidays added or removed."""
+    if old.time_zone != new.time_zone or old.weekly != new.weekly:
+        return (None, None)
+    days = old.holidays.keys() ^ new.holidays.keys()
+    if not days:
+        return None
+    tz = ZoneInfo(new.time_zone)
+    return (dt.datetime.combine(min(days), dt.time(0), tzinfo=tz), dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(0), tzinfo=tz))
 
 
 @lru_cache(maxsize=256)
@@ -192,3 +206,120 @@ def timeline(figures: ClockFigures, engine: BusinessTime, *, now=None) -> list[d
         if seg.end is None and rows:
             rows[-1]["end"] = None  # still going
     return rows
+
+
+# --- the stored figures, fast (recomputations) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What replay() asks of a version for one metric, looked up once per batch."""
+
+    target: int
+    needs: tuple[tuple[int, int], ...]  # (threshold %, business seconds to reach it), ascending
+    pause_on: frozenset
+    carry_pauses: bool
+    stop_states: frozenset
+    response: bool
+
+    @classmethod
+    def of(cls, version, metric: str) -> "Rules":
+        target = version.target(metric) or 0
+        return cls(
+            target=target,
+            needs=tuple((pct, target if pct == 100 else target * pct // 100) for pct in version.thresholds),
+            pause_on=frozenset(version.pause_on or ()),
+            carry_pauses=version.carry_pauses,
+            stop_states=frozenset(STOP_STATES[metric]),
+            response=metric == "response",
+        )
+
+
+@dataclass
+class StoredFigures:
+    """What a clock stores, as replay() derives it: instants are epoch seconds, except the ones
+    that are an event's own time (stopped, counting since), given as the event's index."""
+
+    state: str
+    elapsed_seconds: int
+    stopped_index: int | None
+    counting_index: int | None
+    due_s: int | None
+    breached_s: int | None
+    next_s: int | None
+
+
+def stored_figures(events, rules: Rules, engine: BusinessTime, now_s: float, clock_started: int | None, notified: int) -> StoredFigures:
+    """replay() followed by services._apply(), for a recomputation: the same rules in the same
+    order, without the timeline (no Segment objects, no datetimes; business time on epoch
+    seconds). `now_s`: the instant as an epoch float. Events are (epoch second, epoch
+    microsecond, state, hold_reason) tuples, oldest first; `clock_started`: when the clock itself
+    began, in epoch microseconds (pauses before it are carried only if the version says so).
+    The agreement with replay() is a property-based test."""
+    # 1. Segments: (first event index, phase, reason), consecutive equal ones merged.
+    segments = []
+    stopped_before = False
+    last_key = None
+    for i, (_, at_us, state, hold) in enumerate(events):
+        if state in CANCEL_STATES:
+            key = ("cancelled", "cancelled")
+        elif state in rules.stop_states:
+            key = ("stopped", "responded" if rules.response else state)
+        elif rules.response and stopped_before:
+            key = ("stopped", "responded")
+        elif state == HOLD_STATE and hold in rules.pause_on:
+            if not rules.carry_pauses and clock_started and at_us < clock_started:
+                key = ("counting", f"on hold, {hold} (pause not carried)")
+            else:
+                key = ("paused", hold)
+        else:
+            key = ("counting", state)
+        stopped_before = stopped_before or key[0] == "stopped"
+        if key != last_key:
+            segments.append((i, key[0]))
+            last_key = key
+    # 2. Business time counted, and when each threshold is (or will be) crossed.
+    now_floor = int(now_s)  # as BusinessTime does with a datetime's timestamp()
+    elapsed = 0
+    crossed: dict[int, int] = {}
+    counting_index = None
+    n_segments = len(segments)
+    for k in range(n_segments):
+        first, phase = segments[k]
+        if phase != "counting":
+            continue
+        start = events[first][0]
+        ongoing = k + 1 == n_segments
+        end = now_floor if ongoing else events[segments[k + 1][0]][0]
+        # Two look-ups give the segment's business time; each crossing is one inverse look-up.
+        engine.cover_s(start, max(start, end))
+        at_start = engine.cumulative(start)
+        before = elapsed
+        if end > start:
+            elapsed += engine.cumulative(end) - at_start
+        for pct, need in rules.needs:
+            if pct not in crossed and (before < need <= elapsed or (ongoing and need > before)):
+                crossed[pct] = engine.at_cumulative(at_start + need - before)
+        if ongoing:
+            counting_index = first
+    # 3. The state, and what the sweep must look at next.
+    last_first, last_phase = segments[-1]
+    reached = crossed.get(100)
+    if last_phase == "cancelled":
+        state = "cancelled"
+    elif last_phase == "stopped":
+        state = "breached" if elapsed > rules.target else "met"
+    elif reached is not None and reached <= now_s:
+        state = "breached"
+    else:
+        state = "paused" if last_phase == "paused" else "running"
+    reachable = [at for pct, at in crossed.items() if pct > notified and (at <= now_s or counting_index is not None)]
+    return StoredFigures(
+        state=state,
+        elapsed_seconds=elapsed,
+        stopped_index=last_first if last_phase in ("stopped", "cancelled") else None,
+        counting_index=counting_index,
+        due_s=reached,
+        breached_s=reached if state == "breached" else None,
+        next_s=min(reachable) if reachable else None,
+    )

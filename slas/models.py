@@ -225,10 +225,11 @@ class SLAClock(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # unique_clock's index also serves look-ups by ticket (ticket_type, ticket_id): no second
+        # index on them, which every rewrite of a clock (a recompute: a million) would maintain too.
         constraints = [models.UniqueConstraint(fields=["ticket_type", "ticket_id", "version", "metric"], name="unique_clock")]
         indexes = [
             models.Index(fields=["next_event_at"], name="clock_due_idx", condition=Q(next_event_at__isnull=False)),
-            models.Index(fields=["ticket_type", "ticket_id"], name="clock_ticket_idx"),
             models.Index(fields=["id"], name="clock_open_idx", condition=Q(state__in=["running", "paused"])),
         ]
 
@@ -244,14 +245,22 @@ class SLAClock(models.Model):
 
 class RecomputeJob(models.Model):
     """A background recomputation of the open clocks an edit affects, with its progress for
-    the manager who made the edit."""
+    the manager who made the edit. A calendar edit recomputes the open clocks whose span meets
+    the stretch of time the edit changed; an SLA edit that re-targets running clocks moves them
+    to `version`. Every chunk computes as of `as_of`, so a chunk run twice gives the same figures."""
 
     calendar = models.ForeignKey(BusinessCalendar, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs")
     sla = models.ForeignKey(ServiceLevelAgreement, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs")
+    version = models.ForeignKey("SLAVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="SLA edits: the version running clocks move to.")
     started_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    as_of = models.DateTimeField(default=timezone.now, help_text="The instant every chunk computes the clocks at.")
+    changed_from = models.DateTimeField(null=True, blank=True, help_text="Calendar edits: the first instant whose working time changed (empty: all time).")
+    changed_until = models.DateTimeField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0, help_text="Clocks whose stored figures the recomputation moved.")
     created_at = models.DateTimeField(default=timezone.now)
+    planned_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -263,6 +272,25 @@ class RecomputeJob(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.total else min(100, self.done * 100 // self.total)
+
+
+class RecomputeChunk(models.Model):
+    """A few thousand of a job's clocks (an id range), recomputed by one task. `done_at` is set in
+    the transaction that writes the clocks: a chunk delivered twice counts once."""
+
+    job = models.ForeignKey(RecomputeJob, on_delete=models.CASCADE, related_name="chunks")
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    changed = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "first_id"]
+        constraints = [models.UniqueConstraint(fields=["job", "first_id"], name="unique_recompute_chunk")]
+
+    def __str__(self):
+        return f"clocks {self.first_id}-{self.last_id} of {self.job}"
 
 
 class ClockNotification(models.Model):

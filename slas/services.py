@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mof import audit, policy
 from mof.services import apply_fields
-from slas import engine
+from slas import engine, recompute
 from slas.models import (
     BusinessCalendar,
     CalendarHoliday,
@@ -307,6 +307,7 @@ def calendar_save(*, actor, calendar: BusinessCalendar | None = None, intervals=
     policy.require(actor, "calendar.edit")
     calendar = calendar or BusinessCalendar()
     editing = calendar.pk is not None
+    before = engine.calendar_spec(calendar) if editing else None
     apply_fields(calendar, fields, CALENDAR_FIELDS)
     if intervals is not None:
         _validate_intervals(intervals)
@@ -321,20 +322,15 @@ def calendar_save(*, actor, calendar: BusinessCalendar | None = None, intervals=
             calendar.own_holidays.all().delete()
             CalendarHoliday.objects.bulk_create([CalendarHoliday(calendar=calendar, date=d, name=n) for d, n in holidays])
         if editing:
-            job = RecomputeJob.objects.create(calendar=calendar, started_by=actor)
-            transaction.on_commit(lambda: _queue_recompute(calendar_id=calendar.pk, job_id=job.pk))
+            # Only the clocks whose span meets what the edit changed are recomputed (in the background).
+            changed = engine.changed_span(before, engine.calendar_spec(BusinessCalendar.objects.get(pk=calendar.pk)))  # not a prefetched cache
+            recompute.start(actor=actor, calendar=calendar, changed=changed)
     return calendar
-
-
-def _queue_recompute(**kwargs):
-    from slas.tasks import recompute_clocks
-
-    recompute_clocks.delay(**kwargs)
 
 
 def latest_recompute(*, calendar=None, sla=None):
     """The last recomputation an edit of this calendar (or SLA) started, for its progress."""
-    jobs = RecomputeJob.objects.select_related("started_by")
+    jobs = RecomputeJob.objects.select_related("started_by", "version")
     if calendar is not None:
         jobs = jobs.filter(calendar=calendar)
     if sla is not None:
@@ -392,12 +388,9 @@ def sla_new_version(*, actor, sla: ServiceLevelAgreement, retarget_running: bool
         apply_fields(version, {**base, **version_fields}, VERSION_FIELDS, exclude=["sla", "created_by"])
         version.save()
         if retarget_running and previous is not None:
-            running = SLAClock.objects.filter(version__sla=sla, state__in=[ClockState.RUNNING, ClockState.PAUSED])
-            for clock in running:
-                clock.version = version
-                clock.target_seconds = version.target(clock.metric) or clock.target_seconds
-                clock.save(update_fields=["version", "target_seconds", "updated_at"])
-                recompute_clock(clock)
+            # The running clocks move to the new version in the background, in chunks, with
+            # their progress shown on the SLA page to the manager who made the edit.
+            recompute.start(actor=actor, sla=sla, version=version)
     return version
 
 

@@ -55,39 +55,20 @@ def send_clock_notification(notification_id: int) -> int:
     return len(recipients)
 
 
-@shared_task(name="slas.recompute_clocks", acks_late=True)
-def recompute_clocks(calendar_id=None, sla_id=None, after_id: int = 0, chunk: int = 2000, job_id=None) -> int:
-    """Recompute the open clocks a calendar or SLA edit affects: a chunk of a few thousand per
-    task (their events loaded in one query), then the next chunk is queued; the job's
-    progress is counted for the manager who made the edit."""
-    from django.db.models import F
+@shared_task(name="slas.recompute_plan", acks_late=True)
+def recompute_plan(job_id: int) -> int:
+    """Split a calendar or SLA edit's recomputation into chunks and fan them out to the workers."""
+    from slas import recompute
 
-    from slas.models import ClockState, RecomputeJob, SLAClock
-    from slas.services import _apply, _attach_versions, _figures, events_for, store_clocks
+    return len(recompute.plan(job_id))
 
-    affected = SLAClock.objects.filter(state__in=[ClockState.RUNNING, ClockState.PAUSED])
-    if calendar_id:
-        affected = affected.filter(version__calendar_id=calendar_id)
-    if sla_id:
-        affected = affected.filter(version__sla_id=sla_id)
-    if job_id and not after_id:
-        RecomputeJob.objects.filter(pk=job_id).update(total=affected.count())
-    clocks = affected.filter(pk__gt=after_id).order_by("pk")
-    batch = _attach_versions(list(clocks[:chunk]))
-    now = timezone.now()
-    with transaction.atomic():
-        logs = events_for(batch)
-        for clock in batch:
-            events = logs.get((clock.ticket_type, clock.ticket_id))
-            if events:
-                _apply(clock, _figures(clock, events=events, now=now), now)
-        store_clocks(batch)
-        if job_id:
-            RecomputeJob.objects.filter(pk=job_id).update(done=F("done") + len(batch))
-    if len(batch) == chunk:
-        recompute_clocks.delay(calendar_id=calendar_id, sla_id=sla_id, after_id=batch[-1].pk, chunk=chunk, job_id=job_id)
-    elif job_id:
-        RecomputeJob.objects.filter(pk=job_id).update(finished_at=now)
-    return len(batch)
+
+@shared_task(name="slas.recompute_chunk", acks_late=True)
+def recompute_chunk(chunk_id: int) -> int:
+    """Recompute a chunk of a few thousand clocks; idempotent (a chunk done is skipped)."""
+    from slas import recompute
+
+    return recompute.run_chunk(chunk_id)
+
 
 from slas.tasks_capacity import *  # noqa: E402,F401,F403  (capacity forecast task)

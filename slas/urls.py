@@ -9,6 +9,7 @@ urlpatterns = [
     path("calendars/new/", views.calendar_create, name="calendar_create"),
     path("calendars/<int:pk>/", views.calendar_detail, name="calendar_detail"),
     path("calendars/<int:pk>/edit/", views.calendar_edit, name="calendar_edit"),
+    path("recomputations/<int:pk>/", views.recompute_progress, name="recompute_progress"),
     # SLAs and OLAs.
     path("slas/", views.sla_list, name="sla_list"),
     path("slas/new/", views.sla_create, name="sla_create"),

@@ -20,7 +20,7 @@ from mof.pagination import paginate, parse_positive_int
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 from slas import engine, reports, services
 from slas.forms import CalendarForm, NewVersionForm, PeriodForm, ReportForm, SLAForm, format_duration
-from slas.models import BusinessCalendar, ClockState, ServiceLevelAgreement, SLAClock, SLAStatus, SLAVersion, TicketEvent
+from slas.models import BusinessCalendar, ClockState, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus, SLAVersion, TicketEvent
 from slas.whatif import what_if
 
 PAGE_SIZE = 50
@@ -121,6 +121,17 @@ def calendar_detail(request, pk):
         "can_edit": policy.can(request.user, "calendar.edit", calendar),
         "recompute": services.latest_recompute(calendar=calendar),
     })
+
+
+@login_required
+def recompute_progress(request, pk):
+    """The progress of a calendar or SLA edit's recomputation (the htmx partial the page polls)."""
+    job = RecomputeJob.objects.select_related("started_by", "version", "calendar", "sla").filter(pk=pk).first()
+    if job is None:
+        raise Http404("No such recomputation.")
+    if not policy.can(request.user, "sla.view" if job.sla_id else "calendar.view"):
+        raise PermissionDenied("Only IT staff follow recomputations.")
+    return render(request, "slas/_recompute.html", {"recompute": job})
 
 
 def _calendar_form_page(request, calendar):
@@ -257,6 +268,7 @@ def _sla_detail_context(request, sla, panel=None) -> dict:
         "can_edit": can_edit and sla.status != SLAStatus.RETIRED,
         "show_whatif": can_edit and sla.status in (SLAStatus.DRAFT, SLAStatus.IN_REVIEW) and bool(versions),
         "history": history_rows(sla, user=request.user),
+        "recompute": services.latest_recompute(sla=sla),
         **(panel or transition_panel(request, sla, url_name="sla_transition")),
     }
 
@@ -297,7 +309,8 @@ def sla_edit(request, pk):
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                moved = " Running clocks were re-targeted." if form.cleaned_data["retarget_running"] else " Running clocks keep their version; new clocks use this one."
+                moved = (" Running clocks move to it in the background: the progress shows below." if form.cleaned_data["retarget_running"]
+                         else " Running clocks keep their version; new clocks use this one.")
                 messages.success(request, f"{sla} version {version.number} saved.{moved}")
                 return redirect(sla)
     status = 400 if request.method == "POST" and result is None and form.errors else 200
