@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from mof.admin import ReadOnlyAdmin
 from operations import events_selectors
-from operations.models import EventCIMapping, MonitoringAlert, MonitoringEvent
+from operations.models import EventCIMapping, Job, JobRun, MonitoringAlert, MonitoringEvent
 
 
 @admin.register(MonitoringAlert)
@@ -37,3 +37,26 @@ class EventCIMappingAdmin(ReadOnlyAdmin):
     list_display = ["name", "ci", "mapped_by", "created_at"]
     search_fields = ["name"]
     list_select_related = ["ci", "mapped_by"]
+
+
+# --- the job schedule: read here; written through operations.jobs (pages and API) ----------
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    view_action = "job.view"
+    list_display = ["name", "kind", "schedule", "time_zone", "expected_duration_minutes", "owner_group", "active", "backup_max_age_hours", "incident"]
+    list_filter = ["kind", "active"]
+    search_fields = ["name"]
+    list_select_related = ["owner_group", "incident"]
+    raw_id_fields = ["target_cis"]
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    view_action = "job.view"
+    list_display = ["job", "planned_for", "start", "end", "status", "bytes_processed", "items_processed", "reported_by", "incident"]
+    list_filter = ["status", "job__kind"]
+    search_fields = ["job__name"]
+    list_select_related = ["job", "reported_by", "incident"]
+    date_hierarchy = "start"

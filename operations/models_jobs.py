@@ -219,6 +219,8 @@ class RunStatus(models.TextChoices):
 
 
 FINISHED_STATES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.PARTIAL)
+RUN_OUTCOMES = [(s.value, s.label) for s in FINISHED_STATES]  # what a finish report may say
+FLAG_KINDS = [("business_hours", "business hours"), ("freeze", "change freeze"), ("change", "change on the same CI")]
 GOOD_STATES = (RunStatus.SUCCESS,)  # a partial backup is not a good backup of any one CI: it cannot be trusted to restore
 
 

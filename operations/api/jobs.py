@@ -17,13 +17,13 @@ from mof import audit, policy
 from mof.api.views import HistoryMixin, _written
 from mof.models import ConfigurationItem, Team
 from operations import jobs, jobs_selectors
-from operations.models_jobs import FINISHED_STATES, LOG_EXCERPT_MAX, Job, JobKind, JobRun, RunStatus, recurrence_error
+from operations.models_jobs import FLAG_KINDS, LOG_EXCERPT_MAX, RUN_OUTCOMES, Job, JobKind, JobRun, RunStatus, recurrence_error
 
 MAX_REQUEST_LOG = 100_000  # characters of log a report may carry; the tail is kept
 
 
 class FlagSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["business_hours", "freeze", "change"])
+    kind = serializers.ChoiceField(choices=FLAG_KINDS)
     reason = serializers.CharField()
     item = serializers.CharField()
     url = serializers.CharField(allow_blank=True)
@@ -93,7 +93,7 @@ class RunStartSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(required=False, help_text="Default: now.")
     planned_for = serializers.DateTimeField(required=False, allow_null=True, help_text="The occurrence it answers; default: the one matching its start.")
     cis = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=ConfigurationItem.objects.all(), help_text="Target CIs it works on; default: all.")
-    status = serializers.ChoiceField(choices=[(s.value, s.label) for s in FINISHED_STATES], required=False)
+    status = serializers.ChoiceField(choices=RUN_OUTCOMES, required=False)
     finished_at = serializers.DateTimeField(required=False)
     bytes_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     items_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
@@ -111,7 +111,7 @@ class RunStartSerializer(serializers.Serializer):
 
 
 class RunFinishSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[(s.value, s.label) for s in FINISHED_STATES])
+    status = serializers.ChoiceField(choices=RUN_OUTCOMES)
     finished_at = serializers.DateTimeField(required=False, help_text="Default: now.")
     bytes_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     items_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)

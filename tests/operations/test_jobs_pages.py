@@ -139,3 +139,12 @@ def test_manager_deletes_a_job_from_its_page(manager):
     assert login(operator()).post(f"/operating/jobs/{job.pk}/delete/").status_code == 403
     assert client.post(f"/operating/jobs/{job.pk}/delete/").status_code == 302
     assert not Job.objects.exists()
+
+
+def test_the_admin_lists_jobs_and_runs_read_only(admin_user):
+    job = JobFactory(name="admin-visible job")
+    run(job, start=timezone.now())
+    client = login(admin_user)
+    assert "admin-visible job" in client.get("/admin/operations/job/").content.decode()
+    assert client.get("/admin/operations/jobrun/").status_code == 200
+    assert client.get("/admin/operations/job/add/").status_code == 403
