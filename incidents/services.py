@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.dispatch import Signal
 from django.utils import timezone
 
 from incidents.choices import IncidentStatus, NoteKind, ProblemStatus, ProposalStatus
@@ -135,6 +136,10 @@ def incident_note(*, actor, incident: Incident, kind: str, body: str) -> Inciden
     return note
 
 
+# Sent inside the declaration's transaction (a queryset update sends no post_save): integrations' outbox.
+major_incident_declared = Signal()
+
+
 def incident_declare_major(*, actor, incident: Incident, major_incident_manager, outage_start=None) -> Incident:
     policy.require(actor, "incident.declare_major", incident)
     if incident.status in CLOSED_STATES + (IncidentStatus.RESOLVED,):
@@ -143,6 +148,7 @@ def incident_declare_major(*, actor, incident: Incident, major_incident_manager,
         raise ValidationError({"major_incident_manager": "Name the major incident manager."})
     with audit.acting_as(actor, reason="declared a major incident"), transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(is_major=True, major_incident_manager=major_incident_manager, outage_start=outage_start or incident.outage_start or timezone.now())
+        major_incident_declared.send(sender=Incident, incident_id=incident.pk, actor=actor)
     incident.refresh_from_db()
     return incident
 

@@ -1,6 +1,7 @@
 """Events of the other apps written to the outbox, in their own transactions, without
 those apps knowing of webhooks: the one transition door's `transitioned` signal, creation
-(post_save), and the SLA sweep's `clock_notifications_recorded`."""
+(post_save), the SLA sweep's `clock_notifications_recorded` and the major incident
+declaration's `major_incident_declared` (both sent inside those apps' transactions)."""
 from django.apps import apps
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -80,6 +81,16 @@ def alert_opened(sender, instance, created, raw=False, **kwargs):
         )
 
 
+def major_incident_to_outbox(sender, incident_id, actor, **kwargs):
+    incident = sender.objects.get(pk=incident_id)  # as the declaration left it, in its transaction
+    data = {
+        **_incident_data(incident),
+        "major_incident_manager": getattr(incident.major_incident_manager, "username", None),
+        "outage_start": incident.outage_start,
+    }
+    publish(EventType.INCIDENT_MAJOR_DECLARED, data, subject=incident, actor=actor)
+
+
 def sla_notifications_to_outbox(sender, ids, **kwargs):
     """Warnings and breaches the sweep recorded (once each): one event per notification."""
     from incidents.models import Incident
@@ -116,8 +127,8 @@ def connect():
         except LookupError:
             continue
         post_save.connect(handler, sender=model, dispatch_uid=f"integrations_{model_name.lower()}_created")
-    try:
-        from slas.services import clock_notifications_recorded
-    except ImportError:
-        return
+    from incidents.services import major_incident_declared
+    from slas.services import clock_notifications_recorded
+
+    major_incident_declared.connect(major_incident_to_outbox, dispatch_uid="integrations_major_incident")
     clock_notifications_recorded.connect(sla_notifications_to_outbox, dispatch_uid="integrations_sla_notifications")

@@ -110,6 +110,20 @@ def test_a_change_rejected_at_the_review_is_published(django_capture_on_commit_c
     assert WebhookDelivery.objects.get().subscription == subscription
 
 
+def test_a_major_incident_declared_is_published_with_its_declaration(agent, django_capture_on_commit_callbacks):
+    lead = ManagerFactory(username="mim")
+    incident = desk.incident_create(actor=agent, title="Exchange down for everyone", impact=1, urgency=1)
+    with pytest.raises(RuntimeError), transaction.atomic():  # rolled back: no event
+        desk.incident_declare_major(actor=lead, incident=incident, major_incident_manager=lead)
+        raise RuntimeError
+    assert not OutboxEvent.objects.filter(event_type=EventType.INCIDENT_MAJOR_DECLARED).exists()
+    desk.incident_declare_major(actor=lead, incident=incident, major_incident_manager=lead)
+    event = OutboxEvent.objects.get(event_type=EventType.INCIDENT_MAJOR_DECLARED)
+    assert event.body["object"]["number"] == incident.reference and event.body["actor"]["username"] == "mim"
+    assert event.body["data"]["is_major"] is True and event.body["data"]["major_incident_manager"] == "mim"
+    assert event.body["data"]["outage_start"]
+
+
 def test_a_problem_created_is_published(agent, subscribed):
     from incidents.models import Problem
 
