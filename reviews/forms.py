@@ -23,3 +23,10 @@ class AgendaAddForm(forms.Form):
 class DecisionForm(forms.Form):
     decision = forms.CharField(max_length=30)
     reason = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class HealthPeriodForm(forms.Form):
+    """The period an Operations Review's health report covers, stated by the chair."""
+
+    start = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    end = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))

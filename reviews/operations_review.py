@@ -89,7 +89,10 @@ def period_ensure(meeting: Meeting, *, now: dt.datetime | None = None) -> Operat
 
 def period_state(*, actor, meeting: Meeting, start: dt.datetime, end: dt.datetime) -> OperationsReviewPeriod:
     """The chair states the period the health report covers (instead of "since the last
-    Operations Review"); allowed while the report is undecided and unvoted."""
+    Operations Review"), allowed while the report is undecided and unvoted; the agenda is
+    filled with it (reviews.services.agenda_refresh) in the same transaction."""
+    from reviews import services
+
     policy.require(actor, "review.agenda", meeting)
     errors = {}
     if meeting.kind != ReviewKind.OPERATIONS:
@@ -116,6 +119,7 @@ def period_state(*, actor, meeting: Meeting, start: dt.datetime, end: dt.datetim
                 raise ValidationError({"start": "The report has been voted on or decided: its period no longer changes."})
             period.start, period.end, period.stated = start, end, True
         period.save()
+        services.agenda_refresh(actor=actor, meeting=locked)
     return period
 
 

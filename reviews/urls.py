@@ -12,6 +12,7 @@ urlpatterns = [
     path("meetings/<int:pk>/agenda/refresh/", views.agenda_refresh, name="review_agenda_refresh"),
     path("meetings/<int:pk>/agenda/add/", views.agenda_add, name="review_agenda_add"),
     path("meetings/<int:pk>/publish/", views.agenda_publish, name="review_publish"),
+    path("meetings/<int:pk>/health-report/period/", views.health_period, name="review_health_period"),
     path("meetings/<int:pk>/mode/", views.meeting_mode, name="review_mode"),
     path("meetings/<int:pk>/mode/<int:item_id>/", views.meeting_mode, name="review_mode_item"),
     path("meetings/<int:pk>/items/<int:item_id>/decide/", views.item_decide, name="review_item_decide"),

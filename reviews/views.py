@@ -14,11 +14,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from mof import csv_io, policy
+from mof.choices import ReviewKind
+from mof.forms import attempt
 from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
 from mof.views import _get_or_404, history_rows, reviews_page, transition_panel, transition_view
-from reviews import decisions, ics, minutes, selectors, services
+from reviews import decisions, ics, minutes, operations_review, selectors, services
 from reviews.choices import ItemState, MeetingState
-from reviews.forms import AgendaAddForm, DecisionForm, MeetingForm
+from reviews.forms import AgendaAddForm, DecisionForm, HealthPeriodForm, MeetingForm
 from reviews.models import Meeting
 
 
@@ -93,7 +95,7 @@ def emergency_convene(request):
     return redirect("review_mode", pk=meeting.pk)
 
 
-def _meeting_context(request, meeting, panel=None, *, add_form=None):
+def _meeting_context(request, meeting, panel=None, *, add_form=None, period_form=None):
     user = request.user
     items = selectors.agenda(meeting, user=user)
     return {
@@ -105,6 +107,7 @@ def _meeting_context(request, meeting, panel=None, *, add_form=None):
         "can_mode": policy.can(user, "review.meeting_mode"),
         "vote_options": decisions.vote_values(meeting.kind),
         "add_form": add_form or AgendaAddForm(),
+        "period_form": period_form or HealthPeriodForm(),
         "pending": sum(1 for i in items if i.state == ItemState.PENDING),
         **(panel or transition_panel(request, meeting, url_name="review_meeting_transition")),
     }
@@ -158,6 +161,26 @@ def agenda_add(request, pk):
             messages.success(request, f"{item.subject_repr} added to the agenda.")
             return redirect(meeting)
     return render(request, "reviews/meeting_detail.html", _meeting_context(request, meeting, add_form=form), status=400)
+
+
+@login_required
+@require_POST
+def health_period(request, pk):
+    """The chair states the period of an Operations Review's health report."""
+    meeting = _get_or_404(_meeting_get, request.user, pk)
+    if meeting.kind != ReviewKind.OPERATIONS:
+        raise Http404("Only an Operations Review has an operational health report.")
+    policy.require(request.user, "review.agenda", meeting)
+    form = HealthPeriodForm(request.POST)
+    if form.is_valid():
+        _, status = attempt(form, lambda: operations_review.period_state(actor=request.user, meeting=meeting, **form.cleaned_data))
+        if status is None:
+            messages.success(request, "The health report now covers the period you stated.")
+            return redirect(reverse("review_meeting", args=[meeting.pk]) + "#health-report")
+        form_status = status
+    else:
+        form_status = 400
+    return render(request, "reviews/meeting_detail.html", _meeting_context(request, meeting, period_form=form), status=form_status)
 
 
 @login_required

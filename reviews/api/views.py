@@ -151,7 +151,6 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             serializer = s.HealthPeriodSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             operations_review.period_state(actor=request.user, meeting=meeting, **serializer.validated_data)
-            services.agenda_refresh(actor=request.user, meeting=meeting)  # puts the report on the agenda
         items = selectors.agenda(meeting, user=request.user)
         item = next((i for i in items if getattr(i, "operations_review", None) is not None and i.operations_review.is_period), None)
         if item is None or item.operations_review.report is None:

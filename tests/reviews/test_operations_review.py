@@ -345,6 +345,9 @@ def test_the_report_takes_a_fixed_number_of_queries(client, people, world):
     client.get(meeting.get_absolute_url())  # warm caches (content types, session)
     small_page = _queries(lambda: client.get(meeting.get_absolute_url()))
     small_mode = _queries(lambda: client.get(reverse("review_mode_item", args=[meeting.pk, items[0].pk])))
+    api = f"/api/v1/reviews/{meeting.pk}/health-report/"
+    client.get(api)
+    small_api = _queries(lambda: client.get(api))
     for n in range(6):  # more services, with events, incidents, jobs, changes and warnings
         more = ops_world(people, suffix=f" {n}")
         assert more["events_in_period"]
@@ -354,6 +357,8 @@ def test_the_report_takes_a_fixed_number_of_queries(client, people, world):
     assert big == small, (small, big)
     assert _queries(lambda: client.get(meeting.get_absolute_url())) == small_page
     assert _queries(lambda: client.get(reverse("review_mode_item", args=[meeting.pk, items[0].pk]))) == small_mode
+    assert _queries(lambda: client.get(api)) == small_api
+    assert len(client.get(api).json()["report"]["services"]) == len(report["services"])
 
 
 def test_an_old_event_or_incident_is_not_in_the_period(people, world):
@@ -372,3 +377,27 @@ def test_an_old_event_or_incident_is_not_in_the_period(people, world):
         assert after[key] == before[key], key
     assert after["capacity"]["raised"] == before["capacity"]["raised"]
     assert after["capacity"]["open"] == before["capacity"]["open"] + 1  # an open warning counts whenever it was raised
+
+
+def test_the_chair_states_the_period_on_the_meeting_page(client, people, world):
+    meeting = ops_meeting(people, in_session=False)
+    url = reverse("review_health_period", args=[meeting.pk])
+    client.force_login(people["chair"])
+    assert 'id="health-period"' in client.get(meeting.get_absolute_url()).content.decode()
+    fmt = "%Y-%m-%dT%H:%M"
+    start, end = timezone.now() - 3 * DAY, timezone.now() - DAY
+    r = client.post(url, {"start": end.strftime(fmt), "end": start.strftime(fmt)})
+    assert r.status_code == 400 and "The period ends after it starts." in r.content.decode()
+    assert client.post(url, {"start": "", "end": ""}).status_code == 400
+    assert not OperationsReviewPeriod.objects.exists()
+    r = client.post(url, {"start": start.strftime(fmt), "end": end.strftime(fmt)})
+    assert r.status_code == 302 and r["Location"].endswith("#health-report")
+    period = OperationsReviewPeriod.objects.get(meeting=meeting)
+    assert period.stated and period.start == start.replace(second=0, microsecond=0)
+    assert AgendaItem.objects.get(meeting=meeting, model_label=PERIOD).object_id == str(period.pk)
+    cab = make_meeting(people, in_session=False)
+    r = client.post(reverse("review_health_period", args=[cab.pk]), {"start": start.strftime(fmt), "end": end.strftime(fmt)})
+    assert r.status_code == 404  # no health report at a CAB
+    client.force_login(people["rel"])  # an attendee who neither chairs nor manages
+    assert client.post(url, {"start": start.strftime(fmt), "end": end.strftime(fmt)}).status_code == 403
+    assert 'id="health-period"' not in client.get(meeting.get_absolute_url()).content.decode()
