@@ -120,6 +120,11 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             parked=query["parked"],
         )
 
+    @property
+    def throttle_scope(self):
+        # Posting is bulk ingestion (its own, higher rate); reading is rated like any read.
+        return "ingest" if self.action == "create" else None
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if self.action in ("list", "retrieve"):
