@@ -3,6 +3,7 @@ transition service's failures mapped to HTTP (409, 403, 400, 404)."""
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,6 +31,11 @@ def exception_handler(exc, context):
         if exc.rules:
             body["rules"] = exc.rules
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        # A delete refused by the data model: the object is still in use (found by fuzzing: was a 500).
+        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        users = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
+        return Response({"detail": f"Still in use by {', '.join(users) or 'other records'}; it cannot be deleted.", "code": "in_use"}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionUnknown):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, DjangoValidationError):

@@ -3,11 +3,16 @@
 - list and retrieve operations of viewsets with SparseFieldsMixin document `?fields=`
   with the names they accept;
 - every operation documents the errors mof.api.errors (and DRF) answer with, in one
-  shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes.
+  shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes;
+- only the actions that paginate (list, history) are documented paginated: the other
+  actions that return lists (transitions, notes, agenda...) answer a plain array;
+- times of day are "HH:MM[:SS]" strings (OpenAPI's `format: time` wants a UTC offset
+  that DRF neither sends nor needs).
 """
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer, ListSerializer
 
 from mof.api.fields import FIELDS_PARAM, SparseFieldsMixin, readable_fields
@@ -37,6 +42,8 @@ ERRORS = {
     "429": "Too many requests: retry after the time in the Retry-After header.",
 }
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+PAGINATED_ACTIONS = ("list", "history")
+TIME_OF_DAY = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "08:30"}
 
 
 class PortalAutoSchema(AutoSchema):
@@ -69,6 +76,17 @@ class PortalAutoSchema(AutoSchema):
         if isinstance(serializer, ListSerializer):
             serializer = serializer.child
         return serializer if isinstance(serializer, BaseSerializer) else None
+
+    def _get_paginator(self):
+        action = getattr(self.view, "action", None)
+        if action is not None and action not in PAGINATED_ACTIONS:
+            return None
+        return super()._get_paginator()
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        if isinstance(field, serializers.TimeField):
+            return {**TIME_OF_DAY, **({"readOnly": True} if field.read_only else {})}
+        return super()._map_serializer_field(field, direction, bypass_extensions)
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
