@@ -124,6 +124,21 @@ def test_a_major_incident_declared_is_published_with_its_declaration(agent, djan
     assert event.body["data"]["outage_start"]
 
 
+def test_a_monitoring_alert_opened_is_published_once():
+    from operations.models import MonitoringAlert
+    from tests.factories import CIFactory
+
+    ci = CIFactory(name="EX-HUB-01")
+    now = timezone.now()
+    alert = MonitoringAlert(key="hub01/queue", ci=ci, source="scom", severity=5, last_severity=5, message="Queue > 5000", count=1, first_seen=now, last_seen=now)
+    alert.save()
+    alert.message = "Queue > 9000"
+    alert.save()  # later writes are not an opening
+    event = OutboxEvent.objects.get(event_type=EventType.MONITORING_ALERT_OPENED)
+    assert event.body["object"]["type"] == "operations.monitoringalert" and event.body["object"]["id"] == alert.pk
+    assert event.body["data"]["key"] == "hub01/queue" and event.body["data"]["ci_id"] == ci.pk and event.body["data"]["severity"] == 5
+
+
 def test_a_problem_created_is_published(agent, subscribed):
     from incidents.models import Problem
 
