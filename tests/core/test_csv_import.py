@@ -43,27 +43,21 @@ def test_one_bad_row_writes_nothing_and_names_row_and_field(infra_user):
     assert (ConfigurationItem.objects.count(), AuditEntry.objects.count()) == before
 
 
-def test_a_failure_while_writing_rolls_back_the_rows_already_written(infra_user, monkeypatch):
-    """Re-validation at apply time: a row refused by the service itself (here: a name taken
-    after the plan was made) undoes the rows before it."""
-    from mof import services
+def test_a_name_taken_between_plan_and_write_rolls_back_every_row(infra_user, monkeypatch):
+    """Apply plans again inside its transaction, and the database has the last word: a CI
+    created by someone else after the plan undoes the whole file, naming the row."""
+    real_plan = cmdb_import.plan_ci_import
 
-    real_create = services.ci_create
-    calls = []
+    def plan_then_someone_else_writes(**kwargs):
+        plan = real_plan(**kwargs)
+        CIFactory(name="a-02")
+        return plan
 
-    def create_then_fail(**kwargs):
-        calls.append(kwargs["name"])
-        if len(calls) == 2:
-            from django.core.exceptions import ValidationError
-
-            raise ValidationError({"name": "Configuration item with this Name already exists."})
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(services, "ci_create", create_then_fail)
+    monkeypatch.setattr(cmdb_import, "plan_ci_import", plan_then_someone_else_writes)
     with pytest.raises(ImportRejected) as excinfo:
         cmdb_import.apply_ci_import(actor=infra_user, data=ci_csv("a-01,server,,,,,", "a-02,server,,,,,"))
     assert errors_of(excinfo) == [(3, "name")]
-    assert not ConfigurationItem.objects.filter(name__in=["a-01", "a-02"]).exists()
+    assert not ConfigurationItem.objects.filter(name="a-01").exists()
 
 
 # --- the preview --------------------------------------------------------------------------
@@ -134,9 +128,24 @@ def test_apply_creates_and_updates_through_the_services_with_audit_and_one_summa
     trail = AuditEntry.objects.filter(model_label="mof.configurationitem")
     assert trail.filter(object_id=str(created.pk), action="create", actor_name="infra").exists()
     assert trail.filter(object_id=str(existing.pk), action="update", changes__has_key="owner_id").exists()
+    assert trail.filter(object_id=str(created.pk), changes__services__added=[exchange.pk]).exists()
+    assert trail.filter(object_id=str(existing.pk), changes__services__added=[exchange.pk]).exists()
     summary = trail.get(object_id="")
     assert summary.detail["csv_import"]["create"] == 1 and summary.detail["csv_import"]["update"] == 1
     assert "csv import" in summary.via
+
+
+def test_services_column_replaces_the_list_and_the_unlink_is_recorded(infra_user):
+    exchange, owa = ServiceFactory(name="Exchange mail"), ServiceFactory(name="Outlook Web Access")
+    ci = CIFactory(name="cas-01", services=[exchange, owa])
+    before = ci.updated_at
+    cmdb_import.apply_ci_import(actor=infra_user, data=ci_csv("cas-01,,,,Outlook Web Access,,"))
+    ci.refresh_from_db()
+    assert list(ci.services.all()) == [owa] and ci.updated_at == before  # only its links changed
+    assert AuditEntry.objects.filter(object_id=str(ci.pk), changes__services__removed=[exchange.pk]).exists()
+    cmdb_import.apply_ci_import(actor=infra_user, data=ci_csv("cas-01,,,staging,,,"))
+    ci.refresh_from_db()
+    assert ci.environment == "staging" and ci.updated_at > before and list(ci.services.all()) == [owa]
 
 
 def test_blank_cells_keep_values_and_status_columns_are_ignored(infra_user):
@@ -293,6 +302,21 @@ def test_ten_thousand_rows_validate_in_a_bounded_number_of_queries(infra_user):
     # Per 500 names: one look-up of the CIs, one of their services, one of the owners.
     assert small_queries <= 6
     assert queries <= small_queries + 3 * (10_000 // cmdb_import.LOOKUP_CHUNK)
+
+
+def test_applying_a_thousand_rows_writes_in_batches(infra_user):
+    ServiceFactory(name="Exchange mail")
+    ConfigurationItem.objects.bulk_create([ConfigurationItem(name=f"batch-{i:04d}", ci_class=ci_class()) for i in range(0, 1000, 2)])
+    data = ci_csv(*[f"batch-{i:04d},firewall,,,Exchange mail,,row {i}" for i in range(1000)])
+    infra_user.roles
+    holder = {}
+    queries = _query_count(lambda: holder.setdefault("plan", cmdb_import.apply_ci_import(actor=infra_user, data=data)))
+    assert holder["plan"].summary["create"] == 500 and holder["plan"].summary["update"] == 500
+    assert ConfigurationItem.objects.filter(name__startswith="batch-", ci_class__slug="firewall", services__name="Exchange mail").count() == 1000
+    assert AuditEntry.objects.filter(model_label="mof.configurationitem", action="create").count() >= 500
+    # Planning (a few look-ups per 500 names) plus writing (a few statements per 500 rows),
+    # never a query per row.
+    assert queries < 80
 
 
 def test_relationship_rows_validate_in_a_bounded_number_of_queries(infra_user):
