@@ -192,3 +192,22 @@ def test_a_rotated_secret_signs_the_next_delivery(subscription, receiver, django
     publish(django_capture_on_commit_callbacks)
     assert not receiver.requests[0].verified  # the receiver still holds the old one
     assert verify(new, receiver.requests[0].headers["mof-signature"], receiver.requests[0].body)
+
+
+def test_a_pending_delivery_of_a_subscription_disabled_meanwhile_is_not_sent(subscription, receiver):
+    event = outbox.build(EventType.INCIDENT_CREATED, {"title": "queued before the disabling"})
+    event.save()
+    delivery = WebhookDelivery.objects.create(subscription=subscription, event=event)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(status=SubscriptionStatus.DISABLED)
+    assert services.attempt_delivery(delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 0
+    assert receiver.requests == [] and not DeliveryAttempt.objects.exists()
+    assert services.attempt_delivery(delivery.pk) is None  # and a second run (a duplicate task) does nothing
+
+
+def test_a_delivered_delivery_is_not_sent_again_by_a_duplicate_task(subscription, receiver, django_capture_on_commit_callbacks):
+    publish(django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get()
+    assert services.attempt_delivery(delivery.pk) is None  # a redelivered task message (acks_late)
+    assert len(receiver.requests) == 1 and WebhookDelivery.objects.get().attempts == 1
