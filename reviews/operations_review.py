@@ -48,6 +48,7 @@ from reviews.models import Meeting, OperationsReviewPeriod
 
 PERIOD_MODEL = OperationsReviewPeriod
 MAX_ROWS = 50  # failed changes, major incidents, capacity warnings, jobs listed
+MAX_DAYS = 366  # days drawn in the incidents-per-day sparkline
 DATETIME_KEYS = {"start", "end", "as_of", "actual_end", "created_at", "forecast_at"}
 
 
@@ -179,6 +180,23 @@ def _services(user, start, end) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (-r["incidents"], -r["alerts"], -r["events"], r["service_name"].lower()))
 
 
+def _incidents_per_day(user, start, end) -> list[dict]:
+    """Incidents opened per day of the period (the portal's time zone): one grouped query."""
+    from django.db.models.functions import TruncDate
+
+    from incidents.selectors import visible_incidents
+
+    counted = {
+        row["day"]: row["n"] for row in
+        visible_incidents(user).filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at")).order_by().values("day").annotate(n=Count("pk"))
+    }
+    first = timezone.localtime(start).date()
+    last = timezone.localtime(end - dt.timedelta(microseconds=1)).date()
+    days = [first + dt.timedelta(days=n) for n in range(min((last - first).days + 1, MAX_DAYS))]
+    return [{"day": day.isoformat(), "incidents": counted.get(day, 0)} for day in days]
+
+
 def _changes(user, start, end) -> dict:
     """Changes whose implementation ended in the period, by outcome. Backing out records
     the outcome "failed" (changes.workflow.back_out); those not yet reviewed are still
@@ -252,6 +270,7 @@ def build_report(period: OperationsReviewPeriod, user, *, now: dt.datetime | Non
             "sla_breached": sum(s["sla_breached"] for s in services),
             "sla_breached_clocks": reports.breaches(start=start, end=end).count(),
         },
+        "incidents_per_day": _incidents_per_day(user, start, end),
         "changes": _changes(user, start, end),
         "major_incidents": _major_incidents(user, start, end),
         "capacity": _capacity(user, start, end),
@@ -298,6 +317,16 @@ def bar(parts: list[tuple[str, int | float]], scale: float, *, width: int = BAR_
     return {"width": width, "segments": segments}
 
 
+def sparkline(values: list[int], *, width: int = 320, height: int = 36) -> dict:
+    """A line through the values, the largest at the top, as SVG polyline points."""
+    top = max(values or [0]) or 1
+    step = width / max(len(values) - 1, 1)
+    points = [(round(i * step, 1), round(height - 2 - (height - 4) * v / top, 1)) for i, v in enumerate(values)]
+    peak = max(range(len(values)), key=lambda i: values[i]) if values else None
+    return {"width": width, "height": height, "points": " ".join(f"{x},{y}" for x, y in points),
+            "peak": {"x": points[peak][0], "y": points[peak][1], "value": values[peak]} if peak is not None and values[peak] else None}
+
+
 def charts(report: dict) -> dict:
     """Bars beside the rows of the report: per service (events, incidents), per job (its
     runs by result), and the changes by outcome."""
@@ -318,6 +347,7 @@ def charts(report: dict) -> dict:
         "all_jobs": bar([("ok", report["jobs"]["succeeded"]), ("bad", report["jobs"]["failed"]), ("warn", report["jobs"]["missed"])],
                         report["jobs"]["runs"], width=320),
         "changes": bar([("ok", ch["successful"]), ("warn", ch["with_issues"]), ("bad", ch["failed"])], ch["implemented"], width=320),
+        "incidents_per_day": sparkline([d["incidents"] for d in report.get("incidents_per_day", [])]),
     }
 
 

@@ -128,6 +128,11 @@ def test_events_and_incidents_are_counted_per_service(people, world):
     assert report["services"][0]["service_name"] == "Mail"  # the most incidents first
     assert report["totals"]["incidents"] == Incident.objects.filter(created_at__gte=items[0].get_subject().start).count() == 4
     assert [i["reference"] for i in report["major_incidents"]] == [world["major"].reference]
+    # Per day, for the sparkline: every day of the period, the same four incidents.
+    days = report["incidents_per_day"]
+    assert len(days) in (30, 31) and sum(d["incidents"] for d in days) == 4
+    day = timezone.localtime(world["now"] - 2 * DAY).date().isoformat()
+    assert next(d["incidents"] for d in days if d["day"] == day) == 1
 
 
 def test_changes_implemented_failed_and_backed_out(people, world):
@@ -265,6 +270,7 @@ def test_the_meeting_page_and_meeting_mode_show_the_report_with_bars(client, peo
     client.force_login(people["chair"])
     html = client.get(meeting.get_absolute_url()).content.decode()
     assert 'id="health-report"' in html and "data-health-report" in html and 'class="ops-bar"' in html
+    assert "data-sparkline" in html and "<polyline" in html
     assert "Nightly backup" in html and world["major"].reference in html
     # The report's row offers its own decisions, a change's row its own.
     report_row = html[html.index(f'data-item="{items[0].pk}"'):html.index(f'data-item="{items[1].pk}"')]
