@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from mof import cmdb_import, policy
+from mof import csv_io
 from mof.csv_io import ImportRejected, max_bytes, template_csv
 from mof.models import CIRelationship
 
@@ -131,3 +132,21 @@ def csv_import(request, kind):
 def csv_import_template(request, kind):
     kind = _kind(request, kind)
     return template_csv(kind.template[0], kind.template[1:], filename=f"{kind.slug}-import-template")
+
+
+# The relationships have no list page of their own (each CI's page shows its edges): this
+# export is their list, in the import's columns, so an edited copy imports back.
+RELATIONSHIP_EXPORT_COLUMNS = csv_io.columns(
+    ("source", "source.name"), ("type", "type"), ("target", "target.name"), ("created", "created_at"),
+)
+
+
+@login_required
+@require_GET
+def relationship_export(request):
+    visible = policy.visible_cis(request.user)
+    rows = (
+        CIRelationship.objects.filter(source__in=visible, target__in=visible)
+        .select_related("source", "target").order_by("source__name", "type", "target__name", "pk")
+    )
+    return csv_io.export_csv(rows, RELATIONSHIP_EXPORT_COLUMNS, filename="ci-relationships")

@@ -26,6 +26,7 @@ urlpatterns = [
     path("cmdb/cis/new/", views.ci_create, name="ci_create"),
     path("cmdb/import/<slug:kind>/", views_csv.csv_import, name="csv_import"),
     path("cmdb/import/<slug:kind>/template.csv", views_csv.csv_import_template, name="csv_import_template"),
+    path("cmdb/relationships/export.csv", views_csv.relationship_export, name="relationship_export"),
     path("cmdb/cis/<int:pk>/", views.ci_detail, name="ci_detail"),
     path("cmdb/cis/<int:pk>/edit/", views.ci_edit, name="ci_edit"),
     path("cmdb/cis/<int:pk>/delete/", views.ci_delete, name="ci_delete"),

@@ -22,7 +22,7 @@ from mof.models import ConfigurationItem
 from reviews.models import Meeting
 from slas import services as sla_services
 from tests.changes.factories import ChangeFactory, TemplateFactory
-from tests.factories import CIFactory, ManagerFactory, ServiceFactory, UserFactory, ci_class
+from tests.factories import CIFactory, ManagerFactory, RelationshipFactory, ServiceFactory, UserFactory, ci_class
 from tests.incidents.factories import IncidentFactory
 from tests.operations.factories import freeze, maintenance
 
@@ -310,3 +310,33 @@ def test_meeting_export_is_not_cut_at_the_200_the_page_shows(as_boss, boss):
     ])
     rows = rows_of(export(as_boss, reverse("review_meeting_list"), state="planned"))
     assert len(rows) == 206
+
+
+# --- relationships (no list page of their own) ------------------------------------------------------
+
+
+def test_relationship_export_lists_only_edges_whose_ends_the_reader_sees_and_imports_back(client, partner_user, infra_user):
+    mine_a, mine_b = CIFactory(name="p-a", owner=partner_user), CIFactory(name="p-b", owner=partner_user)
+    RelationshipFactory(source=mine_a, target=mine_b, type="runs_on")
+    RelationshipFactory(source=mine_a, target=CIFactory(name="hidden"))
+    client.force_login(partner_user)
+    rows = rows_of(client.get(reverse("relationship_export")))
+    assert [r[:3] for r in rows] == [["source", "type", "target"], ["p-a", "runs_on", "p-b"]]
+    client.force_login(infra_user)
+    body = b"".join(client.get(reverse("relationship_export")).streaming_content)
+    plan = cmdb_import.plan_relationship_import(actor=infra_user, data=body)
+    assert plan.errors == [] and [r.action for r in plan.rows] == ["unchanged", "unchanged"]
+
+
+def test_relationship_export_queries_do_not_grow_with_the_edges(as_boss):
+    def measure():
+        with CaptureQueriesContext(connection) as ctx:
+            rows = rows_of(as_boss.get(reverse("relationship_export")))
+        return len(rows), len(ctx.captured_queries)
+
+    RelationshipFactory()
+    few = measure()
+    for _ in range(6):
+        RelationshipFactory()
+    many = measure()
+    assert (few[0], many[0]) == (2, 8) and few[1] == many[1]
