@@ -16,6 +16,7 @@ cancelled) are never rewritten: their history stands.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from itertools import groupby
 
 from django.db import connection, transaction
@@ -25,7 +26,8 @@ from django.utils import timezone
 from slas import engine
 from slas.models import ClockState, RecomputeChunk, RecomputeJob, SLAClock, SLAVersion, TicketEvent
 
-CHUNK = 5000
+# Clocks per chunk (one task each): a few thousand keeps a task under a second or two.
+CHUNK = int(os.environ.get("SLA_RECOMPUTE_CHUNK", "5000"))
 OPEN = (ClockState.RUNNING, ClockState.PAUSED)
 UTC = dt.timezone.utc
 ALL_TIME = (None, None)
@@ -155,29 +157,30 @@ def recompute(job: RecomputeJob, clocks) -> int:
     logs = _event_logs(clocks, tickets)
     versions = {v.pk: v for v in SLAVersion.objects.filter(pk__in={r[3] for r in rows}).select_related("calendar")}
     retarget = job.version if job.version_id else None
+    if retarget is not None and SLAVersion.objects.filter(sla_id=retarget.sla_id, number__gt=retarget.number).exists():
+        retarget = None  # a later edit re-targets them (or not): this job no longer moves clocks back to its version
     now_s = job.as_of.timestamp()
-    rules: dict[tuple[int, str], engine.Rules] = {}
-    businesses = {}
+    # Per (version, metric) of a clock: the version it ends on, its rules and its calendar's business time.
+    how: dict[tuple[int, str], tuple] = {}
     figures_rows = []
     for pk, ticket_type, ticket_id, version_id, metric, created, notified, target_seconds, seen, *stored in rows:
         events = logs.get((ticket_type, ticket_id))
         if not events:
             continue
-        # Re-targeted to the new version, unless it has no target for this metric (the clock stays).
-        version = retarget if retarget is not None and retarget.target(metric) else versions[version_id]
-        key = (version.pk, metric)
-        if key not in rules:
-            rules[key] = engine.Rules.of(version, metric)
-            businesses.setdefault(version.calendar_id, engine.engine_for(version.calendar))
-        figures = engine.stored_figures(events, rules[key], businesses[version.calendar_id], now_s, _us(created), notified)
+        if (version_id, metric) not in how:
+            # Re-targeted to the new version, unless it has no target for this metric (the clock stays).
+            version = retarget if retarget is not None and retarget.target(metric) else versions[version_id]
+            how[(version_id, metric)] = (version.id, engine.Rules.of(version, metric), engine.engine_for(version.calendar))
+        new_version_id, rules, business = how[(version_id, metric)]
+        figures = engine.stored_figures(events, rules, business, now_s, _us(created), notified)
         new = (
-            version.pk, figures.state, figures.elapsed_seconds,
+            new_version_id, figures.state, figures.elapsed_seconds,
             None if figures.stopped_index is None else events[figures.stopped_index][1],
             None if figures.counting_index is None else events[figures.counting_index][1],
             None if figures.due_s is None else figures.due_s * 1_000_000,
             None if figures.breached_s is None else figures.breached_s * 1_000_000,
             None if figures.next_s is None else figures.next_s * 1_000_000,
-            rules[key].target or target_seconds,
+            rules.target or target_seconds,
         )
         if stored:
             state, elapsed, *instants = stored
@@ -228,7 +231,7 @@ def _write(rows, as_of) -> int:
 def _array(values) -> str:
     """A PostgreSQL array literal of numbers or plain words: written directly, it costs a fifth of
     what adapting a list value by value does (all values here are ints, None or state names)."""
-    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+    return "{" + ",".join(map(str, values)).replace("None", "NULL") + "}"
 
 
 # --- queuing (after commit) -------------------------------------------------------------

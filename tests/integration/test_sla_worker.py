@@ -602,3 +602,68 @@ def _waiting_on_incidents() -> int:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
                        "AND query ILIKE %s", ["%UPDATE%incidents_incident%"])
         return cursor.fetchone()[0]
+
+
+# --- a calendar edit's recomputation on the workers ------------------------------------
+
+
+def pool_processes(worker) -> list[int]:
+    """The prefork pool processes of a worker (its children)."""
+    children = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == worker.proc.pid:
+                        children.append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return children
+
+
+@pytest.mark.django_db(transaction=True)
+@needs_services[0]
+@needs_services[1]
+def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_lost_pool_process_loses_nothing(world, workers, monkeypatch):
+    """Ten open clocks, chunks of three: the edit's job is planned by a worker and its four chunks
+    shared by two worker processes (prefork). The pool processes are SIGKILLed while one chunk's
+    UPDATE waits for a clock row this test holds: that chunk goes back to the queue (acks late,
+    rejected when its worker is lost), runs again, and the job reaches 100 % with every chunk
+    counted once and every clock as one recomputation as of the edit makes it."""
+    from slas import services
+    from slas.models import RecomputeChunk, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus
+
+    office = services.calendar_save(actor=world["manager"], name="Office", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
+    sla = services.sla_create(actor=world["manager"], name="P1 office", priorities=[1], resolution_seconds=8 * 3600, calendar=office)
+    ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
+    for i in range(10):
+        new_incident(world, f"Printer {i}")
+    clocks = SLAClock.objects.filter(version__sla=sla)
+    assert clocks.count() == 10
+    before = dict(clocks.values_list("pk", "due_at"))
+    monkeypatch.setenv("SLA_RECOMPUTE_CHUNK", "3")  # read by the worker processes
+    holder = LockHolder()
+    try:
+        held = clocks.order_by("pk")[4]  # in the second chunk
+        holder.lock("SELECT id FROM slas_slaclock WHERE id = %s FOR UPDATE", [held.pk])
+        first, second = workers.start(name="a", pool="prefork"), workers.start(name="b", pool="prefork")
+        services.calendar_save(actor=world["manager"], calendar=office, intervals=[(d, T(9), T(17)) for d in range(5)])
+        pid = wait_for("a chunk to wait for the held clock", lambda: blocked_backend("slas_slaclock", "UPDATE"), timeout=60)
+        for process in pool_processes(first) + pool_processes(second):
+            os.kill(process, signal.SIGKILL)
+        holder.release()
+        wait_for("the killed chunk's backend to end", lambda: backend_gone(pid))
+    finally:
+        holder.close()
+
+    job = RecomputeJob.objects.get(calendar=office)
+    wait_for("the job to finish", lambda: RecomputeJob.objects.filter(pk=job.pk, finished_at__isnull=False).exists(), timeout=90)
+    assert "WorkerLostError" in first.text() + second.text()  # the chunk in flight was lost, and given back to the queue
+    job.refresh_from_db()
+    assert (job.started_by, job.total, job.done, job.changed, job.percent) == (world["manager"], 10, 10, 10, 100)
+    assert sorted(RecomputeChunk.objects.filter(job=job).values_list("size", flat=True)) == [1, 3, 3, 3]
+    assert not RecomputeChunk.objects.filter(job=job, done_at__isnull=True).exists()
+    for clock in clocks.select_related("version__calendar"):
+        figures = services._figures(clock, now=job.as_of)
+        assert (clock.due_at, clock.elapsed_seconds, clock.updated_at) == (figures.due_at, figures.elapsed_seconds, job.as_of)
+        assert clock.due_at != before[clock.pk]  # weekdays 09:00-17:00 instead of round the clock

@@ -192,6 +192,21 @@ def test_retargeting_running_clocks_runs_as_a_job_and_leaves_completed_ones(worl
     assert snapshot(met) == history
 
 
+def test_a_later_retargeting_edit_wins_over_an_earlier_job_still_running(world, monkeypatch):
+    running = incident_opened(world, 1)
+    monkeypatch.setattr(recompute, "_queue_plan", lambda job_id: None)
+    monkeypatch.setattr(recompute, "_queue_chunks", lambda ids: None)
+    services.sla_new_version(actor=world.manager, sla=world.p1, resolution_seconds=2 * HOUR, retarget_running=True)
+    v3 = services.sla_new_version(actor=world.manager, sla=world.p1, resolution_seconds=3 * HOUR, retarget_running=True)
+    first, second = RecomputeJob.objects.order_by("pk")
+    for chunk in recompute.plan(second.pk):
+        recompute.run_chunk(chunk)
+    for chunk in recompute.plan(first.pk):  # the earlier job's chunks run last
+        recompute.run_chunk(chunk)
+    running.refresh_from_db()
+    assert running.version == v3 and running.target_seconds == 3 * HOUR
+
+
 def test_an_edit_without_retargeting_starts_no_job(world, django_capture_on_commit_callbacks):
     running = incident_opened(world, 1)
     with django_capture_on_commit_callbacks(execute=True):
