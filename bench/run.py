@@ -397,7 +397,7 @@ def main(argv=None):
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
     parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas"), action="append", help="run only these groups")
     parser.add_argument("--scheduled-changes", type=int, default=None, help="scheduled changes for the schedule group (default 50000; 5000 with --small)")
-    parser.add_argument("--sla-full-recompute", action="store_true", help="slas: recompute all 1,000,000 clocks (default: 5 chunks, extrapolated)")
+    parser.add_argument("--sla-full-recompute", action="store_true", help="slas: also change the office hours and back (every open clock recomputed twice, on 2 Celery workers; Redis db 15 or BENCH_CELERY_BROKER_URL)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     n_cis = args.cis or (5_000 if args.small else 100_000)
