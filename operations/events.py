@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -267,9 +267,14 @@ def process(*, actor, events: list[EventIn]) -> IngestResult:
         open_alerts = {
             a.key: a for a in MonitoringAlert.objects.filter(key__in=list(by_key), closed_at__isnull=True).select_related("incident", "ci")
         }
+        attached = {key: _attached(open_alerts.get(key)) for key in sorted(by_key)}
+        bumped = _bump_open_alerts(attached, by_key)
         # Sorted keys: concurrent batches lock alert rows in the same order (no deadlock).
         for key in sorted(by_key):
-            alert = _attached(open_alerts.get(key))
+            alert = attached[key]
+            if key in bumped:  # the storm case: counted already, only its rows to write
+                result.alerts[key] = _record(key, alert, by_key[key], rows, result, counted=True)
+                continue
             pending: list[EventIn] = []
             for event in by_key[key]:
                 if event.is_clear:
@@ -311,11 +316,11 @@ def _attached(alert):
     return alert
 
 
-def _record(key: str, alert, events: list[EventIn], rows: list, result: IngestResult):
+def _record(key: str, alert, events: list[EventIn], rows: list, result: IngestResult, *, counted: bool = False):
     """Add a run of (non-clear) events of one key to its open alert, or open one."""
     latest = max(events, key=lambda e: e.occurred_at)
     worst = max(e.severity for e in events)
-    if alert is None or not _bump(alert, events, latest, worst):
+    if not counted and (alert is None or not _bump(alert, events, latest, worst)):
         alert = _open_alert(key, events, latest, worst)
     if alert.incident_id is None and worst >= incident_threshold():
         _escalate(alert, result)
@@ -335,6 +340,51 @@ def _bump(alert, events, latest, worst) -> bool:
             message=latest.message[:1000],
         )
     )
+
+
+def _bump_open_alerts(attached: dict, by_key: dict) -> set[str]:
+    """Count the events of every key whose alert is open and that has no clear in this
+    batch, in two statements whatever the number of keys: lock those alert rows in id
+    order (concurrent batches cannot deadlock), then one UPDATE adding each its count.
+    Past the audit trail, like _bump. Returns the keys counted."""
+    candidates = {key: alert for key, alert in attached.items() if alert is not None and not any(e.is_clear for e in by_key[key])}
+    if not candidates:
+        return set()
+    ids = [alert.pk for alert in candidates.values()]
+    still_open = set(MonitoringAlert._base_manager.select_for_update().filter(pk__in=ids, closed_at__isnull=True).order_by("pk").values_list("pk", flat=True))
+    counted = {key: alert for key, alert in candidates.items() if alert.pk in still_open}  # the others closed meanwhile: per-key path
+    keys = sorted(counted)
+    for start in range(0, len(keys), 500):
+        _add_counts([(counted[key].pk, by_key[key]) for key in keys[start : start + 500]])
+    return set(counted)
+
+
+def _add_counts(rows: list[tuple[int, list[EventIn]]]) -> None:
+    """One UPDATE ... SET count = count + CASE id WHEN ... for many alerts (plain SQL that
+    SQLite and PostgreSQL share; Django's bulk_update builds it far slower)."""
+    qn = connection.ops.quote_name
+    count, last_seen, severity = qn("count"), qn("last_seen"), qn("severity")
+    parts = {"count": [], "last_seen": [], "severity": [], "last_severity": [], "message": []}
+    params = {name: [] for name in parts}
+    for pk, events in rows:
+        latest = max(events, key=lambda e: e.occurred_at)
+        seen = connection.ops.adapt_datetimefield_value(latest.occurred_at)
+        worst = max(e.severity for e in events)
+        parts["count"].append(f"WHEN %s THEN {count} + %s")
+        params["count"] += [pk, len(events)]
+        parts["last_seen"].append(f"WHEN %s THEN CASE WHEN {last_seen} < %s THEN %s ELSE {last_seen} END")
+        params["last_seen"] += [pk, seen, seen]
+        parts["severity"].append(f"WHEN %s THEN CASE WHEN {severity} < %s THEN %s ELSE {severity} END")
+        params["severity"] += [pk, worst, worst]
+        parts["last_severity"].append("WHEN %s THEN %s")
+        params["last_severity"] += [pk, latest.severity]
+        parts["message"].append("WHEN %s THEN %s")
+        params["message"] += [pk, latest.message[:1000]]
+    assignments = ", ".join(f"{qn(name)} = CASE {qn('id')} {' '.join(whens)} END" for name, whens in parts.items())
+    ids = [pk for pk, _ in rows]
+    sql = f"UPDATE {qn(MonitoringAlert._meta.db_table)} SET {assignments} WHERE {qn('id')} IN ({', '.join(['%s'] * len(ids))})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [p for name in parts for p in params[name]] + ids)
 
 
 def _open_alert(key, events, latest, worst):

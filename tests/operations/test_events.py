@@ -232,6 +232,28 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(nagios, mailbox):
     assert queries(2) == queries(40)
 
 
+def test_a_batch_over_many_open_alerts_counts_each_in_one_statement(nagios, mailbox):
+    post(nagios, [event(key=f"k{i}", severity="minor", time=ago(minutes=10)) for i in range(20)])
+    later = timezone.now() - dt.timedelta(minutes=1)
+    batch = []
+    for i in range(20):
+        batch += [event(key=f"k{i}", severity="warning", message="later", time=later.isoformat()),
+                  event(key=f"k{i}", severity="major", message="earlier", time=ago(minutes=5))]
+    post(nagios, batch)
+    for alert in MonitoringAlert.objects.all():
+        assert alert.count == 3 and alert.severity == events.Severity.MAJOR
+        assert (alert.last_severity, alert.message, alert.last_seen) == (events.Severity.WARNING, "later", later)
+    assert Incident.objects.count() == 20  # each escalated once by its major event
+
+    def queries(keys):
+        with CaptureQueriesContext(connection) as ctx:
+            post(nagios, [event(key=f"k{i}", severity="minor") for i in range(keys)])
+        return len(ctx)
+
+    assert queries(2) == queries(20)
+    assert sorted(MonitoringAlert.objects.values_list("count", flat=True)) == [4] * 18 + [5] * 2
+
+
 # --- unknown CIs ---------------------------------------------------------------------------
 
 
