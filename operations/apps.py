@@ -6,7 +6,7 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operating: windows, jobs, monitoring"
 
     def ready(self):
-        from operations import events, policy
+        from operations import events, policy, tasks_events  # noqa: F401  (tasks_events: the purge task)
 
         policy.register()
         events.connect_receivers()

@@ -410,3 +410,15 @@ def test_event_counts_by_service_counts_events_alerts_and_incidents_in_the_perio
     assert by_name["Intranet"] == {"service_id": web.pk, "service_name": "Intranet", "events": 1, "alerts": 1, "incidents_opened": 0}
     assert [r["service_name"] for r in rows] == ["Exchange mail", "Intranet"]
     assert event_counts_by_service(now + dt.timedelta(days=1), now + dt.timedelta(days=2)) == []
+
+
+def test_the_hourly_beat_task_purges_old_events(nagios, mailbox):
+    from django_celery_beat.models import PeriodicTask
+
+    from operations.tasks_events import events_purge
+
+    post(nagios, [event(), event()])
+    MonitoringEvent.objects.filter(pk=MonitoringEvent.objects.order_by("pk").first().pk).update(received_at=timezone.now() - dt.timedelta(days=400))
+    assert events_purge.apply().get() == 1
+    assert MonitoringEvent.objects.count() == 1
+    assert PeriodicTask.objects.get(task="operations.events_purge").interval.period == "hours"
