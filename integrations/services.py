@@ -46,9 +46,12 @@ def validate_url(url) -> str:
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:
         raise ValidationError({"url": "Enter the URL that receives the webhooks."})
-    if any(c.isspace() for c in url) or len(url) > 500:
+    if any(c.isspace() or not c.isprintable() for c in url) or len(url) > 500:
         raise ValidationError({"url": "Enter a URL without spaces, at most 500 characters."})
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ValidationError({"url": "Enter a valid URL, e.g. https://tools.example.com/hooks/mof."}) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ValidationError({"url": f"Only http and https URLs can receive webhooks (not {parts.scheme or 'a URL without a scheme'!r})."})
     try:

@@ -11,10 +11,11 @@ from integrations.api import serializers as s
 from integrations.filtersets import DeliveryFilterSet
 from integrations.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin
 
 
-class WebhookSubscriptionViewSet(TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+class WebhookSubscriptionViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                  mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Webhook subscriptions: a URL told about the event types it chose, each body signed
     with its secret. The secret is returned once, on creation (and by rotate-secret).
@@ -62,7 +63,7 @@ class WebhookSubscriptionViewSet(TransitionsMixin, HistoryMixin, mixins.ListMode
         return Response(s.PingSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
-class WebhookDeliveryViewSet(viewsets.ReadOnlyModelViewSet):
+class WebhookDeliveryViewSet(SparseFieldsMixin, viewsets.ReadOnlyModelViewSet):
     """The delivery log: each event sent to each subscription, with every attempt's answer."""
 
     serializer_class = s.WebhookDeliverySerializer

@@ -32,6 +32,8 @@ GOOD = {"name": "Chat-ops bridge", "url": "https://chat.example.com/hooks/mof", 
     "http://user:secret@example.com/hook",
     "http://example.com:99999/hook",
     "http://exa mple.com/hook",
+    "http://[::1/hook",
+    "http://example.com/\x00",
     "",
 ])
 def test_only_http_and_https_urls_with_a_host_are_accepted(manager, url):
@@ -196,6 +198,9 @@ def test_the_delivery_log_filters(client, manager):
     assert api.get(f"/api/v1/webhook-deliveries/?event_type=incident.created").json()["count"] == 2
     assert api.get(f"/api/v1/webhook-deliveries/?subscription={b.pk}").json()["results"][0]["status"] == "pending"
     assert api.get("/api/v1/webhook-deliveries/?status=exploded").status_code == 400
+    sparse = api.get(f"/api/v1/webhook-deliveries/?subscription={b.pk}&fields=id,status").json()["results"]
+    assert sparse == [{"id": sparse[0]["id"], "status": "pending"}]
+    assert set(api.get(f"/api/v1/webhooks/{a.pk}/?fields=name,status").json()) == {"name", "status"}
     assert client.get("/integrations/webhooks/deliveries/?status=exploded&page=abc").status_code == 200
 
 
