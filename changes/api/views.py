@@ -66,7 +66,7 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         return Response(s.ChangeSerializer(self.get_queryset().get(pk=change.pk), context=self.get_serializer_context()).data)
 
     @extend_schema(methods=["get"], responses=s.ChangeCommentSerializer(many=True))
-    @extend_schema(methods=["post"], request=s.ChangeCommentSerializer, responses=s.ChangeCommentSerializer)
+    @extend_schema(methods=["post"], request=s.ChangeCommentSerializer, responses={201: s.ChangeCommentSerializer})
     @action(detail=True, methods=["get", "post"])
     def comments(self, request, pk=None):
         change = self.get_object()
@@ -146,7 +146,7 @@ class ReleaseViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.L
         services.release_update(actor=request.user, release=release, **data)
         return Response(self.get_serializer(self.get_queryset().get(pk=release.pk)).data)
 
-    @extend_schema(request=s.ReleaseArtifactSerializer, responses=s.ReleaseArtifactSerializer, summary="Add an artifact from the definitive software library")
+    @extend_schema(request=s.ReleaseArtifactSerializer, responses={201: s.ReleaseArtifactSerializer}, summary="Add an artifact from the definitive software library")
     @action(detail=True, methods=["post"])
     def artifacts(self, request, pk=None):
         release = self.get_object()

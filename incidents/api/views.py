@@ -58,7 +58,7 @@ class IncidentViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.
         return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
 
     @extend_schema(methods=["get"], responses=s.IncidentNoteSerializer(many=True))
-    @extend_schema(methods=["post"], request=s.IncidentNoteSerializer, responses=s.IncidentNoteSerializer)
+    @extend_schema(methods=["post"], request=s.IncidentNoteSerializer, responses={201: s.IncidentNoteSerializer})
     @action(detail=True, methods=["get", "post"])
     def notes(self, request, pk=None):
         """Comments (the caller sees them) and work notes (IT staff only)."""
@@ -79,7 +79,7 @@ class IncidentViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.
         services.incident_assign(actor=request.user, incident=incident, **serializer.validated_data)
         return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
 
-    @extend_schema(request=s.EscalateSerializer, responses=s.IncidentNoteSerializer, summary="Hierarchical escalation: tell the group's manager")
+    @extend_schema(request=s.EscalateSerializer, responses={201: s.IncidentNoteSerializer}, summary="Hierarchical escalation: tell the group's manager")
     @action(detail=True, methods=["post"])
     def escalate(self, request, pk=None):
         incident = self.get_object()
@@ -98,7 +98,7 @@ class IncidentViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.
         return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
 
     @extend_schema(methods=["get"], responses=s.CommunicationSerializer(many=True))
-    @extend_schema(methods=["post"], request=s.CommunicationSerializer, responses=s.CommunicationSerializer)
+    @extend_schema(methods=["post"], request=s.CommunicationSerializer, responses={201: s.CommunicationSerializer})
     @action(detail=True, methods=["get", "post"])
     def communications(self, request, pk=None):
         incident = self.get_object()
@@ -209,7 +209,7 @@ class ProblemProposalViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Re
             return ProblemProposal.objects.none()
         return ProblemProposal.objects.prefetch_related("incidents").order_by("-created_at")
 
-    @extend_schema(request=None, responses=s.ProblemSerializer)
+    @extend_schema(request=None, responses={201: s.ProblemSerializer})
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         problem = services.proposal_accept(actor=request.user, proposal=self.get_object())

@@ -51,7 +51,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
     def run_transition(self, obj, name, data):
         return services.meeting_transition(actor=self.request.user, meeting_id=obj.pk, name=name, data=data)
 
-    @extend_schema(request=None, responses=s.MeetingSerializer, summary="Convene an emergency CAB at once (in session, agenda filled)")
+    @extend_schema(request=None, responses={201: s.MeetingSerializer}, summary="Convene an emergency CAB at once (in session, agenda filled)")
     @action(detail=False, methods=["post"], url_path="emergency")
     def emergency(self, request):
         meeting = services.emergency_cab_convene(actor=request.user, attendees=request.data.get("attendees", []) if isinstance(request.data, dict) else [])
@@ -72,7 +72,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         return s.AgendaItemSerializer(item).data
 
     @extend_schema(methods=["get"], responses=s.AgendaItemSerializer(many=True), summary="The agenda")
-    @extend_schema(methods=["post"], request=s.AgendaAddSerializer, responses=s.AgendaItemSerializer, summary="Add a subject to the agenda by hand")
+    @extend_schema(methods=["post"], request=s.AgendaAddSerializer, responses={201: s.AgendaItemSerializer}, summary="Add a subject to the agenda by hand")
     @action(detail=True, methods=["get", "post"], url_path="agenda")
     def agenda(self, request, pk=None):
         meeting = self.get_object()
@@ -104,7 +104,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         return Response(self._item_data(meeting, item_id))
 
     @extend_schema(methods=["get"], responses=s.VoteSerializer(many=True))
-    @extend_schema(methods=["post"], request=s.VoteSerializer, responses=s.VoteSerializer, summary="Cast (or change) your vote")
+    @extend_schema(methods=["post"], request=s.VoteSerializer, responses={201: s.VoteSerializer}, summary="Cast (or change) your vote")
     @action(detail=True, methods=["get", "post"], url_path=r"agenda/(?P<item_id>\d+)/votes")
     def votes(self, request, pk=None, item_id=None):
         meeting = self.get_object()

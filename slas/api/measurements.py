@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from mof import policy
 from mof.api.fields import SparseFieldsMixin
+from mof.api.pagination import PortalPagination
 from mof.api.views import HistoryMixin
 from mof.models import Service
 from slas import availability, capacity
@@ -38,6 +39,8 @@ class MeasurementInputSerializer(serializers.Serializer):
 class MeasurementView(APIView):
     """POST one reading or a batch (a list); all or nothing: any bad row is a 400 naming each
     bad row's index, and nothing is written. GET lists readings (?ci=&metric=&since=&until=)."""
+
+    pagination_class = PortalPagination  # GET pages like every list (and the schema says so)
 
     @extend_schema(request=MeasurementInputSerializer(many=True), responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -80,9 +83,7 @@ class MeasurementView(APIView):
                     qs = qs.filter(**{lookup: when})
         if errors:
             raise ValidationError(errors)
-        from mof.api.pagination import PortalPagination
-
-        paginator = PortalPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs.order_by("id"), request, self)
         return paginator.get_paginated_response(MeasurementSerializer(page, many=True).data)
 

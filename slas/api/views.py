@@ -71,7 +71,7 @@ class SLAViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListM
         sla = services.sla_create(actor=request.user, **serializer.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=sla.pk)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.NewVersionSerializer, responses=s.VersionSerializer)
+    @extend_schema(request=s.NewVersionSerializer, responses={201: s.VersionSerializer})
     @action(detail=True, methods=["post"])
     def versions(self, request, pk=None):
         """Edit = a new version; running clocks keep theirs unless retarget_running."""
