@@ -48,6 +48,9 @@ def exception_handler(exc, context):
         exc.recorded = recorded
 
     response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        # ValidationError("...") without a field: still an object, as the schema's Error says.
+        response.data = {"non_field_errors": response.data}
     if response is not None and isinstance(exc, exceptions.PermissionDenied):
         request = context.get("request")
         view = context.get("view")

@@ -42,6 +42,12 @@ class CollectionSearchFilter(SearchFilter):
     def filter_queryset(self, request, queryset, view):
         return queryset if _is_detail(view) else super().filter_queryset(request, queryset, view)
 
+    def get_search_terms(self, request):
+        try:
+            return super().get_search_terms(request)
+        except ValidationError as exc:  # e.g. a NUL character: name the parameter
+            raise ValidationError({self.search_param: exc.detail}) from None
+
 
 class CollectionOrderingFilter(OrderingFilter):
     def filter_queryset(self, request, queryset, view):

@@ -6,14 +6,17 @@
   shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes;
 - only the actions that paginate (list, history) are documented paginated: the other
   actions that return lists (transitions, notes, agenda...) answer a plain array;
+- request bodies are JSON, unless a view names its own parsers (file uploads);
 - times of day are "HH:MM[:SS]" strings (OpenAPI's `format: time` wants a UTC offset
   that DRF neither sends nor needs).
 """
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer, ListSerializer
+from rest_framework.settings import api_settings
 
 from mof.api.fields import FIELDS_PARAM, SparseFieldsMixin, readable_fields
 
@@ -44,6 +47,14 @@ ERRORS = {
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PAGINATED_ACTIONS = ("list", "history")
 TIME_OF_DAY = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "08:30"}
+
+
+def _blank_in_model(field):
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    try:
+        return bool(model and model._meta.get_field(field.source).blank)
+    except FieldDoesNotExist:  # not a model field (a property, a related path)
+        return False
 
 
 class PortalAutoSchema(AutoSchema):
@@ -77,6 +88,12 @@ class PortalAutoSchema(AutoSchema):
             serializer = serializer.child
         return serializer if isinstance(serializer, BaseSerializer) else None
 
+    def map_parsers(self):
+        # The API speaks JSON; only views that name their own parsers (file uploads) say more.
+        if list(getattr(self.view, "parser_classes", [])) == list(api_settings.DEFAULT_PARSER_CLASSES):
+            return ["application/json"]
+        return super().map_parsers()
+
     def _get_paginator(self):
         action = getattr(self.view, "action", None)
         if action is not None and action not in PAGINATED_ACTIONS:
@@ -86,6 +103,8 @@ class PortalAutoSchema(AutoSchema):
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         if isinstance(field, serializers.TimeField):
             return {**TIME_OF_DAY, **({"readOnly": True} if field.read_only else {})}
+        if isinstance(field, serializers.ChoiceField) and field.read_only and _blank_in_model(field):
+            field.allow_blank = True  # DRF drops it from read-only fields, yet the value may well be ""
         return super()._map_serializer_field(field, direction, bypass_extensions)
 
     def _get_response_bodies(self, direction="response"):

@@ -5,13 +5,24 @@ from rest_framework import serializers
 from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAClock, SLAVersion
 
 
-class IntervalSerializer(serializers.Serializer):
+class WholeItemSerializer(serializers.Serializer):
+    """An item of a list is replaced whole, even in a PATCH (DRF's partial reaches nested
+    lists; found by fuzzing: an interval without its end was a 500)."""
+
+    def validate(self, attrs):
+        missing = {name: ["This field is required."] for name, field in self.fields.items() if field.required and name not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
+
+class IntervalSerializer(WholeItemSerializer):
     weekday = serializers.IntegerField(min_value=0, max_value=6)
     start = serializers.TimeField()
     end = serializers.TimeField(help_text="00:00 means midnight at the end of the day.")
 
 
-class HolidaySerializer(serializers.Serializer):
+class HolidaySerializer(WholeItemSerializer):
     date = serializers.DateField()
     name = serializers.CharField(max_length=120)
 
