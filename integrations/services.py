@@ -34,7 +34,7 @@ SUBSCRIPTION_FIELDS = ("name", "url", "event_types")
 
 
 def setting(name: str) -> int:
-    defaults = {"TIMEOUT_SECONDS": 5, "MAX_ATTEMPTS": 6, "BACKOFF_SECONDS": 30, "DISABLE_AFTER": 5}
+    defaults = {"TIMEOUT_SECONDS": 5, "MAX_ATTEMPTS": 6, "BACKOFF_SECONDS": 30, "DISABLE_AFTER": 5, "RETENTION_DAYS": 30}
     return int(getattr(settings, f"MOF_WEBHOOK_{name}", defaults[name]))
 
 
@@ -318,4 +318,24 @@ def relay_stragglers(*, now=None, batch: int = 500) -> dict:
         .values_list("pk", flat=True)[:batch]
     )
     outbox.queue_deliveries(overdue)
-    return {"events": len(events), "deliveries": len(overdue)}
+    return {"events": len(events), "deliveries": len(overdue), "purged": purge_old(now=now, batch=batch)}
+
+
+def purge_old(*, now=None, batch: int = 500) -> int:
+    """Forget events older than MOF_WEBHOOK_RETENTION_DAYS whose deliveries are all over
+    (delivered or failed), with their delivery log: the log stays a bounded table."""
+    from integrations.models import OutboxEvent
+
+    cutoff = (now or timezone.now()) - timedelta(days=setting("RETENTION_DAYS"))
+    old = list(
+        OutboxEvent.objects.filter(occurred_at__lt=cutoff, relayed_at__isnull=False)
+        .exclude(deliveries__status=DeliveryStatus.PENDING)
+        .order_by("occurred_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    if old:
+        with transaction.atomic():
+            DeliveryAttempt.objects.filter(delivery__event_id__in=old).delete()
+            WebhookDelivery.objects.filter(event_id__in=old).delete()
+            OutboxEvent.objects.filter(pk__in=old).delete()
+    return len(old)

@@ -304,3 +304,5 @@ MOF_WEBHOOK_TIMEOUT_SECONDS = int(os.environ.get("MOF_WEBHOOK_TIMEOUT_SECONDS", 
 MOF_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("MOF_WEBHOOK_MAX_ATTEMPTS", "6"))
 MOF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("MOF_WEBHOOK_BACKOFF_SECONDS", "30"))
 MOF_WEBHOOK_DISABLE_AFTER = int(os.environ.get("MOF_WEBHOOK_DISABLE_AFTER", "5"))
+# Days the outbox and the delivery log keep finished events.
+MOF_WEBHOOK_RETENTION_DAYS = int(os.environ.get("MOF_WEBHOOK_RETENTION_DAYS", "30"))

@@ -216,3 +216,17 @@ def test_the_beat_schedule_holds_the_relay():
 
     task = PeriodicTask.objects.get(task="integrations.relay_pending")
     assert task.enabled and task.interval.every == 1 and task.interval.period == "minutes"
+
+
+def test_old_finished_events_and_their_log_are_purged_after_the_retention(subscribed, settings):
+    settings.MOF_WEBHOOK_RETENTION_DAYS = 30
+    now = timezone.now()
+    kept, purged, still_trying = (outbox.build(EventType.INCIDENT_CREATED, {"n": n}) for n in range(3))
+    for event, age, status in ((kept, 10, "delivered"), (purged, 40, "failed"), (still_trying, 40, "pending")):
+        event.occurred_at, event.relayed_at = now - dt.timedelta(days=age), now - dt.timedelta(days=age)
+        event.save()
+        delivery = WebhookDelivery.objects.create(subscription=subscribed, event=event, status=status)
+        delivery.attempt_log.create(number=1, started_at=event.occurred_at, response_status=500)
+    assert services.purge_old(now=now) == 1
+    assert set(OutboxEvent.objects.values_list("pk", flat=True)) == {kept.pk, still_trying.pk}
+    assert WebhookDelivery.objects.count() == 2 and services.DeliveryAttempt.objects.count() == 2
