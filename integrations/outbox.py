@@ -106,14 +106,22 @@ def publish_many(events) -> list:
     return events
 
 
-def queue_relay(event_ids) -> None:
-    from integrations.tasks import relay_event
+RELAY_CHUNK = 200
 
-    for event_id in event_ids:
-        try:
-            relay_event.delay(str(event_id))
-        except OperationalError:  # broker down: the row waits in the outbox for the beat task
-            log.warning("outbox: could not queue event %s; the periodic relay will send it", event_id)
+
+def queue_relay(event_ids) -> None:
+    """One task per event; a sweep's many events go in chunks, not a task each."""
+    from integrations.tasks import relay_event, relay_events
+
+    ids = [str(event_id) for event_id in event_ids]
+    try:
+        if len(ids) == 1:
+            relay_event.delay(ids[0])
+        else:
+            for start in range(0, len(ids), RELAY_CHUNK):
+                relay_events.delay(ids[start : start + RELAY_CHUNK])
+    except OperationalError:  # broker down: the rows wait in the outbox for the beat task
+        log.warning("outbox: could not queue %d event(s); the periodic relay will send them", len(ids))
 
 
 def relay(event_id) -> list:

@@ -21,6 +21,15 @@ def relay_event(event_id: str) -> int:
         return len(relay(event_id))
 
 
+@shared_task(name="integrations.relay_events", acks_late=True)
+def relay_events(event_ids: list) -> int:
+    """Fan several outbox events out (a sweep's warnings and breaches)."""
+    from integrations.outbox import relay
+
+    with _as_system("integrations.relay_events"):
+        return sum(len(relay(event_id)) for event_id in event_ids)
+
+
 @shared_task(name="integrations.relay_pending", acks_late=True)
 def relay_pending() -> dict:
     """Beat: relay what a dead worker or an unreachable broker left in the outbox."""
