@@ -464,6 +464,9 @@ def main(argv=None):
         schedule_client = Client()
         schedule_client.force_login(user)
         run_schedule(bench, core=core, runs=args.runs, client=schedule_client, n_changes=args.scheduled_changes or (5_000 if args.small else 50_000), seed=args.seed)
+        from bench.bench_schedule_jobs import run as run_schedule_month  # a month of changes, windows and job runs
+
+        run_schedule_month(bench, runs=args.runs, client=schedule_client, seed=args.seed)
     if "changes" in groups or "incidents" in groups:  # bench/bench_changes.py, bench/bench_incidents.py
         page_client = Client()
         page_client.force_login(user)
