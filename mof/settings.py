@@ -260,6 +260,10 @@ LOGGING = {
 MOF_DEMO_PASSWORD = os.environ.get("MOF_DEMO_PASSWORD", "mof-demo-2026")
 # Page counts: never count more rows than this; beyond it a list says "more than".
 MOF_COUNT_LIMIT = int(os.environ.get("MOF_COUNT_LIMIT", "100000"))
+# Job schedule (operations.jobs): minutes after a run's expected end before it counts as
+# missed, and how many days ahead jobs are checked against business hours, freezes, changes.
+MOF_JOB_GRACE_MINUTES = int(os.environ.get("MOF_JOB_GRACE_MINUTES", "15"))
+MOF_JOB_FLAG_DAYS = int(os.environ.get("MOF_JOB_FLAG_DAYS", "14"))
 # Change management: may the change manager alone approve a low-risk change? How many
 # managers must vote for a critical change at the CAB, and for an emergency CAB?
 MOF_CHANGE_MANAGER_APPROVES_LOW_RISK = env_bool("MOF_CHANGE_MANAGER_APPROVES_LOW_RISK", True)
