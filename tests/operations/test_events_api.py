@@ -167,3 +167,25 @@ def test_the_event_list_costs_the_same_queries_whatever_the_page_size(nagios, ma
     queries(URL, 1)  # the reader's roles are loaded once
     assert queries(URL, 5) == queries(URL, 50)
     assert queries("/api/v1/alerts/", 2) == queries("/api/v1/alerts/", 6)
+
+
+@pytest.mark.parametrize("query", [{"ci": "abc"}, {"ci": "99999999999999999999"}, {"service": "-1"}, {"since": "2026-13-01"}, {"severity": "loud"}, {"parked": "maybe"}, {"key": "k" * 201}])
+def test_odd_filters_are_400_never_500(nagios, mailbox, query):
+    client = api_as(UserFactory(username="support", roles=[RoleCluster.SUPPORT]))
+    assert client.get(URL, query).status_code == 400
+
+
+def test_the_admin_shows_events_and_alerts_read_only(nagios, mailbox):
+    from django.test import Client
+
+    from tests.factories import AdminFactory
+
+    post(nagios, event())
+    client = Client()
+    client.force_login(AdminFactory(username="root"))
+    for model in ("monitoringevent", "monitoringalert", "eventcimapping"):
+        assert client.get(f"/admin/operations/{model}/").status_code == 200
+        assert client.get(f"/admin/operations/{model}/add/").status_code == 403
+    alert = MonitoringAlert.objects.get()
+    page = client.get(f"/admin/operations/monitoringalert/{alert.pk}/change/")
+    assert page.status_code == 200 and b'name="_save"' not in page.content
