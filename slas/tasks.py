@@ -1,6 +1,6 @@
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 
@@ -55,7 +55,8 @@ def send_clock_notification(notification_id: int) -> int:
     return len(recipients)
 
 
-@shared_task(name="slas.recompute_plan", acks_late=True)
+# A deadlock with a ticket's own recomputation, or a lost connection, is retried: the tasks are idempotent.
+@shared_task(name="slas.recompute_plan", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def recompute_plan(job_id: int) -> int:
     """Split a calendar or SLA edit's recomputation into chunks and fan them out to the workers."""
     from slas import recompute
@@ -63,7 +64,7 @@ def recompute_plan(job_id: int) -> int:
     return len(recompute.plan(job_id))
 
 
-@shared_task(name="slas.recompute_chunk", acks_late=True)
+@shared_task(name="slas.recompute_chunk", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def recompute_chunk(chunk_id: int) -> int:
     """Recompute a chunk of a few thousand clocks; idempotent (a chunk done is skipped)."""
     from slas import recompute

@@ -149,10 +149,31 @@ def test_a_chunk_run_twice_gives_the_same_figures_and_counts_once(world, monkeyp
     assert job.finished_at is not None and job.done == 2 + 2 + 1 and job.percent == 100
 
 
-def test_the_tasks_are_late_acknowledged(db):
+def test_a_chunk_that_hits_a_deadlock_is_retried(world, monkeypatch):
+    from celery.exceptions import Retry
+    from django.db import OperationalError
+
     from slas.tasks import recompute_chunk, recompute_plan
 
     assert recompute_chunk.acks_late and recompute_plan.acks_late
+    incident_opened(world, 1)
+    job, pending = planned_job(world, monkeypatch)
+    real, calls = recompute.run_chunk, []
+
+    def deadlocked_once(chunk_id):
+        calls.append(chunk_id)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected")
+        return real(chunk_id)
+
+    monkeypatch.setattr(recompute, "run_chunk", deadlocked_once)
+    with pytest.raises(Retry):  # asks to be run again (eagerly, the retry is raised rather than queued)
+        recompute_chunk.delay(pending[0])
+    job.refresh_from_db()
+    assert job.done == 0 and job.finished_at is None
+    assert recompute_chunk.delay(pending[0]).get() == 1  # the retry
+    job.refresh_from_db()
+    assert calls == [pending[0]] * 2 and job.finished_at is not None and job.done == 1
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the rewrite guard is part of the PostgreSQL UPDATE")
