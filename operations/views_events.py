@@ -19,6 +19,8 @@ from operations import events, events_selectors
 from operations.models_events import Severity
 
 PAGE_SIZE = 50
+# Severity shown with the portal's criticality colours.
+TONES = {Severity.CRITICAL: "critical", Severity.MAJOR: "high", Severity.MINOR: "medium", Severity.WARNING: "medium", Severity.INFO: "low", Severity.CLEAR: "low"}
 PERIODS = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
 
 
@@ -61,6 +63,8 @@ def _events_page(request, *, subject, ci=None, service=None):
     else:
         rows = events_selectors.event_list(user=user, ci=ci, service=service, key=filters.get("key", ""), since=since, severity=filters.get("severity"))
     page = paginate(rows, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
+    for row in page.items:
+        row.tone = TONES[row.severity]
     summary = events_selectors.event_summary(user=user, ci=ci, service=service, since=since)
     return render(
         request,
