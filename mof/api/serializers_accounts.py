@@ -33,8 +33,10 @@ class ServiceAccountSerializer(serializers.ModelSerializer):
         # Roles from the prefetched assignments (User.roles would query once per account).
         instance._roles_cache = frozenset(a.role for a in instance.role_assignments.all())
         data = super().to_representation(instance)
-        data["roles"] = sorted(instance._roles_cache)
-        data["live_tokens"] = getattr(instance, "live_tokens", None)
+        if "roles" in self.fields:  # pruned by ?fields=
+            data["roles"] = sorted(instance._roles_cache)
+        if "live_tokens" in self.fields:
+            data["live_tokens"] = getattr(instance, "live_tokens", None)
         return data
 
 

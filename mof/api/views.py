@@ -3,7 +3,6 @@ the transition service. Unknown or invisible ids are 404."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -14,12 +13,6 @@ from mof.api.csv_import import CIImportMixin, RelationshipImportMixin
 from mof.api.fields import SparseFieldsMixin
 from mof.models import CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, User
 from mof.transitions import available_transitions, perform_transition
-
-
-class ObtainTokenView(ObtainAuthToken):
-    """Exchange a username and password for an API token."""
-
-    renderer_classes = ObtainAuthToken.renderer_classes
 
 
 class TransitionsMixin:

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from changes import services as change_services
 from incidents.models import KnownError, Problem, ProblemProposal
+from mof import tokens
 from mof.models import CIClass, ConfigurationItem, Service, User
 from operations import services as operations_services
 from slas import availability, capacity
@@ -35,4 +36,8 @@ def seed_portal():
     known_error.services.add(service)
     proposal = ProblemProposal.objects.create(scope="ci", ci=ci, incident_count=3, window_start=start - dt.timedelta(days=7), window_end=start)
     proposal.incidents.set(problem.incidents.all()[:3] if problem.incidents.exists() else [])
+    # Security administration: a service account with a token, and a personal token.
+    account = tokens.service_account_create(actor=admin, username="svc-monitoring", first_name="Monitoring", roles=["operations"])
+    tokens.token_issue(actor=admin, owner=account, name="mon01")
+    tokens.token_issue(actor=admin, owner=admin, name="admin's script")
     return admin

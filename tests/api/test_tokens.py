@@ -254,7 +254,7 @@ def test_admin_creates_a_service_account_and_issues_rotates_revokes_over_the_api
     assert issued.status_code == 201
     body = issued.json()
     assert body["key"].startswith(TOKEN_PREFIX) and body["status"] == "active" and body["created_by"] == "admin"
-    listed = client.get(f"/api/v1/service-accounts/{account_id}/tokens/").json()["results"]
+    listed = client.get(f"/api/v1/service-accounts/{account_id}/tokens/").json()
     assert [row["id"] for row in listed] == [body["id"]] and "key" not in listed[0]
     rotated = client.post(f"/api/v1/service-accounts/{account_id}/tokens/{body['id']}/rotate/", {"grace_minutes": 5}, format="json")
     assert rotated.status_code == 201
@@ -337,5 +337,5 @@ def test_token_list_is_constant_in_queries(admin_user):
     for _ in range(8):
         make_token(account, created_by=admin_user)
     with CaptureQueriesContext(connection) as large:
-        assert len(client.get(f"/api/v1/service-accounts/{account.pk}/tokens/").json()["results"]) == 9
+        assert len(client.get(f"/api/v1/service-accounts/{account.pk}/tokens/").json()) == 9
     assert len(large.captured_queries) == len(small.captured_queries)
