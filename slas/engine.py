@@ -256,7 +256,7 @@ def stored_figures(events, rules: Rules, engine: BusinessTime, now_s: float, clo
     microsecond, state, hold_reason) tuples, oldest first; `clock_started`: when the clock itself
     began, in epoch microseconds (pauses before it are carried only if the version says so).
     The agreement with replay() is a property-based test."""
-    # 1. Segments: (first event index, phase, reason), consecutive equal ones merged.
+    # 1. Segments: (first event index, phase); consecutive events of the same phase and reason merge.
     segments = []
     stopped_before = False
     last_key = None
