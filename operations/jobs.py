@@ -210,7 +210,7 @@ def _raise(job: Job, runs: list[JobRun], what: str):
     from incidents.services import incident_create
 
     actor = system_user()
-    job = Job.objects.select_for_update().select_related("incident", "owner_group").get(pk=job.pk)
+    job = Job.objects.select_for_update(of=("self",)).select_related("incident", "owner_group").get(pk=job.pk)
     body = "\n\n".join(_describe(r) for r in runs)
     with audit.acting_as(actor, via="operations.jobs"):
         incident = _open_incident(job)
@@ -248,7 +248,7 @@ def _service(job: Job):
 
 
 def _note_recovery(run: JobRun):
-    job = Job.objects.select_for_update().select_related("incident").get(pk=run.job_id)
+    job = Job.objects.select_for_update(of=("self",)).select_related("incident").get(pk=run.job_id)
     incident = _open_incident(job)
     if incident is None:
         return
