@@ -339,3 +339,22 @@ def test_token_list_is_constant_in_queries(admin_user):
     with CaptureQueriesContext(connection) as large:
         assert len(client.get(f"/api/v1/service-accounts/{account.pk}/tokens/").json()) == 9
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_admin_site_lists_tokens_without_digests_and_revokes_through_the_service(client, admin_user, manager):
+    account = ServiceAccountFactory()
+    token, key = make_token(account)
+    client.force_login(admin_user)
+    listing = client.get("/admin/mof/apitoken/")
+    assert listing.status_code == 200 and token.prefix in listing.content.decode()
+    detail = client.get(f"/admin/mof/apitoken/{token.pk}/change/").content.decode()
+    assert token.digest not in detail and key not in detail
+    response = client.post("/admin/mof/apitoken/", {"action": "revoke_selected", "_selected_action": [token.pk]})
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert AuditEntry.objects.filter(model_label="mof.apitoken", object_id=str(token.pk), action="update", actor_id=admin_user.pk).exists()
+    manager.is_staff = True
+    manager.save()
+    client.force_login(manager)
+    assert client.get("/admin/mof/apitoken/").status_code == 403
