@@ -13,6 +13,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from mof.pagination import paginate, parse_positive_int
 
 MAX_PAGE_SIZE = 500
+LARGEST_OFFSET = 2**63 - 1  # what an SQL OFFSET can take; every page beyond is empty anyway
 
 
 class IdCursorPagination(CursorPagination):
@@ -34,6 +35,8 @@ class PortalPagination(BasePagination):
         size = parse_positive_int(request.query_params.get("page_size"), settings.REST_FRAMEWORK["PAGE_SIZE"], MAX_PAGE_SIZE)
         raw_page = request.query_params.get("page", "1")
         if not str(raw_page).isdigit() or int(raw_page) < 1:
+            raise NotFound("Invalid page.")
+        if (int(raw_page) - 1) * size > LARGEST_OFFSET:  # found by fuzzing: the database refused the offset (a 500)
             raise NotFound("Invalid page.")
         self.page = paginate(queryset, page=int(raw_page), page_size=size)
         if not self.page.items and self.page.number > 1:
