@@ -212,8 +212,9 @@ def _plan_ci_row(actor, number, cells, look, first_row_of):
 
     existing = look["existing"].get(name)
     if existing is not None and not policy.ci_visible(actor, existing):
-        existing = None  # never reveal a CI the reader may not see: it is a create to them
-        errors.append(RowError(number, "name", "A configuration item of this name exists already."))
+        # Importers are CMDB editors, who see every CI; should a reader ever not, a CI
+        # hidden from them is not theirs to update: its name is simply taken.
+        return None, [RowError(number, "name", "This name is taken by a configuration item you may not change.")]
     action = "update" if existing is not None else "create"
     if action == "create" and not policy.can(actor, "ci.add"):
         errors.append(RowError(number, "name", "You may not add configuration items."))
