@@ -211,7 +211,9 @@ def _raise(job: Job, runs: list[JobRun], what: str):
 
     actor = system_user()
     job = Job.objects.select_for_update(of=("self",)).select_related("incident", "owner_group").get(pk=job.pk)
-    body = "\n\n".join(_describe(r) for r in runs)
+    body = "\n\n".join(_describe(r) for r in runs[:10])
+    if len(runs) > 10:  # a beat outage can leave many missed runs of a frequent job
+        body += f"\n\n... and {len(runs) - 10} more runs of this job; see the job page."
     with audit.acting_as(actor, via="operations.jobs"):
         incident = _open_incident(job)
         if incident is not None:

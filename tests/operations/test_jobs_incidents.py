@@ -117,3 +117,14 @@ def test_two_failures_at_once_for_the_same_job_open_a_single_incident():
     for run in runs:
         jobs.run_finish(actor=ops, run=run, data={"status": "failed"})
     assert Incident.objects.count() == 1
+
+
+def test_many_missed_runs_after_a_beat_outage_make_one_incident_with_a_bounded_description():
+    job = JobFactory(schedule="*/5 * * * *", expected_duration_minutes=1)
+    now = timezone.now().replace(second=0, microsecond=0)
+    Job.objects.filter(pk=job.pk).update(checked_until=now - dt.timedelta(hours=2))
+    done = jobs.check_overdue(now=now)
+    assert done["missed"] >= 20 and done["incidents"] == 1
+    incident = Incident.objects.get()
+    assert f"and {done['missed'] - 10} more runs" in incident.description
+    assert incident.description.count("Missed run of") == 10
