@@ -7,6 +7,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from mof import policy
+from mof.api.fields import SparseFieldsMixin
 from mof.models import ConfigurationItem, Service
 from operations import events, events_selectors
 from operations.models_events import SEVERITY_NAMES, MonitoringAlert, MonitoringEvent
@@ -97,7 +98,7 @@ def _query(serializer_class, request) -> dict:
     list=extend_schema(parameters=[EventQuerySerializer], summary="Monitoring events, newest first"),
     retrieve=extend_schema(summary="One monitoring event"),
 )
-class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class EventViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Monitoring events. Monitoring tools (service accounts with the Partner or Operations
     role) post them; the same key adds to one alert while it is open."""
 
@@ -170,7 +171,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     list=extend_schema(parameters=[AlertQuerySerializer], summary="Monitoring alerts, most recently active first"),
     retrieve=extend_schema(summary="One monitoring alert"),
 )
-class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+class AlertViewSet(SparseFieldsMixin, viewsets.ReadOnlyModelViewSet):
     """Alerts: the events of one deduplication key while its condition lasts, with their
     count, first and last seen, and the incident they opened."""
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mof import audit, policy
+from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, _written
 from mof.models import ConfigurationItem, Team
 from operations import jobs, jobs_selectors
@@ -131,7 +132,7 @@ def _check_finish_time(run, finished_at):
         raise ValidationError({"finished_at": "A run cannot finish before it started."})
 
 
-class JobViewSet(HistoryMixin, viewsets.ModelViewSet):
+class JobViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
     """Scheduled jobs (backup, batch, maintenance) with their off-peak flags for the next
     days (business hours of the services they reach, freezes, changes on the same CIs)."""
 

@@ -10,8 +10,14 @@ from changes import services as change_services
 from incidents.models import KnownError, Problem, ProblemProposal
 from mof import tokens
 from mof.models import CIClass, ConfigurationItem, Service, User
+from integrations.models import OutboxEvent, WebhookDelivery
+from operations import events
 from operations import services as operations_services
 from slas import availability, capacity
+from slas import services as sla_services
+from slas.models import BusinessCalendar, CapacityWarning
+from tests.integrations.factories import SubscriptionFactory
+from tests.operations.jobs_factories import backup_job, run
 
 
 def seed_portal():
@@ -40,4 +46,19 @@ def seed_portal():
     account = tokens.service_account_create(actor=admin, username="svc-monitoring", first_name="Monitoring", roles=["operations"])
     tokens.token_issue(actor=admin, owner=account, name="mon01")
     tokens.token_issue(actor=admin, owner=admin, name="admin's script")
+    CapacityWarning.objects.create(ci=ci, metric="disk_used_pct", threshold_value=90.0, current_value=82.0, slope_per_day=0.5, forecast_at=start)
+
+    # Service monitoring, the job schedule and webhooks, through their own test helpers.
+    events.ingest(actor=admin, payload=[
+        {"source": "scom", "ci": ci.name, "severity": "critical", "key": f"{ci.name}/disk", "message": "Disk C: 97% full"},
+        {"source": "scom", "ci": ci.name, "severity": "warning", "key": f"{ci.name}/queue", "message": "Mail queue 500"},
+    ])
+    job = backup_job(targets=[ci])
+    run(job, start=timezone.now() - dt.timedelta(hours=3))
+    subscription = SubscriptionFactory(owner=admin)
+    WebhookDelivery.objects.create(subscription=subscription, event=OutboxEvent.objects.order_by("occurred_at").first(), status="failed", attempts=1, response_status=500)
+    sla_services.sla_create(
+        actor=admin, name="Service desk to Infrastructure", kind="ola", ticket_type="incidents.incident",
+        response_seconds=1800, resolution_seconds=14400, calendar=BusinessCalendar.objects.order_by("id").first(),
+    )
     return admin
