@@ -335,7 +335,7 @@ class SLAForm(VersionForm):
 class NewVersionForm(VersionForm):
     retarget_running = forms.BooleanField(
         required=False, label="Re-target running clocks",
-        help_text="Move clocks still running to the new targets, measured from their original start. Completed clocks are never rewritten.",
+        help_text="Move clocks still running to the new targets, measured from their original start, in the background (the SLA page shows the progress). Completed clocks are never rewritten.",
     )
 
 
