@@ -210,7 +210,9 @@ def _raise(job: Job, runs: list[JobRun], what: str):
     from incidents.services import incident_create
 
     actor = system_user()
-    job = Job.objects.select_for_update(of=("self",)).select_related("incident", "owner_group").get(pk=job.pk)
+    # Lock the job row alone; its incident is read after the lock, in a fresh statement: a join
+    # here would show a waiting reporter the incident as it was before the first one committed.
+    job = Job.objects.select_for_update(of=("self",)).select_related("owner_group").get(pk=job.pk)
     body = "\n\n".join(_describe(r) for r in runs[:10])
     if len(runs) > 10:  # a beat outage can leave many missed runs of a frequent job
         body += f"\n\n... and {len(runs) - 10} more runs of this job; see the job page."
@@ -250,7 +252,7 @@ def _service(job: Job):
 
 
 def _note_recovery(run: JobRun):
-    job = Job.objects.select_for_update(of=("self",)).select_related("incident").get(pk=run.job_id)
+    job = Job.objects.select_for_update().get(pk=run.job_id)
     incident = _open_incident(job)
     if incident is None:
         return
