@@ -241,3 +241,11 @@ def test_manager_deletes_a_job_operations_may_not(manager):
     assert api_as(operator()).delete(f"/api/v1/jobs/{job.pk}/").status_code == 403
     assert api_as(manager).delete(f"/api/v1/jobs/{job.pk}/").status_code == 204
     assert not Job.objects.exists()
+
+
+def test_sparse_fields_leave_the_flags_out_and_uncomputed(manager):
+    JobFactory(name="sparse job")
+    client = api_as(manager)
+    body = client.get("/api/v1/jobs/?fields=id,name").json()
+    assert body["results"][0] == {"id": body["results"][0]["id"], "name": "sparse job"}
+    assert client.get("/api/v1/jobs/?fields=nope").status_code == 400
