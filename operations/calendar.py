@@ -279,6 +279,9 @@ def parse_range(params, *, default_days: int | None = None) -> tuple[dt.datetime
         except (ValueError, OverflowError):
             errors[name] = [f"{raw[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time."]
             continue
+        if not 1900 <= value.year < 2900:  # date arithmetic near year 1 or 9999 overflows
+            errors[name] = ["Out of range: a date between 1900 and 2899."]
+            continue
         values[name] = value
     if default_days is not None and not errors:
         today = dt.datetime.combine(timezone.localdate(), dt.time(), tzinfo=timezone.get_current_timezone())

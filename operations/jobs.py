@@ -25,6 +25,8 @@ from operations.models_jobs import FINISHED_STATES, Job, JobKind, JobRun, RunSta
 JOB_FIELDS = ("name", "kind", "description", "schedule", "time_zone", "expected_duration_minutes", "owner_group", "active", "backup_max_age_hours")
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a start reported this far in the future is refused
 CATCH_UP = dt.timedelta(days=7)  # missed-run detection never looks further back than this
+# Reported instants are kept to a plausible range: date arithmetic near year 1 or 9999 overflows.
+EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2900, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def grace() -> dt.timedelta:
@@ -129,6 +131,11 @@ def run_start(*, actor, job: Job, started_at=None, planned_for=None, cis=()) -> 
     now = timezone.now()
     started_at = started_at or now
     errors = {}
+    for name, value in (("started_at", started_at), ("planned_for", planned_for)):
+        if value is not None and not EARLIEST <= value < LATEST:
+            errors[name] = f"Out of range: between {EARLIEST:%Y} and {LATEST:%Y}."
+    if errors:
+        raise ValidationError(errors)
     if started_at > now + CLOCK_SKEW:
         errors["started_at"] = "A run cannot start in the future."
     targets = set(job.target_cis.values_list("pk", flat=True))

@@ -233,6 +233,12 @@ class RunFinishForm(forms.Form):
     items_processed = forms.IntegerField(required=False, min_value=0, max_value=2**62)
     log_excerpt = forms.CharField(required=False, strip=False, max_length=100_000, help_text=f"The last {LOG_EXCERPT_MAX} characters are kept.")
 
+    def clean_finished_at(self):
+        value = self.cleaned_data.get("finished_at")
+        if value is not None and not 1970 <= value.year < 2900:
+            raise forms.ValidationError("Out of range: between 1970 and 2900.")
+        return value
+
 
 def _in_owner_group(user, obj) -> bool:
     job = getattr(obj, "job", obj)
