@@ -18,8 +18,8 @@ class ChangeSerializer(VisibleCIsMixin, serializers.ModelSerializer):
     implementer = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
     affected_cis = serializers.PrimaryKeyRelatedField(many=True, queryset=ConfigurationItem.objects.all(), required=False)
     test_environment = serializers.PrimaryKeyRelatedField(many=True, queryset=ConfigurationItem.objects.all(), required=False)
-    risk_level = serializers.CharField(source="risk_assessment.level", read_only=True, default=None)
-    risk_score = serializers.IntegerField(source="risk_assessment.score", read_only=True, default=None)
+    risk_level = serializers.CharField(source="risk_assessment.level", read_only=True, default=None, allow_null=True)
+    risk_score = serializers.IntegerField(source="risk_assessment.score", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RequestForChange
@@ -52,7 +52,7 @@ class ChangeListSerializer(serializers.ModelSerializer):
     """The list row: no many-to-many, so the query count stays flat."""
 
     reference = serializers.CharField(read_only=True)
-    risk_level = serializers.CharField(source="risk_assessment.level", read_only=True, default=None)
+    risk_level = serializers.CharField(source="risk_assessment.level", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RequestForChange

@@ -4,8 +4,9 @@
   with the names they accept;
 - every operation documents the errors mof.api.errors (and DRF) answer with, in one
   shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes;
-- only the actions that paginate (list, history) are documented paginated: the other
-  actions that return lists (transitions, notes, agenda...) answer a plain array;
+- only the actions that paginate (list, history, and those a viewset names in
+  `paginated_actions`) are documented paginated: the other actions that return lists
+  (transitions, notes, agenda...) answer a plain array;
 - request bodies are JSON, unless a view names its own parsers (file uploads);
 - times of day are "HH:MM[:SS]" strings (OpenAPI's `format: time` wants a UTC offset
   that DRF neither sends nor needs).
@@ -96,13 +97,15 @@ class PortalAutoSchema(AutoSchema):
 
     def _get_paginator(self):
         action = getattr(self.view, "action", None)
-        if action is not None and action not in PAGINATED_ACTIONS:
+        if action is not None and action not in (*PAGINATED_ACTIONS, *getattr(self.view, "paginated_actions", ())):
             return None
         return super()._get_paginator()
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         if isinstance(field, serializers.TimeField):
             return {**TIME_OF_DAY, **({"readOnly": True} if field.read_only else {})}
+        if field.read_only and field.default is None:
+            field.allow_null = True  # its answer is null when the source is missing
         if isinstance(field, serializers.ChoiceField) and field.read_only and _blank_in_model(field):
             field.allow_blank = True  # DRF drops it from read-only fields, yet the value may well be ""
         return super()._map_serializer_field(field, direction, bypass_extensions)

@@ -138,6 +138,7 @@ class JobViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
     days (business hours of the services they reach, freezes, changes on the same CIs)."""
 
     serializer_class = JobSerializer
+    paginated_actions = ("runs",)  # GET runs answers a page, and the schema says so (mof.api.schema)
     filterset_fields = {"kind": ["exact"], "active": ["exact"], "owner_group": ["exact"]}
     ordering_fields = ["name", "id"]
     search_fields = ["name"]
