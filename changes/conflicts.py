@@ -30,6 +30,7 @@ avoid all of the above, preferring slots inside the maintenance windows.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from dataclasses import asdict, dataclass, field
 
 from django.urls import reverse
@@ -475,29 +476,43 @@ def conflict_marks(changes) -> dict[int, set[str]]:
             cis.setdefault(change_id, set()).add(ci_id)
 
     marks: dict[int, set[str]] = {pk: set() for pk in listed}
-    impact = {pk: set(row[4] or ()) | cis.get(pk, set()) for pk, row in rows.items()}
+    empty: frozenset[int] = frozenset()
+    own = {pk: cis.get(pk, empty) for pk in rows}
+    impact = {pk: set(row[4] or ()) | own[pk] for pk, row in rows.items()}
     ordered = sorted(rows.items(), key=lambda item: item[1][0])
-    active: list[int] = []
+    active: dict[int, None] = {}  # the changes still running at the sweep's time (insertion-ordered)
+    ends: list[tuple] = []  # heap of (planned end, id) of the active ones
     for pk, (s, e, implementer, *_rest) in ordered:  # sweep: pairs overlapping in time
-        active = [other for other in active if rows[other][1] > s]
+        while ends and ends[0][0] <= s:
+            active.pop(heapq.heappop(ends)[1], None)
+        pk_listed = pk in listed
+        mine, reach = own[pk], impact[pk]
         for other in active:
-            if pk not in listed and other not in listed:
+            other_listed = other in listed
+            if not (pk_listed or other_listed):
                 continue
-            mine, theirs = cis.get(pk, set()), cis.get(other, set())
             kind = None
-            if mine & theirs:
-                kind = "same_ci"
-            elif not mine.isdisjoint(impact[other]) or not theirs.isdisjoint(impact[pk]):
-                kind = "impact"
-            elif not impact[pk].isdisjoint(impact[other]):
-                kind = "shared_impact"
-            for a in (pk, other):
-                if a in listed:
-                    if kind:
-                        marks[a].add(kind)
-                    if implementer and rows[other][2] == implementer:
-                        marks[a].add("implementer")
-        active.append(pk)
+            # Own CIs are part of the impact sets: disjoint impacts rule out every kind at once,
+            # which is the common case and costs one set test.
+            their_reach = impact[other]
+            if not reach.isdisjoint(their_reach):
+                theirs = own[other]
+                if not mine.isdisjoint(theirs):
+                    kind = "same_ci"
+                elif not mine.isdisjoint(their_reach) or not theirs.isdisjoint(reach):
+                    kind = "impact"
+                else:
+                    kind = "shared_impact"
+            same_implementer = bool(implementer) and rows[other][2] == implementer
+            if kind or same_implementer:
+                for a, is_listed in ((pk, pk_listed), (other, other_listed)):
+                    if is_listed:
+                        if kind:
+                            marks[a].add(kind)
+                        if same_implementer:
+                            marks[a].add("implementer")
+        active[pk] = None
+        heapq.heappush(ends, (e, pk))
 
     freezes = list(
         operations_selectors.freeze_windows_overlapping(start, end)
