@@ -111,6 +111,11 @@ def server_env(db_url: str, var_dir: str) -> dict:
         "MOF_VAR_DIR": var_dir,
         "MOF_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        # Rate limits stay on, counted in Redis as in production, but high enough that the
+        # bench measures the server's capacity rather than the per-token limit (600/minute).
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/4"),
+        "MOF_RATE_TOKEN": "100000000/minute",
+        "MOF_RATE_USER": "100000000/minute",
     })
     return env
 
