@@ -77,13 +77,21 @@ QUADRANTS: tuple[Quadrant, ...] = (
             SMF(
                 "Service monitoring and control",
                 "Watch the IT services in the catalogue and the configuration items that deliver them.",
-                (("IT services catalogue", "service_list"), ("Outbound webhooks (managers)", "webhook_list")),
+                (
+                    ("IT services catalogue", "service_list"),
+                    ("Parked monitoring events", "events_parked"),
+                    ("Outbound webhooks (managers)", "webhook_list"),
+                ),
             ),
-            SMF("Storage management", "Capacity, backup and restore of the data the services keep."),
+            SMF(
+                "Storage management",
+                "Capacity, backup and restore of the data the services keep.",
+                (("Backup coverage", "backup_coverage"),),
+            ),
             SMF(
                 "Job scheduling",
                 "Batch work and changes run on time, in order, inside maintenance windows and outside change freezes.",
-                (("Change calendar", "operations_calendar"), ("Freeze and maintenance windows", "operations_windows")),
+                (("Job schedule", "job_list"), ("Change calendar", "operations_calendar"), ("Freeze and maintenance windows", "operations_windows")),
             ),
         ),
         prefixes=("/operating/", "/cmdb/services/", "/integrations/"),
