@@ -238,7 +238,12 @@ class AuditedQuerySet(models.QuerySet):
     """Records writes that bypass Model.save()."""
 
     def update(self, **kwargs):
-        attnames = [self.model._meta.get_field(name).attname for name in kwargs]
+        # Only audited fields are compared and recorded: a model's audit_exclude (a secret, a
+        # last-used stamp) stays out of the trail in bulk updates as in saves.
+        audited = {f.attname for f in _audited_fields(self.model)}
+        attnames = [a for a in (self.model._meta.get_field(name).attname for name in kwargs) if a in audited]
+        if not attnames:
+            return super().update(**kwargs)
         with transaction.atomic(using=self.db):
             before = {row["pk"]: row for row in self.values("pk", *attnames)}
             count = super().update(**kwargs)

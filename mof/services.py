@@ -229,8 +229,11 @@ def system_user() -> User:
     """The account scheduled tasks act as: recorded in the trail, unable to log in."""
     user = User.objects.filter(username=SYSTEM_USERNAME, is_system=True).first()
     if user is None:
-        with audit.acting_as(None, via="system"):
-            user = User(username=SYSTEM_USERNAME, first_name="MOF", last_name="Portal", is_system=True)
-            user.set_unusable_password()
-            user.save()
+        try:
+            with transaction.atomic(), audit.acting_as(None, via="system"):
+                user = User(username=SYSTEM_USERNAME, first_name="MOF", last_name="Portal", is_system=True)
+                user.set_unusable_password()
+                user.save()
+        except IntegrityError:  # another worker created it a moment ago
+            user = User.objects.get(username=SYSTEM_USERNAME, is_system=True)
     return user
