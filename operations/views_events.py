@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from mof import policy, selectors
+from mof import csv_io, policy, selectors
 from mof.forms import attempt
 from mof.pagination import paginate, parse_positive_int
 from mof.views import _get_or_404
@@ -50,6 +50,18 @@ class MapForm(forms.Form):
         return ci
 
 
+EVENT_EXPORT_COLUMNS = csv_io.columns(
+    ("Received", "received_at"), ("Occurred", "occurred_at"), ("Source", "source"), ("CI", "ci.name"),
+    ("CI name sent", "ci_name"), ("Severity", "get_severity_display"), ("Key", "key"), ("Message", "message"),
+)
+ALERT_EXPORT_COLUMNS = csv_io.columns(
+    ("Key", "key"), ("CI", "ci.name"), ("Service", "service.name"), ("Source", "source"),
+    ("Worst severity", "get_severity_display"), ("Events", "count"), ("First seen", "first_seen"),
+    ("Last seen", "last_seen"), ("Incident", "incident.reference"), ("Closed", "closed_at"),
+    ("Closed because", "get_closed_reason_display"), ("Message", "message"),
+)
+
+
 def _events_page(request, *, subject, ci=None, service=None):
     user = request.user
     if not policy.can(user, "event.view"):
@@ -62,6 +74,9 @@ def _events_page(request, *, subject, ci=None, service=None):
         rows = events_selectors.alert_list(user=user, ci=ci, service=service, key=filters.get("key", ""), open_only=filters.get("open", False), since=since)
     else:
         rows = events_selectors.event_list(user=user, ci=ci, service=service, key=filters.get("key", ""), since=since, severity=filters.get("severity"))
+    if csv_io.export_requested(request):
+        columns = ALERT_EXPORT_COLUMNS if show == "alerts" else EVENT_EXPORT_COLUMNS
+        return csv_io.export_csv(rows, columns, filename=f"{show}-{subject.pk}")
     page = paginate(rows, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
     for row in page.items:
         row.tone = TONES[row.severity]

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from mof import policy
+from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_positive_int
@@ -71,6 +71,13 @@ def _initial(job):
     }
 
 
+JOB_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Kind", "get_kind_display"), ("Schedule", "schedule"), ("Time zone", "time_zone"),
+    ("Expected minutes", "expected_duration_minutes"), ("Owner group", "owner_group.name"), ("Active", "active"),
+    ("Backup policy (hours)", "backup_max_age_hours"), ("Created", "created_at"),
+)
+
+
 @login_required
 @require_GET
 def job_list(request):
@@ -94,6 +101,8 @@ def job_list(request):
     q = request.GET.get("q", "").strip()[:100]
     if q:
         qs = qs.filter(name__icontains=q)
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs.select_related("owner_group").order_by("name", "pk"), JOB_EXPORT_COLUMNS, filename="jobs")
     page = paginate(qs.order_by("name", "pk"), page=parse_positive_int(request.GET.get("page"), 1),
                     page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE))
     flags = jobs_selectors.job_flags(page.items)
