@@ -110,8 +110,15 @@ def test_demo_work_fills_every_quadrant_once(settings):
     seed(settings)
     call_command("seed_work", stdout=StringIO())
     assert ServiceLevelAgreement.objects.filter(status="active").count() == 2
-    assert Incident.objects.count() == 3 and SLAClock.objects.exists()
-    assert set(Incident.objects.values_list("status", flat=True)) == {"new", "in_progress", "on_hold"}
+    desk = Incident.objects.exclude(channel="monitoring")
+    assert desk.count() == 3 and SLAClock.objects.exists()
+    assert set(desk.values_list("status", flat=True)) == {"new", "in_progress", "on_hold"}
+    # Operations: two jobs with runs; each job's failed run opened its one incident; events deduplicated.
+    from operations.models import Job, JobRun, MonitoringAlert
+
+    assert Job.objects.count() == 2 and JobRun.objects.filter(status="failed").count() == 2
+    assert Incident.objects.filter(channel="monitoring").count() == 2
+    assert MonitoringAlert.objects.get(key="EX-MBX-02/queue").count == 2
     change = RequestForChange.objects.get()
     assert change.status == "assessed" and change.affected_services
     assert AgendaItem.objects.filter(object_id=str(change.pk)).exists()

@@ -1,5 +1,6 @@
 """Demo work on top of the demo organisation: SLAs on business calendars, incidents in the
-service desk's queues, a problem, changes awaiting the CAB and a planned CAB meeting.
+service desk's queues, a problem, changes awaiting the CAB and a planned CAB meeting, and
+the day-to-day operations: scheduled jobs with their runs and a few monitoring events.
 DEBUG only; safe to run again (what exists, by its title, is left alone)."""
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
             self.slas(people)
             self.incidents(people)
             self.changes(people)
+            self.operations(people)
         self.stdout.write(f"seed_work: {self.created} demo item(s) created" if self.created else "seed_work: nothing changed")
 
     def slas(self, p):
@@ -120,4 +122,46 @@ class Command(BaseCommand):
             meeting = rs.meeting_create(actor=p["manager"], kind=ReviewKind.RELEASE_APPROVED, scheduled_at=start - dt.timedelta(days=3),
                                         title="Weekly CAB", attendees=[p["admin"], p["release"], p["operations"]], quorum=2, quorum_role_clusters=1)
             rs.agenda_refresh(actor=p["manager"], meeting=meeting)
+            self.created += 1
+
+    def operations(self, p):
+        """Two scheduled jobs (a nightly mailbox backup, an hourly transport-log batch) with a
+        few days of runs, and monitoring events for the mailbox servers."""
+        from operations import events, jobs
+        from operations.models import Job, MonitoringEvent
+
+        group = Team.objects.get(name="Messaging Operations")
+        cis = {c.name: c for c in ConfigurationItem.objects.filter(name__in=["EX-MBX-01", "EX-MBX-02", "EX-HUB-01"])}
+        if len(cis) < 3:
+            return
+        now = timezone.now()
+        for name, kind, schedule, minutes, targets, backup_hours in (
+            ("Mailbox database backup", "backup", "30 1 * * *", 90, ["EX-MBX-01", "EX-MBX-02"], 26),
+            ("Transport log rollover", "batch", "5 * * * *", 10, ["EX-HUB-01"], None),
+        ):
+            if Job.objects.filter(name=name).exists():
+                continue
+            job = jobs.job_create(actor=p["operations"], name=name, kind=kind, schedule=schedule, time_zone="Europe/London",
+                                  expected_duration_minutes=minutes, owner_group=group, backup_max_age_hours=backup_hours,
+                                  description=f"Demo: {name.lower()}.", target_cis=[cis[t] for t in targets])
+            # Its last three occurrences ran: the oldest failed, then it recovered.
+            past = [o for o in job.occurrences(now - dt.timedelta(days=3), now - dt.timedelta(minutes=minutes + 30))][-3:]
+            for i, planned in enumerate(past):
+                run = jobs.run_start(actor=p["operations"], job=job, started_at=planned + dt.timedelta(minutes=1), planned_for=planned)
+                outcome = "failed" if i == 0 else "success"
+                jobs.run_finish(actor=p["operations"], run=run, data={
+                    "status": outcome, "finished_at": planned + dt.timedelta(minutes=minutes - 5),
+                    "items_processed": 40 if kind == "batch" else None, "bytes_processed": 512 * 1024**3 if kind == "backup" else None,
+                    "log_excerpt": "VSS writer timed out" if outcome == "failed" else "Completed.",
+                })
+            self.created += 1
+        if not MonitoringEvent.objects.filter(source="scom-demo").exists():
+            events.ingest(actor=p["operations"], payload=[
+                {"source": "scom-demo", "ci": "EX-MBX-02", "severity": "warning", "key": "EX-MBX-02/queue",
+                 "message": "Mail queue above 500 messages"},
+                {"source": "scom-demo", "ci": "EX-MBX-02", "severity": "warning", "key": "EX-MBX-02/queue",
+                 "message": "Mail queue above 800 messages"},
+                {"source": "scom-demo", "ci": "EX-HUB-01", "severity": "info", "key": "EX-HUB-01/cert",
+                 "message": "Certificate expires in 30 days"},
+            ])
             self.created += 1
