@@ -89,9 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "mof.User"
-LOGIN_URL = "login"
 # Service accounts cannot sign in with a password (mof.auth_backends).
 AUTHENTICATION_BACKENDS = ["mof.auth_backends.PortalBackend"]
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -116,7 +116,6 @@ EMAIL_URL = os.environ.get("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"
 globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mof-portal@localhost")
 
-# Celery: Redis in production and CI; kombu's filesystem transport (no server) by default.
 # Cache: holds the API rate-limit counters, so it must be shared by every server process.
 # Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under
 # var/cache by default (shared by the processes of one machine, no server needed).
@@ -132,6 +131,7 @@ else:
 
     raise ImproperlyConfigured(f"CACHE_URL {CACHE_URL!r}: use redis://, rediss://, unix://, file:// or locmem://")
 
+# Celery: Redis in production and CI; kombu's filesystem transport (no server) by default.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
@@ -160,7 +160,6 @@ REST_FRAMEWORK = {
         "mof.api.auth.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Rate limits per token, per user (sessions) and per IP address (anonymous); views may
     # name a scope of their own with `throttle_scope` (mof.api.throttling).
     "DEFAULT_THROTTLE_CLASSES": ["mof.api.throttling.PortalRateThrottle"],
@@ -173,6 +172,7 @@ REST_FRAMEWORK = {
     },
     # Behind a reverse proxy, how many X-Forwarded-For hops to trust for the client's address.
     "NUM_PROXIES": int(os.environ.get("MOF_NUM_PROXIES", "0")),
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "mof.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -219,13 +219,13 @@ SPECTACULAR_SETTINGS = {
         "WebhookSubscriptionStatusEnum": "integrations.choices.SubscriptionStatus",
         "WebhookDeliveryStatusEnum": "integrations.choices.DeliveryStatus",
         "EventSeverityEnum": "operations.models_events.SEVERITY_NAMES",
+        "ApiTokenScopeEnum": "mof.models_access.TokenScope",
+        "ApiTokenStatusEnum": "mof.models_access.TokenStatus",
         "JobKindEnum": "operations.models_jobs.JobKind",
         "JobRunStatusEnum": "operations.models_jobs.RunStatus",
         "JobRunOutcomeEnum": "operations.models_jobs.RUN_OUTCOMES",
         "JobFlagKindEnum": "operations.models_jobs.FLAG_KINDS",
     },
-        "ApiTokenScopeEnum": "mof.models_access.TokenScope",
-        "ApiTokenStatusEnum": "mof.models_access.TokenStatus",
 }
 
 # Security: strict unless DEBUG. Each switch can be relaxed from the environment
@@ -274,7 +274,6 @@ MOF_CAB_QUORUM_MANAGERS = int(os.environ.get("MOF_CAB_QUORUM_MANAGERS", "3"))
 MOF_INCIDENT_AUTO_CLOSE_DAYS = int(os.environ.get("MOF_INCIDENT_AUTO_CLOSE_DAYS", "5"))
 MOF_PROBLEM_CLUSTER_COUNT = int(os.environ.get("MOF_PROBLEM_CLUSTER_COUNT", "5"))
 MOF_PROBLEM_CLUSTER_DAYS = int(os.environ.get("MOF_PROBLEM_CLUSTER_DAYS", "7"))
-# CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):
 # Login lockout (mof.lockout): this many wrong passwords for one username, or from one IP
 # address, within the window (seconds) lock sign-in for that many seconds.
 MOF_LOGIN_LOCKOUT_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ATTEMPTS", "5"))
@@ -283,6 +282,7 @@ MOF_LOGIN_LOCKOUT_WINDOW = int(os.environ.get("MOF_LOGIN_LOCKOUT_WINDOW", "900")
 MOF_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_SECONDS", "900"))
 # Days a token from POST /api/v1/auth/token/ (a person's password exchanged) stays valid.
 MOF_SIGN_IN_TOKEN_DAYS = int(os.environ.get("MOF_SIGN_IN_TOKEN_DAYS", "30"))
+# CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):
 # the largest file and the most rows one import may carry (the file stays below Django's
 # 2.5 MB form limit, which the page's apply step posts it back under), and how many rows
 # an export fetches per query.
