@@ -53,3 +53,14 @@ def builtin_data(transactional_db):
     from django.apps import apps
 
     importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
+
+
+def log_in(page, live_server, username, password=None):
+    """Sign in on the login page as a person of the tests' factories."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password or PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")

@@ -7,19 +7,13 @@ import pytest
 from changes.choices import ChangeStatus
 from changes.models import RequestForChange
 from mof.choices import RoleCluster
-from tests.factories import PASSWORD, ManagerFactory, UserFactory
+from tests.browser.conftest import log_in
+from tests.factories import ManagerFactory, UserFactory
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 @pytest.fixture

@@ -4,19 +4,13 @@ import os
 import pytest
 
 from mof.choices import RoleCluster
-from tests.factories import PASSWORD, CIFactory, RelationshipFactory, ServiceFactory, UserFactory, ci_class
+from tests.browser.conftest import log_in
+from tests.factories import CIFactory, RelationshipFactory, ServiceFactory, UserFactory, ci_class
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 def test_router_page_lists_dependents_and_exchange(page, live_server, builtin_data):

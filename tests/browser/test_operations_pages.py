@@ -8,19 +8,13 @@ import pytest
 from django.utils import timezone
 
 from mof.choices import RoleCluster
-from tests.factories import PASSWORD, CIFactory, ServiceFactory, TeamFactory, UserFactory, ci_class
+from tests.browser.conftest import log_in
+from tests.factories import CIFactory, ServiceFactory, TeamFactory, UserFactory, ci_class
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 def test_operator_schedules_a_job_and_sees_its_failed_run_open_an_incident(page, live_server, builtin_data):

@@ -7,8 +7,8 @@ import pytest
 
 from mof.choices import RoleCluster
 from mof.models import ConfigurationItem
-from tests.browser.conftest import browser, builtin_data, page  # noqa: F401 - the browser fixtures
-from tests.factories import PASSWORD, UserFactory
+from tests.browser.conftest import log_in
+from tests.factories import UserFactory
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -21,15 +21,8 @@ FILE = (
 ).encode("utf-8")
 
 
-def log_in(page, live_server, username):  # noqa: F811
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
-
-def test_preview_then_apply_in_the_browser(page, live_server, builtin_data):  # noqa: F811
+def test_preview_then_apply_in_the_browser(page, live_server, builtin_data):
     UserFactory(username="cmdb-editor", roles=[RoleCluster.INFRASTRUCTURE])
     log_in(page, live_server, "cmdb-editor")
     page.goto(f"{live_server.url}/cmdb/cis/")
@@ -48,7 +41,7 @@ def test_preview_then_apply_in_the_browser(page, live_server, builtin_data):  # 
     assert ConfigurationItem.objects.get(name="genève-fw-01").environment == "dr"
 
 
-def test_a_bad_row_shows_row_and_field_in_the_browser(page, live_server, builtin_data):  # noqa: F811
+def test_a_bad_row_shows_row_and_field_in_the_browser(page, live_server, builtin_data):
     UserFactory(username="cmdb-editor", roles=[RoleCluster.INFRASTRUCTURE])
     log_in(page, live_server, "cmdb-editor")
     page.goto(f"{live_server.url}/cmdb/import/cis/")
