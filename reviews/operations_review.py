@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -364,25 +363,13 @@ def with_charts(report: dict) -> dict:
 # --- what the meeting page, meeting mode and the minutes show ----------------------------------
 
 
-class Review:
+class Review(review_periods.PeriodReview):
     """One agenda's health report, built on first use and shared by its items."""
 
-    def __init__(self, meeting: Meeting, items, user):
-        self.meeting = meeting
-        self.items = items
-        self.user = user
+    period_label = OPS_PERIOD_LABEL
 
-    @cached_property
-    def period_item(self):
-        return next((i for i in self.items if i.model_label == OPS_PERIOD_LABEL), None)
-
-    @cached_property
-    def period(self) -> OperationsReviewPeriod | None:
-        return self.period_item.get_subject() if self.period_item is not None else None
-
-    @cached_property
-    def report(self) -> dict | None:
-        return with_charts(report_for(self.period, self.user)) if self.period is not None else None
+    def build_report(self, period: OperationsReviewPeriod) -> dict:
+        return with_charts(report_for(period, self.user))
 
 
 class ItemView(review_periods.ItemOptions):

@@ -15,6 +15,7 @@ reviews.services and reviews.selectors call them through `module_for_kind` and
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from importlib import import_module
 
 from django.db import transaction
@@ -142,3 +143,30 @@ class ItemOptions:
 
         fits = {o.value for o in self.options}
         return [o.value for o in decisions.vote_values(self.meeting.kind) if o.value not in fits]
+
+
+class PeriodReview:
+    """One agenda's period report (the SLA Review's, the Operations Review's), built on first
+    use and shared by its items. A review names its period item's label and builds its report."""
+
+    period_label = ""
+
+    def __init__(self, meeting, items, user):
+        self.meeting = meeting
+        self.items = items
+        self.user = user
+
+    @cached_property
+    def period_item(self):
+        return next((i for i in self.items if i.model_label == self.period_label), None)
+
+    @cached_property
+    def period(self):
+        return self.period_item.get_subject() if self.period_item is not None else None
+
+    @cached_property
+    def report(self) -> dict | None:
+        return self.build_report(self.period) if self.period is not None else None
+
+    def build_report(self, period) -> dict:
+        raise NotImplementedError

@@ -231,25 +231,13 @@ def what_ifs(versions, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
 # --- what the meeting page and meeting mode show -------------------------------------------
 
 
-class Review:
+class Review(review_periods.PeriodReview):
     """One agenda's SLA Review figures, computed on first use and shared by its items."""
 
-    def __init__(self, meeting: Meeting, items, user):
-        self.meeting = meeting
-        self.items = items
-        self.user = user
+    period_label = SLA_PERIOD_LABEL
 
-    @cached_property
-    def period_item(self):
-        return next((i for i in self.items if i.model_label == SLA_PERIOD_LABEL), None)
-
-    @cached_property
-    def period(self) -> SLAReviewPeriod | None:
-        return self.period_item.get_subject() if self.period_item is not None else None
-
-    @cached_property
-    def report(self) -> dict | None:
-        return build_report(self.period, self.user) if self.period is not None else None
+    def build_report(self, period: SLAReviewPeriod) -> dict:
+        return build_report(period, self.user)
 
     @cached_property
     def sla_items(self) -> list:
