@@ -16,11 +16,12 @@ the good events twice.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -32,6 +33,7 @@ from mof.models import ConfigurationItem
 from operations.models_events import SEVERITY_NAMES as NAMES
 from operations.models_events import AlertCloseReason, EventCIMapping, MonitoringAlert, MonitoringEvent, Severity
 
+logger = logging.getLogger("mof.operations.events")
 SEVERITY_NAMES = {name: Severity[name.upper()].value for name in NAMES}
 FIELDS = ("source", "ci", "severity", "message", "time", "key", "clear")
 # A monitoring tool's clock may run a little ahead of ours; further ahead is a mistake.
@@ -247,7 +249,25 @@ def ingest(*, actor, payload) -> IngestResult:
                 item_errors[position] = {"ci": [f"No configuration item is known as {e.ci_ref!r}: add it to the CMDB (or map the name) and send the event again."]}
     if item_errors:
         raise EventBatchInvalid(dict(sorted(item_errors.items())), single=single)
-    return process(actor=actor, events=[e for _, e in events])
+    return _process_retrying(actor=actor, events=[e for _, e in events])
+
+
+# Two batches that open and count alerts for overlapping keys can still deadlock on the
+# alert rows or the unique index (PostgreSQL cancels one): the batch is simply tried again.
+RETRIED_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+ATTEMPTS = 3
+
+
+def _process_retrying(*, actor, events: list[EventIn]) -> IngestResult:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return process(actor=actor, events=events)
+        except OperationalError as error:
+            retriable = getattr(error.__cause__, "pgcode", None) in RETRIED_SQLSTATES
+            # Inside a caller's transaction the whole of it is lost: only the caller can retry.
+            if not retriable or attempt == ATTEMPTS or connection.in_atomic_block:
+                raise
+            logger.warning("event batch of %d retried after %s (attempt %d)", len(events), error.__cause__.pgcode, attempt)
 
 
 def process(*, actor, events: list[EventIn]) -> IngestResult:
