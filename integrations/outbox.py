@@ -94,6 +94,15 @@ def publish(event_type: str, payload: dict | None = None, *, subject=None, actor
     return event
 
 
+def listened_to(event_types) -> set:
+    """Which of these event types an active subscription wants (one query; subscriptions are few)."""
+    from integrations.choices import SubscriptionStatus
+    from integrations.models import WebhookSubscription
+
+    subscriptions = WebhookSubscription.objects.filter(status=SubscriptionStatus.ACTIVE).only("event_types")
+    return {t for s in subscriptions for t in event_types if s.wants(t)}
+
+
 def publish_many(events) -> list:
     """Store several built events in one statement (a sweep's warnings and breaches)."""
     from integrations.models import OutboxEvent

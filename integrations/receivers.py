@@ -7,7 +7,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from integrations.choices import EventType
-from integrations.outbox import build, publish, publish_many
+from integrations.outbox import build, listened_to, publish, publish_many
 from mof.transitions import transitioned
 
 # (model label, transition) -> event type
@@ -92,12 +92,21 @@ def major_incident_to_outbox(sender, incident_id, actor, **kwargs):
 
 
 def sla_notifications_to_outbox(sender, ids, **kwargs):
-    """Warnings and breaches the sweep recorded (once each): one event per notification."""
+    """Warnings and breaches the sweep recorded (once each): one event per notification.
+
+    A sweep records thousands at once: when no active subscription wants SLA events, none
+    are stored (a subscription receives the events that happen after it exists)."""
     from incidents.models import Incident
 
     if not ids:
         return
-    notifications = list(sender.objects.filter(pk__in=ids).select_related("clock__version__sla"))
+    wanted = listened_to([EventType.SLA_WARNING, EventType.SLA_BREACHED])
+    if not wanted:
+        return
+    notifications = [
+        n for n in sender.objects.filter(pk__in=ids).select_related("clock__version__sla")
+        if (EventType.SLA_BREACHED if n.threshold >= 100 else EventType.SLA_WARNING) in wanted
+    ]
     incident_ids = {n.clock.ticket_id for n in notifications if n.clock.ticket_type == "incidents.incident"}
     incidents = Incident.objects.in_bulk(incident_ids)
     events = []

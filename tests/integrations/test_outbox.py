@@ -162,8 +162,8 @@ def test_sla_warnings_and_breaches_of_the_sweep_are_published_once(agent, receiv
         slas.sweep(now=incident.created_at + dt.timedelta(hours=6))  # nothing new: nothing published again
     events = OutboxEvent.objects.filter(event_type__in=[EventType.SLA_WARNING, EventType.SLA_BREACHED])
     by_threshold = {e.body["data"]["threshold"]: e for e in events}
-    assert sorted(by_threshold) == [50, 75, 100]
-    assert by_threshold[100].event_type == "sla.breached" and by_threshold[50].event_type == "sla.warning"
+    assert sorted(by_threshold) == [100]  # no subscription wants warnings: none stored
+    assert by_threshold[100].event_type == "sla.breached"
     assert by_threshold[100].body["object"]["number"] == incident.reference
     assert by_threshold[100].body["data"]["sla"]["name"] == "P1 mail" and by_threshold[100].body["data"]["metric"] == "resolution"
     # The sweep's events are relayed together; only the breach is wanted here.
@@ -234,3 +234,35 @@ def test_old_finished_events_and_their_log_are_purged_after_the_retention(subscr
     assert services.purge_old(now=now) == 1
     assert set(OutboxEvent.objects.values_list("pk", flat=True)) == {kept.pk, still_trying.pk}
     assert WebhookDelivery.objects.count() == 2 and services.DeliveryAttempt.objects.count() == 2
+
+
+def _breaching_incident(agent):
+    from slas import services as slas
+    from slas.models import ServiceLevelAgreement, SLAStatus
+
+    manager = ManagerFactory(username="sla-boss")
+    always = slas.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+    sla = slas.sla_create(actor=manager, name="P1 mail", priorities=[1], resolution_seconds=4 * 3600, calendar=always)
+    ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
+    return desk.incident_create(actor=agent, title="Mail down", impact=1, urgency=1)
+
+
+def test_sla_warnings_are_stored_when_a_subscription_wants_them(agent):
+    from slas import services as slas
+
+    incident = _breaching_incident(agent)
+    SubscriptionFactory(event_types=["sla.warning", "sla.breached"])
+    slas.sweep(now=incident.created_at + dt.timedelta(hours=5))
+    stored = OutboxEvent.objects.filter(event_type__in=[EventType.SLA_WARNING, EventType.SLA_BREACHED])
+    assert sorted(e.body["data"]["threshold"] for e in stored) == [50, 75, 100]
+
+
+def test_a_sweep_stores_no_sla_events_when_nobody_listens(agent):
+    from slas import services as slas
+    from slas.models import ClockNotification
+
+    incident = _breaching_incident(agent)
+    SubscriptionFactory(event_types=["incident.created"])
+    slas.sweep(now=incident.created_at + dt.timedelta(hours=5))
+    assert ClockNotification.objects.count() == 3  # the sweep still records and notifies each threshold
+    assert not OutboxEvent.objects.filter(event_type__in=[EventType.SLA_WARNING, EventType.SLA_BREACHED]).exists()
