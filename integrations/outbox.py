@@ -87,7 +87,11 @@ def build(event_type: str, payload: dict | None, *, subject=None, actor=None, su
 
 
 def publish(event_type: str, payload: dict | None = None, *, subject=None, actor=None, subscription=None):
-    """Store an event in the caller's transaction; relay it once that commits."""
+    """Store an event in the caller's transaction; relay it once that commits. An event no
+    active subscription wants is not stored (a subscription receives what happens after it
+    exists): filing an incident costs nothing more until someone subscribes."""
+    if subscription is None and not listened_to([str(event_type)]):
+        return None
     event = build(event_type, payload, subject=subject, actor=actor, subscription=subscription)
     event.save(force_insert=True)
     transaction.on_commit(lambda: queue_relay([event.pk]))

@@ -111,6 +111,7 @@ def test_a_change_rejected_at_the_review_is_published(django_capture_on_commit_c
 
 
 def test_a_major_incident_declared_is_published_with_its_declaration(agent, django_capture_on_commit_callbacks):
+    SubscriptionFactory(event_types=["incident.major_declared"])
     lead = ManagerFactory(username="mim")
     incident = desk.incident_create(actor=agent, title="Exchange down for everyone", impact=1, urgency=1)
     with pytest.raises(RuntimeError), transaction.atomic():  # rolled back: no event
@@ -128,6 +129,7 @@ def test_a_monitoring_alert_opened_is_published_once():
     from operations.models import MonitoringAlert
     from tests.factories import CIFactory
 
+    SubscriptionFactory(event_types=["monitoring.alert_opened"])
     ci = CIFactory(name="EX-HUB-01")
     now = timezone.now()
     alert = MonitoringAlert(key="hub01/queue", ci=ci, source="scom", severity=5, last_severity=5, message="Queue > 5000", count=1, first_seen=now, last_seen=now)
@@ -266,3 +268,9 @@ def test_a_sweep_stores_no_sla_events_when_nobody_listens(agent):
     slas.sweep(now=incident.created_at + dt.timedelta(hours=5))
     assert ClockNotification.objects.count() == 3  # the sweep still records and notifies each threshold
     assert not OutboxEvent.objects.filter(event_type__in=[EventType.SLA_WARNING, EventType.SLA_BREACHED]).exists()
+
+
+def test_an_event_nobody_subscribed_to_is_not_stored(agent):
+    SubscriptionFactory(event_types=["problem.created"])
+    desk.incident_create(actor=agent, title="Printer jammed")
+    assert not OutboxEvent.objects.filter(event_type=EventType.INCIDENT_CREATED).exists()
