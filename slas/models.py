@@ -231,6 +231,8 @@ class SLAClock(models.Model):
         indexes = [
             models.Index(fields=["next_event_at"], name="clock_due_idx", condition=Q(next_event_at__isnull=False)),
             models.Index(fields=["id"], name="clock_open_idx", condition=Q(state__in=["running", "paused"])),
+            # The "breaching soon" queue: the few clocks due before a horizon drive it.
+            models.Index(fields=["due_at"], name="clock_running_due_idx", condition=Q(state__in=["running", "breached"])),
         ]
 
     def __str__(self):
