@@ -38,15 +38,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load import free_port, server_env  # noqa: E402
 
 DB_URL = "postgres://postgres@127.0.0.1:5432/mof_bench_events"
 CONFIG = "-w 3"  # sync workers: ingestion is CPU-bound JSON and validation (measured, bench/README.md)
@@ -114,45 +111,11 @@ def check(run_id: str, accepted: int, keys: int) -> dict:
 # --- the server and the clients ----------------------------------------------------------
 
 
-class Server:
-    def __init__(self, config: str, token: str):
-        self.port = free_port()
-        self.var_dir = tempfile.mkdtemp(prefix="mof-events-")
-        env = server_env(DB_URL, self.var_dir)
-        env["MOF_RATE_INGEST"] = "10000000/minute"
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.log = open(Path(self.var_dir) / "gunicorn.log", "w")
-        self.proc = subprocess.Popen([gunicorn, "mof.wsgi", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "120", *config.split()],
-                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 60
-        while True:
-            try:
-                request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/alerts/?page_size=1", headers={"Authorization": f"Token {token}"})
-                with urllib.request.urlopen(request, timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except urllib.error.HTTPError as exc:
-                self.stop()
-                raise RuntimeError(f"gunicorn answers HTTP {exc.code}: {exc.read()[:300]!r}") from exc
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not come up: {(Path(self.var_dir) / 'gunicorn.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+def Server(config: str, token: str):
+    """bench/load.py's gunicorn, with the ingest rate limit lifted: the server is measured, not the limiter."""
+    from bench.load import Server as Gunicorn
 
-    def stop(self):
-        import shutil
-        import signal
-
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group only (start_new_session)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-        shutil.rmtree(self.var_dir, ignore_errors=True)
+    return Gunicorn(config, DB_URL, token, probe="/api/v1/alerts/?page_size=1", env={"MOF_RATE_INGEST": "10000000/minute"}, timeout=120, prefix="mof-events-")
 
 
 def bodies(scenario: str, run_id: str, batch: int) -> tuple[list[bytes], int, int]:

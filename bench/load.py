@@ -121,23 +121,26 @@ def server_env(db_url: str, var_dir: str) -> dict:
 
 
 class Server:
-    def __init__(self, config: str, db_url: str, token: str):
+    """gunicorn on the bench database in its own process group, ready once `probe` answers 200."""
+
+    def __init__(self, config: str, db_url: str, token: str, *, probe: str = "/api/v1/incidents/1/", env: dict | None = None, timeout: int = 60, prefix: str = "mof-load-"):
         self.config = config
         self.port = free_port()
-        self.var_dir = tempfile.mkdtemp(prefix="mof-load-")
+        self.var_dir = tempfile.mkdtemp(prefix=prefix)
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        cmd = [gunicorn, "mof.wsgi", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "60", *config.split()]
+        cmd = [gunicorn, "mof.wsgi", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", str(timeout), *config.split()]
         self.log = open(Path(self.var_dir) / "gunicorn.log", "w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(db_url, self.var_dir), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**server_env(db_url, self.var_dir), **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 30
+        deadline = time.time() + timeout
         while True:
             try:
-                req = urllib.request.Request(f"{self.url}/api/v1/incidents/1/", headers={"Authorization": f"Token {token}"})
+                req = urllib.request.Request(f"{self.url}{probe}", headers={"Authorization": f"Token {token}"})
                 with urllib.request.urlopen(req, timeout=5) as r:
                     if r.status == 200:
                         break
             except urllib.error.HTTPError as exc:
+                self.stop()
                 raise RuntimeError(f"gunicorn answers HTTP {exc.code}: {exc.read()[:300]!r}") from exc
             except OSError:
                 pass
@@ -150,7 +153,7 @@ class Server:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group only (start_new_session)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
