@@ -258,6 +258,10 @@ RETRIED_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failu
 ATTEMPTS = 3
 
 
+def _inside_callers_transaction() -> bool:
+    return connection.in_atomic_block
+
+
 def _process_retrying(*, actor, events: list[EventIn]) -> IngestResult:
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -265,7 +269,7 @@ def _process_retrying(*, actor, events: list[EventIn]) -> IngestResult:
         except OperationalError as error:
             retriable = getattr(error.__cause__, "pgcode", None) in RETRIED_SQLSTATES
             # Inside a caller's transaction the whole of it is lost: only the caller can retry.
-            if not retriable or attempt == ATTEMPTS or connection.in_atomic_block:
+            if not retriable or attempt == ATTEMPTS or _inside_callers_transaction():
                 raise
             logger.warning("event batch of %d retried after %s (attempt %d)", len(events), error.__cause__.pgcode, attempt)
 

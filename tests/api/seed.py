@@ -10,7 +10,9 @@ from changes import services as change_services
 from incidents.models import KnownError, Problem, ProblemProposal
 from mof import tokens
 from mof.models import CIClass, ConfigurationItem, Service, User
-from integrations.models import OutboxEvent, WebhookDelivery
+from integrations import outbox
+from integrations.choices import EventType
+from integrations.models import WebhookDelivery
 from operations import events
 from operations import services as operations_services
 from slas import availability, capacity
@@ -56,7 +58,9 @@ def seed_portal():
     job = backup_job(targets=[ci])
     run(job, start=timezone.now() - dt.timedelta(hours=3))
     subscription = SubscriptionFactory(owner=admin)
-    WebhookDelivery.objects.create(subscription=subscription, event=OutboxEvent.objects.order_by("occurred_at").first(), status="failed", attempts=1, response_status=500)
+    # The outbox stores only what a subscription wants: a ping for this one, then its failed delivery.
+    event = outbox.publish(EventType.PING, {"message": "seed"}, subscription=subscription)
+    WebhookDelivery.objects.create(subscription=subscription, event=event, status="failed", attempts=1, response_status=500)
     sla_services.sla_create(
         actor=admin, name="Service desk to Infrastructure", kind="ola", ticket_type="incidents.incident",
         response_seconds=1800, resolution_seconds=14400, calendar=BusinessCalendar.objects.order_by("id").first(),

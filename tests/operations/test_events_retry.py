@@ -26,7 +26,7 @@ def _failing(times, cause):
     return process, calls
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db
 def test_a_deadlocked_batch_is_retried_and_stored_once(monkeypatch):
     from tests.factories import CIFactory
     from tests.operations.jobs_factories import operator
@@ -34,6 +34,7 @@ def test_a_deadlocked_batch_is_retried_and_stored_once(monkeypatch):
     CIFactory(name="db-01")
     process, calls = _failing(1, _Deadlock)
     monkeypatch.setattr(events, "process", process)
+    monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)  # as a request is
     result = events.ingest(actor=operator(), payload=[{"source": "nagios", "ci": "db-01", "severity": "warning", "key": "db-01/disk", "message": "disk"}])
     assert calls["n"] == 2 and result.accepted == 1
     from operations.models import MonitoringEvent
@@ -41,7 +42,7 @@ def test_a_deadlocked_batch_is_retried_and_stored_once(monkeypatch):
     assert MonitoringEvent.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db
 def test_other_database_errors_are_not_retried(monkeypatch):
     from tests.factories import CIFactory
     from tests.operations.jobs_factories import operator
@@ -49,12 +50,13 @@ def test_other_database_errors_are_not_retried(monkeypatch):
     CIFactory(name="db-01")
     process, calls = _failing(1, _Other)
     monkeypatch.setattr(events, "process", process)
+    monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)  # as a request is
     with pytest.raises(OperationalError):
         events.ingest(actor=operator(), payload={"source": "nagios", "ci": "db-01", "severity": "warning", "key": "k", "message": "m"})
     assert calls["n"] == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db
 def test_a_deadlock_that_keeps_coming_is_raised_after_three_attempts(monkeypatch):
     from tests.factories import CIFactory
     from tests.operations.jobs_factories import operator
@@ -62,6 +64,20 @@ def test_a_deadlock_that_keeps_coming_is_raised_after_three_attempts(monkeypatch
     CIFactory(name="db-01")
     process, calls = _failing(5, _Deadlock)
     monkeypatch.setattr(events, "process", process)
+    monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)  # as a request is
     with pytest.raises(OperationalError):
         events.ingest(actor=operator(), payload={"source": "nagios", "ci": "db-01", "severity": "warning", "key": "k", "message": "m"})
     assert calls["n"] == 3
+
+
+@pytest.mark.django_db
+def test_inside_a_callers_transaction_a_deadlock_is_left_to_the_caller(monkeypatch):
+    from tests.factories import CIFactory
+    from tests.operations.jobs_factories import operator
+
+    CIFactory(name="db-01")
+    process, calls = _failing(1, _Deadlock)
+    monkeypatch.setattr(events, "process", process)
+    with pytest.raises(OperationalError):  # the test's own transaction is the caller's here
+        events.ingest(actor=operator(), payload={"source": "nagios", "ci": "db-01", "severity": "warning", "key": "k", "message": "m"})
+    assert calls["n"] == 1
