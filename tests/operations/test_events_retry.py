@@ -3,81 +3,59 @@ import pytest
 from django.db import OperationalError
 
 from operations import events
+from tests.factories import CIFactory
+from tests.operations.jobs_factories import operator
+
+pytestmark = pytest.mark.django_db
+
+EVENT = {"source": "nagios", "ci": "db-01", "severity": "warning", "key": "db-01/disk", "message": "disk"}
+DEADLOCK, UNIQUE_VIOLATION = "40P01", "23505"
 
 
-class _Deadlock(Exception):
-    pgcode = "40P01"
-
-
-class _Other(Exception):
-    pgcode = "23505"
-
-
-def _failing(times, cause):
+@pytest.fixture
+def failing_process(monkeypatch):
+    """Make the batch's transaction fail `times` times with a database error of `pgcode`,
+    as a request would see it (no transaction of the caller's around it, unless `in_caller`)."""
+    CIFactory(name="db-01")
     calls = {"n": 0}
     real = events.process
 
-    def process(*, actor, events):
-        calls["n"] += 1
-        if calls["n"] <= times:
-            raise OperationalError("deadlock detected") from cause()
-        return real(actor=actor, events=events)
+    def arrange(times, pgcode, *, in_caller=False):
+        cause = type("DatabaseError", (Exception,), {"pgcode": pgcode})
 
-    return process, calls
+        def process(*, actor, events):
+            calls["n"] += 1
+            if calls["n"] <= times:
+                raise OperationalError("database error") from cause()
+            return real(actor=actor, events=events)
+
+        monkeypatch.setattr(events, "process", process)
+        if not in_caller:  # the test's own transaction would otherwise count as the caller's
+            monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)
+        return calls
+
+    return arrange
 
 
-@pytest.mark.django_db
-def test_a_deadlocked_batch_is_retried_and_stored_once(monkeypatch):
-    from tests.factories import CIFactory
-    from tests.operations.jobs_factories import operator
-
-    CIFactory(name="db-01")
-    process, calls = _failing(1, _Deadlock)
-    monkeypatch.setattr(events, "process", process)
-    monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)  # as a request is
-    result = events.ingest(actor=operator(), payload=[{"source": "nagios", "ci": "db-01", "severity": "warning", "key": "db-01/disk", "message": "disk"}])
-    assert calls["n"] == 2 and result.accepted == 1
+def test_a_deadlocked_batch_is_retried_and_stored_once(failing_process):
     from operations.models import MonitoringEvent
 
+    calls = failing_process(1, DEADLOCK)
+    result = events.ingest(actor=operator(), payload=[EVENT])
+    assert calls["n"] == 2 and result.accepted == 1
     assert MonitoringEvent.objects.count() == 1
 
 
-@pytest.mark.django_db
-def test_other_database_errors_are_not_retried(monkeypatch):
-    from tests.factories import CIFactory
-    from tests.operations.jobs_factories import operator
-
-    CIFactory(name="db-01")
-    process, calls = _failing(1, _Other)
-    monkeypatch.setattr(events, "process", process)
-    monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)  # as a request is
+@pytest.mark.parametrize(
+    "times, pgcode, in_caller, attempts",
+    [
+        (1, UNIQUE_VIOLATION, False, 1),  # other database errors are not retried
+        (5, DEADLOCK, False, 3),  # a deadlock that keeps coming is raised after three attempts
+        (1, DEADLOCK, True, 1),  # inside a caller's transaction, the caller must retry
+    ],
+)
+def test_a_batch_that_cannot_be_retried_raises(failing_process, times, pgcode, in_caller, attempts):
+    calls = failing_process(times, pgcode, in_caller=in_caller)
     with pytest.raises(OperationalError):
-        events.ingest(actor=operator(), payload={"source": "nagios", "ci": "db-01", "severity": "warning", "key": "k", "message": "m"})
-    assert calls["n"] == 1
-
-
-@pytest.mark.django_db
-def test_a_deadlock_that_keeps_coming_is_raised_after_three_attempts(monkeypatch):
-    from tests.factories import CIFactory
-    from tests.operations.jobs_factories import operator
-
-    CIFactory(name="db-01")
-    process, calls = _failing(5, _Deadlock)
-    monkeypatch.setattr(events, "process", process)
-    monkeypatch.setattr(events, "_inside_callers_transaction", lambda: False)  # as a request is
-    with pytest.raises(OperationalError):
-        events.ingest(actor=operator(), payload={"source": "nagios", "ci": "db-01", "severity": "warning", "key": "k", "message": "m"})
-    assert calls["n"] == 3
-
-
-@pytest.mark.django_db
-def test_inside_a_callers_transaction_a_deadlock_is_left_to_the_caller(monkeypatch):
-    from tests.factories import CIFactory
-    from tests.operations.jobs_factories import operator
-
-    CIFactory(name="db-01")
-    process, calls = _failing(1, _Deadlock)
-    monkeypatch.setattr(events, "process", process)
-    with pytest.raises(OperationalError):  # the test's own transaction is the caller's here
-        events.ingest(actor=operator(), payload={"source": "nagios", "ci": "db-01", "severity": "warning", "key": "k", "message": "m"})
-    assert calls["n"] == 1
+        events.ingest(actor=operator(), payload=EVENT)
+    assert calls["n"] == attempts
