@@ -120,9 +120,9 @@ def ensure_people(log=print) -> dict:
             joined = NOW - timedelta(days=900)
             cursor.execute(
                 """INSERT INTO mof_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
-                                         date_joined, is_manager, is_system)
+                                         date_joined, is_manager, is_system, is_service_account)
                    SELECT '!bench', false, p.username, 'Bench', p.first_name || ' ' || p.last_name, p.username || '@example.test',
-                          false, true, %s, p.is_manager, false
+                          false, true, %s, p.is_manager, false, false
                    FROM bench_people p ON CONFLICT (username) DO NOTHING""",
                 [joined],
             )
