@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mof import csv_io, policy
 from mof.models import Service
+from mof.pagination import BoundedPage, parse_positive_int
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 from operations import calendar, ical, selectors, services
 from operations.forms import COMMON_ZONES, FreezeForm, MaintenanceWindowForm, add_model_errors
@@ -188,6 +189,19 @@ def maintenance_delete(request, pk):
 SCHEDULED = ["approved", "scheduled", "in_development", "in_test", "tested", "ready_for_deployment", "implementing"]
 VIEWS = ("month", "week", "list")
 LIST_DAYS = 31
+# A busy day holds hundreds of items: a cell shows this many (conflicts first) and links
+# to the rest in the list view, as calendar tools do, instead of a page nobody can read.
+CELL_ITEMS = {"month": 6, "week": 40}
+LIST_PAGE_SIZE = 200
+
+
+def _cell(items, cap):
+    """(items shown in a day cell, how many more): conflicting items are never the ones hidden."""
+    if len(items) <= cap:
+        return items, 0
+    shown = sorted(items, key=lambda i: (not i.conflicts, i.start))[:cap]
+    shown.sort(key=lambda i: i.start)
+    return shown, len(items) - cap
 
 
 def _parse_day(raw):
@@ -262,7 +276,8 @@ def calendar_page(request):
                 current += dt.timedelta(days=1)
         current, today = grid_start, timezone.localdate()
         while current < grid_end:
-            days.append({"date": current, "items": by_day.get(current, []), "today": current == today, "other_month": view == "month" and current.month != day.month})
+            shown, more = _cell(by_day.get(current, []), CELL_ITEMS[view])
+            days.append({"date": current, "items": shown, "more": more, "today": current == today, "other_month": view == "month" and current.month != day.month})
             current += dt.timedelta(days=1)
 
     def link(**overrides):
@@ -276,6 +291,16 @@ def calendar_page(request):
 
         return "?" + urlencode(params)
 
+    items_page = None
+    if view == "list":  # the items are in memory already: a slice, counted exactly
+        number = parse_positive_int(request.GET.get("page"), 1, maximum=max(1, -(-len(schedule.items) // LIST_PAGE_SIZE)))
+        offset = (number - 1) * LIST_PAGE_SIZE
+        rows = schedule.items[offset : offset + LIST_PAGE_SIZE]
+        items_page = BoundedPage(items=rows, number=number, page_size=LIST_PAGE_SIZE, count=len(schedule.items), has_next=offset + LIST_PAGE_SIZE < len(schedule.items))
+    for d in days:
+        if d["more"]:
+            d["more_url"] = link(view="list", date=d["date"].isoformat())
+
     context = {
         "view": view,
         "views": [(v, link(view=v)) for v in VIEWS],
@@ -283,7 +308,8 @@ def calendar_page(request):
         "days": days,
         "weekdays": [WEEKDAYS[d] for d in range(1, 8)],
         "schedule": schedule,
-        "items": schedule.items,
+        "items": items_page.items if items_page else [],
+        "page": items_page,
         "conflicting": sum(1 for i in schedule.items if i.conflicts),
         "prev_url": link(date=prev_day.isoformat()),
         "next_url": link(date=next_day.isoformat()),

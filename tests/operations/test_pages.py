@@ -82,6 +82,41 @@ def test_calendar_filters_and_bad_input(manager):
     assert client.get("/operating/calendar/", {"ci": "999999"}).status_code == 400
 
 
+def test_a_busy_day_shows_a_few_items_and_links_to_the_rest_never_hiding_a_conflict(manager):
+    base = month_start()
+    for i in range(9):  # nine quiet changes on the day, each on its own CI
+        scheduled_change(start=base + dt.timedelta(minutes=10 * i), cis=[CIFactory()], title=f"Quiet {i}", implementer=None)
+    ci = CIFactory()
+    late = base + dt.timedelta(hours=5)  # the latest of the day: sorted by time alone, it would be cut
+    scheduled_change(start=late, cis=[ci], impacted=[ci.pk], title="Clash A", implementer=None)
+    scheduled_change(start=late, cis=[ci], impacted=[ci.pk], title="Clash B", implementer=None)
+    html = login(manager).get("/operating/calendar/", {"view": "month", "date": base.date().isoformat()}).content.decode()
+    assert "Clash A" in html and "Clash B" in html
+    shown = sum(f"Quiet {i}</a>" in html for i in range(9))
+    assert shown == 4  # 6 per cell, the two conflicts first
+    assert "+ 5 more" in html
+    assert f"view=list&amp;date={base.date().isoformat()}" in html
+    week = login(manager).get("/operating/calendar/", {"view": "week", "date": base.date().isoformat()}).content.decode()
+    assert all(f"Quiet {i}</a>" in week for i in range(9)) and "more</a>" not in week
+
+
+def test_the_list_view_is_paginated(manager, monkeypatch):
+    from operations import views
+
+    monkeypatch.setattr(views, "LIST_PAGE_SIZE", 3)
+    base = month_start()
+    for i in range(7):
+        scheduled_change(start=base + dt.timedelta(hours=i), cis=[CIFactory()], title=f"Item {i}", implementer=None)
+    client = login(manager)
+    params = {"view": "list", "date": base.date().isoformat()}
+    first = client.get("/operating/calendar/", params).content.decode()
+    assert "Item 0</a>" in first and "Item 3</a>" not in first and "1–3 of 7" in first and 'rel="next"' in first
+    last = client.get("/operating/calendar/", {**params, "page": "3"}).content.decode()
+    assert "Item 6</a>" in last and "Item 5</a>" not in last and "7–7 of 7" in last
+    assert client.get("/operating/calendar/", {**params, "page": "99"}).status_code == 200  # clamped to the last page
+    assert "Item 6</a>" in client.get("/operating/calendar/", {**params, "page": "99"}).content.decode()
+
+
 def test_calendar_shows_employees_only_their_changes(employee):
     base = month_start()
     scheduled_change(start=base, requester=employee, title="My change")
