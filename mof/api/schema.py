@@ -1,7 +1,7 @@
 """The OpenAPI schema's house rules, applied to every operation rather than view by view:
 
-- list and retrieve operations of viewsets with SparseFieldsMixin document `?fields=`
-  with the names they accept;
+- list and retrieve operations of viewsets with SparseFieldsMixin, and the GET of API
+  views with SparseFieldsView, document `?fields=` with the names they accept;
 - every operation documents the errors mof.api.errors (and DRF) answer with, in one
   shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes;
 - only the actions that paginate (list, history, and those a viewset names in
@@ -19,7 +19,7 @@ from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer, ListSerializer
 from rest_framework.settings import api_settings
 
-from mof.api.fields import FIELDS_PARAM, SparseFieldsMixin, readable_fields
+from mof.api.fields import FIELDS_PARAM, SparseFieldsMixin, SparseFieldsView, readable_fields
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -66,11 +66,15 @@ class PortalAutoSchema(AutoSchema):
         return parameters
 
     def _takes_sparse_fields(self):
+        if isinstance(self.view, SparseFieldsView):
+            return self.method == "GET"
         return isinstance(self.view, SparseFieldsMixin) and getattr(self.view, "action", None) in self.view.sparse_actions
 
     def _fields_parameter(self):
         items = {"type": "string"}
-        serializer = self._response_serializer()
+        # A view that is not a viewset names the serializer of one object of its answer.
+        sparse_serializer = getattr(self.view, "sparse_serializer", None)
+        serializer = sparse_serializer() if sparse_serializer is not None else self._response_serializer()
         if serializer is not None:
             items["enum"] = readable_fields(serializer)
         return OpenApiParameter(
@@ -78,8 +82,15 @@ class PortalAutoSchema(AutoSchema):
             {"type": "array", "items": items},
             style="form",
             explode=False,
-            description="Sparse fields: only these (comma-separated), e.g. `fields=id,number,status`. An unknown name is a 400.",
+            description=self._fields_description(),
         )
+
+    def _fields_description(self):
+        text = "Sparse fields: only these (comma-separated), e.g. `fields=id,number,status`. An unknown name is a 400."
+        keys = getattr(self.view, "sparse_in", ())
+        if keys:
+            text += f" They apply to each object in {', '.join(f'`{k}`' for k in keys)}; the rest of the answer stays."
+        return text
 
     def _response_serializer(self):
         serializer = self.get_response_serializers()

@@ -14,8 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mof import audit, policy
-from mof.api.fields import SparseFieldsMixin
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SparseFieldsMixin, SparseFieldsView
 from mof.api.views import HistoryMixin, _written
 from mof.models import ConfigurationItem, Team
 from operations import jobs, jobs_selectors
@@ -193,12 +192,14 @@ class JobViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
-class JobRunView(APIView):
+class JobRunView(SparseFieldsView, APIView):
     """One run of a job: read it, or report that it finished."""
+
+    sparse_serializer = RunSerializer
 
     @extend_schema(responses=RunSerializer, summary="A run of a job")
     def get(self, request, job_pk, pk):
-        return Response(RunSerializer(self._run(request, job_pk, pk)).data)
+        return Response(self.sparse(RunSerializer(self._run(request, job_pk, pk))).data)
 
     @extend_schema(request=RunFinishSerializer, responses=RunSerializer, summary="Report a run finished: status, figures, log excerpt")
     def patch(self, request, job_pk, pk):
@@ -230,8 +231,10 @@ class CoverageSerializer(serializers.Serializer):
         return [{"id": pk, "name": name} for pk, name in obj.jobs]
 
 
-class BackupCoverageView(APIView):
+class BackupCoverageView(SparseFieldsView, APIView):
     """Every CI under a backup policy: its last good backup and whether it is at risk."""
+
+    sparse_serializer = CoverageSerializer
 
     @extend_schema(responses=CoverageSerializer(many=True), summary="Backup coverage: CIs at risk first")
     def get(self, request):
@@ -239,7 +242,7 @@ class BackupCoverageView(APIView):
         rows = jobs_selectors.backup_coverage(user=request.user)
         if request.query_params.get("at_risk") in ("1", "true"):
             rows = [r for r in rows if r.at_risk]
-        return Response(CoverageSerializer(rows[:5000], many=True).data)
+        return Response(self.sparse(CoverageSerializer(rows[:5000], many=True)).data)
 
 
 class ScheduleJobItemSerializer(serializers.Serializer):

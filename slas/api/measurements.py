@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mof import policy
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SparseFieldsMixin, SparseFieldsView
 from mof.api.pagination import PortalPagination
 from mof.api.views import HistoryMixin
 from mof.models import Service
@@ -36,11 +36,13 @@ class MeasurementInputSerializer(serializers.Serializer):
     time = serializers.DateTimeField(required=False, help_text="When it was read (ISO 8601; default now). At most 5 minutes ahead of the server's clock.")
 
 
-class MeasurementView(APIView):
+class MeasurementView(SparseFieldsView, APIView):
     """POST one reading or a batch (a list); all or nothing: any bad row is a 400 naming each
     bad row's index, and nothing is written. GET lists readings (?ci=&metric=&since=&until=)."""
 
     pagination_class = PortalPagination  # GET pages like every list (and the schema says so)
+    sparse_serializer = MeasurementSerializer
+    sparse_in = ("results",)
 
     @extend_schema(request=MeasurementInputSerializer(many=True), responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -85,13 +87,37 @@ class MeasurementView(APIView):
             raise ValidationError(errors)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs.order_by("id"), request, self)
-        return paginator.get_paginated_response(MeasurementSerializer(page, many=True).data)
+        return paginator.get_paginated_response(self.sparse(MeasurementSerializer(page, many=True)).data)
 
 
-class AvailabilityReportView(APIView):
+class AvailabilityRowSerializer(serializers.Serializer):
+    """One service's row of the availability report (slas.availability.Availability.as_dict)."""
+
+    service = serializers.IntegerField()
+    service_name = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(help_text="As measured: capped at now.")
+    scheduled_seconds = serializers.IntegerField(help_text="The service's hours in the period.")
+    planned_seconds = serializers.IntegerField(help_text="Of those, taken out by planned outages.")
+    agreed_seconds = serializers.IntegerField(help_text="Scheduled less planned.")
+    downtime_seconds = serializers.IntegerField()
+    uptime_seconds = serializers.IntegerField()
+    availability_percentage = serializers.CharField(allow_null=True)
+    target_percentage = serializers.CharField(allow_null=True)
+    met = serializers.BooleanField(allow_null=True)
+    failures = serializers.IntegerField()
+    mtbf_seconds = serializers.FloatField(allow_null=True)
+    mtrs_seconds = serializers.FloatField(allow_null=True)
+    mtbsi_seconds = serializers.FloatField(allow_null=True)
+
+
+class AvailabilityReportView(SparseFieldsView, APIView):
     """Availability per service for a period: agreed service time, downtime, percentage
     against the target (met: compared exactly), failures, MTBF, MTRS and MTBSI, in seconds.
     `start`/`end`: YYYY-MM-DD (whole days, end inclusive) or ISO date-times; default the last 30 days."""
+
+    sparse_serializer = AvailabilityRowSerializer
+    sparse_in = ("results",)  # ?fields= cuts each service's row; the period stays
 
     @extend_schema(
         parameters=[OpenApiParameter("start", str), OpenApiParameter("end", str), OpenApiParameter("service", int, many=True)],
@@ -114,7 +140,7 @@ class AvailabilityReportView(APIView):
             if missing:
                 raise ValidationError({"service": [f"Unknown service {m}." for m in missing]})
         rows = availability.availability_report(request.user, start, end, services=services)
-        return Response({"start": start, "end": end, "results": [r.as_dict() for r in rows]})
+        return Response(self.sparse_body({"start": start, "end": end, "results": [r.as_dict() for r in rows]}))
 
 
 class ThresholdSerializer(serializers.ModelSerializer):
@@ -239,12 +265,15 @@ class OutageViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixi
 
 
 class ServiceAvailabilitySettingsSerializer(serializers.Serializer):
+    service = serializers.IntegerField(read_only=True)
     target_percentage = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True, required=False, help_text="null: no target.")
     calendar = serializers.PrimaryKeyRelatedField(queryset=BusinessCalendar.objects.all(), allow_null=True, required=False, help_text="The agreed service hours; null: 24x7.")
 
 
-class ServiceAvailabilitySettingsView(APIView):
+class ServiceAvailabilitySettingsView(SparseFieldsView, APIView):
     """A service's availability target and agreed service hours (GET; managers PUT/PATCH)."""
+
+    sparse_serializer = ServiceAvailabilitySettingsSerializer
 
     def _service(self, pk):
         policy.require(self.request.user, "availability.view")
@@ -262,7 +291,7 @@ class ServiceAvailabilitySettingsView(APIView):
 
     @extend_schema(responses=ServiceAvailabilitySettingsSerializer)
     def get(self, request, pk):
-        return Response(self._body(self._service(pk)))
+        return Response(self.sparse_body(self._body(self._service(pk))))
 
     @extend_schema(request=ServiceAvailabilitySettingsSerializer, responses=ServiceAvailabilitySettingsSerializer)
     def put(self, request, pk):

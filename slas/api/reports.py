@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mof import policy
+from mof.api.fields import SparseFieldsView, requested_fields
 from mof.models import Service
 from slas import reports
 from slas.models import ServiceLevelAgreement
@@ -24,6 +25,9 @@ class CSVRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if isinstance(data, dict) and "rows" in data:
+            wanted = requested_fields(renderer_context.get("request")) if renderer_context else None
+            if wanted:  # ?fields=: those columns, under their API names
+                return reports.to_csv(wanted, ([row.get(name) for name in wanted] for row in data["rows"]))
             return reports.compliance_csv(data["rows"])
         if isinstance(data, dict):
             return reports.to_csv(["field", "message"], ([k, " ".join(map(str, v)) if isinstance(v, list) else v] for k, v in data.items()))
@@ -65,12 +69,14 @@ class ComplianceRowSerializer(serializers.Serializer):
     meets_target = serializers.BooleanField(allow_null=True, help_text="Exact: met x 100 >= target x (met + breached).")
 
 
-class ComplianceReportView(APIView):
+class ComplianceReportView(SparseFieldsView, APIView):
     """Compliance per SLA (or OLA) and metric for the clocks started in a period: met, breached,
     open and cancelled clocks (states decided on exact seconds) and the percentage against each
     SLA's target percentage. One grouped query whatever the number of tickets."""
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
+    sparse_serializer = ComplianceRowSerializer
+    sparse_in = ("rows",)  # ?fields= cuts each row; the period and the totals stay
 
     @extend_schema(
         parameters=[ReportQuerySerializer, OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], required=False)],
@@ -87,7 +93,7 @@ class ComplianceReportView(APIView):
         return Response({
             "start": params["start_day"].isoformat(), "end": params["end_day"].isoformat(),
             "sla": getattr(params.get("sla"), "pk", None), "service": getattr(params.get("service"), "pk", None),
-            "rows": ComplianceRowSerializer(rows, many=True).data,
+            "rows": self.sparse(ComplianceRowSerializer(rows, many=True)).data,
             "totals": {**total, "compliance": str(total["compliance"]) if total["compliance"] is not None else None},
         })
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from incidents.selectors import visible_incidents
 from mof import policy
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SparseFieldsMixin, SparseFieldsView
 from mof.api.views import HistoryMixin, TransitionsMixin
 from slas import engine, services
 from slas.api import serializers as s
@@ -88,10 +88,11 @@ class OLAViewSet(SLAViewSet):
     kind = "ola"
 
 
-class IncidentClocksView(ListAPIView):
+class IncidentClocksView(SparseFieldsView, ListAPIView):
     """The SLA clocks of an incident, each with its timeline."""
 
     serializer_class = s.ClockSerializer
+    sparse_serializer = s.ClockSerializer
     pagination_class = None
     filter_backends = []
 
@@ -106,8 +107,9 @@ class IncidentClocksView(ListAPIView):
     def list(self, request, *args, **kwargs):
         clocks = list(self.get_queryset())
         now = timezone.now()
-        figures = {c.pk: services._figures(c, now=now) for c in clocks}
-        timelines = {c.pk: engine.timeline(figures[c.pk], engine.engine_for(c.version.calendar), now=now) for c in clocks}
-        return Response(s.ClockSerializer(clocks, many=True, context={"figures": figures, "timelines": timelines}).data)
+        # The running figures and the timelines are worked out only when ?fields= asks for them.
+        figures = {c.pk: services._figures(c, now=now) for c in clocks} if self.wants("elapsed_now_seconds") or self.wants("timeline") else {}
+        timelines = {c.pk: engine.timeline(figures[c.pk], engine.engine_for(c.version.calendar), now=now) for c in clocks} if self.wants("timeline") else {}
+        return Response(self.sparse(s.ClockSerializer(clocks, many=True, context={"figures": figures, "timelines": timelines})).data)
 
 

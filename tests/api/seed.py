@@ -49,6 +49,7 @@ def seed_portal():
     tokens.token_issue(actor=admin, owner=account, name="mon01")
     tokens.token_issue(actor=admin, owner=admin, name="admin's script")
     CapacityWarning.objects.create(ci=ci, metric="disk_used_pct", threshold_value=90.0, current_value=82.0, slope_per_day=0.5, forecast_at=start)
+    capacity.measurements_record(actor=admin, rows=[{"ci": ci.pk, "metric": "disk_used_pct", "value": 82.0}])
 
     # Service monitoring, the job schedule and webhooks, through their own test helpers.
     events.ingest(actor=admin, payload=[

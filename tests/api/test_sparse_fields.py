@@ -1,6 +1,8 @@
 """?fields= on every list and detail endpoint: only the named fields, unknown names a 400,
 pruned before serializing, never on writes. The route walk fails for any viewset someone
-routes without mof.api.fields.SparseFieldsMixin."""
+routes without mof.api.fields.SparseFieldsMixin, and for any other API view (reports, the
+schedule, a run of a job...) without mof.api.fields.SparseFieldsView or a case below."""
+import datetime as dt
 import re
 
 import pytest
@@ -9,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.schemas.generators import EndpointEnumerator
 from rest_framework.test import APIRequestFactory
 
-from mof.api.fields import SparseFieldsMixin, prune_fields
+from mof.api.fields import SparseFieldsMixin, SparseFieldsView, prune_fields, readable_fields
 from mof.models import Service
 from tests.api.seed import seed_portal
 from tests.conftest import api_as
@@ -108,6 +110,194 @@ def test_every_detail_endpoint_returns_only_the_requested_fields(seeded):
     client = api_as(seeded)
     problems = {path: _check_detail(client, seeded, path, cls) for path, cls in _routes("retrieve")}
     assert {path: problem for path, problem in problems.items() if problem} == {}
+
+
+# --- API views that are not viewsets -------------------------------------------------------
+
+NOT_OBJECTS = {"/api/v1/schema/", "/api/v1/docs/"}  # the API's own description
+
+
+def _plain_views():
+    """(path, view class) of every routed API GET that is not a viewset's."""
+    found = {}
+    for path, method, callback in EndpointEnumerator().get_api_endpoints():
+        if path.startswith("/api/") and method == "GET" and not getattr(callback, "actions", None) and path not in NOT_OBJECTS:
+            found[path] = callback.cls
+    return sorted(found.items())
+
+
+def answer_objects(view_class, body) -> list:
+    """The objects of an answer that ?fields= cuts: those in the envelope's lists the view
+    names (sparse_in), a page's results, each of a plain list, or the answer itself."""
+    keys = getattr(view_class, "sparse_in", ())
+    if keys:
+        return [row for key in keys for row in body[key]]
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and "results" in body and issubclass(view_class, SparseFieldsMixin):
+        return body["results"]
+    return [body]
+
+
+def _today():
+    return dt.date.today()
+
+
+def _first(model, **filters):
+    return model.objects.filter(**filters).order_by("pk").first()
+
+
+def _conflicts_url():
+    from changes.models import RequestForChange as Change
+
+    return f"/api/v1/changes/{_first(Change).pk}/conflicts/", {}
+
+
+def _run_url():
+    from operations.models_jobs import JobRun
+
+    run = _first(JobRun)
+    return f"/api/v1/jobs/{run.job_id}/runs/{run.pk}/", {}
+
+
+def _clocks_url():
+    from slas.models import SLAClock
+
+    return f"/api/v1/incidents/{_first(SLAClock, ticket_type='incidents.incident').ticket_id}/clocks/", {}
+
+
+# How to call each: a new API view without a case here fails the walk below.
+PLAIN_CASES = {
+    "/api/v1/changes/{pk}/conflicts/": _conflicts_url,
+    "/api/v1/schedule/": lambda: ("/api/v1/schedule/", {"start": str(_today() - dt.timedelta(days=30)), "end": str(_today() + dt.timedelta(days=60))}),
+    "/api/v1/jobs/{job_pk}/runs/{pk}/": _run_url,
+    "/api/v1/backup-coverage/": lambda: ("/api/v1/backup-coverage/", {}),
+    "/api/v1/incidents/{pk}/clocks/": _clocks_url,
+    "/api/v1/reports/compliance/": lambda: ("/api/v1/reports/compliance/", {"start": str(_today() - dt.timedelta(days=365)), "end": str(_today())}),
+    "/api/v1/measurements/": lambda: ("/api/v1/measurements/", {}),
+    # A period in the past: its rows do not change between two calls.
+    "/api/v1/reports/availability/": lambda: ("/api/v1/reports/availability/", {"start": str(_today() - dt.timedelta(days=60)), "end": str(_today() - dt.timedelta(days=1))}),
+    "/api/v1/services/{pk}/availability/": lambda: (f"/api/v1/services/{_first(Service).pk}/availability/", {}),
+}
+
+
+def test_every_api_view_that_is_not_a_viewset_takes_sparse_fields():
+    views = _plain_views()
+    missing = sorted({f"{cls.__module__}.{cls.__name__}" for _, cls in views if not issubclass(cls, SparseFieldsView)})
+    assert len(views) >= len(PLAIN_CASES)
+    assert not missing, f"Give these mof.api.fields.SparseFieldsView (and a case in PLAIN_CASES): {', '.join(missing)}"
+
+
+def _check_plain(client, path, cls):
+    """What is wrong with ?fields= on this API view (None: nothing)."""
+    case = PLAIN_CASES.get(path)
+    if case is None:
+        return "no case: add one to PLAIN_CASES"
+    url, params = case()
+    full = client.get(url, params)
+    if full.status_code != 200:
+        return f"{full.status_code} without ?fields="
+    body = full.json()
+    objects = answer_objects(cls, body)
+    if not objects:
+        return "no objects to check: seed some in tests/api/seed.py"
+    allowed = readable_fields(cls.sparse_serializer())
+    if any(set(o) != set(allowed) for o in objects):
+        return f"the allowed fields {allowed} are not those answered: {sorted(objects[0])}"
+
+    refused = client.get(url, {**params, "fields": f"{allowed[0]},{BOGUS}"})
+    if refused.status_code != 400:
+        return f"?fields={BOGUS} answered {refused.status_code}, not 400"
+    message = refused.json()["fields"][0]
+    if BOGUS not in message or f"Allowed: {', '.join(allowed)}." not in message:
+        return f"unclear message {message!r}"
+
+    name = "id" if "id" in allowed else allowed[0]
+    sparse = client.get(url, {**params, "fields": f" {name} ,,{name}"})
+    if sparse.status_code != 200:
+        return f"?fields={name} answered {sparse.status_code}"
+    sparse_body = sparse.json()
+    if answer_objects(cls, sparse_body) != [{name: o[name]} for o in objects]:
+        return f"?fields={name} gave {answer_objects(cls, sparse_body)[:2]}"
+    if isinstance(body, dict) and cls.sparse_in:  # the envelope stays
+        keep = lambda b: {k: v for k, v in b.items() if k not in cls.sparse_in}  # noqa: E731
+        if keep(sparse_body) != keep(body):
+            return f"envelope changed: {keep(sparse_body)}"
+    return None
+
+
+def test_every_api_view_that_is_not_a_viewset_returns_only_the_requested_fields(seeded):
+    client = api_as(seeded)
+    problems = {path: _check_plain(client, path, cls) for path, cls in _plain_views()}
+    assert {path: problem for path, problem in problems.items() if problem} == {}
+
+
+def test_a_run_of_a_job_is_sparse_only_when_read(seeded):
+    """A report that a run finished (PATCH) answers in full, whatever ?fields= says."""
+    from operations.models_jobs import JobRun
+    from tests.operations.jobs_factories import run
+
+    job = _first(JobRun).job
+    running = run(job, start=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10), status="running")
+    url = f"/api/v1/jobs/{job.pk}/runs/{running.pk}/?fields=id"
+    client = api_as(seeded)
+    assert client.get(url).json() == {"id": running.pk}
+    answer = client.patch(url, {"status": "success"}, format="json")
+    assert answer.status_code == 200 and answer.json()["status"] == "success" and "log_excerpt" in answer.json()
+
+
+def test_the_schedule_skips_the_conflict_marks_it_was_not_asked_for(seeded, monkeypatch):
+    from operations import calendar
+
+    asked = []
+    build = calendar.build
+    monkeypatch.setattr(calendar, "build", lambda **kw: asked.append(kw["marks"]) or build(**kw))
+    client = api_as(seeded)
+    period = {"start": str(_today()), "end": str(_today() + dt.timedelta(days=30))}
+    client.get("/api/v1/schedule/", {**period, "fields": "id,title"})
+    client.get("/api/v1/schedule/", {**period, "fields": "id,conflicts"})
+    client.get("/api/v1/schedule/", period)
+    assert asked == [False, True, True]
+
+
+def test_a_change_s_conflicts_leave_out_the_free_slots_unless_asked(seeded, monkeypatch):
+    from changes.models import RequestForChange as Change
+    from operations.api import views
+
+    slots = []
+    monkeypatch.setattr(views, "next_free_slots", lambda change, count: slots.append(count) or [])
+    client = api_as(seeded)
+    url = f"/api/v1/changes/{_first(Change).pk}/conflicts/"
+    body = client.get(url, {"fields": "change,conflicts"}).json()
+    assert set(body) == {"change", "conflicts"} and slots == []
+    assert set(client.get(url).json()) == {"change", "conflicts", "free_slots"} and slots == [3]
+
+
+def test_the_compliance_report_as_csv_has_the_asked_columns(seeded):
+    client = api_as(seeded)
+    period = {"start": str(_today() - dt.timedelta(days=365)), "end": str(_today())}
+    full = client.get("/api/v1/reports/compliance/", {**period, "format": "csv"})
+    sparse = client.get("/api/v1/reports/compliance/", {**period, "format": "csv", "fields": "sla,compliance"})
+    assert full.status_code == sparse.status_code == 200
+    full_lines, sparse_lines = full.content.decode().splitlines(), sparse.content.decode().splitlines()
+    assert full_lines[0].startswith("sla,kind,service,metric") and sparse_lines[0] == "sla,compliance"
+    assert len(sparse_lines) == len(full_lines) > 1
+    refused = client.get("/api/v1/reports/compliance/", {**period, "format": "csv", "fields": "colour"})
+    assert refused.status_code == 400 and b"Unknown field: colour" in refused.content
+
+
+def test_the_schema_documents_sparse_fields_on_api_views_that_are_not_viewsets(admin_user):
+    schema = api_as(admin_user).get("/api/v1/schema/", {"format": "json"}).json()
+    for route, cls in _plain_views():
+        path = route.replace("{pk}", "{id}")  # as the schema names the path parameter
+        operation = schema["paths"][path]["get"]
+        fields = [p for p in operation.get("parameters", []) if p["name"] == "fields"]
+        assert len(fields) == 1, path
+        assert fields[0]["schema"]["items"]["enum"] == readable_fields(cls.sparse_serializer()), path
+        for method in set(schema["paths"][path]) - {"get", "parameters"}:
+            assert not any(p["name"] == "fields" for p in schema["paths"][path][method].get("parameters", [])), (path, method)
+    schedule = next(p for p in schema["paths"]["/api/v1/schedule/"]["get"]["parameters"] if p["name"] == "fields")
+    assert "`changes`" in schedule["description"] and "the rest of the answer stays" in schedule["description"]
 
 
 def test_several_fields_come_back_and_a_blank_parameter_means_all(admin_user):
