@@ -21,8 +21,18 @@ How it stays fast (50,000 scheduled changes, a CI with tens of thousands of depe
 the other changes come from one indexed time-overlap query ((status, planned_start)
 index, bounded by `planned_end > start`), so only the few that overlap are looked at;
 their CIs come in one query, and the impact sets are intersected in memory as Python
-sets. Nothing extra is stored, so there is no second index to keep in step with the
-snapshots.
+sets.
+
+The forward schedule shows thousands of changes at once, so each scheduled change stores
+the kinds of its collisions with other changes (`schedule_conflicts`: same_ci, impact,
+shared_impact, implementer), computed by `conflict_marks()` and kept by `refresh_marks()`
+on every write they depend on: a change entering, leaving or moving within the scheduled
+states (the transition door, RequestForChange.after_transition), a new implementer, a new
+impact snapshot (changes.services). Each refresh recomputes the change and the scheduled
+changes overlapping where it was and where it is, under one PostgreSQL advisory lock so
+that concurrent schedulings see each other. Freezes are judged when read (few, and their
+edits then need no refresh); `manage.py refresh_conflict_marks` recomputes everything
+after a bulk load.
 
 `next_free_slots(change)` suggests the next start times, with the same duration, that
 avoid all of the above, preferring slots inside the maintenance windows.
@@ -33,6 +43,7 @@ import datetime as dt
 import heapq
 from dataclasses import asdict, dataclass, field
 
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -445,11 +456,17 @@ def _find_slots(first, last, duration, busy, allowed, count, *, outside):
 
 # --- many changes at once (the calendar) ---------------------------------------------------
 
+MARK_KINDS = ("same_ci", "impact", "shared_impact", "implementer")  # what is stored; freezes are judged at read time
+# pg_advisory_xact_lock key of the marks refreshes ("MOFmarks" in ASCII).
+MARKS_LOCK = int.from_bytes(b"MOFmarks", "big") & (2**63 - 1)
+REFRESH_CHUNK = 2_000
 
-def conflict_marks(changes) -> dict[int, set[str]]:
-    """{change id: conflict kinds} for a list of changes, in a constant number of queries
-    (for the calendar; the RFC page uses conflicts_for). Impact sets are the snapshots
-    plus the changes' own CIs: no CMDB walk here. Maintenance windows are not judged."""
+
+def conflict_marks(changes, *, freezes: bool = True) -> dict[int, set[str]]:
+    """{change id: conflict kinds} for a list of changes, against every scheduled change,
+    in a constant number of queries. Impact sets are the snapshots plus the changes' own
+    CIs: no CMDB walk here. Maintenance windows are not judged; freeze windows only with
+    `freezes`. The stored marks (refresh_marks) are this without freezes."""
     from changes.models import RequestForChange
 
     changes = [c for c in changes if c.planned_start and c.planned_end and c.planned_start < c.planned_end]
@@ -459,14 +476,12 @@ def conflict_marks(changes) -> dict[int, set[str]]:
     end = max(c.planned_end for c in changes)
     pool = scheduled_overlapping(start, end)
     rows = {
-        pk: (s, e, implementer, ctype, snapshot, services)
-        for pk, s, e, implementer, ctype, snapshot, services in pool.values_list(
-            "pk", "planned_start", "planned_end", "implementer_id", "type", "impacted_ci_ids", "affected_services"
-        )
+        pk: (s, e, implementer, snapshot)
+        for pk, s, e, implementer, snapshot in pool.values_list("pk", "planned_start", "planned_end", "implementer_id", "impacted_ci_ids")
     }
     for c in changes:  # the listed changes themselves, whatever their state (read only if not in the pool)
         if c.pk not in rows:
-            rows[c.pk] = (c.planned_start, c.planned_end, c.implementer_id, c.type, c.impacted_ci_ids, c.affected_services)
+            rows[c.pk] = (c.planned_start, c.planned_end, c.implementer_id, c.impacted_ci_ids)
     listed = {c.pk for c in changes}
     through = RequestForChange.affected_cis.through
     cis: dict[int, set[int]] = {}
@@ -478,11 +493,11 @@ def conflict_marks(changes) -> dict[int, set[str]]:
     marks: dict[int, set[str]] = {pk: set() for pk in listed}
     empty: frozenset[int] = frozenset()
     own = {pk: cis.get(pk, empty) for pk in rows}
-    impact = {pk: set(row[4] or ()) | own[pk] for pk, row in rows.items()}
+    impact = {pk: set(row[3] or ()) | own[pk] for pk, row in rows.items()}
     ordered = sorted(rows.items(), key=lambda item: item[1][0])
     active: dict[int, None] = {}  # the changes still running at the sweep's time (insertion-ordered)
     ends: list[tuple] = []  # heap of (planned end, id) of the active ones
-    for pk, (s, e, implementer, *_rest) in ordered:  # sweep: pairs overlapping in time
+    for pk, (s, e, implementer, _snapshot) in ordered:  # sweep: pairs overlapping in time
         while ends and ends[0][0] <= s:
             active.pop(heapq.heappop(ends)[1], None)
         pk_listed = pk in listed
@@ -514,18 +529,150 @@ def conflict_marks(changes) -> dict[int, set[str]]:
         active[pk] = None
         heapq.heappush(ends, (e, pk))
 
-    freezes = list(
-        operations_selectors.freeze_windows_overlapping(start, end)
-    )
     if freezes:
-        from operations.models import FreezeWindow
-
-        scoped = {}
-        for freeze_id, service_id in FreezeWindow.services.through.objects.filter(freezewindow_id__in=[f.pk for f in freezes]).values_list("freezewindow_id", "service_id"):
-            scoped.setdefault(freeze_id, set()).add(service_id)
-        for c in changes:
-            services = {x["id"] for x in (rows[c.pk][5] or []) if isinstance(x, dict) and "id" in x}
-            for f in freezes:
-                if f.start < c.planned_end and f.end > c.planned_start and (f.pk not in scoped or scoped[f.pk] & services):
-                    marks[c.pk].add("freeze")
+        for pk in freeze_marks(changes):
+            marks[pk].add("freeze")
     return marks
+
+
+def freeze_marks(changes) -> set[int]:
+    """The ids of `changes` planned inside a freeze in force that applies to them (a global
+    one, or one naming a service of their impact snapshot): at most three queries, the
+    snapshots read only for changes overlapping a service-scoped freeze."""
+    from changes.models import RequestForChange
+    from operations.models import FreezeWindow
+
+    changes = [c for c in changes if c.planned_start and c.planned_end and c.planned_start < c.planned_end]
+    if not changes:
+        return set()
+    freezes = list(freeze_windows_overlapping(min(c.planned_start for c in changes), max(c.planned_end for c in changes)))
+    if not freezes:
+        return set()
+    scoped: dict[int, set[int]] = {}
+    for freeze_id, service_id in FreezeWindow.services.through.objects.filter(freezewindow_id__in=[f.pk for f in freezes]).values_list("freezewindow_id", "service_id"):
+        scoped.setdefault(freeze_id, set()).add(service_id)
+    hit: dict[int, list] = {}
+    for c in changes:
+        overlapping_freezes = [f for f in freezes if f.start < c.planned_end and f.end > c.planned_start]
+        if overlapping_freezes:
+            hit[c.pk] = overlapping_freezes
+    found = {pk for pk, fs in hit.items() if any(f.pk not in scoped for f in fs)}
+    pending = sorted(pk for pk in hit if pk not in found)
+    for chunk in range(0, len(pending), 5000):
+        for pk, services in RequestForChange.objects.filter(pk__in=pending[chunk : chunk + 5000]).values_list("pk", "affected_services"):
+            ids = {x["id"] for x in (services or []) if isinstance(x, dict) and "id" in x}
+            if any(scoped[f.pk] & ids for f in hit[pk]):
+                found.add(pk)
+    return found
+
+
+# --- stored marks -------------------------------------------------------------------------
+
+
+def lock_marks() -> None:
+    """Serialise the refreshes of stored marks until the transaction ends (PostgreSQL; SQLite
+    serialises writers itself). Taken before reading the pool, so of two changes scheduled
+    at once into overlapping periods the second refresh (READ COMMITTED) sees the first's
+    rows and marks both; and taken before any change row is locked (the transition door asks
+    RequestForChange.before_transition), so a refresh never waits on a row another refresh
+    holds while that one waits for this lock."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MARKS_LOCK])
+
+
+class _Planned:
+    """What conflict_marks reads of a change listed from the pool (the rest comes with the pool)."""
+
+    __slots__ = ("pk", "planned_start", "planned_end", "implementer_id", "impacted_ci_ids")
+
+    def __init__(self, pk, planned_start, planned_end):
+        self.pk, self.planned_start, self.planned_end = pk, planned_start, planned_end
+        self.implementer_id = self.impacted_ci_ids = None
+
+
+def refresh_marks(*, change_ids=(), periods=()) -> dict[int, list[str]]:
+    """Recompute and store the marks of `change_ids` and of every scheduled change overlapping
+    one of `periods` ((start, end) pairs: where a change was and is planned), in one UPDATE
+    of those whose marks differ. A change outside SCHEDULED_STATES gets none. Returns
+    {change id: kinds} for every change looked at."""
+    from changes.models import RequestForChange
+
+    with transaction.atomic():
+        lock_marks()
+        targets = {pk for pk in change_ids if pk}
+        for start, end in periods:
+            if start and end and start < end:
+                targets.update(scheduled_overlapping(start, end).values_list("pk", flat=True))
+        ids = sorted(targets)
+        found: dict[int, list[str]] = {}
+        for chunk in range(0, len(ids), REFRESH_CHUNK):
+            rows = RequestForChange.objects.filter(pk__in=ids[chunk : chunk + REFRESH_CHUNK]).values_list(
+                "pk", "status", "planned_start", "planned_end", "schedule_conflicts"
+            )
+            found.update(_store(list(rows)))
+        return found
+
+
+def refresh_marks_around(change, *, before=None) -> list[str]:
+    """After a write to `change` (a transition, a new implementer, a new impact snapshot):
+    refresh its marks and those of the scheduled changes overlapping where it was and where
+    it is now. `before` is (status, planned_start, planned_end) as stored before the write;
+    by default as the instance was loaded. Sets and returns the change's marks."""
+    status, start, end = before or getattr(change, "_stored_schedule", None) or (change.status, change.planned_start, change.planned_end)
+    was, now = status in SCHEDULED_STATES, change.status in SCHEDULED_STATES
+    if not (was or now or change.schedule_conflicts):
+        return change.schedule_conflicts
+    periods = ([(start, end)] if was else []) + ([(change.planned_start, change.planned_end)] if now else [])
+    change.schedule_conflicts = refresh_marks(change_ids=[change.pk], periods=periods).get(change.pk, [])
+    change._stored_schedule = (change.status, change.planned_start, change.planned_end)
+    return change.schedule_conflicts
+
+
+def refresh_all_marks(*, progress=None) -> tuple[int, int]:
+    """Recompute every stored mark (after bulk loads, or to repair): clears those outside
+    SCHEDULED_STATES, then walks the scheduled changes in planned-start order, REFRESH_CHUNK
+    at a time (each chunk compared against the whole pool overlapping it). Returns
+    (scheduled changes looked at, changes whose marks changed); `progress(done, total)` after each chunk."""
+    from changes.models import RequestForChange
+
+    with transaction.atomic():
+        lock_marks()
+        cleared = 0
+        stale = list(RequestForChange.objects.exclude(status__in=SCHEDULED_STATES).exclude(schedule_conflicts=[]).values_list("pk", flat=True))
+        for chunk in range(0, len(stale), REFRESH_CHUNK):
+            cleared += RequestForChange.objects.filter(pk__in=stale[chunk : chunk + REFRESH_CHUNK]).update(schedule_conflicts=[])
+        scheduled = RequestForChange.objects.filter(status__in=SCHEDULED_STATES)
+        rows = list(scheduled.order_by("planned_start", "pk").values_list("pk", "status", "planned_start", "planned_end", "schedule_conflicts"))
+        changed = 0
+        for chunk in range(0, len(rows), REFRESH_CHUNK):
+            part = rows[chunk : chunk + REFRESH_CHUNK]
+            before = {pk: stored for pk, *_rest, stored in part}
+            after = _store(part)
+            changed += sum(1 for pk, kinds in after.items() if kinds != before[pk])
+            if progress is not None:
+                progress(min(chunk + REFRESH_CHUNK, len(rows)), len(rows))
+        return len(rows), changed + cleared
+
+
+def _store(rows) -> dict[int, list[str]]:
+    """Compute the marks of `rows` ((pk, status, start, end, stored kinds)) with conflict_marks
+    and write those that differ: one UPDATE, a CASE over the few distinct sets of kinds."""
+    from changes.models import RequestForChange
+    from django.db.models import Case, JSONField, Value, When
+
+    listed = [_Planned(pk, s, e) for pk, status, s, e, _stored in rows if status in SCHEDULED_STATES]
+    computed = conflict_marks(listed, freezes=False)
+    new = {pk: sorted(computed.get(pk, ())) for pk, *_rest in rows}
+    by_kinds: dict[tuple, list[int]] = {}
+    for pk, *_rest, stored in rows:
+        if new[pk] != list(stored or ()):
+            by_kinds.setdefault(tuple(new[pk]), []).append(pk)
+    if by_kinds:
+        whens = [When(pk__in=pks, then=Value(list(kinds), output_field=JSONField())) for kinds, pks in by_kinds.items()]
+        RequestForChange.objects.filter(pk__in=[pk for pks in by_kinds.values() for pk in pks]).update(
+            schedule_conflicts=Case(*whens, output_field=JSONField())
+        )
+    return new

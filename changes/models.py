@@ -82,6 +82,12 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
     outcome = models.CharField(max_length=30, choices=Outcome.choices, blank=True, editable=False)
     pir_notes = models.TextField(blank=True, verbose_name="post-implementation review notes")
     freeze_warning = models.TextField(blank=True, editable=False)
+    # Derived, kept by changes.conflicts.refresh_marks on every write it depends on, so the
+    # forward schedule reads it instead of comparing a month of changes pairwise.
+    schedule_conflicts = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Kinds of collision with other scheduled changes (same_ci, impact, shared_impact, implementer); empty outside the scheduled states.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -103,6 +109,27 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
 
     def notification_recipients(self):
         return [self.requester, self.change_manager, self.implementer]
+
+    # The marks change whenever another change moves: not a decision anyone made on this one.
+    audit_exclude = ("schedule_conflicts",)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # State and period as stored: a write that moves the change refreshes the marks of the changes it leaves.
+        instance._stored_schedule = tuple(instance.__dict__.get(name) for name in ("status", "planned_start", "planned_end"))
+        return instance
+
+    @classmethod
+    def before_transition(cls, name):
+        from changes.conflicts import lock_marks
+
+        lock_marks()  # before the row lock, as every marks refresh does: one lock order, no deadlock
+
+    def after_transition(self, name, *, actor, data):
+        from changes.conflicts import refresh_marks_around
+
+        refresh_marks_around(self)
 
 
 class ChangeComment(AuditedModel):

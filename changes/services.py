@@ -6,7 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from changes import conflicts
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType, ReleaseStatus, TemplateStatus
+from changes.conflicts import SCHEDULED_STATES
 from changes.models import ChangeComment, ChangeStakeholder, Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
 from mof import audit, impact, policy, separation
 from mof import services as core_services
@@ -89,14 +91,26 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
         raise ValidationError({"implementation_plan": "A standard change follows its approved template's plans; propose a new template to change them."})
     if affected_cis is not None and not before_approval:
         raise ValidationError({"affected_cis": "The affected CIs cannot change once the change is approved."})
+    stored = (change.status, change.planned_start, change.planned_end)
+    moves = affected_cis is not None or any(k in fields for k in ("implementer", "planned_start", "planned_end"))
     _set_fields(change, fields, allowed)
     _check_parties(change, actor)
+    scheduled = change.status in SCHEDULED_STATES
     with audit.acting_as(actor), transaction.atomic():
+        if scheduled:
+            conflicts.lock_marks()  # before the row's lock, as the transition door takes it
         change.save()
         if affected_cis is not None:
             change.affected_cis.set(affected_cis)
         if test_environment is not None:
             change.test_environment.set(test_environment)
+        if scheduled:
+            # The save wrote the marks as the page loaded them: recompute this change's, and its
+            # neighbours' too when what they depend on (implementer, period, CIs) was edited.
+            if moves:
+                conflicts.refresh_marks_around(change, before=stored)
+            else:
+                change.schedule_conflicts = conflicts.refresh_marks(change_ids=[change.pk]).get(change.pk, [])
     return change
 
 
@@ -108,6 +122,9 @@ def change_analyse_impact(*, actor, change: RequestForChange) -> RequestForChang
         raise ValidationError({"affected_cis": "Name the affected CIs before analysing the impact."})
     result = impact.analyse(ci_ids, impact.DOWNSTREAM)
     with audit.acting_as(actor), transaction.atomic():
+        scheduled = change.status in SCHEDULED_STATES
+        if scheduled:
+            conflicts.lock_marks()  # before the row's lock, as the transition door takes it
         RequestForChange.objects.filter(pk=change.pk).update(
             affected_services=[
                 {"id": s.id, "name": s.name, "criticality": s.criticality, "via_ci": s.via_ci, "path": s.path} for s in result.services
@@ -115,6 +132,8 @@ def change_analyse_impact(*, actor, change: RequestForChange) -> RequestForChang
             impacted_ci_ids=sorted(ci_ids + [c.id for c in result.cis]),
             impact_analysed_at=timezone.now(),
         )
+        if scheduled:  # a new snapshot: the impact marks of this change and its neighbours follow it
+            conflicts.refresh_marks_around(change)
     change.refresh_from_db()
     return change
 

@@ -4,7 +4,9 @@ occurrences from now on that have no run yet) in a period, restricted to what th
 reader may see, optionally filtered by IT service or CI. Used by the calendar page,
 `GET /api/v1/schedule/` and the iCalendar feed, in a constant number of queries.
 
-Reads of the Changing quadrant go through its public selectors and conflict marks.
+Reads of the Changing quadrant go through its public selectors. A change's conflict marks
+with other changes are read as stored on it (changes.conflicts.refresh_marks keeps them on
+every write they depend on); freeze marks are judged here, the freezes being few.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.urls import reverse
 
 from changes import selectors as change_selectors
 from changes.choices import ChangeStatus, ChangeType
-from changes.conflicts import SCHEDULED_STATES, conflict_marks, overlapping
+from changes.conflicts import SCHEDULED_STATES, freeze_marks, overlapping
 from mof import policy
 from operations import jobs_selectors, selectors
 from operations.models_jobs import JobKind, RunStatus
@@ -54,15 +56,13 @@ class CalendarItem:
 
 
 class _ChangeRow:
-    """What the calendar and conflict_marks read of a change (impact snapshots are read by
-    conflict_marks itself, from its own pool of scheduled changes)."""
+    """What the calendar reads of a change, with its stored conflict marks."""
 
-    __slots__ = ("pk", "number", "title", "type", "status", "planned_start", "planned_end", "implementer_id", "impacted_ci_ids", "affected_services")
+    __slots__ = ("pk", "number", "title", "type", "status", "planned_start", "planned_end", "schedule_conflicts")
 
-    def __init__(self, pk, number, title, type_, status, planned_start, planned_end, implementer_id):
+    def __init__(self, pk, number, title, type_, status, planned_start, planned_end, schedule_conflicts):
         self.pk, self.number, self.title, self.type, self.status = pk, number, title, type_, status
-        self.planned_start, self.planned_end, self.implementer_id = planned_start, planned_end, implementer_id
-        self.impacted_ci_ids = self.affected_services = None
+        self.planned_start, self.planned_end, self.schedule_conflicts = planned_start, planned_end, schedule_conflicts
 
     @property
     def reference(self) -> str:
@@ -103,14 +103,20 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     # Plain rows, not model instances: a month holds thousands of changes.
     changes = [
         _ChangeRow(*row) for row in changes.select_related(None).order_by("planned_start", "pk").values_list(
-            "pk", "number", "title", "type", "status", "planned_start", "planned_end", "implementer_id"
+            "pk", "number", "title", "type", "status", "planned_start", "planned_end", "schedule_conflicts"
         )[: limit + 1]
     ]
     if len(changes) > limit:
         changes, truncated = changes[:limit], True
     # Conflict marks are for IT staff; a requester outside IT reads their change's conflicts on the RFC.
     marks = marks and policy.is_internal(user)
-    flagged = conflict_marks([c for c in changes if c.status in SCHEDULED_STATES]) if marks else {}
+    flagged = {}
+    if marks:
+        # Marks are for the scheduled changes, as before (a change outside those states stores none).
+        scheduled = [c for c in changes if c.status in SCHEDULED_STATES]
+        flagged = {c.pk: c.schedule_conflicts for c in scheduled if c.schedule_conflicts}
+        for pk in freeze_marks(scheduled):
+            flagged[pk] = [*flagged.get(pk, ()), "freeze"]
     # Labels and URLs once, not per row (get_FOO_display and reverse() add up at ~1,000 rows).
     change_url = reverse("change_detail", args=[0])[:-2]
     for c in changes:

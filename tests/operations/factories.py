@@ -2,6 +2,7 @@
 (bypassing transitions, for set-up only), freezes and maintenance windows."""
 import datetime as dt
 
+from changes.conflicts import refresh_marks
 from changes.models import RequestForChange
 from operations.models import FreezeWindow, MaintenanceWindow
 from tests.changes.factories import ChangeFactory
@@ -22,6 +23,8 @@ def scheduled_change(*, start, hours=2, cis=(), status="scheduled", impacted=Non
     if impacted is not None:
         updates["impacted_ci_ids"] = sorted(impacted)
     RequestForChange.objects.filter(pk=change.pk).update(**updates)
+    # As a transition into that state would: the stored conflict marks of it and its neighbours.
+    refresh_marks(change_ids=[change.pk], periods=[(change.planned_start, change.planned_end)])
     return RequestForChange.objects.get(pk=change.pk)
 
 
