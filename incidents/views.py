@@ -496,7 +496,7 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     ordering = list(qs.query.order_by) if request.GET.get("sort") else []
     default = ["sla_due", "priority"] if name == "breaching" and base.query.annotations else ["priority", "-number"]
     qs = qs.order_by(*ordering, "-pk") if ordering else qs.order_by(*default)
-    if csv_io.export_requested(request):  # the whole queue as CSV instead of a page of it
+    if csv_io.export_requested(request) and filterset.is_valid():  # the whole queue, not a page; never a refused filter as none
         return {"csv": csv_io.export_csv(qs, INCIDENT_EXPORT_COLUMNS, filename=f"incidents-{name}")}
     page = _page(request, qs)
     params = request.GET.copy()

@@ -428,7 +428,7 @@ def ci_list(request):
     ordering = list(qs.query.order_by)
     if ordering:
         qs = qs.order_by(*ordering, "pk")
-    if csv_io.export_requested(request):
+    if csv_io.export_requested(request) and filterset.is_valid():  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, CI_EXPORT_COLUMNS, filename="configuration-items")
     page = paginate(
         qs,

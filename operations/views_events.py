@@ -74,7 +74,7 @@ def _events_page(request, *, subject, ci=None, service=None):
         rows = events_selectors.alert_list(user=user, ci=ci, service=service, key=filters.get("key", ""), open_only=filters.get("open", False), since=since)
     else:
         rows = events_selectors.event_list(user=user, ci=ci, service=service, key=filters.get("key", ""), since=since, severity=filters.get("severity"))
-    if csv_io.export_requested(request):
+    if csv_io.export_requested(request) and form.is_valid():  # a refused filter is shown, never exported as no filter
         columns = ALERT_EXPORT_COLUMNS if show == "alerts" else EVENT_EXPORT_COLUMNS
         return csv_io.export_csv(rows, columns, filename=f"{show}-{subject.pk}")
     page = paginate(rows, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)

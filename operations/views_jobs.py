@@ -101,18 +101,27 @@ def job_list(request):
     q = request.GET.get("q", "").strip()[:100]
     if q:
         qs = qs.filter(name__icontains=q)
-    if csv_io.export_requested(request):
+    flagged = request.GET.get("flagged", "")
+    flags = None
+    if flagged == "1":
+        # Flags are judged from the coming runs, not stored: judge every job the other filters
+        # leave (together, as a page is) and keep the flagged ones, so that the pages and the
+        # export hold all of them (a page at a time would drop some and paginate wrongly).
+        flags = jobs_selectors.job_flags(list(qs.filter(active=True)))
+        qs = qs.filter(pk__in=[pk for pk, found in flags.items() if found])
+    elif flagged not in ("", "0"):
+        errors.append("Flags: 1 for flagged jobs only, or nothing for every job.")
+    if csv_io.export_requested(request) and not errors:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs.select_related("owner_group").order_by("name", "pk"), JOB_EXPORT_COLUMNS, filename="jobs")
     page = paginate(qs.order_by("name", "pk"), page=parse_positive_int(request.GET.get("page"), 1),
                     page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE))
-    flags = jobs_selectors.job_flags(page.items)
+    if flags is None:
+        flags = jobs_selectors.job_flags(page.items)
     latest = jobs_selectors.last_runs(j.pk for j in page.items)
     rows = [{"job": j, "flags": flags.get(j.pk, []), "last": latest.get(j.pk)} for j in page.items]
-    if request.GET.get("flagged") == "1":
-        rows = [r for r in rows if r["flags"]]
     return render(request, "operations/job_list.html", {
         "page": page, "rows": rows, "kinds": JobKind.choices, "groups": list(Team.objects.order_by("name").only("pk", "name")),
-        "kind": kind, "active": state, "group": group, "q": q, "errors": errors, "flag_days": jobs_selectors.flag_days(),
+        "kind": kind, "active": state, "group": group, "q": q, "flagged": flagged, "errors": errors, "flag_days": jobs_selectors.flag_days(),
         "can_add": policy.can(user, "job.add"),
     }, status=400 if errors else 200)
 
@@ -178,6 +187,12 @@ def job_delete(request, pk):
     return redirect("job_list")
 
 
+BACKUP_EXPORT_COLUMNS = csv_io.columns(
+    ("CI", "ci_name"), ("Policy (hours)", "policy_hours"), ("Last good backup", "last_good"),
+    ("State", lambda r: "at risk" if r.at_risk else "covered"), ("Backup jobs", lambda r: [name for _pk, name in r.jobs]),
+)
+
+
 @login_required
 @require_GET
 def backup_coverage(request):
@@ -187,6 +202,8 @@ def backup_coverage(request):
     at_risk = sum(1 for r in rows if r.at_risk)
     if request.GET.get("all") != "1":
         rows = [r for r in rows if r.at_risk]
+    if csv_io.export_requested(request):  # what the page lists: at risk only, or every covered CI
+        return csv_io.export_csv(rows, BACKUP_EXPORT_COLUMNS, filename="backup-coverage")
     page_size = parse_positive_int(request.GET.get("page_size"), 100, 500)
     number = parse_positive_int(request.GET.get("page"), 1)
     shown = rows[(number - 1) * page_size: number * page_size]

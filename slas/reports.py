@@ -22,6 +22,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from mof.csv_io import FORMULA_PREFIXES
 from slas.forms import format_duration
 from slas.models import ClockState, SLAClock, SLAVersion
 from slas.whatif import meets, percentage
@@ -238,8 +239,14 @@ def to_csv(header: list[str], rows) -> str:
     writer = csv.writer(out)
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else _defused(v) for v in row])
     return out.getvalue()
+
+
+def _defused(value):
+    # A spreadsheet runs text starting with = + - @ as a formula (CSV injection), e.g. an
+    # SLA's name: a leading quote, as every export of mof.csv_io does. Numbers stay numbers.
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
 
 
 def compliance_csv(rows: list[dict]) -> str:
