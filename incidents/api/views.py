@@ -8,11 +8,12 @@ from incidents.api import serializers as s
 from incidents.models import KnownError, PriorityRule, Problem, ProblemProposal
 from mof import policy
 from mof.api.fields import SparseFieldsMixin
+from mof.api.reads import ValuesReadMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
 
 
-class IncidentViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Incidents. Callers see their own (never work notes); the service desk sees all."""
 
     filterset_fields = {

@@ -48,12 +48,38 @@ def refuse_unstorable_values(request):
         raise ValidationError(errors)
 
 
+_filterset_classes: dict = {}
+
+
 class CollectionFilterBackend(DjangoFilterBackend):
+    def get_filterset_class(self, view, queryset=None):
+        # A viewset's `filterset_fields` make django-filter build a FilterSet class (and copy
+        # every filter into it) on each request: once per viewset and model is enough.
+        if queryset is None or getattr(view, "filterset_class", None) or "filterset_fields" in vars(view):
+            return super().get_filterset_class(view, queryset)
+        key = (type(view), queryset.model)
+        if key not in _filterset_classes:
+            _filterset_classes[key] = super().get_filterset_class(view, queryset)
+        return _filterset_classes[key]
+
     def filter_queryset(self, request, queryset, view):
         if _is_detail(view):
             return queryset
         refuse_unstorable_values(request)
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
+            return queryset
+        if not getattr(view, "filterset_class", None) and not _names_a_filter(request, filterset_class):
+            # No parameter of the request is one of the generated filters: their form would be
+            # valid and every filter a no-op (no value), so the queryset is the answer as it is.
+            return queryset
         return super().filter_queryset(request, queryset, view)
+
+
+def _names_a_filter(request, filterset_class) -> bool:
+    # By prefix: a filter's widget may read `name_min`, `name_0`, `name_after`...
+    names = tuple(filterset_class.base_filters)
+    return any(param.startswith(names) for param in request.query_params)
 
 
 class CollectionSearchFilter(SearchFilter):

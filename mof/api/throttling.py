@@ -7,15 +7,16 @@ address otherwise. The scope is the view's `throttle_scope` when it sets one (e.
 "anon". Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] (MOF_RATE_* variables);
 a scope without a rate is not limited.
 
-Fixed windows counted with cache.add + cache.incr, which are atomic in Redis: no
-read-modify-write race between processes. A refusal is 429 with Retry-After (seconds
+Fixed windows counted with an atomic increment (INCR and EXPIRE in one MULTI in Redis;
+cache.add + cache.incr with other caches): no read-modify-write race between processes. A refusal is 429 with Retry-After (seconds
 to the next window) and a JSON error.
 """
 import logging
 import math
 import time
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -30,6 +31,25 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'600/minute' -> (600, 60). Only the first letter of the period counts, as in DRF."""
     count, period = rate.split("/")
     return int(count), PERIODS[period.strip()[0].lower()]
+
+
+def count_hit(key: str, timeout: int) -> int:
+    """Add one to the counter `key` (created with `timeout` seconds to live); its new value."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        # One round trip instead of three (Django's add, then incr's EXISTS and INCR), in a
+        # MULTI so no other client's command comes between. The expiry is set again on every
+        # hit: a window's key outlives its window by at most `timeout`, and never lives forever.
+        full_key = backend.make_and_validate_key(key)
+        with backend._cache.get_client(full_key, write=True).pipeline(transaction=True) as pipe:
+            count, _ = pipe.incr(full_key).expire(full_key, timeout).execute()
+        return count
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's key expired between add and incr
+        cache.set(key, 1, timeout=timeout)
+        return 1
 
 
 class PortalRateThrottle(BaseThrottle):
@@ -58,13 +78,7 @@ class PortalRateThrottle(BaseThrottle):
         limit, period = parse_rate(rate)
         now = time.time()
         window = int(now // period)
-        key = f"mof:throttle:{scope}:{ident}:{window}"
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's key expired between add and incr
-            cache.set(key, 1, timeout=period + 1)
-            count = 1
+        count = count_hit(f"mof:throttle:{scope}:{ident}:{window}", period + 1)
         if count <= limit:
             return True
         self._wait = max(1, math.ceil((window + 1) * period - now))
