@@ -8,6 +8,9 @@ address, under a row lock: concurrent failures never lose a count, and every ser
 process sees the same state. Settings: MOF_LOGIN_LOCKOUT_ATTEMPTS (per username),
 MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS (per IP address), MOF_LOGIN_LOCKOUT_WINDOW (seconds
 in which failures add up) and MOF_LOGIN_LOCKOUT_SECONDS (how long a lockout lasts).
+A daily task (mof.lockouts_prune) forgets the records that no longer count anything,
+after MOF_LOGIN_LOCKOUT_RETENTION_DAYS: an attacker's many usernames and addresses
+would otherwise pile up for ever.
 """
 from __future__ import annotations
 
@@ -93,8 +96,10 @@ def _count_failure(kind, key, limit, now) -> None:
     # (row lock) and SQLite (one writer at a time).
     rows = LoginLockout._base_manager
     with transaction.atomic():
-        rows.bulk_create([LoginLockout(kind=kind, key=key)], ignore_conflicts=True)
-        row = rows.select_for_update().get(kind=kind, key=key)
+        row = None
+        while row is None:  # a second time only if the pruning deleted the row in between
+            rows.bulk_create([LoginLockout(kind=kind, key=key)], ignore_conflicts=True)
+            row = rows.select_for_update().filter(kind=kind, key=key).first()
         lock_served = row.locked_until is not None and row.locked_until <= now
         if row.window_started_at is None or row.window_started_at <= now - window or lock_served:
             failures, started = 1, now  # a fresh window
@@ -129,6 +134,33 @@ def _on_login_failed(sender, credentials, request=None, **kwargs):
 @receiver(user_logged_in, dispatch_uid="mof_lockout_reset")
 def _on_logged_in(sender, request, user, **kwargs):
     record_success(username=user.get_username())
+
+
+def lockouts_prune(*, now=None, chunk: int = 1000) -> int:
+    """Delete the lockout records that no longer count anything: no lock in force and no
+    failure for MOF_LOGIN_LOCKOUT_RETENTION_DAYS (never less than a counting window or a
+    lockout, so no count in progress is lost; admins see recent lockouts until then).
+    Each deletion is in the audit trail, by the system via this task (as the admin's
+    clearing is by the admin). Returns how many."""
+    now = now or timezone.now()
+    keep = max(
+        timedelta(days=settings.MOF_LOGIN_LOCKOUT_RETENTION_DAYS),
+        timedelta(seconds=settings.MOF_LOGIN_LOCKOUT_WINDOW),
+        timedelta(seconds=settings.MOF_LOGIN_LOCKOUT_SECONDS),
+    )
+    stale = LoginLockout._base_manager.filter(Q(last_failure_at__lt=now - keep) | Q(last_failure_at__isnull=True)).exclude(locked_until__gt=now)
+    total = 0
+    with audit.acting_as(None, via="task:mof.lockouts_prune"):
+        while True:
+            ids = list(stale.order_by().values_list("pk", flat=True)[:chunk])
+            if not ids:
+                break
+            with transaction.atomic():
+                # The condition again: a failure counted since the ids were read keeps its row.
+                total += stale.filter(pk__in=ids).delete()[0]
+    if total:
+        security_log.info("%d sign-in lockout record(s) past their retention pruned", total)
+    return total
 
 
 # --- reads and the admin's clearing ---------------------------------------------------

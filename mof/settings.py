@@ -275,11 +275,13 @@ MOF_INCIDENT_AUTO_CLOSE_DAYS = int(os.environ.get("MOF_INCIDENT_AUTO_CLOSE_DAYS"
 MOF_PROBLEM_CLUSTER_COUNT = int(os.environ.get("MOF_PROBLEM_CLUSTER_COUNT", "5"))
 MOF_PROBLEM_CLUSTER_DAYS = int(os.environ.get("MOF_PROBLEM_CLUSTER_DAYS", "7"))
 # Login lockout (mof.lockout): this many wrong passwords for one username, or from one IP
-# address, within the window (seconds) lock sign-in for that many seconds.
+# address, within the window (seconds) lock sign-in for that many seconds. A record with no
+# failure for MOF_LOGIN_LOCKOUT_RETENTION_DAYS and no lock in force is pruned (daily task).
 MOF_LOGIN_LOCKOUT_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ATTEMPTS", "5"))
 MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS", "20"))
 MOF_LOGIN_LOCKOUT_WINDOW = int(os.environ.get("MOF_LOGIN_LOCKOUT_WINDOW", "900"))
 MOF_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_SECONDS", "900"))
+MOF_LOGIN_LOCKOUT_RETENTION_DAYS = int(os.environ.get("MOF_LOGIN_LOCKOUT_RETENTION_DAYS", "30"))
 # Days a token from POST /api/v1/auth/token/ (a person's password exchanged) stays valid.
 MOF_SIGN_IN_TOKEN_DAYS = int(os.environ.get("MOF_SIGN_IN_TOKEN_DAYS", "30"))
 # CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):

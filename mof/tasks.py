@@ -4,7 +4,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.mail import send_mail
 
-from mof import audit
+from mof import audit, lockout
 
 
 @shared_task(name="mof.notify_transition", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -29,6 +29,12 @@ def notify_transition(model_label: str, pk, name: str, source: str, target: str,
             recipient_list=recipients,
         )
     return len(recipients)
+
+
+@shared_task(name="mof.lockouts_prune")
+def lockouts_prune() -> int:
+    """Forget sign-in lockout records past their retention (daily, from the beat schedule)."""
+    return lockout.lockouts_prune()
 
 
 def notification_recipients(obj, actor_id) -> list[str]:
