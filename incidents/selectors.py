@@ -3,8 +3,16 @@ from django.db import connection
 from django.db.models import Prefetch, Q
 
 from incidents.choices import NoteKind, OPEN_STATES
-from incidents.models import Incident, IncidentNote, KnownError, Problem
+from incidents.models import Incident, IncidentNote, KnownError, PriorityRule, Problem
 from mof import policy
+from mof.readmostly import ReadMostly
+
+# The priority matrix: nine cells read on every filing, edited by a manager now and then; kept
+# per process, read again after any edit commits (mof.readmostly).
+priority_matrix = ReadMostly(
+    "incidents.priority_matrix",
+    lambda: {(rule.impact, rule.urgency): rule.priority for rule in PriorityRule.objects.only("impact", "urgency", "priority")},
+).watch(PriorityRule)
 
 
 def visible_incidents(user, queryset=None):

@@ -5,11 +5,12 @@ import datetime as dt
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count
 from django.dispatch import Signal
 from django.utils import timezone
 
+from incidents import selectors
 from incidents.choices import IncidentStatus, NoteKind, ProblemStatus, ProposalStatus
 from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal
 from mof import audit, policy
@@ -25,8 +26,8 @@ CLOSED_STATES = (IncidentStatus.CLOSED, IncidentStatus.CANCELLED)
 
 def priority_for(impact: int, urgency: int) -> int:
     """P1..P5 from the priority matrix as it is now (a new matrix applies to new incidents)."""
-    rule = PriorityRule.objects.filter(impact=impact, urgency=urgency).values_list("priority", flat=True).first()
-    return rule or DEFAULT_MATRIX[(int(impact), int(urgency))]
+    cell = (int(impact), int(urgency))
+    return selectors.priority_matrix.get().get(cell) or DEFAULT_MATRIX[cell]
 
 
 def priority_matrix_update(*, actor, cells: dict) -> int:
@@ -54,6 +55,22 @@ def _check_assignee(incident):
         raise ValidationError({"assignee": f"{incident.assignee} is not a member of {incident.assignment_group}."})
 
 
+def _checked_already(fields: dict) -> list[str]:
+    """Fields of a new incident whose model validation would only repeat what is known: a
+    related object read from the database a moment ago exists (full_clean would query it
+    again), a new incident has no parent (the not-own-parent check is a query), and outage
+    times that are both empty meet their constraint (another query)."""
+    skip = ["parent"]
+    for name, value in fields.items():
+        if isinstance(value, models.Model) and not value._state.adding and value.pk is not None:
+            field = Incident._meta.get_field(name)
+            if field.many_to_one and not field.get_limit_choices_to():
+                skip.append(name)
+    if fields.get("outage_start") is None and fields.get("outage_end") is None:
+        skip += ["outage_start", "outage_end"]
+    return skip
+
+
 def incident_create(*, actor, caller=None, affected_cis=(), **fields) -> Incident:
     policy.require(actor, "incident.add")
     caller = caller or actor
@@ -64,7 +81,7 @@ def incident_create(*, actor, caller=None, affected_cis=(), **fields) -> Inciden
     if affected_cis and not desk:
         raise ValidationError({"affected_cis": "Choose the service; the service desk finds the CIs."})
     incident = Incident(caller=caller)
-    apply_fields(incident, fields, allowed, exclude=["number", "caller", "priority"])
+    apply_fields(incident, fields, allowed, exclude=["number", "caller", "priority", *_checked_already(fields)])
     _check_assignee(incident)
     incident.priority = priority_for(incident.impact, incident.urgency)
     with audit.acting_as(actor), transaction.atomic():

@@ -30,6 +30,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from mof import audit
+from mof.readmostly import ReadMostly
 
 log = logging.getLogger("mof.integrations")
 
@@ -98,13 +99,22 @@ def publish(event_type: str, payload: dict | None = None, *, subject=None, actor
     return event
 
 
-def listened_to(event_types) -> set:
-    """Which of these event types an active subscription wants (one query; subscriptions are few)."""
+def _wanted_event_types() -> frozenset:
     from integrations.choices import SubscriptionStatus
     from integrations.models import WebhookSubscription
 
-    subscriptions = WebhookSubscription.objects.filter(status=SubscriptionStatus.ACTIVE).only("event_types")
-    return {t for s in subscriptions for t in event_types if s.wants(t)}
+    return frozenset(t for types in WebhookSubscription.objects.filter(status=SubscriptionStatus.ACTIVE).values_list("event_types", flat=True) for t in types or ())
+
+
+# What the active subscriptions want, asked on every filing, changed when a subscription is:
+# kept per process and read again after any write to the subscriptions commits (mof.readmostly).
+_wanted = ReadMostly("integrations.wanted_event_types", _wanted_event_types).watch("integrations.WebhookSubscription")
+
+
+def listened_to(event_types) -> set:
+    """Which of these event types an active subscription wants (no query while nothing changed)."""
+    wanted = _wanted.get()
+    return {t for t in event_types if t in wanted}
 
 
 def publish_many(events) -> list:

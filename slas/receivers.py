@@ -9,4 +9,16 @@ def incident_saved(sender, instance, created, **kwargs):
         return
     from slas.services import record_ticket_event
 
-    record_ticket_event(instance, kind="opened" if created else "change")
+    record_ticket_event(instance, kind="opened" if created else "change", created=created)
+
+
+def _watch_agreements():
+    """Any write to the SLAs, their versions or their calendars changes which clocks a new
+    ticket starts (and on which calendar): every process reads them again after it commits."""
+    from slas.models import BusinessCalendar, CalendarHoliday, ServiceLevelAgreement, SLAVersion, WorkingInterval
+    from slas.selectors import active_versions
+
+    active_versions.watch(ServiceLevelAgreement, SLAVersion, BusinessCalendar, WorkingInterval, CalendarHoliday)
+
+
+_watch_agreements()

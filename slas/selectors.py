@@ -1,7 +1,24 @@
 """Reads of service level management that other apps may use."""
-from django.db.models import Subquery
+from django.db.models import OuterRef, Subquery
 
-from slas.models import ClockState, SLAClock
+from mof.readmostly import ReadMostly
+from slas.models import ClockState, SLAClock, SLAStatus, SLAVersion
+
+
+def _newest_active_versions() -> tuple[SLAVersion, ...]:
+    """The newest version of every active SLA/OLA, with its calendar and SLA, in SLA order: an
+    SLA whose newest version no longer matches a ticket starts no clock on it, whatever its
+    older versions said."""
+    newest = SLAVersion.objects.filter(sla=OuterRef("sla")).order_by("-number").values("number")[:1]
+    return tuple(
+        SLAVersion.objects.filter(sla__status=SLAStatus.ACTIVE, number=Subquery(newest))
+        .select_related("calendar", "sla").order_by("sla_id")
+    )
+
+
+# Read on every filing and every ticket change, written a few times a year: kept per process
+# (slas.receivers says which writes change it).
+active_versions = ReadMostly("slas.active_versions", _newest_active_versions)
 
 
 def earliest_due(ticket_type: str, ticket_id):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mof import audit, policy
 from mof.services import apply_fields
-from slas import engine, recompute
+from slas import engine, recompute, selectors
 from slas.models import (
     BusinessCalendar,
     CalendarHoliday,
@@ -46,70 +46,81 @@ def incident_snapshot(incident) -> dict:
 TICKET_TYPES = {"incidents.incident": incident_snapshot}
 
 
-def record_ticket_event(ticket, *, kind: str = "change", at=None) -> TicketEvent | None:
-    """Append what matters to clocks if it changed, then bring the ticket's clocks up to date."""
+def record_ticket_event(ticket, *, kind: str = "change", at=None, created: bool = False) -> TicketEvent | None:
+    """Append what matters to clocks if it changed, then bring the ticket's clocks up to date.
+    `created`: the ticket was just inserted, so it has no events and no clocks yet."""
     ticket_type = ticket._meta.label_lower
     snapshot = TICKET_TYPES[ticket_type](ticket)
-    last = TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk).order_by("-at", "-id").first()
+    # The whole log is read once (tickets have a handful of events) and reused for the clocks.
+    events = [] if created else list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk).order_by("at", "id"))
+    last = events[-1] if events else None
     if last is not None and all(getattr(last, k) == v for k, v in snapshot.items()):
         return None
     event = TicketEvent.objects.create(
         ticket_type=ticket_type, ticket_id=ticket.pk, kind=kind if last else "opened",
         at=at or (getattr(ticket, "created_at", None) if last is None else None) or timezone.now(), **snapshot,
     )
-    sync_clocks(ticket_type, ticket.pk)
+    events.append(event)
+    events.sort(key=lambda e: (e.at, e.pk))  # as the database orders them (an `at` given may be earlier)
+    sync_clocks(ticket_type, ticket.pk, events=events, new_ticket=last is None and created)
     return event
 
 
-def applicable_versions(ticket_type: str, snapshot) -> list[SLAVersion]:
-    """The current version of every active SLA/OLA whose conditions the ticket meets."""
-    versions = (
-        SLAVersion.objects.filter(sla__status=SLAStatus.ACTIVE, ticket_type=ticket_type)
-        .filter(Q(service__isnull=True) | Q(service_id=snapshot.service_id))
-        .filter(Q(assignment_group__isnull=True) | Q(assignment_group_id=snapshot.group_id))
-        .select_related("calendar", "sla")
-        .order_by("sla_id", "-number")
+def _applies(version: SLAVersion, ticket_type: str, snapshot) -> bool:
+    return (
+        version.ticket_type == ticket_type
+        and (version.service_id is None or version.service_id == snapshot.service_id)
+        and (version.assignment_group_id is None or version.assignment_group_id == snapshot.group_id)
+        and (not version.priorities or snapshot.priority in version.priorities)
     )
-    latest = {}
-    for version in versions:
-        latest.setdefault(version.sla_id, version)
-    out = []
-    for version in latest.values():
-        if version.sla.versions.filter(number__gt=version.number).exists():
-            continue  # a newer version of this SLA no longer matches: it governs new clocks
-        if version.priorities and snapshot.priority not in version.priorities:
-            continue
-        out.append(version)
-    return out
 
 
-def sync_clocks(ticket_type: str, ticket_id: int, *, now=None) -> list[SLAClock]:
-    """Start the clocks that now apply, cancel those that no longer do, recompute the rest."""
+def applicable_versions(ticket_type: str, snapshot) -> list[SLAVersion]:
+    """The current version of every active SLA/OLA whose conditions the ticket meets. An SLA
+    whose newest version no longer matches governs new clocks by that version: none here.
+    The versions are kept per process (selectors.active_versions): no query per ticket."""
+    return [v for v in selectors.active_versions.get() if _applies(v, ticket_type, snapshot)]
+
+
+def sync_clocks(ticket_type: str, ticket_id: int, *, now=None, events=None, new_ticket: bool = False) -> list[SLAClock]:
+    """Start the clocks that now apply, cancel those that no longer do, recompute the rest.
+    `events`: the ticket's log, oldest first, if the caller has it; `new_ticket`: it has no
+    clocks yet (a filing: its clocks are inserted once, with their figures)."""
     now = now or timezone.now()
-    events = list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).order_by("at", "id"))
+    if events is None:
+        events = list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).order_by("at", "id"))
     if not events:
         return []
     current = events[-1]
     wanted = {v.sla_id: v for v in applicable_versions(ticket_type, current)}
-    clocks = list(SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).select_related("version__calendar", "version__sla"))
+    clocks = [] if new_ticket else list(SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).select_related("version__calendar", "version__sla"))
     have = {(c.version.sla_id, c.metric) for c in clocks}
+    started = []
     for sla_id, version in wanted.items():
         for metric in METRICS:
             target = version.target(metric)
             if target and (sla_id, metric) not in have:
-                clocks.append(SLAClock.objects.create(
+                clock = SLAClock(
                     ticket_type=ticket_type, ticket_id=ticket_id, version=version, metric=metric,
                     started_at=events[0].at, target_seconds=target, created_at=now,
-                ))
+                )
+                started.append(_apply(clock, _figures(clock, events=events, now=now), now))
+    cancelled, recomputed = [], []
     for clock in clocks:
         if clock.version.sla_id not in wanted and clock.state in (ClockState.RUNNING, ClockState.PAUSED):
             # No longer applies (e.g. priority changed): a re-targeted clock takes over from the start.
-            SLAClock.objects.filter(pk=clock.pk).update(state=ClockState.CANCELLED, next_event_at=None, stopped_at=now)
+            cancelled.append(clock.pk)
             continue
         if clock.state == ClockState.CANCELLED and clock.version.sla_id not in wanted:
             continue
-        recompute_clock(clock, events=events, now=now)
-    return clocks
+        recomputed.append(_apply(clock, _figures(clock, events=events, now=now), now))
+    if cancelled:
+        SLAClock.objects.filter(pk__in=cancelled).update(state=ClockState.CANCELLED, next_event_at=None, stopped_at=now)
+    store_clocks(recomputed)
+    if started:
+        # Inserted with their figures: no INSERT then UPDATE per clock.
+        SLAClock.objects.bulk_create(started)
+    return clocks + started
 
 
 def _figures(clock, *, events=None, now):

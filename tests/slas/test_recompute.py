@@ -12,6 +12,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from incidents import services as desk
+from mof.readmostly import ReadMostly
 from slas import engine, recompute, services
 from slas.businesstime import BusinessTime, CalendarSpec
 from slas.models import ClockState, RecomputeChunk, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus, SLAVersion, TicketEvent
@@ -22,6 +23,11 @@ HOUR = 3600
 UTC = dt.timezone.utc
 FIGURES = ("version_id", "state", "started_at", "stopped_at", "elapsed_seconds", "counting_since", "due_at", "breached_at", "next_event_at",
            "target_seconds", "notified_threshold", "updated_at")
+
+
+def tasks_queued(callbacks):
+    """The after-commit callbacks other than the kept SLA versions' generation bump (mof.readmostly)."""
+    return [c for c in callbacks if not isinstance(getattr(c, "__self__", None), ReadMostly)]
 
 
 @pytest.fixture
@@ -84,7 +90,7 @@ def test_a_rename_moves_no_clock(world, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.calendar_save(actor=world.manager, calendar=world.calendar, name="Round the clock")
     job = RecomputeJob.objects.get()
-    assert job.total == 0 and job.finished_at is not None and not callbacks  # nothing queued
+    assert job.total == 0 and job.finished_at is not None and not tasks_queued(callbacks)  # nothing queued
     assert snapshot(running) == before
 
 
@@ -204,7 +210,7 @@ def test_retargeting_running_clocks_runs_as_a_job_and_leaves_completed_ones(worl
     history = snapshot(met)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         version = services.sla_new_version(actor=world.manager, sla=world.p1, resolution_seconds=2 * HOUR, retarget_running=True)
-    assert callbacks  # queued after the commit, not done in the edit's request
+    assert tasks_queued(callbacks)  # queued after the commit, not done in the edit's request
     job = RecomputeJob.objects.get()
     assert (job.sla, job.version, job.started_by, job.total, job.done) == (world.p1, version, world.manager, 1, 1)
     running.refresh_from_db()
