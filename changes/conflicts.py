@@ -602,18 +602,29 @@ def refresh_marks(*, change_ids=(), periods=()) -> dict[int, list[str]]:
 
     with transaction.atomic():
         lock_marks()
-        targets = {pk for pk in change_ids if pk}
+        # One group per period, computed apart: a change moved a month away must not make
+        # conflict_marks read every change planned in between.
+        groups, seen = [], set()
         for start, end in periods:
             if start and end and start < end:
-                targets.update(scheduled_overlapping(start, end).values_list("pk", flat=True))
-        ids = sorted(targets)
-        found: dict[int, list[str]] = {}
+                ids = set(scheduled_overlapping(start, end).values_list("pk", flat=True)) - seen
+                seen |= ids
+                groups.append(ids)
+        groups.append({pk for pk in change_ids if pk} - seen)
+        ids = sorted(seen | groups[-1])
+        rows = {}
         for chunk in range(0, len(ids), REFRESH_CHUNK):
-            rows = RequestForChange.objects.filter(pk__in=ids[chunk : chunk + REFRESH_CHUNK]).values_list(
+            for row in RequestForChange.objects.filter(pk__in=ids[chunk : chunk + REFRESH_CHUNK]).values_list(
                 "pk", "status", "planned_start", "planned_end", "schedule_conflicts"
-            )
-            found.update(_store(list(rows)))
-        return found
+            ):
+                rows[row[0]] = row
+        new: dict[int, list[str]] = {}
+        for group in groups:
+            part = sorted((rows[pk] for pk in group if pk in rows), key=lambda row: (row[2] is None, row[2] or 0, row[0]))
+            for chunk in range(0, len(part), REFRESH_CHUNK):
+                new.update(_compute(part[chunk : chunk + REFRESH_CHUNK]))
+        _write(list(rows.values()), new)
+        return new
 
 
 def refresh_marks_around(change, *, before=None) -> list[str]:
@@ -650,29 +661,33 @@ def refresh_all_marks(*, progress=None) -> tuple[int, int]:
         for chunk in range(0, len(rows), REFRESH_CHUNK):
             part = rows[chunk : chunk + REFRESH_CHUNK]
             before = {pk: stored for pk, *_rest, stored in part}
-            after = _store(part)
+            after = _compute(part)
+            _write(part, after)
             changed += sum(1 for pk, kinds in after.items() if kinds != before[pk])
             if progress is not None:
                 progress(min(chunk + REFRESH_CHUNK, len(rows)), len(rows))
         return len(rows), changed + cleared
 
 
-def _store(rows) -> dict[int, list[str]]:
-    """Compute the marks of `rows` ((pk, status, start, end, stored kinds)) with conflict_marks
-    and write those that differ: one UPDATE, a CASE over the few distinct sets of kinds."""
+def _compute(rows) -> dict[int, list[str]]:
+    """The marks of `rows` ((pk, status, start, end, stored kinds)) by conflict_marks."""
+    listed = [_Planned(pk, s, e) for pk, status, s, e, _stored in rows if status in SCHEDULED_STATES]
+    computed = conflict_marks(listed, freezes=False)
+    return {pk: sorted(computed.get(pk, ())) for pk, *_rest in rows}
+
+
+def _write(rows, new) -> None:
+    """Store `new` marks where they differ from the rows' stored ones: one UPDATE, a CASE
+    over the few distinct sets of kinds (at most 16)."""
     from changes.models import RequestForChange
     from django.db.models import Case, JSONField, Value, When
 
-    listed = [_Planned(pk, s, e) for pk, status, s, e, _stored in rows if status in SCHEDULED_STATES]
-    computed = conflict_marks(listed, freezes=False)
-    new = {pk: sorted(computed.get(pk, ())) for pk, *_rest in rows}
     by_kinds: dict[tuple, list[int]] = {}
     for pk, *_rest, stored in rows:
-        if new[pk] != list(stored or ()):
+        if pk in new and new[pk] != list(stored or ()):
             by_kinds.setdefault(tuple(new[pk]), []).append(pk)
     if by_kinds:
         whens = [When(pk__in=pks, then=Value(list(kinds), output_field=JSONField())) for kinds, pks in by_kinds.items()]
         RequestForChange.objects.filter(pk__in=[pk for pks in by_kinds.values() for pk in pks]).update(
             schedule_conflicts=Case(*whens, output_field=JSONField())
         )
-    return new
