@@ -1,6 +1,7 @@
 """The one door for state changes, used by pages, the API, the admin and Celery tasks.
 
-perform_transition() locks the row, checks the caller's permission (mof.policy), the
+perform_transition() locks the row (after any lock the model asks for first, in
+`before_transition`), checks the caller's permission (mof.policy), the
 transition's input, separation of duties and conditions, runs the django-fsm
 transition, saves, records it in the audit trail and queues notifications after
 commit. Failures map to HTTP in one place (mof.api.errors, mof.views):
