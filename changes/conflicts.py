@@ -456,7 +456,6 @@ def _find_slots(first, last, duration, busy, allowed, count, *, outside):
 
 # --- many changes at once (the calendar) ---------------------------------------------------
 
-MARK_KINDS = ("same_ci", "impact", "shared_impact", "implementer")  # what is stored; freezes are judged at read time
 # pg_advisory_xact_lock key of the marks refreshes ("MOFmarks" in ASCII).
 MARKS_LOCK = int.from_bytes(b"MOFmarks", "big") & (2**63 - 1)
 REFRESH_CHUNK = 2_000
