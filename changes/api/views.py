@@ -8,13 +8,15 @@ from changes import selectors, services
 from changes.api import serializers as s
 from changes.models import ChangeStakeholder
 from mof import policy
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 
 
 class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Requests for change. `status` moves only through transitions; a standard change
     is filed with `template` and is approved automatically when submitted."""
+
+    sparse_actions = (*SPARSE_ACTIONS, "comments", "stakeholders")
 
     filterset_fields = {
         "status": ["exact", "in"], "type": ["exact"], "requester": ["exact"], "change_manager": ["exact"],
@@ -75,14 +77,14 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             serializer.is_valid(raise_exception=True)
             comment = services.change_comment(actor=request.user, change=change, body=serializer.validated_data["body"])
             return Response(s.ChangeCommentSerializer(comment).data, status=status.HTTP_201_CREATED)
-        return Response(s.ChangeCommentSerializer(change.comments.all(), many=True).data)
+        return Response(self.sparse(s.ChangeCommentSerializer(change.comments.all(), many=True)).data)
 
     @extend_schema(responses=s.ChangeStakeholderSerializer(many=True), summary="Who was told of the change and who responded")
     @action(detail=True, methods=["get"])
     def stakeholders(self, request, pk=None):
         change = self.get_object()
         rows = ChangeStakeholder.objects.filter(change=change).select_related("user")
-        return Response(s.ChangeStakeholderSerializer(rows, many=True).data)
+        return Response(self.sparse(s.ChangeStakeholderSerializer(rows, many=True)).data)
 
     def run_transition(self, obj, name, data):
         return services.change_transition(actor=self.request.user, change_id=obj.pk, name=name, data=data)

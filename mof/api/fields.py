@@ -13,7 +13,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import ListSerializer
 
 FIELDS_PARAM = "fields"
-SPARSE_ACTIONS = ("list", "retrieve")
+# The GET actions of a viewset that answer objects: list and retrieve, and those of the
+# shared mixins (mof.api.views: history, transitions); a viewset adds its own extra ones.
+SPARSE_ACTIONS = ("list", "retrieve", "history", "transitions")
 
 
 def requested_fields(request):
@@ -57,16 +59,30 @@ def prune_fields(serializer, request):
 
 
 class SparseFieldsMixin:
-    """For every viewset with list/retrieve: honour ?fields= on those two actions.
-    tests/api/test_sparse_fields.py fails for any routed viewset without it."""
+    """For every viewset: honour ?fields= on the GET of the actions in `sparse_actions`
+    (list, retrieve, history, transitions, and the extra ones a viewset adds, e.g. a job's
+    runs). The viewset's own serializer is pruned in get_serializer; an extra action that
+    builds another one prunes it with self.sparse(serializer).
+    tests/api/test_sparse_fields.py fails for any routed viewset GET without it."""
 
     sparse_actions = SPARSE_ACTIONS
 
+    def sparse_now(self) -> bool:
+        request = getattr(self, "request", None)
+        return getattr(self, "action", None) in self.sparse_actions and request is not None and request.method == "GET"
+
     def get_serializer(self, *args, **kwargs):
         serializer = super().get_serializer(*args, **kwargs)
-        if getattr(self, "action", None) in self.sparse_actions:
-            prune_fields(serializer, self.request)
-        return serializer
+        return self.sparse(serializer)
+
+    def sparse(self, serializer):
+        """The serializer cut down to ?fields= when this is a GET of a sparse action (writes answer in full)."""
+        return prune_fields(serializer, self.request) if self.sparse_now() else serializer
+
+    def sparse_object(self, body: dict, serializer) -> dict:
+        """An answer built as a dict in the shape of `serializer` (for speed), cut down alike."""
+        wanted = checked_fields(self.request, readable_fields(serializer)) if self.sparse_now() else None
+        return body if wanted is None else _cut(body, wanted)
 
 
 class SparseFieldsView:
@@ -109,8 +125,11 @@ class SparseFieldsView:
         wanted = self.sparse_fields()
         if wanted is None:
             return body
-        cut = lambda row: {k: v for k, v in row.items() if k in wanted}  # noqa: E731
         if not self.sparse_in:
-            return [cut(row) for row in body] if isinstance(body, list) else cut(body)
-        return {**body, **{key: [cut(row) for row in body[key]] for key in self.sparse_in}}
+            return [_cut(row, wanted) for row in body] if isinstance(body, list) else _cut(body, wanted)
+        return {**body, **{key: [_cut(row, wanted) for row in body[key]] for key in self.sparse_in}}
+
+
+def _cut(row: dict, wanted) -> dict:
+    return {k: v for k, v in row.items() if k in wanted}
 

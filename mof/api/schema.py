@@ -1,7 +1,8 @@
 """The OpenAPI schema's house rules, applied to every operation rather than view by view:
 
-- list and retrieve operations of viewsets with SparseFieldsMixin, and the GET of API
-  views with SparseFieldsView, document `?fields=` with the names they accept;
+- the GET of the sparse actions of viewsets with SparseFieldsMixin (list, retrieve,
+  history, transitions and their own), and of API views with SparseFieldsView, documents
+  `?fields=` with the names it accepts;
 - every operation documents the errors mof.api.errors (and DRF) answer with, in one
   shared `Error` shape: 400, 401, 403, 404 and 429 anywhere, 409 on writes;
 - only the actions that paginate (list, history, and those a viewset names in
@@ -66,8 +67,10 @@ class PortalAutoSchema(AutoSchema):
         return parameters
 
     def _takes_sparse_fields(self):
+        if self.method != "GET":  # writes answer in full
+            return False
         if isinstance(self.view, SparseFieldsView):
-            return self.method == "GET"
+            return True
         return isinstance(self.view, SparseFieldsMixin) and getattr(self.view, "action", None) in self.view.sparse_actions
 
     def _fields_parameter(self):

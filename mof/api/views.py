@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from mof import impact, policy, selectors, services
 from mof.api import serializers as s
 from mof.api.csv_import import CIImportMixin, RelationshipImportMixin
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.models import CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, User
 from mof.transitions import available_transitions, perform_transition
 
@@ -33,7 +33,7 @@ class TransitionsMixin:
             }
             for o in available_transitions(obj, request.user)
         ]
-        return Response(s.TransitionSerializer(options, many=True).data)
+        return Response(self.sparse(s.TransitionSerializer(options, many=True)).data)
 
     @extend_schema(
         request=s.TransitionInputSerializer,
@@ -58,7 +58,7 @@ class HistoryMixin:
     @action(detail=True, methods=["get"], url_path="history")
     def history(self, request, pk=None):
         page = self.paginate_queryset(selectors.history(self.get_object()))
-        return self.get_paginated_response(s.AuditEntrySerializer(page, many=True).data)
+        return self.get_paginated_response(self.sparse(s.AuditEntrySerializer(page, many=True)).data)
 
 
 def _written(serializer, instance):
@@ -70,6 +70,7 @@ class UserViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModel
     """People and service accounts. Admins provision; internal staff may look colleagues up."""
 
     serializer_class = s.UserSerializer
+    sparse_actions = (*SPARSE_ACTIONS, "me")
     search_fields = ["username", "first_name", "last_name", "email"]
     ordering_fields = ["username", "id"]
     filterset_fields = ["is_manager", "is_active"]
@@ -152,6 +153,7 @@ class ConfigurationItemViewSet(CIImportMixin, SparseFieldsMixin, TransitionsMixi
     """Configuration items. `status` moves only through transitions."""
 
     serializer_class = s.ConfigurationItemSerializer
+    sparse_actions = (*SPARSE_ACTIONS, "impact")
     search_fields = ["name", "description"]
     ordering_fields = ["name", "id", "updated_at"]
     filterset_fields = {"status": ["exact"], "environment": ["exact"], "ci_class__slug": ["exact"], "owner": ["exact"], "services": ["exact"]}
@@ -200,7 +202,7 @@ class ConfigurationItemViewSet(CIImportMixin, SparseFieldsMixin, TransitionsMixi
         if paths:
             for row, c in zip(cis, result.cis):
                 row["path"] = [{"id": step["id"], "name": step["name"]} for step in c.path]
-        return Response({
+        return Response(self.sparse_object({
             "direction": result.direction,
             "origin": [{"id": o["id"], "name": o["name"]} for o in result.origin],
             "cis": cis,
@@ -208,7 +210,7 @@ class ConfigurationItemViewSet(CIImportMixin, SparseFieldsMixin, TransitionsMixi
                 {"id": sv.id, "name": sv.name, "criticality": sv.criticality, "via_ci": {"id": sv.via_ci["id"], "name": sv.via_ci["name"]}, "path": list(sv.path)}
                 for sv in result.services
             ],
-        })
+        }, s.ImpactSerializer()))
 
 
 class CIRelationshipViewSet(RelationshipImportMixin, SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from mof import lockout, policy, tokens
 from mof.api import serializers_accounts as s
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.api.throttling import PortalRateThrottle
 
 ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
@@ -82,6 +82,7 @@ class ServiceAccountViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListMod
     with exactly the permissions of their role clusters, and cannot sign in to the pages."""
 
     serializer_class = s.ServiceAccountSerializer
+    sparse_actions = (*SPARSE_ACTIONS, "tokens")
     search_fields = ["username", "first_name", "email"]
     ordering_fields = ["username", "id"]
     filterset_fields = ["is_active"]
@@ -121,7 +122,7 @@ class ServiceAccountViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListMod
         if request.method == "POST":
             return self._issue(request, account)
         # A plain array, as every action but list and history (an admin issues these few by hand).
-        return Response(s.ApiTokenSerializer(tokens.token_list(user=request.user, owner=account), many=True).data)
+        return Response(self.sparse(s.ApiTokenSerializer(tokens.token_list(user=request.user, owner=account), many=True)).data)
 
     @extend_schema(request=s.RotateSerializer, responses={201: s.IssuedTokenSerializer, **ERRORS}, summary="Rotate a token: a new key, the old one revoked (after an optional grace period)")
     @action(detail=True, methods=["post"], url_path=r"tokens/(?P<token_id>[0-9]+)/rotate", filter_backends=[])

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mof import audit, policy
-from mof.api.fields import SparseFieldsMixin, SparseFieldsView
+from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin, SparseFieldsView
 from mof.api.views import HistoryMixin, _written
 from mof.models import ConfigurationItem, Team
 from operations import jobs, jobs_selectors
@@ -137,6 +137,7 @@ class JobViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
     days (business hours of the services they reach, freezes, changes on the same CIs)."""
 
     serializer_class = JobSerializer
+    sparse_actions = (*SPARSE_ACTIONS, "runs")
     paginated_actions = ("runs",)  # GET runs answers a page, and the schema says so (mof.api.schema)
     filterset_fields = {"kind": ["exact"], "active": ["exact"], "owner_group": ["exact"]}
     ordering_fields = ["name", "id"]
@@ -178,7 +179,7 @@ class JobViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
         job = self.get_object()
         if request.method == "GET":
             page = self.paginate_queryset(jobs_selectors.run_list(user=request.user, job=job).prefetch_related("cis").order_by("-start", "-id"))
-            return self.get_paginated_response(RunSerializer(page, many=True).data)
+            return self.get_paginated_response(self.sparse(RunSerializer(page, many=True)).data)
         policy.require(request.user, "job.report_run", job)
         serializer = RunStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

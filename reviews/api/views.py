@@ -9,7 +9,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from mof import policy
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from reviews import minutes, operations_review, selectors, services
 from reviews.api import serializers as s
@@ -20,6 +20,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
     Review, SLA Review). `state` moves only through transitions (open, close, cancel)."""
 
     serializer_class = s.MeetingSerializer
+    sparse_actions = (*SPARSE_ACTIONS, "agenda", "agenda_item", "votes", "minutes", "health_report")
     filterset_fields = {"kind": ["exact"], "state": ["exact"], "emergency": ["exact"], "chair": ["exact"], "scheduled_at": ["gte", "lte"]}
     ordering_fields = ["scheduled_at", "id"]
 
@@ -69,7 +70,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         item = next((i for i in selectors.agenda(meeting, user=self.request.user) if i.pk == int(item_id)), None)
         if item is None:
             raise NotFound("No such agenda item on this meeting.")
-        return s.AgendaItemSerializer(item).data
+        return self.sparse(s.AgendaItemSerializer(item)).data
 
     @extend_schema(methods=["get"], responses=s.AgendaItemSerializer(many=True), summary="The agenda")
     @extend_schema(methods=["post"], request=s.AgendaAddSerializer, responses={201: s.AgendaItemSerializer}, summary="Add a subject to the agenda by hand")
@@ -83,7 +84,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             subject = services.parse_subject(serializer.validated_data["subject"])
             item = services.agenda_add(actor=request.user, meeting=meeting, subject=subject)
             return Response(self._item_data(meeting, item.pk), status=status.HTTP_201_CREATED)
-        return Response(s.AgendaItemSerializer(selectors.agenda(meeting, user=request.user), many=True).data)
+        return Response(self.sparse(s.AgendaItemSerializer(selectors.agenda(meeting, user=request.user), many=True)).data)
 
     @extend_schema(request=None, responses=s.AgendaItemSerializer(many=True), summary="Fill the agenda with everything awaiting this review")
     @action(detail=True, methods=["post"], url_path="agenda/refresh")
@@ -114,7 +115,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             serializer.is_valid(raise_exception=True)
             cast = services.vote(item=item, voter=request.user, vote=serializer.validated_data["vote"])
             return Response(s.VoteSerializer(cast).data, status=status.HTTP_201_CREATED)
-        return Response(s.VoteSerializer(selectors.votes(item), many=True).data)
+        return Response(self.sparse(s.VoteSerializer(selectors.votes(item), many=True)).data)
 
     @extend_schema(request=s.DecisionSerializer, responses=s.AgendaItemSerializer, summary="Record the meeting's decision and fire the gated transition")
     @action(detail=True, methods=["post"], url_path=r"agenda/(?P<item_id>\d+)/decision")
@@ -136,7 +137,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
     @action(detail=True, methods=["get"])
     def minutes(self, request, pk=None):
         meeting = self.get_object()
-        return Response(s.MinutesSerializer(minutes.build(meeting), context=self.get_serializer_context()).data)
+        return Response(self.sparse(s.MinutesSerializer(minutes.build(meeting), context=self.get_serializer_context())).data)
 
     # --- the Operations Review's operational health report -------------------------------
 
@@ -156,7 +157,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         if item is None or item.operations_review.report is None:
             raise NotFound("This meeting has no operational health report.")
         period = item.operations_review.period
-        return Response(s.HealthReportItemSerializer({
+        return Response(self.sparse(s.HealthReportItemSerializer({
             "item": item.pk, "state": item.state, "decision": item.decision, "stated": period.stated,
             "follow_up_reference": period.follow_up_reference, "report": item.operations_review.report,
-        }).data)
+        })).data)

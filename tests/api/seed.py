@@ -7,14 +7,18 @@ from django.test import override_settings
 from django.utils import timezone
 
 from changes import services as change_services
+from changes.choices import ChangeStatus
+from changes.models import RequestForChange
 from incidents.models import KnownError, Problem, ProblemProposal
 from mof import tokens
+from mof.choices import ReviewKind
 from mof.models import CIClass, ConfigurationItem, Service, User
 from integrations import outbox
 from integrations.choices import EventType
 from integrations.models import WebhookDelivery
 from operations import events
 from operations import services as operations_services
+from reviews import services as review_services
 from slas import availability, capacity
 from slas import services as sla_services
 from slas.models import BusinessCalendar, CapacityWarning
@@ -62,6 +66,14 @@ def seed_portal():
     # The outbox stores only what a subscription wants: a ping for this one, then its failed delivery.
     event = outbox.publish(EventType.PING, {"message": "seed"}, subscription=subscription)
     WebhookDelivery.objects.create(subscription=subscription, event=event, status="failed", attempts=1, response_status=500)
+    # A comment on an open change; an Operations Review in session, its agenda (the health
+    # report first) filled from the events and the job run above, and a vote on it.
+    open_change = RequestForChange.objects.exclude(status__in=[ChangeStatus.CLOSED, ChangeStatus.CANCELLED]).order_by("-number").first()
+    change_services.change_comment(actor=admin, change=open_change, body="Checked with the mail team.")
+    review = review_services.meeting_create(actor=admin, kind=ReviewKind.OPERATIONS, scheduled_at=timezone.now() + dt.timedelta(days=30), attendees=[admin])
+    review_services.agenda_refresh(actor=admin, meeting=review)
+    review = review_services.meeting_transition(actor=admin, meeting_id=review.pk, name="open")
+    review_services.vote(item=review.items.order_by("position", "pk").first(), voter=admin, vote="accept")
     sla_services.sla_create(
         actor=admin, name="Service desk to Infrastructure", kind="ola", ticket_type="incidents.incident",
         response_seconds=1800, resolution_seconds=14400, calendar=BusinessCalendar.objects.order_by("id").first(),

@@ -42,6 +42,11 @@ def test_every_routed_list_and_detail_viewset_takes_sparse_fields():
     assert not missing, f"Add mof.api.fields.SparseFieldsMixin to: {', '.join(missing)}"
 
 
+def _bad(problems: dict) -> str:
+    """The problems found, one line per path (all of them, untruncated)."""
+    return "\n".join(f"{path}: {problem}" for path, problem in sorted(problems.items()) if problem)
+
+
 def _one_field(row):
     return "id" if "id" in row else next(iter(row))
 
@@ -77,7 +82,7 @@ def _check_list(client, path):
 def test_every_list_endpoint_returns_only_the_requested_fields_in_each_result(seeded):
     client = api_as(seeded)
     problems = {path: _check_list(client, path) for path, _ in _routes("list")}
-    assert {path: problem for path, problem in problems.items() if problem} == {}
+    assert not _bad(problems), _bad(problems)
 
 
 def _first_object(cls, user):
@@ -109,7 +114,86 @@ def _check_detail(client, user, path, cls):
 def test_every_detail_endpoint_returns_only_the_requested_fields(seeded):
     client = api_as(seeded)
     problems = {path: _check_detail(client, seeded, path, cls) for path, cls in _routes("retrieve")}
-    assert {path: problem for path, problem in problems.items() if problem} == {}
+    assert not _bad(problems), _bad(problems)
+
+
+# --- the other GET actions of viewsets (history, transitions, a job's runs, an agenda...) -----
+
+# incidents/api is being changed by another piece of work: its three are listed so that they
+# are not forgotten, and the walk fails once they take ?fields= (drop them from here then).
+NOT_YET = {"/api/v1/incidents/search/", "/api/v1/incidents/{pk}/communications/", "/api/v1/incidents/{pk}/notes/"}
+
+
+def _extra_routes():
+    """(path, viewset class, action) of every routed viewset GET other than list and retrieve."""
+    found = {}
+    for path, method, callback in EndpointEnumerator().get_api_endpoints():
+        action = (getattr(callback, "actions", None) or {}).get("get")
+        if path.startswith("/api/") and method == "GET" and action not in (None, "list", "retrieve"):
+            found[path] = (callback.cls, action)
+    return sorted((path, cls, action) for path, (cls, action) in found.items())
+
+
+def test_every_other_get_action_of_a_viewset_takes_sparse_fields():
+    routes = _extra_routes()
+    missing = [f"{path} ({cls.__name__}.{action})" for path, cls, action in routes if action not in cls.sparse_actions and path not in NOT_YET]
+    taken = [path for path, cls, action in routes if path in NOT_YET and action in cls.sparse_actions]
+    assert len(routes) > 30
+    assert not missing, f"Name these in the viewset's sparse_actions and answer through self.sparse(...): {', '.join(missing)}"
+    assert not taken, f"These take ?fields= now: drop them from NOT_YET: {', '.join(taken)}"
+
+
+def _candidate_urls(cls, user, path, tries=8):
+    """Paths of this route naming real objects the user may see (a few: not every review has a health report)."""
+    if "{" not in path:
+        return [path]
+    view = cls()
+    view.action, view.action_map, view.kwargs, view.format_kwarg = "retrieve", {"get": "retrieve"}, {}, None
+    view.request = view.initialize_request(APIRequestFactory().get("/"))
+    view.request.user = user
+    urls = []
+    for obj in view.get_queryset()[:tries]:
+        url = re.sub(r"\{(pk|id)\}", str(getattr(obj, cls.lookup_field)), path)
+        if "{item_id}" in url:  # an agenda item of this review
+            urls += [url.replace("{item_id}", str(item)) for item in obj.items.order_by("pk").values_list("pk", flat=True)[:2]]
+        else:
+            urls.append(url)
+    return urls
+
+
+def _check_extra(client, user, path, cls):
+    """What is wrong with ?fields= on this GET action (None: nothing)."""
+    for url in _candidate_urls(cls, user, path):
+        full = client.get(url)
+        objects = answer_objects(cls, full.json()) if full.status_code == 200 else []
+        if not objects:
+            continue
+        refused = client.get(url, {"fields": BOGUS})
+        if refused.status_code != 400 or BOGUS not in refused.json()["fields"][0] or "Allowed:" not in refused.json()["fields"][0]:
+            return f"{url}?fields={BOGUS} answered {refused.status_code} {refused.content[:200]!r}"
+        name = _one_field(objects[0])
+        sparse = client.get(url, {"fields": name})
+        if sparse.status_code != 200 or answer_objects(cls, sparse.json()) != [{name: o[name]} for o in objects]:
+            return f"{url}?fields={name} gave {sparse.status_code} {sparse.content[:200]!r}"
+        return None
+    return "no object answers it with something to check: seed one in tests/api/seed.py"
+
+
+def test_every_other_get_action_of_a_viewset_returns_only_the_requested_fields(seeded):
+    client = api_as(seeded)
+    problems = {path: _check_extra(client, seeded, path, cls) for path, cls, _ in _extra_routes() if path not in NOT_YET}
+    assert not _bad(problems), _bad(problems)
+
+
+def test_a_get_action_that_also_writes_answers_its_writes_in_full(seeded):
+    """?fields= cuts the GET of a job's runs, not the run its POST reports."""
+    from operations.models_jobs import Job
+
+    job = _first(Job)
+    client = api_as(seeded)
+    assert all(set(run) == {"id"} for run in client.get(f"/api/v1/jobs/{job.pk}/runs/", {"fields": "id"}).json()["results"])
+    answer = client.post(f"/api/v1/jobs/{job.pk}/runs/?fields=id", {"status": "success"}, format="json")
+    assert answer.status_code == 201 and {"id", "status", "job"} <= set(answer.json())
 
 
 # --- API views that are not viewsets -------------------------------------------------------
@@ -229,7 +313,7 @@ def _check_plain(client, path, cls):
 def test_every_api_view_that_is_not_a_viewset_returns_only_the_requested_fields(seeded):
     client = api_as(seeded)
     problems = {path: _check_plain(client, path, cls) for path, cls in _plain_views()}
-    assert {path: problem for path, problem in problems.items() if problem} == {}
+    assert not _bad(problems), _bad(problems)
 
 
 def test_a_run_of_a_job_is_sparse_only_when_read(seeded):
@@ -297,6 +381,10 @@ def test_the_schema_documents_sparse_fields_on_api_views_that_are_not_viewsets(a
         for method in set(schema["paths"][path]) - {"get", "parameters"}:
             assert not any(p["name"] == "fields" for p in schema["paths"][path][method].get("parameters", [])), (path, method)
     schedule = next(p for p in schema["paths"]["/api/v1/schedule/"]["get"]["parameters"] if p["name"] == "fields")
+    for route, cls, action in _extra_routes():
+        path = re.sub(r"\{pk\}", "{id}", route)
+        documented = {method for method, operation in schema["paths"][path].items() if any(p["name"] == "fields" for p in operation.get("parameters", []))}
+        assert documented == (set() if route in NOT_YET else {"get"}), (path, documented)
     assert "`changes`" in schedule["description"] and "the rest of the answer stays" in schedule["description"]
 
 
