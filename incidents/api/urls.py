@@ -10,4 +10,6 @@ router.register("problems", views.ProblemViewSet, basename="problem")
 router.register("known-errors", views.KnownErrorViewSet, basename="knownerror")
 router.register("problem-proposals", views.ProblemProposalViewSet, basename="problemproposal")
 
-urlpatterns = router.urls
+# Without the router's API root: mof.api.urls routes these first (the most requested
+# resources; Django tries patterns in order) and its own root answers /api/v1/.
+urlpatterns = [pattern for pattern in router.urls if pattern.name != "api-root"]

@@ -17,10 +17,11 @@ unknown field (DRF's path answers the 400). tests/api/test_reads.py compares bot
 """
 from __future__ import annotations
 
+import functools
 import threading
 
-from django.db import models
-from django.db.models.query import ValuesIterable
+from django.db import connections, models
+from django.db.models.query import BaseIterable
 from rest_framework import fields as drf_fields
 from rest_framework import relations, serializers
 from rest_framework.generics import get_object_or_404
@@ -96,6 +97,18 @@ class _Many:
         self.related_model = model_field.related_model
         self.query_name = model_field.related_query_name()
 
+    @property
+    def alias(self):
+        return f"_ids_{self.name}"
+
+    def subquery(self):
+        """PostgreSQL: the ids as an ARRAY(SELECT ... ORDER BY ...) column of the row query
+        itself (one query, not two, for a detail); None elsewhere (fetched apart)."""
+        from django.contrib.postgres.expressions import ArraySubquery
+        from django.db.models import OuterRef
+
+        return ArraySubquery(self.related_model._default_manager.filter(**{self.query_name: OuterRef("pk")}).values("pk"))
+
     def fetch(self, ids):
         by_row = {i: [] for i in ids}
         if ids:
@@ -144,8 +157,50 @@ def _entry(name, field, model):
     return _Entry(name, model_field.attname, convert=fast(field) if fast else field.to_representation)
 
 
+@functools.cache
+def _row_iterable(model):
+    """The iterable class that makes a queryset of `model` yield rows: dicts of its columns by
+    attname (plus annotations), which also answer a relation's name (`row["caller"]`, the id)
+    and `.pk`, as pagination asks of an instance (mof.pagination, DRF's cursor)."""
+    meta = model._meta
+    aliases = {f.name: f.attname for f in meta.concrete_fields if f.name != f.attname}
+    aliases["pk"] = meta.pk.attname
+    pk = meta.pk.attname
+
+    class Row(dict):
+        __slots__ = ()
+
+        def __missing__(self, key):
+            if key in aliases:
+                return self[aliases[key]]
+            raise KeyError(key)
+
+        @property
+        def pk(self):
+            return self[pk]
+
+    class RowIterable(BaseIterable):
+        # ModelIterable's reading of the query's default columns, without building instances:
+        # compiling `values(*names)` instead costs a join set-up per column.
+        def __iter__(self):
+            queryset = self.queryset
+            compiler = queryset.query.get_compiler(using=queryset.db)
+            results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
+            select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
+            start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+            names = [f[0].target.attname for f in select[start:end]]
+            extra = list(annotations.items()) if annotations else ()
+            for values in compiler.results_iter(results):
+                row = Row(zip(names, values[start:end]))
+                for name, position in extra:
+                    row[name] = values[position]
+                yield row
+
+    return RowIterable
+
+
 class ReadPlan:
-    """The columns to select and how to render them, for one serializer class and field set."""
+    """The columns to read and how to render them, for one serializer class and field set."""
 
     def __init__(self, model, entries, many, names):
         self.model = model
@@ -153,33 +208,31 @@ class ReadPlan:
         self.many = many
         self.names = names
         self.pk = model._meta.pk.attname
-        self.row_class = type("Row", (dict,), {"__slots__": (), "pk": property(lambda row, pk=self.pk: row[pk])})
 
-        row_class = self.row_class
-
-        class RowIterable(ValuesIterable):
-            def __iter__(self):
-                for row in super().__iter__():
-                    yield row_class(row)
-
-        self.iterable = RowIterable
-
-    def rows(self, queryset, extra=()):
-        """The queryset as rows (dicts answering .pk, so pagination takes them as instances)."""
-        columns = list(dict.fromkeys([self.pk, *(e.column for e in self.entries if isinstance(e, _Entry)), *extra]))
-        rows = queryset.prefetch_related(None).values(*columns)
-        rows._iterable_class = self.iterable
-        return rows
+    def rows(self, queryset, *, arrays=False, also=None):
+        """The queryset yielding rows (see _row_iterable): of every column, or with `also` (the
+        names of further columns wanted, e.g. to sort on) only of those the plan renders; with
+        `arrays` the ids of its many-to-many fields too where the database can (one query, not two)."""
+        queryset = queryset.select_related(None).prefetch_related(None).defer(None)
+        if also is not None:
+            # A list's rows: fewer columns to fetch and to turn into dicts (one object rarely needs it).
+            queryset = queryset.only(*dict.fromkeys([self.pk, *(e.column for e in self.entries if isinstance(e, _Entry)), *also]))
+        if arrays and self.many and connections[queryset.db].vendor == "postgresql":
+            queryset = queryset.annotate(**{many.alias: many.subquery() for many in self.many})
+        queryset._iterable_class = _row_iterable(self.model)
+        return queryset
 
     def represent(self, rows):
         rows = list(rows)
         pk = self.pk
-        fetched = {many.name: many.fetch([row[pk] for row in rows]) for many in self.many}
-        # In the serializer's order of keys; a many-to-many entry reads the fetched ids.
-        steps = [
-            (e.name, e.column, e.convert or e.make(), e.computed) if isinstance(e, _Entry) else (e.name, pk, fetched[e.name].__getitem__, True)
-            for e in self.entries
-        ]
+        steps = []
+        for e in self.entries:  # in the serializer's order of keys
+            if isinstance(e, _Entry):
+                steps.append((e.name, e.column, e.convert or e.make(), e.computed))
+            elif rows and e.alias in rows[0]:  # the ids came with the rows (PostgreSQL)
+                steps.append((e.name, e.alias, list, True))
+            else:
+                steps.append((e.name, pk, e.fetch([row[pk] for row in rows]).__getitem__, True))
         out = []
         for row in rows:
             data = {}
@@ -260,16 +313,22 @@ class ValuesReadMixin:
                 return None
         return read_plan(self.get_serializer_class(), requested_fields(self.request))
 
-    def _sort_columns(self, model):
-        # A cursor page reads its position from its last row: keep every column it may sort by.
-        names = [n for n in (getattr(self, "ordering_fields", None) or ()) if isinstance(n, str)]
-        return [n for n in names if isinstance(_model_field(model, n), models.Field) and _model_field(model, n).concrete]
+    def sort_columns(self, model):
+        """The columns a page may be sorted on (a cursor reads its position from the last row);
+        None when any may be (every column is then read)."""
+        names = getattr(self, "ordering_fields", None) or ()
+        if isinstance(names, str):  # "__all__"
+            return None
+        cursor = getattr(self.pagination_class, "ordering", None) or ()
+        names = [*names, *([cursor] if isinstance(cursor, str) else cursor)]
+        fields = [_model_field(model, name.lstrip("-")) for name in names if isinstance(name, str)]
+        return [f.attname for f in fields if isinstance(f, models.Field) and f.concrete]
 
     def list(self, request, *args, **kwargs):
         plan = self.read_plan()
         if plan is None:
             return super().list(request, *args, **kwargs)
-        queryset = plan.rows(self.filter_queryset(self.get_queryset()), self._sort_columns(plan.model))
+        queryset = plan.rows(self.filter_queryset(self.get_queryset()), also=self.sort_columns(plan.model))
         page = self.paginate_queryset(queryset)
         if page is not None:
             return self.get_paginated_response(plan.represent(page))
@@ -280,7 +339,7 @@ class ValuesReadMixin:
         if plan is None:
             return super().retrieve(request, *args, **kwargs)
         # As GenericAPIView.get_object, on rows.
-        queryset = plan.rows(self.filter_queryset(self.get_queryset()))
+        queryset = plan.rows(self.filter_queryset(self.get_queryset()), arrays=True)
         lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
         row = get_object_or_404(queryset, **{self.lookup_field: self.kwargs[lookup_url_kwarg]})
         self.check_object_permissions(request, row)

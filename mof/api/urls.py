@@ -16,6 +16,9 @@ router.register("service-accounts", views_accounts.ServiceAccountViewSet, basena
 router.register("tokens", views_accounts.MyTokenViewSet, basename="apitoken")
 
 urlpatterns = [
+    # First: incidents are the API's busiest resources, and the resolver tries every pattern
+    # before the match in order (~300 of them, a tenth of a detail GET's CPU, when they came fifth).
+    path("", include("incidents.api.urls")),
     path("auth/token/", views_accounts.ObtainTokenView.as_view(), name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
@@ -24,7 +27,6 @@ urlpatterns = [
     path("", include("changes.api.urls")),
     path("", include("operations.api.urls")),
     path("", include("reviews.api.urls")),
-    path("", include("incidents.api.urls")),
     path("", include("slas.api.urls")),
     path("", include("integrations.api.urls")),
 ]
