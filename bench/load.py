@@ -4,6 +4,7 @@ database (1,000,000 incidents, see bench/bench_incidents.py).
     .venv/bin/python bench/load.py                       # every config in CONFIGS, every scenario
     .venv/bin/python bench/load.py --config "-w 2" --duration 20 --connections 8
     .venv/bin/python bench/run.py --only load            # the best config, as part of `make bench`
+    .venv/bin/python bench/load.py --cpu 500             # CPU ms per request in-process (Django, PostgreSQL)
 
 The server: `gunicorn mof.wsgi` with production settings (DEBUG=0, a random SECRET_KEY,
 ALLOWED_HOSTS=127.0.0.1; only SECURE_SSL_REDIRECT=0 and HSTS off because there is no TLS
@@ -12,7 +13,7 @@ a temporary directory, access log off. The load generator: wrk (apt-get install 
 a Lua script per scenario for the token header, the request and the percentiles; it runs
 on the same cores as gunicorn and PostgreSQL, as the issue asks.
 
-Scenarios (token authentication, a Support agent of the largest group):
+Scenarios (a portal API token, mof.tokens, of a Support agent of the largest group):
 
 * detail: GET /api/v1/incidents/{id}/ on random ids among the 1,000,000 (target >= 500/s)
 * cursor: GET /api/v1/incidents/?cursor=<random position>&page_size=50 (target >= 250/s)
@@ -48,6 +49,7 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mof_bench"
 AGENT = "bench-agent-001"
+BENCH_TOKEN = "bench/load.py"
 # gunicorn configurations tried (2 cores): sync workers, and gthread.
 CONFIGS = ["-w 2", "-w 4", "-w 2 --threads 4", "-w 3 --threads 2"]
 BEST = "-w 3 --threads 2"  # best reads of CONFIGS measured 2026-11-25 (bench/README.md)
@@ -149,6 +151,22 @@ class Server:
                 raise RuntimeError(f"gunicorn ({config}) did not come up: {(Path(self.var_dir) / 'gunicorn.log').read_text()[-2000:]}")
             time.sleep(0.3)
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of the server's process group so far (Linux /proc), or None."""
+        total, tick = 0, os.sysconf("SC_CLK_TCK")
+        try:
+            entries = [p for p in os.listdir("/proc") if p.isdigit()]
+        except OSError:
+            return None
+        for pid in entries:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[2]) == self.proc.pid:  # its process group: the master and its workers
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
     def stop(self):
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group only (start_new_session)
@@ -191,12 +209,16 @@ def setup(db_url: str) -> dict:
 
     django.setup()
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
-    from mof.models import User
+    from mof.models import ApiToken, User
+    from mof.models_access import SHOWN_LENGTH, new_token_key, token_digest
 
     agent = User.objects.get(username=AGENT)
-    token, _ = Token.objects.get_or_create(user=agent)
+    # A portal token (mof.tokens), as POST /api/v1/auth/token/ issues them; bench data, so
+    # written directly, and the previous run's removed.
+    ApiToken._base_manager.filter(user=agent, name=BENCH_TOKEN).delete()
+    key = new_token_key()
+    ApiToken._base_manager.create(user=agent, name=BENCH_TOKEN, prefix=key[:SHOWN_LENGTH], digest=token_digest(key))
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(id), count(*) FROM incidents_incident")
         max_id, count = cursor.fetchone()
@@ -204,7 +226,7 @@ def setup(db_url: str) -> dict:
         services = [r[0] for r in cursor.fetchall()]
     if not count:
         raise SystemExit("No incidents: load them first (bench/run.py --only incidents, or bench/bench_incidents.py).")
-    return {"token": token.key, "max_id": max_id, "count": count, "group": sorted(agent.team_ids)[0], "services": services}
+    return {"token": key, "max_id": max_id, "count": count, "group": sorted(agent.team_ids)[0], "services": services}
 
 
 def delete_filed(max_id: int) -> int:
@@ -229,19 +251,93 @@ def measure(config: str, scenarios, *, db_url: str, info: dict, connections: int
             script = lua_script(scenario, info["token"], max_id=info["max_id"], group=info["group"], services=info["services"], seed=seed)
             if warmup:
                 wrk(server.url, script, connections=connections, duration=warmup)
+            cpu0 = server.cpu_seconds()
             r = wrk(server.url, script, connections=connections, duration=duration)
+            cpu1 = server.cpu_seconds()
+            # gunicorn's own CPU (master and workers) per request: what the server costs, whatever
+            # else the machine runs meanwhile (wrk, PostgreSQL, other people's work).
+            r["server_cpu_ms"] = round((cpu1 - cpu0) * 1000 / r["requests"], 2) if cpu0 is not None and cpu1 is not None and r["requests"] else None
             r.update({"scenario": scenario, "config": config, "connections": connections, "duration_s": duration})
             target_rps, target_p99 = TARGETS[scenario]
             r["rps_met"] = r["ok_rps"] >= target_rps
             r["p99_met"] = None if target_p99 is None else r["p99_ms"] < target_p99
             results.append(r)
             log(f"  [{config}] {scenario}: {r['ok_rps']:.0f} req/s (target {target_rps}), p50 {r['p50_ms']:.1f} ms, "
-                f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}")
+                f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}, "
+                f"gunicorn CPU {r['server_cpu_ms']} ms/request, load average {os.getloadavg()[0]:.2f}")
     finally:
         server.stop()
         if "file" in scenarios:  # after the server stopped: requests still in flight when wrk ended are committed too
             n = delete_filed(info["max_id"])
             log(f"    {n:,} filed incidents deleted again")
+    return results
+
+
+def cpu_per_request(info: dict, scenarios, *, requests: int = 500, rounds: int = 3, seed: int = 42, log=print) -> list[dict]:
+    """CPU milliseconds per request in this process (Django, through its WSGI handler, with the
+    server's settings: call after os.environ.update(server_env(...)) and setup()) and in the
+    PostgreSQL backend serving it (from /proc, when the database runs on this machine). More
+    robust than req/s on a shared machine: other processes' load does not count. The best of
+    `rounds` runs of `requests` requests each."""
+    import io
+
+    from django.db import connection
+
+    from mof.wsgi import application
+
+    rng = random.Random(seed)
+
+    def environ(path, query=""):
+        return {
+            "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": f"Token {info['token']}", "HTTP_ACCEPT": "application/json",
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr, "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+
+    def detail():
+        return environ(f"/api/v1/incidents/{rng.randint(1, info['max_id'])}/")
+
+    def cursor():
+        position = base64.b64encode(urlencode({"p": str(rng.randint(1, info["max_id"] - 100))}).encode()).decode()
+        return environ("/api/v1/incidents/", urlencode({"cursor": position, "page_size": 50}))
+
+    def call(env):
+        status = []
+        b"".join(application(env, lambda line, headers: status.append(line)))
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"{env['PATH_INFO']}?{env['QUERY_STRING']}: {status[0]}")
+
+    def backend_cpu(pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    makers = {"detail": detail, "cursor": cursor}
+    results = []
+    for scenario in scenarios:
+        for _ in range(50):  # warm: the connection, the plans, the URL resolver
+            call(makers[scenario]())
+        with connection.cursor() as c:
+            c.execute("SELECT pg_backend_pid()")
+            pid = c.fetchone()[0]
+        django_ms, postgres_ms = [], []
+        for _ in range(rounds):
+            batch = [makers[scenario]() for _ in range(requests)]
+            pg0, t0 = backend_cpu(pid), time.process_time()
+            for env in batch:
+                call(env)
+            django_ms.append((time.process_time() - t0) / requests * 1000)
+            pg1 = backend_cpu(pid)
+            if pg0 is not None and pg1 is not None:
+                postgres_ms.append((pg1 - pg0) / requests * 1000)
+        r = {"scenario": scenario, "requests": requests, "rounds": rounds, "django_cpu_ms": round(min(django_ms), 2),
+             "postgres_cpu_ms": round(min(postgres_ms), 2) if postgres_ms else None}
+        log(f"  {scenario}: Django {r['django_cpu_ms']:.2f} ms CPU per request (runs {', '.join(f'{x:.2f}' for x in django_ms)}), "
+            f"PostgreSQL {r['postgres_cpu_ms'] if r['postgres_cpu_ms'] is not None else '?'} ms")
+        results.append(r)
     return results
 
 
@@ -281,10 +377,18 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "load.json"))
+    parser.add_argument("--cpu", type=int, metavar="N", help="instead of gunicorn and wrk: CPU ms per request in-process, over N requests (x3)")
     args = parser.parse_args(argv)
-    check_wrk()
     url = os.environ.get("DATABASE_URL", "")
     db_url = url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_DB
+    if args.cpu:
+        # The server's settings in this process (DEBUG off, Redis rate counters...), then the requests.
+        os.environ.update(server_env(db_url, tempfile.mkdtemp(prefix="mof-load-cpu-")))
+        info = setup(db_url)
+        print(f"{info['count']:,} incidents; in-process, {args.cpu} requests x 3 per scenario; load average {os.getloadavg()[0]:.2f}")
+        cpu_per_request(info, [x for x in (args.scenario or ["detail", "cursor"]) if x != "file"], requests=args.cpu, seed=args.seed)
+        return
+    check_wrk()
     info = setup(db_url)
     from django.db import connection
 
@@ -296,9 +400,9 @@ def main(argv=None):
             results += measure(config, args.scenario or ["detail", "cursor", "file"], db_url=db_url, info=info,
                                connections=c, duration=args.duration, warmup=args.warmup, seed=args.seed)
     print()
-    print(f"{'config':<22}{'scenario':<9}{'conns':>6}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'non2xx':>8}")
+    print(f"{'config':<22}{'scenario':<9}{'conns':>6}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'non2xx':>8}{'cpu ms':>8}")
     for r in results:
-        print(f"{r['config']:<22}{r['scenario']:<9}{r['connections']:>6}{r['ok_rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['non2xx']:>8}")
+        print(f"{r['config']:<22}{r['scenario']:<9}{r['connections']:>6}{r['ok_rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['non2xx']:>8}{r['server_cpu_ms'] or 0:>8.2f}")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}, indent=2) + "\n")

@@ -17,10 +17,12 @@ unknown field (DRF's path answers the 400). tests/api/test_reads.py compares bot
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 
 from django.db import connections, models
+from django.db.models.expressions import RawSQL
 from django.db.models.query import BaseIterable
 from rest_framework import fields as drf_fields
 from rest_framework import relations, serializers
@@ -53,14 +55,19 @@ def _datetime(field):
         if output_format is None or output_format.lower() != ISO_8601 or zone is None:
             return field.to_representation
         slow = field.to_representation
+        # A UTC value (what the database gives) is already in a UTC zone's wall time: no copy.
+        utc = getattr(zone, "key", None) == "UTC" or zone is dt.timezone.utc
 
         def convert(value):
             if isinstance(value, str) or value.utcoffset() is None:
                 return slow(value)
-            try:
-                text = value.astimezone(zone).isoformat()
-            except OverflowError:
-                return slow(value)
+            if utc and value.tzinfo is dt.timezone.utc:
+                text = value.isoformat()
+            else:
+                try:
+                    text = value.astimezone(zone).isoformat()
+                except OverflowError:
+                    return slow(value)
             return text[:-6] + "Z" if text.endswith("+00:00") else text
 
         return convert
@@ -94,20 +101,32 @@ class _Many:
 
     def __init__(self, name, model_field):
         self.name = name
+        self.model = model_field.model
         self.related_model = model_field.related_model
         self.query_name = model_field.related_query_name()
+        self.alias = f"_ids_{name}"
+        self._compiled = {}
 
-    @property
-    def alias(self):
-        return f"_ids_{self.name}"
-
-    def subquery(self):
+    def subquery(self, using):
         """PostgreSQL: the ids as an ARRAY(SELECT ... ORDER BY ...) column of the row query
-        itself (one query, not two, for a detail); None elsewhere (fetched apart)."""
-        from django.contrib.postgres.expressions import ArraySubquery
-        from django.db.models import OuterRef
+        itself (one query, not two, for a detail).
 
-        return ArraySubquery(self.related_model._default_manager.filter(**{self.query_name: OuterRef("pk")}).values("pk"))
+        Compiled once per database: the subquery's SQL does not change from one request to
+        the next (it refers to the outer row by the model's table name, which is the alias of
+        the base table of every top-level query), and compiling it cost more than the rest
+        of the detail's query."""
+        compiled = self._compiled.get(using)
+        if compiled is None:
+            from django.contrib.postgres.expressions import ArraySubquery
+            from django.db.models import OuterRef
+
+            ids = self.related_model._default_manager.filter(**{self.query_name: OuterRef("pk")}).values("pk")
+            probe = self.model._default_manager.using(using).annotate(**{self.alias: ArraySubquery(ids)})
+            expression = probe.query.annotations[self.alias]
+            sql, params = probe.query.get_compiler(using=using).compile(expression)
+            compiled = self._compiled[using] = (sql, tuple(params), expression.output_field)
+        sql, params, output_field = compiled
+        return RawSQL(sql, params, output_field=output_field)
 
     def fetch(self, ids):
         by_row = {i: [] for i in ids}
@@ -218,7 +237,7 @@ class ReadPlan:
             # A list's rows: fewer columns to fetch and to turn into dicts (one object rarely needs it).
             queryset = queryset.only(*dict.fromkeys([self.pk, *(e.column for e in self.entries if isinstance(e, _Entry)), *also]))
         if arrays and self.many and connections[queryset.db].vendor == "postgresql":
-            queryset = queryset.annotate(**{many.alias: many.subquery() for many in self.many})
+            queryset = queryset.annotate(**{many.alias: many.subquery(queryset.db) for many in self.many})
         queryset._iterable_class = _row_iterable(self.model)
         return queryset
 
