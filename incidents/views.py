@@ -422,6 +422,13 @@ def incident_cmdb_context(request):
     return render(request, "incidents/_cmdb_context.html", context)
 
 
+# What the caller sees of their own incidents on the page, no more.
+MY_INCIDENT_EXPORT_COLUMNS = csv_io.columns(
+    ("Number", "reference"), ("What", "title"), ("Service", "service.name"), ("Status", "get_status_display"),
+    ("Reported", "created_at"),
+)
+
+
 @login_required
 def self_service(request):
     """Any employee: report a fault in plain words and follow their own incidents."""
@@ -438,9 +445,14 @@ def self_service(request):
                 return redirect(incident)
     mine = Incident.objects.filter(caller=user).select_related("service").order_by("-number")
     show = request.GET.get("show", "open")
+    show_error = None if show in ("open", "all") else "Show “open” or “all” incidents."
     if show != "all":
         mine = mine.filter(status__in=[*OPEN_STATES, IncidentStatus.RESOLVED])
-    return render(request, "incidents/self_service.html", {"form": form, "page": _page(request, mine, 20), "show": show}, status=status)
+    if csv_io.export_requested(request) and show_error is None:  # a refused filter is shown, never exported as no filter
+        return csv_io.export_csv(mine, MY_INCIDENT_EXPORT_COLUMNS, filename="my-incidents")
+    if show_error and request.method == "GET":
+        status = 400
+    return render(request, "incidents/self_service.html", {"form": form, "page": _page(request, mine, 20), "show": show, "show_error": show_error}, status=status)
 
 
 # --- service desk queues ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from integrations.choices import EventType
 from integrations.filtersets import DeliveryFilterSet
 from integrations.forms import SubscriptionForm
 from integrations.models import WebhookSubscription
-from mof import policy
+from mof import csv_io, policy
 from mof.api.pagination import MAX_PAGE_SIZE
 from mof.forms import attempt
 from mof.pagination import paginate, parse_positive_int
@@ -34,9 +34,38 @@ def _delivery_get(user, pk):
     return selectors.delivery_list(user=user).get(pk=pk)
 
 
+def _last_answer(delivery) -> str:
+    # Worded as the log page words it.
+    if delivery.response_status:
+        return f"HTTP {delivery.response_status}"
+    if delivery.attempts:
+        return "no answer"
+    return "not sent: subscription disabled" if delivery.status == "failed" else ""
+
+
+def _event_object_number(event):
+    """The number of the object an event is about (INC-12...), as the log shows it."""
+    obj = event.body.get("object") if isinstance(event.body, dict) else None
+    return obj.get("number") if isinstance(obj, dict) else None
+
+
+# The secret is never exported: it is shown once, when made.
+SUBSCRIPTION_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("URL", "url"), ("Events", "event_types"), ("Status", "get_status_display"),
+    ("Disabled because", "disabled_reason"), ("Failed in a row", "consecutive_failures"), ("Owner", "owner.username"),
+)
+DELIVERY_EXPORT_COLUMNS = csv_io.columns(
+    ("Created", "created_at"), ("Event", "event.event_type"), ("Object", lambda d: _event_object_number(d.event)),
+    ("Subscription", "subscription.name"), ("Status", "get_status_display"), ("Ping", "manual"), ("Attempts", "attempts"),
+    ("Last answer", _last_answer), ("Next attempt", "next_attempt_at"), ("Delivered", "delivered_at"),
+)
+
+
 @login_required
 def subscription_list(request):
     _require(request.user, "webhook.view")
+    if csv_io.export_requested(request):  # every subscription, not only the 500 the page shows
+        return csv_io.export_csv(selectors.subscription_list(user=request.user).order_by("name", "id"), SUBSCRIPTION_EXPORT_COLUMNS, filename="webhook-subscriptions")
     subscriptions = list(selectors.subscription_list(user=request.user).order_by("name", "id")[:500])
     return render(request, "integrations/subscription_list.html", {"subscriptions": subscriptions, "can_add": policy.can(request.user, "webhook.add")})
 
@@ -124,12 +153,17 @@ def subscription_ping(request, pk):
 def delivery_list(request):
     _require(request.user, "webhook.view")
     filterset = DeliveryFilterSet(request.GET, queryset=selectors.delivery_list(user=request.user))
+    refused_export = False
+    if csv_io.export_requested(request):
+        if filterset.is_valid():
+            return csv_io.export_csv(filterset.qs, DELIVERY_EXPORT_COLUMNS, filename="webhook-deliveries")
+        refused_export = True  # a refused filter is shown on the page, never exported as no filter
     page = paginate(
         filterset.qs,
         page=parse_positive_int(request.GET.get("page"), 1),
         page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE),
     )
-    return render(request, "integrations/delivery_list.html", {"filterset": filterset, "page": page})
+    return render(request, "integrations/delivery_list.html", {"filterset": filterset, "page": page}, status=400 if refused_export else 200)
 
 
 @login_required

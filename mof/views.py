@@ -448,11 +448,19 @@ def ci_list(request):
     )
 
 
+CI_CLASS_EXPORT_COLUMNS = csv_io.columns(
+    ("Class", lambda row: row[0].name), ("Description", lambda row: row[0].description),
+    ("Configuration items", lambda row: row[1]), ("Built in", lambda row: row[0].builtin),
+)
+
+
 @login_required
 def ci_class_list(request):
     visible = policy.visible_cis(request.user)
     counts = dict(visible.order_by().values_list("ci_class").annotate(n=Count("pk")).values_list("ci_class", "n"))
     classes = [(c, counts.get(c.pk, 0)) for c in CIClass.objects.order_by("name")]
+    if csv_io.export_requested(request):  # the counts are of the CIs this reader sees, as on the page
+        return csv_io.export_csv(classes, CI_CLASS_EXPORT_COLUMNS, filename="ci-classes")
     return render(request, "mof/ci_class_list.html", {"classes": classes})
 
 

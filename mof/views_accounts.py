@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from mof import lockout, policy, tokens
+from mof import csv_io, lockout, policy, tokens
 from mof.forms import attempt
 from mof.forms_accounts import RotateForm, ServiceAccountForm, TokenForm
 from mof.pagination import paginate, parse_positive_int
@@ -44,6 +44,13 @@ def _account(request, pk):
 # --- service accounts ---------------------------------------------------------------
 
 
+SERVICE_ACCOUNT_EXPORT_COLUMNS = csv_io.columns(
+    ("Account", "username"), ("Display name", "first_name"),
+    ("Role clusters", lambda a: [r.get_role_display() for r in a.role_assignments.all()]),
+    ("Active", "is_active"), ("Live tokens", "live_tokens"),
+)
+
+
 @login_required
 def service_account_list(request):
     _require(request.user, "service_account.manage", message="Only administrators manage service accounts.")
@@ -51,6 +58,8 @@ def service_account_list(request):
     qs = tokens.service_account_list(user=request.user)
     if q:
         qs = qs.filter(username__icontains=q)
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, SERVICE_ACCOUNT_EXPORT_COLUMNS, filename="service-accounts")
     return render(request, "mof/accounts/service_account_list.html", {"page": _page(request, qs), "q": q})
 
 
@@ -89,10 +98,21 @@ def service_account_edit(request, pk):
     return render(request, "mof/accounts/service_account_form.html", {"form": form, "account": account}, status=status)
 
 
+# The key itself is never stored, so never exported: its first characters recognise it.
+TOKEN_EXPORT_COLUMNS = csv_io.columns(
+    ("Name", "name"), ("Key starts", "prefix"), ("Scope", "get_scope_display"), ("Status", "status_label"),
+    ("Created", "created_at"), ("Created by", "created_by.username"), ("Expires", "expires_at"),
+    ("Last used", "last_used_at"), ("Revoked", "revoked_at"),
+)
+
+
 def _token_page(request, *, owner, template, extra, new_key=None, new_token=None, form=None, status=200):
+    listed = tokens.token_list(user=request.user, owner=owner)
+    if csv_io.export_requested(request):  # a GET only: the page answering a POST shows a new key, never exported
+        return csv_io.export_csv(listed, TOKEN_EXPORT_COLUMNS, filename=f"api-tokens-{owner.username}")
     context = {
         "owner": owner,
-        "tokens": tokens.token_list(user=request.user, owner=owner),
+        "tokens": listed,
         "form": form or TokenForm(),
         "rotate_form": RotateForm(),
         "new_key": new_key,
@@ -195,14 +215,25 @@ def token_revoke(request, pk):
 # --- login lockouts ----------------------------------------------------------------------
 
 
+LOCKOUT_EXPORT_COLUMNS = csv_io.columns(
+    ("Kind", "get_kind_display"), ("Username or address", "key"), ("Failures", "failures"),
+    ("Last failure", "last_failure_at"), ("Locked until", lambda row: row.locked_until if row.is_locked() else None),
+    ("Times locked", "times_locked"),
+)
+
+
 @login_required
 def lockout_list(request):
     _require(request.user, "lockout.view", message="Only administrators and Security see login lockouts.")
-    locked_only = request.GET.get("locked") == "1"
+    locked = request.GET.get("locked", "")
+    error = None if locked in ("", "1") else "“Locked now only” is 1 or absent."
+    locked_only = locked == "1"
     qs = lockout.lockout_list(user=request.user, locked_only=locked_only)
+    if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
+        return csv_io.export_csv(qs, LOCKOUT_EXPORT_COLUMNS, filename="login-lockouts")
     return render(request, "mof/accounts/lockout_list.html", {
-        "page": _page(request, qs), "locked_only": locked_only, "can_clear": policy.can(request.user, "lockout.clear"),
-    })
+        "page": _page(request, qs), "locked_only": locked_only, "can_clear": policy.can(request.user, "lockout.clear"), "error": error,
+    }, status=400 if error else 200)
 
 
 @login_required

@@ -193,6 +193,11 @@ LIST_DAYS = 31
 # to the rest in the list view, as calendar tools do, instead of a page nobody can read.
 CELL_ITEMS = {"month": 6, "week": 40}
 LIST_PAGE_SIZE = 200
+# What the list view shows of each item; the export holds every item of the period shown.
+SCHEDULE_EXPORT_COLUMNS = csv_io.columns(
+    ("From", "start"), ("To", "end"), ("What", "title"), ("Reference", "reference"), ("Kind", lambda i: i.kind.capitalize()),
+    ("Status", "status_label"), ("Conflicts", "conflict_labels"),
+)
 
 
 def _cell(items, cap):
@@ -264,6 +269,10 @@ def calendar_page(request):
 
     start, end = _local_midnight(grid_start), _local_midnight(grid_end)
     schedule = calendar.build(user=request.user, start=start, end=end, service=service, ci=ci)
+    if csv_io.export_requested(request) and not errors:  # a refused filter is shown, never exported as no filter
+        if not schedule.truncated:
+            return csv_io.export_csv(schedule.items, SCHEDULE_EXPORT_COLUMNS, filename=f"change-calendar-{grid_start:%Y%m%d}")
+        errors.append("Too many items to export at once: narrow the period or filter.")
     days = []
     if view in ("month", "week"):
         by_day = {}

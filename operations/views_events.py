@@ -130,10 +130,19 @@ def _parked_context(request, failed=None):
     }
 
 
+# The rows are the grouped values() of the page, not events.
+PARKED_EXPORT_COLUMNS = csv_io.columns(
+    ("Name used by monitoring", lambda g: g["ci_name"]), ("Events", lambda g: g["events"]),
+    ("Worst", lambda g: Severity(g["worst"]).label), ("First", lambda g: g["first"]), ("Last", lambda g: g["last"]),
+)
+
+
 @login_required
 def parked_events(request):
     if not policy.can(request.user, "event.map"):
         raise PermissionDenied("Mapping parked events to CIs is for Operations and Infrastructure staff and managers.")
+    if csv_io.export_requested(request):  # every parked name, not a page of them
+        return csv_io.export_csv(events_selectors.parked_groups(user=request.user), PARKED_EXPORT_COLUMNS, filename="parked-events")
     return render(request, "operations/parked_events.html", _parked_context(request))
 
 

@@ -19,7 +19,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from mof import policy
+from mof import csv_io, policy
 from mof.models import Service
 from slas import availability as av
 from slas import capacity
@@ -234,7 +234,7 @@ def availability_csv(request):
     writer.writerow(columns)
     for a in av.availability_report(request.user, start, end):
         d = a.as_dict()
-        d["service"] = a.service.name
+        d["service"] = csv_io.safe_cell(a.service.name)  # a name is text anyone may type: never a formula
         d["start"], d["end"] = a.start.isoformat(), a.end.isoformat()
         writer.writerow(["" if d[c] is None else d[c] for c in columns])
     return response
@@ -387,10 +387,19 @@ def capacity_csv(request):
     writer.writerow(["ci", "ci_class", "metric", "current_value", "threshold", "direction", "unit", "slope_per_day", "crossing_at", "days_left", "readings"])
     for th, ci, f in capacity.forecasts(request.user, now=now, limit=100000):
         days = f.days_left(now)
-        writer.writerow([ci.name, th.ci_class.name, th.metric, f.current_value, th.threshold, th.direction, th.unit,
+        # Names are text anyone may type, never a formula; the figures stay numbers (a negative slope too).
+        writer.writerow([csv_io.safe_cell(ci.name), csv_io.safe_cell(th.ci_class.name), csv_io.safe_cell(th.metric), f.current_value, th.threshold, th.direction, csv_io.safe_cell(th.unit),
                          "" if f.slope_per_day is None else f"{f.slope_per_day:.6g}", f.crossing_at.isoformat() if f.crossing_at else "",
                          "" if days is None else f"{days:.2f}", len(f.points)])
     return response
+
+
+CAPACITY_WARNING_EXPORT_COLUMNS = csv_io.columns(
+    ("CI", "ci.name"), ("Metric", "metric"), ("Forecast", "summary"), ("Crossing at", "forecast_at"),
+    ("Now", "current_value"), ("Threshold", "threshold_value"), ("Unit", "threshold.unit"), ("Trend / day", "slope_per_day"),
+    ("Status", "get_status_display"), ("Change", "change.reference"), ("Decided by", "decided_by.username"),
+    ("Decided", "decided_at"), ("Note", "decision_note"),
+)
 
 
 @login_required
@@ -398,17 +407,22 @@ def capacity_warnings(request):
     _require(request, "capacity.view")
     status_filter = request.GET.get("status", WarningStatus.OPEN)
     qs = capacity.visible_warnings(request.user).order_by("forecast_at", "id")
+    error = None
     if status_filter in WarningStatus.values:
         qs = qs.filter(status=status_filter)
     else:
+        if status_filter != "all":
+            error = f"No such status: choose one of {', '.join(WarningStatus.values)} or all."
         status_filter = ""
+    if csv_io.export_requested(request) and error is None:  # every warning the tab selects, not the 500 shown; never a refused one as all
+        return csv_io.export_csv(qs, CAPACITY_WARNING_EXPORT_COLUMNS, filename="capacity-warnings")
     warnings = list(qs[:500])
     for w in warnings:
         w.now_display = num(w.current_value)
     return render(request, "slas/capacity_warnings.html", {
-        "warnings": warnings, "status": status_filter, "statuses": WarningStatus.choices,
+        "warnings": warnings, "status": status_filter, "statuses": WarningStatus.choices, "error": error,
         "can_decide": policy.can(request.user, "capacity.decide"),
-    })
+    }, status=400 if error else 200)
 
 
 def _decide(request, pk, verb):
