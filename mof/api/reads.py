@@ -263,7 +263,6 @@ class ReadPlan:
 
 
 _templates: dict = {}
-_plans: dict = {}
 _lock = threading.Lock()
 
 
@@ -280,34 +279,32 @@ def _template(serializer_class):
     return template
 
 
+def _readable(serializer_class):
+    return [(name, field) for name, field in _template(serializer_class).fields.items() if not field.write_only]
+
+
 def read_plan(serializer_class, wanted=None):
-    """The plan for `serializer_class` restricted to `wanted` names (None: all), or None when
+    """The plan for `serializer_class` restricted to the `wanted` names (None: all), or None when
     the serializer cannot be read from rows exactly or a wanted name is unknown."""
-    key = (serializer_class, tuple(wanted) if wanted else None)
-    try:
-        return _plans[key]
-    except KeyError:
-        pass
-    plan = _build(serializer_class, wanted)
-    _plans[key] = plan
-    return plan
-
-
-def _build(serializer_class, wanted):
     if not issubclass(serializer_class, serializers.ModelSerializer):
         return None
+    if wanted:
+        names = {name for name, _ in _readable(serializer_class)}
+        if any(name not in names for name in wanted):
+            return None  # DRF's path answers the 400; never cached (the names are the caller's)
+    # Keyed by the set of names (the output keeps the serializer's order) in a bounded cache:
+    # callers choose the sets.
+    return _plan(serializer_class, frozenset(wanted) if wanted else None)
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(serializer_class, wanted):
     if serializer_class.to_representation is not serializers.Serializer.to_representation:
         return None
     if getattr(serializer_class.Meta, "list_serializer_class", None) is not None:
         return None
     model = serializer_class.Meta.model
-    template = _template(serializer_class)
-    readable = [(name, field) for name, field in template.fields.items() if not field.write_only]
-    names = [name for name, _ in readable]
-    if wanted is not None:
-        if any(name not in names for name in wanted):
-            return None
-        readable = [(name, field) for name, field in readable if name in wanted]
+    readable = [(name, field) for name, field in _readable(serializer_class) if wanted is None or name in wanted]
     entries = []
     for name, field in readable:
         if field.field_name != name:

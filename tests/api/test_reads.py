@@ -150,7 +150,8 @@ def test_a_serializer_the_rows_cannot_render_exactly_keeps_drf(db):
         assert read_plan(serializer) is None, serializer.__name__
     assert read_plan(s.IncidentSerializer) is not None
     assert read_plan(s.IncidentSerializer, ["id", "reason"]) is None  # write-only: DRF answers the 400
-    assert read_plan(s.IncidentListSerializer, ["id", "title"]).names == ["id", "title"]
+    assert read_plan(s.IncidentListSerializer, ["title", "id"]).names == ["id", "title"]  # the serializer's order
+    assert read_plan(s.IncidentListSerializer, ["title", "nope"]) is None
 
 
 def _queries(client, path):
