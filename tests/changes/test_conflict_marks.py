@@ -37,6 +37,17 @@ def stack(db):
     return {"san": san, "vm": vm, "app": app, "printer": printer}
 
 
+@pytest.fixture
+def builtin_data(transactional_db):
+    """The built-in CI classes the data migration adds, which an earlier transactional test's
+    flush may have removed (idempotent)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
+
+
 def approved(actor, cis, *, start=MONDAY, hours=2, implementer=None, title="Patch"):
     """A standard change filed and submitted through the services: pre-approved, so in the pool."""
     template = TemplateFactory(status=TemplateStatus.APPROVED)
@@ -238,7 +249,7 @@ def test_the_schedule_reads_the_stored_marks_in_constant_queries(chair, stack):
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_two_changes_scheduled_at_once_into_overlapping_periods_are_both_marked(monkeypatch):
+def test_two_changes_scheduled_at_once_into_overlapping_periods_are_both_marked(builtin_data, monkeypatch):
     requires_postgres()
     chair = ManagerFactory(username="cab-chair")
     vm = CIFactory(name="vm-01")
@@ -281,3 +292,40 @@ def test_two_changes_scheduled_at_once_into_overlapping_periods_are_both_marked(
     assert errors == []
     assert [fresh(c).status for c in (first, second)] == ["scheduled", "scheduled"]
     assert marks(first, second) == [["same_ci"], ["same_ci"]]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_on_overlapping_changes_neither_deadlock_nor_lose_marks(builtin_data):
+    requires_postgres()
+    chair = ManagerFactory(username="cab-chair")
+    vm, alice, bob = CIFactory(name="vm-01"), UserFactory(username="alice-ops"), UserFactory(username="bob-ops")
+    # Each writer has its own changes (no 409 between them), all on one CI and one morning:
+    # every write changes the marks of the others' changes while they hold their own rows.
+    own = [[approved(chair, [vm], start=MONDAY + (w + i) * HOUR / 4, title=f"w{w}-{i}") for i in range(3)] for w in range(4)]
+    barrier, errors = threading.Barrier(4), []
+
+    def write(w):
+        try:
+            barrier.wait(timeout=30)
+            first, second, third = own[w]
+            services.change_update(actor=chair, change=fresh(first), implementer=alice)
+            schedule(chair, first, MONDAY + w * HOUR / 2)
+            services.change_update(actor=chair, change=fresh(second), implementer=alice if w % 2 else bob)
+            services.change_update(actor=chair, change=fresh(first), implementer=bob)
+            services.change_transition(actor=chair, change_id=second.pk, name="cancel", data={"reason": "merged"})
+            services.change_analyse_impact(actor=chair, change=fresh(third))
+            schedule(chair, third, MONDAY + w * HOUR)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert stored_marks() == live_marks()
+    assert all(fresh(changes[0]).schedule_conflicts == ["implementer", "same_ci"] for changes in own)
