@@ -21,7 +21,6 @@ from slas.models import (
     RecomputeJob,
     ServiceLevelAgreement,
     SLAClock,
-    SLAStatus,
     SLAVersion,
     TicketEvent,
     WorkingInterval,
