@@ -194,6 +194,9 @@ def run(bench, *, core, runs: int, client=None, n_changes: int = N_CHANGES, seed
     with transaction.atomic():
         info = load_changes(n_changes, seed)
         now = info["now"]
+        from bench.bench_schedule_jobs import store_marks
+
+        store_marks()  # the marks the services keep on every write, for the week/month rows (untimed)
         _windows_and_freezes(now)
         router = _subject(core, now, title="bench-schedule: core router firmware", implementer=_users(1)[0])
         app = ConfigurationItem.objects.filter(name="lon1-app-00100").first() or ConfigurationItem.objects.order_by("pk").last()
