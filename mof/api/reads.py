@@ -1,5 +1,5 @@
-"""The read path of list and detail GETs: rows from `values()`, turned into the same JSON the
-viewset's serializer would give, without model instances or DRF's field-by-field walk.
+"""The read path of list and detail GETs: the query's rows as plain dicts, turned into the same
+JSON the viewset's serializer would give, without model instances or DRF's field-by-field walk.
 
 Why: on a 50-row page of incidents, building 50 model instances (django-fsm's __init__,
 the audit trail's row keeping) and DRF's per-field `get_attribute`/`to_representation`
@@ -33,6 +33,7 @@ from rest_framework.settings import ISO_8601, api_settings
 
 from mof.api.fields import requested_fields
 from mof.numbering import NumberedModel
+
 
 def _choice(field):
     mapping = field.choice_strings_to_values
@@ -147,7 +148,7 @@ def _model_field(model, name):
 
 
 def _entry(name, field, model):
-    """How to read one serializer field from a values() row; None when it cannot be exactly."""
+    """How to read one serializer field from a row; None when it cannot be read exactly."""
     if field.source == "*" or len(field.source_attrs) != 1:
         return None
     source = field.source_attrs[0]
