@@ -52,7 +52,10 @@ AGENT = "bench-agent-001"
 BENCH_TOKEN = "bench/load.py"
 # gunicorn configurations tried (2 cores): sync workers, and gthread.
 CONFIGS = ["-w 2", "-w 4", "-w 2 --threads 4", "-w 3 --threads 2"]
-BEST = "-w 3 --threads 2"  # best reads of CONFIGS measured 2026-11-25 (bench/README.md)
+# Best reads of CONFIGS measured 2026-11-25 (bench/README.md), and again 2026-11-26 after the
+# rows read path: detail 690 / cursor 506 req/s (-w 2 --threads 2: 655 / 298; -w 2 --threads 4:
+# 636 / 494; -w 4 --threads 2: 620 / 490; one 20 s run each, load rising from 0.1 to 6 meanwhile).
+BEST = "-w 3 --threads 2"
 TARGETS = {"detail": (500, 150), "cursor": (250, 150), "file": (200, None)}
 
 LUA_COMMON = r"""
