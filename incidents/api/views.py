@@ -7,10 +7,14 @@ from incidents import selectors, services
 from incidents.api import serializers as s
 from incidents.models import KnownError, PriorityRule, Problem, ProblemProposal
 from mof import policy
-from mof.api.fields import SparseFieldsMixin
+from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin, checked_fields, cut_rows, readable_fields
 from mof.api.reads import ValuesReadMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
+
+
+SEARCH_KINDS = ("incidents", "problems", "known_errors")
+SEARCH_PROBLEM_FIELDS = ("id", "reference", "title", "status")
 
 
 class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
@@ -23,6 +27,8 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
     }
     search_fields = ["title", "description"]
     ordering_fields = ["number", "priority", "created_at", "updated_at"]
+    sparse_actions = (*SPARSE_ACTIONS, "notes", "communications", "search")
+    sparse_in_actions = {"search": SEARCH_KINDS}  # an envelope: ?fields= cuts the objects of these lists
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -69,7 +75,7 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
             serializer.is_valid(raise_exception=True)
             note = services.incident_note(actor=request.user, incident=incident, **serializer.validated_data)
             return Response(s.IncidentNoteSerializer(note).data, status=status.HTTP_201_CREATED)
-        return Response(s.IncidentNoteSerializer(selectors.incident_notes(user=request.user, incident=incident), many=True).data)
+        return Response(self.sparse(s.IncidentNoteSerializer(selectors.incident_notes(user=request.user, incident=incident), many=True)).data)
 
     @extend_schema(request=s.AssignSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
@@ -109,7 +115,7 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
             update = services.major_incident_communicate(actor=request.user, incident=incident, **serializer.validated_data)
             return Response(s.CommunicationSerializer(update).data, status=status.HTTP_201_CREATED)
         policy.require(request.user, "incident.read_work_notes", incident)
-        return Response(s.CommunicationSerializer(incident.communications.all(), many=True).data)
+        return Response(self.sparse(s.CommunicationSerializer(incident.communications.all(), many=True)).data)
 
     @extend_schema(request=s.BulkSerializer, responses=s.IncidentListSerializer(many=True), summary="Bulk action, all or nothing")
     @action(detail=False, methods=["post"])
@@ -130,12 +136,15 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
     @extend_schema(parameters=[OpenApiParameter("q", str, required=True)], responses={200: dict}, summary="Full-text search over incidents, problems and known errors")
     @action(detail=False, methods=["get"])
     def search(self, request):
+        # ?fields= names any field of the three kinds of result; each object keeps those it has.
+        wanted = checked_fields(request, list(dict.fromkeys([*readable_fields(s.IncidentListSerializer()), *SEARCH_PROBLEM_FIELDS, *readable_fields(s.KnownErrorSerializer())])))
         result = selectors.search(user=request.user, q=request.query_params.get("q", ""))
-        return Response({
+        body = {
             "incidents": s.IncidentListSerializer(result["incidents"], many=True).data,
             "problems": [{"id": p.pk, "reference": p.reference, "title": p.title, "status": p.status} for p in result["problems"]],
             "known_errors": s.KnownErrorSerializer(result["known_errors"], many=True).data,
-        })
+        }
+        return Response(cut_rows(body, SEARCH_KINDS, wanted))
 
 
 class AssignmentGroupViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

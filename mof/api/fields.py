@@ -127,7 +127,14 @@ class SparseFieldsView:
             return body
         if not self.sparse_in:
             return [_cut(row, wanted) for row in body] if isinstance(body, list) else _cut(body, wanted)
-        return {**body, **{key: [_cut(row, wanted) for row in body[key]] for key in self.sparse_in}}
+        return cut_rows(body, self.sparse_in, wanted)
+
+
+def cut_rows(body: dict, keys, wanted) -> dict:
+    """An envelope with the objects of its lists `keys` cut to `wanted` (None: left whole)."""
+    if wanted is None:
+        return body
+    return {**body, **{key: [_cut(row, wanted) for row in body[key]] for key in keys}}
 
 
 def _cut(row: dict, wanted) -> dict:

@@ -90,7 +90,7 @@ class PortalAutoSchema(AutoSchema):
 
     def _fields_description(self):
         text = "Sparse fields: only these (comma-separated), e.g. `fields=id,number,status`. An unknown name is a 400."
-        keys = getattr(self.view, "sparse_in", ())
+        keys = getattr(self.view, "sparse_in", ()) or getattr(self.view, "sparse_in_actions", {}).get(getattr(self.view, "action", None), ())
         if keys:
             text += f" They apply to each object in {', '.join(f'`{k}`' for k in keys)}; the rest of the answer stays."
         return text

@@ -78,4 +78,12 @@ def seed_portal():
         actor=admin, name="Service desk to Infrastructure", kind="ola", ticket_type="incidents.incident",
         response_seconds=1800, resolution_seconds=14400, calendar=BusinessCalendar.objects.order_by("id").first(),
     )
+    # The newest open incident is a major one with a communication (its log is an API list).
+    from incidents import services as incident_services
+    from incidents.models import Incident
+
+    major = Incident.objects.filter(status__in=["new", "assigned", "in_progress"]).order_by("-number").first()
+    if not major.is_major:
+        major = incident_services.incident_declare_major(actor=admin, incident=major, major_incident_manager=admin)
+    incident_services.major_incident_communicate(actor=admin, incident=major, body="Mail is degraded; next update at noon.", recipients=["staff@example.test"])
     return admin
