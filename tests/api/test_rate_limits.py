@@ -33,6 +33,19 @@ def fresh_counters():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch):
+    """The limiter's clock stands still, 30 s into a minute: a test's requests never straddle
+    two fixed windows (a slow request at :59 would start a fresh count and flake)."""
+    import time as real_time
+    from types import SimpleNamespace
+
+    from mof.api import throttling
+
+    still = real_time.time() // 86400 * 86400 + 30.5
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: still))
+
+
 def with_key(key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
