@@ -151,12 +151,13 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     occurrences = selectors.maintenance_occurrences(user=user, start=start, end=end, service_ids=service_ids, ci_ids=ci_ids)
     if len(occurrences) > limit:
         occurrences, truncated = occurrences[:limit], True
+    windows_url = reverse("operations_windows")
     for window, occ in occurrences:
         scope = window.service.name if window.service else window.ci.name
         items.append(
             CalendarItem(
                 "maintenance", f"maintenance-{window.pk}-{occ.start:%Y%m%dT%H%M%SZ}@mof-portal", f"Maintenance: {window.name} ({scope})",
-                occ.start, occ.end, reverse("operations_windows") + f"#window-{window.pk}", "", "", "", [], window.pk,
+                occ.start, occ.end, f"{windows_url}#window-{window.pk}", "", "", "", [], window.pk,
                 f"Maintenance window of {scope}",
             )
         )
