@@ -4,11 +4,13 @@
     ... --profile 30          # also a cProfile of 30 filings (top functions by cumulative time)
     ... --show-sql            # print the SQL of one filing
 
-Production settings (DEBUG=0), token authentication as bench/load.py's Support agent, the same
-JSON bodies as its `file` scenario. CPU is `time.process_time()` of this process over the
-filings (PostgreSQL's own work is another process and is not included); queries are counted
-on one filing with CaptureQueriesContext. The incidents filed and their SLA events and clocks
-are deleted again afterwards (plain SQL); their audit rows stay (the trail is append-only).
+The gunicorn server's settings of bench/load.py (DEBUG=0, the Redis cache for rate counters and
+generations, BENCH_CACHE_URL to choose its database), a portal token (mof.tokens) of its Support
+agent, the same JSON bodies as its `file` scenario, through Django's WSGI handler. CPU is
+`time.process_time()` of this process over the filings, and the CPU of the PostgreSQL backend
+serving it (from /proc); queries are counted on one filing with CaptureQueriesContext. The
+incidents filed and their SLA events and clocks are deleted again afterwards (plain SQL);
+their audit rows stay (the trail is append-only).
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import io
 import json
 import os
 import pstats
-import secrets
 import statistics
 import sys
 import tempfile
@@ -30,17 +31,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def setup(db_url: str):
-    os.environ.update({
-        "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "mof.settings", "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "testserver,127.0.0.1",
-        "DATABASE_CONN_MAX_AGE": "600", "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "MOF_LOG_LEVEL": "WARNING",
-        "MOF_RATE_TOKEN": "100000000/minute", "MOF_RATE_USER": "100000000/minute",
-    })
-    os.environ.setdefault("MOF_VAR_DIR", tempfile.mkdtemp(prefix="mof-profile-filing-"))
-    import django
+def setup(db_url: str) -> dict:
+    """The server's environment (bench/load.py) in this process, then Django; the portal token."""
+    from bench import load
 
-    django.setup()
+    os.environ.update(load.server_env(db_url, tempfile.mkdtemp(prefix="mof-profile-filing-")))
+    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
+    return load.setup(db_url)
 
 
 def ensure_slas(agent, log=print) -> None:
@@ -93,45 +90,55 @@ def bodies(services, group, n=500, seed=42):
     return out
 
 
+def backend_cpu(pid) -> float | None:
+    """User + system CPU seconds of a PostgreSQL backend on this machine (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of --runs filings (the best is reported)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--profile", type=int, default=0, help="filings under cProfile (0: none)")
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--top", type=int, default=80, help="functions listed by the profile")
-    parser.add_argument("--agent", default="bench-agent-001")
     parser.add_argument("--ensure-slas", action="store_true", help="create the SLA set first if the database has none of it")
     args = parser.parse_args(argv)
     db_url = os.environ.get("DATABASE_URL", "")
     if not db_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("Set DATABASE_URL to your copy of the bench database.")
-    setup(db_url)
+    info = setup(db_url)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
 
+    from bench.load import AGENT
     from mof.models import User
+    from mof.wsgi import application
 
-    agent = User.objects.get(username=args.agent)
-    token, _ = Token.objects.get_or_create(user=agent)
     if args.ensure_slas:
-        ensure_slas(agent)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT max(id) FROM incidents_incident")
-        max_id = cursor.fetchone()[0] or 0
-        cursor.execute("SELECT id FROM mof_service ORDER BY id LIMIT 50")
-        services = [r[0] for r in cursor.fetchall()]
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    payloads = bodies(services, sorted(agent.team_ids)[0])
+        ensure_slas(User.objects.get(username=AGENT))
+    max_id = info["max_id"]
+    payloads = [b.encode() for b in bodies(info["services"], info["group"])]
 
     def file(i):
-        r = client.post("/api/v1/incidents/", payloads[i % len(payloads)], content_type="application/json")
-        if r.status_code != 201:
-            raise SystemExit(f"HTTP {r.status_code}: {r.content[:500]!r}")
-        return r
+        body = payloads[i % len(payloads)]
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/incidents/", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": f"Token {info['token']}",
+            "HTTP_ACCEPT": "application/json", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        status = []
+        out = b"".join(application(environ, lambda line, headers: status.append(line)))
+        if not status[0].startswith("201"):
+            raise SystemExit(f"HTTP {status[0]}: {out[:500]!r}")
+        return out
 
     try:
         for i in range(args.warmup):
@@ -139,18 +146,28 @@ def main(argv=None):
         with CaptureQueriesContext(connection) as ctx:
             file(0)
         sql = [q["sql"] for q in ctx.captured_queries]  # now: every request clears the connection's log
-        clocks = 0
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s", [max_id])
             clocks = cursor.fetchone()[0]
-        samples = []
-        for i in range(args.runs):
-            t0 = time.process_time()
-            file(i)
-            samples.append((time.process_time() - t0) * 1000)
-        print(f"filings: {args.runs}, CPU per filing: median {statistics.median(samples):.2f} ms, mean {statistics.mean(samples):.2f} ms, "
-              f"p90 {statistics.quantiles(samples, n=10)[-1]:.2f} ms; queries per filing: {len(sql)}; "
-              f"clocks started by the first {args.warmup + 1} filings: {clocks}; load average {os.getloadavg()[0]:.2f}")
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        rounds = []
+        for _ in range(args.rounds):
+            samples = []
+            pg0, t0 = backend_cpu(pid), time.process_time()
+            for i in range(args.runs):
+                s0 = time.process_time()
+                file(i)
+                samples.append((time.process_time() - s0) * 1000)
+            total, pg1 = time.process_time() - t0, backend_cpu(pid)
+            postgres = (pg1 - pg0) * 1000 / args.runs if pg0 is not None and pg1 is not None else None
+            rounds.append((total * 1000 / args.runs, samples, postgres))
+            print(f"  round: {rounds[-1][0]:.2f} ms CPU per filing (median {statistics.median(samples):.2f}), "
+                  f"PostgreSQL backend {postgres if postgres is None else f'{postgres:.2f}'} ms")
+        mean, samples, postgres = min(rounds, key=lambda r: r[0])
+        print(f"filings: {args.rounds} x {args.runs}, best round: CPU per filing mean {mean:.2f} ms, median {statistics.median(samples):.2f} ms, "
+              f"p90 {statistics.quantiles(samples, n=10)[-1]:.2f} ms; PostgreSQL backend {postgres if postgres is None else f'{postgres:.2f}'} ms; "
+              f"queries per filing: {len(sql)}; clocks started by the first {args.warmup + 1} filings: {clocks}; load average {os.getloadavg()[0]:.2f}")
         if args.show_sql:
             for q in sql:
                 print("  ", q[:220])

@@ -1,6 +1,7 @@
 """Writes of the Supporting quadrant. State moves only through mof.transitions."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from incidents import selectors
 from incidents.choices import IncidentStatus, NoteKind, ProblemStatus, ProposalStatus
 from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal
 from mof import audit, policy
+from mof.models import Team
 from mof.services import apply_fields, system_user
 from mof.transitions import perform_transition
 
@@ -51,18 +53,20 @@ def priority_matrix_update(*, actor, cells: dict) -> int:
 def _check_assignee(incident):
     if incident.assignee_id and not incident.assignment_group_id:
         raise ValidationError({"assignment_group": "Choose the assignment group the assignee works in."})
-    if incident.assignee_id and not incident.assignment_group.members.filter(pk=incident.assignee_id).exists():
+    # The membership row itself, by ids: the group need not be loaded (a filing gives its id).
+    if incident.assignee_id and not Team.members.through.objects.filter(team_id=incident.assignment_group_id, user_id=incident.assignee_id).exists():
         raise ValidationError({"assignee": f"{incident.assignee} is not a member of {incident.assignment_group}."})
 
 
-def _checked_already(fields: dict) -> list[str]:
+def _checked_already(fields: dict, existing) -> list[str]:
     """Fields of a new incident whose model validation would only repeat what is known: a
-    related object read from the database a moment ago exists (full_clean would query it
-    again), a new incident has no parent (the not-own-parent check is a query), and outage
-    times that are both empty meet their constraint (another query)."""
+    related object read from the database a moment ago exists, as does one in `existing`
+    (full_clean would query it again), a new incident has no parent (the not-own-parent
+    check is a query), and outage times that are both empty meet their constraint (another
+    query)."""
     skip = ["parent"]
-    for name, value in fields.items():
-        if isinstance(value, models.Model) and not value._state.adding and value.pk is not None:
+    for name, value in [*fields.items(), *((name, None) for name in existing)]:
+        if name in existing or (isinstance(value, models.Model) and not value._state.adding and value.pk is not None):
             field = Incident._meta.get_field(name)
             if field.many_to_one and not field.get_limit_choices_to():
                 skip.append(name)
@@ -71,23 +75,44 @@ def _checked_already(fields: dict) -> list[str]:
     return skip
 
 
-def incident_create(*, actor, caller=None, affected_cis=(), **fields) -> Incident:
+def incident_create(*, actor, caller=None, affected_cis=(), existing=None, **fields) -> Incident:
+    """File an incident. `existing`: {field: id} of related objects the caller has just found in
+    the database (and {"affected_cis": [ids]}), set by id and not looked up again: the API
+    checks every id of a filing in one query (incidents.api.serializers.quick_input)."""
+    existing = dict(existing or {})
     policy.require(actor, "incident.add")
-    caller = caller or actor
+    caller_id = existing.pop("caller", None)
+    if caller_id is None:
+        caller = caller or actor
+        caller_id = caller.pk
+    elif caller_id == actor.pk:
+        caller = actor
+    affected_cis = existing.pop("affected_cis", affected_cis)
     desk = policy.can(actor, "incident.file_for_others")
-    if caller.pk != actor.pk and not desk:
+    if caller_id != actor.pk and not desk:
         policy.require(actor, "incident.file_for_others")
     allowed = DESK_FIELDS if desk else SELF_SERVICE_FIELDS + ("channel",)
     if affected_cis and not desk:
         raise ValidationError({"affected_cis": "Choose the service; the service desk finds the CIs."})
-    incident = Incident(caller=caller)
-    apply_fields(incident, fields, allowed, exclude=["number", "caller", "priority", *_checked_already(fields)])
+    not_here = sorted(set(existing) - set(allowed))
+    if not_here:  # as apply_fields answers for the others
+        raise ValidationError({name: "This field cannot be set here." for name in sorted({*not_here, *(set(fields) - set(allowed))})})
+    incident = Incident(caller=caller) if caller is not None else Incident(caller_id=caller_id)
+    for name, pk in existing.items():
+        field = Incident._meta.get_field(name)
+        if not field.many_to_one:
+            raise TypeError(f"existing: {name} is not a foreign key of an incident")
+        setattr(incident, field.attname, pk)
+    apply_fields(incident, fields, allowed, exclude=["number", "caller", "priority", *_checked_already(fields, existing)])
     _check_assignee(incident)
     incident.priority = priority_for(incident.impact, incident.urgency)
-    with audit.acting_as(actor), transaction.atomic():
+    # Without CIs the save is the whole write: its own transaction (NumberedModel's, with the
+    # SLA event, clocks and audit entry) is then the outermost one, a BEGIN/COMMIT instead of
+    # a SAVEPOINT and its RELEASE inside another.
+    with audit.acting_as(actor), transaction.atomic() if affected_cis else contextlib.nullcontext():
         incident.save()
         if affected_cis:
-            incident.affected_cis.set(affected_cis)
+            incident.affected_cis.add(*affected_cis)  # a new incident has none: no set() reading them first
     if incident.assignment_group_id:
         _after_commit_notify("landed_in_queue", incident.pk)
     return incident

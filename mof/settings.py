@@ -121,7 +121,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mof-portal@localhost"
 # var/cache by default (shared by the processes of one machine, no server needed).
 CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof"}}
+    # Django's Redis backend, reusing its client (mof.cache).
+    CACHES = {"default": {"BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof"}}
 elif CACHE_URL.startswith("file://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_URL[len("file://"):]}}
 elif CACHE_URL.startswith("locmem://"):  # one process only (tests)

@@ -5,10 +5,10 @@ from rest_framework.response import Response
 
 from incidents import selectors, services
 from incidents.api import serializers as s
-from incidents.models import KnownError, PriorityRule, Problem, ProblemProposal
+from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal
 from mof import policy
 from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin, checked_fields, cut_rows, readable_fields
-from mof.api.reads import ValuesReadMixin
+from mof.api.reads import ValuesReadMixin, represent_written
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
 
@@ -46,13 +46,25 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
 
     def create(self, request, *args, **kwargs):
         policy.require(request.user, "incident.add")
-        serializer = s.IncidentSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        data.pop("reason", None)
-        incident = services.incident_create(actor=request.user, **data)
-        out = self.get_serializer_class()
-        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data if out is s.IncidentSerializer or policy.is_internal(request.user) else s.CallerIncidentSerializer(incident).data, status=status.HTTP_201_CREATED)
+        # The ordinary filing is validated with fields built once and its ids in one query;
+        # anything else, and every invalid input, by the serializer (its 400s).
+        given = s.quick_input(s.IncidentSerializer, request.data, user=request.user)
+        if given is None:
+            serializer = s.IncidentSerializer(data=request.data, context=self.get_serializer_context())
+            serializer.is_valid(raise_exception=True)
+            values, ids = dict(serializer.validated_data), {}
+        else:
+            values, ids = given
+        values.pop("reason", None)
+        incident = services.incident_create(actor=request.user, existing=ids, **values)
+        # Answered as GET /incidents/{id}/ answers this user (a caller: CallerIncidentSerializer),
+        # from the incident just saved rather than read back.
+        out = s.IncidentSerializer if policy.is_internal(request.user) else s.CallerIncidentSerializer
+        cis = ids.get("affected_cis") or values.get("affected_cis")
+        data = represent_written(out, incident, many_ids=None if cis else {"affected_cis": []})
+        if data is None:
+            data = out(Incident.objects.prefetch_related("affected_cis").get(pk=incident.pk), context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         incident = self.get_object()

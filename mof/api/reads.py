@@ -178,10 +178,10 @@ def _entry(name, field, model):
 
 
 @functools.cache
-def _row_iterable(model):
-    """The iterable class that makes a queryset of `model` yield rows: dicts of its columns by
-    attname (plus annotations), which also answer a relation's name (`row["caller"]`, the id)
-    and `.pk`, as pagination asks of an instance (mof.pagination, DRF's cursor)."""
+def _row_class(model):
+    """Rows of `model`: dicts of its columns by attname (plus annotations), which also answer a
+    relation's name (`row["caller"]`, the id) and `.pk`, as pagination asks of an instance
+    (mof.pagination, DRF's cursor)."""
     meta = model._meta
     aliases = {f.name: f.attname for f in meta.concrete_fields if f.name != f.attname}
     aliases["pk"] = meta.pk.attname
@@ -198,6 +198,14 @@ def _row_iterable(model):
         @property
         def pk(self):
             return self[pk]
+
+    return Row
+
+
+@functools.cache
+def _row_iterable(model):
+    """The iterable class that makes a queryset of `model` yield rows (see _row_class)."""
+    Row = _row_class(model)
 
     class RowIterable(BaseIterable):
         # ModelIterable's reading of the query's default columns, without building instances:
@@ -228,6 +236,10 @@ class ReadPlan:
         self.many = many
         self.names = names
         self.pk = model._meta.pk.attname
+        # Whether an instance's attributes render as its row read back would (represent_written):
+        # not where the database rounds a decimal or reorders a JSON object's keys (jsonb).
+        columns = {e.column for e in entries if isinstance(e, _Entry)}
+        self.as_given = not any(isinstance(f, (models.DecimalField, models.JSONField)) for f in model._meta.concrete_fields if f.attname in columns)
 
     def rows(self, queryset, *, arrays=False, also=None):
         """The queryset yielding rows (see _row_iterable): of every column, or with `also` (the
@@ -267,8 +279,9 @@ _templates: dict = {}
 _lock = threading.Lock()
 
 
-def _template(serializer_class):
-    """One instance per class, built once: its fields describe the rendering (never bound to a request)."""
+def template(serializer_class):
+    """One instance per class, built once: its fields describe the rendering, and validate a
+    create's input (incidents.api.serializers.quick_input); never bound to a request."""
     template = _templates.get(serializer_class)
     if template is None:
         with _lock:
@@ -281,7 +294,7 @@ def _template(serializer_class):
 
 
 def _readable(serializer_class):
-    return [(name, field) for name, field in _template(serializer_class).fields.items() if not field.write_only]
+    return [(name, field) for name, field in template(serializer_class).fields.items() if not field.write_only]
 
 
 def read_plan(serializer_class, wanted=None):
@@ -315,6 +328,28 @@ def _plan(serializer_class, wanted):
             return None
         entries.append(entry)
     return ReadPlan(model, entries, [e for e in entries if isinstance(e, _Many)], [name for name, _ in readable])
+
+
+def represent_written(serializer_class, instance, *, many_ids=None):
+    """The serializer's JSON of an object this request has just written, from its attributes
+    instead of reading it back: they hold what was stored (the values validated, defaults,
+    the number, the times set on save), and render as the stored row does. `many_ids`: the
+    ids of a many-to-many field known without a query, in its related model's order (a
+    filing that set no CIs: []); the others are read. None when the serializer cannot be read
+    from rows, stores a column otherwise than given (decimals, JSON), or the instance lacks
+    a column (deferred): then read it back."""
+    plan = read_plan(serializer_class)
+    if plan is None or not plan.as_given or not isinstance(instance, plan.model):
+        return None
+    values = instance.__dict__
+    try:
+        row = _row_class(plan.model)((f.attname, values[f.attname]) for f in plan.model._meta.concrete_fields)
+    except KeyError:
+        return None
+    for many in plan.many:  # the others are read by represent()
+        if many_ids is not None and many.name in many_ids:
+            row[many.alias] = list(many_ids[many.name])
+    return plan.represent([row])[0]
 
 
 class ValuesReadMixin:
