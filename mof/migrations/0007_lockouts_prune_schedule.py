@@ -2,21 +2,7 @@
 records with no failure for MOF_LOGIN_LOCKOUT_RETENTION_DAYS and no lock in force are deleted."""
 from django.db import migrations
 
-TASK = "mof.lockouts_prune"
-
-
-def register(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=1, period="days")
-    PeriodicTask.objects.get_or_create(
-        name="Sign-in lockouts: prune records past their retention",
-        defaults={"task": TASK, "interval": every, "description": "Deletes lockout records idle for MOF_LOGIN_LOCKOUT_RETENTION_DAYS."},
-    )
-
-
-def unregister(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=TASK).delete()
+from mof.beat import Periodic, register
 
 
 class Migration(migrations.Migration):
@@ -25,4 +11,6 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(register, unregister)]
+    operations = [register(
+        Periodic("Sign-in lockouts: prune records past their retention", "mof.lockouts_prune", 1, "days", "Deletes lockout records idle for MOF_LOGIN_LOCKOUT_RETENTION_DAYS."),
+    )]

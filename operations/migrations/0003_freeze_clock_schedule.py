@@ -1,21 +1,7 @@
 """Register operations.freeze_clock with the database-backed beat schedule (every 5 minutes)."""
 from django.db import migrations
 
-TASK = "operations.freeze_clock"
-
-
-def register(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=5, period="minutes")
-    PeriodicTask.objects.get_or_create(
-        name="Freeze windows: activate and end on time",
-        defaults={"task": TASK, "interval": every, "description": "Keeps the recorded status of change freezes in step with the clock."},
-    )
-
-
-def unregister(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=TASK).delete()
+from mof.beat import Periodic, register
 
 
 class Migration(migrations.Migration):
@@ -24,4 +10,6 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(register, unregister)]
+    operations = [register(
+        Periodic("Freeze windows: activate and end on time", "operations.freeze_clock", 5, "minutes", "Keeps the recorded status of change freezes in step with the clock."),
+    )]
