@@ -233,10 +233,15 @@ def setup(db_url: str) -> dict:
 
 
 def delete_filed(max_id: int) -> int:
-    """Remove what the filing scenario created (bench data: plain SQL, no audit)."""
+    """Remove what the filing scenario created, with its SLA events and clocks (bench data:
+    plain SQL, no audit; the audit trail keeps its rows)."""
     from django.db import connection, transaction
 
     with transaction.atomic(), connection.cursor() as cursor:
+        ticket = "ticket_type = 'incidents.incident' AND ticket_id > %s"
+        cursor.execute(f"DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE {ticket})", [max_id])
+        cursor.execute(f"DELETE FROM slas_slaclock WHERE {ticket}", [max_id])
+        cursor.execute(f"DELETE FROM slas_ticketevent WHERE {ticket}", [max_id])
         cursor.execute("DELETE FROM incidents_incident_affected_cis WHERE incident_id > %s", [max_id])
         cursor.execute("DELETE FROM incidents_incidentnote WHERE incident_id > %s", [max_id])
         cursor.execute("DELETE FROM incidents_incident WHERE id > %s", [max_id])

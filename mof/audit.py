@@ -23,6 +23,8 @@ from django.db import models, transaction
 from django.db.models.signals import ModelSignal, m2m_changed, post_delete
 from django.dispatch import receiver
 
+from mof import inserts
+
 security_log = logging.getLogger("mof.security")
 
 CHUNK = 2000
@@ -143,7 +145,9 @@ def _entry(model, object_id, object_repr, action, changes, *, detail=None):
 def _write(entries):
     from mof.models import AuditEntry
 
-    if entries:
+    if len(entries) <= inserts.MAX_ROWS:
+        inserts.insert(entries)  # the few entries of a write: an INSERT built once
+    else:
         AuditEntry.objects.bulk_create(entries, batch_size=CHUNK)
 
 

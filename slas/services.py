@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
-from mof import audit, policy
+from mof import audit, inserts, policy
 from mof.services import apply_fields
 from slas import engine, recompute, selectors
 from slas.models import (
@@ -55,10 +55,11 @@ def record_ticket_event(ticket, *, kind: str = "change", at=None, created: bool 
     last = events[-1] if events else None
     if last is not None and all(getattr(last, k) == v for k, v in snapshot.items()):
         return None
-    event = TicketEvent.objects.create(
+    event = TicketEvent(
         ticket_type=ticket_type, ticket_id=ticket.pk, kind=kind if last else "opened",
         at=at or (getattr(ticket, "created_at", None) if last is None else None) or timezone.now(), **snapshot,
     )
+    inserts.insert([event])  # an INSERT built once (the log is append-only; nothing listens to its saves)
     events.append(event)
     events.sort(key=lambda e: (e.at, e.pk))  # as the database orders them (an `at` given may be earlier)
     sync_clocks(ticket_type, ticket.pk, events=events, new_ticket=last is None and created)
@@ -117,8 +118,8 @@ def sync_clocks(ticket_type: str, ticket_id: int, *, now=None, events=None, new_
         SLAClock.objects.filter(pk__in=cancelled).update(state=ClockState.CANCELLED, next_event_at=None, stopped_at=now)
     store_clocks(recomputed)
     if started:
-        # Inserted with their figures: no INSERT then UPDATE per clock.
-        SLAClock.objects.bulk_create(started)
+        # Inserted with their figures: no INSERT then UPDATE per clock; by an INSERT built once.
+        inserts.insert(started)
     return clocks + started
 
 
