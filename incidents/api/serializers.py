@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections
-from django.db.models import F
+from django.db.models import F, IntegerField
 from rest_framework import relations, serializers
 from rest_framework.fields import SkipField, empty
 
@@ -77,12 +77,11 @@ def _build_steps(serializer_class):
         if hasattr(serializer_class, f"validate_{field.field_name}") or len(field.source_attrs) != 1 or getattr(field.default, "requires_context", False):
             return None
         if isinstance(field, relations.ManyRelatedField):
-            child = field.child_relation
-            if type(child) is not relations.PrimaryKeyRelatedField or child.pk_field is not None or field.validators or child.validators or child.get_queryset().query.is_sliced:
+            if field.validators or not _plain_pk(field.child_relation):
                 return None
             steps.append((field, "many"))
         elif isinstance(field, relations.RelatedField):
-            if type(field) is not relations.PrimaryKeyRelatedField or field.pk_field is not None or field.validators or field.get_queryset().query.is_sliced:
+            if not _plain_pk(field):
                 return None
             steps.append((field, "one"))
         elif isinstance(field, serializers.BaseSerializer):
@@ -90,6 +89,15 @@ def _build_steps(serializer_class):
         else:
             steps.append((field, "plain"))
     return steps
+
+
+def _plain_pk(relation) -> bool:
+    """A PrimaryKeyRelatedField itself, without validators, on an integer key, looking up in
+    an unsliced queryset: what the one query of _found() answers as DRF's lookup would."""
+    if type(relation) is not relations.PrimaryKeyRelatedField or relation.pk_field is not None or relation.validators:
+        return False
+    queryset = relation.get_queryset()
+    return not queryset.query.is_sliced and isinstance(queryset.model._meta.pk, IntegerField)
 
 
 def _queryset(serializer_class, field, user):

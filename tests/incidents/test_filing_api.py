@@ -194,3 +194,23 @@ def test_a_time_given_in_another_zone_is_stored_as_that_instant(desk, settings):
     body = api_as(desk["agent"]).post(URL, {"title": "x", "outage_start": "2026-03-29T02:30:15.5+02:00"}, format="json").json()
     assert Incident.objects.get(pk=body["id"]).outage_start == dt.datetime(2026, 3, 29, 0, 30, 15, 500000, tzinfo=dt.UTC)
     assert body["outage_start"] == "2026-03-28T22:00:15.500000-02:30"
+
+
+def test_a_serializer_whose_validation_has_hooks_keeps_drf(desk):
+    class WithValidate(s.IncidentSerializer):
+        def validate(self, attrs):
+            return attrs
+
+    class WithFieldHook(s.IncidentSerializer):
+        def validate_title(self, value):
+            return value.upper()
+
+    class WithSlug(s.IncidentSerializer):
+        service = s.serializers.SlugRelatedField(slug_field="name", queryset=s.Service.objects.all(), required=False)
+
+    class WithSliced(s.IncidentSerializer):
+        service = s.serializers.PrimaryKeyRelatedField(queryset=s.Service.objects.all()[:5], required=False)
+
+    for cls in (WithValidate, WithFieldHook, WithSlug, WithSliced):
+        assert s.quick_input(cls, {"title": "x"}, user=desk["agent"]) is None, cls
+    assert s.quick_input(s.IncidentSerializer, {"title": "x"}, user=desk["agent"]) == ({"title": "x", "channel": "api"}, {})
