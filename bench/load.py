@@ -55,6 +55,11 @@ CONFIGS = ["-w 2", "-w 4", "-w 2 --threads 4", "-w 3 --threads 2"]
 # Best reads of CONFIGS measured 2026-11-25 (bench/README.md), and again 2026-11-26 after the
 # rows read path: detail 690 / cursor 506 req/s (-w 2 --threads 2: 655 / 298; -w 2 --threads 4:
 # 636 / 494; -w 4 --threads 2: 620 / 490; one 20 s run each, load rising from 0.1 to 6 meanwhile).
+# Filing (POST) measured 2026-11-26 after the lean create path, 20 s each, load 1.1 at start:
+# -w 3 --threads 2: 291 req/s, 4.6 ms gunicorn CPU a filing; -w 3: 275 (4.9 ms); -w 2 --threads 2:
+# 274 (4.9 ms); -w 4: 250 (5.7 ms); -w 4 --threads 2: 178 (5.5 ms). Sync workers answer each
+# request on a new connection (no keep-alive), more processes share two cores less well: the
+# same configuration stays the best for filing too. PostgreSQL keeps synchronous_commit on.
 BEST = "-w 3 --threads 2"
 TARGETS = {"detail": (500, 150), "cursor": (250, 150), "file": (200, None)}
 
