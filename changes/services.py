@@ -185,7 +185,7 @@ def inform_stakeholders(*, change: RequestForChange, actor) -> list[ChangeStakeh
             stakeholders.append(stakeholder)
     ids = [s.pk for s in stakeholders]
     if ids:
-        transaction.on_commit(lambda: _queue_stakeholder_mail(change.pk, ids))
+        transaction.on_commit(lambda: _queue_stakeholder_mail(change.pk, ids), robust=True)
     return stakeholders
 
 

@@ -224,7 +224,7 @@ def major_incident_communicate(*, actor, incident: Incident, body: str, recipien
         update = MajorIncidentUpdate.objects.create(incident=incident, author=actor, body=body.strip(), recipients=sorted(set(recipients)))
     from incidents import tasks
 
-    transaction.on_commit(lambda: tasks.send_major_update.delay(update.pk))
+    transaction.on_commit(lambda: tasks.send_major_update.delay(update.pk), robust=True)
     return update
 
 
@@ -245,7 +245,7 @@ def incident_after_transition(incident: Incident, name: str, *, actor, data) -> 
 def _after_commit_notify(event: str, incident_id: int, note_id: int | None = None):
     from incidents import tasks
 
-    transaction.on_commit(lambda: tasks.notify.delay(incident_id, event, note_id))
+    transaction.on_commit(lambda: tasks.notify.delay(incident_id, event, note_id), robust=True)
 
 
 # --- bulk actions: all or nothing -------------------------------------------------

@@ -95,7 +95,7 @@ def publish(event_type: str, payload: dict | None = None, *, subject=None, actor
         return None
     event = build(event_type, payload, subject=subject, actor=actor, subscription=subscription)
     event.save(force_insert=True)
-    transaction.on_commit(lambda: queue_relay([event.pk]))
+    transaction.on_commit(lambda: queue_relay([event.pk]), robust=True)
     return event
 
 
@@ -125,7 +125,7 @@ def publish_many(events) -> list:
     if events:
         OutboxEvent.objects.bulk_create(events)
         ids = [e.pk for e in events]
-        transaction.on_commit(lambda: queue_relay(ids))
+        transaction.on_commit(lambda: queue_relay(ids), robust=True)
     return events
 
 
@@ -173,7 +173,7 @@ def relay(event_id) -> list:
         WebhookDelivery.objects.bulk_create(deliveries)
         OutboxEvent.objects.filter(pk=event.pk).update(relayed_at=now)
         ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: queue_deliveries(ids))
+        transaction.on_commit(lambda: queue_deliveries(ids), robust=True)
     return ids
 
 

@@ -141,7 +141,7 @@ def send_ping(*, actor, subscription: WebhookSubscription):
 def replay_delivery(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, by hand: a new attempt with the same body and idempotency key."""
     policy.require(actor, "webhook.replay", delivery.subscription)
-    transaction.on_commit(lambda: _queue_replay(delivery.pk, actor.pk))
+    transaction.on_commit(lambda: _queue_replay(delivery.pk, actor.pk), robust=True)
     return delivery
 
 
@@ -289,7 +289,7 @@ def _count_failed_delivery(subscription: WebhookSubscription, reply: Response) -
         perform_transition(model=WebhookSubscription, pk=subscription.pk, name="disable", actor=system_user(), data={"reason": reason}, notify=False)
     except (TransitionNotAllowed, ConcurrentTransition):
         return  # someone disabled it meanwhile
-    transaction.on_commit(lambda: _queue_disabled_notice(subscription.pk))
+    transaction.on_commit(lambda: _queue_disabled_notice(subscription.pk), robust=True)
 
 
 def _queue_disabled_notice(subscription_id):

@@ -164,7 +164,8 @@ def _perform(*, model, pk, name, actor, data, notify):
             if notify:
                 target_state = getattr(obj, state_field)
                 transaction.on_commit(
-                    lambda: _queue_notification(model._meta.label_lower, obj.pk, name, source, target_state, getattr(actor, "pk", None))
+                    lambda: _queue_notification(model._meta.label_lower, obj.pk, name, source, target_state, getattr(actor, "pk", None)),
+                    robust=True,  # committed is committed: an unreachable broker must not turn it into a 500
                 )
             return obj
     except policy.Refused as exc:

@@ -43,7 +43,7 @@ def start(*, actor, calendar=None, sla=None, version=None, changed=ALL_TIME) -> 
         planned_at=None if changed else now, finished_at=None if changed else now,
     )
     if changed:
-        transaction.on_commit(lambda: _queue_plan(job.pk))
+        transaction.on_commit(lambda: _queue_plan(job.pk), robust=True)
     return job
 
 
@@ -83,7 +83,7 @@ def plan(job_id: int) -> list[int]:
             job.finished_at = None if ranges else job.planned_at
             job.save(update_fields=["total", "planned_at", "finished_at"])
         pending = list(job.chunks.filter(done_at__isnull=True).values_list("pk", flat=True))
-        transaction.on_commit(lambda: _queue_chunks(pending))
+        transaction.on_commit(lambda: _queue_chunks(pending), robust=True)
     return pending
 
 

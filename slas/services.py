@@ -242,7 +242,7 @@ def sweep(*, now=None, batch: int = 5000) -> dict:
             .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - CLAIM_LEASE))
             .values_list("pk", flat=True)[:batch]
         )
-        transaction.on_commit(lambda: _queue_notifications(created + stale))
+        transaction.on_commit(lambda: _queue_notifications(created + stale), robust=True)
     return {"clocks": len(clocks), "notifications": len(created)}
 
 
