@@ -102,12 +102,12 @@ def _plain_pk(relation) -> bool:
 
 def _queryset(serializer_class, field, user):
     """(queryset, key): the queryset DRF looks a primary key up in, the field's (a list's
-    child's), under a key its SQL is kept by; or, for a single CI field of VisibleCIsMixin,
-    the CIs the caller may see (key None: it is the user's)."""
-    if isinstance(field, relations.ManyRelatedField):
-        return field.child_relation.get_queryset(), (serializer_class, field.field_name)
+    child's), under a key its SQL is kept by; or, for a CI field of VisibleCIsMixin (one CI or
+    a list), the CIs the caller may see (key None: it is the user's)."""
     if issubclass(serializer_class, VisibleCIsMixin) and field.field_name in serializer_class.ci_fields:
         return policy.visible_cis(user), None
+    if isinstance(field, relations.ManyRelatedField):
+        return field.child_relation.get_queryset(), (serializer_class, field.field_name)
     return field.get_queryset(), (serializer_class, field.field_name)
 
 

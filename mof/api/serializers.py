@@ -68,7 +68,9 @@ class VisibleCIsMixin:
         request = self.context.get("request")
         user = getattr(request, "user", None)
         for name in self.ci_fields:
-            self.fields[name].queryset = policy.visible_cis(user)
+            field = self.fields[name]
+            # A list of CIs looks each id up in its child's queryset, not its own.
+            getattr(field, "child_relation", field).queryset = policy.visible_cis(user)
 
 
 class CIRelationshipSerializer(VisibleCIsMixin, serializers.ModelSerializer):
