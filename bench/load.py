@@ -234,6 +234,10 @@ def setup(db_url: str) -> dict:
         services = [r[0] for r in cursor.fetchall()]
     if not count:
         raise SystemExit("No incidents: load them first (bench/run.py --only incidents, or bench/bench_incidents.py).")
+    # Filing starts SLA clocks as in production (the bench data holds no SLAs): the same set every run.
+    from bench.profile_filing import ensure_slas
+
+    ensure_slas(agent)
     return {"token": key, "max_id": max_id, "count": count, "group": sorted(agent.team_ids)[0], "services": services}
 
 
