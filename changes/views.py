@@ -64,14 +64,21 @@ CHANGE_EXPORT_COLUMNS = csv_io.columns(
 def change_list(request):
     qs = selectors.change_list(user=request.user)
     status, change_type, q = request.GET.get("status", ""), request.GET.get("type", ""), request.GET.get("q", "").strip()
+    errors = []
     if status in ChangeStatus.values:
         qs = qs.filter(status=status)
+    elif status:
+        errors.append(f"No such status: choose one of {', '.join(ChangeStatus.values)}, or any status.")
     if change_type in ChangeType.values:
         qs = qs.filter(type=change_type)
+    elif change_type:
+        errors.append(f"No such type: choose one of {', '.join(ChangeType.values)}, or any type.")
     if q:
         number = q.upper().removeprefix("CHG-")
         qs = qs.filter(number=int(number)) if number.isdigit() else qs.filter(title__icontains=q)
-    if csv_io.export_requested(request):
+    if errors:  # a refused filter lists nothing and is never exported as no filter
+        qs = qs.none()
+    elif csv_io.export_requested(request):
         return csv_io.export_csv(qs, CHANGE_EXPORT_COLUMNS, filename="changes")
     # Counts for the states still in play only (an index scan over the few open changes);
     # the history (closed, cancelled, rejected) is never counted on a page view.
@@ -91,7 +98,9 @@ def change_list(request):
             "type": change_type,
             "q": q,
             "can_add": policy.can(request.user, "change.add"),
+            "errors": errors,
         },
+        status=400 if errors else 200,
     )
 
 

@@ -618,18 +618,21 @@ def problem_list(request):
     _require_problems(request.user)
     qs = Problem.objects.select_related("problem_manager").order_by("-number")
     status, q = request.GET.get("status", ""), request.GET.get("q", "").strip()
+    error = None
     if status in ProblemStatus.values:
         qs = qs.filter(status=status)
+    elif status:
+        error = f"No such status: choose one of {', '.join(ProblemStatus.values)}, or any status."
     if q:
         number = q.upper().removeprefix("PRB-")
         qs = qs.filter(number=int(number)) if number.isdigit() else qs.filter(title__icontains=q)
     qs = qs.annotate(incident_count=Count("incidents"))
-    if csv_io.export_requested(request):
+    if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, PROBLEM_EXPORT_COLUMNS, filename="problems")
     return render(request, "incidents/problem_list.html", {
-        "page": _page(request, qs), "statuses": ProblemStatus.choices, "status": status, "q": q,
-        "can_add": policy.can(request.user, "problem.add"),
-    })
+        "page": _page(request, qs.none() if error else qs), "statuses": ProblemStatus.choices, "status": status, "q": q,
+        "can_add": policy.can(request.user, "problem.add"), "error": error,
+    }, status=400 if error else 200)
 
 
 def _problem_context(request, problem, panel=None) -> dict:
@@ -732,7 +735,12 @@ def known_error_list(request):
     q = request.GET.get("q", "").strip()
     service = request.GET.get("service", "")
     service_id = int(service) if service.isdigit() else None
-    if q or service_id:
+    error = None
+    if service and (service_id is None or not Service.objects.filter(pk=service_id).exists()):
+        error = "No such service: choose one from the list, or any service."
+    if error is not None:  # a refused filter lists nothing and exports nothing, never every known error
+        found, page = [], None
+    elif q or service_id:
         found = list(selectors.known_error_search(q=q, service=service_id, limit=100))
         page = None
     else:
@@ -741,13 +749,13 @@ def known_error_list(request):
             found = KnownError.objects.filter(active=True).select_related("problem")
         else:
             page = _page(request, KnownError.objects.filter(active=True).select_related("problem"))
-    if csv_io.export_requested(request):  # what the page lists; problem details only to who sees problems
+    if csv_io.export_requested(request) and error is None:  # what the page lists; problem details only to who sees problems
         shown = [c for c in KNOWN_ERROR_EXPORT_COLUMNS if policy.can(request.user, "problem.view") or c.header not in ("Problem", "Root cause")]
         return csv_io.export_csv(found, shown, filename="known-errors")
     return render(request, "incidents/known_error_list.html", {
-        "items": found if found is not None else page.items, "page": page, "q": q, "service": service, "services": Service.objects.order_by("name"),
-        "show_problems": policy.can(request.user, "problem.view"),
-    })
+        "items": found if found is not None else page.items, "page": page, "q": q, "service": service,
+        "services": Service.objects.order_by("name"), "show_problems": policy.can(request.user, "problem.view"), "error": error,
+    }, status=400 if error else 200)
 
 
 PROPOSAL_EXPORT_COLUMNS = csv_io.columns(
@@ -762,14 +770,17 @@ def proposal_list(request):
     _require_problems(request.user)
     status = request.GET.get("status", ProposalStatus.PROPOSED)
     qs = ProblemProposal.objects.select_related("ci", "service", "decided_by", "problem").order_by("-created_at")
+    error = None
     if status in ProposalStatus.values:
         qs = qs.filter(status=status)
-    if csv_io.export_requested(request):
+    elif status:
+        error = f"No such status: choose one of {', '.join(ProposalStatus.values)}."
+    if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, PROPOSAL_EXPORT_COLUMNS, filename="problem-proposals")
     return render(request, "incidents/proposal_list.html", {
-        "page": _page(request, qs), "status": status, "statuses": ProposalStatus.choices,
-        "can_decide": policy.can(request.user, "problemproposal.decide"),
-    })
+        "page": _page(request, qs.none() if error else qs), "status": status, "statuses": ProposalStatus.choices,
+        "can_decide": policy.can(request.user, "problemproposal.decide"), "error": error,
+    }, status=400 if error else 200)
 
 
 def _proposal(request, pk):

@@ -60,14 +60,18 @@ def meeting_list(request):
     policy.require(request.user, "review.view")
     qs = selectors.meeting_list(user=request.user).order_by("-scheduled_at", "-id")
     state = request.GET.get("state", "")
+    error = None
     if state in MeetingState.values:
         qs = qs.filter(state=state)
-    if csv_io.export_requested(request):  # every meeting the filter selects, not only the 200 shown
+    elif state:
+        error = f"No such state: choose one of {', '.join(MeetingState.values)}, or any."
+        qs = qs.none()
+    if csv_io.export_requested(request) and error is None:  # every meeting the filter selects, not only the 200 shown; never a refused one as all
         return csv_io.export_csv(qs, MEETING_EXPORT_COLUMNS, filename="review-meetings")
     return render(request, "reviews/meeting_list.html", {
         "meetings": qs[:200], "state": state, "states": MeetingState.choices,
-        "can_add": policy.can(request.user, "review.add"),
-    })
+        "can_add": policy.can(request.user, "review.add"), "error": error,
+    }, status=400 if error else 200)
 
 
 @login_required

@@ -206,21 +206,28 @@ def sla_list(request):
     _require(request.user, "sla.view", "Only IT staff see SLAs and OLAs.")
     qs = ServiceLevelAgreement.objects.select_related("owner").annotate(version_count=Count("versions")).order_by("name")
     kind, status, q = request.GET.get("kind", ""), request.GET.get("status", ""), request.GET.get("q", "").strip()
+    errors = []
     if kind in dict(ServiceLevelAgreement.KINDS):
         qs = qs.filter(kind=kind)
+    elif kind:
+        errors.append(f"No such kind: choose one of {', '.join(dict(ServiceLevelAgreement.KINDS))}, or all.")
     if status in SLAStatus.values:
         qs = qs.filter(status=status)
+    elif status:
+        errors.append(f"No such status: choose one of {', '.join(SLAStatus.values)}, or all.")
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q))
-    if csv_io.export_requested(request):
+    if errors:  # a refused filter lists nothing and is never exported as no filter
+        qs = qs.none()
+    elif csv_io.export_requested(request):
         return csv_io.export_csv(qs, SLA_EXPORT_COLUMNS, filename="slas-olas", prepare=_attach_current_versions)
     page = paginate(qs, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
     current = _current_versions(page.items)
     rows = [{"sla": s, "version": current.get(s.pk), **_targets(current.get(s.pk))} for s in page.items]
     return render(request, "slas/sla_list.html", {
         "page": page, "rows": rows, "kind": kind, "status": status, "q": q, "kinds": ServiceLevelAgreement.KINDS, "statuses": SLAStatus.choices,
-        "can_edit": policy.can(request.user, "sla.edit"),
-    })
+        "can_edit": policy.can(request.user, "sla.edit"), "errors": errors,
+    }, status=400 if errors else 200)
 
 
 def _targets(version) -> dict:
