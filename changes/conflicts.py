@@ -40,6 +40,7 @@ avoid all of the above, preferring slots inside the maintenance windows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 from dataclasses import asdict, dataclass, field
 
@@ -624,6 +625,20 @@ def refresh_marks(*, change_ids=(), periods=()) -> dict[int, list[str]]:
                 new.update(_compute(part[chunk : chunk + REFRESH_CHUNK]))
         _write(list(rows.values()), new)
         return new
+
+
+@functools.lru_cache(maxsize=None)
+def transition_moves_schedule(model, name: str) -> bool:
+    """Whether transition `name` may enter or leave SCHEDULED_STATES (unknown: assume it may)."""
+    meta = getattr(getattr(model, name, None), "_django_fsm", None)
+    if meta is None:
+        return True
+    scheduled = {str(s) for s in SCHEDULED_STATES}
+    for source, t in meta.transitions.items():
+        states = {str(source), str(t.target)} | {str(x) for x in (getattr(t.target, "allowed_states", None) or ())}
+        if source in ("*", "+") or t.target is None or not isinstance(t.target, str) or states & scheduled:
+            return True
+    return False
 
 
 def refresh_marks_around(change, *, before=None) -> list[str]:

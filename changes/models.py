@@ -122,9 +122,12 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
 
     @classmethod
     def before_transition(cls, name):
-        from changes.conflicts import lock_marks
+        from changes.conflicts import lock_marks, transition_moves_schedule
 
-        lock_marks()  # before the row lock, as every marks refresh does: one lock order, no deadlock
+        # Before the row lock, as every marks refresh does: one lock order, no deadlock. Only
+        # for transitions into or out of the scheduled states: the others refresh nothing.
+        if transition_moves_schedule(cls, name):
+            lock_marks()
 
     def after_transition(self, name, *, actor, data):
         from changes.conflicts import refresh_marks_around

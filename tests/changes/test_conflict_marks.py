@@ -329,3 +329,14 @@ def test_concurrent_writers_on_overlapping_changes_neither_deadlock_nor_lose_mar
     assert errors == []
     assert stored_marks() == live_marks()
     assert all(fresh(changes[0]).schedule_conflicts == ["implementer", "same_ci"] for changes in own)
+
+
+def test_only_transitions_into_or_out_of_the_scheduled_states_take_the_marks_lock():
+    from changes.conflicts import transition_moves_schedule
+    from changes.models import RequestForChange
+
+    assert not transition_moves_schedule(RequestForChange, "submit")  # draft -> submitted
+    assert not transition_moves_schedule(RequestForChange, "close")  # completed -> closed
+    assert transition_moves_schedule(RequestForChange, "schedule")
+    assert transition_moves_schedule(RequestForChange, "cancel")  # may leave a scheduled state
+    assert transition_moves_schedule(RequestForChange, "no_such_transition")  # unknown: assume it may
