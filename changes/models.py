@@ -113,6 +113,13 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
     # The marks change whenever another change moves: not a decision anyone made on this one.
     audit_exclude = ("schedule_conflicts",)
 
+    def save(self, *args, **kwargs):
+        # The marks are written by refresh_marks alone (an UPDATE under its lock): a save of a
+        # change loaded before a neighbour's refresh must not put its stale copy back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "schedule_conflicts"]
+        return super().save(*args, **kwargs)
+
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)

@@ -95,22 +95,18 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
     moves = affected_cis is not None or any(k in fields for k in ("implementer", "planned_start", "planned_end"))
     _set_fields(change, fields, allowed)
     _check_parties(change, actor)
-    scheduled = change.status in SCHEDULED_STATES
+    # The marks of a scheduled change and its neighbours depend on its implementer, period and CIs.
+    refresh = moves and change.status in SCHEDULED_STATES
     with audit.acting_as(actor), transaction.atomic():
-        if scheduled:
+        if refresh:
             conflicts.lock_marks()  # before the row's lock, as the transition door takes it
-        change.save()
+        change.save()  # never writes the marks back (RequestForChange.save)
         if affected_cis is not None:
             change.affected_cis.set(affected_cis)
         if test_environment is not None:
             change.test_environment.set(test_environment)
-        if scheduled:
-            # The save wrote the marks as the page loaded them: recompute this change's, and its
-            # neighbours' too when what they depend on (implementer, period, CIs) was edited.
-            if moves:
-                conflicts.refresh_marks_around(change, before=stored)
-            else:
-                change.schedule_conflicts = conflicts.refresh_marks(change_ids=[change.pk]).get(change.pk, [])
+        if refresh:
+            conflicts.refresh_marks_around(change, before=stored)
     return change
 
 
