@@ -16,3 +16,11 @@ class MofConfig(AppConfig):
             audit.record_login_failure(username=str(credentials.get("username", "")), via=via, remote_addr=remote)
 
         user_login_failed.connect(on_login_failed, dispatch_uid="mof_login_failed", weak=False)
+
+        from django.db.models.signals import post_migrate
+
+        from mof.dbroles import grant_after_migrate
+
+        # After every migrate (as the schema's owner): the tables new migrations created reach
+        # the runtime role too, with the append-only logs read-and-add only.
+        post_migrate.connect(grant_after_migrate, dispatch_uid="mof_grant_runtime_role")

@@ -138,3 +138,27 @@ DROP_AUDIT_APPEND_ONLY = """
 DROP TRIGGER IF EXISTS mof_auditentry_append_only ON mof_auditentry;
 DROP FUNCTION IF EXISTS mof_audit_append_only();
 """
+
+# TRUNCATE fires no row trigger, so the trail above could still be emptied at once by its
+# owner (a `manage.py flush` against production). The portal's runtime role holds no TRUNCATE
+# privilege at all (mof.dbroles); this refuses it to the owner too. A superuser may: it can
+# switch any trigger off anyway, and it is who empties the test database between tests.
+AUDIT_REFUSES_TRUNCATE = """
+CREATE OR REPLACE FUNCTION mof_audit_refuse_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    RETURN NULL;
+  END IF;
+  RAISE EXCEPTION 'the audit trail is append-only: % refused on %', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+CREATE TRIGGER mof_auditentry_refuse_truncate
+  BEFORE TRUNCATE ON mof_auditentry
+  FOR EACH STATEMENT EXECUTE FUNCTION mof_audit_refuse_truncate();
+"""
+
+DROP_AUDIT_REFUSES_TRUNCATE = """
+DROP TRIGGER IF EXISTS mof_auditentry_refuse_truncate ON mof_auditentry;
+DROP FUNCTION IF EXISTS mof_audit_refuse_truncate();
+"""

@@ -124,6 +124,8 @@ class AuditEntryQuerySet(models.QuerySet):
 class AuditEntry(models.Model):
     """Append-only. No foreign keys, so no cascade can ever touch a row."""
 
+    append_only = True  # mof.dbroles: the runtime database role may only read and add rows
+
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_name = models.CharField(max_length=150)

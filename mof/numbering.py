@@ -20,13 +20,27 @@ def _sync_sequence(model) -> None:
     (rows loaded in bulk, e.g. by the benchmarks, do not draw from it)."""
     table, seq = model._meta.db_table, _sequence(model)
     with connection.cursor() as cursor:
-        cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{seq}"')
+        # Only when missing: CREATE ... IF NOT EXISTS still needs the CREATE privilege on the
+        # schema, which the portal's runtime role lacks (the sequences exist: sync_sequences).
+        cursor.execute("SELECT to_regclass(%s) IS NULL", [seq])
+        if cursor.fetchone()[0]:
+            cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{seq}"')
         cursor.execute(
             f'SELECT setval(%s, GREATEST((SELECT COALESCE(MAX(number), 0) FROM "{table}"), '
             f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM \"{seq}\"), 1), "
             f'(SELECT COALESCE(MAX(number), 0) > 0 FROM "{table}") OR (SELECT is_called FROM "{seq}"))',
             [seq],
         )
+
+
+def sync_sequences() -> None:
+    """Create (and move on) the sequence of every numbered table: run by the schema's owner
+    after migrating, so the portal's runtime role, which may create nothing, finds them."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        if issubclass(model, NumberedModel) and not model._meta.proxy:
+            _sync_sequence(model)
 
 
 def next_number(model) -> int:

@@ -82,6 +82,11 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
+# PostgreSQL in production: `manage.py migrate` connects as the role that owns the schema;
+# after every migrate it grants this role (the one in the running portal's DATABASE_URL,
+# owning nothing) only what the portal needs: the audit trail and the SLA event log it may
+# read and add to, never change or empty (mof.dbroles). Empty: no grants (one role, or SQLite).
+MOF_DB_RUNTIME_ROLE = os.environ.get("MOF_DB_RUNTIME_ROLE", "").strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

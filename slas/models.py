@@ -175,6 +175,8 @@ class SLAVersion(AuditedModel):
 class TicketEvent(models.Model):
     """Append-only log of what matters to SLA clocks; clocks are recomputed from it."""
 
+    append_only = True  # mof.dbroles: the runtime database role may only read and add rows
+
     ticket_type = models.CharField(max_length=60)
     ticket_id = models.BigIntegerField()
     at = models.DateTimeField()

@@ -211,10 +211,12 @@ def due_incidents(world, n: int, *, ago=dt.timedelta(hours=1)):
     from incidents.models import Incident
     from slas import services
     from slas.models import SLAClock, TicketEvent
+    from tests.factories import rewriting_event_log
 
     incidents = [new_incident(world, f"Outage {i}") for i in range(n)]
     ids = [i.pk for i in incidents]
-    TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id__in=ids).update(at=F("at") - ago)
+    with rewriting_event_log():
+        TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id__in=ids).update(at=F("at") - ago)
     SLAClock.objects.filter(ticket_type="incidents.incident", ticket_id__in=ids).update(created_at=F("created_at") - ago)
     for pk in ids:
         services.sync_clocks("incidents.incident", pk)

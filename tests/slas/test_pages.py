@@ -10,7 +10,7 @@ from incidents import services as desk
 from slas import services
 from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAStatus, SLAVersion, TicketEvent
 from slas.views import clock_context
-from tests.factories import ManagerFactory, UserFactory
+from tests.factories import ManagerFactory, UserFactory, rewriting_event_log
 
 pytestmark = pytest.mark.django_db
 T = dt.time
@@ -213,7 +213,8 @@ def test_a_tickets_clocks_read_at_a_glance(boss, always, django_assert_num_queri
     agent = UserFactory(username="agent", roles=["support"])
     incident = desk.incident_create(actor=agent, title="Mail down", impact=1, urgency=1)
     t0 = (timezone.now() - dt.timedelta(hours=5)).replace(microsecond=0)
-    TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(at=t0)
+    with rewriting_event_log():
+        TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(at=t0)
     base = dict(ticket_type="incidents.incident", ticket_id=incident.pk, priority=1, service_id=None, group_id=None)
     TicketEvent.objects.create(at=t0 + dt.timedelta(hours=1), kind="change", state="on_hold", hold_reason="awaiting_vendor", **base)
     TicketEvent.objects.create(at=t0 + dt.timedelta(hours=2), kind="change", state="in_progress", hold_reason="", **base)

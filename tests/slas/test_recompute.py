@@ -16,7 +16,7 @@ from mof.readmostly import ReadMostly
 from slas import engine, recompute, services
 from slas.businesstime import BusinessTime, CalendarSpec
 from slas.models import ClockState, RecomputeChunk, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus, SLAVersion, TicketEvent
-from tests.factories import ManagerFactory, TeamFactory, UserFactory
+from tests.factories import ManagerFactory, TeamFactory, UserFactory, rewriting_event_log
 
 T = dt.time
 HOUR = 3600
@@ -45,7 +45,8 @@ def incident_opened(world, hours_ago: float, *events):
     """A P1 incident opened `hours_ago`, with later (hours after opening, state, hold reason) events."""
     incident = desk.incident_create(actor=world.agent, title="mail down", impact=1, urgency=1)
     opened = (timezone.now() - dt.timedelta(hours=hours_ago)).replace(microsecond=0)
-    TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(at=opened)
+    with rewriting_event_log():
+        TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(at=opened)
     base = dict(ticket_type="incidents.incident", ticket_id=incident.pk, priority=1, service_id=None, group_id=None)
     for hours, state, hold in events:
         TicketEvent.objects.create(at=opened + dt.timedelta(hours=hours), kind="change", state=state, hold_reason=hold, **base)
