@@ -81,13 +81,20 @@ def grant_runtime_role(role: str, *, using: str = "default") -> dict[str, int]:
                 f"(REASSIGN OWNED BY {role} TO <owner>, as a superuser)"
             )
         sync_sequences()  # the runtime role may not create the numbering sequences on first use
-        cursor.execute("SELECT current_database(), current_schema()")
-        database, schema = cursor.fetchone()
+        cursor.execute(
+            "SELECT current_database(), current_schema(), "
+            "(SELECT pg_has_role(datdba, 'USAGE') FROM pg_database WHERE datname = current_database()), "
+            "(SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = current_schema())"
+        )
+        database, schema, owns_database, owns_schema = cursor.fetchone()
         grantee = qn(role)
-        statements = [
-            f"GRANT CONNECT, TEMPORARY ON DATABASE {qn(database)} TO {grantee}",
-            f"GRANT USAGE ON SCHEMA {qn(schema)} TO {grantee}",
-        ]
+        statements = []
+        # Only their owner can grant these; where someone else owns them (a managed service's
+        # administrator), PUBLIC's defaults (CONNECT, TEMPORARY, USAGE on public) apply.
+        if owns_database:
+            statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {qn(database)} TO {grantee}")
+        if owns_schema:
+            statements.append(f"GRANT USAGE ON SCHEMA {qn(schema)} TO {grantee}")
         counts = {"tables": 0, "logs": 0, "sequences": 0, "functions": 0}
         log_sequences = _log_sequences(cursor, logs)
         for kind, name in _owned_objects(cursor, "pg_has_role(c.relowner, 'USAGE')", []):
