@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from mof import audit, policy, services
 from mof.choices import Environment, RelationshipType
-from mof.csv_io import FORMULA_PREFIXES, ImportRejected, RowError, Table, read_table
+from mof.csv_io import ImportRejected, RowError, Table, read_table, unneutralise
 from mof.models import AuditEntry, CIClass, CIRelationship, ConfigurationItem, Service, User
 
 LOOKUP_CHUNK = 500  # names per IN (...) lookup: well inside SQLite's variable limit
@@ -108,7 +108,7 @@ def digest_of(table: Table) -> str:
 
 def _unquote(value: str) -> str:
     # Our exports defuse formulas with a leading quote: a re-import takes it off again.
-    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
+    return unneutralise(value)
 
 
 def _chunked(values, size=LOOKUP_CHUNK):
