@@ -16,3 +16,7 @@ class MofConfig(AppConfig):
             audit.record_login_failure(username=str(credentials.get("username", "")), via=via, remote_addr=remote)
 
         user_login_failed.connect(on_login_failed, dispatch_uid="mof_login_failed", weak=False)
+
+        from mof.api.parsers import refuse_float_ids
+
+        refuse_float_ids()
