@@ -50,6 +50,7 @@ MIDDLEWARE = [
     # First: every answer, a redirect or a 500 too, carries the request id (mof.request_log).
     "mof.request_log.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "mof.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -83,8 +84,14 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'mof.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        # A kept connection is checked before a request reuses it: one the server dropped
+        # (restart, failover, idle timeout) is replaced instead of failing that request.
+        conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Names the portal's connections in pg_stat_activity (DATABASE_URL's ?application_name= wins).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", os.environ.get("DATABASE_APPLICATION_NAME", "mof-portal"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -242,6 +249,11 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta tag; keep default
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every answer (mof.csp): no inline script, nothing from elsewhere.
+# Replace it whole with MOF_CONTENT_SECURITY_POLICY (e.g. to add a report-uri); empty: none.
+from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP  # noqa: E402
+
+MOF_CONTENT_SECURITY_POLICY = os.environ.get("MOF_CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
