@@ -24,3 +24,7 @@ class MofConfig(AppConfig):
         # After every migrate (as the schema's owner): the tables new migrations created reach
         # the runtime role too, with the append-only logs read-and-add only.
         post_migrate.connect(grant_after_migrate, dispatch_uid="mof_grant_runtime_role")
+
+        from mof.api.parsers import refuse_float_ids
+
+        refuse_float_ids()

@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from dataclasses import dataclass, field
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mof import audit, policy, services
+from mof import audit, policy, safe_json, services
 from mof.choices import Environment, RelationshipType
-from mof.csv_io import FORMULA_PREFIXES, ImportRejected, RowError, Table, read_table
+from mof.csv_io import ImportRejected, RowError, Table, read_table, unneutralise
 from mof.models import AuditEntry, CIClass, CIRelationship, ConfigurationItem, Service, User
 
 LOOKUP_CHUNK = 500  # names per IN (...) lookup: well inside SQLite's variable limit
@@ -108,7 +107,7 @@ def digest_of(table: Table) -> str:
 
 def _unquote(value: str) -> str:
     # Our exports defuse formulas with a leading quote: a re-import takes it off again.
-    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
+    return unneutralise(value)
 
 
 def _chunked(values, size=LOOKUP_CHUNK):
@@ -248,7 +247,7 @@ def _plan_ci_row(actor, number, cells, look, first_row_of):
     value = cells.get("attributes", "")
     if value:
         try:
-            attributes = json.loads(_unquote(value))
+            attributes = safe_json.loads(_unquote(value))
         except ValueError:
             errors.append(RowError(number, "attributes", 'Not JSON: write an object such as {"ip": "10.0.0.1"}.'))
         else:

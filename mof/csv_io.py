@@ -30,8 +30,11 @@ from django.utils import timezone
 
 # --- export ------------------------------------------------------------------------
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection). "|"
+# starts a DDE call in some; ";" splits the cell when the file is opened with semicolons
+# as separator (";=1+1" becomes an empty cell and a formula). Spreadsheets skip leading
+# spaces before reading a formula, so " =1+1" is one too.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "|", ";")
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,43 @@ def export_requested(request, table: str = "csv") -> bool:
     return request.method == "GET" and request.GET.get("export") == table
 
 
+def neutralise(text: str) -> str:
+    """`text` as a spreadsheet shows it, never as a formula: text starting with one of
+    FORMULA_PREFIXES, also after leading whitespace, gets a leading quote (OWASP's
+    advice). Every CSV the portal writes passes its text cells through here."""
+    if text.startswith(FORMULA_PREFIXES) or text.lstrip().startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def unneutralise(text: str) -> str:
+    """The inverse of `neutralise`, for a re-import of an export: the leading quote goes
+    only if neutralise would have added it."""
+    return text[1:] if text.startswith("'") and neutralise(text[1:]) == text else text
+
+
+def safe_row(values) -> list:
+    """A row for csv.writer: text cells neutralised, None empty, numbers left as numbers."""
+    return ["" if v is None else neutralise(v) if isinstance(v, str) else v for v in values]
+
+
+class SafeWriter:
+    """csv.writer whose text cells are never formulas (for the exports that write rows
+    themselves rather than through `export_csv`)."""
+
+    def __init__(self, out, **kwargs):
+        self._writer = csv.writer(out, **kwargs)
+
+    def writerow(self, values):
+        return self._writer.writerow(safe_row(values))
+
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
+
+
 def safe_cell(value) -> str:
-    """The text of a cell, never a formula: text starting with = + - @ tab or CR gets a
-    leading quote (OWASP's advice); numbers stay numbers."""
+    """The text of a cell, never a formula (see `neutralise`); numbers stay numbers."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -88,9 +125,7 @@ def safe_cell(value) -> str:
         text = json.dumps(value, sort_keys=True, default=str) if value else ""
     else:
         text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        text = "'" + text
-    return text
+    return neutralise(text)
 
 
 class _Line:

@@ -8,6 +8,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mof.choices import RelationshipType
 from mof.models import ConfigurationItem, Service, User
+from mof.safe_json import SafeDecoder
 
 
 class ReasonForm(forms.Form):
@@ -43,6 +44,7 @@ def _people():
 class CIForm(forms.ModelForm):
     attributes = forms.JSONField(
         required=False,
+        decoder=SafeDecoder,  # NaN, 1e309 or deep nesting: "Enter a valid JSON", not a 500
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
         help_text='A JSON object of names and values, e.g. {"ip": "10.0.0.1", "firmware": "15.2"}.',

@@ -1,5 +1,6 @@
 """MOF Portal settings. Everything comes from environment variables (see .env.example)."""
 import os
+from email.utils import parseaddr
 from pathlib import Path
 
 import dj_database_url
@@ -46,7 +47,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer, a redirect or a 500 too, carries the request id (mof.request_log).
+    "mof.request_log.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "mof.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,6 +84,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'mof.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        # A kept connection is checked before a request reuses it: one the server dropped
+        # (restart, failover, idle timeout) is replaced instead of failing that request.
+        conn_health_checks=True,
     )
 }
 # PostgreSQL in production: `manage.py migrate` connects as the role that owns the schema;
@@ -87,6 +94,9 @@ DATABASES = {
 # owning nothing) only what the portal needs: the audit trail and the SLA event log it may
 # read and add to, never change or empty (mof.dbroles). Empty: no grants (one role, or SQLite).
 MOF_DB_RUNTIME_ROLE = os.environ.get("MOF_DB_RUNTIME_ROLE", "").strip()
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Names the portal's connections in pg_stat_activity (DATABASE_URL's ?application_name= wins).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", os.environ.get("DATABASE_APPLICATION_NAME", "mof-portal"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -120,6 +130,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 EMAIL_URL = os.environ.get("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"
 globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mof-portal@localhost")
+# Who is mailed each unhandled error (with DEBUG off), comma-separated: "Ops <ops@example.org>, b@example.org".
+ADMINS = [parseaddr(address) for address in env_list("ADMINS")]
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # Cache: holds the API rate-limit counters, so it must be shared by every server process.
 # Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under
@@ -189,6 +202,8 @@ REST_FRAMEWORK = {
     # drf-spectacular, plus ?fields= and the shared error responses on every operation.
     "DEFAULT_SCHEMA_CLASS": "mof.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "mof.api.errors.exception_handler",
+    # DRF's parsers, with a JSON parser that refuses NaN, 1e309 and deep nesting (400, not 500).
+    "DEFAULT_PARSER_CLASSES": ["mof.api.parsers.PortalJSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -239,6 +254,11 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta tag; keep default
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every answer (mof.csp): no inline script, nothing from elsewhere.
+# Replace it whole with MOF_CONTENT_SECURITY_POLICY (e.g. to add a report-uri); empty: none.
+from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP  # noqa: E402
+
+MOF_CONTENT_SECURITY_POLICY = os.environ.get("MOF_CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
@@ -251,14 +271,28 @@ if not DEBUG:
     if env_bool("USE_X_FORWARDED_PROTO", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Logging: everything at WARNING or above (MOF_ROOT_LOG_LEVEL), the portal's own loggers at
+# MOF_LOG_LEVEL, to the console (stderr) with the request it happened in: every unhandled
+# exception is an ERROR line of django.request with its traceback, request id, method, path
+# and user (mof.request_log), and is mailed to ADMINS when DEBUG is off.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request": {"()": "mof.request_log.RequestContextFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(request_context)s%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]},
+        "mail_admins": {"level": "ERROR", "class": "django.utils.log.AdminEmailHandler", "filters": ["require_debug_false"]},
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("MOF_ROOT_LOG_LEVEL", "WARNING")},
     "loggers": {
-        "mof": {"handlers": ["console"], "level": os.environ.get("MOF_LOG_LEVEL", "INFO")},
-        "mof.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Replaces Django's own console handler (DEBUG only): its records reach the root's.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "mof": {"level": os.environ.get("MOF_LOG_LEVEL", "INFO")},
+        "mof.security": {"level": "INFO"},
     },
 }
 

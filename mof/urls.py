@@ -9,3 +9,5 @@ urlpatterns = [
 
 handler403 = "mof.views.permission_denied"
 handler404 = "mof.views.page_not_found"
+handler400 = "mof.views_errors.bad_request"
+handler500 = "mof.views_errors.server_error"

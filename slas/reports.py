@@ -12,7 +12,6 @@ tickets of that service (a semi-join on the ticket table, still one query).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -22,7 +21,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from mof.csv_io import FORMULA_PREFIXES
+from mof.csv_io import SafeWriter
 from slas.forms import format_duration
 from slas.models import ClockState, SLAClock, SLAVersion
 from slas.whatif import meets, percentage
@@ -236,17 +235,11 @@ def trend_chart(rows: list[dict], *, width: int = 720, height: int = 240) -> dic
 
 def to_csv(header: list[str], rows) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    # Text cells (an SLA's name...) are never formulas; numbers stay numbers (mof.csv_io).
+    writer = SafeWriter(out)
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else _defused(v) for v in row])
+    writer.writerows(rows)
     return out.getvalue()
-
-
-def _defused(value):
-    # A spreadsheet runs text starting with = + - @ as a formula (CSV injection), e.g. an
-    # SLA's name: a leading quote, as every export of mof.csv_io does. Numbers stay numbers.
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
 
 
 def compliance_csv(rows: list[dict]) -> str:

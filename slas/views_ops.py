@@ -3,7 +3,6 @@ service and its summary with a chart and CSV, the capacity dashboard with the fo
 chart, and the capacity warnings a manager turns into an RFC or dismisses."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from decimal import Decimal
 
@@ -228,15 +227,15 @@ def availability_csv(request):
         return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="availability-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
-    writer = csv.writer(response)
+    writer = csv_io.SafeWriter(response)  # text cells are never formulas; figures stay numbers
     columns = ["service", "start", "end", "scheduled_seconds", "planned_seconds", "agreed_seconds", "downtime_seconds", "uptime_seconds",
                "availability_percentage", "target_percentage", "met", "failures", "mtbf_seconds", "mtrs_seconds", "mtbsi_seconds"]
     writer.writerow(columns)
     for a in av.availability_report(request.user, start, end):
         d = a.as_dict()
-        d["service"] = csv_io.safe_cell(a.service.name)  # a name is text anyone may type: never a formula
+        d["service"] = a.service.name
         d["start"], d["end"] = a.start.isoformat(), a.end.isoformat()
-        writer.writerow(["" if d[c] is None else d[c] for c in columns])
+        writer.writerow([d[c] for c in columns])
     return response
 
 
@@ -383,12 +382,12 @@ def capacity_csv(request):
     now = timezone.now()
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="capacity-forecast-{now:%Y%m%d}.csv"'
-    writer = csv.writer(response)
+    writer = csv_io.SafeWriter(response)
     writer.writerow(["ci", "ci_class", "metric", "current_value", "threshold", "direction", "unit", "slope_per_day", "crossing_at", "days_left", "readings"])
     for th, ci, f in capacity.forecasts(request.user, now=now, limit=100000):
         days = f.days_left(now)
-        # Names are text anyone may type, never a formula; the figures stay numbers (a negative slope too).
-        writer.writerow([csv_io.safe_cell(ci.name), csv_io.safe_cell(th.ci_class.name), csv_io.safe_cell(th.metric), f.current_value, th.threshold, th.direction, csv_io.safe_cell(th.unit),
+        # Names are text anyone may type, never a formula (SafeWriter); the figures stay numbers (a negative slope too).
+        writer.writerow([ci.name, th.ci_class.name, th.metric, f.current_value, th.threshold, th.direction, th.unit,
                          "" if f.slope_per_day is None else f"{f.slope_per_day:.6g}", f.crossing_at.isoformat() if f.crossing_at else "",
                          "" if days is None else f"{days:.2f}", len(f.points)])
     return response

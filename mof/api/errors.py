@@ -2,6 +2,7 @@
 transition service's failures mapped to HTTP (409, 403, 400, 404)."""
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
@@ -20,6 +21,11 @@ def _validation_detail(exc: DjangoValidationError):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        # Read by the view (request.data): the same JSON 413 as mof.views_errors gives before it.
+        from mof.views_errors import too_big_message
+
+        return Response({"detail": too_big_message(), "code": "request_too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, TransitionNotAllowed):
         return Response({"detail": str(exc) or "Not allowed in this state.", "code": "transition_not_allowed"}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ConcurrentTransition):

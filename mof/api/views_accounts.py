@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from mof import lockout, policy, tokens
 from mof.api import serializers_accounts as s
 from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
+from mof.api.parsers import PortalJSONParser
 from mof.api.throttling import PortalRateThrottle
 
 ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
@@ -34,7 +35,7 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [PortalRateThrottle]
     throttle_scope = "login"
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = [FormParser, MultiPartParser, PortalJSONParser]
 
     @extend_schema(
         request=s.SignInSerializer,
