@@ -313,3 +313,7 @@ MOF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("MOF_WEBHOOK_BACKOFF_SECONDS", 
 MOF_WEBHOOK_DISABLE_AFTER = int(os.environ.get("MOF_WEBHOOK_DISABLE_AFTER", "5"))
 # Days the outbox and the delivery log keep finished events.
 MOF_WEBHOOK_RETENTION_DAYS = int(os.environ.get("MOF_WEBHOOK_RETENTION_DAYS", "30"))
+# Internal targets webhooks may reach (integrations.egress): comma-separated CIDRs and/or
+# host names, e.g. "10.20.0.0/16,bridge". Default empty: public addresses only (no loopback,
+# private, link-local, CGNAT, multicast or reserved address, at subscription and at delivery).
+MOF_WEBHOOK_ALLOWED_NETWORKS = env_list("MOF_WEBHOOK_ALLOWED_NETWORKS")
