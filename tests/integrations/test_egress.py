@@ -227,3 +227,26 @@ def test_internal_kind_classifies_addresses():
     assert egress.internal_kind(ipaddress.ip_address("::ffff:8.8.8.8")) is None  # mapped public: public
     assert egress.internal_kind(ipaddress.ip_address("198.18.0.1")) == "private"  # benchmarking
     assert egress.internal_kind(ipaddress.ip_address("192.0.2.1")) == "private"  # documentation
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_certificate_for_the_name(receiver):
+    """The TLS server name (SNI) and the certificate check use the host name, the TCP
+    connection the checked address; the default context verifies certificates."""
+    import ssl
+
+    seen = []
+
+    class Recording(ssl.SSLContext):
+        def wrap_socket(self, sock, server_hostname=None, **kwargs):
+            seen.append((sock.getpeername()[0], server_hostname))
+            raise ssl.SSLError("stop here: the handshake is not what this test is about")
+
+    port = receiver.server.server_address[1]
+    target = egress.Target(scheme="https", host="hooks.example.test", port=port, path="/", addresses=("127.0.0.1",))
+    conn = egress.PinnedHTTPSConnection(target.host, target.port, timeout=2, addresses=target.addresses, context=Recording(ssl.PROTOCOL_TLS_CLIENT))
+    with pytest.raises(ssl.SSLError):
+        conn.connect()
+    conn.close()
+    assert seen == [("127.0.0.1", "hooks.example.test")]
+    default = egress.connection(target, timeout=2)
+    assert default._context.check_hostname and default._context.verify_mode == ssl.CERT_REQUIRED
