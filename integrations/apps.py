@@ -6,7 +6,10 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations: outbound webhooks"
 
     def ready(self):
-        from integrations import policy, receivers  # noqa: F401
+        from django.core import checks
 
+        from integrations import egress, policy, receivers  # noqa: F401
+
+        checks.register(egress.check_allowed_setting, checks.Tags.security)
         policy.register()
         receivers.connect()

@@ -8,10 +8,10 @@ import hmac
 import http.client
 import json
 import secrets
+import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+from http import HTTPStatus
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -21,14 +21,17 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations import outbox
+from integrations import egress, outbox
 from integrations.choices import SUBSCRIBABLE, DeliveryStatus, EventType, SubscriptionStatus
 from integrations.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from mof import audit, policy
 from mof.services import apply_fields, system_user
 from mof.transitions import ConcurrentTransition, TransitionNotAllowed, perform_transition
 
-EXCERPT_BYTES = 1024
+# What is kept of a receiver's answer: its status and this much of its body, as plain text
+# (never its headers): the log shows whether the receiver took it, not what it says at length.
+EXCERPT_CHARS = 500
+EXCERPT_BYTES = 4 * EXCERPT_CHARS  # enough for EXCERPT_CHARS characters of UTF-8
 USER_AGENT = "MOF-Portal-Webhooks/1.0"
 SUBSCRIPTION_FIELDS = ("name", "url", "event_types")
 
@@ -42,7 +45,8 @@ def setting(name: str) -> int:
 
 
 def validate_url(url) -> str:
-    """Only http(s) URLs with a host: no file:, ftp:, javascript: or scheme-less paths."""
+    """Only http(s) URLs with a host: no file:, ftp:, javascript: or scheme-less paths, and
+    no host that is or resolves to an internal address unless MOF_WEBHOOK_ALLOWED_NETWORKS names it."""
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:
         raise ValidationError({"url": "Enter the URL that receives the webhooks."})
@@ -62,6 +66,10 @@ def validate_url(url) -> str:
         raise ValidationError({"url": "The URL must name a host, e.g. https://tools.example.com/hooks/mof."})
     if parts.username or parts.password:
         raise ValidationError({"url": "Put no credentials in the URL: receivers verify the signature instead."})
+    try:
+        egress.check_subscription_url(url)
+    except egress.Refused as exc:
+        raise ValidationError({"url": f"{exc} Ask an administrator to add it to MOF_WEBHOOK_ALLOWED_NETWORKS if it is meant."}) from None
     return url
 
 
@@ -187,33 +195,47 @@ class Response:
         return self.status is not None and 200 <= self.status < 300
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not an instruction: it is logged as a failure."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
+def _status_error(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"  # our phrase: the receiver's reason text is not kept
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def post(url: str, body: bytes, headers: dict, *, timeout: float) -> Response:
-    opener = urllib.request.build_opener(_NoRedirects)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    """One POST to the checked address of the URL's host (egress: resolved once, refused if
+    internal, connected to what was checked). A redirect is an answer, never followed: it
+    is logged as a failure like any status other than 2xx."""
     started = time.monotonic()
-    status, raw, error = None, b"", ""
+    status, raw, error, conn = None, b"", "", None
     try:
-        with opener.open(request, timeout=timeout) as reply:
-            status, raw = reply.status, reply.read(EXCERPT_BYTES)
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-        try:
-            raw = exc.read(EXCERPT_BYTES)
-        except (OSError, http.client.HTTPException):
-            raw = b""
-    except urllib.error.URLError as exc:
-        error = f"Could not connect: {exc.reason}"
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        target = egress.target_for(url)
+        conn = egress.connection(target, timeout=timeout)
+        conn.request("POST", target.path, body=body, headers=headers)
+        reply = conn.getresponse()
+        status = reply.status
+        raw = egress.read_some(reply, EXCERPT_BYTES, deadline=started + timeout)
+        if not 200 <= status < 300:
+            error = _status_error(status)
+    except egress.Refused as exc:
+        error = f"Refused: {exc}"
+    except socket.gaierror as exc:
+        error = f"Could not resolve the host: {exc.strerror or exc}"
+    except (OSError, http.client.HTTPException, ValueError, UnicodeError) as exc:
+        if status is not None:
+            error = "" if 200 <= status < 300 else _status_error(status)  # the body broke off: the status stands
+        elif isinstance(exc, TimeoutError):
+            error = f"No answer within {timeout:g} s."
+        elif isinstance(exc, OSError):
+            error = f"Could not connect: {exc}"
+        else:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    finally:
+        if conn is not None:
+            conn.close()
     duration = int((time.monotonic() - started) * 1000)
-    return Response(status=status, excerpt=raw.decode("utf-8", errors="replace"), error=error[:1000], duration_ms=duration)
+    excerpt = egress.sanitise(raw.decode("utf-8", errors="replace"), EXCERPT_CHARS)
+    return Response(status=status, excerpt=excerpt, error=egress.sanitise(error, 1000), duration_ms=duration)
 
 
 def backoff_seconds(attempt: int) -> int:

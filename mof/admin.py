@@ -288,9 +288,9 @@ def clear_selected(modeladmin, request, queryset):
 @admin.register(LoginLockout)
 class LoginLockoutAdmin(ReadOnlyAdmin):
     view_action = "lockout.view"
-    list_display = ["kind", "key", "failures", "last_failure_at", "locked_until", "times_locked"]
+    list_display = ["kind", "key", "address", "failures", "last_failure_at", "locked_until", "times_locked", "last_success_at"]
     list_filter = ["kind"]
-    search_fields = ["key"]
+    search_fields = ["key", "address"]
     actions = [clear_selected]
 
     def has_change_permission(self, request, obj=None):

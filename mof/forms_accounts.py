@@ -14,8 +14,9 @@ from mof.tokens import DEFAULT_SERVICE_ACCOUNT_ROLES, MAX_GRACE_MINUTES
 
 
 class LockoutMixin:
-    """Refuse before the password is checked while the username or the address is locked
-    out: a right password changes nothing, and the message is the same for every name."""
+    """Refuse before the password is checked while this username must wait from this
+    address (mof.lockout): a right password changes nothing, and the message is the same
+    for every name."""
 
     via = "web"
 

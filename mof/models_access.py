@@ -101,30 +101,37 @@ class ApiToken(AuditedModel):
 
 
 class LockoutKind(models.TextChoices):
-    USERNAME = "username", "Username"
-    ADDRESS = "address", "IP address"
+    PAIR = "pair", "Username from an address"
+    ADDRESS = "address", "IP address (many usernames)"
 
 
 class LoginLockout(AuditedModel):
-    """Failed sign-ins counted per username and, separately, per IP address within a
-    window; a key that reaches the limit is locked until `locked_until`. The counting
-    bypasses the audit trail (each failure is already a `login_failed` entry); an
+    """Failed sign-ins counted per (username, IP address) and, for password spraying, per
+    IP address across the usernames it never signed in as (mof.lockout); past the limit a
+    key waits until `locked_until`, a delay that doubles with each further failure. The
+    counting bypasses the audit trail (each failure is already a `login_failed` entry); an
     admin clearing a lockout is recorded."""
 
     kind = models.CharField(max_length=10, choices=LockoutKind.choices)
-    key = models.CharField(max_length=150, help_text="The username (lower case) or the IP address.")
-    failures = models.PositiveIntegerField(default=0, help_text="Failures in the current window.")
+    key = models.CharField(max_length=150, help_text="The username (lower case), or the IP address of a spraying count.")
+    address = models.CharField(max_length=64, blank=True, default="", help_text="The IP address the username was tried from (pairs only).")
+    failures = models.PositiveIntegerField(default=0, help_text="Failures in the current count.")
     window_started_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True, db_index=True)
     locked_until = models.DateTimeField(null=True, blank=True, db_index=True)
     times_locked = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last right password for this username from this address: its address's spraying delay does not apply."
+    )
 
     class Meta:
         ordering = ["-last_failure_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="unique_login_lockout_key")]
+        constraints = [models.UniqueConstraint(fields=["kind", "key", "address"], name="unique_login_lockout_pair")]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.key}"
+        if self.kind == LockoutKind.ADDRESS:
+            return f"IP address {self.key}"
+        return f"Username {self.key} from {self.address}" if self.address else f"Username {self.key}"
 
     def is_locked(self, now=None) -> bool:
         return self.locked_until is not None and self.locked_until > (now or timezone.now())

@@ -314,11 +314,17 @@ MOF_CAB_QUORUM_MANAGERS = int(os.environ.get("MOF_CAB_QUORUM_MANAGERS", "3"))
 MOF_INCIDENT_AUTO_CLOSE_DAYS = int(os.environ.get("MOF_INCIDENT_AUTO_CLOSE_DAYS", "5"))
 MOF_PROBLEM_CLUSTER_COUNT = int(os.environ.get("MOF_PROBLEM_CLUSTER_COUNT", "5"))
 MOF_PROBLEM_CLUSTER_DAYS = int(os.environ.get("MOF_PROBLEM_CLUSTER_DAYS", "7"))
-# Login lockout (mof.lockout): this many wrong passwords for one username, or from one IP
-# address, within the window (seconds) lock sign-in for that many seconds. A record with no
-# failure for MOF_LOGIN_LOCKOUT_RETENTION_DAYS and no lock in force is pruned (daily task).
+# Login lockout (mof.lockout), per (username, client address): after ATTEMPTS wrong passwords
+# the pair waits DELAY_SECONDS before its next try, doubled with each further failure, at most
+# SECONDS. ADDRESS_ATTEMPTS failures from one address for usernames it never signed in as
+# (password spraying) give the address the same growing delays for those usernames. A count
+# is forgotten after WINDOW seconds without a failure (after its delay). The client address
+# comes from X-Forwarded-For only behind MOF_NUM_PROXIES proxies (REST_FRAMEWORK above).
+# A record with no failure or sign-in for MOF_LOGIN_LOCKOUT_RETENTION_DAYS and no lock in
+# force is pruned (daily task).
 MOF_LOGIN_LOCKOUT_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ATTEMPTS", "5"))
 MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS = int(os.environ.get("MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS", "20"))
+MOF_LOGIN_LOCKOUT_DELAY_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_DELAY_SECONDS", "1"))
 MOF_LOGIN_LOCKOUT_WINDOW = int(os.environ.get("MOF_LOGIN_LOCKOUT_WINDOW", "900"))
 MOF_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_SECONDS", "900"))
 MOF_LOGIN_LOCKOUT_RETENTION_DAYS = int(os.environ.get("MOF_LOGIN_LOCKOUT_RETENTION_DAYS", "30"))
@@ -352,3 +358,7 @@ MOF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("MOF_WEBHOOK_BACKOFF_SECONDS", 
 MOF_WEBHOOK_DISABLE_AFTER = int(os.environ.get("MOF_WEBHOOK_DISABLE_AFTER", "5"))
 # Days the outbox and the delivery log keep finished events.
 MOF_WEBHOOK_RETENTION_DAYS = int(os.environ.get("MOF_WEBHOOK_RETENTION_DAYS", "30"))
+# Internal targets webhooks may reach (integrations.egress): comma-separated CIDRs and/or
+# host names, e.g. "10.20.0.0/16,bridge". Default empty: public addresses only (no loopback,
+# private, link-local, CGNAT, multicast or reserved address, at subscription and at delivery).
+MOF_WEBHOOK_ALLOWED_NETWORKS = env_list("MOF_WEBHOOK_ALLOWED_NETWORKS")

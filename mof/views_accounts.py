@@ -216,7 +216,7 @@ def token_revoke(request, pk):
 
 
 LOCKOUT_EXPORT_COLUMNS = csv_io.columns(
-    ("Kind", "get_kind_display"), ("Username or address", "key"), ("Failures", "failures"),
+    ("Kind", "get_kind_display"), ("Username or address", "key"), ("From address", "address"), ("Failures", "failures"),
     ("Last failure", "last_failure_at"), ("Locked until", lambda row: row.locked_until if row.is_locked() else None),
     ("Times locked", "times_locked"),
 )

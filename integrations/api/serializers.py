@@ -5,7 +5,7 @@ from integrations.models import DeliveryAttempt, WebhookDelivery, WebhookSubscri
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    url = serializers.CharField(max_length=500, help_text="http or https only, with a host.")
+    url = serializers.CharField(max_length=500, help_text="http or https only, with a host that is or resolves to a public address (internal ones only if MOF_WEBHOOK_ALLOWED_NETWORKS names them).")
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices), allow_empty=False,
                                         error_messages={"empty": "Choose at least one event type."},
                                         help_text="The event types to receive (not `ping`: a ping goes to the subscription it tests).")

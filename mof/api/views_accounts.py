@@ -29,7 +29,8 @@ def _issued(token, key, code=status.HTTP_201_CREATED):
 
 class ObtainTokenView(APIView):
     """Exchange a username and password for a personal API token (people only; service
-    accounts get theirs from an admin). A burst of wrong passwords locks sign-in out: 429."""
+    accounts get theirs from an admin). Wrong passwords for a username from one address
+    make that pair wait, longer after each (mof.lockout): 429 with Retry-After."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -47,14 +48,15 @@ class ObtainTokenView(APIView):
         serializer = s.SignInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         username, password = serializer.validated_data["username"], serializer.validated_data["password"]
+        address = lockout.client_address(request)
         try:
-            lockout.ensure_not_locked(username=username, address=lockout.client_address(request), via="api")
+            lockout.ensure_not_locked(username=username, address=address, via="api")
         except lockout.LockedOut as exc:
             raise Throttled(wait=exc.seconds, detail=str(exc)) from None
         user = authenticate(request=request, username=username, password=password)  # a failure is counted by mof.lockout
         if user is None:
             raise ValidationError({"non_field_errors": ["Unable to log in with provided credentials."]})
-        lockout.record_success(username=username)
+        lockout.record_success(username=username, address=address)
         token, key = tokens.token_issue_at_sign_in(user=user)
         return Response({"token": key, "expires_at": token.expires_at})
 

@@ -23,10 +23,11 @@ def limits(settings):
     settings.MOF_LOGIN_LOCKOUT_RETENTION_DAYS = 30
 
 
-def record(key, *, last_failure_ago=None, locked_for=None, failures=1, kind=LockoutKind.USERNAME):
+def record(key, *, last_failure_ago=None, locked_for=None, failures=1, kind=LockoutKind.PAIR, last_success_ago=None):
     now = timezone.now()
     return LoginLockout._base_manager.create(
         kind=kind, key=key, failures=failures,
+        last_success_at=now - last_success_ago if last_success_ago is not None else None,
         last_failure_at=now - last_failure_ago if last_failure_ago is not None else None,
         window_started_at=now - last_failure_ago if last_failure_ago is not None else None,
         locked_until=now + locked_for if locked_for is not None else None,
@@ -61,6 +62,15 @@ def test_a_count_in_progress_or_a_lock_outlives_a_shorter_retention(settings):
     record("done", last_failure_ago=timedelta(seconds=700))
     assert lockout.lockouts_prune() == 1
     assert keys() == ["counting", "just-locked"]
+
+
+def test_a_pair_that_signed_in_within_the_retention_is_kept():
+    """It is what exempts its user from the address's spraying delay (mof.lockout)."""
+    record("carol", last_success_ago=timedelta(days=29))
+    record("old-carol", last_success_ago=timedelta(days=31))
+    record("failed-later", last_success_ago=timedelta(days=60), last_failure_ago=timedelta(days=1))
+    assert lockout.lockouts_prune() == 1
+    assert keys() == ["carol", "failed-later"]
 
 
 def test_pruning_works_in_chunks():

@@ -3,6 +3,7 @@ HMAC-SHA256 signature and timestamp the way the README tells receivers to."""
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class Receiver:
     secret: str = ""
     statuses: list = field(default_factory=list)  # answers to give in turn; then 200
     requests: list = field(default_factory=list)
+    reply: bytes | None = None  # the body of every answer (default: {"verified": ...})
+    reply_headers: dict = field(default_factory=dict)
+    reason: str | None = None  # the reason phrase of the status line (default: the standard one)
 
     @property
     def url(self) -> str:
@@ -57,7 +61,10 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # Webhooks reach only public addresses unless the allow-list names the target: this
+    # receiver listens on the loopback, so the tests allow it the way an operator would.
+    settings.MOF_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     state = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -67,9 +74,11 @@ def receiver():
             ok = verify(rec.secret, self.headers.get("MOF-Signature", ""), body)
             rec.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, ok))
             status = rec.statuses.pop(0) if rec.statuses else (200 if ok else 401)
-            reply = json.dumps({"verified": ok}).encode()
-            self.send_response(status)
+            reply = rec.reply if rec.reply is not None else json.dumps({"verified": ok}).encode()
+            self.send_response(status, rec.reason)
             self.send_header("Content-Type", "application/json")
+            for name, value in rec.reply_headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)
@@ -95,3 +104,41 @@ def webhook_settings(settings):
     settings.MOF_WEBHOOK_DISABLE_AFTER = 2
     settings.MOF_WEBHOOK_TIMEOUT_SECONDS = 2
     return settings
+
+
+@dataclass
+class FakeDNS:
+    """Answers for host names, set per test: a list of addresses, or a callable returning one
+    (to answer differently from one lookup to the next). `lookups` lists every name asked."""
+
+    answers: dict = field(default_factory=dict)
+    lookups: list = field(default_factory=list)
+
+
+@pytest.fixture
+def fake_dns(monkeypatch):
+    """socket.getaddrinfo answers from a table: the tests never ask a real resolver, and can
+    make a name resolve to something else at delivery than at subscription (DNS rebinding).
+    Literal addresses and localhost go to the real function (a connection to a checked
+    address still passes through getaddrinfo)."""
+    dns, real = FakeDNS(), socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        host = host.decode() if isinstance(host, bytes) else host
+        dns.lookups.append(host)
+        if host == "localhost":
+            return real(host, port, family, type, proto, flags)
+        if host not in dns.answers:  # a numeric spelling (127.1, 0x7f.1) resolves without DNS, names do not
+            return real(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        answer = dns.answers[host]
+        addresses = answer() if callable(answer) else answer
+        infos = []
+        for address in addresses:
+            if ":" in address:
+                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port or 0, 0, 0)))
+            else:
+                infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0)))
+        return infos
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return dns

@@ -43,8 +43,8 @@ def test_only_http_and_https_urls_with_a_host_are_accepted(manager, url):
     assert not WebhookSubscription.objects.exists()
 
 
-@pytest.mark.parametrize("url", ["https://chat.example.com/hooks/mof", "http://127.0.0.1:8080/hook", "http://bridge:9000/in", "HTTPS://Example.com/x?y=1"])
-def test_http_and_https_urls_are_accepted(manager, url):
+@pytest.mark.parametrize("url", ["https://chat.example.com/hooks/mof", "http://bridge:9000/in", "HTTPS://Example.com/x?y=1"])
+def test_http_and_https_urls_are_accepted(manager, url, fake_dns):
     assert services.subscription_create(actor=manager, **{**GOOD, "url": url}).url == url
 
 
