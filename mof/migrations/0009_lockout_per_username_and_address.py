@@ -12,7 +12,7 @@ def drop_username_counts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mof', '0007_lockouts_prune_schedule'),
+        ('mof', '0008_audit_trail_refuses_truncate'),
     ]
 
     operations = [
