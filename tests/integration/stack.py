@@ -26,6 +26,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -40,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_APP_NAME = "stack-harness"  # application_name of the harness's own connections
+NOTABLE = re.compile(r"CRITICAL|ERROR|Unrecoverable|Traceback|exited|\w+(Error|Exception): ")
 
 
 def postgres_url() -> str | None:
@@ -335,6 +337,20 @@ class PortalStack:
         status, _ = self.api("GET", "/api/v1/", None, timeout=5)
         return status not in (0, 502, 503)
 
+    def ensure_running(self) -> list[str]:
+        """Start again any process that exited (a test after one that crashed it starts whole);
+        returns their names."""
+        restarted = [name for name, p in self.processes.items() if not p.running]
+        for name in restarted:
+            with open(self.processes[name].log, "a") as log:
+                log.write(f"\n--- {name} exited ({self.processes[name].proc.returncode}); started again by the harness ---\n")
+            self.processes[name].start()
+        if "worker" in restarted:
+            self.processes["worker"].wait_log(" ready.", timeout=90)
+        if "gunicorn" in restarted:
+            wait_for("gunicorn to answer", self._answers, timeout=60)
+        return restarted
+
     def stop_processes(self) -> None:
         # Beat first (no new tasks), then the web server, then the worker.
         for name in ("beat", "gunicorn", "worker"):
@@ -411,13 +427,19 @@ class PortalStack:
                 found.append(Mail(path.name, str(message["Message-ID"] or "").strip(), " ".join(str(message["Subject"] or "").split()), recipients, body))
         return found
 
-    def logs(self, lines: int = 60) -> str:
-        parts = [f"--- {name} ({p.log}) ---\n{tail(p.log, lines)}" for name, p in self.processes.items()]
-        parts.append(f"--- redis ---\n{tail(self.tmp / 'redis.log', 15)}")
+    def logs(self, lines: int = 30) -> str:
+        """Each process's errors (first lines of each, deduplicated) and the tail of its log."""
+        parts = []
+        for name, p in self.processes.items():
+            notable = list(dict.fromkeys(
+                re.sub(r"^\[[^]]*\] ?", "", line)[:300] for line in p.text().splitlines() if NOTABLE.search(line)
+            ))
+            parts.append(f"--- {name}: {p.log} ---\n" + "\n".join(notable[:15]) + f"\n... last {lines} lines:\n{tail(p.log, lines)}")
+        parts.append(f"--- redis ---\n{tail(self.tmp / 'redis.log', 10)}")
         return "\n".join(parts)
 
     @contextlib.contextmanager
-    def logs_on_failure(self, lines: int = 60):
+    def logs_on_failure(self, lines: int = 30):
         """Print the tails of the processes' logs if the block fails (pytest shows them with the failure)."""
         try:
             yield

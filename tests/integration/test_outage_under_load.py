@@ -210,7 +210,7 @@ class Load:
 
     def _record(self, what, status, detail=""):
         with self.lock:
-            self.calls.append((what, self.phase, status, str(detail)[:300]))
+            self.calls.append((what, self.phase, status, short(detail)))
 
     def call(self, what, method, path, token, body=None):
         """One request; a 429 is waited out (Retry-After, at most a second) and sent again."""
@@ -271,6 +271,12 @@ class Load:
                 with self.lock:
                     self.cleared_keys.add(old)
         time.sleep(0.5)
+
+
+def short(answer) -> str:
+    """An answer as one short line (an HTML error page as its text)."""
+    text = json.dumps(answer) if isinstance(answer, (dict, list)) else str(answer or "")
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())[:200]
 
 
 # --- what must have happened --------------------------------------------------------------
@@ -368,6 +374,9 @@ def drain_and_check(stack: PortalStack, receiver: Receiver, load: Load) -> list[
     problems = []
 
     def arrived():
+        dead = [name for name, p in stack.processes.items() if not p.running]
+        if dead:
+            raise AssertionError(f"{', '.join(dead)} exited: the backlog cannot drain")
         exp = Expectations(stack, load)
         mails, _, _ = sent_mails(stack, {ref for ref, _ in exp.filings.values()})
         objects = {(t, pk) for _, t, pk in exp.webhooks()}
@@ -454,8 +463,15 @@ def calls_in(load: Load, phase: str) -> int:
 # --- the tests --------------------------------------------------------------------------------
 
 
+def started_whole(stack):
+    restarted = stack.ensure_running()
+    if restarted:
+        print(f"started again before this test (they had exited): {restarted}")
+
+
 def test_redis_stopped_mid_load_loses_nothing_and_answers_no_5xx(stack, receiver):
     with stack.logs_on_failure():
+        started_whole(stack)
         load = Load(stack, tag="redis-outage")
         with load:
             time.sleep(LOAD_BEFORE_SECONDS)
@@ -472,6 +488,7 @@ def test_redis_stopped_mid_load_loses_nothing_and_answers_no_5xx(stack, receiver
 
 def test_database_connections_terminated_mid_load_lose_nothing_and_answer_no_5xx(stack, receiver):
     with stack.logs_on_failure():
+        started_whole(stack)
         assert stack.redis.ping()
         load = Load(stack, tag="db-terminated")
         terminated = []
