@@ -95,6 +95,12 @@ class Process:
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def first_error(self) -> str:
+        for line in self.text().splitlines():
+            if re.search(r"CRITICAL|Unrecoverable|ERROR", line):
+                return line[:300]
+        return "(none logged)"
+
     def wait_log(self, needle: str, timeout: float = 60) -> None:
         def seen():
             if needle in self.text():

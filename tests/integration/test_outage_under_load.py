@@ -23,6 +23,7 @@ Skipped without PostgreSQL (DATABASE_URL), never in CI.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
@@ -109,6 +110,10 @@ class Receiver:
     def __init__(self):
         self.deliveries: list[dict] = []
         self.lock = threading.Lock()
+        self.gate = threading.Event()  # cleared: requests wait (between_requests)
+        self.gate.set()
+        self.in_flight = 0
+        self.quiet = threading.Condition(self.lock)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -164,6 +169,9 @@ def stack(tmp_path_factory, receiver):
             params = json.dumps({"group": GROUP, "receiver": receiver.url, "webhook_types": WEBHOOK_TYPES, "relay_every": RELAY_EVERY_SECONDS})
             stack.info = stack.run_python(SEED.format(params=params))
             stack.start_processes()
+            for _ in range(2 * stack.workers * stack.threads):  # every web process has served a request
+                stack.api("GET", "/api/v1/incidents/?page_size=1", stack.info["desk_token"])
+                stack.api("GET", "/api/v1/alerts/?page_size=1", stack.info["monitor_token"])
         yield stack
 
 
@@ -184,6 +192,10 @@ class Load:
         self.opened_keys: set[str] = set()  # critical events answered 201
         self.cleared_keys: set[str] = set()  # clears answered 201
         self.lock = threading.Lock()
+        self.gate = threading.Event()  # cleared: requests wait (between_requests)
+        self.gate.set()
+        self.in_flight = 0
+        self.quiet = threading.Condition(self.lock)
         self.stop = threading.Event()
         self.to_work: queue.Queue = queue.Queue()
         self.threads = [threading.Thread(target=self._run, args=(f,), daemon=True) for f in (self._file, self._work, self._events)]
@@ -215,12 +227,42 @@ class Load:
     def call(self, what, method, path, token, body=None):
         """One request; a 429 is waited out (Retry-After, at most a second) and sent again."""
         for _ in range(10):
-            status, answer = self.stack.api(method, path, token, body)
+            self._enter()
+            try:
+                status, answer = self.stack.api(method, path, token, body)
+            finally:
+                self._leave()
             self._record(what, status, answer if status >= 400 or status == 0 else "")
             if status != 429 or self.stop.is_set():
                 return status, answer
             time.sleep(1)
         return status, answer
+
+    def _enter(self):
+        while True:
+            self.gate.wait()
+            with self.lock:
+                if self.gate.is_set():
+                    self.in_flight += 1
+                    return
+
+    def _leave(self):
+        with self.lock:
+            self.in_flight -= 1
+            self.quiet.notify_all()
+
+    @contextlib.contextmanager
+    def between_requests(self):
+        """No request in flight for the block (new ones wait): the web server's connections
+        are then all kept between requests, as a database restart or failover finds them.
+        (A statement killed inside a request cannot be answered but with an error.)"""
+        with self.lock:
+            self.gate.clear()
+            self.quiet.wait_for(lambda: self.in_flight == 0, timeout=60)
+        try:
+            yield
+        finally:
+            self.gate.set()
 
     def _file(self, n):
         info = self.info
@@ -446,7 +488,7 @@ def drain_and_check(stack: PortalStack, receiver: Receiver, load: Load) -> list[
     # 5. The processes are still up.
     for name, process in stack.processes.items():
         if not process.running:
-            problems.append(f"{name} exited ({process.proc.returncode})")
+            problems.append(f"{name} exited ({process.proc.returncode}); its first error: {process.first_error()}")
 
     answered = Counter((what, phase, status) for what, phase, status, _ in load.calls)
     print(f"[{load.tag}] answers: {dict(sorted(answered.items()))}")
@@ -496,7 +538,8 @@ def test_database_connections_terminated_mid_load_lose_nothing_and_answer_no_5xx
             time.sleep(LOAD_BEFORE_SECONDS)
             load.phase = "terminating"
             for _ in range(TERMINATIONS):
-                terminated.append(stack.terminate_connections())
+                with load.between_requests():
+                    terminated.append(stack.terminate_connections())
                 time.sleep(TERMINATION_EVERY_SECONDS)
             load.phase = "after"
             time.sleep(LOAD_AFTER_SECONDS)
