@@ -88,7 +88,7 @@ subscription_create(actor=manager, name="Outage receiver", url=P["receiver"], ev
 # The relays of what an unreachable broker left behind run every minute in production:
 # every few seconds here, so that the test need not wait minutes. Any relay or outbox task.
 every, _ = IntervalSchedule.objects.get_or_create(every=P["relay_every"], period=IntervalSchedule.SECONDS)
-relays = PeriodicTask.objects.filter(enabled=True).filter(task__iregex=r"(relay|outbox)")
+relays = PeriodicTask.objects.filter(enabled=True).filter(task__iregex=r"(relay|outbox|mail)")
 relayed = sorted(relays.values_list("task", flat=True))
 relays.update(interval=every, crontab=None)
 PeriodicTasks.update_changed()
