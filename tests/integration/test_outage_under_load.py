@@ -225,7 +225,7 @@ class Load:
             self.calls.append((what, self.phase, status, short(detail)))
 
     def call(self, what, method, path, token, body=None):
-        """One request; a 429 is waited out (Retry-After, at most a second) and sent again."""
+        """One request; after a 429 it waits a second and sends it again (at most ten times)."""
         for _ in range(10):
             self._enter()
             try:
