@@ -23,13 +23,13 @@ import json
 import logging
 import uuid
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from mof import audit
+from mof.links import absolute_url
 from mof.readmostly import ReadMostly
 
 log = logging.getLogger("mof.integrations")
@@ -44,13 +44,13 @@ def describe(obj) -> dict | None:
     """The `object` part of a body: what changed, as a receiver identifies and links it."""
     if obj is None:
         return None
-    url = obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else ""
+    url = absolute_url(obj)
     return {
         "type": obj._meta.label_lower,
         "id": obj.pk,
         "number": getattr(obj, "reference", None),
         "state": getattr(obj, "status", None),
-        "url": f"{getattr(settings, 'MOF_BASE_URL', '')}{url}" if url else None,
+        "url": url or None,
         "display": str(obj)[:200],
     }
 

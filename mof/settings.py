@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from mof.config import email_settings, env_bool, env_list
+from mof.config import base_url, email_settings, env_bool, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MOF_VAR_DIR", BASE_DIR / "var"))
@@ -18,6 +18,10 @@ if not SECRET_KEY and DEBUG:
     SECRET_KEY = "dev-insecure-mof-portal-key-do-not-use-in-production-0123456789"
 # With DEBUG off and no SECRET_KEY, the web server, the worker and beat refuse to start
 # (mof.config.require_secret_key) and `check --deploy` fails; migrations still run.
+
+# Where people reach the portal: every link in a mail or a webhook body starts with it
+# (mof.links.absolute_url). Required with DEBUG off; http://127.0.0.1:8000 with DEBUG on.
+MOF_BASE_URL = base_url(os.environ.get("MOF_BASE_URL", ""), debug=DEBUG)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
