@@ -119,6 +119,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 EMAIL_URL = os.environ.get("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"
 globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mof-portal@localhost")
+# Notification outbox (mof.notifications): attempts per mail before it is marked failed (retried
+# after BACKOFF, 2xBACKOFF, 4xBACKOFF... seconds), and days sent mail is kept.
+MOF_MAIL_MAX_ATTEMPTS = int(os.environ.get("MOF_MAIL_MAX_ATTEMPTS", "10"))
+MOF_MAIL_BACKOFF_SECONDS = int(os.environ.get("MOF_MAIL_BACKOFF_SECONDS", "60"))
+MOF_MAIL_RETENTION_DAYS = int(os.environ.get("MOF_MAIL_RETENTION_DAYS", "30"))
 
 # Cache: holds the API rate-limit counters, so it must be shared by every server process.
 # Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under
