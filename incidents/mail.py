@@ -18,8 +18,14 @@ def incident_mail(event: str, incident, note=None) -> list:
         return notifications.write(people, subject=subject, body=body, kind=kind, about=incident)
 
     if event == "landed_in_queue" and incident.assignment_group_id:
-        members = incident.assignment_group.members.filter(is_active=True).exclude(email="").only("pk", "email", "is_active")
-        return write(members, f"{subject}: new in {incident.assignment_group}", f"P{incident.priority} incident in your queue.\n{url}\n")
+        # The group's name and its members in one query (a filing pays for it).
+        from mof.models import Team
+
+        rows = list(Team.objects.filter(pk=incident.assignment_group_id).values_list("name", "members__email", "members__id", "members__is_active").order_by("members__id"))
+        members = [(email, pk) for _, email, pk, active in rows if pk is not None and active and email]
+        if not members:
+            return []
+        return write(members, f"{subject}: new in {rows[0][0]}", f"P{incident.priority} incident in your queue.\n{url}\n")
     if event == "escalated" and incident.assignment_group_id and incident.assignment_group.manager:
         return write([incident.assignment_group.manager], f"{subject}: escalated to you", f"{note.body if note else ''}\n{url}\n")
     if event == "assigned":

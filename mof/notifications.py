@@ -44,28 +44,31 @@ def new_message_id() -> str:
 
 
 def _address(person) -> tuple[str, object]:
-    """(address, user or None) of a user or an address string; ('', None) for nobody."""
+    """(address, user id or None) of a user, an (address, user id) pair or an address string;
+    ('', None) for nobody."""
     if person is None:
         return "", None
     if isinstance(person, str):
         return person.strip(), None
+    if isinstance(person, tuple):
+        return (person[0] or "").strip(), person[1]
     if not getattr(person, "is_active", True):
         return "", None
-    return (person.email or "").strip(), person
+    return (person.email or "").strip(), person.pk
 
 
 def build(recipients, *, subject: str, body: str, kind: str, about=None, html_body: str = "") -> list[OutgoingMail]:
-    """Unsaved rows, one per distinct address (users or address strings; inactive users and
-    empty addresses are left out)."""
+    """Unsaved rows, one per distinct address (users, (address, user id) pairs or address
+    strings; inactive users and empty addresses are left out)."""
     rows, seen = [], set()
     now = timezone.now()
     for person in recipients:
-        address, user = _address(person)
+        address, user = _address(person)  # user: the recipient's id
         if not address or address.lower() in seen:
             continue
         seen.add(address.lower())
         rows.append(OutgoingMail(
-            message_id=new_message_id(), kind=kind[:60], to_email=address, recipient=user,
+            message_id=new_message_id(), kind=kind[:60], to_email=address, recipient_id=user,
             subject=" ".join(str(subject).split())[:250], body=body, html_body=html_body,
             subject_label=about._meta.label_lower if about is not None else "",
             subject_id=str(about.pk) if about is not None else "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -19,13 +19,18 @@ STALE = timedelta(minutes=5)
 
 
 def _set(name: str, now) -> bool:
+    """Set the flag unless it is set and fresh, in one statement (an upsert: the row is made on
+    first use). True when this call set it."""
     from mof.models import RelayFlag
 
-    free = Q(queued_at__isnull=True) | Q(queued_at__lt=now - STALE)
-    if RelayFlag.objects.filter(name=name).filter(free).update(queued_at=now):
-        return True
-    _, created = RelayFlag.objects.get_or_create(name=name, defaults={"queued_at": now})
-    return created
+    table = connection.ops.quote_name(RelayFlag._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, queued_at) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET queued_at = excluded.queued_at "
+            f"WHERE {table}.queued_at IS NULL OR {table}.queued_at < %s RETURNING name",
+            [name, now, now - STALE],
+        )
+        return cursor.fetchone() is not None
 
 
 def queue_once(name: str, task, *args) -> bool:

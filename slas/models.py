@@ -306,7 +306,7 @@ class ClockNotification(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="A worker took it; the claim lapses if the mail is not out in time.")
     sent_at = models.DateTimeField(null=True, blank=True, help_text="Its mail was stored in the notification outbox (sent from there).")
     failed_at = models.DateTimeField(null=True, blank=True, help_text="Nobody could be told (see error); never counted as sent.")
-    error = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="", db_default="")  # the sweep inserts rows in raw SQL
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clock", "threshold"], name="one_notification_per_threshold")]
