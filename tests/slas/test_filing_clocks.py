@@ -71,9 +71,9 @@ def test_a_filing_with_slas_applicable_costs_a_fixed_number_of_queries(world, qu
     # query, no UPDATE of a clock, no re-read of the event just written.
     assert len(sql) == 10, "\n".join(sql)
     assert not [s for s in sql if "SAVEPOINT" in s]
-    assert [s.split()[0] for s in sql].count("INSERT") == 5
+    assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 5
     assert not [s for s in sql if "slas_slaversion" in s or "incidents_priorityrule" in s or "integrations_webhooksubscription" in s]
-    assert [s for s in sql if s.startswith("UPDATE")] == [sql[-1]] and "mof_relayflag" in sql[-1]
+    assert not [s for s in sql if s.startswith("UPDATE")]
     assert sorted((c.version.sla.name, c.metric) for c in clocks(incident)) == [("Desk OLA", "resolution"), ("P1", "resolution"), ("P1", "response")]
     assert len(queued) == 1  # the relay queued after the first filing still waits: the second queued none
     assert OutgoingMail.objects.filter(kind="incidents.landed_in_queue", to_email="agent@example.test").count() == 2  # the group heard of both filings
