@@ -85,3 +85,12 @@ def test_a_notification_nobody_can_receive_is_flagged_and_logged_never_marked_se
     assert ClockNotification.objects.get().sent_at is None and not OutgoingMail.objects.exists()
     assert services.notify_clock(notification.pk) == 0  # and a stray task does nothing
     assert callbacks is not None
+
+
+def test_sla_mail_links_start_with_the_base_url(world, mailoutbox, django_capture_on_commit_callbacks, settings):
+    from tests.core.test_base_url import links
+
+    settings.MOF_BASE_URL = "https://portal.example.test/mof"
+    warned(world, mailoutbox, django_capture_on_commit_callbacks)
+    [mail] = [m for m in mailoutbox if "SLA warning" in m.subject]
+    assert links(mail.body) and all(link.startswith("https://portal.example.test/mof/") for link in links(mail.body))
