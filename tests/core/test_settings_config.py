@@ -58,6 +58,23 @@ def test_secret_key_is_required_when_debug_is_off():
     assert "REFUSED: SECRET_KEY must be set" in result.stdout
 
 
+def test_the_portal_refuses_to_start_without_a_base_url_when_debug_is_off():
+    env = production_env()
+    del env["MOF_BASE_URL"]
+    result = run_python(
+        "from django.core.exceptions import ImproperlyConfigured\n"
+        "try:\n"
+        "    import mof.wsgi\n"
+        "except ImproperlyConfigured as exc:\n"
+        "    print('REFUSED:', exc)\n"
+        "else:\n"
+        "    print('STARTED')\n",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "REFUSED: MOF_BASE_URL must be set" in result.stdout
+
+
 def test_migrations_run_without_a_secret_key():
     """Deploy steps that need no key (migrate, makemigrations --check) work before the key is set."""
     environ = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
