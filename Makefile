@@ -44,11 +44,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Production-like environment: DEBUG off, a long random key, a real host name.
+# Production-like environment: DEBUG off, a long random key, a real host name and base URL.
 check: $(STAMP)
 	DEBUG=0 \
 	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 	ALLOWED_HOSTS=portal.example.com \
+	MOF_BASE_URL=https://portal.example.com \
 	$(PY) manage.py check --deploy --fail-level WARNING
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 

@@ -116,6 +116,7 @@ def server_env(db_url: str, var_dir: str) -> dict:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "127.0.0.1",
+        "MOF_BASE_URL": "http://127.0.0.1",  # required with DEBUG off (links in mails and webhooks)
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_HSTS_SECONDS": "0",
         "MOF_VAR_DIR": var_dir,

@@ -179,16 +179,12 @@ def inform_stakeholders(*, change: RequestForChange, actor) -> list[ChangeStakeh
                 change=change, user_id=user_id, defaults={"reasons": sorted(set(why))[:50], "notified_at": now}
             )
             stakeholders.append(stakeholder)
-    ids = [s.pk for s in stakeholders]
-    if ids:
-        transaction.on_commit(lambda: _queue_stakeholder_mail(change.pk, ids), robust=True)
+    if stakeholders:
+        from changes.mail import stakeholder_mail
+
+        # Stored in the caller's transaction (the assessment): sent once it commits, never lost.
+        stakeholder_mail(change, ChangeStakeholder.objects.filter(pk__in=[s.pk for s in stakeholders]).select_related("user"))
     return stakeholders
-
-
-def _queue_stakeholder_mail(change_id, stakeholder_ids):
-    from changes.tasks import notify_stakeholders
-
-    notify_stakeholders.delay(change_id, stakeholder_ids)
 
 
 def change_comment(*, actor, change: RequestForChange, body: str) -> ChangeComment:

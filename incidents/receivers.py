@@ -1,4 +1,5 @@
 """Reactions to other apps' lifecycles, through the one door."""
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from mof.transitions import transitioned
@@ -12,3 +13,14 @@ def resolve_problems_fixed_by_a_closed_change(sender, instance, name, actor, **k
     from incidents.services import problems_fixed_by_change_closed
 
     problems_fixed_by_change_closed(change=instance, actor=actor)
+
+
+@receiver(post_save, sender="incidents.Incident", dispatch_uid="incidents_new_in_queue_mail")
+def mail_the_group_of_a_new_incident(sender, instance, created, raw=False, **kwargs):
+    """A new incident filed into a group's queue: the group's mail is stored in the save's own
+    transaction (a filing needs no outer one), so it commits, or rolls back, with the incident."""
+    if not created or raw or not instance.assignment_group_id:
+        return
+    from incidents.mail import incident_mail
+
+    incident_mail("landed_in_queue", instance)

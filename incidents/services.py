@@ -113,8 +113,8 @@ def incident_create(*, actor, caller=None, affected_cis=(), existing=None, **fie
         incident.save()
         if affected_cis:
             incident.affected_cis.add(*affected_cis)  # a new incident has none: no set() reading them first
-    if incident.assignment_group_id:
-        _after_commit_notify("landed_in_queue", incident.pk)
+    # The group's mail ("landed in your queue") is stored inside the save's own transaction
+    # (incidents.receivers.mail_the_group_of_a_new_incident).
     return incident
 
 
@@ -136,8 +136,8 @@ def incident_update(*, actor, incident: Incident, affected_cis=None, reason: str
             incident.affected_cis.set(affected_cis)
         if regrouped and old_group is not None:
             IncidentNote.objects.create(incident=incident, author=actor, kind=NoteKind.WORK_NOTE, body=f"Reassigned to {incident.assignment_group}: {reason.strip()}")
-    if regrouped and incident.assignment_group_id:
-        _after_commit_notify("landed_in_queue", incident.pk)
+        if regrouped and incident.assignment_group_id:
+            _notify("landed_in_queue", incident)
     return incident
 
 
@@ -159,7 +159,7 @@ def incident_escalate(*, actor, incident: Incident, reason: str) -> IncidentNote
         raise ValidationError({"assignment_group": "The incident's group has no manager to escalate to."})
     with audit.acting_as(actor), transaction.atomic():
         note = IncidentNote.objects.create(incident=incident, author=actor, kind=NoteKind.WORK_NOTE, body=f"Escalated to {incident.assignment_group.manager}: {reason.strip()}")
-    _after_commit_notify("escalated", incident.pk, note.pk)
+        _notify("escalated", incident, note)
     return note
 
 
@@ -173,8 +173,8 @@ def incident_note(*, actor, incident: Incident, kind: str, body: str) -> Inciden
         raise ValidationError({"body": "This incident is closed; open a new one if the fault came back."})
     with audit.acting_as(actor), transaction.atomic():
         note = IncidentNote.objects.create(incident=incident, author=actor, kind=kind, body=body.strip())
-    if kind == NoteKind.COMMENT and actor.pk != incident.caller_id:
-        _after_commit_notify("commented", incident.pk, note.pk)
+        if kind == NoteKind.COMMENT and actor.pk != incident.caller_id:
+            _notify("commented", incident, note)
     return note
 
 
@@ -221,10 +221,11 @@ def major_incident_communicate(*, actor, incident: Incident, body: str, recipien
         except ValidationError:
             raise ValidationError({"recipients": f"{address!r} is not an e-mail address."}) from None
     with audit.acting_as(actor), transaction.atomic():
-        update = MajorIncidentUpdate.objects.create(incident=incident, author=actor, body=body.strip(), recipients=sorted(set(recipients)))
-    from incidents import tasks
+        # sent_at: handed to the notification outbox with the update (delivered from there).
+        update = MajorIncidentUpdate.objects.create(incident=incident, author=actor, body=body.strip(), recipients=sorted(set(recipients)), sent_at=timezone.now())
+        from incidents.mail import major_update_mail
 
-    transaction.on_commit(lambda: tasks.send_major_update.delay(update.pk), robust=True)
+        major_update_mail(update)
     return update
 
 
@@ -237,15 +238,17 @@ def incident_after_transition(incident: Incident, name: str, *, actor, data) -> 
                     "resolution_code": incident.resolution_code,
                     "resolution_notes": f"Resolved with major incident {incident.reference}: {incident.resolution_notes}",
                 })
-        _after_commit_notify("resolved", incident.pk)
+        _notify("resolved", incident)
     elif name in ("assign", "start_work") and incident.assignee_id:
-        _after_commit_notify("assigned", incident.pk)
+        _notify("assigned", incident)
 
 
-def _after_commit_notify(event: str, incident_id: int, note_id: int | None = None):
-    from incidents import tasks
+def _notify(event: str, incident: Incident, note=None):
+    """The event's mail, stored in the caller's transaction (mof.notifications)."""
+    from incidents.mail import incident_mail
 
-    transaction.on_commit(lambda: tasks.notify.delay(incident_id, event, note_id), robust=True)
+    fresh = Incident.objects.select_related("caller", "assignee", "assignment_group__manager").get(pk=incident.pk)
+    return incident_mail(event, fresh, note)
 
 
 # --- bulk actions: all or nothing -------------------------------------------------

@@ -23,13 +23,13 @@ import json
 import logging
 import uuid
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from mof import audit
+from mof.links import absolute_url
 from mof.readmostly import ReadMostly
 
 log = logging.getLogger("mof.integrations")
@@ -44,13 +44,13 @@ def describe(obj) -> dict | None:
     """The `object` part of a body: what changed, as a receiver identifies and links it."""
     if obj is None:
         return None
-    url = obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else ""
+    url = absolute_url(obj)
     return {
         "type": obj._meta.label_lower,
         "id": obj.pk,
         "number": getattr(obj, "reference", None),
         "state": getattr(obj, "status", None),
-        "url": f"{getattr(settings, 'MOF_BASE_URL', '')}{url}" if url else None,
+        "url": url or None,
         "display": str(obj)[:200],
     }
 
@@ -95,7 +95,7 @@ def publish(event_type: str, payload: dict | None = None, *, subject=None, actor
         return None
     event = build(event_type, payload, subject=subject, actor=actor, subscription=subscription)
     event.save(force_insert=True)
-    transaction.on_commit(lambda: queue_relay([event.pk]), robust=True)
+    transaction.on_commit(queue_relay, robust=True)
     return event
 
 
@@ -124,32 +124,46 @@ def publish_many(events) -> list:
     events = list(events)
     if events:
         OutboxEvent.objects.bulk_create(events)
-        ids = [e.pk for e in events]
-        transaction.on_commit(lambda: queue_relay(ids), robust=True)
+        transaction.on_commit(queue_relay, robust=True)
     return events
 
 
 RELAY_CHUNK = 200
 
 
-def queue_relay(event_ids) -> None:
-    """One task per event; a sweep's many events go in chunks, not a task each."""
-    from integrations.tasks import relay_event, relay_events
+def queue_relay(event_ids=()) -> bool:
+    """After a commit that stored events: queue the relay task unless one is already waiting
+    (mof.relay.queue_once). That one task relays every event pending when it starts, so N
+    events committed while the worker is behind queue one task, not N. An unreachable broker
+    is logged: the events wait in the outbox for the periodic relay."""
+    from integrations.tasks import relay_outbox
+    from mof import relay as relays
 
-    ids = [str(event_id) for event_id in event_ids]
-    try:
-        if len(ids) == 1:
-            relay_event.delay(ids[0])
-        else:
-            for start in range(0, len(ids), RELAY_CHUNK):
-                relay_events.delay(ids[start : start + RELAY_CHUNK])
-    except OperationalError:  # broker down: the rows wait in the outbox for the beat task
-        log.warning("outbox: could not queue %d event(s); the periodic relay will send them", len(ids))
+    return relays.queue_once("webhooks", relay_outbox)
 
 
-def relay(event_id) -> list:
+def relay_all(*, batch: int = RELAY_CHUNK, batches: int = 50) -> int:
+    """Relay the pending events, oldest first, a batch at a time; returns how many this call
+    relayed (events another relay holds are skipped: it relays them)."""
+    from integrations.models import OutboxEvent
+
+    total = 0
+    for _ in range(batches):
+        ids = list(OutboxEvent.objects.filter(relayed_at__isnull=True).order_by("occurred_at").values_list("pk", flat=True)[:batch])
+        done = 0
+        for event_id in ids:
+            if relay(event_id) is not None:
+                done += 1
+        total += done
+        if len(ids) < batch or not done:
+            break
+    return total
+
+
+def relay(event_id) -> list | None:
     """Fan an event out to the subscriptions that want it, once: the row is locked and
-    marked relayed in the same transaction as its deliveries. Returns the delivery ids."""
+    marked relayed in the same transaction as its deliveries. Returns the delivery ids, or
+    None when the event was not this call's to relay."""
     from integrations.choices import SubscriptionStatus
     from integrations.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -160,7 +174,7 @@ def relay(event_id) -> list:
             pending = pending.select_for_update(skip_locked=True)  # another relay has it
         event = pending.first()
         if event is None:
-            return []
+            return None  # relayed already, or another relay holds it
         if event.subscription_id is not None:
             targets = list(WebhookSubscription.objects.filter(pk=event.subscription_id))
         else:

@@ -311,13 +311,27 @@ def _count_failed_delivery(subscription: WebhookSubscription, reply: Response) -
         perform_transition(model=WebhookSubscription, pk=subscription.pk, name="disable", actor=system_user(), data={"reason": reason}, notify=False)
     except (TransitionNotAllowed, ConcurrentTransition):
         return  # someone disabled it meanwhile
-    transaction.on_commit(lambda: _queue_disabled_notice(subscription.pk), robust=True)
+    disabled_notice_mail(WebhookSubscription.objects.select_related("owner").get(pk=subscription.pk))
 
 
-def _queue_disabled_notice(subscription_id):
-    from integrations.tasks import send_disabled_notice
+def disabled_notice_mail(subscription: WebhookSubscription) -> list:
+    """Tell the owner that the portal disabled their subscription, and why: stored in the
+    notification outbox in the disabling transaction (mof.notifications)."""
+    from mof import notifications
+    from mof.links import absolute_url
 
-    send_disabled_notice.delay(subscription_id)
+    return notifications.write(
+        [subscription.owner],
+        subject=f"[MOF] Webhook subscription disabled: {subscription.name}",
+        body=(
+            f"The webhook subscription {subscription.name!r} ({subscription.url}) was disabled.\n"
+            f"{subscription.disabled_reason}\n\n"
+            f"The delivery log shows each attempt and its answer; enable the subscription again once the receiver works:\n"
+            f"{absolute_url(subscription)}\n"
+        ),
+        kind="integrations.subscription_disabled",
+        about=subscription,
+    )
 
 
 # --- the periodic relay -----------------------------------------------------------

@@ -1,7 +1,5 @@
 """Celery tasks of outbound webhooks: thin, take ids, idempotent."""
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
 
 from mof import audit
 
@@ -12,22 +10,34 @@ def _as_system(task: str):
     return audit.acting_as(system_user(), via=f"task:{task}")
 
 
+@shared_task(name="integrations.relay_outbox", acks_late=True)
+def relay_outbox() -> int:
+    """Relay every pending outbox event (queued after a commit; at most one waiting)."""
+    from integrations.outbox import relay_all
+    from mof import relay
+
+    relay.started("webhooks")
+    with _as_system("integrations.relay_outbox"):
+        done = relay_all()
+    return done
+
+
 @shared_task(name="integrations.relay_event", acks_late=True)
 def relay_event(event_id: str) -> int:
-    """Fan one outbox event out to its subscriptions (after its transaction committed)."""
+    """Fan one outbox event out (kept for messages queued before relay_outbox)."""
     from integrations.outbox import relay
 
     with _as_system("integrations.relay_event"):
-        return len(relay(event_id))
+        return len(relay(event_id) or [])
 
 
 @shared_task(name="integrations.relay_events", acks_late=True)
 def relay_events(event_ids: list) -> int:
-    """Fan several outbox events out (a sweep's warnings and breaches)."""
+    """Fan several outbox events out (kept for messages queued before relay_outbox)."""
     from integrations.outbox import relay
 
     with _as_system("integrations.relay_events"):
-        return sum(len(relay(event_id)) for event_id in event_ids)
+        return sum(len(relay(event_id) or []) for event_id in event_ids)
 
 
 @shared_task(name="integrations.relay_pending", acks_late=True)
@@ -55,22 +65,12 @@ def deliver(delivery_id: str, replay: bool = False, actor_id=None) -> int | None
 
 @shared_task(name="integrations.send_disabled_notice", acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_disabled_notice(subscription_id: int) -> int:
-    """Tell the owner that the portal disabled their subscription, and why."""
+    """Kept for messages queued before the notification outbox: the notice is now stored in the
+    disabling transaction (integrations.services.disabled_notice_mail). Writes it to the outbox."""
     from integrations.models import WebhookSubscription
+    from integrations.services import disabled_notice_mail
 
     subscription = WebhookSubscription.objects.select_related("owner").filter(pk=subscription_id).first()
-    if subscription is None or not subscription.owner.email or not subscription.owner.is_active:
+    if subscription is None:
         return 0
-    base = getattr(settings, "MOF_BASE_URL", "")
-    send_mail(
-        subject=f"[MOF] Webhook subscription disabled: {subscription.name}",
-        message=(
-            f"The webhook subscription {subscription.name!r} ({subscription.url}) was disabled.\n"
-            f"{subscription.disabled_reason}\n\n"
-            f"The delivery log shows each attempt and its answer; enable the subscription again once the receiver works:\n"
-            f"{base}{subscription.get_absolute_url()}\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[subscription.owner.email],
-    )
-    return 1
+    return len(disabled_notice_mail(subscription))

@@ -14,6 +14,7 @@ from mof.models import (
     CIClass,
     CIRelationship,
     ConfigurationItem,
+    OutgoingMail,
     ReviewDecisionRecord,
     RiskAssessment,
     RiskThreshold,
@@ -230,6 +231,17 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor_name", "via", "action", "model_label", "object_id", "object_repr", "transition"]
     list_filter = ["action", "via", "model_label"]
     search_fields = ["object_repr", "actor_name"]
+
+
+@admin.register(OutgoingMail)
+class OutgoingMailAdmin(ReadOnlyAdmin):
+    """The notification outbox: what was sent to whom, what waits, what failed (engine-owned)."""
+
+    view_action = "audit.view_security"  # mail bodies carry people's tickets: admins and Security
+    list_display = ["created_at", "kind", "to_email", "subject", "status", "attempts", "sent_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["to_email", "subject", "message_id"]
+    raw_id_fields = ["recipient"]
 
 
 @admin.register(ReviewDecisionRecord)

@@ -8,7 +8,7 @@ class MofConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_login_failed
 
-        from mof import audit
+        from mof import audit, checks  # noqa: F401 - registers the system checks
 
         def on_login_failed(sender, credentials, request=None, **kwargs):
             via = "api" if request is not None and request.path.startswith("/api/") else "web"

@@ -14,9 +14,10 @@ app.autodiscover_tasks()
 def _refuse_without_secret_key(**kwargs):
     from django.core.exceptions import ImproperlyConfigured
 
-    from mof.config import require_secret_key
+    from mof.config import require_base_url, require_secret_key
 
     try:
         require_secret_key()
+        require_base_url()
     except ImproperlyConfigured as exc:  # signal receivers' exceptions are only logged: stop outright
         raise SystemExit(f"Refusing to start: {exc}") from exc

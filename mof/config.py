@@ -49,6 +49,38 @@ def email_settings(url: str) -> dict:
     raise ImproperlyConfigured(f"EMAIL_URL scheme {scheme!r} is not supported")
 
 
+DEV_BASE_URL = "http://127.0.0.1:8000"
+
+
+def base_url(value: str, *, debug: bool) -> str:
+    """MOF_BASE_URL, checked: where people reach the portal (links in mails and webhook bodies).
+    An absolute http(s) URL with a host and at most a path prefix (https://example.com/mof);
+    no query or fragment. Empty only while unset with DEBUG off, which start-up and
+    `check --deploy` then refuse (require_base_url, mof.checks). Returned without a trailing slash."""
+    value = (value or "").strip()
+    if not value:
+        return DEV_BASE_URL if debug else ""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: give an absolute http:// or https:// URL with a host, e.g. https://portal.example.com")
+    if parsed.query or parsed.fragment or parsed.params or parsed.username or parsed.password:
+        raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: only scheme, host, port and an optional path prefix; no query, fragment or credentials")
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: the port is not a number") from None
+    return value.rstrip("/")
+
+
+def require_base_url() -> None:
+    """Production refuses to start without MOF_BASE_URL: every mail and webhook body links to it
+    (called by wsgi, asgi, worker and beat, like require_secret_key)."""
+    from django.conf import settings
+
+    if not settings.DEBUG and not getattr(settings, "MOF_BASE_URL", ""):
+        raise ImproperlyConfigured("MOF_BASE_URL must be set when DEBUG is off (e.g. https://portal.example.com): links in mails and webhooks use it.")
+
+
 def require_secret_key() -> None:
     """Production refuses to start without a SECRET_KEY (called by wsgi, asgi, worker and beat)."""
     from django.conf import settings

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from mof.config import email_settings, env_bool, env_list
+from mof.config import base_url, email_settings, env_bool, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MOF_VAR_DIR", BASE_DIR / "var"))
@@ -19,6 +19,10 @@ if not SECRET_KEY and DEBUG:
     SECRET_KEY = "dev-insecure-mof-portal-key-do-not-use-in-production-0123456789"
 # With DEBUG off and no SECRET_KEY, the web server, the worker and beat refuse to start
 # (mof.config.require_secret_key) and `check --deploy` fails; migrations still run.
+
+# Where people reach the portal: every link in a mail or a webhook body starts with it
+# (mof.links.absolute_url). Required with DEBUG off; http://127.0.0.1:8000 with DEBUG on.
+MOF_BASE_URL = base_url(os.environ.get("MOF_BASE_URL", ""), debug=DEBUG)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -133,6 +137,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mof-portal@localhost"
 # Who is mailed each unhandled error (with DEBUG off), comma-separated: "Ops <ops@example.org>, b@example.org".
 ADMINS = [parseaddr(address) for address in env_list("ADMINS")]
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# Notification outbox (mof.notifications): attempts per mail before it is marked failed (retried
+# after BACKOFF, 2xBACKOFF, 4xBACKOFF... seconds), and days sent mail is kept.
+MOF_MAIL_MAX_ATTEMPTS = int(os.environ.get("MOF_MAIL_MAX_ATTEMPTS", "10"))
+MOF_MAIL_BACKOFF_SECONDS = int(os.environ.get("MOF_MAIL_BACKOFF_SECONDS", "60"))
+MOF_MAIL_RETENTION_DAYS = int(os.environ.get("MOF_MAIL_RETENTION_DAYS", "30"))
 
 # Cache: holds the API rate-limit counters, so it must be shared by every server process.
 # Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under

@@ -1,34 +1,35 @@
 """Celery tasks of the core: thin, take ids, reload, idempotent."""
 from celery import shared_task
 from django.apps import apps
-from django.conf import settings
-from django.core.mail import send_mail
 
 from mof import audit, lockout
 
 
+@shared_task(name="mof.send_outgoing_mail", acks_late=True)
+def send_outgoing_mail() -> dict:
+    """Send the notification outbox's pending mail (queued after a commit, at most one waiting;
+    and every minute from the beat schedule, for what an unreachable broker left behind)."""
+    from mof import notifications, relay
+
+    relay.started("mail")
+    with audit.acting_as(None, via="task:mof.send_outgoing_mail"):
+        result = notifications.deliver_pending()
+        result["purged"] = notifications.purge_sent()
+    if result["more"]:
+        notifications.queue_relay()
+    return result
+
+
 @shared_task(name="mof.notify_transition", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def notify_transition(model_label: str, pk, name: str, source: str, target: str, actor_id=None) -> int:
-    """Tell the people concerned that an object moved. Returns how many were told."""
-    model = apps.get_model(model_label)
-    obj = model._base_manager.filter(pk=pk).first()
+    """Kept for messages queued before the outbox: transitions now store their mail in their
+    own transaction (mof.transitions). Writes the mail to the outbox."""
+    from mof.transitions import transition_mail
+
+    obj = apps.get_model(model_label)._base_manager.filter(pk=pk).first()
     if obj is None:
         return 0
-    recipients = notification_recipients(obj, actor_id)
-    if not recipients:
-        return 0
-    with audit.acting_as(None, via="task:mof.notify_transition"):
-        label = model._meta.verbose_name
-        send_mail(
-            subject=f"[MOF] {label} {obj}: {source} → {target}",
-            message=(
-                f"{label.capitalize()} {obj} moved from {source} to {target} ({name}).\n"
-                f"{getattr(settings, 'MOF_BASE_URL', '')}{obj.get_absolute_url() if hasattr(obj, 'get_absolute_url') else ''}\n"
-            ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=recipients,
-        )
-    return len(recipients)
+    return len(transition_mail(obj, name, source, target, actor_id))
 
 
 @shared_task(name="mof.lockouts_prune")
@@ -37,8 +38,8 @@ def lockouts_prune() -> int:
     return lockout.lockouts_prune()
 
 
-def notification_recipients(obj, actor_id) -> list[str]:
+def notification_recipients(obj, actor_id) -> list:
     """The owner (and, later, watchers) of an object, except whoever acted."""
     people = getattr(obj, "notification_recipients", None)
     users = people() if callable(people) else [getattr(obj, "owner", None)]
-    return sorted({u.email for u in users if u is not None and u.email and u.pk != actor_id and u.is_active})
+    return [u for u in users if u is not None and u.email and u.pk != actor_id and u.is_active]

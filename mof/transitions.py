@@ -3,8 +3,8 @@
 perform_transition() locks the row (after any lock the model asks for first, in
 `before_transition`), checks the caller's permission (mof.policy), the
 transition's input, separation of duties and conditions, runs the django-fsm
-transition, saves, records it in the audit trail and queues notifications after
-commit. Failures map to HTTP in one place (mof.api.errors, mof.views):
+transition, saves, records it in the audit trail and stores its notification mail in
+the same transaction (mof.notifications). Failures map to HTTP in one place (mof.api.errors, mof.views):
 TransitionUnknown 404, TransitionNotAllowed/ConcurrentTransition 409,
 PermissionDenied 403, TransitionBlocked (input, rule or condition) 400.
 """
@@ -162,11 +162,9 @@ def _perform(*, model, pk, name, actor, data, notify):
             # Other apps react without this app knowing them (a change closing resolves a problem).
             transitioned.send(sender=model, instance=obj, name=name, source=source, target=getattr(obj, state_field), actor=actor)
             if notify:
-                target_state = getattr(obj, state_field)
-                transaction.on_commit(
-                    lambda: _queue_notification(model._meta.label_lower, obj.pk, name, source, target_state, getattr(actor, "pk", None)),
-                    robust=True,  # committed is committed: an unreachable broker must not turn it into a 500
-                )
+                # Stored with the transition (mof.notifications): sent after commit, or by the
+                # periodic relay if the broker cannot be reached then.
+                transition_mail(obj, name, source, getattr(obj, state_field), getattr(actor, "pk", None))
             return obj
     except policy.Refused as exc:
         audit.record_refusal(actor=actor, action=f"{model._meta.label_lower}.{name}", target=_safe_get(model, pk), reasons=[str(exc)])
@@ -185,7 +183,20 @@ def _safe_get(model, pk):
     return model._base_manager.filter(pk=pk).first()
 
 
-def _queue_notification(label, pk, name, source, target, actor_id):
-    from mof.tasks import notify_transition
+def transition_mail(obj, name: str, source: str, target: str, actor_id=None) -> list:
+    """Tell the people concerned that an object moved: outbox rows in the caller's transaction."""
+    from mof import notifications
+    from mof.links import absolute_url
+    from mof.tasks import notification_recipients
 
-    notify_transition.delay(label, pk, name, source, target, actor_id)
+    recipients = notification_recipients(obj, actor_id)
+    if not recipients:
+        return []
+    label = type(obj)._meta.verbose_name
+    return notifications.write(
+        recipients,
+        subject=f"[MOF] {label} {obj}: {source} → {target}",
+        body=f"{label.capitalize()} {obj} moved from {source} to {target} ({name}).\n{absolute_url(obj)}\n",
+        kind=f"{type(obj)._meta.label_lower}.{name}",
+        about=obj,
+    )

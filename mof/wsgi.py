@@ -5,9 +5,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mof.settings")
 application = get_wsgi_application()
 
-from mof.config import require_secret_key  # noqa: E402
+from mof.config import require_base_url, require_secret_key  # noqa: E402
 
 require_secret_key()
+require_base_url()
 
 # Everything loaded so far (Django, the apps, the URL conf) lives as long as the process:
 # moving it out of the garbage collector's generations spares every full collection a

@@ -101,13 +101,13 @@ def meeting_transition(*, actor, meeting_id: int, name: str, data: dict | None =
 
 
 def agenda_publish(*, actor, meeting: Meeting) -> Meeting:
-    """Publish the agenda: the attendees are sent it (after commit)."""
+    """Publish the agenda: the attendees' mail is stored with it (sent after commit)."""
     policy.require(actor, "review.publish", meeting)
     if meeting.state not in OPEN_STATES:
         raise ValidationError({"state": "The agenda of a closed meeting is not published any more."})
     with audit.acting_as(actor), transaction.atomic():
         Meeting.objects.filter(pk=meeting.pk).update(agenda_published_at=timezone.now())
-        transaction.on_commit(lambda: _queue("notify_agenda_published", meeting.pk))
+        _mail("notify_agenda_published", meeting.pk)
     meeting.refresh_from_db()
     return meeting
 
@@ -369,7 +369,7 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             item.deferred_to = _roll_forward(item, actor)
         item.save()
         if option.notify:
-            transaction.on_commit(lambda: _queue("notify_decision", item.pk))
+            _mail("notify_decision", item.pk)
     return item
 
 
@@ -379,10 +379,12 @@ def _transition_names(subject) -> set[str]:
     return set(transition_names(type(subject)))
 
 
-def _queue(task_name: str, *args) -> None:
+def _mail(task_name: str, *args) -> None:
+    """Compose the mail now, in the caller's transaction, into the notification outbox
+    (mof.notifications): it commits with the decision and is sent after commit."""
     from reviews import tasks
 
-    getattr(tasks, task_name).delay(*args)
+    getattr(tasks, task_name)(*args)
 
 
 def parse_subject(reference: str):

@@ -1,31 +1,32 @@
-"""Mail around review meetings: thin tasks that take ids, reload and send. Queued with
-transaction.on_commit by reviews.services, never inside the transaction."""
+"""Mail around review meetings: take ids, reload and compose. reviews.services calls them
+inside its transaction (the mail is stored in the notification outbox, mof.notifications,
+and sent after commit); as tasks they remain for messages queued before the outbox."""
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.urls import reverse
 from django.utils import timezone
 
-from mof import audit
+from mof import notifications
+from mof.links import absolute_url
 
 
 PAST = {"approve": "approved", "reject": "rejected"}
 
 
 def _url(path: str) -> str:
-    return f"{getattr(settings, 'MOF_BASE_URL', '')}{path}"
+    return absolute_url(path)
 
 
 def _when(value) -> str:
     return f"{timezone.localtime(value):%Y-%m-%d %H:%M %Z}" if value else "not scheduled"
 
 
-def _send(messages) -> int:
-    messages = [m for m in messages if m[3]]
-    if messages:
-        with audit.acting_as(None, via="task:reviews"):
-            send_mass_mail(messages)
-    return len(messages)
+def _send(messages, *, kind: str, about) -> int:
+    """(subject, body, from, [address]) tuples into the outbox, one row per recipient."""
+    rows = []
+    for subject, body, _sender, to in messages:
+        rows += notifications.build([a for a in to if a], subject=subject, body=body, kind=kind, about=about)
+    return len(notifications.write_rows(rows))
 
 
 @shared_task(name="reviews.notify_agenda_published", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -68,7 +69,7 @@ def notify_agenda_published(meeting_id: int) -> int:
             + "\nComment on the change before the meeting to be heard.\n",
             settings.DEFAULT_FROM_EMAIL, [user.email],
         ))
-    return _send(messages)
+    return _send(messages, kind="reviews.agenda_published", about=meeting)
 
 
 @shared_task(name="reviews.notify_decision", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -107,7 +108,7 @@ def notify_decision(item_id: int) -> int:
                 f"You are its implementer. Planned: {_when(getattr(subject_obj, 'planned_start', None))}.\n{link}\n",
                 settings.DEFAULT_FROM_EMAIL, [person.email],
             ))
-    return _send(messages)
+    return _send(messages, kind="reviews.decision", about=subject_obj)
 
 
 def _implementers(subject) -> list:

@@ -109,7 +109,7 @@ class SLAClockAdmin(ReadOnlyAdmin):
 @admin.register(ClockNotification)
 class ClockNotificationAdmin(ReadOnlyAdmin):
     view_action = "sla.view"
-    list_display = ["id", "clock", "threshold", "crossed_at", "created_at", "sent_at"]
+    list_display = ["id", "clock", "threshold", "crossed_at", "created_at", "sent_at", "failed_at", "error"]
     list_filter = ["threshold"]
     list_select_related = ["clock__version__sla"]
     raw_id_fields = ["clock"]

@@ -298,14 +298,17 @@ class RecomputeChunk(models.Model):
 
 
 class ClockNotification(models.Model):
-    """Each threshold of a clock is notified once: the database refuses a second row."""
+    """Each threshold of a clock is notified once: the database refuses a second row. Engine-owned:
+    recorded by the sweep, turned into outbox mail once (slas.services.notify_clock)."""
 
     clock = models.ForeignKey(SLAClock, on_delete=models.CASCADE, related_name="notifications")
     threshold = models.PositiveSmallIntegerField()
     crossed_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="A worker took it; the claim lapses if the mail is not out in time.")
-    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Its mail was stored in the notification outbox (sent from there).")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="Nobody could be told (see error); never counted as sent.")
+    error = models.CharField(max_length=500, blank=True, default="", db_default="")  # the sweep inserts rows in raw SQL
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clock", "threshold"], name="one_notification_per_threshold")]

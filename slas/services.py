@@ -3,6 +3,7 @@ and the clocks derived from them, and the compliance sweep."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -238,7 +239,7 @@ def sweep(*, now=None, batch: int = 5000) -> dict:
         _mark_tickets_breached(breached)
         # Notifications a dead worker recorded but never queued, or claimed but never sent, go again.
         stale = list(
-            ClockNotification.objects.filter(sent_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2))
+            ClockNotification.objects.filter(sent_at__isnull=True, failed_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2))
             .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - CLAIM_LEASE))
             .values_list("pk", flat=True)[:batch]
         )
@@ -286,6 +287,99 @@ def _queue_notifications(ids):
 
     for pk in ids:
         send_clock_notification.delay(pk)
+
+
+log = logging.getLogger("mof.slas")
+
+
+def _reachable(users) -> list:
+    return [u for u in users if u is not None and u.is_active and u.email]
+
+
+def service_desk_managers() -> list:
+    """The service desk's managers: active managers in the Support role cluster."""
+    from mof.choices import RoleCluster
+    from mof.models import User
+
+    return list(User.objects.filter(is_active=True, is_manager=True, role_assignments__role=RoleCluster.SUPPORT).exclude(email="").distinct().order_by("pk"))
+
+
+def clock_notification_recipients(notification, incident) -> tuple[list, str]:
+    """Who hears of a warning or a breach, and who that is: at a warning the assignee and the
+    group, at a breach the group's manager. When there is nobody of those (no assignee, no
+    manager), the assignment group, else the SLA's owner, else the service desk's managers."""
+    group = incident.assignment_group if incident is not None else None
+    members = list(group.members.all()) if group is not None else []
+    if incident is not None:
+        if notification.threshold >= 100:
+            people = _reachable([group.manager] if group is not None else [])
+            if people:
+                return people, "the group's manager"
+        else:
+            people = _reachable([incident.assignee] + members)
+            if people and incident.assignee_id:
+                return people, "the assignee and the group"
+    people = _reachable(members)
+    if people:
+        return people, "the assignment group"
+    people = _reachable([notification.clock.version.sla.owner])
+    if people:
+        return people, "the SLA's owner"
+    people = service_desk_managers()
+    if people:
+        return people, "the service desk's managers"
+    return [], "nobody"
+
+
+def notify_clock(notification_id: int) -> int:
+    """Turn a recorded warning or breach into mail, once: in ONE transaction the notification is
+    claimed (a conditional update: a second worker waits for the row, then finds it done), its
+    mail is stored in the notification outbox (mof.notifications, which sends it exactly once
+    per recipient) and it is marked sent. A notification nobody can be told of is never marked
+    sent: it is flagged failed (failed_at, error) and logged as an error. Returns the recipients."""
+    from slas.models import ClockNotification
+
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = (
+            ClockNotification.objects.filter(pk=notification_id, sent_at__isnull=True, failed_at__isnull=True)
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - CLAIM_LEASE))
+            .update(claimed_at=now)
+        )
+        if not claimed:
+            return 0
+        notification = ClockNotification.objects.select_related("clock__version__sla__owner").get(pk=notification_id)
+        clock = notification.clock
+        incident = None
+        if clock.ticket_type == "incidents.incident":
+            from incidents.models import Incident
+
+            incident = Incident.objects.select_related("assignee", "assignment_group__manager").filter(pk=clock.ticket_id).first()
+        recipients, who = clock_notification_recipients(notification, incident) if incident is not None else ([], "nobody")
+        if not recipients:
+            error = f"No recipient for the SLA {'breach' if notification.threshold >= 100 else 'warning'} of {clock.ticket_type} {clock.ticket_id}: no assignee, group, reachable SLA owner or service desk manager."
+            ClockNotification.objects.filter(pk=notification_id).update(failed_at=now, error=error[:500])
+            log.error("SLA notification %s: %s Not sent.", notification_id, error)
+            return 0
+        _clock_mail(notification, clock, incident, recipients, who)
+        ClockNotification.objects.filter(pk=notification_id).update(sent_at=timezone.now())
+    return len(recipients)
+
+
+def _clock_mail(notification, clock, incident, recipients, who) -> list:
+    from mof import notifications
+    from mof.links import absolute_url
+
+    what = f"{clock.version.sla}, {clock.get_metric_display()}"
+    if notification.threshold >= 100:
+        subject = f"[MOF] SLA breached: {incident.reference} ({what})"
+    else:
+        subject = f"[MOF] SLA warning {notification.threshold}%: {incident.reference} ({what})"
+    body = (
+        f"{incident.reference} {incident.title}\nDue: {f'{timezone.localtime(clock.due_at):%Y-%m-%d %H:%M %Z}' if clock.due_at else 'not set'}\n"
+        f"You are told as {who}.\n{absolute_url(incident)}\n"
+    )
+    return notifications.write(recipients, subject=subject, body=body, kind="slas.breach" if notification.threshold >= 100 else "slas.warning", about=incident)
 
 
 # --- calendars and SLAs -----------------------------------------------------------

@@ -1,5 +1,6 @@
 """Each change type walked through its whole lifecycle via the API, with the review gates."""
 import pytest
+from django.conf import settings
 
 from changes.choices import ChangeStatus, TemplateStatus
 from changes.models import RequestForChange
@@ -9,6 +10,7 @@ from mof.models import AuditEntry
 from operations.models import FreezeStatus, FreezeWindow
 from tests.changes.factories import PLANS, TemplateFactory, window
 from tests.conftest import api_as
+from tests.core.test_base_url import links
 from tests.factories import CIFactory, ManagerFactory, ServiceFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +82,8 @@ def test_normal_change_walks_its_whole_lifecycle(cast, mailoutbox, django_captur
     stakeholders = api_as(cast["requester"]).get(f"/api/v1/changes/{cid}/stakeholders/").json()
     assert [s["username"] for s in stakeholders] == ["exchange-team"]
     assert any("exchange@example.test" in m.to for m in mailoutbox)
+    [told] = [m for m in mailoutbox if "may affect you" in m.subject]
+    assert links(told.body) and all(link.startswith(f"{settings.MOF_BASE_URL}/") for link in links(told.body))  # absolute links
 
     blocked = take(cast["chair"], cid, "approve", {"reason": "ok"})
     assert blocked.status_code == 400 and "Release Approved Review" in blocked.json()["reasons"][0]

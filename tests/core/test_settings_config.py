@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_VARS = (
     "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "EMAIL_URL", "DJANGO_SETTINGS_MODULE",
     "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "USE_X_FORWARDED_PROTO",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "USE_X_FORWARDED_PROTO", "MOF_BASE_URL",
     # Set by the browser tests for Playwright in this process; never in a deployment.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
@@ -37,6 +37,7 @@ def production_env(**extra) -> dict:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "portal.example.com",
+        "MOF_BASE_URL": "https://portal.example.com",
         **extra,
     }
 
@@ -55,6 +56,23 @@ def test_secret_key_is_required_when_debug_is_off():
     )
     assert result.returncode == 0, result.stderr
     assert "REFUSED: SECRET_KEY must be set" in result.stdout
+
+
+def test_the_portal_refuses_to_start_without_a_base_url_when_debug_is_off():
+    env = production_env()
+    del env["MOF_BASE_URL"]
+    result = run_python(
+        "from django.core.exceptions import ImproperlyConfigured\n"
+        "try:\n"
+        "    import mof.wsgi\n"
+        "except ImproperlyConfigured as exc:\n"
+        "    print('REFUSED:', exc)\n"
+        "else:\n"
+        "    print('STARTED')\n",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "REFUSED: MOF_BASE_URL must be set" in result.stdout
 
 
 def test_migrations_run_without_a_secret_key():
@@ -102,6 +120,15 @@ def test_check_deploy_reports_no_issues_in_production():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_fails_without_a_base_url_and_a_malformed_one_stops_the_settings():
+    env = {**{k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}, **production_env()}
+    del env["MOF_BASE_URL"]
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "mof.E001" in result.stderr + result.stdout
+    result = run_python("import django; django.setup()", **production_env(MOF_BASE_URL="portal.example.com"))
+    assert result.returncode != 0 and "MOF_BASE_URL" in result.stderr
 
 
 # --- EMAIL_URL --------------------------------------------------------------------

@@ -2,8 +2,9 @@
 the test database on PostgreSQL, e-mail written to files and counted.
 
 * a clock warns and breaches on time;
-* a worker killed (SIGKILL) in the middle of a sweep, or while sending, loses nothing and
-  sends nothing twice once a worker is running again;
+* a worker killed (SIGKILL) in the middle of a sweep, or while turning notifications into
+  outbox mail, or while sending that mail, loses nothing and sends nothing twice once a
+  worker is running again;
 * two beats at once (two worker processes, or two threads) record and send nothing twice.
 
 "Mid-way" is made deterministic without touching the service: the test holds a row lock
@@ -99,7 +100,7 @@ class WorkerProcess:
 
 
 def drop_unacked():
-    """Messages of slas tasks that a killed worker had taken are kept by kombu in Redis ('unacked')
+    """Messages of slas tasks (and the mail relay) that a killed worker had taken are kept by kombu in Redis ('unacked')
     and restored to the queue after the visibility timeout (an hour): drop them, so that they
     cannot reach a later test's worker and database."""
     import json
@@ -112,7 +113,7 @@ def drop_unacked():
             task = json.loads(raw)[0]["headers"]["task"]
         except (ValueError, KeyError, IndexError, TypeError):
             continue
-        if task.startswith("slas."):
+        if task.startswith(("slas.", "mof.send_outgoing_mail")):
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)
 
@@ -512,15 +513,18 @@ def test_sweeps_racing_in_threads_record_each_threshold_once(world, workers):
 @needs_services[0]
 @needs_services[1]
 def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(world, workers):
-    """A worker killed after claiming a notification and before its mail is out: the claim is a
-    lease (claimed_at), sent_at is set only once the mail is out, and the sweep re-queues claims
-    whose lease lapsed: nothing is lost, nothing is sent twice."""
+    """A worker killed while its mail relay waits for the mail server: the notifications were
+    turned into outbox mail (sent_at), the relay had claimed the mail (a lease, claimed_until)
+    and marked none sent; once the lease lapses the periodic relay of a restarted worker sends
+    each mail: nothing is lost, nothing is sent twice."""
     from mof.celery import app
+    from mof.models import MailStatus, OutgoingMail, RelayFlag
     from slas import services
     from slas.models import ClockNotification
 
     incidents = due_incidents(world, 1)
     app.control.purge()  # only the SLA notifications in the queue
+    RelayFlag.objects.update(queued_at=None)  # the purged relay task is not waiting any more
     assert services.sweep()["notifications"] == 6
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -542,8 +546,10 @@ def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(wor
     try:
         first = workers.start(name="first", email_url=f"smtp://127.0.0.1:{port}")
         wait_for("the worker to connect to the mail server", lambda: accepted, timeout=30)
-        claimed = list(ClockNotification.objects.filter(claimed_at__isnull=False, sent_at__isnull=True).values_list("pk", flat=True))
-        assert len(claimed) == 1  # claimed (committed), the mail not out
+        assert ClockNotification.objects.filter(sent_at__isnull=False).count() == 6  # their mail is in the outbox
+        sla_mail = OutgoingMail.objects.filter(kind__in=["slas.warning", "slas.breach"])
+        assert sla_mail.count() == 6
+        assert not sla_mail.exclude(status=MailStatus.PENDING).exists() and not sla_mail.filter(claimed_until__isnull=True).exists()
         first.kill()
     finally:
         stop.set()
@@ -552,12 +558,15 @@ def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(wor
             conn.close()
         server.close()
     workers.start(name="restarted")
-    wait_for("the other five to be mailed", lambda: sum(mails(workers.mail).values()) >= 5)
-    # Later: the dead worker's lease lapses and the sweep queues what is left unsent.
-    ClockNotification.objects.update(created_at=F("created_at") - dt.timedelta(minutes=10), claimed_at=F("claimed_at") - dt.timedelta(minutes=10))
+    # Later: the dead relay's lease lapses and the beat's periodic relay sends what is left.
+    OutgoingMail.objects.update(claimed_until=F("claimed_until") - dt.timedelta(minutes=10))
+    app.send_task("mof.send_outgoing_mail")
+    wait_for("the six to be mailed", lambda: sum(mails(workers.mail).values()) >= 6)
+    app.send_task("mof.send_outgoing_mail")
     send_sweep()
-    time.sleep(4)
+    time.sleep(3)
     assert_exactly_once(workers.mail, incidents)
+    assert not OutgoingMail.objects.exclude(status=MailStatus.SENT).exists()
 
 @pytest.mark.django_db(transaction=True)
 @needs_services[0]

@@ -31,7 +31,7 @@ def subscribed(receiver):
     return subscription
 
 
-def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commit(agent, subscribed, receiver, django_capture_on_commit_callbacks):
+def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commit(agent, subscribed, receiver, django_capture_on_commit_callbacks, settings):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:  # run at the commit
         with transaction.atomic():
             incident = desk.incident_create(actor=agent, title="Mail queue stuck")
@@ -45,7 +45,7 @@ def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commi
     assert body["type"] == "incident.created" and body["id"] == str(event.pk)
     assert body["object"] == {
         "type": "incidents.incident", "id": incident.pk, "number": incident.reference, "state": "new",
-        "url": f"/supporting/incidents/{incident.pk}/", "display": str(incident),
+        "url": f"{settings.MOF_BASE_URL}/supporting/incidents/{incident.pk}/", "display": str(incident),
     }
     assert body["actor"] == {"id": agent.pk, "username": "agent"}
     assert body["data"]["title"] == "Mail queue stuck" and body["data"]["priority"] == incident.priority
@@ -181,7 +181,7 @@ def test_only_active_subscriptions_of_the_event_type_get_a_delivery(agent, djang
         desk.incident_create(actor=agent, title="Printer jam")
     event = OutboxEvent.objects.get()
     first = outbox.relay(event.pk)
-    assert outbox.relay(event.pk) == []  # relayed once only
+    assert outbox.relay(event.pk) is None  # relayed once only
     assert [WebhookDelivery.objects.get(pk=pk).subscription for pk in first] == [wanted]
 
 
@@ -191,7 +191,7 @@ def test_an_unreachable_broker_leaves_the_event_for_the_periodic_relay(agent, su
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to redis")
 
-    monkeypatch.setattr(tasks.relay_event, "delay", broker_down)
+    monkeypatch.setattr(tasks.relay_outbox, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         incident = desk.incident_create(actor=agent, title="Filed while Redis was down")  # does not fail the request
     event = OutboxEvent.objects.get()
@@ -274,3 +274,24 @@ def test_an_event_nobody_subscribed_to_is_not_stored(agent):
     SubscriptionFactory(event_types=["problem.created"])
     desk.incident_create(actor=agent, title="Printer jammed")
     assert not OutboxEvent.objects.filter(event_type=EventType.INCIDENT_CREATED).exists()
+
+
+def test_events_committed_while_the_worker_is_behind_queue_one_relay_task(agent, subscribed, receiver, monkeypatch, django_capture_on_commit_callbacks):
+    """Not one task per event: while a relay task waits in the queue, more events queue none;
+    the one task relays them all."""
+    from integrations import tasks
+    from mof import relay
+
+    queued = []
+    monkeypatch.setattr(tasks.relay_outbox, "delay", lambda *args: queued.append(args))
+    for n in range(20):
+        with django_capture_on_commit_callbacks(execute=True):
+            desk.incident_create(actor=agent, title=f"Storm {n}")
+    assert len(queued) == 1
+    assert OutboxEvent.objects.filter(relayed_at__isnull=True).count() == 20
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.relay_outbox() == 20  # the worker gets to it: every pending event
+    assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
+    assert len(receiver.requests) == 20
+    assert relay.queue_once("webhooks", tasks.relay_outbox)  # the flag was cleared when the task started

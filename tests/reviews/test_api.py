@@ -2,12 +2,14 @@
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from changes.choices import ChangeStatus
 from changes.models import RequestForChange
 from mof.models import AuditEntry, ReviewDecisionRecord
 from reviews.models import AgendaItem, Meeting
+from tests.core.test_base_url import links
 from tests.conftest import api_as
 from tests.reviews.conftest import change_in, make_meeting
 
@@ -123,6 +125,7 @@ def test_publish_agenda_mails_the_attendees(people, mailoutbox, django_capture_o
     agenda_mails = [m for m in mailoutbox if m.subject.startswith("[MOF] Agenda")]
     assert sorted(m.to[0] for m in agenda_mails) == sorted(u.email for u in meeting.attendees.all())
     assert "CHG-" in agenda_mails[0].body
+    assert links(agenda_mails[0].body) and all(link.startswith(f"{settings.MOF_BASE_URL}/") for link in links(agenda_mails[0].body))
     assert api_as(people["requester"]).post(url(meeting, "publish/"), {}, format="json").status_code == 403
 
 

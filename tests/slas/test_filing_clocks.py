@@ -15,6 +15,7 @@ from incidents import selectors as desk_selectors
 from incidents import services as desk
 from incidents.models import PriorityRule
 from integrations.models import OutboxEvent
+from mof.models import OutgoingMail
 from slas import selectors, services
 from slas.models import ClockState, ServiceLevelAgreement, SLAClock, SLAStatus
 from tests.factories import ManagerFactory, TeamFactory, UserFactory
@@ -50,11 +51,11 @@ def clocks(incident):
 
 @pytest.fixture
 def queued(monkeypatch):
-    """The group's notification is queued after commit (counted here, not run: its queries are the task's)."""
-    from incidents import tasks
+    """The mail relay is queued after commit (counted here, not run: its queries are the task's)."""
+    from mof import tasks
 
     calls = []
-    monkeypatch.setattr(tasks.notify, "delay", lambda *args: calls.append(args))
+    monkeypatch.setattr(tasks.send_outgoing_mail, "delay", lambda *args: calls.append(args))
     return calls
 
 
@@ -63,17 +64,19 @@ def test_a_filing_with_slas_applicable_costs_a_fixed_number_of_queries(world, qu
     with CaptureQueriesContext(connection) as ctx:
         incident = file(world)
     sql = [q["sql"] for q in ctx.captured_queries]
-    # The number (a sequence on PostgreSQL); BEGIN; the incident; its SLA event; its three clocks
-    # in one INSERT; its audit entry; COMMIT. No savepoint (the save's transaction is the only
-    # one), no SLA, matrix or subscription query, no UPDATE of a clock, no re-read of the event
-    # just written.
-    assert len(sql) == 7, "\n".join(sql)
+    # The number (a sequence on PostgreSQL); BEGIN; the incident; the group and its members in one
+    # query and their mail in one INSERT (the notification outbox); its SLA event; its three clocks
+    # in one INSERT; its audit entry; COMMIT; after it, the mail relay's flag (queue one task at
+    # most). No savepoint (the save's transaction is the only one), no SLA, matrix or subscription
+    # query, no UPDATE of a clock, no re-read of the event just written.
+    assert len(sql) == 10, "\n".join(sql)
     assert not [s for s in sql if "SAVEPOINT" in s]
-    assert [s.split()[0] for s in sql].count("INSERT") == 4
+    assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 5
     assert not [s for s in sql if "slas_slaversion" in s or "incidents_priorityrule" in s or "integrations_webhooksubscription" in s]
     assert not [s for s in sql if s.startswith("UPDATE")]
     assert sorted((c.version.sla.name, c.metric) for c in clocks(incident)) == [("Desk OLA", "resolution"), ("P1", "resolution"), ("P1", "response")]
-    assert len(queued) == 2  # the group heard of both filings
+    assert len(queued) == 1  # the relay queued after the first filing still waits: the second queued none
+    assert OutgoingMail.objects.filter(kind="incidents.landed_in_queue", to_email="agent@example.test").count() == 2  # the group heard of both filings
 
 
 def test_clocks_are_inserted_with_the_figures_a_recompute_gives(world):
