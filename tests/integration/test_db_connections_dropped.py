@@ -54,6 +54,7 @@ def gunicorn(transactional_db, tmp_path):
         "DATABASE_URL": database_url(connection.settings_dict), "DATABASE_APPLICATION_NAME": app_name, "DATABASE_CONN_MAX_AGE": "600",
         "DEBUG": "0", "SECRET_KEY": "integration-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
         "CACHE_URL": "locmem://", "CELERY_BROKER_URL": "memory://", "MOF_VAR_DIR": str(tmp_path), "MOF_RATE_TOKEN": "100000/minute",
+        "MOF_BASE_URL": f"http://127.0.0.1:{port}",
     }
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "mof.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "60"],
