@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -98,6 +98,19 @@ def queue_relay() -> bool:
     return relay.queue_once("mail", send_outgoing_mail)
 
 
+def _write(update):
+    """Run a bookkeeping UPDATE, once more on a fresh connection if the kept one was dropped
+    (a database restart, a terminated backend): a mail already handed to the mail server must
+    be marked sent, or the next relay sends it again."""
+    try:
+        return update()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return update()
+
+
 def _free(now):
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
@@ -129,11 +142,11 @@ def _failed(mail: OutgoingMail, exc: Exception, now) -> None:
     attempts = mail.attempts + 1
     error = f"{type(exc).__name__}: {exc}"[:1000]
     if attempts >= setting("MAX_ATTEMPTS"):
-        OutgoingMail.objects.filter(pk=mail.pk).update(status=MailStatus.FAILED, attempts=attempts, last_error=error, claimed_until=None)
+        _write(lambda: OutgoingMail.objects.filter(pk=mail.pk).update(status=MailStatus.FAILED, attempts=attempts, last_error=error, claimed_until=None))
         log.error("mail %s to %s: gave up after %d attempts: %s", mail.message_id, mail.to_email, attempts, error)
         return
     retry = now + timedelta(seconds=setting("BACKOFF_SECONDS") * 2 ** (attempts - 1))
-    OutgoingMail.objects.filter(pk=mail.pk).update(attempts=attempts, last_error=error, next_attempt_at=retry, claimed_until=None)
+    _write(lambda: OutgoingMail.objects.filter(pk=mail.pk).update(attempts=attempts, last_error=error, next_attempt_at=retry, claimed_until=None))
     log.warning("mail %s to %s: attempt %d failed (%s); next at %s", mail.message_id, mail.to_email, attempts, error, retry.isoformat())
 
 
@@ -143,7 +156,7 @@ def deliver_pending(*, batches: int = 50, batch: int = BATCH) -> dict:
     sent = failed = 0
     for _ in range(batches):
         now = timezone.now()
-        ids = _claim(now, batch)
+        ids = _write(lambda: _claim(now, batch))
         if not ids:
             return {"sent": sent, "failed": failed, "more": False}
         mails = list(OutgoingMail.objects.filter(pk__in=ids).order_by("id"))
@@ -155,6 +168,7 @@ def deliver_pending(*, batches: int = 50, batch: int = BATCH) -> dict:
                 _failed(mail, exc, now)
             failed += len(mails)
             continue
+        done = set()
         try:
             for mail in mails:
                 try:
@@ -162,10 +176,22 @@ def deliver_pending(*, batches: int = 50, batch: int = BATCH) -> dict:
                 except (OSError, smtplib.SMTPException) as exc:
                     _failed(mail, exc, now)
                     failed += 1
+                    done.add(mail.pk)
                     continue
                 # Sent: a crash before this update sends it again later with the same Message-ID.
-                OutgoingMail.objects.filter(pk=mail.pk).update(status=MailStatus.SENT, sent_at=timezone.now(), attempts=mail.attempts + 1, claimed_until=None, last_error="")
+                _write(lambda: OutgoingMail.objects.filter(pk=mail.pk).update(
+                    status=MailStatus.SENT, sent_at=timezone.now(), attempts=mail.attempts + 1, claimed_until=None, last_error=""))
                 sent += 1
+                done.add(mail.pk)
+        except BaseException:
+            # Whatever stopped this batch, its unsent rows go back now rather than waiting out
+            # the lease (best effort: if the database is gone the lease still frees them).
+            rest = [m.pk for m in mails if m.pk not in done]
+            try:
+                _write(lambda: OutgoingMail.objects.filter(pk__in=rest, status=MailStatus.PENDING).update(claimed_until=None))
+            except Exception:  # noqa: BLE001 - the original error is the one to raise
+                log.warning("mail relay: could not release %d claimed rows; they go again after the lease", len(rest))
+            raise
         finally:
             conn.close()
     return {"sent": sent, "failed": failed, "more": True}

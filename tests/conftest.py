@@ -33,6 +33,19 @@ def postgres(db):
 
 
 @pytest.fixture
+def builtin_data(transactional_db):
+    """The built-in CI classes and risk thresholds the data migration adds. A transactional
+    test runs in a flushed database; serialized rollback restores it, but not when
+    Playwright's event loop has replaced the connection object that holds the serialized
+    copy, so make sure of the rows here (idempotent)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
+
+
+@pytest.fixture
 def admin_user(db):
     return AdminFactory(username="admin")
 

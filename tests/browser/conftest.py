@@ -41,18 +41,6 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture
-def builtin_data(transactional_db):
-    """The built-in CI classes and risk thresholds the data migration adds.
-
-    A live-server test runs in a flushed database; serialized rollback restores it, but
-    not when Playwright's event loop has replaced the connection object that holds the
-    serialized copy, so make sure of the rows here (idempotent)."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
 
 
 def log_in(page, live_server, username, password=None):

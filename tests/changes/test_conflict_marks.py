@@ -37,15 +37,6 @@ def stack(db):
     return {"san": san, "vm": vm, "app": app, "printer": printer}
 
 
-@pytest.fixture
-def builtin_data(transactional_db):
-    """The built-in CI classes the data migration adds, which an earlier transactional test's
-    flush may have removed (idempotent)."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
 
 
 def approved(actor, cis, *, start=MONDAY, hours=2, implementer=None, title="Patch"):

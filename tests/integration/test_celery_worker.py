@@ -47,16 +47,6 @@ def celery_worker():
         app.conf.task_always_eager = eager
 
 
-@pytest.fixture
-def builtin_data(transactional_db):
-    """The built-in CI classes the data migration adds: an earlier transactional test may
-    have flushed them (serialized rollback cannot always restore them once Playwright
-    has replaced the connection that holds the serialized copy). Idempotent."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("mof.migrations.0002_builtin_data_and_postgres").add_builtins(apps, None)
 
 
 @needs_postgres

@@ -44,7 +44,7 @@ def database_url(settings_dict) -> str:
 
 
 @pytest.fixture
-def gunicorn(transactional_db, tmp_path):
+def gunicorn(builtin_data, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     port, app_name = free_port(), f"mof-portal-test-{uuid.uuid4().hex[:8]}"
