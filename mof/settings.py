@@ -147,9 +147,17 @@ MOF_MAIL_RETENTION_DAYS = int(os.environ.get("MOF_MAIL_RETENTION_DAYS", "30"))
 # Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under
 # var/cache by default (shared by the processes of one machine, no server needed).
 CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
+# A cache outage degrades, never fails (mof.cache): short socket timeouts (0.25 s to connect,
+# 0.5 s per command; a CACHE_URL's own ?socket_connect_timeout=&socket_timeout= win), and
+# after a failure Redis is left alone for MOF_CACHE_RETRY_SECONDS (rate limits are counted
+# per process meanwhile).
+MOF_CACHE_RETRY_SECONDS = float(os.environ.get("MOF_CACHE_RETRY_SECONDS", "5"))
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    # Django's Redis backend, reusing its client (mof.cache).
-    CACHES = {"default": {"BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof"}}
+    # Django's Redis backend, reusing its client and failing fast (mof.cache).
+    CACHES = {"default": {
+        "BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof",
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5},
+    }}
 elif CACHE_URL.startswith("file://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_URL[len("file://"):]}}
 elif CACHE_URL.startswith("locmem://"):  # one process only (tests)
@@ -339,6 +347,9 @@ MOF_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_SECONDS", "900
 MOF_LOGIN_LOCKOUT_RETENTION_DAYS = int(os.environ.get("MOF_LOGIN_LOCKOUT_RETENTION_DAYS", "30"))
 # Days a token from POST /api/v1/auth/token/ (a person's password exchanged) stays valid.
 MOF_SIGN_IN_TOKEN_DAYS = int(os.environ.get("MOF_SIGN_IN_TOKEN_DAYS", "30"))
+# Most live API tokens (active, or rotated and still in their grace period) one user may
+# hold, service accounts included; issuing beyond it is refused (mof.tokens).
+MOF_MAX_TOKENS_PER_USER = int(os.environ.get("MOF_MAX_TOKENS_PER_USER", "20"))
 # CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):
 # the largest file and the most rows one import may carry (the file stays below Django's
 # 2.5 MB form limit, which the page's apply step posts it back under), and how many rows
