@@ -45,12 +45,12 @@ class Breaker:
 
     def __init__(self, name: str):
         self.name = name
-        self.open_until = 0.0  # monotonic time before which calls are refused without trying
+        self.failed_at: float | None = None  # monotonic time of the last failure (None: closed)
         self.down_since: float | None = None
         self.logged_at = 0.0
 
     def __enter__(self):
-        if self.open_until and time.monotonic() < self.open_until:
+        if self.failed_at is not None and time.monotonic() - self.failed_at < settings.MOF_CACHE_RETRY_SECONDS:
             raise CacheUnavailable(f"cache {self.name} unreachable (retried every {settings.MOF_CACHE_RETRY_SECONDS}s)")
         return self
 
@@ -59,12 +59,12 @@ class Breaker:
             if self.down_since is not None:
                 log.warning("cache %s reachable again after %.0fs", self.name, time.monotonic() - self.down_since)
                 self.down_since = None
-            self.open_until = 0.0
+            self.failed_at = None
             return False
         if not issubclass(exc_type, RedisError):
             return False  # a bug or a bad value, not an outage
         now = time.monotonic()
-        self.open_until = now + settings.MOF_CACHE_RETRY_SECONDS
+        self.failed_at = now
         if self.down_since is None:
             self.down_since = self.logged_at = now
             log.warning("cache %s unreachable (%s: %s): degrading (no shared rate limits, read-mostly tables read each time)",

@@ -152,11 +152,12 @@ CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or f"file
 # after a failure Redis is left alone for MOF_CACHE_RETRY_SECONDS (rate limits are counted
 # per process meanwhile).
 MOF_CACHE_RETRY_SECONDS = float(os.environ.get("MOF_CACHE_RETRY_SECONDS", "5"))
+CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     # Django's Redis backend, reusing its client and failing fast (mof.cache).
     CACHES = {"default": {
         "BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof",
-        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5},
+        "OPTIONS": dict(CACHE_REDIS_OPTIONS),
     }}
 elif CACHE_URL.startswith("file://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_URL[len("file://"):]}}
