@@ -189,6 +189,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Task time limits (seconds): past the soft limit a task gets SoftTimeLimitExceeded, past the
+# hard one its worker process is killed. The batch tasks get the long pair (a recompute chunk
+# or a sweep batch takes seconds: the limit only stops one that hangs), every other task the
+# default pair.
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = 270, 300
+LONG_TASK_SOFT_TIME_LIMIT, LONG_TASK_TIME_LIMIT = 540, 600
+LONG_TASKS = (
+    "slas.sweep", "slas.recompute_plan", "slas.recompute_chunk", "slas.capacity_forecast",
+    "operations.events_purge", "operations.jobs_check", "operations.jobs_refresh",
+    "incidents.close_resolved", "incidents.propose_problems", "integrations.relay_pending",
+)
+CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS}
+# Redis broker: a message a worker took and never acknowledged (the worker was SIGKILLed, ran
+# out of memory, lost its host) is handed out again after the visibility timeout (kombu's
+# default: an hour). Just above the longest hard limit, so a task still running is never
+# handed out twice, and a dead worker's tasks wait 11 minutes, not an hour. Tasks queued with
+# a countdown must stay below it too (else they run twice): the longest are the webhook
+# retries, MOF_WEBHOOK_BACKOFF_SECONDS * 2 ** (MOF_WEBHOOK_MAX_ATTEMPTS - 2) = 480 s by default.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONG_TASK_TIME_LIMIT + 60}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -186,7 +186,7 @@ def test_counters_are_shared_through_redis():
 
     redis_caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "mof-test-throttle"}}
     account = ServiceAccountFactory()
-    token, key = make_token(account)
+    _, key = make_token(account)
     with override_settings(CACHES=redis_caches), rates(token="2/minute"):
         from django.core.cache import caches
 
@@ -194,7 +194,7 @@ def test_counters_are_shared_through_redis():
         try:
             assert with_key(key).get("/api/v1/users/me/").status_code == 200
             other_process = RedisCache(url, {"KEY_PREFIX": "mof-test-throttle"})
-            keys = [k for k in other_process._cache.get_client().keys("*") if f"token:{token.pk}".encode() in k]
+            keys = [k for k in other_process._cache.get_client().keys("*") if f"user:{account.pk}".encode() in k]
             assert len(keys) == 1
             other_process.incr(keys[0].decode().split(":", 2)[2])  # another process's request
             assert with_key(key).get("/api/v1/users/me/").status_code == 429
