@@ -135,10 +135,12 @@ def live_token_count(owner, now=None) -> int:
 
 def _check_room(owner, now, *, doing: str) -> None:
     """Refuse a token beyond the owner's cap. Call inside the transaction that creates it:
-    the owner's row is locked, so two requests at once cannot both take the last place."""
-    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk").first()
+    the owner's row is locked, so two requests at once cannot both take the last place (FOR NO
+    KEY UPDATE: rows referencing the user may still be written meanwhile)."""
+    User.objects.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk").first()
     cap = settings.MOF_MAX_TOKENS_PER_USER
     if live_token_count(owner, now) >= cap:
+        security_log.warning("token for %s refused: it holds %d live tokens, the cap", owner.username, cap)
         raise ValidationError(
             f"{owner.username} already holds {cap} live API token{'' if cap == 1 else 's'}, the most allowed "
             f"(MOF_MAX_TOKENS_PER_USER): "

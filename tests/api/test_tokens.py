@@ -413,3 +413,35 @@ def test_issuing_beyond_the_cap_on_the_page_is_a_form_error(client, infra_user):
     assert refused.status_code == 400
     assert "1 live API token, the most allowed" in refused.content.decode()
     assert ApiToken.objects.filter(user=infra_user).count() == 1
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_two_issues_at_once_cannot_both_take_the_last_place(postgres, admin_user):
+    """The owner's row is locked while the live tokens are counted: of two requests at once for
+    the last place, one gets it and the other a ValidationError (never one token too many)."""
+    import threading
+
+    from django.db import connections
+
+    account = ServiceAccountFactory()
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def issue(name):
+        try:
+            barrier.wait(5)
+            tokens.token_issue(actor=admin_user, owner=account, name=name)
+            outcomes.append("issued")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    with override_settings(MOF_MAX_TOKENS_PER_USER=1):
+        threads = [threading.Thread(target=issue, args=(f"t{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert sorted(outcomes) == ["issued", "refused"]
+    assert ApiToken.objects.filter(user=account).count() == 1
