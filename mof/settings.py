@@ -217,8 +217,9 @@ REST_FRAMEWORK = {
         "mof.api.auth.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # Rate limits per token, per user (sessions) and per IP address (anonymous); views may
-    # name a scope of their own with `throttle_scope` (mof.api.throttling).
+    # Rate limits per user through its tokens (all together), per user's session and per IP
+    # address (anonymous); views may name a scope of their own with `throttle_scope`
+    # (mof.api.throttling).
     "DEFAULT_THROTTLE_CLASSES": ["mof.api.throttling.PortalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("MOF_RATE_ANON", "60/minute"),
