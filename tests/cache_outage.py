@@ -1,68 +1,38 @@
 """Helpers of the cache-outage tests: a private redis-server this test starts, pauses and
-kills (never the shared one), and the settings that point the portal's cache at it."""
+kills (never the shared one; tests/integration/stack.py's, plus SIGSTOP), and the settings
+that point the portal's cache at it."""
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import time
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.integration.stack import RedisServer, free_port  # noqa: F401  (free_port: for the tests)
 
 
-class PrivateRedis:
-    """A redis-server of its own on a free port: no persistence, so a restart starts empty."""
+class PrivateRedis(RedisServer):
+    """No persistence, so a restart starts empty; pause() hangs it instead."""
 
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-        self.paused = False
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start")
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self):
-        """Killed outright: connections are refused from now on."""
-        if self.proc is not None and self.proc.poll() is None:
-            if self.paused:
-                self.resume()
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
+    def stop(self) -> None:
+        if getattr(self, "paused", False):
+            self.resume()
+        super().stop()
 
     def pause(self):
         """SIGSTOP: the port still accepts connections but nothing answers (a hung server or a
         network black hole): every command waits for its socket timeout."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
+        os.kill(self.process.proc.pid, signal.SIGSTOP)
         self.paused = True
 
     def resume(self):
-        os.kill(self.proc.pid, signal.SIGCONT)
+        os.kill(self.process.proc.pid, signal.SIGCONT)
         self.paused = False
 
     def client(self):
@@ -72,10 +42,10 @@ class PrivateRedis:
 
 
 @pytest.fixture
-def private_redis():
+def private_redis(tmp_path):
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server on the PATH")
-    server = PrivateRedis()
+    server = PrivateRedis(tmp_path)
     server.start()
     yield server
     server.stop()
