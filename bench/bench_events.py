@@ -70,7 +70,7 @@ def setup() -> str:
 
     from mof.choices import RoleCluster
     from mof.models import CIClass, ConfigurationItem, Service, User
-    from mof.tokens import service_account_create, token_issue
+    from mof.tokens import service_account_create, token_issue, token_list, token_revoke
 
     call_command("migrate", interactive=False, verbosity=0)
     admin, _ = User.objects.get_or_create(username="bench-events-admin", defaults={"is_superuser": True, "is_staff": True})
@@ -81,6 +81,8 @@ def setup() -> str:
         if created:
             ci.services.add(service)
     account = User.objects.filter(username="bench-scom").first() or service_account_create(actor=admin, username="bench-scom", roles=[RoleCluster.OPERATIONS])
+    for old in token_list(user=admin, owner=account).filter(revoked_at__isnull=True):  # a user holds a bounded number of tokens
+        token_revoke(actor=admin, token=old)
     _, key = token_issue(actor=admin, owner=account, name=f"bench {time.strftime('%H:%M:%S')}")
     return key
 

@@ -16,7 +16,10 @@ Why the care around transactions:
   (and Django has no hook on rollback);
 * a database flush (tests) moves every generation;
 * `max_age` bounds how long a write made outside Django (plain SQL) goes unseen.
-If the cache cannot be reached, the tables are read every time: slower, never stale.
+If the cache cannot be reached (mof.cache answers misses then), the tables are read every
+time and nothing is kept: slower, never stale. A generation that could not be moved is
+moved again as soon as the cache answers, so the other processes drop what they kept
+before the outage.
 """
 from __future__ import annotations
 
@@ -32,10 +35,13 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
 
 from mof.audit import bulk_written
+from mof.cache import reachable
 
 log = logging.getLogger("mof.readmostly")
 
 _ALL: dict[str, "ReadMostly"] = {}
+# Names whose generation could not be moved (the cache was away): moved again once it answers.
+_unbumped: set[str] = set()
 # The generations read during the current web request (None outside requests).
 _request = threading.local()
 
@@ -61,6 +67,8 @@ class ReadMostly:
         value = self.load()
         if generation is not None:
             self._kept = (generation, time.monotonic(), value)
+        else:  # the cache is away: keep nothing (a change made meanwhile must not be missed after)
+            self._kept = None
         return value
 
     def _generation(self) -> str | None:
@@ -68,6 +76,8 @@ class ReadMostly:
         if seen is not None and self.key in seen:
             return seen[self.key]
         keys = [kept.key for kept in _ALL.values()] if seen is not None else [self.key]
+        if _unbumped:
+            _bump_again()
         try:
             found = cache.get_many(keys)
             if self.key not in found:  # first use, or evicted: start one (a racing process may win: read it back)
@@ -100,10 +110,15 @@ class ReadMostly:
         seen = getattr(_request, "generations", None)
         if seen is not None:
             seen.pop(self.key, None)
+        _unbumped.discard(self.name)
         try:
             cache.set(self.key, uuid.uuid4().hex, timeout=None)
+            moved = reachable(cache)
         except Exception:
-            log.warning("readmostly %s: cache unreachable, the change may go unseen for %ss", self.name, self.max_age, exc_info=True)
+            log.warning("readmostly %s: cache unreachable", self.name, exc_info=True)
+            moved = False
+        if not moved:
+            _unbumped.add(self.name)
 
     def watch(self, *models) -> "ReadMostly":
         """Call changed() on every save, delete and bulk write of these models (classes, or
@@ -118,6 +133,11 @@ class ReadMostly:
             post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}_delete")
             bulk_written.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}_bulk")
         return self
+
+
+def _bump_again():
+    for name in list(_unbumped):
+        _ALL[name].bump()  # adds it back if the cache is still away (at once, while mof.cache's breaker is open)
 
 
 def _request_started(sender, **kwargs):

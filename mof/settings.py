@@ -147,9 +147,18 @@ MOF_MAIL_RETENTION_DAYS = int(os.environ.get("MOF_MAIL_RETENTION_DAYS", "30"))
 # Redis in production (CACHE_URL or REDIS_URL, e.g. redis://redis:6379/1); files under
 # var/cache by default (shared by the processes of one machine, no server needed).
 CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
+# A cache outage degrades, never fails (mof.cache): short socket timeouts (0.25 s to connect,
+# 0.5 s per command; a CACHE_URL's own ?socket_connect_timeout=&socket_timeout= win), and
+# after a failure Redis is left alone for MOF_CACHE_RETRY_SECONDS (rate limits are counted
+# per process meanwhile).
+MOF_CACHE_RETRY_SECONDS = float(os.environ.get("MOF_CACHE_RETRY_SECONDS", "5"))
+CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    # Django's Redis backend, reusing its client (mof.cache).
-    CACHES = {"default": {"BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof"}}
+    # Django's Redis backend, reusing its client and failing fast (mof.cache).
+    CACHES = {"default": {
+        "BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof",
+        "OPTIONS": dict(CACHE_REDIS_OPTIONS),
+    }}
 elif CACHE_URL.startswith("file://"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_URL[len("file://"):]}}
 elif CACHE_URL.startswith("locmem://"):  # one process only (tests)
@@ -180,6 +189,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Task time limits (seconds): past the soft limit a task gets SoftTimeLimitExceeded, past the
+# hard one its worker process is killed. The batch tasks get the long pair (a recompute chunk
+# or a sweep batch takes seconds: the limit only stops one that hangs), every other task the
+# default pair.
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = 270, 300
+LONG_TASK_SOFT_TIME_LIMIT, LONG_TASK_TIME_LIMIT = 540, 600
+LONG_TASKS = (
+    "slas.sweep", "slas.recompute_plan", "slas.recompute_chunk", "slas.capacity_forecast",
+    "operations.events_purge", "operations.jobs_check", "operations.jobs_refresh",
+    "incidents.close_resolved", "incidents.propose_problems", "integrations.relay_pending",
+    "integrations.relay_outbox", "mof.send_outgoing_mail",
+)
+CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS}
+# Redis broker: a message a worker took and never acknowledged (the worker was SIGKILLed, ran
+# out of memory, lost its host) is handed out again after the visibility timeout (kombu's
+# default: an hour). Just above the longest hard limit, so a task still running is never
+# handed out twice, and a dead worker's tasks wait 11 minutes, not an hour. Tasks queued with
+# a countdown must stay below it too (else they run twice): the longest are the webhook
+# retries, MOF_WEBHOOK_BACKOFF_SECONDS * 2 ** (MOF_WEBHOOK_MAX_ATTEMPTS - 2) = 480 s by default.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONG_TASK_TIME_LIMIT + 60}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -188,8 +218,9 @@ REST_FRAMEWORK = {
         "mof.api.auth.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # Rate limits per token, per user (sessions) and per IP address (anonymous); views may
-    # name a scope of their own with `throttle_scope` (mof.api.throttling).
+    # Rate limits per user through its tokens (all together), per user's session and per IP
+    # address (anonymous); views may name a scope of their own with `throttle_scope`
+    # (mof.api.throttling).
     "DEFAULT_THROTTLE_CLASSES": ["mof.api.throttling.PortalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("MOF_RATE_ANON", "60/minute"),
@@ -339,6 +370,9 @@ MOF_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("MOF_LOGIN_LOCKOUT_SECONDS", "900
 MOF_LOGIN_LOCKOUT_RETENTION_DAYS = int(os.environ.get("MOF_LOGIN_LOCKOUT_RETENTION_DAYS", "30"))
 # Days a token from POST /api/v1/auth/token/ (a person's password exchanged) stays valid.
 MOF_SIGN_IN_TOKEN_DAYS = int(os.environ.get("MOF_SIGN_IN_TOKEN_DAYS", "30"))
+# Most live API tokens (active, or rotated and still in their grace period) one user may
+# hold, service accounts included; issuing beyond it is refused (mof.tokens).
+MOF_MAX_TOKENS_PER_USER = int(os.environ.get("MOF_MAX_TOKENS_PER_USER", "20"))
 # CSV import of the CMDB (mof.cmdb_import) and CSV export of list pages (mof.csv_io):
 # the largest file and the most rows one import may carry (the file stays below Django's
 # 2.5 MB form limit, which the page's apply step posts it back under), and how many rows

@@ -5,6 +5,11 @@ request it authenticates passes the same policy table as that user's own would.
 Rotation issues a new token (same name, scope and lifetime) and revokes the old one at
 once, or after a grace period of up to MAX_GRACE_MINUTES so a fleet of agents can be
 switched over without an outage. Revoking is immediate, also during a grace period.
+
+A user holds at most MOF_MAX_TOKENS_PER_USER live tokens (a rotation's old token counts
+until its grace period ends): issuing beyond it is refused, and so is a rotation with a
+grace period (one without replaces the old token, so it is always allowed). The API's
+rate limits count all of a user's tokens together (mof.api.throttling).
 """
 from __future__ import annotations
 
@@ -121,6 +126,28 @@ def _validate(name: str, scope: str, expires_at, now):
     return name
 
 
+def live_token_count(owner, now=None) -> int:
+    now = now or timezone.now()
+    return ApiToken.objects.filter(user=owner).filter(
+        Q(revoked_at__isnull=True) | Q(revoked_at__gt=now), Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+    ).count()
+
+
+def _check_room(owner, now, *, doing: str) -> None:
+    """Refuse a token beyond the owner's cap. Call inside the transaction that creates it:
+    the owner's row is locked, so two requests at once cannot both take the last place (FOR NO
+    KEY UPDATE: rows referencing the user may still be written meanwhile)."""
+    User.objects.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk").first()
+    cap = settings.MOF_MAX_TOKENS_PER_USER
+    if live_token_count(owner, now) >= cap:
+        security_log.warning("token for %s refused: it holds %d live tokens, the cap", owner.username, cap)
+        raise ValidationError(
+            f"{owner.username} already holds {cap} live API token{'' if cap == 1 else 's'}, the most allowed "
+            f"(MOF_MAX_TOKENS_PER_USER): "
+            f"revoke one it no longer uses before {doing}."
+        )
+
+
 def _create(*, actor, owner, name, scope, expires_at, rotated_from=None) -> tuple[ApiToken, str]:
     key = new_token_key()
     token = ApiToken(
@@ -139,6 +166,7 @@ def token_issue(*, actor, owner, name: str, scope: str = TokenScope.READ_WRITE, 
     if not owner.is_active:
         raise ValidationError("The account is deactivated: activate it before issuing a token.")
     with audit.acting_as(actor), transaction.atomic():
+        _check_room(owner, now, doing="issuing another")
         token, key = _create(actor=actor, owner=owner, name=name, scope=scope, expires_at=expires_at)
     security_log.info("token %s (%s) issued for %s by %s", token.prefix, token.name, owner.username, actor.username)
     return token, key
@@ -162,6 +190,8 @@ def token_rotate(*, actor, token: ApiToken, grace_minutes: int = 0) -> tuple[Api
         old = ApiToken.objects.select_for_update().get(pk=token.pk)
         if old.revoked_at is not None or not old.is_live(now):
             raise ValidationError("Only an active token can be rotated (this one is revoked, rotated or expired): issue a new one.")
+        if grace_minutes:  # the old token stays live meanwhile: one more than before
+            _check_room(old.user, now, doing="rotating with a grace period (or rotate without one)")
         expires_at = None
         if old.expires_at is not None:  # the successor gets the same lifetime
             expires_at = now + (old.expires_at - old.created_at)

@@ -1,7 +1,7 @@
-"""API rate limits: per token, per user for sessions, per IP address for anonymous
-callers, a scope of its own for bulk ingestion and for the token endpoint; 429 with
-Retry-After and a JSON error. The suite runs without limits (mof.test_settings): each
-test here sets low rates with override_settings."""
+"""API rate limits: per user (all its tokens share one budget; its session has another),
+per IP address for anonymous callers, a scope of its own for bulk ingestion and for the
+token endpoint; 429 with Retry-After and a JSON error. The suite runs without limits
+(mof.test_settings): each test here sets low rates with override_settings."""
 import logging
 import os
 
@@ -72,18 +72,33 @@ def test_token_over_its_rate_gets_429_with_retry_after_and_json(caplog):
     assert "throttled" in refused.json()["detail"].lower()
     assert 1 <= int(refused["Retry-After"]) <= 60
     logged = [r.getMessage() for r in caplog.records if "rate limit" in r.getMessage()]
-    assert len(logged) == 1 and f"token:" in logged[0]  # once per window, not per refused request
+    assert len(logged) == 1  # once per window, not per refused request
+    assert f"user:{account.pk}" in logged[0] and "(token " in logged[0]
 
 
-def test_each_token_has_its_own_counter():
+def test_all_tokens_of_a_user_share_its_budget():
+    """Minting more tokens buys no more requests: a service account's tokens count together,
+    and so do a person's; another user's budget is untouched."""
     account = ServiceAccountFactory()
     _, first = make_token(account, name="a")
     _, second = make_token(account, name="b")
+    _, third = make_token(account, name="c")
+    other = ServiceAccountFactory()
+    _, others = make_token(other)
     with rates(token="2/minute"):
-        for _ in range(2):
-            assert with_key(first).get("/api/v1/users/me/").status_code == 200
-        assert with_key(first).get("/api/v1/users/me/").status_code == 429
+        assert with_key(first).get("/api/v1/users/me/").status_code == 200
         assert with_key(second).get("/api/v1/users/me/").status_code == 200
+        assert with_key(third).get("/api/v1/users/me/").status_code == 429
+        assert with_key(first).get("/api/v1/users/me/").status_code == 429
+        assert with_key(others).get("/api/v1/users/me/").status_code == 200
+
+
+def test_a_persons_tokens_share_one_budget(infra_user):
+    _, first = make_token(infra_user, name="laptop")
+    _, second = make_token(infra_user, name="script")
+    with rates(token="1/minute"):
+        assert with_key(first).get("/api/v1/users/me/").status_code == 200
+        assert with_key(second).get("/api/v1/users/me/").status_code == 429
 
 
 def test_sessions_are_limited_per_user(infra_user, support_user):
@@ -171,7 +186,7 @@ def test_counters_are_shared_through_redis():
 
     redis_caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "mof-test-throttle"}}
     account = ServiceAccountFactory()
-    token, key = make_token(account)
+    _, key = make_token(account)
     with override_settings(CACHES=redis_caches), rates(token="2/minute"):
         from django.core.cache import caches
 
@@ -179,7 +194,7 @@ def test_counters_are_shared_through_redis():
         try:
             assert with_key(key).get("/api/v1/users/me/").status_code == 200
             other_process = RedisCache(url, {"KEY_PREFIX": "mof-test-throttle"})
-            keys = [k for k in other_process._cache.get_client().keys("*") if f"token:{token.pk}".encode() in k]
+            keys = [k for k in other_process._cache.get_client().keys("*") if f"user:{account.pk}".encode() in k]
             assert len(keys) == 1
             other_process.incr(keys[0].decode().split(":", 2)[2])  # another process's request
             assert with_key(key).get("/api/v1/users/me/").status_code == 429

@@ -4,7 +4,9 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -358,3 +360,88 @@ def test_admin_site_lists_tokens_without_digests_and_revokes_through_the_service
     manager.save()
     client.force_login(manager)
     assert client.get("/admin/mof/apitoken/").status_code == 403
+
+
+# --- the cap on live tokens per user ------------------------------------------------------
+
+
+@override_settings(MOF_MAX_TOKENS_PER_USER=2)
+def test_issuing_beyond_the_cap_is_a_400_with_the_reason(infra_user, admin_user):
+    client = api_as(infra_user)
+    assert [client.post("/api/v1/tokens/", {"name": f"t{i}"}, format="json").status_code for i in range(2)] == [201, 201]
+    refused = client.post("/api/v1/tokens/", {"name": "third"}, format="json")
+    assert refused.status_code == 400
+    assert "2 live API tokens" in str(refused.json()) and "revoke" in str(refused.json())
+    assert ApiToken.objects.filter(user=infra_user).count() == 2
+    # The sign-in endpoint mints a token too: the same cap.
+    signed_in = APIClient().post("/api/v1/auth/token/", {"username": "infra", "password": PASSWORD}, format="json")
+    assert signed_in.status_code == 400 and ApiToken.objects.filter(user=infra_user).count() == 2
+    # Service accounts too, whoever issues.
+    account = ServiceAccountFactory()
+    admin = api_as(admin_user)
+    codes = [admin.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": f"s{i}"}, format="json").status_code for i in range(3)]
+    assert codes == [201, 201, 400]
+
+
+@override_settings(MOF_MAX_TOKENS_PER_USER=2)
+def test_revoked_and_expired_tokens_free_their_place(infra_user):
+    first, _ = tokens.token_issue(actor=infra_user, owner=infra_user, name="a")
+    make_token(infra_user, name="old", expires_at=timezone.now() - timedelta(days=1))
+    tokens.token_issue(actor=infra_user, owner=infra_user, name="b")
+    with pytest.raises(ValidationError):
+        tokens.token_issue(actor=infra_user, owner=infra_user, name="c")
+    tokens.token_revoke(actor=infra_user, token=first)
+    assert tokens.token_issue(actor=infra_user, owner=infra_user, name="c")[0].pk
+
+
+@override_settings(MOF_MAX_TOKENS_PER_USER=2)
+def test_at_the_cap_a_rotation_replaces_but_a_grace_period_needs_room(admin_user):
+    account = ServiceAccountFactory()
+    first, _ = tokens.token_issue(actor=admin_user, owner=account, name="a")
+    tokens.token_issue(actor=admin_user, owner=account, name="b")
+    with pytest.raises(ValidationError, match="grace period"):
+        tokens.token_rotate(actor=admin_user, token=first, grace_minutes=10)
+    new, _ = tokens.token_rotate(actor=admin_user, token=first)  # the old one is revoked at once
+    assert tokens.live_token_count(account) == 2 and new.is_live()
+
+
+@override_settings(MOF_MAX_TOKENS_PER_USER=1)
+def test_issuing_beyond_the_cap_on_the_page_is_a_form_error(client, infra_user):
+    client.force_login(infra_user)
+    assert client.post("/operating/security/tokens/", {"name": "laptop", "scope": "read_write"}).status_code == 201
+    refused = client.post("/operating/security/tokens/", {"name": "script", "scope": "read_write"})
+    assert refused.status_code == 400
+    assert "1 live API token, the most allowed" in refused.content.decode()
+    assert ApiToken.objects.filter(user=infra_user).count() == 1
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_two_issues_at_once_cannot_both_take_the_last_place(postgres, admin_user):
+    """The owner's row is locked while the live tokens are counted: of two requests at once for
+    the last place, one gets it and the other a ValidationError (never one token too many)."""
+    import threading
+
+    from django.db import connections
+
+    account = ServiceAccountFactory()
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def issue(name):
+        try:
+            barrier.wait(5)
+            tokens.token_issue(actor=admin_user, owner=account, name=name)
+            outcomes.append("issued")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    with override_settings(MOF_MAX_TOKENS_PER_USER=1):
+        threads = [threading.Thread(target=issue, args=(f"t{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert sorted(outcomes) == ["issued", "refused"]
+    assert ApiToken.objects.filter(user=account).count() == 1

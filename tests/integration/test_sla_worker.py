@@ -101,7 +101,7 @@ class WorkerProcess:
 
 def drop_unacked():
     """Messages of slas tasks (and the mail relay) that a killed worker had taken are kept by kombu in Redis ('unacked')
-    and restored to the queue after the visibility timeout (an hour): drop them, so that they
+    and restored to the queue after the visibility timeout (11 minutes, mof.settings): drop them, so that they
     cannot reach a later test's worker and database."""
     import json
 
