@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
         "ProblemStatusEnum": "incidents.choices.ProblemStatus",
         "ProposalStatusEnum": "incidents.choices.ProposalStatus",
         "AgreementKindEnum": "slas.models.AgreementKind",
+        "SLATicketTypeEnum": "slas.models.TicketType",
         "ThresholdDirectionEnum": "slas.models_capacity.ThresholdDirection",
         "ImpactDirectionEnum": [("downstream", "downstream"), ("upstream", "upstream")],
         "WebhookEventTypeEnum": "integrations.choices.EventType",
