@@ -7,7 +7,7 @@ JSON object (at the top or nested) here refuses, as a 400 naming each:
 - a read-only name, unless it carries the object's current value (a client may send back
   what it read: `id`, `number`, `status` unchanged are tolerated).
 
-Installed once for every serializer (mof.apps), since the API's serializers derive from
+A serializer of query parameters says `strict_input = False`. Installed once for every serializer (mof.apps), since the API's serializers derive from
 DRF's directly; the fast filing path (incidents.api.serializers.quick_input) leaves any
 input with a name it does not know to the serializer, so it answers the same.
 """
@@ -64,7 +64,9 @@ _to_internal_value = serializers.Serializer.to_internal_value
 
 
 def _strict_to_internal_value(self, data):
-    errors = input_errors(self, data)
+    # A serializer of query parameters (strict_input = False) shares the query string with the
+    # view's own (?fields=, ?page=, ?ordering=): those are not its to refuse.
+    errors = input_errors(self, data) if getattr(self, "strict_input", True) else {}
     try:
         value = _to_internal_value(self, data)
     except serializers.ValidationError as exc:
