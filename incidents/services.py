@@ -264,6 +264,7 @@ def incident_bulk(*, actor, incident_ids: list[int], action: str, params: dict) 
     if not ids:
         raise ValidationError({"incidents": "Choose at least one incident."})
     done = []
+    reason = (params.get("reason") or "").strip()  # said once for all: each incident's audit entry carries it
     with audit.refusals_survive_rollback(), transaction.atomic():
         incidents = {i.pk: i for i in Incident.objects.filter(pk__in=ids).select_related("assignment_group")}
         missing = [i for i in ids if i not in incidents]
@@ -273,14 +274,14 @@ def incident_bulk(*, actor, incident_ids: list[int], action: str, params: dict) 
             incident = incidents[pk]
             try:
                 if action == "assign":
-                    done.append(incident_assign(actor=actor, incident=incident, assignment_group=params.get("assignment_group"), assignee=params.get("assignee"), reason=params.get("reason", "")))
+                    done.append(incident_assign(actor=actor, incident=incident, assignment_group=params.get("assignment_group"), assignee=params.get("assignee"), reason=reason))
                 elif action == "set_priority":
-                    done.append(incident_update(actor=actor, incident=incident, impact=params.get("impact"), urgency=params.get("urgency")))
+                    done.append(incident_update(actor=actor, incident=incident, impact=params.get("impact"), urgency=params.get("urgency"), reason=reason))
                 else:
                     master = params.get("duplicate_of")
                     if master is None or master.pk == pk:
                         raise ValidationError({"duplicate_of": "Name the incident these duplicate (not one of them)."})
-                    done.append(perform_transition(model=Incident, pk=pk, name="cancel", actor=actor, data={"cancel_reason": "duplicate", "reason": f"Duplicate of {master.reference}"}))
+                    done.append(perform_transition(model=Incident, pk=pk, name="cancel", actor=actor, data={"cancel_reason": "duplicate", "reason": f"Duplicate of {master.reference}" + (f": {reason}" if reason else "")}))
                     master.related_incidents.add(incident)
             except ValidationError as exc:
                 raise ValidationError({"incidents": [f"{incident.reference}: {m}" for m in exc.messages]}) from exc

@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 
-from mof import audit, policy
+from mof import audit, deletion, policy
 from mof.pagination import BoundedPaginator
 from mof.models import (
     AuditEntry,
@@ -27,7 +27,20 @@ from mof.models import (
 from mof.transitions import TransitionBlocked, TransitionNotAllowed, perform_transition
 
 
-class PolicyAdmin(admin.ModelAdmin):
+class KeepsHistoryAdmin:
+    """The admin's delete, of one object or of those selected, refuses anything with history
+    (mof.deletion): the reason is listed as what blocks it, and nothing is deleted."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for obj in objs:
+            refused = deletion.refusal(obj)
+            if refused is not None:
+                protected.append(str(refused))
+        return deleted, counts, perms_needed, protected
+
+
+class PolicyAdmin(KeepsHistoryAdmin, admin.ModelAdmin):
     """Admin permissions from mof.policy: view/add/change/delete actions per model."""
 
     paginator = BoundedPaginator
@@ -103,7 +116,7 @@ class RoleAssignmentInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(KeepsHistoryAdmin, DjangoUserAdmin):
     inlines = [RoleAssignmentInline]
     list_display = ["username", "email", "first_name", "last_name", "is_manager", "is_active", "is_superuser"]
     list_filter = ["is_manager", "is_active", "is_superuser", "role_assignments__role"]

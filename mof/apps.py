@@ -9,6 +9,9 @@ class MofConfig(AppConfig):
         from django.contrib.auth.signals import user_login_failed
 
         from mof import audit, checks  # noqa: F401 - registers the system checks
+        from mof.api import strict
+
+        strict.install()  # no serializer silently ignores a field it was sent
 
         def on_login_failed(sender, credentials, request=None, **kwargs):
             via = "api" if request is not None and request.path.startswith("/api/") else "web"

@@ -137,7 +137,9 @@ def _entry(model, object_id, object_repr, action, changes, *, detail=None):
         object_repr=str(object_repr)[:200],
         changes=changes,
         transition=ctx.transition if is_transition else "",
-        reason=ctx.reason if is_transition else "",
+        # Inside a transition only its subject's entry carries its reason; outside one, every
+        # write of the block does (a reassignment's, a bulk action's).
+        reason=ctx.reason if is_transition or not ctx.transition else "",
         detail=detail or {},
     )
 

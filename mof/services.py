@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from django_fsm import FSMFieldMixin
 
-from mof import audit, policy
+from mof import audit, deletion, policy
 from mof.choices import RiskLevel, RoleCluster
 from mof.models import (
     CIClass,
@@ -65,6 +65,7 @@ def service_update(*, actor, service: Service, **fields) -> Service:
 def service_delete(*, actor, service: Service) -> None:
     policy.require(actor, "service.delete", service)
     with audit.acting_as(actor), transaction.atomic():
+        deletion.check_delete(service)
         service.delete()
 
 
@@ -96,6 +97,7 @@ def ci_update(*, actor, ci: ConfigurationItem, services=None, **fields) -> Confi
 def ci_delete(*, actor, ci: ConfigurationItem) -> None:
     policy.require(actor, "ci.delete", ci)
     with audit.acting_as(actor), transaction.atomic():
+        deletion.check_delete(ci)
         ci.delete()
 
 

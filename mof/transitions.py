@@ -78,6 +78,17 @@ def transition_names(model) -> list[str]:
     return list(dict.fromkeys(t.name for t in _state_field(model).get_all_transitions(model)))
 
 
+def transition_input_names(obj, name: str) -> list[str] | None:
+    """The input transition `name` takes from the object's state (its form's fields); None when
+    it is not possible from this state (the door then says why). TransitionUnknown if no such one."""
+    meta = _meta(obj, name)
+    state = getattr(obj, _state_field(type(obj)).name)
+    if not meta.has_transition(state):
+        return None
+    form_class = meta.get_transition(state).custom.get("form")
+    return list(form_class.base_fields) if form_class is not None else []
+
+
 def _failed_conditions(obj, transition) -> list[str]:
     return [getattr(c, "message", c.__name__) for c in transition.conditions if not c(obj)]
 

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from mof.deletion import HistoryKept
 from mof import csv_io, graph, impact, policy, selectors, services
 from mof.choices import CIStatus, ReviewKind, RiskLevel
 from mof.context_processors import QUADRANTS, REVIEWS
@@ -566,7 +567,11 @@ def ci_edit(request, pk):
 def ci_delete(request, pk):
     ci = _get_or_404(_ci_get, request.user, pk)
     name = str(ci)
-    services.ci_delete(actor=request.user, ci=ci)
+    try:
+        services.ci_delete(actor=request.user, ci=ci)
+    except HistoryKept as exc:  # it would lose history: say why, delete nothing
+        messages.error(request, str(exc))
+        return redirect(ci.get_absolute_url())
     messages.success(request, f"Configuration item {name} deleted.")
     return redirect("ci_list")
 

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mof import audit, policy
+from mof import audit, deletion, policy
 from mof.services import apply_fields, system_user
 from mof.transitions import ConcurrentTransition, TransitionNotAllowed, perform_transition
 from operations.models_jobs import FINISHED_STATES, Job, JobKind, JobRun, RunStatus
@@ -93,6 +93,7 @@ def job_update(*, actor, job: Job, target_cis=None, **fields) -> Job:
 def job_delete(*, actor, job: Job) -> None:
     policy.require(actor, "job.delete", job)
     with audit.acting_as(actor), transaction.atomic():
+        deletion.check_delete(job)
         job.delete()
 
 

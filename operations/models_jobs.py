@@ -271,7 +271,7 @@ class JobRun(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
     missed when nothing was heard by its expected end. `start`/`end` place it on the
     calendar (the planned time and the expected end until it reports)."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs")  # a job with runs is deactivated, never deleted
     planned_for = models.DateTimeField(null=True, blank=True, help_text="The occurrence of the schedule it answers; empty: an extra run.")
     start = models.DateTimeField(db_index=True)
     end = models.DateTimeField(db_index=True)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from mof import audit, policy
+from mof import audit, deletion, policy
 from operations.models import CalendarFeedToken, FreezeStatus, FreezeWindow, MaintenanceWindow, feed_digest
 
 FREEZE_FIELDS = ("name", "start", "end", "reason")
@@ -67,6 +67,7 @@ def maintenance_update(*, actor, window: MaintenanceWindow, **fields) -> Mainten
 def maintenance_delete(*, actor, window: MaintenanceWindow) -> None:
     policy.require(actor, "window.edit", window)
     with audit.acting_as(actor), transaction.atomic():
+        deletion.check_delete(window)
         window.delete()
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from mof.deletion import HistoryKept
 from mof import csv_io, policy
 from mof.models import Service
 from mof.pagination import BoundedPage, parse_positive_int
@@ -179,7 +180,11 @@ def _maintenance_form(request, window):
 @require_POST
 def maintenance_delete(request, pk):
     window = _get_or_404(_window_get, request.user, pk)
-    services.maintenance_delete(actor=request.user, window=window)
+    try:
+        services.maintenance_delete(actor=request.user, window=window)
+    except HistoryKept as exc:  # it would lose history: say why, delete nothing
+        messages.error(request, str(exc))
+        return redirect(reverse("operations_windows"))
     messages.success(request, f"Maintenance window {window.name} deleted.")
     return redirect("operations_windows")
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from mof.deletion import HistoryKept
 from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import Service, Team
@@ -182,7 +183,11 @@ def _job_form(request, job):
 @require_POST
 def job_delete(request, pk):
     job = _get_or_404(_job_get, request.user, pk)
-    jobs.job_delete(actor=request.user, job=job)
+    try:
+        jobs.job_delete(actor=request.user, job=job)
+    except HistoryKept as exc:  # it would lose history: say why, delete nothing
+        messages.error(request, str(exc))
+        return redirect(job.get_absolute_url())
     messages.success(request, f"Job {job.name} deleted.")
     return redirect("job_list")
 

@@ -189,7 +189,9 @@ def agenda_remove(*, actor, item: AgendaItem) -> None:
             raise AlreadyDecided(f"Item {item} was {item.get_state_display().lower()} already; it stays in the minutes.")
         if item.meeting.state not in OPEN_STATES:
             raise ValidationError({"state": "The agenda of a closed meeting is fixed."})
-        item.votes.all().delete()
+        votes = item.votes.count()
+        if votes:  # removing it would delete the votes cast: history is kept (mof.deletion)
+            raise AlreadyDecided(f"Item {item} has {votes} vote{'s' if votes > 1 else ''} cast; it stays on the agenda: defer it instead.")
         item.delete()
 
 

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mof import audit, policy
+from mof import audit, deletion, policy
 from mof.models import Service
 from mof.policy import is_internal, is_manager
 
@@ -385,4 +385,5 @@ def outage_record_create(*, actor, service, start, end, reason: str, planned: bo
 def outage_record_delete(*, actor, record) -> None:
     policy.require(actor, "availability.edit", record.service)
     with audit.acting_as(actor), transaction.atomic():
+        deletion.check_delete(record)
         record.delete()

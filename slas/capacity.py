@@ -20,7 +20,7 @@ from django.db.models import Count, ExpressionWrapper, F, FloatField, Func, Max,
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from mof import audit, policy
+from mof import audit, deletion, policy
 from mof.choices import CIStatus, RoleCluster
 from mof.policy import any_of, has_role, is_internal, is_manager
 
@@ -464,4 +464,5 @@ def threshold_save(*, actor, instance=None, **fields):
 def threshold_delete(*, actor, threshold) -> None:
     policy.require(actor, "capacity.edit", threshold)
     with audit.acting_as(actor), transaction.atomic():
+        deletion.check_delete(threshold)
         threshold.delete()

@@ -134,12 +134,18 @@ class ServiceLevelAgreement(ConcurrentTransitionMixin, FSMModelMixin, AuditedMod
         pass
 
 
+class TicketType(models.TextChoices):
+    """What an SLA version applies to: the tickets the engine keeps clocks for (slas.services.TICKET_TYPES)."""
+
+    INCIDENT = "incidents.incident", "Incidents"
+
+
 class SLAVersion(AuditedModel):
     """What an SLA promises, frozen: clocks are pinned to the version they started under."""
 
     sla = models.ForeignKey(ServiceLevelAgreement, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    ticket_type = models.CharField(max_length=60, default="incidents.incident")
+    ticket_type = models.CharField(max_length=60, choices=TicketType.choices, default=TicketType.INCIDENT, help_text="The tickets it applies to.")
     service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: every service.")
     priorities = models.JSONField(default=list, blank=True, help_text="Priorities it applies to, e.g. [1, 2]; empty: all.")
     assignment_group = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="OLAs: the group that owes it.")

@@ -18,6 +18,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from mof.deletion import HistoryKept
 from mof import csv_io, policy
 from mof.models import Service
 from slas import availability as av
@@ -312,7 +313,11 @@ def availability_service(request, pk):
 @require_POST
 def outage_delete(request, pk):
     record = get_object_or_404(OutageRecord.objects.select_related("service"), pk=pk)
-    av.outage_record_delete(actor=request.user, record=record)
+    try:
+        av.outage_record_delete(actor=request.user, record=record)
+    except HistoryKept as exc:  # it would lose history: say why, delete nothing
+        messages.error(request, str(exc))
+        return redirect(reverse("availability_service", args=[record.service_id]))
     messages.success(request, "Outage record deleted.")
     return redirect("availability_service", record.service_id)
 
@@ -371,7 +376,11 @@ def capacity_dashboard(request):
 @login_required
 @require_POST
 def threshold_delete(request, pk):
-    capacity.threshold_delete(actor=request.user, threshold=get_object_or_404(CapacityThreshold, pk=pk))
+    try:
+        capacity.threshold_delete(actor=request.user, threshold=get_object_or_404(CapacityThreshold, pk=pk))
+    except HistoryKept as exc:  # it would lose history: say why, delete nothing
+        messages.error(request, str(exc))
+        return redirect(reverse("capacity_dashboard"))
     messages.success(request, "Threshold deleted.")
     return redirect("capacity_dashboard")
 

@@ -24,6 +24,10 @@ class IncidentSerializer(VisibleCIsMixin, serializers.ModelSerializer):
     assignment_group = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
     assignee = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
     reason = serializers.CharField(write_only=True, required=False, allow_blank=True, help_text="Why the incident moves to another group.")
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=Incident.objects.all(), required=False, allow_null=True,
+        help_text="The major incident this one is a child of. Set it on an update to link the incident as a child (as the incident page does); a child is not unlinked.",
+    )
 
     class Meta:
         model = Incident
@@ -35,7 +39,7 @@ class IncidentSerializer(VisibleCIsMixin, serializers.ModelSerializer):
         ]
         read_only_fields = [
             "number", "priority", "status", "hold_reason", "resolution_code", "resolution_notes", "resolved_at", "closed_at",
-            "reopen_count", "problem", "is_major", "major_incident_manager", "parent", "created_at", "updated_at",
+            "reopen_count", "problem", "is_major", "major_incident_manager", "created_at", "updated_at",
         ]
 
 
@@ -119,6 +123,8 @@ def quick_input(serializer_class, data, *, user):
     steps = _steps(serializer_class)
     if steps is None or type(data) is not dict:  # a JSON object (a form's QueryDict reads otherwise)
         return None
+    if not data.keys() <= {field.field_name for field, _ in steps}:
+        return None  # a name it does not take (unknown, read-only): the serializer refuses it (mof.api.strict)
     values, wanted, kinds = {}, [], {}
     for field, kind in steps:
         primitive = data.get(field.field_name, empty)

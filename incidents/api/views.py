@@ -1,6 +1,8 @@
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from incidents import selectors, services
@@ -56,6 +58,8 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         else:
             values, ids = given
         values.pop("reason", None)
+        if values.pop("parent", None) is not None or ids.pop("parent", None) is not None:
+            raise ValidationError({"parent": ["File the incident first, then link it to its major incident (an update setting parent)."]})
         incident = services.incident_create(actor=request.user, existing=ids, **values)
         # Answered as GET /incidents/{id}/ answers this user (a caller: CallerIncidentSerializer),
         # from the incident just saved rather than read back.
@@ -72,9 +76,22 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         serializer = s.IncidentSerializer(incident, data=request.data, partial=kwargs.get("partial", False), context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        data.pop("caller", None)
-        services.incident_update(actor=request.user, incident=incident, **data)
+        if data.pop("caller", incident.caller) != incident.caller:
+            raise ValidationError({"caller": ["The caller of a filed incident does not change."]})
+        parent = data.pop("parent", incident.parent)
+        with transaction.atomic():
+            services.incident_update(actor=request.user, incident=incident, **data)
+            if parent != incident.parent:
+                self._link_to_parent(incident, parent)
         return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+
+    def _link_to_parent(self, incident, parent):
+        """As the incident page links a child to its major incident: through the same service and its rules."""
+        if parent is None:
+            raise ValidationError({"parent": ["A child incident stays linked to its major incident."]})
+        if not selectors.visible_incidents(self.request.user).filter(pk=parent.pk).exists():
+            raise ValidationError({"parent": [f'Invalid pk "{parent.pk}" - object does not exist.']})
+        services.incident_link_child(actor=self.request.user, parent=parent, child=incident)
 
     @extend_schema(methods=["get"], responses=s.IncidentNoteSerializer(many=True))
     @extend_schema(methods=["post"], request=s.IncidentNoteSerializer, responses={201: s.IncidentNoteSerializer})

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from mof import audit
+from mof.deletion import HistoryKept
 from mof.transitions import TransitionBlocked, TransitionUnknown
 
 
@@ -37,6 +38,9 @@ def exception_handler(exc, context):
         if exc.rules:
             body["rules"] = exc.rules
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, HistoryKept):
+        # A delete that would lose history: refused with the reason and what to do instead.
+        return Response({"detail": str(exc), "code": exc.code}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (ProtectedError, RestrictedError)):
         # A delete refused by the data model: the object is still in use (found by fuzzing: was a 500).
         blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects

@@ -10,11 +10,14 @@
   (transitions, notes, agenda...) answer a plain array;
 - request bodies are JSON, unless a view names its own parsers (file uploads);
 - times of day are "HH:MM[:SS]" strings (OpenAPI's `format: time` wants a UTC offset
-  that DRF neither sends nor needs).
+  that DRF neither sends nor needs);
+- an operation that takes `?fields=` describes the objects it cuts with their own component,
+  named `<Name>Sparse`, that lists every property and requires none (a sparse answer has only
+  those asked for): clients generated from the schema accept answers with and without it.
 """
 from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.plumbing import ResolvedComponent, force_instance
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer, ListSerializer
@@ -102,6 +105,43 @@ class PortalAutoSchema(AutoSchema):
         if isinstance(serializer, ListSerializer):
             serializer = serializer.child
         return serializer if isinstance(serializer, BaseSerializer) else None
+
+    def _sparse_class(self):
+        """The serializer class of the objects ?fields= cuts in this operation's answer (None: it takes no ?fields=)."""
+        key = (self.method, self.path)
+        if getattr(self, "_sparse_for", (None,))[0] != key:
+            found = None
+            if self._takes_sparse_fields():
+                sparse_serializer = getattr(self.view, "sparse_serializer", None)
+                serializer = sparse_serializer() if sparse_serializer is not None else self._response_serializer()
+                found = type(serializer) if serializer is not None else None
+            self._sparse_for = (key, found)
+        return self._sparse_for[1]
+
+    def _is_sparse(self, serializer, direction) -> bool:
+        """Is this one of the objects ?fields= cuts: of the answer's object class, or in a list of
+        the envelope that the view names in `sparse_in` (a schedule's jobs have their own class)."""
+        if direction != "response" or isinstance(serializer, ListSerializer) or self._sparse_class() is None:
+            return False
+        if type(force_instance(serializer)) is self._sparse_class():
+            return True
+        keys = getattr(self.view, "sparse_in", ()) or getattr(self.view, "sparse_in_actions", {}).get(getattr(self.view, "action", None), ())
+        holder = getattr(serializer, "parent", None)
+        return isinstance(holder, ListSerializer) and holder.field_name in keys
+
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
+        name = super()._get_serializer_name(serializer, direction, bypass_extensions)
+        if self._is_sparse(serializer, direction) and not name.endswith("Sparse"):
+            name += "Sparse"
+        return name
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if self._is_sparse(serializer, direction):
+            schema.pop("required", None)
+            note = "Sparse: with `?fields=` only the fields asked for are present; without it, all of them."
+            schema["description"] = f"{schema['description']}\n\n{note}" if schema.get("description") else note
+        return schema
 
     def map_parsers(self):
         # The API speaks JSON; only views that name their own parsers (file uploads) say more.

@@ -12,7 +12,7 @@ from mof.api import serializers as s
 from mof.api.csv_import import CIImportMixin, RelationshipImportMixin
 from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.models import CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, User
-from mof.transitions import available_transitions, perform_transition
+from mof.transitions import available_transitions, perform_transition, transition_input_names
 
 
 class TransitionsMixin:
@@ -45,7 +45,12 @@ class TransitionsMixin:
         obj = self.get_object()
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["Send a JSON object."]})
-        updated = self.run_transition(obj, name, dict(request.data))
+        data = dict(request.data)
+        accepted = transition_input_names(obj, name)
+        unknown = sorted(set(data) - set(accepted)) if accepted is not None else []
+        if unknown:  # a transition's form would ignore them: never silently
+            raise ValidationError({n: [f"Unknown field. Allowed: {', '.join(accepted) or 'none'}."] for n in unknown})
+        updated = self.run_transition(obj, name, data)
         return Response(self.get_serializer(self.get_queryset().get(pk=updated.pk)).data)
 
     def run_transition(self, obj, name, data):

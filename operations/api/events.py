@@ -69,6 +69,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class EventQuerySerializer(serializers.Serializer):
+    strict_input = False  # the query string: ?fields=, ?page= are the view's (mof.api.strict)
     ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(), required=False, help_text="A CI id.")
     service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all(), required=False, help_text="A service id: events of its CIs.")
     key = serializers.CharField(max_length=200, required=False)
@@ -78,6 +79,7 @@ class EventQuerySerializer(serializers.Serializer):
 
 
 class AlertQuerySerializer(serializers.Serializer):
+    strict_input = False  # the query string: ?fields=, ?page= are the view's (mof.api.strict)
     ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(), required=False)
     service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all(), required=False)
     key = serializers.CharField(max_length=200, required=False)

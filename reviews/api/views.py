@@ -5,7 +5,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from mof import policy
@@ -42,9 +42,7 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         data = dict(serializer.validated_data)
         for fixed in ("kind", "emergency", "chair"):
             if fixed in data and data[fixed] != getattr(meeting, fixed):
-                from django.core.exceptions import ValidationError
-
-                raise ValidationError({fixed: "This cannot change once the meeting is planned."})
+                raise ValidationError({fixed: ["This cannot change once the meeting is planned."]})
             data.pop(fixed, None)
         services.meeting_update(actor=request.user, meeting=meeting, **data)
         return Response(self.get_serializer(self.get_queryset().get(pk=meeting.pk)).data)
@@ -55,7 +53,11 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
     @extend_schema(request=None, responses={201: s.MeetingSerializer}, summary="Convene an emergency CAB at once (in session, agenda filled)")
     @action(detail=False, methods=["post"], url_path="emergency")
     def emergency(self, request):
-        meeting = services.emergency_cab_convene(actor=request.user, attendees=request.data.get("attendees", []) if isinstance(request.data, dict) else [])
+        data = request.data if isinstance(request.data, dict) else {}
+        unknown = sorted(set(data) - {"attendees"})
+        if unknown:  # never silently ignored
+            raise ValidationError({name: ["Unknown field. Allowed: attendees."] for name in unknown})
+        meeting = services.emergency_cab_convene(actor=request.user, attendees=data.get("attendees", []))
         return Response(self.get_serializer(self.get_queryset().get(pk=meeting.pk)).data, status=status.HTTP_201_CREATED)
 
     # --- the agenda ------------------------------------------------------------------

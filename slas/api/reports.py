@@ -35,6 +35,7 @@ class CSVRenderer(BaseRenderer):
 
 
 class ReportQuerySerializer(serializers.Serializer):
+    strict_input = False  # the query string: ?fields=, ?page= are the view's (mof.api.strict)
     start = serializers.DateField(required=False, help_text="First day (YYYY-MM-DD); default 30 days before the end.")
     end = serializers.DateField(required=False, help_text="Last day, included (YYYY-MM-DD); default today.")
     sla = serializers.PrimaryKeyRelatedField(queryset=ServiceLevelAgreement.objects.all(), required=False)

@@ -2,7 +2,7 @@ import datetime as dt
 
 from rest_framework import serializers
 
-from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAClock, SLAVersion
+from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAClock, SLAVersion, TicketType
 
 
 class WholeItemSerializer(serializers.Serializer):
@@ -47,6 +47,10 @@ class CalendarSerializer(serializers.ModelSerializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
+    ticket_type = serializers.ChoiceField(
+        choices=TicketType.choices, default=TicketType.INCIDENT, help_text="The tickets it applies to.",
+        error_messages={"invalid_choice": f"\"{{input}}\" is not a ticket type an SLA can apply to. Allowed: {', '.join(TicketType.values)}."},
+    )
     priorities = serializers.ListField(child=serializers.IntegerField(), required=False)
     pause_on = serializers.ListField(child=serializers.CharField(), required=False)
     warning_thresholds = serializers.ListField(child=serializers.IntegerField(), required=False)

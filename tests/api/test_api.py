@@ -50,8 +50,11 @@ def test_create_ci_and_read_it_back(infra_user):
 def test_status_is_read_only_on_the_resource(infra_user):
     ci = CIFactory(owner=infra_user)
     response = api_as(infra_user).patch(f"/api/v1/cis/{ci.pk}/", {"status": "retired", "description": "x"}, format="json")
-    assert response.status_code == 200
+    assert response.status_code == 400 and response.json() == {"status": ["This field is read-only."]}  # refused, not ignored
     assert ConfigurationItem.objects.get(pk=ci.pk).status == CIStatus.PLANNED
+    assert ConfigurationItem.objects.get(pk=ci.pk).description == ""
+    unchanged = api_as(infra_user).patch(f"/api/v1/cis/{ci.pk}/", {"status": "planned", "description": "x"}, format="json")
+    assert unchanged.status_code == 200 and unchanged.json()["description"] == "x"
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,14 @@
 """The API against its own OpenAPI schema: schemathesis generates requests for every
 operation (valid and invalid input), authenticated as an admin and as an ordinary member
 of staff, and checks each answer: never a server error, only documented status codes,
-bodies and content types as the schema says.
+bodies and content types as the schema says (response conformance), sparse answers
+(?fields=) included; and every GET that takes ?fields= is called with one field, all of
+them and none, each answer checked the same way.
 
 Detail paths mostly name real objects (tests/api/seed.py seeds every resource), so the
 fuzzing reaches the serializers, services and transitions rather than only 404s.
 Deterministic (derandomize) and bounded (MAX_EXAMPLES per operation) so CI stays fast."""
+import datetime as dt
 import os
 import re
 import traceback
@@ -27,7 +30,14 @@ from rest_framework.schemas.generators import EndpointEnumerator
 from rest_framework.test import APIRequestFactory
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance, response_schema_conformance
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from mof.api.fields import FIELDS_PARAM
 from mof.models import User
@@ -113,8 +123,8 @@ class Fuzzer:
         # Invalid input must still never be a 5xx nor get an answer the schema does not describe.
         excluded = [positive_data_acceptance, negative_data_rejection]
         if FIELDS_PARAM in (case.query or {}) and response.status_code == 200:
-            # A sparse answer omits fields the schema requires; check it holds only those asked for.
-            excluded.append(response_schema_conformance)
+            # A sparse answer conforms to the schema (its objects require nothing: mof.api.schema)
+            # and holds only the fields asked for.
             raw = case.query[FIELDS_PARAM]
             asked = {n.strip() for n in (",".join(map(str, raw)) if isinstance(raw, list) else str(raw)).split(",") if n.strip()}
             is_json = "json" in "".join(response.headers.get("content-type", []))  # not a report asked for as CSV
@@ -196,6 +206,61 @@ def test_api_answers_every_request_as_its_schema_says_for_a_member_of_staff(admi
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
 
 
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _sparse_operations(schema):
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() == "GET" and any(p.name == FIELDS_PARAM for p in operation.query):
+            yield operation
+
+
+def _plausible(parameter):
+    """A value a required query parameter accepts (a period's bounds: the coming month)."""
+    schema = parameter.definition.get("schema", {})
+    if schema.get("enum"):
+        return str(schema["enum"][0])
+    if parameter.name in ("end", "until"):
+        return (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    if schema.get("format") in ("date", "date-time") or parameter.name in ("start", "since"):
+        return dt.date.today().isoformat()
+    return "1" if schema.get("type") == "integer" else "mail"
+
+
+def test_sparse_answers_conform_to_the_schema(admin):
+    """Every GET that takes ?fields=, on a real object: without it, with one field and with all of
+    them, each answer a 200 as its schema describes (clients generated from it accept them)."""
+    schema, failures, calls = _schema(admin), {}, 0
+    for operation in _sparse_operations(schema):
+        fields_parameter = next(p for p in operation.query if p.name == FIELDS_PARAM)
+        names = fields_parameter.definition["schema"]["items"].get("enum", [])
+        first = re.search(r"\{(\w+)\}", operation.path)
+        path_parameters = {}
+        if first:
+            keys = admin.keys.get(operation.path[: first.start()], [])
+            if not keys:
+                continue
+            path_parameters = {name: keys[0] for name in re.findall(r"\{(\w+)\}", operation.path)}
+        required = {p.name: _plausible(p) for p in operation.query if p.is_required and p.name != FIELDS_PARAM}
+        for query in ({}, {FIELDS_PARAM: names[:1]}, {FIELDS_PARAM: names}):
+            case = operation.Case(path_parameters=path_parameters, query={**required, **{k: ",".join(v) for k, v in query.items()}})
+            cache.clear()
+            with transaction.atomic():
+                response = case.call(headers=admin.headers)
+            calls += 1
+            if response.status_code == 404 and len(path_parameters) > 1:
+                break  # a nested path whose second key is not of the first one's object
+            try:
+                assert response.status_code == 200, f"{response.status_code} {response.text[:300]}"
+                case.validate_response(response, headers=admin.headers, checks=CONFORMANCE)
+            except (Exception, BaseExceptionGroup) as exc:  # every operation is checked; all failures are reported together
+                failures[f"{operation.label} {query}"] = f"{type(exc).__name__}: {str(exc)[:800]}"
+                break
+    assert calls > 90, calls
+    assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+
+
 # What the fuzzing found, each pinned by a plain test.
 
 
@@ -259,3 +324,19 @@ def test_a_date_time_filter_with_an_offset_the_database_refuses_is_a_bad_request
     response = api_as(admin_user).get("/api/v1/reviews/", {"scheduled_at__lte": "2026-06-28T16:29:48-21:20"})
     assert response.status_code == 400 and "out of range" in response.json()["scheduled_at__lte"][0]
     assert api_as(admin_user).get("/api/v1/reviews/", {"scheduled_at__lte": "2026-06-28T16:29:48-09:30"}).status_code == 200
+
+
+def test_answers_that_take_sparse_fields_require_no_property_in_the_schema(admin_user):
+    schema = api_as(admin_user).get(SCHEMA_PATH, {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    listing = schema["paths"]["/api/v1/ci-classes/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = components[listing["$ref"].rsplit("/", 1)[1]]
+    item = page["properties"]["results"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert item == "CIClassSparse" and "required" not in components[item] and "fields=" in components[item]["description"]
+    assert set(components[item]["properties"]) == set(components["CIClass"]["properties"])
+    created = schema["paths"]["/api/v1/ci-classes/"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert created == {"$ref": "#/components/schemas/CIClass"} and "id" in components["CIClass"]["required"]  # a write answers in full
+    for path, operations in schema["paths"].items():
+        get = operations.get("get")
+        if get and any(p["name"] == FIELDS_PARAM for p in get.get("parameters", [])):
+            assert "Sparse" in str(get["responses"]["200"]) or "required" not in str(get["responses"]["200"]), path

@@ -47,7 +47,6 @@ def _bodies(d):
         "impact": 1, "urgency": 3, "category": "Network", "assignment_group": d["group"].pk, "assignee": d["agent"].pk,
         "channel": "monitoring", "known_error": d["known_error"].pk, "outage_start": "2026-03-29T02:30:15.123456+02:00",
         "outage_end": "2026-03-29T03:30:15Z", "affected_cis": [cis[0], cis[1], cis[0]], "caller": d["caller"].pk, "reason": "",
-        "status": "resolved", "priority": 1, "unknown": "ignored",
     }
     return [
         # taken by the quick path
@@ -69,6 +68,7 @@ def _bodies(d):
         {"title": "x", "affected_cis": None}, {"title": "x", "affected_cis": {"a": 1}}, {"title": "x", "caller": d["gone"].pk},
         {"title": "x", "caller": None}, {"title": "x", "service": 999999, "assignment_group": 999999, "impact": 9},
         {"title": "x", "outage_start": "not a date"}, [], "text",
+        {"title": "x", "status": "resolved"}, {"title": "x", "priority": 1}, {"title": "x", "unknown": "never silently ignored"},
         # refused by the service
         {"title": "x", "assignee": d["other_agent"].pk, "assignment_group": d["group"].pk},
         {"title": "x", "assignee": d["agent"].pk},

@@ -211,3 +211,79 @@ def test_proactive_problem_management_proposes_once_per_cluster(desk, settings):
     accepted = post(desk["agent"], f"/api/v1/problem-proposals/{proposal.pk}/accept/")
     assert accepted.status_code == 201 and len(accepted.json()["incidents"]) == 3
     assert post(desk["agent"], f"/api/v1/problem-proposals/{proposal.pk}/accept/").status_code == 400
+
+
+def _major(desk):
+    parent = IncidentFactory(caller=desk["employee"], assignment_group=desk["group"], assignee=desk["agent"])
+    services.incident_declare_major(actor=desk["lead"], incident=parent, major_incident_manager=desk["lead"])
+    return parent
+
+
+def test_patching_parent_links_a_child_as_the_incident_page_does(desk):
+    parent, child = _major(desk), IncidentFactory(caller=desk["employee"])
+    linked = api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": parent.pk}, format="json")
+    assert linked.status_code == 200 and linked.json()["parent"] == parent.pk, linked.json()
+    child.refresh_from_db()
+    assert child.parent_id == parent.pk
+    assert AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(child.pk), action="update", changes__parent_id=[None, parent.pk]).exists()
+    # Sending back what was read is not a change.
+    assert api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": parent.pk, "title": "Renamed"}, format="json").status_code == 200
+
+
+def test_patching_parent_keeps_the_pages_rules(desk):
+    not_major, child = IncidentFactory(caller=desk["employee"]), IncidentFactory(caller=desk["employee"])
+    refused = api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": not_major.pk, "title": "Changed too"}, format="json")
+    assert refused.status_code == 400 and "major" in refused.json()["parent"][0]
+    child.refresh_from_db()
+    assert child.parent_id is None and child.title != "Changed too"  # nothing half-written
+    parent = _major(desk)
+    assert api_as(desk["agent"]).patch(f"/api/v1/incidents/{parent.pk}/", {"parent": parent.pk}, format="json").status_code == 400
+    services.incident_link_child(actor=desk["agent"], parent=parent, child=child)
+    unlink = api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": None}, format="json")
+    assert unlink.status_code == 400 and Incident.objects.get(pk=child.pk).parent_id == parent.pk
+
+
+def test_filing_with_a_parent_or_an_unknown_field_is_refused_not_ignored(desk):
+    parent = _major(desk)
+    for body in ({"title": "x", "parent": parent.pk}, {"title": "x", "colour": "red"}, {"title": "x", "status": "resolved"}):
+        response = post(desk["agent"], "/api/v1/incidents/", body)
+        assert response.status_code == 400 and set(body) - {"title"} <= set(response.json()), (body, response.json())
+    assert not Incident.objects.filter(title="x").exists()
+    assert post(desk["agent"], "/api/v1/incidents/", {"title": "x", "parent": None}).status_code == 201
+
+
+def test_patching_a_read_only_field_is_refused_unless_unchanged(desk):
+    incident = IncidentFactory(caller=desk["employee"])
+    read = api_as(desk["agent"]).get(f"/api/v1/incidents/{incident.pk}/").json()
+    changed = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {"status": "resolved", "priority": 1, "bogus": 1}, format="json")
+    assert changed.status_code == 400
+    assert changed.json()["status"] == ["This field is read-only."] and changed.json()["bogus"][0].startswith("Unknown field.")
+    same = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {k: read[k] for k in ("id", "number", "reference", "status", "created_at")} | {"title": "New title"}, format="json")
+    assert same.status_code == 200 and same.json()["title"] == "New title", same.json()
+    caller = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {"caller": desk["agent"].pk}, format="json")
+    assert caller.status_code == 400 and "caller" in caller.json()
+
+
+def test_a_reassignments_reason_is_in_its_audit_entry(desk):
+    incident = IncidentFactory(caller=desk["employee"], assignment_group=desk["group"])
+    moved = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {"assignment_group": desk["other_group"].pk, "reason": "Router fault, not mail"}, format="json")
+    assert moved.status_code == 200, moved.json()
+    entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(incident.pk), action="update").latest("id")
+    assert "assignment_group_id" in entry.changes and entry.reason == "Router fault, not mail"
+
+
+def test_a_bulk_actions_reason_is_in_each_audit_entry(desk):
+    a, b = IncidentFactory(caller=desk["employee"]), IncidentFactory(caller=desk["employee"])
+    done = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a.pk, b.pk], "action": "set_priority", "impact": 1, "urgency": 1, "reason": "Whole site down"})
+    assert done.status_code == 200, done.json()
+    for incident in (a, b):
+        entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(incident.pk), action="update").latest("id")
+        assert entry.changes["priority"][1] == 1 and entry.reason == "Whole site down"
+    group = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a.pk, b.pk], "action": "assign", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk, "reason": "Mail team takes them"})
+    assert group.status_code == 200, group.json()
+    entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(a.pk), action="update", changes__has_key="assignment_group_id").latest("id")
+    assert entry.reason == "Mail team takes them"
+    master = IncidentFactory(caller=desk["employee"])
+    post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a.pk], "action": "resolve_duplicate", "duplicate_of": master.pk, "reason": "Same outage"})
+    cancel = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(a.pk), action="transition").latest("id")
+    assert cancel.reason == f"Duplicate of {master.reference}: Same outage"

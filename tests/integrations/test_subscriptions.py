@@ -88,7 +88,9 @@ def test_editing_a_subscription_validates_like_creating(manager):
     assert api.patch(f"/api/v1/webhooks/{subscription.pk}/", {"url": "file:///etc/passwd"}, format="json").status_code == 400
     ok = api.patch(f"/api/v1/webhooks/{subscription.pk}/", {"url": "https://new.example.com/h", "event_types": ["sla.breached"]}, format="json")
     assert ok.status_code == 200 and ok.json()["url"] == "https://new.example.com/h" and ok.json()["event_types"] == ["sla.breached"]
-    assert api.patch(f"/api/v1/webhooks/{subscription.pk}/", {"status": "disabled"}, format="json").json()["status"] == "active"  # state moves by transitions
+    refused = api.patch(f"/api/v1/webhooks/{subscription.pk}/", {"status": "disabled"}, format="json")  # state moves by transitions
+    assert refused.status_code == 400 and refused.json() == {"status": ["This field is read-only."]}
+    assert api.get(f"/api/v1/webhooks/{subscription.pk}/").json()["status"] == "active"
 
 
 # --- who may ------------------------------------------------------------------------

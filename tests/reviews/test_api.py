@@ -149,3 +149,15 @@ def test_publishing_the_agenda_invites_everyone_the_changes_affect(people, mailo
         api_as(people["chair"]).post(url(meeting, "publish/"), {}, format="json")
     [invitation] = [m for m in mailoutbox if m.to == ["exchange@example.test"]]
     assert invitation.subject.startswith("[MOF] You are invited") and "owner of service Exchange mail" in invitation.body
+
+
+def test_an_agenda_item_with_votes_cast_is_not_removed(cab, people):
+    from tests.reviews.conftest import vote_all
+
+    change = change_in(requester=people["requester"], approval_path="change_manager")
+    chair = api_as(people["chair"])
+    item_id = chair.post(url(cab, "agenda/"), {"subject": change.reference}, format="json").json()["id"]
+    vote_all(AgendaItem.objects.get(pk=item_id), people, voters=("rel",))
+    response = chair.delete(url(cab, f"agenda/{item_id}/"))
+    assert response.status_code == 409 and "1 vote cast" in response.json()["detail"] and "defer it instead" in response.json()["detail"]
+    assert AgendaItem.objects.filter(pk=item_id).exists() and AgendaItem.objects.get(pk=item_id).votes.count() == 1

@@ -61,3 +61,40 @@ def test_incident_clocks_endpoint_shows_timelines_only_to_who_may_see_the_incide
     assert [c["metric"] for c in body] == ["resolution"] and body[0]["state"] == "running" and isinstance(body[0]["timeline"], list)
     assert api_as(stranger).get(f"/api/v1/incidents/{incident.pk}/clocks/").status_code == 404
     assert api_as(UserFactory(username="eng", roles=["support"])).post("/api/v1/slas/", {"name": "x"}, format="json").status_code == 403
+
+
+def test_an_sla_for_an_unknown_ticket_type_is_refused_with_the_allowed_values(boss):
+    client = api_as(boss)
+    calendar = BusinessCalendar.objects.create(name="Always", time_zone="UTC")
+    for bogus in ("bogus", "incident"):
+        response = client.post("/api/v1/slas/", {"name": f"For {bogus}", "calendar": calendar.pk, "resolution_seconds": 3600, "ticket_type": bogus}, format="json")
+        assert response.status_code == 400, response.json()
+        assert bogus in response.json()["ticket_type"][0] and "incidents.incident" in response.json()["ticket_type"][0]
+    assert not ServiceLevelAgreement.objects.exists()
+    made = client.post("/api/v1/slas/", {"name": "Incidents", "calendar": calendar.pk, "resolution_seconds": 3600, "ticket_type": "incidents.incident"}, format="json")
+    assert made.status_code == 201 and made.json()["versions"][0]["ticket_type"] == "incidents.incident"
+    sla = made.json()["id"]
+    assert client.post(f"/api/v1/slas/{sla}/versions/", {"resolution_seconds": 7200, "ticket_type": "bogus"}, format="json").status_code == 400
+
+
+def test_the_schema_lists_the_ticket_types_an_sla_applies_to(boss):
+    schema = api_as(boss).get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert schema["SLATicketTypeEnum"]["enum"] == ["incidents.incident"]
+    assert schema["SLACreateRequest"]["properties"]["ticket_type"] == {"$ref": "#/components/schemas/SLATicketTypeEnum", "description": "The tickets it applies to."} or \
+        "SLATicketTypeEnum" in str(schema["SLACreateRequest"]["properties"]["ticket_type"])
+
+
+def test_versions_saved_with_another_ticket_type_are_mapped_to_incidents(boss):
+    import importlib
+
+    from django.apps import apps
+
+    from slas.models import SLAVersion
+
+    migration = importlib.import_module("slas.migrations.0011_sla_ticket_type_choices")
+    calendar = BusinessCalendar.objects.create(name="Always", time_zone="UTC")
+    sla = ServiceLevelAgreement.objects.create(name="Old", owner=boss)
+    SLAVersion.objects.create(sla=sla, number=1, ticket_type="incident", calendar=calendar, resolution_seconds=60, created_by=boss)
+    SLAVersion.objects.create(sla=sla, number=2, ticket_type="bogus", calendar=calendar, resolution_seconds=60, created_by=boss)
+    migration.map_ticket_types(apps, None)
+    assert set(SLAVersion.objects.values_list("ticket_type", flat=True)) == {"incidents.incident"}
