@@ -18,7 +18,6 @@ from mof.choices import RoleCluster
 from mof.tokens import service_account_create, token_issue
 from operations.models import MonitoringAlert, MonitoringEvent
 from tests.factories import AdminFactory, UserFactory
-from tests.integration.test_celery_worker import builtin_data  # noqa: F401  (the built-in CI classes)
 from tests.operations.factories_events import ci_in_service
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from django.db import connections
 from incidents import services as desk
 from mof.models import MailStatus, OutgoingMail
 from tests.factories import TeamFactory, UserFactory
-from tests.integration.test_celery_worker import builtin_data, needs_postgres  # noqa: F401 - fixture
+from tests.integration.test_celery_worker import needs_postgres  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, needs_postgres]
 

@@ -9,7 +9,7 @@ from incidents import services as desk
 from integrations.choices import DeliveryStatus
 from integrations.models import OutboxEvent, WebhookDelivery
 from tests.factories import UserFactory
-from tests.integration.test_celery_worker import builtin_data, celery_worker, needs_postgres, needs_redis  # noqa: F401 - fixtures
+from tests.integration.test_celery_worker import celery_worker, needs_postgres, needs_redis  # noqa: F401 - fixtures
 from tests.integrations.factories import SubscriptionFactory
 
 pytestmark = [pytest.mark.integration, needs_postgres, needs_redis]

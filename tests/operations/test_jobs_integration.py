@@ -14,7 +14,7 @@ from incidents.models import Incident
 from mof.services import system_user
 from operations import jobs
 from operations.models_jobs import Job, JobRun
-from tests.integration.test_celery_worker import builtin_data, celery_worker, needs_postgres, needs_redis  # noqa: F401 (fixtures)
+from tests.integration.test_celery_worker import celery_worker, needs_postgres, needs_redis  # noqa: F401 (fixtures)
 from tests.operations.jobs_factories import JobFactory, operator
 
 pytestmark = [pytest.mark.integration, needs_postgres]
