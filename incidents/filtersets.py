@@ -42,14 +42,6 @@ class IncidentFilterSet(django_filters.FilterSet):
             # listing every user makes the page heavy and helps no one.
             self.filters["assignee"].queryset = assignable_people(user)
 
-
-def assignable_people(user):
-    teams = getattr(user, "team_ids", None)
-    members = User.objects.filter(is_active=True, teams__isnull=False)
-    if teams:
-        members = members.filter(teams__in=teams)
-    return members.distinct().order_by("username")
-
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:
@@ -67,3 +59,11 @@ def assignable_people(user):
         # A subquery, not a join: no duplicate rows and nothing to de-duplicate.
         through = Incident.affected_cis.through
         return queryset.filter(pk__in=through.objects.filter(configurationitem_id__in=ci_ids).values("incident_id"))
+
+
+def assignable_people(user):
+    teams = getattr(user, "team_ids", None)
+    members = User.objects.filter(is_active=True, teams__isnull=False)
+    if teams:
+        members = members.filter(teams__in=teams)
+    return members.distinct().order_by("username")
