@@ -10,6 +10,7 @@ from django.db.models import Q
 from incidents.choices import IncidentStatus, Scale
 from incidents.models import Incident
 from mof.models import ConfigurationItem, Service, Team, User
+from mof.pagination import parse_id
 
 
 class IncidentFilterSet(django_filters.FilterSet):
@@ -46,9 +47,9 @@ class IncidentFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        number = value.upper().removeprefix("INC-")
-        if number.isdigit():
-            return queryset.filter(number=int(number))
+        number = parse_id(value.upper().removeprefix("INC-"))
+        if number is not None:
+            return queryset.filter(number=number)
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
 
     def filter_ci(self, queryset, name, value):
