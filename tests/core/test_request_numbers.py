@@ -28,3 +28,21 @@ def test_a_page_past_any_offset_the_database_takes_is_empty():
 
     page = paginate(Service.objects.order_by("pk"), page=10**30, page_size=50)
     assert page.items == [] and page.number == MAX_PAGE
+
+
+@pytest.mark.django_db
+def test_an_owner_id_no_column_holds_is_a_form_error_on_the_cmdb_list_and_the_api(client):
+    """SQLite refused the 21-digit id with OverflowError (a 500) before the filter was bounded."""
+    from rest_framework.test import APIClient
+
+    from tests.factories import AdminFactory, CIFactory
+
+    admin = AdminFactory(username="reader")
+    CIFactory(name="EX-CAS-01", owner=admin)
+    client.force_login(admin)
+    page = client.get("/cmdb/cis/", {"owner": "999999999999999999999"})
+    assert page.status_code in (200, 400) and "EX-CAS-01" in page.content.decode()  # the filter is refused, not applied
+    api = APIClient()
+    api.force_authenticate(admin)
+    assert api.get("/api/v1/cis/", {"owner": "999999999999999999999"}).status_code == 400
+    assert api.get("/api/v1/cis/", {"owner": admin.pk}).json()["count"] == 1
