@@ -90,12 +90,17 @@ def _objects(admin):
     from changes.models import Release, RequestForChange, StandardChangeTemplate
     from incidents.models import Incident, Problem, ProblemProposal, SavedFilter
     from integrations.models import WebhookDelivery, WebhookSubscription
-    from mof.models import ConfigurationItem, CIRelationship, Service, User
+    from mof.models import CIRelationship, ConfigurationItem, Service, User
     from mof.models_access import ApiToken, LoginLockout
     from operations.models import FreezeWindow, MaintenanceWindow
     from operations.models_jobs import Job
     from reviews.models import Meeting
-    from slas.models import BusinessCalendar, CapacityWarning, RecomputeJob, ServiceLevelAgreement
+    from slas.models import (
+        BusinessCalendar,
+        CapacityWarning,
+        RecomputeJob,
+        ServiceLevelAgreement,
+    )
     from slas.models_availability import OutageRecord
     from slas.models_capacity import CapacityThreshold
 
@@ -149,10 +154,12 @@ def _seed():
 
 
 def _lockout_fields():
+    """A locked sign-in, with whichever of these fields the lockout model has."""
     from mof.models_access import LoginLockout
 
     fields = {f.name for f in LoginLockout._meta.concrete_fields}
-    values = {"username": "someone", "address": "192.0.2.7", "failures": 9, "locked_until": timezone.now() + dt.timedelta(hours=1)}
+    values = {"kind": "username", "key": "someone", "username": "someone", "address": "192.0.2.7", "failures": 9,
+              "locked_until": timezone.now() + dt.timedelta(hours=1)}
     return {k: v for k, v in values.items() if k in fields}
 
 
@@ -169,8 +176,8 @@ def _readers(admin):
 
 def _fill(name, path, objects, secret):
     """The URL of a route with its parameters filled from the seeded portal, or the reason it cannot be."""
-    from mof.transitions import transition_names
     from mof import views_csv
+    from mof.transitions import transition_names
 
     url = path
     for match in re.finditer(r"<(?:(\w+):)?(\w+)>", path):
