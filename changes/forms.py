@@ -16,6 +16,7 @@ from changes import services
 from changes.choices import ChangeStatus, ChangeType, TemplateStatus
 from changes.models import ReleaseArtifact, StandardChangeTemplate
 from mof.models import RiskAssessment, User
+from mof.pagination import parse_id
 
 DATALIST_SIZE = 200
 
@@ -89,12 +90,14 @@ class NamedObjectsField(forms.CharField):
 
 
 def _ci_token(token):
-    return Q(name=token) | Q(pk=int(token)) if token.isdigit() else Q(name=token)
+    pk = parse_id(token)
+    return Q(name=token) | Q(pk=pk) if pk is not None else Q(name=token)
 
 
 def _change_token(token):
     number = token.upper().removeprefix("CHG-").removeprefix("CHG").strip()
-    return Q(number=int(number)) if number.isdigit() else None
+    number = parse_id(number)
+    return Q(number=number) if number is not None else None
 
 
 def ci_names_field(**kwargs):

@@ -19,7 +19,7 @@ from changes.models import Release, ReleaseArtifact, RequestForChange, StandardC
 from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import ConfigurationItem
-from mof.pagination import paginate, parse_positive_int
+from mof.pagination import paginate, parse_id, parse_positive_int
 from mof.views import PAGE_SIZE, MAX_PAGE_SIZE, _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 
 
@@ -74,8 +74,8 @@ def change_list(request):
     elif change_type:
         errors.append(f"No such type: choose one of {', '.join(ChangeType.values)}, or any type.")
     if q:
-        number = q.upper().removeprefix("CHG-")
-        qs = qs.filter(number=int(number)) if number.isdigit() else qs.filter(title__icontains=q)
+        number = parse_id(q.upper().removeprefix("CHG-"))
+        qs = qs.filter(number=number) if number is not None else qs.filter(title__icontains=q)
     if errors:  # a refused filter lists nothing and is never exported as no filter
         qs = qs.none()
     elif csv_io.export_requested(request):

@@ -10,6 +10,7 @@ from django.db.models import Q
 from incidents.choices import IncidentStatus, Scale
 from incidents.models import Incident
 from mof.models import ConfigurationItem, Service, Team, User
+from mof.pagination import parse_id
 
 
 class IncidentFilterSet(django_filters.FilterSet):
@@ -42,21 +43,13 @@ class IncidentFilterSet(django_filters.FilterSet):
             # listing every user makes the page heavy and helps no one.
             self.filters["assignee"].queryset = assignable_people(user)
 
-
-def assignable_people(user):
-    teams = getattr(user, "team_ids", None)
-    members = User.objects.filter(is_active=True, teams__isnull=False)
-    if teams:
-        members = members.filter(teams__in=teams)
-    return members.distinct().order_by("username")
-
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:
             return queryset
-        number = value.upper().removeprefix("INC-")
-        if number.isdigit():
-            return queryset.filter(number=int(number))
+        number = parse_id(value.upper().removeprefix("INC-"))
+        if number is not None:
+            return queryset.filter(number=number)
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
 
     def filter_ci(self, queryset, name, value):
@@ -67,3 +60,11 @@ def assignable_people(user):
         # A subquery, not a join: no duplicate rows and nothing to de-duplicate.
         through = Incident.affected_cis.through
         return queryset.filter(pk__in=through.objects.filter(configurationitem_id__in=ci_ids).values("incident_id"))
+
+
+def assignable_people(user):
+    teams = getattr(user, "team_ids", None)
+    members = User.objects.filter(is_active=True, teams__isnull=False)
+    if teams:
+        members = members.filter(teams__in=teams)
+    return members.distinct().order_by("username")

@@ -14,6 +14,7 @@ from incidents.choices import Channel, NoteKind, Scale
 from incidents.models import Incident, KnownError, Problem, SavedFilter
 from mof import policy
 from mof.models import ConfigurationItem, Service, Team, User
+from mof.pagination import parse_id
 
 REFERENCE = re.compile(r"^(?:[A-Za-z]+-)?(\d+)$")
 
@@ -202,7 +203,8 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         group = None
         if self.is_bound:
-            group = Team.objects.filter(pk=self.data.get("assignment_group") or None).first() if str(self.data.get("assignment_group", "")).isdigit() else None
+            group_id = parse_id(self.data.get("assignment_group"))
+            group = Team.objects.filter(pk=group_id).first() if group_id is not None else None
         elif incident is not None:
             group = incident.assignment_group
             self.initial.setdefault("assignment_group", incident.assignment_group_id)
@@ -263,7 +265,7 @@ class BulkForm(forms.Form):
 
             self.fields["assignee"].queryset = assignable_people(user)  # shown: the reader's groups
         ids = self.data.getlist("incidents") if hasattr(self.data, "getlist") else []
-        self.fields["incidents"].choices = [(i, i) for i in ids if str(i).isdigit()]
+        self.fields["incidents"].choices = [(i, i) for i in ids if parse_id(i) is not None]
 
     def clean(self):
         data = super().clean()

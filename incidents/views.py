@@ -42,7 +42,7 @@ from incidents.models import Incident, KnownError, PriorityRule, Problem, Proble
 from mof import csv_io, impact, policy
 from mof.forms import attempt
 from mof.models import Service, Team
-from mof.pagination import paginate, parse_positive_int
+from mof.pagination import paginate, parse_id, parse_positive_int
 from mof.views import MAX_PAGE_SIZE, PAGE_SIZE, _get_or_404, history_rows, transition_panel, transition_view
 
 DATALIST_SIZE = 200
@@ -254,7 +254,7 @@ def incident_take(request, pk):
     incident = _get_or_404(_incident_get, request.user, pk)
     mine = request.user.team_ids
     chosen = request.POST.get("assignment_group", "")
-    if chosen.isdigit() and int(chosen) in mine:
+    if parse_id(chosen) in mine:
         group_id = int(chosen)
     elif incident.assignment_group_id in mine:
         group_id = incident.assignment_group_id
@@ -330,7 +330,8 @@ def incident_link_child(request, pk):
 @require_POST
 def incident_link_known_error(request, pk):
     incident = _get_or_404(_incident_get, request.user, pk)
-    known_error = KnownError.objects.filter(pk=request.POST.get("known_error") or 0, active=True).first() if str(request.POST.get("known_error", "")).isdigit() else None
+    known_error_id = parse_id(request.POST.get("known_error"))
+    known_error = KnownError.objects.filter(pk=known_error_id, active=True).first() if known_error_id is not None else None
     if known_error is None:
         raise Http404("No such known error.")
     try:
@@ -348,7 +349,8 @@ def assignee_options(request):
     """htmx: the assignee <select> for the chosen group (its members only)."""
     if not _is_desk(request.user):
         raise PermissionDenied
-    group = Team.objects.filter(pk=request.GET.get("assignment_group")).first() if str(request.GET.get("assignment_group", "")).isdigit() else None
+    group_id = parse_id(request.GET.get("assignment_group"))
+    group = Team.objects.filter(pk=group_id).first() if group_id is not None else None
     members = list(group.members.filter(is_active=True).order_by("username")) if group else []
     return render(request, "incidents/_assignee_options.html", {"members": members, "field_id": request.GET.get("field_id") if request.GET.get("field_id") in ("id_assignee", "assign-id_assignee") else "assign-id_assignee"})
 
@@ -398,8 +400,7 @@ def incident_edit(request, pk):
 @require_GET
 def known_error_suggestions(request):
     """htmx partial: known errors matching what the agent types, for the chosen service/CI."""
-    service = request.GET.get("service") or None
-    service = int(service) if service and str(service).isdigit() else None
+    service = parse_id(request.GET.get("service"))
     ci = None
     names = [n.strip() for n in request.GET.get("affected_cis", "").split(",") if n.strip()]
     if names:
@@ -495,7 +496,7 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     my_groups = list(Team.objects.filter(pk__in=user.team_ids).order_by("name"))
     group_ids = None
     chosen = request.GET.get("in_group", "")
-    if chosen.isdigit() and int(chosen) in user.team_ids:
+    if parse_id(chosen) in user.team_ids:
         group_ids = [int(chosen)]
     if name == "breaching":
         base = _breaching_soon(selectors.queue(user=user, name="open", group_ids=group_ids if group_ids is not None else list(user.team_ids)))
@@ -624,8 +625,8 @@ def problem_list(request):
     elif status:
         error = f"No such status: choose one of {', '.join(ProblemStatus.values)}, or any status."
     if q:
-        number = q.upper().removeprefix("PRB-")
-        qs = qs.filter(number=int(number)) if number.isdigit() else qs.filter(title__icontains=q)
+        number = parse_id(q.upper().removeprefix("PRB-"))
+        qs = qs.filter(number=number) if number is not None else qs.filter(title__icontains=q)
     qs = qs.annotate(incident_count=Count("incidents"))
     if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, PROBLEM_EXPORT_COLUMNS, filename="problems")
@@ -678,9 +679,9 @@ def _problem_form(request, problem=None):
 
 def _problem_initial(request) -> dict:
     initial = {}
-    incident = request.GET.get("incident", "")
-    if incident.isdigit():
-        found = selectors.visible_incidents(request.user).filter(pk=int(incident)).first()
+    incident = parse_id(request.GET.get("incident"))
+    if incident is not None:
+        found = selectors.visible_incidents(request.user).filter(pk=incident).first()
         if found:
             initial.update(title=found.title, incidents=[found], services=[found.service_id] if found.service_id else [])
     return initial
@@ -734,7 +735,7 @@ KNOWN_ERROR_EXPORT_COLUMNS = csv_io.columns(
 def known_error_list(request):
     q = request.GET.get("q", "").strip()
     service = request.GET.get("service", "")
-    service_id = int(service) if service.isdigit() else None
+    service_id = parse_id(service)
     error = None
     if service and (service_id is None or not Service.objects.filter(pk=service_id).exists()):
         error = "No such service: choose one from the list, or any service."

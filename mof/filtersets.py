@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from mof.choices import CIStatus, Environment
 from mof.models import CIClass, ConfigurationItem, Service
+from mof.pagination import MAX_ID
 
 
 class CIFilterSet(django_filters.FilterSet):
@@ -29,7 +30,8 @@ class CIFilterSet(django_filters.FilterSet):
         label="Service",
         empty_label="Any service",
     )
-    owner = django_filters.NumberFilter(field_name="owner_id", label="Owner (id)")
+    # Bounded: an id no column holds is a form error (a 400 on the API), not a database error.
+    owner = django_filters.NumberFilter(field_name="owner_id", label="Owner (id)", min_value=1, max_value=MAX_ID)
     sort = django_filters.OrderingFilter(
         fields=(
             ("name", "name"),

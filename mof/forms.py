@@ -9,6 +9,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from mof.choices import RelationshipType
 from mof.models import ConfigurationItem, Service, User
 from mof.safe_json import SafeDecoder
+from mof.pagination import parse_id
 
 
 class ReasonForm(forms.Form):
@@ -112,8 +113,8 @@ class RelationshipForm(forms.Form):
     def clean_target(self):
         value = self.cleaned_data["target"].strip()
         target = self.visible.filter(name=value).first()
-        if target is None and value.isdigit():
-            target = self.visible.filter(pk=int(value)).first()
+        if target is None and parse_id(value) is not None:
+            target = self.visible.filter(pk=parse_id(value)).first()
         if target is None:
             raise ValidationError("No configuration item with this name or id.")
         if target.pk == self.source.pk:

@@ -57,7 +57,7 @@ DEEP_OFFSET = 2000
 
 
 def paginate(queryset, *, page: int, page_size: int) -> BoundedPage:
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     offset = (page - 1) * page_size
     if offset >= DEEP_OFFSET:
         # Deep pages: skip the offset over ids alone, then load the page's rows with their
@@ -74,14 +74,28 @@ def paginate(queryset, *, page: int, page_size: int) -> BoundedPage:
     return BoundedPage(items=rows[:page_size], number=page, page_size=page_size, count=count, has_next=has_next)
 
 
+# Beyond any page a reader can reach, and small enough that the offset fits a bigint.
+MAX_PAGE = 1_000_000
+# The largest value of a bigint column (PostgreSQL refuses a larger one with an error).
+MAX_ID = 2**63 - 1
+
+
 def parse_positive_int(value, default: int, maximum: int | None = None) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    if number < 1:
+    number = parse_id(value)
+    if number is None or number < 1:
         return default
     return min(number, maximum) if maximum else number
+
+
+def parse_id(value) -> int | None:
+    """The whole number a request parameter (an id, a reference number) spells in ASCII digits,
+    or None. str.isdigit() alone lets through "²" (int() refuses it) and numbers no database
+    column holds, which answered 500."""
+    value = str(value if value is not None else "").strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 class BoundedPaginator(Paginator):

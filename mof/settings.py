@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "mof.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "mof.query_guard.NulInQueryMiddleware",  # a NUL in a page parameter: 400, not a 500 from PostgreSQL
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mof.deletion import HistoryKept
 from mof import csv_io, policy
 from mof.models import Service
-from mof.pagination import BoundedPage, parse_positive_int
+from mof.pagination import BoundedPage, parse_id, parse_positive_int
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 from operations import calendar, ical, selectors, services
 from operations.forms import COMMON_ZONES, FreezeForm, MaintenanceWindowForm, add_model_errors
@@ -216,9 +216,11 @@ def _cell(items, cap):
 
 def _parse_day(raw):
     try:
-        return dt.date.fromisoformat(raw) if raw else timezone.localdate()
+        day = dt.date.fromisoformat(raw) if raw else timezone.localdate()
     except ValueError:
         return None
+    # The grids around a day near year 1 or 9999 overflow the date range (the feed's range too).
+    return day if 1900 <= day.year < 2900 else None
 
 
 def _local_midnight(day):
@@ -230,12 +232,12 @@ def _filter_objects(request):
     errors, service, ci = [], None, None
     raw = request.GET.get("service", "")
     if raw:
-        service = Service.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        service = Service.objects.filter(pk=parse_id(raw)).first() if parse_id(raw) is not None else None
         if service is None:
             errors.append(f"No IT service with id {raw[:20]!r}.")
     raw = request.GET.get("ci", "")
     if raw:
-        ci = policy.visible_cis(request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
+        ci = policy.visible_cis(request.user).filter(pk=parse_id(raw)).first() if parse_id(raw) is not None else None
         if ci is None:
             errors.append(f"No configuration item with id {raw[:20]!r}.")
     return service, ci, errors

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from mof import csv_io, policy, selectors
 from mof.forms import attempt
-from mof.pagination import paginate, parse_positive_int
+from mof.pagination import paginate, parse_id, parse_positive_int
 from mof.views import _get_or_404
 from operations import events, events_selectors
 from operations.models_events import Severity
@@ -43,8 +43,8 @@ class MapForm(forms.Form):
     def clean_ci(self):
         value = self.cleaned_data["ci"].strip()
         ci = self.visible.filter(name=value).first()
-        if ci is None and value.isdigit():
-            ci = self.visible.filter(pk=int(value)).first()
+        if ci is None and parse_id(value) is not None:
+            ci = self.visible.filter(pk=parse_id(value)).first()
         if ci is None:
             raise forms.ValidationError("No configuration item with this name or id.")
         return ci

@@ -17,7 +17,7 @@ from mof.deletion import HistoryKept
 from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import Service, Team
-from mof.pagination import paginate, parse_positive_int
+from mof.pagination import paginate, parse_id, parse_positive_int
 from mof.views import _get_or_404
 from operations import jobs, jobs_selectors
 from operations.forms import COMMON_ZONES
@@ -48,7 +48,7 @@ class JobForm(forms.Form):
         if not names:
             raise forms.ValidationError("Name at least one configuration item.")
         visible = policy.visible_cis(self.user)
-        ids = [int(n) for n in names if n.isdigit()]
+        ids = [parse_id(n) for n in names if parse_id(n) is not None]
         found = list(visible.filter(Q(name__in=names) | Q(pk__in=ids)))
         known = {c.name for c in found} | {str(c.pk) for c in found}
         unknown = [n for n in names if n not in known]
@@ -98,7 +98,7 @@ def job_list(request):
         qs = qs.filter(active=state == "1")
     group = request.GET.get("group", "")
     if group:
-        qs = qs.filter(owner_group_id=int(group)) if group.isdigit() else qs.none()
+        qs = qs.filter(owner_group_id=parse_id(group)) if parse_id(group) is not None else qs.none()
     q = request.GET.get("q", "").strip()[:100]
     if q:
         qs = qs.filter(name__icontains=q)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from mof import audit, policy, review_gate, separation
 from mof.choices import ReviewKind
+from mof.pagination import parse_id
 from mof.transitions import TransitionBlocked, TransitionNotAllowed, perform_transition
 from reviews import decisions as decision_registry
 from reviews import review_periods, selectors
@@ -401,9 +402,9 @@ def parse_subject(reference: str):
     text = (reference or "").strip().upper()
     prefix, _, number = text.partition("-")
     model = prefixes.get(prefix)
-    if model is None or not number.isdigit():
+    if model is None or parse_id(number) is None:
         raise ValidationError({"subject": f"Name the subject as {', '.join(p + '-123' for p in sorted(prefixes))}."})
-    subject = model._default_manager.filter(number=int(number)).first()
+    subject = model._default_manager.filter(number=parse_id(number)).first()
     if subject is None:
         raise ValidationError({"subject": f"{text} does not exist."})
     return subject

@@ -309,8 +309,10 @@ def parse_period(start_raw: str | None, end_raw: str | None, *, default_days: in
                 d = parse_datetime(raw)
                 if d is None:
                     raise ValueError
-        except ValueError:
-            raise ValidationError({name: f"Not a date: {raw!r} (use YYYY-MM-DD or an ISO date-time)."}) from None
+        except (ValueError, OverflowError):  # 9999-12-31 as an end: the day after is no date
+            raise ValidationError({name: f"Not a date: {raw[:40]!r} (use YYYY-MM-DD or an ISO date-time)."}) from None
+        if not 1900 <= d.year < 2900:  # a default start days before year 1 would overflow
+            raise ValidationError({name: "Out of range: a date between 1900 and 2899."})
         if timezone.is_naive(d):
             d = timezone.make_aware(d, tz)
         return d

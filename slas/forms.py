@@ -349,6 +349,11 @@ class PeriodForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name in ("start", "end"):
+            if data.get(name) and not 1900 <= data[name].year < 2900:  # the day after 9999-12-31 is no date
+                self.add_error(name, "Out of range: a date between 1900 and 2899.")
+        if self.errors:
+            return data
         today = timezone.localdate()
         end = data.get("end") or today
         start = data.get("start") or end - dt.timedelta(days=self.DEFAULT_DAYS - 1)

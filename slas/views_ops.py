@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from mof.deletion import HistoryKept
 from mof import csv_io, policy
 from mof.models import Service
+from mof.pagination import parse_id
 from slas import availability as av
 from slas import capacity
 from slas.models import BusinessCalendar, CapacityThreshold, CapacityWarning, OutageRecord, WarningStatus
@@ -354,8 +355,8 @@ def capacity_dashboard(request):
     rows = capacity.forecasts(request.user, now=now)
     selected = None
     ci_id, metric = request.GET.get("ci", ""), request.GET.get("metric", "")
-    if ci_id.isdigit() and metric:
-        ci = policy.visible_cis(request.user).filter(pk=int(ci_id)).first()
+    if parse_id(ci_id) is not None and metric:
+        ci = policy.visible_cis(request.user).filter(pk=parse_id(ci_id)).first()
         if ci is not None:
             th = capacity.threshold_for(ci, metric)
             f = capacity.forecast_for(ci, metric, threshold=th, now=now) if th else None

@@ -281,6 +281,20 @@ def test_queue_filters_and_saved_filters(client, desk):
     assert client.post(reverse("saved_filter_delete", args=[saved.pk]), {}).status_code == 302 and not SavedFilter.objects.exists()
 
 
+def test_queue_search_box_and_ci_filter_find_their_incidents(client, desk):
+    """Issue 11: the search (q) and CI filters of the queue answered 500 for any value."""
+    cas = CIFactory(name="EX-CAS-02", services=[desk["mail"]])
+    hit = services.incident_create(actor=desk["agent"], caller=desk["employee"], title="OWA down", assignment_group=desk["group"], affected_cis=[cas])
+    other = services.incident_create(actor=desk["agent"], caller=desk["employee"], title="Printer jam", assignment_group=desk["group"])
+    login(client, desk["agent"])
+    for params in ({"q": hit.reference}, {"q": f" {hit.reference.lower()} "}, {"q": "OWA"}, {"ci": "EX-CAS-02"}):
+        response = client.get(reverse("incident_queue"), {"queue": "open", **params})
+        table = response.content.decode().split("queue-table")[1]
+        assert response.status_code == 200 and hit.reference in table and other.reference not in table, params
+    nothing = client.get(reverse("incident_queue"), {"queue": "open", "ci": "NO-SUCH-CI"})
+    assert nothing.status_code == 200 and hit.reference not in nothing.content.decode().split("queue-table")[1]
+
+
 def test_breaching_soon_lists_incidents_whose_sla_clock_falls_due(client, desk):
     from slas import services as slas
     from slas.models import SLAStatus, ServiceLevelAgreement
