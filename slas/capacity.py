@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from mof import audit, deletion, policy
 from mof.choices import CIStatus, RoleCluster
+from mof.pagination import parse_id
 from mof.policy import any_of, has_role, is_internal, is_manager
 
 UTC = dt.timezone.utc
@@ -107,7 +108,7 @@ def measurements_record(*, actor, rows, now=None) -> list:
         raise ValidationError({"non_field_errors": [f"At most {MAX_BATCH} measurements per request."]})
     ids = {r.get("ci") for r in rows if isinstance(r, dict) and isinstance(r.get("ci"), int) and not isinstance(r.get("ci"), bool)}
     names = {r.get("ci") for r in rows if isinstance(r, dict) and isinstance(r.get("ci"), str)}
-    digits = {int(n) for n in names if n.isdigit()}
+    digits = {parse_id(n) for n in names} - {None}
     visible = policy.visible_cis(actor, ConfigurationItem.objects.only("pk", "name"))
     by_id = {c.pk: c for c in visible.filter(pk__in=ids | digits)} if ids or digits else {}
     by_name = {c.name: c for c in visible.filter(name__in=names)} if names else {}
@@ -129,7 +130,7 @@ def measurements_record(*, actor, rows, now=None) -> list:
         elif isinstance(raw_ci, int):
             ci = by_id.get(raw_ci)
         elif isinstance(raw_ci, str):
-            ci = by_name.get(raw_ci) or (by_id.get(int(raw_ci)) if raw_ci.isdigit() else None)
+            ci = by_name.get(raw_ci) or by_id.get(parse_id(raw_ci))
         else:
             problems["ci"] = ["A CI id or name."]
         if ci is None and "ci" not in problems:

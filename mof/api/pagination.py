@@ -10,7 +10,7 @@ from rest_framework.pagination import BasePagination, CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from mof.pagination import paginate, parse_positive_int
+from mof.pagination import paginate, parse_id, parse_positive_int
 
 MAX_PAGE_SIZE = 500
 LARGEST_OFFSET = 2**63 - 1  # what an SQL OFFSET can take; every page beyond is empty anyway
@@ -34,11 +34,12 @@ class PortalPagination(BasePagination):
             return self.cursor.paginate_queryset(queryset, request, view)
         size = parse_positive_int(request.query_params.get("page_size"), settings.REST_FRAMEWORK["PAGE_SIZE"], MAX_PAGE_SIZE)
         raw_page = request.query_params.get("page", "1")
-        if not str(raw_page).isdigit() or int(raw_page) < 1:
+        page_number = parse_id(raw_page)
+        if page_number is None or page_number < 1:
             raise NotFound("Invalid page.")
-        if (int(raw_page) - 1) * size > LARGEST_OFFSET:  # found by fuzzing: the database refused the offset (a 500)
+        if (page_number - 1) * size > LARGEST_OFFSET:  # found by fuzzing: the database refused the offset (a 500)
             raise NotFound("Invalid page.")
-        self.page = paginate(queryset, page=int(raw_page), page_size=size)
+        self.page = paginate(queryset, page=page_number, page_size=size)
         if not self.page.items and self.page.number > 1:
             raise NotFound("Invalid page.")
         return self.page.items

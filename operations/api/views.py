@@ -13,6 +13,7 @@ from changes import selectors as change_selectors
 from changes.conflicts import conflicts_for, next_free_slots, redact_for
 from mof import policy
 from mof.api.fields import SparseFieldsMixin, SparseFieldsView
+from mof.pagination import parse_id
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import ConfigurationItem, Service
 from operations import calendar, selectors, services
@@ -92,7 +93,7 @@ class ChangeConflictsView(SparseFieldsView, APIView):
     def get(self, request, pk):
         change = get_object_or_404(change_selectors.visible_changes(request.user), pk=pk)
         raw = request.query_params.get("slots", "3")
-        if not raw.isdigit() or int(raw) > 10:
+        if parse_id(raw) is None or int(raw) > 10:
             raise ValidationError({"slots": ["A whole number from 0 to 10."]})
         # What ?fields= leaves out is not worked out at all.
         conflicts = redact_for(conflicts_for(change), request.user) if self.wants("conflicts") else []
@@ -140,12 +141,12 @@ def _filters(request):
     errors, service, ci = {}, None, None
     raw_service = request.query_params.get("service", "")
     if raw_service:
-        service = Service.objects.filter(pk=int(raw_service)).first() if raw_service.isdigit() else None
+        service = Service.objects.filter(pk=service_id).first() if (service_id := parse_id(raw_service)) is not None else None
         if service is None or not policy.can(request.user, "service.view", service):
             errors["service"] = [f"No IT service with id {raw_service[:20]!r}."]
     raw_ci = request.query_params.get("ci", "")
     if raw_ci:
-        ci = policy.visible_cis(request.user).filter(pk=int(raw_ci)).first() if raw_ci.isdigit() else None
+        ci = policy.visible_cis(request.user).filter(pk=ci_id).first() if (ci_id := parse_id(raw_ci)) is not None else None
         if ci is None:
             errors["ci"] = [f"No configuration item with id {raw_ci[:20]!r}."]
     if errors:

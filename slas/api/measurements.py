@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from mof import policy
 from mof.api.fields import SparseFieldsMixin, SparseFieldsView
+from mof.pagination import parse_id
 from mof.api.pagination import PortalPagination
 from mof.api.views import HistoryMixin
 from mof.models import Service
@@ -70,10 +71,10 @@ class MeasurementView(SparseFieldsView, APIView):
         params = request.query_params
         errors = {}
         if params.get("ci"):
-            if not params["ci"].isdigit():
+            if parse_id(params["ci"]) is None:
                 errors["ci"] = ["A CI id."]
             else:
-                qs = qs.filter(ci_id=int(params["ci"]))
+                qs = qs.filter(ci_id=parse_id(params["ci"]))
         if params.get("metric"):
             qs = qs.filter(metric=params["metric"])
         for name, lookup in (("since", "at__gte"), ("until", "at__lte")):
@@ -132,9 +133,9 @@ class AvailabilityReportView(SparseFieldsView, APIView):
         services = None
         wanted = request.query_params.getlist("service")
         if wanted:
-            if not all(w.isdigit() for w in wanted):
+            services = [parse_id(w) for w in wanted]
+            if None in services:
                 raise ValidationError({"service": ["Service ids."]})
-            services = [int(w) for w in wanted]
             found = set(Service.objects.filter(pk__in=services).values_list("pk", flat=True))
             missing = sorted(set(services) - found)
             if missing:
