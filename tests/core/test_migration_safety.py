@@ -17,7 +17,10 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.contrib.postgres.operations import (
+    AddIndexConcurrently,
+    RemoveIndexConcurrently,
+)
 from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
@@ -63,15 +66,15 @@ ALLOWED = {
     "slas.0010_clock_running_due_index": "sweep index on SLA clocks, before the policy",
 }
 
-_INDEX_SQL = re.compile(r'\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF\s+NOT\s+EXISTS\s+)?([^\s(]*)\s*ON\s+(?:ONLY\s+)?"?(\w+)"?', re.I)
+_INDEX_SQL = re.compile(r'\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF\s+NOT\s+EXISTS\s+)?([^\s(]*)\s*ON\s+(?:ONLY\s+)?"?(\w+)"?', re.IGNORECASE)
 # An ALTER TABLE statement (up to its end or 400 characters of source) ...
-_ALTER_SQL = re.compile(r'\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?(\w+)"?([^;]{0,400})', re.I)
+_ALTER_SQL = re.compile(r'\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?(\w+)"?([^;]{0,400})', re.IGNORECASE)
 # ... that rewrites the table or scans it under ACCESS EXCLUSIVE.
 _LOCKING_ALTERS = {
-    "a column type change rewrites it": re.compile(r"\bTYPE\s+\w", re.I),
-    "a stored generated column rewrites it": re.compile(r"\bGENERATED\s+ALWAYS\s+AS\b.*?\bSTORED\b", re.I | re.S),
-    "SET NOT NULL scans it under its lock": re.compile(r"\bSET\s+NOT\s+NULL\b", re.I),
-    "a constraint added without NOT VALID is checked under its lock": re.compile(r"\bADD\s+CONSTRAINT\b(?!.*\bNOT\s+VALID\b)", re.I | re.S),
+    "a column type change rewrites it": re.compile(r"\bTYPE\s+\w", re.IGNORECASE),
+    "a stored generated column rewrites it": re.compile(r"\bGENERATED\s+ALWAYS\s+AS\b.*?\bSTORED\b", re.IGNORECASE | re.DOTALL),
+    "SET NOT NULL scans it under its lock": re.compile(r"\bSET\s+NOT\s+NULL\b", re.IGNORECASE),
+    "a constraint added without NOT VALID is checked under its lock": re.compile(r"\bADD\s+CONSTRAINT\b(?!.*\bNOT\s+VALID\b)", re.IGNORECASE | re.DOTALL),
 }
 
 
@@ -230,6 +233,9 @@ def test_the_check_catches_what_the_policy_forbids():
         migrations.AlterField("incident", "title", models.TextField()),
         migrations.AlterField("incident", "note", models.TextField(default="")),
         migrations.RunSQL("CREATE INDEX incident_x ON incidents_incident (title)", "DROP INDEX incident_x"),
+        migrations.RunSQL("ALTER TABLE incidents_incident ALTER COLUMN title TYPE text", migrations.RunSQL.noop),
+        migrations.RunSQL("ALTER TABLE incidents_incident ADD COLUMN v tsvector GENERATED ALWAYS AS (to_tsvector(title)) STORED", migrations.RunSQL.noop),
+        migrations.RunSQL("ALTER TABLE incidents_incident ADD CONSTRAINT c CHECK (id > 0)", migrations.RunSQL.noop),
         migrations.RenameField("incident", "title", "subject"),
     ]
     for operation in bad:
@@ -240,6 +246,8 @@ def test_the_check_catches_what_the_policy_forbids():
         migrations.AddField("incident", "at", models.DateTimeField(db_default=Now(), null=True)),
         migrations.AlterField("incident", "title", models.CharField(max_length=300)),
         migrations.RunSQL("CREATE INDEX CONCURRENTLY incident_x ON incidents_incident (title)", "DROP INDEX CONCURRENTLY incident_x"),
+        migrations.RunSQL("ALTER TABLE incidents_incident ADD CONSTRAINT c CHECK (id > 0) NOT VALID", migrations.RunSQL.noop),
+        migrations.RunSQL("ALTER TABLE incidents_incident VALIDATE CONSTRAINT c", migrations.RunSQL.noop),
     ]
     for operation in good:
         assert not _problems(operation, state, "incidents", set()), operation.describe()

@@ -120,7 +120,7 @@ def test_a_backup_restores_into_an_empty_database_with_the_portal_working_and_it
     # Backed up as the runtime role: it reads everything, which is all a dump needs.
     dump = tmp_path / "mof.dump"
     with portal_connected_as(roles["runtime"], roles["password"]):
-        call_command("backup_database", str(dump), stdout=open(os.devnull, "w"))
+        _command("backup_database", str(dump))
     manifest = json.loads(backup.manifest_path(dump).read_text())
     assert manifest["audit_trail"]["count"] == entries
     assert manifest["audit_trail"]["max_id"] == AuditEntry.objects.latest("id").pk
@@ -176,7 +176,7 @@ def test_a_backup_restores_into_an_empty_database_with_the_portal_working_and_it
 def test_a_restore_refuses_an_archive_that_is_not_the_one_its_manifest_describes(transactional_db, tmp_path):
     _desk_with_history()
     dump = tmp_path / "mof.dump"
-    call_command("backup_database", str(dump), stdout=open(os.devnull, "w"))
+    _command("backup_database", str(dump))
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dump.write_bytes(bytes(data))
