@@ -6,6 +6,9 @@ manifest, that every entry the backup holds is still there unchanged (mof.backup
 
 Entries added after the backup are counted, and accepted unless --exact (a database just
 restored from that backup must hold exactly its entries). Exits non-zero on any problem.
+
+Gaps in the ids prove nothing: an entry is written in its business write's transaction, and
+a rolled-back transaction has used its ids. Hence the comparison with a manifest.
 """
 from __future__ import annotations
 
