@@ -99,6 +99,9 @@ DATABASES = {
 # owning nothing) only what the portal needs: the audit trail and the SLA event log it may
 # read and add to, never change or empty (mof.dbroles). Empty: no grants (one role, or SQLite).
 MOF_DB_RUNTIME_ROLE = os.environ.get("MOF_DB_RUNTIME_ROLE", "").strip()
+# Folder of pg_dump / pg_restore for backup_database and restore_database. Empty: those of the
+# server's major version (/usr/lib/postgresql/<major>/bin on Debian), else the ones on PATH.
+MOF_PG_BIN_DIR = os.environ.get("MOF_PG_BIN_DIR", "").strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Names the portal's connections in pg_stat_activity (DATABASE_URL's ?application_name= wins).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", os.environ.get("DATABASE_APPLICATION_NAME", "mof-portal"))
