@@ -141,6 +141,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
                     else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# With DEBUG on, WhiteNoise finds files in place at each request (fixed here: the test runner
+# turns settings.DEBUG off after the settings are read, and STATIC_ROOT is not collected then).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = DEBUG
 
 # E-mail: SMTP in production, files under var/ for `make run`.
 EMAIL_URL = os.environ.get("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"
