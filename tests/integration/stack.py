@@ -255,6 +255,7 @@ class PortalStack:
             "CACHE_URL": f"{self.redis.url}/1",
             "EMAIL_URL": f"file://{self.mail_dir}",
             "MOF_VAR_DIR": str(self.tmp / "var"),
+            "STATIC_ROOT": str(collected_static()),  # as the image has them: pages need the manifest
             "MOF_BASE_URL": self.base_url,
             "MOF_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
             "MOF_RATE_TOKEN": "100000/minute",
