@@ -36,5 +36,5 @@ COPY --from=build --chown=root:root /src /app
 RUN mkdir -p /app/var && chown mof:mof /app/var
 USER mof
 EXPOSE 8000
-ENTRYPOINT ["bin/portal"]
+ENTRYPOINT ["/app/bin/portal"]
 CMD ["web"]

@@ -93,5 +93,5 @@ def test_the_dockerfile_is_multi_stage_non_root_and_collects_static_files_at_bui
     users = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert users and users[-1] not in ("root", "0")
     assert re.search(r"^RUN .*DEBUG=0 .*manage\.py collectstatic", dockerfile, re.M)
-    assert 'ENTRYPOINT ["bin/portal"]' in dockerfile
+    assert 'ENTRYPOINT ["/app/bin/portal"]' in dockerfile
     assert (ROOT / "bin" / "portal").stat().st_mode & 0o111
