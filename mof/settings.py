@@ -54,6 +54,8 @@ MIDDLEWARE = [
     # First: every answer, a redirect or a 500 too, carries the request id (mof.request_log).
     "mof.request_log.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files before anything else touches the request (sessions, CSRF, the database).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "mof.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,6 +135,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# With DEBUG off the web process serves STATIC_ROOT itself (WhiteNoise): `collectstatic`
+# (run when the image is built) writes every file under a content-hashed name, with .gz
+# and .br copies, and those names are cached for a year. Pages then need that manifest:
+# with DEBUG off and no `collectstatic`, a page naming a static file is a 500. With DEBUG
+# on (make run, the tests) files are found in place under their plain names.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# With DEBUG on, WhiteNoise finds files in place at each request (fixed here: the test runner
+# turns settings.DEBUG off after the settings are read, and STATIC_ROOT is not collected then).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = DEBUG
 
 # E-mail: SMTP in production, files under var/ for `make run`.
 EMAIL_URL = os.environ.get("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"

@@ -21,6 +21,7 @@ afterwards.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import email
 import email.policy
@@ -28,10 +29,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +51,37 @@ def postgres_url() -> str | None:
     """The PostgreSQL server the suite is configured for (DATABASE_URL), or None."""
     url = os.environ.get("DATABASE_URL", "")
     return url if url.startswith(("postgres://", "postgresql://", "pgsql://")) else None
+
+
+def database_url(settings_dict) -> str:
+    """A postgres:// URL for a Django connection's settings (e.g. the test database's)."""
+    user, password = settings_dict["USER"] or "", settings_dict["PASSWORD"] or ""
+    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    return f"postgres://{auth}{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+
+
+# Static files the portal's own pages do not name: the admin's, DRF's and the API docs'
+# (and htmx's extensions, unminified copies and source maps) take a minute to compress; the
+# image collects them all.
+STATIC_IGNORE = ("admin", "rest_framework", "drf_spectacular_sidecar", "ext", "htmax-*", "htmx-2.js", "*.map")
+_collected_static: list[Path] = []
+
+
+def collected_static() -> Path:
+    """A STATIC_ROOT collected as the image's build does it, with DEBUG off (hashed names
+    and .gz/.br copies, WhiteNoise), once per test run. A server with DEBUG off needs its
+    manifest to render any page."""
+    if not _collected_static:
+        root = Path(tempfile.mkdtemp(prefix="mof-static-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "MOF_"))}
+        env.update({"DJANGO_SETTINGS_MODULE": "mof.settings", "PYTHONPATH": str(ROOT), "DEBUG": "0",
+                    "STATIC_ROOT": str(root / "static"), "MOF_VAR_DIR": str(root / "var")})
+        ignore = [arg for pattern in STATIC_IGNORE for arg in ("-i", pattern)]
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0", *ignore],
+                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+        _collected_static.append(root / "static")
+    return _collected_static[0]
 
 
 def free_port() -> int:
@@ -221,6 +255,7 @@ class PortalStack:
             "CACHE_URL": f"{self.redis.url}/1",
             "EMAIL_URL": f"file://{self.mail_dir}",
             "MOF_VAR_DIR": str(self.tmp / "var"),
+            "STATIC_ROOT": str(collected_static()),  # as the image has them: pages need the manifest
             "MOF_BASE_URL": self.base_url,
             "MOF_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
             "MOF_RATE_TOKEN": "100000/minute",

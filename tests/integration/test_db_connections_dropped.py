@@ -7,7 +7,6 @@ test database; between bursts of a bounded load, this test terminates the backen
 that gunicorn only: those on the test database with the application_name it was given."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,23 +23,12 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from tests.factories import CIFactory, UserFactory
+from tests.integration.stack import collected_static, database_url, free_port
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 THREADS, ROUNDS, PER_ROUND = 4, 5, 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_url(settings_dict) -> str:
-    user, password = settings_dict["USER"] or "", settings_dict["PASSWORD"] or ""
-    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
-    return f"postgres://{auth}{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ def gunicorn(builtin_data, tmp_path):
         "DATABASE_URL": database_url(connection.settings_dict), "DATABASE_APPLICATION_NAME": app_name, "DATABASE_CONN_MAX_AGE": "600",
         "DEBUG": "0", "SECRET_KEY": "integration-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
         "CACHE_URL": "locmem://", "CELERY_BROKER_URL": "memory://", "MOF_VAR_DIR": str(tmp_path), "MOF_RATE_TOKEN": "100000/minute",
-        "MOF_BASE_URL": f"http://127.0.0.1:{port}",
+        "MOF_BASE_URL": f"http://127.0.0.1:{port}", "STATIC_ROOT": str(collected_static()),
     }
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "mof.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "60"],
