@@ -16,9 +16,11 @@ and a scrape of any process adds them all up (prometheus_client's multiprocess m
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
+import re
 import time
 from datetime import timedelta
 
@@ -48,7 +50,17 @@ def route_of(request) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None:
         return UNMATCHED
-    return match.route or match.view_name or UNMATCHED
+    return _readable(match.route) if match.route else (match.view_name or UNMATCHED)
+
+
+@functools.lru_cache(maxsize=1024)
+def _readable(route: str) -> str:
+    """A regex route (DRF's routers) as a path pattern: "api/v1/incidents/(?P<pk>[^/.]+)/$"
+    becomes "api/v1/incidents/<pk>/"."""
+    return _GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "").replace("\\", "")
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 
 
 class MetricsMiddleware:
