@@ -116,3 +116,21 @@ def test_backlogs_and_incidents_are_counted(client, db):
     assert samples(families, "mof_webhook_outbox_oldest_seconds")[()] >= 170
     assert samples(families, "mof_mail_outbox_pending") == {(): 1}
     assert samples(families, "mof_sla_sweep_lag_seconds") == {(): 0}
+
+
+@override_settings(MOF_METRICS_TOKEN=TOKEN)
+def test_the_example_alert_rules_use_only_exported_metrics(client, db):
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    rules = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs/monitoring/alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    client.get("/healthz")
+    exported = {s.name for family in scrape(client, **BEARER).values() for s in family.samples}
+    used = {name for expr in expressions for name in re.findall(r"\bmof_[a-z0-9_]+", expr)}
+    assert used and used <= exported, sorted(used - exported)
+    assert {"MofNotReady", "MofSlaSweepLagging", "MofWebhookOutboxGrowing", "MofSlaBreaching", "MofHigh5xxRate"} <= {
+        rule["alert"] for group in rules["groups"] for rule in group["rules"]
+    }
