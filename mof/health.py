@@ -9,9 +9,9 @@ checks and nothing else (no host, no error text, no version).
 * redis      - every Redis the portal uses (CACHE_URL, CELERY_BROKER_URL) answers PING;
 * worker     - the mof.heartbeat task (queued by beat every minute) ran within
                MOF_READY_WORKER_MAX_AGE seconds: a worker takes tasks off the broker;
-* beat       - beat queued that task within MOF_READY_BEAT_MAX_AGE seconds (its last_run_at
-               in the database schedule, which beat writes every few minutes: keep the
-               threshold above 4 minutes);
+* beat       - beat queued that task within MOF_READY_BEAT_MAX_AGE seconds: the "beat" row
+               beat writes once the message is out (mof.celery), or the task's last_run_at
+               in the database schedule (which beat writes every ~3 minutes);
 * outbox     - fewer than MOF_READY_OUTBOX_MAX webhook events wait to be relayed;
 * mail       - fewer than MOF_READY_MAIL_MAX notification mails wait to be sent.
 
@@ -31,6 +31,7 @@ log = logging.getLogger("mof.health")
 
 HEARTBEAT_TASK = "mof.heartbeat"
 WORKER = "worker"
+BEAT = "beat"
 
 _migrations_applied: set[str] = set()  # aliases found fully migrated (this process)
 _redis_clients: dict[str, object] = {}
@@ -85,9 +86,14 @@ def check_worker(using: str) -> bool:
 
 
 def beat_last_run(using: str = "default"):
+    """When beat last queued the heartbeat: its own record, or its schedule's (the later)."""
     from django_celery_beat.models import PeriodicTask
 
-    return PeriodicTask.objects.using(using).filter(task=HEARTBEAT_TASK, enabled=True).order_by("-last_run_at").values_list("last_run_at", flat=True).first()
+    from mof.models import Heartbeat
+
+    recorded = Heartbeat.objects.using(using).filter(name=BEAT).values_list("at", flat=True).first()
+    scheduled = PeriodicTask.objects.using(using).filter(task=HEARTBEAT_TASK, enabled=True, last_run_at__isnull=False).order_by("-last_run_at").values_list("last_run_at", flat=True).first()
+    return max((t for t in (recorded, scheduled) if t is not None), default=None)
 
 
 def check_beat(using: str) -> bool:

@@ -92,6 +92,28 @@ def test_beat_never_ran_is_not_ready(client, beating):
     assert readyz(client).json()["checks"]["beat"] == "failed"
 
 
+def test_beats_own_record_of_queueing_the_heartbeat_counts_before_its_schedule_is_written(client, beating):
+    PeriodicTask.objects.filter(task=health.HEARTBEAT_TASK).update(last_run_at=None)
+    health.record_heartbeat(health.BEAT)
+    assert readyz(client).status_code == 200
+    Heartbeat.objects.filter(name=health.BEAT).update(at=timezone.now() - timedelta(minutes=10))
+    assert readyz(client).json()["checks"]["beat"] == "failed"
+
+
+def test_beat_records_its_heartbeat_once_the_message_is_out_and_nobody_else_does(db, monkeypatch):
+    from celery import signals
+
+    from mof import celery as mof_celery
+
+    signals.after_task_publish.send(sender=health.HEARTBEAT_TASK, headers={"periodic_task_name": "Heartbeat"})
+    assert not Heartbeat.objects.filter(name=health.BEAT).exists()  # not the beat process
+    monkeypatch.setattr(mof_celery, "_in_beat", True)
+    signals.after_task_publish.send(sender="slas.sweep", headers={})
+    assert not Heartbeat.objects.filter(name=health.BEAT).exists()
+    signals.after_task_publish.send(sender=health.HEARTBEAT_TASK, headers={"periodic_task_name": "Heartbeat"})
+    assert Heartbeat.objects.get(name=health.BEAT).at > timezone.now() - timedelta(seconds=5)
+
+
 def test_silent_worker_makes_it_not_ready(client, beating):
     Heartbeat.objects.filter(name="worker").update(at=timezone.now() - timedelta(minutes=5))
     response = readyz(client)
