@@ -214,7 +214,7 @@ class BusinessCollector:
 
             worker = Heartbeat.objects.filter(name=health.WORKER).values_list("at", flat=True).first()
             yield GaugeMetricFamily("mof_worker_heartbeat_age_seconds", "Seconds since a worker last ran the heartbeat task (NaN: never).", value=_age(worker, now))
-            yield GaugeMetricFamily("mof_beat_heartbeat_age_seconds", "Seconds since beat last queued the heartbeat task, as its schedule records it (NaN: never).", value=_age(health.beat_last_run(), now))
+            yield GaugeMetricFamily("mof_beat_heartbeat_age_seconds", "Seconds since beat last queued the heartbeat task (NaN: never).", value=_age(health.beat_last_run(), now))
         except Exception as exc:  # the database is down: the readiness gauges above say so
             log.warning("metrics: database figures unavailable: %s: %s", type(exc).__name__, exc)
 

@@ -217,8 +217,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 
 # Readiness (/readyz, `manage.py readiness`; mof.health): seconds each check may take, how
 # old the worker's heartbeat (the mof.heartbeat task beat queues every minute) and beat's
-# last run of it may be (beat records its runs every 3 minutes or so: keep that above 240),
-# and the webhook outbox and notification mail backlogs at which the portal is not ready.
+# record of queueing it may be, and the webhook outbox and notification mail backlogs at
+# which the portal is not ready.
 MOF_READY_TIMEOUT_SECONDS = float(os.environ.get("MOF_READY_TIMEOUT_SECONDS", "2"))
 MOF_READY_WORKER_MAX_AGE = int(os.environ.get("MOF_READY_WORKER_MAX_AGE", "180"))
 MOF_READY_BEAT_MAX_AGE = int(os.environ.get("MOF_READY_BEAT_MAX_AGE", "300"))
