@@ -21,3 +21,26 @@ def _refuse_without_secret_key(**kwargs):
         require_base_url()
     except ImproperlyConfigured as exc:  # signal receivers' exceptions are only logged: stop outright
         raise SystemExit(f"Refusing to start: {exc}") from exc
+
+
+# Readiness (mof.health): beat's own record of queueing the heartbeat, written in the beat
+# process once the message is out (its database schedule records runs only every ~3 minutes).
+_in_beat = False
+
+
+@signals.beat_init.connect
+def _mark_beat(**kwargs):
+    global _in_beat
+    _in_beat = True
+
+
+@signals.after_task_publish.connect
+def _beat_heartbeat(sender=None, headers=None, **kwargs):
+    if not _in_beat or sender != "mof.heartbeat":
+        return
+    from mof import health
+
+    try:
+        health.record_heartbeat(health.BEAT)
+    except Exception as exc:  # never in beat's way: the schedule's last_run_at still counts
+        health.log.warning("could not record beat's heartbeat: %s: %s", type(exc).__name__, exc)

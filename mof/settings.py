@@ -53,10 +53,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every answer, a redirect or a 500 too, carries the request id (mof.request_log).
     "mof.request_log.RequestIdMiddleware",
+    # Counts and times every request by its URL pattern (/metrics).
+    "mof.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files before anything else touches the request (sessions, CSRF, the database).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mof.csp.ContentSecurityPolicyMiddleware",
+    # /healthz, /readyz, /metrics: answered here, before the host check (mof.probes).
+    "mof.probes.ProbeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "mof.query_guard.NulInQueryMiddleware",  # a NUL in a page parameter: 400, not a 500 from PostgreSQL
@@ -230,6 +234,30 @@ CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, 
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONG_TASK_TIME_LIMIT + 60}
 
+# Readiness (/readyz, `manage.py readiness`; mof.health): seconds each check may take, how
+# old the worker's heartbeat (the mof.heartbeat task beat queues every minute) and beat's
+# record of queueing it may be, and the webhook outbox and notification mail backlogs at
+# which the portal is not ready.
+MOF_READY_TIMEOUT_SECONDS = float(os.environ.get("MOF_READY_TIMEOUT_SECONDS", "2"))
+MOF_READY_WORKER_MAX_AGE = int(os.environ.get("MOF_READY_WORKER_MAX_AGE", "180"))
+MOF_READY_BEAT_MAX_AGE = int(os.environ.get("MOF_READY_BEAT_MAX_AGE", "300"))
+MOF_READY_OUTBOX_MAX = int(os.environ.get("MOF_READY_OUTBOX_MAX", "1000"))
+MOF_READY_MAIL_MAX = int(os.environ.get("MOF_READY_MAIL_MAX", "1000"))
+# Prometheus metrics at /metrics (mof.metrics): served to a caller sending
+# "Authorization: Bearer <MOF_METRICS_TOKEN>" or connecting from one of
+# MOF_METRICS_ALLOWED_NETWORKS (comma-separated CIDRs); with neither set, /metrics is off (404).
+MOF_METRICS_TOKEN = os.environ.get("MOF_METRICS_TOKEN", "").strip()
+MOF_METRICS_ALLOWED_NETWORKS = env_list("MOF_METRICS_ALLOWED_NETWORKS")
+try:
+    import ipaddress as _ipaddress
+
+    for _cidr in MOF_METRICS_ALLOWED_NETWORKS:
+        _ipaddress.ip_network(_cidr, strict=False)
+except ValueError as _exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"MOF_METRICS_ALLOWED_NETWORKS: {_exc}") from None
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated calls get 401 with a WWW-Authenticate header.
@@ -333,6 +361,8 @@ from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP  # noqa: E402
 MOF_CONTENT_SECURITY_POLICY = os.environ.get("MOF_CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Probes and scrapers call plain http on the process's own address (mof.probes).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)

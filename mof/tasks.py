@@ -43,3 +43,12 @@ def notification_recipients(obj, actor_id) -> list:
     people = getattr(obj, "notification_recipients", None)
     users = people() if callable(people) else [getattr(obj, "owner", None)]
     return [u for u in users if u is not None and u.email and u.pk != actor_id and u.is_active]
+
+
+@shared_task(name="mof.heartbeat", ignore_result=True)
+def heartbeat() -> None:
+    """Record that a worker ran a task (beat queues this every minute): /readyz's worker check
+    and the mof_worker_heartbeat_age_seconds metric read it (mof.health)."""
+    from mof import health
+
+    health.record_heartbeat()

@@ -18,6 +18,7 @@ EXPECTED = {
     "operations.jobs_refresh": (60, "minutes"),
     "operations.events_purge": (1, "hours"),
     "mof.lockouts_prune": (1, "days"),
+    "mof.heartbeat": (1, "minutes"),
 }
 
 
