@@ -328,6 +328,15 @@ if not DEBUG:
 # MOF_LOG_LEVEL, to the console (stderr) with the request it happened in: every unhandled
 # exception is an ERROR line of django.request with its traceback, request id, method, path
 # and user (mof.request_log), and is mailed to ADMINS when DEBUG is off.
+# MOF_LOG_FORMAT: `json` (one JSON object per line: time, level, logger, message, request_id,
+# method, path, user, task, task_id, exc; the default with DEBUG off) or `plain` (one text line,
+# the default with DEBUG on). The worker and beat log the same way (mof.celery), each task's
+# lines with the id of the request that queued it.
+MOF_LOG_FORMAT = os.environ.get("MOF_LOG_FORMAT", "") or ("plain" if DEBUG else "json")
+if MOF_LOG_FORMAT not in ("json", "plain"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"MOF_LOG_FORMAT {MOF_LOG_FORMAT!r}: use json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -335,9 +344,12 @@ LOGGING = {
         "request": {"()": "mof.request_log.RequestContextFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(request_context)s%(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(request_context)s%(message)s"},
+        "json": {"()": "mof.request_log.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]},
+        "console": {"class": "logging.StreamHandler", "formatter": MOF_LOG_FORMAT, "filters": ["request"]},
         "mail_admins": {"level": "ERROR", "class": "django.utils.log.AdminEmailHandler", "filters": ["require_debug_false"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("MOF_ROOT_LOG_LEVEL", "WARNING")},
@@ -348,6 +360,21 @@ LOGGING = {
         "mof.security": {"level": "INFO"},
     },
 }
+
+# Error tracking (off by default): with SENTRY_DSN set, unhandled errors of the web processes
+# and of Celery tasks go to Sentry (or a compatible service such as GlitchTip), tagged with the
+# request id (mof.sentry). No personal data is sent; performance tracing only with a
+# MOF_SENTRY_TRACES_SAMPLE_RATE above 0. SENTRY_ENVIRONMENT and SENTRY_RELEASE label events.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from mof.sentry import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT") or ("development" if DEBUG else "production"),
+        release=os.environ.get("SENTRY_RELEASE") or None,
+        traces_sample_rate=float(os.environ.get("MOF_SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
+    )
 
 # Demo data (seed_demo) may only be loaded with DEBUG on: never in production settings.
 MOF_DEMO_PASSWORD = os.environ.get("MOF_DEMO_PASSWORD", "mof-demo-2026")
