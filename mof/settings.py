@@ -210,6 +210,33 @@ CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, 
 # retries, MOF_WEBHOOK_BACKOFF_SECONDS * 2 ** (MOF_WEBHOOK_MAX_ATTEMPTS - 2) = 480 s by default.
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONG_TASK_TIME_LIMIT + 60}
+# Queues: each kind of work has its own, so a flood of one (webhook deliveries, a recomputation,
+# mail) never holds up another; above all the SLA sweep, which has a queue to itself that a
+# dedicated worker can take (`celery -A mof worker -Q sla`). A worker started without -Q
+# consumes every queue below (Celery's default with CELERY_TASK_QUEUES), so one worker still
+# does everything. Every task is routed by name (tests/core/test_task_queues.py fails for one
+# that is not); `celery` is the default queue, and where messages queued before the split wait.
+MOF_TASK_QUEUES = {
+    "sla": ("slas.sweep", "slas.send_clock_notification"),
+    "webhooks": (
+        "integrations.relay_outbox", "integrations.relay_event", "integrations.relay_events",
+        "integrations.relay_pending", "integrations.deliver",
+    ),
+    "mail": (
+        "mof.send_outgoing_mail", "mof.notify_transition", "incidents.notify", "incidents.send_major_update",
+        "changes.notify_stakeholders", "reviews.notify_agenda_published", "reviews.notify_decision",
+        "integrations.send_disabled_notice",
+    ),
+    "recompute": ("slas.recompute_plan", "slas.recompute_chunk"),
+    "batch": (
+        "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
+        "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
+    ),
+    "celery": ("operations.freeze_clock", "operations.jobs_check"),
+}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name} for name in MOF_TASK_QUEUES}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in MOF_TASK_QUEUES.items() for task in tasks}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
