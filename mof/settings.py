@@ -233,6 +233,33 @@ CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, 
 # retries, MOF_WEBHOOK_BACKOFF_SECONDS * 2 ** (MOF_WEBHOOK_MAX_ATTEMPTS - 2) = 480 s by default.
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONG_TASK_TIME_LIMIT + 60}
+# Queues: each kind of work has its own, so a flood of one (webhook deliveries, a recomputation,
+# mail) never holds up another; above all the SLA sweep, which has a queue to itself that a
+# dedicated worker can take (`celery -A mof worker -Q sla`). A worker started without -Q
+# consumes every queue below (Celery's default with CELERY_TASK_QUEUES), so one worker still
+# does everything. Every task is routed by name (tests/core/test_task_queues.py fails for one
+# that is not); `celery` is the default queue, and where messages queued before the split wait.
+MOF_TASK_QUEUES = {
+    "sla": ("slas.sweep", "slas.send_clock_notification"),
+    "webhooks": (
+        "integrations.relay_outbox", "integrations.relay_event", "integrations.relay_events",
+        "integrations.relay_pending", "integrations.deliver",
+    ),
+    "mail": (
+        "mof.send_outgoing_mail", "mof.notify_transition", "incidents.notify", "incidents.send_major_update",
+        "changes.notify_stakeholders", "reviews.notify_agenda_published", "reviews.notify_decision",
+        "integrations.send_disabled_notice",
+    ),
+    "recompute": ("slas.recompute_plan", "slas.recompute_chunk"),
+    "batch": (
+        "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
+        "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
+    ),
+    "celery": ("operations.freeze_clock", "operations.jobs_check", "mof.heartbeat"),
+}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name} for name in MOF_TASK_QUEUES}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in MOF_TASK_QUEUES.items() for task in tasks}
 
 # Readiness (/readyz, `manage.py readiness`; mof.health): seconds each check may take, how
 # old the worker's heartbeat (the mof.heartbeat task beat queues every minute) and beat's
@@ -377,6 +404,15 @@ if not DEBUG:
 # MOF_LOG_LEVEL, to the console (stderr) with the request it happened in: every unhandled
 # exception is an ERROR line of django.request with its traceback, request id, method, path
 # and user (mof.request_log), and is mailed to ADMINS when DEBUG is off.
+# MOF_LOG_FORMAT: `json` (one JSON object per line: time, level, logger, message, request_id,
+# method, path, user, task, task_id, exc; the default with DEBUG off) or `plain` (one text line,
+# the default with DEBUG on). The worker and beat log the same way (mof.celery), each task's
+# lines with the id of the request that queued it.
+MOF_LOG_FORMAT = os.environ.get("MOF_LOG_FORMAT", "") or ("plain" if DEBUG else "json")
+if MOF_LOG_FORMAT not in ("json", "plain"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"MOF_LOG_FORMAT {MOF_LOG_FORMAT!r}: use json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -384,9 +420,12 @@ LOGGING = {
         "request": {"()": "mof.request_log.RequestContextFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(request_context)s%(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(request_context)s%(message)s"},
+        "json": {"()": "mof.request_log.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]},
+        "console": {"class": "logging.StreamHandler", "formatter": MOF_LOG_FORMAT, "filters": ["request"]},
         "mail_admins": {"level": "ERROR", "class": "django.utils.log.AdminEmailHandler", "filters": ["require_debug_false"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("MOF_ROOT_LOG_LEVEL", "WARNING")},
@@ -397,6 +436,21 @@ LOGGING = {
         "mof.security": {"level": "INFO"},
     },
 }
+
+# Error tracking (off by default): with SENTRY_DSN set, unhandled errors of the web processes
+# and of Celery tasks go to Sentry (or a compatible service such as GlitchTip), tagged with the
+# request id (mof.sentry). No personal data is sent; performance tracing only with a
+# MOF_SENTRY_TRACES_SAMPLE_RATE above 0. SENTRY_ENVIRONMENT and SENTRY_RELEASE label events.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from mof.sentry import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT") or ("development" if DEBUG else "production"),
+        release=os.environ.get("SENTRY_RELEASE") or None,
+        traces_sample_rate=float(os.environ.get("MOF_SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
+    )
 
 # Demo data (seed_demo) may only be loaded with DEBUG on: never in production settings.
 MOF_DEMO_PASSWORD = os.environ.get("MOF_DEMO_PASSWORD", "mof-demo-2026")

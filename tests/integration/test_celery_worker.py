@@ -2,6 +2,7 @@
 audit trigger and its impact-walk function. Skipped on a bare machine, never in CI
 (.ci/run sets DATABASE_URL, CELERY_BROKER_URL and CI=1)."""
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -20,17 +21,28 @@ needs_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (s
 needs_redis = pytest.mark.skipif(not ON_REDIS, reason="needs Redis (set CELERY_BROKER_URL=redis://...)")
 
 
+@contextmanager
+def not_eager(app):
+    """Tasks this process queues go to the broker. Celery looks the Django setting
+    CELERY_TASK_ALWAYS_EAGER (True in the test settings) up before its own name
+    task_always_eager, so setting app.conf.task_always_eager alone changes nothing."""
+    app.conf.CELERY_TASK_ALWAYS_EAGER = False
+    try:
+        yield
+    finally:
+        app.conf.changes.pop("CELERY_TASK_ALWAYS_EAGER", None)
+
+
 @pytest.fixture
 def celery_worker():
-    """A real worker in a thread of this process, consuming the configured Redis broker."""
+    """A real worker in a thread of this process, consuming the configured Redis broker (every
+    queue: a worker without -Q takes all of CELERY_TASK_QUEUES)."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
 
     from mof.celery import app
 
     assert app.conf.broker_url.startswith(("redis://", "rediss://")), app.conf.broker_url
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
 
     def close_worker_connections(**kwargs):
         # The worker thread has its own database connections: close them, or the test
@@ -40,11 +52,11 @@ def celery_worker():
     task_postrun.connect(close_worker_connections, weak=False)
     app.control.purge()  # no task left in the queue by earlier tests or runs
     try:
-        with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=20) as worker:
+        with not_eager(app), start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=20) as worker:
+            assert set(worker.app.amqp.queues.consume_from) == set(settings.MOF_TASK_QUEUES)
             yield worker
     finally:
         task_postrun.disconnect(close_worker_connections)
-        app.conf.task_always_eager = eager
 
 
 

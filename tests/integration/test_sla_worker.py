@@ -53,7 +53,7 @@ SUBJECT = re.compile(r"\[MOF\] SLA (?:warning (\d+)%|(breached)): (\S+) \(.*, (T
 class WorkerProcess:
     """`celery -A mof worker` in its own process group, on the test database and the broker."""
 
-    def __init__(self, tmp: Path, *, email_url: str, pool: str = "solo", name: str = "w"):
+    def __init__(self, tmp: Path, *, email_url: str, pool: str = "solo", name: str = "w", queues: str = ""):
         self.name = f"sla-{name}-{uuid.uuid4().hex[:6]}"
         self.log = tmp / f"{self.name}.log"
         db = connection.settings_dict  # inside the test: the test database
@@ -71,6 +71,8 @@ class WorkerProcess:
         }
         cmd = [sys.executable, "-m", "celery", "-A", "mof", "worker", f"--pool={pool}", "--concurrency=1",
                "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{self.name}@%h", "--loglevel=INFO"]
+        if queues:  # e.g. "sla": a dedicated worker; by default every queue
+            cmd += ["-Q", queues]
         self.out = open(self.log, "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -130,8 +132,8 @@ def workers(tmp_path):
     class Workers:
         mail = mail_dir
 
-        def start(self, *, email_url=None, pool="solo", name="w", ready=True):
-            worker = WorkerProcess(tmp_path, email_url=email_url or f"file://{mail_dir}", pool=pool, name=name)
+        def start(self, *, email_url=None, pool="solo", name="w", ready=True, queues=""):
+            worker = WorkerProcess(tmp_path, email_url=email_url or f"file://{mail_dir}", pool=pool, name=name, queues=queues)
             started.append(worker)
             return worker.wait_ready() if ready else worker
 
