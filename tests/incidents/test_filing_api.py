@@ -57,9 +57,9 @@ def _bodies(d):
         {"title": "filed for myself", "caller": d["agent"].pk},
         # the serializer's path, accepted
         {"title": "ids as text", "service": str(d["service"].pk), "affected_cis": [str(cis[2])]},
-        {"title": "id as a float", "assignment_group": float(d["group"].pk)},
         {"title": "an empty id is none", "service": ""},
-        # refused by the serializer
+        # refused by the serializer (an id is never a number with a fraction or an exponent: mof.api.parsers)
+        {"title": "id as a float", "assignment_group": float(d["group"].pk)},
         {}, {"title": "   "}, {"title": "x" * 201}, {"title": None}, {"title": ["a"]}, {"title": "x", "impact": 7},
         {"title": "x", "urgency": True}, {"title": "x", "channel": "fax"}, {"title": "x", "service": 999999},
         {"title": "x", "service": 2**40}, {"title": "x", "service": -1}, {"title": "x", "service": "abc"}, {"title": "x", "service": True},
@@ -104,7 +104,7 @@ def test_every_input_gets_what_the_serializer_gives(desk, monkeypatch, who):
     assert [_file(client, body) for body in bodies] == answers
     statuses = [status for status, *_ in answers]
     if who == "agent":
-        assert statuses[:8] == [201] * 8 and set(statuses[8:]) == {400}
+        assert statuses[:7] == [201] * 7 and set(statuses[7:]) == {400}
         assert [given is not None for given in taken[:5]] == [True] * 5  # the ordinary filings took the quick path
         assert not any(taken[5:-3])  # what the serializer judges otherwise, or refuses, did not
         assert all(taken[-3:])  # refused by the service, after the quick validation
