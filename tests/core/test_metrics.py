@@ -90,9 +90,9 @@ def test_route_labels_are_url_patterns_not_paths(client, admin_user):
     routes = {s.labels["route"] for family in REGISTRY.collect() if family.name == "mof_http_requests" for s in family.samples}
     assert not [r for r in routes if "101" in r or "202" in r or "page-1" in r or "xxx" in r], routes
     assert UNMATCHED in routes
-    incident_routes = [r for r in routes if "incidents" in r and "<pk>" in r]
-    assert incident_routes == ["api/v1/incidents/<pk>/"], routes
-    assert REGISTRY.get_sample_value("mof_http_requests_total", {"method": "GET", "route": incident_routes[0], "status": "404"}) >= 3
+    # The registry is the process's: earlier tests may have counted other incident routes too.
+    assert "api/v1/incidents/<pk>/" in routes, routes
+    assert REGISTRY.get_sample_value("mof_http_requests_total", {"method": "GET", "route": "api/v1/incidents/<pk>/", "status": "404"}) >= 3
 
 
 @override_settings(MOF_METRICS_TOKEN=TOKEN)
