@@ -91,7 +91,7 @@ def test_versions_saved_with_another_ticket_type_are_mapped_to_incidents(boss):
 
     from slas.models import SLAVersion
 
-    migration = importlib.import_module("slas.migrations.0011_sla_ticket_type_choices")
+    migration = importlib.import_module("slas.migrations.0013_sla_ticket_type_choices")
     calendar = BusinessCalendar.objects.create(name="Always", time_zone="UTC")
     sla = ServiceLevelAgreement.objects.create(name="Old", owner=boss)
     SLAVersion.objects.create(sla=sla, number=1, ticket_type="incident", calendar=calendar, resolution_seconds=60, created_by=boss)
