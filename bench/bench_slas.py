@@ -28,7 +28,7 @@ import statistics
 import time
 from unittest import mock
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TICKET_BASE = 1_000_000_000
 N_OPEN = 1_000_000
 N_CLOSED = 1_000_000
@@ -184,10 +184,10 @@ def generate(calendar, version, *, n_open: int, n_closed: int, seed: int):
     now = dt.datetime.now(UTC).replace(microsecond=0)
     anchor = now - dt.timedelta(days=120)
     span = business.elapsed(anchor, now)
-    ts = lambda t: t.strftime("%Y-%m-%d %H:%M:%S+00")  # noqa: E731
+    ts = lambda t: t.strftime("%Y-%m-%d %H:%M:%S+00")
     t0 = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        print(f"    deleting earlier bench clocks", flush=True)
+        print("    deleting earlier bench clocks", flush=True)
         cursor.execute("DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE version_id = %s)", [version.pk])
         cursor.execute("DELETE FROM slas_slaclock WHERE version_id = %s", [version.pk])
         cursor.execute("SET LOCAL session_replication_role = replica")  # the event log refuses DELETE (a trigger); superuser only
@@ -473,7 +473,7 @@ class _Workers:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
-            except Exception:  # noqa: BLE001 - a stuck worker: kill it
+            except Exception:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
 
@@ -648,7 +648,7 @@ def bench_report(bench, now, version, runs: int):
                 params = inspect.signature(candidate).parameters
                 kwargs = {k: v for k, v in (("start", year_start), ("end", year_end), ("period_start", year_start), ("period_end", year_end),
                                             ("since", year_start), ("until", year_end)) if k in params}
-                fn = lambda c=candidate, kw=kwargs: list(c(**kw)) if not isinstance(c(**kw), dict) else c(**kw)  # noqa: E731
+                fn = lambda c=candidate, kw=kwargs: list(c(**kw)) if not isinstance(c(**kw), dict) else c(**kw)
                 label = f"slas.reports.{name}({', '.join(kwargs)})"
                 break
 
@@ -668,7 +668,7 @@ def bench_report(bench, now, version, runs: int):
         try:
             fn()
             measured.append((label, fn))
-        except Exception as exc:  # noqa: BLE001 - a module being written: report, and measure the plain aggregate
+        except Exception as exc:
             print(f"    {label} failed ({type(exc).__name__}: {exc}); measuring the plain aggregate")
     if reports is not None and callable(getattr(reports, "trend", None)):
         measured.append(("slas.reports.trend(start, end, by='month')", lambda: reports.trend(start=year_start, end=year_end, by="month")))

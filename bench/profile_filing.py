@@ -48,7 +48,7 @@ def ensure_slas(agent, log=print) -> None:
 
     from mof.models import Service, User
     from slas import services as sla
-    from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAStatus
+    from slas.models import ServiceLevelAgreement, SLAStatus
 
     if ServiceLevelAgreement.objects.filter(name__startswith="bench-filing").exists():
         return

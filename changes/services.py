@@ -7,12 +7,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from changes import conflicts
-from changes.choices import ApprovalPath, ChangeStatus, ChangeType, ReleaseStatus, TemplateStatus
+from changes.choices import (
+    ApprovalPath,
+    ChangeStatus,
+    ChangeType,
+    ReleaseStatus,
+    TemplateStatus,
+)
 from changes.conflicts import SCHEDULED_STATES
-from changes.models import ChangeComment, ChangeStakeholder, Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
+from changes.models import (
+    ChangeComment,
+    ChangeStakeholder,
+    Release,
+    ReleaseArtifact,
+    RequestForChange,
+    StandardChangeTemplate,
+)
 from mof import audit, impact, policy, separation
 from mof import services as core_services
-from mof.choices import RiskLevel, ReviewKind
+from mof.choices import ReviewKind, RiskLevel
 from mof.models import ConfigurationItem
 from mof.transitions import perform_transition
 

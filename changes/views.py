@@ -13,16 +13,42 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from changes import selectors, services
-from changes.choices import OPEN_BEFORE_IMPLEMENTATION, ChangeStatus, ChangeType, ReleaseStatus, TemplateStatus
-from changes.forms import DATALIST_SIZE, ArtifactForm, AssessForm, ChangeForm, CommentForm, ReleaseForm, TemplateForm, TestEvidenceForm
-from changes.models import Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
+from changes.choices import (
+    OPEN_BEFORE_IMPLEMENTATION,
+    ChangeStatus,
+    ChangeType,
+    ReleaseStatus,
+    TemplateStatus,
+)
+from changes.forms import (
+    DATALIST_SIZE,
+    ArtifactForm,
+    AssessForm,
+    ChangeForm,
+    CommentForm,
+    ReleaseForm,
+    TemplateForm,
+    TestEvidenceForm,
+)
+from changes.models import (
+    Release,
+    ReleaseArtifact,
+    RequestForChange,
+    StandardChangeTemplate,
+)
 from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import ConfigurationItem
 from mof.pagination import paginate, parse_id, parse_positive_int
-from mof.views import PAGE_SIZE, MAX_PAGE_SIZE, _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
-
-
+from mof.views import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    _get_or_404,
+    history_rows,
+    quadrant_page,
+    transition_panel,
+    transition_view,
+)
 
 
 @login_required

@@ -13,7 +13,15 @@ from django.utils import timezone
 
 from incidents import selectors
 from incidents.choices import IncidentStatus, NoteKind, ProblemStatus, ProposalStatus
-from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal
+from incidents.models import (
+    Incident,
+    IncidentNote,
+    KnownError,
+    MajorIncidentUpdate,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+)
 from mof import audit, policy
 from mof.models import Team
 from mof.services import apply_fields, system_user

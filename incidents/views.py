@@ -21,7 +21,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import selectors, services
-from incidents.choices import OPEN_STATES, IncidentStatus, ProblemStatus, ProposalStatus, Scale
+from incidents.choices import (
+    OPEN_STATES,
+    IncidentStatus,
+    ProblemStatus,
+    ProposalStatus,
+    Scale,
+)
 from incidents.filtersets import IncidentFilterSet
 from incidents.forms import (
     AssignForm,
@@ -38,12 +44,26 @@ from incidents.forms import (
     SavedFilterForm,
     SelfServiceForm,
 )
-from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal, SavedFilter
+from incidents.models import (
+    Incident,
+    KnownError,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+    SavedFilter,
+)
 from mof import csv_io, impact, policy
 from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_id, parse_positive_int
-from mof.views import MAX_PAGE_SIZE, PAGE_SIZE, _get_or_404, history_rows, transition_panel, transition_view
+from mof.views import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    _get_or_404,
+    history_rows,
+    transition_panel,
+    transition_view,
+)
 
 DATALIST_SIZE = 200
 SUGGESTIONS = 5

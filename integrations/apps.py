@@ -8,7 +8,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         from django.core import checks
 
-        from integrations import egress, policy, receivers  # noqa: F401
+        from integrations import egress, policy, receivers
 
         checks.register(egress.check_allowed_setting, checks.Tags.security)
         policy.register()

@@ -11,8 +11,8 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
 from datetime import timedelta
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -22,11 +22,20 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations import egress, outbox
-from integrations.choices import SUBSCRIBABLE, DeliveryStatus, EventType, SubscriptionStatus
+from integrations.choices import (
+    SUBSCRIBABLE,
+    DeliveryStatus,
+    EventType,
+    SubscriptionStatus,
+)
 from integrations.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from mof import audit, policy
 from mof.services import apply_fields, system_user
-from mof.transitions import ConcurrentTransition, TransitionNotAllowed, perform_transition
+from mof.transitions import (
+    ConcurrentTransition,
+    TransitionNotAllowed,
+    perform_transition,
+)
 
 # What is kept of a receiver's answer: its status and this much of its body, as plain text
 # (never its headers): the log shows whether the receiver took it, not what it says at length.
@@ -59,7 +68,7 @@ def validate_url(url) -> str:
     if parts.scheme.lower() not in ("http", "https"):
         raise ValidationError({"url": f"Only http and https URLs can receive webhooks (not {parts.scheme or 'a URL without a scheme'!r})."})
     try:
-        parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+        parts.port
     except ValueError:
         raise ValidationError({"url": "The port must be a number from 1 to 65535."}) from None
     if not parts.hostname:

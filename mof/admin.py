@@ -3,12 +3,10 @@ State is read-only here; transitions go through mof.transitions; the audit trail
 can be read, never changed; who may do what is asked of mof.policy."""
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 
 from mof import audit, deletion, policy
-from mof.pagination import BoundedPaginator
 from mof.models import (
     AuditEntry,
     CIClass,
@@ -24,6 +22,7 @@ from mof.models import (
     Team,
     User,
 )
+from mof.pagination import BoundedPaginator
 from mof.transitions import TransitionBlocked, TransitionNotAllowed, perform_transition
 
 
@@ -265,9 +264,9 @@ class ReviewDecisionRecordAdmin(ReadOnlyAdmin):
 
 # --- Security administration: API tokens and login lockouts ------------------------
 
-from mof import lockout, tokens  # noqa: E402  (importing mof.lockout connects its failed-sign-in counter)
-from mof.forms_accounts import LockoutAdminAuthenticationForm  # noqa: E402
-from mof.models import ApiToken, LoginLockout  # noqa: E402
+from mof import lockout, tokens
+from mof.forms_accounts import LockoutAdminAuthenticationForm
+from mof.models import ApiToken, LoginLockout
 
 # The admin's sign-in honours login lockout like the login page and the API.
 admin.site.login_form = LockoutAdminAuthenticationForm

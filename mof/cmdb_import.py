@@ -34,7 +34,14 @@ from django.utils import timezone
 from mof import audit, policy, safe_json, services
 from mof.choices import Environment, RelationshipType
 from mof.csv_io import ImportRejected, RowError, Table, read_table, unneutralise
-from mof.models import AuditEntry, CIClass, CIRelationship, ConfigurationItem, Service, User
+from mof.models import (
+    AuditEntry,
+    CIClass,
+    CIRelationship,
+    ConfigurationItem,
+    Service,
+    User,
+)
 
 LOOKUP_CHUNK = 500  # names per IN (...) lookup: well inside SQLite's variable limit
 

@@ -66,7 +66,7 @@ def base_url(value: str, *, debug: bool) -> str:
     if parsed.query or parsed.fragment or parsed.params or parsed.username or parsed.password:
         raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: only scheme, host, port and an optional path prefix; no query, fragment or credentials")
     try:
-        parsed.port  # noqa: B018 - raises on a port that is not a number
+        parsed.port
     except ValueError:
         raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: the port is not a number") from None
     return value.rstrip("/")

@@ -20,8 +20,9 @@ import datetime as dt
 import decimal
 import io
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Model, QuerySet

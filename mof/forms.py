@@ -8,8 +8,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mof.choices import RelationshipType
 from mof.models import ConfigurationItem, Service, User
-from mof.safe_json import SafeDecoder
 from mof.pagination import parse_id
+from mof.safe_json import SafeDecoder
 
 
 class ReasonForm(forms.Form):
@@ -133,7 +133,11 @@ class _Failed(Exception):
 def service_errors(form):
     """Run a service call for `form`: its refusals become form errors and a 400 (409 when
     the state moved under us), never a 500. Refused (policy) stays a 403."""
-    from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed
+    from mof.transitions import (
+        ConcurrentTransition,
+        TransitionBlocked,
+        TransitionNotAllowed,
+    )
 
     try:
         yield

@@ -24,7 +24,6 @@ from mof.choices import (
 )
 from mof.workflows import ConfigurationItemWorkflow
 
-
 # --- Team Model -------------------------------------------------------------------
 
 
@@ -351,6 +350,6 @@ class ReviewDecisionRecord(models.Model):
 
 
 # Security administration: API tokens and login lockouts (mof.tokens, mof.lockout).
-from mof.models_access import ApiToken, LoginLockout  # noqa: E402,F401
-from mof.models_mail import MailStatus, OutgoingMail, RelayFlag  # noqa: E402,F401
-from mof.models_health import Heartbeat  # noqa: E402,F401
+from mof.models_access import ApiToken, LoginLockout  # noqa: F401
+from mof.models_health import Heartbeat  # noqa: F401
+from mof.models_mail import MailStatus, OutgoingMail, RelayFlag  # noqa: F401

@@ -27,7 +27,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
@@ -39,7 +40,7 @@ from mof.cache import reachable
 
 log = logging.getLogger("mof.readmostly")
 
-_ALL: dict[str, "ReadMostly"] = {}
+_ALL: dict[str, ReadMostly] = {}
 # Names whose generation could not be moved (the cache was away): moved again once it answers.
 _unbumped: set[str] = set()
 # The generations read during the current web request (None outside requests).
@@ -120,7 +121,7 @@ class ReadMostly:
         if not moved:
             _unbumped.add(self.name)
 
-    def watch(self, *models) -> "ReadMostly":
+    def watch(self, *models) -> ReadMostly:
         """Call changed() on every save, delete and bulk write of these models (classes, or
         "app_label.ModelName" before the models are loaded)."""
         for model in models:

@@ -44,7 +44,7 @@ def queue_once(name: str, task, *args) -> bool:
     except OperationalError:
         from mof.models import RelayFlag
 
-        RelayFlag.objects.filter(name=name, queued_at=now).update(queued_at=None)  # the next commit tries again
+        RelayFlag.objects.filter(name=name).update(queued_at=None)  # the next commit tries again
         log.warning("relay %s: could not queue the task (broker unreachable); the periodic relay will do it", name)
         return False
     return True

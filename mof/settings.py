@@ -383,7 +383,7 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta t
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy of every answer (mof.csp): no inline script, nothing from elsewhere.
 # Replace it whole with MOF_CONTENT_SECURITY_POLICY (e.g. to add a report-uri); empty: none.
-from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP  # noqa: E402
+from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP
 
 MOF_CONTENT_SECURITY_POLICY = os.environ.get("MOF_CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
 SECURE_CONTENT_TYPE_NOSNIFF = True

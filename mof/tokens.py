@@ -26,7 +26,13 @@ from django.utils import timezone
 from mof import audit, policy
 from mof.choices import RoleCluster
 from mof.models import ApiToken, RoleAssignment, User
-from mof.models_access import SHOWN_LENGTH, TOKEN_PREFIX, TokenScope, new_token_key, token_digest
+from mof.models_access import (
+    SHOWN_LENGTH,
+    TOKEN_PREFIX,
+    TokenScope,
+    new_token_key,
+    token_digest,
+)
 from mof.services import _set_memberships, apply_fields
 
 security_log = logging.getLogger("mof.security")

@@ -8,7 +8,7 @@ TransitionBlocked 400.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,13 +19,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from mof.deletion import HistoryKept
 from mof import csv_io, graph, impact, policy, selectors, services
 from mof.choices import CIStatus, ReviewKind, RiskLevel
 from mof.context_processors import QUADRANTS, REVIEWS
+from mof.deletion import HistoryKept
 from mof.filtersets import CIFilterSet
 from mof.forms import CIForm, RelationshipForm, ServiceForm, add_service_errors
-from mof.models import CIClass, CIRelationship, ConfigurationItem, ReviewDecisionRecord, RiskAssessment, Service
+from mof.models import (
+    CIClass,
+    CIRelationship,
+    ConfigurationItem,
+    ReviewDecisionRecord,
+    RiskAssessment,
+)
 from mof.pagination import paginate, parse_positive_int
 from mof.transitions import (
     ConcurrentTransition,
@@ -70,7 +76,7 @@ def history_rows(obj, limit: int = 100, *, user=None, redact: tuple = ()) -> lis
     for field, ids in wanted.items():
         try:
             related = type(obj)._meta.get_field(field).related_model
-        except Exception:  # noqa: BLE001 - an old entry may name a field that is gone
+        except Exception:
             related = None
         if related is None or (related is ConfigurationItem and not (user is not None and policy.is_internal(user))):
             continue

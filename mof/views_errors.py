@@ -1,6 +1,10 @@
 """The 400/413 and 500 answers (handler400, handler500 in mof.urls): JSON under /api/,
 a page elsewhere, each with the request id a user can quote (mof.request_log)."""
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader

@@ -19,14 +19,18 @@ from django.utils import timezone
 
 from mof import audit, deletion, policy
 from mof.services import apply_fields, system_user
-from mof.transitions import ConcurrentTransition, TransitionNotAllowed, perform_transition
+from mof.transitions import (
+    ConcurrentTransition,
+    TransitionNotAllowed,
+    perform_transition,
+)
 from operations.models_jobs import FINISHED_STATES, Job, JobKind, JobRun, RunStatus
 
 JOB_FIELDS = ("name", "kind", "description", "schedule", "time_zone", "expected_duration_minutes", "owner_group", "active", "backup_max_age_hours")
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a start reported this far in the future is refused
 CATCH_UP = dt.timedelta(days=7)  # missed-run detection never looks further back than this
 # Reported instants are kept to a plausible range: date arithmetic near year 1 or 9999 overflows.
-EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2900, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2900, 1, 1, tzinfo=dt.UTC)
 
 
 def grace() -> dt.timedelta:

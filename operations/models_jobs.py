@@ -25,7 +25,13 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+from django_fsm import (
+    RETURN_VALUE,
+    ConcurrentTransitionMixin,
+    FSMField,
+    FSMModelMixin,
+    transition,
+)
 
 from mof import policy
 from mof.audit import AuditedModel
@@ -38,7 +44,7 @@ __all__ = [
     "LOG_EXCERPT_MAX", "parse_recurrence", "recurrence_error",
 ]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 LOG_EXCERPT_MAX = 4000  # characters kept of a run's log: its tail, where the error usually is
 MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
 

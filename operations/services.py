@@ -8,7 +8,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from mof import audit, deletion, policy
-from operations.models import CalendarFeedToken, FreezeStatus, FreezeWindow, MaintenanceWindow, feed_digest
+from operations.models import (
+    CalendarFeedToken,
+    FreezeStatus,
+    FreezeWindow,
+    MaintenanceWindow,
+    feed_digest,
+)
 
 FREEZE_FIELDS = ("name", "start", "end", "reason")
 WINDOW_FIELDS = ("name", "service", "ci", "weekdays", "start_time", "duration_minutes", "time_zone")

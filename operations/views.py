@@ -12,13 +12,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from mof.deletion import HistoryKept
 from mof import csv_io, policy
+from mof.deletion import HistoryKept
 from mof.models import Service
 from mof.pagination import BoundedPage, parse_id, parse_positive_int
-from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
+from mof.views import (
+    _get_or_404,
+    history_rows,
+    quadrant_page,
+    transition_panel,
+    transition_view,
+)
 from operations import calendar, ical, selectors, services
-from operations.forms import COMMON_ZONES, FreezeForm, MaintenanceWindowForm, add_model_errors
+from operations.forms import (
+    COMMON_ZONES,
+    FreezeForm,
+    MaintenanceWindowForm,
+    add_model_errors,
+)
 from operations.models import FreezeWindow, MaintenanceWindow
 from operations.schedule import WEEKDAYS, describe
 

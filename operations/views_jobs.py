@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from mof.deletion import HistoryKept
 from mof import csv_io, policy
+from mof.deletion import HistoryKept
 from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_id, parse_positive_int

@@ -9,7 +9,6 @@ from django.utils import timezone
 from mof import notifications
 from mof.links import absolute_url
 
-
 PAST = {"approve": "approved", "reject": "rejected"}
 
 

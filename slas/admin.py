@@ -11,8 +11,20 @@ from django.forms.models import BaseInlineFormSet
 from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
 from slas import services
 from slas.models import (
-    AvailabilityTarget, BusinessCalendar, CalendarHoliday, CapacityThreshold, CapacityWarning, ClockNotification, Measurement,
-    OutageRecord, ServiceHours, ServiceLevelAgreement, SLAClock, SLAVersion, TicketEvent, WorkingInterval,
+    AvailabilityTarget,
+    BusinessCalendar,
+    CalendarHoliday,
+    CapacityThreshold,
+    CapacityWarning,
+    ClockNotification,
+    Measurement,
+    OutageRecord,
+    ServiceHours,
+    ServiceLevelAgreement,
+    SLAClock,
+    SLAVersion,
+    TicketEvent,
+    WorkingInterval,
 )
 
 

@@ -32,7 +32,6 @@ from mof import audit, deletion, policy
 from mof.models import Service
 from mof.policy import is_internal, is_manager
 
-
 RULES = {
     "availability.view": is_internal,
     "availability.edit": is_manager,
@@ -145,7 +144,6 @@ def outages_by_service(service_ids, start: dt.datetime, end: dt.datetime) -> dic
     """Outages overlapping [start, end) of each service (major incidents' and recorded ones),
     oldest first: two queries whatever the number of services."""
     from incidents.models import Incident
-
     from slas.models import OutageRecord
 
     found: dict[int, list[Outage]] = {sid: [] for sid in service_ids}

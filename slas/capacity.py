@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, ExpressionWrapper, F, FloatField, Func, Max, OuterRef, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Max,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -25,7 +36,7 @@ from mof.choices import CIStatus, RoleCluster
 from mof.pagination import parse_id
 from mof.policy import any_of, has_role, is_internal, is_manager
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_BATCH = 5000
 METRIC_RE = re.compile(r"^[A-Za-z0-9_.:/\-]{1,80}$")
@@ -97,7 +108,6 @@ def measurements_record(*, actor, rows, now=None) -> list:
     value, time (ISO; default now)}. Any bad row: BatchRejected (a ValidationError) listing
     each bad row's index and field messages, and nothing is written."""
     from mof.models import ConfigurationItem
-
     from slas.models import Measurement
 
     policy.require(actor, "measurement.add")
@@ -322,7 +332,6 @@ def forecasts(user=None, *, now=None, limit: int = 500) -> list[tuple[object, ob
     thresholded metric, soonest crossing first. One grouped query per threshold: the
     database sums, Python solves; readings are never loaded here."""
     from mof.models import ConfigurationItem
-
     from slas.models import CapacityThreshold
 
     now = now or timezone.now()
@@ -392,7 +401,6 @@ def _locked_open(warning):
 def warning_convert(*, actor, warning, title: str = "", note: str = ""):
     """Turn an open warning into a draft RFC for the CI; returns the change."""
     from changes.services import change_create
-
     from slas.models import WarningStatus
 
     policy.require(actor, "capacity.decide", warning)
@@ -444,7 +452,6 @@ THRESHOLD_FIELDS = ("ci_class", "metric", "threshold", "direction", "unit", "lab
 def threshold_save(*, actor, instance=None, **fields):
     """Create or (with `instance`) edit a capacity threshold."""
     from mof.services import apply_fields
-
     from slas.models import CapacityThreshold
 
     policy.require(actor, "capacity.edit", instance)

@@ -121,7 +121,7 @@ def parse_holidays(text: str) -> list[tuple[dt.date, str]]:
     return rows
 
 
-_DURATION = re.compile(r"(\d+)\s*([dhms])", re.I)
+_DURATION = re.compile(r"(\d+)\s*([dhms])", re.IGNORECASE)
 UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -271,7 +271,7 @@ class VersionForm(forms.Form):
     warning_thresholds = forms.CharField(required=False, initial="50, 75", help_text="Percentages of the target at which people are warned, e.g. 50, 75 (the breach is 100).")
     carry_pauses = forms.BooleanField(required=False, initial=True, label="Carry accrued pauses on a retroactive start")
     target_percentage = forms.DecimalField(
-        max_digits=5, decimal_places=2, initial=Decimal("95"), min_value=Decimal("0.01"), max_value=Decimal("100"),
+        max_digits=5, decimal_places=2, initial=Decimal(95), min_value=Decimal("0.01"), max_value=Decimal(100),
         label="Compliance target %", help_text="The share of tickets that must meet the targets.",
     )
 

@@ -1,7 +1,6 @@
 """Optimizing quadrant: business calendars, SLAs/OLAs (versioned), the ticket event log and SLA clocks."""
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -321,5 +320,5 @@ class ClockNotification(models.Model):
         indexes = [models.Index(fields=["created_at"], name="clock_notification_unsent_idx", condition=Q(sent_at__isnull=True))]
 
 
-from slas.models_availability import *  # noqa
-from slas.models_capacity import *  # noqa
+from slas.models_availability import *
+from slas.models_capacity import *

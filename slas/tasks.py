@@ -39,4 +39,4 @@ def recompute_chunk(chunk_id: int) -> int:
     return recompute.run_chunk(chunk_id)
 
 
-from slas.tasks_capacity import *  # noqa: E402,F401,F403  (capacity forecast task)
+from slas.tasks_capacity import *

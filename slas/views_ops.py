@@ -18,14 +18,19 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from mof.deletion import HistoryKept
 from mof import csv_io, policy
+from mof.deletion import HistoryKept
 from mof.models import Service
 from mof.pagination import parse_id
 from slas import availability as av
 from slas import capacity
-from slas.models import BusinessCalendar, CapacityThreshold, CapacityWarning, OutageRecord, WarningStatus
-
+from slas.models import (
+    BusinessCalendar,
+    CapacityThreshold,
+    CapacityWarning,
+    OutageRecord,
+    WarningStatus,
+)
 
 # --- helpers --------------------------------------------------------------------------
 

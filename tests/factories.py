@@ -5,7 +5,15 @@ import factory
 from django.contrib.auth.hashers import make_password
 
 from mof.choices import CIStatus, RoleCluster
-from mof.models import CIClass, CIRelationship, ConfigurationItem, RoleAssignment, Service, Team, User
+from mof.models import (
+    CIClass,
+    CIRelationship,
+    ConfigurationItem,
+    RoleAssignment,
+    Service,
+    Team,
+    User,
+)
 
 PASSWORD = "correct horse battery staple"
 

@@ -5,7 +5,15 @@ from rest_framework import relations, serializers
 from rest_framework.fields import SkipField, empty
 
 from incidents.choices import Channel, NoteKind, Scale
-from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal
+from incidents.models import (
+    Incident,
+    IncidentNote,
+    KnownError,
+    MajorIncidentUpdate,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+)
 from mof import policy
 from mof.api import reads
 from mof.api.serializers import VisibleCIsMixin

@@ -7,13 +7,24 @@ from rest_framework.response import Response
 
 from incidents import selectors, services
 from incidents.api import serializers as s
-from incidents.models import Incident, KnownError, PriorityRule, Problem, ProblemProposal
+from incidents.models import (
+    Incident,
+    KnownError,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+)
 from mof import policy
-from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin, checked_fields, cut_rows, readable_fields
+from mof.api.fields import (
+    SPARSE_ACTIONS,
+    SparseFieldsMixin,
+    checked_fields,
+    cut_rows,
+    readable_fields,
+)
 from mof.api.reads import ValuesReadMixin, represent_written
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
-
 
 SEARCH_KINDS = ("incidents", "problems", "known_errors")
 SEARCH_PROBLEM_FIELDS = ("id", "reference", "title", "status")

@@ -1,8 +1,7 @@
 """One exception handler for the API: JSON errors with field messages, and the
 transition service's failures mapped to HTTP (409, 403, 400, 404)."""
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django_fsm import ConcurrentTransition, TransitionNotAllowed

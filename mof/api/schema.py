@@ -23,7 +23,12 @@ from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer, ListSerializer
 from rest_framework.settings import api_settings
 
-from mof.api.fields import FIELDS_PARAM, SparseFieldsMixin, SparseFieldsView, readable_fields
+from mof.api.fields import (
+    FIELDS_PARAM,
+    SparseFieldsMixin,
+    SparseFieldsView,
+    readable_fields,
+)
 
 ERROR_SCHEMA = {
     "type": "object",

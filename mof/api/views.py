@@ -11,8 +11,18 @@ from mof import impact, policy, selectors, services
 from mof.api import serializers as s
 from mof.api.csv_import import CIImportMixin, RelationshipImportMixin
 from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
-from mof.models import CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, User
-from mof.transitions import available_transitions, perform_transition, transition_input_names
+from mof.models import (
+    CIClass,
+    CIRelationship,
+    RiskAssessment,
+    RiskThreshold,
+    User,
+)
+from mof.transitions import (
+    available_transitions,
+    perform_transition,
+    transition_input_names,
+)
 
 
 class TransitionsMixin:

@@ -1,7 +1,11 @@
 """API of service monitoring: monitoring tools post events (one or a batch); people and
 integrations read events and alerts. Thin: operations.events writes, operations.events_selectors reads."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response

@@ -13,9 +13,9 @@ from changes import selectors as change_selectors
 from changes.conflicts import conflicts_for, next_free_slots, redact_for
 from mof import policy
 from mof.api.fields import SparseFieldsMixin, SparseFieldsView
-from mof.pagination import parse_id
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
-from mof.models import ConfigurationItem, Service
+from mof.models import Service
+from mof.pagination import parse_id
 from operations import calendar, selectors, services
 from operations.api import serializers as s
 from operations.api.jobs import schedule_serializer

@@ -12,12 +12,19 @@ from rest_framework.views import APIView
 
 from mof import policy
 from mof.api.fields import SparseFieldsMixin, SparseFieldsView
-from mof.pagination import parse_id
 from mof.api.pagination import PortalPagination
 from mof.api.views import HistoryMixin
 from mof.models import Service
+from mof.pagination import parse_id
 from slas import availability, capacity
-from slas.models import AvailabilityTarget, BusinessCalendar, CapacityThreshold, CapacityWarning, Measurement, OutageRecord
+from slas.models import (
+    AvailabilityTarget,
+    BusinessCalendar,
+    CapacityThreshold,
+    CapacityWarning,
+    Measurement,
+    OutageRecord,
+)
 
 
 class MeasurementSerializer(serializers.ModelSerializer):

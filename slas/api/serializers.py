@@ -2,7 +2,13 @@ import datetime as dt
 
 from rest_framework import serializers
 
-from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAClock, SLAVersion, TicketType
+from slas.models import (
+    BusinessCalendar,
+    ServiceLevelAgreement,
+    SLAClock,
+    SLAVersion,
+    TicketType,
+)
 
 
 class WholeItemSerializer(serializers.Serializer):

@@ -4,7 +4,12 @@ from rest_framework.authtoken.models import Token
 from mof.choices import CIStatus
 from mof.models import AuditEntry, CIRelationship, ConfigurationItem, User
 from tests.conftest import api_as
-from tests.factories import PASSWORD, CIFactory, RelationshipFactory, ServiceFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    CIFactory,
+    RelationshipFactory,
+    ServiceFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

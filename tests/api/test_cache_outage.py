@@ -11,7 +11,15 @@ from rest_framework.test import APIClient
 from incidents.models import Incident
 from mof.cache import CacheUnavailable
 from operations.models import MonitoringEvent
-from tests.cache_outage import count_connections, filing, free_port, fresh_cache_state, one_window, rates, redis_caches  # noqa: F401
+from tests.cache_outage import (  # noqa: F401
+    count_connections,
+    filing,
+    free_port,
+    fresh_cache_state,
+    one_window,
+    rates,
+    redis_caches,
+)
 from tests.core.accounts_factories import make_token
 from tests.factories import ServiceFactory, TeamFactory, UserFactory
 from tests.operations.factories_events import ci_in_service, event, monitoring_account
@@ -20,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def dead_cache(settings, fresh_cache_state, one_window):  # noqa: F811
+def dead_cache(settings, fresh_cache_state, one_window):
     settings.CACHES = redis_caches(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     settings.MOF_CACHE_RETRY_SECONDS = 60
 

@@ -16,21 +16,20 @@ import zlib
 
 import pytest
 import schemathesis
-from django.core.exceptions import PermissionDenied
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.core.signals import got_request_exception, request_finished, request_started
-from django.db import DatabaseError, close_old_connections, transaction
 from django.core.wsgi import get_wsgi_application
+from django.db import DatabaseError, close_old_connections, transaction
 from django.urls import resolve
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
-from rest_framework.request import Request
 from rest_framework.schemas.generators import EndpointEnumerator
 from rest_framework.test import APIRequestFactory
 from schemathesis import GenerationMode
-from schemathesis.core.parameters import ParameterLocation
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -105,7 +104,7 @@ class Fuzzer:
         self.aim(case)
         cache.clear()  # rate-limit counters: the fuzzing is not a burst to throttle
         errors = []
-        record = lambda sender, request=None, **kw: errors.append(traceback.format_exc())  # noqa: E731
+        record = lambda sender, request=None, **kw: errors.append(traceback.format_exc())
         got_request_exception.connect(record, weak=False)
         try:
             # Each request in a savepoint: on PostgreSQL, one whose database error was swallowed

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from mof.models import User
 from tests.api.seed import seed_portal
 from tests.api.test_schema_fuzz import _collections, _real_keys
 from tests.conftest import api_as

@@ -18,7 +18,7 @@ from mof.models import ApiToken, AuditEntry
 from mof.models_access import TOKEN_PREFIX, TokenScope, token_digest
 from tests.conftest import api_as
 from tests.core.accounts_factories import ServiceAccountFactory, make_token
-from tests.factories import PASSWORD, CIFactory, ServiceFactory, UserFactory
+from tests.factories import PASSWORD, CIFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

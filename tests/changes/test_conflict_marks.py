@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from changes import conflicts, services
 from changes.choices import ChangeStatus, TemplateStatus
@@ -275,7 +276,7 @@ def test_two_changes_scheduled_at_once_into_overlapping_periods_are_both_marked(
             if wait:
                 assert pool_read.wait(timeout=10)
             schedule(chair, change, start)
-        except Exception as exc:  # noqa: BLE001 - asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -315,7 +316,7 @@ def test_concurrent_writers_on_overlapping_changes_neither_deadlock_nor_lose_mar
             services.change_transition(actor=chair, change_id=second.pk, name="cancel", data={"reason": "merged"})
             services.change_analyse_impact(actor=chair, change=fresh(third))
             schedule(chair, third, MONDAY + w * HOUR)
-        except Exception as exc:  # noqa: BLE001 - asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -11,7 +11,13 @@ from operations.models import FreezeStatus, FreezeWindow
 from tests.changes.factories import PLANS, TemplateFactory, window
 from tests.conftest import api_as
 from tests.core.test_base_url import links
-from tests.factories import CIFactory, ManagerFactory, ServiceFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CIFactory,
+    ManagerFactory,
+    ServiceFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

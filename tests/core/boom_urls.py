@@ -3,7 +3,8 @@ from django.contrib.auth.decorators import login_required
 from django.urls import path
 from rest_framework.views import APIView
 
-from mof.urls import handler400, handler403, handler404, handler500, urlpatterns as portal_urls  # noqa: F401
+from mof.urls import handler400, handler403, handler404, handler500  # noqa: F401
+from mof.urls import urlpatterns as portal_urls
 
 
 @login_required

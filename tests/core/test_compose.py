@@ -70,7 +70,7 @@ def test_every_long_running_service_has_a_health_check(services):
 
 
 def test_env_file_is_read_for_real_and_every_variable_is_documented(services):
-    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     compose_only = {"MOF_DB_OWNER_PASSWORD", "MOF_DB_RUNTIME_PASSWORD", "POSTGRES_PASSWORD", "MOF_IMAGE"}
     for name in PORTAL:
         service = services[name]
@@ -89,9 +89,9 @@ def test_postgres_and_redis_keep_their_data_in_named_volumes(compose, services):
 
 def test_the_dockerfile_is_multi_stage_non_root_and_collects_static_files_at_build():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert len(re.findall(r"^FROM ", dockerfile, re.M)) >= 2
-    users = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert len(re.findall(r"^FROM ", dockerfile, re.MULTILINE)) >= 2
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
-    assert re.search(r"^RUN .*DEBUG=0 .*manage\.py collectstatic", dockerfile, re.M)
+    assert re.search(r"^RUN .*DEBUG=0 .*manage\.py collectstatic", dockerfile, re.MULTILINE)
     assert 'ENTRYPOINT ["/app/bin/portal"]' in dockerfile
     assert (ROOT / "bin" / "portal").stat().st_mode & 0o111

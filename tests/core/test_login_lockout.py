@@ -331,7 +331,7 @@ def test_concurrent_failures_are_all_counted(postgres):
         try:
             barrier.wait()
             lockout.record_failure(username="grace", address="")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connections.close_all()

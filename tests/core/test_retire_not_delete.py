@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from changes.models import RequestForChange
-from mof import deletion
 from mof.models import AuditEntry, ConfigurationItem, Service
 from operations.models_jobs import Job, JobRun
 from tests.changes.factories import ChangeFactory
@@ -125,7 +124,8 @@ def test_every_delete_endpoint_checks_for_history():
     import inspect
 
     from mof import services as core
-    from operations import jobs, services as ops
+    from operations import jobs
+    from operations import services as ops
     from slas import availability, capacity
 
     for function in (core.service_delete, core.ci_delete, jobs.job_delete, ops.maintenance_delete, availability.outage_record_delete, capacity.threshold_delete):

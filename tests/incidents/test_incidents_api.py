@@ -6,12 +6,25 @@ from django.test import TestCase
 from django.utils import timezone
 
 from changes.choices import ChangeStatus
-from incidents.choices import IncidentStatus, ProblemStatus
-from incidents.models import Incident, IncidentNote, KnownError, PriorityRule, Problem, ProblemProposal
 from incidents import services
+from incidents.choices import IncidentStatus, ProblemStatus
+from incidents.models import (
+    Incident,
+    IncidentNote,
+    KnownError,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+)
 from mof.models import AuditEntry
 from tests.conftest import api_as
-from tests.factories import CIFactory, ManagerFactory, ServiceFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CIFactory,
+    ManagerFactory,
+    ServiceFactory,
+    TeamFactory,
+    UserFactory,
+)
 from tests.incidents.factories import IncidentFactory
 
 pytestmark = pytest.mark.django_db

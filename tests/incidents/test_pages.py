@@ -10,10 +10,24 @@ from django.urls import reverse
 
 from incidents import services
 from incidents.choices import IncidentStatus, NoteKind, ProblemStatus
-from incidents.models import Incident, IncidentNote, KnownError, PriorityRule, Problem, ProblemProposal, SavedFilter
+from incidents.models import (
+    Incident,
+    IncidentNote,
+    KnownError,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+    SavedFilter,
+)
 from mof.models import CIRelationship
 from mof.transitions import perform_transition
-from tests.factories import CIFactory, ManagerFactory, ServiceFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CIFactory,
+    ManagerFactory,
+    ServiceFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -297,7 +311,7 @@ def test_queue_search_box_and_ci_filter_find_their_incidents(client, desk):
 
 def test_breaching_soon_lists_incidents_whose_sla_clock_falls_due(client, desk):
     from slas import services as slas
-    from slas.models import SLAStatus, ServiceLevelAgreement
+    from slas.models import ServiceLevelAgreement, SLAStatus
 
     always = slas.calendar_save(actor=desk["lead"], name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
     p1 = slas.sla_create(actor=desk["lead"], name="P1", priorities=[1], resolution_seconds=3 * 3600, calendar=always)

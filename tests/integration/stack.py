@@ -114,7 +114,7 @@ class Process:
         self.name, self.cmd, self.env, self.log = name, cmd, env, log
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         out = open(self.log, "a")
         try:
             self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -401,7 +401,7 @@ class PortalStack:
 
     # --- lifecycle ----------------------------------------------------------------
 
-    def start(self) -> "PortalStack":
+    def start(self) -> PortalStack:
         self.redis.start()
         self.create_database()
         self.migrate()

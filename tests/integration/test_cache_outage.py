@@ -22,7 +22,15 @@ from rest_framework.views import APIView
 from incidents.models import Incident, PriorityRule
 from mof.api.throttling import PortalRateThrottle
 from operations.models import MonitoringEvent
-from tests.cache_outage import count_connections, filing, fresh_cache_state, one_window, private_redis, rates, redis_caches  # noqa: F401
+from tests.cache_outage import (  # noqa: F401
+    count_connections,
+    filing,
+    fresh_cache_state,
+    one_window,
+    private_redis,
+    rates,
+    redis_caches,
+)
 from tests.core.accounts_factories import make_token
 from tests.factories import ManagerFactory, ServiceFactory, TeamFactory, UserFactory
 from tests.operations.factories_events import ci_in_service, event, monitoring_account
@@ -33,7 +41,7 @@ RETRY = 0.2  # MOF_CACHE_RETRY_SECONDS in these tests
 
 
 @pytest.fixture
-def portal_on_private_redis(private_redis, settings, fresh_cache_state):  # noqa: F811
+def portal_on_private_redis(private_redis, settings, fresh_cache_state):
     settings.CACHES = redis_caches(private_redis.url)
     settings.MOF_CACHE_RETRY_SECONDS = RETRY
     return private_redis
@@ -52,7 +60,7 @@ def counters(server) -> dict:
 
 
 @pytest.mark.django_db
-def test_the_api_keeps_answering_while_redis_is_killed_and_shares_its_limits_again_after(portal_on_private_redis, settings, one_window):  # noqa: F811
+def test_the_api_keeps_answering_while_redis_is_killed_and_shares_its_limits_again_after(portal_on_private_redis, settings, one_window):
     server = portal_on_private_redis
     settings.REST_FRAMEWORK = rates(token="4/minute", ingest="3/minute")
     agent = UserFactory(roles=["support"])
@@ -90,7 +98,7 @@ def test_the_api_keeps_answering_while_redis_is_killed_and_shares_its_limits_aga
 
 
 @pytest.mark.django_db
-def test_a_hung_redis_costs_one_timeout_then_nothing_until_the_retry_period_ends(portal_on_private_redis, settings, monkeypatch, one_window):  # noqa: F811
+def test_a_hung_redis_costs_one_timeout_then_nothing_until_the_retry_period_ends(portal_on_private_redis, settings, monkeypatch, one_window):
     server = portal_on_private_redis
     settings.REST_FRAMEWORK = rates(anon="100/minute")
     settings.MOF_CACHE_RETRY_SECONDS = 60

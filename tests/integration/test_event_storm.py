@@ -49,7 +49,7 @@ def _get(url, cookie):
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
 @pytest.mark.django_db(transaction=True)
-def test_a_storm_of_ten_thousand_events_opens_one_incident_and_the_portal_keeps_answering(builtin_data, live_server):  # noqa: F811
+def test_a_storm_of_ten_thousand_events_opens_one_incident_and_the_portal_keeps_answering(builtin_data, live_server):
     admin = AdminFactory(username="storm-admin")
     account = service_account_create(actor=admin, username="storm-scom", roles=[RoleCluster.OPERATIONS])
     _, token = token_issue(actor=admin, owner=account, name="event storm")

@@ -13,7 +13,7 @@ from django.db import connections
 from incidents import services as desk
 from mof.models import MailStatus, OutgoingMail
 from tests.factories import TeamFactory, UserFactory
-from tests.integration.test_celery_worker import needs_postgres  # noqa: F401 - fixture
+from tests.integration.test_celery_worker import needs_postgres
 
 pytestmark = [pytest.mark.integration, needs_postgres]
 
@@ -94,7 +94,7 @@ def wait_until(check, timeout=30):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(builtin_data, private_broker, mailoutbox, settings):  # noqa: F811
+def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(builtin_data, private_broker, mailoutbox, settings):
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
 

@@ -21,7 +21,14 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from tests.integration.stack import Process, RedisServer, free_port, postgres_url, tail, wait_for
+from tests.integration.stack import (
+    Process,
+    RedisServer,
+    free_port,
+    postgres_url,
+    tail,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration]
 

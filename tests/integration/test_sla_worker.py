@@ -490,7 +490,7 @@ def test_sweeps_racing_in_threads_record_each_threshold_once(world, workers):
         try:
             barrier.wait(timeout=20)
             results.append(services.sweep(batch=5000))
-        except Exception as exc:  # noqa: BLE001 - checked below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -596,7 +596,7 @@ def test_two_overlapping_sweeps_do_not_deadlock(world):
     def beat():
         try:
             services.sweep(batch=2)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -651,7 +651,13 @@ def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_los
     rejected when its worker is lost), runs again, and the job reaches 100 % with every chunk
     counted once and every clock as one recomputation as of the edit makes it."""
     from slas import services
-    from slas.models import RecomputeChunk, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus
+    from slas.models import (
+        RecomputeChunk,
+        RecomputeJob,
+        ServiceLevelAgreement,
+        SLAClock,
+        SLAStatus,
+    )
 
     office = services.calendar_save(actor=world["manager"], name="Office", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
     sla = services.sla_create(actor=world["manager"], name="P1 office", priorities=[1], resolution_seconds=8 * 3600, calendar=office)

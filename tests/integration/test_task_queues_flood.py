@@ -64,7 +64,7 @@ def wait_for(check, timeout: float, what: str):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_flood_of_webhook_deliveries_does_not_delay_the_sla_sweep(workers, slow_receiver, monkeypatch):  # noqa: F811
+def test_a_flood_of_webhook_deliveries_does_not_delay_the_sla_sweep(workers, slow_receiver, monkeypatch):
     from mof.celery import app
 
     monkeypatch.setenv("MOF_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")  # the receiver is on the loopback

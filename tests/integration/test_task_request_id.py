@@ -9,13 +9,17 @@ from rest_framework.test import APIClient
 
 from tests.core.test_task_logs import Lines
 from tests.factories import CIFactory, ManagerFactory, UserFactory
-from tests.integration.test_celery_worker import celery_worker, needs_postgres, needs_redis  # noqa: F401 - fixtures
+from tests.integration.test_celery_worker import (  # noqa: F401 - fixtures
+    celery_worker,
+    needs_postgres,
+    needs_redis,
+)
 
 pytestmark = [pytest.mark.integration, needs_postgres, needs_redis]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_task_run_by_a_worker_logs_with_the_id_of_the_request_that_queued_it(builtin_data, celery_worker, settings):  # noqa: F811
+def test_a_task_run_by_a_worker_logs_with_the_id_of_the_request_that_queued_it(builtin_data, celery_worker, settings):
     import logging
 
     settings.EMAIL_BACKEND = "tests.core.test_task_logs.RefusingBackend"  # the relay logs a warning

@@ -13,7 +13,6 @@ from mof.models import AuditEntry
 from mof.services import system_user
 from mof.transitions import perform_transition
 from tests.conftest import api_as
-from tests.factories import ManagerFactory, UserFactory
 from tests.integrations.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -197,7 +196,7 @@ def test_the_delivery_log_filters(client, manager):
     page = client.get(f"/integrations/webhooks/deliveries/?subscription={a.pk}&status=failed").context["page"]
     assert [(d.subscription.name, d.event.event_type) for d in page.items] == [("A", "sla.breached")]
     api = api_as(manager)
-    assert api.get(f"/api/v1/webhook-deliveries/?event_type=incident.created").json()["count"] == 2
+    assert api.get("/api/v1/webhook-deliveries/?event_type=incident.created").json()["count"] == 2
     assert api.get(f"/api/v1/webhook-deliveries/?subscription={b.pk}").json()["results"][0]["status"] == "pending"
     assert api.get("/api/v1/webhook-deliveries/?status=exploded").status_code == 400
     sparse = api.get(f"/api/v1/webhook-deliveries/?subscription={b.pk}&fields=id,status").json()["results"]

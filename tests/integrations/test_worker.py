@@ -9,7 +9,11 @@ from incidents import services as desk
 from integrations.choices import DeliveryStatus
 from integrations.models import OutboxEvent, WebhookDelivery
 from tests.factories import UserFactory
-from tests.integration.test_celery_worker import celery_worker, needs_postgres, needs_redis  # noqa: F401 - fixtures
+from tests.integration.test_celery_worker import (  # noqa: F401 - fixtures
+    celery_worker,
+    needs_postgres,
+    needs_redis,
+)
 from tests.integrations.factories import SubscriptionFactory
 
 pytestmark = [pytest.mark.integration, needs_postgres, needs_redis]
@@ -25,7 +29,7 @@ def wait_until(check, timeout=20):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_delivers_a_committed_incident_signed_after_one_retry(builtin_data, celery_worker, receiver, settings):  # noqa: F811
+def test_the_worker_delivers_a_committed_incident_signed_after_one_retry(builtin_data, celery_worker, receiver, settings):
     settings.MOF_WEBHOOK_BACKOFF_SECONDS = 1
     subscription = SubscriptionFactory(url=receiver.url, event_types=["incident.created"])
     receiver.secret = subscription.secret

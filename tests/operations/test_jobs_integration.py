@@ -14,7 +14,11 @@ from incidents.models import Incident
 from mof.services import system_user
 from operations import jobs
 from operations.models_jobs import Job, JobRun
-from tests.integration.test_celery_worker import celery_worker, needs_postgres, needs_redis  # noqa: F401 (fixtures)
+from tests.integration.test_celery_worker import (  # noqa: F401 (fixtures)
+    celery_worker,
+    needs_postgres,
+    needs_redis,
+)
 from tests.operations.jobs_factories import JobFactory, operator
 
 pytestmark = [pytest.mark.integration, needs_postgres]
@@ -32,7 +36,7 @@ def _wait_for_check(job, after, timeout=60):
 
 
 @needs_redis
-def test_a_worker_records_missed_runs_once_and_opens_one_incident(builtin_data, celery_worker):  # noqa: F811
+def test_a_worker_records_missed_runs_once_and_opens_one_incident(builtin_data, celery_worker):
     from operations.tasks_jobs import jobs_check
 
     job = JobFactory(schedule="*/10 * * * *", expected_duration_minutes=5)
@@ -49,7 +53,7 @@ def test_a_worker_records_missed_runs_once_and_opens_one_incident(builtin_data, 
     assert incident.channel == "monitoring" and incident.caller.username == "mof-system"
 
 
-def test_two_failures_reported_at_the_same_moment_open_one_incident(builtin_data):  # noqa: F811
+def test_two_failures_reported_at_the_same_moment_open_one_incident(builtin_data):
     job = JobFactory(schedule="*/5 * * * *")
     reporter = operator()
     system_user()  # exists before the race (mof.services.system_user itself is not race-safe on first use)

@@ -9,8 +9,8 @@ from changes.choices import ChangeStatus
 from changes.models import RequestForChange
 from mof.models import AuditEntry, ReviewDecisionRecord
 from reviews.models import AgendaItem, Meeting
-from tests.core.test_base_url import links
 from tests.conftest import api_as
+from tests.core.test_base_url import links
 from tests.reviews.conftest import change_in, make_meeting
 
 pytestmark = pytest.mark.django_db

@@ -45,8 +45,9 @@ def test_calendar_and_sla_through_the_api_with_the_review_gate(boss):
 
 def test_incident_clocks_endpoint_shows_timelines_only_to_who_may_see_the_incident(boss):
     cal = BusinessCalendar.objects.create(name="24x7")
-    from slas.models import WorkingInterval
     import datetime as dt
+
+    from slas.models import WorkingInterval
 
     for d in range(7):
         WorkingInterval.objects.create(calendar=cal, weekday=d, start=dt.time(0), end=dt.time(0))

@@ -9,7 +9,7 @@ import pytest
 from incidents import services as desk
 from mof.models import OutgoingMail, User
 from slas import services
-from slas.models import ClockNotification, SLAStatus, ServiceLevelAgreement
+from slas.models import ClockNotification, ServiceLevelAgreement, SLAStatus
 from tests.factories import ManagerFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

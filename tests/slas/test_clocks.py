@@ -8,8 +8,20 @@ from django.utils import timezone
 from incidents import services as desk
 from incidents.models import Incident
 from slas import services
-from slas.models import ClockNotification, ClockState, SLAClock, SLAStatus, ServiceLevelAgreement, TicketEvent
-from tests.factories import ManagerFactory, TeamFactory, UserFactory, rewriting_event_log
+from slas.models import (
+    ClockNotification,
+    ClockState,
+    ServiceLevelAgreement,
+    SLAClock,
+    SLAStatus,
+    TicketEvent,
+)
+from tests.factories import (
+    ManagerFactory,
+    TeamFactory,
+    UserFactory,
+    rewriting_event_log,
+)
 
 pytestmark = pytest.mark.django_db
 T = dt.time
@@ -124,13 +136,13 @@ def test_business_hours_and_holidays_count_only_working_time(world):
     sla = services.sla_create(actor=world["manager"], name="P2 office", priorities=[2], resolution_seconds=8 * HOUR, calendar=office)
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     incident = desk.incident_create(actor=world["agent"], title="x", impact=1, urgency=2)
-    thursday = dt.datetime(2026, 12, 24, 16, tzinfo=dt.timezone.utc)
+    thursday = dt.datetime(2026, 12, 24, 16, tzinfo=dt.UTC)
     with rewriting_event_log():
         TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(at=thursday)
-    services.sync_clocks("incidents.incident", incident.pk, now=dt.datetime(2026, 12, 29, 9, tzinfo=dt.timezone.utc))
+    services.sync_clocks("incidents.incident", incident.pk, now=dt.datetime(2026, 12, 29, 9, tzinfo=dt.UTC))
     clock = clocks(incident, version__sla=sla).get()
     assert clock.elapsed_seconds == 1 * HOUR + 8 * HOUR  # Thu 16-17, Mon 28th 9-17 (Christmas and the weekend do not count)
-    timeline = services.clock_timeline(clock, now=dt.datetime(2026, 12, 29, 9, tzinfo=dt.timezone.utc))
+    timeline = services.clock_timeline(clock, now=dt.datetime(2026, 12, 29, 9, tzinfo=dt.UTC))
     assert any("public holiday: Christmas Day" in row["reason"] for row in timeline)
 
 

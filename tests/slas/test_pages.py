@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from incidents import services as desk
 from slas import services
-from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAStatus, SLAVersion, TicketEvent
+from slas.models import (
+    BusinessCalendar,
+    ServiceLevelAgreement,
+    SLAStatus,
+    SLAVersion,
+    TicketEvent,
+)
 from slas.views import clock_context
 from tests.factories import ManagerFactory, UserFactory, rewriting_event_log
 

@@ -9,18 +9,32 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incidents import services as desk
 from mof.readmostly import ReadMostly
 from slas import engine, recompute, services
 from slas.businesstime import BusinessTime, CalendarSpec
-from slas.models import ClockState, RecomputeChunk, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus, SLAVersion, TicketEvent
-from tests.factories import ManagerFactory, TeamFactory, UserFactory, rewriting_event_log
+from slas.models import (
+    RecomputeChunk,
+    RecomputeJob,
+    ServiceLevelAgreement,
+    SLAClock,
+    SLAStatus,
+    SLAVersion,
+    TicketEvent,
+)
+from tests.factories import (
+    ManagerFactory,
+    TeamFactory,
+    UserFactory,
+    rewriting_event_log,
+)
 
 T = dt.time
 HOUR = 3600
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FIGURES = ("version_id", "state", "started_at", "stopped_at", "elapsed_seconds", "counting_since", "due_at", "breached_at", "next_event_at",
            "target_seconds", "notified_threshold", "updated_at")
 
@@ -310,8 +324,8 @@ def test_stored_figures_agree_with_replay(steps, metric, target, thresholds, pau
 
     tuples = [(recompute._us(e.at) // 1_000_000, recompute._us(e.at), e.state, e.hold_reason) for e in events]
     fast = engine.stored_figures(tuples, engine.Rules.of(version, metric), BUSINESS, now.timestamp(), recompute._us(clock_started), notified)
-    instant = lambda s: None if s is None else dt.datetime.fromtimestamp(s, UTC)  # noqa: E731
-    event_at = lambda i: None if i is None else events[i].at  # noqa: E731
+    instant = lambda s: None if s is None else dt.datetime.fromtimestamp(s, UTC)
+    event_at = lambda i: None if i is None else events[i].at
     assert (fast.state, fast.elapsed_seconds, event_at(fast.stopped_index), event_at(fast.counting_index)) == (
         clock.state, clock.elapsed_seconds, clock.stopped_at, clock.counting_since)
     assert (instant(fast.due_s), instant(fast.breached_s), instant(fast.next_s)) == (clock.due_at, clock.breached_at, clock.next_event_at)
