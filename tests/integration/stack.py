@@ -362,7 +362,7 @@ class PortalStack:
             "gunicorn": [py, "-m", "gunicorn", "mof.wsgi", "-w", str(self.workers), "--threads", str(self.threads),
                          "-b", f"127.0.0.1:{self.port}", "--access-logfile", "-", "--graceful-timeout", "5"],
             "worker": [py, "-m", "celery", "-A", "mof", "worker", "--pool=prefork", "-c", str(self.concurrency),
-                       "-n", f"{self.db_name}@%h", "--loglevel=INFO"],
+                       "-n", f"{self.db_name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
             "beat": [py, "-m", "celery", "-A", "mof", "beat", "--loglevel=INFO", "--schedule", str(self.tmp / "beat-schedule"),
                      "--pidfile="],
         }

@@ -524,9 +524,10 @@ def test_redis_stopped_mid_load_loses_nothing_and_answers_no_5xx(stack, receiver
             load.phase = "after"
             time.sleep(LOAD_AFTER_SECONDS)
         assert calls_in(load, "redis down") > 0 and calls_in(load, "after") > 0, "the load did not run through the outage"
-        # As a supervisor would (compose: restart unless-stopped): Celery 5.7.0's worker can exit
-        # when the broker drops while it holds an unacknowledged task; late acks and the outboxes
-        # mean a restarted worker must still deliver everything exactly once.
+        # As a supervisor would (compose: restart unless-stopped). Workers now run without gossip
+        # and mingle, whose channel close killed Celery 5.7's worker when the broker dropped
+        # (kombu#582); should a worker still exit, late acks and the outboxes mean a restarted
+        # one must deliver everything exactly once.
         stack.ensure_running()
         problems = drain_and_check(stack, receiver, load)
         assert not problems, "\n".join(problems)
