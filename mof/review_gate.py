@@ -61,3 +61,27 @@ def record_decision(*, kind: str, subject, decision: str, actor, notes: str = ""
             reason = notes or f"{ReviewKind(kind).label}: {decision}" + (f" ({reference})" if reference else "")
             perform_transition(model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": reason})
     return record
+
+
+def gated_sources() -> dict[str, list[tuple]]:
+    """Per review kind, the (model, state field name, states) whose objects wait for that
+    review: the states from which a transition gated by it leaves (an assessed change
+    waits for the Release Approved Review), read from the state machines themselves, so
+    any app's gated lifecycle appears here without mof knowing it. Also used by the
+    reviews app to fill meeting agendas."""
+    from django.apps import apps as django_apps
+    from django_fsm import FSMFieldMixin
+
+    found: dict[str, list[tuple]] = {}
+    for model in django_apps.get_models():
+        field = next((f for f in model._meta.fields if isinstance(f, FSMFieldMixin)), None)
+        if field is None:
+            continue
+        sources: dict[str, set] = {}
+        for t in field.get_all_transitions(model):
+            kind = t.custom.get("gated_by")
+            if kind and t.source not in ("*", "+"):
+                sources.setdefault(str(kind), set()).add(t.source)
+        for kind, states in sources.items():
+            found.setdefault(kind, []).append((model, field, sorted(states)))
+    return found

@@ -1,9 +1,11 @@
 """Reads of the shared core, always restricted to what the reader may see."""
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from mof import policy
+from mof.choices import ReviewKind
+from mof.review_gate import gated_sources
 from mof.models import AuditEntry, CIRelationship, ConfigurationItem, Service, User
 
 
@@ -47,3 +49,26 @@ def security_events(*, user):
     if not policy.can(user, "audit.view_security"):
         return AuditEntry.objects.none()
     return AuditEntry.objects.filter(action__in=["refused", "login_failed"])
+
+
+def review_queue(user) -> dict[str, list[dict]]:
+    """What waits at each review milestone (see gated_sources). Review agendas are
+    internal business: others see none."""
+    queue: dict[str, list[dict]] = {kind: [] for kind in ReviewKind.values}
+    if not policy.is_internal(user):
+        return queue
+    for kind, sources in gated_sources().items():
+        for model, field, states in sources:
+            labels = dict(field.choices or ())
+            rows = (
+                model._default_manager.filter(**{f"{field.name}__in": states})
+                .order_by()
+                .values_list(field.name)
+                .annotate(n=Count("pk"))
+                .values_list(field.name, "n")
+            )
+            for state, n in rows:
+                queue.setdefault(kind, []).append(
+                    {"model": str(model._meta.verbose_name_plural), "state": str(labels.get(state, state)), "count": n}
+                )
+    return queue

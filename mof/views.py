@@ -108,53 +108,6 @@ def _get_or_404(getter: Callable, *args, **kwargs):
 # --- home: the MOF cycle ------------------------------------------------------------
 
 
-def gated_sources() -> dict[str, list[tuple]]:
-    """Per review kind, the (model, state field name, states) whose objects wait for that
-    review: the states from which a transition gated by it leaves (an assessed change
-    waits for the Release Approved Review), read from the state machines themselves, so
-    any app's gated lifecycle appears here without mof knowing it. Also used by the
-    reviews app to fill meeting agendas."""
-    from django.apps import apps as django_apps
-    from django_fsm import FSMFieldMixin
-
-    found: dict[str, list[tuple]] = {}
-    for model in django_apps.get_models():
-        field = next((f for f in model._meta.fields if isinstance(f, FSMFieldMixin)), None)
-        if field is None:
-            continue
-        sources: dict[str, set] = {}
-        for t in field.get_all_transitions(model):
-            kind = t.custom.get("gated_by")
-            if kind and t.source not in ("*", "+"):
-                sources.setdefault(str(kind), set()).add(t.source)
-        for kind, states in sources.items():
-            found.setdefault(kind, []).append((model, field, sorted(states)))
-    return found
-
-
-def review_queue(user) -> dict[str, list[dict]]:
-    """What waits at each review milestone (see gated_sources). Review agendas are
-    internal business: others see none."""
-    queue: dict[str, list[dict]] = {kind: [] for kind in ReviewKind.values}
-    if not policy.is_internal(user):
-        return queue
-    for kind, sources in gated_sources().items():
-        for model, field, states in sources:
-            labels = dict(field.choices or ())
-            rows = (
-                model._default_manager.filter(**{f"{field.name}__in": states})
-                .order_by()
-                .values_list(field.name)
-                .annotate(n=Count("pk"))
-                .values_list(field.name, "n")
-            )
-            for state, n in rows:
-                queue.setdefault(kind, []).append(
-                    {"model": str(model._meta.verbose_name_plural), "state": str(labels.get(state, state)), "count": n}
-                )
-    return queue
-
-
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
@@ -180,7 +133,7 @@ def home(request):
     quadrants = [
         {"slug": q.slug, "name": q.name, "url": reverse(q.url_name), "lines": lines[q.slug]} for q in QUADRANTS
     ]
-    queue = review_queue(user)
+    queue = selectors.review_queue(user)
     reviews = [
         {
             "name": q.review_label,
@@ -249,7 +202,7 @@ def reviews_page(request, extra: dict | None = None):
     decisions = dict(
         ReviewDecisionRecord.objects.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n")
     )
-    queue = review_queue(request.user)
+    queue = selectors.review_queue(request.user)
     milestones = [
         {**r, "label": ReviewKind(r["kind"]).label, "decisions": decisions.get(r["kind"], 0), "waiting": queue.get(r["kind"], [])}
         for r in REVIEWS

@@ -72,7 +72,7 @@ def meeting_get(*, user, pk) -> Meeting:
 
 def awaiting(meeting: Meeting) -> list[tuple]:
     """(model, queryset) of everything awaiting this meeting's kind of review."""
-    from mof.views import gated_sources
+    from mof.review_gate import gated_sources
 
     found = []
     report = review_periods.module_for_kind(meeting.kind)

@@ -157,7 +157,7 @@ def agenda_refresh(*, actor, meeting: Meeting) -> list[AgendaItem]:
 
 def agenda_add(*, actor, meeting: Meeting, subject) -> AgendaItem:
     """Put one subject on the agenda by hand."""
-    from mof.views import gated_sources
+    from mof.review_gate import gated_sources
 
     policy.require(actor, "review.agenda", meeting)
     label = _subject_label(type(subject))
