@@ -231,10 +231,6 @@ def main(argv=None):
     through = ConfigurationItem.services.through
     show(f"  CI-service links: ORM filter(configurationitem_id__in=<{len(reached):,} ids>)",
          median_ms(lambda: list(through.objects.filter(configurationitem_id__in=list(reached)).values_list("configurationitem_id", "service_id")), runs))
-    info = {r[0]: r for r in fetch()}
-    names = {pk: r[1] for pk, r in info.items()}
-    show("  paths: _path() for every CI (new dicts per step)",
-         median_ms(lambda: [impact._path(pk, reached, names) for pk in reached], runs))
 
     print("\nCandidates (same answers, checked)")
     with connection.cursor() as cursor:

@@ -89,17 +89,6 @@ def _reach_by_level(ci_ids, direction):
     return seen
 
 
-def _path(ci_id, reached, names):
-    """[{id, name}] from the analysed CI to `ci_id`, walking up the vias of `reach()`."""
-    chain = []
-    current = ci_id
-    while current is not None:
-        chain.append({"id": current, "name": names[current]})
-        current = reached[current][0]
-    chain.reverse()
-    return chain
-
-
 # One round trip on PostgreSQL: the walk joined to each reached CI's facts and (LEFT) to
 # the services it supports; a CI appears once per service (or once with NULLs). In the
 # order of the answer: depth, then name (COLLATE "C": code points, as Python compares).
@@ -195,10 +184,3 @@ def analyse(ci_ids: list[int], direction: str = DOWNSTREAM) -> Impact:
         services.append(ImpactedService(sid, sname, scrit, {"id": ci_id, "name": names[ci_id]}, path))
     services.sort(key=lambda s: (CRITICALITY_RANK.get(s.criticality, 9), s.name, s.id))
     return Impact(direction=direction, origin=origin, cis=cis, services=services)
-
-
-def level_counts(impact: Impact) -> dict[int, int]:
-    counts = defaultdict(int)
-    for ci in impact.cis:
-        counts[ci.depth] += 1
-    return dict(counts)

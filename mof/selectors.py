@@ -45,12 +45,6 @@ def history(obj):
     return AuditEntry.objects.filter(model_label=obj._meta.label_lower, object_id=str(obj.pk))
 
 
-def security_events(*, user):
-    if not policy.can(user, "audit.view_security"):
-        return AuditEntry.objects.none()
-    return AuditEntry.objects.filter(action__in=["refused", "login_failed"])
-
-
 def review_queue(user) -> dict[str, list[dict]]:
     """What waits at each review milestone (see gated_sources). Review agendas are
     internal business: others see none."""
