@@ -11,3 +11,9 @@ class ReasonForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why: recorded in the history.",
     )
+
+
+class DecisionNoteForm(forms.Form):
+    """Input of a decision whose note is optional (a capacity warning turned into an RFC)."""
+
+    note = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -399,9 +399,10 @@ def _locked_open(warning):
 
 
 def warning_convert(*, actor, warning, title: str = "", note: str = ""):
-    """Turn an open warning into a draft RFC for the CI; returns the change."""
+    """Turn an open warning into a draft RFC for the CI; returns the change. The RFC and the
+    warning's move (through the door) land together or not at all."""
     from changes.services import change_create
-    from slas.models import WarningStatus
+    from slas.models import CapacityWarning
 
     policy.require(actor, "capacity.decide", warning)
     with audit.acting_as(actor), transaction.atomic():
@@ -421,27 +422,24 @@ def warning_convert(*, actor, warning, title: str = "", note: str = ""):
             business_justification=f"Avoid an outage of {w.ci.name} when {w.metric} reaches {w.threshold_value:g}{unit}.",
             affected_cis=[w.ci],
         )
-        w.status = WarningStatus.CONVERTED
-        w.change = change
-        w.decided_by = actor
-        w.decided_at = timezone.now()
-        w.decision_note = note
-        w.save()
+        CapacityWarning.objects.filter(pk=w.pk).update(change=change)
+        _decide(actor, w, "convert", note)
     return change
 
 
 def warning_dismiss(*, actor, warning, note: str = ""):
-    from slas.models import WarningStatus
-
     policy.require(actor, "capacity.decide", warning)
     with audit.acting_as(actor), transaction.atomic():
-        w = _locked_open(warning)
-        w.status = WarningStatus.DISMISSED
-        w.decided_by = actor
-        w.decided_at = timezone.now()
-        w.decision_note = note
-        w.save()
-    return w
+        return _decide(actor, _locked_open(warning), "dismiss", note)
+
+
+def _decide(actor, warning, name: str, note: str):
+    from mof.transitions import TransitionBlocked, perform_transition
+
+    try:
+        return perform_transition(model=type(warning), pk=warning.pk, name=name, actor=actor, data={"note": note})
+    except TransitionBlocked as exc:
+        raise ValidationError(exc.field_errors or {"note": exc.reasons}) from exc
 
 
 # --- thresholds ------------------------------------------------------------------------

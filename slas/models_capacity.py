@@ -5,8 +5,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from mof.audit import AuditedModel
+from mof.transition_forms import DecisionNoteForm
+from mof.workflows import permission
 from mof.models import CIClass, ConfigurationItem
 
 __all__ = ["Measurement", "CapacityThreshold", "CapacityWarning", "ThresholdDirection", "WarningStatus"]
@@ -72,7 +75,31 @@ class WarningStatus(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
 
 
-class CapacityWarning(AuditedModel):
+class CapacityWarningWorkflow:
+    """open -> converted (a draft RFC was filed for it) or dismissed: a manager's decision,
+    through the transition door like every other."""
+
+    def _decided(self, by, note):
+        self.decided_by = by
+        self.decided_at = timezone.now()
+        self.decision_note = note
+
+    @transition(
+        field="status", source=WarningStatus.OPEN, target=WarningStatus.CONVERTED,
+        permission=permission("capacity.decide"), custom={"label": "Turn into an RFC", "form": DecisionNoteForm},
+    )
+    def convert(self, *, by=None, note: str = "", **data):
+        self._decided(by, note)
+
+    @transition(
+        field="status", source=WarningStatus.OPEN, target=WarningStatus.DISMISSED,
+        permission=permission("capacity.decide"), custom={"label": "Dismiss", "form": DecisionNoteForm},
+    )
+    def dismiss(self, *, by=None, note: str = "", **data):
+        self._decided(by, note)
+
+
+class CapacityWarning(CapacityWarningWorkflow, FSMModelMixin, AuditedModel):
     """A forecast that a CI's metric will cross its threshold soon. One open warning per
     CI and metric (enforced by the database); a manager turns it into a draft RFC or dismisses it."""
 
@@ -84,7 +111,7 @@ class CapacityWarning(AuditedModel):
     current_value = models.FloatField()
     slope_per_day = models.FloatField(default=0)
     forecast_at = models.DateTimeField(help_text="When the trend crosses the threshold (past: already crossed).")
-    status = models.CharField(max_length=10, choices=WarningStatus.choices, default=WarningStatus.OPEN)
+    status = FSMField(max_length=10, choices=WarningStatus.choices, default=WarningStatus.OPEN, protected=True)
     change = models.ForeignKey("changes.RequestForChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
