@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
 
 from incidents.choices import Channel, HoldReason, IncidentStatus, NoteKind, ProblemStatus, ProposalStatus, ResolutionCode, Scale
-from incidents.workflow import IncidentWorkflow, ProblemWorkflow
+from incidents.workflow import IncidentWorkflow, ProblemProposalWorkflow, ProblemWorkflow
 from mof.audit import AuditedModel
 from mof.models import ConfigurationItem, Service, Team
 from mof.numbering import NumberedModel
@@ -186,7 +186,7 @@ class KnownError(AuditedModel):
         return f"KE {self.problem.reference}: {self.title}"
 
 
-class ProblemProposal(AuditedModel):
+class ProblemProposal(ProblemProposalWorkflow, FSMModelMixin, AuditedModel):
     """Proactive problem management: a cluster of incidents that may share a cause."""
 
     scope = models.CharField(max_length=10, choices=[("ci", "CI"), ("service", "Service")])
@@ -196,7 +196,7 @@ class ProblemProposal(AuditedModel):
     incident_count = models.PositiveIntegerField()
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
-    status = models.CharField(max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED)
+    status = FSMField(max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED, protected=True)
     decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     problem = models.ForeignKey(Problem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -421,12 +421,15 @@ def proposal_accept(*, actor, proposal: ProblemProposal) -> Problem:
             actor=actor, title=f"Recurring incidents on {target}", description=f"{locked.incident_count} incidents between {locked.window_start:%Y-%m-%d} and {locked.window_end:%Y-%m-%d}.",
             incidents=list(locked.incidents.all()), services=[locked.service] if locked.service else [], affected_cis=[locked.ci] if locked.ci else [],
         )
-        ProblemProposal.objects.filter(pk=locked.pk).update(status=ProposalStatus.ACCEPTED, decided_by=actor, problem=problem)
+        ProblemProposal.objects.filter(pk=locked.pk).update(problem=problem)
+        perform_transition(model=ProblemProposal, pk=locked.pk, name="accept", actor=actor)
     return problem
 
 
 def proposal_dismiss(*, actor, proposal: ProblemProposal) -> None:
     policy.require(actor, "problemproposal.decide", proposal)
     with audit.acting_as(actor), transaction.atomic():
-        if ProblemProposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PROPOSED).update(status=ProposalStatus.DISMISSED, decided_by=actor) == 0:
+        locked = ProblemProposal.objects.select_for_update().get(pk=proposal.pk)
+        if locked.status != ProposalStatus.PROPOSED:
             raise ValidationError({"status": "This proposal was already decided."})
+        perform_transition(model=ProblemProposal, pk=locked.pk, name="dismiss", actor=actor)

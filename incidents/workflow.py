@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_fsm import transition
 
-from incidents.choices import IncidentStatus as S, ProblemStatus as P
+from incidents.choices import IncidentStatus as S, ProblemStatus as P, ProposalStatus
 from incidents.forms_transitions import CancelForm, HoldForm, ReasonForm, ResolveForm
 from mof.workflows import condition, permission
 
@@ -123,3 +123,23 @@ class ProblemWorkflow:
                 permission=permission("problem.transition.close_no_fix"), custom={"label": "Close, no fix planned", "form": ReasonForm})
     def close_no_fix(self, *, by=None, reason="", **data):
         self.closure_reason = reason
+
+
+class ProblemProposalWorkflow:
+    """proposed -> accepted (a problem was opened for the cluster) or dismissed: the desk's
+    decision on what proactive problem management found, through the door."""
+
+    @transition(
+        field="status", source=ProposalStatus.PROPOSED, target=ProposalStatus.ACCEPTED,
+        permission=permission("problemproposal.decide"), custom={"label": "Open a problem"},
+    )
+    def accept(self, *, by=None, **data):
+        self.decided_by = by
+
+    @transition(
+        field="status", source=ProposalStatus.PROPOSED, target=ProposalStatus.DISMISSED,
+        permission=permission("problemproposal.decide"), custom={"label": "Dismiss"},
+    )
+    def dismiss(self, *, by=None, **data):
+        self.decided_by = by
+
