@@ -16,7 +16,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
 from mof.audit import AuditedModel
 from mof.choices import ReviewKind
 from reviews.choices import ItemState, MeetingState
-from reviews.workflow import MeetingWorkflow
+from reviews.workflow import AgendaItemWorkflow, MeetingWorkflow
 
 
 class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
@@ -68,13 +68,13 @@ class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Audited
         return [self.chair]
 
 
-class AgendaItem(AuditedModel):
+class AgendaItem(AgendaItemWorkflow, FSMModelMixin, AuditedModel):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="items")
     model_label = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64)
     subject_repr = models.CharField(max_length=250, blank=True, help_text="What the subject was called when it was put on the agenda.")
     position = models.PositiveIntegerField(default=0)
-    state = models.CharField(max_length=20, choices=ItemState.choices, default=ItemState.PENDING, db_index=True, editable=False)
+    state = FSMField(max_length=20, choices=ItemState.choices, default=ItemState.PENDING, db_index=True, editable=False, protected=True)
     decision = models.CharField(max_length=30, blank=True, editable=False)
     reason = models.TextField(blank=True, editable=False)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)

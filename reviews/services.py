@@ -360,17 +360,16 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             reference=f"{meeting.reference} item {item.position}", fire=fire, detail=detail,
             data={"reason": reason or f"{ReviewKind(meeting.kind).label} {meeting.reference}: {option.label}"},
         )
-        item.state = ItemState.DEFERRED if deferring else ItemState.DECIDED
         item.decision = option.value
         item.reason = reason
-        item.decided_by = actor
-        item.decided_at = timezone.now()
         item.decision_record = record
         if opened is not None:
             item.reason = f"{reason}\nFollow-up: {opened.reference}"
         if deferring:
             item.deferred_to = _roll_forward(item, actor)
-        item.save()
+        item.save(update_fields=["decision", "reason", "decision_record", "deferred_to"])
+        # The item's own move passes the door like every other (audited with its transition).
+        item = perform_transition(model=AgendaItem, pk=item.pk, name="defer" if deferring else "decide", actor=actor)
         if option.notify:
             _mail("notify_decision", item.pk)
     return item

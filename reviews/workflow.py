@@ -30,3 +30,23 @@ class MeetingWorkflow:
                 permission=permission("review.transition.close"), custom={"label": "Cancel the meeting", "form": ReasonForm})
     def cancel(self, *, by=None, reason: str = "", **data):
         self.closed_at = timezone.now()
+
+
+class AgendaItemWorkflow:
+    """pending -> decided or deferred (rolled forward to the next meeting): the meeting's
+    decision, taken in session by reviews.services.decide, which then passes the door."""
+
+    def _decided(self, by):
+        self.decided_by = by
+        self.decided_at = timezone.now()
+
+    @transition(field="state", source=ItemState.PENDING, target=ItemState.DECIDED,
+                permission=permission("review.decide"), custom={"label": "Decide"})
+    def decide(self, *, by=None, **data):
+        self._decided(by)
+
+    @transition(field="state", source=ItemState.PENDING, target=ItemState.DEFERRED,
+                permission=permission("review.decide"), custom={"label": "Defer"})
+    def defer(self, *, by=None, **data):
+        self._decided(by)
+
