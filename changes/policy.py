@@ -2,7 +2,7 @@
 from changes.choices import ApprovalPath, ChangeStatus
 from mof import policy
 from mof.choices import RoleCluster as R
-from mof.policy import any_of, has_role, is_internal, is_manager
+from mof.policy import any_of, has_role, holds, is_internal, is_manager
 
 PARTIES = ("requester", "change_manager", "developer", "tester", "implementer")
 
@@ -63,13 +63,13 @@ RULES = {
     "change.transition.cancel": any_of(is_manager, _is("change_manager"), _is("requester")),
     "changetemplate.view": is_internal,
     "changetemplate.add": any_of(is_manager, has_role(R.RELEASE)),
-    "changetemplate.change": any_of(is_manager, lambda u, t: t is not None and t.owner_id == getattr(u, "pk", None)),
+    "changetemplate.change": any_of(is_manager, holds("owner_id")),
     "changetemplate.transition.approve": is_manager,
     "changetemplate.transition.retire": is_manager,
     "release.view": is_internal,
     "release.add": any_of(is_manager, has_role(R.RELEASE)),
-    "release.change": any_of(is_manager, lambda u, r: r is not None and r.release_manager_id == getattr(u, "pk", None)),
-    "release.transition.manage": any_of(is_manager, lambda u, r: r is not None and r.release_manager_id == getattr(u, "pk", None)),
+    "release.change": any_of(is_manager, holds("release_manager_id")),
+    "release.transition.manage": any_of(is_manager, holds("release_manager_id")),
     "release.transition.readiness": is_manager,
     "release.transition.close": is_manager,
     "freeze.view": is_internal,

@@ -1,7 +1,7 @@
 """Who may do what in the service desk: added to the one policy table."""
 from mof import policy
 from mof.choices import RoleCluster as R
-from mof.policy import any_of, has_role, is_internal, is_manager, is_system
+from mof.policy import any_of, has_role, holds, is_internal, is_manager, is_system
 
 desk = any_of(is_manager, has_role(R.SUPPORT, R.OPERATIONS, R.INFRASTRUCTURE))
 
@@ -46,10 +46,10 @@ RULES = {
     "assignmentgroup.view": policy.authenticated,
     "problem.view": is_internal,
     "problem.add": any_of(desk, has_role(R.RELEASE)),
-    "problem.change": any_of(desk, lambda u, p: p is not None and p.problem_manager_id == getattr(u, "pk", None)),
-    "problem.transition.work": any_of(desk, lambda u, p: p is not None and p.problem_manager_id == getattr(u, "pk", None)),
+    "problem.change": any_of(desk, holds("problem_manager_id")),
+    "problem.transition.work": any_of(desk, holds("problem_manager_id")),
     "problem.transition.resolve": any_of(is_internal, is_system),
-    "problem.transition.close_no_fix": any_of(is_manager, lambda u, p: p is not None and p.problem_manager_id == getattr(u, "pk", None)),
+    "problem.transition.close_no_fix": any_of(is_manager, holds("problem_manager_id")),
     "problemproposal.decide": any_of(is_manager, has_role(R.SUPPORT)),
     "knownerror.view": policy.authenticated,
 }

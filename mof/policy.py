@@ -39,8 +39,17 @@ def has_role(*roles) -> Rule:
     return rule
 
 
-def owns(user, obj) -> bool:
-    return _active(user) and obj is not None and getattr(obj, "owner_id", None) == user.pk
+def holds(field: str) -> Rule:
+    """The person named in the record's `field` (its release manager, its problem manager):
+    an active person, and never a match of two blanks (no one named, no one signed in)."""
+
+    def rule(user, obj=None):
+        return _active(user) and obj is not None and getattr(obj, field, None) == user.pk
+
+    return rule
+
+
+owns = holds("owner_id")
 
 
 def is_system(user, obj=None) -> bool:
