@@ -2,7 +2,7 @@
 
 State and the impact/approval snapshot are read-only; every write goes through
 changes.services (so separation of duties and the field rules of each state apply), and
-the only transitions offered are actions that call changes.services.change_transition,
+the only transitions offered are actions that call the one door (mof.transitions),
 so the review gate holds: no admin page or action can approve a change that no review
 (or, on the change-manager path, no change manager other than its requester) decided.
 Who may do what is asked of mof.policy (mof.admin.PolicyAdmin)."""
@@ -15,7 +15,13 @@ from changes.models import ChangeComment, Release, ReleaseArtifact, RequestForCh
 from mof import policy
 from mof.admin import ReadOnlyAdmin, ReadOnlyInline, error_messages
 from mof.admin import ServiceLayerAdmin
-from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed, TransitionUnknown
+from mof.transitions import (
+    ConcurrentTransition,
+    TransitionBlocked,
+    TransitionNotAllowed,
+    TransitionUnknown,
+    perform_transition,
+)
 
 
 # --- requests for change --------------------------------------------------------------
@@ -41,7 +47,7 @@ def _transition_action(name, label, reason=""):
         for change in queryset:
             data = {"reason": reason or f"{label} in the administration"} if reason is not None else {}
             try:
-                services.change_transition(actor=request.user, change_id=change.pk, name=name, data=data)
+                perform_transition(model=RequestForChange, pk=change.pk, name=name, actor=request.user, data=data)
                 done += 1
             except TransitionBlocked as exc:
                 modeladmin.message_user(request, f"{change.reference}: blocked: {exc}", messages.WARNING)

@@ -6,6 +6,6 @@ class ChangesConfig(AppConfig):
     verbose_name = "Changing: change and release management"
 
     def ready(self):
-        from changes import policy
+        from changes import policy, receivers  # noqa: F401
 
         policy.register()

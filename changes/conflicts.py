@@ -27,7 +27,7 @@ The forward schedule shows thousands of changes at once, so each scheduled chang
 the kinds of its collisions with other changes (`schedule_conflicts`: same_ci, impact,
 shared_impact, implementer), computed by `conflict_marks()` and kept by `refresh_marks()`
 on every write they depend on: a change entering, leaving or moving within the scheduled
-states (the transition door, RequestForChange.after_transition), a new implementer, a new
+states (the transition door, changes.receivers), a new implementer, a new
 impact snapshot (changes.services). Each refresh recomputes the change and the scheduled
 changes overlapping where it was and where it is, under one PostgreSQL advisory lock so
 that concurrent schedulings see each other. Freezes are judged when read (few, and their
@@ -574,7 +574,7 @@ def lock_marks() -> None:
     serialises writers itself). Taken before reading the pool, so of two changes scheduled
     at once into overlapping periods the second refresh (READ COMMITTED) sees the first's
     rows and marks both; and taken before any change row is locked (the transition door asks
-    RequestForChange.before_transition), so a refresh never waits on a row another refresh
+    changes.receivers.lock_schedule_marks), so a refresh never waits on a row another refresh
     holds while that one waits for this lock."""
     from django.db import connection
 

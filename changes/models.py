@@ -127,20 +127,6 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
         instance._stored_schedule = tuple(instance.__dict__.get(name) for name in ("status", "planned_start", "planned_end"))
         return instance
 
-    @classmethod
-    def before_transition(cls, name):
-        from changes.conflicts import lock_marks, transition_moves_schedule
-
-        # Before the row lock, as every marks refresh does: one lock order, no deadlock. Only
-        # for transitions into or out of the scheduled states: the others refresh nothing.
-        if transition_moves_schedule(cls, name):
-            lock_marks()
-
-    def after_transition(self, name, *, actor, data):
-        from changes.conflicts import refresh_marks_around
-
-        refresh_marks_around(self)
-
 
 class ChangeComment(AuditedModel):
     """Comments on an RFC, notably from the people its impact reaches, before the decision."""
@@ -197,11 +183,6 @@ class Release(ReleaseWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbere
 
     def notification_recipients(self):
         return [self.release_manager]
-
-    def after_transition(self, name, *, actor, data):
-        from changes.services import release_after_transition
-
-        release_after_transition(self, name, actor=actor, data=data)
 
 
 class ReleaseArtifact(AuditedModel):

@@ -212,13 +212,12 @@ def change_comment(*, actor, change: RequestForChange, body: str) -> ChangeComme
     return comment
 
 
-def change_transition(*, actor, change_id: int, name: str, data: dict | None = None) -> RequestForChange:
-    """The change's door: submitting a standard change also applies its pre-approval."""
-    with audit.refusals_survive_rollback(), transaction.atomic():
-        change = perform_transition(model=RequestForChange, pk=change_id, name=name, actor=actor, data=data)
-        if name == "submit" and change.type == ChangeType.STANDARD:
-            change = perform_transition(model=RequestForChange, pk=change_id, name="pre_approve", actor=actor)
-    return change
+def change_after_transition(change: RequestForChange, name: str, *, actor) -> None:
+    """Submitting a standard change applies its pre-approval, through the door, in the same
+    transaction (a refused pre-approval undoes the submission); the caller's copy then shows it."""
+    if name == "submit" and change.type == ChangeType.STANDARD:
+        perform_transition(model=RequestForChange, pk=change.pk, name="pre_approve", actor=actor)
+        change.refresh_from_db()
 
 
 # --- standard-change templates --------------------------------------------------

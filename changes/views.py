@@ -1,6 +1,6 @@
 """Pages of the Changing quadrant: requests for change, releases and standard-change
 templates. Reads through changes.selectors, state changes through the one generic
-transition view (mof.views.transition_view) and changes.services.change_transition."""
+transition view (mof.views.transition_view) and the one door."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -229,15 +229,10 @@ def change_detail(request, pk):
     return _render_change(request, change)
 
 
-def _change_perform(*, actor, pk, name, data):
-    return services.change_transition(actor=actor, change_id=pk, name=name, data=data)
-
-
 @login_required
 def change_transition(request, pk, name):
     return transition_view(
         request, model=RequestForChange, pk=pk, name=name, get_object=_change_get, url_name="change_transition",
-        perform=_change_perform,
         render_page=lambda request, obj, panel, status: _render_change(request, obj, status=status, panel=panel),
     )
 

@@ -92,11 +92,6 @@ class Incident(IncidentWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbe
     def notification_recipients(self):
         return [self.caller, self.assignee]
 
-    def after_transition(self, name, *, actor, data):
-        from incidents.services import incident_after_transition
-
-        incident_after_transition(self, name, actor=actor, data=data)
-
 
 class IncidentNote(AuditedModel):
     """A work note (internal) or a comment (the caller sees it)."""
@@ -159,11 +154,6 @@ class Problem(ProblemWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbere
 
     def notification_recipients(self):
         return [self.problem_manager]
-
-    def after_transition(self, name, *, actor, data):
-        from incidents.services import problem_after_transition
-
-        problem_after_transition(self, name, actor=actor, data=data)
 
 
 class KnownError(AuditedModel):

@@ -2,6 +2,7 @@
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from incidents.models import Incident, Problem
 from mof.transitions import transitioned
 
 
@@ -13,6 +14,20 @@ def resolve_problems_fixed_by_a_closed_change(sender, instance, name, actor, **k
     from incidents.services import problems_fixed_by_change_closed
 
     problems_fixed_by_change_closed(change=instance, actor=actor)
+
+
+@receiver(transitioned, sender=Incident, dispatch_uid="incidents_incident_transitioned")
+def incident_transitioned(sender, instance, name, actor, data, **kwargs):
+    from incidents.services import incident_after_transition
+
+    incident_after_transition(instance, name, actor=actor, data=data)
+
+
+@receiver(transitioned, sender=Problem, dispatch_uid="incidents_problem_transitioned")
+def problem_transitioned(sender, instance, name, actor, data, **kwargs):
+    from incidents.services import problem_after_transition
+
+    problem_after_transition(instance, name, actor=actor, data=data)
 
 
 @receiver(post_save, sender="incidents.Incident", dispatch_uid="incidents_new_in_queue_mail")

@@ -1,7 +1,7 @@
 """The one door for state changes, used by pages, the API, the admin and Celery tasks.
 
-perform_transition() locks the row (after any lock the model asks for first, in
-`before_transition`), checks the caller's permission (mof.policy), the
+perform_transition() locks the row (after any lock a receiver of `transition_starting`
+takes first), checks the caller's permission (mof.policy), the
 transition's input, separation of duties and conditions, runs the django-fsm
 transition, saves, records it in the audit trail and stores its notification mail in
 the same transaction (mof.notifications). Failures map to HTTP in one place (mof.api.errors, mof.views):
@@ -29,7 +29,14 @@ __all__ = [
 ]
 
 
-# Sent inside the transaction after a transition is saved: receivers' writes commit or roll back with it.
+# The one way to react to a transition, registered per app in its receivers module (AppConfig.ready),
+# so models never import services:
+# - transition_starting(sender=model, name): before the row lock, for locks a model takes first,
+#   in one order everywhere (a change's schedule marks);
+# - transitioned(sender=model, instance, name, source, target, actor, data): inside the
+#   transaction after the save; cascades (a release moving its changes, a standard change's
+#   pre-approval) go through this door again, and every write commits or rolls back with it.
+transition_starting = Signal()
 transitioned = Signal()
 
 
@@ -130,9 +137,7 @@ def _perform(*, model, pk, name, actor, data, notify):
     try:
         with transaction.atomic():
             # Locks a model takes before its row's, in that order everywhere (a change: its schedule's conflict marks).
-            before = getattr(model, "before_transition", None)
-            if before is not None:
-                before(name)
+            transition_starting.send(sender=model, name=name)
             obj = model.objects.select_for_update().get(pk=pk)
             meta = _meta(obj, name)
             state_field = _state_field(model).name
@@ -166,12 +171,9 @@ def _perform(*, model, pk, name, actor, data, notify):
             with audit.acting_as(actor, transition=name, reason=cleaned.get("reason", ""), subject=obj):
                 getattr(obj, name)(by=actor, **cleaned)
                 obj.save()
-            # Cascades (a release moving its changes) run in the same transaction, through this door.
-            after = getattr(obj, "after_transition", None)
-            if after is not None:
-                after(name, actor=actor, data=cleaned)
-            # Other apps react without this app knowing them (a change closing resolves a problem).
-            transitioned.send(sender=model, instance=obj, name=name, source=source, target=getattr(obj, state_field), actor=actor)
+            # Cascades and other apps' reactions (a release moving its changes, a change closing
+            # resolves a problem), in the same transaction.
+            transitioned.send(sender=model, instance=obj, name=name, source=source, target=getattr(obj, state_field), actor=actor, data=cleaned)
             if notify:
                 # Stored with the transition (mof.notifications): sent after commit, or by the
                 # periodic relay if the broker cannot be reached then.

@@ -299,7 +299,6 @@ def transition_view(
     url_name: str,
     render_page: Callable | None = None,
     partial_template: str = "mof/_transitions.html",
-    perform: Callable | None = None,
     success_url: Callable | None = None,
 ):
     """Take transition `name` on `model` `pk` from a page (htmx or plain form POST).
@@ -307,8 +306,6 @@ def transition_view(
     get_object(user, pk) returns the object the user may see or raises DoesNotExist (404).
     render_page(request, obj, panel, status) renders the full page after a failure
     without JavaScript; the default shows the object with its transitions only.
-    perform(actor=, pk=, name=, data=) is the app's door for transitions when it has one
-    (it must call mof.transitions.perform_transition); the default calls it directly.
     success_url(obj) is where a plain POST lands after success (default: the object's URL).
     """
     if not request.user.is_authenticated:
@@ -318,10 +315,7 @@ def transition_view(
     data.pop("csrfmiddlewaretoken", None)
     failed: dict = {"name": name}
     try:
-        if perform is not None:
-            obj = perform(actor=request.user, pk=obj.pk, name=name, data=data)
-        else:
-            obj = perform_transition(model=model, pk=obj.pk, name=name, actor=request.user, data=data)
+        obj = perform_transition(model=model, pk=obj.pk, name=name, actor=request.user, data=data)
     except TransitionUnknown:
         raise Http404(f"No transition {name!r}.") from None
     except policy.Refused as exc:

@@ -92,13 +92,9 @@ def emergency_cab_convene(*, actor, attendees=(), quorum: int | None = None, tit
             actor=actor, kind=ReviewKind.RELEASE_APPROVED, emergency=True, scheduled_at=timezone.now(), attendees=attendees,
             quorum=quorum, title=title,
         )
-        meeting = meeting_transition(actor=actor, meeting_id=meeting.pk, name="open")
+        meeting = perform_transition(model=Meeting, pk=meeting.pk, name="open", actor=actor)
         agenda_refresh(actor=actor, meeting=meeting)
     return meeting
-
-
-def meeting_transition(*, actor, meeting_id: int, name: str, data: dict | None = None) -> Meeting:
-    return perform_transition(model=Meeting, pk=meeting_id, name=name, actor=actor, data=data)
 
 
 def agenda_publish(*, actor, meeting: Meeting) -> Meeting:
@@ -411,5 +407,5 @@ def parse_subject(reference: str):
 
 __all__ = [
     "AlreadyDecided", "MeetingNotInSession", "agenda_add", "agenda_publish", "agenda_refresh", "agenda_remove", "decide",
-    "emergency_cab_convene", "meeting_create", "meeting_transition", "meeting_update", "parse_subject", "quorum_facts", "vote",
+    "emergency_cab_convene", "meeting_create", "meeting_update", "parse_subject", "quorum_facts", "vote",
 ]

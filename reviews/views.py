@@ -131,7 +131,6 @@ def _render_meeting(request, obj, panel, status):
 def meeting_transition(request, pk, name):
     return transition_view(
         request, model=Meeting, pk=pk, name=name, get_object=_meeting_get, url_name="review_meeting_transition",
-        perform=lambda *, actor, pk, name, data: services.meeting_transition(actor=actor, meeting_id=pk, name=name, data=data),
         render_page=_render_meeting,
     )
 

@@ -86,9 +86,6 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         rows = ChangeStakeholder.objects.filter(change=change).select_related("user")
         return Response(self.sparse(s.ChangeStakeholderSerializer(rows, many=True)).data)
 
-    def run_transition(self, obj, name, data):
-        return services.change_transition(actor=self.request.user, change_id=obj.pk, name=name, data=data)
-
     def get_serializer(self, *args, **kwargs):
         if self.action == "take_transition":
             kwargs.setdefault("context", self.get_serializer_context())

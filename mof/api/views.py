@@ -64,7 +64,7 @@ class TransitionsMixin:
         return Response(self.get_serializer(self.get_queryset().get(pk=updated.pk)).data)
 
     def run_transition(self, obj, name, data):
-        """The one door; an app whose transitions cascade (a standard change's pre-approval) overrides this."""
+        """The one door; cascades (a standard change's pre-approval) are its receivers' business."""
         return perform_transition(model=type(obj), pk=obj.pk, name=name, actor=self.request.user, data=data)
 
 

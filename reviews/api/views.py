@@ -47,9 +47,6 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         services.meeting_update(actor=request.user, meeting=meeting, **data)
         return Response(self.get_serializer(self.get_queryset().get(pk=meeting.pk)).data)
 
-    def run_transition(self, obj, name, data):
-        return services.meeting_transition(actor=self.request.user, meeting_id=obj.pk, name=name, data=data)
-
     @extend_schema(request=None, responses={201: s.MeetingSerializer}, summary="Convene an emergency CAB at once (in session, agenda filled)")
     @action(detail=False, methods=["post"], url_path="emergency")
     def emergency(self, request):

@@ -10,15 +10,17 @@ from changes import services as change_services
 from changes.choices import ChangeStatus
 from changes.models import RequestForChange
 from incidents.models import KnownError, Problem, ProblemProposal
-from mof import tokens
-from mof.choices import ReviewKind
-from mof.models import CIClass, ConfigurationItem, Service, User
 from integrations import outbox
 from integrations.choices import EventType
 from integrations.models import WebhookDelivery
+from mof import tokens
+from mof.choices import ReviewKind
+from mof.models import CIClass, ConfigurationItem, Service, User
+from mof.transitions import perform_transition
 from operations import events
 from operations import services as operations_services
 from reviews import services as review_services
+from reviews.models import Meeting
 from slas import availability, capacity
 from slas import services as sla_services
 from slas.models import BusinessCalendar, CapacityWarning
@@ -72,7 +74,7 @@ def seed_portal():
     change_services.change_comment(actor=admin, change=open_change, body="Checked with the mail team.")
     review = review_services.meeting_create(actor=admin, kind=ReviewKind.OPERATIONS, scheduled_at=timezone.now() + dt.timedelta(days=30), attendees=[admin])
     review_services.agenda_refresh(actor=admin, meeting=review)
-    review = review_services.meeting_transition(actor=admin, meeting_id=review.pk, name="open")
+    review = perform_transition(model=Meeting, actor=admin, pk=review.pk, name="open")
     review_services.vote(item=review.items.order_by("position", "pk").first(), voter=admin, vote="accept")
     sla_services.sla_create(
         actor=admin, name="Service desk to Infrastructure", kind="ola", ticket_type="incidents.incident",

@@ -15,6 +15,7 @@ from changes import conflicts, services
 from changes.choices import ChangeStatus, TemplateStatus
 from changes.conflicts import SCHEDULED_STATES, conflict_marks
 from changes.models import RequestForChange
+from mof.transitions import perform_transition
 from tests.changes.factories import TemplateFactory
 from tests.conftest import api_as, requires_postgres
 from tests.factories import CIFactory, ManagerFactory, RelationshipFactory, UserFactory
@@ -47,13 +48,13 @@ def approved(actor, cis, *, start=MONDAY, hours=2, implementer=None, title="Patc
         actor=actor, template=template, affected_cis=[c.pk for c in cis], title=title,
         planned_start=start, planned_end=start + hours * HOUR, implementer=implementer,
     )
-    services.change_transition(actor=actor, change_id=change.pk, name="submit")
+    perform_transition(model=RequestForChange, actor=actor, pk=change.pk, name="submit")
     return fresh(change)
 
 
 def schedule(actor, change, start, hours=2):
     data = {"planned_start": start.isoformat(), "planned_end": (start + hours * HOUR).isoformat()}
-    return services.change_transition(actor=actor, change_id=change.pk, name="schedule", data=data)
+    return perform_transition(model=RequestForChange, actor=actor, pk=change.pk, name="schedule", data=data)
 
 
 def fresh(change):
@@ -108,12 +109,12 @@ def test_marks_go_when_the_other_change_leaves_the_schedule(chair, stack, ending
     schedule(chair, second, MONDAY + HOUR)
     assert marks(first, second) == [["same_ci"], ["same_ci"]]
     if ending == "cancel":
-        services.change_transition(actor=chair, change_id=second.pk, name="cancel", data={"reason": "not needed"})
+        perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="cancel", data={"reason": "not needed"})
     else:
-        services.change_transition(actor=chair, change_id=second.pk, name="implement_now")
+        perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="implement_now")
         assert marks(first, second) == [["same_ci"], ["same_ci"]]  # implementing still occupies the slot
-        services.change_transition(actor=chair, change_id=second.pk, name="complete", data={"outcome": "successful"})
-        services.change_transition(actor=chair, change_id=second.pk, name="close", data={"reason": "done"})
+        perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="complete", data={"outcome": "successful"})
+        perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="close", data={"reason": "done"})
     assert marks(first, second) == [[], []]
 
 
@@ -192,14 +193,14 @@ def test_stored_marks_equal_live_marks_after_any_sequence(chair, stack, operatio
         if op == "schedule" and change.status == ChangeStatus.APPROVED:
             schedule(chair, change, MONDAY + args[1] * HOUR)
         elif op == "cancel" and change.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED):
-            services.change_transition(actor=chair, change_id=change.pk, name="cancel", data={"reason": "dropped"})
+            perform_transition(model=RequestForChange, actor=chair, pk=change.pk, name="cancel", data={"reason": "dropped"})
         elif op == "implementer" and change.status not in (ChangeStatus.CANCELLED, ChangeStatus.CLOSED):
             services.change_update(actor=chair, change=change, implementer=None if args[1] is None else people[args[1]])
         elif op == "analyse" and change.affected_cis.exists():
             services.change_analyse_impact(actor=chair, change=change)
         elif op == "finish" and change.status == ChangeStatus.SCHEDULED:
-            services.change_transition(actor=chair, change_id=change.pk, name="implement_now")
-            services.change_transition(actor=chair, change_id=change.pk, name="complete", data={"outcome": "successful"})
+            perform_transition(model=RequestForChange, actor=chair, pk=change.pk, name="implement_now")
+            perform_transition(model=RequestForChange, actor=chair, pk=change.pk, name="complete", data={"outcome": "successful"})
     assert stored_marks() == live_marks()
 
 
@@ -207,7 +208,7 @@ def test_the_command_repairs_every_stored_mark(chair, stack):
     first = approved(chair, [stack["vm"]])
     second = approved(chair, [stack["vm"]], start=MONDAY + HOUR)
     gone = approved(chair, [stack["printer"]])
-    services.change_transition(actor=chair, change_id=gone.pk, name="cancel", data={"reason": "dropped"})
+    perform_transition(model=RequestForChange, actor=chair, pk=gone.pk, name="cancel", data={"reason": "dropped"})
     # As a bulk load or a restore leaves them: missing, and left on a change no longer scheduled.
     RequestForChange.objects.filter(pk__in=[first.pk, second.pk]).update(schedule_conflicts=[])
     RequestForChange.objects.filter(pk=gone.pk).update(schedule_conflicts=["implementer"])
@@ -313,7 +314,7 @@ def test_concurrent_writers_on_overlapping_changes_neither_deadlock_nor_lose_mar
             schedule(chair, first, MONDAY + w * HOUR / 2)
             services.change_update(actor=chair, change=fresh(second), implementer=alice if w % 2 else bob)
             services.change_update(actor=chair, change=fresh(first), implementer=bob)
-            services.change_transition(actor=chair, change_id=second.pk, name="cancel", data={"reason": "merged"})
+            perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="cancel", data={"reason": "merged"})
             services.change_analyse_impact(actor=chair, change=fresh(third))
             schedule(chair, third, MONDAY + w * HOUR)
         except Exception as exc:

@@ -8,6 +8,7 @@ from changes import services
 from changes.choices import ChangeStatus, TemplateStatus
 from changes.models import ChangeComment, ChangeStakeholder, RequestForChange
 from mof.models import AuditEntry, RiskAssessment
+from mof.transitions import perform_transition
 from tests.changes.factories import PLANS, TemplateFactory, window
 from tests.factories import CIFactory, RelationshipFactory, ServiceFactory, UserFactory
 
@@ -237,7 +238,7 @@ def test_edit_end_before_start_writes_nothing(client, cast, draft):
 
 @pytest.fixture
 def submitted(cast, draft):
-    return services.change_transition(actor=cast["requester"], change_id=draft.pk, name="submit")
+    return perform_transition(model=RequestForChange, actor=cast["requester"], pk=draft.pk, name="submit")
 
 
 def test_assess_on_the_page(client, cast, submitted, django_capture_on_commit_callbacks):
@@ -285,7 +286,7 @@ def test_assess_a_draft_is_a_clear_error_and_writes_nothing(client, cast, draft)
 
 def test_assess_without_affected_cis_is_a_form_error(client, cast):
     change = services.change_create(actor=cast["requester"], title="No CIs", type="normal", change_manager=cast["change_manager"], **PLANS)
-    services.change_transition(actor=cast["requester"], change_id=change.pk, name="submit")
+    perform_transition(model=RequestForChange, actor=cast["requester"], pk=change.pk, name="submit")
     client.force_login(cast["change_manager"])
     response = client.post(reverse("change_assess", args=[change.pk]), {"probability": "1", "impact": "1"})
     assert response.status_code == 400

@@ -8,7 +8,9 @@ from django.utils import timezone
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType, ReleaseStatus
 from changes.models import Release, RequestForChange
 from mof.choices import ReviewKind, RoleCluster
+from mof.transitions import perform_transition
 from reviews import services
+from reviews.models import Meeting
 from tests.changes.factories import ChangeFactory
 from tests.factories import ManagerFactory, UserFactory
 
@@ -43,7 +45,7 @@ def make_meeting(people, *, kind=ReviewKind.RELEASE_APPROVED, in_session=True, w
         attendees=[people["rel"], people["infra"], people["ops"], people["deputy"]], **kwargs,
     )
     if in_session:
-        meeting = services.meeting_transition(actor=people["chair"], meeting_id=meeting.pk, name="open")
+        meeting = perform_transition(model=Meeting, actor=people["chair"], pk=meeting.pk, name="open")
     return meeting
 
 

@@ -6,11 +6,18 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from changes.choices import ApprovalPath, ChangeStatus, ChangeType, ReleaseStatus, TemplateStatus
+from changes.choices import (
+    ApprovalPath,
+    ChangeStatus,
+    ChangeType,
+    ReleaseStatus,
+    TemplateStatus,
+)
 from mof.choices import ReviewKind
+from mof.transitions import perform_transition
 from reviews import services
 from reviews.choices import ItemState
-from reviews.models import AgendaItem
+from reviews.models import AgendaItem, Meeting
 from tests.changes.factories import TemplateFactory
 from tests.reviews.conftest import change_in, make_meeting, release_in
 
@@ -119,7 +126,7 @@ def test_deferral_without_a_next_meeting_leaves_it_for_autofill(people):
 
 def test_closed_meeting_agenda_is_fixed(people):
     meeting = make_meeting(people)
-    services.meeting_transition(actor=people["chair"], meeting_id=meeting.pk, name="close")
+    perform_transition(model=Meeting, actor=people["chair"], pk=meeting.pk, name="close")
     with pytest.raises(ValidationError):
         services.agenda_refresh(actor=people["chair"], meeting=meeting)
 

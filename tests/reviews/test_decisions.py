@@ -4,10 +4,10 @@ import pytest
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType
 from mof.choices import ReviewKind
 from mof.models import AuditEntry, ReviewDecisionRecord
-from mof.transitions import TransitionBlocked
+from mof.transitions import TransitionBlocked, perform_transition
 from reviews import services
 from reviews.choices import ItemState
-from reviews.models import AgendaItem
+from reviews.models import AgendaItem, Meeting
 from tests.reviews.conftest import change_in, make_meeting, vote_all
 
 pytestmark = pytest.mark.django_db
@@ -226,9 +226,9 @@ def test_meeting_closes_once_every_item_is_settled(cab, people):
     change_in()
     [item] = services.agenda_refresh(actor=people["chair"], meeting=cab)
     with pytest.raises(TransitionBlocked, match="every agenda item"):
-        services.meeting_transition(actor=people["chair"], meeting_id=cab.pk, name="close")
+        perform_transition(model=Meeting, actor=people["chair"], pk=cab.pk, name="close")
     services.decide(item_id=item.pk, decision="defer", actor=people["chair"])
-    assert services.meeting_transition(actor=people["chair"], meeting_id=cab.pk, name="close").state == "closed"
+    assert perform_transition(model=Meeting, actor=people["chair"], pk=cab.pk, name="close").state == "closed"
 
 
 def test_the_gate_itself_holds_the_managers_quorum(cab, people, settings):

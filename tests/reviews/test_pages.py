@@ -10,6 +10,7 @@ from django.utils import timezone
 from changes.choices import ChangeStatus, ReleaseStatus
 from changes.models import RequestForChange
 from mof.models import ReviewDecisionRecord
+from mof.transitions import perform_transition
 from reviews import services
 from reviews.models import AgendaItem, Meeting
 from tests.changes.factories import TemplateFactory
@@ -165,7 +166,7 @@ def test_minutes_printable_page(client, cab, people):
     change, item = item_on(cab, people)
     vote_all(item, people)
     services.decide(item_id=item.pk, decision="approve", actor=people["chair"], reason="Fixes the BGP leak")
-    services.meeting_transition(actor=people["chair"], meeting_id=cab.pk, name="close")
+    perform_transition(model=Meeting, actor=people["chair"], pk=cab.pk, name="close")
     r = logged_in(client, people["rel"]).get(f"/reviews/meetings/{cab.pk}/minutes/")
     html = r.content.decode()
     assert r.status_code == 200 and "@media print" in html and "Fixes the BGP leak" in html and change.reference in html

@@ -14,6 +14,7 @@ from django.utils import timezone
 from mof import audit, review_gate
 from mof.choices import ReviewKind
 from mof.models import ConfigurationItem, Service, Team, User
+from mof.transitions import perform_transition
 
 T = dt.time
 
@@ -114,7 +115,7 @@ class Command(BaseCommand):
                 planned_start=start, planned_end=start + dt.timedelta(hours=2), cost_estimate=1200,
                 expected_benefit="No more monthly outages of mail routing.", expected_benefit_value=8000,
             )
-            cs.change_transition(actor=p["infra"], change_id=change.pk, name="submit")
+            perform_transition(model=RequestForChange, actor=p["infra"], pk=change.pk, name="submit")
             cs.change_assess(actor=p["release"], change=RequestForChange.objects.get(pk=change.pk), probability=3, impact=4,
                              notes="Every site's mail flow depends on it.")
             self.created += 1
