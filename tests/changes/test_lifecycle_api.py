@@ -210,3 +210,15 @@ def test_rejection_and_cancellation(cast):
     assert take(cast["requester"], other, "cancel").status_code == 400  # needs a reason
     assert take(cast["requester"], other, "cancel", {"reason": "superseded"}).json()["status"] == "cancelled"
     assert take(cast["requester"], other, "submit").status_code == 409
+
+
+def test_a_standard_change_submitted_straight_through_the_door_is_pre_approved_too(cast):
+    """The pre-approval is the door's cascade, not a wrapper a caller could skip."""
+    from mof.transitions import perform_transition
+
+    template = TemplateFactory(owner=cast["change_manager"])
+    review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=template, decision="approve", actor=cast["chair"], fire="approve")
+    cid = post(cast["requester"], "/api/v1/changes/", {"template": template.pk, "implementer": cast["implementer"].pk}).json()["id"]
+    change = perform_transition(model=RequestForChange, pk=cid, name="submit", actor=cast["requester"])
+    assert change.status == ChangeStatus.APPROVED and change.approval_path == "pre_approved"
+    assert RequestForChange.objects.get(pk=cid).status == ChangeStatus.APPROVED
