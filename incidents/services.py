@@ -1,7 +1,6 @@
 """Writes of the Supporting quadrant. State moves only through mof.transitions."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from mof import audit, policy
 from mof.models import Team
 from mof.services import apply_fields, system_user
 from mof.transitions import perform_transition
+from slas import services as sla_services
 
 DEFAULT_MATRIX = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3, 1): 3, (3, 2): 4, (3, 3): 5}
 
@@ -114,13 +114,11 @@ def incident_create(*, actor, caller=None, affected_cis=(), existing=None, **fie
     apply_fields(incident, fields, allowed, exclude=["number", "caller", "priority", *_checked_already(fields, existing)])
     _check_assignee(incident)
     incident.priority = priority_for(incident.impact, incident.urgency)
-    # Without CIs the save is the whole write: its own transaction (NumberedModel's, with the
-    # SLA event, clocks and audit entry) is then the outermost one, a BEGIN/COMMIT instead of
-    # a SAVEPOINT and its RELEASE inside another.
-    with audit.acting_as(actor), transaction.atomic() if affected_cis else contextlib.nullcontext():
+    with audit.acting_as(actor), transaction.atomic():
         incident.save()
         if affected_cis:
             incident.affected_cis.add(*affected_cis)  # a new incident has none: no set() reading them first
+        sla_services.record_ticket_event(incident, kind="opened", created=True)  # its clocks start with it
     # The group's mail ("landed in your queue") is stored inside the save's own transaction
     # (incidents.receivers.mail_the_group_of_a_new_incident).
     return incident
@@ -140,6 +138,7 @@ def incident_update(*, actor, incident: Incident, affected_cis=None, reason: str
         incident.priority = priority_for(incident.impact, incident.urgency)
     with audit.acting_as(actor, reason=reason), transaction.atomic():
         incident.save()
+        sla_services.record_ticket_event(incident)  # a new priority, group or service moves its clocks
         if affected_cis is not None:
             incident.affected_cis.set(affected_cis)
         if regrouped and old_group is not None:
@@ -238,6 +237,7 @@ def major_incident_communicate(*, actor, incident: Incident, body: str, recipien
 
 
 def incident_after_transition(incident: Incident, name: str, *, actor, data) -> None:
+    sla_services.record_ticket_event(incident)  # a hold pauses its clocks, a resolution stops them
     if name == "resolve":
         if incident.is_major:
             Incident.objects.filter(pk=incident.pk, outage_end__isnull=True).update(outage_end=timezone.now())

@@ -1,15 +1,5 @@
-"""Tickets' saves feed the SLA event log, inside the same transaction."""
-from django.db.models.signals import post_save
-from django.dispatch import receiver
-
-
-@receiver(post_save, dispatch_uid="slas_incident_event")
-def incident_saved(sender, instance, created, **kwargs):
-    if sender._meta.label_lower != "incidents.incident" or kwargs.get("raw"):
-        return
-    from slas.services import record_ticket_event
-
-    record_ticket_event(instance, kind="opened" if created else "change", created=created)
+"""The SLA engine's own watches. Tickets' writes call the SLA service themselves
+(slas.services.record_ticket_event, from each ticket type's services), inside their transaction."""
 
 
 def _watch_agreements():

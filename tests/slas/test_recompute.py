@@ -39,6 +39,14 @@ FIGURES = ("version_id", "state", "started_at", "stopped_at", "elapsed_seconds",
            "target_seconds", "notified_threshold", "updated_at")
 
 
+def office_hours_elsewhere():
+    """Working hours that certainly move a clock running now: one weekday that is neither
+    today nor tomorrow (weekday office hours would change nothing for a clock opened an hour
+    ago at noon on a Monday, so a test of them passed or failed by the time of day)."""
+    day = (timezone.now().weekday() + 3) % 7
+    return [(day, T(9), T(17))]
+
+
 def tasks_queued(callbacks):
     """The after-commit callbacks other than the kept SLA versions' generation bump (mof.readmostly)."""
     return [c for c in callbacks if not isinstance(getattr(c, "__self__", None), ReadMostly)]
@@ -118,8 +126,8 @@ def test_met_and_breached_clocks_keep_their_history_when_the_hours_change(world,
     history = snapshot(met, breached, late_open)
     due_before = running.due_at
     with django_capture_on_commit_callbacks(execute=True):
-        # Weekdays 09:00-17:00 only: every completed clock would score differently if it were replayed.
-        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=[(d, T(9), T(17)) for d in range(5)])
+        # One day's office hours only: every completed clock would score differently if it were replayed.
+        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=office_hours_elsewhere())
     assert snapshot(met, breached, late_open) == history
     running.refresh_from_db()
     assert running.due_at != due_before and RecomputeJob.objects.get().total == 1
@@ -135,7 +143,7 @@ def test_chunks_fan_out_and_progress_reaches_100_percent(world, django_capture_o
     real = recompute._queue_chunks
     monkeypatch.setattr(recompute, "_queue_chunks", lambda ids: (queued.append(list(ids)), real(ids)))
     with django_capture_on_commit_callbacks(execute=True):
-        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=[(d, T(9), T(17)) for d in range(5)])
+        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=office_hours_elsewhere())
     job = RecomputeJob.objects.get()
     assert [len(ids) for ids in queued] == [3]  # one group of three chunk tasks (2 + 2 + 1 clocks)
     assert sorted(job.chunks.values_list("size", flat=True)) == [1, 2, 2]
@@ -148,7 +156,7 @@ def planned_job(world, monkeypatch, *, chunk=2):
     monkeypatch.setattr(recompute, "CHUNK", chunk)
     monkeypatch.setattr(recompute, "_queue_chunks", lambda ids: None)
     monkeypatch.setattr(recompute, "_queue_plan", lambda job_id: None)
-    services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=[(d, T(9), T(17)) for d in range(5)])
+    services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=office_hours_elsewhere())
     job = RecomputeJob.objects.get()
     return job, recompute.plan(job.pk)
 
