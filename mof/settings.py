@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "mof",
+    "mof.identity",
     "changes",
     "operations",
     "incidents",
@@ -120,6 +121,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "mof.User"
 # Service accounts cannot sign in with a password (mof.auth_backends).
 AUTHENTICATION_BACKENDS = ["mof.auth_backends.PortalBackend"]
+# Directory sign-in (mof.identity): Active Directory / LDAP when LDAP_SERVER_URI is set, tried
+# before local passwords. MOF_DIRECTORY_GROUP_MAP seeds the group mappings (JSON, see README).
+from mof.identity.config import group_map, ldap_settings  # noqa: E402
+
+globals().update(ldap_settings(os.environ))
+if MOF_LDAP_ENABLED:  # noqa: F821 - set by ldap_settings
+    AUTHENTICATION_BACKENDS = ["mof.identity.ldap_backend.DirectoryBackend", *AUTHENTICATION_BACKENDS]
+MOF_DIRECTORY_GROUP_MAP = group_map(os.environ.get("MOF_DIRECTORY_GROUP_MAP"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -254,6 +263,7 @@ MOF_TASK_QUEUES = {
     "batch": (
         "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
         "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
+        "identity.sync_directory",
     ),
     "celery": ("operations.freeze_clock", "operations.jobs_check", "mof.heartbeat"),
 }
