@@ -62,7 +62,7 @@ def apply_directory_groups(user: User, group_names, source: str) -> GroupChanges
     changes = GroupChanges()
     reason = "Directory groups: " + (", ".join(m.group for m in mappings) or "none mapped")
     with transaction.atomic(), audit.acting_as(None, via=via(source), reason=reason[:1000]):
-        user = User.objects.select_for_update().get(pk=user.pk)
+        person, user = user, User.objects.select_for_update().get(pk=user.pk)
         grants = {(g.kind, g.value): g for g in DirectoryGrant.objects.filter(user=user)}
         have = {
             GrantKind.ROLE: set(RoleAssignment.objects.filter(user=user).values_list("role", flat=True)),
@@ -85,6 +85,9 @@ def apply_directory_groups(user: User, group_names, source: str) -> GroupChanges
                 grant.delete()
         if flags_changed:
             user.save(update_fields=["is_manager", "is_staff", "is_superuser"])
+    for flag in ("is_manager", "is_staff", "is_superuser"):  # the caller's instance sees the flags too
+        setattr(person, flag, getattr(user, flag))
+    person.forget_cached_memberships()
     if changes:
         log.info("directory groups (%s) of %s: granted %s, removed %s", source, user.username, changes.granted, changes.removed)
     return changes
