@@ -396,6 +396,21 @@ X_FRAME_OPTIONS = "DENY"
 from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP
 
 MOF_CONTENT_SECURITY_POLICY = os.environ.get("MOF_CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
+
+# Single sign-on with OpenID Connect (mof.identity.oidc) when OIDC_RP_CLIENT_ID is set; the
+# provider's origin joins the policy's form-action (signing out continues at the provider).
+from mof.identity.config import oidc_settings  # noqa: E402
+
+globals().update(oidc_settings(os.environ, csp=MOF_CONTENT_SECURITY_POLICY))
+if MOF_OIDC_ENABLED:  # noqa: F821 - set by oidc_settings
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "mof.identity.oidc.PortalOIDCBackend"]
+# Local passwords: "on" (everyone), or "break-glass" (only administrators listed as break-glass
+# accounts in the admin; everyone else signs in through the directory or single sign-on).
+MOF_LOCAL_LOGIN = os.environ.get("MOF_LOCAL_LOGIN", "on").strip().lower()
+if MOF_LOCAL_LOGIN not in ("on", "break-glass"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MOF_LOCAL_LOGIN must be on or break-glass")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Probes and scrapers call plain http on the process's own address (mof.probes).

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from mof.choices import RoleCluster
-from mof.identity.models import DirectoryGroupMapping, DirectoryProfile
+from mof.identity.models import BreakGlassAccount, DirectoryGroupMapping, DirectoryProfile
 
 
 class DirectoryGroupMappingForm(forms.ModelForm):
@@ -48,3 +48,9 @@ class DirectoryProfileAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(BreakGlassAccount)
+class BreakGlassAccountAdmin(admin.ModelAdmin):
+    list_display = ["user", "reason", "created_at"]
+    raw_id_fields = ["user"]

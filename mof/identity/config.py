@@ -87,3 +87,61 @@ def group_map(value: str | None) -> dict:
     if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
         raise ImproperlyConfigured('MOF_DIRECTORY_GROUP_MAP must be {"<group>": {"roles": [...], "teams": [...], "manager": false, "admin": false}}')
     return parsed
+
+
+ENDPOINTS = {  # mozilla-django-oidc's setting -> the discovery document's key
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": "authorization_endpoint",
+    "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
+    "OIDC_OP_USER_ENDPOINT": "userinfo_endpoint",
+    "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
+    "MOF_OIDC_LOGOUT_ENDPOINT": "end_session_endpoint",
+}
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def oidc_settings(env, *, csp: str | None = None) -> dict:
+    """OIDC_* (mozilla-django-oidc) and MOF_OIDC_* settings; {"MOF_OIDC_ENABLED": False}
+    without OIDC_RP_CLIENT_ID. Endpoints not given are read from OIDC_OP_DISCOVERY (the
+    provider's discovery document or its issuer) when first needed."""
+    client_id = (env.get("OIDC_RP_CLIENT_ID") or "").strip()
+    if not client_id:
+        return {"MOF_OIDC_ENABLED": False}
+    from django.core.exceptions import ImproperlyConfigured
+
+    discovery = (env.get("OIDC_OP_DISCOVERY") or "").strip()
+    if discovery and "openid-configuration" not in discovery:
+        discovery = discovery.rstrip("/") + "/.well-known/openid-configuration"
+    values = {
+        "MOF_OIDC_ENABLED": True,
+        "MOF_OIDC_DISCOVERY": discovery,
+        "OIDC_RP_CLIENT_ID": client_id,
+        "OIDC_RP_CLIENT_SECRET": env.get("OIDC_RP_CLIENT_SECRET", ""),
+        "OIDC_RP_SIGN_ALGO": (env.get("OIDC_RP_SIGN_ALGO") or "RS256").strip(),
+        "OIDC_RP_SCOPES": (env.get("OIDC_RP_SCOPES") or "openid email profile").strip(),
+        "OIDC_USE_PKCE": _bool(env, "OIDC_USE_PKCE", True),
+        "OIDC_STORE_ID_TOKEN": True,  # for the provider's logout (id_token_hint)
+        "OIDC_OP_LOGOUT_URL_METHOD": "mof.identity.oidc.provider_logout_url",
+        "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc_authentication_callback",
+        "LOGIN_REDIRECT_URL_FAILURE": "/login/?sso=failed",
+        "OIDC_TIMEOUT": int(env.get("OIDC_TIMEOUT") or 10),
+        "MOF_OIDC_USERNAME_CLAIM": (env.get("OIDC_USERNAME_CLAIM") or "preferred_username").strip(),
+        "MOF_OIDC_GROUPS_CLAIM": (env.get("OIDC_GROUPS_CLAIM") or "groups").strip(),
+        "MOF_OIDC_PROVIDER_NAME": (env.get("OIDC_PROVIDER_NAME") or "single sign-on").strip(),
+    }
+    for name in ENDPOINTS:
+        env_name = name.replace("MOF_OIDC_LOGOUT_ENDPOINT", "OIDC_OP_LOGOUT_ENDPOINT")
+        values[name] = (env.get(env_name) or "").strip()
+    if not discovery and not all(values[n] for n in ENDPOINTS if n != "MOF_OIDC_LOGOUT_ENDPOINT"):
+        raise ImproperlyConfigured("OpenID Connect: set OIDC_OP_DISCOVERY, or the authorization, token, user info and JWKS endpoints.")
+    if csp and "form-action 'self'" in csp:
+        # Signing out sends the browser from the portal's sign-out form on to the provider.
+        origin = _origin(values["MOF_OIDC_LOGOUT_ENDPOINT"] or discovery or values["OIDC_OP_AUTHORIZATION_ENDPOINT"])
+        if origin:
+            values["MOF_CONTENT_SECURITY_POLICY"] = csp.replace("form-action 'self'", f"form-action 'self' {origin}")
+    return values

@@ -121,3 +121,18 @@ class DirectoryProfile(AuditedModel):
 
     def __str__(self):
         return f"{self.user_id} ({self.source})"
+
+
+class BreakGlassAccount(AuditedModel):
+    """With MOF_LOCAL_LOGIN=break-glass only the administrators listed here may still sign in
+    with a local password (when the directory or the identity provider is down)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="break_glass")
+    reason = models.CharField(max_length=200, blank=True, help_text="Why this account keeps a local password.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "break-glass account"
+
+    def __str__(self):
+        return str(self.user)
