@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django_auth_ldap.backend import LDAPBackend
 
+from mof import audit
 from mof.identity import services
 from mof.identity.models import Source
 
@@ -23,13 +24,22 @@ class DirectoryBackend(LDAPBackend):
         return super().get_or_build_user(name.lower(), ldap_user)
 
     def authenticate_ldap_user(self, ldap_user, password):
-        user = super().authenticate_ldap_user(ldap_user, password)
+        with audit.acting_as(None, via=services.via(Source.LDAP), reason="Signed in with the directory"):
+            user = super().authenticate_ldap_user(ldap_user, password)
         return self._finish(user, ldap_user, Source.LDAP)
 
     def populate_user(self, username):
         """The sync: create or update the person from the directory, without their password."""
-        user = super().populate_user(username)
+        with audit.acting_as(None, via=services.via(Source.SYNC), reason="Directory sync"):
+            user = super().populate_user(username)
         return self._finish(user, getattr(user, "ldap_user", None), Source.SYNC)
+
+    def get_user(self, user_id):
+        # A session of someone deactivated since (by the sync or an administrator) ends.
+        user = super().get_user(user_id)
+        if user is None or not user.is_active or user.is_service_account or user.is_system:
+            return None
+        return user
 
     def _finish(self, user, ldap_user, source):
         if user is None or ldap_user is None:

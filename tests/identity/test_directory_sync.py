@@ -85,3 +85,24 @@ def test_without_a_directory_the_command_says_so_and_the_task_skips():
         with pytest.raises(CommandError, match="LDAP_SERVER_URI"):
             call_command("sync_directory", stdout=StringIO())
         assert "skipped" in tasks.sync_directory.apply().get()
+
+
+def test_a_session_of_someone_the_sync_deactivated_ends(slapd, desk):
+    from django.test import Client
+
+    from tests.identity.slapd import PASSWORDS
+
+    client = Client()
+    assert client.post("/login/", {"username": "alice", "password": PASSWORDS["alice"]}).status_code == 302
+    assert client.get("/").status_code == 200
+    slapd.modify(user_dn("alice"), [(ldap.MOD_REPLACE, "userAccountControl", [b"514"])])
+    call_command("sync_directory", stdout=StringIO())
+    assert client.get("/").status_code == 302
+
+
+def test_people_the_sync_creates_are_in_the_audit_trail_as_the_directorys(slapd, desk):
+    from mof.models import AuditEntry
+
+    call_command("sync_directory", stdout=StringIO())
+    created = AuditEntry.objects.get(model_label="mof.user", action="create", object_repr="Alice Archer")
+    assert created.via == "directory-sync" and created.actor_name == "system"
