@@ -6,7 +6,6 @@ import pytest
 
 from mof.choices import RoleCluster
 from mof.identity.models import DirectoryGroupMapping
-from tests.browser.conftest import browser, page  # noqa: F401 - the browser fixtures
 from tests.factories import TeamFactory
 from tests.identity.slapd import GROUPS, PASSWORDS
 
@@ -39,7 +38,7 @@ def test_an_ad_user_signs_in_with_the_directory_password_and_lands_with_their_ro
     assert page.url == f"{live_server.url}/supporting/incidents/"
 
 
-def test_a_directory_manager_lands_as_a_manager_and_a_person_without_groups_as_a_caller(browser, live_server, slapd, mapped):  # noqa: F811
+def test_a_directory_manager_lands_as_a_manager_and_a_person_without_groups_as_a_caller(browser, live_server, slapd, mapped):
     bob = browser.new_context().new_page()
     sign_in(bob, live_server, "bob", PASSWORDS["bob"])
     bob.wait_for_url(f"{live_server.url}/")

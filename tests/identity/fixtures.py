@@ -1,3 +1,5 @@
+"""The directory (slapd) and the OpenID provider as fixtures, shared through tests/conftest.py
+(tests/identity and the browser tests use the same running servers)."""
 import os
 
 import pytest

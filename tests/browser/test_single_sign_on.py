@@ -7,7 +7,6 @@ import pytest
 from mof.choices import RoleCluster
 from mof.identity.models import DirectoryGroupMapping, DirectoryProfile
 from mof.models import AuditEntry, User
-from tests.browser.conftest import browser, page  # noqa: F401 - the browser fixtures
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -22,7 +21,7 @@ def provider_sign_in(page, sso):
     page.click("#provider-submit")
 
 
-def test_an_sso_user_signs_in_through_the_provider_with_the_roles_of_the_groups_claim(page, live_server, sso, builtin_data):  # noqa: F811
+def test_an_sso_user_signs_in_through_the_provider_with_the_roles_of_the_groups_claim(page, live_server, sso, builtin_data):
     DirectoryGroupMapping.objects.create(group="Portal Support", roles=[RoleCluster.SUPPORT])
     page.goto(f"{live_server.url}/login/")
     page.click("#sso-sign-in")
@@ -48,7 +47,7 @@ def test_an_sso_user_signs_in_through_the_provider_with_the_roles_of_the_groups_
     assert User.objects.filter(username="sam").count() == 1
 
 
-def test_a_wrong_provider_password_never_reaches_the_portal(page, live_server, sso, builtin_data):  # noqa: F811
+def test_a_wrong_provider_password_never_reaches_the_portal(page, live_server, sso, builtin_data):
     page.goto(f"{live_server.url}/login/")
     page.click("#sso-sign-in")
     page.wait_for_selector("#provider-username")
