@@ -76,8 +76,10 @@ def test_a_role_given_by_hand_survives_leaving_every_group(slapd, mappings):
 
 def test_a_disabled_directory_account_cannot_sign_in(slapd, mappings):
     assert authenticate(username="dave", password=PASSWORDS["dave"]) is None
-    response = Client().post("/login/", {"username": "dave", "password": PASSWORDS["dave"]})
-    assert response.status_code == 200 and "_auth_user_id" not in Client().session
+    client = Client()
+    response = client.post("/login/", {"username": "dave", "password": PASSWORDS["dave"]})
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    assert "Please enter a correct username and password" in response.content.decode()
     assert not User.objects.filter(username="dave").exists()
 
 
