@@ -1,6 +1,9 @@
+"""Admin of the identity app: who may do what is asked of mof.policy (administrators provision
+people, so they keep the group mappings and the break-glass list)."""
 from django import forms
 from django.contrib import admin
 
+from mof.admin import PolicyAdmin
 from mof.choices import RoleCluster
 from mof.identity.models import BreakGlassAccount, DirectoryGroupMapping, DirectoryProfile
 
@@ -14,7 +17,9 @@ class DirectoryGroupMappingForm(forms.ModelForm):
 
 
 @admin.register(DirectoryGroupMapping)
-class DirectoryGroupMappingAdmin(admin.ModelAdmin):
+class DirectoryGroupMappingAdmin(PolicyAdmin):
+    view_action = "user.view_all"
+    add_action = change_action = delete_action = "user.provision"
     form = DirectoryGroupMappingForm
     list_display = ["group", "role_list", "team_list", "is_manager", "is_admin", "from_settings"]
     search_fields = ["group", "description"]
@@ -33,24 +38,18 @@ class DirectoryGroupMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(DirectoryProfile)
-class DirectoryProfileAdmin(admin.ModelAdmin):
+class DirectoryProfileAdmin(PolicyAdmin):
     """Read-only: the directory writes these (sign-in and sync)."""
 
+    view_action = "user.view_all"
     list_display = ["user", "source", "department", "phone", "manager", "last_seen_at", "deactivated_at"]
     list_filter = ["source"]
     search_fields = ["user__username", "external_id", "department"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(BreakGlassAccount)
-class BreakGlassAccountAdmin(admin.ModelAdmin):
+class BreakGlassAccountAdmin(PolicyAdmin):
+    view_action = "user.view_all"
+    add_action = change_action = delete_action = "user.provision"
     list_display = ["user", "reason", "created_at"]
     raw_id_fields = ["user"]
