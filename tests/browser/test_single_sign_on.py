@@ -56,3 +56,16 @@ def test_a_wrong_provider_password_never_reaches_the_portal(page, live_server, s
     page.click("#provider-submit")
     page.wait_for_selector("#provider-error")
     assert not User.objects.filter(username="sam").exists()
+
+
+def test_a_person_deactivated_in_the_portal_cannot_come_in_through_the_provider(page, live_server, sso, builtin_data):
+    from tests.factories import UserFactory
+
+    UserFactory(username="sam", is_active=False)
+    page.goto(f"{live_server.url}/login/")
+    page.click("#sso-sign-in")
+    provider_sign_in(page, sso)
+    page.wait_for_url(f"{live_server.url}/login/?sso=failed")
+    assert "Single sign-on did not sign you in" in page.locator("[role=alert]").inner_text()
+    page.goto(f"{live_server.url}/")
+    assert page.url.startswith(f"{live_server.url}/login/")
