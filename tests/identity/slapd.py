@@ -57,6 +57,9 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 pidfile {dir}/slapd.pid
+TLSCACertificateFile {dir}/ca.pem
+TLSCertificateFile {dir}/server.pem
+TLSCertificateKeyFile {dir}/server.key
 database mdb
 maxsize 67108864
 suffix "{suffix}"
@@ -123,6 +126,41 @@ def tree():
     ]
 
 
+def write_certificates(directory: Path):
+    """A throwaway CA and a server certificate for 127.0.0.1 (StartTLS); ca.pem is what the
+    portal is told to trust (LDAP_CA_CERT_FILE)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MOF test directory CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+
+
 def ensure_installed():
     if shutil.which("slapd") or os.path.exists("/usr/sbin/slapd"):
         return
@@ -140,6 +178,7 @@ class Slapd:
         ensure_installed()
         (self.dir / "data").mkdir()
         (self.dir / "ad.schema").write_text(AD_SCHEMA)
+        write_certificates(self.dir)
         conf = self.dir / "slapd.conf"
         conf.write_text(CONFIG.format(dir=self.dir, suffix=SUFFIX, rootdn=ROOT_DN, rootpw=ROOT_PASSWORD))
         test = subprocess.run([shutil.which("slapd") or "/usr/sbin/slapd", "-Tt", "-u", "-f", str(conf)], capture_output=True, text=True)
@@ -215,6 +254,10 @@ class Slapd:
         if getattr(self, "log", None):
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.dir / "ca.pem")
 
     def env(self, **extra) -> dict:
         """The environment a deployment would set for this directory (mof.identity.config)."""

@@ -107,3 +107,26 @@ def test_the_login_page_signs_in_a_directory_user(slapd, mappings):
     assert response.status_code == 302
     assert client.session["_auth_user_backend"] == "mof.identity.ldap_backend.DirectoryBackend"
     assert client.get("/").status_code == 200
+
+
+def test_start_tls_with_the_directorys_ca_signs_in_and_an_untrusted_certificate_does_not(slapd, mappings, tmp_path):
+    from django.test import override_settings
+
+    from mof.identity.config import ldap_settings
+
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.identity.slapd import write_certificates
+
+    with override_settings(**ldap_settings(slapd.env(LDAP_START_TLS="1", LDAP_CA_CERT_FILE=slapd.ca_file))):
+        assert authenticate(username="alice", password=PASSWORDS["alice"]) is not None
+        out = StringIO()
+        call_command("sync_directory", stdout=out)  # the sync's own connection too
+        assert "3 people in the directory: 2 imported, 1 updated" in out.getvalue()
+    write_certificates(tmp_path)
+    stranger = tmp_path / "ca.pem"  # a CA that did not sign the directory's certificate
+    with override_settings(**ldap_settings(slapd.env(LDAP_START_TLS="1", LDAP_CA_CERT_FILE=str(stranger)))):
+        assert authenticate(username="bob", password=PASSWORDS["bob"]) is None
+        assert authenticate(username="carol", password=PASSWORDS["carol"]) is None
