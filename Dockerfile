@@ -10,6 +10,9 @@ WORKDIR /src
 # The dependencies first: this layer is rebuilt only when pyproject.toml changes.
 # The code itself runs from /app (as manage.py does), so only its dependencies are installed.
 COPY pyproject.toml ./
+# python-ldap (django-auth-ldap, directory sign-in) compiles against OpenLDAP and Cyrus SASL.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends build-essential libldap2-dev libsasl2-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
@@ -27,6 +30,9 @@ ENV PATH=/venv/bin:$PATH \
     STATIC_ROOT=/app/staticfiles \
     MOF_VAR_DIR=/app/var \
     PORT=8000
+# The OpenLDAP and SASL libraries python-ldap links to.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends libldap-2.5-0 libsasl2-2 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 mof \
     && useradd --system --uid 10001 --gid mof --home-dir /app --shell /usr/sbin/nologin mof
 WORKDIR /app

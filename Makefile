@@ -25,6 +25,7 @@ $(PY):
 
 # Re-install only when the dependencies change.
 $(STAMP): pyproject.toml | $(PY)
+	bin/ldap-build-deps $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "mof",
+    "mof.identity",
     "changes",
     "operations",
     "incidents",
@@ -120,6 +121,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "mof.User"
 # Service accounts cannot sign in with a password (mof.auth_backends).
 AUTHENTICATION_BACKENDS = ["mof.auth_backends.PortalBackend"]
+# Directory sign-in (mof.identity): Active Directory / LDAP when LDAP_SERVER_URI is set, tried
+# before local passwords. MOF_DIRECTORY_GROUP_MAP seeds the group mappings (JSON, see README).
+from mof.identity.config import group_map, ldap_settings  # noqa: E402
+
+globals().update(ldap_settings(os.environ))
+if MOF_LDAP_ENABLED:  # noqa: F821 - set by ldap_settings
+    AUTHENTICATION_BACKENDS = ["mof.identity.ldap_backend.DirectoryBackend", *AUTHENTICATION_BACKENDS]
+MOF_DIRECTORY_GROUP_MAP = group_map(os.environ.get("MOF_DIRECTORY_GROUP_MAP"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -254,6 +263,7 @@ MOF_TASK_QUEUES = {
     "batch": (
         "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
         "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
+        "identity.sync_directory",
     ),
     "celery": ("operations.freeze_clock", "operations.jobs_check", "mof.heartbeat"),
 }
@@ -386,6 +396,21 @@ X_FRAME_OPTIONS = "DENY"
 from mof.csp import DEFAULT_POLICY as _DEFAULT_CSP
 
 MOF_CONTENT_SECURITY_POLICY = os.environ.get("MOF_CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
+
+# Single sign-on with OpenID Connect (mof.identity.oidc) when OIDC_RP_CLIENT_ID is set; the
+# provider's origin joins the policy's form-action (signing out continues at the provider).
+from mof.identity.config import oidc_settings  # noqa: E402
+
+globals().update(oidc_settings(os.environ, csp=MOF_CONTENT_SECURITY_POLICY))
+if MOF_OIDC_ENABLED:  # noqa: F821 - set by oidc_settings
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "mof.identity.oidc.PortalOIDCBackend"]
+# Local passwords: "on" (everyone), or "break-glass" (only administrators listed as break-glass
+# accounts in the admin; everyone else signs in through the directory or single sign-on).
+MOF_LOCAL_LOGIN = os.environ.get("MOF_LOCAL_LOGIN", "on").strip().lower()
+if MOF_LOCAL_LOGIN not in ("on", "break-glass"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MOF_LOCAL_LOGIN must be on or break-glass")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Probes and scrapers call plain http on the process's own address (mof.probes).

@@ -1,15 +1,21 @@
 """Pages. Each quadrant's app adds its own under its landing page."""
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from mof.forms_accounts import LockoutAuthenticationForm
-
 from mof import views, views_csv
+from mof.identity import oidc
+from mof.identity import views as identity_views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LockoutAuthenticationForm), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", identity_views.PortalLoginView.as_view(), name="login"),
+    path("logout/", oidc.sign_out, name="logout"),
+    # Single sign-on (OpenID Connect; 404 unless configured) and local password reset by mail.
+    path("oidc/authenticate/", oidc.sign_in, name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.callback, name="oidc_authentication_callback"),
+    path("password-reset/", identity_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", identity_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("password-reset/done/", identity_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("password-reset/<uidb64>/<token>/", identity_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     # The quadrants and the reviews.
     path("changing/", include("changes.urls")),
     path("operating/security/", include("mof.accounts_urls")),  # service accounts, API tokens, lockouts

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from mof.choices import RoleCluster
 from tests.factories import AdminFactory, ManagerFactory, UserFactory
+from tests.identity.fixtures import oidc_provider, slapd, slapd_server, sso  # noqa: F401 - directory and SSO servers
 
 IN_CI = os.environ.get("CI", "") not in ("", "0", "false")
 
