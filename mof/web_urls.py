@@ -4,12 +4,13 @@ from django.urls import include, path
 
 from mof.forms_accounts import LockoutAuthenticationForm
 
-from mof import views, views_csv
+from mof import views, views_attachments, views_csv
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LockoutAuthenticationForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("attachments/<int:pk>/", views_attachments.attachment_download, name="attachment_download"),
     # The quadrants and the reviews.
     path("changing/", include("changes.urls")),
     path("operating/security/", include("mof.accounts_urls")),  # service accounts, API tokens, lockouts
