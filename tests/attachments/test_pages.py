@@ -171,3 +171,16 @@ def test_detail_pages_read_their_files_in_a_constant_number_of_queries(client, p
             uploader = UserFactory(username=f"up{i}-{type(ticket).__name__}", roles=["support"])
             attachments.attach_file(ticket, upload(f"more-{i}.log", LOG), by=uploader)
         assert _count(client, url) == one, url
+
+
+def test_admins_list_attachments_in_the_admin_without_changing_them(client, people, incident):
+    from tests.factories import AdminFactory
+
+    attachments.attach_file(incident, upload("trace.log", LOG), by=people["caller"])
+    admin_user = AdminFactory(username="root", is_staff=True)
+    _as(client, admin_user)
+    page = client.get("/admin/mof/attachment/")
+    assert page.status_code == 200 and "trace.log" in page.content.decode()
+    assert client.get("/admin/mof/attachment/add/").status_code == 403
+    _as(client, people["agent"])
+    assert client.get("/admin/mof/attachment/").status_code == 302  # not staff: to the admin's sign-in
