@@ -88,13 +88,16 @@ def attachment_for(user, pk, *, ticket=None) -> Attachment:
     """The attachment if `user` may see it (and, given `ticket`, if it is that ticket's), else
     Attachment.DoesNotExist: a file of a ticket one may not see does not exist for them."""
     attachment = Attachment.objects.select_related("ticket_type").get(pk=pk)
+    model = attachment.ticket_type.model_class()
+    if model is None or model._meta.label_lower not in KINDS:
+        raise Attachment.DoesNotExist
     if ticket is not None:
-        if attachment.ticket_type_id != ContentType.objects.get_for_model(ticket).pk or attachment.ticket_id != ticket.pk:
+        if type(ticket) is not model or attachment.ticket_id != ticket.pk:
             raise Attachment.DoesNotExist
     else:
-        ticket = attachment.ticket
-    if ticket is None or attachment.ticket_type.model_class()._meta.label_lower not in KINDS:
-        raise Attachment.DoesNotExist
+        ticket = model._default_manager.filter(pk=attachment.ticket_id).first()
+        if ticket is None:
+            raise Attachment.DoesNotExist
     if not policy.can(user, ticket_kind(ticket).view, ticket) or (attachment.internal and not may_see_internal(user)):
         raise Attachment.DoesNotExist
     return attachment

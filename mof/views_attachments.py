@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from mof import attachments
 from mof.forms import AttachmentForm
@@ -34,7 +34,7 @@ def file_response(attachment: Attachment) -> FileResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def attachment_download(request, pk):
     try:
         attachment = attachments.attachment_for(request.user, pk)

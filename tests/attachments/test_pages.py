@@ -75,6 +75,7 @@ def test_the_download_is_an_attachment_with_the_detected_type_and_nosniff(client
     assert response["Content-Disposition"].startswith("attachment;") and "filename*=utf-8''%C3%A9cran%201.png" in response["Content-Disposition"]
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
+    assert client.head(reverse("attachment_download", args=[attachment.pk])).status_code == 200
 
 
 def test_markup_is_never_served_as_a_page_even_if_the_settings_let_it_in(client, people, incident, settings):
