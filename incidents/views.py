@@ -686,7 +686,7 @@ def _problem_context(request, problem, panel=None, attach_form=None) -> dict:
         "can_edit": problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX) and policy.can(user, "problem.change", problem),
         **(panel or transition_panel(request, problem, url_name="problem_transition")),
         **attachment_context(
-            user, problem, url=reverse("problem_attach", args=[problem.pk]), form=attach_form,
+            user, problem, url=reverse("problem_attach", args=[problem.pk]), form=attach_form, internal_choice=False,  # problems are internal
             can_attach=problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX) and policy.can(user, "problem.attach", problem),
         ),
     }
@@ -702,7 +702,7 @@ def problem_detail(request, pk):
 @require_POST
 def problem_attach(request, pk):
     problem = _get_or_404(_problem_get, request.user, pk)
-    form = attachment_form(request)
+    form = attachment_form(request, internal_choice=False)
     status = 400
     if form.is_valid():
         _, status = attempt(form, lambda: attach_from_form(request, form, problem))

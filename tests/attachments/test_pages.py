@@ -128,7 +128,9 @@ def test_problem_page_upload_and_visibility(client, people):
     response = client.post(reverse("problem_attach", args=[problem.pk]), {"file": upload("rca.pdf", PDF)})
     assert response.status_code == 302
     attachment = Attachment.objects.get()
-    assert attachment.ticket == problem and "rca.pdf" in client.get(reverse("problem_detail", args=[problem.pk])).content.decode()
+    page = client.get(reverse("problem_detail", args=[problem.pk])).content.decode()
+    assert attachment.ticket == problem and "rca.pdf" in page
+    assert 'id="attach-form"' in page and "attach-internal" not in page  # a problem is internal as a whole
     refused = client.post(reverse("problem_attach", args=[problem.pk]), {"file": upload("rca.pdf", LOG)})
     assert refused.status_code == 400 and "The name says .pdf" in refused.content.decode()
     # Problems are internal: a caller has neither the page nor the file.
