@@ -1,6 +1,7 @@
 """Changing quadrant: requests for change, standard-change templates, releases and the
 definitive software library."""
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -89,6 +90,7 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
         help_text="Kinds of collision with other scheduled changes (same_ci, impact, shared_impact, implementer); empty outside the scheduled states.",
     )
 
+    attachments = GenericRelation("mof.Attachment", content_type_field="ticket_type", object_id_field="ticket_id")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

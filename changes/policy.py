@@ -49,6 +49,7 @@ RULES = {
     "change.add": is_internal,
     "change.change": change_editable,
     "change.comment": change_visible,
+    "change.attach": change_visible,
     "change.analyse_impact": any_of(is_manager, _is("change_manager"), _is("requester"), has_role(R.RELEASE)),
     "change.transition.submit": any_of(is_manager, _is("requester"), _is("change_manager")),
     "change.transition.pre_approve": any_of(is_manager, _is("requester"), _is("change_manager")),

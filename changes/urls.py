@@ -11,6 +11,7 @@ urlpatterns = [
     path("changes/<int:pk>/assess/", views.change_assess, name="change_assess"),
     path("changes/<int:pk>/impact/", views.change_analyse_impact, name="change_analyse_impact"),
     path("changes/<int:pk>/comments/", views.change_comment, name="change_comment"),
+    path("changes/<int:pk>/attachments/", views.change_attach, name="change_attach"),
     path("changes/<int:pk>/test-evidence/", views.change_test_evidence, name="change_test_evidence"),
     path("changes/<int:pk>/transitions/<str:name>/", views.change_transition, name="change_transition"),
     path("releases/", views.release_list, name="release_list"),

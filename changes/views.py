@@ -39,7 +39,9 @@ from changes.models import (
 from mof import csv_io, policy
 from mof.forms import attempt
 from mof.models import ConfigurationItem
+from mof.attachments import KINDS as ATTACHMENT_KINDS
 from mof.pagination import paginate, parse_id, parse_positive_int
+from mof.views_attachments import attach_from_form, attachment_context, attachment_form
 from mof.views import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
@@ -203,7 +205,7 @@ def _change_context(request, change, panel=None, *, forms=None):
         "releases": list(change.releases.all()) if policy.can(user, "release.view") else [],
         "net_benefit": benefit - cost if cost is not None and benefit is not None else None,
         "history": history_rows(
-            change, user=user, redact=() if policy.is_internal(user) else ("affected_services", "impacted_ci_ids")
+            change, user=user, redact=() if policy.is_internal(user) else ("affected_services", "impacted_ci_ids", "internal_attachment")
         ),
         "assess_form": forms.get("assess") or (AssessForm() if may["can_assess"] else None),
         "comment_form": forms.get("comment") or (CommentForm() if may["can_comment"] else None),
@@ -216,7 +218,14 @@ def _change_context(request, change, panel=None, *, forms=None):
         **may,
         **_conflicts_context(change, user),
         **(panel or transition_panel(request, change, url_name="change_transition")),
+        **attachment_context(
+            user, change, url=reverse("change_attach", args=[change.pk]), form=forms.get("attach"),
+            can_attach=change.status not in ATTACH_CLOSED and policy.can(user, "change.attach", change),
+        ),
     }
+
+
+ATTACH_CLOSED = ATTACHMENT_KINDS["changes.requestforchange"].closed
 
 
 def _render_change(request, change, *, status=200, panel=None, **forms):
@@ -372,6 +381,20 @@ def change_comment(request, pk):
             messages.success(request, "Comment added.")
             return redirect(reverse("change_detail", args=[change.pk]) + "#comments")
     return _render_change(request, change, status=status, comment=form)
+
+
+@login_required
+@require_POST
+def change_attach(request, pk):
+    change = _get_or_404(_change_get, request.user, pk)
+    form = attachment_form(request)
+    status = 400
+    if form.is_valid():
+        _, status = attempt(form, lambda: attach_from_form(request, form, change))
+        if status is None:
+            messages.success(request, "File attached.")
+            return redirect(reverse("change_detail", args=[change.pk]) + "#attach")
+    return _render_change(request, change, status=status, attach=form)
 
 
 @login_required

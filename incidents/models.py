@@ -1,5 +1,6 @@
 """Supporting quadrant: incidents, the priority matrix, problems and known errors."""
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -68,6 +69,7 @@ class Incident(IncidentWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbe
     outage_start = models.DateTimeField(null=True, blank=True)
     outage_end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attachments = GenericRelation("mof.Attachment", content_type_field="ticket_type", object_id_field="ticket_id")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -109,6 +111,11 @@ class IncidentNote(AuditedModel):
     def __str__(self):
         return f"{self.get_kind_display()} on {self.incident.reference}"
 
+    @property
+    def is_internal(self) -> bool:
+        """A work note: what comes with it (its attachments) is never shown to the caller."""
+        return self.kind == NoteKind.WORK_NOTE
+
 
 class MajorIncidentUpdate(AuditedModel):
     """The communications log of a major incident: timed updates e-mailed to stakeholders."""
@@ -140,6 +147,7 @@ class Problem(ProblemWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbere
     known_error_published_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     closure_reason = models.TextField(blank=True, editable=False)
+    attachments = GenericRelation("mof.Attachment", content_type_field="ticket_type", object_id_field="ticket_id")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -37,6 +37,8 @@ RULES = {
     "incident.comment": any_of(is_internal, is_caller),
     "incident.work_note": is_internal,
     "incident.read_work_notes": is_internal,
+    # Files (mof.attachments): whoever may comment may attach; internal ones are IT staff's.
+    "incident.attach": any_of(is_internal, is_caller),
     "incident.transition.work": any_of(desk, in_group, is_assignee, raised_by_system),
     "incident.transition.reopen": any_of(is_caller, desk),
     "incident.transition.close": any_of(desk, is_system),
@@ -47,6 +49,7 @@ RULES = {
     "problem.view": is_internal,
     "problem.add": any_of(desk, has_role(R.RELEASE)),
     "problem.change": any_of(desk, holds("problem_manager_id")),
+    "problem.attach": is_internal,
     "problem.transition.work": any_of(desk, holds("problem_manager_id")),
     "problem.transition.resolve": any_of(is_internal, is_system),
     "problem.transition.close_no_fix": any_of(is_manager, holds("problem_manager_id")),

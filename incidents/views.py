@@ -56,6 +56,7 @@ from mof import csv_io, impact, policy
 from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_id, parse_positive_int
+from mof.views_attachments import attach_from_form, attachment_context, attachment_form
 from mof.views import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
@@ -172,6 +173,10 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
         "note_form": forms.get("note") or (NoteForm(user=user, incident=incident, auto_id="note-%s") if can_comment else None),
         "is_closed": is_closed,
         **(panel or transition_panel(request, incident, url_name="incident_transition")),
+        **attachment_context(
+            user, incident, url=reverse("incident_attach", args=[incident.pk]), form=forms.get("attach"),
+            can_attach=not is_closed and policy.can(user, "incident.attach", incident),
+        ),
     }
     if not desk:  # the caller's view: comments, status, resolution, reopen; nothing internal
         return context
@@ -246,6 +251,18 @@ def incident_note(request, pk):
         lambda inc: NoteForm(request.POST, user=request.user, incident=inc, auto_id="note-%s"),
         lambda form, inc: services.incident_note(actor=request.user, incident=inc, kind=form.cleaned_data["kind"], body=form.cleaned_data["body"]),
         "Note added.",
+    )
+
+
+@login_required
+@require_POST
+def incident_attach(request, pk):
+    """A file from the detail page (the caller's too): errors shown on the page."""
+    return _incident_post(
+        request, pk, "attach",
+        lambda inc: attachment_form(request),
+        lambda form, inc: attach_from_form(request, form, inc),
+        "File attached.",
     )
 
 
@@ -656,7 +673,7 @@ def problem_list(request):
     }, status=400 if error else 200)
 
 
-def _problem_context(request, problem, panel=None) -> dict:
+def _problem_context(request, problem, panel=None, attach_form=None) -> dict:
     user = request.user
     return {
         "problem": problem,
@@ -668,6 +685,10 @@ def _problem_context(request, problem, panel=None) -> dict:
         "history": history_rows(problem, user=user),
         "can_edit": problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX) and policy.can(user, "problem.change", problem),
         **(panel or transition_panel(request, problem, url_name="problem_transition")),
+        **attachment_context(
+            user, problem, url=reverse("problem_attach", args=[problem.pk]), form=attach_form, internal_choice=False,  # problems are internal
+            can_attach=problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX) and policy.can(user, "problem.attach", problem),
+        ),
     }
 
 
@@ -675,6 +696,20 @@ def _problem_context(request, problem, panel=None) -> dict:
 def problem_detail(request, pk):
     problem = _get_or_404(_problem_get, request.user, pk)
     return render(request, "incidents/problem_detail.html", _problem_context(request, problem))
+
+
+@login_required
+@require_POST
+def problem_attach(request, pk):
+    problem = _get_or_404(_problem_get, request.user, pk)
+    form = attachment_form(request, internal_choice=False)
+    status = 400
+    if form.is_valid():
+        _, status = attempt(form, lambda: attach_from_form(request, form, problem))
+        if status is None:
+            messages.success(request, "File attached.")
+            return redirect(reverse("problem_detail", args=[pk]) + "#attach")
+    return render(request, "incidents/problem_detail.html", _problem_context(request, problem, attach_form=form), status=status)
 
 
 def _render_problem_page(request, problem, panel, status):

@@ -8,6 +8,7 @@ from django.http import HttpResponseRedirect
 
 from mof import audit, deletion, policy
 from mof.models import (
+    Attachment,
     AuditEntry,
     CIClass,
     CIRelationship,
@@ -254,6 +255,19 @@ class OutgoingMailAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind"]
     search_fields = ["to_email", "subject", "message_id"]
     raw_id_fields = ["recipient"]
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyAdmin):
+    """Files on tickets, for admins and Security: what, where, by whom (downloads go through
+    the ticket's page, with its visibility rules)."""
+
+    view_action = "audit.view_security"
+    list_display = ["uploaded_at", "name", "ticket_type", "ticket_id", "size", "content_type", "internal", "uploaded_by"]
+    list_filter = ["ticket_type", "internal", "content_type"]
+    search_fields = ["name", "sha256"]
+    raw_id_fields = ["uploaded_by"]
+    exclude = ["file"]
 
 
 @admin.register(ReviewDecisionRecord)

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 from django.db.models.signals import ModelSignal, m2m_changed, post_delete
 from django.dispatch import receiver
 
@@ -87,6 +88,8 @@ class AuditActorMiddleware:
 
 
 def _json(value):
+    if isinstance(value, FieldFile):  # a stored file: its path in the storage
+        return value.name or None
     return DjangoJSONEncoder().default(value) if not isinstance(
         value, (str, int, float, bool, type(None), list, dict)
     ) else value
@@ -163,6 +166,12 @@ def record_update(instance, before: dict, after: dict, *, force: bool = False):
     changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
     if changes or force or current().extra.get("subject") == (instance._meta.label_lower, str(instance.pk)):
         _write([_entry(type(instance), instance.pk, instance, "update", changes)])
+
+
+def record_related(instance, changes: dict, *, detail: dict | None = None):
+    """An entry on `instance` for a write to something that hangs off it (a file attached to
+    a ticket): its history then shows it, attributed like every other write of the block."""
+    _write([_entry(type(instance), instance.pk, instance, "update", changes, detail=detail)])
 
 
 _refusal_depth: contextvars.ContextVar[int] = contextvars.ContextVar("mof_refusal_depth", default=0)

@@ -91,3 +91,45 @@ def require_secret_key() -> None:
         key = ""
     if not settings.DEBUG and not key:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+
+def attachment_storage(environ, var_dir) -> dict:
+    """STORAGES["attachments"] from the environment (mof.attachments).
+
+    MOF_ATTACHMENT_STORAGE empty or `file`: files under MOF_ATTACHMENT_ROOT (default
+    <var>/attachments), readable by the portal's user only, with no public URL (every
+    download goes through the portal's permission check). `s3`: an S3-compatible bucket with
+    django-storages (`pip install 'mof-portal[s3]'`): MOF_ATTACHMENT_S3_BUCKET (required),
+    MOF_ATTACHMENT_S3_ENDPOINT_URL (MinIO, Ceph...), MOF_ATTACHMENT_S3_REGION,
+    MOF_ATTACHMENT_S3_PREFIX; credentials as boto3 finds them (AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, or the instance's role). Objects are private (no ACL, signed
+    URLs never handed out): the portal streams them.
+    """
+    kind = (environ.get("MOF_ATTACHMENT_STORAGE") or "file").strip().lower()
+    if kind == "file":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": str(environ.get("MOF_ATTACHMENT_ROOT") or f"{var_dir}/attachments"),
+                "base_url": None,
+                "file_permissions_mode": 0o600,
+                "directory_permissions_mode": 0o700,
+            },
+        }
+    if kind == "s3":
+        bucket = (environ.get("MOF_ATTACHMENT_S3_BUCKET") or "").strip()
+        if not bucket:
+            raise ImproperlyConfigured("MOF_ATTACHMENT_STORAGE=s3 needs MOF_ATTACHMENT_S3_BUCKET.")
+        options = {
+            "bucket_name": bucket,
+            "location": (environ.get("MOF_ATTACHMENT_S3_PREFIX") or "attachments").strip("/"),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        }
+        if environ.get("MOF_ATTACHMENT_S3_ENDPOINT_URL"):
+            options["endpoint_url"] = environ["MOF_ATTACHMENT_S3_ENDPOINT_URL"]
+        if environ.get("MOF_ATTACHMENT_S3_REGION"):
+            options["region_name"] = environ["MOF_ATTACHMENT_S3_REGION"]
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    raise ImproperlyConfigured(f"MOF_ATTACHMENT_STORAGE must be 'file' or 's3', not {kind!r}.")

@@ -122,6 +122,18 @@ class RelationshipForm(forms.Form):
         return target
 
 
+class AttachmentForm(forms.Form):
+    """A file for a ticket (mof.attachments checks it); `internal` only for IT staff."""
+
+    file = forms.FileField(label="File", allow_empty_file=True)  # an empty file gets the service's own message
+    internal = forms.BooleanField(label="Internal: never shown to the caller", required=False)
+
+    def __init__(self, *args, may_mark_internal=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not may_mark_internal:
+            del self.fields["internal"]
+
+
 class _Failed(Exception):
     """A write was refused with a message the form shows; carries the HTTP status."""
 

@@ -353,3 +353,4 @@ class ReviewDecisionRecord(models.Model):
 from mof.models_access import ApiToken, LoginLockout  # noqa: F401
 from mof.models_health import Heartbeat  # noqa: F401
 from mof.models_mail import MailStatus, OutgoingMail, RelayFlag  # noqa: F401
+from mof.models_attachments import Attachment  # noqa: F401,E402

@@ -114,6 +114,8 @@ RULES: dict[str, Rule] = {
     "separation.configure": is_manager,
     "audit.view_security": any_of(is_admin, has_role(R.SECURITY)),
     "review.decide": is_manager,
+    # Attachments marked internal (on a work note): IT staff attach and read them, never a caller.
+    "attachment.internal": is_internal,
     # Security administration: admins provision service accounts and their tokens; a
     # person keeps personal tokens; admins (and Security read-only) watch login lockouts.
     "service_account.manage": is_admin,

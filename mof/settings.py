@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from mof.config import base_url, email_settings, env_bool, env_list
+from mof.config import attachment_storage, base_url, email_settings, env_bool, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MOF_VAR_DIR", BASE_DIR / "var"))
@@ -157,6 +157,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
                     else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Files attached to incidents, problems and changes (mof.attachments): a folder under var/
+    # or an S3-compatible bucket (mof.config.attachment_storage).
+    "attachments": attachment_storage(os.environ, VAR_DIR),
 }
 # With DEBUG on, WhiteNoise finds files in place at each request (fixed here: the test runner
 # turns settings.DEBUG off after the settings are read, and STATIC_ROOT is not collected then).
@@ -518,6 +521,21 @@ MOF_MAX_TOKENS_PER_USER = int(os.environ.get("MOF_MAX_TOKENS_PER_USER", "20"))
 # the largest file and the most rows one import may carry (the file stays below Django's
 # 2.5 MB form limit, which the page's apply step posts it back under), and how many rows
 # an export fetches per query.
+# Attachments on incidents, problems and changes (mof.attachments): the largest file, the most
+# files per ticket, and the content types accepted (detected from the content, not the name).
+MOF_ATTACHMENT_MAX_BYTES = int(os.environ.get("MOF_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+MOF_ATTACHMENT_MAX_PER_TICKET = int(os.environ.get("MOF_ATTACHMENT_MAX_PER_TICKET", "20"))
+MOF_ATTACHMENT_ALLOWED_TYPES = env_list("MOF_ATTACHMENT_ALLOWED_TYPES", ",".join([
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff",
+    "application/pdf", "text/plain",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation", "application/rtf",
+    "application/zip",
+]))
 MOF_IMPORT_MAX_BYTES = int(os.environ.get("MOF_IMPORT_MAX_BYTES", str(2_000_000)))
 MOF_IMPORT_MAX_ROWS = int(os.environ.get("MOF_IMPORT_MAX_ROWS", "10000"))
 MOF_EXPORT_CHUNK_SIZE = int(os.environ.get("MOF_EXPORT_CHUNK_SIZE", "2000"))

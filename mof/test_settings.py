@@ -18,3 +18,6 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # the rest of the suite (event storms, schemathesis) must never meet a 429. One process: memory cache.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mof-tests"}}
+
+# Attachments are kept in memory: no test writes under var/ (tests may override it again).
+STORAGES = {**STORAGES, "attachments": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}  # noqa: F405

@@ -1,7 +1,7 @@
 """Pages. Each quadrant's app adds its own under its landing page."""
 from django.urls import include, path
 
-from mof import views, views_csv
+from mof import views, views_attachments, views_csv
 from mof.identity import oidc
 from mof.identity import views as identity_views
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("password-reset/", identity_views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", identity_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("password-reset/done/", identity_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("attachments/<int:pk>/", views_attachments.attachment_download, name="attachment_download"),
     path("password-reset/<uidb64>/<token>/", identity_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     # The quadrants and the reviews.
     path("changing/", include("changes.urls")),

@@ -8,15 +8,17 @@ from changes import selectors, services
 from changes.api import serializers as s
 from changes.models import ChangeStakeholder
 from mof import policy
+from mof.api.attachments import AttachmentsMixin
 from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 
 
-class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, AttachmentsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Requests for change. `status` moves only through transitions; a standard change
     is filed with `template` and is approved automatically when submitted."""
 
-    sparse_actions = (*SPARSE_ACTIONS, "comments", "stakeholders")
+    sparse_actions = (*SPARSE_ACTIONS, "comments", "stakeholders", "attachments")
+    paginated_actions = ("attachments",)
 
     filterset_fields = {
         "status": ["exact", "in"], "type": ["exact"], "requester": ["exact"], "change_manager": ["exact"],

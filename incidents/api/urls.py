@@ -1,6 +1,7 @@
 from rest_framework.routers import DefaultRouter
 
 from incidents.api import views
+from mof.api import attachments
 
 router = DefaultRouter(trailing_slash=True)
 router.register("incidents", views.IncidentViewSet, basename="incident")
@@ -12,4 +13,7 @@ router.register("problem-proposals", views.ProblemProposalViewSet, basename="pro
 
 # Without the router's API root: mof.api.urls routes these first (the most requested
 # resources; Django tries patterns in order) and its own root answers /api/v1/.
-urlpatterns = [pattern for pattern in router.urls if pattern.name != "api-root"]
+urlpatterns = [pattern for pattern in router.urls if pattern.name != "api-root"] + [
+    *attachments.urls("incidents", "incidents.incident", "incident"),
+    *attachments.urls("problems", "incidents.problem", "problem"),
+]

@@ -22,6 +22,7 @@ from mof.api.fields import (
     cut_rows,
     readable_fields,
 )
+from mof.api.attachments import AttachmentsMixin
 from mof.api.reads import ValuesReadMixin, represent_written
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
@@ -30,7 +31,7 @@ SEARCH_KINDS = ("incidents", "problems", "known_errors")
 SEARCH_PROBLEM_FIELDS = ("id", "reference", "title", "status")
 
 
-class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, HistoryMixin, AttachmentsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Incidents. Callers see their own (never work notes); the service desk sees all."""
 
     filterset_fields = {
@@ -40,7 +41,8 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
     }
     search_fields = ["title", "description"]
     ordering_fields = ["number", "priority", "created_at", "updated_at"]
-    sparse_actions = (*SPARSE_ACTIONS, "notes", "communications", "search")
+    sparse_actions = (*SPARSE_ACTIONS, "notes", "communications", "search", "attachments")
+    paginated_actions = ("attachments",)
     sparse_in_actions = {"search": SEARCH_KINDS}  # an envelope: ?fields= cuts the objects of these lists
 
     def get_serializer_class(self):
@@ -210,8 +212,10 @@ class PriorityMatrixViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Upd
         return super().update(request, *args, **kwargs)
 
 
-class ProblemViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ProblemViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, AttachmentsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ProblemSerializer
+    sparse_actions = (*SPARSE_ACTIONS, "attachments")
+    paginated_actions = ("attachments",)
     filterset_fields = ["status", "problem_manager", "services", "affected_cis"]
     search_fields = ["title", "description", "root_cause"]
 

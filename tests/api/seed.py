@@ -88,4 +88,12 @@ def seed_portal():
     if not major.is_major:
         major = incident_services.incident_declare_major(actor=admin, incident=major, major_incident_manager=admin)
     incident_services.major_incident_communicate(actor=admin, incident=major, body="Mail is degraded; next update at noon.", recipients=["staff@example.test"])
+    # A file on every incident, problem and open change (their attachments are API lists).
+    from django.core.files.base import ContentFile
+
+    from mof.attachments import attach_file
+
+    for ticket in [*Incident.objects.all(), *Problem.objects.all(), *RequestForChange.objects.exclude(status__in=["closed", "cancelled", "rejected"])]:
+        if ticket.status not in ("closed", "cancelled", "closed_no_fix"):
+            attach_file(ticket, ContentFile(b"2026-12-07 10:00 queue backed up\n", name="transport.log"), by=admin)
     return admin

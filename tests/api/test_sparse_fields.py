@@ -203,6 +203,8 @@ def test_a_get_action_that_also_writes_answers_its_writes_in_full(seeded):
 # --- API views that are not viewsets -------------------------------------------------------
 
 NOT_OBJECTS = {"/api/v1/schema/", "/api/v1/docs/"}  # the API's own description
+# A file itself, not an object (mof.api.attachments).
+NOT_OBJECTS |= {f"/api/v1/{kind}/{{pk}}/attachments/{{attachment_pk}}/download/" for kind in ("incidents", "problems", "changes")}
 
 
 def _plain_views():
@@ -255,6 +257,16 @@ def _clocks_url():
     return f"/api/v1/incidents/{_first(SLAClock, ticket_type='incidents.incident').ticket_id}/clocks/", {}
 
 
+def _attachment_url(label, prefix):
+    def url():
+        from mof.models import Attachment
+
+        attachment = Attachment.objects.filter(ticket_type__app_label=label.split(".")[0], ticket_type__model=label.split(".")[1]).order_by("pk").first()
+        return f"/api/v1/{prefix}/{attachment.ticket_id}/attachments/{attachment.pk}/", {}
+
+    return url
+
+
 # How to call each: a new API view without a case here fails the walk below.
 PLAIN_CASES = {
     "/api/v1/changes/{pk}/conflicts/": _conflicts_url,
@@ -266,6 +278,9 @@ PLAIN_CASES = {
     "/api/v1/measurements/": lambda: ("/api/v1/measurements/", {}),
     # A period in the past: its rows do not change between two calls.
     "/api/v1/reports/availability/": lambda: ("/api/v1/reports/availability/", {"start": str(_today() - dt.timedelta(days=60)), "end": str(_today() - dt.timedelta(days=1))}),
+    "/api/v1/incidents/{pk}/attachments/{attachment_pk}/": _attachment_url("incidents.incident", "incidents"),
+    "/api/v1/problems/{pk}/attachments/{attachment_pk}/": _attachment_url("incidents.problem", "problems"),
+    "/api/v1/changes/{pk}/attachments/{attachment_pk}/": _attachment_url("changes.requestforchange", "changes"),
     "/api/v1/services/{pk}/availability/": lambda: (f"/api/v1/services/{_first(Service).pk}/availability/", {}),
 }
 

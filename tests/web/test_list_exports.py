@@ -141,6 +141,7 @@ TEMPLATES_NOT_LISTS = {
     "integrations/_delivery_rows.html": "rows of the delivery log (which exports) and of a subscription's last 20",
     "integrations/delivery_detail.html": "the attempts of one delivery",
     "mof/_history.html": "one object's audit trail, on its page",
+    "mof/_attachments.html": "the files of one ticket, on its page",
     "mof/ci_detail.html": "one CI; its relationships export at relationship_export",
     "mof/csv_import.html": "the preview of an uploaded file",
     "mof/reviews.html": "the review milestones' landing page",

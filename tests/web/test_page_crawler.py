@@ -95,7 +95,7 @@ def _objects(admin):
     from changes.models import Release, RequestForChange, StandardChangeTemplate
     from incidents.models import Incident, Problem, ProblemProposal, SavedFilter
     from integrations.models import WebhookDelivery, WebhookSubscription
-    from mof.models import CIRelationship, ConfigurationItem, Service, User
+    from mof.models import Attachment, CIRelationship, ConfigurationItem, Service, User
     from mof.models_access import ApiToken, LoginLockout
     from operations.models import FreezeWindow, MaintenanceWindow
     from operations.models_jobs import Job
@@ -140,6 +140,7 @@ def _objects(admin):
         "cmdb/cis/": _first(ConfigurationItem, outgoing__isnull=False) or _first(ConfigurationItem),
         "cmdb/relationships/": _first(CIRelationship),
         "cmdb/services/": service,
+        "attachments/": _first(Attachment, ticket_id=incident.pk, ticket_type__model="incident"),
     }
 
 
