@@ -211,6 +211,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat (`bin/portal beat` runs mof.beat_scheduler.HeartbeatScheduler): of several beats only the
+# one holding a lease in the shared Redis cache schedules (mof.beat_lease); a standby takes over
+# within this many seconds of the holder's death (at once when it stops).
+MOF_BEAT_LEASE_SECONDS = float(os.environ.get("MOF_BEAT_LEASE_SECONDS", "30"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Task time limits (seconds): past the soft limit a task gets SoftTimeLimitExceeded, past the
 # hard one its worker process is killed. The batch tasks get the long pair (a recompute chunk
