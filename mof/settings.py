@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from mof.config import base_url, email_settings, env_bool, env_list
+from mof.storage import default_storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MOF_VAR_DIR", BASE_DIR / "var"))
@@ -144,8 +145,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # and .br copies, and those names are cached for a year. Pages then need that manifest:
 # with DEBUG off and no `collectstatic`, a page naming a static file is a 500. With DEBUG
 # on (make run, the tests) files are found in place under their plain names.
+# The files the portal writes (backups stored with --to-storage): a folder, or an S3-compatible
+# bucket with MOF_STORAGE=s3 (mof.storage: AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL...).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_settings(os.environ, VAR_DIR),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
                     else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
@@ -382,6 +385,9 @@ SPECTACULAR_SETTINGS = {
 
 # Security: strict unless DEBUG. Each switch can be relaxed from the environment
 # (e.g. SECURE_SSL_REDIRECT=0 behind a proxy that already redirects).
+# Sessions in the database (shared by every web process; never a local file or a process's
+# memory): any request may reach any web process (tests/core/test_storage.py).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta tag; keep default
 X_FRAME_OPTIONS = "DENY"

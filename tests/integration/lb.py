@@ -30,10 +30,10 @@ def ensure_haproxy() -> str:
     install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", "haproxy"]
     if os.geteuid() != 0:
         install = ["sudo", "-n", *install]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:  # stale package lists: update and try again
-        subprocess.run([*install[:install.index("apt-get") + 1], "update", "-q"], env=env, capture_output=True, timeout=600)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+        subprocess.run([*install[:install.index("apt-get") + 1], "update", "-q"], env=env, capture_output=True, timeout=600, check=False)
+        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
     found = shutil.which("haproxy") or (os.path.exists("/usr/sbin/haproxy") and "/usr/sbin/haproxy")
     if not found:
         raise RuntimeError(f"could not install haproxy: {result.stdout[-1500:]}\n{result.stderr[-1500:]}")
@@ -64,7 +64,7 @@ class HAProxy:
             extra.write_text(LOGGING)
             files += ["-f", str(extra)]
         cmd = [self.binary, "-db", *files, "-f", str(CONFIG)]
-        check = subprocess.run([*cmd, "-c"], env=self.env(), capture_output=True, text=True, timeout=30)
+        check = subprocess.run([*cmd, "-c"], env=self.env(), capture_output=True, text=True, timeout=30, check=False)
         if check.returncode != 0:
             raise RuntimeError(f"haproxy refuses {CONFIG}: {check.stdout}{check.stderr}")
         log = self.tmp / "haproxy.log" if self.log_requests else Path(os.devnull)

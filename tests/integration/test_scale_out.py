@@ -29,17 +29,24 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from datetime import datetime
+from itertools import pairwise
 
 import pytest
 
 from tests.integration.lb import HAProxy
-from tests.integration.stack import ROOT, PortalStack, Process, free_port, postgres_url, wait_for
+from tests.integration.stack import (
+    ROOT,
+    PortalStack,
+    Process,
+    free_port,
+    postgres_url,
+    wait_for,
+)
 from tests.integration.test_outage_under_load import (
     GROUP,
     RELAY_EVERY_SECONDS,
@@ -272,7 +279,7 @@ def sweeps_run(stack) -> list[datetime]:
 
 
 def gaps(times: list[datetime]) -> list[float]:
-    return [round((b - a).total_seconds(), 1) for a, b in zip(times, times[1:])]
+    return [round((b - a).total_seconds(), 1) for a, b in pairwise(times)]
 
 
 # --- the test --------------------------------------------------------------------------------
@@ -304,7 +311,7 @@ def test_two_of_each_behind_haproxy_survive_a_killed_web_instance_and_worker(sta
             time.sleep(LOAD_BEFORE)
             load.phase = "web1 and worker1 down"
             web_killed = stack.kill("web1")
-            worker_killed = stack.kill("worker1")
+            stack.kill("worker1")
             worker_killed_wall = time.time()
             time.sleep(DOWN)
             stack.restart("web1")
