@@ -51,3 +51,66 @@ def test_without_a_redis_cache_or_with_redis_away_every_beat_schedules(shared_ca
     assert b.hold() is True  # cannot tell: schedule (idempotent tasks), never stop the sweep
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         assert Lease("x").hold() and Lease("y").hold()
+
+
+@pytest.fixture
+def schedulers(shared_cache, monkeypatch, tmp_path):
+    """HeartbeatSchedulers on the test database whose sends are recorded instead of published."""
+    from mof.beat_scheduler import HeartbeatScheduler
+    from mof.celery import app
+
+    sent = []
+    monkeypatch.setenv("MOF_BEAT_HEARTBEAT_FILE", str(tmp_path / "beat-heartbeat"))
+    monkeypatch.setattr(HeartbeatScheduler, "producer", None)
+    monkeypatch.setattr(HeartbeatScheduler, "apply_entry", lambda self, entry, producer=None: sent.append((self.lease.holder, entry.task)))
+    made = []
+
+    def make(name):
+        scheduler = HeartbeatScheduler(app=app, lazy=False)
+        scheduler.lease.holder = name
+        made.append(scheduler)
+        return scheduler
+
+    yield make, sent
+    for scheduler in made:
+        scheduler.lease.release()
+        scheduler._finalize.cancel()  # its sync at exit would find the test database gone
+
+
+def beat(scheduler, rounds: int = 100):
+    """One turn of beat's loop: tick until nothing more is due now (tick answers 0 while it is)."""
+    for _ in range(rounds):
+        if scheduler.tick() > 0:
+            return
+    raise AssertionError("beat kept finding due tasks")
+
+
+def all_due():
+    """Every periodic task last ran an hour ago: due at the next tick."""
+    import datetime as dt
+
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+    PeriodicTask.objects.update(last_run_at=timezone.now() - dt.timedelta(hours=1))
+    PeriodicTasks.update_changed()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_beats_one_sends_each_due_task_and_the_standby_goes_on_in_rhythm_when_it_stops(schedulers):
+    make, sent = schedulers
+    all_due()
+    a, b = make("beat-a"), make("beat-b")
+    beat(a), beat(b)
+    sweeps = [holder for holder, task in sent if task == "slas.sweep"]
+    assert sweeps == ["beat-a"]  # the sweep queued once, by the holder
+    assert {holder for holder, _ in sent} == {"beat-a"}
+    sent.clear()
+    beat(b)
+    assert sent == []  # the standby queues nothing
+    a.close()  # beat a stops (SIGTERM): lets go of the lease, its runs are in the database
+    beat(b)
+    assert sent == []  # took over with a's last runs: nothing is due again yet
+    all_due()
+    beat(b)
+    assert ("beat-b", "slas.sweep") in sent and {holder for holder, _ in sent} == {"beat-b"}
