@@ -49,7 +49,7 @@ def measure(instances: int, scenario: str, *, db_url: str, info: dict, config: s
     try:
         addresses = [s.url.removeprefix("http://") for s in servers]
         proxy = HAProxy(tmp, (addresses * 2)[:2], log_requests=False).start()
-        time.sleep(2.5)  # the health checks have seen every server up (rise 2, inter 1 s)
+        time.sleep(4.5)  # the health checks have seen every server up (rise 2, inter 2 s)
         script = load.lua_script(scenario, info["token"], max_id=info["max_id"], group=info["group"], services=info["services"], seed=seed)
         if warmup:
             load.wrk(proxy.url, script, connections=connections, duration=warmup)
@@ -78,22 +78,38 @@ def measure(instances: int, scenario: str, *, db_url: str, info: dict, config: s
             load.delete_filed(info["max_id"])
 
 
-def compare(*, db_url: str, scenarios=SCENARIOS, config: str = CONFIG, connections: int = 16, duration: int = 20,
-            warmup: int = 5, seed: int = 42, log=print) -> list[dict]:
-    """Per scenario: one instance, then two; returns the runs and one comparison row each."""
+def compare(*, db_url: str, scenarios=SCENARIOS, config: str = CONFIG, two_config: str | None = None, connections: int = 16,
+            duration: int = 20, warmup: int = 5, seed: int = 42, repeat: int = 1, log=print) -> list[dict]:
+    """Per scenario: one instance, then two (`repeat` times, alternating, so that a machine
+    getting busier or quieter meanwhile weighs on both alike); returns the runs and one
+    comparison row each, of the medians."""
+    import statistics
+
     from django.db import connection
 
     info = load.setup(db_url)
     connection.close()
+    two_config = two_config or config
     results = []
     for scenario in scenarios:
-        one = measure(1, scenario, db_url=db_url, info=info, config=config, connections=connections, duration=duration, warmup=warmup, seed=seed, log=log)
-        two = measure(2, scenario, db_url=db_url, info=info, config=config, connections=connections, duration=duration, warmup=warmup, seed=seed, log=log)
-        ratio = round(two["ok_rps"] / one["ok_rps"], 2) if one["ok_rps"] else None
-        cpu_ratio = round(two["server_cpu_ms"] / one["server_cpu_ms"], 2) if one["server_cpu_ms"] and two["server_cpu_ms"] else None
-        log(f"  {scenario}: 2 web / 1 web = {ratio} x the throughput, {cpu_ratio} x the CPU per request")
-        results += [one, two, {"scenario": scenario, "comparison": True, "rps_ratio": ratio, "cpu_per_request_ratio": cpu_ratio,
-                               "rps": [one["ok_rps"], two["ok_rps"]], "cpu_ms": [one["server_cpu_ms"], two["server_cpu_ms"]]}]
+        runs = {1: [], 2: []}
+        for _ in range(repeat):
+            for instances, cfg in ((1, config), (2, two_config)):
+                runs[instances].append(measure(instances, scenario, db_url=db_url, info=info, config=cfg, connections=connections,
+                                               duration=duration, warmup=warmup, seed=seed, log=log))
+        # A run with errors (say haproxy's 503 while a starved instance missed its health
+        # checks) measured something else: the medians are of the clean runs.
+        clean = {n: [r for r in rs if not r["non2xx"] and not r["socket_errors"]] or rs for n, rs in runs.items()}
+        rps = {n: statistics.median(r["ok_rps"] for r in rs) for n, rs in clean.items()}
+        cpu = {n: statistics.median(r["server_cpu_ms"] for r in rs) if all(r["server_cpu_ms"] for r in rs) else None for n, rs in clean.items()}
+        ratio = round(rps[2] / rps[1], 2) if rps[1] else None
+        cpu_ratio = round(cpu[2] / cpu[1], 2) if cpu[1] and cpu[2] else None
+        log(f"  {scenario}: 2 web / 1 web = {ratio} x the throughput, {cpu_ratio} x the CPU per request"
+            + (f" (medians of {repeat})" if repeat > 1 else ""))
+        results += runs[1] + runs[2] + [{
+            "scenario": scenario, "comparison": True, "rps_ratio": ratio, "cpu_per_request_ratio": cpu_ratio, "runs": repeat,
+            "rps": [round(rps[1], 1), round(rps[2], 1)], "cpu_ms": [cpu[1], cpu[2]], "configs": [config, two_config],
+        }]
     return results
 
 
@@ -120,6 +136,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Throughput and CPU per request: 1 web instance vs 2 behind haproxy")
     parser.add_argument("--scenario", action="append", choices=("detail", "cursor", "file"))
     parser.add_argument("--config", default=CONFIG, help=f"gunicorn options of each instance (default {CONFIG!r})")
+    parser.add_argument("--two-config", default=None, help="gunicorn options of each of the two instances (default: --config); "
+                        "e.g. --config '-w 2 --threads 2' --two-config '-w 1 --threads 2' keeps the processes equal")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternating; the comparison takes the medians")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -130,8 +149,8 @@ def main(argv=None):
     url = os.environ.get("DATABASE_URL", "")
     db_url = url if url.startswith(("postgres://", "postgresql://")) else load.DEFAULT_DB
     print(f"load average {os.getloadavg()[0]:.2f}; {args.config} per instance, wrk c={args.connections}, {args.duration}s per run")
-    results = compare(db_url=db_url, scenarios=args.scenario or SCENARIOS, config=args.config, connections=args.connections,
-                      duration=args.duration, warmup=args.warmup, seed=args.seed)
+    results = compare(db_url=db_url, scenarios=args.scenario or SCENARIOS, config=args.config, two_config=args.two_config,
+                      connections=args.connections, duration=args.duration, warmup=args.warmup, seed=args.seed, repeat=args.repeat)
     print()
     print(f"{'scenario':<9}{'web':>4}{'req/s':>9}{'p50':>8}{'p99':>8}{'non2xx':>8}{'cpu ms/req':>12}")
     for r in results:
