@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -149,16 +150,26 @@ class ScaleOutStack(PortalStack):
 
         wait_for(f"{name} to answer", answers, timeout=90)
 
-    def kill(self, name: str) -> float:
+    def kill(self, name: str) -> tuple[float, float]:
         """SIGKILL to the process group (gunicorn's master and workers, Celery's pool): no
-        cleanup of any kind. Returns when it happened (monotonic)."""
+        cleanup of any kind. Returns (signalled, gone) (monotonic): between the two the
+        kernel may still queue connections on a dying web instance's listening socket."""
         process = self.processes[name]
-        at = time.monotonic()
+        signalled = time.monotonic()
         os.killpg(process.proc.pid, signal.SIGKILL)
         process.proc.wait(timeout=10)
+        if name in self.web_ports:
+            def refused():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.web_ports[name]), timeout=1):
+                        return False
+                except OSError:
+                    return True
+
+            wait_for(f"{name}'s port to refuse connections", refused, timeout=10, every=0.01)
         with open(process.log, "a") as log:
             log.write(f"\n--- {name} killed (SIGKILL) by the test ---\n")
-        return at
+        return signalled, time.monotonic()
 
     def restart(self, name: str) -> None:
         self.processes[name].start()
@@ -227,14 +238,16 @@ class ScaleLoad(Load):
         self.call("read", "GET", path, token)
         time.sleep(0.2)
 
-    def excuse_in_flight(self, killed_at: float) -> list[tuple]:
+    def excuse_in_flight(self, killed: tuple[float, float]) -> list[tuple]:
         """Take out of the record the failed answers of requests in flight at the kill (sent
-        before, answered after): haproxy answers those 502 (the instance died with them)."""
+        before the instance was gone, answered after it was signalled): haproxy answers those
+        502 (the instance died with them)."""
+        signalled, gone = killed
         with self.lock:
             keep, excused = [], []
             for call, (sent, answered) in zip(self.calls, self.timing):
                 failed = call[2] == 0 or call[2] >= 500
-                (excused if failed and sent <= killed_at <= answered else keep).append(call)
+                (excused if failed and sent <= gone and answered >= signalled else keep).append(call)
             self.calls = keep
             self.timing = []
         return excused
