@@ -175,9 +175,14 @@ class ScaleOutStack(PortalStack):
         self.processes[name].start()
 
     def stop_processes(self) -> None:
-        for name in ("beat1", "beat2", "web1", "web2", "worker1", "worker2"):
-            if name in self.processes:
-                self.processes[name].stop()
+        """Beats first (no new tasks), then the rest side by side (each may take its grace)."""
+        beats = [threading.Thread(target=self.processes[n].stop) for n in ("beat1", "beat2") if n in self.processes]
+        rest = [threading.Thread(target=self.processes[n].stop) for n in ("web1", "web2", "worker1", "worker2") if n in self.processes]
+        for group in (beats, rest):
+            for t in group:
+                t.start()
+            for t in group:
+                t.join(timeout=60)
         if self.lb is not None:
             self.lb.stop()
 
@@ -307,12 +312,17 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, receiver):
+    started = time.monotonic()
     stack = ScaleOutStack(tmp_path_factory.mktemp("scale-out"), name="scaleout", env_extra={"MOF_NUM_PROXIES": "1"})
     with stack, stack.logs_on_failure():
+        print(f"database migrated in {time.monotonic() - started:.0f} s")
         params = json.dumps({"group": GROUP, "receiver": receiver.url, "webhook_types": WEBHOOK_TYPES, "relay_every": RELAY_EVERY_SECONDS})
-        stack.info = stack.run_python(SEED.format(params=params))
-        stack.cab = stack.run_python(SEED_CAB.replace("__DECISIONS__", str(DECISIONS)).replace("__EVERY__", str(SWEEP_EVERY)))
+        # Both seeds in one process (one Django start): each prints its JSON line.
+        seed = SEED.format(params=params) + SEED_CAB.replace("__DECISIONS__", str(DECISIONS)).replace("__EVERY__", str(SWEEP_EVERY))
+        out = stack.run(["-c", "import django\ndjango.setup()\n" + seed])
+        stack.info, stack.cab = (json.loads(line) for line in [l for l in out.splitlines() if l.startswith("{")][-2:])
         stack.start_processes()
+        print(f"stack up (seeded, 2 web, 2 workers, 2 beats, haproxy) after {time.monotonic() - started:.0f} s")
         yield stack
 
 
