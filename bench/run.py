@@ -395,7 +395,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the size matches")
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
-    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events"), action="append", help="run only these groups")
+    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout"), action="append", help="run only these groups")
     parser.add_argument("--scheduled-changes", type=int, default=None, help="scheduled changes for the schedule group (default 50000; 5000 with --small)")
     parser.add_argument("--sla-full-recompute", action="store_true", help="slas: also change the office hours and back (every open clock recomputed twice, on 2 Celery workers; Redis db 15 or BENCH_CELERY_BROKER_URL)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
@@ -448,7 +448,7 @@ def main(argv=None):
     if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
         print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
-    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events"]
+    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout"]
     if "impact" in groups:
         run_impact(bench, core, args.runs)
     if "pages" in groups:
@@ -491,6 +491,10 @@ def main(argv=None):
         from bench import load
 
         bench.rows.extend(load.run_from_bench(seed=args.seed))
+    if "scaleout" in groups:  # bench/scale_out.py: 1 web instance vs 2 behind haproxy, req/s and CPU per request
+        from bench import scale_out
+
+        bench.rows.extend(scale_out.run_from_bench(seed=args.seed))
 
     print_table(meta, bench.rows)
     out = Path(args.output)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from mof.config import attachment_storage, base_url, email_settings, env_bool, env_list
+from mof.config import base_url, email_settings, env_bool, env_list
+from mof.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MOF_VAR_DIR", BASE_DIR / "var"))
@@ -153,13 +154,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # and .br copies, and those names are cached for a year. Pages then need that manifest:
 # with DEBUG off and no `collectstatic`, a page naming a static file is a 500. With DEBUG
 # on (make run, the tests) files are found in place under their plain names.
+# The files the portal writes (backups stored with --to-storage): a folder, or an S3-compatible
+# bucket with MOF_STORAGE=s3 (mof.storage: AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL...).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_settings(os.environ, VAR_DIR, "files"),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
                     else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    # Files attached to incidents, problems and changes (mof.attachments): a folder under var/
-    # or an S3-compatible bucket (mof.config.attachment_storage).
-    "attachments": attachment_storage(os.environ, VAR_DIR),
+    # Files attached to incidents, problems and changes (mof.attachments): the same store, in
+    # their own folder (or prefix in the bucket).
+    "attachments": storage_settings(os.environ, VAR_DIR, "attachments"),
 }
 # With DEBUG on, WhiteNoise finds files in place at each request (fixed here: the test runner
 # turns settings.DEBUG off after the settings are read, and STATIC_ROOT is not collected then).
@@ -223,6 +226,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat (`bin/portal beat` runs mof.beat_scheduler.HeartbeatScheduler): of several beats only the
+# one holding a lease in the shared Redis cache schedules (mof.beat_lease); a standby takes over
+# within this many seconds of the holder's death (at once when it stops).
+MOF_BEAT_LEASE_SECONDS = float(os.environ.get("MOF_BEAT_LEASE_SECONDS", "30"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Task time limits (seconds): past the soft limit a task gets SoftTimeLimitExceeded, past the
 # hard one its worker process is killed. The batch tasks get the long pair (a recompute chunk
@@ -391,6 +398,9 @@ SPECTACULAR_SETTINGS = {
 
 # Security: strict unless DEBUG. Each switch can be relaxed from the environment
 # (e.g. SECURE_SSL_REDIRECT=0 behind a proxy that already redirects).
+# Sessions in the database (shared by every web process; never a local file or a process's
+# memory): any request may reach any web process (tests/core/test_storage.py).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta tag; keep default
 X_FRAME_OPTIONS = "DENY"

@@ -1,6 +1,12 @@
 """Back up the PostgreSQL database: a pg_dump archive (custom format) and its manifest.
 
     manage.py backup_database /backups/mof-2026-12-07.dump
+    manage.py backup_database --to-storage backups/mof-2026-12-07.dump   # into STORAGES["default"]
+
+With --to-storage FILE names a file in the portal's storage (STORAGES["default"], mof.storage:
+a folder, or an S3-compatible bucket with MOF_STORAGE=s3), so that the archive outlives the
+machine that wrote it: the archive is written to a temporary folder, then both files are
+saved through Django's storage API and the temporary copies removed.
 
 pg_dump reads one snapshot, so the archive is consistent while the portal keeps working.
 The snapshot is exported from this command's own transaction and handed to pg_dump, and the
@@ -13,11 +19,15 @@ in statement mode (the exported snapshot lives in this command's transaction).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
+from django.core.files import File
+from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
 
@@ -30,10 +40,40 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="the archive to write (pg_dump custom format); FILE.manifest.json is written beside it")
         parser.add_argument("--force", action="store_true", help="overwrite an existing archive")
+        parser.add_argument("--to-storage", action="store_true",
+                            help='FILE is a name in the portal\'s storage (STORAGES["default"]: a folder or an S3-compatible bucket)')
         parser.add_argument("--database", default="default")
 
-    def handle(self, *args, file, force, database, **options):
-        dump = Path(file).resolve()
+    def handle(self, *args, file, force, database, to_storage=False, **options):
+        if to_storage:
+            return self._to_storage(file, force=force, database=database)
+        self._backup(Path(file).resolve(), force=force, database=database)
+
+    def _to_storage(self, name: str, *, force: bool, database: str) -> None:
+        storage = storages["default"]
+        name = name.strip("/")
+        manifest_name = backup.manifest_path(Path(name)).as_posix()
+        if not name or name.endswith("/"):
+            raise CommandError("name the archive's file in the storage, e.g. backups/mof-2026-12-07.dump")
+        existing = [n for n in (name, manifest_name) if storage.exists(n)]
+        if existing and not force:
+            raise CommandError(f"{', '.join(existing)} exists already in the storage (--force overwrites)")
+        folder = Path(tempfile.mkdtemp(prefix="mof-backup-"))
+        try:
+            dump = folder / Path(name).name
+            self._backup(dump, force=False, database=database)
+            for local, target in ((dump, name), (backup.manifest_path(dump), manifest_name)):
+                if storage.exists(target):
+                    storage.delete(target)
+                with open(local, "rb") as f:
+                    saved = storage.save(target, File(f, name=target))
+                if saved != target:
+                    raise CommandError(f"the storage saved {target} as {saved}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.stdout.write(self.style.SUCCESS(f"Stored {name} and {manifest_name} in the storage ({type(storage).__name__})."))
+
+    def _backup(self, dump: Path, *, force: bool, database: str) -> None:
         manifest_file = backup.manifest_path(dump)
         if (dump.exists() or manifest_file.exists()) and not force:
             raise CommandError(f"{dump} or its manifest exists already (--force overwrites)")

@@ -1,6 +1,7 @@
 """Restore a backup (manage.py backup_database) into an empty database.
 
     manage.py restore_database /backups/mof-2026-12-07.dump
+    manage.py restore_database --from-storage backups/mof-2026-12-07.dump   # from STORAGES["default"]
 
 Run it with DATABASE_URL naming the role that owns the schema (the one `migrate` uses),
 connected to a new, empty database that role owns (deploy/postgres/roles.sql creates one).
@@ -16,11 +17,14 @@ must hold exactly the manifest's entries, and the migrations are compared with t
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
@@ -40,9 +44,28 @@ class Command(BaseCommand):
             "--without-manifest", action="store_true",
             help="restore an archive whose manifest is lost (nothing to verify the audit trail against)",
         )
+        parser.add_argument("--from-storage", action="store_true",
+                            help='FILE is a name in the portal\'s storage (backup_database --to-storage)')
         parser.add_argument("--database", default="default")
 
-    def handle(self, *args, file, runtime_role, without_manifest, database, **options):
+    def handle(self, *args, file, runtime_role, without_manifest, database, from_storage=False, **options):
+        if not from_storage:
+            return self._restore(file, runtime_role, without_manifest, database)
+        storage, name = storages["default"], file.strip("/")
+        folder = Path(tempfile.mkdtemp(prefix="mof-restore-"))
+        try:
+            for source in (name, backup.manifest_path(Path(name)).as_posix()):
+                if not storage.exists(source):
+                    if source != name and without_manifest:
+                        continue
+                    raise CommandError(f"no {source} in the storage ({type(storage).__name__})")
+                with storage.open(source, "rb") as f, open(folder / Path(source).name, "wb") as out:
+                    shutil.copyfileobj(f, out, 1024 * 1024)
+            self._restore(str(folder / Path(name).name), runtime_role, without_manifest, database)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _restore(self, file, runtime_role, without_manifest, database):
         dump = Path(file).resolve()
         role = settings.MOF_DB_RUNTIME_ROLE if runtime_role is None else runtime_role
         try:
