@@ -56,12 +56,12 @@ def configure_environment() -> str:
 def ensure_database(url: str):
     """CREATE DATABASE if it does not exist (connecting to the server's `postgres` database)."""
     import dj_database_url
-    import psycopg2
-    from psycopg2 import sql
+    import psycopg
+    from psycopg import sql
 
     cfg = dj_database_url.parse(url)
     params = {k: v for k, v in {"host": cfg.get("HOST"), "port": cfg.get("PORT"), "user": cfg.get("USER"), "password": cfg.get("PASSWORD")}.items() if v}
-    conn = psycopg2.connect(dbname="postgres", **params)
+    conn = psycopg.connect(dbname="postgres", **params)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
