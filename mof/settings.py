@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "mof.csp.ContentSecurityPolicyMiddleware",
     # /healthz, /readyz, /metrics: answered here, before the host check (mof.probes).
     "mof.probes.ProbeMiddleware",
+    # After a write, this browser's reads stay on the primary for a few seconds (mof.db_router).
+    "mof.db_router.ReadYourWritesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "mof.query_guard.NulInQueryMiddleware",  # a NUL in a page parameter: 400, not a 500 from PostgreSQL
@@ -94,6 +96,10 @@ TEMPLATES = [
 # that may lag (mof.db_router), Django's connection pool (DATABASE_POOL) or PgBouncer
 # transaction pooling (DATABASE_PGBOUNCER): mof.dbconfig.
 DATABASES = databases(default_url=f"sqlite:///{VAR_DIR / 'mof.sqlite3'}")
+DATABASE_ROUTERS = ["mof.db_router.ReplicaRouter"]
+# With a replica: how long after a write a browser keeps reading from the primary (longer
+# than the replica's usual lag).
+MOF_REPLICA_STICKY_SECONDS = int(os.environ.get("MOF_REPLICA_STICKY_SECONDS", "15"))
 # PostgreSQL in production: `manage.py migrate` connects as the role that owns the schema;
 # after every migrate it grants this role (the one in the running portal's DATABASE_URL,
 # owning nothing) only what the portal needs: the audit trail and the SLA event log it may
