@@ -35,7 +35,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 REPLICA = "replica"
 # Read from the primary even inside lagging_reads(): who is signed in and what they may do.
 PRIMARY_APPS = frozenset({"sessions", "auth", "contenttypes", "admin"})
-PRIMARY_MODELS = frozenset({"mof.user", "mof.apitoken", "mof.loginlockout"})
+PRIMARY_MODELS = frozenset({"mof.user", "mof.roleassignment", "mof.team_members", "mof.apitoken", "mof.loginlockout"})
 
 
 @dataclass

@@ -214,9 +214,10 @@ class PortalStack:
     workers: int = 2  # gunicorn processes
     threads: int = 2  # per gunicorn process
     concurrency: int = 2  # Celery prefork processes
+    server: str | None = None  # a postgres:// URL of another server (default: DATABASE_URL's)
 
     def __post_init__(self):
-        server = postgres_url()
+        server = self.server or postgres_url()
         if server is None:
             raise RuntimeError("PortalStack needs DATABASE_URL=postgres://...")
         parts = urlsplit(server)
