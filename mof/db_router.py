@@ -20,17 +20,22 @@ Rows read from the replica carry `_state.db == "replica"`; the related rows they
 them there (Django's routing by instance), and saving one writes to the primary.
 A replica alias that is a test mirror of the primary (the test runner's
 `"TEST": {"MIRROR": "default"}`) is not a replica: reads stay on `default`, where the test's
-own (uncommitted) rows are. Migrations never run on the replica."""
+own (uncommitted) rows are. A replica that cannot be reached is left alone for REPLICA_RETRY_SECONDS: the lagging reads
+go to the primary meanwhile (a warning in the log), so a standby down costs no page.
+Migrations never run on the replica."""
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+logger = logging.getLogger(__name__)
 
 REPLICA = "replica"
 # Read from the primary even inside lagging_reads(): who is signed in and what they may do.
@@ -88,6 +93,28 @@ def replica_alias() -> str | None:
     return REPLICA
 
 
+REPLICA_RETRY_SECONDS = 30
+_replica_down_until = 0.0
+
+
+def _replica_usable(alias: str) -> bool:
+    """Is the replica's connection in this thread up (reconnecting if it was lost)? Django
+    pings a kept connection once per request before using it (CONN_HEALTH_CHECKS): done here
+    first, so that a standby that went away sends this request's reads to the primary."""
+    global _replica_down_until
+    if time.monotonic() < _replica_down_until:
+        return False
+    connection = connections[alias]
+    try:
+        connection.close_if_health_check_failed()
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        _replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+        logger.warning("The read replica cannot be reached (%s): its reads go to the primary for %s s.", str(exc).strip()[:200], REPLICA_RETRY_SECONDS)
+        return False
+    return True
+
+
 def read_alias(model=None) -> str:
     """Where a read of `model` made now would go: for code that must name a database itself
     (raw SQL, or a queryset read after the context has ended, as a streamed CSV is)."""
@@ -97,7 +124,7 @@ def read_alias(model=None) -> str:
     if model is not None and (model._meta.app_label in PRIMARY_APPS or model._meta.label_lower in PRIMARY_MODELS):
         return DEFAULT_DB_ALIAS
     alias = replica_alias()
-    if alias is None or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+    if alias is None or connections[DEFAULT_DB_ALIAS].in_atomic_block or not _replica_usable(alias):
         return DEFAULT_DB_ALIAS
     return alias
 

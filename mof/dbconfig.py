@@ -87,6 +87,8 @@ def databases(environ: Mapping[str, str] | None = None, *, default_url: str) -> 
         replica = _connection(replica_url, environ, application_name=f"{application_name}-replica")
         if replica["ENGINE"] != POSTGRESQL:
             raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres:// URL")
+        # A standby that does not answer: give up soon, the reads then go to the primary.
+        replica["OPTIONS"].setdefault("connect_timeout", _int(environ, "DATABASE_REPLICA_CONNECT_TIMEOUT", 3))
         # The test runner creates no database on the replica (a hot standby is read-only):
         # under test the alias points at the primary's test database (mof.db_router then
         # reads from the primary: a mirror is not a replica).

@@ -23,6 +23,7 @@ PG = "postgres://portal:secret@db.example:5432/mof"
 def with_replica(monkeypatch):
     """A replica alias, as DATABASE_REPLICA_URL makes one (no query reaches it in these tests)."""
     monkeypatch.setattr(db_router, "replica_alias", lambda: REPLICA)
+    monkeypatch.setattr(db_router, "_replica_usable", lambda alias: True)
 
 
 def test_replica_url_makes_a_replica_alias_that_mirrors_default_under_test():
@@ -30,6 +31,7 @@ def test_replica_url_makes_a_replica_alias_that_mirrors_default_under_test():
     assert dbs[REPLICA]["HOST"] == "standby.example"
     assert dbs[REPLICA]["TEST"] == {"MIRROR": "default"}
     assert dbs[REPLICA]["OPTIONS"]["application_name"] == "mof-portal-replica"
+    assert dbs[REPLICA]["OPTIONS"]["connect_timeout"] == 3  # a standby that does not answer is given up soon
     assert REPLICA not in databases({"DATABASE_URL": PG}, default_url="sqlite:///x")
 
 
@@ -181,3 +183,35 @@ def test_a_marked_browser_reads_lagging_paths_from_the_primary(with_replica):
     stale = {db_router.STICKY_COOKIE: str(time.time() - 1)}
     assert _through_middleware(view, stale).content == REPLICA.encode()
     assert _through_middleware(view, {db_router.STICKY_COOKIE: "nonsense"}).content == REPLICA.encode()
+
+
+class _DeadReplica:
+    settings_dict = {}
+    attempts = 0
+
+    def close_if_health_check_failed(self):
+        pass
+
+    def ensure_connection(self):
+        self.attempts += 1
+        from django.db import OperationalError
+
+        raise OperationalError("connection refused")
+
+
+def test_an_unreachable_replica_sends_the_lagging_reads_to_the_primary_for_a_while(monkeypatch, caplog):
+    from django.db import connections
+
+    dead = _DeadReplica()
+    monkeypatch.setattr(db_router, "replica_alias", lambda: REPLICA)
+    monkeypatch.setattr(db_router, "connections", {DEFAULT_DB_ALIAS: connections[DEFAULT_DB_ALIAS], REPLICA: dead})
+    monkeypatch.setattr(db_router, "_replica_down_until", 0.0)
+    with lagging_reads():
+        assert read_alias(SLAClock) == DEFAULT_DB_ALIAS
+        assert read_alias(SLAClock) == DEFAULT_DB_ALIAS
+    assert dead.attempts == 1  # not tried again on every read
+    assert "read replica cannot be reached" in caplog.text
+    monkeypatch.setattr(db_router, "_replica_down_until", 0.0)  # REPLICA_RETRY_SECONDS later
+    monkeypatch.setattr(dead, "ensure_connection", lambda: None)
+    with lagging_reads():
+        assert read_alias(SLAClock) == REPLICA

@@ -180,3 +180,18 @@ def test_compliance_report_reads_from_the_replica(portal_on_a_replica):
     status, body, _ = get(stack, stack.info["compliance_api"] + "?start=2026-01-01&end=2026-01-31", token=manager_token)
     assert status == 200, body[:500]
     assert '"slas_' in replica_statements(replica, mark), replica.statements(mark)
+
+
+def test_with_the_replica_down_the_lagging_reads_come_from_the_primary(portal_on_a_replica):
+    """Last in this module: it stops the standby. The export and the report still answer,
+    from the primary (the router gives the replica up for a while, with a warning)."""
+    stack, primary, replica = portal_on_a_replica
+    info = stack.info
+    incident, _ = file_incident(stack, info, "Filed with the standby down")
+    replica.stop()
+    for _ in range(3):  # every gunicorn thread's kept replica connection is found dead and given up
+        status, csv_text, _ = get(stack, info["export"], session=info["desk_session"])
+        assert status == 200 and incident["title"] in csv_text, (status, csv_text[:500])
+    status, body, _ = get(stack, info["lagging_pages"][0], session=info["manager_session"])
+    assert status == 200, body[:500]
+    assert "read replica cannot be reached" in (stack.tmp / "gunicorn.log").read_text()
