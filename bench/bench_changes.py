@@ -70,7 +70,8 @@ def copy_rows(cursor, table: str, columns, rows) -> None:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     buf.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+        copy.write(buf.getvalue())
 
 
 def model_rows(model, dicts):

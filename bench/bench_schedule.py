@@ -129,7 +129,8 @@ def load_changes(n: int, seed: int, *, log=print) -> dict:
         csv.writer(buf, lineterminator="\n").writerows(data)
         buf.seek(0)
         with connection.cursor() as cursor:
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+                copy.write(buf.getvalue())
 
     t1 = time.perf_counter()
     copy(RequestForChange._meta.db_table, [f.column for f in fields], rows)

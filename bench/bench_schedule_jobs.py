@@ -42,7 +42,8 @@ def _copy(table, columns, rows):
     csv.writer(buf, lineterminator="\n").writerows(rows)
     buf.seek(0)
     with connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+            copy.write(buf.getvalue())
 
 
 def load_changes(start, end, n: int, rng, *, log=print) -> int:

@@ -168,7 +168,8 @@ class _Lines:
 def _copy(cursor, table, columns, lines):
     buf = lines.buf
     buf.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text)", buf)
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text)") as copy:  # psycopg 3
+        copy.write(buf.getvalue())
 
 
 def generate(calendar, version, *, n_open: int, n_closed: int, seed: int):
@@ -615,7 +616,8 @@ def _profile_recompute(calendar, now):
     picked = {label: by_name.get(name, [0, 0])[1] for label, name in (
         ("recompute()", "recompute"), ("event logs", "_event_logs"), ("derive (stored_figures)", "stored_figures"), ("write (UPDATE FROM unnest)", "_write"))}
     picked["read the clocks and the rest"] = picked.pop("recompute()") - sum(picked.values())
-    sql = sum(v[0] for k, v in by_name.items() if "psycopg2.extensions.cursor" in k)
+    # psycopg 3 blocks on the server in Connection.wait (psycopg/connection.py).
+    sql = sum(tottime for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items() if name == "wait" and "psycopg" in filename)
     print(f"    one chunk of {n:,} under cProfile: wall {wall * 1000:.0f} ms, CPU of this process {cpu * 1000:.0f} ms; "
           + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in picked.items()) + f"; waiting on PostgreSQL {sql * 1000:.0f} ms", flush=True)
     stats.sort_stats("tottime").print_stats(8)

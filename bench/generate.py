@@ -369,7 +369,8 @@ def generate(n_cis: int, n_rels: int, seed: int = 42, log=print) -> dict:
 
         def copy(table, columns, rows):
             t0 = time.perf_counter()
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", _csv(rows))
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+                copy.write(_csv(rows).getvalue())
             log(f"  COPY {table}: {len(rows):,} rows ({time.perf_counter() - t0:.1f}s)")
 
         copy("mof_service", ("id", "name", "criticality", "hours_of_service", "description", "created_at", "updated_at", "owner_id"), service_rows)

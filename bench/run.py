@@ -56,12 +56,12 @@ def configure_environment() -> str:
 def ensure_database(url: str):
     """CREATE DATABASE if it does not exist (connecting to the server's `postgres` database)."""
     import dj_database_url
-    import psycopg2
-    from psycopg2 import sql
+    import psycopg
+    from psycopg import sql
 
     cfg = dj_database_url.parse(url)
     params = {k: v for k, v in {"host": cfg.get("HOST"), "port": cfg.get("PORT"), "user": cfg.get("USER"), "password": cfg.get("PASSWORD")}.items() if v}
-    conn = psycopg2.connect(dbname="postgres", **params)
+    conn = psycopg.connect(dbname="postgres", **params)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -395,7 +395,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the size matches")
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
-    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout"), action="append", help="run only these groups")
+    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout", "replica"), action="append", help="run only these groups")
     parser.add_argument("--scheduled-changes", type=int, default=None, help="scheduled changes for the schedule group (default 50000; 5000 with --small)")
     parser.add_argument("--sla-full-recompute", action="store_true", help="slas: also change the office hours and back (every open clock recomputed twice, on 2 Celery workers; Redis db 15 or BENCH_CELERY_BROKER_URL)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
@@ -448,7 +448,7 @@ def main(argv=None):
     if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
         print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
-    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout"]
+    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout", "replica"]
     if "impact" in groups:
         run_impact(bench, core, args.runs)
     if "pages" in groups:
@@ -487,6 +487,10 @@ def main(argv=None):
         from bench import bench_events
 
         bench.rows.extend(bench_events.run_from_bench(small=args.small))
+    if "replica" in groups:  # bench/bench_replica.py: report pages with and without a streaming replica, own clusters
+        from bench import bench_replica
+
+        bench.rows.extend(bench_replica.run_from_bench())
     if "load" in groups:  # bench/load.py: gunicorn + a load generator, in their own processes
         from bench import load
 

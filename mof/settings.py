@@ -3,9 +3,8 @@ import os
 from email.utils import parseaddr
 from pathlib import Path
 
-import dj_database_url
-
 from mof.config import base_url, email_settings, env_bool, env_list
+from mof.dbconfig import databases
 from mof.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +62,8 @@ MIDDLEWARE = [
     "mof.csp.ContentSecurityPolicyMiddleware",
     # /healthz, /readyz, /metrics: answered here, before the host check (mof.probes).
     "mof.probes.ProbeMiddleware",
+    # After a write, this browser's reads stay on the primary for a few seconds (mof.db_router).
+    "mof.db_router.ReadYourWritesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "mof.query_guard.NulInQueryMiddleware",  # a NUL in a page parameter: 400, not a 500 from PostgreSQL
@@ -93,15 +94,14 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'mof.sqlite3'}",
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
-        # A kept connection is checked before a request reuses it: one the server dropped
-        # (restart, failover, idle timeout) is replaced instead of failing that request.
-        conn_health_checks=True,
-    )
-}
+# The primary (DATABASE_URL), an optional read replica (DATABASE_REPLICA_URL) for the reads
+# that may lag (mof.db_router), Django's connection pool (DATABASE_POOL) or PgBouncer
+# transaction pooling (DATABASE_PGBOUNCER): mof.dbconfig.
+DATABASES = databases(default_url=f"sqlite:///{VAR_DIR / 'mof.sqlite3'}")
+DATABASE_ROUTERS = ["mof.db_router.ReplicaRouter"]
+# With a replica: how long after a write a browser keeps reading from the primary (longer
+# than the replica's usual lag).
+MOF_REPLICA_STICKY_SECONDS = int(os.environ.get("MOF_REPLICA_STICKY_SECONDS", "15"))
 # PostgreSQL in production: `manage.py migrate` connects as the role that owns the schema;
 # after every migrate it grants this role (the one in the running portal's DATABASE_URL,
 # owning nothing) only what the portal needs: the audit trail and the SLA event log it may
@@ -110,13 +110,6 @@ MOF_DB_RUNTIME_ROLE = os.environ.get("MOF_DB_RUNTIME_ROLE", "").strip()
 # Folder of pg_dump / pg_restore for backup_database and restore_database. Empty: those of the
 # server's major version (/usr/lib/postgresql/<major>/bin on Debian), else the ones on PATH.
 MOF_PG_BIN_DIR = os.environ.get("MOF_PG_BIN_DIR", "").strip()
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Names the portal's connections in pg_stat_activity (DATABASE_URL's ?application_name= wins).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", os.environ.get("DATABASE_APPLICATION_NAME", "mof-portal"))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server, the worker and beat share one file: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "mof.User"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from mof import csv_io, policy
+from mof.db_router import lagging_reads, lagging_view
 from mof.deletion import HistoryKept
 from mof.models import Service
 from mof.pagination import BoundedPage, parse_id, parse_positive_int
@@ -256,6 +257,7 @@ def _filter_objects(request):
 
 @login_required
 @require_GET
+@lagging_view
 def calendar_page(request):
     view = request.GET.get("view", "month")
     day = _parse_day(request.GET.get("date", ""))
@@ -392,7 +394,8 @@ def calendar_feed(request, secret):
     if user is None:
         raise Http404("No such calendar feed.")
     now = timezone.now()
-    schedule = calendar.build(user=user, start=now - dt.timedelta(days=FEED_PAST_DAYS), end=now + dt.timedelta(days=FEED_FUTURE_DAYS))
+    with lagging_reads():  # the token was looked up on the primary: a new one works at once
+        schedule = calendar.build(user=user, start=now - dt.timedelta(days=FEED_PAST_DAYS), end=now + dt.timedelta(days=FEED_FUTURE_DAYS))
     body = ical.calendar(schedule.items, name=f"MOF forward schedule of change ({user.username})", base_url=request.build_absolute_uri("/"))
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="mof-schedule.ics"'

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mof import csv_io, policy
+from mof.db_router import lagging_view
 from mof.forms import add_service_errors
 from mof.pagination import paginate, parse_positive_int
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
@@ -358,6 +359,7 @@ def _filters(form) -> dict:
 
 
 @login_required
+@lagging_view
 def report_page(request):
     form, ok = _report_form(request)
     context = {"form": form}
@@ -380,6 +382,7 @@ def report_page(request):
 
 
 @login_required
+@lagging_view
 def report_csv(request, table):
     form, ok = _report_form(request)
     if not ok:

@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from mof import csv_io, policy
+from mof.db_router import lagging_view
 from mof.deletion import HistoryKept
 from mof.models import Service
 from mof.pagination import parse_id
@@ -215,6 +216,7 @@ def _row(a: av.Availability) -> dict:
 
 
 @login_required
+@lagging_view
 def availability_summary(request):
     _require(request, "availability.view")
     start, end, form, error = _period(request)
@@ -227,6 +229,7 @@ def availability_summary(request):
 
 
 @login_required
+@lagging_view
 def availability_csv(request):
     _require(request, "availability.view")
     start, end, _form, error = _period(request)
@@ -262,6 +265,7 @@ class OutageForm(forms.Form):
 
 
 @login_required
+@lagging_view
 def availability_service(request, pk):
     _require(request, "availability.view")
     service = get_object_or_404(Service, pk=pk)
@@ -339,6 +343,7 @@ class ThresholdForm(forms.ModelForm):
 
 
 @login_required
+@lagging_view
 def capacity_dashboard(request):
     _require(request, "capacity.view")
     now = timezone.now()
@@ -392,6 +397,7 @@ def threshold_delete(request, pk):
 
 
 @login_required
+@lagging_view
 def capacity_csv(request):
     _require(request, "capacity.view")
     now = timezone.now()
@@ -417,6 +423,7 @@ CAPACITY_WARNING_EXPORT_COLUMNS = csv_io.columns(
 
 
 @login_required
+@lagging_view
 def capacity_warnings(request):
     _require(request, "capacity.view")
     status_filter = request.GET.get("status", WarningStatus.OPEN)

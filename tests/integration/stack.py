@@ -214,9 +214,10 @@ class PortalStack:
     workers: int = 2  # gunicorn processes
     threads: int = 2  # per gunicorn process
     concurrency: int = 2  # Celery prefork processes
+    server: str | None = None  # a postgres:// URL of another server (default: DATABASE_URL's)
 
     def __post_init__(self):
-        server = postgres_url()
+        server = self.server or postgres_url()
         if server is None:
             raise RuntimeError("PortalStack needs DATABASE_URL=postgres://...")
         parts = urlsplit(server)
@@ -276,9 +277,9 @@ class PortalStack:
     # --- database ---------------------------------------------------------------
 
     def _admin(self):
-        import psycopg2
+        import psycopg
 
-        conn = psycopg2.connect(self.server_url, application_name=HARNESS_APP_NAME)
+        conn = psycopg.connect(self.server_url, application_name=HARNESS_APP_NAME)
         conn.autocommit = True
         return conn
 
@@ -300,22 +301,22 @@ class PortalStack:
 
     def db(self):
         """The harness's own connection to the stack's database (autocommit), reopened if lost."""
-        import psycopg2
+        import psycopg
 
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(self.db_url, application_name=HARNESS_APP_NAME)
+            self._conn = psycopg.connect(self.db_url, application_name=HARNESS_APP_NAME)
             self._conn.autocommit = True
         return self._conn
 
     def query(self, sql: str, params=()) -> list[tuple]:
-        import psycopg2
+        import psycopg
 
         for attempt in (1, 2):
             try:
                 with self.db().cursor() as cur:
                     cur.execute(sql, params)
                     return cur.fetchall() if cur.description else []
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if attempt == 2:
                     raise
                 self._conn = None

@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -68,7 +68,7 @@ def gunicorn(builtin_data, tmp_path):
 def terminate_backends(app_name: str) -> int:
     """Terminate this test's gunicorn connections: the test database and its application_name only."""
     s = connection.settings_dict
-    own = psycopg2.connect(dbname=s["NAME"], user=s["USER"] or None, password=s["PASSWORD"] or None, host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432)
+    own = psycopg.connect(dbname=s["NAME"], user=s["USER"] or None, password=s["PASSWORD"] or None, host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432)
     try:
         own.autocommit = True
         with own.cursor() as cursor:

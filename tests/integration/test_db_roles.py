@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 from contextlib import contextmanager
 
-import psycopg2
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -74,13 +74,13 @@ def portal_connected_as(role, password):
 
 def _raw_connection(role, password):
     db = connection.settings_dict
-    raw = psycopg2.connect(dbname=db["NAME"], host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432, user=role, password=password)
+    raw = psycopg.connect(dbname=db["NAME"], host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432, user=role, password=password)
     raw.autocommit = True
     return raw
 
 
 def _refused(cursor, sql, params=None):
-    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
         cursor.execute(sql, params)
 
 

@@ -268,10 +268,10 @@ class LockHolder:
     """A second connection that holds row locks in an open transaction."""
 
     def __init__(self):
-        import psycopg2
+        import psycopg
 
         db = connection.settings_dict
-        self.conn = psycopg2.connect(dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
+        self.conn = psycopg.connect(dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
                                      host=db.get("HOST") or None, port=db.get("PORT") or None)
 
     def lock(self, sql, params=()):
