@@ -47,3 +47,16 @@ def propose_problems() -> int:
     from incidents.services import propose_problems as run
 
     return len(run())
+
+
+@shared_task(name="incidents.poll_mailbox", expires=55)
+def poll_mailbox() -> int:
+    """Read the service desk's mailbox (MOF_MAILBOX_IMAP_URL; nothing to do without it):
+    every new message processed once (incidents.mailbox)."""
+    from django.conf import settings
+
+    from incidents.mailbox.imap import poll
+
+    if not settings.MOF_MAILBOX_IMAP_URL:
+        return 0
+    return poll(settings.MOF_MAILBOX_IMAP_URL).processed

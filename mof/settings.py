@@ -248,7 +248,7 @@ MOF_TASK_QUEUES = {
     "mail": (
         "mof.send_outgoing_mail", "mof.notify_transition", "incidents.notify", "incidents.send_major_update",
         "changes.notify_stakeholders", "reviews.notify_agenda_published", "reviews.notify_decision",
-        "integrations.send_disabled_notice",
+        "integrations.send_disabled_notice", "incidents.poll_mailbox",
     ),
     "recompute": ("slas.recompute_plan", "slas.recompute_chunk"),
     "batch": (
@@ -508,6 +508,24 @@ if MOF_EVENTS_INCIDENT_SEVERITY not in ("info", "warning", "minor", "major", "cr
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("MOF_EVENTS_INCIDENT_SEVERITY is info, warning, minor, major or critical; MOF_EVENTS_UNKNOWN_CI is refuse or park.")
+
+# Incidents from e-mail (incidents.mailbox): the service desk's mailbox read over IMAP
+# (imaps://user:password@host:993/INBOX, or imap://... upgraded with STARTTLS; empty: not
+# read), the folder processed mail is moved to (empty: it stays, flagged \Seen), the most
+# messages one poll takes; mail from addresses no active person has: refuse (a polite reply),
+# create (the caller, without a usable password) or park (for a person); the most mails one
+# sender may send in an hour before the rest is parked; the largest message taken.
+MOF_MAILBOX_IMAP_URL = os.environ.get("MOF_MAILBOX_IMAP_URL", "").strip()
+MOF_MAILBOX_PROCESSED_FOLDER = os.environ.get("MOF_MAILBOX_PROCESSED_FOLDER", "").strip()
+MOF_MAILBOX_BATCH = int(os.environ.get("MOF_MAILBOX_BATCH", "100"))
+MOF_MAILBOX_TIMEOUT_SECONDS = float(os.environ.get("MOF_MAILBOX_TIMEOUT_SECONDS", "30"))
+MOF_MAIL_UNKNOWN_SENDERS = os.environ.get("MOF_MAIL_UNKNOWN_SENDERS", "park").strip().lower()
+MOF_MAIL_IN_RATE_PER_HOUR = int(os.environ.get("MOF_MAIL_IN_RATE_PER_HOUR", "20"))
+MOF_MAIL_IN_MAX_BYTES = int(os.environ.get("MOF_MAIL_IN_MAX_BYTES", str(25_000_000)))
+if MOF_MAIL_UNKNOWN_SENDERS not in ("refuse", "create", "park"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MOF_MAIL_UNKNOWN_SENDERS is refuse, create or park.")
 
 # Outbound webhooks: seconds a receiver has to answer, attempts per delivery (retried after
 # BACKOFF, 2xBACKOFF, 4xBACKOFF... seconds), and consecutive failed deliveries that disable a subscription.
