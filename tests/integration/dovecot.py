@@ -1,12 +1,11 @@
 """A real IMAP server for the tests: Debian's dovecot (installed when missing), run in the
 foreground as the current user on 127.0.0.1 (MOF_TEST_IMAP_PORT, default 18143), with its
-configuration, maildirs and passwd-file in a temporary folder, plain authentication and no
+configuration and maildirs in a temporary folder, one password for every user (plain), no
 TLS. Mail is delivered with IMAP APPEND.
 
     with Dovecot() as server:
-        server.add_user("servicedesk", "secret")
-        server.deliver("servicedesk", raw_bytes)
-        url = server.url("servicedesk", "secret")    # imap://...?starttls=0
+        server.deliver("servicedesk", raw_bytes)     # any user name: its own maildir
+        url = server.url("servicedesk")               # imap://...?starttls=0
 """
 from __future__ import annotations
 
@@ -56,8 +55,8 @@ default_internal_user = {user}
 default_login_user = {login_user}
 default_internal_group = {group}
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -92,7 +91,8 @@ namespace inbox {{
 
 
 class Dovecot:
-    def __init__(self, port: int = PORT):
+    def __init__(self, port: int = PORT, password: str = "desk-secret"):
+        self.password = password  # every user's (a static passdb: any user name signs in, its maildir made on first use)
         # Its own folder, readable by dovecot's unprivileged processes (pytest's are 0700).
         self.root = Path(tempfile.mkdtemp(prefix="mof-dovecot-"))
         self.root.chmod(0o755)
@@ -110,8 +110,6 @@ class Dovecot:
         binary = ensure_installed()
         for sub in ("run", "state", "mail", "home"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "passwd").touch()
-        (self.root / "passwd").chmod(0o644)
         user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
         login_user = user
         if os.getuid() == 0:  # dovecot's login processes refuse to run as root: the package's own users
@@ -123,7 +121,7 @@ class Dovecot:
             uid, gid = nobody.pw_uid, nobody.pw_gid
             for sub in ("mail", "home"):
                 os.chown(self.root / sub, uid, gid)
-        (self.root / "dovecot.conf").write_text(CONFIG.format(root=self.root, port=self.port, user=user, login_user=login_user, group=group, uid=uid, gid=gid))
+        (self.root / "dovecot.conf").write_text(CONFIG.format(password=self.password, root=self.root, port=self.port, user=user, login_user=login_user, group=group, uid=uid, gid=gid))
         self._free_port()
         self.process = subprocess.Popen([binary, "-F", "-c", str(self.root / "dovecot.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
@@ -161,17 +159,12 @@ class Dovecot:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
-    def add_user(self, user: str, password: str):
-        with open(self.root / "passwd", "a") as passwd:
-            passwd.write(f"{user}:{{PLAIN}}{password}::::::\n")
-        self._passwords = {**getattr(self, "_passwords", {}), user: password}
-
-    def url(self, user: str, password: str, folder: str = "INBOX") -> str:
-        return f"imap://{user}:{password}@127.0.0.1:{self.port}/{folder}?starttls=0"
+    def url(self, user: str, folder: str = "INBOX") -> str:
+        return f"imap://{user}:{self.password}@127.0.0.1:{self.port}/{folder}?starttls=0"
 
     def client(self, user: str) -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
-        client.login(user, self._passwords[user])
+        client.login(user, self.password)
         return client
 
     def deliver(self, user: str, raw: bytes, folder: str = "INBOX", flags=()):
