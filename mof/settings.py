@@ -222,7 +222,7 @@ LONG_TASKS = (
     "slas.sweep", "slas.recompute_plan", "slas.recompute_chunk", "slas.capacity_forecast",
     "operations.events_purge", "operations.jobs_check", "operations.jobs_refresh",
     "incidents.close_resolved", "incidents.propose_problems", "integrations.relay_pending",
-    "integrations.relay_outbox", "mof.send_outgoing_mail",
+    "integrations.relay_outbox", "mof.send_outgoing_mail", "incidents.poll_mailbox",
 )
 CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS}
 # Redis broker: a message a worker took and never acknowledged (the worker was SIGKILLed, ran
