@@ -5,11 +5,12 @@ acknowledged with 250 only once it is recorded; a database fault answers 451, so
 server tries again later (and a repeat is recognised by its Message-ID)."""
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
@@ -18,6 +19,8 @@ from incidents.mailbox.services import receive
 log = logging.getLogger("mof.mailbox")
 
 MAILBOX = "smtp"
+# The database is used from one thread of its own (one connection), one message at a time.
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mof-mail-in")
 
 
 def _receive(raw: bytes) -> str:
@@ -46,7 +49,7 @@ class Handler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            outcome = await sync_to_async(_receive, thread_sensitive=True)(raw)
+            outcome = await asyncio.get_running_loop().run_in_executor(_worker, _receive, raw)
         except DatabaseError:
             log.exception("mail from %s could not be recorded: the sender is told to try again", envelope.mail_from)
             return "451 4.3.0 Temporary failure, try again later"

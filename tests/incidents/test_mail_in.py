@@ -247,3 +247,78 @@ def test_only_the_desk_decides_parked_mail(settings):
         parked_drop(actor=UserFactory(username="employee"), message=parked)
     dropped = parked_drop(actor=UserFactory(username="agent", roles=[RoleCluster.SUPPORT]), message=parked)
     assert dropped.outcome == InboundOutcome.DROPPED
+
+
+# --- the page, the admin and the API ------------------------------------------------
+
+
+@pytest.fixture
+def parked(settings):
+    settings.MOF_MAIL_UNKNOWN_SENDERS = "park"
+    return receive(mail(sender="bob.private@home.test", name="Bob", subject="VPN fails", body="Since this morning.")).message
+
+
+def test_the_desk_opens_a_parked_mail_as_an_incident_on_its_page(client, parked):
+    from django.urls import reverse
+
+    agent = UserFactory(username="agent", roles=[RoleCluster.SUPPORT])
+    bob = UserFactory(username="bob", email="bob@example.test")
+    client.force_login(agent)
+    page = client.get(reverse("inbound_mail"))
+    assert page.status_code == 200 and b"VPN fails" in page.content and b"unknown sender" in page.content
+    refused = client.post(reverse("inbound_mail_open", args=[parked.pk]), {"caller": "nobody-like-this"})
+    assert refused.status_code == 400 and b"No active person" in refused.content
+    opened = client.post(reverse("inbound_mail_open", args=[parked.pk]), {"caller": "BOB@example.test"})
+    incident = Incident.objects.get()
+    assert opened.status_code == 302 and opened["Location"] == incident.get_absolute_url() and incident.caller == bob
+    again = client.post(reverse("inbound_mail_open", args=[parked.pk]), {"caller": "bob"})
+    assert again.status_code == 400 and b"already dealt with" in again.content and Incident.objects.count() == 1
+
+
+def test_the_desk_drops_a_parked_mail_and_downloads_an_original(client, parked):
+    from django.urls import reverse
+
+    client.force_login(UserFactory(username="agent", roles=[RoleCluster.SUPPORT]))
+    original = client.get(reverse("inbound_mail_raw", args=[parked.pk]))
+    assert original["Content-Type"] == "message/rfc822" and original["Content-Disposition"].startswith("attachment") and original.content == bytes(parked.raw)
+    assert client.post(reverse("inbound_mail_drop", args=[parked.pk])).status_code == 302
+    parked.refresh_from_db()
+    assert parked.outcome == InboundOutcome.DROPPED and parked.decided_by.username == "agent"
+
+
+def test_callers_may_neither_see_nor_decide_parked_mail(client, parked):
+    from django.urls import reverse
+
+    client.force_login(UserFactory(username="employee"))
+    assert client.get(reverse("inbound_mail")).status_code == 403
+    assert client.get(reverse("inbound_mail_raw", args=[parked.pk])).status_code == 403
+    assert client.post(reverse("inbound_mail_drop", args=[parked.pk])).status_code == 403
+    assert client.post(reverse("inbound_mail_open", args=[parked.pk]), {"caller": "employee"}).status_code == 403
+    parked.refresh_from_db()
+    assert parked.outcome == InboundOutcome.PARKED
+
+
+def test_a_refused_outcome_filter_is_shown_not_ignored(client, parked):
+    from django.urls import reverse
+
+    client.force_login(UserFactory(username="agent", roles=[RoleCluster.SUPPORT]))
+    response = client.get(reverse("inbound_mail"), {"outcome": "lost"})
+    assert response.status_code == 400 and b"No such outcome" in response.content
+
+
+def test_the_api_lists_inbound_mail_to_the_desk_only(api, parked, alice):
+    receive(mail())
+    api.force_authenticate(UserFactory(username="agent", roles=[RoleCluster.SUPPORT]))
+    body = api.get("/api/v1/inbound-messages/", {"outcome": "parked"}).json()
+    assert [(m["from_address"], m["outcome"], m["reason"]) for m in body["results"]] == [("bob.private@home.test", "parked", "unknown sender")]
+    assert "raw" not in body["results"][0]
+    assert api.get("/api/v1/inbound-messages/", {"fields": "id,outcome"}).json()["results"][0].keys() == {"id", "outcome"}
+    assert api.post("/api/v1/inbound-messages/", {}).status_code == 405
+    api.force_authenticate(UserFactory(username="employee"))
+    assert api.get("/api/v1/inbound-messages/").json()["results"] == []
+
+
+def test_the_admin_shows_inbound_mail_read_only(admin_client, parked):
+    assert admin_client.get("/admin/incidents/inboundmessage/").status_code == 200
+    assert admin_client.get(f"/admin/incidents/inboundmessage/{parked.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/incidents/inboundmessage/add/").status_code == 403
