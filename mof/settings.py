@@ -347,6 +347,8 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.choices.IncidentStatus",
         "ProblemStatusEnum": "incidents.choices.ProblemStatus",
         "ProposalStatusEnum": "incidents.choices.ProposalStatus",
+        "InboundOutcomeEnum": "incidents.models_inbound.InboundOutcome",
+        "OutcomeEnum": "changes.choices.Outcome",  # a change's outcome keeps its name beside the inbound mail's
         "AgreementKindEnum": "slas.models.AgreementKind",
         "SLATicketTypeEnum": "slas.models.TicketType",
         # Named here because each is used by a component and its Sparse twin (mof.api.schema).

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError
 from django.utils import timezone
 from imapclient import IMAPClient
 from imapclient.imapclient import SEEN
@@ -77,7 +78,10 @@ def connect(box: Mailbox) -> IMAPClient:
 
 def _cursor(box: Mailbox, uidvalidity: int) -> tuple[MailboxCursor, bool]:
     """The folder's cursor; True when the folder is read from scratch (first poll, new UIDVALIDITY)."""
-    cursor, created = MailboxCursor.objects.get_or_create(mailbox=box.key, defaults={"uidvalidity": uidvalidity})
+    try:
+        cursor, created = MailboxCursor.objects.get_or_create(mailbox=box.key, defaults={"uidvalidity": uidvalidity})
+    except IntegrityError:  # a second poller created it a moment ago
+        cursor, created = MailboxCursor.objects.get(mailbox=box.key), False
     if not created and cursor.uidvalidity != uidvalidity:
         log.warning("mailbox %s: UIDVALIDITY changed from %s to %s; reading its unread mail again", box.key, cursor.uidvalidity, uidvalidity)
         MailboxCursor.objects.filter(pk=cursor.pk).update(uidvalidity=uidvalidity, last_uid=0)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from incidents.mailbox.services import receive
 
@@ -30,6 +30,11 @@ def _receive(raw: bytes) -> str:
     finally:
         close_old_connections()
     return result.message.outcome
+
+
+def close_connections() -> None:
+    """Close the receiving thread's database connection (when the receiver stops)."""
+    _worker.submit(connections.close_all).result()
 
 
 class Handler:

@@ -322,3 +322,17 @@ def test_the_admin_shows_inbound_mail_read_only(admin_client, parked):
     assert admin_client.get("/admin/incidents/inboundmessage/").status_code == 200
     assert admin_client.get(f"/admin/incidents/inboundmessage/{parked.pk}/change/").status_code == 200
     assert admin_client.get("/admin/incidents/inboundmessage/add/").status_code == 403
+
+
+def test_the_mailbox_url_says_how_to_connect():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from incidents.mailbox.imap import mailbox_from_url
+
+    box = mailbox_from_url("imaps://servicedesk%40example.org:p%40ss@mail.example.org/Service%20Desk")
+    assert (box.host, box.port, box.user, box.password, box.folder, box.tls) == ("mail.example.org", 993, "servicedesk@example.org", "p@ss", "Service Desk", "ssl")
+    assert mailbox_from_url("imap://desk:pw@mail.example.org").tls == "starttls"
+    assert (mailbox_from_url("imap://desk:pw@127.0.0.1:18143/INBOX?starttls=0").tls, mailbox_from_url("imap://desk:pw@h/").folder) == ("none", "INBOX")
+    for bad in ("pop3://desk:pw@h/", "imaps://h/INBOX", "imaps://desk:pw@/INBOX"):
+        with pytest.raises(ImproperlyConfigured):
+            mailbox_from_url(bad)

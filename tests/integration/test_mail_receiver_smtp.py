@@ -75,3 +75,22 @@ def test_the_receiver_refuses_other_recipients_and_drops_bounces(receiver):
         smtp.send_message(mail(subject="Undelivered Mail Returned to Sender", sender="MAILER-DAEMON@example.test"))
     assert InboundMessage.objects.get().outcome == InboundOutcome.DROPPED
     assert not Incident.objects.exists() and not OutgoingMail.objects.exists()
+
+
+def test_the_receiver_speaks_lmtp_to_a_mail_server_delivering_to_it():
+    import smtplib as lib
+
+    from incidents.mailbox.smtp import close_connections, controller
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (the receiver's thread has a connection of its own)")
+    alice = UserFactory(username="alice", email="alice@example.test")
+    server = controller(host="127.0.0.1", port=PORT, lmtp=True)
+    server.start()
+    try:
+        with lib.LMTP("127.0.0.1", PORT) as lmtp:
+            assert lmtp.send_message(mail(subject="Calendar is empty")) == {}
+    finally:
+        server.stop()
+        close_connections()
+    assert Incident.objects.get().caller == alice

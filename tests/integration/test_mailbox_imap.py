@@ -208,3 +208,14 @@ def test_a_poller_process_sigkilled_mid_batch_and_run_again_takes_each_message_e
     assert InboundMessage.objects.count() == total
     assert OutgoingMail.objects.filter(kind="incidents.mail_received").count() == total
     assert all(SEEN in flags for flags in server.messages(user).values())
+
+
+def test_the_beat_task_reads_the_configured_mailbox(server, box, alice, settings):
+    from incidents.tasks import poll_mailbox
+
+    user, url = box
+    settings.MOF_MAILBOX_IMAP_URL = ""
+    server.deliver(user, mail())
+    assert poll_mailbox() == 0 and not Incident.objects.exists()  # no mailbox configured: nothing read
+    settings.MOF_MAILBOX_IMAP_URL = url
+    assert poll_mailbox() == 1 and Incident.objects.get().caller == alice

@@ -6,7 +6,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from incidents.mailbox.smtp import controller
+from incidents.mailbox.smtp import close_connections, controller
 
 
 class Command(BaseCommand):
@@ -35,4 +35,5 @@ class Command(BaseCommand):
             stop.wait()
         finally:
             server.stop()
+            close_connections()
         self.stdout.write("Stopped.")
