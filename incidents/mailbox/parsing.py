@@ -19,9 +19,11 @@ MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 REFERENCE = re.compile(r"\b(INC|PRB|CHG)-(\d{1,9})\b", re.IGNORECASE)
 REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 FORWARD_PREFIX = re.compile(r"^\s*(fw|fwd|wg|tr|rv)\s*:", re.IGNORECASE)
+# An auto-reply's subject: the client's prefix, a colon, the subject it answers. A person's
+# "Out of office replies do not work" is not one.
 OUT_OF_OFFICE = re.compile(
-    r"^\s*(automatic reply|auto[- ]?reply|autoreply|out of (the )?office|ooo\b|abwesen|automatische antwort|"
-    r"r[ée]ponse automatique|absence|respuesta autom[áa]tica|risposta automatica|afwezig)",
+    r"^\s*(automatic reply|auto[- ]?reply|autoreply|out of (the )?office( reply| autoreply)?|ooo|abwesenheitsnotiz|"
+    r"automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord)\s*:",
     re.IGNORECASE,
 )
 DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")

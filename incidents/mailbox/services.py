@@ -101,7 +101,8 @@ def _decide(parsed: ParsedMail, record: InboundMessage) -> None:
         return _set(record, InboundOutcome.DROPPED if action == "drop" else InboundOutcome.PARKED, why)
     if parsed.from_address in _own_addresses():
         return _set(record, InboundOutcome.DROPPED, "sent by the portal itself")
-    recent = InboundMessage.objects.filter(from_address=parsed.from_address, received_at__gte=timezone.now() - dt.timedelta(hours=1)).exclude(pk=record.pk).count()
+    # Dropped mail (bounces, auto-replies) does not count: a storm of those must not silence the person.
+    recent = InboundMessage.objects.filter(from_address=parsed.from_address, received_at__gte=timezone.now() - dt.timedelta(hours=1)).exclude(pk=record.pk).exclude(outcome=InboundOutcome.DROPPED).count()
     if recent >= settings.MOF_MAIL_IN_RATE_PER_HOUR:
         return _set(record, InboundOutcome.PARKED, f"rate limited: more than {settings.MOF_MAIL_IN_RATE_PER_HOUR} mails in an hour from {parsed.from_address}")
     person, why = _person(parsed.from_address)

@@ -89,6 +89,9 @@ def test_the_subject_reference_is_found_in_both_forms():
     ({"Precedence": "list"}, "Digest", "bob@example.test", "park"),
     ({}, "Automatic reply: Printer down", "bob@example.test", "drop"),
     ({}, "Out of Office: back on Monday", "bob@example.test", "drop"),
+    ({}, "AW: Abwesenheitsnotiz: Drucker", "bob@example.test", "drop"),
+    ({}, "Out of office replies do not work", "bob@example.test", None),
+    ({}, "Absence of toner on floor 3", "bob@example.test", None),
     ({}, "Undelivered Mail Returned to Sender", "MAILER-DAEMON@example.test", "drop"),
     ({}, "Delivery failure", "postmaster@example.test", "drop"),
 ])
@@ -209,6 +212,13 @@ def test_a_flooding_sender_is_parked_past_the_hourly_limit(alice, settings):
     assert outcomes == [InboundOutcome.INCIDENT] * 3 + [InboundOutcome.PARKED] * 2
     assert "rate limited" in InboundMessage.objects.filter(outcome=InboundOutcome.PARKED).first().reason
     assert OutgoingMail.objects.filter(kind="incidents.mail_received").count() == 3
+
+
+def test_auto_replies_do_not_count_towards_the_hourly_limit(alice, settings):
+    settings.MOF_MAIL_IN_RATE_PER_HOUR = 2
+    for n in range(3):
+        receive(mail(subject=f"Automatic reply: x {n}", headers={"Auto-Submitted": "auto-replied"}))
+    assert receive(mail()).message.outcome == InboundOutcome.INCIDENT
 
 
 def test_mail_from_the_portal_itself_is_dropped(alice, settings):
