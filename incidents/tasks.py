@@ -60,3 +60,15 @@ def poll_mailbox() -> int:
     if not settings.MOF_MAILBOX_IMAP_URL:
         return 0
     return poll(settings.MOF_MAILBOX_IMAP_URL).processed
+
+
+@shared_task(name="incidents.inbound_mail_purge")
+def inbound_mail_purge() -> int:
+    """Forget the originals of received mail past MOF_MAIL_IN_RETENTION_DAYS (batches until none is left)."""
+    from incidents.mailbox.services import purge_originals
+
+    total = done = purge_originals()
+    while done:
+        done = purge_originals()
+        total += done
+    return total

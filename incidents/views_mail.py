@@ -121,6 +121,8 @@ def inbound_mail_raw(request, pk):
     """The message as received, to open in a mail client (never shown inline)."""
     _require(request.user)
     message = _message(pk)
+    if not message.raw:
+        raise Http404("The original of this mail is no longer kept (MOF_MAIL_IN_RETENTION_DAYS).")
     response = HttpResponse(bytes(message.raw), content_type="message/rfc822")
     response["Content-Disposition"] = f'attachment; filename="mail-{message.pk}.eml"'
     return response

@@ -223,6 +223,7 @@ LONG_TASKS = (
     "operations.events_purge", "operations.jobs_check", "operations.jobs_refresh",
     "incidents.close_resolved", "incidents.propose_problems", "integrations.relay_pending",
     "integrations.relay_outbox", "mof.send_outgoing_mail", "incidents.poll_mailbox",
+    "incidents.inbound_mail_purge",
 )
 CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS}
 # Redis broker: a message a worker took and never acknowledged (the worker was SIGKILLed, ran
@@ -254,6 +255,7 @@ MOF_TASK_QUEUES = {
     "batch": (
         "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
         "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
+        "incidents.inbound_mail_purge",
     ),
     "celery": ("operations.freeze_clock", "operations.jobs_check", "mof.heartbeat"),
 }
@@ -524,6 +526,9 @@ MOF_MAILBOX_TIMEOUT_SECONDS = float(os.environ.get("MOF_MAILBOX_TIMEOUT_SECONDS"
 MOF_MAIL_UNKNOWN_SENDERS = os.environ.get("MOF_MAIL_UNKNOWN_SENDERS", "park").strip().lower()
 MOF_MAIL_IN_RATE_PER_HOUR = int(os.environ.get("MOF_MAIL_IN_RATE_PER_HOUR", "20"))
 MOF_MAIL_IN_MAX_BYTES = int(os.environ.get("MOF_MAIL_IN_MAX_BYTES", str(25_000_000)))
+# Days the text and original of received mail are kept once dealt with (parked mail keeps
+# them until a person decides); the record of what became of it stays.
+MOF_MAIL_IN_RETENTION_DAYS = int(os.environ.get("MOF_MAIL_IN_RETENTION_DAYS", "30"))
 if MOF_MAIL_UNKNOWN_SENDERS not in ("refuse", "create", "park"):
     from django.core.exceptions import ImproperlyConfigured
 

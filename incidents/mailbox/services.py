@@ -348,3 +348,14 @@ def attachment_files(message: InboundMessage) -> list:
     msg = load(bytes(message.raw))
     _, body_part = body_text(msg)
     return [SimpleUploadedFile(name, payload, content_type=ctype) for name, ctype, payload in attachments(msg, body_part)]
+
+
+def purge_originals(*, now=None, batch: int = 1000) -> int:
+    """Forget the text and the original of mail dealt with more than
+    MOF_MAIL_IN_RETENTION_DAYS ago (parked mail keeps them until a person decides). The
+    record stays: it still recognises the message should it come again."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOF_MAIL_IN_RETENTION_DAYS)
+    ids = list(InboundMessage.objects.filter(received_at__lt=cutoff).exclude(outcome=InboundOutcome.PARKED).exclude(raw=b"").values_list("pk", flat=True)[:batch])
+    if ids:
+        InboundMessage.objects.filter(pk__in=ids).update(raw=b"", body="")
+    return len(ids)

@@ -62,5 +62,8 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('uid__isnull', False)), fields=('mailbox', 'uidvalidity', 'uid'), name='inbound_unique_imap_uid')],
             },
         ),
-        register(Periodic("Read the service desk's mailbox", "incidents.poll_mailbox", 1, "minutes")),
+        register(
+            Periodic("Read the service desk's mailbox", "incidents.poll_mailbox", 1, "minutes"),
+            Periodic("Forget the originals of old received mail", "incidents.inbound_mail_purge", 1, "days"),
+        ),
     ]

@@ -346,3 +346,22 @@ def test_the_mailbox_url_says_how_to_connect():
     for bad in ("pop3://desk:pw@h/", "imaps://h/INBOX", "imaps://desk:pw@/INBOX"):
         with pytest.raises(ImproperlyConfigured):
             mailbox_from_url(bad)
+
+
+def test_originals_of_old_mail_are_forgotten_but_parked_mail_keeps_them(alice, settings, client):
+    from django.urls import reverse
+
+    from incidents.tasks import inbound_mail_purge
+
+    settings.MOF_MAIL_UNKNOWN_SENDERS = "park"
+    done = receive(mail()).message
+    parked = receive(mail(sender="stranger@elsewhere.test")).message
+    fresh = receive(mail(subject="Today")).message
+    InboundMessage.objects.filter(pk__in=[done.pk, parked.pk]).update(received_at=timezone.now() - dt.timedelta(days=settings.MOF_MAIL_IN_RETENTION_DAYS + 1))
+    assert inbound_mail_purge() == 1
+    done.refresh_from_db(), parked.refresh_from_db(), fresh.refresh_from_db()
+    assert (bytes(done.raw), done.body, done.outcome, done.incident_id is not None) == (b"", "", InboundOutcome.INCIDENT, True)
+    assert parked.raw and fresh.raw and parked.body
+    assert not receive(mail(message_id=done.message_id)).new  # still recognised
+    client.force_login(UserFactory(username="agent", roles=[RoleCluster.SUPPORT]))
+    assert client.get(reverse("inbound_mail_raw", args=[done.pk])).status_code == 404
