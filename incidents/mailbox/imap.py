@@ -22,7 +22,7 @@ from imapclient import IMAPClient
 from imapclient.imapclient import SEEN
 
 from incidents.mailbox.parsing import load, message_id_of
-from incidents.mailbox.services import _recorded, receive
+from incidents.mailbox.services import already_recorded, receive
 from incidents.models_inbound import MailboxCursor
 
 log = logging.getLogger("mof.mailbox")
@@ -149,7 +149,7 @@ def _take(client: IMAPClient, box: Mailbox, cursor: MailboxCursor, uidvalidity: 
         return None
     header, size = head.get(b"BODY[HEADER]") or b"", int(head.get(b"RFC822.SIZE") or 0)
     message_id = message_id_of(load(header), header) if header else ""
-    if _recorded(message_id if "@mof.inbound" not in message_id else "", box.key, uidvalidity, uid) is not None:
+    if already_recorded(message_id if "@mof.inbound" not in message_id else "", box.key, uidvalidity, uid) is not None:
         return None
     if size > settings.MOF_MAIL_IN_MAX_BYTES:
         raw = header  # kept for a person to see; the rules park it as too large

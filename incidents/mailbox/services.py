@@ -49,7 +49,7 @@ def receive(raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, ui
     Message-ID, or the same IMAP UID) is left alone. `size`: of the whole message when only
     its header was fetched (too large to take)."""
     parsed, msg = parse(raw)
-    known = _recorded(parsed.message_id, mailbox, uidvalidity, uid)
+    known = already_recorded(parsed.message_id, mailbox, uidvalidity, uid)
     if known is not None:
         return Received(known, False)
     try:
@@ -72,7 +72,7 @@ def receive(raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, ui
                 _set(record, InboundOutcome.PARKED, f"could not be processed: {type(exc).__name__}: {exc}")
             record.save()
     except IntegrityError:
-        known = _recorded(parsed.message_id, mailbox, uidvalidity, uid)
+        known = already_recorded(parsed.message_id, mailbox, uidvalidity, uid)
         if known is not None:  # recorded by another poller meanwhile
             return Received(known, False)
         raise
@@ -80,7 +80,7 @@ def receive(raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, ui
     return Received(record, True)
 
 
-def _recorded(message_id, mailbox, uidvalidity, uid):
+def already_recorded(message_id, mailbox, uidvalidity, uid):
     match = Q(message_id=message_id)
     if uid is not None:
         match |= Q(mailbox=mailbox, uidvalidity=uidvalidity, uid=uid)
