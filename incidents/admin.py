@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from incidents import selectors, services
-from incidents.models import Incident, IncidentNote, KnownError, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal, SavedFilter
+from incidents.models import InboundMessage, Incident, IncidentNote, KnownError, MailboxCursor, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal, SavedFilter
 from mof import audit, policy
 from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
 from mof.admin import ServiceLayerAdmin
@@ -209,3 +209,25 @@ class SavedFilterAdmin(ReadOnlyAdmin):
     view_action = "incident.bulk"
     list_display = ["name", "user", "querystring"]
     list_select_related = ["user"]
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdmin):
+    """Mail into the service desk (incidents.mailbox): what came in and what became of it.
+    Parked mail is decided on its page (Supporting › Mail to the service desk)."""
+
+    view_action = "inbound_mail.view"
+    list_display = ["received_at", "from_address", "subject", "outcome", "reason", "incident", "mailbox"]
+    list_filter = ["outcome", "mailbox"]
+    list_select_related = ["incident"]
+    search_fields = ["from_address", "subject", "message_id"]
+    exclude = ["raw"]
+    raw_id_fields = ["sender", "incident", "note", "change", "decided_by"]
+
+
+@admin.register(MailboxCursor)
+class MailboxCursorAdmin(ReadOnlyAdmin):
+    """How far the IMAP poller has read each folder (engine-owned)."""
+
+    view_action = "inbound_mail.view"
+    list_display = ["mailbox", "uidvalidity", "last_uid", "polled_at"]

@@ -226,3 +226,6 @@ class SavedFilter(models.Model):
 
     def __str__(self):
         return self.name
+
+
+from incidents.models_inbound import InboundMessage, InboundOutcome, MailboxCursor  # noqa: E402,F401  (models of this app)

@@ -55,6 +55,10 @@ RULES = {
     "problem.transition.close_no_fix": any_of(is_manager, holds("problem_manager_id")),
     "problemproposal.decide": any_of(is_manager, has_role(R.SUPPORT)),
     "knownerror.view": policy.authenticated,
+    # Mail into the service desk (incidents.mailbox): the desk sees what came in and decides
+    # what was parked (open it as an incident for a person, or drop it).
+    "inbound_mail.view": desk,
+    "inbound_mail.decide": desk,
 }
 
 

@@ -47,3 +47,28 @@ def propose_problems() -> int:
     from incidents.services import propose_problems as run
 
     return len(run())
+
+
+@shared_task(name="incidents.poll_mailbox", expires=55)
+def poll_mailbox() -> int:
+    """Read the service desk's mailbox (MOF_MAILBOX_IMAP_URL; nothing to do without it):
+    every new message processed once (incidents.mailbox)."""
+    from django.conf import settings
+
+    from incidents.mailbox.imap import poll
+
+    if not settings.MOF_MAILBOX_IMAP_URL:
+        return 0
+    return poll(settings.MOF_MAILBOX_IMAP_URL).processed
+
+
+@shared_task(name="incidents.inbound_mail_purge")
+def inbound_mail_purge() -> int:
+    """Forget the originals of received mail past MOF_MAIL_IN_RETENTION_DAYS (batches until none is left)."""
+    from incidents.mailbox.services import purge_originals
+
+    total = done = purge_originals()
+    while done:
+        done = purge_originals()
+        total += done
+    return total

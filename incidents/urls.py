@@ -1,6 +1,6 @@
 from django.urls import path
 
-from incidents import views
+from incidents import views, views_mail
 
 urlpatterns = [
     path("", views.landing, name="supporting"),
@@ -39,4 +39,9 @@ urlpatterns = [
     path("problem-proposals/<int:pk>/dismiss/", views.proposal_dismiss, name="proposal_dismiss"),
     path("known-errors/", views.known_error_list, name="known_error_list"),
     path("priority-matrix/", views.priority_matrix, name="priority_matrix"),
+    # Mail into the service desk (incidents.mailbox).
+    path("inbound-mail/", views_mail.inbound_mail, name="inbound_mail"),
+    path("inbound-mail/<int:pk>/open/", views_mail.inbound_mail_open, name="inbound_mail_open"),
+    path("inbound-mail/<int:pk>/drop/", views_mail.inbound_mail_drop, name="inbound_mail_drop"),
+    path("inbound-mail/<int:pk>/original.eml", views_mail.inbound_mail_raw, name="inbound_mail_raw"),
 ]

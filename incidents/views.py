@@ -45,6 +45,8 @@ from incidents.forms import (
     SelfServiceForm,
 )
 from incidents.models import (
+    InboundMessage,
+    InboundOutcome,
     Incident,
     KnownError,
     PriorityRule,
@@ -103,6 +105,8 @@ def landing(request):
             {"label": "problems under investigation", "value": Problem.objects.filter(status__in=[ProblemStatus.NEW, ProblemStatus.INVESTIGATING]).count(), "url": reverse("problem_list")},
             {"label": "problem proposals to decide", "value": ProblemProposal.objects.filter(status=ProposalStatus.PROPOSED).count(), "url": reverse("proposal_list")},
         ]
+    if policy.can(user, "inbound_mail.view"):
+        stats.append({"label": "parked mail to decide", "value": InboundMessage.objects.filter(outcome=InboundOutcome.PARKED).count(), "url": reverse("inbound_mail")})
     links = [("Self-service: report a fault, follow my incidents", reverse("self_service")), ("Known errors", reverse("known_error_list")), ("Search", reverse("support_search"))]
     if _is_desk(user):
         links = [
@@ -112,6 +116,8 @@ def landing(request):
             ("Problem proposals", reverse("proposal_list")),
             ("Priority matrix", reverse("priority_matrix")),
         ] + links
+    if policy.can(user, "inbound_mail.view"):
+        links.insert(1, ("Mail to the service desk (parked mail)", reverse("inbound_mail")))
     return _landing(request, links, stats)
 
 

@@ -234,7 +234,8 @@ LONG_TASKS = (
     "slas.sweep", "slas.recompute_plan", "slas.recompute_chunk", "slas.capacity_forecast",
     "operations.events_purge", "operations.jobs_check", "operations.jobs_refresh",
     "incidents.close_resolved", "incidents.propose_problems", "integrations.relay_pending",
-    "integrations.relay_outbox", "mof.send_outgoing_mail",
+    "integrations.relay_outbox", "mof.send_outgoing_mail", "incidents.poll_mailbox",
+    "incidents.inbound_mail_purge",
 )
 CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS}
 # Redis broker: a message a worker took and never acknowledged (the worker was SIGKILLed, ran
@@ -260,13 +261,14 @@ MOF_TASK_QUEUES = {
     "mail": (
         "mof.send_outgoing_mail", "mof.notify_transition", "incidents.notify", "incidents.send_major_update",
         "changes.notify_stakeholders", "reviews.notify_agenda_published", "reviews.notify_decision",
-        "integrations.send_disabled_notice",
+        "integrations.send_disabled_notice", "incidents.poll_mailbox",
     ),
     "recompute": ("slas.recompute_plan", "slas.recompute_chunk"),
     "batch": (
         "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
         "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
         "identity.sync_directory",
+        "incidents.inbound_mail_purge",
     ),
     "celery": ("operations.freeze_clock", "operations.jobs_check", "mof.heartbeat"),
 }
@@ -360,6 +362,8 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.choices.IncidentStatus",
         "ProblemStatusEnum": "incidents.choices.ProblemStatus",
         "ProposalStatusEnum": "incidents.choices.ProposalStatus",
+        "InboundOutcomeEnum": "incidents.models_inbound.InboundOutcome",
+        "OutcomeEnum": "changes.choices.Outcome",  # a change's outcome keeps its name beside the inbound mail's
         "AgreementKindEnum": "slas.models.AgreementKind",
         "SLATicketTypeEnum": "slas.models.TicketType",
         # Named here because each is used by a component and its Sparse twin (mof.api.schema).
@@ -554,6 +558,27 @@ if MOF_EVENTS_INCIDENT_SEVERITY not in ("info", "warning", "minor", "major", "cr
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("MOF_EVENTS_INCIDENT_SEVERITY is info, warning, minor, major or critical; MOF_EVENTS_UNKNOWN_CI is refuse or park.")
+
+# Incidents from e-mail (incidents.mailbox): the service desk's mailbox read over IMAP
+# (imaps://user:password@host:993/INBOX, or imap://... upgraded with STARTTLS; empty: not
+# read), the folder processed mail is moved to (empty: it stays, flagged \Seen), the most
+# messages one poll takes; mail from addresses no active person has: refuse (a polite reply),
+# create (the caller, without a usable password) or park (for a person); the most mails one
+# sender may send in an hour before the rest is parked; the largest message taken.
+MOF_MAILBOX_IMAP_URL = os.environ.get("MOF_MAILBOX_IMAP_URL", "").strip()
+MOF_MAILBOX_PROCESSED_FOLDER = os.environ.get("MOF_MAILBOX_PROCESSED_FOLDER", "").strip()
+MOF_MAILBOX_BATCH = int(os.environ.get("MOF_MAILBOX_BATCH", "100"))
+MOF_MAILBOX_TIMEOUT_SECONDS = float(os.environ.get("MOF_MAILBOX_TIMEOUT_SECONDS", "30"))
+MOF_MAIL_UNKNOWN_SENDERS = os.environ.get("MOF_MAIL_UNKNOWN_SENDERS", "park").strip().lower()
+MOF_MAIL_IN_RATE_PER_HOUR = int(os.environ.get("MOF_MAIL_IN_RATE_PER_HOUR", "20"))
+MOF_MAIL_IN_MAX_BYTES = int(os.environ.get("MOF_MAIL_IN_MAX_BYTES", str(25_000_000)))
+# Days the text and original of received mail are kept once dealt with (parked mail keeps
+# them until a person decides); the record of what became of it stays.
+MOF_MAIL_IN_RETENTION_DAYS = int(os.environ.get("MOF_MAIL_IN_RETENTION_DAYS", "30"))
+if MOF_MAIL_UNKNOWN_SENDERS not in ("refuse", "create", "park"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MOF_MAIL_UNKNOWN_SENDERS is refuse, create or park.")
 
 # Outbound webhooks: seconds a receiver has to answer, attempts per delivery (retried after
 # BACKOFF, 2xBACKOFF, 4xBACKOFF... seconds), and consecutive failed deliveries that disable a subscription.

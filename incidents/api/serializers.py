@@ -6,6 +6,7 @@ from rest_framework.fields import SkipField, empty
 
 from incidents.choices import Channel, NoteKind, Scale
 from incidents.models import (
+    InboundMessage,
     Incident,
     IncidentNote,
     KnownError,
@@ -330,4 +331,18 @@ class ProblemProposalSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProblemProposal
         fields = ["id", "scope", "ci", "service", "incidents", "incident_count", "window_start", "window_end", "status", "decided_by", "problem", "created_at"]
+        read_only_fields = fields
+
+
+class InboundMessageSerializer(serializers.ModelSerializer):
+    """A mail the service desk received and what became of it (incidents.mailbox)."""
+
+    attachment_names = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = InboundMessage
+        fields = [
+            "id", "message_id", "mailbox", "uidvalidity", "uid", "from_address", "from_name", "subject", "sent_at", "received_at",
+            "outcome", "reason", "body", "attachment_names", "size", "sender", "incident", "note", "change", "decided_by", "decided_at",
+        ]
         read_only_fields = fields

@@ -10,6 +10,7 @@ router.register("priority-matrix", views.PriorityMatrixViewSet, basename="priori
 router.register("problems", views.ProblemViewSet, basename="problem")
 router.register("known-errors", views.KnownErrorViewSet, basename="knownerror")
 router.register("problem-proposals", views.ProblemProposalViewSet, basename="problemproposal")
+router.register("inbound-messages", views.InboundMessageViewSet, basename="inboundmessage")
 
 # Without the router's API root: mof.api.urls routes these first (the most requested
 # resources; Django tries patterns in order) and its own root answers /api/v1/.

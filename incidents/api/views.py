@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from incidents import selectors, services
 from incidents.api import serializers as s
 from incidents.models import (
+    InboundMessage,
     Incident,
     KnownError,
     PriorityRule,
@@ -274,3 +275,18 @@ class ProblemProposalViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Re
     def dismiss(self, request, pk=None):
         services.proposal_dismiss(actor=request.user, proposal=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InboundMessageViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Mail into the service desk and what became of it (read-only; the service desk only).
+    `?outcome=parked` lists the mail waiting for a person."""
+
+    serializer_class = s.InboundMessageSerializer
+    filterset_fields = {"outcome": ["exact"], "from_address": ["iexact"], "incident": ["exact"], "received_at": ["gte", "lte"]}
+    search_fields = ["subject", "from_address"]
+    ordering_fields = ["received_at", "id"]
+
+    def get_queryset(self):
+        if not policy.can(self.request.user, "inbound_mail.view"):
+            return InboundMessage.objects.none()
+        return InboundMessage.objects.defer("raw").order_by("-received_at", "-id")

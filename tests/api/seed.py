@@ -50,6 +50,11 @@ def seed_portal():
     known_error.services.add(service)
     proposal = ProblemProposal.objects.create(scope="ci", ci=ci, incident_count=3, window_start=start - dt.timedelta(days=7), window_end=start)
     proposal.incidents.set(problem.incidents.all()[:3] if problem.incidents.exists() else [])
+    # Mail into the service desk: one opened an incident, one from a stranger parked.
+    from incidents.mailbox.services import receive
+
+    for sender, subject in ((admin.email or "admin@example.test", "OWA shows a blank page"), ("stranger@elsewhere.test", "Hello?")):
+        receive(f"From: {sender}\r\nTo: servicedesk@example.test\r\nSubject: {subject}\r\nMessage-ID: <{subject[:3]}.seed@client.example>\r\n\r\nSince this morning.\r\n".encode())
     # Security administration: a service account with a token, and a personal token.
     account = tokens.service_account_create(actor=admin, username="svc-monitoring", first_name="Monitoring", roles=["operations"])
     tokens.token_issue(actor=admin, owner=account, name="mon01")

@@ -12,6 +12,8 @@ EXPECTED = {
     "slas.capacity_forecast": (1, "hours"),
     "incidents.close_resolved": (60, "minutes"),
     "incidents.propose_problems": (24 * 60, "minutes"),
+    "incidents.poll_mailbox": (1, "minutes"),
+    "incidents.inbound_mail_purge": (1, "days"),
     "integrations.relay_pending": (1, "minutes"),
     "operations.freeze_clock": (5, "minutes"),
     "operations.jobs_check": (5, "minutes"),

@@ -478,6 +478,15 @@ def _proposals_by_status():
     return {"status": "dismissed"}, 0, ["mbx-02"]
 
 
+def _inbound_mail_by_outcome():
+    from incidents.mailbox.services import receive
+
+    UserFactory(username="alice", email="alice@example.test")
+    for sender, subject in (("alice@example.test", "Printer down"), ("stranger@elsewhere.test", "Hello?")):
+        receive(f"From: {sender}\r\nSubject: {subject}\r\n\r\nText\r\n".encode())
+    return {"outcome": "incident"}, 1, ["alice@example.test"]
+
+
 def _slas_by_kind():
     from slas import services as sla_services
 
@@ -514,6 +523,7 @@ def _meetings_by_state():
 FILTERED = {
     "problem_list": _problems_by_status,
     "proposal_list": _proposals_by_status,
+    "inbound_mail": _inbound_mail_by_outcome,
     "sla_list": _slas_by_kind,
     "service_list": _services_by_search,
     "known_error_list": _known_errors_by_search,

@@ -93,7 +93,7 @@ def _first(model, **filters):
 def _objects(admin):
     """{path prefix before <pk>: the object whose id fills it}; the longest prefix wins."""
     from changes.models import Release, RequestForChange, StandardChangeTemplate
-    from incidents.models import Incident, Problem, ProblemProposal, SavedFilter
+    from incidents.models import InboundMessage, Incident, Problem, ProblemProposal, SavedFilter
     from integrations.models import WebhookDelivery, WebhookSubscription
     from mof.models import Attachment, CIRelationship, ConfigurationItem, Service, User
     from mof.models_access import ApiToken, LoginLockout
@@ -127,6 +127,7 @@ def _objects(admin):
         "supporting/incidents/": incident,
         "supporting/problems/": _first(Problem),
         "supporting/problem-proposals/": _first(ProblemProposal),
+        "supporting/inbound-mail/": _first(InboundMessage),
         "optimizing/calendars/": _first(BusinessCalendar),
         "optimizing/recomputations/": _first(RecomputeJob),
         "optimizing/slas/": _first(ServiceLevelAgreement),
