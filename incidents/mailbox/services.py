@@ -228,15 +228,15 @@ def _comment_incident(parsed, record, person, incident: Incident):
     except REFUSALS as exc:
         return _set(record, InboundOutcome.PARKED, f"{incident.reference}: {_why(exc)}")
     record.note = note
-    reason = ""
+    reason = _attach_from_mail(parsed, record, incident, person, note=note)
     incident.refresh_from_db()
     if incident.status == IncidentStatus.RESOLVED:
         try:
             with audit.acting_as(person, via=VIA), transaction.atomic():
                 perform_transition(model=Incident, pk=incident.pk, name="reopen", actor=person, data={"reason": f"{person} replied by e-mail."})
-            reason = "reopened"
+            reason = "; ".join(filter(None, ["reopened", reason]))
         except REFUSALS as exc:
-            reason = f"not reopened: {_why(exc)}"
+            reason = "; ".join(filter(None, [f"not reopened: {_why(exc)}", reason]))
     return _set(record, InboundOutcome.COMMENT, reason)
 
 
@@ -277,7 +277,24 @@ def _open(parsed, record, caller, *, actor=None):
         incident = incident_create(actor=actor, caller=caller, title=title[:200], description=parsed.text, channel=Channel.EMAIL)
         acknowledge(incident, parsed)
     record.incident = incident
-    return _set(record, InboundOutcome.INCIDENT)
+    return _set(record, InboundOutcome.INCIDENT, _attach_from_mail(parsed, record, incident, caller))
+
+
+def _attach_from_mail(parsed, record, ticket, person, *, note=None) -> str:
+    """The mail's files on the ticket, through the one attachment service (its limits, types
+    and rights); any it refuses are named in the record's reason, the rest still attached."""
+    from mof.attachments import attach_file
+
+    if not parsed.attachments or not record.raw:
+        return ""
+    refused = []
+    for upload in attachment_files(record):
+        try:
+            with audit.acting_as(person, via=VIA), transaction.atomic():
+                attach_file(ticket, upload, by=person, note=note)
+        except REFUSALS as exc:
+            refused.append(f"{upload.name}: {_why(exc)}")
+    return ("not attached: " + "; ".join(refused)) if refused else ""
 
 
 def acknowledge(incident: Incident, parsed: ParsedMail | None = None) -> list:

@@ -365,3 +365,14 @@ def test_originals_of_old_mail_are_forgotten_but_parked_mail_keeps_them(alice, s
     assert not receive(mail(message_id=done.message_id)).new  # still recognised
     client.force_login(UserFactory(username="agent", roles=[RoleCluster.SUPPORT]))
     assert client.get(reverse("inbound_mail_raw", args=[done.pk])).status_code == 404
+
+
+def test_a_mails_files_are_attached_to_its_incident_and_a_refused_one_is_named(alice):
+    from mof.models_attachments import Attachment
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
+    result = receive(mail(body="Screenshot attached.", attachments=[("screen.png", "image/png", png), ("page.html", "text/html", b"<html><script>x</script></html>")]))
+    incident = result.message.incident
+    files = Attachment.objects.filter(ticket_id=incident.pk, ticket_type__model="incident")
+    assert [(a.name, a.content_type, a.internal, a.uploaded_by_id) for a in files] == [("screen.png", "image/png", False, alice.pk)]
+    assert result.message.outcome == InboundOutcome.INCIDENT and "not attached: page.html" in result.message.reason
