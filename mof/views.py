@@ -335,13 +335,16 @@ def transition_view(
     else:
         obj = _get_or_404(get_object, request.user, pk)
         done = f"{obj}: {_label_of(model, name)} done."
+        messages.success(request, done)
         if request.htmx:
+            # The panel for the moment, then a refresh of the whole page: the state in the
+            # header, the history and every other panel the move changed show it at once
+            # (the success message is shown after the refresh, from the session).
             panel = transition_panel(request, obj, url_name=url_name)
-            panel["transition_done"] = done
             response = render(request, partial_template, panel)
             response["HX-Trigger"] = "transitioned"
+            response["HX-Refresh"] = "true"
             return response
-        messages.success(request, done)
         return HttpResponseRedirect(success_url(obj) if success_url else obj.get_absolute_url())
 
     obj = _get_or_404(get_object, request.user, pk)
