@@ -215,8 +215,12 @@ def _change_context(request, change, panel=None, *, forms=None):
         "ci_names": _ci_datalist(user) if (may["can_record_evidence"] or forms.get("evidence")) else [],
         **may,
         **_conflicts_context(change, user),
-        **(panel or transition_panel(request, change, url_name="change_transition")),
+        **(panel or transition_panel(request, change, url_name="change_transition", elsewhere=CHANGE_FORMS_ELSEWHERE)),
     }
+
+
+# A change is assessed with the page's risk and impact form, shown under the panel.
+CHANGE_FORMS_ELSEWHERE = {"assess": "#assess"}
 
 
 def _render_change(request, change, *, status=200, panel=None, **forms):
@@ -237,7 +241,7 @@ def _change_perform(*, actor, pk, name, data):
 def change_transition(request, pk, name):
     return transition_view(
         request, model=RequestForChange, pk=pk, name=name, get_object=_change_get, url_name="change_transition",
-        perform=_change_perform,
+        perform=_change_perform, elsewhere=CHANGE_FORMS_ELSEWHERE,
         render_page=lambda request, obj, panel, status: _render_change(request, obj, status=status, panel=panel),
     )
 
