@@ -95,6 +95,11 @@ document.addEventListener("click", function (event) {
 });
 document.addEventListener("change", function (event) {
   if (event.target.matches("[data-autosubmit]")) { event.target.form.submit(); }
+  if (event.target.matches("#bulk-form input[name=incidents]")) {  // the queue: "With the 3 ticked incidents"
+    var ticked = event.target.form.querySelectorAll("input[name=incidents]:checked").length;
+    var count = event.target.form.querySelector("[data-ticked-count]");
+    if (count) { count.textContent = ticked + " ticked"; }
+  }
 });
 document.addEventListener("focusin", function (event) {
   if (event.target.matches("[data-select-on-focus]")) { event.target.select(); }
