@@ -92,6 +92,12 @@ document.addEventListener("click", function (event) {
     return;
   }
   if (event.target.closest("[data-print]")) { window.print(); }
+  var toggle = event.target.closest("[data-nav-toggle]");
+  if (toggle) {  // the phone menu: the navigation folds under one button
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    document.getElementById(toggle.getAttribute("aria-controls")).classList.toggle("open", open);
+  }
 });
 document.addEventListener("change", function (event) {
   if (event.target.matches("[data-autosubmit]")) { event.target.form.submit(); }
@@ -108,3 +114,24 @@ document.addEventListener("submit", function (event) {
   var message = event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) { event.preventDefault(); }
 });
+
+// Tables reflow to cards on a phone (portal.css): each cell is labelled with its column's
+// heading, for every table of the page and of what htmx swaps in.
+function labelTableCells(root) {
+  root.querySelectorAll("table.table").forEach(function (table) {
+    var headings = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+      return th.textContent.replace(/[▲▼]/g, "").replace(/\s+/g, " ").trim();
+    });
+    if (!headings.length) { return; }
+    table.classList.add("labelled");
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      var column = 0;
+      Array.prototype.forEach.call(row.children, function (cell) {
+        if (!cell.hasAttribute("data-label") && headings[column]) { cell.setAttribute("data-label", headings[column]); }
+        column += cell.colSpan || 1;
+      });
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { labelTableCells(document); });
+document.addEventListener("htmx:afterSwap", function (event) { labelTableCells(event.detail.elt.parentNode || document); });
