@@ -127,7 +127,7 @@ function labelTableCells(root) {
     table.querySelectorAll("tbody tr").forEach(function (row) {
       var column = 0;
       Array.prototype.forEach.call(row.children, function (cell) {
-        if (!cell.hasAttribute("data-label") && headings[column]) { cell.setAttribute("data-label", headings[column]); }
+        if (!cell.hasAttribute("data-label") && headings[column] && (cell.colSpan || 1) === 1) { cell.setAttribute("data-label", headings[column]); }
         column += cell.colSpan || 1;
       });
     });
