@@ -233,15 +233,21 @@ def _is_destructive(model, name: str) -> bool:
     return bool(flag) if flag is not None else name in DESTRUCTIVE_TRANSITIONS
 
 
-def _arrange(options: list[dict], model) -> None:
+def _declared_primary(model, name: str, state) -> bool:
+    flag = _custom(model, name).get("primary")
+    return flag is True or (isinstance(flag, (list, tuple, set, frozenset)) and state in flag)
+
+
+def _arrange(options: list[dict], model, state) -> None:
     """Mark each option primary, secondary or danger: the primary is the one a workflow
-    declares (custom={"primary": True}) or else the first non-destructive one that can be
-    taken now (the first non-destructive one when none can)."""
+    declares (custom={"primary": True}, or a list of the states it is primary from) or else
+    the first non-destructive one that can be taken now (the first non-destructive one when
+    none can)."""
     for o in options:
         o["role"] = "danger" if _is_destructive(model, o["option"].name) else "secondary"
     candidates = [o for o in options if o["role"] != "danger"]
     primary = (
-        next((o for o in candidates if _custom(model, o["option"].name).get("primary")), None)
+        next((o for o in candidates if o["option"].allowed and _declared_primary(model, o["option"].name, state)), None)
         or next((o for o in candidates if o["option"].allowed), None)
         or next(iter(candidates), None)
     )
@@ -300,8 +306,8 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None,
                 "elsewhere": (elsewhere or {}).get(option.name),
             }
         )
-    _arrange(options, type(obj))
     state = getattr(obj, state_field.name)
+    _arrange(options, type(obj), state)
     return {
         "transition_obj": obj,
         "transition_options": options,

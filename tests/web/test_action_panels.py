@@ -64,3 +64,20 @@ def test_an_optional_note_is_folded_not_offered_as_a_reason_box(client):
     hold = re.search(r'<form[^>]*data-transition="hold".*?</form>', content, re.S).group(0)
     assert 'name="hold_reason"' in hold
     assert re.search(r'<details class="optional-fields">.*name="reason".*</details>', hold, re.S)
+
+
+def test_a_workflow_declares_its_primary_step_per_state(client):
+    """An incident in progress: Resolve is the next step (not Put on hold, declared first);
+    once resolved, Close is (not Reopen); Cancel is always apart."""
+    from incidents.models import Incident
+    from tests.incidents.factories import IncidentFactory
+
+    manager = ManagerFactory()
+    incident = IncidentFactory(assignee=manager, status="in_progress")
+    client.force_login(manager)
+    response = client.get(incident.get_absolute_url())
+    assert response.context["transition_primary"]["option"].name == "resolve"
+    assert [o["option"].name for o in response.context["transition_danger"]] == ["cancel"]
+    Incident.objects.filter(pk=incident.pk).update(status="resolved", resolved_at=incident.created_at)
+    response = client.get(incident.get_absolute_url())
+    assert response.context["transition_primary"]["option"].name == "close"
