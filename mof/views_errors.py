@@ -101,4 +101,3 @@ class StyledErrorPagesMiddleware:
         if settings.DEBUG:
             request._mof_exception = exception
             request._mof_traceback = "".join(traceback.format_exception(exception))
-        return None

@@ -8,7 +8,13 @@ import pytest
 from changes import services as change_services
 from mof.choices import RoleCluster
 from tests.browser.conftest import log_in
-from tests.factories import CIFactory, ManagerFactory, ServiceFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CIFactory,
+    ManagerFactory,
+    ServiceFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 

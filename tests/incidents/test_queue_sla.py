@@ -49,7 +49,7 @@ def due_in(incident, *, left, span=10 * HOUR):
 
 def rows(html):
     """(reference, SLA level, SLA text) of each queue row, in order."""
-    found = re.findall(r'>(INC-\d+)</a>.*?data-sla="(\w+)">(.*?)</td>', html, re.S)
+    found = re.findall(r'>(INC-\d+)</a>.*?data-sla="(\w+)">(.*?)</td>', html, re.DOTALL)
     return [(ref, level, re.sub(r"<[^>]+>", " ", text)) for ref, level, text in found]
 
 
@@ -124,6 +124,7 @@ def test_the_bulk_form_is_folded_until_rows_are_ticked(client, desk):
     # The rule that opens it lives in the desk's stylesheet (no script needed).
     from django.contrib.staticfiles import finders
 
-    css = open(finders.find("incidents/desk.css")).read()
+    with open(finders.find("incidents/desk.css")) as f:
+        css = f.read()
     assert "#bulk-form .bulk-actions { display: none; }" in css
     assert "#bulk-form:has(input[name=incidents]:checked) .bulk-actions" in css

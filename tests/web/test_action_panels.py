@@ -17,7 +17,7 @@ PLANS = {"implementation_plan": "Upgrade firmware.", "backout_plan": "Reload the
 
 def _section(content: str, group: str) -> str:
     """The HTML of one group of the panel (primary, secondary, danger)."""
-    match = re.search(rf'<div class="actions-{group}" data-actions="{group}">(.*?)\n  </div>', content, re.S)
+    match = re.search(rf'<div class="actions-{group}" data-actions="{group}">(.*?)\n  </div>', content, re.DOTALL)
     return match.group(1) if match else ""
 
 
@@ -61,9 +61,9 @@ def test_an_optional_note_is_folded_not_offered_as_a_reason_box(client):
     incident = IncidentFactory(assignee=manager, status="in_progress")
     client.force_login(manager)
     content = client.get(incident.get_absolute_url()).content.decode()
-    hold = re.search(r'<form[^>]*data-transition="hold".*?</form>', content, re.S).group(0)
+    hold = re.search(r'<form[^>]*data-transition="hold".*?</form>', content, re.DOTALL).group(0)
     assert 'name="hold_reason"' in hold
-    assert re.search(r'<details class="optional-fields">.*name="reason".*</details>', hold, re.S)
+    assert re.search(r'<details class="optional-fields">.*name="reason".*</details>', hold, re.DOTALL)
 
 
 def test_a_workflow_declares_its_primary_step_per_state(client):
