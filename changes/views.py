@@ -217,7 +217,7 @@ def _change_context(request, change, panel=None, *, forms=None):
         "ci_names": _ci_datalist(user) if (may["can_record_evidence"] or forms.get("evidence")) else [],
         **may,
         **_conflicts_context(change, user),
-        **(panel or transition_panel(request, change, url_name="change_transition")),
+        **(panel or transition_panel(request, change, url_name="change_transition", elsewhere=CHANGE_FORMS_ELSEWHERE)),
         **attachment_context(
             user, change, url=reverse("change_attach", args=[change.pk]), form=forms.get("attach"),
             can_attach=change.status not in ATTACH_CLOSED and policy.can(user, "change.attach", change),
@@ -226,6 +226,8 @@ def _change_context(request, change, panel=None, *, forms=None):
 
 
 ATTACH_CLOSED = ATTACHMENT_KINDS["changes.requestforchange"].closed
+# A change is assessed with the page's risk and impact form, shown under the panel.
+CHANGE_FORMS_ELSEWHERE = {"assess": "#assess"}
 
 
 def _render_change(request, change, *, status=200, panel=None, **forms):
@@ -242,6 +244,7 @@ def change_detail(request, pk):
 def change_transition(request, pk, name):
     return transition_view(
         request, model=RequestForChange, pk=pk, name=name, get_object=_change_get, url_name="change_transition",
+        elsewhere=CHANGE_FORMS_ELSEWHERE,
         render_page=lambda request, obj, panel, status: _render_change(request, obj, status=status, panel=panel),
     )
 

@@ -27,7 +27,7 @@ class IncidentFilterSet(django_filters.FilterSet):
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label="Created to",
                                                widget=forms.DateInput(attrs={"type": "date"}))
     sort = django_filters.OrderingFilter(
-        fields=(("number", "number"), ("priority", "priority"), ("status", "status"), ("created_at", "created"), ("updated_at", "updated"), ("title", "title")),
+        fields=(("number", "number"), ("priority", "priority"), ("status", "status"), ("created_at", "created"), ("updated_at", "updated"), ("title", "title"), ("sla_due", "due")),
         label="Sort",
     )
 

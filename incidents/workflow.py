@@ -50,7 +50,7 @@ class IncidentWorkflow:
         self.hold_reason = ""
 
     @transition(field="status", source=[S.NEW, S.ASSIGNED, S.IN_PROGRESS, S.ON_HOLD], target=S.RESOLVED,
-                permission=permission("incident.transition.work"), custom={"label": "Resolve", "form": ResolveForm})
+                permission=permission("incident.transition.work"), custom={"label": "Resolve", "form": ResolveForm, "primary": [S.IN_PROGRESS]})
     def resolve(self, *, by=None, resolution_code="", resolution_notes="", **data):
         self.resolution_code = resolution_code
         self.resolution_notes = resolution_notes
@@ -64,7 +64,7 @@ class IncidentWorkflow:
         self.reopen_count += 1
 
     @transition(field="status", source=S.RESOLVED, target=S.CLOSED,
-                permission=permission("incident.transition.close"), custom={"label": "Close"})
+                permission=permission("incident.transition.close"), custom={"label": "Close", "primary": [S.RESOLVED]})
     def close(self, *, by=None, **data):
         self.closed_at = timezone.now()
 

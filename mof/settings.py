@@ -73,7 +73,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "mof.audit.AuditActorMiddleware",
+    # DEBUG on: the portal's 404 and 500 pages instead of Django's technical ones.
+    "mof.views_errors.StyledErrorPagesMiddleware",
 ]
+CSRF_FAILURE_VIEW = "mof.views_errors.csrf_failure"
 
 ROOT_URLCONF = "mof.urls"
 WSGI_APPLICATION = "mof.wsgi.application"

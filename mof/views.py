@@ -214,10 +214,64 @@ def reviews_page(request, extra: dict | None = None):
 # --- generic transition view ------------------------------------------------------------
 
 
-def transition_panel(request, obj, *, url_name: str, failed: dict | None = None) -> dict:
+# Transitions that stop, refuse or undo the work: shown apart, in red, and confirmed. A
+# transition may say so itself with custom={"destructive": True} (or False to override).
+DESTRUCTIVE_TRANSITIONS = frozenset(
+    {"cancel", "reject", "withdraw", "dismiss", "retire", "back_out", "fail_tests", "close_no_fix", "miss", "back_to_draft", "defer"}
+)
+
+
+def _custom(model, name: str) -> dict:
+    meta = getattr(getattr(model, name, None), "_django_fsm", None)
+    for t in (meta.transitions.values() if meta else ()):
+        return t.custom
+    return {}
+
+
+def _is_destructive(model, name: str) -> bool:
+    flag = _custom(model, name).get("destructive")
+    return bool(flag) if flag is not None else name in DESTRUCTIVE_TRANSITIONS
+
+
+def _declared_primary(model, name: str, state) -> bool:
+    flag = _custom(model, name).get("primary")
+    return flag is True or (isinstance(flag, (list, tuple, set, frozenset)) and state in flag)
+
+
+def _arrange(options: list[dict], model, state) -> None:
+    """Mark each option primary, secondary or danger: the primary is the one a workflow
+    declares (custom={"primary": True}, or a list of the states it is primary from) or else
+    the first non-destructive one that can be taken now (the first non-destructive one when
+    none can)."""
+    for o in options:
+        o["role"] = "danger" if _is_destructive(model, o["option"].name) else "secondary"
+    candidates = [o for o in options if o["role"] != "danger"]
+    primary = (
+        next((o for o in candidates if o["option"].allowed and _declared_primary(model, o["option"].name, state)), None)
+        or next((o for o in candidates if o["option"].allowed), None)
+        or next(iter(candidates), None)
+    )
+    if primary is not None:
+        primary["role"] = "primary"
+
+
+def _form_parts(form) -> tuple[list, list]:
+    """The fields a transition needs (shown) and its optional free-text ones (folded)."""
+    from django import forms as dj_forms
+
+    needed, optional = [], []
+    for field in form.visible_fields():
+        folded = not field.field.required and isinstance(field.field.widget, dj_forms.Textarea) and not field.errors
+        (optional if folded else needed).append(field)
+    return needed, optional
+
+
+def transition_panel(request, obj, *, url_name: str, failed: dict | None = None, elsewhere: dict | None = None) -> dict:
     """Context of templates/mof/_transitions.html for `obj`: every transition the user is
     permitted to take from its state, each with its form and, after a failed attempt,
-    the reasons and field errors."""
+    the reasons and field errors; one primary, the others secondary, destructive ones apart.
+    `elsewhere` maps a transition to the anchor of the page's own form for it (a change is
+    assessed with the page's risk form): its button leads there."""
     from mof.transitions import _state_field
 
     failed = failed or {}
@@ -239,19 +293,27 @@ def transition_panel(request, obj, *, url_name: str, failed: dict | None = None)
             else:
                 form = option.form_class(auto_id=auto_id, initial=_prefill(obj, option.form_class))
             _html5_widgets(form)
+        needed, optional = _form_parts(form) if form is not None else ([], [])
         options.append(
             {
                 "option": option,
                 "url": reverse(url_name, args=[obj.pk, option.name]),
                 "form": form,
+                "fields": needed,
+                "optional_fields": optional,
                 "failed": is_failed,
                 "target_label": labels.get(option.target, option.target),
+                "elsewhere": (elsewhere or {}).get(option.name),
             }
         )
     state = getattr(obj, state_field.name)
+    _arrange(options, type(obj), state)
     return {
         "transition_obj": obj,
         "transition_options": options,
+        "transition_primary": next((o for o in options if o["role"] == "primary"), None),
+        "transition_secondary": [o for o in options if o["role"] == "secondary"],
+        "transition_danger": [o for o in options if o["role"] == "danger"],
         "transition_failed": failed,
         "transition_state_value": state,
         "transition_state": labels.get(state, state),
@@ -300,6 +362,7 @@ def transition_view(
     render_page: Callable | None = None,
     partial_template: str = "mof/_transitions.html",
     success_url: Callable | None = None,
+    elsewhere: dict | None = None,
 ):
     """Take transition `name` on `model` `pk` from a page (htmx or plain form POST).
 
@@ -307,6 +370,7 @@ def transition_view(
     render_page(request, obj, panel, status) renders the full page after a failure
     without JavaScript; the default shows the object with its transitions only.
     success_url(obj) is where a plain POST lands after success (default: the object's URL).
+    elsewhere: as in transition_panel (transitions whose form is the page's own).
     """
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
@@ -329,17 +393,20 @@ def transition_view(
     else:
         obj = _get_or_404(get_object, request.user, pk)
         done = f"{obj}: {_label_of(model, name)} done."
+        messages.success(request, done)
         if request.htmx:
-            panel = transition_panel(request, obj, url_name=url_name)
-            panel["transition_done"] = done
+            # The panel for the moment, then a refresh of the whole page: the state in the
+            # header, the history and every other panel the move changed show it at once
+            # (the success message is shown after the refresh, from the session).
+            panel = transition_panel(request, obj, url_name=url_name, elsewhere=elsewhere)
             response = render(request, partial_template, panel)
             response["HX-Trigger"] = "transitioned"
+            response["HX-Refresh"] = "true"
             return response
-        messages.success(request, done)
         return HttpResponseRedirect(success_url(obj) if success_url else obj.get_absolute_url())
 
     obj = _get_or_404(get_object, request.user, pk)
-    panel = transition_panel(request, obj, url_name=url_name, failed=failed)
+    panel = transition_panel(request, obj, url_name=url_name, failed=failed, elsewhere=elsewhere)
     if request.htmx:
         return render(request, partial_template, panel, status=failed["status"])
     if render_page is not None:

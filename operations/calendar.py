@@ -305,3 +305,63 @@ def parse_range(params, *, default_days: int | None = None) -> tuple[dt.datetime
 
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# --- what a reader chooses to see (the page and the iCalendar feed) ------------------------
+
+# The kinds a reader picks from: windows are maintenance windows and change freezes together.
+KIND_CHOICES = (("change", "Changes"), ("release", "Releases"), ("window", "Windows and freezes"), ("job", "Job runs"))
+_KIND_OF = {"change": "change", "release": "release", "maintenance": "window", "freeze": "window", "job": "job"}
+# In a day cell and a day of the list: changes first, then what constrains them, jobs last.
+_KIND_RANK = {"change": 0, "release": 1, "freeze": 2, "maintenance": 3, "job": 4}
+_RUN_SEVERITY = {"failed": 0, "missed": 1, "partial": 2, "running": 3, "success": 4, "planned": 5}
+
+
+def parse_kinds(values) -> tuple[set[str], list[str]]:
+    """The kinds asked for (?kind=change&kind=job; none: all), and errors for unknown ones."""
+    known = dict(KIND_CHOICES)
+    wanted = {v for v in values if v}
+    errors = [f"Unknown kind {v[:20]!r}: choose from {', '.join(known)}." for v in sorted(wanted - set(known))]
+    wanted &= set(known)
+    return (wanted or set(known)), errors
+
+
+def choose(items: list[CalendarItem], *, kinds: set[str], each_run: bool = False) -> list[CalendarItem]:
+    """Keep the kinds asked for; unless `each_run`, fold the runs (and planned occurrences)
+    of a job into one item per job and local day ("Mailbox backup: 24 runs, 1 failed")."""
+    from django.utils import timezone
+
+    kept = [i for i in items if _KIND_OF[i.kind] in kinds]
+    if each_run or "job" not in kinds:
+        return kept
+    folded: dict[tuple, list[CalendarItem]] = {}
+    out = []
+    for item in kept:
+        if item.kind == "job":
+            folded.setdefault((item.object_id, timezone.localtime(item.start).date()), []).append(item)
+        else:
+            out.append(item)
+    for (job_id, day), runs in folded.items():
+        if len(runs) == 1:
+            out.append(runs[0])
+            continue
+        name = runs[0].title.rsplit(" (", 1)[0]
+        counts: dict[str, int] = {}
+        for r in runs:
+            counts[r.status_label.lower()] = counts.get(r.status_label.lower(), 0) + 1
+        worst = min(runs, key=lambda r: _RUN_SEVERITY.get(r.status, 5))
+        summary = ", ".join(f"{n} {label}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        out.append(
+            CalendarItem(
+                "job", f"jobday-{job_id}-{day:%Y%m%d}@mof-portal", f"{name}: {len(runs)} runs ({summary})",
+                min(r.start for r in runs), max(r.end for r in runs), runs[0].url.split("#", 1)[0], "",
+                worst.status, worst.status_label, [], job_id, f"{len(runs)} runs on {day:%Y-%m-%d}: {summary}",
+            )
+        )
+    out.sort(key=lambda i: (i.start, i.kind, i.uid))
+    return out
+
+
+def day_order(item: CalendarItem) -> tuple:
+    """Within a day: conflicts first, then changes, releases, freezes, windows, jobs."""
+    return (not item.conflicts, _KIND_RANK.get(item.kind, 9), item.start)

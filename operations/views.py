@@ -218,12 +218,10 @@ SCHEDULE_EXPORT_COLUMNS = csv_io.columns(
 
 
 def _cell(items, cap):
-    """(items shown in a day cell, how many more): conflicting items are never the ones hidden."""
-    if len(items) <= cap:
-        return items, 0
-    shown = sorted(items, key=lambda i: (not i.conflicts, i.start))[:cap]
-    shown.sort(key=lambda i: i.start)
-    return shown, len(items) - cap
+    """(items shown in a day cell, how many more): conflicts first, then changes, releases,
+    freezes, windows and jobs, so a day's changes are never the ones hidden."""
+    ordered = sorted(items, key=calendar.day_order)
+    return ordered[:cap], max(0, len(items) - cap)
 
 
 def _parse_day(raw):
@@ -242,16 +240,18 @@ def _local_midnight(day):
 def _filter_objects(request):
     """The service and CI filters, or errors for the page."""
     errors, service, ci = [], None, None
-    raw = request.GET.get("service", "")
+    raw = request.GET.get("service", "").strip()
     if raw:
-        service = Service.objects.filter(pk=parse_id(raw)).first() if parse_id(raw) is not None else None
+        services_ = Service.objects.all()
+        service = (services_.filter(pk=parse_id(raw)) if parse_id(raw) is not None else services_.filter(name__iexact=raw[:200])).first()
         if service is None:
-            errors.append(f"No IT service with id {raw[:20]!r}.")
-    raw = request.GET.get("ci", "")
+            errors.append(f"No IT service {raw[:40]!r}.")
+    raw = request.GET.get("ci", "").strip()
     if raw:
-        ci = policy.visible_cis(request.user).filter(pk=parse_id(raw)).first() if parse_id(raw) is not None else None
+        cis = policy.visible_cis(request.user)
+        ci = (cis.filter(pk=parse_id(raw)) if parse_id(raw) is not None else cis.filter(name__iexact=raw[:200])).first()
         if ci is None:
-            errors.append(f"No configuration item with id {raw[:20]!r}.")
+            errors.append(f"No configuration item {raw[:40]!r}.")
     return service, ci, errors
 
 
@@ -287,8 +287,12 @@ def calendar_page(request):
         prev_day, next_day = day - dt.timedelta(days=LIST_DAYS), grid_end
         heading = f"{grid_start:%d %b %Y} to {(grid_end - dt.timedelta(days=1)):%d %b %Y}"
 
+    kinds, kind_errors = calendar.parse_kinds(request.GET.getlist("kind"))
+    errors += kind_errors
+    each_run = request.GET.get("runs") == "each"
     start, end = _local_midnight(grid_start), _local_midnight(grid_end)
-    schedule = calendar.build(user=request.user, start=start, end=end, service=service, ci=ci)
+    schedule = calendar.build(user=request.user, start=start, end=end, service=service, ci=ci, jobs="job" in kinds)
+    schedule.items = calendar.choose(schedule.items, kinds=kinds, each_run=each_run)
     if csv_io.export_requested(request) and not errors:  # a refused filter is shown, never exported as no filter
         if not schedule.truncated:
             return csv_io.export_csv(schedule.items, SCHEDULE_EXPORT_COLUMNS, filename=f"change-calendar-{grid_start:%Y%m%d}")
@@ -315,10 +319,14 @@ def calendar_page(request):
             params["service"] = service.pk
         if ci:
             params["ci"] = ci.pk
+        if kinds != {k for k, _ in calendar.KIND_CHOICES}:
+            params["kind"] = sorted(kinds)
+        if each_run:
+            params["runs"] = "each"
         params.update(overrides)
         from urllib.parse import urlencode
 
-        return "?" + urlencode(params)
+        return "?" + urlencode(params, doseq=True)
 
     items_page = None
     if view == "list":  # the items are in memory already: a slice, counted exactly
@@ -349,6 +357,9 @@ def calendar_page(request):
         "errors": errors,
         "day": day,
         "time_zone": timezone.get_current_timezone_name(),
+        "kind_choices": calendar.KIND_CHOICES,
+        "kinds": kinds,
+        "each_run": each_run,
     }
     return render(request, "operations/calendar.html", context, status=400 if errors else 200)
 
@@ -394,8 +405,11 @@ def calendar_feed(request, secret):
     if user is None:
         raise Http404("No such calendar feed.")
     now = timezone.now()
+    # Subscribers choose what they get: ?kind=change&kind=release…; job runs one per job and day unless ?runs=each.
+    kinds, _ = calendar.parse_kinds(request.GET.getlist("kind"))
     with lagging_reads():  # the token was looked up on the primary: a new one works at once
-        schedule = calendar.build(user=user, start=now - dt.timedelta(days=FEED_PAST_DAYS), end=now + dt.timedelta(days=FEED_FUTURE_DAYS))
+        schedule = calendar.build(user=user, start=now - dt.timedelta(days=FEED_PAST_DAYS), end=now + dt.timedelta(days=FEED_FUTURE_DAYS), jobs="job" in kinds)
+    schedule.items = calendar.choose(schedule.items, kinds=kinds, each_run=request.GET.get("runs") == "each")
     body = ical.calendar(schedule.items, name=f"MOF forward schedule of change ({user.username})", base_url=request.build_absolute_uri("/"))
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="mof-schedule.ics"'

@@ -44,13 +44,14 @@ def test_router_page_lists_dependents_and_exchange(page, live_server, builtin_da
     assert "hub transport" in page.locator("main").inner_text()
 
 
-def test_commission_through_htmx_updates_the_panel(page, live_server, builtin_data):
+def test_commission_through_htmx_refreshes_the_page(page, live_server, builtin_data):
     user = UserFactory(username="netops", roles=[RoleCluster.INFRASTRUCTURE])
     ci = CIFactory(name="edge-router-02", owner=user)
     log_in(page, live_server, "netops")
     page.goto(f"{live_server.url}/cmdb/cis/{ci.pk}/")
-    page.click("#transitions-panel form[data-transition=commission] button")
-    page.locator("#transitions-panel .alert-success").wait_for()
+    with page.expect_navigation():
+        page.click("#transitions-panel form[data-transition=commission] button")
+    page.locator(".messages .message-success").wait_for()
     assert "In service" in page.locator("#transitions-panel .current-state").inner_text()
     ci.refresh_from_db()
     assert ci.status == "in_service"

@@ -59,14 +59,14 @@ def test_key_pages_run_under_the_policy_without_violations(browser, live_server,
     assert page.locator("input[name=known_error]").input_value() == str(problem.known_error.pk)
     assert violations(page, console) == []
 
-    # An incident's transition panel is htmx: taking it swaps the panel in place.
+    # An incident's transition panel is htmx: taking it refreshes the page, which says so.
     incident = IncidentFactory(title="Mail is slow", service=mail)
     page.goto(f"{live_server.url}/supporting/incidents/{incident.pk}/")
     page.click("#take-it")
     page.wait_for_load_state()
     with page.expect_response(lambda r: "/transitions/start_work/" in r.url):
         page.click("#transitions-panel form[data-transition=start_work] button[type=submit]")
-    page.locator("#transitions-panel .alert-success", has_text="Start work done").wait_for()
+    page.locator(".messages .message-success", has_text="Start work done").wait_for()
     assert violations(page, console) == []
 
     # The API docs (Swagger UI from the sidecar) render under the same policy.

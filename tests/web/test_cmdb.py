@@ -372,6 +372,10 @@ def test_htmx_transition_rerenders_the_partial(client, infra_user):
     content = response.content.decode()
     assert content.lstrip().startswith('<div id="transitions-panel"')
     assert "<html" not in content and "In service" in content and "Retire" in content
+    # Then the whole page refreshes (header state, history), and says what was done.
+    assert response["HX-Refresh"] == "true"
+    page = client.get(ci.get_absolute_url()).content.decode()
+    assert "Put into service done." in page and "Reload the page" not in page
 
 
 def test_htmx_blocked_and_refused_render_the_partial_with_reasons(client, infra_user, support_user):
