@@ -9,10 +9,11 @@ ENV PATH=/venv/bin:$PATH
 WORKDIR /src
 # The dependencies first: this layer is rebuilt only when pyproject.toml changes.
 # The code itself runs from /app (as manage.py does), so only its dependencies are installed.
-COPY pyproject.toml ./
+# Django: the 5.2 LTS (the constraint make install uses too; CI also runs the suite on 6.0).
+COPY pyproject.toml .ci/django-5.2.txt ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -r /tmp/requirements.txt -c django-5.2.txt
 COPY . .
 # The static files, collected with hashed names and .gz/.br copies (WhiteNoise); no setting
 # but DEBUG=0 is needed for it.
