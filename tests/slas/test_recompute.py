@@ -35,6 +35,10 @@ from tests.factories import (
 T = dt.time
 HOUR = 3600
 UTC = dt.UTC
+# The calendar an edit switches to: three working hours a weekday, fewer than the P1's four, so
+# every open clock's due time moves whatever the time of day the test runs at (with 09-17, a
+# clock opened at 11:00 on a weekday is due at 15:00 under both calendars).
+SHORT_WEEKDAYS = [(d, T(9), T(12)) for d in range(5)]
 FIGURES = ("version_id", "state", "started_at", "stopped_at", "elapsed_seconds", "counting_since", "due_at", "breached_at", "next_event_at",
            "target_seconds", "notified_threshold", "updated_at")
 
@@ -118,8 +122,8 @@ def test_met_and_breached_clocks_keep_their_history_when_the_hours_change(world,
     history = snapshot(met, breached, late_open)
     due_before = running.due_at
     with django_capture_on_commit_callbacks(execute=True):
-        # Weekdays 09:00-17:00 only: every completed clock would score differently if it were replayed.
-        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=[(d, T(9), T(17)) for d in range(5)])
+        # Weekdays 09:00-12:00 only: every completed clock would score differently if it were replayed.
+        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=SHORT_WEEKDAYS)
     assert snapshot(met, breached, late_open) == history
     running.refresh_from_db()
     assert running.due_at != due_before and RecomputeJob.objects.get().total == 1
@@ -135,7 +139,7 @@ def test_chunks_fan_out_and_progress_reaches_100_percent(world, django_capture_o
     real = recompute._queue_chunks
     monkeypatch.setattr(recompute, "_queue_chunks", lambda ids: (queued.append(list(ids)), real(ids)))
     with django_capture_on_commit_callbacks(execute=True):
-        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=[(d, T(9), T(17)) for d in range(5)])
+        services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=SHORT_WEEKDAYS)
     job = RecomputeJob.objects.get()
     assert [len(ids) for ids in queued] == [3]  # one group of three chunk tasks (2 + 2 + 1 clocks)
     assert sorted(job.chunks.values_list("size", flat=True)) == [1, 2, 2]
@@ -148,7 +152,7 @@ def planned_job(world, monkeypatch, *, chunk=2):
     monkeypatch.setattr(recompute, "CHUNK", chunk)
     monkeypatch.setattr(recompute, "_queue_chunks", lambda ids: None)
     monkeypatch.setattr(recompute, "_queue_plan", lambda job_id: None)
-    services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=[(d, T(9), T(17)) for d in range(5)])
+    services.calendar_save(actor=world.manager, calendar=world.calendar, intervals=SHORT_WEEKDAYS)
     job = RecomputeJob.objects.get()
     return job, recompute.plan(job.pk)
 
