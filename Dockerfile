@@ -9,13 +9,14 @@ ENV PATH=/venv/bin:$PATH
 WORKDIR /src
 # The dependencies first: this layer is rebuilt only when pyproject.toml changes.
 # The code itself runs from /app (as manage.py does), so only its dependencies are installed.
-COPY pyproject.toml ./
+# Django: the 5.2 LTS (the constraint make install uses too; CI also runs the suite on 6.0).
+COPY pyproject.toml .ci/django-5.2.txt ./
 # python-ldap (django-auth-ldap, directory sign-in) compiles against OpenLDAP and Cyrus SASL.
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends build-essential libldap2-dev libsasl2-dev \
     && rm -rf /var/lib/apt/lists/*
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -r /tmp/requirements.txt -c django-5.2.txt
 COPY . .
 # The static files, collected with hashed names and .gz/.br copies (WhiteNoise); no setting
 # but DEBUG=0 is needed for it.

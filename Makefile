@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Which Django: the 5.2 LTS unless told otherwise (.ci/django6 passes .ci/django-6.0.txt).
+CONSTRAINTS ?= .ci/django-5.2.txt
 
 .DEFAULT_GOAL := help
 .PHONY: help install run seed migrate test check bench clean
@@ -24,10 +26,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Re-install only when the dependencies change.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
 	bin/ldap-build-deps $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" -c $(CONSTRAINTS)
 	touch $@
 
 install: $(STAMP)

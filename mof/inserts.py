@@ -4,15 +4,19 @@ Why: QuerySet.bulk_create() and Model.save() compile their INSERT anew on every 
 passing each value through the compiler's machinery; for the few rows a filing writes (its
 SLA event, its three clocks, its audit entry) that costs five to ten times the round trip
 (bulk_create of three clocks ~0.45 ms of CPU). Here the statement is built once per
-(model, database, number of rows) from the backend's own operations, and each value goes
-through the same field.pre_save() and field.get_db_prep_save() the compiler calls: the row
-stored is the one bulk_create() would store, and the objects come back with their primary
-key, as from bulk_create().
+(model, database, number of rows), and each value goes through the same field.pre_save() and
+field.get_db_prep_save() the compiler calls: the row stored is the one bulk_create() would
+store, and the objects come back with their primary key, as from bulk_create().
+
+The statement is plain SQL (`INSERT INTO t (...) VALUES (...), ... RETURNING t.id`, what
+PostgreSQL and SQLite both take), run on a DB-API cursor: no private operation of the
+backend (Django 6.0 renamed those of RETURNING), only quote_name() and the documented field
+and model APIs.
 
 Like bulk_create() it sends no pre_save/post_save signal: for rows nobody watches being
 created. Only for what it covers: a model whose manager's bulk_create() is Django's own (an
-audited model records its writes there), a backend that returns the keys of a multi-row
-INSERT, no field with its own placeholder or a database default, plain values (no
+audited model records its writes there), PostgreSQL or SQLite returning the keys of a
+multi-row INSERT (as bulk_create() relies on), no field with its own placeholder or a database default, plain values (no
 expression) and at most MAX_ROWS rows; anything else goes to bulk_create().
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ from django.db import connections, router, transaction
 from django.db.models import AutoField, QuerySet
 from django.db.models.fields import NOT_PROVIDED
 
+SQL_VENDORS = ("postgresql", "sqlite")  # the INSERT ... VALUES (...), (...) RETURNING written below
 MAX_ROWS = 16  # larger batches amortise bulk_create's compilation (and would crowd the cache)
 
 
@@ -32,28 +37,25 @@ def _statement(model, alias: str, rows: int):
     when this module does not cover the model on this database."""
     connection = connections[alias]
     opts = model._meta
-    features, ops = connection.features, connection.ops
-    if not (features.can_return_columns_from_insert and features.can_return_rows_from_bulk_insert and features.has_bulk_insert):
+    features = connection.features
+    if connection.vendor not in SQL_VENDORS or not (features.can_return_columns_from_insert and features.can_return_rows_from_bulk_insert):
         return None
     if type(model._default_manager.get_queryset()).bulk_create is not QuerySet.bulk_create:
         return None
-    if not isinstance(opts.pk, AutoField) or list(opts.db_returning_fields) != [opts.pk]:
+    pk = opts.pk
+    if not isinstance(pk, AutoField) or hasattr(pk, "from_db_value") or list(opts.db_returning_fields) != [pk]:
         return None
     fields = [f for f in opts.concrete_fields if not f.generated and not isinstance(f, AutoField)]
     if any(hasattr(f, "get_placeholder") or f.db_default is not NOT_PROVIDED for f in fields):
         return None
-    quote = ops.quote_name
-    returning, returning_params = ops.return_insert_columns([opts.pk])
-    if returning_params:
-        return None
-    placeholders = [["%s"] * len(fields)] * rows
-    sql = " ".join([
-        f"{ops.insert_statement(on_conflict=None)} {quote(opts.db_table)}",
-        f"({', '.join(quote(f.column) for f in fields)})",
-        ops.bulk_insert_sql(fields, placeholders),
-        returning,
-    ])
-    return sql, tuple(fields), opts.pk
+    quote = connection.ops.quote_name
+    table = quote(opts.db_table)
+    row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * rows)} RETURNING {table}.{quote(pk.column)}"
+    )
+    return sql, tuple(fields), pk
 
 
 def insert(objs, *, using: str | None = None) -> list:
@@ -80,14 +82,9 @@ def insert(objs, *, using: str | None = None) -> list:
     # As the ORM's writes: an error inside an atomic block marks it for rollback.
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = connection.ops.fetch_returned_insert_rows(cursor) if len(objs) > 1 else [connection.ops.fetch_returned_insert_columns(cursor, ())]
-    col = pk.get_col(model._meta.db_table)
-    converters = [*connection.ops.get_db_converters(col), *pk.get_db_converters(connection)]
-    for obj, row in zip(objs, rows):
-        value = row[0]
-        for convert in converters:
-            value = convert(value, col, connection)
-        setattr(obj, pk.attname, value)
+        rows = cursor.fetchall()  # the keys, in the order of the VALUES (as bulk_create() takes them)
+    for obj, row in zip(objs, rows, strict=True):
+        setattr(obj, pk.attname, row[0])  # an integer key: no converter (_statement)
         obj._state.adding = False
         obj._state.db = alias
     return objs
