@@ -89,6 +89,9 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
         help_text="Kinds of collision with other scheduled changes (same_ci, impact, shared_impact, implementer); empty outside the scheduled states.",
     )
 
+    ical_sequence = models.PositiveIntegerField(default=0, editable=False, help_text="SEQUENCE of the change window's calendar invitation: raised on each reschedule and on cancellation.")
+    window_invited = models.BooleanField(default=False, editable=False, help_text="A calendar invitation for the change window went out.")
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,8 +141,10 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
 
     def after_transition(self, name, *, actor, data):
         from changes.conflicts import refresh_marks_around
+        from changes.services import change_window_after_transition
 
         refresh_marks_around(self)
+        change_window_after_transition(self, name)
 
 
 class ChangeComment(AuditedModel):

@@ -35,6 +35,7 @@ class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Audited
     opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    ical_sequence = models.PositiveIntegerField(default=0, editable=False, help_text="SEQUENCE of the calendar invitation: raised on each reschedule and on cancellation.")
 
     class Meta:
         ordering = ["-scheduled_at", "-id"]
@@ -66,6 +67,11 @@ class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Audited
 
     def notification_recipients(self):
         return [self.chair]
+
+    def after_transition(self, name, *, actor, data):
+        from reviews.services import meeting_after_transition
+
+        meeting_after_transition(self, name)
 
 
 class AgendaItem(AgendaItemWorkflow, FSMModelMixin, AuditedModel):
