@@ -372,6 +372,95 @@ def purge_sent(*, now=None, batch: int = 1000) -> int:
     return len(old)
 
 
+def send_digests(*, now=None, batch: int = 500) -> int:
+    """One digest mail per person with notifications waiting for it (they chose a daily
+    digest for those kinds of event); the items are marked digested in the same transaction.
+    Returns the number of digest mails written."""
+    from django.contrib.auth import get_user_model
+
+    from mof.links import absolute_url
+    from mof.models_mail import Notification
+
+    now = now or timezone.now()
+    waiting = Notification.objects.filter(digest=True, digested_at__isnull=True, created_at__lte=now)
+    user_ids = list(waiting.order_by().values_list("user_id", flat=True).distinct()[:batch])
+    sent = 0
+    for user in get_user_model().objects.filter(pk__in=user_ids).order_by("pk"):
+        with transaction.atomic():
+            items = list(waiting.filter(user=user).select_for_update().order_by("created_at", "id"))
+            if not items:
+                continue
+            Notification.objects.filter(pk__in=[i.pk for i in items]).update(digested_at=now)
+            if not user.is_active or not user.email:
+                continue
+            entries = [{"title": i.title, "when": when(i.created_at), "url": absolute_url(i.url) if i.url else "",
+                        "event": EVENTS.get(event_of(i.kind), "")} for i in items]
+            text, html = render("digest", {"items": entries, "count": len(entries), "url": absolute_url("/notifications/"),
+                                           "subject": f"[MOF] Your notifications: {len(entries)} since the last digest"})
+            write_rows(build([user], subject=f"[MOF] Your notifications: {len(entries)} since the last digest", body=text,
+                             html_body=html, kind="digest"))
+            sent += 1
+    return sent
+
+
 def about(obj) -> dict:
     """Filter for the mails about an object (tests, admin)."""
     return {"subject_label": obj._meta.label_lower, "subject_id": str(obj.pk)}
+
+
+# --- the in-portal list and preferences ---------------------------------------------------
+
+
+def inbox(user, *, unread: bool = False):
+    """A person's in-portal notifications, newest first (only their own)."""
+    from mof.models_mail import Notification
+
+    qs = Notification.objects.filter(user=user).order_by("-created_at", "-id")
+    return qs.filter(read_at__isnull=True) if unread else qs
+
+
+def unread_count(user, *, cap: int = 100) -> int:
+    """Unread notifications, counted up to `cap` (the badge shows "99+"): one indexed query."""
+    from mof.models_mail import Notification
+
+    return Notification.objects.filter(user=user, read_at__isnull=True).order_by()[:cap].count()
+
+
+def mark_read(user, ids=None) -> int:
+    """Mark some (ids) or all of a person's unread notifications read; returns how many."""
+    qs = inbox(user, unread=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.order_by().update(read_at=timezone.now())
+
+
+def preferences(user) -> list[tuple[str, str, str]]:
+    """(event, label, delivery) for every kind of event, the person's choice or the default."""
+    from mof.models_mail import Delivery, NotificationPreference
+
+    chosen = dict(NotificationPreference.objects.filter(user=user).values_list("event", "delivery"))
+    return [(event, label, chosen.get(event, Delivery.IMMEDIATELY)) for event, label in EVENTS.items()]
+
+
+def set_preferences(user, choices: dict) -> list[tuple[str, str, str]]:
+    """Store a person's choices ({event: delivery}); unknown events or deliveries are a
+    ValidationError naming the field. A choice back to the default removes its row."""
+    from django.core.exceptions import ValidationError
+
+    from mof.models_mail import Delivery, NotificationPreference
+
+    errors = {}
+    for event, delivery in choices.items():
+        if event not in EVENTS:
+            errors[event] = "No such kind of event."
+        elif delivery not in Delivery.values:
+            errors[event] = f"Choose one of: {', '.join(Delivery.values)}."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        for event, delivery in choices.items():
+            if delivery == Delivery.IMMEDIATELY:
+                NotificationPreference.objects.filter(user=user, event=event).delete()
+            else:
+                NotificationPreference.objects.update_or_create(user=user, event=event, defaults={"delivery": delivery})
+    return preferences(user)

@@ -4,13 +4,17 @@ from django.urls import include, path
 
 from mof.forms_accounts import LockoutAuthenticationForm
 
-from mof import views, views_csv
+from mof import views, views_csv, views_notifications
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LockoutAuthenticationForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The quadrants and the reviews.
+    path("notifications/", views_notifications.notification_list, name="notification_list"),
+    path("notifications/read/", views_notifications.notification_read_all, name="notification_read_all"),
+    path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
+    path("notifications/preferences/", views_notifications.notification_preferences, name="notification_preferences"),
     path("changing/", include("changes.urls")),
     path("operating/security/", include("mof.accounts_urls")),  # service accounts, API tokens, lockouts
     path("operating/", include("operations.urls")),

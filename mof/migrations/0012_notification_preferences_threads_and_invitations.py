@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from mof.beat import Periodic, register
+
 
 class Migration(migrations.Migration):
 
@@ -89,5 +91,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='notificationpreference',
             constraint=models.UniqueConstraint(fields=('user', 'event'), name='notification_preference_unique'),
+        ),
+        register(
+            Periodic("Daily notification digest", "mof.send_notification_digest", 1, "hours",
+                     "At MOF_NOTIFICATION_DIGEST_HOUR (local time) mails each person who chose a daily digest the day's notifications, in one mail."),
         ),
     ]
