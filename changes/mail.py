@@ -45,12 +45,15 @@ def window_event(change, *, cancelled: bool = False) -> ical.Invitation:
     )
 
 
-def window_mail(change, *, update: bool = False, cancelled: bool = False) -> list:
-    """The invitation (or its update, or its cancellation) for the change window."""
+def window_mail(change, *, update: bool = False, cancelled: bool = False, people=None) -> list:
+    """The invitation (or its update, or its cancellation) for the change window; `people`:
+    to others than the window's people (those no longer invited get the cancellation)."""
     event = window_event(change, cancelled=cancelled)
-    what = "change window cancelled" if cancelled else ("change window moved" if update else "change window")
+    if people is not None:
+        event.attendees = list(people)
+    what = "change window cancelled" if cancelled else ("change window updated" if update else "change window")
     return notifications.write_from_template(
-        window_people(change), "changes/window",
+        window_people(change) if people is None else people, "changes/window",
         {"change": change, "window": _window(change), "cancelled": cancelled, "update": update,
          "fields": [("When", _window(change)), ("Implementer", person(change.implementer)), ("Status", change.get_status_display())]},
         subject=f"{change.title}: {what}", about=change, kind="changes.window",

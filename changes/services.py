@@ -106,6 +106,10 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
     if affected_cis is not None and not before_approval:
         raise ValidationError({"affected_cis": "The affected CIs cannot change once the change is approved."})
     stored = (change.status, change.planned_start, change.planned_end)
+    if change.window_invited:
+        from changes.mail import window_people
+
+        invited = {p.pk: p for p in window_people(change)}
     moves = affected_cis is not None or any(k in fields for k in ("implementer", "planned_start", "planned_end"))
     _set_fields(change, fields, allowed)
     _check_parties(change, actor)
@@ -121,9 +125,23 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
             change.test_environment.set(test_environment)
         if refresh:
             conflicts.refresh_marks_around(change, before=stored)
-        if change.window_invited and change.status in SCHEDULED_STATES and (change.planned_start, change.planned_end) != stored[1:]:
-            _window_mail(change, update=True)
+        if change.window_invited and change.status in SCHEDULED_STATES:
+            _window_changed(change, stored, invited)
     return change
+
+
+def _window_changed(change: RequestForChange, stored, invited) -> None:
+    """The change window moved or its people changed: the invitation again with a higher
+    SEQUENCE, and METHOD:CANCEL to whoever is no longer invited."""
+    from changes.mail import window_mail, window_people
+
+    now_invited = {p.pk: p for p in window_people(change)}
+    if (change.planned_start, change.planned_end) == stored[1:] and set(now_invited) == set(invited):
+        return
+    _window_mail(change, update=True)
+    dropped = [p for pk, p in invited.items() if pk not in now_invited]
+    if dropped:
+        window_mail(change, cancelled=True, people=dropped)
 
 
 def _window_mail(change: RequestForChange, *, update: bool = False, cancelled: bool = False) -> None:
