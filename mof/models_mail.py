@@ -20,7 +20,7 @@ class OutgoingMail(models.Model):
     never changes: a mail sent twice (a crash between sending and recording it) carries the
     same one, and mail clients show it once."""
 
-    message_id = models.CharField(max_length=250, editable=False, help_text="The same for a person's first mail about an object (the thread's root).")
+    message_id = models.CharField(max_length=250, unique=True, editable=False)
     kind = models.CharField(max_length=60, help_text="What the mail is about, e.g. incidents.assigned.")
     to_email = models.EmailField(max_length=254)
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -42,7 +42,6 @@ class OutgoingMail(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["message_id", "to_email"], name="outgoing_mail_message_recipient_unique")]
         verbose_name = "outgoing mail"
         verbose_name_plural = "outgoing mail"
         indexes = [

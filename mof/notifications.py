@@ -11,6 +11,7 @@ it may send that mail again once its lease lapses, with the SAME Message-ID: rec
 systems and clients drop the repeat (at-least-once delivery, de-duplicated by Message-ID)."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import smtplib
 import uuid
@@ -110,10 +111,12 @@ def when(value) -> str:
     return f"{timezone.localtime(value):%a %d %b %Y, %H:%M %Z}" if value else "not set"
 
 
-def thread_root(obj) -> str:
-    """The Message-ID every person's thread about `obj` starts with, derived from the object:
-    `<incident-123.incidents@portal.example.com>`."""
-    return f"<{obj._meta.model_name}-{obj.pk}.{obj._meta.app_label}@{_domain()}>"
+def thread_root(obj, address: str) -> str:
+    """The Message-ID a person's thread about `obj` starts with, derived from the object and
+    the person's address: `<incident-123.incidents.5f0c2a9e41d7@portal.example.com>`. One
+    per person, so every Message-ID stays unique while each mailbox gets one thread."""
+    person_key = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:12]
+    return f"<{obj._meta.model_name}-{obj.pk}.{obj._meta.app_label}.{person_key}@{_domain()}>"
 
 
 # --- composing ---------------------------------------------------------------------------
@@ -172,18 +175,18 @@ def build(recipients, *, subject: str, body: str, kind: str, about=None, html_bo
     """Unsaved rows, one per distinct address (users, (address, user id) pairs or address
     strings; inactive users and empty addresses are left out). Mail about an object is
     threaded: a person's first mail about it carries the object's root Message-ID, later
-    ones a new one with In-Reply-To/References to the root (set by the relay from `thread`)."""
+    ones a new one with In-Reply-To/References to the root (set by the relay from `thread`).
+    One query: which of the roots were written already."""
     people = _recipients(recipients)
     if not people:
         return []
     now = timezone.now()
-    root = thread_root(about) if about is not None and about.pk is not None else ""
-    started = set()
-    if root:
-        started = {a.lower() for a in OutgoingMail.objects.filter(message_id=root, to_email__in=[a for a, _ in people]).values_list("to_email", flat=True)}
+    roots = {address: thread_root(about, address) for address, _ in people} if about is not None and about.pk is not None else {}
+    started = set(OutgoingMail.objects.filter(message_id__in=list(roots.values())).values_list("message_id", flat=True)) if roots else set()
     rows = []
     for address, user in people:
-        first = bool(root) and address.lower() not in started
+        root = roots.get(address, "")
+        first = bool(root) and root not in started
         rows.append(OutgoingMail(
             message_id=root if first else new_message_id(), thread=root, kind=kind[:60], to_email=address, recipient_id=user,
             subject=" ".join(str(subject).split())[:250], body=body, html_body=html_body,

@@ -57,15 +57,6 @@ class Migration(migrations.Migration):
             name='thread',
             field=models.CharField(blank=True, help_text="The root Message-ID of the object's thread: In-Reply-To and References of every later mail.", max_length=250),
         ),
-        migrations.AlterField(
-            model_name='outgoingmail',
-            name='message_id',
-            field=models.CharField(editable=False, help_text="The same for a person's first mail about an object (the thread's root).", max_length=250),
-        ),
-        migrations.AddConstraint(
-            model_name='outgoingmail',
-            constraint=models.UniqueConstraint(fields=('message_id', 'to_email'), name='outgoing_mail_message_recipient_unique'),
-        ),
         migrations.AddField(
             model_name='notification',
             name='user',

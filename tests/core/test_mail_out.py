@@ -184,14 +184,16 @@ def test_two_mails_about_one_incident_are_one_thread(world):
     desk.incident_assign(actor=agent, incident=incident, assignment_group=group, assignee=agent)
     desk.incident_note(actor=agent, incident=incident, kind="comment", body="Which client version?")
     first, second = OutgoingMail.objects.filter(to_email=caller.email, kind__in=["incidents.assigned", "incidents.commented"]).order_by("id")
-    root = f"<incident-{incident.pk}.incidents@{notifications._domain()}>"
+    root = notifications.thread_root(incident, caller.email)
+    assert re.fullmatch(rf"<incident-{incident.pk}\.incidents\.[0-9a-f]{{12}}@{re.escape(notifications._domain())}>", root)
+    assert root == notifications.thread_root(incident, caller.email.upper())  # derived: the same every time
     one, two = notifications.message(first).message(), notifications.message(second).message()
     assert one["Message-ID"] == root and one["In-Reply-To"] is None and one["References"] is None
     assert two["Message-ID"] != root and two["In-Reply-To"] == root and two["References"] == root
     assert one["Subject"].startswith(f"[{incident.reference}] ") and two["Subject"].startswith(f"[{incident.reference}] ")
-    # The group's members have their own first mail about it: the root again, for them.
+    # The group's members have their own thread about it: their first mail is its root.
     [queued] = OutgoingMail.objects.filter(kind="incidents.landed_in_queue")
-    assert queued.message_id == root and queued.to_email == agent.email
+    assert queued.to_email == agent.email and queued.message_id == notifications.thread_root(incident, agent.email) != root
 
 
 def test_the_thread_root_is_kept_when_sent_mail_is_purged(world):
@@ -200,8 +202,8 @@ def test_the_thread_root_is_kept_when_sent_mail_is_purged(world):
     old = timezone.now() - dt.timedelta(days=settings.MOF_MAIL_RETENTION_DAYS + 1)
     OutgoingMail.objects.update(status="sent", sent_at=old)
     notifications.purge_sent()
-    left = list(OutgoingMail.objects.values_list("message_id", flat=True))
-    assert left and all(m == notifications.thread_root(incident) for m in left)
+    left = list(OutgoingMail.objects.values_list("message_id", "to_email"))
+    assert left and all(m == notifications.thread_root(incident, to) for m, to in left)
 
 
 def calendar_part(mail: OutgoingMail):
