@@ -283,8 +283,11 @@ def _claim(now, batch: int) -> list[int]:
 
 def headers(mail: OutgoingMail) -> dict:
     """Message-ID, and for every mail after the first of a thread In-Reply-To and References
-    to its root, so mail clients (Outlook, Exchange, Thunderbird, Gmail) group them."""
-    out = {"Message-ID": mail.message_id}
+    to its root, so mail clients (Outlook, Exchange, Thunderbird, Gmail) group them; and the
+    marks of an automatic mail."""
+    # RFC 3834: an automatic mail; Exchange sends no out-of-office or auto-reply to it (no loops
+    # with the service desk's own mailbox). People's replies are not affected.
+    out = {"Message-ID": mail.message_id, "Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "OOF, AutoReply"}
     if mail.thread and mail.thread != mail.message_id:
         out["In-Reply-To"] = mail.thread
         out["References"] = mail.thread
@@ -372,6 +375,18 @@ def purge_sent(*, now=None, batch: int = 1000) -> int:
     old = list(OutgoingMail.objects.filter(status=MailStatus.SENT, sent_at__lt=cutoff).exclude(message_id=F("thread")).values_list("pk", flat=True)[:batch])
     if old:
         OutgoingMail.objects.filter(pk__in=old).delete()
+    return len(old)
+
+
+def purge_notifications(*, now=None, batch: int = 1000) -> int:
+    """Forget in-portal notifications older than MOF_NOTIFICATION_RETENTION_DAYS (except those
+    still waiting for a digest)."""
+    from mof.models_mail import Notification
+
+    cutoff = (now or timezone.now()) - timedelta(days=int(settings.MOF_NOTIFICATION_RETENTION_DAYS))
+    old = list(Notification.objects.filter(created_at__lt=cutoff).exclude(digest=True, digested_at__isnull=True).values_list("pk", flat=True)[:batch])
+    if old:
+        Notification.objects.filter(pk__in=old).delete()
     return len(old)
 
 

@@ -268,6 +268,8 @@ CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in MOF_TASK_QUEUES
 # which the portal is not ready.
 # The daily notification digest (mof.notifications.send_digests) goes out at this hour, local time.
 MOF_NOTIFICATION_DIGEST_HOUR = int(os.environ.get("MOF_NOTIFICATION_DIGEST_HOUR", "7"))
+# In-portal notifications (/notifications/) are kept this many days.
+MOF_NOTIFICATION_RETENTION_DAYS = int(os.environ.get("MOF_NOTIFICATION_RETENTION_DAYS", "90"))
 MOF_READY_TIMEOUT_SECONDS = float(os.environ.get("MOF_READY_TIMEOUT_SECONDS", "2"))
 MOF_READY_WORKER_MAX_AGE = int(os.environ.get("MOF_READY_WORKER_MAX_AGE", "180"))
 MOF_READY_BEAT_MAX_AGE = int(os.environ.get("MOF_READY_BEAT_MAX_AGE", "300"))

@@ -15,6 +15,7 @@ def send_outgoing_mail() -> dict:
     with audit.acting_as(None, via="task:mof.send_outgoing_mail"):
         result = notifications.deliver_pending()
         result["purged"] = notifications.purge_sent()
+        result["purged_notifications"] = notifications.purge_notifications()
     if result["more"]:
         notifications.queue_relay()
     return result

@@ -191,6 +191,7 @@ def test_two_mails_about_one_incident_are_one_thread(world):
     assert one["Message-ID"] == root and one["In-Reply-To"] is None and one["References"] is None
     assert two["Message-ID"] != root and two["In-Reply-To"] == root and two["References"] == root
     assert one["Subject"].startswith(f"[{incident.reference}] ") and two["Subject"].startswith(f"[{incident.reference}] ")
+    assert one["Auto-Submitted"] == "auto-generated" and "OOF" in one["X-Auto-Response-Suppress"]
     # The group's members have their own thread about it: their first mail is its root.
     [queued] = OutgoingMail.objects.filter(kind="incidents.landed_in_queue")
     assert queued.to_email == agent.email and queued.message_id == notifications.thread_root(incident, agent.email) != root

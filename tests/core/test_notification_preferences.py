@@ -178,3 +178,15 @@ def test_the_api_lists_ones_own_notifications_and_marks_them_read(world):
     assert api.get("/api/v1/notifications/?fields=id,title").json()["results"][0].keys() == {"id", "title"}
     api.force_authenticate(world["agent"])
     assert api.post("/api/v1/notifications/read-all/").json() == {"marked": Notification.objects.filter(user=world["agent"]).count()}
+
+
+def test_old_notifications_are_forgotten_but_not_those_waiting_for_a_digest(world):
+    from django.utils import timezone
+
+    notifications.set_preferences(world["caller"], {"incidents.assigned": "digest"})
+    assign(world)
+    old = timezone.now() - timezone.timedelta(days=settings.MOF_NOTIFICATION_RETENTION_DAYS + 1)
+    Notification.objects.update(created_at=old)
+    assert notifications.purge_notifications() == Notification.objects.count() - 1
+    [left] = Notification.objects.all()
+    assert left.kind == "incidents.assigned" and left.digest and left.digested_at is None
