@@ -9,18 +9,25 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from mof import notifications
+from mof import csv_io, notifications
+from mof.links import absolute_url
 from mof.models_mail import Delivery
 from mof.pagination import paginate, parse_id, parse_positive_int
 
 PAGE_SIZE = 50
+EXPORT_COLUMNS = csv_io.columns(
+    ("Notification", "title"), ("When", "created_at"), ("Read", "read_at"), ("Link", lambda n: absolute_url(n.url) if n.url else ""),
+)
 
 
 @login_required
 def notification_list(request):
     unread = request.GET.get("unread") == "1"
+    qs = notifications.inbox(request.user, unread=unread)
+    if csv_io.export_requested(request):
+        return csv_io.export_csv(qs, EXPORT_COLUMNS, filename="notifications")
     page = paginate(
-        notifications.inbox(request.user, unread=unread),
+        qs,
         page=parse_positive_int(request.GET.get("page"), 1),
         page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, 200),
     )

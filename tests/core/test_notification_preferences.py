@@ -187,6 +187,7 @@ def test_old_notifications_are_forgotten_but_not_those_waiting_for_a_digest(worl
     assign(world)
     old = timezone.now() - timezone.timedelta(days=settings.MOF_NOTIFICATION_RETENTION_DAYS + 1)
     Notification.objects.update(created_at=old)
-    assert notifications.purge_notifications() == Notification.objects.count() - 1
+    before = Notification.objects.count()
+    assert before > 1 and notifications.purge_notifications() == before - 1
     [left] = Notification.objects.all()
     assert left.kind == "incidents.assigned" and left.digest and left.digested_at is None

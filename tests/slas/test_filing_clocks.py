@@ -65,13 +65,14 @@ def test_a_filing_with_slas_applicable_costs_a_fixed_number_of_queries(world, qu
         incident = file(world)
     sql = [q["sql"] for q in ctx.captured_queries]
     # The number (a sequence on PostgreSQL); BEGIN; the incident; the group and its members in one
-    # query and their mail in one INSERT (the notification outbox); its SLA event; its three clocks
-    # in one INSERT; its audit entry; COMMIT; after it, the mail relay's flag (queue one task at
-    # most). No savepoint (the save's transaction is the only one), no SLA, matrix or subscription
-    # query, no UPDATE of a clock, no re-read of the event just written.
-    assert len(sql) == 10, "\n".join(sql)
+    # query, their notification preferences, their in-portal notifications in one INSERT, which of
+    # them hold the incident's mail thread already, and their mail in one INSERT (the notification
+    # outbox); its SLA event; its three clocks in one INSERT; its audit entry; COMMIT; after it, the
+    # mail relay's flag (queue one task at most). No savepoint (the save's transaction is the only
+    # one), no SLA, matrix or subscription query, no UPDATE of a clock, no re-read of the event just written.
+    assert len(sql) == 13, "\n".join(sql)
     assert not [s for s in sql if "SAVEPOINT" in s]
-    assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 5
+    assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 6
     assert not [s for s in sql if "slas_slaversion" in s or "incidents_priorityrule" in s or "integrations_webhooksubscription" in s]
     assert not [s for s in sql if s.startswith("UPDATE")]
     assert sorted((c.version.sla.name, c.metric) for c in clocks(incident)) == [("Desk OLA", "resolution"), ("P1", "resolution"), ("P1", "response")]
