@@ -170,18 +170,30 @@ def _recipients(recipients) -> list[tuple[str, object]]:
     return out
 
 
+def _lock_threads(roots) -> None:
+    """Two transactions writing a person's first mail about one object at once would both
+    take the root Message-ID (unique): on PostgreSQL a transaction-scoped advisory lock per
+    root makes the second wait for the first to commit, and then see its root taken."""
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(r, 0)) FROM unnest(%s::text[]) AS r ORDER BY r", [sorted(set(roots))])
+
+
 def build(recipients, *, subject: str, body: str, kind: str, about=None, html_body: str = "", calendar: str = "",
           calendar_method: str = "") -> list[OutgoingMail]:
     """Unsaved rows, one per distinct address (users, (address, user id) pairs or address
     strings; inactive users and empty addresses are left out). Mail about an object is
     threaded: a person's first mail about it carries the object's root Message-ID, later
     ones a new one with In-Reply-To/References to the root (set by the relay from `thread`).
-    One query: which of the roots were written already."""
+    Two queries: a lock on the roots, then which of them were written already."""
     people = _recipients(recipients)
     if not people:
         return []
     now = timezone.now()
     roots = {address: thread_root(about, address) for address, _ in people} if about is not None and about.pk is not None else {}
+    if roots:
+        _lock_threads(roots.values())
     started = set(OutgoingMail.objects.filter(message_id__in=list(roots.values())).values_list("message_id", flat=True)) if roots else set()
     rows = []
     for address, user in people:

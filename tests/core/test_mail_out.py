@@ -280,3 +280,46 @@ def test_a_change_window_is_an_invitation_updated_when_its_people_change_and_can
     cancelled = OutgoingMail.objects.filter(kind="changes.window", to_email=deputy.email).order_by("-id").first()
     method, cal, third = calendar_part(cancelled)
     assert method == "CANCEL" and cal["METHOD"] == "CANCEL" and third["SEQUENCE"] == 2 and third["UID"] == first["UID"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_transactions_writing_a_persons_first_mail_about_a_ticket_at_once_both_commit():
+    """The root Message-ID is unique: the second waits for the first (an advisory lock) and then
+    writes a reply to it instead of failing on the unique index."""
+    import threading
+
+    from django.db import connections, transaction
+
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("the lock is PostgreSQL's")
+    caller = UserFactory(email="racer@example.test")
+    agent = UserFactory(email="racer-agent@example.test", roles=["support"])
+    incident = desk.incident_create(actor=agent, caller=caller, title="Race")
+    first_written, results = threading.Event(), {}
+
+    def first():
+        with transaction.atomic():
+            notifications.write([caller], subject="[X] one", body="one", kind="tests.one", about=incident)
+            first_written.set()
+            import time
+
+            time.sleep(1)
+        connections.close_all()
+
+    def second():
+        first_written.wait(5)
+        try:
+            with transaction.atomic():
+                results["rows"] = notifications.write([caller], subject="[X] two", body="two", kind="tests.two", about=incident)
+        except Exception as exc:  # noqa: BLE001 - the failure this test is about
+            results["error"] = exc
+        connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert "error" not in results, results.get("error")
+    one, two = OutgoingMail.objects.filter(to_email=caller.email).order_by("id")
+    assert one.message_id == notifications.thread_root(incident, caller.email) and two.thread == one.message_id != two.message_id

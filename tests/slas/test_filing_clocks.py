@@ -65,12 +65,12 @@ def test_a_filing_with_slas_applicable_costs_a_fixed_number_of_queries(world, qu
         incident = file(world)
     sql = [q["sql"] for q in ctx.captured_queries]
     # The number (a sequence on PostgreSQL); BEGIN; the incident; the group and its members in one
-    # query, their notification preferences, their in-portal notifications in one INSERT, which of
-    # them hold the incident's mail thread already, and their mail in one INSERT (the notification
+    # query, their notification preferences, their in-portal notifications in one INSERT, a lock on
+    # their mail threads' roots and which of them hold one already, and their mail in one INSERT (the notification
     # outbox); its SLA event; its three clocks in one INSERT; its audit entry; COMMIT; after it, the
     # mail relay's flag (queue one task at most). No savepoint (the save's transaction is the only
     # one), no SLA, matrix or subscription query, no UPDATE of a clock, no re-read of the event just written.
-    assert len(sql) == 13, "\n".join(sql)
+    assert len(sql) == 14, "\n".join(sql)
     assert not [s for s in sql if "SAVEPOINT" in s]
     assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 6
     assert not [s for s in sql if "slas_slaversion" in s or "incidents_priorityrule" in s or "integrations_webhooksubscription" in s]
