@@ -91,6 +91,9 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
     )
 
     attachments = GenericRelation("mof.Attachment", content_type_field="ticket_type", object_id_field="ticket_id")
+    ical_sequence = models.PositiveIntegerField(default=0, editable=False, help_text="SEQUENCE of the change window's calendar invitation: raised on each reschedule and on cancellation.")
+    window_invited = models.BooleanField(default=False, editable=False, help_text="A calendar invitation for the change window went out.")
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,9 +19,10 @@ def lock_schedule_marks(sender, name, **kwargs):
 @receiver(transitioned, sender=RequestForChange, dispatch_uid="changes_change_transitioned")
 def change_transitioned(sender, instance, name, actor, **kwargs):
     from changes.conflicts import refresh_marks_around
-    from changes.services import change_after_transition
+    from changes.services import change_after_transition, change_window_after_transition
 
     refresh_marks_around(instance)
+    change_window_after_transition(instance, name)
     change_after_transition(instance, name, actor=actor)
 
 

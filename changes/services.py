@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from changes import conflicts
@@ -105,6 +106,10 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
     if affected_cis is not None and not before_approval:
         raise ValidationError({"affected_cis": "The affected CIs cannot change once the change is approved."})
     stored = (change.status, change.planned_start, change.planned_end)
+    if change.window_invited:
+        from changes.mail import window_people
+
+        invited = {p.pk: p for p in window_people(change)}
     moves = affected_cis is not None or any(k in fields for k in ("implementer", "planned_start", "planned_end"))
     _set_fields(change, fields, allowed)
     _check_parties(change, actor)
@@ -120,7 +125,46 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
             change.test_environment.set(test_environment)
         if refresh:
             conflicts.refresh_marks_around(change, before=stored)
+        if change.window_invited and change.status in SCHEDULED_STATES:
+            _window_changed(change, stored, invited)
     return change
+
+
+def _window_changed(change: RequestForChange, stored, invited) -> None:
+    """The change window moved or its people changed: the invitation again with a higher
+    SEQUENCE, and METHOD:CANCEL to whoever is no longer invited."""
+    from changes.mail import window_mail, window_people
+
+    now_invited = {p.pk: p for p in window_people(change)}
+    if (change.planned_start, change.planned_end) == stored[1:] and set(now_invited) == set(invited):
+        return
+    _window_mail(change, update=True)
+    dropped = [p for pk, p in invited.items() if pk not in now_invited]
+    if dropped:
+        window_mail(change, cancelled=True, people=dropped)
+
+
+def _window_mail(change: RequestForChange, *, update: bool = False, cancelled: bool = False) -> None:
+    """The change window's invitation, its update or its cancellation (changes.mail), each
+    after the first with a higher SEQUENCE, so calendars replace the event they hold."""
+    from changes.mail import window_mail
+
+    if update or cancelled:
+        RequestForChange.objects.filter(pk=change.pk).update(ical_sequence=F("ical_sequence") + 1)
+        change.ical_sequence += 1
+    if not change.window_invited:
+        RequestForChange.objects.filter(pk=change.pk).update(window_invited=True)
+        change.window_invited = True
+    window_mail(change, update=update, cancelled=cancelled)
+
+
+def change_window_after_transition(change: RequestForChange, name: str) -> None:
+    """Scheduling a change invites its people to the change window; cancelling a change that
+    had one sends METHOD:CANCEL. (Called by the transition door, in its transaction.)"""
+    if name == "schedule" and change.planned_start and change.planned_end:
+        _window_mail(change, update=change.window_invited)
+    elif name == "cancel" and change.window_invited:
+        _window_mail(change, cancelled=True)
 
 
 def change_analyse_impact(*, actor, change: RequestForChange) -> RequestForChange:

@@ -327,19 +327,11 @@ def disabled_notice_mail(subscription: WebhookSubscription) -> list:
     """Tell the owner that the portal disabled their subscription, and why: stored in the
     notification outbox in the disabling transaction (mof.notifications)."""
     from mof import notifications
-    from mof.links import absolute_url
 
-    return notifications.write(
-        [subscription.owner],
-        subject=f"[MOF] Webhook subscription disabled: {subscription.name}",
-        body=(
-            f"The webhook subscription {subscription.name!r} ({subscription.url}) was disabled.\n"
-            f"{subscription.disabled_reason}\n\n"
-            f"The delivery log shows each attempt and its answer; enable the subscription again once the receiver works:\n"
-            f"{absolute_url(subscription)}\n"
-        ),
+    return notifications.write_from_template(
+        [subscription.owner], "integrations/subscription_disabled", {"subscription": subscription},
+        subject=f"Webhook subscription disabled: {subscription.name}", about=subscription,
         kind="integrations.subscription_disabled",
-        about=subscription,
     )
 
 

@@ -183,3 +183,21 @@ def active_section(path: str) -> str:
 
 def navigation(request):
     return {"nav_quadrants": QUADRANTS, "nav_active": active_section(getattr(request, "path", ""))}
+
+
+def notifications(request):
+    """The unread count for the header's badge: one indexed COUNT, run only when a page
+    renders the badge (the value is computed on first use, then kept for the request)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    cache = {}
+
+    def unread():
+        if "n" not in cache:
+            from mof.notifications import unread_count
+
+            cache["n"] = unread_count(user)
+        return cache["n"]
+
+    return {"notifications_unread": unread}

@@ -352,5 +352,5 @@ class ReviewDecisionRecord(models.Model):
 # Security administration: API tokens and login lockouts (mof.tokens, mof.lockout).
 from mof.models_access import ApiToken, LoginLockout  # noqa: F401
 from mof.models_health import Heartbeat  # noqa: F401
-from mof.models_mail import MailStatus, OutgoingMail, RelayFlag  # noqa: F401
+from mof.models_mail import Delivery, MailStatus, Notification, NotificationPreference, OutgoingMail, RelayFlag  # noqa: F401
 from mof.models_attachments import Attachment  # noqa: F401,E402

@@ -36,6 +36,9 @@ class OutgoingMail(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True, help_text="A relay is sending it; the claim lapses if it dies.")
     sent_at = models.DateTimeField(null=True, blank=True)
+    thread = models.CharField(max_length=250, blank=True, help_text="The root Message-ID of the object's thread: In-Reply-To and References of every later mail.")
+    calendar = models.TextField(blank=True, help_text="An iCalendar invitation sent as the text/calendar part.")
+    calendar_method = models.CharField(max_length=10, blank=True, help_text="REQUEST or CANCEL.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -59,3 +62,54 @@ class RelayFlag(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Delivery(models.TextChoices):
+    """How a person hears of one kind of event (mof.notifications.write)."""
+
+    IMMEDIATELY = "immediately", "Immediately, by e-mail"
+    DIGEST = "digest", "In a daily digest e-mail"
+    PORTAL = "portal", "In the portal only"
+    OFF = "off", "Off"
+
+
+class NotificationPreference(models.Model):
+    """A person's choice for one kind of event; no row means immediately."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences")
+    event = models.CharField(max_length=60, help_text="A kind of event (mof.notifications.EVENTS).")
+    delivery = models.CharField(max_length=12, choices=Delivery.choices, default=Delivery.IMMEDIATELY)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "event"], name="notification_preference_unique")]
+
+    def __str__(self):
+        return f"{self.user}: {self.event} {self.delivery}"
+
+
+class Notification(models.Model):
+    """One notification to one person, listed in the portal (/notifications/), written
+    with the outbox rows (or instead of them); `digest` rows wait for the daily digest."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=60)
+    title = models.CharField(max_length=250)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True, help_text="The page it is about (a path).")
+    subject_label = models.CharField(max_length=100, blank=True)
+    subject_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    digest = models.BooleanField(default=False, help_text="Goes out in the daily digest mail.")
+    digested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user"], name="notification_unread_idx", condition=Q(read_at__isnull=True)),
+            models.Index(fields=["user", "-created_at"], name="notification_user_idx"),
+            models.Index(fields=["user"], name="notification_digest_idx", condition=Q(digest=True, digested_at__isnull=True)),
+        ]
+
+    def __str__(self):
+        return f"{self.title} → {self.user}"

@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mof.context_processors.navigation",
+                "mof.context_processors.notifications",
             ],
         },
     },
@@ -265,6 +266,7 @@ MOF_TASK_QUEUES = {
         "mof.send_outgoing_mail", "mof.notify_transition", "incidents.notify", "incidents.send_major_update",
         "changes.notify_stakeholders", "reviews.notify_agenda_published", "reviews.notify_decision",
         "integrations.send_disabled_notice", "incidents.poll_mailbox",
+        "integrations.send_disabled_notice", "mof.send_notification_digest",
     ),
     "recompute": ("slas.recompute_plan", "slas.recompute_chunk"),
     "batch": (
@@ -283,6 +285,10 @@ CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in MOF_TASK_QUEUES
 # old the worker's heartbeat (the mof.heartbeat task beat queues every minute) and beat's
 # record of queueing it may be, and the webhook outbox and notification mail backlogs at
 # which the portal is not ready.
+# The daily notification digest (mof.notifications.send_digests) goes out at this hour, local time.
+MOF_NOTIFICATION_DIGEST_HOUR = int(os.environ.get("MOF_NOTIFICATION_DIGEST_HOUR", "7"))
+# In-portal notifications (/notifications/) are kept this many days.
+MOF_NOTIFICATION_RETENTION_DAYS = int(os.environ.get("MOF_NOTIFICATION_RETENTION_DAYS", "90"))
 MOF_READY_TIMEOUT_SECONDS = float(os.environ.get("MOF_READY_TIMEOUT_SECONDS", "2"))
 MOF_READY_WORKER_MAX_AGE = int(os.environ.get("MOF_READY_WORKER_MAX_AGE", "180"))
 MOF_READY_BEAT_MAX_AGE = int(os.environ.get("MOF_READY_BEAT_MAX_AGE", "300"))

@@ -15,9 +15,25 @@ def send_outgoing_mail() -> dict:
     with audit.acting_as(None, via="task:mof.send_outgoing_mail"):
         result = notifications.deliver_pending()
         result["purged"] = notifications.purge_sent()
+        result["purged_notifications"] = notifications.purge_notifications()
     if result["more"]:
         notifications.queue_relay()
     return result
+
+
+@shared_task(name="mof.send_notification_digest", acks_late=True)
+def send_notification_digest(force: bool = False) -> int:
+    """Beat queues this every hour; at MOF_NOTIFICATION_DIGEST_HOUR (local time), or when
+    forced, each person who chose a daily digest gets one mail with the items waiting."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from mof import notifications
+
+    if not force and timezone.localtime().hour != settings.MOF_NOTIFICATION_DIGEST_HOUR:
+        return 0
+    with audit.acting_as(None, via="task:mof.send_notification_digest"):
+        return notifications.send_digests()
 
 
 @shared_task(name="mof.notify_transition", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)

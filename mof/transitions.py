@@ -197,19 +197,27 @@ def _safe_get(model, pk):
 
 
 def transition_mail(obj, name: str, source: str, target: str, actor_id=None) -> list:
-    """Tell the people concerned that an object moved: outbox rows in the caller's transaction."""
+    """Tell the people concerned that an object moved: outbox rows in the caller's transaction,
+    from templates/mail/transition, in the workflow's words (state labels, the transition's label)."""
     from mof import notifications
-    from mof.links import absolute_url
     from mof.tasks import notification_recipients
 
     recipients = notification_recipients(obj, actor_id)
     if not recipients:
         return []
-    label = type(obj)._meta.verbose_name
-    return notifications.write(
-        recipients,
-        subject=f"[MOF] {label} {obj}: {source} → {target}",
-        body=f"{label.capitalize()} {obj} moved from {source} to {target} ({name}).\n{absolute_url(obj)}\n",
-        kind=f"{type(obj)._meta.label_lower}.{name}",
-        about=obj,
+    model = type(obj)
+    states = dict(_state_field(model).flatchoices)
+    before, after = str(states.get(source, source)), str(states.get(target, target))
+    action = getattr(model, name, None)
+    meta = getattr(action, "_django_fsm", None)
+    custom = meta.get_transition(source).custom if meta is not None and meta.get_transition(source) is not None else {}
+    label = model._meta.verbose_name
+    title = getattr(obj, "title", "") or getattr(obj, "name", "") or str(obj)
+    ref = notifications.reference(obj)
+    return notifications.write_from_template(
+        recipients, "transition",
+        {"obj": obj, "what": f"{label} {obj}", "kind_label": label, "before": before, "after": after,
+         "action": str(custom.get("label", name.replace("_", " ").capitalize()))},
+        subject=f"{title}: {before} → {after}" if ref else f"{label.capitalize()} {title}: {before} → {after}",
+        about=obj, kind=f"{model._meta.label_lower}.{name}",
     )

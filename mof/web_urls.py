@@ -1,7 +1,7 @@
 """Pages. Each quadrant's app adds its own under its landing page."""
 from django.urls import include, path
 
-from mof import views, views_attachments, views_csv
+from mof import views, views_attachments, views_csv, views_notifications
 from mof.identity import oidc
 from mof.identity import views as identity_views
 
@@ -18,6 +18,10 @@ urlpatterns = [
     path("attachments/<int:pk>/", views_attachments.attachment_download, name="attachment_download"),
     path("password-reset/<uidb64>/<token>/", identity_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     # The quadrants and the reviews.
+    path("notifications/", views_notifications.notification_list, name="notification_list"),
+    path("notifications/read/", views_notifications.notification_read_all, name="notification_read_all"),
+    path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
+    path("notifications/preferences/", views_notifications.notification_preferences, name="notification_preferences"),
     path("changing/", include("changes.urls")),
     path("operating/security/", include("mof.accounts_urls")),  # service accounts, API tokens, lockouts
     path("operating/", include("operations.urls")),

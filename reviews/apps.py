@@ -6,6 +6,6 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews: the four MOF review milestones"
 
     def ready(self):
-        from reviews import decisions, policy  # noqa: F401 - the decisions registry fills itself
+        from reviews import decisions, policy, receivers  # noqa: F401 - the decisions registry fills itself
 
         policy.register()

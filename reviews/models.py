@@ -35,6 +35,7 @@ class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Audited
     opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    ical_sequence = models.PositiveIntegerField(default=0, editable=False, help_text="SEQUENCE of the calendar invitation: raised on each reschedule and on cancellation.")
 
     class Meta:
         ordering = ["-scheduled_at", "-id"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from mof import audit, policy, review_gate, separation
@@ -64,6 +64,7 @@ def meeting_create(
     with audit.acting_as(actor), transaction.atomic():
         meeting.save()
         meeting.attendees.set({chair.pk, *[getattr(a, "pk", a) for a in attendees]})
+        _mail("meeting_invitation_mail", meeting)
     return meeting
 
 
@@ -75,14 +76,30 @@ def meeting_update(*, actor, meeting: Meeting, attendees=None, **fields) -> Meet
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    before = (meeting.scheduled_at, meeting.duration_minutes, meeting.location)
     for name, value in fields.items():
         setattr(meeting, name, value)
     meeting.full_clean(exclude=["state", "chair"], validate_unique=False)
+    moved = (meeting.scheduled_at, meeting.duration_minutes, meeting.location) != before
     with audit.acting_as(actor), transaction.atomic():
+        if moved:  # rescheduled: the invitation goes again with a higher SEQUENCE
+            meeting.ical_sequence += 1
         meeting.save()
         if attendees is not None:
             meeting.attendees.set({meeting.chair_id, *[getattr(a, "pk", a) for a in attendees]})
+        if moved:
+            _mail("meeting_invitation_mail", meeting, update=True)
     return meeting
+
+
+def meeting_after_transition(meeting: Meeting, name: str) -> None:
+    """A cancelled meeting is cancelled in the attendees' calendars: METHOD:CANCEL with a
+    higher SEQUENCE (called by the transition door, in its transaction)."""
+    if name != "cancel":
+        return
+    Meeting.objects.filter(pk=meeting.pk).update(ical_sequence=F("ical_sequence") + 1)
+    meeting.ical_sequence += 1
+    _mail("meeting_invitation_mail", meeting)
 
 
 def emergency_cab_convene(*, actor, attendees=(), quorum: int | None = None, title: str = "") -> Meeting:
@@ -377,12 +394,12 @@ def _transition_names(subject) -> set[str]:
     return set(transition_names(type(subject)))
 
 
-def _mail(task_name: str, *args) -> None:
+def _mail(task_name: str, *args, **kwargs) -> None:
     """Compose the mail now, in the caller's transaction, into the notification outbox
     (mof.notifications): it commits with the decision and is sent after commit."""
     from reviews import tasks
 
-    getattr(tasks, task_name)(*args)
+    getattr(tasks, task_name)(*args, **kwargs)
 
 
 def parse_subject(reference: str):

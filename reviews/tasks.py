@@ -1,54 +1,62 @@
-"""Mail around review meetings: take ids, reload and compose. reviews.services calls them
-inside its transaction (the mail is stored in the notification outbox, mof.notifications,
-and sent after commit); as tasks they remain for messages queued before the outbox."""
+"""Mail around review meetings: take ids, reload and compose from the templates under
+templates/mail/reviews/. reviews.services calls them inside its transaction (the mail is
+stored in the notification outbox, mof.notifications, and sent after commit); as tasks they
+remain for messages queued before the outbox. Invitations carry the meeting as a calendar
+invitation (reviews.ics, mof.ical): METHOD:REQUEST with the meeting's SEQUENCE, or CANCEL."""
 from celery import shared_task
-from django.conf import settings
-from django.urls import reverse
-from django.utils import timezone
 
-from mof import notifications
+from mof import ical, notifications
 from mof.links import absolute_url
+from mof.notifications import person, when
 
 PAST = {"approve": "approved", "reject": "rejected"}
 
 
-def _url(path: str) -> str:
-    return absolute_url(path)
+def _meeting_facts(meeting) -> list:
+    return [
+        ("When", f"{when(meeting.scheduled_at)} ({meeting.duration_minutes} min)"),
+        ("Where", meeting.location or "see the invitation"),
+        ("Chair", person(meeting.chair)),
+        ("Status", meeting.get_state_display()),
+    ]
 
 
-def _when(value) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d %H:%M %Z}" if value else "not scheduled"
+def _attendees(meeting) -> list:
+    return list(meeting.attendees.filter(is_active=True).order_by("username"))
 
 
-def _send(messages, *, kind: str, about) -> int:
-    """(subject, body, from, [address]) tuples into the outbox, one row per recipient."""
-    rows = []
-    for subject, body, _sender, to in messages:
-        rows += notifications.build([a for a in to if a], subject=subject, body=body, kind=kind, about=about)
-    return len(notifications.write_rows(rows))
+def meeting_invitation_mail(meeting, *, update: bool = False) -> int:
+    """The invitation (or, after a reschedule, its update; after a cancellation, METHOD:CANCEL)
+    to every attendee, the calendar part carrying the meeting's current SEQUENCE."""
+    from reviews import ics
+    from reviews.choices import MeetingState
+
+    attendees = _attendees(meeting)
+    event = ics.meeting_event(meeting, attendees=attendees)
+    cancelled = meeting.state == MeetingState.CANCELLED
+    what = "cancelled" if cancelled else ("moved" if update else "invitation")
+    return len(notifications.write_from_template(
+        attendees, "reviews/invitation",
+        {"meeting": meeting, "fields": _meeting_facts(meeting), "update": update, "cancelled": cancelled},
+        subject=f"{meeting.name}: {what}", about=meeting, kind="reviews.invitation",
+        calendar=ical.invitation(event), calendar_method=event.method,
+    ))
 
 
 @shared_task(name="reviews.notify_agenda_published", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def notify_agenda_published(meeting_id: int) -> int:
-    """Send each attendee the agenda, with the invitation link."""
-    from reviews import selectors
+    """Send each attendee the agenda with the invitation; invite the stakeholders of the
+    changes on it (MOF: everyone a change can touch is invited to the review that decides it)."""
+    from reviews import ics, selectors
     from reviews.models import Meeting
 
     meeting = Meeting.objects.filter(pk=meeting_id).select_related("chair").first()
     if meeting is None:
         return 0
     items = selectors.agenda(meeting)
-    lines = [f"{i.position}. {i.subject or i.subject_repr}" for i in items] or ["(nothing yet)"]
-    body = (
-        f"{meeting}\nWhen: {_when(meeting.scheduled_at)} ({meeting.duration_minutes} min)\n"
-        f"Where: {meeting.location or 'see the invitation'}\nChair: {meeting.chair}\n\nAgenda:\n" + "\n".join(lines) + "\n\n"
-        f"Meeting page: {_url(meeting.get_absolute_url())}\n"
-        f"Add it to your calendar: {_url(reverse('review_meeting_ics', args=[meeting.pk]))}\n"
-    )
-    subject = f"[MOF] Agenda: {meeting}"
-    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [u.email]) for u in meeting.attendees.filter(is_active=True).exclude(email="")]
-    # MOF: everyone a change can touch is invited to the review that decides it.
-    attendee_ids = set(meeting.attendees.values_list("pk", flat=True))
+    agenda = [f"{i.position}. {i.subject or i.subject_repr}" for i in items]
+    attendees = _attendees(meeting)
+    attendee_ids = {u.pk for u in meeting.attendees.all()}
     invited: dict[int, tuple] = {}
     for item in items:
         stakeholders = getattr(item.subject, "stakeholders", None) if item.subject is not None else None
@@ -61,14 +69,20 @@ def notify_agenda_published(meeting_id: int) -> int:
             why = "; ".join(stake.reasons) or "affected by it"
             entry = invited.setdefault(user.pk, (user, []))
             entry[1].append(f"{item.subject} ({why})")
+    everyone = attendees + [user for user, _ in invited.values()]
+    event = ics.meeting_event(meeting, agenda=items, attendees=everyone)
+    calendar = ical.invitation(event)
+    context = {"meeting": meeting, "agenda": agenda, "fields": _meeting_facts(meeting)}
+    rows = notifications.write_from_template(
+        attendees, "reviews/agenda_published", context, subject=f"{meeting.name}: agenda", about=meeting,
+        calendar=calendar, calendar_method=event.method,
+    )
     for user, reasons in invited.values():
-        messages.append((
-            f"[MOF] You are invited: {meeting}",
-            body + "\nYou are invited because the meeting decides changes that affect you:\n" + "\n".join(f"- {r}" for r in reasons)
-            + "\nComment on the change before the meeting to be heard.\n",
-            settings.DEFAULT_FROM_EMAIL, [user.email],
-        ))
-    return _send(messages, kind="reviews.agenda_published", about=meeting)
+        rows += notifications.write_from_template(
+            [user], "reviews/invited", {**context, "reasons": reasons}, subject=f"{meeting.name}: you are invited", about=meeting,
+            kind="reviews.invitation", calendar=calendar, calendar_method=event.method,
+        )
+    return len(rows)
 
 
 @shared_task(name="reviews.notify_decision", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -86,28 +100,25 @@ def notify_decision(item_id: int) -> int:
     if option is None or subject_obj is None:
         return 0
     meeting = item.meeting
-    link = _url(subject_obj.get_absolute_url()) if hasattr(subject_obj, "get_absolute_url") else ""
-    why = f"Reason: {item.reason}\n" if item.reason else ""
-    messages = []
+    title = getattr(subject_obj, "title", None) or getattr(subject_obj, "name", None) or str(subject_obj)
+    context = {
+        "item": item, "meeting": meeting, "subject_obj": subject_obj, "option": option.label, "decided_by": person(item.decided_by),
+        "decided_at": when(item.decided_at), "meeting_url": absolute_url(meeting),
+        "planned": when(getattr(subject_obj, "planned_start", None)),
+    }
     if option.notify == "requester":
         requester = getattr(subject_obj, "requester", None)
         if requester is not None and requester.is_active:
-            messages.append((
-                f"[MOF] {subject_obj}: {PAST.get(option.value, option.label)} by the {meeting.name}",
-                f"Your request {subject_obj} was decided at {meeting} ({meeting.reference}): {option.label}.\n{why}"
-                f"Decided by {item.decided_by} at {_when(item.decided_at)}.\n{link}\n",
-                settings.DEFAULT_FROM_EMAIL, [requester.email],
+            return len(notifications.write_from_template(
+                [requester], "reviews/decision", {**context, "audience": "requester"},
+                subject=f"{title}: {PAST.get(option.value, option.label)} by the {meeting.name}", about=subject_obj, kind="reviews.decision",
             ))
     elif option.notify == "implementer":
-        people = _implementers(subject_obj)
-        for person in people:
-            messages.append((
-                f"[MOF] {subject_obj} is ready for deployment",
-                f"{subject_obj} passed the {meeting.name} ({meeting.reference}): go.\n{why}"
-                f"You are its implementer. Planned: {_when(getattr(subject_obj, 'planned_start', None))}.\n{link}\n",
-                settings.DEFAULT_FROM_EMAIL, [person.email],
-            ))
-    return _send(messages, kind="reviews.decision", about=subject_obj)
+        return len(notifications.write_from_template(
+            _implementers(subject_obj), "reviews/decision", {**context, "audience": "implementer"},
+            subject=f"{title}: ready for deployment", about=subject_obj, kind="reviews.decision",
+        ))
+    return 0
 
 
 def _implementers(subject) -> list:

@@ -383,10 +383,7 @@ def meeting_minutes(request, pk):
 @login_required
 def meeting_ics(request, pk):
     meeting = _get_or_404(_meeting_get, request.user, pk)
-    body = ics.meeting_invitation(
-        meeting, host=request.get_host().split(":")[0] or "mof-portal", url=request.build_absolute_uri(meeting.get_absolute_url()),
-        agenda=selectors.agenda(meeting),
-    )
+    body = ics.meeting_invitation(meeting, agenda=selectors.agenda(meeting))
     response = HttpResponse(body.encode("utf-8"), content_type="text/calendar; charset=utf-8; method=" + ("CANCEL" if meeting.state == MeetingState.CANCELLED else "REQUEST"))
     response["Content-Disposition"] = f'attachment; filename="review-{meeting.pk}.ics"'
     return response

@@ -368,18 +368,18 @@ def notify_clock(notification_id: int) -> int:
 
 def _clock_mail(notification, clock, incident, recipients, who) -> list:
     from mof import notifications
-    from mof.links import absolute_url
+    from mof.notifications import when
 
+    breach = notification.threshold >= 100
     what = f"{clock.version.sla}, {clock.get_metric_display()}"
-    if notification.threshold >= 100:
-        subject = f"[MOF] SLA breached: {incident.reference} ({what})"
-    else:
-        subject = f"[MOF] SLA warning {notification.threshold}%: {incident.reference} ({what})"
-    body = (
-        f"{incident.reference} {incident.title}\nDue: {f'{timezone.localtime(clock.due_at):%Y-%m-%d %H:%M %Z}' if clock.due_at else 'not set'}\n"
-        f"You are told as {who}.\n{absolute_url(incident)}\n"
+    return notifications.write_from_template(
+        recipients, "slas/clock",
+        {"incident": incident, "breach": breach, "threshold": notification.threshold, "who": who, "what": what,
+         "fields": [("SLA", str(clock.version.sla)), ("Measure", clock.get_metric_display()), ("Due", when(clock.due_at)),
+                    ("Priority", f"P{incident.priority}"), ("Status", incident.get_status_display())]},
+        subject=f"SLA breached: {incident.title} ({what})" if breach else f"SLA warning {notification.threshold}%: {incident.title} ({what})",
+        about=incident, kind="slas.breach" if breach else "slas.warning",
     )
-    return notifications.write(recipients, subject=subject, body=body, kind="slas.breach" if notification.threshold >= 100 else "slas.warning", about=incident)
 
 
 # --- calendars and SLAs -----------------------------------------------------------

@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from mof.api import views, views_accounts
+from mof.api import views, views_accounts, views_notifications
 
 router = DefaultRouter(trailing_slash=True)
 router.register("users", views.UserViewSet, basename="user")
@@ -14,6 +14,7 @@ router.register("risk-thresholds", views.RiskThresholdViewSet, basename="riskthr
 router.register("risk-assessments", views.RiskAssessmentViewSet, basename="riskassessment")
 router.register("service-accounts", views_accounts.ServiceAccountViewSet, basename="serviceaccount")
 router.register("tokens", views_accounts.MyTokenViewSet, basename="apitoken")
+router.register("notifications", views_notifications.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     # First: incidents are the API's busiest resources, and the resolver tries every pattern

@@ -130,7 +130,7 @@ def test_notification_is_queued_only_after_commit(infra_user, django_capture_on_
     assert len(callbacks) == 1 and mailoutbox == []
     callbacks[0]()
     assert mailoutbox[0].to == ["owner@example.test"]
-    assert "in_service" in mailoutbox[0].subject
+    assert "Planned → In service" in mailoutbox[0].subject
 
 
 def test_review_gate_records_a_decision_and_fires_the_transition(manager, infra_user):

@@ -86,7 +86,7 @@ def test_worker_mails_the_owner_after_a_transition(builtin_data, celery_worker, 
     assert len(sent()) == 1
     [message] = messages
     assert message.to == ["owner@example.test"]
-    assert "planned" in message.subject and "in_service" in message.subject
+    assert "Planned → In service" in message.subject and "in_service" not in message.subject
 
 
 @needs_postgres

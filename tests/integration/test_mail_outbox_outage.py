@@ -130,5 +130,5 @@ def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(builti
     assert len(set(message_ids)) == 10, "a Message-ID twice"
     assert sorted(message_ids) == sorted(OutgoingMail.objects.values_list("message_id", flat=True))
     assert {m.to[0] for m in mailoutbox} == {"agent@example.test"}
-    assert sorted(m.subject.split(":")[0] for m in mailoutbox) == sorted(f"[MOF] {i.reference} {i.title}" for i in incidents)
+    assert sorted(m.subject.split(":")[0] for m in mailoutbox) == sorted(f"[{i.reference}] {i.title}" for i in incidents)
     assert not OutgoingMail.objects.exclude(status=MailStatus.SENT).exists()

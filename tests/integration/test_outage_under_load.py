@@ -325,7 +325,8 @@ def short(answer) -> str:
 
 
 def moved(subject: str):
-    return subject.rsplit("→", 1)[1].strip() if "→" in subject else None
+    """The state a transition mail's subject names ("… New → In progress"), as its code."""
+    return subject.rsplit("→", 1)[1].strip().lower().replace(" ", "_") if "→" in subject else None
 
 
 def mail_kind(subject: str, group: str) -> str:

@@ -44,7 +44,7 @@ needs_services = [
     pytest.mark.skipif(not ON_REDIS, reason="needs Redis (set CELERY_BROKER_URL=redis://...)"),
 ]
 T = dt.time
-SUBJECT = re.compile(r"\[MOF\] SLA (?:warning (\d+)%|(breached)): (\S+) \(.*, (Time to \w+)\)")
+SUBJECT = re.compile(r"\[(?P<ref>[A-Z]+-\d+)\] SLA (?:warning (?P<threshold>\d+)%|(?P<breached>breached)): .* \(.*, (?P<metric>Time to \w+)\)")
 
 
 # --- a worker process --------------------------------------------------------------
@@ -169,9 +169,9 @@ def mails(mail_dir: Path) -> Counter:
             subject = email.message_from_string(chunk.strip() + "\n")["Subject"] or ""
             m = SUBJECT.search(" ".join(subject.split()))
             if m:
-                threshold = 100 if m.group(2) else int(m.group(1))
-                metric = "response" if m.group(4) == "Time to respond" else "resolution"
-                seen[(m.group(3), metric, threshold)] += 1
+                threshold = 100 if m.group("breached") else int(m.group("threshold"))
+                metric = "response" if m.group("metric") == "Time to respond" else "resolution"
+                seen[(m.group("ref"), metric, threshold)] += 1
     return seen
 
 

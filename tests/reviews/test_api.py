@@ -122,7 +122,7 @@ def test_publish_agenda_mails_the_attendees(people, mailoutbox, django_capture_o
         r = api_as(people["chair"]).post(url(meeting, "publish/"), {}, format="json")
     assert r.status_code == 200 and r.json()["agenda_published_at"]
     assert len(callbacks) == 1
-    agenda_mails = [m for m in mailoutbox if m.subject.startswith("[MOF] Agenda")]
+    agenda_mails = [m for m in mailoutbox if m.subject == f"[{meeting.reference}] {meeting.name}: agenda"]
     assert sorted(m.to[0] for m in agenda_mails) == sorted(u.email for u in meeting.attendees.all())
     assert "CHG-" in agenda_mails[0].body
     assert links(agenda_mails[0].body) and all(link.startswith(f"{settings.MOF_BASE_URL}/") for link in links(agenda_mails[0].body))
@@ -148,7 +148,7 @@ def test_publishing_the_agenda_invites_everyone_the_changes_affect(people, mailo
     with django_capture_on_commit_callbacks(execute=True):
         api_as(people["chair"]).post(url(meeting, "publish/"), {}, format="json")
     [invitation] = [m for m in mailoutbox if m.to == ["exchange@example.test"]]
-    assert invitation.subject.startswith("[MOF] You are invited") and "owner of service Exchange mail" in invitation.body
+    assert invitation.subject == f"[{meeting.reference}] {meeting.name}: you are invited" and "owner of service Exchange mail" in invitation.body
 
 
 def test_an_agenda_item_with_votes_cast_is_not_removed(cab, people):

@@ -1,8 +1,10 @@
 """Pages: meetings, meeting mode (htmx and without JavaScript), minutes, the invitation,
 the admin; the meeting page in a constant number of queries."""
 import datetime as dt
+from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -189,7 +191,8 @@ def test_ics_invitation_is_valid_rfc5545(client, people):
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR" and "VERSION:2.0" in lines
     assert any(line.startswith("PRODID:") for line in lines)
     props = {line.split(":", 1)[0].split(";", 1)[0]: line for line in lines}
-    assert props["UID"] == f"UID:review-meeting-{meeting.pk}@testserver"
+    # The same UID as the invitation mailed to the attendees: from MOF_BASE_URL, not the request.
+    assert props["UID"] == f"UID:review-meeting-{meeting.pk}@{urlparse(settings.MOF_BASE_URL).hostname}"
     utc = when.astimezone(dt.timezone.utc)
     assert props["DTSTART"] == f"DTSTART:{utc:%Y%m%dT%H%M%SZ}"
     assert props["DTEND"] == f"DTEND:{utc + dt.timedelta(minutes=60):%Y%m%dT%H%M%SZ}"

@@ -65,14 +65,16 @@ def test_a_filing_with_slas_applicable_costs_a_fixed_number_of_queries(world, qu
         incident = file(world)
     sql = [q["sql"] for q in ctx.captured_queries]
     # BEGIN; the number (a sequence on PostgreSQL); the incident, in the savepoint that lets a
-    # taken number be drawn again, with the group and its members in one query, their mail in one
-    # INSERT (the notification outbox) and its audit entry; its SLA event; its three clocks in one
-    # INSERT (the filing service calls the SLA service in its transaction); COMMIT; after it, the
-    # mail relay's flag (queue one task at most). No SLA, matrix or subscription query, no UPDATE
-    # of a clock, no re-read of the event just written.
-    assert len(sql) == 12, "\n".join(sql)
+    # taken number be drawn again, with the group and its members in one query, their
+    # notification preferences, their in-portal notifications in one INSERT, a lock on their mail
+    # threads' roots and which of them hold one already, their mail in one INSERT (the
+    # notification outbox) and its audit entry; its SLA event; its three clocks in one INSERT (the
+    # filing service calls the SLA service in its transaction); COMMIT; after it, the mail relay's
+    # flag (queue one task at most). No SLA, matrix or subscription query, no UPDATE of a clock,
+    # no re-read of the event just written.
+    assert len(sql) == 16, "\n".join(sql)
     assert len([s for s in sql if "SAVEPOINT" in s]) == 2
-    assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 5
+    assert "mof_relayflag" in sql[-1] and [s.split()[0] for s in sql[:-1]].count("INSERT") == 6
     assert not [s for s in sql if "slas_slaversion" in s or "incidents_priorityrule" in s or "integrations_webhooksubscription" in s]
     assert not [s for s in sql if s.startswith("UPDATE")]
     assert sorted((c.version.sla.name, c.metric) for c in clocks(incident)) == [("Desk OLA", "resolution"), ("P1", "resolution"), ("P1", "response")]

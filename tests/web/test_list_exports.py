@@ -57,6 +57,7 @@ NOT_LISTS = {
     "risk_matrix": "the Risk Model's probability x impact grid, fixed in size",
     "priority_matrix": "the impact x urgency grid a manager edits, fixed in size",
     "reviews": "the four milestones and the last 20 decisions; their meetings export from the meeting list",
+    "notification_preferences": "a person's choice per kind of event, a form of fixed size",
 }
 # Not pages: they answer to their own route names elsewhere or are not for browsers.
 NOT_WALKED = {"logout", "login"}
@@ -142,7 +143,11 @@ TEMPLATES_NOT_LISTS = {
     "integrations/delivery_detail.html": "the attempts of one delivery",
     "mof/_history.html": "one object's audit trail, on its page",
     "mof/_attachments.html": "the files of one ticket, on its page",
+    "mail/_fields.html": "the facts of one mail",
+    "mail/base.html": "the layout of every HTML mail",
+    "mail/digest.html": "one digest mail",
     "mof/ci_detail.html": "one CI; its relationships export at relationship_export",
+    "mof/notification_preferences.html": "a person's choice per kind of event, a form of fixed size",
     "mof/csv_import.html": "the preview of an uploaded file",
     "mof/reviews.html": "the review milestones' landing page",
     "mof/risk_matrix.html": "a fixed grid",

@@ -97,6 +97,7 @@ def _objects(admin):
     from integrations.models import WebhookDelivery, WebhookSubscription
     from mof.models import Attachment, CIRelationship, ConfigurationItem, Service, User
     from mof.models_access import ApiToken, LoginLockout
+    from mof.models_mail import Notification
     from operations.models import FreezeWindow, MaintenanceWindow
     from operations.models_jobs import Job
     from reviews.models import Meeting
@@ -117,6 +118,7 @@ def _objects(admin):
         "changing/templates/": _first(StandardChangeTemplate),
         "operating/security/service-accounts/": _first(User, is_service_account=True),
         "operating/security/tokens/": _first(ApiToken, user=admin),
+        "notifications/": _first(Notification, user=admin) or Notification.objects.create(user=admin, kind="transition", title="A notification for the crawler"),
         "operating/security/lockouts/": _first(LoginLockout),
         "operating/windows/maintenance/": _first(MaintenanceWindow),
         "operating/freezes/": _first(FreezeWindow),
