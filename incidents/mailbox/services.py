@@ -24,7 +24,6 @@ from incidents.mailbox.parsing import ParsedMail, parse
 from incidents.models import Incident, Problem
 from incidents.models_inbound import InboundMessage, InboundOutcome
 from mof import audit, notifications, policy
-from mof.links import absolute_url
 from mof.models import User
 from mof.models_mail import OutgoingMail
 from mof.transitions import TransitionBlocked, perform_transition
@@ -299,25 +298,17 @@ def _attach_from_mail(parsed, record, ticket, person, *, note=None) -> str:
 
 def acknowledge(incident: Incident, parsed: ParsedMail | None = None) -> list:
     """The caller's receipt, with the reference in the subject that a reply is recognised by."""
-    url = absolute_url(incident)
-    body = (
-        f"Hello {incident.caller},\n\n"
-        f"We received your mail and opened incident {incident.reference}: {incident.title}\n"
-        "The service desk will take it up. Reply to this mail to add to it "
-        "(keep the reference in the subject).\n\n"
-        f"{url}\n"
+    return notifications.write_from_template(
+        [incident.caller], "incidents/mail_received", {"caller": notifications.person(incident.caller)},
+        subject=f"{incident.title}: received", about=incident,
     )
-    return notifications.write([incident.caller], subject=f"[{incident.reference}] {incident.title}: received", body=body, kind="incidents.mail_received", about=incident)
 
 
 def _refusal(parsed: ParsedMail) -> list:
-    body = (
-        "Hello,\n\n"
-        f"Thank you for your mail \"{parsed.subject or '(no subject)'}\". The service desk takes mail only from "
-        "people it knows, and your address is not among them, so no incident was opened.\n"
-        "Please call the service desk, or ask your IT contact to give you access to the portal.\n"
+    return notifications.write_from_template(
+        [parsed.from_address], "incidents/mail_refused", {"their_subject": parsed.subject or "(no subject)"},
+        subject=f"Re: {parsed.subject}" if parsed.subject else "Your mail to the service desk",
     )
-    return notifications.write([parsed.from_address], subject=f"Re: {parsed.subject}" if parsed.subject else "Your mail to the service desk", body=body, kind="incidents.mail_refused")
 
 
 # --- parked mail: a person decides -------------------------------------------------

@@ -211,15 +211,12 @@ def deactivate_person(user: User, *, reason: str, source: str = "sync") -> int:
                 for manager in _managers_for(user, item):
                     by_manager.setdefault(manager.pk, (manager, []))[1].append(item)
             for manager, items in by_manager.values():
-                lines = "\n".join(f"- {item}: {absolute_url(item)}" for item in items)
-                notifications.write(
-                    [manager],
-                    subject=f"{user.get_full_name() or user.username} left the directory: {len(items)} open assignment(s) to reassign",
-                    body=(f"{user.get_full_name() or user.username} ({user.username}) was disabled or removed in the "
-                          f"directory and can no longer sign in to the portal ({reason}).\n\n"
-                          f"These are still assigned to them:\n{lines}\n"),
-                    kind="identity.deactivated",
-                    about=user,
+                name = notifications.person(user)
+                notifications.write_from_template(
+                    [manager], "identity/deactivated",
+                    {"name": name, "username": user.username, "reason": reason,
+                     "items": [{"label": str(item), "url": absolute_url(item)} for item in items]},
+                    subject=f"{name} left the directory: {len(items)} open assignment(s) to reassign",
                 )
     return len(assignments)
 

@@ -6,7 +6,9 @@ import os
 import pytest
 
 from changes import services as change_services
+from changes.models import RequestForChange
 from mof.choices import RoleCluster
+from mof.transitions import perform_transition
 from tests.browser.conftest import log_in
 from tests.factories import (
     CIFactory,
@@ -88,7 +90,7 @@ def test_a_change_page_fits_a_phone(phone, live_server, builtin_data):
         actor=manager, title="Upgrade the core router firmware to 15.2 with the BGP memory leak fix", type="normal",
         affected_cis=[router], implementation_plan="Apply firmware 15.2.", backout_plan="Reload 15.1.", test_plan="Ping.",
     )
-    change_services.change_transition(actor=manager, change_id=change.pk, name="submit", data={})
+    perform_transition(model=RequestForChange, actor=manager, pk=change.pk, name="submit", data={})
     log_in(phone, live_server, "cm")
     phone.goto(f"{live_server.url}/changing/changes/{change.pk}/")
     phone.locator("#transitions-panel").wait_for()

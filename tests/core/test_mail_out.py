@@ -20,7 +20,7 @@ from incidents import services as desk
 from integrations.services import disabled_notice_mail
 from mof import notifications
 from mof.models import OutgoingMail
-from mof.transitions import transition_mail
+from mof.transitions import perform_transition, transition_mail
 from reviews import services as review_services
 from reviews import tasks as review_tasks
 from reviews.models import AgendaItem, Meeting
@@ -146,7 +146,7 @@ def test_every_kind_of_mail_has_both_parts_human_words_and_absolute_links(world,
                                    state="decided", decision="go", decided_by=chair, decided_at=timezone.now())
     review_tasks.notify_decision(go.pk)
     transition_mail(readiness, "open", "planned", "in_session")
-    review_services.meeting_transition(actor=chair, meeting_id=meeting.pk, name="cancel", data={"reason": "Nothing to decide"})
+    perform_transition(model=Meeting, actor=chair, pk=meeting.pk, name="cancel", data={"reason": "Nothing to decide"})
     # Integrations: a disabled subscription.
     subscription = SubscriptionFactory(disabled_reason="Disabled after 10 consecutive failed deliveries (last: HTTP 500).")
     disabled_notice_mail(subscription)
@@ -238,7 +238,7 @@ def test_a_rescheduled_review_meeting_sends_an_invitation_with_a_higher_sequence
     review_services.meeting_update(actor=chair, meeting=meeting, title="CAB")  # not moved: nothing re-sent
     assert OutgoingMail.objects.filter(kind="reviews.invitation", to_email=world["agent"].email).count() == 2
 
-    review_services.meeting_transition(actor=chair, meeting_id=meeting.pk, name="cancel", data={"reason": "Nothing to decide"})
+    perform_transition(model=Meeting, actor=chair, pk=meeting.pk, name="cancel", data={"reason": "Nothing to decide"})
     cancelled = OutgoingMail.objects.filter(kind="reviews.invitation", to_email=world["agent"].email).order_by("-id").first()
     method, cal, third = calendar_part(cancelled)
     assert method == "CANCEL" and cal["METHOD"] == "CANCEL" and third["STATUS"] == "CANCELLED"
@@ -259,7 +259,7 @@ def test_a_change_window_is_an_invitation_updated_when_its_people_change_and_can
     manager, agent = world["manager"], world["agent"]
     start = timezone.now().replace(microsecond=0) + dt.timedelta(days=3)
     change = change_in(status="approved", requester=world["caller"], implementer=agent, change_manager=manager)
-    change = change_services.change_transition(actor=manager, change_id=change.pk, name="schedule",
+    change = perform_transition(model=RequestForChange, actor=manager, pk=change.pk, name="schedule",
                                                data={"planned_start": start, "planned_end": start + dt.timedelta(hours=2)})
     assert change.status == "scheduled"
     [invite] = OutgoingMail.objects.filter(kind="changes.window", to_email=agent.email)
@@ -276,7 +276,7 @@ def test_a_change_window_is_an_invitation_updated_when_its_people_change_and_can
     dropped = OutgoingMail.objects.filter(kind="changes.window", to_email=agent.email).order_by("-id").first()
     assert calendar_part(dropped)[0] == "CANCEL"
 
-    change_services.change_transition(actor=manager, change_id=change.pk, name="cancel", data={"reason": "Vendor pulled the firmware"})
+    perform_transition(model=RequestForChange, actor=manager, pk=change.pk, name="cancel", data={"reason": "Vendor pulled the firmware"})
     cancelled = OutgoingMail.objects.filter(kind="changes.window", to_email=deputy.email).order_by("-id").first()
     method, cal, third = calendar_part(cancelled)
     assert method == "CANCEL" and cal["METHOD"] == "CANCEL" and third["SEQUENCE"] == 2 and third["UID"] == first["UID"]
