@@ -1,7 +1,7 @@
 # MOF Portal. Needs only python3 (>= 3.11) and GNU make:
 #   make run    demo portal on http://127.0.0.1:8000 (SQLite, embedded broker, worker, beat)
 #   make test   the test suite (SQLite; PostgreSQL and Redis when DATABASE_URL/CELERY_BROKER_URL are set)
-#   make check  Django's deployment checklist with production-like settings, and missing migrations
+#   make check  Django's deployment checklist with production-like settings, missing migrations, ruff (lint and format)
 #   make bench  the benchmarks (see bench/README.md); pass options with BENCH_ARGS="..."
 
 PYTHON ?= python3
@@ -17,7 +17,7 @@ CONSTRAINTS ?= .ci/django-5.2.txt
 help:
 	@echo "make run     start the demo portal (web, Celery worker and beat) on http://127.0.0.1:8000"
 	@echo "make test    run the test suite (PYTEST_ARGS=... to pass options)"
-	@echo "make check   manage.py check --deploy with production-like settings + makemigrations --check"
+	@echo "make check   manage.py check --deploy with production-like settings + makemigrations --check + ruff"
 	@echo "make bench   run the benchmarks (BENCH_ARGS=... to pass options)"
 	@echo "make seed    load the demo organisation (DEBUG only)"
 	@echo "make clean   remove the virtualenv and local data under var/"
@@ -55,6 +55,8 @@ check: $(STAMP)
 	MOF_BASE_URL=https://portal.example.com \
 	$(PY) manage.py check --deploy --fail-level WARNING
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)

@@ -27,6 +27,7 @@ After each scenario the alert counts are checked against the events accepted, an
 incidents against the keys: one per key, never more. The monitoring tables are emptied
 before each scenario (the database is the bench's own).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,15 +74,23 @@ def setup() -> str:
     from mof.tokens import service_account_create, token_issue, token_list, token_revoke
 
     call_command("migrate", interactive=False, verbosity=0)
-    admin, _ = User.objects.get_or_create(username="bench-events-admin", defaults={"is_superuser": True, "is_staff": True})
+    admin, _ = User.objects.get_or_create(
+        username="bench-events-admin", defaults={"is_superuser": True, "is_staff": True}
+    )
     service, _ = Service.objects.get_or_create(name="Bench mail", defaults={"criticality": "high"})
     server_class = CIClass.objects.get(slug="server")
     for i in range(N_CIS):
-        ci, created = ConfigurationItem.objects.get_or_create(name=f"bench-mbx-{i:02d}", defaults={"ci_class": server_class})
+        ci, created = ConfigurationItem.objects.get_or_create(
+            name=f"bench-mbx-{i:02d}", defaults={"ci_class": server_class}
+        )
         if created:
             ci.services.add(service)
-    account = User.objects.filter(username="bench-scom").first() or service_account_create(actor=admin, username="bench-scom", roles=[RoleCluster.OPERATIONS])
-    for old in token_list(user=admin, owner=account).filter(revoked_at__isnull=True):  # a user holds a bounded number of tokens
+    account = User.objects.filter(username="bench-scom").first() or service_account_create(
+        actor=admin, username="bench-scom", roles=[RoleCluster.OPERATIONS]
+    )
+    for old in token_list(user=admin, owner=account).filter(
+        revoked_at__isnull=True
+    ):  # a user holds a bounded number of tokens
         token_revoke(actor=admin, token=old)
     _, key = token_issue(actor=admin, owner=account, name=f"bench {time.strftime('%H:%M:%S')}")
     return key
@@ -106,8 +115,13 @@ def check(run_id: str, accepted: int, keys: int) -> dict:
     counted = alerts.aggregate(n=Sum("count"))["n"] or 0
     incidents = Incident.objects.filter(monitoring_alerts__key__startswith=run_id).distinct().count()
     rows = MonitoringEvent.objects.filter(key__startswith=run_id).count()
-    return {"alerts": alerts.count(), "counted": counted, "rows": rows, "incidents": incidents,
-            "consistent": counted == rows == accepted and incidents == keys == alerts.count()}
+    return {
+        "alerts": alerts.count(),
+        "counted": counted,
+        "rows": rows,
+        "incidents": incidents,
+        "consistent": counted == rows == accepted and incidents == keys == alerts.count(),
+    }
 
 
 # --- the server and the clients ----------------------------------------------------------
@@ -117,19 +131,40 @@ def Server(config: str, token: str):
     """bench/load.py's gunicorn, with the ingest rate limit lifted: the server is measured, not the limiter."""
     from bench.load import Server as Gunicorn
 
-    return Gunicorn(config, DB_URL, token, probe="/api/v1/alerts/?page_size=1", env={"MOF_RATE_INGEST": "10000000/minute"}, timeout=120, prefix="mof-events-")
+    return Gunicorn(
+        config,
+        DB_URL,
+        token,
+        probe="/api/v1/alerts/?page_size=1",
+        env={"MOF_RATE_INGEST": "10000000/minute"},
+        timeout=120,
+        prefix="mof-events-",
+    )
 
 
 def bodies(scenario: str, run_id: str, batch: int) -> tuple[list[bytes], int, int]:
     """Pre-encoded request bodies, the events in each, and the number of keys."""
+
     def event(n, key_no):
-        return {"source": "scom", "ci": f"bench-mbx-{key_no % N_CIS:02d}", "severity": "critical",
-                "key": f"{run_id}/k{key_no}", "message": f"Queue length {1000 + n % 977} on the transport service"}
+        return {
+            "source": "scom",
+            "ci": f"bench-mbx-{key_no % N_CIS:02d}",
+            "severity": "critical",
+            "key": f"{run_id}/k{key_no}",
+            "message": f"Queue length {1000 + n % 977} on the transport service",
+        }
 
     if scenario == "storm":
         return [json.dumps([event(b * batch + i, 0) for i in range(batch)]).encode() for b in range(20)], batch, 1
     if scenario == "spread":
-        return [json.dumps([event(b * batch + i, (b * batch + i) % 200) for i in range(batch)]).encode() for b in range(20)], batch, 200
+        return (
+            [
+                json.dumps([event(b * batch + i, (b * batch + i) % 200) for i in range(batch)]).encode()
+                for b in range(20)
+            ],
+            batch,
+            200,
+        )
     if scenario == "single":
         return [json.dumps(event(n, 0)).encode() for n in range(200)], 1, 1
     raise ValueError(scenario)
@@ -198,17 +233,28 @@ def measure(scenarios, *, token: str, config: str, clients: int, duration: int, 
         latencies = sorted(totals["latencies"]) or [0.0]
         rate = totals["accepted"] / totals["elapsed"]
         row = {
-            "scenario": scenario, "config": config, "clients": clients, "batch": per_request, "duration_s": duration,
-            "events": totals["accepted"], "requests": totals["requests"], "errors": totals["errors"], "first_error": totals["first_error"],
-            "events_per_s": round(rate, 1), "requests_per_s": round(totals["requests"] / totals["elapsed"], 1),
-            "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1), "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1 if len(latencies) > 1 else 0] * 1000, 1),
+            "scenario": scenario,
+            "config": config,
+            "clients": clients,
+            "batch": per_request,
+            "duration_s": duration,
+            "events": totals["accepted"],
+            "requests": totals["requests"],
+            "errors": totals["errors"],
+            "first_error": totals["first_error"],
+            "events_per_s": round(rate, 1),
+            "requests_per_s": round(totals["requests"] / totals["elapsed"], 1),
+            "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1 if len(latencies) > 1 else 0] * 1000, 1),
             "target_met": rate >= TARGET if scenario != "single" else None,
             **check(run_id, warm["accepted"] + totals["accepted"], keys),
         }
         results.append(row)
-        log(f"  [{config}] {scenario}: {row['events_per_s']:.0f} events/s ({row['requests_per_s']:.1f} req/s of {per_request}), "
+        log(
+            f"  [{config}] {scenario}: {row['events_per_s']:.0f} events/s ({row['requests_per_s']:.1f} req/s of {per_request}), "
             f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, errors {row['errors']}, "
-            f"{row['alerts']} alert(s) counting {row['counted']:,}, {row['incidents']} incident(s), consistent: {row['consistent']}")
+            f"{row['alerts']} alert(s) counting {row['counted']:,}, {row['incidents']} incident(s), consistent: {row['consistent']}"
+        )
     return results
 
 
@@ -224,19 +270,39 @@ def run_from_bench(*, small: bool = False) -> list[dict]:
     finally:
         out.unlink(missing_ok=True)
     if not results:
-        return [{"group": "events", "name": "Event ingestion (bench/bench_events.py)", "status": f"failed (exit {done.returncode})"}]
+        return [
+            {
+                "group": "events",
+                "name": "Event ingestion (bench/bench_events.py)",
+                "status": f"failed (exit {done.returncode})",
+            }
+        ]
     rows = []
     for r in results:
-        name = {"storm": "events: POST batches, one key (storm)", "spread": "events: POST batches, 200 keys", "single": "events: POST one event per request"}[r["scenario"]]
+        name = {
+            "storm": "events: POST batches, one key (storm)",
+            "spread": "events: POST batches, 200 keys",
+            "single": "events: POST one event per request",
+        }[r["scenario"]]
         target = f" (target >= {TARGET})" if r["target_met"] is not None else ""
-        rows.append({"group": "events", "name": name, "status": "ok" if r["consistent"] and not r["errors"] else "check",
-                     "median_ms": r["p50_ms"], "p95_ms": r["p95_ms"], **r,
-                     "note": f"{r['events_per_s']:.0f} events/s{target}, batch {r['batch']}, gunicorn {r['config']}, {r['clients']} clients, consistent {r['consistent']}"})
+        rows.append(
+            {
+                "group": "events",
+                "name": name,
+                "status": "ok" if r["consistent"] and not r["errors"] else "check",
+                "median_ms": r["p50_ms"],
+                "p95_ms": r["p95_ms"],
+                **r,
+                "note": f"{r['events_per_s']:.0f} events/s{target}, batch {r['batch']}, gunicorn {r['config']}, {r['clients']} clients, consistent {r['consistent']}",
+            }
+        )
     return rows
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Monitoring event ingestion under gunicorn (PostgreSQL mof_bench_events)")
+    parser = argparse.ArgumentParser(
+        description="Monitoring event ingestion under gunicorn (PostgreSQL mof_bench_events)"
+    )
     parser.add_argument("--scenario", action="append", choices=SCENARIOS)
     parser.add_argument("--config", default=CONFIG, help=f"gunicorn options (default {CONFIG!r})")
     parser.add_argument("--clients", type=int, default=4)
@@ -245,11 +311,30 @@ def main(argv=None):
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "events.json"))
     args = parser.parse_args(argv)
     token = setup()
-    print(f"Database mof_bench_events; gunicorn {args.config}; {args.clients} clients; load average {os.getloadavg()[0]:.2f}")
-    results = measure(args.scenario or SCENARIOS, token=token, config=args.config, clients=args.clients, duration=args.duration, batch=args.batch)
+    print(
+        f"Database mof_bench_events; gunicorn {args.config}; {args.clients} clients; load average {os.getloadavg()[0]:.2f}"
+    )
+    results = measure(
+        args.scenario or SCENARIOS,
+        token=token,
+        config=args.config,
+        clients=args.clients,
+        duration=args.duration,
+        batch=args.batch,
+    )
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_1min": os.getloadavg()[0], "results": results}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_1min": os.getloadavg()[0],
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"Written {out}")
 
 

@@ -15,6 +15,7 @@ what moving the reads off the primary gives its writers.
 
 Skipped (with the reason) when the clusters cannot be started.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DB = "mof_bench_replica"
-PAGES = (("SLA compliance report", "sla_reports"), ("availability summary", "availability_summary"), ("capacity dashboard", "capacity_dashboard"))
+PAGES = (
+    ("SLA compliance report", "sla_reports"),
+    ("availability summary", "availability_summary"),
+    ("capacity dashboard", "capacity_dashboard"),
+)
 N_OPEN, N_CLOSED = 2_000, 40_000
 
 
@@ -56,13 +61,20 @@ class WriteLoad(threading.Thread):
         with psycopg.connect(self.url, application_name="bench-write-load") as conn:
             while not self.halt.is_set():
                 with conn.transaction(), conn.cursor() as cur:
-                    cur.execute("INSERT INTO bench_replica_load (payload) SELECT md5(random()::text) FROM generate_series(1, 100)")
-                    cur.execute("UPDATE slas_slaclock SET elapsed_seconds = elapsed_seconds WHERE id = ANY(%s)", [rnd.sample(self.clock_ids, 20)])
+                    cur.execute(
+                        "INSERT INTO bench_replica_load (payload) SELECT md5(random()::text) FROM generate_series(1, 100)"
+                    )
+                    cur.execute(
+                        "UPDATE slas_slaclock SET elapsed_seconds = elapsed_seconds WHERE id = ANY(%s)",
+                        [rnd.sample(self.clock_ids, 20)],
+                    )
                 self.commits += 1
 
 
 def lag_bytes(primary) -> int:
-    rows = primary.execute("SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::bigint FROM pg_stat_replication")
+    rows = primary.execute(
+        "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::bigint FROM pg_stat_replication"
+    )
     return int(rows[0][0]) if rows else 0
 
 
@@ -78,7 +90,9 @@ def measure(primary, runs: int) -> list[dict]:
     print(f"  COPY {N_OPEN:,} open and {N_CLOSED:,} closed SLA clocks", flush=True)
     _, calendar, version = _setup_sla()
     generate(calendar, version, n_open=N_OPEN, n_closed=N_CLOSED, seed=42)
-    primary.execute("CREATE TABLE IF NOT EXISTS bench_replica_load (id bigserial PRIMARY KEY, payload text)", database=DB)
+    primary.execute(
+        "CREATE TABLE IF NOT EXISTS bench_replica_load (id bigserial PRIMARY KEY, payload text)", database=DB
+    )
     primary.execute("VACUUM ANALYZE", database=DB)
     clock_ids = [pk for (pk,) in primary.execute("SELECT id FROM slas_slaclock ORDER BY id LIMIT 5000", database=DB)]
     client = Client()
@@ -111,10 +125,18 @@ def measure(primary, runs: int) -> list[dict]:
         writes = load.commits / elapsed
         for label, samples in timings.items():
             samples.sort()
-            row = {"group": "replica", "name": f"{label}, reads on the {mode}, writes on the primary", "status": "ok",
-                   "median_ms": round(statistics.median(samples), 1), "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
-                   "runs": runs, "mode": mode, "primary_writes_per_s": round(writes), "max_replay_lag_bytes": max(lags),
-                   "queries_on_replica": on_replica}
+            row = {
+                "group": "replica",
+                "name": f"{label}, reads on the {mode}, writes on the primary",
+                "status": "ok",
+                "median_ms": round(statistics.median(samples), 1),
+                "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
+                "runs": runs,
+                "mode": mode,
+                "primary_writes_per_s": round(writes),
+                "max_replay_lag_bytes": max(lags),
+                "queries_on_replica": on_replica,
+            }
             row["note"] = f"primary took {writes:.0f} write tx/s meanwhile; replay lag up to {max(lags) / 1024:.0f} kB"
             if mode == "replica" and on_replica == 0 or mode == "primary" and on_replica:
                 row["status"] = "check: the reads did not go where this mode sends them"
@@ -143,11 +165,22 @@ def main(argv=None):
         out.write_text(json.dumps({"skipped": reason, "results": []}, indent=2) + "\n")
         return
     try:
-        print(f"  primary :{primary.port} and streaming replica :{replica.port} up in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"  primary :{primary.port} and streaming replica :{replica.port} up in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
         primary.execute(f"CREATE DATABASE {DB}")
-        os.environ.update({"DJANGO_SETTINGS_MODULE": "mof.settings", "DEBUG": "1", "ALLOWED_HOSTS": "testserver",
-                           "DATABASE_URL": primary.url(DB), "DATABASE_REPLICA_URL": replica.url(DB), "DATABASE_CONN_MAX_AGE": "600",
-                           "MOF_VAR_DIR": tempfile.mkdtemp(prefix="mof-bench-replica-")})
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "mof.settings",
+                "DEBUG": "1",
+                "ALLOWED_HOSTS": "testserver",
+                "DATABASE_URL": primary.url(DB),
+                "DATABASE_REPLICA_URL": replica.url(DB),
+                "DATABASE_CONN_MAX_AGE": "600",
+                "MOF_VAR_DIR": tempfile.mkdtemp(prefix="mof-bench-replica-"),
+            }
+        )
         os.environ.pop("DATABASE_POOL", None)
         import logging
 
@@ -167,25 +200,50 @@ def main(argv=None):
         connections.close_all()
     finally:
         pair.__exit__(None, None, None)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_1min": os.getloadavg()[0],
-                               "seconds": round(time.perf_counter() - t0), "results": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_1min": os.getloadavg()[0],
+                "seconds": round(time.perf_counter() - t0),
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"  done in {time.perf_counter() - t0:.0f} s; written {out}")
 
 
 def run_from_bench() -> list[dict]:
     """Rows for bench/run.py's table: this bench in its own process (its own clusters)."""
     out = Path(tempfile.mkstemp(prefix="mof-replica-", suffix=".json")[1])
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_REPLICA_URL", "DJANGO_SETTINGS_MODULE")}
-    print("Report pages with and without the read replica (bench/bench_replica.py, clusters on ports 5441/5442)", flush=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DATABASE_REPLICA_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    print(
+        "Report pages with and without the read replica (bench/bench_replica.py, clusters on ports 5441/5442)",
+        flush=True,
+    )
     done = subprocess.run([sys.executable, str(Path(__file__)), "--output", str(out)], cwd=ROOT, env=env)
     try:
         result = json.loads(out.read_text()) if done.returncode == 0 and out.stat().st_size else {}
     finally:
         out.unlink(missing_ok=True)
     if result.get("skipped"):
-        return [{"group": "replica", "name": "Report pages with and without the read replica", "status": result["skipped"]}]
+        return [
+            {"group": "replica", "name": "Report pages with and without the read replica", "status": result["skipped"]}
+        ]
     if not result.get("results"):
-        return [{"group": "replica", "name": "Report pages with and without the read replica (bench/bench_replica.py)", "status": f"failed (exit {done.returncode})"}]
+        return [
+            {
+                "group": "replica",
+                "name": "Report pages with and without the read replica (bench/bench_replica.py)",
+                "status": f"failed (exit {done.returncode})",
+            }
+        ]
     return result["results"]
 
 

@@ -20,6 +20,7 @@ in a 4-hour slot 14 days ahead, and measures:
 
 BENCH DATA IS NOT BUSINESS DATA: rows are COPYed with no save(), no transitions, no audit.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,7 +44,11 @@ def _users(count=20) -> list[int]:
     for i in range(1, count + 1):
         user, created = User.objects.get_or_create(
             username=f"bench-implementer-{i:02d}",
-            defaults={"first_name": "Bench", "last_name": f"Implementer {i:02d}", "email": f"bench-implementer-{i:02d}@example.test"},
+            defaults={
+                "first_name": "Bench",
+                "last_name": f"Implementer {i:02d}",
+                "email": f"bench-implementer-{i:02d}@example.test",
+            },
         )
         if created:
             user.set_unusable_password()
@@ -88,8 +93,10 @@ def load_changes(n: int, seed: int, *, log=print) -> dict:
     ids = list(ConfigurationItem.objects.order_by("pk").values_list("pk", flat=True))
     pool = rng.sample(ids, min(CI_POOL, len(ids)))
     reach = _reach(pool)
-    log(f"  impact snapshots of {len(pool):,} sampled CIs: {time.perf_counter() - t0:.1f}s "
-        f"(median {sorted(len(v) for v in reach.values())[len(reach) // 2]} CIs each, max {max(len(v) for v in reach.values()):,})")
+    log(
+        f"  impact snapshots of {len(pool):,} sampled CIs: {time.perf_counter() - t0:.1f}s "
+        f"(median {sorted(len(v) for v in reach.values())[len(reach) // 2]} CIs each, max {max(len(v) for v in reach.values()):,})"
+    )
 
     now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
     first_number = (RequestForChange.objects.order_by("-number").values_list("number", flat=True).first() or 0) + 1
@@ -105,10 +112,20 @@ def load_changes(n: int, seed: int, *, log=print) -> dict:
         impacted = sorted(set().union(*(reach[c] for c in cis)))
         start = now + dt.timedelta(hours=rng.randrange(-24 * 7, 24 * 365))
         explicit = {
-            "id": pk, "number": first_number + i, "title": f"bench-schedule change {i}", "type": rng.choice(("normal", "normal", "standard", "emergency")),
-            "status": rng.choice(SCHEDULED), "requester_id": requester, "implementer_id": rng.choice(implementers) if rng.random() < 0.3 else None,
-            "planned_start": start, "planned_end": start + dt.timedelta(hours=rng.randint(1, 6)),
-            "impacted_ci_ids": impacted, "affected_services": [], "created_at": now, "updated_at": now, "impact_analysed_at": now,
+            "id": pk,
+            "number": first_number + i,
+            "title": f"bench-schedule change {i}",
+            "type": rng.choice(("normal", "normal", "standard", "emergency")),
+            "status": rng.choice(SCHEDULED),
+            "requester_id": requester,
+            "implementer_id": rng.choice(implementers) if rng.random() < 0.3 else None,
+            "planned_start": start,
+            "planned_end": start + dt.timedelta(hours=rng.randint(1, 6)),
+            "impacted_ci_ids": impacted,
+            "affected_services": [],
+            "created_at": now,
+            "updated_at": now,
+            "impact_analysed_at": now,
         }
         row = []
         for f in fields:
@@ -129,7 +146,9 @@ def load_changes(n: int, seed: int, *, log=print) -> dict:
         csv.writer(buf, lineterminator="\n").writerows(data)
         buf.seek(0)
         with connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+            with cursor.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+            ) as copy:  # psycopg 3
                 copy.write(buf.getvalue())
 
     t1 = time.perf_counter()
@@ -152,12 +171,24 @@ def _windows_and_freezes(now):
     services = list(Service.objects.order_by("pk"))
     zones = ["Europe/London", "America/New_York", "Asia/Singapore"]
     MaintenanceWindow.objects.bulk_create(
-        MaintenanceWindow(name=f"bench window {s.pk}", service=s, weekdays=[6 + (s.pk % 2)], start_time=dt.time(22), duration_minutes=360, time_zone=zones[s.pk % 3])
+        MaintenanceWindow(
+            name=f"bench window {s.pk}",
+            service=s,
+            weekdays=[6 + (s.pk % 2)],
+            start_time=dt.time(22),
+            duration_minutes=360,
+            time_zone=zones[s.pk % 3],
+        )
         for s in services
     )
     proposer = User.objects.get(username="bench-implementer-01")
     for i, days in enumerate((40, 120)):
-        freeze = FreezeWindow.objects.create(name=f"bench freeze {i}", start=now + dt.timedelta(days=days), end=now + dt.timedelta(days=days + 5), proposed_by=proposer)
+        freeze = FreezeWindow.objects.create(
+            name=f"bench freeze {i}",
+            start=now + dt.timedelta(days=days),
+            end=now + dt.timedelta(days=days + 5),
+            proposed_by=proposer,
+        )
         freeze.services.set(services[i::7])
         FreezeWindow.objects.filter(pk=freeze.pk).update(status="approved")
 
@@ -165,20 +196,28 @@ def _windows_and_freezes(now):
 def _subject(core, now, *, title, hours=4, days=14, implementer=None):
     """A change in 'approved' with its impact snapshot, planned `days` ahead at 22:00 UTC."""
     from changes.models import RequestForChange
-    from mof.models import User
-
     from mof import impact
+    from mof.models import User
 
     start = (now + dt.timedelta(days=days)).replace(hour=22)
     result = impact.analyse([core.pk], impact.DOWNSTREAM)  # the snapshot change_analyse_impact takes
     impacted = sorted([core.pk] + [c.id for c in result.cis])
-    services = [{"id": s.id, "name": s.name, "criticality": s.criticality, "via_ci": s.via_ci, "path": s.path} for s in result.services]
+    services = [
+        {"id": s.id, "name": s.name, "criticality": s.criticality, "via_ci": s.via_ci, "path": s.path}
+        for s in result.services
+    ]
     change = RequestForChange.objects.create(
-        title=title, type="normal", requester=User.objects.get(username="bench-implementer-01"),
-        implementer_id=implementer, planned_start=start, planned_end=start + dt.timedelta(hours=hours),
+        title=title,
+        type="normal",
+        requester=User.objects.get(username="bench-implementer-01"),
+        implementer_id=implementer,
+        planned_start=start,
+        planned_end=start + dt.timedelta(hours=hours),
     )
     change.affected_cis.set([core])
-    RequestForChange.objects.filter(pk=change.pk).update(status="approved", impacted_ci_ids=impacted, affected_services=services)
+    RequestForChange.objects.filter(pk=change.pk).update(
+        status="approved", impacted_ci_ids=impacted, affected_services=services
+    )
     return RequestForChange.objects.get(pk=change.pk)
 
 
@@ -200,7 +239,10 @@ def run(bench, *, core, runs: int, client=None, n_changes: int = N_CHANGES, seed
         store_marks()  # the marks the services keep on every write, for the week/month rows (untimed)
         _windows_and_freezes(now)
         router = _subject(core, now, title="bench-schedule: core router firmware", implementer=_users(1)[0])
-        app = ConfigurationItem.objects.filter(name="lon1-app-00100").first() or ConfigurationItem.objects.order_by("pk").last()
+        app = (
+            ConfigurationItem.objects.filter(name="lon1-app-00100").first()
+            or ConfigurationItem.objects.order_by("pk").last()
+        )
         small = _subject(app, now, title="bench-schedule: application patch", hours=2)
 
         for change, label in ((router, core.name), (small, app.name)):
@@ -213,14 +255,28 @@ def run(bench, *, core, runs: int, client=None, n_changes: int = N_CHANGES, seed
                 return found["conflicts"]
 
             queries, _ = count_queries(once)
-            row = {"group": "schedule", "name": f"conflicts_for() change on {label}", "status": "ok", "queries": queries}
+            row = {
+                "group": "schedule",
+                "name": f"conflicts_for() change on {label}",
+                "status": "ok",
+                "queries": queries,
+            }
             row.update(timed(once, runs, bench.warmup))
             kinds = {}
             for c in found["conflicts"]:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1
-            row.update({"impact_set": len(subject.impact), "overlapping_changes": overlapping, "conflicts": kinds, "scheduled_changes": n_changes})
+            row.update(
+                {
+                    "impact_set": len(subject.impact),
+                    "overlapping_changes": overlapping,
+                    "conflicts": kinds,
+                    "scheduled_changes": n_changes,
+                }
+            )
             bench.add(row)
-            print(f"    impact set {len(subject.impact):,} CIs; {overlapping} scheduled changes overlap in time; conflicts {kinds}")
+            print(
+                f"    impact set {len(subject.impact):,} CIs; {overlapping} scheduled changes overlap in time; conflicts {kinds}"
+            )
 
             slots = {}
 
@@ -229,11 +285,18 @@ def run(bench, *, core, runs: int, client=None, n_changes: int = N_CHANGES, seed
                 return slots["slots"]
 
             queries, _ = count_queries(free)
-            row = {"group": "schedule", "name": f"next_free_slots() change on {label} (30 days)", "status": "ok", "queries": queries}
+            row = {
+                "group": "schedule",
+                "name": f"next_free_slots() change on {label} (30 days)",
+                "status": "ok",
+                "queries": queries,
+            }
             row.update(timed(free, max(5, runs // 3), 1))
             row["slots"] = [s.start.isoformat() for s in slots["slots"]]
             bench.add(row)
-            print(f"    free slots: {', '.join(s.start.strftime('%Y-%m-%d %H:%M') for s in slots['slots']) or 'none in 30 days'}")
+            print(
+                f"    free slots: {', '.join(s.start.strftime('%Y-%m-%d %H:%M') for s in slots['slots']) or 'none in 30 days'}"
+            )
 
         if client is None:
             from bench.run import bench_user
@@ -241,11 +304,23 @@ def run(bench, *, core, runs: int, client=None, n_changes: int = N_CHANGES, seed
             user, _ = bench_user()
             client = Client()
             client.force_login(user)
-        bench.http("schedule", f"GET /api/v1/changes/{{id}}/conflicts/ (router change, + 3 free slots)", client, f"/api/v1/changes/{router.pk}/conflicts/")
+        bench.http(
+            "schedule",
+            "GET /api/v1/changes/{id}/conflicts/ (router change, + 3 free slots)",
+            client,
+            f"/api/v1/changes/{router.pk}/conflicts/",
+        )
         week = router.planned_start.date()
         end = week + dt.timedelta(days=6)
-        bench.http("schedule", "GET /api/v1/schedule/ (7 days)", client, f"/api/v1/schedule/?start={week.isoformat()}&end={end.isoformat()}")
-        bench.http("schedule", "calendar page, week view", client, f"/operating/calendar/?view=week&date={week.isoformat()}")
+        bench.http(
+            "schedule",
+            "GET /api/v1/schedule/ (7 days)",
+            client,
+            f"/api/v1/schedule/?start={week.isoformat()}&end={end.isoformat()}",
+        )
+        bench.http(
+            "schedule", "calendar page, week view", client, f"/operating/calendar/?view=week&date={week.isoformat()}"
+        )
         transaction.set_rollback(True)
     print(f"    ({', '.join(SCHEDULED_STATES)} count as scheduled; all bench-schedule rows rolled back)")
 

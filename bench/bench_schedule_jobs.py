@@ -19,6 +19,7 @@ marks) and the calendar page's month view.
 
 BENCH DATA IS NOT BUSINESS DATA: rows are COPYed or bulk-created, no services, no audit.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,9 @@ def _copy(table, columns, rows):
     csv.writer(buf, lineterminator="\n").writerows(rows)
     buf.seek(0)
     with connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+        with cursor.copy(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        ) as copy:  # psycopg 3
             copy.write(buf.getvalue())
 
 
@@ -71,15 +74,32 @@ def load_changes(start, end, n: int, rng, *, log=print) -> int:
         cis = rng.sample(pool, rng.choice((1, 1, 1, 2, 3)))
         begins = start + dt.timedelta(hours=rng.randrange(hours))
         explicit = {
-            "id": pk, "number": first_number + i, "title": f"bench-month change {i}", "type": rng.choice(("normal", "normal", "standard", "emergency")),
-            "status": rng.choice(SCHEDULED), "requester_id": requester, "implementer_id": rng.choice(implementers) if rng.random() < 0.3 else None,
-            "planned_start": begins, "planned_end": begins + dt.timedelta(hours=rng.randint(1, 6)),
-            "impacted_ci_ids": sorted(set().union(*(reach[c] for c in cis))), "affected_services": [],
-            "created_at": start, "updated_at": start, "impact_analysed_at": start,
+            "id": pk,
+            "number": first_number + i,
+            "title": f"bench-month change {i}",
+            "type": rng.choice(("normal", "normal", "standard", "emergency")),
+            "status": rng.choice(SCHEDULED),
+            "requester_id": requester,
+            "implementer_id": rng.choice(implementers) if rng.random() < 0.3 else None,
+            "planned_start": begins,
+            "planned_end": begins + dt.timedelta(hours=rng.randint(1, 6)),
+            "impacted_ci_ids": sorted(set().union(*(reach[c] for c in cis))),
+            "affected_services": [],
+            "created_at": start,
+            "updated_at": start,
+            "impact_analysed_at": start,
         }
         row = []
         for f in fields:
-            value = explicit[f.attname] if f.attname in explicit else f.get_default() if f.has_default() else None if f.null else ""
+            value = (
+                explicit[f.attname]
+                if f.attname in explicit
+                else f.get_default()
+                if f.has_default()
+                else None
+                if f.null
+                else ""
+            )
             row.append(_csv_value(value))
         rows.append(row)
         links.extend((pk, c) for c in cis)
@@ -100,7 +120,9 @@ def store_marks(*, log=print) -> None:
 
     t0 = time.perf_counter()
     scheduled, changed = refresh_all_marks()
-    log(f"  conflict marks of {scheduled:,} scheduled changes stored ({changed:,} marked): {time.perf_counter() - t0:.1f}s")
+    log(
+        f"  conflict marks of {scheduled:,} scheduled changes stored ({changed:,} marked): {time.perf_counter() - t0:.1f}s"
+    )
 
 
 def load_jobs(start, now, rng, *, log=print) -> dict:
@@ -112,27 +134,55 @@ def load_jobs(start, now, rng, *, log=print) -> dict:
     from operations.models_jobs import Job, JobRun
 
     t0 = time.perf_counter()
-    team, _ = Team.objects.get_or_create(name="bench-jobs operations", defaults={"role_cluster": RoleCluster.OPERATIONS})
+    team, _ = Team.objects.get_or_create(
+        name="bench-jobs operations", defaults={"role_cluster": RoleCluster.OPERATIONS}
+    )
     ids = list(ConfigurationItem.objects.order_by("pk").values_list("pk", flat=True)[:20_000])
     jobs = []
     for schedule, count in JOB_MIX:
         for i in range(count):
             kind = rng.choice(("backup", "batch", "maintenance"))
-            jobs.append(Job(name=f"bench-month job {len(jobs):03d}", kind=kind, schedule=schedule, time_zone=rng.choice(("UTC", "Europe/London", "America/New_York")),
-                            expected_duration_minutes=rng.choice((10, 20, 45)), owner_group=team, backup_max_age_hours=26 if kind == "backup" else None,
-                            checked_until=now, created_at=start))
+            jobs.append(
+                Job(
+                    name=f"bench-month job {len(jobs):03d}",
+                    kind=kind,
+                    schedule=schedule,
+                    time_zone=rng.choice(("UTC", "Europe/London", "America/New_York")),
+                    expected_duration_minutes=rng.choice((10, 20, 45)),
+                    owner_group=team,
+                    backup_max_age_hours=26 if kind == "backup" else None,
+                    checked_until=now,
+                    created_at=start,
+                )
+            )
     jobs = Job.objects.bulk_create(jobs)
     Job.target_cis.through.objects.bulk_create(
-        [Job.target_cis.through(job_id=j.pk, configurationitem_id=c) for j in jobs for c in rng.sample(ids, rng.choice((1, 2, 3)))]
+        [
+            Job.target_cis.through(job_id=j.pk, configurationitem_id=c)
+            for j in jobs
+            for c in rng.sample(ids, rng.choice((1, 2, 3)))
+        ]
     )
     runs = []
     for job in jobs:
         for at in job.occurrences(start, now - job.expected_duration):
             roll = rng.random()
             status = "success" if roll < 0.90 else "failed" if roll < 0.97 else "missed"
-            finished = None if status == "missed" else at + dt.timedelta(minutes=rng.randint(1, job.expected_duration_minutes))
-            runs.append(JobRun(job=job, planned_for=at, start=at, end=finished or at + job.expected_duration, started_at=None if status == "missed" else at,
-                               finished_at=finished, status=status, bytes_processed=rng.randint(10**6, 10**10) if status != "missed" else None))
+            finished = (
+                None if status == "missed" else at + dt.timedelta(minutes=rng.randint(1, job.expected_duration_minutes))
+            )
+            runs.append(
+                JobRun(
+                    job=job,
+                    planned_for=at,
+                    start=at,
+                    end=finished or at + job.expected_duration,
+                    started_at=None if status == "missed" else at,
+                    finished_at=finished,
+                    status=status,
+                    bytes_processed=rng.randint(10**6, 10**10) if status != "missed" else None,
+                )
+            )
     for i in range(0, len(runs), 2000):
         JobRun.objects.bulk_create(runs[i : i + 2000])
     with connection.cursor() as cursor:
@@ -171,7 +221,9 @@ def run(bench, *, runs: int, client=None, seed: int = 42, n_changes: int = N_CHA
     rng = random.Random(seed)
     now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
     start, end = now - dt.timedelta(days=15), now + dt.timedelta(days=15)
-    print(f"Forward schedule for a month ({start:%Y-%m-%d} to {end:%Y-%m-%d}): changes, windows and job runs (rolled back afterwards)")
+    print(
+        f"Forward schedule for a month ({start:%Y-%m-%d} to {end:%Y-%m-%d}): changes, windows and job runs (rolled back afterwards)"
+    )
     user, _ = bench_user()
     with transaction.atomic():
         load_changes(start, end, n_changes, rng)
@@ -193,9 +245,16 @@ def run(bench, *, runs: int, client=None, seed: int = 42, n_changes: int = N_CHA
                 kinds[item.kind] = kinds.get(item.kind, 0) + 1
             total = sum(kinds.values())
             label = "with conflict marks" if marks else "without conflict marks"
-            row = {"group": "schedule", "name": f"calendar.build() month, {total:,} items, {label}", "status": "ok", "queries": queries}
+            row = {
+                "group": "schedule",
+                "name": f"calendar.build() month, {total:,} items, {label}",
+                "status": "ok",
+                "queries": queries,
+            }
             row.update(timed(build, runs, bench.warmup))
-            row.update({"items": kinds, "truncated": found["schedule"].truncated, "cpu_median_ms": cpu_ms(build, runs, 1)})
+            row.update(
+                {"items": kinds, "truncated": found["schedule"].truncated, "cpu_median_ms": cpu_ms(build, runs, 1)}
+            )
             bench.add(row)
             print(f"    CPU time of the portal process: median {row['cpu_median_ms']} ms")
         print(f"    items {kinds}; truncated: {found['schedule'].truncated}")
@@ -204,15 +263,24 @@ def run(bench, *, runs: int, client=None, seed: int = 42, n_changes: int = N_CHA
             client = Client()
             client.force_login(user)
         url = f"/api/v1/schedule/?start={start.isoformat()}&end={end.isoformat()}".replace("+00:00", "Z")
-        row = bench.http("schedule", f"GET /api/v1/schedule/?marks=0 (month, {total:,} items)", client, url + "&marks=0")
+        row = bench.http(
+            "schedule", f"GET /api/v1/schedule/?marks=0 (month, {total:,} items)", client, url + "&marks=0"
+        )
         if row is not None:
             row["cpu_median_ms"] = cpu_ms(lambda: client.get(url + "&marks=0"), runs, 1)
             print(f"    CPU time of the portal process: median {row['cpu_median_ms']} ms")
-        row = bench.http("schedule", f"GET /api/v1/schedule/ (month, {total:,} items, with conflict marks)", client, url)
+        row = bench.http(
+            "schedule", f"GET /api/v1/schedule/ (month, {total:,} items, with conflict marks)", client, url
+        )
         if row is not None:
             row["cpu_median_ms"] = cpu_ms(lambda: client.get(url), runs, 1)
             print(f"    CPU time of the portal process: median {row['cpu_median_ms']} ms")
-        bench.http("schedule", "calendar page, month view (same month)", client, f"/operating/calendar/?view=month&date={now.date().isoformat()}")
+        bench.http(
+            "schedule",
+            "calendar page, month view (same month)",
+            client,
+            f"/operating/calendar/?view=month&date={now.date().isoformat()}",
+        )
         transaction.set_rollback(True)
     print("    (all bench-month rows rolled back)")
 

@@ -19,6 +19,7 @@ clocks end as they were (the first run after a generation stores the derived fig
 generator leaves out). The "now" of the data is stored with it
 (bench_slas_meta) and passed to the sweep, so that the same 1 % is due whenever the bench runs.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -65,11 +66,17 @@ def bench_business_time(bench, *, seed: int, calls: int = 2000):
         weekly.setdefault(weekday, []).append((start, end))
     ours = BusinessTime(CalendarSpec(TZ, {d: tuple(v) for d, v in weekly.items()}, days), around=dt.date(2026, 11, 25))
     london = pytz.timezone(TZ)
-    rules = businesstimedelta.Rules([
-        businesstimedelta.WorkDayRule(start_time=dt.time(9), end_time=dt.time(17, 30), working_days=[0, 1, 2, 3, 4], tz=london),
-        businesstimedelta.LunchTimeRule(start_time=dt.time(12, 30), end_time=dt.time(13, 30), working_days=[0, 1, 2, 3, 4], tz=london),
-        businesstimedelta.HolidayRule(set(days), tz=london),
-    ])
+    rules = businesstimedelta.Rules(
+        [
+            businesstimedelta.WorkDayRule(
+                start_time=dt.time(9), end_time=dt.time(17, 30), working_days=[0, 1, 2, 3, 4], tz=london
+            ),
+            businesstimedelta.LunchTimeRule(
+                start_time=dt.time(12, 30), end_time=dt.time(13, 30), working_days=[0, 1, 2, 3, 4], tz=london
+            ),
+            businesstimedelta.HolidayRule(set(days), tz=london),
+        ]
+    )
     rnd = random.Random(seed)
     base = dt.datetime(2026, 1, 1, tzinfo=UTC)
     pairs = []
@@ -88,8 +95,14 @@ def bench_business_time(bench, *, seed: int, calls: int = 2000):
         return statistics.median(samples)
 
     # Agreement first (the comparison is only fair if both answer the same).
-    mismatches_elapsed = sum(1 for a, b in pairs if ours.elapsed(a, b) != int(rules.difference(a, b).timedelta.total_seconds()))
-    mismatches_add = sum(1 for a, s in adds if ours.add(a, s) != (a + businesstimedelta.BusinessTimeDelta(rules, seconds=s)).astimezone(UTC))
+    mismatches_elapsed = sum(
+        1 for a, b in pairs if ours.elapsed(a, b) != int(rules.difference(a, b).timedelta.total_seconds())
+    )
+    mismatches_add = sum(
+        1
+        for a, s in adds
+        if ours.add(a, s) != (a + businesstimedelta.BusinessTimeDelta(rules, seconds=s)).astimezone(UTC)
+    )
     rows = []
     for name, fast, slow, items in (
         ("elapsed(a, b)", ours.elapsed, lambda a, b: rules.difference(a, b), pairs),
@@ -98,15 +111,26 @@ def bench_business_time(bench, *, seed: int, calls: int = 2000):
         fast_us = per_call(fast, items)
         slow_us = per_call(slow, items[:400], rounds=3)
         ratio = slow_us / fast_us
-        row = {"group": "slas", "name": f"business time {name}", "status": "ok", "median_ms": fast_us / 1000, "p95_ms": fast_us / 1000,
-               "per_call_us": round(fast_us, 2), "businesstimedelta_us": round(slow_us, 1), "speedup": round(ratio, 1),
-               "target": ">= 50x faster", "met": ratio >= 50,
-               "note": f"{fast_us:.1f} us/call vs businesstimedelta {slow_us:.0f} us/call: {ratio:.0f}x (target >= 50x)"}
+        row = {
+            "group": "slas",
+            "name": f"business time {name}",
+            "status": "ok",
+            "median_ms": fast_us / 1000,
+            "p95_ms": fast_us / 1000,
+            "per_call_us": round(fast_us, 2),
+            "businesstimedelta_us": round(slow_us, 1),
+            "speedup": round(ratio, 1),
+            "target": ">= 50x faster",
+            "met": ratio >= 50,
+            "note": f"{fast_us:.1f} us/call vs businesstimedelta {slow_us:.0f} us/call: {ratio:.0f}x (target >= 50x)",
+        }
         rows.append(row)
         bench.add(row)
     rows[0]["note"] += f"; answers differ on {mismatches_elapsed}/{len(pairs)} pairs"
     rows[1]["note"] += f"; answers differ on {mismatches_add}/{len(adds)}"
-    print(f"    agreement with businesstimedelta: elapsed {len(pairs) - mismatches_elapsed}/{len(pairs)}, due time {len(adds) - mismatches_add}/{len(adds)}")
+    print(
+        f"    agreement with businesstimedelta: elapsed {len(pairs) - mismatches_elapsed}/{len(pairs)}, due time {len(adds) - mismatches_add}/{len(adds)}"
+    )
 
 
 # --- data -------------------------------------------------------------------------------
@@ -115,7 +139,10 @@ def bench_business_time(bench, *, seed: int, calls: int = 2000):
 def _actor():
     from mof.models import User
 
-    user, _ = User.objects.get_or_create(username="bench-sla-manager", defaults={"email": "bench-sla@example.test", "is_manager": True, "is_superuser": True})
+    user, _ = User.objects.get_or_create(
+        username="bench-sla-manager",
+        defaults={"email": "bench-sla@example.test", "is_manager": True, "is_superuser": True},
+    )
     return user
 
 
@@ -126,14 +153,25 @@ def _setup_sla():
     actor = _actor()
     calendar = BusinessCalendar.objects.filter(name="bench-office").first()
     if calendar is None:
-        calendar = services.calendar_save(actor=actor, name="bench-office", time_zone=TZ, country="GB", subdivision="ENG", intervals=_office_intervals())
+        calendar = services.calendar_save(
+            actor=actor,
+            name="bench-office",
+            time_zone=TZ,
+            country="GB",
+            subdivision="ENG",
+            intervals=_office_intervals(),
+        )
     sla = ServiceLevelAgreement.objects.filter(name="bench-sla").first()
-    if sla is not None and not sla.versions.exists():  # bench/generate.py's TRUNCATE mof_service CASCADE empties the SLA tables
+    if (
+        sla is not None and not sla.versions.exists()
+    ):  # bench/generate.py's TRUNCATE mof_service CASCADE empties the SLA tables
         sla.delete()
         sla = None
     if sla is None:
         # Retired at once: it starts no clock on real incidents (only active SLAs do).
-        sla = services.sla_create(actor=actor, name="bench-sla", resolution_seconds=TARGET, calendar=calendar, priorities=[5])
+        sla = services.sla_create(
+            actor=actor, name="bench-sla", resolution_seconds=TARGET, calendar=calendar, priorities=[5]
+        )
         ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.RETIRED)
     return actor, calendar, sla.versions.get(number=1)
 
@@ -146,8 +184,11 @@ def _meta(cursor):
 
 def _counts(cursor, version_id):
     # Open: the ticket is not resolved (a clock past its due time is breached yet still open).
-    cursor.execute("SELECT count(*) FILTER (WHERE stopped_at IS NULL), count(*) FILTER (WHERE stopped_at IS NOT NULL) "
-                   "FROM slas_slaclock WHERE version_id = %s", [version_id])
+    cursor.execute(
+        "SELECT count(*) FILTER (WHERE stopped_at IS NULL), count(*) FILTER (WHERE stopped_at IS NOT NULL) "
+        "FROM slas_slaclock WHERE version_id = %s",
+        [version_id],
+    )
     return cursor.fetchone()
 
 
@@ -185,13 +226,21 @@ def generate(calendar, version, *, n_open: int, n_closed: int, seed: int):
     now = dt.datetime.now(UTC).replace(microsecond=0)
     anchor = now - dt.timedelta(days=120)
     span = business.elapsed(anchor, now)
-    ts = lambda t: t.strftime("%Y-%m-%d %H:%M:%S+00")
+
+    def ts(t):
+        return t.strftime("%Y-%m-%d %H:%M:%S+00")
+
     t0 = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         print("    deleting earlier bench clocks", flush=True)
-        cursor.execute("DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE version_id = %s)", [version.pk])
+        cursor.execute(
+            "DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE version_id = %s)",
+            [version.pk],
+        )
         cursor.execute("DELETE FROM slas_slaclock WHERE version_id = %s", [version.pk])
-        cursor.execute("SET LOCAL session_replication_role = replica")  # the event log refuses DELETE (a trigger); superuser only
+        cursor.execute(
+            "SET LOCAL session_replication_role = replica"
+        )  # the event log refuses DELETE (a trigger); superuser only
         cursor.execute("DELETE FROM slas_ticketevent WHERE ticket_id >= %s", [TICKET_BASE])
         cursor.execute("SET LOCAL session_replication_role = origin")
         events, clocks = _Lines(), _Lines()
@@ -212,31 +261,74 @@ def generate(calendar, version, *, n_open: int, n_closed: int, seed: int):
             next_at = business.add(opened, need)
             events.append(f"incidents.incident\t{ticket}\t{ts(opened)}\topened\tnew\t3\t\t\\N\t\\N\n")
             if rnd.random() < 0.3:  # taken by someone: still counting for resolution
-                events.append(f"incidents.incident\t{ticket}\t{ts(opened + dt.timedelta(minutes=rnd.randrange(1, 30)))}\tchange\tin_progress\t3\t\t\\N\t\\N\n")
-            clocks.append(f"incidents.incident\t{ticket}\t{version.pk}\tresolution\trunning\t{ts(opened)}\t\\N\t0\t{ts(opened)}\t{TARGET}\t"
-                          f"\\N\t\\N\t{ts(next_at)}\t{notified}\t{ts(opened)}\t{ts(now)}\n")
+                events.append(
+                    f"incidents.incident\t{ticket}\t{ts(opened + dt.timedelta(minutes=rnd.randrange(1, 30)))}\tchange\tin_progress\t3\t\t\\N\t\\N\n"
+                )
+            clocks.append(
+                f"incidents.incident\t{ticket}\t{version.pk}\tresolution\trunning\t{ts(opened)}\t\\N\t0\t{ts(opened)}\t{TARGET}\t"
+                f"\\N\t\\N\t{ts(next_at)}\t{notified}\t{ts(opened)}\t{ts(now)}\n"
+            )
         year_start = dt.datetime(now.year - 1, now.month, 1, tzinfo=UTC)
         for j in range(n_closed):
             ticket = TICKET_BASE + n_open + j
             opened = year_start + dt.timedelta(seconds=rnd.randrange(0, 365 * 86400))
             spent = int(TARGET * rnd.uniform(0.1, 1.3))
-            resolved = business.add(opened, spent) if j % 10 == 0 else opened + dt.timedelta(seconds=spent * 3)  # engine for a sample: speed
+            resolved = (
+                business.add(opened, spent) if j % 10 == 0 else opened + dt.timedelta(seconds=spent * 3)
+            )  # engine for a sample: speed
             met = spent <= TARGET
             due_at = opened + dt.timedelta(seconds=TARGET * 3)
             events.append(f"incidents.incident\t{ticket}\t{ts(opened)}\topened\tnew\t3\t\t\\N\t\\N\n")
             events.append(f"incidents.incident\t{ticket}\t{ts(resolved)}\tchange\tresolved\t3\t\t\\N\t\\N\n")
             breached_at = NULL if met else ts(due_at)
-            clocks.append(f"incidents.incident\t{ticket}\t{version.pk}\tresolution\t{'met' if met else 'breached'}\t{ts(opened)}\t{ts(resolved)}\t{spent}\t\\N\t{TARGET}\t"
-                          f"{ts(due_at)}\t{breached_at}\t\\N\t{50 if met else 100}\t{ts(opened)}\t{ts(resolved)}\n")
-        print(f"    {len(clocks):,} clocks and {len(events):,} events built in {time.perf_counter() - t0:.0f} s; COPY", flush=True)
-        _copy(cursor, "slas_ticketevent", ["ticket_type", "ticket_id", "at", "kind", "state", "priority", "hold_reason", "service_id", "group_id"], events)
-        _copy(cursor, "slas_slaclock", ["ticket_type", "ticket_id", "version_id", "metric", "state", "started_at", "stopped_at", "elapsed_seconds",
-                                        "counting_since", "target_seconds", "due_at", "breached_at", "next_event_at", "notified_threshold", "created_at", "updated_at"], clocks)
+            clocks.append(
+                f"incidents.incident\t{ticket}\t{version.pk}\tresolution\t{'met' if met else 'breached'}\t{ts(opened)}\t{ts(resolved)}\t{spent}\t\\N\t{TARGET}\t"
+                f"{ts(due_at)}\t{breached_at}\t\\N\t{50 if met else 100}\t{ts(opened)}\t{ts(resolved)}\n"
+            )
+        print(
+            f"    {len(clocks):,} clocks and {len(events):,} events built in {time.perf_counter() - t0:.0f} s; COPY",
+            flush=True,
+        )
+        _copy(
+            cursor,
+            "slas_ticketevent",
+            ["ticket_type", "ticket_id", "at", "kind", "state", "priority", "hold_reason", "service_id", "group_id"],
+            events,
+        )
+        _copy(
+            cursor,
+            "slas_slaclock",
+            [
+                "ticket_type",
+                "ticket_id",
+                "version_id",
+                "metric",
+                "state",
+                "started_at",
+                "stopped_at",
+                "elapsed_seconds",
+                "counting_since",
+                "target_seconds",
+                "due_at",
+                "breached_at",
+                "next_event_at",
+                "notified_threshold",
+                "created_at",
+                "updated_at",
+            ],
+            clocks,
+        )
         # A year of notifications already sent (the sweep's look for unsent ones reads this table).
-        cursor.execute("INSERT INTO slas_clocknotification (clock_id, threshold, crossed_at, created_at, sent_at) "
-                       "SELECT id, 50, started_at, started_at, started_at FROM slas_slaclock WHERE version_id = %s AND state IN ('met', 'breached')", [version.pk])
+        cursor.execute(
+            "INSERT INTO slas_clocknotification (clock_id, threshold, crossed_at, created_at, sent_at) "
+            "SELECT id, 50, started_at, started_at, started_at FROM slas_slaclock WHERE version_id = %s AND state IN ('met', 'breached')",
+            [version.pk],
+        )
         _meta(cursor)
-        cursor.execute("INSERT INTO bench_slas_meta VALUES ('now', %s), ('seed', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [now.isoformat(), str(seed)])
+        cursor.execute(
+            "INSERT INTO bench_slas_meta VALUES ('now', %s), ('seed', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            [now.isoformat(), str(seed)],
+        )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) slas_ticketevent, slas_slaclock, slas_clocknotification")
     print(f"    generated in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -262,7 +354,11 @@ def bench_sweep(bench, now, runs: int):
     from slas import services
     from slas.models import SLAClock
 
-    due = SLAClock.objects.filter(next_event_at__lte=now).order_by("next_event_at").select_related("version__calendar", "version__sla")
+    due = (
+        SLAClock.objects.filter(next_event_at__lte=now)
+        .order_by("next_event_at")
+        .select_related("version__calendar", "version__sla")
+    )
     qs = due.select_for_update(skip_locked=True, of=("self",))[:5000]
     with transaction.atomic():
         sql, params = qs.query.sql_with_params()
@@ -277,9 +373,19 @@ def bench_sweep(bench, now, runs: int):
     text = str(plans[-1])
     uses_index = "clock_due_idx" in text
     ms = statistics.median(samples)
-    bench.add({"group": "slas", "name": "due clocks query (LIMIT 5000 FOR UPDATE SKIP LOCKED)", "status": "ok", "median_ms": ms, "p95_ms": max(samples),
-               "target": "< 50 ms, clock_due_idx", "met": ms < 50 and uses_index, "uses_clock_due_idx": uses_index,
-               "note": f"EXPLAIN ANALYZE planning+execution; {'uses' if uses_index else 'does NOT use'} clock_due_idx (target < 50 ms)"})
+    bench.add(
+        {
+            "group": "slas",
+            "name": "due clocks query (LIMIT 5000 FOR UPDATE SKIP LOCKED)",
+            "status": "ok",
+            "median_ms": ms,
+            "p95_ms": max(samples),
+            "target": "< 50 ms, clock_due_idx",
+            "met": ms < 50 and uses_index,
+            "uses_clock_due_idx": uses_index,
+            "note": f"EXPLAIN ANALYZE planning+execution; {'uses' if uses_index else 'does NOT use'} clock_due_idx (target < 50 ms)",
+        }
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         print("    plan: " + " | ".join(r[0].strip() for r in cursor.fetchall()[:6]))
@@ -302,9 +408,20 @@ def bench_sweep(bench, now, runs: int):
         if timings[-1] > 10_000:
             break  # far over the target: one run says enough
     ms = statistics.median(timings)
-    bench.add({"group": "slas", "name": f"sweep of {result['clocks']:,} due clocks", "status": "ok", "median_ms": ms, "p95_ms": max(timings), "runs": len(timings),
-               **result, "target": "< 2 s", "met": ms < 2000,
-               "note": f"{result['batches']} batches of 5,000, {result['notifications']:,} notifications recorded (queuing them after commit not included); target < 2 s"})
+    bench.add(
+        {
+            "group": "slas",
+            "name": f"sweep of {result['clocks']:,} due clocks",
+            "status": "ok",
+            "median_ms": ms,
+            "p95_ms": max(timings),
+            "runs": len(timings),
+            **result,
+            "target": "< 2 s",
+            "met": ms < 2000,
+            "note": f"{result['batches']} batches of 5,000, {result['notifications']:,} notifications recorded (queuing them after commit not included); target < 2 s",
+        }
+    )
     _profile_sweep(now)
 
 
@@ -316,8 +433,12 @@ def _profile_sweep(now):
     def steps():
         t = {}
         s = time.perf_counter()
-        clocks = list(SLAClock.objects.filter(next_event_at__lte=now).order_by("next_event_at").select_related("version__calendar", "version__sla")
-                      .select_for_update(skip_locked=True, of=("self",))[:5000])
+        clocks = list(
+            SLAClock.objects.filter(next_event_at__lte=now)
+            .order_by("next_event_at")
+            .select_related("version__calendar", "version__sla")
+            .select_for_update(skip_locked=True, of=("self",))[:5000]
+        )
         t["select"] = time.perf_counter() - s
         s = time.perf_counter()
         logs = services.events_for(clocks)
@@ -336,13 +457,20 @@ def _profile_sweep(now):
         services._mark_tickets_breached(clocks[:breached])
         t["mark_breached"] = time.perf_counter() - s
         s = time.perf_counter()
-        list(services.ClockNotification.objects.filter(sent_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2)).values_list("pk", flat=True)[:5000])
+        list(
+            services.ClockNotification.objects.filter(
+                sent_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2)
+            ).values_list("pk", flat=True)[:5000]
+        )
         t["stale_lookup"] = time.perf_counter() - s
         return len(clocks), breached, t
 
     n, breached, t = _rolled_back(steps)
-    print(f"    one sweep batch of {n:,} clocks ({breached:,} breaching), step by step: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in t.items())
-          + f"; replay {t['replay'] / max(n, 1) * 1e6:.0f} us per clock")
+    print(
+        f"    one sweep batch of {n:,} clocks ({breached:,} breaching), step by step: "
+        + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in t.items())
+        + f"; replay {t['replay'] / max(n, 1) * 1e6:.0f} us per clock"
+    )
     PROFILE["sweep_batch"] = {"clocks": n, "breaching": breached, **{k: round(v * 1000, 1) for k, v in t.items()}}
 
 
@@ -441,13 +569,43 @@ class _Workers:
 
         self.broker = broker
         root = Path(__file__).resolve().parents[1]
-        self.env = {**os.environ, "CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "0", "DATABASE_CONN_MAX_AGE": "600", "PYTHONUNBUFFERED": "1"}
-        subprocess.run([sys.executable, "-m", "celery", "-A", "mof", "purge", "-f"], cwd=root, env=self.env, capture_output=True, timeout=60)
+        self.env = {
+            **os.environ,
+            "CELERY_BROKER_URL": broker,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "DATABASE_CONN_MAX_AGE": "600",
+            "PYTHONUNBUFFERED": "1",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "mof", "purge", "-f"],
+            cwd=root,
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+        )
         self.log = tempfile.NamedTemporaryFile("w+", prefix="bench-sla-worker-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mof", "worker", "--pool=prefork", f"--concurrency={concurrency}", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-n", f"bench-sla-{os.getpid()}@%h", "--loglevel=WARNING"],
-            cwd=root, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "mof",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"bench-sla-{os.getpid()}@%h",
+                "--loglevel=WARNING",
+            ],
+            cwd=root,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.concurrency = concurrency
 
@@ -526,13 +684,23 @@ def _run_job(workers, label, edit, now, timeout=900):
         if time.perf_counter() - start > timeout:
             raise RuntimeError(f"{label}: not finished after {timeout} s ({job.done:,} of {job.total:,})")
         time.sleep(0.05)
-    wall = (job.finished_at - (sent if captured else job.created_at)).total_seconds()  # sent to the workers -> the last chunk's commit
+    wall = (
+        job.finished_at - (sent if captured else job.created_at)
+    ).total_seconds()  # sent to the workers -> the last chunk's commit
     postgres.sample()
     cpu_after = workers.cpu()
     worker_cpu = sum(v - cpu_before.get(pid, 0.0) for pid, v in cpu_after.items())
-    return {"label": label, "job": job.pk, "clocks": job.total, "changed": job.changed, "chunks": job.chunks.count(), "wall_s": wall,
-            "worker_cpu_s": worker_cpu, "postgres_cpu_s": postgres.total(),
-            "plan_s": (job.planned_at - job.created_at).total_seconds() if job.planned_at else None}
+    return {
+        "label": label,
+        "job": job.pk,
+        "clocks": job.total,
+        "changed": job.changed,
+        "chunks": job.chunks.count(),
+        "wall_s": wall,
+        "worker_cpu_s": worker_cpu,
+        "postgres_cpu_s": postgres.total(),
+        "plan_s": (job.planned_at - job.created_at).total_seconds() if job.planned_at else None,
+    }
 
 
 def bench_recompute(bench, actor, calendar, n_open: int, *, now, full: bool, concurrency: int = 2):
@@ -553,31 +721,73 @@ def bench_recompute(bench, actor, calendar, n_open: int, *, now, full: bool, con
     try:
         workers.wait_ready()
         print(f"    {concurrency} worker processes on {broker}", flush=True)
-        results.append(_run_job(workers, "holiday added (24 Dec)", lambda: services.calendar_save(
-            actor=actor, calendar=calendar, holidays=[*own, (dt.date(now.year, 12, 24), "Christmas Eve (bench)")]), now))
-        results.append(_run_job(workers, "holiday removed again", lambda: services.calendar_save(actor=actor, calendar=calendar, holidays=own), now))
+        results.append(
+            _run_job(
+                workers,
+                "holiday added (24 Dec)",
+                lambda: services.calendar_save(
+                    actor=actor,
+                    calendar=calendar,
+                    holidays=[*own, (dt.date(now.year, 12, 24), "Christmas Eve (bench)")],
+                ),
+                now,
+            )
+        )
+        results.append(
+            _run_job(
+                workers,
+                "holiday removed again",
+                lambda: services.calendar_save(actor=actor, calendar=calendar, holidays=own),
+                now,
+            )
+        )
         if full:
             _vacuum()
-            results.append(_run_job(workers, "hours changed (09:30 start)", lambda: services.calendar_save(actor=actor, calendar=calendar, intervals=_intervals(LATER)), now))
+            results.append(
+                _run_job(
+                    workers,
+                    "hours changed (09:30 start)",
+                    lambda: services.calendar_save(actor=actor, calendar=calendar, intervals=_intervals(LATER)),
+                    now,
+                )
+            )
             _vacuum()
-            results.append(_run_job(workers, "hours changed back", lambda: services.calendar_save(actor=actor, calendar=calendar, intervals=original), now))
+            results.append(
+                _run_job(
+                    workers,
+                    "hours changed back",
+                    lambda: services.calendar_save(actor=actor, calendar=calendar, intervals=original),
+                    now,
+                )
+            )
             _vacuum()
     finally:
         workers.stop()
     for r in results:
         per_million = 1_000_000 / r["clocks"] if r["clocks"] else 0
         cpu = r["worker_cpu_s"] + r["postgres_cpu_s"]
-        note = (f"{r['clocks']:,} clocks in {r['chunks']} chunks on {concurrency} worker processes, {r['changed']:,} rewritten; "
-                f"wall {r['wall_s']:.1f} s (plan {r['plan_s'] or 0:.1f} s); CPU workers {r['worker_cpu_s']:.1f} s + PostgreSQL {r['postgres_cpu_s']:.1f} s")
+        note = (
+            f"{r['clocks']:,} clocks in {r['chunks']} chunks on {concurrency} worker processes, {r['changed']:,} rewritten; "
+            f"wall {r['wall_s']:.1f} s (plan {r['plan_s'] or 0:.1f} s); CPU workers {r['worker_cpu_s']:.1f} s + PostgreSQL {r['postgres_cpu_s']:.1f} s"
+        )
         if r["clocks"]:
             note += f" = {cpu * per_million:.0f} CPU-s per 1M clocks, wall {r['wall_s'] * per_million:.1f} s per 1M"
         print(f"    {r['label']}: {note}", flush=True)
         big = r["clocks"] >= 100_000
-        bench.add({"group": "slas", "name": f"recompute after a calendar edit: {r['label']}", "status": "ok", "median_ms": r["wall_s"] * 1000, "p95_ms": r["wall_s"] * 1000,
-                   **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items() if k != "label"},
-                   "cpu_s_per_million": round(cpu * per_million, 1) if r["clocks"] else None,
-                   "target": "< 60 s for 1,000,000" if big else "only the clocks the edit can move",
-                   "met": (r["wall_s"] * per_million < 60) if big else True, "note": note})
+        bench.add(
+            {
+                "group": "slas",
+                "name": f"recompute after a calendar edit: {r['label']}",
+                "status": "ok",
+                "median_ms": r["wall_s"] * 1000,
+                "p95_ms": r["wall_s"] * 1000,
+                **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items() if k != "label"},
+                "cpu_s_per_million": round(cpu * per_million, 1) if r["clocks"] else None,
+                "target": "< 60 s for 1,000,000" if big else "only the clocks the edit can move",
+                "met": (r["wall_s"] * per_million < 60) if big else True,
+                "note": note,
+            }
+        )
     _profile_recompute(calendar, now)
 
 
@@ -593,9 +803,11 @@ def _profile_recompute(calendar, now):
     from slas.models import RecomputeJob
 
     def steps():
-        job = RecomputeJob.objects.create(calendar=calendar, started_by=_actor(), as_of=now + dt.timedelta(days=1), planned_at=timezone.now())
+        job = RecomputeJob.objects.create(
+            calendar=calendar, started_by=_actor(), as_of=now + dt.timedelta(days=1), planned_at=timezone.now()
+        )
         clocks = recompute.affected(job).order_by("pk")
-        ids = list(clocks.values_list("pk", flat=True)[400_000:400_000 + recompute.CHUNK])  # a chunk in the middle
+        ids = list(clocks.values_list("pk", flat=True)[400_000 : 400_000 + recompute.CHUNK])  # a chunk in the middle
         chunk = job.chunks.create(first_id=ids[0], last_id=ids[-1], size=len(ids))
         job.total = len(ids)
         job.save(update_fields=["total"])
@@ -613,16 +825,36 @@ def _profile_recompute(calendar, now):
         by_name.setdefault(name, [0.0, 0.0])
         by_name[name][0] += tottime
         by_name[name][1] += cumtime
-    picked = {label: by_name.get(name, [0, 0])[1] for label, name in (
-        ("recompute()", "recompute"), ("event logs", "_event_logs"), ("derive (stored_figures)", "stored_figures"), ("write (UPDATE FROM unnest)", "_write"))}
+    picked = {
+        label: by_name.get(name, [0, 0])[1]
+        for label, name in (
+            ("recompute()", "recompute"),
+            ("event logs", "_event_logs"),
+            ("derive (stored_figures)", "stored_figures"),
+            ("write (UPDATE FROM unnest)", "_write"),
+        )
+    }
     picked["read the clocks and the rest"] = picked.pop("recompute()") - sum(picked.values())
     # psycopg 3 blocks on the server in Connection.wait (psycopg/connection.py).
-    sql = sum(tottime for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items() if name == "wait" and "psycopg" in filename)
-    print(f"    one chunk of {n:,} under cProfile: wall {wall * 1000:.0f} ms, CPU of this process {cpu * 1000:.0f} ms; "
-          + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in picked.items()) + f"; waiting on PostgreSQL {sql * 1000:.0f} ms", flush=True)
+    sql = sum(
+        tottime
+        for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items()
+        if name == "wait" and "psycopg" in filename
+    )
+    print(
+        f"    one chunk of {n:,} under cProfile: wall {wall * 1000:.0f} ms, CPU of this process {cpu * 1000:.0f} ms; "
+        + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in picked.items())
+        + f"; waiting on PostgreSQL {sql * 1000:.0f} ms",
+        flush=True,
+    )
     stats.sort_stats("tottime").print_stats(8)
-    PROFILE["recompute_chunk"] = {"clocks": n, "wall_ms": round(wall * 1000), "cpu_ms": round(cpu * 1000), "sql_ms": round(sql * 1000),
-                                  **{k: round(v * 1000, 1) for k, v in picked.items()}}
+    PROFILE["recompute_chunk"] = {
+        "clocks": n,
+        "wall_ms": round(wall * 1000),
+        "cpu_ms": round(cpu * 1000),
+        "sql_ms": round(sql * 1000),
+        **{k: round(v * 1000, 1) for k, v in picked.items()},
+    }
 
 
 # --- 4. the compliance report ---------------------------------------------------------------
@@ -648,9 +880,22 @@ def bench_report(bench, now, version, runs: int):
                 import inspect
 
                 params = inspect.signature(candidate).parameters
-                kwargs = {k: v for k, v in (("start", year_start), ("end", year_end), ("period_start", year_start), ("period_end", year_end),
-                                            ("since", year_start), ("until", year_end)) if k in params}
-                fn = lambda c=candidate, kw=kwargs: list(c(**kw)) if not isinstance(c(**kw), dict) else c(**kw)
+                kwargs = {
+                    k: v
+                    for k, v in (
+                        ("start", year_start),
+                        ("end", year_end),
+                        ("period_start", year_start),
+                        ("period_end", year_end),
+                        ("since", year_start),
+                        ("until", year_end),
+                    )
+                    if k in params
+                }
+
+                def fn(c=candidate, kw=kwargs):
+                    return list(c(**kw)) if not isinstance(c(**kw), dict) else c(**kw)
+
                 label = f"slas.reports.{name}({', '.join(kwargs)})"
                 break
 
@@ -659,7 +904,11 @@ def bench_report(bench, now, version, runs: int):
             SLAClock.objects.filter(started_at__gte=year_start, started_at__lt=year_end, state__in=["met", "breached"])
             .annotate(month=TruncMonth("started_at"))
             .values("version_id", "month")
-            .annotate(total=Count("id"), met=Count("id", filter=Q(breached_at__isnull=True)), breached=Count("id", filter=Q(breached_at__isnull=False)))
+            .annotate(
+                total=Count("id"),
+                met=Count("id", filter=Q(breached_at__isnull=True)),
+                breached=Count("id", filter=Q(breached_at__isnull=False)),
+            )
             .order_by("version_id", "month")
         )
 
@@ -673,8 +922,20 @@ def bench_report(bench, now, version, runs: int):
         except Exception as exc:
             print(f"    {label} failed ({type(exc).__name__}: {exc}); measuring the plain aggregate")
     if reports is not None and callable(getattr(reports, "trend", None)):
-        measured.append(("slas.reports.trend(start, end, by='month')", lambda: reports.trend(start=year_start, end=year_end, by="month")))
-    measured.append(("plain aggregate over SLAClock by version and month (slas.reports not measured)" if not measured else "plain aggregate over SLAClock by version and month", plain))
+        measured.append(
+            (
+                "slas.reports.trend(start, end, by='month')",
+                lambda: reports.trend(start=year_start, end=year_end, by="month"),
+            )
+        )
+    measured.append(
+        (
+            "plain aggregate over SLAClock by version and month (slas.reports not measured)"
+            if not measured
+            else "plain aggregate over SLAClock by version and month",
+            plain,
+        )
+    )
     for name, f in measured:
         row = {"group": "slas", "name": f"compliance report, a year of {N_CLOSED:,} tickets: {name}", "status": "ok"}
         row.update(timed(f, max(5, runs // 3), 1))
@@ -685,7 +946,16 @@ def bench_report(bench, now, version, runs: int):
 # --- the group ------------------------------------------------------------------------------
 
 
-def run(bench, *, seed: int = 42, runs: int = 30, small: bool = False, regenerate: bool = False, generate_data: bool = True, full_recompute: bool = False):
+def run(
+    bench,
+    *,
+    seed: int = 42,
+    runs: int = 30,
+    small: bool = False,
+    regenerate: bool = False,
+    generate_data: bool = True,
+    full_recompute: bool = False,
+):
     from datetime import datetime as _dt
 
     from django.db import connection

@@ -21,6 +21,7 @@ site is downstream of its core routers. Apps come in clusters (application syste
 depends_on chains and reciprocal connects_to pairs (cycles, as in real CMDBs), and a few
 cross-site links (DR replication, integrations). Deterministic for a given seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,12 +44,46 @@ NULL = "\\N"  # COPY's NULL marker (an empty CSV field is an empty string)
 BASE_TIME = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 SERVICE_WORDS = [
-    "Payroll", "E-mail", "CRM", "Intranet", "Web shop", "Billing", "HR portal", "Data warehouse",
-    "Telephony", "VPN", "Identity", "Print", "File sharing", "Backup", "Monitoring", "Ticketing",
-    "Logistics", "Procurement", "Finance ledger", "Reporting", "Document management", "Video conferencing",
-    "Customer portal", "Partner extranet", "Mobile app backend", "Search", "Analytics", "Inventory",
-    "Scheduling", "Time tracking", "Expenses", "Learning", "Recruitment", "Contracts", "Treasury",
-    "Point of sale", "Loyalty", "Fleet", "Maintenance", "Quality",
+    "Payroll",
+    "E-mail",
+    "CRM",
+    "Intranet",
+    "Web shop",
+    "Billing",
+    "HR portal",
+    "Data warehouse",
+    "Telephony",
+    "VPN",
+    "Identity",
+    "Print",
+    "File sharing",
+    "Backup",
+    "Monitoring",
+    "Ticketing",
+    "Logistics",
+    "Procurement",
+    "Finance ledger",
+    "Reporting",
+    "Document management",
+    "Video conferencing",
+    "Customer portal",
+    "Partner extranet",
+    "Mobile app backend",
+    "Search",
+    "Analytics",
+    "Inventory",
+    "Scheduling",
+    "Time tracking",
+    "Expenses",
+    "Learning",
+    "Recruitment",
+    "Contracts",
+    "Treasury",
+    "Point of sale",
+    "Loyalty",
+    "Fleet",
+    "Maintenance",
+    "Quality",
 ]
 SERVICE_SUFFIXES = ["", " EU", " US", " APAC", " Internal", " External"]
 VENDORS = {
@@ -320,7 +355,11 @@ def _bench_owners(count=20) -> list[int]:
     for i in range(1, count + 1):
         user, created = User.objects.get_or_create(
             username=f"bench-owner-{i:02d}",
-            defaults={"first_name": "Bench", "last_name": f"Owner {i:02d}", "email": f"bench-owner-{i:02d}@example.test"},
+            defaults={
+                "first_name": "Bench",
+                "last_name": f"Owner {i:02d}",
+                "email": f"bench-owner-{i:02d}@example.test",
+            },
         )
         if created:
             user.set_unusable_password()
@@ -339,8 +378,10 @@ def generate(n_cis: int, n_rels: int, seed: int = 42, log=print) -> dict:
             "the PostgreSQL impact walk). Set DATABASE_URL=postgres://postgres@127.0.0.1:5432/mof_bench."
         )
     started = time.perf_counter()
-    log(f"Generating {n_cis:,} CIs and {n_rels:,} relationships (seed {seed}) into "
-        f"{connection.settings_dict['NAME']} -- benchmark data, not business data")
+    log(
+        f"Generating {n_cis:,} CIs and {n_rels:,} relationships (seed {seed}) into "
+        f"{connection.settings_dict['NAME']} -- benchmark data, not business data"
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT slug, id FROM mof_ciclass")
         class_ids = dict(cursor.fetchall())
@@ -352,8 +393,10 @@ def generate(n_cis: int, n_rels: int, seed: int = 42, log=print) -> dict:
     builder = Builder(n_cis, n_rels, seed, class_ids, owner_ids)
     builder.build(log)
     service_rows, links = builder.services()
-    log(f"  {len(builder.edges):,} relationships, {len(service_rows)} services, {len(links):,} CI-service links "
-        f"(built in {time.perf_counter() - started:.1f}s)")
+    log(
+        f"  {len(builder.edges):,} relationships, {len(service_rows)} services, {len(links):,} CI-service links "
+        f"(built in {time.perf_counter() - started:.1f}s)"
+    )
 
     now = BASE_TIME.isoformat()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -369,18 +412,40 @@ def generate(n_cis: int, n_rels: int, seed: int = 42, log=print) -> dict:
 
         def copy(table, columns, rows):
             t0 = time.perf_counter()
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:  # psycopg 3
+            with cursor.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+            ) as copy:  # psycopg 3
                 copy.write(_csv(rows).getvalue())
             log(f"  COPY {table}: {len(rows):,} rows ({time.perf_counter() - t0:.1f}s)")
 
-        copy("mof_service", ("id", "name", "criticality", "hours_of_service", "description", "created_at", "updated_at", "owner_id"), service_rows)
+        copy(
+            "mof_service",
+            ("id", "name", "criticality", "hours_of_service", "description", "created_at", "updated_at", "owner_id"),
+            service_rows,
+        )
         copy(
             "mof_configurationitem",
-            ("id", "name", "status", "environment", "attributes", "description", "retired_reason", "created_at", "updated_at", "ci_class_id", "owner_id"),
+            (
+                "id",
+                "name",
+                "status",
+                "environment",
+                "attributes",
+                "description",
+                "retired_reason",
+                "created_at",
+                "updated_at",
+                "ci_class_id",
+                "owner_id",
+            ),
             builder.cis,
         )
         copy("mof_configurationitem_services", ("configurationitem_id", "service_id"), links)
-        copy("mof_cirelationship", ("source_id", "target_id", "type", "created_at"), [(s, t_, k, now) for s, t_, k in builder.edges])
+        copy(
+            "mof_cirelationship",
+            ("source_id", "target_id", "type", "created_at"),
+            [(s, t_, k, now) for s, t_, k in builder.edges],
+        )
         del builder.edge_set
         if superuser:
             cursor.execute("SET LOCAL session_replication_role = origin")
@@ -408,7 +473,9 @@ def generate(n_cis: int, n_rels: int, seed: int = 42, log=print) -> dict:
     cores = []
     for site, ids in builder.sites.items():
         for pk in ids["core"]:
-            cores.append({"id": pk, "name": builder.cis[pk - 1][1], "site": site, "site_cis": sum(len(v) for v in ids.values())})
+            cores.append(
+                {"id": pk, "name": builder.cis[pk - 1][1], "site": site, "site_cis": sum(len(v) for v in ids.values())}
+            )
     summary = {
         "cis": len(builder.cis),
         "relationships": len(builder.edges),
@@ -419,9 +486,11 @@ def generate(n_cis: int, n_rels: int, seed: int = 42, log=print) -> dict:
         "seconds": round(time.perf_counter() - started, 1),
     }
     main = cores[0]
-    log(f"Done in {summary['seconds']}s. Core router for the benchmark: id={main['id']} name={main['name']} "
+    log(
+        f"Done in {summary['seconds']}s. Core router for the benchmark: id={main['id']} name={main['name']} "
         f"(site {main['site']}, {main['site_cis']:,} CIs). All core routers: "
-        + ", ".join(f"{c['id']}={c['name']}" for c in cores))
+        + ", ".join(f"{c['id']}={c['name']}" for c in cores)
+    )
     return summary
 
 

@@ -23,6 +23,7 @@ Scenarios (a portal API token, mof.tokens, of a Support agent of the largest gro
 
 p99 target < 150 ms for the two reads. Results: one JSON line per run, and a table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,22 +81,42 @@ def lua_script(scenario: str, token: str, *, max_id: int, group: int, services: 
     if scenario == "detail":
         body = f"math.randomseed({seed})\nrequest = function() return wrk.format('GET', '/api/v1/incidents/' .. math.random(1, {max_id}) .. '/') end\n"
     elif scenario == "cursor":
-        cursors = [base64.b64encode(urlencode({"p": str(rng.randint(1, max_id - 100))}).encode()).decode() for _ in range(2000)]
+        cursors = [
+            base64.b64encode(urlencode({"p": str(rng.randint(1, max_id - 100))}).encode()).decode() for _ in range(2000)
+        ]
         table = ",".join(f'"/api/v1/incidents/?{urlencode({"cursor": c, "page_size": 50})}"' for c in cursors)
         body = f"math.randomseed({seed})\nlocal paths = {{{table}}}\nrequest = function() return wrk.format('GET', pick(paths)) end\n"
     elif scenario == "file":
         bodies = []
         for i in range(500):
-            bodies.append(json.dumps({
-                "title": rng.choice(["VPN drops every few minutes", "Outlook cannot send", "SAP transaction hangs",
-                                     "Printer on floor 3 prints blank pages", "Payroll report shows the wrong totals"]) + f" (load {i})",
-                "description": "Filed by bench/load.py through the API. The monitoring alert fired; users in the call centre are affected.",
-                "service": rng.choice(services) if services else None, "impact": rng.randint(1, 3), "urgency": rng.randint(1, 3),
-                "category": "Network", "assignment_group": group, "channel": "monitoring",
-            }))
+            bodies.append(
+                json.dumps(
+                    {
+                        "title": rng.choice(
+                            [
+                                "VPN drops every few minutes",
+                                "Outlook cannot send",
+                                "SAP transaction hangs",
+                                "Printer on floor 3 prints blank pages",
+                                "Payroll report shows the wrong totals",
+                            ]
+                        )
+                        + f" (load {i})",
+                        "description": "Filed by bench/load.py through the API. The monitoring alert fired; users in the call centre are affected.",
+                        "service": rng.choice(services) if services else None,
+                        "impact": rng.randint(1, 3),
+                        "urgency": rng.randint(1, 3),
+                        "category": "Network",
+                        "assignment_group": group,
+                        "channel": "monitoring",
+                    }
+                )
+            )
         table = ",".join(json.dumps(b) for b in bodies)
-        body = (f"math.randomseed({seed})\nlocal bodies = {{{table}}}\nwrk.headers['Content-Type'] = 'application/json'\n"
-                "request = function() return wrk.format('POST', '/api/v1/incidents/', nil, pick(bodies)) end\n")
+        body = (
+            f"math.randomseed({seed})\nlocal bodies = {{{table}}}\nwrk.headers['Content-Type'] = 'application/json'\n"
+            "request = function() return wrk.format('POST', '/api/v1/incidents/', nil, pick(bodies)) end\n"
+        )
     else:
         raise ValueError(scenario)
     return LUA_COMMON + headers + body
@@ -109,39 +130,68 @@ def free_port() -> int:
 
 def server_env(db_url: str, var_dir: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "mof.settings",
-        "DATABASE_URL": db_url,
-        "DATABASE_CONN_MAX_AGE": "600",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "MOF_BASE_URL": "http://127.0.0.1",  # required with DEBUG off (links in mails and webhooks)
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "MOF_VAR_DIR": var_dir,
-        "MOF_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-        # Rate limits stay on, counted in Redis as in production, but high enough that the
-        # bench measures the server's capacity rather than the per-token limit (600/minute).
-        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/4"),
-        "MOF_RATE_TOKEN": "100000000/minute",
-        "MOF_RATE_USER": "100000000/minute",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "mof.settings",
+            "DATABASE_URL": db_url,
+            "DATABASE_CONN_MAX_AGE": "600",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "MOF_BASE_URL": "http://127.0.0.1",  # required with DEBUG off (links in mails and webhooks)
+            "SECURE_SSL_REDIRECT": "0",
+            "SECURE_HSTS_SECONDS": "0",
+            "MOF_VAR_DIR": var_dir,
+            "MOF_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            # Rate limits stay on, counted in Redis as in production, but high enough that the
+            # bench measures the server's capacity rather than the per-token limit (600/minute).
+            "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/4"),
+            "MOF_RATE_TOKEN": "100000000/minute",
+            "MOF_RATE_USER": "100000000/minute",
+        }
+    )
     return env
 
 
 class Server:
     """gunicorn on the bench database in its own process group, ready once `probe` answers 200."""
 
-    def __init__(self, config: str, db_url: str, token: str, *, probe: str = "/api/v1/incidents/1/", env: dict | None = None, timeout: int = 60, prefix: str = "mof-load-"):
+    def __init__(
+        self,
+        config: str,
+        db_url: str,
+        token: str,
+        *,
+        probe: str = "/api/v1/incidents/1/",
+        env: dict | None = None,
+        timeout: int = 60,
+        prefix: str = "mof-load-",
+    ):
         self.config = config
         self.port = free_port()
         self.var_dir = tempfile.mkdtemp(prefix=prefix)
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        cmd = [gunicorn, "mof.wsgi", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", str(timeout), *config.split()]
+        cmd = [
+            gunicorn,
+            "mof.wsgi",
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            str(timeout),
+            *config.split(),
+        ]
         self.log = open(Path(self.var_dir) / "gunicorn.log", "w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**server_env(db_url, self.var_dir), **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**server_env(db_url, self.var_dir), **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + timeout
         while True:
@@ -157,7 +207,9 @@ class Server:
                 pass
             if self.proc.poll() is not None or time.time() > deadline:
                 self.stop()
-                raise RuntimeError(f"gunicorn ({config}) did not come up: {(Path(self.var_dir) / 'gunicorn.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"gunicorn ({config}) did not come up: {(Path(self.var_dir) / 'gunicorn.log').read_text()[-2000:]}"
+                )
             time.sleep(0.3)
 
     def cpu_seconds(self) -> float | None:
@@ -192,21 +244,32 @@ def wrk(url: str, script: str, *, connections: int, duration: int, threads: int 
         f.write(script)
         path = f.name
     try:
-        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", path, url],
-                             capture_output=True, text=True, timeout=duration + 60)
+        out = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", path, url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
     finally:
         os.unlink(path)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((row for row in out.stdout.splitlines() if row.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {out.stdout[-1000:]} {out.stderr[-1000:]}")
-    r = json.loads(line[len("RESULT "):])
+    r = json.loads(line[len("RESULT ") :])
     secs = r["duration_us"] / 1e6
     ok = r["requests"] - r["non2xx"]
     return {
-        "requests": r["requests"], "non2xx": r["non2xx"], "socket_errors": r["socket_errors"],
-        "rps": round(r["requests"] / secs, 1), "ok_rps": round(ok / secs, 1),
-        "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000, "p95_ms": r["p95_us"] / 1000,
-        "p99_ms": r["p99_us"] / 1000, "max_ms": r["max_us"] / 1000, "mean_ms": round(r["mean_us"] / 1000, 2),
+        "requests": r["requests"],
+        "non2xx": r["non2xx"],
+        "socket_errors": r["socket_errors"],
+        "rps": round(r["requests"] / secs, 1),
+        "ok_rps": round(ok / secs, 1),
+        "p50_ms": r["p50_us"] / 1000,
+        "p90_ms": r["p90_us"] / 1000,
+        "p95_ms": r["p95_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "mean_ms": round(r["mean_us"] / 1000, 2),
     }
 
 
@@ -249,9 +312,14 @@ def delete_filed(max_id: int) -> int:
 
     with transaction.atomic(), connection.cursor() as cursor:
         ticket = "ticket_type = 'incidents.incident' AND ticket_id > %s"
-        cursor.execute(f"DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE {ticket})", [max_id])
+        cursor.execute(
+            f"DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE {ticket})",
+            [max_id],
+        )
         cursor.execute(f"DELETE FROM slas_slaclock WHERE {ticket}", [max_id])
-        cursor.execute("SET LOCAL session_replication_role = replica")  # the event log refuses DELETE (a trigger); superuser only
+        cursor.execute(
+            "SET LOCAL session_replication_role = replica"
+        )  # the event log refuses DELETE (a trigger); superuser only
         cursor.execute(f"DELETE FROM slas_ticketevent WHERE {ticket}", [max_id])
         cursor.execute("SET LOCAL session_replication_role = origin")
         cursor.execute("DELETE FROM incidents_incident_affected_cis WHERE incident_id > %s", [max_id])
@@ -263,12 +331,30 @@ def delete_filed(max_id: int) -> int:
     return n
 
 
-def measure(config: str, scenarios, *, db_url: str, info: dict, connections: int, duration: int, warmup: int, seed: int, log=print) -> list[dict]:
+def measure(
+    config: str,
+    scenarios,
+    *,
+    db_url: str,
+    info: dict,
+    connections: int,
+    duration: int,
+    warmup: int,
+    seed: int,
+    log=print,
+) -> list[dict]:
     results = []
     server = Server(config, db_url, info["token"])
     try:
         for scenario in scenarios:
-            script = lua_script(scenario, info["token"], max_id=info["max_id"], group=info["group"], services=info["services"], seed=seed)
+            script = lua_script(
+                scenario,
+                info["token"],
+                max_id=info["max_id"],
+                group=info["group"],
+                services=info["services"],
+                seed=seed,
+            )
             if warmup:
                 wrk(server.url, script, connections=connections, duration=warmup)
             cpu0 = server.cpu_seconds()
@@ -276,15 +362,21 @@ def measure(config: str, scenarios, *, db_url: str, info: dict, connections: int
             cpu1 = server.cpu_seconds()
             # gunicorn's own CPU (master and workers) per request: what the server costs, whatever
             # else the machine runs meanwhile (wrk, PostgreSQL, other people's work).
-            r["server_cpu_ms"] = round((cpu1 - cpu0) * 1000 / r["requests"], 2) if cpu0 is not None and cpu1 is not None and r["requests"] else None
+            r["server_cpu_ms"] = (
+                round((cpu1 - cpu0) * 1000 / r["requests"], 2)
+                if cpu0 is not None and cpu1 is not None and r["requests"]
+                else None
+            )
             r.update({"scenario": scenario, "config": config, "connections": connections, "duration_s": duration})
             target_rps, target_p99 = TARGETS[scenario]
             r["rps_met"] = r["ok_rps"] >= target_rps
             r["p99_met"] = None if target_p99 is None else r["p99_ms"] < target_p99
             results.append(r)
-            log(f"  [{config}] {scenario}: {r['ok_rps']:.0f} req/s (target {target_rps}), p50 {r['p50_ms']:.1f} ms, "
+            log(
+                f"  [{config}] {scenario}: {r['ok_rps']:.0f} req/s (target {target_rps}), p50 {r['p50_ms']:.1f} ms, "
                 f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}, "
-                f"gunicorn CPU {r['server_cpu_ms']} ms/request, load average {os.getloadavg()[0]:.2f}")
+                f"gunicorn CPU {r['server_cpu_ms']} ms/request, load average {os.getloadavg()[0]:.2f}"
+            )
     finally:
         server.stop()
         if "file" in scenarios:  # after the server stopped: requests still in flight when wrk ended are committed too
@@ -293,7 +385,9 @@ def measure(config: str, scenarios, *, db_url: str, info: dict, connections: int
     return results
 
 
-def cpu_per_request(info: dict, scenarios, *, requests: int = 500, rounds: int = 3, seed: int = 42, log=print) -> list[dict]:
+def cpu_per_request(
+    info: dict, scenarios, *, requests: int = 500, rounds: int = 3, seed: int = 42, log=print
+) -> list[dict]:
     """CPU milliseconds per request in this process (Django, through its WSGI handler, with the
     server's settings: call after os.environ.update(server_env(...)) and setup()) and in the
     PostgreSQL backend serving it (from /proc, when the database runs on this machine). More
@@ -309,9 +403,18 @@ def cpu_per_request(info: dict, scenarios, *, requests: int = 500, rounds: int =
 
     def environ(path, query=""):
         return {
-            "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
-            "HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": f"Token {info['token']}", "HTTP_ACCEPT": "application/json",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr, "SERVER_PROTOCOL": "HTTP/1.1",
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Token {info['token']}",
+            "HTTP_ACCEPT": "application/json",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+            "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
         }
 
@@ -353,10 +456,17 @@ def cpu_per_request(info: dict, scenarios, *, requests: int = 500, rounds: int =
             pg1 = backend_cpu(pid)
             if pg0 is not None and pg1 is not None:
                 postgres_ms.append((pg1 - pg0) / requests * 1000)
-        r = {"scenario": scenario, "requests": requests, "rounds": rounds, "django_cpu_ms": round(min(django_ms), 2),
-             "postgres_cpu_ms": round(min(postgres_ms), 2) if postgres_ms else None}
-        log(f"  {scenario}: Django {r['django_cpu_ms']:.2f} ms CPU per request (runs {', '.join(f'{x:.2f}' for x in django_ms)}), "
-            f"PostgreSQL {r['postgres_cpu_ms'] if r['postgres_cpu_ms'] is not None else '?'} ms")
+        r = {
+            "scenario": scenario,
+            "requests": requests,
+            "rounds": rounds,
+            "django_cpu_ms": round(min(django_ms), 2),
+            "postgres_cpu_ms": round(min(postgres_ms), 2) if postgres_ms else None,
+        }
+        log(
+            f"  {scenario}: Django {r['django_cpu_ms']:.2f} ms CPU per request (runs {', '.join(f'{x:.2f}' for x in django_ms)}), "
+            f"PostgreSQL {r['postgres_cpu_ms'] if r['postgres_cpu_ms'] is not None else '?'} ms"
+        )
         results.append(r)
     return results
 
@@ -370,21 +480,48 @@ def run_from_bench(seed: int = 42, config: str = BEST, connections: int = 8, dur
     """Rows for bench/run.py's table (called after the other groups)."""
     print(f"Throughput under gunicorn ({config}), wrk, {connections} connections, {duration}s per scenario")
     if shutil.which("wrk") is None:
-        return [{"group": "load", "name": "Throughput (bench/load.py)", "status": "not available: wrk is not installed (apt-get install -y wrk)"}]
+        return [
+            {
+                "group": "load",
+                "name": "Throughput (bench/load.py)",
+                "status": "not available: wrk is not installed (apt-get install -y wrk)",
+            }
+        ]
     from django.db import connection
 
     db_url = os.environ["DATABASE_URL"]
     info = setup(db_url)
     connection.close()
     rows = []
-    for r in measure(config, ["detail", "cursor", "file"], db_url=db_url, info=info, connections=connections, duration=duration, warmup=5, seed=seed):
+    for r in measure(
+        config,
+        ["detail", "cursor", "file"],
+        db_url=db_url,
+        info=info,
+        connections=connections,
+        duration=duration,
+        warmup=5,
+        seed=seed,
+    ):
         target_rps, target_p99 = TARGETS[r["scenario"]]
-        name = {"detail": "load: GET /api/v1/incidents/{id}/", "cursor": "load: GET /api/v1/incidents/?cursor= (50 rows)", "file": "load: POST /api/v1/incidents/ (filing)"}[r["scenario"]]
-        rows.append({
-            "group": "load", "name": name, "status": "ok", "median_ms": r["p50_ms"], "p95_ms": r["p95_ms"], **r,
-            "note": f"{r['ok_rps']:.0f} req/s (target {target_rps}), p99 {r['p99_ms']:.1f} ms"
-                    + (f" (target < {target_p99})" if target_p99 else "") + f", gunicorn {config}, wrk c={connections}",
-        })
+        name = {
+            "detail": "load: GET /api/v1/incidents/{id}/",
+            "cursor": "load: GET /api/v1/incidents/?cursor= (50 rows)",
+            "file": "load: POST /api/v1/incidents/ (filing)",
+        }[r["scenario"]]
+        rows.append(
+            {
+                "group": "load",
+                "name": name,
+                "status": "ok",
+                "median_ms": r["p50_ms"],
+                "p95_ms": r["p95_ms"],
+                **r,
+                "note": f"{r['ok_rps']:.0f} req/s (target {target_rps}), p99 {r['p99_ms']:.1f} ms"
+                + (f" (target < {target_p99})" if target_p99 else "")
+                + f", gunicorn {config}, wrk c={connections}",
+            }
+        )
     return rows
 
 
@@ -397,7 +534,12 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "load.json"))
-    parser.add_argument("--cpu", type=int, metavar="N", help="instead of gunicorn and wrk: CPU ms per request in-process, over N requests (x3)")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        metavar="N",
+        help="instead of gunicorn and wrk: CPU ms per request in-process, over N requests (x3)",
+    )
     args = parser.parse_args(argv)
     url = os.environ.get("DATABASE_URL", "")
     db_url = url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_DB
@@ -405,8 +547,12 @@ def main(argv=None):
         # The server's settings in this process (DEBUG off, Redis rate counters...), then the requests.
         os.environ.update(server_env(db_url, tempfile.mkdtemp(prefix="mof-load-cpu-")))
         info = setup(db_url)
-        print(f"{info['count']:,} incidents; in-process, {args.cpu} requests x 3 per scenario; load average {os.getloadavg()[0]:.2f}")
-        cpu_per_request(info, [x for x in (args.scenario or ["detail", "cursor"]) if x != "file"], requests=args.cpu, seed=args.seed)
+        print(
+            f"{info['count']:,} incidents; in-process, {args.cpu} requests x 3 per scenario; load average {os.getloadavg()[0]:.2f}"
+        )
+        cpu_per_request(
+            info, [x for x in (args.scenario or ["detail", "cursor"]) if x != "file"], requests=args.cpu, seed=args.seed
+        )
         return
     check_wrk()
     info = setup(db_url)
@@ -417,15 +563,29 @@ def main(argv=None):
     results = []
     for config in args.config or CONFIGS:
         for c in args.connections or [8]:
-            results += measure(config, args.scenario or ["detail", "cursor", "file"], db_url=db_url, info=info,
-                               connections=c, duration=args.duration, warmup=args.warmup, seed=args.seed)
+            results += measure(
+                config,
+                args.scenario or ["detail", "cursor", "file"],
+                db_url=db_url,
+                info=info,
+                connections=c,
+                duration=args.duration,
+                warmup=args.warmup,
+                seed=args.seed,
+            )
     print()
-    print(f"{'config':<22}{'scenario':<9}{'conns':>6}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'non2xx':>8}{'cpu ms':>8}")
+    print(
+        f"{'config':<22}{'scenario':<9}{'conns':>6}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'non2xx':>8}{'cpu ms':>8}"
+    )
     for r in results:
-        print(f"{r['config']:<22}{r['scenario']:<9}{r['connections']:>6}{r['ok_rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['non2xx']:>8}{r['server_cpu_ms'] or 0:>8.2f}")
+        print(
+            f"{r['config']:<22}{r['scenario']:<9}{r['connections']:>6}{r['ok_rps']:>9.0f}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['non2xx']:>8}{r['server_cpu_ms'] or 0:>8.2f}"
+        )
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}, indent=2) + "\n"
+    )
     print(f"Written {out}")
 
 

@@ -12,6 +12,7 @@ serving it (from /proc); queries are counted on one filing with CaptureQueriesCo
 incidents filed and their SLA events and clocks are deleted again afterwards (plain SQL);
 their audit rows stay (the trail is append-only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,15 +54,43 @@ def ensure_slas(agent, log=print) -> None:
     if ServiceLevelAgreement.objects.filter(name__startswith="bench-filing").exists():
         return
     manager = User.objects.filter(username__startswith="bench-manager").order_by("username").first()
-    office = sla.calendar_save(actor=manager, name="bench-filing London office", time_zone="Europe/London", country="GB", subdivision="ENG",
-                               intervals=[(d, dt.time(8), dt.time(18)) for d in range(5)])
-    always = sla.calendar_save(actor=manager, name="bench-filing 24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+    office = sla.calendar_save(
+        actor=manager,
+        name="bench-filing London office",
+        time_zone="Europe/London",
+        country="GB",
+        subdivision="ENG",
+        intervals=[(d, dt.time(8), dt.time(18)) for d in range(5)],
+    )
+    always = sla.calendar_save(
+        actor=manager,
+        name="bench-filing 24x7",
+        time_zone="UTC",
+        intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)],
+    )
     first_service = Service.objects.order_by("id").first()
     group = sorted(agent.team_ids)[0]
     for name, kind, extra in (
-        ("bench-filing P1-P2", "sla", {"priorities": [1, 2], "response_seconds": 15 * 60, "resolution_seconds": 4 * 3600, "calendar": always}),
-        ("bench-filing P3-P5", "sla", {"priorities": [3, 4, 5], "response_seconds": 4 * 3600, "resolution_seconds": 3 * 36000, "calendar": office}),
-        ("bench-filing first service", "sla", {"service": first_service, "priorities": [1, 2, 3], "resolution_seconds": 8 * 3600, "calendar": always}),
+        (
+            "bench-filing P1-P2",
+            "sla",
+            {"priorities": [1, 2], "response_seconds": 15 * 60, "resolution_seconds": 4 * 3600, "calendar": always},
+        ),
+        (
+            "bench-filing P3-P5",
+            "sla",
+            {
+                "priorities": [3, 4, 5],
+                "response_seconds": 4 * 3600,
+                "resolution_seconds": 3 * 36000,
+                "calendar": office,
+            },
+        ),
+        (
+            "bench-filing first service",
+            "sla",
+            {"service": first_service, "priorities": [1, 2, 3], "resolution_seconds": 8 * 3600, "calendar": always},
+        ),
         ("bench-filing OLA", "ola", {"assignment_group_id": group, "resolution_seconds": 8 * 3600, "calendar": office}),
     ):
         extra = dict(extra)
@@ -70,7 +99,9 @@ def ensure_slas(agent, log=print) -> None:
             from mof.models import Team
 
             extra["assignment_group"] = Team.objects.get(pk=group_id)
-        agreement = sla.sla_create(actor=manager, name=name, kind=kind, pause_on=["awaiting_caller", "awaiting_vendor"], **extra)
+        agreement = sla.sla_create(
+            actor=manager, name=name, kind=kind, pause_on=["awaiting_caller", "awaiting_vendor"], **extra
+        )
         ServiceLevelAgreement.objects.filter(pk=agreement.pk).update(status=SLAStatus.ACTIVE)
     log("SLA set created: 4 agreements on 2 calendars")
 
@@ -81,12 +112,21 @@ def bodies(services, group, n=500, seed=42):
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        out.append(json.dumps({
-            "title": rng.choice(["VPN drops every few minutes", "Outlook cannot send", "SAP transaction hangs"]) + f" (profile {i})",
-            "description": "Filed by bench/profile_filing.py through the API.",
-            "service": rng.choice(services) if services else None, "impact": rng.randint(1, 3), "urgency": rng.randint(1, 3),
-            "category": "Network", "assignment_group": group, "channel": "monitoring",
-        }))
+        out.append(
+            json.dumps(
+                {
+                    "title": rng.choice(["VPN drops every few minutes", "Outlook cannot send", "SAP transaction hangs"])
+                    + f" (profile {i})",
+                    "description": "Filed by bench/profile_filing.py through the API.",
+                    "service": rng.choice(services) if services else None,
+                    "impact": rng.randint(1, 3),
+                    "urgency": rng.randint(1, 3),
+                    "category": "Network",
+                    "assignment_group": group,
+                    "channel": "monitoring",
+                }
+            )
+        )
     return out
 
 
@@ -102,12 +142,16 @@ def backend_cpu(pid) -> float | None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of --runs filings (the best is reported)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measured rounds of --runs filings (the best is reported)"
+    )
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--profile", type=int, default=0, help="filings under cProfile (0: none)")
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--top", type=int, default=80, help="functions listed by the profile")
-    parser.add_argument("--ensure-slas", action="store_true", help="create the SLA set first if the database has none of it")
+    parser.add_argument(
+        "--ensure-slas", action="store_true", help="create the SLA set first if the database has none of it"
+    )
     args = parser.parse_args(argv)
     db_url = os.environ.get("DATABASE_URL", "")
     if not db_url.startswith(("postgres://", "postgresql://")):
@@ -128,10 +172,20 @@ def main(argv=None):
     def file(i):
         body = payloads[i % len(payloads)]
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/incidents/", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": f"Token {info['token']}",
-            "HTTP_ACCEPT": "application/json", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "SERVER_PROTOCOL": "HTTP/1.1",
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/incidents/",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Token {info['token']}",
+            "HTTP_ACCEPT": "application/json",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
         }
         status = []
@@ -147,7 +201,10 @@ def main(argv=None):
             file(0)
         sql = [q["sql"] for q in ctx.captured_queries]  # now: every request clears the connection's log
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s", [max_id])
+            cursor.execute(
+                "SELECT count(*) FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s",
+                [max_id],
+            )
             clocks = cursor.fetchone()[0]
             cursor.execute("SELECT pg_backend_pid()")
             pid = cursor.fetchone()[0]
@@ -162,12 +219,16 @@ def main(argv=None):
             total, pg1 = time.process_time() - t0, backend_cpu(pid)
             postgres = (pg1 - pg0) * 1000 / args.runs if pg0 is not None and pg1 is not None else None
             rounds.append((total * 1000 / args.runs, samples, postgres))
-            print(f"  round: {rounds[-1][0]:.2f} ms CPU per filing (median {statistics.median(samples):.2f}), "
-                  f"PostgreSQL backend {postgres if postgres is None else f'{postgres:.2f}'} ms")
+            print(
+                f"  round: {rounds[-1][0]:.2f} ms CPU per filing (median {statistics.median(samples):.2f}), "
+                f"PostgreSQL backend {postgres if postgres is None else f'{postgres:.2f}'} ms"
+            )
         mean, samples, postgres = min(rounds, key=lambda r: r[0])
-        print(f"filings: {args.rounds} x {args.runs}, best round: CPU per filing mean {mean:.2f} ms, median {statistics.median(samples):.2f} ms, "
-              f"p90 {statistics.quantiles(samples, n=10)[-1]:.2f} ms; PostgreSQL backend {postgres if postgres is None else f'{postgres:.2f}'} ms; "
-              f"queries per filing: {len(sql)}; clocks started by the first {args.warmup + 1} filings: {clocks}; load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"filings: {args.rounds} x {args.runs}, best round: CPU per filing mean {mean:.2f} ms, median {statistics.median(samples):.2f} ms, "
+            f"p90 {statistics.quantiles(samples, n=10)[-1]:.2f} ms; PostgreSQL backend {postgres if postgres is None else f'{postgres:.2f}'} ms; "
+            f"queries per filing: {len(sql)}; clocks started by the first {args.warmup + 1} filings: {clocks}; load average {os.getloadavg()[0]:.2f}"
+        )
         if args.show_sql:
             for q in sql:
                 print("  ", q[:220])
@@ -183,15 +244,26 @@ def main(argv=None):
             print(out.getvalue())
     finally:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s)", [max_id])
-            cursor.execute("DELETE FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s", [max_id])
-            cursor.execute("SET LOCAL session_replication_role = replica")  # the event log refuses DELETE (a trigger); superuser only
-            cursor.execute("DELETE FROM slas_ticketevent WHERE ticket_type = 'incidents.incident' AND ticket_id > %s", [max_id])
+            cursor.execute(
+                "DELETE FROM slas_clocknotification WHERE clock_id IN (SELECT id FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s)",
+                [max_id],
+            )
+            cursor.execute(
+                "DELETE FROM slas_slaclock WHERE ticket_type = 'incidents.incident' AND ticket_id > %s", [max_id]
+            )
+            cursor.execute(
+                "SET LOCAL session_replication_role = replica"
+            )  # the event log refuses DELETE (a trigger); superuser only
+            cursor.execute(
+                "DELETE FROM slas_ticketevent WHERE ticket_type = 'incidents.incident' AND ticket_id > %s", [max_id]
+            )
             cursor.execute("SET LOCAL session_replication_role = origin")
             cursor.execute("DELETE FROM incidents_incident_affected_cis WHERE incident_id > %s", [max_id])
             cursor.execute("DELETE FROM incidents_incident WHERE id > %s", [max_id])
             n = cursor.rowcount
-        print(f"{n} filed incidents deleted again (with their SLA events and clocks; the audit trail is append-only: their audit rows stay)")
+        print(
+            f"{n} filed incidents deleted again (with their SLA events and clocks; the audit trail is append-only: their audit rows stay)"
+        )
 
 
 if __name__ == "__main__":

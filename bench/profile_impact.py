@@ -8,6 +8,7 @@ that live only here (a session-local pg_temp SQL function and a bench-local anal
 checks that every candidate returns exactly what the current code returns. Nothing in
 the schema or in mof/ is changed: pg_temp functions vanish with the session.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,12 +83,14 @@ LEFT JOIN mof_service s ON s.id = cs.service_id
 
 def same_answer(a, b, ambiguous: set[int]) -> bool:
     """Equal, except the relationship type of CIs linked to their via by two edge types (a tie)."""
+
     def norm(result):
         payload = impact_payload(result)
         for ci in payload["cis"]:
             if ci["id"] in ambiguous:
                 ci["relationship"] = None
         return payload
+
     return norm(a) == norm(b)
 
 
@@ -124,7 +127,9 @@ def analyse_candidate(ci_ids, direction="downstream", function="mof_ci_reach"):
     from mof import impact
 
     with connection.cursor() as cursor:
-        cursor.execute(ONE_QUERY.format(function=function), [list(ci_ids), direction == impact.DOWNSTREAM, impact.MAX_DEPTH])
+        cursor.execute(
+            ONE_QUERY.format(function=function), [list(ci_ids), direction == impact.DOWNSTREAM, impact.MAX_DEPTH]
+        )
         rows = cursor.fetchall()
     reached, info, links = {}, {}, []
     service_info = {}
@@ -159,7 +164,9 @@ def analyse_candidate(ci_ids, direction="downstream", function="mof_ci_reach"):
     for sid, ci_id in best.items():
         sname, scrit = service_info[sid]
         services.append(
-            impact.ImpactedService(sid, sname, scrit, {"id": ci_id, "name": names[ci_id]}, [s["name"] for s in paths[ci_id]] + [sname])
+            impact.ImpactedService(
+                sid, sname, scrit, {"id": ci_id, "name": names[ci_id]}, [s["name"] for s in paths[ci_id]] + [sname]
+            )
         )
     services.sort(key=lambda s: (impact.CRITICALITY_RANK.get(s.criticality, 9), s.name))
     return impact.Impact(direction=direction, origin=origin, cis=cis, services=services)
@@ -171,12 +178,26 @@ def impact_payload(result) -> dict:
         "direction": result.direction,
         "origin": [{"id": o["id"], "name": o["name"]} for o in result.origin],
         "cis": [
-            {"id": c.id, "name": c.name, "ci_class": c.ci_class, "status": c.status, "environment": c.environment,
-             "depth": c.depth, "relationship": c.relationship, "path": [{"id": p["id"], "name": p["name"]} for p in c.path]}
+            {
+                "id": c.id,
+                "name": c.name,
+                "ci_class": c.ci_class,
+                "status": c.status,
+                "environment": c.environment,
+                "depth": c.depth,
+                "relationship": c.relationship,
+                "path": [{"id": p["id"], "name": p["name"]} for p in c.path],
+            }
             for c in result.cis
         ],
         "services": [
-            {"id": s.id, "name": s.name, "criticality": s.criticality, "via_ci": {"id": s.via_ci["id"], "name": s.via_ci["name"]}, "path": list(s.path)}
+            {
+                "id": s.id,
+                "name": s.name,
+                "criticality": s.criticality,
+                "via_ci": {"id": s.via_ci["id"], "name": s.via_ci["name"]},
+                "path": list(s.path),
+            }
             for s in result.services
         ],
     }
@@ -186,7 +207,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Profile impact analysis")
     parser.add_argument("--ci", default="lon1-core-rtr-01")
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--try-index", action="store_true", help="also time with a temporary covering index (created, then dropped)")
+    parser.add_argument(
+        "--try-index", action="store_true", help="also time with a temporary covering index (created, then dropped)"
+    )
     args = parser.parse_args(argv)
     url = configure_environment()
     ensure_database(url)
@@ -214,43 +237,76 @@ def main(argv=None):
     print("Current code, phase by phase")
     show("analyse() total", median_ms(lambda: impact.analyse(ids), runs))
     with connection.cursor() as cursor:
+
         def sql_only():
             cursor.execute("SELECT count(*) FROM mof_ci_reach(%s::bigint[], true, 100)", [ids])
             cursor.fetchall()
+
         show("  mof_ci_reach in the database (SELECT count(*))", median_ms(sql_only, runs))
-    show(f"  reach(): the walk + {len(reference.cis) + 1:,} rows to a dict", median_ms(lambda: impact.reach(ids, "downstream"), runs))
+    show(
+        f"  reach(): the walk + {len(reference.cis) + 1:,} rows to a dict",
+        median_ms(lambda: impact.reach(ids, "downstream"), runs),
+    )
     reached = impact.reach(ids, "downstream")
     from mof.models import Service  # noqa: F401
 
     def fetch():
-        return list(ConfigurationItem.objects.filter(pk__in=list(reached)).values_list("pk", "name", "ci_class__name", "status", "environment"))
+        return list(
+            ConfigurationItem.objects.filter(pk__in=list(reached)).values_list(
+                "pk", "name", "ci_class__name", "status", "environment"
+            )
+        )
 
     show(f"  CI facts: ORM filter(pk__in=<{len(reached):,} ids>) build + run", median_ms(fetch, runs))
-    qs = ConfigurationItem.objects.filter(pk__in=list(reached)).values_list("pk", "name", "ci_class__name", "status", "environment")
-    show(f"    of which building the SQL ({len(reached):,} placeholders)", median_ms(lambda: str(qs.query) and qs.query.sql_with_params(), runs))
+    qs = ConfigurationItem.objects.filter(pk__in=list(reached)).values_list(
+        "pk", "name", "ci_class__name", "status", "environment"
+    )
+    show(
+        f"    of which building the SQL ({len(reached):,} placeholders)",
+        median_ms(lambda: str(qs.query) and qs.query.sql_with_params(), runs),
+    )
     through = ConfigurationItem.services.through
-    show(f"  CI-service links: ORM filter(configurationitem_id__in=<{len(reached):,} ids>)",
-         median_ms(lambda: list(through.objects.filter(configurationitem_id__in=list(reached)).values_list("configurationitem_id", "service_id")), runs))
+    show(
+        f"  CI-service links: ORM filter(configurationitem_id__in=<{len(reached):,} ids>)",
+        median_ms(
+            lambda: list(
+                through.objects.filter(configurationitem_id__in=list(reached)).values_list(
+                    "configurationitem_id", "service_id"
+                )
+            ),
+            runs,
+        ),
+    )
 
     print("\nCandidates (same answers, checked)")
     with connection.cursor() as cursor:
         cursor.execute(REACH_V2)
-        cursor.execute("SELECT ci_id, via_id, rel_type, depth FROM pg_temp.bench_reach_v2(%s::bigint[], true, 100)", [ids])
+        cursor.execute(
+            "SELECT ci_id, via_id, rel_type, depth FROM pg_temp.bench_reach_v2(%s::bigint[], true, 100)", [ids]
+        )
         v2 = {r[0]: (r[1], r[2], r[3]) for r in cursor.fetchall()}
         ties = ambiguous_ties(reached)
-        assert {k: (v[0], v[2]) for k, v in v2.items()} == {k: (v[0], v[2]) for k, v in reached.items()}, "walk v2 differs"
+        assert {k: (v[0], v[2]) for k, v in v2.items()} == {k: (v[0], v[2]) for k, v in reached.items()}, (
+            "walk v2 differs"
+        )
         assert all(v2[k] == reached[k] for k in reached if k not in ties), "walk v2 differs beyond ties"
-        print(f"  (walk v2 = mof_ci_reach; {sum(v2[k] != reached[k] for k in ties)} of {len(ties)} CIs linked to their via "
-              "by two relationship types report the other type: ORDER BY has no type tie-break)")
+        print(
+            f"  (walk v2 = mof_ci_reach; {sum(v2[k] != reached[k] for k in ties)} of {len(ties)} CIs linked to their via "
+            "by two relationship types report the other type: ORDER BY has no type tie-break)"
+        )
 
         def sql_v2():
             cursor.execute("SELECT count(*) FROM pg_temp.bench_reach_v2(%s::bigint[], true, 100)", [ids])
             cursor.fetchall()
+
         show("  walk v2 (array frontier, filter visited before sort) in the database", median_ms(sql_v2, runs))
     for function, label in (("mof_ci_reach", "current walk"), ("pg_temp.bench_reach_v2", "walk v2")):
         candidate = analyse_candidate(ids, function=function)
         assert same_answer(candidate, reference, ties), f"candidate analyse ({label}) differs from impact.analyse"
-        show(f"  analyse: one query + shared path prefixes ({label})", median_ms(lambda f=function: analyse_candidate(ids, function=f), runs))
+        show(
+            f"  analyse: one query + shared path prefixes ({label})",
+            median_ms(lambda f=function: analyse_candidate(ids, function=f), runs),
+        )
     up = ConfigurationItem.objects.filter(name="lon1-app-00100").first()
     if up:
         ref_up = impact.analyse([up.pk], "upstream")
@@ -268,27 +324,38 @@ def main(argv=None):
             cursor.execute("CREATE INDEX bench_tmp_rel_target_cover ON mof_cirelationship (target_id, source_id, type)")
             cursor.execute("VACUUM (ANALYZE) mof_cirelationship")
             try:
+
                 def sql_cover():
                     cursor.execute("SELECT count(*) FROM mof_ci_reach(%s::bigint[], true, 100)", [ids])
                     cursor.fetchall()
+
                 show("  mof_ci_reach in the database (SELECT count(*))", median_ms(sql_cover, runs))
                 show("  analyse() total (current code)", median_ms(lambda: impact.analyse(ids), runs))
-                show("  analyse: one query + shared path prefixes (current walk)", median_ms(lambda: analyse_candidate(ids), runs))
+                show(
+                    "  analyse: one query + shared path prefixes (current walk)",
+                    median_ms(lambda: analyse_candidate(ids), runs),
+                )
             finally:
                 cursor.execute("DROP INDEX IF EXISTS bench_tmp_rel_target_cover")
 
     print("\nImpact endpoint: serialising the answer")
-    from mof.api.serializers import ImpactSerializer
     from rest_framework.renderers import JSONRenderer
 
-    show(f"  ImpactSerializer(result).data (DRF fields, {len(reference.cis):,} nested paths)", median_ms(lambda: ImpactSerializer(reference).data, max(5, runs // 3), 1))
+    from mof.api.serializers import ImpactSerializer
+
+    show(
+        f"  ImpactSerializer(result).data (DRF fields, {len(reference.cis):,} nested paths)",
+        median_ms(lambda: ImpactSerializer(reference).data, max(5, runs // 3), 1),
+    )
     data = ImpactSerializer(reference).data
     assert json.loads(JSONRenderer().render(data)) == json.loads(JSONRenderer().render(impact_payload(reference)))
     show("  the same payload built as plain dicts", median_ms(lambda: impact_payload(reference), runs))
     show("  JSONRenderer().render(payload)", median_ms(lambda: JSONRenderer().render(data), runs))
     body = JSONRenderer().render(data)
-    print(f"  payload {len(body) / 1e6:.1f} MB, of which paths "
-          f"{sum(len(json.dumps(c['path'])) for c in data['cis']) / 1e6:.1f} MB")
+    print(
+        f"  payload {len(body) / 1e6:.1f} MB, of which paths "
+        f"{sum(len(json.dumps(c['path'])) for c in data['cis']) / 1e6:.1f} MB"
+    )
     return out
 
 

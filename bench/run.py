@@ -9,6 +9,7 @@ Uses DATABASE_URL if it is PostgreSQL, else postgres://postgres@127.0.0.1:5432/m
 does not hold the requested number of CIs and relationships. Prints a table and writes
 bench/results/latest.json. See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,16 @@ def ensure_database(url: str):
     from psycopg import sql
 
     cfg = dj_database_url.parse(url)
-    params = {k: v for k, v in {"host": cfg.get("HOST"), "port": cfg.get("PORT"), "user": cfg.get("USER"), "password": cfg.get("PASSWORD")}.items() if v}
+    params = {
+        k: v
+        for k, v in {
+            "host": cfg.get("HOST"),
+            "port": cfg.get("PORT"),
+            "user": cfg.get("USER"),
+            "password": cfg.get("PASSWORD"),
+        }.items()
+        if v
+    }
     conn = psycopg.connect(dbname="postgres", **params)
     try:
         conn.autocommit = True
@@ -124,7 +134,12 @@ def cmdb_size() -> dict:
 
     with connection.cursor() as cursor:
         out = {}
-        for key, table in (("cis", "mof_configurationitem"), ("relationships", "mof_cirelationship"), ("services", "mof_service"), ("service_links", "mof_configurationitem_services")):
+        for key, table in (
+            ("cis", "mof_configurationitem"),
+            ("relationships", "mof_cirelationship"),
+            ("services", "mof_service"),
+            ("service_links", "mof_configurationitem_services"),
+        ):
             cursor.execute(f"SELECT count(*) FROM {table}")
             out[key] = cursor.fetchone()[0]
     return out
@@ -153,7 +168,8 @@ def bench_user():
     from mof.models import RoleAssignment, User
 
     user, created = User.objects.get_or_create(
-        username="bench-infra", defaults={"first_name": "Bench", "last_name": "Infrastructure", "email": "bench-infra@example.test"}
+        username="bench-infra",
+        defaults={"first_name": "Bench", "last_name": "Infrastructure", "email": "bench-infra@example.test"},
     )
     if created:
         user.set_unusable_password()
@@ -241,7 +257,9 @@ class Bench:
             self.add(row)
             return None
         if response.status_code != 200:
-            row["status"] = f"HTTP {response.status_code}" + (f" -> {response.get('Location')}" if response.status_code in (301, 302) else "")
+            row["status"] = f"HTTP {response.status_code}" + (
+                f" -> {response.get('Location')}" if response.status_code in (301, 302) else ""
+            )
             self.add(row)
             return None
 
@@ -283,7 +301,9 @@ def run_impact(bench: Bench, core, runs: int):
 
     # The headline: the largest site's core router. For context: the smallest site's core
     # router and a storage array (a few thousand dependents), when the data has them.
-    others = [ci for ci in ConfigurationItem.objects.filter(name__in=["syd1-core-rtr-01", "lon1-san-00001"]).order_by("-name")]
+    others = [
+        ci for ci in ConfigurationItem.objects.filter(name__in=["syd1-core-rtr-01", "lon1-san-00001"]).order_by("-name")
+    ]
     for index, ci in enumerate([core] + others):
         print(f"Impact analysis (mof.impact.analyse) of {ci.name} (id {ci.pk}), downstream")
         counts = {}
@@ -296,11 +316,19 @@ def run_impact(bench: Bench, core, runs: int):
             return result
 
         queries, _ = count_queries(once)
-        row = {"group": "impact", "name": f"analyse() downstream of {ci.name}", "ci": ci.name, "status": "ok", "queries": queries}
+        row = {
+            "group": "impact",
+            "name": f"analyse() downstream of {ci.name}",
+            "ci": ci.name,
+            "status": "ok",
+            "queries": queries,
+        }
         row.update(timed(once, runs, bench.warmup))
         row.update(counts)
         bench.add(row)
-        print(f"    {counts['dependents']:,} dependent CIs, {counts['services']} services, depth up to {counts['max_depth']}")
+        print(
+            f"    {counts['dependents']:,} dependent CIs, {counts['services']} services, depth up to {counts['max_depth']}"
+        )
         if index == 0:
             # Where the time goes: the SQL walk alone (mof_ci_reach through impact.reach) vs the rest.
             row = {"group": "impact", "name": "  of which: reach() (mof_ci_reach SQL walk)", "status": "ok"}
@@ -323,7 +351,12 @@ def run_pages(bench: Bench, client, core, n_cis: int):
     sizes = {size: with_query(base, page=1, page_size=size) for size in (10, 50, 200)}
     bench.http("page", "CI list page 1", client, with_query(base, page=1), size_urls=sizes)
     bench.http("page", f"CI list page {deep} (offset ~{(deep - 1) * 50:,})", client, with_query(base, page=deep))
-    bench.http("page", "CI list filtered (class, status)", client, with_query(base, ci_class="database", status="in_service", page=1))
+    bench.http(
+        "page",
+        "CI list filtered (class, status)",
+        client,
+        with_query(base, ci_class="database", status="in_service", page=1),
+    )
     bench.http("page", "CI list search (q=lon1-db-001)", client, with_query(base, q="lon1-db-001", page=1))
     sample = ConfigurationItem.objects.filter(name="lon1-app-00100").first() or core
     try:
@@ -346,11 +379,20 @@ def run_api(bench: Bench, client, core, n_cis: int):
     bench.http("api", "GET /api/v1/cis/ cursor, first page", client, with_query(base, cursor=""), size_urls=csizes)
     ids = ConfigurationItem.objects.order_by("id").values_list("id", flat=True)
     position = ids[min(n_cis - 1, (deep - 1) * 50)] if n_cis else 0
-    bench.http("api", f"GET /api/v1/cis/ cursor after id {position}", client, with_query(base, cursor=drf_cursor(position)))
-    bench.http("api", "GET /api/v1/cis/ filtered (class, status)", client, with_query(base, ci_class__slug="database", status="in_service"))
+    bench.http(
+        "api", f"GET /api/v1/cis/ cursor after id {position}", client, with_query(base, cursor=drf_cursor(position))
+    )
+    bench.http(
+        "api",
+        "GET /api/v1/cis/ filtered (class, status)",
+        client,
+        with_query(base, ci_class__slug="database", status="in_service"),
+    )
     bench.http("api", "GET /api/v1/cis/ search (lon1-db-001)", client, with_query(base, search="lon1-db-001"))
     print("Impact endpoint")
-    row = bench.http("api", f"GET /api/v1/cis/{{id}}/impact/ of {core.name}", client, f"{base}{core.pk}/impact/?direction=downstream")
+    row = bench.http(
+        "api", f"GET /api/v1/cis/{{id}}/impact/ of {core.name}", client, f"{base}{core.pk}/impact/?direction=downstream"
+    )
     if row:
         print(f"    response {row['bytes'] / 1e6:.1f} MB")
 
@@ -360,11 +402,15 @@ def print_table(meta: dict, rows: list[dict]):
     d = meta["data"]
     print()
     print(f"MOF Portal benchmark, {meta['date']}")
-    print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; PostgreSQL {m['postgresql']} "
-          f"(shared_buffers {m['shared_buffers']}); Python {m['python']}, Django {m['django']}; "
-          f"load average {m['load_1min_at_start']} at start")
-    print(f"Data: {d['cis']:,} CIs, {d['relationships']:,} relationships, {d['services']} services; "
-          f"{meta['runs']} timed runs after {meta['warmup']} warm-up")
+    print(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; PostgreSQL {m['postgresql']} "
+        f"(shared_buffers {m['shared_buffers']}); Python {m['python']}, Django {m['django']}; "
+        f"load average {m['load_1min_at_start']} at start"
+    )
+    print(
+        f"Data: {d['cis']:,} CIs, {d['relationships']:,} relationships, {d['services']} services; "
+        f"{meta['runs']} timed runs after {meta['warmup']} warm-up"
+    )
     width = max(len(r["name"]) for r in rows) + 2
     print(f"{'':<{width}}{'median ms':>10}{'p95 ms':>10}{'queries':>9}  notes")
     for r in rows:
@@ -376,13 +422,17 @@ def print_table(meta: dict, rows: list[dict]):
             notes.append(f"{r['dependents']:,} dependents, {r['services']} services")
         if "queries_by_page_size" in r:
             qs = "/".join(str(v) for v in r["queries_by_page_size"].values())
-            notes.append(f"queries at page_size {'/'.join(r['queries_by_page_size'])}: {qs}"
-                         + (" (constant)" if r.get("queries_constant") else " (NOT constant)"))
+            notes.append(
+                f"queries at page_size {'/'.join(r['queries_by_page_size'])}: {qs}"
+                + (" (constant)" if r.get("queries_constant") else " (NOT constant)")
+            )
         if r.get("note"):
             notes.append(r["note"])
         if "bytes" in r and r["bytes"] > 1e6:
             notes.append(f"{r['bytes'] / 1e6:.1f} MB")
-        print(f"{r['name']:<{width}}{r['median_ms']:>10.1f}{r['p95_ms']:>10.1f}{r.get('queries', ''):>9}  {'; '.join(notes)}")
+        print(
+            f"{r['name']:<{width}}{r['median_ms']:>10.1f}{r['p95_ms']:>10.1f}{r.get('queries', ''):>9}  {'; '.join(notes)}"
+        )
 
 
 def main(argv=None):
@@ -395,9 +445,35 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the size matches")
     parser.add_argument("--no-generate", action="store_true", help="measure whatever the database holds")
-    parser.add_argument("--only", choices=("impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout", "replica"), action="append", help="run only these groups")
-    parser.add_argument("--scheduled-changes", type=int, default=None, help="scheduled changes for the schedule group (default 50000; 5000 with --small)")
-    parser.add_argument("--sla-full-recompute", action="store_true", help="slas: also change the office hours and back (every open clock recomputed twice, on 2 Celery workers; Redis db 15 or BENCH_CELERY_BROKER_URL)")
+    parser.add_argument(
+        "--only",
+        choices=(
+            "impact",
+            "pages",
+            "api",
+            "changes",
+            "incidents",
+            "load",
+            "schedule",
+            "slas",
+            "events",
+            "scaleout",
+            "replica",
+        ),
+        action="append",
+        help="run only these groups",
+    )
+    parser.add_argument(
+        "--scheduled-changes",
+        type=int,
+        default=None,
+        help="scheduled changes for the schedule group (default 50000; 5000 with --small)",
+    )
+    parser.add_argument(
+        "--sla-full-recompute",
+        action="store_true",
+        help="slas: also change the office hours and back (every open clock recomputed twice, on 2 Celery workers; Redis db 15 or BENCH_CELERY_BROKER_URL)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     n_cis = args.cis or (5_000 if args.small else 100_000)
@@ -421,8 +497,10 @@ def main(argv=None):
 
     size = cmdb_size()
     if not args.no_generate and (args.regenerate or size["cis"] != n_cis or size["relationships"] != n_rels):
-        print(f"CMDB holds {size['cis']:,} CIs / {size['relationships']:,} relationships; "
-              f"{n_cis:,} / {n_rels:,} requested: generating")
+        print(
+            f"CMDB holds {size['cis']:,} CIs / {size['relationships']:,} relationships; "
+            f"{n_cis:,} / {n_rels:,} requested: generating"
+        )
         from bench.generate import generate
 
         generate(n_cis, n_rels, args.seed)
@@ -448,7 +526,19 @@ def main(argv=None):
     if m["load_1min_at_start"] and m["load_1min_at_start"] > 0.5 * (m["cores"] or 1):
         print("WARNING: the machine is busy (load average above half the cores): figures will be noisy")
     bench = Bench(args.runs, args.warmup)
-    groups = args.only or ["impact", "pages", "api", "changes", "incidents", "load", "schedule", "slas", "events", "scaleout", "replica"]
+    groups = args.only or [
+        "impact",
+        "pages",
+        "api",
+        "changes",
+        "incidents",
+        "load",
+        "schedule",
+        "slas",
+        "events",
+        "scaleout",
+        "replica",
+    ]
     if "impact" in groups:
         run_impact(bench, core, args.runs)
     if "pages" in groups:
@@ -463,7 +553,14 @@ def main(argv=None):
 
         schedule_client = Client()
         schedule_client.force_login(user)
-        run_schedule(bench, core=core, runs=args.runs, client=schedule_client, n_changes=args.scheduled_changes or (5_000 if args.small else 50_000), seed=args.seed)
+        run_schedule(
+            bench,
+            core=core,
+            runs=args.runs,
+            client=schedule_client,
+            n_changes=args.scheduled_changes or (5_000 if args.small else 50_000),
+            seed=args.seed,
+        )
         from bench.bench_schedule_jobs import run as run_schedule_month  # a month of changes, windows and job runs
 
         run_schedule_month(bench, runs=args.runs, client=schedule_client, seed=args.seed)
@@ -474,15 +571,33 @@ def main(argv=None):
         if "changes" in groups:
             from bench import bench_changes
 
-            bench_changes.run(bench, client=page_client, api_client=api_client, n_changes=10_000 if args.small else bench_changes.N_CHANGES, seed=args.seed, regenerate=args.regenerate, generate=not args.no_generate)
+            bench_changes.run(
+                bench,
+                client=page_client,
+                api_client=api_client,
+                n_changes=10_000 if args.small else bench_changes.N_CHANGES,
+                seed=args.seed,
+                regenerate=args.regenerate,
+                generate=not args.no_generate,
+            )
         if "incidents" in groups:
             from bench import bench_incidents
 
-            bench_incidents.run(bench, seed=args.seed, regenerate=args.regenerate, generate=not args.no_generate, small=args.small)
+            bench_incidents.run(
+                bench, seed=args.seed, regenerate=args.regenerate, generate=not args.no_generate, small=args.small
+            )
     if "slas" in groups:  # bench/bench_slas.py: business time, sweep, recompute, compliance report
         from bench import bench_slas
 
-        bench_slas.run(bench, seed=args.seed, runs=args.runs, small=args.small, regenerate=args.regenerate, generate_data=not args.no_generate, full_recompute=args.sla_full_recompute)
+        bench_slas.run(
+            bench,
+            seed=args.seed,
+            runs=args.runs,
+            small=args.small,
+            regenerate=args.regenerate,
+            generate_data=not args.no_generate,
+            full_recompute=args.sla_full_recompute,
+        )
     if "events" in groups:  # bench/bench_events.py: event ingestion under gunicorn, in its own process and database
         from bench import bench_events
 
@@ -511,7 +626,12 @@ def _git_head() -> str | None:
     try:
         import subprocess
 
-        return subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True, text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except Exception:
         return None
 

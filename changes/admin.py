@@ -6,6 +6,7 @@ the only transitions offered are actions that call the one door (mof.transitions
 so the review gate holds: no admin page or action can approve a change that no review
 (or, on the change-manager path, no change manager other than its requester) decided.
 Who may do what is asked of mof.policy (mof.admin.PolicyAdmin)."""
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -13,8 +14,7 @@ from changes import selectors, services
 from changes.choices import ChangeStatus, ReleaseStatus, TemplateStatus
 from changes.models import ChangeComment, Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
 from mof import policy
-from mof.admin import ReadOnlyAdmin, ReadOnlyInline, error_messages
-from mof.admin import ServiceLayerAdmin
+from mof.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceLayerAdmin, error_messages
 from mof.transitions import (
     ConcurrentTransition,
     TransitionBlocked,
@@ -23,13 +23,28 @@ from mof.transitions import (
     perform_transition,
 )
 
-
 # --- requests for change --------------------------------------------------------------
 
 SNAPSHOT_FIELDS = [
-    "number", "status", "type", "template", "requester", "approval_path", "approved_by", "approved_at", "decision_reason",
-    "risk_assessment", "affected_services", "impacted_ci_ids", "impact_analysed_at", "actual_start", "actual_end",
-    "outcome", "freeze_warning", "created_at", "updated_at",
+    "number",
+    "status",
+    "type",
+    "template",
+    "requester",
+    "approval_path",
+    "approved_by",
+    "approved_at",
+    "decision_reason",
+    "risk_assessment",
+    "affected_services",
+    "impacted_ci_ids",
+    "impact_analysed_at",
+    "actual_start",
+    "actual_end",
+    "outcome",
+    "freeze_warning",
+    "created_at",
+    "updated_at",
 ]
 BEFORE_APPROVAL = (ChangeStatus.DRAFT, ChangeStatus.SUBMITTED, ChangeStatus.ASSESSED)
 
@@ -52,11 +67,15 @@ def _transition_action(name, label, reason=""):
             except TransitionBlocked as exc:
                 modeladmin.message_user(request, f"{change.reference}: blocked: {exc}", messages.WARNING)
             except (TransitionNotAllowed, ConcurrentTransition, TransitionUnknown):
-                modeladmin.message_user(request, f"{change.reference}: not possible from {change.get_status_display()}.", messages.WARNING)
+                modeladmin.message_user(
+                    request, f"{change.reference}: not possible from {change.get_status_display()}.", messages.WARNING
+                )
             except PermissionDenied as exc:
                 modeladmin.message_user(request, f"{change.reference}: refused: {exc}", messages.WARNING)
             except ValidationError as exc:
-                modeladmin.message_user(request, f"{change.reference}: " + " ".join(error_messages(exc)), messages.WARNING)
+                modeladmin.message_user(
+                    request, f"{change.reference}: " + " ".join(error_messages(exc)), messages.WARNING
+                )
         if done:
             modeladmin.message_user(request, f"{label}: {done} change(s).", messages.SUCCESS)
 
@@ -68,7 +87,16 @@ def _transition_action(name, label, reason=""):
 class RequestForChangeAdmin(ServiceLayerAdmin):
     view_action = "change.view"
     change_action = "change.change"
-    list_display = ["reference", "title", "type", "status", "approval_path", "requester", "change_manager", "planned_start"]
+    list_display = [
+        "reference",
+        "title",
+        "type",
+        "status",
+        "approval_path",
+        "requester",
+        "change_manager",
+        "planned_start",
+    ]
     list_filter = ["status", "type", "approval_path"]
     list_select_related = ["requester", "change_manager"]
     search_fields = ["title"]
@@ -95,7 +123,11 @@ class RequestForChangeAdmin(ServiceLayerAdmin):
         if obj is None:
             return SNAPSHOT_FIELDS
         allowed = editable_fields(obj)
-        others = [f.name for f in RequestForChange._meta.get_fields() if f.concrete and not f.auto_created and f.name not in allowed]
+        others = [
+            f.name
+            for f in RequestForChange._meta.get_fields()
+            if f.concrete and not f.auto_created and f.name not in allowed
+        ]
         return list(dict.fromkeys(SNAPSHOT_FIELDS + others))
 
     def save_model(self, request, obj, form, change):
@@ -119,7 +151,9 @@ class ChangeCommentAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).filter(change__in=selectors.visible_changes(request.user))
 
     def has_view_permission(self, request, obj=None):
-        return policy.can(request.user, "change.view", obj.change if obj is not None else None) or policy.is_internal(request.user)
+        return policy.can(request.user, "change.view", obj.change if obj is not None else None) or policy.is_internal(
+            request.user
+        )
 
 
 # --- standard-change templates ----------------------------------------------------------
@@ -140,12 +174,18 @@ class StandardChangeTemplateAdmin(ServiceLayerAdmin):
     def has_change_permission(self, request, obj=None):
         if obj is not None and obj.status != TemplateStatus.PROPOSED:
             return False  # an approved template is changed by proposing a new one
-        return policy.can(request.user, "changetemplate.change", obj) if obj is not None else policy.can(request.user, "changetemplate.add")
+        return (
+            policy.can(request.user, "changetemplate.change", obj)
+            if obj is not None
+            else policy.can(request.user, "changetemplate.add")
+        )
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in services.TEMPLATE_FIELDS if name in form.cleaned_data}
         if change:
-            services.template_update(actor=request.user, template=StandardChangeTemplate.objects.get(pk=obj.pk), **fields)
+            services.template_update(
+                actor=request.user, template=StandardChangeTemplate.objects.get(pk=obj.pk), **fields
+            )
         else:
             self.adopt(obj, services.template_create(actor=request.user, **fields))
 
@@ -177,7 +217,9 @@ class NewReleaseArtifactInline(admin.TabularInline):
         return super().get_queryset(request).none()
 
     def has_add_permission(self, request, obj=None):
-        return obj is not None and obj.status == ReleaseStatus.PLANNING and policy.can(request.user, "release.change", obj)
+        return (
+            obj is not None and obj.status == ReleaseStatus.PLANNING and policy.can(request.user, "release.change", obj)
+        )
 
     def has_change_permission(self, request, obj=None):
         return self.has_add_permission(request, obj)
@@ -212,7 +254,9 @@ class ReleaseAdmin(ServiceLayerAdmin):
         changes = form.cleaned_data.get("changes")
         if change:
             release = Release.objects.get(pk=obj.pk)
-            services.release_update(actor=request.user, release=release, changes=None if changes is None else list(changes), **fields)
+            services.release_update(
+                actor=request.user, release=release, changes=None if changes is None else list(changes), **fields
+            )
         else:
             self.adopt(obj, services.release_create(actor=request.user, changes=list(changes or ()), **fields))
 

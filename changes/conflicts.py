@@ -37,6 +37,7 @@ after a bulk load.
 `next_free_slots(change)` suggests the next start times, with the same duration, that
 avoid all of the above, preferring slots inside the maintenance windows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -106,7 +107,9 @@ def freeze_windows_overlapping(start, end, *, service_ids=None):
 def freezes_for(change, start=None, end=None):
     """The freezes in force over the change's planned period that apply to it: global
     ones and those naming a service it affects."""
-    return freeze_windows_overlapping(start or change.planned_start, end or change.planned_end, service_ids=_Subject(change).service_ids)
+    return freeze_windows_overlapping(
+        start or change.planned_start, end or change.planned_end, service_ids=_Subject(change).service_ids
+    )
 
 
 # --- the change under study ----------------------------------------------------------
@@ -129,7 +132,9 @@ class _Subject:
         reach = self.ci_ids if (change.affected_services or change.impacted_ci_ids) else self.impact
         if reach:
             through = ConfigurationItem.services.through
-            services |= set(through.objects.filter(configurationitem_id__in=sorted(reach)).values_list("service_id", flat=True))
+            services |= set(
+                through.objects.filter(configurationitem_id__in=sorted(reach)).values_list("service_id", flat=True)
+            )
         self.service_ids = services
 
 
@@ -172,21 +177,28 @@ def _others(subject, start, end, *, snapshots: bool = True):
     """Scheduled changes overlapping [start, end) other than the subject, each with its
     CIs and impact set: one indexed range query and one query for their CIs. Without
     `snapshots` the impact snapshots are not read (see _fill_snapshots)."""
-    from changes.models import RequestForChange
     from django.db.models import BooleanField, Value
+
+    from changes.models import RequestForChange
 
     qs = scheduled_overlapping(start, end)
     if subject.pk:
         qs = qs.exclude(pk=subject.pk)
     snapshot = "impacted_ci_ids" if snapshots else Value(None, output_field=BooleanField())
-    rows = list(qs.order_by("planned_start", "pk").values_list("pk", "number", "title", "type", "implementer_id", "planned_start", "planned_end", snapshot))
+    rows = list(
+        qs.order_by("planned_start", "pk").values_list(
+            "pk", "number", "title", "type", "implementer_id", "planned_start", "planned_end", snapshot
+        )
+    )
     if not rows:
         return []
     through = RequestForChange.affected_cis.through
     cis: dict[int, set[int]] = {}
     ids = [row[0] for row in rows]
     for chunk in range(0, len(ids), 5000):
-        for change_id, ci_id in through.objects.filter(requestforchange_id__in=ids[chunk : chunk + 5000]).values_list("requestforchange_id", "configurationitem_id"):
+        for change_id, ci_id in through.objects.filter(requestforchange_id__in=ids[chunk : chunk + 5000]).values_list(
+            "requestforchange_id", "configurationitem_id"
+        ):
             cis.setdefault(change_id, set()).add(ci_id)
     return [
         _Other(pk, f"CHG-{number}", title, type_, implementer_id, s, e, cis.get(pk, set()), snapshot)
@@ -201,7 +213,9 @@ def _fill_snapshots(others) -> None:
     by_id = {o.pk: o for o in others}
     ids = sorted(by_id)
     for chunk in range(0, len(ids), 5000):
-        for pk, snapshot in RequestForChange.objects.filter(pk__in=ids[chunk : chunk + 5000]).values_list("pk", "impacted_ci_ids"):
+        for pk, snapshot in RequestForChange.objects.filter(pk__in=ids[chunk : chunk + 5000]).values_list(
+            "pk", "impacted_ci_ids"
+        ):
             by_id[pk]._snapshot, by_id[pk]._impact = snapshot, None
 
 
@@ -257,9 +271,17 @@ def conflicts_for(change) -> list[Conflict]:
         if subject.implementer_id and other.implementer_id == subject.implementer_id:
             found.append(
                 Conflict(
-                    "implementer", CONFLICT,
+                    "implementer",
+                    CONFLICT,
                     f"The implementer is also booked on {other.reference} ({_period(other.start, other.end)}).",
-                    other.reference, other.url, {"change_id": other.pk, "implementer_id": subject.implementer_id, "start": other.start, "end": other.end},
+                    other.reference,
+                    other.url,
+                    {
+                        "change_id": other.pk,
+                        "implementer_id": subject.implementer_id,
+                        "start": other.start,
+                        "end": other.end,
+                    },
                 )
             )
     names = _ci_names({ci for _, _, ids in relations for ci in sorted(ids)[:NAMES_SHOWN]})
@@ -285,18 +307,29 @@ def redact_for(conflicts: list[Conflict], user) -> list[Conflict]:
     for c in conflicts:
         if c.detail.get("change_id") and c.detail["change_id"] not in visible:
             text = {"implementer": "The implementer is also booked on another change at that time."}.get(
-                c.kind, "Another scheduled change at the same time touches what this change touches, or what depends on it."
+                c.kind,
+                "Another scheduled change at the same time touches what this change touches, or what depends on it.",
             )
             c = Conflict(c.kind, c.severity, text, "", "", {"start": c.detail.get("start"), "end": c.detail.get("end")})
         elif c.kind == "freeze" and not policy.can(user, "freeze.view"):
-            text = "Inside a change freeze" + (": allowed for an emergency change, and recorded." if c.severity == WARNING else ".")
+            text = "Inside a change freeze" + (
+                ": allowed for an emergency change, and recorded." if c.severity == WARNING else "."
+            )
             c = Conflict(c.kind, c.severity, text, "", "", {"start": c.detail.get("start"), "end": c.detail.get("end")})
         elif not sees_cmdb and c.detail.get("cis"):
-            how = {"same_ci": "works on the same configuration items", "impact": "works on configuration items that depend on one another with this change's"}.get(
-                c.kind, "reaches the same dependent configuration items"
-            )
+            how = {
+                "same_ci": "works on the same configuration items",
+                "impact": "works on configuration items that depend on one another with this change's",
+            }.get(c.kind, "reaches the same dependent configuration items")
             when = _period(c.detail["start"], c.detail["end"]) if c.detail.get("start") and c.detail.get("end") else ""
-            c = Conflict(c.kind, c.severity, f"{c.other_reference} {how} ({when}).", c.other_reference, c.other_url, {k: v for k, v in c.detail.items() if k != "cis"})
+            c = Conflict(
+                c.kind,
+                c.severity,
+                f"{c.other_reference} {how} ({when}).",
+                c.other_reference,
+                c.other_url,
+                {k: v for k, v in c.detail.items() if k != "cis"},
+            )
         out.append(c)
     return out
 
@@ -322,10 +355,14 @@ def _change_conflict(other, kind, ids, names) -> Conflict:
         return Conflict("same_ci", CONFLICT, message, other.reference, other.url, detail)
     if kind == "impact":
         message = f"{other.reference} {other.title} works on {_named(ids, names)}, which depend(s) on what this change touches ({when})."
-        return Conflict("impact", CONFLICT, message, other.reference, other.url, {**detail, "direction": "theirs_depend_on_ours"})
+        return Conflict(
+            "impact", CONFLICT, message, other.reference, other.url, {**detail, "direction": "theirs_depend_on_ours"}
+        )
     if kind == "impact_reverse":
         message = f"{other.reference} {other.title} works on something {_named(ids, names)} depend(s) on ({when})."
-        return Conflict("impact", CONFLICT, message, other.reference, other.url, {**detail, "direction": "ours_depend_on_theirs"})
+        return Conflict(
+            "impact", CONFLICT, message, other.reference, other.url, {**detail, "direction": "ours_depend_on_theirs"}
+        )
     message = f"{other.reference} {other.title} reaches {len(ids)} of the same dependent CIs ({_named(ids, names)}) at the same time ({when})."
     return Conflict("shared_impact", WARNING, message, other.reference, other.url, detail)
 
@@ -334,13 +371,18 @@ def _freeze_conflicts(subject, start, end) -> list[Conflict]:
     found = []
     for freeze in freeze_windows_overlapping(start, end, service_ids=subject.service_ids):
         emergency = subject.type == ChangeType.EMERGENCY
-        message = (
-            f"Inside the change freeze {freeze.name} ({_period(freeze.start, freeze.end)})"
-            + (": allowed for an emergency change, and recorded." if emergency else ": a normal or standard change cannot be scheduled there.")
+        message = f"Inside the change freeze {freeze.name} ({_period(freeze.start, freeze.end)})" + (
+            ": allowed for an emergency change, and recorded."
+            if emergency
+            else ": a normal or standard change cannot be scheduled there."
         )
         found.append(
             Conflict(
-                "freeze", WARNING if emergency else BLOCKING, message, freeze.name, freeze.get_absolute_url(),
+                "freeze",
+                WARNING if emergency else BLOCKING,
+                message,
+                freeze.name,
+                freeze.get_absolute_url(),
                 {"freeze_id": freeze.pk, "start": freeze.start, "end": freeze.end, "status": freeze.status},
             )
         )
@@ -366,9 +408,14 @@ def _maintenance_conflicts(subject, start, end) -> list[Conflict]:
         if not schedule.contains(merged, start, end):
             found.append(
                 Conflict(
-                    "maintenance", WARNING,
-                    f"Planned outside the maintenance windows of {label}: " + "; ".join(schedule.describe(w) for w in scoped) + ".",
-                    "", "", {"scope": kind, "id": pk, "windows": [w.pk for w in scoped]},
+                    "maintenance",
+                    WARNING,
+                    f"Planned outside the maintenance windows of {label}: "
+                    + "; ".join(schedule.describe(w) for w in scoped)
+                    + ".",
+                    "",
+                    "",
+                    {"scope": kind, "id": pk, "windows": [w.pk for w in scoped]},
                 )
             )
     return found
@@ -376,7 +423,11 @@ def _maintenance_conflicts(subject, start, end) -> list[Conflict]:
 
 def _period(start, end) -> str:
     start, end = timezone.localtime(start), timezone.localtime(end)
-    return f"{start:%Y-%m-%d %H:%M} to {end:%H:%M}" if start.date() == end.date() else f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
+    return (
+        f"{start:%Y-%m-%d %H:%M} to {end:%H:%M}"
+        if start.date() == end.date()
+        else f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
+    )
 
 
 # --- next free slots ---------------------------------------------------------------------
@@ -388,7 +439,11 @@ def next_free_slots(change, count: int = 3, horizon_days: int = 30, *, after=Non
     implementer, no freeze in force. Slots inside the maintenance windows of the
     services and CIs the change affects come first; only if there are too few of those
     are slots outside them offered. Suggested slots do not overlap one another."""
-    duration = (change.planned_end - change.planned_start) if (change.planned_start and change.planned_end and change.planned_end > change.planned_start) else DEFAULT_DURATION
+    duration = (
+        (change.planned_end - change.planned_start)
+        if (change.planned_start and change.planned_end and change.planned_end > change.planned_start)
+        else DEFAULT_DURATION
+    )
     first = _round_up(after or timezone.now())
     last = first + dt.timedelta(days=horizon_days)
     subject = _Subject(change)
@@ -396,7 +451,9 @@ def next_free_slots(change, count: int = 3, horizon_days: int = 30, *, after=Non
     busy, undecided = [], []
     # Cheap tests first (their CIs, the implementer); impact snapshots only for the rest.
     for other in _others(subject, first, last + duration, snapshots=False):
-        if (subject.implementer_id and other.implementer_id == subject.implementer_id) or not other.ci_ids.isdisjoint(subject.impact):
+        if (subject.implementer_id and other.implementer_id == subject.implementer_id) or not other.ci_ids.isdisjoint(
+            subject.impact
+        ):
             busy.append((other.start, other.end))
         else:
             undecided.append(other)
@@ -404,25 +461,33 @@ def next_free_slots(change, count: int = 3, horizon_days: int = 30, *, after=Non
     for other in undecided:
         if _relation(subject, other) is not None:
             busy.append((other.start, other.end))
-    busy.extend((f.start, f.end) for f in freeze_windows_overlapping(first, last + duration, service_ids=subject.service_ids))
+    busy.extend(
+        (f.start, f.end) for f in freeze_windows_overlapping(first, last + duration, service_ids=subject.service_ids)
+    )
     busy = schedule.merge(busy)
 
     windows = operations_selectors.maintenance_windows_for(service_ids=subject.service_ids, ci_ids=subject.ci_ids)
     allowed = None
     for _, scoped in _scopes(subject, windows).values():
-        merged = schedule.merge((o.start, o.end) for w in scoped for o in schedule.occurrences(w, first, last + duration))
+        merged = schedule.merge(
+            (o.start, o.end) for w in scoped for o in schedule.occurrences(w, first, last + duration)
+        )
         allowed = merged if allowed is None else schedule.intersect(allowed, merged)
 
     slots = _find_slots(first, last, duration, busy, allowed, count, outside=False) if allowed is not None else []
     if len(slots) < count:
         taken = schedule.merge([(s.start, s.end) for s in slots])
-        extra = _find_slots(first, last, duration, schedule.merge(busy + taken), None, count - len(slots), outside=allowed is not None)
+        extra = _find_slots(
+            first, last, duration, schedule.merge(busy + taken), None, count - len(slots), outside=allowed is not None
+        )
         slots = sorted(slots + extra, key=lambda s: s.start)
     return slots
 
 
 def _round_up(moment):
-    moment = moment.replace(second=0, microsecond=0) + (dt.timedelta(minutes=1) if moment.second or moment.microsecond else dt.timedelta())
+    moment = moment.replace(second=0, microsecond=0) + (
+        dt.timedelta(minutes=1) if moment.second or moment.microsecond else dt.timedelta()
+    )
     remainder = (moment.minute * 60) % int(SLOT_STEP.total_seconds())
     return moment + dt.timedelta(seconds=(int(SLOT_STEP.total_seconds()) - remainder) % int(SLOT_STEP.total_seconds()))
 
@@ -477,7 +542,9 @@ def conflict_marks(changes, *, freezes: bool = True) -> dict[int, set[str]]:
     pool = scheduled_overlapping(start, end)
     rows = {
         pk: (s, e, implementer, snapshot)
-        for pk, s, e, implementer, snapshot in pool.values_list("pk", "planned_start", "planned_end", "implementer_id", "impacted_ci_ids")
+        for pk, s, e, implementer, snapshot in pool.values_list(
+            "pk", "planned_start", "planned_end", "implementer_id", "impacted_ci_ids"
+        )
     }
     for c in changes:  # the listed changes themselves, whatever their state (read only if not in the pool)
         if c.pk not in rows:
@@ -487,7 +554,9 @@ def conflict_marks(changes, *, freezes: bool = True) -> dict[int, set[str]]:
     cis: dict[int, set[int]] = {}
     ids = sorted(set(rows) | listed)
     for chunk in range(0, len(ids), 5000):
-        for change_id, ci_id in through.objects.filter(requestforchange_id__in=ids[chunk : chunk + 5000]).values_list("requestforchange_id", "configurationitem_id"):
+        for change_id, ci_id in through.objects.filter(requestforchange_id__in=ids[chunk : chunk + 5000]).values_list(
+            "requestforchange_id", "configurationitem_id"
+        ):
             cis.setdefault(change_id, set()).add(ci_id)
 
     marks: dict[int, set[str]] = {pk: set() for pk in listed}
@@ -545,11 +614,15 @@ def freeze_marks(changes) -> set[int]:
     changes = [c for c in changes if c.planned_start and c.planned_end and c.planned_start < c.planned_end]
     if not changes:
         return set()
-    freezes = list(freeze_windows_overlapping(min(c.planned_start for c in changes), max(c.planned_end for c in changes)))
+    freezes = list(
+        freeze_windows_overlapping(min(c.planned_start for c in changes), max(c.planned_end for c in changes))
+    )
     if not freezes:
         return set()
     scoped: dict[int, set[int]] = {}
-    for freeze_id, service_id in FreezeWindow.services.through.objects.filter(freezewindow_id__in=[f.pk for f in freezes]).values_list("freezewindow_id", "service_id"):
+    for freeze_id, service_id in FreezeWindow.services.through.objects.filter(
+        freezewindow_id__in=[f.pk for f in freezes]
+    ).values_list("freezewindow_id", "service_id"):
         scoped.setdefault(freeze_id, set()).add(service_id)
     hit: dict[int, list] = {}
     for c in changes:
@@ -559,7 +632,9 @@ def freeze_marks(changes) -> set[int]:
     found = {pk for pk, fs in hit.items() if any(f.pk not in scoped for f in fs)}
     pending = sorted(pk for pk in hit if pk not in found)
     for chunk in range(0, len(pending), 5000):
-        for pk, services in RequestForChange.objects.filter(pk__in=pending[chunk : chunk + 5000]).values_list("pk", "affected_services"):
+        for pk, services in RequestForChange.objects.filter(pk__in=pending[chunk : chunk + 5000]).values_list(
+            "pk", "affected_services"
+        ):
             ids = {x["id"] for x in (services or []) if isinstance(x, dict) and "id" in x}
             if any(scoped[f.pk] & ids for f in hit[pk]):
                 found.add(pk)
@@ -620,7 +695,9 @@ def refresh_marks(*, change_ids=(), periods=()) -> dict[int, list[str]]:
                 rows[row[0]] = row
         new: dict[int, list[str]] = {}
         for group in groups:
-            part = sorted((rows[pk] for pk in group if pk in rows), key=lambda row: (row[2] is None, row[2] or 0, row[0]))
+            part = sorted(
+                (rows[pk] for pk in group if pk in rows), key=lambda row: (row[2] is None, row[2] or 0, row[0])
+            )
             for chunk in range(0, len(part), REFRESH_CHUNK):
                 new.update(_compute(part[chunk : chunk + REFRESH_CHUNK]))
         _write(list(rows.values()), new)
@@ -646,7 +723,9 @@ def refresh_marks_around(change, *, before=None) -> list[str]:
     refresh its marks and those of the scheduled changes overlapping where it was and where
     it is now. `before` is (status, planned_start, planned_end) as stored before the write;
     by default as the instance was loaded. Sets and returns the change's marks."""
-    status, start, end = before or getattr(change, "_stored_schedule", None) or (change.status, change.planned_start, change.planned_end)
+    status, start, end = (
+        before or getattr(change, "_stored_schedule", None) or (change.status, change.planned_start, change.planned_end)
+    )
     was, now = status in SCHEDULED_STATES, change.status in SCHEDULED_STATES
     if not (was or now or change.schedule_conflicts):
         return change.schedule_conflicts
@@ -666,11 +745,21 @@ def refresh_all_marks(*, progress=None) -> tuple[int, int]:
     with transaction.atomic():
         lock_marks()
         cleared = 0
-        stale = list(RequestForChange.objects.exclude(status__in=SCHEDULED_STATES).exclude(schedule_conflicts=[]).values_list("pk", flat=True))
+        stale = list(
+            RequestForChange.objects.exclude(status__in=SCHEDULED_STATES)
+            .exclude(schedule_conflicts=[])
+            .values_list("pk", flat=True)
+        )
         for chunk in range(0, len(stale), REFRESH_CHUNK):
-            cleared += RequestForChange.objects.filter(pk__in=stale[chunk : chunk + REFRESH_CHUNK]).update(schedule_conflicts=[])
+            cleared += RequestForChange.objects.filter(pk__in=stale[chunk : chunk + REFRESH_CHUNK]).update(
+                schedule_conflicts=[]
+            )
         scheduled = RequestForChange.objects.filter(status__in=SCHEDULED_STATES)
-        rows = list(scheduled.order_by("planned_start", "pk").values_list("pk", "status", "planned_start", "planned_end", "schedule_conflicts"))
+        rows = list(
+            scheduled.order_by("planned_start", "pk").values_list(
+                "pk", "status", "planned_start", "planned_end", "schedule_conflicts"
+            )
+        )
         changed = 0
         for chunk in range(0, len(rows), REFRESH_CHUNK):
             part = rows[chunk : chunk + REFRESH_CHUNK]
@@ -693,8 +782,9 @@ def _compute(rows) -> dict[int, list[str]]:
 def _write(rows, new) -> None:
     """Store `new` marks where they differ from the rows' stored ones: one UPDATE, a CASE
     over the few distinct sets of kinds (at most 16)."""
-    from changes.models import RequestForChange
     from django.db.models import Case, JSONField, Value, When
+
+    from changes.models import RequestForChange
 
     by_kinds: dict[tuple, list[int]] = {}
     for pk, *_rest, stored in rows:

@@ -4,6 +4,7 @@ A form checks the shape of the input (a number on its scale, an end after its st
 CI that exists and that the reader may see); the service decides everything else, and
 its ValidationError is shown on the form (mof.forms.add_service_errors).
 """
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,8 @@ class NamedObjectsField(forms.CharField):
                 found.append(match)
         if missing:
             raise ValidationError(
-                f"No {self.noun} named {', '.join(repr(m) for m in missing)} (or you may not see it).", code="invalid_choice"
+                f"No {self.noun} named {', '.join(repr(m) for m in missing)} (or you may not see it).",
+                code="invalid_choice",
             )
         return found
 
@@ -117,17 +119,35 @@ def _end_after_start(form, data):
     if start and end and end <= start:
         form.add_error("planned_end", "The end must be after the start.")
     elif bool(start) != bool(end) and "planned_start" not in form.errors and "planned_end" not in form.errors:
-        form.add_error("planned_end" if start else "planned_start", "Give both the planned start and the planned end, or neither.")
+        form.add_error(
+            "planned_end" if start else "planned_start", "Give both the planned start and the planned end, or neither."
+        )
 
 
 # --- requests for change ----------------------------------------------------------------
 
 CHANGE_FORM_ORDER = [
-    "title", "type", "template", "description", "business_justification",
-    "change_manager", "developer", "tester", "implementer", "affected_cis",
-    "cost_estimate", "expected_benefit_value", "expected_benefit",
-    "implementation_plan", "backout_plan", "test_plan",
-    "planned_start", "planned_end", "test_results", "test_environment", "pir_notes",
+    "title",
+    "type",
+    "template",
+    "description",
+    "business_justification",
+    "change_manager",
+    "developer",
+    "tester",
+    "implementer",
+    "affected_cis",
+    "cost_estimate",
+    "expected_benefit_value",
+    "expected_benefit",
+    "implementation_plan",
+    "backout_plan",
+    "test_plan",
+    "planned_start",
+    "planned_end",
+    "test_results",
+    "test_environment",
+    "pir_notes",
 ]
 PLAN_FIELDS = ("implementation_plan", "backout_plan", "test_plan")
 BEFORE_APPROVAL = (ChangeStatus.DRAFT, ChangeStatus.SUBMITTED, ChangeStatus.ASSESSED)
@@ -141,27 +161,44 @@ class ChangeForm(forms.Form):
 
     title = forms.CharField(max_length=200)
     type = forms.ChoiceField(
-        choices=[(ChangeType.NORMAL, "Normal"), (ChangeType.EMERGENCY, "Emergency"), (ChangeType.STANDARD, "Standard (from a template)")],
+        choices=[
+            (ChangeType.NORMAL, "Normal"),
+            (ChangeType.EMERGENCY, "Emergency"),
+            (ChangeType.STANDARD, "Standard (from a template)"),
+        ],
         initial=ChangeType.NORMAL,
         help_text="Normal changes are assessed and approved by the change manager or the CAB; emergency ones by the emergency CAB; standard ones come from a pre-approved template.",
     )
     template = forms.ModelChoiceField(
-        queryset=StandardChangeTemplate.objects.none(), required=False, label="Standard-change template",
+        queryset=StandardChangeTemplate.objects.none(),
+        required=False,
+        label="Standard-change template",
         help_text="Only for a standard change: one of the approved templates of the catalogue.",
     )
     description = _text(4)
     business_justification = _text(3, help_text="Why the business needs it: weighed at the Release Approved Review.")
-    change_manager = PersonField(help_text="Coordinates the change; may approve a low-risk change alone if so configured.")
+    change_manager = PersonField(
+        help_text="Coordinates the change; may approve a low-risk change alone if so configured."
+    )
     developer = PersonField(help_text="Builds the change.")
     tester = PersonField(help_text="Tests it: never the developer nor on the developer's team.")
     implementer = PersonField(help_text="Deploys it to production.")
     affected_cis = ci_names_field(
         label="Affected configuration items",
         help_text="Names (or ids) of the CIs the change touches, separated by commas: impact analysis starts from them.",
-        widget=forms.TextInput(attrs={"list": "ci-names", "autocomplete": "off", "placeholder": "core-router, hub-transport"}),
+        widget=forms.TextInput(
+            attrs={"list": "ci-names", "autocomplete": "off", "placeholder": "core-router, hub-transport"}
+        ),
     )
     cost_estimate = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
-    expected_benefit_value = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, label="Expected benefit (value)", help_text="The benefit in money, to weigh against the cost.")
+    expected_benefit_value = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        label="Expected benefit (value)",
+        help_text="The benefit in money, to weigh against the cost.",
+    )
     expected_benefit = _text(2, label="Expected benefit")
     implementation_plan = _text(4)
     backout_plan = _text(3, label="Back-out plan")
@@ -188,7 +225,11 @@ class ChangeForm(forms.Form):
             if name not in wanted:
                 del self.fields[name]
         self.order_fields(CHANGE_FORM_ORDER)
-        current = [getattr(change, f"{p}_id", None) for p in ("change_manager", "developer", "tester", "implementer")] if change else []
+        current = (
+            [getattr(change, f"{p}_id", None) for p in ("change_manager", "developer", "tester", "implementer")]
+            if change
+            else []
+        )
         for name in ("change_manager", "developer", "tester", "implementer"):
             if name in self.fields:
                 self.fields[name].queryset = people(*current)
@@ -196,7 +237,9 @@ class ChangeForm(forms.Form):
             if name in self.fields:
                 self.fields[name].queryset = visible_cis
         if "template" in self.fields:
-            self.fields["template"].queryset = StandardChangeTemplate.objects.filter(status=TemplateStatus.APPROVED).order_by("name")
+            self.fields["template"].queryset = StandardChangeTemplate.objects.filter(
+                status=TemplateStatus.APPROVED
+            ).order_by("name")
 
     @staticmethod
     def field_names(change, template) -> list[str]:
@@ -215,7 +258,11 @@ class ChangeForm(forms.Form):
 
     @staticmethod
     def initial_from(change, visible_cis) -> dict:
-        initial = {name: getattr(change, name) for name in services.CHANGE_FIELDS if name not in ("change_manager", "developer", "tester", "implementer")}
+        initial = {
+            name: getattr(change, name)
+            for name in services.CHANGE_FIELDS
+            if name not in ("change_manager", "developer", "tester", "implementer")
+        }
         for name in ("change_manager", "developer", "tester", "implementer"):
             initial[name] = getattr(change, f"{name}_id")
         initial["affected_cis"] = list(visible_cis.filter(changes=change).order_by("name"))
@@ -241,11 +288,13 @@ class AssessForm(forms.Form):
     """The Risk Model's two scales; the score and level follow from them."""
 
     probability = forms.TypedChoiceField(
-        coerce=int, choices=[("", "Choose…")] + [(v, f"{v} · {label}") for v, label in RiskAssessment.Probability.choices],
+        coerce=int,
+        choices=[("", "Choose…")] + [(v, f"{v} · {label}") for v, label in RiskAssessment.Probability.choices],
         help_text="How likely the change is to fail (1 rare – 5 almost certain).",
     )
     impact = forms.TypedChoiceField(
-        coerce=int, choices=[("", "Choose…")] + [(v, f"{v} · {label}") for v, label in RiskAssessment.Impact.choices],
+        coerce=int,
+        choices=[("", "Choose…")] + [(v, f"{v} · {label}") for v, label in RiskAssessment.Impact.choices],
         help_text="How bad a failure would be (1 negligible – 5 severe).",
     )
     notes = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
@@ -266,9 +315,12 @@ class CommentForm(forms.Form):
 class TestEvidenceForm(forms.Form):
     """What the tests found and in which lab: passing the tests needs both."""
 
-    test_results = forms.CharField(max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), help_text="What was tested and what was found.")
+    test_results = forms.CharField(
+        max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), help_text="What was tested and what was found."
+    )
     test_environment = ci_names_field(
-        required=True, label="Test environment",
+        required=True,
+        label="Test environment",
         help_text="CIs of the test lab that mirror the affected production CIs.",
         widget=forms.TextInput(attrs={"list": "ci-names", "autocomplete": "off"}),
     )
@@ -292,7 +344,11 @@ class TemplateForm(forms.ModelForm):
             "backout_plan": forms.Textarea(attrs={"rows": 3}),
             "test_plan": forms.Textarea(attrs={"rows": 3}),
         }
-        labels = {"risk_probability": "Probability of failure", "risk_impact": "Impact of failure", "backout_plan": "Back-out plan"}
+        labels = {
+            "risk_probability": "Probability of failure",
+            "risk_impact": "Impact of failure",
+            "backout_plan": "Back-out plan",
+        }
 
     def service_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in services.TEMPLATE_FIELDS}
@@ -307,7 +363,9 @@ class ReleaseForm(forms.Form):
     planned_start = forms.DateTimeField(required=False, widget=_datetime_widget())
     planned_end = forms.DateTimeField(required=False, widget=_datetime_widget())
     changes = NamedObjectsField(
-        noun="request for change", parse=_change_token, display=lambda c: c.reference,
+        noun="request for change",
+        parse=_change_token,
+        display=lambda c: c.reference,
         label="Requests for change",
         help_text="The changes the release bundles, by number, separated by commas (CHG-12, CHG-15).",
         widget=forms.TextInput(attrs={"list": "change-refs", "autocomplete": "off", "placeholder": "CHG-12, CHG-15"}),
@@ -316,8 +374,11 @@ class ReleaseForm(forms.Form):
     def __init__(self, *args, visible_changes, release=None, **kwargs):
         if release is not None and "initial" not in kwargs:
             kwargs["initial"] = {
-                "name": release.name, "description": release.description, "planned_start": release.planned_start,
-                "planned_end": release.planned_end, "changes": list(visible_changes.filter(releases=release).order_by("number")),
+                "name": release.name,
+                "description": release.description,
+                "planned_start": release.planned_start,
+                "planned_end": release.planned_end,
+                "changes": list(visible_changes.filter(releases=release).order_by("number")),
             }
         super().__init__(*args, **kwargs)
         self.fields["changes"].queryset = visible_changes
@@ -337,7 +398,9 @@ class ArtifactForm(forms.ModelForm):
     class Meta:
         model = ReleaseArtifact
         fields = ["name", "version", "checksum", "location"]
-        help_texts = {"location": "Where the master copy is kept in the definitive software library, e.g. dsl://exchange/sp3/setup.exe."}
+        help_texts = {
+            "location": "Where the master copy is kept in the definitive software library, e.g. dsl://exchange/sp3/setup.exe."
+        }
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "artifact-%s")

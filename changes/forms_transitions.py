@@ -1,4 +1,5 @@
 """Input of change and release transitions, validated the same way for pages and API."""
+
 from django import forms
 
 from changes.choices import Outcome
@@ -18,12 +19,24 @@ class ScheduleForm(forms.Form):
 
 
 class TestResultForm(forms.Form):
-    test_results = forms.CharField(max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), help_text="What was tested and what was found.")
+    test_results = forms.CharField(
+        max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), help_text="What was tested and what was found."
+    )
 
 
 class CompleteForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[(Outcome.SUCCESSFUL, Outcome.SUCCESSFUL.label), (Outcome.SUCCESSFUL_WITH_ISSUES, Outcome.SUCCESSFUL_WITH_ISSUES.label)])
-    reason = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Notes on the implementation.")
+    outcome = forms.ChoiceField(
+        choices=[
+            (Outcome.SUCCESSFUL, Outcome.SUCCESSFUL.label),
+            (Outcome.SUCCESSFUL_WITH_ISSUES, Outcome.SUCCESSFUL_WITH_ISSUES.label),
+        ]
+    )
+    reason = forms.CharField(
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Notes on the implementation.",
+    )
 
 
 __all__ = ["ReasonForm", "ScheduleForm", "TestResultForm", "CompleteForm"]

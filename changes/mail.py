@@ -3,6 +3,7 @@ transaction that assesses the change: what, when and why (MOF's key goal). And t
 window as a calendar invitation (mof.ical) to the people who carry the change out: sent
 when the change is scheduled, again with a higher SEQUENCE when the window moves, and as
 METHOD:CANCEL when the change is cancelled."""
+
 from mof import ical, notifications
 from mof.links import absolute_url
 from mof.notifications import person, when
@@ -18,12 +19,21 @@ def stakeholder_mail(change, stakeholders) -> list:
     rows = []
     for stakeholder in stakeholders:
         rows += notifications.write_from_template(
-            [stakeholder.user], "changes/stakeholder",
-            {"change": change, "window": _window(change), "reasons": stakeholder.reasons,
-             "fields": [("What", change.description or change.title), ("When", _window(change)),
-                        ("Why", change.business_justification or "not given"),
-                        ("Risk", str(change.risk_assessment) if change.risk_assessment_id else "not assessed")]},
-            subject=f"{change.title}: may affect you", about=change,
+            [stakeholder.user],
+            "changes/stakeholder",
+            {
+                "change": change,
+                "window": _window(change),
+                "reasons": stakeholder.reasons,
+                "fields": [
+                    ("What", change.description or change.title),
+                    ("When", _window(change)),
+                    ("Why", change.business_justification or "not given"),
+                    ("Risk", str(change.risk_assessment) if change.risk_assessment_id else "not assessed"),
+                ],
+            },
+            subject=f"{change.title}: may affect you",
+            about=change,
         )
     return rows
 
@@ -37,11 +47,16 @@ def window_people(change) -> list:
 def window_event(change, *, cancelled: bool = False) -> ical.Invitation:
     url = absolute_url(change)
     return ical.Invitation(
-        uid=ical.uid("change", change.pk), sequence=change.ical_sequence, start=change.planned_start, end=change.planned_end,
-        summary=f"{change.reference} {change.title}", organizer=change.change_manager or change.requester,
+        uid=ical.uid("change", change.pk),
+        sequence=change.ical_sequence,
+        start=change.planned_start,
+        end=change.planned_end,
+        summary=f"{change.reference} {change.title}",
+        organizer=change.change_manager or change.requester,
         attendees=window_people(change),
         description=f"Change window of {change.reference} {change.title}.\nImplementer: {person(change.implementer)}\n{url}",
-        url=url, cancelled=cancelled,
+        url=url,
+        cancelled=cancelled,
     )
 
 
@@ -53,9 +68,22 @@ def window_mail(change, *, update: bool = False, cancelled: bool = False, people
         event.attendees = list(people)
     what = "change window cancelled" if cancelled else ("change window updated" if update else "change window")
     return notifications.write_from_template(
-        window_people(change) if people is None else people, "changes/window",
-        {"change": change, "window": _window(change), "cancelled": cancelled, "update": update,
-         "fields": [("When", _window(change)), ("Implementer", person(change.implementer)), ("Status", change.get_status_display())]},
-        subject=f"{change.title}: {what}", about=change, kind="changes.window",
-        calendar=ical.invitation(event), calendar_method=event.method,
+        window_people(change) if people is None else people,
+        "changes/window",
+        {
+            "change": change,
+            "window": _window(change),
+            "cancelled": cancelled,
+            "update": update,
+            "fields": [
+                ("When", _window(change)),
+                ("Implementer", person(change.implementer)),
+                ("Status", change.get_status_display()),
+            ],
+        },
+        subject=f"{change.title}: {what}",
+        about=change,
+        kind="changes.window",
+        calendar=ical.invitation(event),
+        calendar_method=event.method,
     )

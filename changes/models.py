@@ -1,5 +1,6 @@
 """Changing quadrant: requests for change, standard-change templates, releases and the
 definitive software library."""
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.core.serializers.json import DjangoJSONEncoder
@@ -11,8 +12,8 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType, Outcome, ReleaseStatus, TemplateStatus
 from changes.workflow import ReleaseWorkflow, RequestForChangeWorkflow, StandardChangeTemplateWorkflow
 from mof.audit import AuditedModel
-from mof.numbering import NumberedModel
 from mof.models import ConfigurationItem, RiskAssessment
+from mof.numbering import NumberedModel
 
 
 class StandardChangeTemplate(StandardChangeTemplateWorkflow, ConcurrentTransitionMixin, FSMModelMixin, NumberedModel):
@@ -47,34 +48,77 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
     description = models.TextField(blank=True)
     business_justification = models.TextField(blank=True)
     type = models.CharField(max_length=10, choices=ChangeType.choices, default=ChangeType.NORMAL)
-    template = models.ForeignKey(StandardChangeTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="changes")
-    status = FSMField(max_length=30, choices=ChangeStatus.choices, default=ChangeStatus.DRAFT, protected=True, db_index=True)
+    template = models.ForeignKey(
+        StandardChangeTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="changes"
+    )
+    status = FSMField(
+        max_length=30, choices=ChangeStatus.choices, default=ChangeStatus.DRAFT, protected=True, db_index=True
+    )
 
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_changes")
-    change_manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="managed_changes")
-    developer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="developed_changes")
-    tester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="tested_changes")
-    implementer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="implemented_changes")
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="approved_changes", editable=False)
+    change_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="managed_changes"
+    )
+    developer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="developed_changes"
+    )
+    tester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="tested_changes"
+    )
+    implementer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="implemented_changes"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="approved_changes",
+        editable=False,
+    )
     approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     decision_reason = models.TextField(blank=True, editable=False)
 
     affected_cis = models.ManyToManyField(ConfigurationItem, blank=True, related_name="changes")
-    affected_services = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder, editable=False, help_text="Impact-analysis snapshot: services with criticality and path.")
-    impacted_ci_ids = models.JSONField(default=list, blank=True, editable=False, help_text="Impact-analysis snapshot: every CI that depends on the affected CIs.")
+    affected_services = models.JSONField(
+        default=list,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        editable=False,
+        help_text="Impact-analysis snapshot: services with criticality and path.",
+    )
+    impacted_ci_ids = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Impact-analysis snapshot: every CI that depends on the affected CIs.",
+    )
     impact_analysed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    risk_assessment = models.ForeignKey(RiskAssessment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    risk_assessment = models.ForeignKey(
+        RiskAssessment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approval_path = models.CharField(max_length=20, choices=ApprovalPath.choices, blank=True, editable=False)
 
     cost_estimate = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     expected_benefit = models.TextField(blank=True)
-    expected_benefit_value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True, help_text="The benefit in money, to weigh against the cost.")
+    expected_benefit_value = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The benefit in money, to weigh against the cost.",
+    )
 
     implementation_plan = models.TextField(blank=True)
     backout_plan = models.TextField(blank=True)
     test_plan = models.TextField(blank=True)
     test_results = models.TextField(blank=True)
-    test_environment = models.ManyToManyField(ConfigurationItem, blank=True, related_name="test_changes", help_text="CIs of the test lab that mirror the affected production CIs.")
+    test_environment = models.ManyToManyField(
+        ConfigurationItem,
+        blank=True,
+        related_name="test_changes",
+        help_text="CIs of the test lab that mirror the affected production CIs.",
+    )
 
     planned_start = models.DateTimeField(null=True, blank=True, db_index=True)
     planned_end = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -86,13 +130,21 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
     # Derived, kept by changes.conflicts.refresh_marks on every write it depends on, so the
     # forward schedule reads it instead of comparing a month of changes pairwise.
     schedule_conflicts = models.JSONField(
-        default=list, blank=True, editable=False,
+        default=list,
+        blank=True,
+        editable=False,
         help_text="Kinds of collision with other scheduled changes (same_ci, impact, shared_impact, implementer); empty outside the scheduled states.",
     )
 
     attachments = GenericRelation("mof.Attachment", content_type_field="ticket_type", object_id_field="ticket_id")
-    ical_sequence = models.PositiveIntegerField(default=0, editable=False, help_text="SEQUENCE of the change window's calendar invitation: raised on each reschedule and on cancellation.")
-    window_invited = models.BooleanField(default=False, editable=False, help_text="A calendar invitation for the change window went out.")
+    ical_sequence = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="SEQUENCE of the change window's calendar invitation: raised on each reschedule and on cancellation.",
+    )
+    window_invited = models.BooleanField(
+        default=False, editable=False, help_text="A calendar invitation for the change window went out."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -103,7 +155,12 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
         verbose_name_plural = "requests for change"
         indexes = [models.Index(fields=["status", "planned_start"], name="change_status_start_idx")]
         constraints = [
-            models.CheckConstraint(condition=Q(planned_end__gt=models.F("planned_start")) | Q(planned_start__isnull=True) | Q(planned_end__isnull=True), name="change_planned_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(planned_end__gt=models.F("planned_start"))
+                | Q(planned_start__isnull=True)
+                | Q(planned_end__isnull=True),
+                name="change_planned_end_after_start",
+            ),
         ]
 
     def __str__(self):
@@ -122,14 +179,18 @@ class RequestForChange(RequestForChangeWorkflow, ConcurrentTransitionMixin, FSMM
         # The marks are written by refresh_marks alone (an UPDATE under its lock): a save of a
         # change loaded before a neighbour's refresh must not put its stale copy back.
         if not self._state.adding and kwargs.get("update_fields") is None:
-            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "schedule_conflicts"]
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "schedule_conflicts"
+            ]
         return super().save(*args, **kwargs)
 
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
         # State and period as stored: a write that moves the change refreshes the marks of the changes it leaves.
-        instance._stored_schedule = tuple(instance.__dict__.get(name) for name in ("status", "planned_start", "planned_end"))
+        instance._stored_schedule = tuple(
+            instance.__dict__.get(name) for name in ("status", "planned_start", "planned_end")
+        )
         return instance
 
 
@@ -153,7 +214,9 @@ class ChangeStakeholder(AuditedModel):
 
     change = models.ForeignKey(RequestForChange, on_delete=models.CASCADE, related_name="stakeholders")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="change_stakes")
-    reasons = models.JSONField(default=list, encoder=DjangoJSONEncoder, help_text="Why: 'owner of service Exchange mail', ...")
+    reasons = models.JSONField(
+        default=list, encoder=DjangoJSONEncoder, help_text="Why: 'owner of service Exchange mail', ..."
+    )
     notified_at = models.DateTimeField(null=True, blank=True)
     responded_at = models.DateTimeField(null=True, blank=True)
 
@@ -169,9 +232,13 @@ class Release(ReleaseWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbere
     number_prefix = "REL"
     name = models.CharField(max_length=150)
     description = models.TextField(blank=True)
-    release_manager = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="managed_releases")
+    release_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="managed_releases"
+    )
     changes = models.ManyToManyField(RequestForChange, blank=True, related_name="releases")
-    status = FSMField(max_length=30, choices=ReleaseStatus.choices, default=ReleaseStatus.PLANNING, protected=True, db_index=True)
+    status = FSMField(
+        max_length=30, choices=ReleaseStatus.choices, default=ReleaseStatus.PLANNING, protected=True, db_index=True
+    )
     planned_start = models.DateTimeField(null=True, blank=True)
     planned_end = models.DateTimeField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True, editable=False)

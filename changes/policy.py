@@ -1,4 +1,5 @@
 """Who may do what with changes, templates, releases and windows: added to the one policy table."""
+
 from changes.choices import ApprovalPath, ChangeStatus
 from mof import policy
 from mof.choices import RoleCluster as R
@@ -9,7 +10,12 @@ PARTIES = ("requester", "change_manager", "developer", "tester", "implementer")
 
 def _is(field):
     def rule(user, change):
-        return change is not None and user is not None and user.is_authenticated and getattr(change, f"{field}_id", None) == user.pk
+        return (
+            change is not None
+            and user is not None
+            and user.is_authenticated
+            and getattr(change, f"{field}_id", None) == user.pk
+        )
 
     return rule
 
@@ -35,7 +41,9 @@ def change_editable(user, change) -> bool:
     if change.status in EDITABLE_BY_REQUESTER and _is("requester")(user, change):
         return True
     # After approval the builders record their part (test results, test environment).
-    return change.status in (ChangeStatus.IN_DEVELOPMENT, ChangeStatus.IN_TEST) and (_is("developer")(user, change) or _is("tester")(user, change))
+    return change.status in (ChangeStatus.IN_DEVELOPMENT, ChangeStatus.IN_TEST) and (
+        _is("developer")(user, change) or _is("tester")(user, change)
+    )
 
 
 def may_approve(user, change) -> bool:

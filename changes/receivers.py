@@ -1,5 +1,6 @@
 """Reactions to transitions of changes and releases, registered with the one door
 (mof.transitions) when the app is ready: models know nothing of services."""
+
 from django.dispatch import receiver
 
 from changes.models import Release, RequestForChange

@@ -1,4 +1,5 @@
 """Reads of the Changing quadrant, restricted to what the reader may see."""
+
 from django.db.models import Q
 
 from changes.models import Release, RequestForChange, StandardChangeTemplate
@@ -10,12 +11,16 @@ def visible_changes(user, queryset=None):
     if policy.is_internal(user):
         return qs
     if user is not None and user.is_authenticated and user.is_active:
-        return qs.filter(Q(requester=user) | Q(change_manager=user) | Q(developer=user) | Q(tester=user) | Q(implementer=user))
+        return qs.filter(
+            Q(requester=user) | Q(change_manager=user) | Q(developer=user) | Q(tester=user) | Q(implementer=user)
+        )
     return qs.none()
 
 
 def change_list(*, user):
-    return visible_changes(user).select_related("requester", "change_manager", "implementer", "risk_assessment", "template")
+    return visible_changes(user).select_related(
+        "requester", "change_manager", "implementer", "risk_assessment", "template"
+    )
 
 
 def change_get(*, user, pk) -> RequestForChange:
@@ -23,8 +28,16 @@ def change_get(*, user, pk) -> RequestForChange:
 
 
 def template_list(*, user):
-    return StandardChangeTemplate.objects.select_related("owner") if policy.can(user, "changetemplate.view") else StandardChangeTemplate.objects.none()
+    return (
+        StandardChangeTemplate.objects.select_related("owner")
+        if policy.can(user, "changetemplate.view")
+        else StandardChangeTemplate.objects.none()
+    )
 
 
 def release_list(*, user):
-    return Release.objects.select_related("release_manager") if policy.can(user, "release.view") else Release.objects.none()
+    return (
+        Release.objects.select_related("release_manager")
+        if policy.can(user, "release.view")
+        else Release.objects.none()
+    )

@@ -1,4 +1,5 @@
 """Writes of the Changing quadrant. State moves only through mof.transitions."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -31,9 +32,24 @@ from mof.models import ConfigurationItem
 from mof.transitions import perform_transition
 
 CHANGE_FIELDS = (
-    "title", "description", "business_justification", "type", "change_manager", "developer", "tester",
-    "implementer", "cost_estimate", "expected_benefit", "expected_benefit_value", "implementation_plan",
-    "backout_plan", "test_plan", "test_results", "planned_start", "planned_end", "pir_notes",
+    "title",
+    "description",
+    "business_justification",
+    "type",
+    "change_manager",
+    "developer",
+    "tester",
+    "implementer",
+    "cost_estimate",
+    "expected_benefit",
+    "expected_benefit_value",
+    "implementation_plan",
+    "backout_plan",
+    "test_plan",
+    "test_results",
+    "planned_start",
+    "planned_end",
+    "pir_notes",
 )
 # What may still change once a change is approved: the builders' evidence and the schedule's people.
 FIELDS_AFTER_APPROVAL = ("developer", "tester", "implementer", "test_results", "pir_notes", "change_manager")
@@ -44,8 +60,12 @@ def _check_parties(change, actor):
     found = [v for v in separation.violations(change, actor=actor) if v.rule]
     found = [v for v in found if isinstance(_rule_named(v.rule), separation.PartiesDiffer)]
     if found:
-        audit.record_refusal(actor=actor, action="changes.requestforchange.assign", target=change if change.pk else None,
-                             reasons=[f"[{v.rule}] {v.message}" for v in found])
+        audit.record_refusal(
+            actor=actor,
+            action="changes.requestforchange.assign",
+            target=change if change.pk else None,
+            reasons=[f"[{v.rule}] {v.message}" for v in found],
+        )
         raise ValidationError({"tester": [f"{v.message} [{v.rule}]" for v in found]})
 
 
@@ -62,12 +82,16 @@ def _set_fields(change, fields, allowed):
         raise ValidationError({"planned_end": "The end must be after the start."})
 
 
-def change_create(*, actor, template: StandardChangeTemplate | None = None, affected_cis=(), test_environment=(), **fields) -> RequestForChange:
+def change_create(
+    *, actor, template: StandardChangeTemplate | None = None, affected_cis=(), test_environment=(), **fields
+) -> RequestForChange:
     policy.require(actor, "change.add")
     change = RequestForChange(requester=actor)
     if template is not None:
         if fields.get("type", ChangeType.STANDARD) != ChangeType.STANDARD:
-            raise ValidationError({"template": "A standard-change template files a standard change, not a %s one." % fields["type"]})
+            raise ValidationError(
+                {"template": "A standard-change template files a standard change, not a %s one." % fields["type"]}
+            )
         if template.status != TemplateStatus.APPROVED:
             raise ValidationError({"template": "This template is not approved for use."})
         fields = {
@@ -93,7 +117,9 @@ def change_create(*, actor, template: StandardChangeTemplate | None = None, affe
     return change
 
 
-def change_update(*, actor, change: RequestForChange, affected_cis=None, test_environment=None, **fields) -> RequestForChange:
+def change_update(
+    *, actor, change: RequestForChange, affected_cis=None, test_environment=None, **fields
+) -> RequestForChange:
     policy.require(actor, "change.change", change)
     before_approval = change.status in (ChangeStatus.DRAFT, ChangeStatus.SUBMITTED, ChangeStatus.ASSESSED)
     allowed = CHANGE_FIELDS if before_approval else FIELDS_AFTER_APPROVAL
@@ -101,8 +127,14 @@ def change_update(*, actor, change: RequestForChange, affected_cis=None, test_en
         raise ValidationError({"type": "The type can only change while the change is a draft."})
     if fields.get("type") == ChangeType.STANDARD and change.template_id is None:
         raise ValidationError({"type": "A standard change is filed from an approved standard-change template."})
-    if change.template_id and any(fields[k] != getattr(change, k) for k in ("implementation_plan", "backout_plan", "test_plan") if k in fields):
-        raise ValidationError({"implementation_plan": "A standard change follows its approved template's plans; propose a new template to change them."})
+    if change.template_id and any(
+        fields[k] != getattr(change, k) for k in ("implementation_plan", "backout_plan", "test_plan") if k in fields
+    ):
+        raise ValidationError(
+            {
+                "implementation_plan": "A standard change follows its approved template's plans; propose a new template to change them."
+            }
+        )
     if affected_cis is not None and not before_approval:
         raise ValidationError({"affected_cis": "The affected CIs cannot change once the change is approved."})
     stored = (change.status, change.planned_start, change.planned_end)
@@ -180,7 +212,8 @@ def change_analyse_impact(*, actor, change: RequestForChange) -> RequestForChang
             conflicts.lock_marks()  # before the row's lock, as the transition door takes it
         RequestForChange.objects.filter(pk=change.pk).update(
             affected_services=[
-                {"id": s.id, "name": s.name, "criticality": s.criticality, "via_ci": s.via_ci, "path": s.path} for s in result.services
+                {"id": s.id, "name": s.name, "criticality": s.criticality, "via_ci": s.via_ci, "path": s.path}
+                for s in result.services
             ],
             impacted_ci_ids=sorted(ci_ids + [c.id for c in result.cis]),
             impact_analysed_at=timezone.now(),
@@ -204,7 +237,9 @@ def approval_path_for(change: RequestForChange) -> str:
     return ApprovalPath.CAB
 
 
-def change_assess(*, actor, change: RequestForChange, probability: int, impact: int, notes: str = "") -> RequestForChange:
+def change_assess(
+    *, actor, change: RequestForChange, probability: int, impact: int, notes: str = ""
+) -> RequestForChange:
     """Risk and impact in one step, then the assess transition and the stakeholders told."""
     policy.require(actor, "change.transition.assess", change)
     with audit.refusals_survive_rollback(), transaction.atomic():
@@ -225,7 +260,9 @@ def inform_stakeholders(*, change: RequestForChange, actor) -> list[ChangeStakeh
     service_ids = [s["id"] for s in change.affected_services]
     for service in Service.objects.filter(pk__in=service_ids, owner__isnull=False).select_related("owner"):
         reasons.setdefault(service.owner_id, []).append(f"owner of service {service.name}")
-    for ci in ConfigurationItem.objects.filter(pk__in=change.impacted_ci_ids, owner__isnull=False).only("pk", "name", "owner_id"):
+    for ci in ConfigurationItem.objects.filter(pk__in=change.impacted_ci_ids, owner__isnull=False).only(
+        "pk", "name", "owner_id"
+    ):
         reasons.setdefault(ci.owner_id, []).append(f"owner of CI {ci.name}")
     reasons.pop(change.requester_id, None)
     now = timezone.now()
@@ -240,7 +277,9 @@ def inform_stakeholders(*, change: RequestForChange, actor) -> list[ChangeStakeh
         from changes.mail import stakeholder_mail
 
         # Stored in the caller's transaction (the assessment): sent once it commits, never lost.
-        stakeholder_mail(change, ChangeStakeholder.objects.filter(pk__in=[s.pk for s in stakeholders]).select_related("user"))
+        stakeholder_mail(
+            change, ChangeStakeholder.objects.filter(pk__in=[s.pk for s in stakeholders]).select_related("user")
+        )
     return stakeholders
 
 
@@ -252,7 +291,9 @@ def change_comment(*, actor, change: RequestForChange, body: str) -> ChangeComme
         raise ValidationError({"body": "This change is closed to comments."})
     with audit.acting_as(actor), transaction.atomic():
         comment = ChangeComment.objects.create(change=change, author=actor, body=body.strip())
-        ChangeStakeholder.objects.filter(change=change, user=actor, responded_at__isnull=True).update(responded_at=timezone.now())
+        ChangeStakeholder.objects.filter(change=change, user=actor, responded_at__isnull=True).update(
+            responded_at=timezone.now()
+        )
     return comment
 
 
@@ -266,7 +307,15 @@ def change_after_transition(change: RequestForChange, name: str, *, actor) -> No
 
 # --- standard-change templates --------------------------------------------------
 
-TEMPLATE_FIELDS = ("name", "description", "implementation_plan", "backout_plan", "test_plan", "risk_probability", "risk_impact")
+TEMPLATE_FIELDS = (
+    "name",
+    "description",
+    "implementation_plan",
+    "backout_plan",
+    "test_plan",
+    "risk_probability",
+    "risk_impact",
+)
 
 
 def template_create(*, actor, **fields) -> StandardChangeTemplate:
@@ -341,14 +390,33 @@ def release_after_transition(release: Release, name: str, *, actor, data) -> Non
     reason = data.get("reason", "") or f"with {release.reference}"
     if name == "mark_ready":
         for change in release.changes.filter(status=ChangeStatus.TESTED):
-            review_gate.record_decision(kind=ReviewKind.RELEASE_READINESS, subject=change, decision="go", actor=actor,
-                                        notes=reason, reference=release.reference, fire="mark_ready")
+            review_gate.record_decision(
+                kind=ReviewKind.RELEASE_READINESS,
+                subject=change,
+                decision="go",
+                actor=actor,
+                notes=reason,
+                reference=release.reference,
+                fire="mark_ready",
+            )
     elif name == "deploy":
         for change in release.changes.filter(status=ChangeStatus.READY):
             perform_transition(model=RequestForChange, pk=change.pk, name="start_implementation", actor=actor)
-            perform_transition(model=RequestForChange, pk=change.pk, name="complete", actor=actor,
-                               data={"outcome": "successful", "reason": f"deployed with {release.reference}"})
+            perform_transition(
+                model=RequestForChange,
+                pk=change.pk,
+                name="complete",
+                actor=actor,
+                data={"outcome": "successful", "reason": f"deployed with {release.reference}"},
+            )
     elif name == "close":
         for change in release.changes.filter(status__in=[ChangeStatus.IMPLEMENTED, ChangeStatus.BACKED_OUT]):
-            review_gate.record_decision(kind=ReviewKind.OPERATIONS, subject=change, decision="accept", actor=actor,
-                                        notes=reason, reference=release.reference, fire="close")
+            review_gate.record_decision(
+                kind=ReviewKind.OPERATIONS,
+                subject=change,
+                decision="accept",
+                actor=actor,
+                notes=reason,
+                reference=release.reference,
+                fire="close",
+            )

@@ -11,4 +11,6 @@ def notify_stakeholders(change_id: int, stakeholder_ids: list[int]) -> int:
     change = RequestForChange.objects.filter(pk=change_id).first()
     if change is None:
         return 0
-    return len(stakeholder_mail(change, ChangeStakeholder.objects.filter(pk__in=stakeholder_ids).select_related("user")))
+    return len(
+        stakeholder_mail(change, ChangeStakeholder.objects.filter(pk__in=stakeholder_ids).select_related("user"))
+    )

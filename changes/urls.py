@@ -25,5 +25,9 @@ urlpatterns = [
     path("templates/<int:pk>/", views.change_template_detail, name="change_template_detail"),
     path("templates/<int:pk>/edit/", views.change_template_edit, name="change_template_edit"),
     path("templates/<int:pk>/use/", views.change_create_from_template, name="change_create_from_template"),
-    path("templates/<int:pk>/transitions/<str:name>/", views.change_template_transition, name="change_template_transition"),
+    path(
+        "templates/<int:pk>/transitions/<str:name>/",
+        views.change_template_transition,
+        name="change_template_transition",
+    ),
 ]

@@ -37,11 +37,10 @@ from changes.models import (
     StandardChangeTemplate,
 )
 from mof import csv_io, policy
+from mof.attachments import KINDS as ATTACHMENT_KINDS
 from mof.forms import attempt
 from mof.models import ConfigurationItem
-from mof.attachments import KINDS as ATTACHMENT_KINDS
 from mof.pagination import paginate, parse_id, parse_positive_int
-from mof.views_attachments import attach_from_form, attachment_context, attachment_form
 from mof.views import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
@@ -51,6 +50,7 @@ from mof.views import (
     transition_panel,
     transition_view,
 )
+from mof.views_attachments import attach_from_form, attachment_context, attachment_form
 
 
 @login_required
@@ -58,8 +58,16 @@ def landing(request):
     """The Changing quadrant: its SMFs, what exists for each, and the review it ends in."""
     changes = selectors.change_list(user=request.user).order_by()
     stats = [
-        {"label": "changes awaiting a decision", "value": changes.filter(status__in=[ChangeStatus.SUBMITTED, ChangeStatus.ASSESSED]).count(), "url": reverse("change_list") + "?status=assessed"},
-        {"label": "changes ready for deployment", "value": changes.filter(status=ChangeStatus.READY).count(), "url": reverse("change_list") + "?status=ready_for_deployment"},
+        {
+            "label": "changes awaiting a decision",
+            "value": changes.filter(status__in=[ChangeStatus.SUBMITTED, ChangeStatus.ASSESSED]).count(),
+            "url": reverse("change_list") + "?status=assessed",
+        },
+        {
+            "label": "changes ready for deployment",
+            "value": changes.filter(status=ChangeStatus.READY).count(),
+            "url": reverse("change_list") + "?status=ready_for_deployment",
+        },
     ]
     return quadrant_page(request, "changing", extra_stats=stats)
 
@@ -80,10 +88,17 @@ def _change_get(user, pk):
 
 
 CHANGE_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("Title", "title"), ("Type", "get_type_display"), ("Status", "get_status_display"),
-    ("Risk", "risk_assessment.get_level_display"), ("Requester", "requester.username"),
-    ("Change manager", "change_manager.username"), ("Implementer", "implementer.username"),
-    ("Template", "template.reference"), ("Planned start", "planned_start"), ("Planned end", "planned_end"),
+    ("Number", "reference"),
+    ("Title", "title"),
+    ("Type", "get_type_display"),
+    ("Status", "get_status_display"),
+    ("Risk", "risk_assessment.get_level_display"),
+    ("Requester", "requester.username"),
+    ("Change manager", "change_manager.username"),
+    ("Implementer", "implementer.username"),
+    ("Template", "template.reference"),
+    ("Planned start", "planned_start"),
+    ("Planned end", "planned_end"),
     ("Created", "created_at"),
 )
 
@@ -91,7 +106,11 @@ CHANGE_EXPORT_COLUMNS = csv_io.columns(
 @login_required
 def change_list(request):
     qs = selectors.change_list(user=request.user)
-    status, change_type, q = request.GET.get("status", ""), request.GET.get("type", ""), request.GET.get("q", "").strip()
+    status, change_type, q = (
+        request.GET.get("status", ""),
+        request.GET.get("type", ""),
+        request.GET.get("q", "").strip(),
+    )
     errors = []
     if status in ChangeStatus.values:
         qs = qs.filter(status=status)
@@ -112,15 +131,22 @@ def change_list(request):
     # the history (closed, cancelled, rejected) is never counted on a page view.
     finished = {ChangeStatus.CLOSED, ChangeStatus.CANCELLED, ChangeStatus.REJECTED}
     by_status = dict(
-        selectors.visible_changes(request.user).filter(status__in=[v for v in ChangeStatus.values if v not in finished])
-        .order_by().values_list("status").annotate(n=Count("*")).values_list("status", "n")
+        selectors.visible_changes(request.user)
+        .filter(status__in=[v for v in ChangeStatus.values if v not in finished])
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("*"))
+        .values_list("status", "n")
     )
     return render(
         request,
         "changes/change_list.html",
         {
             "page": _page(request, qs),
-            "statuses": [(value, label, None if value in finished else by_status.get(value, 0)) for value, label in ChangeStatus.choices],
+            "statuses": [
+                (value, label, None if value in finished else by_status.get(value, 0))
+                for value, label in ChangeStatus.choices
+            ],
             "types": ChangeType.choices,
             "status": status,
             "type": change_type,
@@ -161,13 +187,17 @@ def _ci_datalist(user) -> list[str]:
 
 
 def _may_record_evidence(user, change) -> bool:
-    return change.status in (ChangeStatus.IN_DEVELOPMENT, ChangeStatus.IN_TEST) and policy.can(user, "change.change", change)
+    return change.status in (ChangeStatus.IN_DEVELOPMENT, ChangeStatus.IN_TEST) and policy.can(
+        user, "change.change", change
+    )
 
 
 def _may_assess(user, change) -> bool:
     return (
-        change.status == ChangeStatus.SUBMITTED and change.type != ChangeType.STANDARD
-        and policy.can(user, "change.transition.assess", change) and policy.can(user, "risk.assess")
+        change.status == ChangeStatus.SUBMITTED
+        and change.type != ChangeType.STANDARD
+        and policy.can(user, "change.transition.assess", change)
+        and policy.can(user, "risk.assess")
     )
 
 
@@ -176,7 +206,9 @@ def _may_analyse(user, change) -> bool:
 
 
 def _may_comment(user, change) -> bool:
-    return change.status not in (ChangeStatus.CLOSED, ChangeStatus.CANCELLED) and policy.can(user, "change.comment", change)
+    return change.status not in (ChangeStatus.CLOSED, ChangeStatus.CANCELLED) and policy.can(
+        user, "change.comment", change
+    )
 
 
 def _change_context(request, change, panel=None, *, forms=None):
@@ -199,19 +231,27 @@ def _change_context(request, change, panel=None, *, forms=None):
         "show_paths": policy.is_internal(user),  # paths name CIs a partner may not see
         "affected_cis": affected_cis,
         "test_environment": test_environment,
-        "impacted_cis": list(ConfigurationItem.objects.filter(pk__in=visible_ci_ids).select_related("ci_class").order_by("name")[:200]),
+        "impacted_cis": list(
+            ConfigurationItem.objects.filter(pk__in=visible_ci_ids).select_related("ci_class").order_by("name")[:200]
+        ),
         "stakeholders": list(change.stakeholders.select_related("user")),
         "comments": list(change.comments.select_related("author")),
         "releases": list(change.releases.all()) if policy.can(user, "release.view") else [],
         "net_benefit": benefit - cost if cost is not None and benefit is not None else None,
         "history": history_rows(
-            change, user=user, redact=() if policy.is_internal(user) else ("affected_services", "impacted_ci_ids", "internal_attachment")
+            change,
+            user=user,
+            redact=() if policy.is_internal(user) else ("affected_services", "impacted_ci_ids", "internal_attachment"),
         ),
         "assess_form": forms.get("assess") or (AssessForm() if may["can_assess"] else None),
         "comment_form": forms.get("comment") or (CommentForm() if may["can_comment"] else None),
-        "evidence_form": forms.get("evidence") or (
-            TestEvidenceForm(visible_cis=visible, initial={"test_results": change.test_results, "test_environment": test_environment})
-            if may["can_record_evidence"] else None
+        "evidence_form": forms.get("evidence")
+        or (
+            TestEvidenceForm(
+                visible_cis=visible, initial={"test_results": change.test_results, "test_environment": test_environment}
+            )
+            if may["can_record_evidence"]
+            else None
         ),
         "impact_errors": forms.get("impact_errors", []),
         "ci_names": _ci_datalist(user) if (may["can_record_evidence"] or forms.get("evidence")) else [],
@@ -219,7 +259,10 @@ def _change_context(request, change, panel=None, *, forms=None):
         **_conflicts_context(change, user),
         **(panel or transition_panel(request, change, url_name="change_transition", elsewhere=CHANGE_FORMS_ELSEWHERE)),
         **attachment_context(
-            user, change, url=reverse("change_attach", args=[change.pk]), form=forms.get("attach"),
+            user,
+            change,
+            url=reverse("change_attach", args=[change.pk]),
+            form=forms.get("attach"),
             can_attach=change.status not in ATTACH_CLOSED and policy.can(user, "change.attach", change),
         ),
     }
@@ -231,7 +274,9 @@ CHANGE_FORMS_ELSEWHERE = {"assess": "#assess"}
 
 
 def _render_change(request, change, *, status=200, panel=None, **forms):
-    return render(request, "changes/change_detail.html", _change_context(request, change, panel, forms=forms), status=status)
+    return render(
+        request, "changes/change_detail.html", _change_context(request, change, panel, forms=forms), status=status
+    )
 
 
 @login_required
@@ -243,7 +288,12 @@ def change_detail(request, pk):
 @login_required
 def change_transition(request, pk, name):
     return transition_view(
-        request, model=RequestForChange, pk=pk, name=name, get_object=_change_get, url_name="change_transition",
+        request,
+        model=RequestForChange,
+        pk=pk,
+        name=name,
+        get_object=_change_get,
+        url_name="change_transition",
         elsewhere=CHANGE_FORMS_ELSEWHERE,
         render_page=lambda request, obj, panel, status: _render_change(request, obj, status=status, panel=panel),
     )
@@ -251,7 +301,8 @@ def change_transition(request, pk, name):
 
 def _change_form_page(request, form, *, change=None, template=None, status=200):
     return render(
-        request, "changes/change_form.html",
+        request,
+        "changes/change_form.html",
         {"form": form, "change": change, "from_template": template, "ci_names": _ci_datalist(request.user)},
         status=status,
     )
@@ -275,7 +326,9 @@ def change_create(request):
         if form.is_valid():
             change, status = _file_change(request, form)
             if change is not None:
-                messages.success(request, f"{change.reference} filed as a draft: submit it when its plans are complete.")
+                messages.success(
+                    request, f"{change.reference} filed as a draft: submit it when its plans are complete."
+                )
                 return redirect(change)
         else:
             status = 400
@@ -285,7 +338,7 @@ def change_create(request):
 
 @login_required
 def change_create_from_template(request, pk):
-    """"Use this template": the RFC pre-filled from an approved standard-change template,
+    """ "Use this template": the RFC pre-filled from an approved standard-change template,
     its type forced to standard and its plans those the template was approved with."""
     if not policy.can(request.user, "change.add"):
         raise PermissionDenied("You may not file requests for change.")
@@ -293,7 +346,10 @@ def change_create_from_template(request, pk):
     visible = policy.visible_cis(request.user)
     form = ChangeForm(request.POST or None, user=request.user, visible_cis=visible, template=template)
     if template.status != TemplateStatus.APPROVED:
-        messages.error(request, f"{template.reference} is not approved for use: it awaits the Release Approved Review, or it is retired.")
+        messages.error(
+            request,
+            f"{template.reference} is not approved for use: it awaits the Release Approved Review, or it is retired.",
+        )
         if request.method == "POST":
             return _change_form_page(request, form, template=template, status=400)
         return redirect(template)
@@ -301,7 +357,10 @@ def change_create_from_template(request, pk):
         if form.is_valid():
             change, status = _file_change(request, form, template=template)
             if change is not None:
-                messages.success(request, f"{change.reference} filed from {template.reference}: submitting it approves it (pre-approved).")
+                messages.success(
+                    request,
+                    f"{change.reference} filed from {template.reference}: submitting it approves it (pre-approved).",
+                )
                 return redirect(change)
         else:
             status = 400
@@ -349,10 +408,21 @@ def change_assess(request, pk):
     status = 400
     if form.is_valid():
         data = form.cleaned_data
-        done, status = attempt(form, lambda: services.change_assess(
-            actor=request.user, change=change, probability=data["probability"], impact=data["impact"], notes=data["notes"]))
+        done, status = attempt(
+            form,
+            lambda: services.change_assess(
+                actor=request.user,
+                change=change,
+                probability=data["probability"],
+                impact=data["impact"],
+                notes=data["notes"],
+            ),
+        )
         if done is not None:
-            messages.success(request, f"{done.reference} assessed: {done.risk_assessment.get_level_display()} risk, {done.get_approval_path_display()}.")
+            messages.success(
+                request,
+                f"{done.reference} assessed: {done.risk_assessment.get_level_display()} risk, {done.get_approval_path_display()}.",
+            )
             return redirect(done)
     return _render_change(request, _change_get(request.user, pk), status=status, assess=form)
 
@@ -379,7 +449,9 @@ def change_comment(request, pk):
     form = CommentForm(request.POST)
     status = 400
     if form.is_valid():
-        comment, status = attempt(form, lambda: services.change_comment(actor=request.user, change=change, body=form.cleaned_data["body"]))
+        comment, status = attempt(
+            form, lambda: services.change_comment(actor=request.user, change=change, body=form.cleaned_data["body"])
+        )
         if comment is not None:
             messages.success(request, "Comment added.")
             return redirect(reverse("change_detail", args=[change.pk]) + "#comments")
@@ -413,8 +485,15 @@ def change_test_evidence(request, pk):
     status = 400
     if form.is_valid():
         environment = _keep_invisible(change, "test_environment", form.cleaned_data["test_environment"], visible)
-        saved, status = attempt(form, lambda: services.change_update(
-            actor=request.user, change=change, test_results=form.cleaned_data["test_results"], test_environment=environment))
+        saved, status = attempt(
+            form,
+            lambda: services.change_update(
+                actor=request.user,
+                change=change,
+                test_results=form.cleaned_data["test_results"],
+                test_environment=environment,
+            ),
+        )
         if saved is not None:
             messages.success(request, "Test evidence recorded.")
             return redirect(saved)
@@ -429,8 +508,14 @@ def _release_get(user, pk):
 
 
 RELEASE_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("Name", "name"), ("Status", "get_status_display"), ("Release manager", "release_manager.username"),
-    ("Changes", "change_count"), ("Planned start", "planned_start"), ("Planned end", "planned_end"), ("Deployed", "deployed_at"),
+    ("Number", "reference"),
+    ("Name", "name"),
+    ("Status", "get_status_display"),
+    ("Release manager", "release_manager.username"),
+    ("Changes", "change_count"),
+    ("Planned start", "planned_start"),
+    ("Planned end", "planned_end"),
+    ("Deployed", "deployed_at"),
 )
 
 
@@ -440,8 +525,13 @@ def release_list(request):
     if csv_io.export_requested(request):
         return csv_io.export_csv(qs, RELEASE_EXPORT_COLUMNS, filename="releases")
     return render(
-        request, "changes/release_list.html",
-        {"page": _page(request, qs), "can_view": policy.can(request.user, "release.view"), "can_add": policy.can(request.user, "release.add")},
+        request,
+        "changes/release_list.html",
+        {
+            "page": _page(request, qs),
+            "can_view": policy.can(request.user, "release.view"),
+            "can_add": policy.can(request.user, "release.add"),
+        },
     )
 
 
@@ -450,9 +540,12 @@ def _release_context(request, release, panel=None, *, artifact_form=None):
     can_add_artifacts = release.status == ReleaseStatus.PLANNING and policy.can(user, "release.change", release)
     return {
         "release": release,
-        "changes": list(selectors.visible_changes(user, release.changes.all()).select_related("risk_assessment").order_by("-number")),
+        "changes": list(
+            selectors.visible_changes(user, release.changes.all()).select_related("risk_assessment").order_by("-number")
+        ),
         "artifacts": list(release.artifacts.all()),
-        "can_edit": release.status in (ReleaseStatus.PLANNING, ReleaseStatus.BUILT) and policy.can(user, "release.change", release),
+        "can_edit": release.status in (ReleaseStatus.PLANNING, ReleaseStatus.BUILT)
+        and policy.can(user, "release.change", release),
         "artifact_form": artifact_form or (ArtifactForm() if can_add_artifacts else None),
         "history": history_rows(release, user=user),
         **(panel or transition_panel(request, release, url_name="release_transition")),
@@ -468,7 +561,12 @@ def release_detail(request, pk):
 @login_required
 def release_transition(request, pk, name):
     return transition_view(
-        request, model=Release, pk=pk, name=name, get_object=_release_get, url_name="release_transition",
+        request,
+        model=Release,
+        pk=pk,
+        name=name,
+        get_object=_release_get,
+        url_name="release_transition",
         render_page=lambda request, obj, panel, status: render(
             request, "changes/release_detail.html", _release_context(request, obj, panel), status=status
         ),
@@ -477,13 +575,21 @@ def release_transition(request, pk, name):
 
 def _change_refs(user) -> list[str]:
     """Suggestions for the release form: the newest changes still before implementation."""
-    numbers = selectors.visible_changes(user).filter(status__in=OPEN_BEFORE_IMPLEMENTATION).order_by("-number").values_list("number", flat=True)
+    numbers = (
+        selectors.visible_changes(user)
+        .filter(status__in=OPEN_BEFORE_IMPLEMENTATION)
+        .order_by("-number")
+        .values_list("number", flat=True)
+    )
     return [f"CHG-{n}" for n in numbers[:DATALIST_SIZE]]
 
 
 def _release_form_page(request, form, *, release=None, status=200):
     return render(
-        request, "changes/release_form.html", {"form": form, "release": release, "change_refs": _change_refs(request.user)}, status=status
+        request,
+        "changes/release_form.html",
+        {"form": form, "release": release, "change_refs": _change_refs(request.user)},
+        status=status,
     )
 
 
@@ -496,10 +602,16 @@ def release_create(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            release, status = attempt(form, lambda: services.release_create(
-                actor=request.user, changes=form.cleaned_data["changes"], **form.service_fields()))
+            release, status = attempt(
+                form,
+                lambda: services.release_create(
+                    actor=request.user, changes=form.cleaned_data["changes"], **form.service_fields()
+                ),
+            )
             if release is not None:
-                messages.success(request, f"{release.reference} planned: add its artifacts from the definitive software library.")
+                messages.success(
+                    request, f"{release.reference} planned: add its artifacts from the definitive software library."
+                )
                 return redirect(release)
     return _release_form_page(request, form, status=status)
 
@@ -518,8 +630,12 @@ def release_edit(request, pk):
             # Changes the editor may not see stay in the release.
             hidden = list(release.changes.exclude(pk__in=visible.values("pk")))
             changes = list(form.cleaned_data["changes"]) + hidden
-            saved, status = attempt(form, lambda: services.release_update(
-                actor=request.user, release=_release_get(request.user, pk), changes=changes, **form.service_fields()))
+            saved, status = attempt(
+                form,
+                lambda: services.release_update(
+                    actor=request.user, release=_release_get(request.user, pk), changes=changes, **form.service_fields()
+                ),
+            )
             if saved is not None:
                 messages.success(request, f"{saved.reference} saved.")
                 return redirect(saved)
@@ -535,11 +651,15 @@ def release_artifact_add(request, pk):
     form = ArtifactForm(request.POST, instance=ReleaseArtifact(release=release))
     status = 400
     if form.is_valid():
-        artifact, status = attempt(form, lambda: services.artifact_add(actor=request.user, release=release, **form.service_fields()))
+        artifact, status = attempt(
+            form, lambda: services.artifact_add(actor=request.user, release=release, **form.service_fields())
+        )
         if artifact is not None:
             messages.success(request, f"Artifact {artifact} added to {release.reference}.")
             return redirect(release)
-    return render(request, "changes/release_detail.html", _release_context(request, release, artifact_form=form), status=status)
+    return render(
+        request, "changes/release_detail.html", _release_context(request, release, artifact_form=form), status=status
+    )
 
 
 # --- standard-change templates -----------------------------------------------------------
@@ -550,8 +670,13 @@ def _template_get(user, pk):
 
 
 TEMPLATE_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("Name", "name"), ("Status", "get_status_display"), ("Owner", "owner.username"),
-    ("Risk probability", "risk_probability"), ("Risk impact", "risk_impact"), ("Changes", "change_count"),
+    ("Number", "reference"),
+    ("Name", "name"),
+    ("Status", "get_status_display"),
+    ("Owner", "owner.username"),
+    ("Risk probability", "risk_probability"),
+    ("Risk impact", "risk_impact"),
+    ("Changes", "change_count"),
 )
 
 
@@ -561,7 +686,8 @@ def change_template_list(request):
     if csv_io.export_requested(request):
         return csv_io.export_csv(qs, TEMPLATE_EXPORT_COLUMNS, filename="standard-change-templates")
     return render(
-        request, "changes/template_list.html",
+        request,
+        "changes/template_list.html",
         {
             "page": _page(request, qs),
             "can_view": policy.can(request.user, "changetemplate.view"),
@@ -597,7 +723,11 @@ def change_template_detail(request, pk):
 @login_required
 def change_template_transition(request, pk, name):
     return transition_view(
-        request, model=StandardChangeTemplate, pk=pk, name=name, get_object=_template_get,
+        request,
+        model=StandardChangeTemplate,
+        pk=pk,
+        name=name,
+        get_object=_template_get,
         url_name="change_template_transition",
         render_page=lambda request, obj, panel, status: render(
             request, "changes/template_detail.html", _template_context(request, obj, panel), status=status
@@ -614,9 +744,13 @@ def change_template_create(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            template, status = attempt(form, lambda: services.template_create(actor=request.user, **form.service_fields()))
+            template, status = attempt(
+                form, lambda: services.template_create(actor=request.user, **form.service_fields())
+            )
             if template is not None:
-                messages.success(request, f"{template.reference} proposed: it is approved at a Release Approved Review.")
+                messages.success(
+                    request, f"{template.reference} proposed: it is approved at a Release Approved Review."
+                )
                 return redirect(template)
     return render(request, "changes/template_form.html", {"form": form, "template": None}, status=status)
 
@@ -632,7 +766,9 @@ def change_template_edit(request, pk):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            saved, status = attempt(form, lambda: services.template_update(actor=request.user, template=template, **form.service_fields()))
+            saved, status = attempt(
+                form, lambda: services.template_update(actor=request.user, template=template, **form.service_fields())
+            )
             if saved is not None:
                 messages.success(request, f"{saved.reference} saved.")
                 return redirect(saved)

@@ -1,6 +1,7 @@
 """gunicorn's settings for the portal's web process (`bin/portal web`), from the environment.
 Passed with -c: gunicorn would also load a gunicorn.conf.py in the working directory on its
 own, which would change the test harnesses' and the benchmarks' servers."""
+
 import os
 from pathlib import Path
 

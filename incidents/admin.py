@@ -7,15 +7,32 @@ priority matrix); transitions are actions that call mof.transitions.perform_tran
 work note is never rewritten after the fact, a proposal is decided on its page. Nothing
 is deleted here (the audit trail would lose what it speaks of). Who may do what is asked
 of mof.policy (mof.admin.PolicyAdmin)."""
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from incidents import selectors, services
-from incidents.models import InboundMessage, Incident, IncidentNote, KnownError, MailboxCursor, MajorIncidentUpdate, PriorityRule, Problem, ProblemProposal, SavedFilter
+from incidents.models import (
+    InboundMessage,
+    Incident,
+    IncidentNote,
+    KnownError,
+    MailboxCursor,
+    MajorIncidentUpdate,
+    PriorityRule,
+    Problem,
+    ProblemProposal,
+    SavedFilter,
+)
 from mof import audit, policy
-from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline
-from mof.admin import ServiceLayerAdmin
-from mof.transitions import ConcurrentTransition, TransitionBlocked, TransitionNotAllowed, TransitionUnknown, perform_transition
+from mof.admin import PolicyAdmin, ReadOnlyAdmin, ReadOnlyInline, ServiceLayerAdmin
+from mof.transitions import (
+    ConcurrentTransition,
+    TransitionBlocked,
+    TransitionNotAllowed,
+    TransitionUnknown,
+    perform_transition,
+)
 
 
 class ServiceAdmin(ServiceLayerAdmin):
@@ -38,9 +55,13 @@ def _transition_action(model, name, label, data=None):
                 perform_transition(model=model, pk=obj.pk, name=name, actor=request.user, data=dict(data or {}))
                 done += 1
             except TransitionBlocked as exc:
-                modeladmin.message_user(request, f"{obj.reference}: blocked: {'; '.join(exc.reasons)}", messages.WARNING)
+                modeladmin.message_user(
+                    request, f"{obj.reference}: blocked: {'; '.join(exc.reasons)}", messages.WARNING
+                )
             except (TransitionNotAllowed, ConcurrentTransition, TransitionUnknown):
-                modeladmin.message_user(request, f"{obj.reference}: not possible from {obj.get_status_display()}.", messages.WARNING)
+                modeladmin.message_user(
+                    request, f"{obj.reference}: not possible from {obj.get_status_display()}.", messages.WARNING
+                )
             except PermissionDenied as exc:
                 modeladmin.message_user(request, f"{obj.reference}: refused: {exc}", messages.WARNING)
         if done:
@@ -51,8 +72,22 @@ def _transition_action(model, name, label, data=None):
 
 
 INCIDENT_READ_ONLY = [
-    "number", "caller", "status", "priority", "hold_reason", "resolution_code", "resolution_notes", "resolved_at", "closed_at",
-    "reopen_count", "is_major", "major_incident_manager", "parent", "problem", "created_at", "updated_at",
+    "number",
+    "caller",
+    "status",
+    "priority",
+    "hold_reason",
+    "resolution_code",
+    "resolution_notes",
+    "resolved_at",
+    "closed_at",
+    "reopen_count",
+    "is_major",
+    "major_incident_manager",
+    "parent",
+    "problem",
+    "created_at",
+    "updated_at",
 ]
 
 
@@ -74,7 +109,15 @@ class IncidentAdmin(ServiceAdmin):
     list_select_related = ["assignment_group", "assignee", "caller"]
     search_fields = ["title"]
     ordering = ["-number"]
-    raw_id_fields = ["service", "assignment_group", "assignee", "affected_cis", "related_incidents", "related_changes", "known_error"]
+    raw_id_fields = [
+        "service",
+        "assignment_group",
+        "assignee",
+        "affected_cis",
+        "related_incidents",
+        "related_changes",
+        "known_error",
+    ]
     readonly_fields = INCIDENT_READ_ONLY
     inlines = [IncidentNoteInline]
     actions = [
@@ -104,14 +147,26 @@ class IncidentAdmin(ServiceAdmin):
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         incident = form.instance
         if "affected_cis" in form.changed_data:
-            services.incident_update(actor=request.user, incident=Incident.objects.get(pk=incident.pk), affected_cis=form.cleaned_data["affected_cis"])
+            services.incident_update(
+                actor=request.user,
+                incident=Incident.objects.get(pk=incident.pk),
+                affected_cis=form.cleaned_data["affected_cis"],
+            )
         for name in ("related_incidents", "related_changes"):
             if name in form.changed_data:
                 with audit.acting_as(request.user):
                     getattr(incident, name).set(form.cleaned_data[name])
 
 
-PROBLEM_READ_ONLY = ["number", "status", "known_error_published_at", "resolved_at", "closure_reason", "created_at", "updated_at"]
+PROBLEM_READ_ONLY = [
+    "number",
+    "status",
+    "known_error_published_at",
+    "resolved_at",
+    "closure_reason",
+    "created_at",
+    "updated_at",
+]
 
 
 @admin.register(Problem)
@@ -151,7 +206,11 @@ class ProblemAdmin(ServiceAdmin):
             obj._state.adding = False
 
     def save_related(self, request, form, formsets, change):
-        m2m = {name: form.cleaned_data[name] for name in ("services", "affected_cis", "fixing_changes") if name in form.cleaned_data}
+        m2m = {
+            name: form.cleaned_data[name]
+            for name in ("services", "affected_cis", "fixing_changes")
+            if name in form.cleaned_data
+        }
         services.problem_update(actor=request.user, problem=Problem.objects.get(pk=form.instance.pk), **m2m)
 
 

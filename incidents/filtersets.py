@@ -1,6 +1,7 @@
 """Filters of the service desk queues. Independent of the request: restrict the queryset
 to what the reader may see (selectors.visible_incidents / selectors.queue) before handing
 it over."""
+
 from __future__ import annotations
 
 import django_filters
@@ -15,19 +16,45 @@ from mof.pagination import parse_id
 
 class IncidentFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label="Search")
-    status = django_filters.MultipleChoiceFilter(choices=IncidentStatus.choices, label="Status", widget=forms.SelectMultiple(attrs={"size": 4}))
-    priority = django_filters.MultipleChoiceFilter(choices=[(p, f"P{p}") for p in range(1, 6)], label="Priority", widget=forms.SelectMultiple(attrs={"size": 4}))
+    status = django_filters.MultipleChoiceFilter(
+        choices=IncidentStatus.choices, label="Status", widget=forms.SelectMultiple(attrs={"size": 4})
+    )
+    priority = django_filters.MultipleChoiceFilter(
+        choices=[(p, f"P{p}") for p in range(1, 6)], label="Priority", widget=forms.SelectMultiple(attrs={"size": 4})
+    )
     impact = django_filters.ChoiceFilter(choices=Scale.choices, empty_label="Any impact")
-    group = django_filters.ModelChoiceFilter(field_name="assignment_group", queryset=Team.objects.order_by("name"), label="Group", empty_label="Any group")
-    assignee = django_filters.ModelChoiceFilter(queryset=User.objects.filter(is_active=True).order_by("username"), label="Assignee", empty_label="Anyone")
-    service = django_filters.ModelChoiceFilter(queryset=Service.objects.order_by("name"), label="Service", empty_label="Any service")
+    group = django_filters.ModelChoiceFilter(
+        field_name="assignment_group", queryset=Team.objects.order_by("name"), label="Group", empty_label="Any group"
+    )
+    assignee = django_filters.ModelChoiceFilter(
+        queryset=User.objects.filter(is_active=True).order_by("username"), label="Assignee", empty_label="Anyone"
+    )
+    service = django_filters.ModelChoiceFilter(
+        queryset=Service.objects.order_by("name"), label="Service", empty_label="Any service"
+    )
     ci = django_filters.CharFilter(method="filter_ci", label="CI (name)")
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label="Created from",
-                                              widget=forms.DateInput(attrs={"type": "date"}))
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label="Created to",
-                                               widget=forms.DateInput(attrs={"type": "date"}))
+    created_after = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__gte",
+        label="Created from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    created_before = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__lte",
+        label="Created to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
     sort = django_filters.OrderingFilter(
-        fields=(("number", "number"), ("priority", "priority"), ("status", "status"), ("created_at", "created"), ("updated_at", "updated"), ("title", "title"), ("sla_due", "due")),
+        fields=(
+            ("number", "number"),
+            ("priority", "priority"),
+            ("status", "status"),
+            ("created_at", "created"),
+            ("updated_at", "updated"),
+            ("title", "title"),
+            ("sla_due", "due"),
+        ),
         label="Sort",
     )
 

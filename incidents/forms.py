@@ -1,6 +1,7 @@
 """Forms of the Supporting pages. State is never a form field: it moves by transitions
 (incidents.forms_transitions holds their input). The forms validate shape; the services
 decide (and their refusals come back as form errors through mof.forms.add_service_errors)."""
+
 from __future__ import annotations
 
 import json
@@ -97,10 +98,15 @@ class ReferencesField(forms.CharField):
 
 def _members_only(form, assignee_id: str):
     """Choosing the group offers its members only: htmx swaps the assignee list."""
-    form.fields["assignment_group"].widget.attrs.update({
-        "hx-get": reverse("assignee_options"), "hx-trigger": "change", "hx-target": f"#{assignee_id}", "hx-swap": "outerHTML",
-        "hx-vals": json.dumps({"field_id": assignee_id}),
-    })
+    form.fields["assignment_group"].widget.attrs.update(
+        {
+            "hx-get": reverse("assignee_options"),
+            "hx-trigger": "change",
+            "hx-target": f"#{assignee_id}",
+            "hx-swap": "outerHTML",
+            "hx-vals": json.dumps({"field_id": assignee_id}),
+        }
+    )
 
 
 def _check_member(form, group, assignee):
@@ -115,11 +121,25 @@ class IncidentForm(forms.ModelForm):
 
     caller = PersonChoiceField(queryset=people(), help_text="Who reports the fault.")
     assignee = PersonChoiceField(queryset=people(), required=False, help_text="A member of the assignment group.")
-    known_error = forms.ModelChoiceField(queryset=KnownError.objects.filter(active=True), required=False, widget=forms.HiddenInput)
+    known_error = forms.ModelChoiceField(
+        queryset=KnownError.objects.filter(active=True), required=False, widget=forms.HiddenInput
+    )
 
     class Meta:
         model = Incident
-        fields = ["caller", "channel", "title", "description", "service", "impact", "urgency", "category", "assignment_group", "assignee", "known_error"]
+        fields = [
+            "caller",
+            "channel",
+            "title",
+            "description",
+            "service",
+            "impact",
+            "urgency",
+            "category",
+            "assignment_group",
+            "assignee",
+            "known_error",
+        ]
         widgets = {"description": forms.Textarea(attrs={"rows": 5})}
 
     def __init__(self, *args, visible_cis=None, **kwargs):
@@ -154,8 +174,12 @@ class IncidentForm(forms.ModelForm):
 class IncidentEditForm(IncidentForm):
     """Editing an incident; moving it to another group needs a reason (functional escalation)."""
 
-    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
-                             help_text="Needed when the incident moves to another group: recorded in the history.")
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed when the incident moves to another group: recorded in the history.",
+    )
 
     def service_fields(self) -> dict:
         data = super().service_fields()
@@ -174,12 +198,25 @@ class SelfServiceForm(forms.Form):
     """Filing in plain words: what, which service, how much it hurts."""
 
     title = forms.CharField(max_length=200, label="What is wrong, in a few words?")
-    description = forms.CharField(required=False, label="Tell us more", widget=forms.Textarea(attrs={"rows": 5}),
-                                  help_text="What you were doing, what you saw (error messages), since when.")
-    service = forms.ModelChoiceField(queryset=Service.objects.order_by("name"), required=False, label="Which service is it about?",
-                                     empty_label="I don't know")
-    urgency = forms.TypedChoiceField(choices=URGENCY_WORDS, coerce=int, initial=Scale.MEDIUM, label="How much does it stop you?",
-                                     widget=forms.RadioSelect)
+    description = forms.CharField(
+        required=False,
+        label="Tell us more",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What you were doing, what you saw (error messages), since when.",
+    )
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("name"),
+        required=False,
+        label="Which service is it about?",
+        empty_label="I don't know",
+    )
+    urgency = forms.TypedChoiceField(
+        choices=URGENCY_WORDS,
+        coerce=int,
+        initial=Scale.MEDIUM,
+        label="How much does it stop you?",
+        widget=forms.RadioSelect,
+    )
 
 
 class NoteForm(forms.Form):
@@ -195,9 +232,17 @@ class NoteForm(forms.Form):
 
 class AssignForm(forms.Form):
     assignment_group = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), label="Assignment group")
-    assignee = PersonChoiceField(queryset=people(), required=False, help_text="A member of the group (leave empty to put it in the group's queue).")
-    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
-                             help_text="Why it moves to another group (functional escalation): needed when it changes group.")
+    assignee = PersonChoiceField(
+        queryset=people(),
+        required=False,
+        help_text="A member of the group (leave empty to put it in the group's queue).",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why it moves to another group (functional escalation): needed when it changes group.",
+    )
 
     def __init__(self, *args, incident=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -220,13 +265,20 @@ class AssignForm(forms.Form):
 
 
 class EscalateForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the group's manager must know.")
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the group's manager must know."
+    )
 
 
 class DeclareMajorForm(forms.Form):
-    major_incident_manager = PersonChoiceField(queryset=people().filter(is_manager=True), label="Major incident manager")
-    outage_start = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-                                       help_text="When the service outage began (default: now).")
+    major_incident_manager = PersonChoiceField(
+        queryset=people().filter(is_manager=True), label="Major incident manager"
+    )
+    outage_start = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="When the service outage began (default: now).",
+    )
 
 
 class CommunicationForm(forms.Form):
@@ -250,12 +302,18 @@ class BulkForm(forms.Form):
     ACTIONS = [("assign", "Assign"), ("set_priority", "Change priority"), ("resolve_duplicate", "Resolve as duplicate")]
 
     action = forms.ChoiceField(choices=ACTIONS)
-    incidents = forms.TypedMultipleChoiceField(coerce=int, choices=(), error_messages={"required": "Tick at least one incident."})
+    incidents = forms.TypedMultipleChoiceField(
+        coerce=int, choices=(), error_messages={"required": "Tick at least one incident."}
+    )
     assignment_group = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False)
     assignee = PersonChoiceField(queryset=people(), required=False)
     reason = forms.CharField(required=False, max_length=2000)
-    impact = forms.TypedChoiceField(choices=[("", "—")] + list(Scale.choices), coerce=int, required=False, empty_value=None)
-    urgency = forms.TypedChoiceField(choices=[("", "—")] + list(Scale.choices), coerce=int, required=False, empty_value=None)
+    impact = forms.TypedChoiceField(
+        choices=[("", "—")] + list(Scale.choices), coerce=int, required=False, empty_value=None
+    )
+    urgency = forms.TypedChoiceField(
+        choices=[("", "—")] + list(Scale.choices), coerce=int, required=False, empty_value=None
+    )
     duplicate_of = ReferencesField(required=False, prefix="INC", label="Duplicate of", queryset=Incident.objects.all())
 
     def __init__(self, *args, user=None, **kwargs):
@@ -320,11 +378,19 @@ class ProblemForm(forms.ModelForm):
         self.fields["services"].queryset = Service.objects.order_by("name")
         self.fields["services"].required = False
         self.fields["affected_cis"] = CINamesField(label="Affected configuration items", visible=visible_cis)
-        self.fields["incidents"] = ReferencesField(label="Incidents it explains", prefix="INC", queryset=incidents if incidents is not None else Incident.objects.all(),
-                                                   help_text="References, e.g. INC-12, INC-40.")
+        self.fields["incidents"] = ReferencesField(
+            label="Incidents it explains",
+            prefix="INC",
+            queryset=incidents if incidents is not None else Incident.objects.all(),
+            help_text="References, e.g. INC-12, INC-40.",
+        )
         change_model = Problem._meta.get_field("fixing_changes").related_model
-        self.fields["fixing_changes"] = ReferencesField(label="Fixing changes", prefix="CHG", queryset=change_model.objects.all(),
-                                                        help_text="Requests for change that fix it, e.g. CHG-7.")
+        self.fields["fixing_changes"] = ReferencesField(
+            label="Fixing changes",
+            prefix="CHG",
+            queryset=change_model.objects.all(),
+            help_text="Requests for change that fix it, e.g. CHG-7.",
+        )
         if self.instance.pk:
             self.fields["affected_cis"].initial = self.instance.affected_cis.all()
             self.fields["incidents"].initial = self.instance.incidents.all()
@@ -342,7 +408,9 @@ class PriorityMatrixForm(forms.Form):
         for impact, _ in Scale.choices:
             for urgency, _ in Scale.choices:
                 self.fields[f"p_{impact}_{urgency}"] = forms.TypedChoiceField(
-                    choices=[(p, f"P{p}") for p in range(1, 6)], coerce=int, initial=matrix[(impact, urgency)],
+                    choices=[(p, f"P{p}") for p in range(1, 6)],
+                    coerce=int,
+                    initial=matrix[(impact, urgency)],
                     label=f"Impact {impact} × urgency {urgency}",
                 )
 

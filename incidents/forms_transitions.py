@@ -1,4 +1,5 @@
 """Input of incident and problem transitions, shared by pages and API."""
+
 from django import forms
 
 from incidents.choices import CancelReason, HoldReason, ResolutionCode

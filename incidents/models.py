@@ -1,4 +1,5 @@
 """Supporting quadrant: incidents, the priority matrix, problems and known errors."""
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.core.serializers.json import DjangoJSONEncoder
@@ -8,7 +9,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin
 
-from incidents.choices import Channel, HoldReason, IncidentStatus, NoteKind, ProblemStatus, ProposalStatus, ResolutionCode, Scale
+from incidents.choices import (
+    Channel,
+    HoldReason,
+    IncidentStatus,
+    NoteKind,
+    ProblemStatus,
+    ProposalStatus,
+    ResolutionCode,
+    Scale,
+)
 from incidents.workflow import IncidentWorkflow, ProblemProposalWorkflow, ProblemWorkflow
 from mof.audit import AuditedModel
 from mof.models import ConfigurationItem, Service, Team
@@ -48,8 +58,12 @@ class Incident(IncidentWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbe
     urgency = models.PositiveSmallIntegerField(choices=Scale.choices, default=Scale.MEDIUM)
     priority = models.PositiveSmallIntegerField(default=3, editable=False, db_index=True)
     category = models.CharField(max_length=60, blank=True)
-    assignment_group = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
-    assignee = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_incidents")
+    assignment_group = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents"
+    )
+    assignee = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_incidents"
+    )
     status = FSMField(max_length=20, choices=IncidentStatus.choices, default=IncidentStatus.NEW, protected=True)
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True, editable=False)
     resolution_code = models.CharField(max_length=20, choices=ResolutionCode.choices, blank=True, editable=False)
@@ -57,14 +71,20 @@ class Incident(IncidentWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbe
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     reopen_count = models.PositiveSmallIntegerField(default=0, editable=False)
-    sla_breached = models.BooleanField(default=False, editable=False, help_text="Marked by the SLA engine when a clock breaches.")
+    sla_breached = models.BooleanField(
+        default=False, editable=False, help_text="Marked by the SLA engine when a clock breaches."
+    )
     related_incidents = models.ManyToManyField("self", blank=True, symmetrical=True)
     related_changes = models.ManyToManyField("changes.RequestForChange", blank=True, related_name="incidents")
     problem = models.ForeignKey("Problem", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
-    known_error = models.ForeignKey("KnownError", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    known_error = models.ForeignKey(
+        "KnownError", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
     # Major incidents.
     is_major = models.BooleanField(default=False, editable=False)
-    major_incident_manager = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="major_incidents")
+    major_incident_manager = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="major_incidents"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     outage_start = models.DateTimeField(null=True, blank=True)
     outage_end = models.DateTimeField(null=True, blank=True)
@@ -81,7 +101,11 @@ class Incident(IncidentWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbe
             models.Index(fields=["status", "created_at"], name="incident_status_created_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(outage_end__isnull=True) | Q(outage_start__isnull=False) & Q(outage_end__gt=models.F("outage_start")), name="incident_outage_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(outage_end__isnull=True)
+                | Q(outage_start__isnull=False) & Q(outage_end__gt=models.F("outage_start")),
+                name="incident_outage_end_after_start",
+            ),
             models.CheckConstraint(condition=~Q(parent=models.F("id")), name="incident_not_own_parent"),
         ]
 
@@ -136,7 +160,9 @@ class Problem(ProblemWorkflow, ConcurrentTransitionMixin, FSMModelMixin, Numbere
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    problem_manager = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="managed_problems")
+    problem_manager = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="managed_problems"
+    )
     services = models.ManyToManyField(Service, blank=True, related_name="problems")
     affected_cis = models.ManyToManyField(ConfigurationItem, blank=True, related_name="problems")
     rca_notes = models.TextField(blank=True, verbose_name="root-cause analysis notes")
@@ -203,8 +229,14 @@ class ProblemProposal(ProblemProposalWorkflow, FSMModelMixin, AuditedModel):
         ordering = ["-created_at"]
         constraints = [
             # One open proposal per cluster key, enforced by the database (the task may run twice).
-            models.UniqueConstraint(fields=["scope", "ci"], condition=Q(status="proposed", scope="ci"), name="one_open_proposal_per_ci"),
-            models.UniqueConstraint(fields=["scope", "service"], condition=Q(status="proposed", scope="service"), name="one_open_proposal_per_service"),
+            models.UniqueConstraint(
+                fields=["scope", "ci"], condition=Q(status="proposed", scope="ci"), name="one_open_proposal_per_ci"
+            ),
+            models.UniqueConstraint(
+                fields=["scope", "service"],
+                condition=Q(status="proposed", scope="service"),
+                name="one_open_proposal_per_service",
+            ),
         ]
 
     def __str__(self):

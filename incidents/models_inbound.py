@@ -1,6 +1,7 @@
 """Mail into the service desk (incidents.mailbox): every message the portal received, once,
 with what became of it. Imported by incidents.models, so Django sees them as models of the
 incidents app. Written only by incidents.mailbox.services."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -29,7 +30,9 @@ class InboundMessage(AuditedModel):
     audit_exclude = ("raw", "body")  # the trail records what happened to it, not the mail itself
 
     message_id = models.CharField(max_length=250, unique=True)
-    mailbox = models.CharField(max_length=300, blank=True, help_text="user@host/folder read over IMAP, or 'smtp' for the SMTP receiver.")
+    mailbox = models.CharField(
+        max_length=300, blank=True, help_text="user@host/folder read over IMAP, or 'smtp' for the SMTP receiver."
+    )
     uidvalidity = models.BigIntegerField(null=True, blank=True)
     uid = models.BigIntegerField(null=True, blank=True)
     from_address = models.CharField(max_length=254, db_index=True)
@@ -43,12 +46,26 @@ class InboundMessage(AuditedModel):
     attachment_names = models.JSONField(default=list, blank=True)
     raw = models.BinaryField(help_text="The message as received (RFC 5322).")
     size = models.PositiveIntegerField(default=0)
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    incident = models.ForeignKey("incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages")
-    note = models.ForeignKey("incidents.IncidentNote", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    change = models.ForeignKey("changes.RequestForChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                   help_text="Who opened or dropped it after it was parked.")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+    note = models.ForeignKey(
+        "incidents.IncidentNote", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    change = models.ForeignKey(
+        "changes.RequestForChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who opened or dropped it after it was parked.",
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -56,7 +73,9 @@ class InboundMessage(AuditedModel):
         verbose_name = "inbound mail"
         verbose_name_plural = "inbound mail"
         constraints = [
-            models.UniqueConstraint(fields=["mailbox", "uidvalidity", "uid"], condition=Q(uid__isnull=False), name="inbound_unique_imap_uid"),
+            models.UniqueConstraint(
+                fields=["mailbox", "uidvalidity", "uid"], condition=Q(uid__isnull=False), name="inbound_unique_imap_uid"
+            ),
         ]
         indexes = [
             models.Index(fields=["from_address", "received_at"], name="inbound_sender_rate_idx"),

@@ -1,4 +1,5 @@
 """Who may do what in the service desk: added to the one policy table."""
+
 from mof import policy
 from mof.choices import RoleCluster as R
 from mof.policy import any_of, has_role, holds, is_internal, is_manager, is_system
@@ -11,7 +12,11 @@ def is_caller(user, incident) -> bool:
 
 
 def in_group(user, incident) -> bool:
-    return incident is not None and incident.assignment_group_id is not None and incident.assignment_group_id in getattr(user, "team_ids", ())
+    return (
+        incident is not None
+        and incident.assignment_group_id is not None
+        and incident.assignment_group_id in getattr(user, "team_ids", ())
+    )
 
 
 def is_assignee(user, incident) -> bool:

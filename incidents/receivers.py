@@ -1,4 +1,5 @@
 """Reactions to other apps' lifecycles, through the one door."""
+
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 

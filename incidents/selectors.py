@@ -1,8 +1,9 @@
 """Reads of the Supporting quadrant, restricted to what the reader may see."""
-from django.db import connection
-from django.db.models import Prefetch, Q
 
-from incidents.choices import NoteKind, OPEN_STATES
+from django.db import connection
+from django.db.models import Q
+
+from incidents.choices import OPEN_STATES, NoteKind
 from incidents.models import Incident, IncidentNote, KnownError, PriorityRule, Problem
 from mof import policy
 from mof.readmostly import ReadMostly
@@ -11,7 +12,10 @@ from mof.readmostly import ReadMostly
 # per process, read again after any edit commits (mof.readmostly).
 priority_matrix = ReadMostly(
     "incidents.priority_matrix",
-    lambda: {(rule.impact, rule.urgency): rule.priority for rule in PriorityRule.objects.only("impact", "urgency", "priority")},
+    lambda: {
+        (rule.impact, rule.urgency): rule.priority
+        for rule in PriorityRule.objects.only("impact", "urgency", "priority")
+    },
 ).watch(PriorityRule)
 
 
@@ -53,7 +57,11 @@ def queue(*, user, name: str, group_ids=None):
 
 def open_incidents_on(ci_ids):
     """Open incidents on these CIs: a likely common cause when filing against one of them."""
-    return Incident.objects.filter(status__in=OPEN_STATES, affected_cis__in=list(ci_ids)).distinct().select_related("service")
+    return (
+        Incident.objects.filter(status__in=OPEN_STATES, affected_cis__in=list(ci_ids))
+        .distinct()
+        .select_related("service")
+    )
 
 
 def known_error_search(*, q: str = "", service=None, ci=None, limit: int = 10):
@@ -66,7 +74,12 @@ def known_error_search(*, q: str = "", service=None, ci=None, limit: int = 10):
     if words:
         match = Q()
         for word in words:
-            match |= Q(title__icontains=word) | Q(symptoms__icontains=word) | Q(workaround__icontains=word) | Q(root_cause__icontains=word)
+            match |= (
+                Q(title__icontains=word)
+                | Q(symptoms__icontains=word)
+                | Q(workaround__icontains=word)
+                | Q(root_cause__icontains=word)
+            )
         qs = qs.filter(match)
     return qs.distinct()[:limit]
 
@@ -89,7 +102,12 @@ def search(*, user, q: str, limit: int = 20) -> dict:
             # Match with `vector @@ query` (the incidents' GIN index incident_fts_idx is on
             # exactly this vector), then rank only the matches; newest first among equals.
             vector = SearchVector(*fields, config="english")
-            return qs.alias(document=vector).filter(document=query).annotate(rank=SearchRank(vector, query)).order_by("-rank", "-pk")
+            return (
+                qs.alias(document=vector)
+                .filter(document=query)
+                .annotate(rank=SearchRank(vector, query))
+                .order_by("-rank", "-pk")
+            )
 
         # Incidents carry their search document in a stored, indexed column (migration 0008).
         from django.db.models.expressions import RawSQL
@@ -105,5 +123,11 @@ def search(*, user, q: str, limit: int = 20) -> dict:
     else:
         incidents = incidents.filter(Q(title__icontains=q) | Q(description__icontains=q))
         problems = problems.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(root_cause__icontains=q))
-        known_errors = known_errors.filter(Q(title__icontains=q) | Q(symptoms__icontains=q) | Q(workaround__icontains=q))
-    return {"incidents": list(incidents[:limit]), "problems": list(problems[:limit]), "known_errors": list(known_errors[:limit])}
+        known_errors = known_errors.filter(
+            Q(title__icontains=q) | Q(symptoms__icontains=q) | Q(workaround__icontains=q)
+        )
+    return {
+        "incidents": list(incidents[:limit]),
+        "problems": list(problems[:limit]),
+        "known_errors": list(known_errors[:limit]),
+    }

@@ -1,4 +1,5 @@
 """Writes of the Supporting quadrant. State moves only through mof.transitions."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,7 +31,20 @@ from slas import services as sla_services
 DEFAULT_MATRIX = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3, 1): 3, (3, 2): 4, (3, 3): 5}
 
 SELF_SERVICE_FIELDS = ("title", "description", "service", "urgency")
-DESK_FIELDS = ("title", "description", "service", "impact", "urgency", "category", "assignment_group", "assignee", "channel", "known_error", "outage_start", "outage_end")
+DESK_FIELDS = (
+    "title",
+    "description",
+    "service",
+    "impact",
+    "urgency",
+    "category",
+    "assignment_group",
+    "assignee",
+    "channel",
+    "known_error",
+    "outage_start",
+    "outage_end",
+)
 CLOSED_STATES = (IncidentStatus.CLOSED, IncidentStatus.CANCELLED)
 
 
@@ -43,13 +57,19 @@ def priority_for(impact: int, urgency: int) -> int:
 def priority_matrix_update(*, actor, cells: dict) -> int:
     """Set matrix cells {(impact, urgency): priority}; applies to incidents filed from now on."""
     policy.require(actor, "priority.configure")
-    errors = [f"{cell}: P{p}" for cell, p in cells.items() if cell not in DEFAULT_MATRIX or not isinstance(p, int) or not 1 <= p <= 5]
+    errors = [
+        f"{cell}: P{p}"
+        for cell, p in cells.items()
+        if cell not in DEFAULT_MATRIX or not isinstance(p, int) or not 1 <= p <= 5
+    ]
     if errors:
         raise ValidationError({"priority": [f"Priorities are P1 to P5 on a 3x3 matrix, not {e}." for e in errors]})
     changed = 0
     with audit.acting_as(actor, reason="priority matrix edited"), transaction.atomic():
         for (impact, urgency), priority in cells.items():
-            rule, created = PriorityRule.objects.get_or_create(impact=impact, urgency=urgency, defaults={"priority": priority})
+            rule, created = PriorityRule.objects.get_or_create(
+                impact=impact, urgency=urgency, defaults={"priority": priority}
+            )
             if not created and rule.priority != priority:
                 rule.priority = priority
                 rule.save()
@@ -62,7 +82,12 @@ def _check_assignee(incident):
     if incident.assignee_id and not incident.assignment_group_id:
         raise ValidationError({"assignment_group": "Choose the assignment group the assignee works in."})
     # The membership row itself, by ids: the group need not be loaded (a filing gives its id).
-    if incident.assignee_id and not Team.members.through.objects.filter(team_id=incident.assignment_group_id, user_id=incident.assignee_id).exists():
+    if (
+        incident.assignee_id
+        and not Team.members.through.objects.filter(
+            team_id=incident.assignment_group_id, user_id=incident.assignee_id
+        ).exists()
+    ):
         raise ValidationError({"assignee": f"{incident.assignee} is not a member of {incident.assignment_group}."})
 
 
@@ -104,14 +129,18 @@ def incident_create(*, actor, caller=None, affected_cis=(), existing=None, **fie
         raise ValidationError({"affected_cis": "Choose the service; the service desk finds the CIs."})
     not_here = sorted(set(existing) - set(allowed))
     if not_here:  # as apply_fields answers for the others
-        raise ValidationError({name: "This field cannot be set here." for name in sorted({*not_here, *(set(fields) - set(allowed))})})
+        raise ValidationError(
+            {name: "This field cannot be set here." for name in sorted({*not_here, *(set(fields) - set(allowed))})}
+        )
     incident = Incident(caller=caller) if caller is not None else Incident(caller_id=caller_id)
     for name, pk in existing.items():
         field = Incident._meta.get_field(name)
         if not field.many_to_one:
             raise TypeError(f"existing: {name} is not a foreign key of an incident")
         setattr(incident, field.attname, pk)
-    apply_fields(incident, fields, allowed, exclude=["number", "caller", "priority", *_checked_already(fields, existing)])
+    apply_fields(
+        incident, fields, allowed, exclude=["number", "caller", "priority", *_checked_already(fields, existing)]
+    )
     _check_assignee(incident)
     incident.priority = priority_for(incident.impact, incident.urgency)
     with audit.acting_as(actor), transaction.atomic():
@@ -142,7 +171,12 @@ def incident_update(*, actor, incident: Incident, affected_cis=None, reason: str
         if affected_cis is not None:
             incident.affected_cis.set(affected_cis)
         if regrouped and old_group is not None:
-            IncidentNote.objects.create(incident=incident, author=actor, kind=NoteKind.WORK_NOTE, body=f"Reassigned to {incident.assignment_group}: {reason.strip()}")
+            IncidentNote.objects.create(
+                incident=incident,
+                author=actor,
+                kind=NoteKind.WORK_NOTE,
+                body=f"Reassigned to {incident.assignment_group}: {reason.strip()}",
+            )
         if regrouped and incident.assignment_group_id:
             _notify("landed_in_queue", incident)
     return incident
@@ -151,7 +185,9 @@ def incident_update(*, actor, incident: Incident, affected_cis=None, reason: str
 def incident_assign(*, actor, incident: Incident, assignment_group, assignee, reason: str = "") -> Incident:
     """Set group and assignee and, for a new incident, take the assign transition: one step."""
     with audit.refusals_survive_rollback(), transaction.atomic():
-        incident = incident_update(actor=actor, incident=incident, assignment_group=assignment_group, assignee=assignee, reason=reason)
+        incident = incident_update(
+            actor=actor, incident=incident, assignment_group=assignment_group, assignee=assignee, reason=reason
+        )
         if incident.status == IncidentStatus.NEW:
             incident = perform_transition(model=Incident, pk=incident.pk, name="assign", actor=actor)
     return incident
@@ -165,7 +201,12 @@ def incident_escalate(*, actor, incident: Incident, reason: str) -> IncidentNote
     if incident.assignment_group_id is None or incident.assignment_group.manager_id is None:
         raise ValidationError({"assignment_group": "The incident's group has no manager to escalate to."})
     with audit.acting_as(actor), transaction.atomic():
-        note = IncidentNote.objects.create(incident=incident, author=actor, kind=NoteKind.WORK_NOTE, body=f"Escalated to {incident.assignment_group.manager}: {reason.strip()}")
+        note = IncidentNote.objects.create(
+            incident=incident,
+            author=actor,
+            kind=NoteKind.WORK_NOTE,
+            body=f"Escalated to {incident.assignment_group.manager}: {reason.strip()}",
+        )
         _notify("escalated", incident, note)
     return note
 
@@ -196,7 +237,11 @@ def incident_declare_major(*, actor, incident: Incident, major_incident_manager,
     if major_incident_manager is None or not major_incident_manager.is_active:
         raise ValidationError({"major_incident_manager": "Name the major incident manager."})
     with audit.acting_as(actor, reason="declared a major incident"), transaction.atomic():
-        Incident.objects.filter(pk=incident.pk).update(is_major=True, major_incident_manager=major_incident_manager, outage_start=outage_start or incident.outage_start or timezone.now())
+        Incident.objects.filter(pk=incident.pk).update(
+            is_major=True,
+            major_incident_manager=major_incident_manager,
+            outage_start=outage_start or incident.outage_start or timezone.now(),
+        )
         major_incident_declared.send(sender=Incident, incident_id=incident.pk, actor=actor)
     incident.refresh_from_db()
     return incident
@@ -229,7 +274,13 @@ def major_incident_communicate(*, actor, incident: Incident, body: str, recipien
             raise ValidationError({"recipients": f"{address!r} is not an e-mail address."}) from None
     with audit.acting_as(actor), transaction.atomic():
         # sent_at: handed to the notification outbox with the update (delivered from there).
-        update = MajorIncidentUpdate.objects.create(incident=incident, author=actor, body=body.strip(), recipients=sorted(set(recipients)), sent_at=timezone.now())
+        update = MajorIncidentUpdate.objects.create(
+            incident=incident,
+            author=actor,
+            body=body.strip(),
+            recipients=sorted(set(recipients)),
+            sent_at=timezone.now(),
+        )
         from incidents.mail import major_update_mail
 
         major_update_mail(update)
@@ -242,10 +293,16 @@ def incident_after_transition(incident: Incident, name: str, *, actor, data) -> 
         if incident.is_major:
             Incident.objects.filter(pk=incident.pk, outage_end__isnull=True).update(outage_end=timezone.now())
             for child in incident.children.exclude(status__in=[IncidentStatus.RESOLVED, *CLOSED_STATES]):
-                perform_transition(model=Incident, pk=child.pk, name="resolve", actor=actor, data={
-                    "resolution_code": incident.resolution_code,
-                    "resolution_notes": f"Resolved with major incident {incident.reference}: {incident.resolution_notes}",
-                })
+                perform_transition(
+                    model=Incident,
+                    pk=child.pk,
+                    name="resolve",
+                    actor=actor,
+                    data={
+                        "resolution_code": incident.resolution_code,
+                        "resolution_notes": f"Resolved with major incident {incident.reference}: {incident.resolution_notes}",
+                    },
+                )
         _notify("resolved", incident)
     elif name in ("assign", "start_work") and incident.assignee_id:
         _notify("assigned", incident)
@@ -282,14 +339,41 @@ def incident_bulk(*, actor, incident_ids: list[int], action: str, params: dict) 
             incident = incidents[pk]
             try:
                 if action == "assign":
-                    done.append(incident_assign(actor=actor, incident=incident, assignment_group=params.get("assignment_group"), assignee=params.get("assignee"), reason=reason))
+                    done.append(
+                        incident_assign(
+                            actor=actor,
+                            incident=incident,
+                            assignment_group=params.get("assignment_group"),
+                            assignee=params.get("assignee"),
+                            reason=reason,
+                        )
+                    )
                 elif action == "set_priority":
-                    done.append(incident_update(actor=actor, incident=incident, impact=params.get("impact"), urgency=params.get("urgency"), reason=reason))
+                    done.append(
+                        incident_update(
+                            actor=actor,
+                            incident=incident,
+                            impact=params.get("impact"),
+                            urgency=params.get("urgency"),
+                            reason=reason,
+                        )
+                    )
                 else:
                     master = params.get("duplicate_of")
                     if master is None or master.pk == pk:
                         raise ValidationError({"duplicate_of": "Name the incident these duplicate (not one of them)."})
-                    done.append(perform_transition(model=Incident, pk=pk, name="cancel", actor=actor, data={"cancel_reason": "duplicate", "reason": f"Duplicate of {master.reference}" + (f": {reason}" if reason else "")}))
+                    done.append(
+                        perform_transition(
+                            model=Incident,
+                            pk=pk,
+                            name="cancel",
+                            actor=actor,
+                            data={
+                                "cancel_reason": "duplicate",
+                                "reason": f"Duplicate of {master.reference}" + (f": {reason}" if reason else ""),
+                            },
+                        )
+                    )
                     master.related_incidents.add(incident)
             except ValidationError as exc:
                 raise ValidationError({"incidents": [f"{incident.reference}: {m}" for m in exc.messages]}) from exc
@@ -304,7 +388,9 @@ def close_resolved_incidents(*, now=None, limit: int = 1000) -> int:
     cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOF_INCIDENT_AUTO_CLOSE_DAYS)
     actor = system_user()
     closed = 0
-    for pk in Incident.objects.filter(status=IncidentStatus.RESOLVED, resolved_at__lte=cutoff).values_list("pk", flat=True)[:limit]:
+    for pk in Incident.objects.filter(status=IncidentStatus.RESOLVED, resolved_at__lte=cutoff).values_list(
+        "pk", flat=True
+    )[:limit]:
         try:
             with audit.acting_as(actor, via="task:incidents.close_resolved"):
                 perform_transition(model=Incident, pk=pk, name="close", actor=actor, notify=False)
@@ -333,7 +419,9 @@ def problem_create(*, actor, incidents=(), services=(), affected_cis=(), fixing_
     return problem
 
 
-def problem_update(*, actor, problem: Problem, incidents=None, services=None, affected_cis=None, fixing_changes=None, **fields) -> Problem:
+def problem_update(
+    *, actor, problem: Problem, incidents=None, services=None, affected_cis=None, fixing_changes=None, **fields
+) -> Problem:
     policy.require(actor, "problem.change", problem)
     if problem.status in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX):
         raise ValidationError({"status": "A closed problem cannot be changed."})
@@ -353,7 +441,13 @@ def problem_update(*, actor, problem: Problem, incidents=None, services=None, af
 def _publish_known_error(problem: Problem) -> KnownError:
     known_error, _ = KnownError.objects.update_or_create(
         problem=problem,
-        defaults={"title": problem.title, "symptoms": problem.description, "root_cause": problem.root_cause, "workaround": problem.workaround, "active": True},
+        defaults={
+            "title": problem.title,
+            "symptoms": problem.description,
+            "root_cause": problem.root_cause,
+            "workaround": problem.workaround,
+            "active": True,
+        },
     )
     known_error.services.set(problem.services.all())
     known_error.cis.set(problem.affected_cis.all())
@@ -386,11 +480,27 @@ def propose_problems(*, now=None) -> list[ProblemProposal]:
     """Clusters of recent incidents on one CI or service, not yet tied to a problem."""
     now = now or timezone.now()
     start = now - dt.timedelta(days=settings.MOF_PROBLEM_CLUSTER_DAYS)
-    recent = Incident.objects.filter(created_at__gte=start, created_at__lte=now, problem__isnull=True).exclude(status=IncidentStatus.CANCELLED)
+    recent = Incident.objects.filter(created_at__gte=start, created_at__lte=now, problem__isnull=True).exclude(
+        status=IncidentStatus.CANCELLED
+    )
     proposals = []
     clusters = [
-        ("ci", "affected_cis", recent.values("affected_cis").exclude(affected_cis=None).annotate(n=Count("pk", distinct=True)).filter(n__gte=settings.MOF_PROBLEM_CLUSTER_COUNT)),
-        ("service", "service", recent.values("service").exclude(service=None).annotate(n=Count("pk")).filter(n__gte=settings.MOF_PROBLEM_CLUSTER_COUNT)),
+        (
+            "ci",
+            "affected_cis",
+            recent.values("affected_cis")
+            .exclude(affected_cis=None)
+            .annotate(n=Count("pk", distinct=True))
+            .filter(n__gte=settings.MOF_PROBLEM_CLUSTER_COUNT),
+        ),
+        (
+            "service",
+            "service",
+            recent.values("service")
+            .exclude(service=None)
+            .annotate(n=Count("pk"))
+            .filter(n__gte=settings.MOF_PROBLEM_CLUSTER_COUNT),
+        ),
     ]
     with audit.acting_as(None, via="task:incidents.propose_problems"):
         for scope, field, rows in clusters:
@@ -400,8 +510,12 @@ def propose_problems(*, now=None) -> list[ProblemProposal]:
                 try:
                     with transaction.atomic():
                         proposal = ProblemProposal.objects.create(
-                            scope=scope, ci_id=key if scope == "ci" else None, service_id=key if scope == "service" else None,
-                            incident_count=len(members), window_start=start, window_end=now,
+                            scope=scope,
+                            ci_id=key if scope == "ci" else None,
+                            service_id=key if scope == "service" else None,
+                            incident_count=len(members),
+                            window_start=start,
+                            window_end=now,
                         )
                         proposal.incidents.set(members)
                 except IntegrityError:  # an open proposal for this cluster exists (or a second run raced us)
@@ -418,8 +532,12 @@ def proposal_accept(*, actor, proposal: ProblemProposal) -> Problem:
             raise ValidationError({"status": "This proposal was already decided."})
         target = locked.ci or locked.service
         problem = problem_create(
-            actor=actor, title=f"Recurring incidents on {target}", description=f"{locked.incident_count} incidents between {locked.window_start:%Y-%m-%d} and {locked.window_end:%Y-%m-%d}.",
-            incidents=list(locked.incidents.all()), services=[locked.service] if locked.service else [], affected_cis=[locked.ci] if locked.ci else [],
+            actor=actor,
+            title=f"Recurring incidents on {target}",
+            description=f"{locked.incident_count} incidents between {locked.window_start:%Y-%m-%d} and {locked.window_end:%Y-%m-%d}.",
+            incidents=list(locked.incidents.all()),
+            services=[locked.service] if locked.service else [],
+            affected_cis=[locked.ci] if locked.ci else [],
         )
         ProblemProposal.objects.filter(pk=locked.pk).update(problem=problem)
         perform_transition(model=ProblemProposal, pk=locked.pk, name="accept", actor=actor)

@@ -1,4 +1,5 @@
 """Celery tasks of the service desk: thin, take ids, reload, idempotent."""
+
 from celery import shared_task
 
 from mof import audit
@@ -11,7 +12,11 @@ def notify(incident_id: int, event: str, note_id=None) -> int:
     from incidents.mail import incident_mail
     from incidents.models import Incident, IncidentNote
 
-    incident = Incident.objects.select_related("caller", "assignee", "assignment_group__manager").filter(pk=incident_id).first()
+    incident = (
+        Incident.objects.select_related("caller", "assignee", "assignment_group__manager")
+        .filter(pk=incident_id)
+        .first()
+    )
     if incident is None:
         return 0
     note = IncidentNote.objects.filter(pk=note_id).first() if note_id else None

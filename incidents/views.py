@@ -4,6 +4,7 @@ incidents, problems, known errors, problem proposals, the priority matrix and se
 Thin: reads through incidents.selectors, writes through incidents.services and the one
 generic transition view (mof.views.transition_view); a service's refusal is a form error
 and a 400 (409 when the state moved), never a half-written record."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,7 +59,6 @@ from mof import csv_io, impact, policy
 from mof.forms import attempt
 from mof.models import Service, Team
 from mof.pagination import paginate, parse_id, parse_positive_int
-from mof.views_attachments import attach_from_form, attachment_context, attachment_form
 from mof.views import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
@@ -67,11 +67,10 @@ from mof.views import (
     transition_panel,
     transition_view,
 )
+from mof.views_attachments import attach_from_form, attachment_context, attachment_form
 
 DATALIST_SIZE = 200
 SUGGESTIONS = 5
-
-
 
 
 def _page(request, qs, default=PAGE_SIZE):
@@ -97,17 +96,49 @@ def _ci_names(user) -> list[str]:
 def landing(request):
     """The Supporting quadrant: its SMFs, what exists for each, and the review it ends in."""
     user = request.user
-    stats = [{"label": "my open incidents (self-service)", "value": Incident.objects.filter(caller=user, status__in=OPEN_STATES).count(), "url": reverse("self_service")}]
+    stats = [
+        {
+            "label": "my open incidents (self-service)",
+            "value": Incident.objects.filter(caller=user, status__in=OPEN_STATES).count(),
+            "url": reverse("self_service"),
+        }
+    ]
     if _is_desk(user):
         stats += [
-            {"label": "assigned to me, open", "value": selectors.queue(user=user, name="mine").order_by().count(), "url": reverse("incident_queue") + "?queue=mine"},
-            {"label": "unassigned in my groups", "value": selectors.queue(user=user, name="unassigned").order_by().count(), "url": reverse("incident_queue") + "?queue=unassigned"},
-            {"label": "problems under investigation", "value": Problem.objects.filter(status__in=[ProblemStatus.NEW, ProblemStatus.INVESTIGATING]).count(), "url": reverse("problem_list")},
-            {"label": "problem proposals to decide", "value": ProblemProposal.objects.filter(status=ProposalStatus.PROPOSED).count(), "url": reverse("proposal_list")},
+            {
+                "label": "assigned to me, open",
+                "value": selectors.queue(user=user, name="mine").order_by().count(),
+                "url": reverse("incident_queue") + "?queue=mine",
+            },
+            {
+                "label": "unassigned in my groups",
+                "value": selectors.queue(user=user, name="unassigned").order_by().count(),
+                "url": reverse("incident_queue") + "?queue=unassigned",
+            },
+            {
+                "label": "problems under investigation",
+                "value": Problem.objects.filter(status__in=[ProblemStatus.NEW, ProblemStatus.INVESTIGATING]).count(),
+                "url": reverse("problem_list"),
+            },
+            {
+                "label": "problem proposals to decide",
+                "value": ProblemProposal.objects.filter(status=ProposalStatus.PROPOSED).count(),
+                "url": reverse("proposal_list"),
+            },
         ]
     if policy.can(user, "inbound_mail.view"):
-        stats.append({"label": "parked mail to decide", "value": InboundMessage.objects.filter(outcome=InboundOutcome.PARKED).count(), "url": reverse("inbound_mail")})
-    links = [("Self-service: report a fault, follow my incidents", reverse("self_service")), ("Known errors", reverse("known_error_list")), ("Search", reverse("support_search"))]
+        stats.append(
+            {
+                "label": "parked mail to decide",
+                "value": InboundMessage.objects.filter(outcome=InboundOutcome.PARKED).count(),
+                "url": reverse("inbound_mail"),
+            }
+        )
+    links = [
+        ("Self-service: report a fault, follow my incidents", reverse("self_service")),
+        ("Known errors", reverse("known_error_list")),
+        ("Search", reverse("support_search")),
+    ]
     if _is_desk(user):
         links = [
             ("Service desk queues", reverse("incident_queue")),
@@ -128,7 +159,12 @@ def _landing(request, links, stats):
 
     q = quadrant("supporting")
     review = next(r for r in REVIEWS if r["kind"] == q.review)
-    context = {"quadrant": q, "review": review, "stats": stats + quadrant_stats(request.user, "supporting"), "supporting_links": links}
+    context = {
+        "quadrant": q,
+        "review": review,
+        "stats": stats + quadrant_stats(request.user, "supporting"),
+        "supporting_links": links,
+    }
     return render(request, "incidents/landing.html", context)
 
 
@@ -137,7 +173,11 @@ def _landing(request, links, stats):
 
 def _incident_get(user, pk):
     """The incident if `user` may see it (a caller: only their own), else DoesNotExist."""
-    return selectors.incident_list(user=user).select_related("problem", "known_error", "major_incident_manager", "parent").get(pk=pk)
+    return (
+        selectors.incident_list(user=user)
+        .select_related("problem", "known_error", "major_incident_manager", "parent")
+        .get(pk=pk)
+    )
 
 
 def _cmdb_context(ci_ids, *, exclude_pk=None) -> dict:
@@ -151,7 +191,9 @@ def _cmdb_context(ci_ids, *, exclude_pk=None) -> dict:
     reached = [ci.id for ci in upstream.cis]
     names = {ci.id: ci.name for ci in upstream.cis}
     origin = set(ci_ids)
-    open_incidents = list(selectors.open_incidents_on(reached).exclude(pk=exclude_pk).prefetch_related("affected_cis")[:50])
+    open_incidents = list(
+        selectors.open_incidents_on(reached).exclude(pk=exclude_pk).prefetch_related("affected_cis")[:50]
+    )
     for other in open_incidents:
         on = [names.get(ci.pk, ci.name) for ci in other.affected_cis.all() if ci.pk in names]
         other.on_cis = on
@@ -176,11 +218,15 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
         "incident": incident,
         "desk_view": desk,
         "notes": list(selectors.incident_notes(user=user, incident=incident)),
-        "note_form": forms.get("note") or (NoteForm(user=user, incident=incident, auto_id="note-%s") if can_comment else None),
+        "note_form": forms.get("note")
+        or (NoteForm(user=user, incident=incident, auto_id="note-%s") if can_comment else None),
         "is_closed": is_closed,
         **(panel or transition_panel(request, incident, url_name="incident_transition")),
         **attachment_context(
-            user, incident, url=reverse("incident_attach", args=[incident.pk]), form=forms.get("attach"),
+            user,
+            incident,
+            url=reverse("incident_attach", args=[incident.pk]),
+            form=forms.get("attach"),
             can_attach=not is_closed and policy.can(user, "incident.attach", incident),
         ),
     }
@@ -188,7 +234,12 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
         return context
     can_change = not is_closed and policy.can(user, "incident.change", incident)
     can_work = not is_closed and policy.can(user, "incident.transition.work", incident)
-    can_declare = not is_closed and incident.status != IncidentStatus.RESOLVED and not incident.is_major and policy.can(user, "incident.declare_major", incident)
+    can_declare = (
+        not is_closed
+        and incident.status != IncidentStatus.RESOLVED
+        and not incident.is_major
+        and policy.can(user, "incident.declare_major", incident)
+    )
     affected_cis = list(incident.affected_cis.select_related("ci_class").order_by("name"))
     context.update(
         {
@@ -200,13 +251,23 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
             "history": history_rows(incident, user=user),
             "can_change": can_change,
             "can_work": can_work,
-            "take_groups": [g for g in Team.objects.filter(pk__in=user.team_ids).order_by("name")] if can_change and incident.assignee_id != user.pk else [],
-            "assign_form": forms.get("assign") or (AssignForm(incident=incident, auto_id="assign-%s") if can_change else None),
-            "escalate_form": forms.get("escalate") or (EscalateForm(auto_id="escalate-%s") if can_work and incident.assignment_group_id else None),
+            "take_groups": [g for g in Team.objects.filter(pk__in=user.team_ids).order_by("name")]
+            if can_change and incident.assignee_id != user.pk
+            else [],
+            "assign_form": forms.get("assign")
+            or (AssignForm(incident=incident, auto_id="assign-%s") if can_change else None),
+            "escalate_form": forms.get("escalate")
+            or (EscalateForm(auto_id="escalate-%s") if can_work and incident.assignment_group_id else None),
             "declare_form": forms.get("declare") or (DeclareMajorForm(auto_id="major-%s") if can_declare else None),
-            "communication_form": forms.get("communicate") or (CommunicationForm(auto_id="comm-%s") if incident.is_major and can_change else None),
-            "child_form": forms.get("child") or (LinkChildForm(auto_id="child-%s") if incident.is_major and can_change else None),
-            "suggested_known_errors": list(selectors.known_error_search(q=incident.title, service=incident.service_id, limit=SUGGESTIONS)) if can_change and not incident.known_error_id else [],
+            "communication_form": forms.get("communicate")
+            or (CommunicationForm(auto_id="comm-%s") if incident.is_major and can_change else None),
+            "child_form": forms.get("child")
+            or (LinkChildForm(auto_id="child-%s") if incident.is_major and can_change else None),
+            "suggested_known_errors": list(
+                selectors.known_error_search(q=incident.title, service=incident.service_id, limit=SUGGESTIONS)
+            )
+            if can_change and not incident.known_error_id
+            else [],
             **_cmdb_context([ci.pk for ci in affected_cis], exclude_pk=incident.pk),
         }
     )
@@ -214,7 +275,9 @@ def _incident_context(request, incident, *, panel=None, forms=None) -> dict:
 
 
 def _render_incident(request, incident, status=200, **kwargs):
-    return render(request, "incidents/incident_detail.html", _incident_context(request, incident, **kwargs), status=status)
+    return render(
+        request, "incidents/incident_detail.html", _incident_context(request, incident, **kwargs), status=status
+    )
 
 
 @login_required
@@ -230,7 +293,12 @@ def _render_incident_page(request, incident, panel, status):
 @login_required
 def incident_transition(request, pk, name):
     return transition_view(
-        request, model=Incident, pk=pk, name=name, get_object=_incident_get, url_name="incident_transition",
+        request,
+        model=Incident,
+        pk=pk,
+        name=name,
+        get_object=_incident_get,
+        url_name="incident_transition",
         render_page=_render_incident_page,
     )
 
@@ -253,9 +321,13 @@ def _incident_post(request, pk, form_key, build, call, done):
 @require_POST
 def incident_note(request, pk):
     return _incident_post(
-        request, pk, "note",
+        request,
+        pk,
+        "note",
         lambda inc: NoteForm(request.POST, user=request.user, incident=inc, auto_id="note-%s"),
-        lambda form, inc: services.incident_note(actor=request.user, incident=inc, kind=form.cleaned_data["kind"], body=form.cleaned_data["body"]),
+        lambda form, inc: services.incident_note(
+            actor=request.user, incident=inc, kind=form.cleaned_data["kind"], body=form.cleaned_data["body"]
+        ),
         "Note added.",
     )
 
@@ -265,7 +337,9 @@ def incident_note(request, pk):
 def incident_attach(request, pk):
     """A file from the detail page (the caller's too): errors shown on the page."""
     return _incident_post(
-        request, pk, "attach",
+        request,
+        pk,
+        "attach",
         lambda inc: attachment_form(request),
         lambda form, inc: attach_from_form(request, form, inc),
         "File attached.",
@@ -275,15 +349,25 @@ def incident_attach(request, pk):
 def _assign(actor, form, incident):
     data = form.cleaned_data
     if data["assignee"] is not None:
-        return services.incident_assign(actor=actor, incident=incident, assignment_group=data["assignment_group"], assignee=data["assignee"], reason=data["reason"])
-    return services.incident_update(actor=actor, incident=incident, assignment_group=data["assignment_group"], assignee=None, reason=data["reason"])
+        return services.incident_assign(
+            actor=actor,
+            incident=incident,
+            assignment_group=data["assignment_group"],
+            assignee=data["assignee"],
+            reason=data["reason"],
+        )
+    return services.incident_update(
+        actor=actor, incident=incident, assignment_group=data["assignment_group"], assignee=None, reason=data["reason"]
+    )
 
 
 @login_required
 @require_POST
 def incident_assign(request, pk):
     return _incident_post(
-        request, pk, "assign",
+        request,
+        pk,
+        "assign",
         lambda inc: AssignForm(request.POST, incident=inc, auto_id="assign-%s"),
         lambda form, inc: _assign(request.user, form, inc),
         "Assignment saved.",
@@ -304,13 +388,29 @@ def incident_take(request, pk):
     else:
         group_id = min(mine) if mine else ""
     if incident.assignment_group_id and group_id != incident.assignment_group_id:
-        form = AssignForm({"assignment_group": incident.assignment_group_id, "assignee": request.user.pk}, incident=incident, auto_id="assign-%s")
+        form = AssignForm(
+            {"assignment_group": incident.assignment_group_id, "assignee": request.user.pk},
+            incident=incident,
+            auto_id="assign-%s",
+        )
         form.is_valid()
-        form.add_error(None, f"You are not in {incident.assignment_group}: move it with a reason in the assignment form instead.")
+        form.add_error(
+            None, f"You are not in {incident.assignment_group}: move it with a reason in the assignment form instead."
+        )
         return _render_incident(request, incident, 400, forms={"assign": form})
-    form = AssignForm({"assignment_group": group_id, "assignee": request.user.pk}, incident=incident, auto_id="assign-%s")
+    form = AssignForm(
+        {"assignment_group": group_id, "assignee": request.user.pk}, incident=incident, auto_id="assign-%s"
+    )
     if form.is_valid():
-        _, status = attempt(form, lambda: services.incident_assign(actor=request.user, incident=incident, assignment_group=form.cleaned_data["assignment_group"], assignee=request.user))
+        _, status = attempt(
+            form,
+            lambda: services.incident_assign(
+                actor=request.user,
+                incident=incident,
+                assignment_group=form.cleaned_data["assignment_group"],
+                assignee=request.user,
+            ),
+        )
         if status is None:
             messages.success(request, f"{incident.reference} is yours.")
             return redirect("incident_detail", pk=pk)
@@ -323,9 +423,13 @@ def incident_take(request, pk):
 @require_POST
 def incident_escalate(request, pk):
     return _incident_post(
-        request, pk, "escalate",
+        request,
+        pk,
+        "escalate",
         lambda inc: EscalateForm(request.POST, auto_id="escalate-%s"),
-        lambda form, inc: services.incident_escalate(actor=request.user, incident=inc, reason=form.cleaned_data["reason"]),
+        lambda form, inc: services.incident_escalate(
+            actor=request.user, incident=inc, reason=form.cleaned_data["reason"]
+        ),
         "Escalated: the group's manager is told.",
     )
 
@@ -334,7 +438,9 @@ def incident_escalate(request, pk):
 @require_POST
 def incident_declare_major(request, pk):
     return _incident_post(
-        request, pk, "declare",
+        request,
+        pk,
+        "declare",
         lambda inc: DeclareMajorForm(request.POST, auto_id="major-%s"),
         lambda form, inc: services.incident_declare_major(actor=request.user, incident=inc, **form.cleaned_data),
         "Declared a major incident.",
@@ -345,9 +451,13 @@ def incident_declare_major(request, pk):
 @require_POST
 def incident_communicate(request, pk):
     return _incident_post(
-        request, pk, "communicate",
+        request,
+        pk,
+        "communicate",
         lambda inc: CommunicationForm(request.POST, auto_id="comm-%s"),
-        lambda form, inc: services.major_incident_communicate(actor=request.user, incident=inc, body=form.cleaned_data["body"], recipients=form.cleaned_data["recipients"]),
+        lambda form, inc: services.major_incident_communicate(
+            actor=request.user, incident=inc, body=form.cleaned_data["body"], recipients=form.cleaned_data["recipients"]
+        ),
         "Update logged; it is being sent.",
     )
 
@@ -362,7 +472,9 @@ def _link_children(actor, form, parent):
 @require_POST
 def incident_link_child(request, pk):
     return _incident_post(
-        request, pk, "child",
+        request,
+        pk,
+        "child",
         lambda inc: LinkChildForm(request.POST, queryset=selectors.visible_incidents(request.user), auto_id="child-%s"),
         lambda form, inc: _link_children(request.user, form, inc),
         "Child incidents linked.",
@@ -374,7 +486,9 @@ def incident_link_child(request, pk):
 def incident_link_known_error(request, pk):
     incident = _get_or_404(_incident_get, request.user, pk)
     known_error_id = parse_id(request.POST.get("known_error"))
-    known_error = KnownError.objects.filter(pk=known_error_id, active=True).first() if known_error_id is not None else None
+    known_error = (
+        KnownError.objects.filter(pk=known_error_id, active=True).first() if known_error_id is not None else None
+    )
     if known_error is None:
         raise Http404("No such known error.")
     try:
@@ -395,7 +509,16 @@ def assignee_options(request):
     group_id = parse_id(request.GET.get("assignment_group"))
     group = Team.objects.filter(pk=group_id).first() if group_id is not None else None
     members = list(group.members.filter(is_active=True).order_by("username")) if group else []
-    return render(request, "incidents/_assignee_options.html", {"members": members, "field_id": request.GET.get("field_id") if request.GET.get("field_id") in ("id_assignee", "assign-id_assignee") else "assign-id_assignee"})
+    return render(
+        request,
+        "incidents/_assignee_options.html",
+        {
+            "members": members,
+            "field_id": request.GET.get("field_id")
+            if request.GET.get("field_id") in ("id_assignee", "assign-id_assignee")
+            else "assign-id_assignee",
+        },
+    )
 
 
 # --- filing -----------------------------------------------------------------------------
@@ -413,11 +536,21 @@ def incident_create(request):
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            incident, status = attempt(form, lambda: services.incident_create(actor=user, caller=data["caller"], affected_cis=data["affected_cis"], **form.service_fields()))
+            incident, status = attempt(
+                form,
+                lambda: services.incident_create(
+                    actor=user, caller=data["caller"], affected_cis=data["affected_cis"], **form.service_fields()
+                ),
+            )
             if status is None:
                 messages.success(request, f"{incident.reference} filed (P{incident.priority}).")
                 return redirect(incident)
-    return render(request, "incidents/incident_form.html", {"form": form, "incident": None, "ci_names": _ci_names(user)}, status=status)
+    return render(
+        request,
+        "incidents/incident_form.html",
+        {"form": form, "incident": None, "ci_names": _ci_names(user)},
+        status=status,
+    )
 
 
 @login_required
@@ -426,17 +559,33 @@ def incident_edit(request, pk):
     incident = _get_or_404(_incident_get, user, pk)
     if not policy.can(user, "incident.change", incident):
         raise PermissionDenied("You may not change this incident.")
-    form = IncidentEditForm(request.POST or None, instance=_incident_get(user, pk), visible_cis=policy.visible_cis(user))
+    form = IncidentEditForm(
+        request.POST or None, instance=_incident_get(user, pk), visible_cis=policy.visible_cis(user)
+    )
     status = 200
     if request.method == "POST":
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            _, status = attempt(form, lambda: services.incident_update(actor=user, incident=incident, affected_cis=data["affected_cis"], reason=data.get("reason") or "", **form.service_fields()))
+            _, status = attempt(
+                form,
+                lambda: services.incident_update(
+                    actor=user,
+                    incident=incident,
+                    affected_cis=data["affected_cis"],
+                    reason=data.get("reason") or "",
+                    **form.service_fields(),
+                ),
+            )
             if status is None:
                 messages.success(request, f"{incident.reference} saved.")
                 return redirect(incident)
-    return render(request, "incidents/incident_form.html", {"form": form, "incident": incident, "ci_names": _ci_names(user)}, status=status)
+    return render(
+        request,
+        "incidents/incident_form.html",
+        {"form": form, "incident": incident, "ci_names": _ci_names(user)},
+        status=status,
+    )
 
 
 @login_required
@@ -449,8 +598,16 @@ def known_error_suggestions(request):
     if names:
         ci = policy.visible_cis(request.user).filter(name=names[0]).values_list("pk", flat=True).first()
     q = " ".join(filter(None, [request.GET.get("title", ""), request.GET.get("description", "")]))
-    found = list(selectors.known_error_search(q=q, service=service, ci=ci, limit=SUGGESTIONS)) if q.strip() or service or ci else []
-    return render(request, "incidents/_known_error_suggestions.html", {"suggestions": found, "selected": request.GET.get("known_error", "")})
+    found = (
+        list(selectors.known_error_search(q=q, service=service, ci=ci, limit=SUGGESTIONS))
+        if q.strip() or service or ci
+        else []
+    )
+    return render(
+        request,
+        "incidents/_known_error_suggestions.html",
+        {"suggestions": found, "selected": request.GET.get("known_error", "")},
+    )
 
 
 @login_required
@@ -461,14 +618,21 @@ def incident_cmdb_context(request):
     if not _is_desk(request.user):
         raise PermissionDenied
     names = [n.strip() for n in request.GET.get("affected_cis", "").split(",") if n.strip()][:20]
-    affected_cis = list(policy.visible_cis(request.user).filter(name__in=names).select_related("ci_class").order_by("name")) if names else []
+    affected_cis = (
+        list(policy.visible_cis(request.user).filter(name__in=names).select_related("ci_class").order_by("name"))
+        if names
+        else []
+    )
     context = {"affected_cis": affected_cis, **_cmdb_context([ci.pk for ci in affected_cis])}
     return render(request, "incidents/_cmdb_context.html", context)
 
 
 # What the caller sees of their own incidents on the page, no more.
 MY_INCIDENT_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("What", "title"), ("Service", "service.name"), ("Status", "get_status_display"),
+    ("Number", "reference"),
+    ("What", "title"),
+    ("Service", "service.name"),
+    ("Status", "get_status_display"),
     ("Reported", "created_at"),
 )
 
@@ -483,20 +647,31 @@ def self_service(request):
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            incident, status = attempt(form, lambda: services.incident_create(actor=user, caller=user, channel="portal", **data))
+            incident, status = attempt(
+                form, lambda: services.incident_create(actor=user, caller=user, channel="portal", **data)
+            )
             if status is None:
-                messages.success(request, f"Thank you. Your incident is {incident.reference}; the service desk will pick it up.")
+                messages.success(
+                    request, f"Thank you. Your incident is {incident.reference}; the service desk will pick it up."
+                )
                 return redirect(incident)
     mine = Incident.objects.filter(caller=user).select_related("service").order_by("-number")
     show = request.GET.get("show", "open")
     show_error = None if show in ("open", "all") else "Show “open” or “all” incidents."
     if show != "all":
         mine = mine.filter(status__in=[*OPEN_STATES, IncidentStatus.RESOLVED])
-    if csv_io.export_requested(request) and show_error is None:  # a refused filter is shown, never exported as no filter
+    if (
+        csv_io.export_requested(request) and show_error is None
+    ):  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(mine, MY_INCIDENT_EXPORT_COLUMNS, filename="my-incidents")
     if show_error and request.method == "GET":
         status = 400
-    return render(request, "incidents/self_service.html", {"form": form, "page": _page(request, mine, 20), "show": show, "show_error": show_error}, status=status)
+    return render(
+        request,
+        "incidents/self_service.html",
+        {"form": form, "page": _page(request, mine, 20), "show": show, "show_error": show_error},
+        status=status,
+    )
 
 
 # --- service desk queues ----------------------------------------------------------------
@@ -513,6 +688,7 @@ def _breaching_soon(qs):
     due_soon = tickets_due_by("incidents.incident", horizon)
     return qs.filter(pk__in=due_soon).annotate(sla_due=earliest_due("incidents.incident", OuterRef("pk")))
 
+
 QUEUES = [
     ("triage", "Triage: no group yet"),
     ("mine", "My work"),
@@ -524,10 +700,18 @@ QUEUES = [
 
 
 INCIDENT_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("Title", "title"), ("Priority", "priority"), ("Status", "get_status_display"),
-    ("Hold reason", "get_hold_reason_display"), ("Major", "is_major"), ("Service", "service.name"),
-    ("Group", "assignment_group.name"), ("Assignee", "assignee.username"), ("Caller", "caller.username"),
-    ("Created", "created_at"), ("SLA due", lambda i: getattr(i, "sla_due", None)),
+    ("Number", "reference"),
+    ("Title", "title"),
+    ("Priority", "priority"),
+    ("Status", "get_status_display"),
+    ("Hold reason", "get_hold_reason_display"),
+    ("Major", "is_major"),
+    ("Service", "service.name"),
+    ("Group", "assignment_group.name"),
+    ("Assignee", "assignee.username"),
+    ("Caller", "caller.username"),
+    ("Created", "created_at"),
+    ("SLA due", lambda i: getattr(i, "sla_due", None)),
 )
 
 
@@ -559,7 +743,9 @@ def _order_by(fields: list) -> list:
     for field in fields:
         if field in ("sla_due", "-sla_due"):
             expression = F("sla_due")
-            ordered.append(expression.desc(nulls_last=True) if field.startswith("-") else expression.asc(nulls_last=True))
+            ordered.append(
+                expression.desc(nulls_last=True) if field.startswith("-") else expression.asc(nulls_last=True)
+            )
         else:
             ordered.append(field)
     return ordered
@@ -576,7 +762,11 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     if parse_id(chosen) in user.team_ids:
         group_ids = [int(chosen)]
     if name == "breaching":
-        base = _breaching_soon(selectors.queue(user=user, name="open", group_ids=group_ids if group_ids is not None else list(user.team_ids)))
+        base = _breaching_soon(
+            selectors.queue(
+                user=user, name="open", group_ids=group_ids if group_ids is not None else list(user.team_ids)
+            )
+        )
     elif name == "triage":  # filed (e.g. on the self-service page) and not yet routed to a group
         base = selectors.incident_list(user=user).filter(status=IncidentStatus.NEW, assignment_group__isnull=True)
     else:
@@ -587,7 +777,9 @@ def _queue_context(request, *, bulk_form=None, save_form=None) -> dict:
     ordering = list(qs.query.order_by) if request.GET.get("sort") else []
     default = ["sla_due", "priority"] if name == "breaching" else ["priority", "-number"]
     qs = qs.order_by(*_order_by(ordering), "-pk") if ordering else qs.order_by(*_order_by(default))
-    if csv_io.export_requested(request) and filterset.is_valid():  # the whole queue, not a page; never a refused filter as none
+    if (
+        csv_io.export_requested(request) and filterset.is_valid()
+    ):  # the whole queue, not a page; never a refused filter as none
         return {"csv": csv_io.export_csv(qs, INCIDENT_EXPORT_COLUMNS, filename=f"incidents-{name}")}
     from slas.selectors import sla_standing
 
@@ -643,7 +835,12 @@ def incident_bulk(request):
         if len(visible) != len(set(ids)):
             form.add_error("incidents", "Some of these incidents do not exist or you may not see them.")
         else:
-            done, status = attempt(form, lambda: services.incident_bulk(actor=user, incident_ids=ids, action=form.cleaned_data["action"], params=form.params()))
+            done, status = attempt(
+                form,
+                lambda: services.incident_bulk(
+                    actor=user, incident_ids=ids, action=form.cleaned_data["action"], params=form.params()
+                ),
+            )
             if status is None:
                 messages.success(request, f"{len(done)} incident{'s' if len(done) != 1 else ''} updated.")
                 return HttpResponseRedirect(reverse("incident_queue") + (f"?{back}" if back else ""))
@@ -661,7 +858,9 @@ def saved_filter_create(request):
     form = SavedFilterForm(request.POST, auto_id="save-%s")
     if form.is_valid():
         querystring = form.cleaned_data["querystring"].lstrip("?")
-        SavedFilter.objects.update_or_create(user=request.user, name=form.cleaned_data["name"], defaults={"querystring": querystring})
+        SavedFilter.objects.update_or_create(
+            user=request.user, name=form.cleaned_data["name"], defaults={"querystring": querystring}
+        )
         messages.success(request, f"Filter {form.cleaned_data['name']!r} saved.")
         return HttpResponseRedirect(reverse("incident_queue") + (f"?{querystring}" if querystring else ""))
     request.GET = QueryDict(request.POST.get("querystring", ""), mutable=False)
@@ -693,8 +892,12 @@ def _require_problems(user):
 
 
 PROBLEM_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("Title", "title"), ("Status", "get_status_display"),
-    ("Problem manager", "problem_manager.username"), ("Incidents", "incident_count"), ("Recorded", "created_at"),
+    ("Number", "reference"),
+    ("Title", "title"),
+    ("Status", "get_status_display"),
+    ("Problem manager", "problem_manager.username"),
+    ("Incidents", "incident_count"),
+    ("Recorded", "created_at"),
 )
 
 
@@ -714,10 +917,19 @@ def problem_list(request):
     qs = qs.annotate(incident_count=Count("incidents"))
     if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, PROBLEM_EXPORT_COLUMNS, filename="problems")
-    return render(request, "incidents/problem_list.html", {
-        "page": _page(request, qs.none() if error else qs), "statuses": ProblemStatus.choices, "status": status, "q": q,
-        "can_add": policy.can(request.user, "problem.add"), "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "incidents/problem_list.html",
+        {
+            "page": _page(request, qs.none() if error else qs),
+            "statuses": ProblemStatus.choices,
+            "status": status,
+            "q": q,
+            "can_add": policy.can(request.user, "problem.add"),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 def _problem_context(request, problem, panel=None, attach_form=None) -> dict:
@@ -730,11 +942,17 @@ def _problem_context(request, problem, panel=None, attach_form=None) -> dict:
         "fixing_changes": list(problem.fixing_changes.all()),
         "known_error": KnownError.objects.filter(problem=problem).first(),
         "history": history_rows(problem, user=user),
-        "can_edit": problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX) and policy.can(user, "problem.change", problem),
+        "can_edit": problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX)
+        and policy.can(user, "problem.change", problem),
         **(panel or transition_panel(request, problem, url_name="problem_transition")),
         **attachment_context(
-            user, problem, url=reverse("problem_attach", args=[problem.pk]), form=attach_form, internal_choice=False,  # problems are internal
-            can_attach=problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX) and policy.can(user, "problem.attach", problem),
+            user,
+            problem,
+            url=reverse("problem_attach", args=[problem.pk]),
+            form=attach_form,
+            internal_choice=False,  # problems are internal
+            can_attach=problem.status not in (ProblemStatus.CLOSED, ProblemStatus.CLOSED_NO_FIX)
+            and policy.can(user, "problem.attach", problem),
         ),
     }
 
@@ -756,7 +974,9 @@ def problem_attach(request, pk):
         if status is None:
             messages.success(request, "File attached.")
             return redirect(reverse("problem_detail", args=[pk]) + "#attach")
-    return render(request, "incidents/problem_detail.html", _problem_context(request, problem, attach_form=form), status=status)
+    return render(
+        request, "incidents/problem_detail.html", _problem_context(request, problem, attach_form=form), status=status
+    )
 
 
 def _render_problem_page(request, problem, panel, status):
@@ -768,15 +988,25 @@ def problem_transition(request, pk, name):
     if name == "resolve":  # driven by the fixing change closing, never by hand
         raise Http404("A problem is resolved when its fixing changes close.")
     return transition_view(
-        request, model=Problem, pk=pk, name=name, get_object=_problem_get, url_name="problem_transition",
+        request,
+        model=Problem,
+        pk=pk,
+        name=name,
+        get_object=_problem_get,
+        url_name="problem_transition",
         render_page=_render_problem_page,
     )
 
 
 def _problem_form(request, problem=None):
     user = request.user
-    return ProblemForm(request.POST or None, instance=problem, visible_cis=policy.visible_cis(user), incidents=selectors.visible_incidents(user),
-                       initial=_problem_initial(request) if problem is None else None)
+    return ProblemForm(
+        request.POST or None,
+        instance=problem,
+        visible_cis=policy.visible_cis(user),
+        incidents=selectors.visible_incidents(user),
+        initial=_problem_initial(request) if problem is None else None,
+    )
 
 
 def _problem_initial(request) -> dict:
@@ -785,7 +1015,9 @@ def _problem_initial(request) -> dict:
     if incident is not None:
         found = selectors.visible_incidents(request.user).filter(pk=incident).first()
         if found:
-            initial.update(title=found.title, incidents=[found], services=[found.service_id] if found.service_id else [])
+            initial.update(
+                title=found.title, incidents=[found], services=[found.service_id] if found.service_id else []
+            )
     return initial
 
 
@@ -803,7 +1035,12 @@ def problem_create(request):
             if status is None:
                 messages.success(request, f"{problem.reference} recorded.")
                 return redirect(problem)
-    return render(request, "incidents/problem_form.html", {"form": form, "problem": None, "ci_names": _ci_names(user)}, status=status)
+    return render(
+        request,
+        "incidents/problem_form.html",
+        {"form": form, "problem": None, "ci_names": _ci_names(user)},
+        status=status,
+    )
 
 
 @login_required
@@ -817,19 +1054,30 @@ def problem_edit(request, pk):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            _, status = attempt(form, lambda: services.problem_update(actor=user, problem=problem, **form.service_fields()))
+            _, status = attempt(
+                form, lambda: services.problem_update(actor=user, problem=problem, **form.service_fields())
+            )
             if status is None:
                 messages.success(request, f"{problem.reference} saved.")
                 return redirect(problem)
-    return render(request, "incidents/problem_form.html", {"form": form, "problem": problem, "ci_names": _ci_names(user)}, status=status)
+    return render(
+        request,
+        "incidents/problem_form.html",
+        {"form": form, "problem": problem, "ci_names": _ci_names(user)},
+        status=status,
+    )
 
 
 # --- known errors, proposals, the priority matrix, search ----------------------------------
 
 
 KNOWN_ERROR_EXPORT_COLUMNS = csv_io.columns(
-    ("Title", "title"), ("Problem", "problem.reference"), ("Published", "published_at"),
-    ("Symptoms", "symptoms"), ("Workaround", "workaround"), ("Root cause", "root_cause"),
+    ("Title", "title"),
+    ("Problem", "problem.reference"),
+    ("Published", "published_at"),
+    ("Symptoms", "symptoms"),
+    ("Workaround", "workaround"),
+    ("Root cause", "root_cause"),
 )
 
 
@@ -852,19 +1100,41 @@ def known_error_list(request):
             found = KnownError.objects.filter(active=True).select_related("problem")
         else:
             page = _page(request, KnownError.objects.filter(active=True).select_related("problem"))
-    if csv_io.export_requested(request) and error is None:  # what the page lists; problem details only to who sees problems
-        shown = [c for c in KNOWN_ERROR_EXPORT_COLUMNS if policy.can(request.user, "problem.view") or c.header not in ("Problem", "Root cause")]
+    if (
+        csv_io.export_requested(request) and error is None
+    ):  # what the page lists; problem details only to who sees problems
+        shown = [
+            c
+            for c in KNOWN_ERROR_EXPORT_COLUMNS
+            if policy.can(request.user, "problem.view") or c.header not in ("Problem", "Root cause")
+        ]
         return csv_io.export_csv(found, shown, filename="known-errors")
-    return render(request, "incidents/known_error_list.html", {
-        "items": found if found is not None else page.items, "page": page, "q": q, "service": service,
-        "services": Service.objects.order_by("name"), "show_problems": policy.can(request.user, "problem.view"), "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "incidents/known_error_list.html",
+        {
+            "items": found if found is not None else page.items,
+            "page": page,
+            "q": q,
+            "service": service,
+            "services": Service.objects.order_by("name"),
+            "show_problems": policy.can(request.user, "problem.view"),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 PROPOSAL_EXPORT_COLUMNS = csv_io.columns(
-    ("CI", "ci.name"), ("Service", "service.name"), ("Incidents", "incident_count"), ("From", "window_start"),
-    ("To", "window_end"), ("Status", "get_status_display"), ("Decided by", "decided_by.username"),
-    ("Problem", "problem.reference"), ("Found", "created_at"),
+    ("CI", "ci.name"),
+    ("Service", "service.name"),
+    ("Incidents", "incident_count"),
+    ("From", "window_start"),
+    ("To", "window_end"),
+    ("Status", "get_status_display"),
+    ("Decided by", "decided_by.username"),
+    ("Problem", "problem.reference"),
+    ("Found", "created_at"),
 )
 
 
@@ -880,10 +1150,18 @@ def proposal_list(request):
         error = f"No such status: choose one of {', '.join(ProposalStatus.values)}."
     if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, PROPOSAL_EXPORT_COLUMNS, filename="problem-proposals")
-    return render(request, "incidents/proposal_list.html", {
-        "page": _page(request, qs.none() if error else qs), "status": status, "statuses": ProposalStatus.choices,
-        "can_decide": policy.can(request.user, "problemproposal.decide"), "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "incidents/proposal_list.html",
+        {
+            "page": _page(request, qs.none() if error else qs),
+            "status": status,
+            "statuses": ProposalStatus.choices,
+            "can_decide": policy.can(request.user, "problemproposal.decide"),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 def _proposal(request, pk):
@@ -942,10 +1220,22 @@ def priority_matrix(request):
             messages.success(request, "Priority matrix saved; it applies to incidents filed from now on.")
             return redirect("priority_matrix")
     rows = [
-        {"impact": i, "label": label, "cells": [{"urgency": u, "priority": matrix[(i, u)], "field": form[f"p_{i}_{u}"] if form else None} for u, _ in Scale.choices]}
+        {
+            "impact": i,
+            "label": label,
+            "cells": [
+                {"urgency": u, "priority": matrix[(i, u)], "field": form[f"p_{i}_{u}"] if form else None}
+                for u, _ in Scale.choices
+            ],
+        }
         for i, label in Scale.choices
     ]
-    return render(request, "incidents/priority_matrix.html", {"rows": rows, "urgencies": Scale.choices, "form": form, "can_configure": can_configure}, status=status)
+    return render(
+        request,
+        "incidents/priority_matrix.html",
+        {"rows": rows, "urgencies": Scale.choices, "form": form, "can_configure": can_configure},
+        status=status,
+    )
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Pages of mail into the service desk: what came in, and the parked mail a person decides
 (open it as an incident for someone, or drop it). Thin: incidents.mailbox.services writes."""
+
 from __future__ import annotations
 
 from django import forms
@@ -20,18 +21,35 @@ from mof.pagination import paginate, parse_positive_int
 
 PAGE_SIZE = 50
 EXPORT_COLUMNS = csv_io.columns(
-    ("Received", "received_at"), ("From", "from_address"), ("Name", "from_name"), ("Subject", "subject"),
-    ("Outcome", "get_outcome_display"), ("Reason", "reason"), ("Incident", "incident.reference"),
-    ("Attachments", lambda m: "; ".join(m.attachment_names)), ("Decided by", "decided_by.username"),
+    ("Received", "received_at"),
+    ("From", "from_address"),
+    ("Name", "from_name"),
+    ("Subject", "subject"),
+    ("Outcome", "get_outcome_display"),
+    ("Reason", "reason"),
+    ("Incident", "incident.reference"),
+    ("Attachments", lambda m: "; ".join(m.attachment_names)),
+    ("Decided by", "decided_by.username"),
 )
 
 
 class CallerForm(forms.Form):
-    caller = forms.CharField(max_length=254, label="Caller", widget=forms.TextInput(attrs={"placeholder": "user name or e-mail", "autocomplete": "off"}))
+    caller = forms.CharField(
+        max_length=254,
+        label="Caller",
+        widget=forms.TextInput(attrs={"placeholder": "user name or e-mail", "autocomplete": "off"}),
+    )
 
     def clean_caller(self):
         value = self.cleaned_data["caller"].strip()
-        people = list(User.objects.filter(Q(username__iexact=value) | Q(email__iexact=value), is_active=True, is_system=False, is_service_account=False)[:2])
+        people = list(
+            User.objects.filter(
+                Q(username__iexact=value) | Q(email__iexact=value),
+                is_active=True,
+                is_system=False,
+                is_service_account=False,
+            )[:2]
+        )
         if not people:
             raise forms.ValidationError("No active person has this user name or e-mail address.")
         if len(people) > 1:
@@ -47,13 +65,21 @@ def _require(user, action="inbound_mail.view"):
 def _context(request, failed=None):
     outcome = request.GET.get("outcome", InboundOutcome.PARKED)
     error = None
-    qs = InboundMessage.objects.select_related("incident", "sender", "decided_by").defer("raw").order_by("-received_at", "-id")
+    qs = (
+        InboundMessage.objects.select_related("incident", "sender", "decided_by")
+        .defer("raw")
+        .order_by("-received_at", "-id")
+    )
     if outcome in InboundOutcome.values:
         qs = qs.filter(outcome=outcome)
     elif outcome:
         error = f"No such outcome: choose one of {', '.join(InboundOutcome.values)}."
     return {
-        "qs": qs, "error": error, "outcome": outcome, "outcomes": InboundOutcome.choices, "failed": failed,
+        "qs": qs,
+        "error": error,
+        "outcome": outcome,
+        "outcomes": InboundOutcome.choices,
+        "failed": failed,
         "can_decide": policy.can(request.user, "inbound_mail.decide"),
     }
 
@@ -62,20 +88,27 @@ def _context(request, failed=None):
 def inbound_mail(request):
     _require(request.user)
     context = _context(request)
-    if csv_io.export_requested(request) and context["error"] is None:  # a refused filter is shown, never exported as no filter
+    if (
+        csv_io.export_requested(request) and context["error"] is None
+    ):  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(context["qs"], EXPORT_COLUMNS, filename="inbound-mail")
     return _render(request, context, status=400 if context["error"] else 200)
 
 
 def _render(request, context, status=200):
     qs = context.pop("qs")
-    page = paginate(qs.none() if context["error"] else qs, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
+    page = paginate(
+        qs.none() if context["error"] else qs, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE
+    )
     failed = context.get("failed")
     for message in page.items:
         if failed is not None and failed[0] == message.pk:
             message.form = failed[1]
         else:
-            message.form = CallerForm(initial={"caller": message.sender.username if message.sender else message.from_address}, auto_id=f"id_%s_{message.pk}")
+            message.form = CallerForm(
+                initial={"caller": message.sender.username if message.sender else message.from_address},
+                auto_id=f"id_%s_{message.pk}",
+            )
     context["page"] = page
     return render(request, "incidents/inbound_mail.html", context, status=status)
 
@@ -95,9 +128,13 @@ def inbound_mail_open(request, pk):
     form = CallerForm(request.POST, auto_id=f"id_%s_{message.pk}")
     status = 400
     if form.is_valid():
-        incident, status = attempt(form, lambda: services.parked_open(actor=request.user, message=message, caller=form.cleaned_data["caller"]))
+        incident, status = attempt(
+            form, lambda: services.parked_open(actor=request.user, message=message, caller=form.cleaned_data["caller"])
+        )
         if incident is not None:
-            messages.success(request, f"{incident.reference} opened for {incident.caller} from the mail “{message.subject}”.")
+            messages.success(
+                request, f"{incident.reference} opened for {incident.caller} from the mail “{message.subject}”."
+            )
             return redirect(incident.get_absolute_url())
     return _render(request, _context(request, failed=(message.pk, form)), status=status)
 

@@ -1,5 +1,6 @@
 """Outbound webhooks in the admin: read-only. Subscriptions are managed on their pages
 (the secret is shown once there) and through the API; the log is never edited."""
+
 from django.contrib import admin
 
 from integrations.models import DeliveryAttempt, OutboxEvent, WebhookDelivery, WebhookSubscription
@@ -20,7 +21,18 @@ class WebhookSubscriptionAdmin(WebhookReadOnlyAdmin):
     list_select_related = ["owner"]
     search_fields = ["name", "url"]
     exclude = ["secret"]
-    readonly_fields = ["name", "url", "event_types", "owner", "status", "consecutive_failures", "disabled_reason", "disabled_at", "secret_rotated_at", "created_at"]
+    readonly_fields = [
+        "name",
+        "url",
+        "event_types",
+        "owner",
+        "status",
+        "consecutive_failures",
+        "disabled_reason",
+        "disabled_at",
+        "secret_rotated_at",
+        "created_at",
+    ]
 
 
 class DeliveryAttemptInline(ReadOnlyInline):
@@ -33,7 +45,18 @@ class WebhookDeliveryAdmin(WebhookReadOnlyAdmin):
     list_display = ["id", "subscription", "event", "status", "attempts", "response_status", "created_at"]
     list_filter = ["status"]
     list_select_related = ["subscription", "event"]
-    readonly_fields = ["subscription", "event", "status", "manual", "attempts", "next_attempt_at", "last_attempt_at", "response_status", "delivered_at", "created_at"]
+    readonly_fields = [
+        "subscription",
+        "event",
+        "status",
+        "manual",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "response_status",
+        "delivered_at",
+        "created_at",
+    ]
     inlines = [DeliveryAttemptInline]
 
 

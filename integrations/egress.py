@@ -9,6 +9,7 @@ MOF_WEBHOOK_ALLOWED_NETWORKS is a comma-separated list of CIDRs (`10.20.0.0/16`,
 `127.0.0.0/8`, `fd00::/8`) and host names (`bridge`, `hooks.corp.example`): an address
 inside a listed network, or a URL whose host is a listed name (whatever it resolves to),
 is allowed although it is internal. Default: empty (public addresses only)."""
+
 from __future__ import annotations
 
 import http.client
@@ -59,8 +60,14 @@ def _parse_allowed(entries: tuple) -> tuple[tuple, frozenset]:
         except ValueError:
             pass
         labels = entry.split(".")
-        if "/" in entry or labels[-1].isdigit() or not all(label and all(c.isalnum() or c == "-" for c in label) for label in labels):
-            raise ImproperlyConfigured(f"MOF_WEBHOOK_ALLOWED_NETWORKS: {entry!r} is neither a CIDR (10.0.0.0/8) nor a host name.")
+        if (
+            "/" in entry
+            or labels[-1].isdigit()
+            or not all(label and all(c.isalnum() or c == "-" for c in label) for label in labels)
+        ):
+            raise ImproperlyConfigured(
+                f"MOF_WEBHOOK_ALLOWED_NETWORKS: {entry!r} is neither a CIDR (10.0.0.0/8) nor a host name."
+            )
         names.add(entry)
     return tuple(networks), frozenset(names)
 
@@ -236,7 +243,9 @@ class PinnedHTTPSConnection(_Pinned, http.client.HTTPSConnection):
 
 def connection(target: Target, *, timeout: float):
     if target.scheme == "https":
-        return PinnedHTTPSConnection(target.host, target.port, timeout=timeout, addresses=target.addresses, context=ssl.create_default_context())
+        return PinnedHTTPSConnection(
+            target.host, target.port, timeout=timeout, addresses=target.addresses, context=ssl.create_default_context()
+        )
     return PinnedHTTPConnection(target.host, target.port, timeout=timeout, addresses=target.addresses)
 
 

@@ -1,4 +1,5 @@
 """Outbound webhooks: the transactional outbox, subscriptions and the delivery log."""
+
 import uuid
 
 from django.conf import settings
@@ -25,13 +26,17 @@ class OutboxEvent(models.Model):
     subject_label = models.CharField(max_length=100, blank=True)
     subject_id = models.CharField(max_length=40, blank=True)
     # A test ping goes to this one subscription only; other events fan out by type.
-    subscription = models.ForeignKey("WebhookSubscription", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(
+        "WebhookSubscription", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     occurred_at = models.DateTimeField(default=timezone.now)
     relayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["occurred_at"]
-        indexes = [models.Index(fields=["occurred_at"], name="outbox_unrelayed_idx", condition=Q(relayed_at__isnull=True))]
+        indexes = [
+            models.Index(fields=["occurred_at"], name="outbox_unrelayed_idx", condition=Q(relayed_at__isnull=True))
+        ]
 
     def __str__(self):
         return f"{self.event_type} {self.id}"
@@ -47,7 +52,9 @@ class WebhookSubscription(WebhookSubscriptionWorkflow, ConcurrentTransitionMixin
     secret = models.CharField(max_length=100, editable=False)
     secret_rotated_at = models.DateTimeField(default=timezone.now, editable=False)
     owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="webhook_subscriptions")
-    status = FSMField(max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE, protected=True)
+    status = FSMField(
+        max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE, protected=True
+    )
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     disabled_reason = models.TextField(blank=True, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -80,10 +87,14 @@ class WebhookDelivery(models.Model):
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    manual = models.BooleanField(default=False, help_text="A test ping: sent even to a disabled subscription, never counted against it.")
+    manual = models.BooleanField(
+        default=False, help_text="A test ping: sent even to a disabled subscription, never counted against it."
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker is sending it; the claim lapses if it dies.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is sending it; the claim lapses if it dies."
+    )
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -92,7 +103,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "webhook deliveries"
-        constraints = [models.UniqueConstraint(fields=["subscription", "event"], name="one_delivery_per_subscription_and_event")]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event"], name="one_delivery_per_subscription_and_event")
+        ]
         indexes = [
             models.Index(fields=["next_attempt_at"], name="webhook_delivery_due_idx", condition=Q(status="pending")),
             models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_sub_idx"),

@@ -17,6 +17,7 @@ The JSON body every subscriber receives (stable; documented in README.md):
       "data": {...event-specific fields...}
     }
 """
+
 from __future__ import annotations
 
 import json
@@ -103,7 +104,13 @@ def _wanted_event_types() -> frozenset:
     from integrations.choices import SubscriptionStatus
     from integrations.models import WebhookSubscription
 
-    return frozenset(t for types in WebhookSubscription.objects.filter(status=SubscriptionStatus.ACTIVE).values_list("event_types", flat=True) for t in types or ())
+    return frozenset(
+        t
+        for types in WebhookSubscription.objects.filter(status=SubscriptionStatus.ACTIVE).values_list(
+            "event_types", flat=True
+        )
+        for t in types or ()
+    )
 
 
 # What the active subscriptions want, asked on every filing, changed when a subscription is:
@@ -149,7 +156,11 @@ def relay_all(*, batch: int = RELAY_CHUNK, batches: int = 50) -> int:
 
     total = 0
     for _ in range(batches):
-        ids = list(OutboxEvent.objects.filter(relayed_at__isnull=True).order_by("occurred_at").values_list("pk", flat=True)[:batch])
+        ids = list(
+            OutboxEvent.objects.filter(relayed_at__isnull=True)
+            .order_by("occurred_at")
+            .values_list("pk", flat=True)[:batch]
+        )
         done = 0
         for event_id in ids:
             if relay(event_id) is not None:
@@ -181,7 +192,13 @@ def relay(event_id) -> list | None:
             active = WebhookSubscription.objects.filter(status=SubscriptionStatus.ACTIVE)
             targets = [s for s in active if s.wants(event.event_type)]
         deliveries = [
-            WebhookDelivery(subscription=s, event=event, manual=event.subscription_id is not None, next_attempt_at=now, created_at=now)
+            WebhookDelivery(
+                subscription=s,
+                event=event,
+                manual=event.subscription_id is not None,
+                next_attempt_at=now,
+                created_at=now,
+            )
             for s in targets
         ]
         WebhookDelivery.objects.bulk_create(deliveries)

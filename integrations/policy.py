@@ -1,5 +1,6 @@
 """Who may manage outbound webhooks: managers (they hand the portal's events to other
 tools); the portal itself may disable a subscription that keeps failing."""
+
 from mof import policy
 from mof.policy import any_of, is_manager, is_system
 

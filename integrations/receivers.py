@@ -2,6 +2,7 @@
 those apps knowing of webhooks: the one transition door's `transitioned` signal, creation
 (post_save), the SLA sweep's `clock_notifications_recorded` and the major incident
 declaration's `major_incident_declared` (both sent inside those apps' transactions)."""
+
 from django.apps import apps
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -73,8 +74,12 @@ def alert_opened(sender, instance, created, raw=False, **kwargs):
         publish(
             EventType.MONITORING_ALERT_OPENED,
             {
-                "key": instance.key, "source": instance.source, "severity": instance.severity,
-                "message": instance.message[:500], "ci_id": instance.ci_id, "service_id": instance.service_id,
+                "key": instance.key,
+                "source": instance.source,
+                "severity": instance.severity,
+                "message": instance.message[:500],
+                "ci_id": instance.ci_id,
+                "service_id": instance.service_id,
                 "incident_id": instance.incident_id,
             },
             subject=instance,
@@ -104,7 +109,8 @@ def sla_notifications_to_outbox(sender, ids, **kwargs):
     if not wanted:
         return
     notifications = [
-        n for n in sender.objects.filter(pk__in=ids).select_related("clock__version__sla")
+        n
+        for n in sender.objects.filter(pk__in=ids).select_related("clock__version__sla")
         if (EventType.SLA_BREACHED if n.threshold >= 100 else EventType.SLA_WARNING) in wanted
     ]
     incident_ids = {n.clock.ticket_id for n in notifications if n.clock.ticket_type == "incidents.incident"}
@@ -129,7 +135,11 @@ def sla_notifications_to_outbox(sender, ids, **kwargs):
 
 def connect():
     """Creation hooks on models that may not be installed (monitoring alerts arrive with operations)."""
-    hooks = [("incidents", "Incident", incident_created), ("incidents", "Problem", problem_created), ("operations", "MonitoringAlert", alert_opened)]
+    hooks = [
+        ("incidents", "Incident", incident_created),
+        ("incidents", "Problem", problem_created),
+        ("operations", "MonitoringAlert", alert_opened),
+    ]
     for app_label, model_name, handler in hooks:
         try:
             model = apps.get_model(app_label, model_name)

@@ -1,4 +1,5 @@
 """Reads of outbound webhooks: only managers see subscriptions and their delivery log."""
+
 from integrations.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from mof import policy
 

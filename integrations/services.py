@@ -1,6 +1,7 @@
 """Writes of outbound webhooks: subscriptions (validated URL and event types, a secret shown
 once), test pings, hand replays, and the delivery of one attempt with its log, its retry
 schedule and the disabling of a subscription that keeps failing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,7 +47,13 @@ SUBSCRIPTION_FIELDS = ("name", "url", "event_types")
 
 
 def setting(name: str) -> int:
-    defaults = {"TIMEOUT_SECONDS": 5, "MAX_ATTEMPTS": 6, "BACKOFF_SECONDS": 30, "DISABLE_AFTER": 5, "RETENTION_DAYS": 30}
+    defaults = {
+        "TIMEOUT_SECONDS": 5,
+        "MAX_ATTEMPTS": 6,
+        "BACKOFF_SECONDS": 30,
+        "DISABLE_AFTER": 5,
+        "RETENTION_DAYS": 30,
+    }
     return int(getattr(settings, f"MOF_WEBHOOK_{name}", defaults[name]))
 
 
@@ -66,7 +73,11 @@ def validate_url(url) -> str:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         raise ValidationError({"url": "Enter a valid URL, e.g. https://tools.example.com/hooks/mof."}) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValidationError({"url": f"Only http and https URLs can receive webhooks (not {parts.scheme or 'a URL without a scheme'!r})."})
+        raise ValidationError(
+            {
+                "url": f"Only http and https URLs can receive webhooks (not {parts.scheme or 'a URL without a scheme'!r})."
+            }
+        )
     try:
         parts.port
     except ValueError:
@@ -78,7 +89,9 @@ def validate_url(url) -> str:
     try:
         egress.check_subscription_url(url)
     except egress.Refused as exc:
-        raise ValidationError({"url": f"{exc} Ask an administrator to add it to MOF_WEBHOOK_ALLOWED_NETWORKS if it is meant."}) from None
+        raise ValidationError(
+            {"url": f"{exc} Ask an administrator to add it to MOF_WEBHOOK_ALLOWED_NETWORKS if it is meant."}
+        ) from None
     return url
 
 
@@ -254,7 +267,9 @@ def backoff_seconds(attempt: int) -> int:
 
 def _claim(delivery_id, *, replay: bool, now) -> bool:
     lease = now + timedelta(seconds=setting("TIMEOUT_SECONDS") + 60)
-    free = WebhookDelivery.objects.filter(pk=delivery_id).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    free = WebhookDelivery.objects.filter(pk=delivery_id).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
     if not replay:
         free = free.filter(status=DeliveryStatus.PENDING)
     return bool(free.update(claimed_until=lease))
@@ -278,19 +293,33 @@ def attempt_delivery(delivery_id, *, replay: bool = False, actor_id=None) -> int
     number = delivery.attempts + 1
     timestamp = int(time.time())
     body = body_bytes(delivery.event)
-    reply = post(subscription.url, body, headers_for(delivery, body, timestamp=timestamp, attempt=number), timeout=setting("TIMEOUT_SECONDS"))
+    reply = post(
+        subscription.url,
+        body,
+        headers_for(delivery, body, timestamp=timestamp, attempt=number),
+        timeout=setting("TIMEOUT_SECONDS"),
+    )
 
     retry_in = None
     with transaction.atomic():
         DeliveryAttempt.objects.create(
-            delivery=delivery, number=number, replay=replay, requested_by_id=actor_id, started_at=now,
-            duration_ms=reply.duration_ms, succeeded=reply.ok, response_status=reply.status,
-            response_excerpt=reply.excerpt, error=reply.error if not reply.ok else "",
+            delivery=delivery,
+            number=number,
+            replay=replay,
+            requested_by_id=actor_id,
+            started_at=now,
+            duration_ms=reply.duration_ms,
+            succeeded=reply.ok,
+            response_status=reply.status,
+            response_excerpt=reply.excerpt,
+            error=reply.error if not reply.ok else "",
         )
         update = {"attempts": number, "last_attempt_at": now, "response_status": reply.status, "claimed_until": None}
         if reply.ok:
             update.update(status=DeliveryStatus.DELIVERED, delivered_at=timezone.now(), next_attempt_at=None)
-            WebhookSubscription.objects.filter(pk=subscription.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+            WebhookSubscription.objects.filter(pk=subscription.pk, consecutive_failures__gt=0).update(
+                consecutive_failures=0
+            )
         elif by_hand:
             # A hand attempt that fails ends a delivery that had ended; automatic retries still pending go on.
             if delivery.status != DeliveryStatus.PENDING or delivery.manual:
@@ -309,15 +338,26 @@ def _count_failed_delivery(subscription: WebhookSubscription, reply: Response) -
     """A delivery gave up: one more consecutive failure; at the limit the portal disables
     the subscription and tells its owner (after commit)."""
     with audit.acting_as(system_user(), via="task:integrations.deliver"):
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-    failures, status = WebhookSubscription.objects.filter(pk=subscription.pk).values_list("consecutive_failures", "status").get()
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1
+        )
+    failures, status = (
+        WebhookSubscription.objects.filter(pk=subscription.pk).values_list("consecutive_failures", "status").get()
+    )
     limit = setting("DISABLE_AFTER")
     if status != SubscriptionStatus.ACTIVE or failures < limit:
         return
     last = f"HTTP {reply.status}" if reply.status else (reply.error or "no answer")
     reason = f"Disabled by the portal after {failures} consecutive failed deliveries (last: {last[:200]})."
     try:
-        perform_transition(model=WebhookSubscription, pk=subscription.pk, name="disable", actor=system_user(), data={"reason": reason}, notify=False)
+        perform_transition(
+            model=WebhookSubscription,
+            pk=subscription.pk,
+            name="disable",
+            actor=system_user(),
+            data={"reason": reason},
+            notify=False,
+        )
     except (TransitionNotAllowed, ConcurrentTransition):
         return  # someone disabled it meanwhile
     disabled_notice_mail(WebhookSubscription.objects.select_related("owner").get(pk=subscription.pk))
@@ -329,8 +369,11 @@ def disabled_notice_mail(subscription: WebhookSubscription) -> list:
     from mof import notifications
 
     return notifications.write_from_template(
-        [subscription.owner], "integrations/subscription_disabled", {"subscription": subscription},
-        subject=f"Webhook subscription disabled: {subscription.name}", about=subscription,
+        [subscription.owner],
+        "integrations/subscription_disabled",
+        {"subscription": subscription},
+        subject=f"Webhook subscription disabled: {subscription.name}",
+        about=subscription,
         kind="integrations.subscription_disabled",
     )
 
@@ -345,7 +388,11 @@ def relay_stragglers(*, now=None, batch: int = 500) -> dict:
 
     now = now or timezone.now()
     grace = now - timedelta(seconds=30)  # the after-commit path normally takes it first
-    events = list(OutboxEvent.objects.filter(relayed_at__isnull=True, occurred_at__lte=grace).order_by("occurred_at").values_list("pk", flat=True)[:batch])
+    events = list(
+        OutboxEvent.objects.filter(relayed_at__isnull=True, occurred_at__lte=grace)
+        .order_by("occurred_at")
+        .values_list("pk", flat=True)[:batch]
+    )
     for event_id in events:
         outbox.relay(event_id)
     overdue = list(

@@ -1,4 +1,5 @@
 """Celery tasks of outbound webhooks: thin, take ids, idempotent."""
+
 from celery import shared_task
 
 from mof import audit
@@ -63,7 +64,13 @@ def deliver(delivery_id: str, replay: bool = False, actor_id=None) -> int | None
     return retry_in
 
 
-@shared_task(name="integrations.send_disabled_notice", acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name="integrations.send_disabled_notice",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def send_disabled_notice(subscription_id: int) -> int:
     """Kept for messages queued before the notification outbox: the notice is now stored in the
     disabling transaction (integrations.services.disabled_notice_mail). Writes it to the outbox."""

@@ -1,5 +1,6 @@
 """Pages of outbound webhooks (managers): subscriptions, their secret shown once, test
 pings, the delivery log with its filters and hand replays."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -51,13 +52,25 @@ def _event_object_number(event):
 
 # The secret is never exported: it is shown once, when made.
 SUBSCRIPTION_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("URL", "url"), ("Events", "event_types"), ("Status", "get_status_display"),
-    ("Disabled because", "disabled_reason"), ("Failed in a row", "consecutive_failures"), ("Owner", "owner.username"),
+    ("Name", "name"),
+    ("URL", "url"),
+    ("Events", "event_types"),
+    ("Status", "get_status_display"),
+    ("Disabled because", "disabled_reason"),
+    ("Failed in a row", "consecutive_failures"),
+    ("Owner", "owner.username"),
 )
 DELIVERY_EXPORT_COLUMNS = csv_io.columns(
-    ("Created", "created_at"), ("Event", "event.event_type"), ("Object", lambda d: _event_object_number(d.event)),
-    ("Subscription", "subscription.name"), ("Status", "get_status_display"), ("Ping", "manual"), ("Attempts", "attempts"),
-    ("Last answer", _last_answer), ("Next attempt", "next_attempt_at"), ("Delivered", "delivered_at"),
+    ("Created", "created_at"),
+    ("Event", "event.event_type"),
+    ("Object", lambda d: _event_object_number(d.event)),
+    ("Subscription", "subscription.name"),
+    ("Status", "get_status_display"),
+    ("Ping", "manual"),
+    ("Attempts", "attempts"),
+    ("Last answer", _last_answer),
+    ("Next attempt", "next_attempt_at"),
+    ("Delivered", "delivered_at"),
 )
 
 
@@ -65,14 +78,24 @@ DELIVERY_EXPORT_COLUMNS = csv_io.columns(
 def subscription_list(request):
     _require(request.user, "webhook.view")
     if csv_io.export_requested(request):  # every subscription, not only the 500 the page shows
-        return csv_io.export_csv(selectors.subscription_list(user=request.user).order_by("name", "id"), SUBSCRIPTION_EXPORT_COLUMNS, filename="webhook-subscriptions")
+        return csv_io.export_csv(
+            selectors.subscription_list(user=request.user).order_by("name", "id"),
+            SUBSCRIPTION_EXPORT_COLUMNS,
+            filename="webhook-subscriptions",
+        )
     subscriptions = list(selectors.subscription_list(user=request.user).order_by("name", "id")[:500])
-    return render(request, "integrations/subscription_list.html", {"subscriptions": subscriptions, "can_add": policy.can(request.user, "webhook.add")})
+    return render(
+        request,
+        "integrations/subscription_list.html",
+        {"subscriptions": subscriptions, "can_add": policy.can(request.user, "webhook.add")},
+    )
 
 
 def _secret_page(request, subscription, secret, *, created: bool):
     """The secret, this once: rendered in the response, never stored in a message or a URL."""
-    return render(request, "integrations/secret.html", {"subscription": subscription, "secret": secret, "created": created})
+    return render(
+        request, "integrations/secret.html", {"subscription": subscription, "secret": secret, "created": created}
+    )
 
 
 @login_required
@@ -80,7 +103,9 @@ def subscription_create(request):
     _require(request.user, "webhook.add")
     form = SubscriptionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        subscription, status = attempt(form, lambda: services.subscription_create(actor=request.user, **form.service_fields()))
+        subscription, status = attempt(
+            form, lambda: services.subscription_create(actor=request.user, **form.service_fields())
+        )
         if subscription is not None:
             return _secret_page(request, subscription, subscription.secret, created=True)
     status = 400 if request.method == "POST" else 200
@@ -94,12 +119,19 @@ def subscription_edit(request, pk):
     initial = {"name": subscription.name, "url": subscription.url, "event_types": subscription.event_types}
     form = SubscriptionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        saved, status = attempt(form, lambda: services.subscription_update(actor=request.user, subscription=subscription, **form.service_fields()))
+        saved, status = attempt(
+            form,
+            lambda: services.subscription_update(
+                actor=request.user, subscription=subscription, **form.service_fields()
+            ),
+        )
         if saved is not None:
             messages.success(request, f"Webhook subscription {saved} saved.")
             return redirect(saved)
     status = 400 if request.method == "POST" else 200
-    return render(request, "integrations/subscription_form.html", {"form": form, "subscription": subscription}, status=status)
+    return render(
+        request, "integrations/subscription_form.html", {"form": form, "subscription": subscription}, status=status
+    )
 
 
 def _detail_context(request, subscription, panel=None):
@@ -125,7 +157,12 @@ def subscription_detail(request, pk):
 @login_required
 def subscription_transition(request, pk, name):
     return transition_view(
-        request, model=WebhookSubscription, pk=pk, name=name, get_object=_subscription_get, url_name="webhook_transition",
+        request,
+        model=WebhookSubscription,
+        pk=pk,
+        name=name,
+        get_object=_subscription_get,
+        url_name="webhook_transition",
         render_page=lambda request, obj, panel, status: render(
             request, "integrations/subscription_detail.html", _detail_context(request, obj, panel), status=status
         ),
@@ -163,7 +200,12 @@ def delivery_list(request):
         page=parse_positive_int(request.GET.get("page"), 1),
         page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE),
     )
-    return render(request, "integrations/delivery_list.html", {"filterset": filterset, "page": page}, status=400 if refused_export else 200)
+    return render(
+        request,
+        "integrations/delivery_list.html",
+        {"filterset": filterset, "page": page},
+        status=400 if refused_export else 200,
+    )
 
 
 @login_required

@@ -1,4 +1,5 @@
 """Pages of Security administration, under /operating/security/."""
+
 from django.urls import path
 
 from mof import views_accounts as v

@@ -1,6 +1,7 @@
 """The admin: a maintenance tool that passes the same doors as pages and API.
 State is read-only here; transitions go through mof.transitions; the audit trail
 can be read, never changed; who may do what is asked of mof.policy."""
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
@@ -71,7 +72,9 @@ class PolicyAdmin(KeepsHistoryAdmin, admin.ModelAdmin):
 def error_messages(exc: ValidationError) -> list[str]:
     """A service's ValidationError as lines for an admin message."""
     if hasattr(exc, "error_dict"):
-        return [f"{field}: {m}" if field != "__all__" else m for field, errors in exc.message_dict.items() for m in errors]
+        return [
+            f"{field}: {m}" if field != "__all__" else m for field, errors in exc.message_dict.items() for m in errors
+        ]
     return list(exc.messages)
 
 
@@ -125,7 +128,9 @@ class UserAdmin(KeepsHistoryAdmin, DjangoUserAdmin):
     def has_module_permission(self, request):
         return policy.can(request.user, "user.provision")
 
-    has_view_permission = has_add_permission = lambda self, request, obj=None: policy.can(request.user, "user.provision")
+    has_view_permission = has_add_permission = lambda self, request, obj=None: policy.can(
+        request.user, "user.provision"
+    )
     has_change_permission = has_delete_permission = has_view_permission
 
 
@@ -202,7 +207,12 @@ class CIRelationshipAdmin(PolicyAdmin):
         return policy.can(request.user, "ci.add")
 
     def has_change_permission(self, request, obj=None):
-        return obj is None and policy.can(request.user, "ci.add") or obj is not None and policy.can(request.user, "relationship.add", obj)
+        return (
+            obj is None
+            and policy.can(request.user, "ci.add")
+            or obj is not None
+            and policy.can(request.user, "relationship.add", obj)
+        )
 
     has_delete_permission = has_change_permission
 
@@ -263,7 +273,16 @@ class AttachmentAdmin(ReadOnlyAdmin):
     the ticket's page, with its visibility rules)."""
 
     view_action = "audit.view_security"
-    list_display = ["uploaded_at", "name", "ticket_type", "ticket_id", "size", "content_type", "internal", "uploaded_by"]
+    list_display = [
+        "uploaded_at",
+        "name",
+        "ticket_type",
+        "ticket_id",
+        "size",
+        "content_type",
+        "internal",
+        "uploaded_by",
+    ]
     list_filter = ["ticket_type", "internal", "content_type"]
     search_fields = ["name", "sha256"]
     raw_id_fields = ["uploaded_by"]
@@ -326,7 +345,16 @@ def clear_selected(modeladmin, request, queryset):
 @admin.register(LoginLockout)
 class LoginLockoutAdmin(ReadOnlyAdmin):
     view_action = "lockout.view"
-    list_display = ["kind", "key", "address", "failures", "last_failure_at", "locked_until", "times_locked", "last_success_at"]
+    list_display = [
+        "kind",
+        "key",
+        "address",
+        "failures",
+        "last_failure_at",
+        "locked_until",
+        "times_locked",
+        "last_success_at",
+    ]
     list_filter = ["kind"]
     search_fields = ["key", "address"]
     actions = [clear_selected]

@@ -17,6 +17,7 @@ the API and inbound mail) and what a person may see (`visible_attachments`, `att
   entry on the ticket's own history are written in one transaction; a file written before a
   refusal or a failure is removed again.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -55,7 +56,9 @@ class TicketKind:
 KINDS: dict[str, TicketKind] = {
     "incidents.incident": TicketKind("incident.view", "incident.attach", ("closed", "cancelled"), "incident"),
     "incidents.problem": TicketKind("problem.view", "problem.attach", ("closed", "closed_no_fix"), "problem"),
-    "changes.requestforchange": TicketKind("change.view", "change.attach", ("closed", "cancelled", "rejected"), "change"),
+    "changes.requestforchange": TicketKind(
+        "change.view", "change.attach", ("closed", "cancelled", "rejected"), "change"
+    ),
 }
 
 
@@ -131,7 +134,9 @@ ACTIVE_EXTENSIONS = frozenset(
 TEXT_EXTENSIONS = frozenset("txt text log csv tsv json md ini cfg conf yaml yml out err trace".split())
 # Names that promise a type filetype knows: that type, or refused.
 _EXTENSION_TYPES = {t.extension.lower(): t.mime for t in filetype.types} | {
-    "jpeg": "image/jpeg", "jpe": "image/jpeg", "tiff": "image/tiff",
+    "jpeg": "image/jpeg",
+    "jpe": "image/jpeg",
+    "tiff": "image/tiff",
 }
 
 
@@ -150,10 +155,14 @@ def _looks_like_text(head: bytes) -> str | None:
     (binary) for the first bytes of a file."""
     if not head:
         return "text/plain"
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if head.startswith(bom):
             try:
-                text = codecs.getincrementaldecoder(encoding)().decode(head[len(bom):], final=False)
+                text = codecs.getincrementaldecoder(encoding)().decode(head[len(bom) :], final=False)
             except UnicodeDecodeError:
                 return None
             if any(ord(c) in _TEXT_CONTROLS or c == "\x00" for c in text):
@@ -179,7 +188,9 @@ def clean_name(raw: str | None) -> str:
     """The uploader's file name without folders or control characters, at most 255 characters
     (the extension kept); 'attachment' when nothing is left."""
     name = posixpath.basename(str(raw or "").replace("\\", "/"))
-    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C").strip().strip(".")
+    name = (
+        "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C").strip().strip(".")
+    )
     if len(name) > NAME_MAX:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: NAME_MAX - len(ext) - 1] + "." + ext) if dot and len(ext) < 20 else name[:NAME_MAX]
@@ -253,7 +264,9 @@ def attach_file(ticket, uploaded_file, *, by, internal=False, note=None) -> Atta
     if internal:
         policy.require(by, "attachment.internal", ticket)
     if getattr(ticket, "status", None) in kind.closed:
-        raise ValidationError({"file": f"This {kind.noun} is {ticket.get_status_display().lower()}: nothing more can be attached to it."})
+        raise ValidationError(
+            {"file": f"This {kind.noun} is {ticket.get_status_display().lower()}: nothing more can be attached to it."}
+        )
     f = _as_file(uploaded_file)
     name = clean_name(getattr(uploaded_file, "name", None) or f.name)
     size = f.size
@@ -261,18 +274,31 @@ def attach_file(ticket, uploaded_file, *, by, internal=False, note=None) -> Atta
     if not size:
         raise ValidationError({"file": "The file is empty."})
     if size > limit:
-        raise ValidationError({"file": f"The file is {filesizeformat(size)}; at most {filesizeformat(limit)} may be attached."})
+        raise ValidationError(
+            {"file": f"The file is {filesizeformat(size)}; at most {filesizeformat(limit)} may be attached."}
+        )
     content_type = detect_type(_read_head(f))
     if content_type not in allowed_types():
-        raise ValidationError({"file": f"Files of type {content_type} are not accepted (by content, whatever the name). Accepted: images, PDF, text and logs, office documents, zip."})
+        raise ValidationError(
+            {
+                "file": f"Files of type {content_type} are not accepted (by content, whatever the name). Accepted: images, PDF, text and logs, office documents, zip."
+            }
+        )
     check_name(name, content_type)
     sha256 = _sha256(f)
 
     ticket_type = ContentType.objects.get_for_model(ticket)
     attachment = Attachment(
-        ticket_type=ticket_type, ticket_id=ticket.pk, name=name, size=size, content_type=content_type, sha256=sha256,
-        internal=bool(internal), uploaded_by=by,
-        note_type=ContentType.objects.get_for_model(note) if note is not None else None, note_id=note.pk if note is not None else None,
+        ticket_type=ticket_type,
+        ticket_id=ticket.pk,
+        name=name,
+        size=size,
+        content_type=content_type,
+        sha256=sha256,
+        internal=bool(internal),
+        uploaded_by=by,
+        note_type=ContentType.objects.get_for_model(note) if note is not None else None,
+        note_id=note.pk if note is not None else None,
     )
     stored = None
     try:
@@ -287,8 +313,15 @@ def attach_file(ticket, uploaded_file, *, by, internal=False, note=None) -> Atta
             attachment.save()
             key = "internal_attachment" if attachment.internal else "attachment"
             audit.record_related(
-                ticket, {key: [None, f"{name} ({filesizeformat(size)}, {content_type})"]},
-                detail={"attachment": attachment.pk, "sha256": sha256, "size": size, "content_type": content_type, "internal": attachment.internal},
+                ticket,
+                {key: [None, f"{name} ({filesizeformat(size)}, {content_type})"]},
+                detail={
+                    "attachment": attachment.pk,
+                    "sha256": sha256,
+                    "size": size,
+                    "content_type": content_type,
+                    "internal": attachment.internal,
+                },
             )
     except BaseException:
         if stored:

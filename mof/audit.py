@@ -9,6 +9,7 @@ delete signals, which Django sends per object whenever a receiver exists.
 Who did it comes from a context variable set by the service layer (`acting_as`),
 the web middleware (admin and pages) and Celery tasks.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -40,9 +41,7 @@ class AuditContext:
     extra: dict = field(default_factory=dict)
 
 
-_context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
-    "mof_audit_context", default=AuditContext()
-)
+_context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("mof_audit_context", default=AuditContext())
 
 
 def current() -> AuditContext:
@@ -90,9 +89,11 @@ class AuditActorMiddleware:
 def _json(value):
     if isinstance(value, FieldFile):  # a stored file: its path in the storage
         return value.name or None
-    return DjangoJSONEncoder().default(value) if not isinstance(
-        value, (str, int, float, bool, type(None), list, dict)
-    ) else value
+    return (
+        DjangoJSONEncoder().default(value)
+        if not isinstance(value, (str, int, float, bool, type(None), list, dict))
+        else value
+    )
 
 
 @functools.cache
@@ -158,7 +159,11 @@ def _write(entries):
 
 def record_create(instance, values: dict | None = None):
     """`values`: the instance's snapshot, if the caller has just taken it."""
-    changes = {k: [None, v] for k, v in (snapshot(instance) if values is None else values).items() if v not in (None, "", [], {})}
+    changes = {
+        k: [None, v]
+        for k, v in (snapshot(instance) if values is None else values).items()
+        if v not in (None, "", [], {})
+    }
     _write([_entry(type(instance), instance.pk, instance, "create", changes)])
 
 
@@ -279,7 +284,14 @@ class AuditedQuerySet(models.QuerySet):
                     changes = {a: [_json(old[a]), _json(row[a])] for a in attnames if old[a] != row[a]}
                     if changes:
                         entries.append(
-                            _entry(self.model, row["pk"], f"{self.model._meta.verbose_name} {row['pk']}", "update", changes, detail={"bulk": "update"})
+                            _entry(
+                                self.model,
+                                row["pk"],
+                                f"{self.model._meta.verbose_name} {row['pk']}",
+                                "update",
+                                changes,
+                                detail={"bulk": "update"},
+                            )
                         )
             _write(entries)
         bulk_written.send(sender=self.model, using=self.db)
@@ -372,7 +384,14 @@ class AuditedModel(models.Model):
         if not excluded:
             return constraints
         return [
-            (model, [c for c in model_constraints if not (isinstance(c, models.CheckConstraint) and c.condition.referenced_base_fields & excluded)])
+            (
+                model,
+                [
+                    c
+                    for c in model_constraints
+                    if not (isinstance(c, models.CheckConstraint) and c.condition.referenced_base_fields & excluded)
+                ],
+            )
             for model, model_constraints in constraints
         ]
 
@@ -398,10 +417,14 @@ def _record_delete(sender, instance, **kwargs):
 def _record_m2m(sender, instance, action, reverse, model, pk_set, **kwargs):
     if action not in ("post_add", "post_remove", "post_clear") or not isinstance(instance, AuditedModel):
         return
-    field_name = next(
-        (f.name for f in type(instance)._meta.many_to_many if f.remote_field.through is sender),
-        None,
-    ) if not reverse else None
+    field_name = (
+        next(
+            (f.name for f in type(instance)._meta.many_to_many if f.remote_field.through is sender),
+            None,
+        )
+        if not reverse
+        else None
+    )
     if field_name is None:
         return
     verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]

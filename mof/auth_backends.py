@@ -2,6 +2,7 @@
 through the login page, the admin or a session (ModelBackend.get_user asks the same).
 With MOF_LOCAL_LOGIN=break-glass only break-glass administrators sign in with a local
 password (mof.identity.local); everyone else uses the directory or single sign-on."""
+
 from django.contrib.auth.backends import ModelBackend
 
 

@@ -14,6 +14,7 @@ costs nothing at write time: the backup reads the trail in the very snapshot pg_
 in chunks of ids, signed with SECRET_KEY; a restored (or the live) trail is compared with it:
 an entry removed, changed or slipped in among the backed-up ids is found, with its id range.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,7 +92,13 @@ _LIBPQ_OPTIONS = {
 def libpq_environment(using: str = "default") -> dict[str, str]:
     db = connections[using].settings_dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    for key, var in (("HOST", "PGHOST"), ("PORT", "PGPORT"), ("USER", "PGUSER"), ("PASSWORD", "PGPASSWORD"), ("NAME", "PGDATABASE")):
+    for key, var in (
+        ("HOST", "PGHOST"),
+        ("PORT", "PGPORT"),
+        ("USER", "PGUSER"),
+        ("PASSWORD", "PGPASSWORD"),
+        ("NAME", "PGDATABASE"),
+    ):
         if db.get(key):
             env[var] = str(db[key])
     for key, var in _LIBPQ_OPTIONS.items():
@@ -103,7 +110,9 @@ def libpq_environment(using: str = "default") -> dict[str, str]:
 
 def require_postgres(using: str = "default") -> None:
     if connections[using].vendor != "postgresql":
-        raise BackupError("backups are for PostgreSQL (DATABASE_URL=postgres://...); a SQLite demo is one file under var/")
+        raise BackupError(
+            "backups are for PostgreSQL (DATABASE_URL=postgres://...); a SQLite demo is one file under var/"
+        )
 
 
 # --- the audit trail's digest ---------------------------------------------------------------
@@ -120,7 +129,9 @@ def trail_summary(cursor) -> dict:
     """Count, id range and digests of the whole trail as `cursor`'s snapshot sees it."""
     chunks, count, last = [], 0, 0
     while True:
-        cursor.execute(f"SELECT id, {_ROW_DIGEST} FROM {AUDIT_TABLE} WHERE id > %s ORDER BY id LIMIT %s", [last, CHUNK_ROWS])
+        cursor.execute(
+            f"SELECT id, {_ROW_DIGEST} FROM {AUDIT_TABLE} WHERE id > %s ORDER BY id LIMIT %s", [last, CHUNK_ROWS]
+        )
         rows = cursor.fetchall()
         if not rows:
             break
@@ -129,7 +140,14 @@ def trail_summary(cursor) -> dict:
         count += len(rows)
         last = rows[-1][0]
     whole = hashlib.sha256("".join(c["digest"] for c in chunks).encode()).hexdigest()
-    return {"table": AUDIT_TABLE, "count": count, "max_id": last, "digest": whole, "chunk_rows": CHUNK_ROWS, "chunks": chunks}
+    return {
+        "table": AUDIT_TABLE,
+        "count": count,
+        "max_id": last,
+        "digest": whole,
+        "chunk_rows": CHUNK_ROWS,
+        "chunks": chunks,
+    }
 
 
 def compare_trail(cursor, expected: dict, *, exact: bool) -> tuple[list[str], int]:
@@ -138,12 +156,15 @@ def compare_trail(cursor, expected: dict, *, exact: bool) -> tuple[list[str], in
     problems, previous = [], 0
     for chunk in expected["chunks"]:
         cursor.execute(
-            f"SELECT id, {_ROW_DIGEST} FROM {AUDIT_TABLE} WHERE id > %s AND id <= %s ORDER BY id", [previous, chunk["last_id"]]
+            f"SELECT id, {_ROW_DIGEST} FROM {AUDIT_TABLE} WHERE id > %s AND id <= %s ORDER BY id",
+            [previous, chunk["last_id"]],
         )
         rows = cursor.fetchall()
         if len(rows) != chunk["count"] or _chunk_digest(rows) != chunk["digest"]:
             how = (
-                f"{len(rows)} entries, the backup has {chunk['count']}" if len(rows) != chunk["count"] else "same count, content differs"
+                f"{len(rows)} entries, the backup has {chunk['count']}"
+                if len(rows) != chunk["count"]
+                else "same count, content differs"
             )
             problems.append(f"entries with ids {previous + 1}-{chunk['last_id']} differ from the backup ({how})")
         previous = chunk["last_id"]

@@ -1,5 +1,6 @@
 """Periodic tasks in django-celery-beat's database schedule (editable in the admin), as the
 apps' migrations register them: one way, so every task is added and removed alike."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,14 @@ def register(*tasks: Periodic) -> migrations.RunPython:
         for t in tasks:
             interval, _ = IntervalSchedule.objects.get_or_create(every=t.every, period=t.period)
             PeriodicTask.objects.get_or_create(
-                name=t.name, defaults={"task": t.task, "interval": interval, "args": json.dumps([]), "enabled": True, "description": t.description}
+                name=t.name,
+                defaults={
+                    "task": t.task,
+                    "interval": interval,
+                    "args": json.dumps([]),
+                    "enabled": True,
+                    "description": t.description,
+                },
             )
 
     def remove(apps, schema_editor):

@@ -10,6 +10,7 @@ Redis is unreachable) every beat schedules: the periodic tasks are idempotent (t
 once record and send nothing twice), so the doubt costs work, never a lost or doubled
 notification, and the sweep never stops for want of a lock.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,11 @@ class Lease:
                 held = bool(client.eval(HOLD, 1, key, self.holder, int(self.seconds * 1000)))
         except RedisError as exc:
             if self.held is not None:
-                log.warning("beat lease: the cache cannot be reached (%s: %s): scheduling anyway (the tasks are idempotent)",
-                            type(exc).__name__, exc)
+                log.warning(
+                    "beat lease: the cache cannot be reached (%s: %s): scheduling anyway (the tasks are idempotent)",
+                    type(exc).__name__,
+                    exc,
+                )
             held = None
         if held != self.held:
             if held:

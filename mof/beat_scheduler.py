@@ -10,6 +10,7 @@
   = 1, instead of every 3 minutes), so that a beat taking over goes on with the same rhythm
   rather than from its own stale copy of the schedule.
 """
+
 import datetime
 
 from django_celery_beat.schedulers import DatabaseScheduler

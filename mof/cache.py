@@ -19,6 +19,7 @@ When Redis cannot be reached (refused, timed out, or failing its commands):
   mof/settings.py) bound what that one call can wait.
 * one warning when Redis goes away, one a minute while it stays away, one when it is back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,11 +68,21 @@ class Breaker:
         self.failed_at = now
         if self.down_since is None:
             self.down_since = self.logged_at = now
-            log.warning("cache %s unreachable (%s: %s): degrading (no shared rate limits, read-mostly tables read each time)",
-                        self.name, exc_type.__name__, exc)
+            log.warning(
+                "cache %s unreachable (%s: %s): degrading (no shared rate limits, read-mostly tables read each time)",
+                self.name,
+                exc_type.__name__,
+                exc,
+            )
         elif now - self.logged_at >= LOG_EVERY:
             self.logged_at = now
-            log.warning("cache %s still unreachable after %.0fs (%s: %s)", self.name, now - self.down_since, exc_type.__name__, exc)
+            log.warning(
+                "cache %s still unreachable after %.0fs (%s: %s)",
+                self.name,
+                now - self.down_since,
+                exc_type.__name__,
+                exc,
+            )
         raise CacheUnavailable(str(exc)) from exc
 
 

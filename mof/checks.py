@@ -1,4 +1,5 @@
 """System checks of the portal's own settings (`manage.py check --deploy`)."""
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -13,7 +14,13 @@ def base_url_check(app_configs, **kwargs):
         return []
     value = getattr(settings, "MOF_BASE_URL", "")
     if not value:
-        return [checks.Error("MOF_BASE_URL is not set.", hint="Set it to where people reach the portal, e.g. https://portal.example.com.", id="mof.E001")]
+        return [
+            checks.Error(
+                "MOF_BASE_URL is not set.",
+                hint="Set it to where people reach the portal, e.g. https://portal.example.com.",
+                id="mof.E001",
+            )
+        ]
     try:
         base_url(value, debug=False)
     except ImproperlyConfigured as exc:

@@ -21,6 +21,7 @@ source, type and target names; one already recorded is left as it is. The CMDB a
 dependency cycles (impact analysis is cycle-safe), so an import may close one; a CI
 cannot depend on itself.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,7 +54,15 @@ RELATIONSHIP_ALIASES = {"source_ci": "source", "target_ci": "target", "relations
 
 CI_TEMPLATE = [
     list(CI_COLUMNS),
-    ["mbx-srv-01", "server", "infra", "production", "Exchange mail; Outlook Web Access", '{"ip": "10.0.1.21"}', "Mailbox server"],
+    [
+        "mbx-srv-01",
+        "server",
+        "infra",
+        "production",
+        "Exchange mail; Outlook Web Access",
+        '{"ip": "10.0.1.21"}',
+        "Mailbox server",
+    ],
     ["san-01", "storage", "", "production", "Storage (SAN)", "", "Storage array"],
 ]
 RELATIONSHIP_TEMPLATE = [
@@ -174,7 +183,9 @@ def _ci_lookups(table: Table) -> dict:
     through = ConfigurationItem.services.through
     current_services: dict[int, set[int]] = {ci.pk: set() for ci in existing.values()}
     for chunk in _chunked(current_services):
-        for ci_id, service_id in through.objects.filter(configurationitem_id__in=chunk).values_list("configurationitem_id", "service_id"):
+        for ci_id, service_id in through.objects.filter(configurationitem_id__in=chunk).values_list(
+            "configurationitem_id", "service_id"
+        ):
             current_services[ci_id].add(service_id)
     classes = {}
     for ci_class in CIClass.objects.all():
@@ -185,7 +196,13 @@ def _ci_lookups(table: Table) -> dict:
     for chunk in _chunked(usernames):
         owners.update({u.username: u for u in User.objects.filter(username__in=chunk, is_active=True, is_system=False)})
     services_by_name = {name.lower(): pk for pk, name in Service.objects.values_list("pk", "name")}
-    return {"existing": existing, "current_services": current_services, "classes": classes, "owners": owners, "services": services_by_name}
+    return {
+        "existing": existing,
+        "current_services": current_services,
+        "classes": classes,
+        "owners": owners,
+        "services": services_by_name,
+    }
 
 
 def plan_ci_import(*, actor, data) -> ImportPlan:
@@ -248,7 +265,11 @@ def _plan_ci_row(actor, number, cells, look, first_row_of):
     if value:
         environment = _choice(value, Environment.choices)
         if environment is None:
-            errors.append(RowError(number, "environment", f"Unknown environment {value!r}: one of {', '.join(Environment.values)}."))
+            errors.append(
+                RowError(
+                    number, "environment", f"Unknown environment {value!r}: one of {', '.join(Environment.values)}."
+                )
+            )
         else:
             fields["environment"] = environment
     value = cells.get("attributes", "")
@@ -279,7 +300,9 @@ def _plan_ci_row(actor, number, cells, look, first_row_of):
     # nothing here queries per row.
     instance = copy.copy(existing) if existing is not None else ConfigurationItem()
     try:
-        services.apply_fields(instance, fields, services.CI_FIELDS, exclude=["ci_class", "owner"], validate_unique=False)
+        services.apply_fields(
+            instance, fields, services.CI_FIELDS, exclude=["ci_class", "owner"], validate_unique=False
+        )
     except ValidationError as exc:
         errors.extend(_field_errors(number, exc, {"ci_class": "class"}))
     if errors:
@@ -289,8 +312,10 @@ def _plan_ci_row(actor, number, cells, look, first_row_of):
         changed = sorted(("class" if k == "ci_class" else k) for k in fields) + (["services"] if service_ids else [])
     else:
         changed = [
-            ("class" if k == "ci_class" else k) for k, v in fields.items()
-            if k != "name" and getattr(existing, "ci_class_id" if k == "ci_class" else "owner_id" if k == "owner" else k)
+            ("class" if k == "ci_class" else k)
+            for k, v in fields.items()
+            if k != "name"
+            and getattr(existing, "ci_class_id" if k == "ci_class" else "owner_id" if k == "owner" else k)
             != (v.pk if k in ("ci_class", "owner") else v)
         ]
         if service_ids is not None and set(service_ids) != look["current_services"].get(existing.pk, set()):
@@ -323,9 +348,17 @@ def apply_ci_import(*, actor, data, expected_digest: str | None = None) -> Impor
             taken = set()
             for chunk in _chunked(names):
                 taken.update(ConfigurationItem.objects.filter(name__in=chunk).values_list("name", flat=True))
-            raise ImportRejected([
-                RowError(names[n], "name", "A configuration item of this name was created meanwhile: preview the file again.") for n in sorted(taken, key=names.get)
-            ] or [RowError(None, "name", "The CMDB changed while the file was imported: preview it again.")]) from None
+            raise ImportRejected(
+                [
+                    RowError(
+                        names[n],
+                        "name",
+                        "A configuration item of this name was created meanwhile: preview the file again.",
+                    )
+                    for n in sorted(taken, key=names.get)
+                ]
+                or [RowError(None, "name", "The CMDB changed while the file was imported: preview it again.")]
+            ) from None
         _write_updates(updates)
         _write_service_links(creates + updates)
         _summary(actor, plan, ConfigurationItem)
@@ -334,7 +367,13 @@ def apply_ci_import(*, actor, data, expected_digest: str | None = None) -> Impor
 
 
 WRITE_BATCH = 500
-FIELD_OF_COLUMN = {"class": "ci_class", "owner": "owner", "environment": "environment", "attributes": "attributes", "description": "description"}
+FIELD_OF_COLUMN = {
+    "class": "ci_class",
+    "owner": "owner",
+    "environment": "environment",
+    "attributes": "attributes",
+    "description": "description",
+}
 
 
 def _write_updates(updates) -> None:
@@ -362,10 +401,23 @@ def _write_service_links(rows) -> None:
         added, removed = sorted(set(wanted) - current), sorted(current - set(wanted))
         if removed:
             through.objects.filter(configurationitem_id=ci.pk, service_id__in=removed).delete()
-            entries.append(audit._entry(ConfigurationItem, ci.pk, ci, "update", {"services": {"removed": removed}}, detail={"m2m": "removed"}))
+            entries.append(
+                audit._entry(
+                    ConfigurationItem,
+                    ci.pk,
+                    ci,
+                    "update",
+                    {"services": {"removed": removed}},
+                    detail={"m2m": "removed"},
+                )
+            )
         if added:
             links.extend(through(configurationitem_id=ci.pk, service_id=pk) for pk in added)
-            entries.append(audit._entry(ConfigurationItem, ci.pk, ci, "update", {"services": {"added": added}}, detail={"m2m": "added"}))
+            entries.append(
+                audit._entry(
+                    ConfigurationItem, ci.pk, ci, "update", {"services": {"added": added}}, detail={"m2m": "added"}
+                )
+            )
     through.objects.bulk_create(links, batch_size=WRITE_BATCH)
     audit._write(entries)
 
@@ -386,7 +438,9 @@ def plan_relationship_import(*, actor, data) -> ImportPlan:
         cis.update({ci.name: ci for ci in policy.visible_cis(actor).filter(name__in=chunk)})
     recorded = set()
     for chunk in _chunked({ci.pk for ci in cis.values()}):
-        recorded.update(CIRelationship.objects.filter(source_id__in=chunk).values_list("source_id", "type", "target_id"))
+        recorded.update(
+            CIRelationship.objects.filter(source_id__in=chunk).values_list("source_id", "type", "target_id")
+        )
 
     rows, errors, first_row_of = [], [], {}
     for number, cells in table.rows:
@@ -401,13 +455,19 @@ def plan_relationship_import(*, actor, data) -> ImportPlan:
             if not name:
                 row_errors.append(RowError(number, end, "This field is required."))
             elif name not in cis:
-                row_errors.append(RowError(number, end, f"No configuration item named {name!r} (or you may not see it)."))
+                row_errors.append(
+                    RowError(number, end, f"No configuration item named {name!r} (or you may not see it).")
+                )
             else:
                 ends[end] = cis[name]
         value = cells.get("type", "")
         rel_type = _choice(value, RelationshipType.choices) if value else RelationshipType.DEPENDS_ON.value
         if rel_type is None:
-            row_errors.append(RowError(number, "type", f"Unknown relationship type {value!r}: one of {', '.join(RelationshipType.values)}."))
+            row_errors.append(
+                RowError(
+                    number, "type", f"Unknown relationship type {value!r}: one of {', '.join(RelationshipType.values)}."
+                )
+            )
         source, target = ends.get("source"), ends.get("target")
         if source is not None and not policy.can(actor, "relationship.add", CIRelationship(source=source)):
             row_errors.append(RowError(number, "source", "You may not change what this configuration item depends on."))
@@ -426,8 +486,15 @@ def plan_relationship_import(*, actor, data) -> ImportPlan:
             if not row_errors:
                 label = f"{source.name} {relationship.get_type_display()} {target.name}"
                 action = "unchanged" if key in recorded else "create"
-                rows.append(PlannedRow(number, action, label, ["source", "type", "target"] if action == "create" else [],
-                                       {"source": source, "target": target, "type": rel_type}))
+                rows.append(
+                    PlannedRow(
+                        number,
+                        action,
+                        label,
+                        ["source", "type", "target"] if action == "create" else [],
+                        {"source": source, "target": target, "type": rel_type},
+                    )
+                )
         errors.extend(row_errors)
     return ImportPlan("relationships", rows, errors, ignored, digest_of(table), len(table.rows), table.text)
 
@@ -442,7 +509,15 @@ def apply_relationship_import(*, actor, data, expected_digest: str | None = None
             with transaction.atomic():
                 CIRelationship.objects.bulk_create([CIRelationship(**r.write) for r in creates], batch_size=WRITE_BATCH)
         except IntegrityError:  # recorded by someone else since the plan
-            raise ImportRejected([RowError(None, "target", "Someone recorded some of these relationships meanwhile: preview the file again.")]) from None
+            raise ImportRejected(
+                [
+                    RowError(
+                        None,
+                        "target",
+                        "Someone recorded some of these relationships meanwhile: preview the file again.",
+                    )
+                ]
+            ) from None
         _summary(actor, plan, CIRelationship)
     plan.applied = True
     return plan
@@ -474,7 +549,9 @@ def _summary(actor, plan: ImportPlan, model) -> None:
         action="create",
         model_label=model._meta.label_lower,
         object_id="",
-        object_repr=f"CSV import: {counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged"[:200],
+        object_repr=f"CSV import: {counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged"[
+            :200
+        ],
         changes={},
         detail={"csv_import": {"kind": plan.kind, "sha256": plan.digest, **counts}},
     )

@@ -1,4 +1,5 @@
 """Reading configuration from the environment: the only source of settings."""
+
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -62,9 +63,13 @@ def base_url(value: str, *, debug: bool) -> str:
         return DEV_BASE_URL if debug else ""
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: give an absolute http:// or https:// URL with a host, e.g. https://portal.example.com")
+        raise ImproperlyConfigured(
+            f"MOF_BASE_URL {value!r}: give an absolute http:// or https:// URL with a host, e.g. https://portal.example.com"
+        )
     if parsed.query or parsed.fragment or parsed.params or parsed.username or parsed.password:
-        raise ImproperlyConfigured(f"MOF_BASE_URL {value!r}: only scheme, host, port and an optional path prefix; no query, fragment or credentials")
+        raise ImproperlyConfigured(
+            f"MOF_BASE_URL {value!r}: only scheme, host, port and an optional path prefix; no query, fragment or credentials"
+        )
     try:
         parsed.port
     except ValueError:
@@ -78,7 +83,9 @@ def require_base_url() -> None:
     from django.conf import settings
 
     if not settings.DEBUG and not getattr(settings, "MOF_BASE_URL", ""):
-        raise ImproperlyConfigured("MOF_BASE_URL must be set when DEBUG is off (e.g. https://portal.example.com): links in mails and webhooks use it.")
+        raise ImproperlyConfigured(
+            "MOF_BASE_URL must be set when DEBUG is off (e.g. https://portal.example.com): links in mails and webhooks use it."
+        )
 
 
 def require_secret_key() -> None:

@@ -7,6 +7,7 @@ docker-compose.yml): exit status 0 when healthy, 1 with a reason on stderr when 
   beat    beat's heartbeat file (mof.beat_scheduler, touched every few seconds) is younger than
           MOF_BEAT_HEARTBEAT_MAX_AGE seconds (default 60)
 """
+
 import os
 import socket
 import sys
@@ -37,7 +38,9 @@ def check_web() -> str | None:
     path = os.environ.get("MOF_HEALTHCHECK_PATH") or "/healthz"
     host = urlsplit(settings.MOF_BASE_URL).netloc or "localhost"
     # X-Forwarded-Proto: behind a TLS proxy (USE_X_FORWARDED_PROTO) no redirect to https.
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host, "X-Forwarded-Proto": "https"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Host": host, "X-Forwarded-Proto": "https"}
+    )
     try:
         with urllib.request.build_opener(_NoRedirect).open(request, timeout=5) as response:
             status = response.status

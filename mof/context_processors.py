@@ -3,6 +3,7 @@
 QUADRANTS is the one description of the MOF cycle the pages share: the home page draws
 it, the landing pages list their SMFs from it and the menu is built from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -70,9 +71,16 @@ QUADRANTS: tuple[Quadrant, ...] = (
             SMF(
                 "Security administration",
                 "Accounts, permissions and the enforcement of security policy.",
-                (("Service accounts", "service_account_list"), ("My API tokens", "my_tokens"), ("Login lockouts", "lockout_list")),
+                (
+                    ("Service accounts", "service_account_list"),
+                    ("My API tokens", "my_tokens"),
+                    ("Login lockouts", "lockout_list"),
+                ),
             ),
-            SMF("Directory services administration", "The directory the organisation's identities and resources live in."),
+            SMF(
+                "Directory services administration",
+                "The directory the organisation's identities and resources live in.",
+            ),
             SMF("Network administration", "Routers, switches, firewalls and the links between sites."),
             SMF(
                 "Service monitoring and control",
@@ -91,7 +99,11 @@ QUADRANTS: tuple[Quadrant, ...] = (
             SMF(
                 "Job scheduling",
                 "Batch work and changes run on time, in order, inside maintenance windows and outside change freezes.",
-                (("Job schedule", "job_list"), ("Change calendar", "operations_calendar"), ("Freeze and maintenance windows", "operations_windows")),
+                (
+                    ("Job schedule", "job_list"),
+                    ("Change calendar", "operations_calendar"),
+                    ("Freeze and maintenance windows", "operations_windows"),
+                ),
             ),
         ),
         prefixes=("/operating/", "/cmdb/services/", "/integrations/"),
@@ -108,7 +120,10 @@ QUADRANTS: tuple[Quadrant, ...] = (
                 "The single point of contact for users of the IT services listed in the catalogue.",
                 (("IT services catalogue", "service_list"),),
             ),
-            SMF("Incident management", "Restore normal service as quickly as possible and limit the impact on the business."),
+            SMF(
+                "Incident management",
+                "Restore normal service as quickly as possible and limit the impact on the business.",
+            ),
             SMF("Problem management", "Find the root cause of incidents, record known errors and their workarounds."),
         ),
         prefixes=("/supporting/",),

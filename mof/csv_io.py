@@ -13,6 +13,7 @@ Import: `read_table` turns an uploaded file (UTF-8 with or without BOM, or UTF-1
 BOM; comma, semicolon or tab) into numbered rows, within the size and row limits of
 the settings; what a row means is decided by the importer (mof.cmdb_import).
 """
+
 from __future__ import annotations
 
 import csv
@@ -152,7 +153,9 @@ def chunks(rows, size: int):
         yield chunk
 
 
-def csv_lines(rows, cols: list[Column], *, prepare: Callable[[list], None] | None = None, chunk_size: int | None = None):
+def csv_lines(
+    rows, cols: list[Column], *, prepare: Callable[[list], None] | None = None, chunk_size: int | None = None
+):
     """The CSV text of `rows`, line by line (a BOM first, so spreadsheets read UTF-8).
     `prepare(chunk)` may load what the columns need for a chunk in one query."""
     writer = csv.writer(_Line())
@@ -239,7 +242,9 @@ def decode(data: bytes) -> str:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise ImportRejected([RowError(None, "file", f"The file is not UTF-8 text (byte {exc.start + 1}). Save it as \"CSV UTF-8\".")]) from None
+            raise ImportRejected(
+                [RowError(None, "file", f'The file is not UTF-8 text (byte {exc.start + 1}). Save it as "CSV UTF-8".')]
+            ) from None
     return normalise_newlines(text.lstrip("\ufeff"))
 
 
@@ -263,7 +268,9 @@ def read_table(data: bytes | str, *, aliases: dict[str, str] | None = None) -> T
     (size, encoding, no header, too many rows) raise ImportRejected."""
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size > max_bytes():
-        raise ImportRejected([RowError(None, "file", f"The file is {size:,} bytes; at most {max_bytes():,} may be imported at once.")])
+        raise ImportRejected(
+            [RowError(None, "file", f"The file is {size:,} bytes; at most {max_bytes():,} may be imported at once.")]
+        )
     text = normalise_newlines(data.lstrip("\ufeff")) if isinstance(data, str) else decode(data)
     if not text.strip():
         raise ImportRejected([RowError(None, "file", "The file is empty.")])
@@ -280,15 +287,21 @@ def read_table(data: bytes | str, *, aliases: dict[str, str] | None = None) -> T
             if not any(cell.strip() for cell in record):
                 continue  # blank lines (a trailing newline, a spacer row) are not records
             if len(rows) >= limit:
-                raise ImportRejected([RowError(number, "file", f"More than {limit:,} rows: import at most {limit:,} at once.")])
+                raise ImportRejected(
+                    [RowError(number, "file", f"More than {limit:,} rows: import at most {limit:,} at once.")]
+                )
             if len(record) > len(headers):
-                extra = [c for c in record[len(headers):] if c.strip()]
+                extra = [c for c in record[len(headers) :] if c.strip()]
                 if extra:
                     rows.append((number, {"__extra__": f"{len(record)} cells but {len(headers)} columns"}))
                     continue
-            rows.append((number, {h: (record[i].strip() if i < len(record) else "") for i, h in enumerate(headers) if h}))
+            rows.append(
+                (number, {h: (record[i].strip() if i < len(record) else "") for i, h in enumerate(headers) if h})
+            )
     except csv.Error as exc:
-        raise ImportRejected([RowError(reader.line_num or None, "file", f"The file is not valid CSV: {exc}.")]) from None
+        raise ImportRejected(
+            [RowError(reader.line_num or None, "file", f"The file is not valid CSV: {exc}.")]
+        ) from None
     seen, duplicates = set(), []
     for h in headers:
         if h and h in seen:

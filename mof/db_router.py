@@ -23,6 +23,7 @@ A replica alias that is a test mirror of the primary (the test runner's
 own (uncommitted) rows are. A replica that cannot be reached is left alone for REPLICA_RETRY_SECONDS: the lagging reads
 go to the primary meanwhile (a warning in the log), so a standby down costs no page.
 Migrations never run on the replica."""
+
 from __future__ import annotations
 
 import contextlib
@@ -110,7 +111,11 @@ def _replica_usable(alias: str) -> bool:
         connection.ensure_connection()
     except DatabaseError as exc:
         _replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
-        logger.warning("The read replica cannot be reached (%s): its reads go to the primary for %s s.", str(exc).strip()[:200], REPLICA_RETRY_SECONDS)
+        logger.warning(
+            "The read replica cannot be reached (%s): its reads go to the primary for %s s.",
+            str(exc).strip()[:200],
+            REPLICA_RETRY_SECONDS,
+        )
         return False
     return True
 
@@ -179,6 +184,12 @@ class ReadYourWritesMiddleware:
             _request.reset(token)
         if state.wrote:
             seconds = settings.MOF_REPLICA_STICKY_SECONDS
-            response.set_cookie(STICKY_COOKIE, f"{time.time() + seconds:.0f}", max_age=seconds, httponly=True,
-                                samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
+            response.set_cookie(
+                STICKY_COOKIE,
+                f"{time.time() + seconds:.0f}",
+                max_age=seconds,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
         return response

@@ -11,6 +11,7 @@ SET TIME ZONE on connect is one of the parameters PgBouncer tracks per client. W
 DATABASE_PGBOUNCER turns off are the two things that do span transactions: server-side cursors
 (Django's .iterator() outside a transaction declares a WITH HOLD cursor) and prepared
 statements (psycopg prepares a query run five times on a connection)."""
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,9 @@ def _connection(url: str, environ: Mapping[str, str], *, application_name: str) 
         options["timeout"] = 20
         db["CONN_MAX_AGE"] = 0
         if _flag(environ, "DATABASE_POOL") or _flag(environ, "DATABASE_PGBOUNCER"):
-            raise ImproperlyConfigured("DATABASE_POOL and DATABASE_PGBOUNCER need PostgreSQL (DATABASE_URL=postgres://...)")
+            raise ImproperlyConfigured(
+                "DATABASE_POOL and DATABASE_PGBOUNCER need PostgreSQL (DATABASE_URL=postgres://...)"
+            )
         return db
     if db["ENGINE"] != POSTGRESQL:
         return db
@@ -79,7 +82,9 @@ def databases(environ: Mapping[str, str] | None = None, *, default_url: str) -> 
     """The DATABASES setting. `default_url` is used when DATABASE_URL is unset (the demo's SQLite)."""
     environ = os.environ if environ is None else environ
     application_name = environ.get("DATABASE_APPLICATION_NAME") or "mof-portal"
-    result = {"default": _connection(environ.get("DATABASE_URL") or default_url, environ, application_name=application_name)}
+    result = {
+        "default": _connection(environ.get("DATABASE_URL") or default_url, environ, application_name=application_name)
+    }
     replica_url = (environ.get("DATABASE_REPLICA_URL") or "").strip()
     if replica_url:
         if result["default"]["ENGINE"] != POSTGRESQL:

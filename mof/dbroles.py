@@ -22,6 +22,7 @@ Re-granting after every migrate is what covers the tables later migrations creat
 privileges would cover only tables created by the role that set them, and not the logs' rules);
 it is idempotent and converges: what a table should not have is revoked again.
 """
+
 from __future__ import annotations
 
 from django.apps import apps
@@ -64,7 +65,9 @@ def grant_runtime_role(role: str, *, using: str = "default") -> dict[str, int]:
     qn = connection.ops.quote_name
     logs = set(append_only_tables())
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("SELECT rolsuper, pg_has_role(oid, current_user, 'MEMBER') FROM pg_roles WHERE rolname = %s", [role])
+        cursor.execute(
+            "SELECT rolsuper, pg_has_role(oid, current_user, 'MEMBER') FROM pg_roles WHERE rolname = %s", [role]
+        )
         found = cursor.fetchone()
         if found is None:
             raise RoleError(f"role {role!r} does not exist (create it first: CREATE ROLE {role} LOGIN PASSWORD '...')")
@@ -72,7 +75,9 @@ def grant_runtime_role(role: str, *, using: str = "default") -> dict[str, int]:
         if superuser:
             raise RoleError(f"role {role!r} is a superuser: it bypasses every grant and trigger")
         if member_of_owner:
-            raise RoleError(f"role {role!r} is the owner (or a member of the owner role): it would hold the owner's rights")
+            raise RoleError(
+                f"role {role!r} is the owner (or a member of the owner role): it would hold the owner's rights"
+            )
         owned = _owned_objects(cursor, "c.relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)", [role])
         if owned:
             names = ", ".join(name for _, name in owned[:5])
@@ -102,7 +107,10 @@ def grant_runtime_role(role: str, *, using: str = "default") -> dict[str, int]:
             if kind == "S":
                 counts["sequences"] += 1
                 if name in log_sequences:
-                    statements += [f"GRANT USAGE, SELECT ON SEQUENCE {target} TO {grantee}", f"REVOKE UPDATE ON SEQUENCE {target} FROM {grantee}"]
+                    statements += [
+                        f"GRANT USAGE, SELECT ON SEQUENCE {target} TO {grantee}",
+                        f"REVOKE UPDATE ON SEQUENCE {target} FROM {grantee}",
+                    ]
                 else:
                     statements.append(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {target} TO {grantee}")
                 continue
@@ -115,7 +123,10 @@ def grant_runtime_role(role: str, *, using: str = "default") -> dict[str, int]:
             else:
                 counts["tables"] += 1
                 granted, withheld = TABLE_PRIVILEGES, "TRUNCATE, REFERENCES, TRIGGER"
-            statements += [f"GRANT {granted} ON TABLE {target} TO {grantee}", f"REVOKE {withheld} ON TABLE {target} FROM {grantee}"]
+            statements += [
+                f"GRANT {granted} ON TABLE {target} TO {grantee}",
+                f"REVOKE {withheld} ON TABLE {target} FROM {grantee}",
+            ]
         cursor.execute(
             "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
             "WHERE n.nspname = current_schema() AND pg_has_role(p.proowner, 'USAGE') AND p.prokind IN ('f', 'p') "

@@ -13,14 +13,19 @@ outright (PROTECT) is refused the same way, its code "in_use".
 The object's own parts go with it and lose nothing: a calendar's working hours and holidays,
 a CI's dependency edges (each delete is in the audit trail), a user's role assignments.
 """
+
 from django.db import router
 from django.db.models import ProtectedError, RestrictedError
 from django.db.models.deletion import Collector
 
 # Parts of an object that are deleted with it (model labels).
 PARTS = {
-    "slas.workinginterval", "slas.calendarholiday", "slas.recomputejob", "slas.recomputechunk",
-    "mof.cirelationship", "mof.roleassignment"
+    "slas.workinginterval",
+    "slas.calendarholiday",
+    "slas.recomputejob",
+    "slas.recomputechunk",
+    "mof.cirelationship",
+    "mof.roleassignment",
 }
 # How an object with history is taken out of use instead, per model label.
 INSTEAD = {
@@ -102,7 +107,9 @@ def history_lost(obj) -> tuple[list[str], bool]:
     lost += [f"is named by {_plural(n, model)}" for model, n in unlinked.items() if n]
     from mof.models import AuditEntry
 
-    transitions = AuditEntry.objects.filter(model_label=obj._meta.label_lower, object_id=str(obj.pk), action="transition").count()
+    transitions = AuditEntry.objects.filter(
+        model_label=obj._meta.label_lower, object_id=str(obj.pk), action="transition"
+    ).count()
     if transitions:
         lost.append(f"has {transitions} lifecycle {'entry' if transitions == 1 else 'entries'} in its history")
     return lost, protected

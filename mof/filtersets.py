@@ -3,6 +3,7 @@
 Independent of the request: restrict the queryset to what the reader may see *before*
 handing it over (selectors.ci_list / policy.visible_cis).
 """
+
 from __future__ import annotations
 
 import django_filters

@@ -1,4 +1,5 @@
 """Forms of the pages. State is never a form field: it moves only by transitions."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -72,11 +73,14 @@ class CIForm(forms.ModelForm):
         if value in (None, ""):
             return {}
         if not isinstance(value, dict):
-            raise ValidationError("Attributes must be a JSON object of names and values, e.g. {\"ip\": \"10.0.0.1\"}.")
+            raise ValidationError('Attributes must be a JSON object of names and values, e.g. {"ip": "10.0.0.1"}.')
         return value
 
     def service_fields(self) -> dict:
-        data = {name: self.cleaned_data[name] for name in ("name", "ci_class", "owner", "environment", "attributes", "description")}
+        data = {
+            name: self.cleaned_data[name]
+            for name in ("name", "ci_class", "owner", "environment", "attributes", "description")
+        }
         return data
 
 
@@ -165,7 +169,10 @@ def service_errors(form):
                 form.add_error(None, reason)
         raise _Failed(400) from exc
     except (TransitionNotAllowed, ConcurrentTransition) as exc:
-        form.add_error(None, "This is not possible in the current state: someone may have changed it first. The page now shows the current state.")
+        form.add_error(
+            None,
+            "This is not possible in the current state: someone may have changed it first. The page now shows the current state.",
+        )
         raise _Failed(409) from exc
 
 

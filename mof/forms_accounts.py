@@ -1,5 +1,6 @@
 """Forms of Security administration: the sign-in forms that honour login lockout, and
 the forms of service accounts and API tokens."""
+
 from __future__ import annotations
 
 from django import forms
@@ -40,15 +41,21 @@ class LockoutAdminAuthenticationForm(LockoutMixin, AdminAuthenticationForm):
 
 class ServiceAccountForm(forms.Form):
     username = forms.CharField(max_length=150, help_text="E.g. svc-nagios. Letters, digits and @/./+/-/_ only.")
-    first_name = forms.CharField(max_length=150, required=False, label="Display name", help_text="What it is, e.g. “Nagios monitoring”.")
-    email = forms.EmailField(required=False, label="Contact e-mail", help_text="Who to tell when its tokens expire or misbehave.")
+    first_name = forms.CharField(
+        max_length=150, required=False, label="Display name", help_text="What it is, e.g. “Nagios monitoring”."
+    )
+    email = forms.EmailField(
+        required=False, label="Contact e-mail", help_text="Who to tell when its tokens expire or misbehave."
+    )
     roles = forms.MultipleChoiceField(
         choices=RoleCluster.choices,
         initial=list(DEFAULT_SERVICE_ACCOUNT_ROLES),
         widget=forms.CheckboxSelectMultiple,
         help_text="It may do exactly what a person of these role clusters may: Partner for outside tools, Operations for monitoring.",
     )
-    is_active = forms.BooleanField(required=False, initial=True, label="Active", help_text="A deactivated account's tokens are all refused.")
+    is_active = forms.BooleanField(
+        required=False, initial=True, label="Active", help_text="A deactivated account's tokens are all refused."
+    )
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ target and carry its type; services hang off the CI through which they are reach
 No JavaScript and no layout library: the layout is a plain grid, which is what a
 dependency chain needs, and it stays readable when printed or read without JS.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,13 @@ def render_impact(impact, *, max_nodes: int = MAX_NODES) -> SafeString:
     edges: list[tuple[str, str, str, bool]] = []  # (from key, to key, label, dashed)
 
     nodes[f"ci{origin['id']}"] = _Node(
-        key=f"ci{origin['id']}", label=_short(origin["name"]), title=origin["name"], kind="origin", col=0,
-        css="node-origin", href=reverse("ci_detail", args=[origin["id"]]),
+        key=f"ci{origin['id']}",
+        label=_short(origin["name"]),
+        title=origin["name"],
+        kind="origin",
+        col=0,
+        css="node-origin",
+        href=reverse("ci_detail", args=[origin["id"]]),
     )
     services = list(impact.services)
     service_room = min(len(services), MAX_SERVICES)
@@ -78,8 +84,13 @@ def render_impact(impact, *, max_nodes: int = MAX_NODES) -> SafeString:
     for ci in shown_cis:
         key = f"ci{ci.id}"
         nodes[key] = _Node(
-            key=key, label=_short(ci.name), title=f"{ci.name} ({ci.ci_class}, {ci.status.replace('_', ' ')})",
-            kind="ci", col=ci.depth, css=STATUS_CLASSES.get(ci.status, ""), href=reverse("ci_detail", args=[ci.id]),
+            key=key,
+            label=_short(ci.name),
+            title=f"{ci.name} ({ci.ci_class}, {ci.status.replace('_', ' ')})",
+            kind="ci",
+            col=ci.depth,
+            css=STATUS_CLASSES.get(ci.status, ""),
+            href=reverse("ci_detail", args=[ci.id]),
         )
         parent = f"ci{ci.path[-2]['id']}" if len(ci.path) >= 2 else f"ci{origin['id']}"
         label = REL_LABELS.get(ci.relationship, ci.relationship or "")
@@ -92,9 +103,15 @@ def render_impact(impact, *, max_nodes: int = MAX_NODES) -> SafeString:
         key = f"svc{service.id}"
         fill, stroke = CRITICALITY_COLOURS.get(service.criticality, ("#eef1f5", "#475467"))
         nodes[key] = _Node(
-            key=key, label=_short(service.name), title=f"{service.name} (service, {service.criticality} criticality)",
-            kind="service", col=service_col, css=f"node-service crit-{service.criticality}",
-            href=reverse("service_detail", args=[service.id]), fill=fill, stroke=stroke,
+            key=key,
+            label=_short(service.name),
+            title=f"{service.name} (service, {service.criticality} criticality)",
+            kind="service",
+            col=service_col,
+            css=f"node-service crit-{service.criticality}",
+            href=reverse("service_detail", args=[service.id]),
+            fill=fill,
+            stroke=stroke,
         )
         via = f"ci{service.via_ci['id']}"
         if via in nodes:
@@ -102,7 +119,14 @@ def render_impact(impact, *, max_nodes: int = MAX_NODES) -> SafeString:
     hidden += len(services) - service_room
     if hidden:
         more_col = service_col if service_room else max_col + 1
-        nodes["more"] = _Node(key="more", label=f"+{hidden} more", title=f"{hidden} more not drawn: see the table", kind="more", col=more_col, css="node-more")
+        nodes["more"] = _Node(
+            key="more",
+            label=f"+{hidden} more",
+            title=f"{hidden} more not drawn: see the table",
+            kind="more",
+            col=more_col,
+            css="node-more",
+        )
 
     # Layout: columns left to right, rows centred vertically.
     columns: dict[int, list[_Node]] = {}
@@ -252,7 +276,8 @@ def render_mof_cycle(quadrants: list[dict], reviews: list[dict]) -> SafeString:
         else:
             ly -= 10
         lines = "".join(
-            f'<tspan x="{lx:.1f}" dy="1.3em" class="cycle-count">{escape(line)}</tspan>' for line in review.get("lines", ())
+            f'<tspan x="{lx:.1f}" dy="1.3em" class="cycle-count">{escape(line)}</tspan>'
+            for line in review.get("lines", ())
         )
         out.append(
             f'<a href="{escape(review["url"])}" class="cycle-review">'

@@ -18,6 +18,7 @@ checks and nothing else (no host, no error text, no version).
 The backlogs are counted up to the threshold only, so a flood costs a probe no more than
 the threshold's worth of index entries.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,7 +42,12 @@ def record_heartbeat(name: str = WORKER, *, now=None) -> None:
     """Upsert the heartbeat row `name` (one statement)."""
     from mof.models import Heartbeat
 
-    Heartbeat.objects.bulk_create([Heartbeat(name=name, at=now or timezone.now())], update_conflicts=True, unique_fields=["name"], update_fields=["at"])
+    Heartbeat.objects.bulk_create(
+        [Heartbeat(name=name, at=now or timezone.now())],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["at"],
+    )
 
 
 def _bounded(check, using: str):
@@ -51,7 +57,9 @@ def _bounded(check, using: str):
     with transaction.atomic(using=using):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(settings.MOF_READY_TIMEOUT_SECONDS * 1000))])
+                cursor.execute(
+                    "SET LOCAL statement_timeout = %s", [max(1, int(settings.MOF_READY_TIMEOUT_SECONDS * 1000))]
+                )
         result = check(using)
         transaction.set_rollback(True, using=using)
     return result
@@ -92,7 +100,13 @@ def beat_last_run(using: str = "default"):
     from mof.models import Heartbeat
 
     recorded = Heartbeat.objects.using(using).filter(name=BEAT).values_list("at", flat=True).first()
-    scheduled = PeriodicTask.objects.using(using).filter(task=HEARTBEAT_TASK, enabled=True, last_run_at__isnull=False).order_by("-last_run_at").values_list("last_run_at", flat=True).first()
+    scheduled = (
+        PeriodicTask.objects.using(using)
+        .filter(task=HEARTBEAT_TASK, enabled=True, last_run_at__isnull=False)
+        .order_by("-last_run_at")
+        .values_list("last_run_at", flat=True)
+        .first()
+    )
     return max((t for t in (recorded, scheduled) if t is not None), default=None)
 
 

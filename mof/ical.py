@@ -3,6 +3,7 @@
 meeting or change window, ORGANIZER, ATTENDEEs, DTSTAMP and a SEQUENCE raised on every
 update) and the published forward schedule feed (METHOD:PUBLISH). The library escapes
 TEXT values, folds lines at 75 octets and ends them with CRLF; times are written in UTC."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -49,7 +50,11 @@ def _address(user) -> str:
 
 def _person(user, **params) -> icalendar.vCalAddress:
     address = icalendar.vCalAddress(_address(user))
-    address.params["CN"] = icalendar.vText(user.get_full_name() or user.username) if hasattr(user, "get_full_name") else icalendar.vText(str(user))
+    address.params["CN"] = (
+        icalendar.vText(user.get_full_name() or user.username)
+        if hasattr(user, "get_full_name")
+        else icalendar.vText(str(user))
+    )
     for key, value in params.items():
         address.params[key.replace("_", "-").upper()] = icalendar.vText(value)
     return address
@@ -101,7 +106,9 @@ def invitation(inv: Invitation, *, stamp: dt.datetime | None = None) -> str:
         if address in seen:
             continue
         seen.add(address)
-        event.add("attendee", _person(user, cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE"))
+        event.add(
+            "attendee", _person(user, cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE")
+        )
     cal.add_component(event)
     return cal.to_ical().decode("utf-8")
 

@@ -8,6 +8,7 @@ the database in one call (mof_ci_reach, a breadth-first search that visits each 
 once), joined to the CI facts and services in the same query; elsewhere it is one query
 per level of depth, never one per CI.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -79,7 +80,9 @@ def _reach_by_level(ci_ids, direction):
         depth += 1
         level: dict[int, tuple[int, str]] = {}  # found -> smallest (via, type) of this level, as mof_ci_reach
         for start in range(0, len(frontier), 500):
-            rows = CIRelationship.objects.filter(**{f"{near}__in": frontier[start : start + 500]}).values_list(far, near, "type")
+            rows = CIRelationship.objects.filter(**{f"{near}__in": frontier[start : start + 500]}).values_list(
+                far, near, "type"
+            )
             for found, via, rel_type in rows:
                 if found not in seen and (found not in level or (via, rel_type) < level[found]):
                     level[found] = (via, rel_type)

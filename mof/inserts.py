@@ -19,6 +19,7 @@ audited model records its writes there), PostgreSQL or SQLite returning the keys
 multi-row INSERT (as bulk_create() relies on), no field with its own placeholder or a database default, plain values (no
 expression) and at most MAX_ROWS rows; anything else goes to bulk_create().
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,7 +39,9 @@ def _statement(model, alias: str, rows: int):
     connection = connections[alias]
     opts = model._meta
     features = connection.features
-    if connection.vendor not in SQL_VENDORS or not (features.can_return_columns_from_insert and features.can_return_rows_from_bulk_insert):
+    if connection.vendor not in SQL_VENDORS or not (
+        features.can_return_columns_from_insert and features.can_return_rows_from_bulk_insert
+    ):
         return None
     if type(model._default_manager.get_queryset()).bulk_create is not QuerySet.bulk_create:
         return None

@@ -1,4 +1,5 @@
 """Absolute links for what leaves the portal (mails, webhook bodies): MOF_BASE_URL + path."""
+
 from django.conf import settings
 
 

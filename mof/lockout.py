@@ -25,6 +25,7 @@ under a row lock: concurrent failures never lose a count and every process sees 
 state. A daily task (mof.lockouts_prune) forgets the rows that no longer count anything
 after MOF_LOGIN_LOCKOUT_RETENTION_DAYS.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -57,7 +58,9 @@ class LockedOut(Exception):
         else:
             minutes = math.ceil(seconds / 60)
             wait = f"{minutes} more minute{'s' if minutes != 1 else ''}"
-        super().__init__(f"Too many failed sign-in attempts. Sign-in is locked for {wait}; try again later or ask an administrator.")
+        super().__init__(
+            f"Too many failed sign-in attempts. Sign-in is locked for {wait}; try again later or ask an administrator."
+        )
 
 
 def client_address(request) -> str:
@@ -128,7 +131,10 @@ def record_failure(*, username, address, now=None) -> None:
     user, addr = _username_key(username), _address_key(address)
     known = False
     if user:
-        known = _count_failure(LockoutKind.PAIR, user, addr, settings.MOF_LOGIN_LOCKOUT_ATTEMPTS, now).last_success_at is not None
+        known = (
+            _count_failure(LockoutKind.PAIR, user, addr, settings.MOF_LOGIN_LOCKOUT_ATTEMPTS, now).last_success_at
+            is not None
+        )
     if addr and not known:  # a known user's typo is no spraying
         _count_failure(LockoutKind.ADDRESS, addr, "", settings.MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS, now)
 
@@ -154,10 +160,24 @@ def _count_failure(kind, key, address, limit, now) -> LoginLockout:
         delay = delay_seconds(failures, limit)
         if delay:
             locked_until, times_locked = now + timedelta(seconds=delay), times_locked + 1
-            what = f"{key!r} from {address}" if kind == LockoutKind.PAIR else f"address {key} (usernames it never signed in as)"
-            security_log.warning("sign-in locked out for %s after %d failures: %d s, until %s", what, failures, delay, locked_until.isoformat())
+            what = (
+                f"{key!r} from {address}"
+                if kind == LockoutKind.PAIR
+                else f"address {key} (usernames it never signed in as)"
+            )
+            security_log.warning(
+                "sign-in locked out for %s after %d failures: %d s, until %s",
+                what,
+                failures,
+                delay,
+                locked_until.isoformat(),
+            )
         rows.filter(pk=row.pk).update(
-            failures=failures, window_started_at=started, last_failure_at=now, locked_until=locked_until, times_locked=times_locked
+            failures=failures,
+            window_started_at=started,
+            last_failure_at=now,
+            locked_until=locked_until,
+            times_locked=times_locked,
         )
     return row
 
@@ -170,7 +190,11 @@ def record_success(*, username, address, now=None) -> None:
     if not user:
         return
     LoginLockout._base_manager.bulk_create(
-        [LoginLockout(kind=LockoutKind.PAIR, key=user, address=_address_key(address), last_success_at=now or timezone.now())],
+        [
+            LoginLockout(
+                kind=LockoutKind.PAIR, key=user, address=_address_key(address), last_success_at=now or timezone.now()
+            )
+        ],
         update_conflicts=True,
         unique_fields=["kind", "key", "address"],
         update_fields=["failures", "window_started_at", "locked_until", "last_success_at"],
@@ -180,7 +204,9 @@ def record_success(*, username, address, now=None) -> None:
 # Every failed password check, from the web login page or the API, counts.
 @receiver(user_login_failed, dispatch_uid="mof_lockout_count_failure")
 def _on_login_failed(sender, credentials, request=None, **kwargs):
-    record_failure(username=credentials.get("username", ""), address=client_address(request) if request is not None else "")
+    record_failure(
+        username=credentials.get("username", ""), address=client_address(request) if request is not None else ""
+    )
 
 
 @receiver(user_logged_in, dispatch_uid="mof_lockout_reset")
@@ -200,7 +226,9 @@ def lockouts_prune(*, now=None, chunk: int = 1000) -> int:
         timedelta(seconds=settings.MOF_LOGIN_LOCKOUT_WINDOW),
         timedelta(seconds=settings.MOF_LOGIN_LOCKOUT_SECONDS),
     )
-    idle = (Q(last_failure_at__lt=now - keep) | Q(last_failure_at__isnull=True)) & (Q(last_success_at__lt=now - keep) | Q(last_success_at__isnull=True))
+    idle = (Q(last_failure_at__lt=now - keep) | Q(last_failure_at__isnull=True)) & (
+        Q(last_success_at__lt=now - keep) | Q(last_success_at__isnull=True)
+    )
     stale = LoginLockout._base_manager.filter(idle).exclude(locked_until__gt=now)
     total = 0
     with audit.acting_as(None, via="task:mof.lockouts_prune"):

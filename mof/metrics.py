@@ -14,6 +14,7 @@ Several gunicorn processes: set PROMETHEUS_MULTIPROC_DIR (an empty directory, em
 each start) in the web server's environment; each process then writes its counters there
 and a scrape of any process adds them all up (prometheus_client's multiprocess mode).
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,9 +43,13 @@ log = logging.getLogger("mof.metrics")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED = "<unmatched>"
 
-REQUESTS = Counter("mof_http_requests", "HTTP requests answered, by method, route pattern and status.", ["method", "route", "status"])
+REQUESTS = Counter(
+    "mof_http_requests", "HTTP requests answered, by method, route pattern and status.", ["method", "route", "status"]
+)
 LATENCY = Histogram(
-    "mof_http_request_duration_seconds", "Time to answer an HTTP request, by method and route pattern.", ["method", "route"],
+    "mof_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route pattern.",
+    ["method", "route"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
@@ -102,7 +107,9 @@ def allowed(request) -> bool:
     token = settings.MOF_METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "")
-        if given.startswith("Bearer ") and hmac.compare_digest(given[len("Bearer "):].strip().encode(), token.encode()):
+        if given.startswith("Bearer ") and hmac.compare_digest(
+            given[len("Bearer ") :].strip().encode(), token.encode()
+        ):
             return True
     networks = settings.MOF_METRICS_ALLOWED_NETWORKS
     if networks:
@@ -179,49 +186,100 @@ class BusinessCollector:
 
         now = timezone.now()
 
-        ready = GaugeMetricFamily("mof_ready_check", "Readiness checks (1 passing, 0 failing), as /readyz answers them.", labels=["check"])
+        ready = GaugeMetricFamily(
+            "mof_ready_check", "Readiness checks (1 passing, 0 failing), as /readyz answers them.", labels=["check"]
+        )
         for name, ok in health.readiness().items():
             ready.add_metric([name], 1 if ok else 0)
         yield ready
 
         depths = queue_depths()
-        yield GaugeMetricFamily("mof_celery_broker_up", "1 if the Redis broker answered this scrape.", value=0 if depths is None else 1)
-        queue_length = GaugeMetricFamily("mof_celery_queue_length", "Messages waiting in each Celery queue.", labels=["queue"])
+        yield GaugeMetricFamily(
+            "mof_celery_broker_up", "1 if the Redis broker answered this scrape.", value=0 if depths is None else 1
+        )
+        queue_length = GaugeMetricFamily(
+            "mof_celery_queue_length", "Messages waiting in each Celery queue.", labels=["queue"]
+        )
         for queue, depth in (depths or {}).items():
             queue_length.add_metric([queue], depth)
         yield queue_length
 
         try:
             oldest_due = SLAClock.objects.filter(next_event_at__lte=now).aggregate(m=Min("next_event_at"))["m"]
-            yield GaugeMetricFamily("mof_sla_sweep_lag_seconds", "How long the oldest SLA clock due for the sweep has waited (0: none waits).", value=_age(oldest_due, now) if oldest_due else 0)
-            clocks = SLAClock.objects.filter(state__in=[ClockState.RUNNING, ClockState.BREACHED], stopped_at__isnull=True).aggregate(
+            yield GaugeMetricFamily(
+                "mof_sla_sweep_lag_seconds",
+                "How long the oldest SLA clock due for the sweep has waited (0: none waits).",
+                value=_age(oldest_due, now) if oldest_due else 0,
+            )
+            clocks = SLAClock.objects.filter(
+                state__in=[ClockState.RUNNING, ClockState.BREACHED], stopped_at__isnull=True
+            ).aggregate(
                 breached=Count("pk", filter=Q(state=ClockState.BREACHED)),
                 warning=Count("pk", filter=Q(state=ClockState.RUNNING, notified_threshold__gt=0)),
-                due_soon=Count("pk", filter=Q(state=ClockState.RUNNING, due_at__gt=now, due_at__lte=now + timedelta(hours=1))),
+                due_soon=Count(
+                    "pk", filter=Q(state=ClockState.RUNNING, due_at__gt=now, due_at__lte=now + timedelta(hours=1))
+                ),
             )
-            open_clocks = GaugeMetricFamily("mof_sla_clocks_open", "Open SLA clocks: breached, past a warning threshold, or due within the hour.", labels=["condition"])
+            open_clocks = GaugeMetricFamily(
+                "mof_sla_clocks_open",
+                "Open SLA clocks: breached, past a warning threshold, or due within the hour.",
+                labels=["condition"],
+            )
             for condition in ("breached", "warning", "due_soon"):
                 open_clocks.add_metric([condition], clocks[condition])
             yield open_clocks
 
-            outbox = OutboxEvent.objects.filter(relayed_at__isnull=True).aggregate(n=Count("pk"), oldest=Min("occurred_at"))
-            yield GaugeMetricFamily("mof_webhook_outbox_pending", "Webhook events not yet relayed to their deliveries.", value=outbox["n"])
-            yield GaugeMetricFamily("mof_webhook_outbox_oldest_seconds", "Age of the oldest unrelayed webhook event (0: none).", value=_age(outbox["oldest"], now) if outbox["oldest"] else 0)
+            outbox = OutboxEvent.objects.filter(relayed_at__isnull=True).aggregate(
+                n=Count("pk"), oldest=Min("occurred_at")
+            )
+            yield GaugeMetricFamily(
+                "mof_webhook_outbox_pending", "Webhook events not yet relayed to their deliveries.", value=outbox["n"]
+            )
+            yield GaugeMetricFamily(
+                "mof_webhook_outbox_oldest_seconds",
+                "Age of the oldest unrelayed webhook event (0: none).",
+                value=_age(outbox["oldest"], now) if outbox["oldest"] else 0,
+            )
             deliveries = WebhookDelivery.objects.filter(status="pending").aggregate(n=Count("pk"))
-            yield GaugeMetricFamily("mof_webhook_deliveries_pending", "Webhook deliveries waiting for a (first or further) attempt.", value=deliveries["n"])
-            mail = OutgoingMail.objects.filter(status=MailStatus.PENDING).aggregate(n=Count("pk"), oldest=Min("created_at"))
+            yield GaugeMetricFamily(
+                "mof_webhook_deliveries_pending",
+                "Webhook deliveries waiting for a (first or further) attempt.",
+                value=deliveries["n"],
+            )
+            mail = OutgoingMail.objects.filter(status=MailStatus.PENDING).aggregate(
+                n=Count("pk"), oldest=Min("created_at")
+            )
             yield GaugeMetricFamily("mof_mail_outbox_pending", "Notification mail waiting to be sent.", value=mail["n"])
-            yield GaugeMetricFamily("mof_mail_outbox_oldest_seconds", "Age of the oldest unsent notification mail (0: none).", value=_age(mail["oldest"], now) if mail["oldest"] else 0)
+            yield GaugeMetricFamily(
+                "mof_mail_outbox_oldest_seconds",
+                "Age of the oldest unsent notification mail (0: none).",
+                value=_age(mail["oldest"], now) if mail["oldest"] else 0,
+            )
 
-            incidents = GaugeMetricFamily("mof_incidents_open", "Open incidents by priority (1 highest).", labels=["priority"])
-            counts = dict(Incident.objects.filter(status__in=OPEN_STATES).order_by().values_list("priority").annotate(n=Count("pk")))
+            incidents = GaugeMetricFamily(
+                "mof_incidents_open", "Open incidents by priority (1 highest).", labels=["priority"]
+            )
+            counts = dict(
+                Incident.objects.filter(status__in=OPEN_STATES)
+                .order_by()
+                .values_list("priority")
+                .annotate(n=Count("pk"))
+            )
             for priority in range(1, 6):
                 incidents.add_metric([str(priority)], counts.get(priority, 0))
             yield incidents
 
             worker = Heartbeat.objects.filter(name=health.WORKER).values_list("at", flat=True).first()
-            yield GaugeMetricFamily("mof_worker_heartbeat_age_seconds", "Seconds since a worker last ran the heartbeat task (NaN: never).", value=_age(worker, now))
-            yield GaugeMetricFamily("mof_beat_heartbeat_age_seconds", "Seconds since beat last queued the heartbeat task (NaN: never).", value=_age(health.beat_last_run(), now))
+            yield GaugeMetricFamily(
+                "mof_worker_heartbeat_age_seconds",
+                "Seconds since a worker last ran the heartbeat task (NaN: never).",
+                value=_age(worker, now),
+            )
+            yield GaugeMetricFamily(
+                "mof_beat_heartbeat_age_seconds",
+                "Seconds since beat last queued the heartbeat task (NaN: never).",
+                value=_age(health.beat_last_run(), now),
+            )
         except Exception as exc:  # the database is down: the readiness gauges above say so
             log.warning("metrics: database figures unavailable: %s: %s", type(exc).__name__, exc)
 

@@ -1,5 +1,6 @@
 """The shared core: Team Model, audit trail, Risk Model, IT services and the CMDB,
 separation-of-duties rules and review-gate decisions."""
+
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -34,14 +35,14 @@ class PortalUserManager(UserManager.from_queryset(AuditedQuerySet)):
 class User(AuditedModel, AbstractUser):
     """A person or a service account. Role clusters come from RoleAssignment."""
 
-    is_manager = models.BooleanField(
-        default=False, help_text="Managers chair reviews and approve (MOF Team Model)."
-    )
+    is_manager = models.BooleanField(default=False, help_text="Managers chair reviews and approve (MOF Team Model).")
     is_system = models.BooleanField(
         default=False, editable=False, help_text="The portal itself, acting in scheduled tasks (cannot log in)."
     )
     is_service_account = models.BooleanField(
-        default=False, editable=False, help_text="An integration acting through API tokens only (cannot sign in to the pages)."
+        default=False,
+        editable=False,
+        help_text="An integration acting through API tokens only (cannot sign in to the pages).",
     )
     audit_exclude = ("password", "last_login")
 
@@ -255,7 +256,9 @@ class ConfigurationItem(ConfigurationItemWorkflow, ConcurrentTransitionMixin, FS
     ci_class = models.ForeignKey(CIClass, on_delete=models.PROTECT, related_name="cis", verbose_name="class")
     owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_cis")
     status = FSMField(max_length=20, choices=CIStatus.choices, default=CIStatus.PLANNED, protected=True, db_index=True)
-    environment = models.CharField(max_length=20, choices=Environment.choices, default=Environment.PRODUCTION, db_index=True)
+    environment = models.CharField(
+        max_length=20, choices=Environment.choices, default=Environment.PRODUCTION, db_index=True
+    )
     attributes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     services = models.ManyToManyField(Service, blank=True, related_name="cis")
     description = models.TextField(blank=True)
@@ -312,8 +315,12 @@ class SeparationRule(AuditedModel):
     name = models.SlugField(max_length=80, unique=True)
     description = models.CharField(max_length=200)
     model_label = models.CharField(max_length=100, help_text="app_label.model, e.g. changes.requestforchange")
-    transitions = models.CharField(max_length=300, blank=True, help_text="Comma-separated transition names; empty means every transition.")
-    duty = models.CharField(max_length=40, blank=True, help_text="Or: every transition performing this duty (approve, test, implement...).")
+    transitions = models.CharField(
+        max_length=300, blank=True, help_text="Comma-separated transition names; empty means every transition."
+    )
+    duty = models.CharField(
+        max_length=40, blank=True, help_text="Or: every transition performing this duty (approve, test, implement...)."
+    )
     party = models.CharField(max_length=60, help_text="The object's field naming the person the actor must not be.")
     include_teams = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
@@ -339,7 +346,12 @@ class ReviewDecisionRecord(models.Model):
     decided_at = models.DateTimeField(default=timezone.now)
     notes = models.TextField(blank=True)
     reference = models.CharField(max_length=100, blank=True, help_text="The meeting or minute that recorded it.")
-    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="Meeting facts the gate may weigh: emergency, quorum, votes.")
+    detail = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="Meeting facts the gate may weigh: emergency, quorum, votes.",
+    )
 
     class Meta:
         ordering = ["-decided_at", "-id"]
@@ -351,6 +363,6 @@ class ReviewDecisionRecord(models.Model):
 
 # Security administration: API tokens and login lockouts (mof.tokens, mof.lockout).
 from mof.models_access import ApiToken, LoginLockout  # noqa: F401
+from mof.models_attachments import Attachment  # noqa: F401,E402
 from mof.models_health import Heartbeat  # noqa: F401
 from mof.models_mail import Delivery, MailStatus, Notification, NotificationPreference, OutgoingMail, RelayFlag  # noqa: F401
-from mof.models_attachments import Attachment  # noqa: F401,E402

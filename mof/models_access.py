@@ -1,5 +1,6 @@
 """Security administration: API tokens (of service accounts and of people) and login
 lockouts. Imported by mof.models, so Django sees them as models of the core app."""
+
 from __future__ import annotations
 
 import hashlib
@@ -69,7 +70,9 @@ class ApiToken(AuditedModel):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     # In the future while a rotated token's grace period runs.
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    rotated_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    rotated_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -113,15 +116,21 @@ class LoginLockout(AuditedModel):
     admin clearing a lockout is recorded."""
 
     kind = models.CharField(max_length=10, choices=LockoutKind.choices)
-    key = models.CharField(max_length=150, help_text="The username (lower case), or the IP address of a spraying count.")
-    address = models.CharField(max_length=64, blank=True, default="", help_text="The IP address the username was tried from (pairs only).")
+    key = models.CharField(
+        max_length=150, help_text="The username (lower case), or the IP address of a spraying count."
+    )
+    address = models.CharField(
+        max_length=64, blank=True, default="", help_text="The IP address the username was tried from (pairs only)."
+    )
     failures = models.PositiveIntegerField(default=0, help_text="Failures in the current count.")
     window_started_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True, db_index=True)
     locked_until = models.DateTimeField(null=True, blank=True, db_index=True)
     times_locked = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(
-        null=True, blank=True, help_text="The last right password for this username from this address: its address's spraying delay does not apply."
+        null=True,
+        blank=True,
+        help_text="The last right password for this username from this address: its address's spraying delay does not apply.",
     )
 
     class Meta:

@@ -1,6 +1,7 @@
 """Files attached to tickets (incidents, problems, changes). Imported by mof.models, so Django
 sees the model as one of the core app's. The rules (who may attach what, limits, types by
 content) are in mof.attachments."""
+
 from __future__ import annotations
 
 import secrets
@@ -72,7 +73,8 @@ class Attachment(AuditedModel):
         indexes = [models.Index(fields=["ticket_type", "ticket_id", "uploaded_at"], name="attachment_ticket_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(note_type__isnull=True, note_id__isnull=True) | models.Q(note_type__isnull=False, note_id__isnull=False),
+                condition=models.Q(note_type__isnull=True, note_id__isnull=True)
+                | models.Q(note_type__isnull=False, note_id__isnull=False),
                 name="attachment_note_both_or_neither",
             ),
         ]

@@ -1,5 +1,6 @@
 """Heartbeats: when a process last proved it works (mof.health). Imported by mof.models, so
 Django sees them as models of the core app."""
+
 from __future__ import annotations
 
 from django.db import models

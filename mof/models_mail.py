@@ -1,6 +1,7 @@
 """The notification outbox: one row per mail and recipient, written in the transaction of the
 change it reports (mof.notifications). Imported by mof.models, so Django sees them as models
 of the core app. Engine-owned: the relay moves a row from pending to sent or failed."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -23,20 +24,30 @@ class OutgoingMail(models.Model):
     message_id = models.CharField(max_length=250, unique=True, editable=False)
     kind = models.CharField(max_length=60, help_text="What the mail is about, e.g. incidents.assigned.")
     to_email = models.EmailField(max_length=254)
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     subject = models.CharField(max_length=250)
     body = models.TextField()
     html_body = models.TextField(blank=True)
-    subject_label = models.CharField(max_length=100, blank=True, help_text="The object the mail is about (app_label.model).")
+    subject_label = models.CharField(
+        max_length=100, blank=True, help_text="The object the mail is about (app_label.model)."
+    )
     subject_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=MailStatus.choices, default=MailStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     next_attempt_at = models.DateTimeField(default=timezone.now)
-    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A relay is sending it; the claim lapses if it dies.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A relay is sending it; the claim lapses if it dies."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
-    thread = models.CharField(max_length=250, blank=True, help_text="The root Message-ID of the object's thread: In-Reply-To and References of every later mail.")
+    thread = models.CharField(
+        max_length=250,
+        blank=True,
+        help_text="The root Message-ID of the object's thread: In-Reply-To and References of every later mail.",
+    )
     calendar = models.TextField(blank=True, help_text="An iCalendar invitation sent as the text/calendar part.")
     calendar_method = models.CharField(max_length=10, blank=True, help_text="REQUEST or CANCEL.")
 
@@ -76,7 +87,9 @@ class Delivery(models.TextChoices):
 class NotificationPreference(models.Model):
     """A person's choice for one kind of event; no row means immediately."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
     event = models.CharField(max_length=60, help_text="A kind of event (mof.notifications.EVENTS).")
     delivery = models.CharField(max_length=12, choices=Delivery.choices, default=Delivery.IMMEDIATELY)
 
@@ -108,7 +121,9 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["user"], name="notification_unread_idx", condition=Q(read_at__isnull=True)),
             models.Index(fields=["user", "-created_at"], name="notification_user_idx"),
-            models.Index(fields=["user"], name="notification_digest_idx", condition=Q(digest=True, digested_at__isnull=True)),
+            models.Index(
+                fields=["user"], name="notification_digest_idx", condition=Q(digest=True, digested_at__isnull=True)
+            ),
         ]
 
     def __str__(self):

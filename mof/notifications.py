@@ -9,6 +9,7 @@ conditional update elsewhere, with a lease), sends each with the Message-ID stor
 when it was written, and marks it sent. A relay that dies between sending a mail and marking
 it may send that mail again once its lease lapses, with the SAME Message-ID: receiving mail
 systems and clients drop the repeat (at-least-once delivery, de-duplicated by Message-ID)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -141,18 +142,41 @@ def render(template: str, context: dict) -> tuple[str, str]:
     return text + "\n", render_to_string(f"mail/{template}.html", ctx)
 
 
-def write_from_template(people, template: str, context: dict | None = None, *, subject: str, about=None, kind: str = "",
-                        calendar: str = "", calendar_method: str = "") -> list[OutgoingMail]:
+def write_from_template(
+    people,
+    template: str,
+    context: dict | None = None,
+    *,
+    subject: str,
+    about=None,
+    kind: str = "",
+    calendar: str = "",
+    calendar_method: str = "",
+) -> list[OutgoingMail]:
     """The one way to compose a notification: render templates/mail/<template>.txt and .html
     with `context` (plus `about`, its `reference`, its absolute `url`, `subject`), prefix the
     subject with the reference, and write() it for `people`."""
     from mof.links import absolute_url
 
     line = subject_line(about, subject)
-    ctx = {"about": about, "reference": reference(about), "url": absolute_url(about) if about is not None else "", "subject": line, **(context or {})}
+    ctx = {
+        "about": about,
+        "reference": reference(about),
+        "url": absolute_url(about) if about is not None else "",
+        "subject": line,
+        **(context or {}),
+    }
     text, html = render(template, ctx)
-    return write(people, subject=line, body=text, html_body=html, kind=kind or template.replace("/", "."), about=about,
-                 calendar=calendar, calendar_method=calendar_method)
+    return write(
+        people,
+        subject=line,
+        body=text,
+        html_body=html,
+        kind=kind or template.replace("/", "."),
+        about=about,
+        calendar=calendar,
+        calendar_method=calendar_method,
+    )
 
 
 # --- storing -----------------------------------------------------------------------------
@@ -177,11 +201,23 @@ def _lock_threads(roots) -> None:
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(r, 0)) FROM unnest(%s::text[]) AS r ORDER BY r", [sorted(set(roots))])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(r, 0)) FROM unnest(%s::text[]) AS r ORDER BY r",
+            [sorted(set(roots))],
+        )
 
 
-def build(recipients, *, subject: str, body: str, kind: str, about=None, html_body: str = "", calendar: str = "",
-          calendar_method: str = "") -> list[OutgoingMail]:
+def build(
+    recipients,
+    *,
+    subject: str,
+    body: str,
+    kind: str,
+    about=None,
+    html_body: str = "",
+    calendar: str = "",
+    calendar_method: str = "",
+) -> list[OutgoingMail]:
     """Unsaved rows, one per distinct address (users, (address, user id) pairs or address
     strings; inactive users and empty addresses are left out). Mail about an object is
     threaded: a person's first mail about it carries the object's root Message-ID, later
@@ -191,27 +227,54 @@ def build(recipients, *, subject: str, body: str, kind: str, about=None, html_bo
     if not people:
         return []
     now = timezone.now()
-    roots = {address: thread_root(about, address) for address, _ in people} if about is not None and about.pk is not None else {}
+    roots = (
+        {address: thread_root(about, address) for address, _ in people}
+        if about is not None and about.pk is not None
+        else {}
+    )
     if roots:
         _lock_threads(roots.values())
-    started = set(OutgoingMail.objects.filter(message_id__in=list(roots.values())).values_list("message_id", flat=True)) if roots else set()
+    started = (
+        set(OutgoingMail.objects.filter(message_id__in=list(roots.values())).values_list("message_id", flat=True))
+        if roots
+        else set()
+    )
     rows = []
     for address, user in people:
         root = roots.get(address, "")
         first = bool(root) and root not in started
-        rows.append(OutgoingMail(
-            message_id=root if first else new_message_id(), thread=root, kind=kind[:60], to_email=address, recipient_id=user,
-            subject=" ".join(str(subject).split())[:250], body=body, html_body=html_body,
-            calendar=calendar, calendar_method=calendar_method if calendar else "",
-            subject_label=about._meta.label_lower if about is not None else "",
-            subject_id=str(about.pk) if about is not None else "",
-            created_at=now, next_attempt_at=now,
-        ))
+        rows.append(
+            OutgoingMail(
+                message_id=root if first else new_message_id(),
+                thread=root,
+                kind=kind[:60],
+                to_email=address,
+                recipient_id=user,
+                subject=" ".join(str(subject).split())[:250],
+                body=body,
+                html_body=html_body,
+                calendar=calendar,
+                calendar_method=calendar_method if calendar else "",
+                subject_label=about._meta.label_lower if about is not None else "",
+                subject_id=str(about.pk) if about is not None else "",
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
     return rows
 
 
-def write(recipients, *, subject: str, body: str, kind: str, about=None, html_body: str = "", calendar: str = "",
-          calendar_method: str = "") -> list[OutgoingMail]:
+def write(
+    recipients,
+    *,
+    subject: str,
+    body: str,
+    kind: str,
+    about=None,
+    html_body: str = "",
+    calendar: str = "",
+    calendar_method: str = "",
+) -> list[OutgoingMail]:
     """Store a notification for each recipient in the caller's transaction, as each chose for
     this kind of event (NotificationPreference, default immediately): a mail in the outbox
     (relayed once it commits) and a row in their in-portal list; a daily digest or portal-only
@@ -223,7 +286,15 @@ def write(recipients, *, subject: str, body: str, kind: str, about=None, html_bo
     if not people:
         return []
     user_ids = [u for _, u in people if u is not None]
-    chosen = dict(NotificationPreference.objects.filter(user_id__in=user_ids, event=event_of(kind)).values_list("user_id", "delivery")) if user_ids else {}
+    chosen = (
+        dict(
+            NotificationPreference.objects.filter(user_id__in=user_ids, event=event_of(kind)).values_list(
+                "user_id", "delivery"
+            )
+        )
+        if user_ids
+        else {}
+    )
     path = (about.get_absolute_url() or "") if about is not None and hasattr(about, "get_absolute_url") else ""
     mailed, notes, now = [], [], timezone.now()
     title = " ".join(str(subject).split())[:250]
@@ -234,17 +305,35 @@ def write(recipients, *, subject: str, body: str, kind: str, about=None, html_bo
         if delivery == Delivery.DIGEST and calendar:
             delivery = Delivery.IMMEDIATELY
         if user is not None:
-            notes.append(Notification(
-                user_id=user, kind=kind[:60], title=title, body=body[:4000], url=path[:500], created_at=now,
-                subject_label=about._meta.label_lower if about is not None else "", subject_id=str(about.pk) if about is not None else "",
-                digest=delivery == Delivery.DIGEST,
-            ))
+            notes.append(
+                Notification(
+                    user_id=user,
+                    kind=kind[:60],
+                    title=title,
+                    body=body[:4000],
+                    url=path[:500],
+                    created_at=now,
+                    subject_label=about._meta.label_lower if about is not None else "",
+                    subject_id=str(about.pk) if about is not None else "",
+                    digest=delivery == Delivery.DIGEST,
+                )
+            )
         if delivery == Delivery.IMMEDIATELY:
             mailed.append((address, user))
     if notes:
         Notification.objects.bulk_create(notes)
-    return write_rows(build(mailed, subject=subject, body=body, kind=kind, about=about, html_body=html_body,
-                            calendar=calendar, calendar_method=calendar_method))
+    return write_rows(
+        build(
+            mailed,
+            subject=subject,
+            body=body,
+            kind=kind,
+            about=about,
+            html_body=html_body,
+            calendar=calendar,
+            calendar_method=calendar_method,
+        )
+    )
 
 
 def write_rows(rows) -> list[OutgoingMail]:
@@ -282,7 +371,11 @@ def _free(now):
 
 def _claim(now, batch: int) -> list[int]:
     """Take up to `batch` due rows for this relay (a lease: a dead relay's rows go again later)."""
-    due = OutgoingMail.objects.filter(status=MailStatus.PENDING, next_attempt_at__lte=now).filter(_free(now)).order_by("next_attempt_at", "id")
+    due = (
+        OutgoingMail.objects.filter(status=MailStatus.PENDING, next_attempt_at__lte=now)
+        .filter(_free(now))
+        .order_by("next_attempt_at", "id")
+    )
     lease = now + LEASE
     if connection.vendor == "postgresql":
         with transaction.atomic():
@@ -290,7 +383,11 @@ def _claim(now, batch: int) -> list[int]:
             OutgoingMail.objects.filter(pk__in=ids).update(claimed_until=lease)
         return ids
     candidates = list(due.values_list("pk", flat=True)[:batch])
-    return [pk for pk in candidates if OutgoingMail.objects.filter(pk=pk, status=MailStatus.PENDING).filter(_free(now)).update(claimed_until=lease)]
+    return [
+        pk
+        for pk in candidates
+        if OutgoingMail.objects.filter(pk=pk, status=MailStatus.PENDING).filter(_free(now)).update(claimed_until=lease)
+    ]
 
 
 def headers(mail: OutgoingMail) -> dict:
@@ -299,7 +396,11 @@ def headers(mail: OutgoingMail) -> dict:
     marks of an automatic mail."""
     # RFC 3834: an automatic mail; Exchange sends no out-of-office or auto-reply to it (no loops
     # with the service desk's own mailbox). People's replies are not affected.
-    out = {"Message-ID": mail.message_id, "Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "OOF, AutoReply"}
+    out = {
+        "Message-ID": mail.message_id,
+        "Auto-Submitted": "auto-generated",
+        "X-Auto-Response-Suppress": "OOF, AutoReply",
+    }
     if mail.thread and mail.thread != mail.message_id:
         out["In-Reply-To"] = mail.thread
         out["References"] = mail.thread
@@ -310,8 +411,12 @@ def message(mail: OutgoingMail, connection=None) -> EmailMultiAlternatives:
     """The mail: plain text, the HTML alternative, and a calendar invitation as the
     `text/calendar; method=REQUEST` (or CANCEL) alternative, as Outlook and Exchange expect."""
     email = EmailMultiAlternatives(
-        mail.subject, mail.body, settings.DEFAULT_FROM_EMAIL, [mail.to_email],
-        headers=headers(mail), connection=connection,
+        mail.subject,
+        mail.body,
+        settings.DEFAULT_FROM_EMAIL,
+        [mail.to_email],
+        headers=headers(mail),
+        connection=connection,
     )
     if mail.html_body:
         email.attach_alternative(mail.html_body, "text/html")
@@ -324,12 +429,27 @@ def _failed(mail: OutgoingMail, exc: Exception, now) -> None:
     attempts = mail.attempts + 1
     error = f"{type(exc).__name__}: {exc}"[:1000]
     if attempts >= setting("MAX_ATTEMPTS"):
-        _write(lambda: OutgoingMail.objects.filter(pk=mail.pk).update(status=MailStatus.FAILED, attempts=attempts, last_error=error, claimed_until=None))
+        _write(
+            lambda: OutgoingMail.objects.filter(pk=mail.pk).update(
+                status=MailStatus.FAILED, attempts=attempts, last_error=error, claimed_until=None
+            )
+        )
         log.error("mail %s to %s: gave up after %d attempts: %s", mail.message_id, mail.to_email, attempts, error)
         return
     retry = now + timedelta(seconds=setting("BACKOFF_SECONDS") * 2 ** (attempts - 1))
-    _write(lambda: OutgoingMail.objects.filter(pk=mail.pk).update(attempts=attempts, last_error=error, next_attempt_at=retry, claimed_until=None))
-    log.warning("mail %s to %s: attempt %d failed (%s); next at %s", mail.message_id, mail.to_email, attempts, error, retry.isoformat())
+    _write(
+        lambda: OutgoingMail.objects.filter(pk=mail.pk).update(
+            attempts=attempts, last_error=error, next_attempt_at=retry, claimed_until=None
+        )
+    )
+    log.warning(
+        "mail %s to %s: attempt %d failed (%s); next at %s",
+        mail.message_id,
+        mail.to_email,
+        attempts,
+        error,
+        retry.isoformat(),
+    )
 
 
 def deliver_pending(*, batches: int = 50, batch: int = BATCH) -> dict:
@@ -361,8 +481,15 @@ def deliver_pending(*, batches: int = 50, batch: int = BATCH) -> dict:
                     done.add(mail.pk)
                     continue
                 # Sent: a crash before this update sends it again later with the same Message-ID.
-                _write(lambda: OutgoingMail.objects.filter(pk=mail.pk).update(
-                    status=MailStatus.SENT, sent_at=timezone.now(), attempts=mail.attempts + 1, claimed_until=None, last_error=""))
+                _write(
+                    lambda: OutgoingMail.objects.filter(pk=mail.pk).update(
+                        status=MailStatus.SENT,
+                        sent_at=timezone.now(),
+                        attempts=mail.attempts + 1,
+                        claimed_until=None,
+                        last_error="",
+                    )
+                )
                 sent += 1
                 done.add(mail.pk)
         except BaseException:
@@ -370,7 +497,11 @@ def deliver_pending(*, batches: int = 50, batch: int = BATCH) -> dict:
             # the lease (best effort: if the database is gone the lease still frees them).
             rest = [m.pk for m in mails if m.pk not in done]
             try:
-                _write(lambda: OutgoingMail.objects.filter(pk__in=rest, status=MailStatus.PENDING).update(claimed_until=None))
+                _write(
+                    lambda: OutgoingMail.objects.filter(pk__in=rest, status=MailStatus.PENDING).update(
+                        claimed_until=None
+                    )
+                )
             except Exception:  # noqa: BLE001 - the original error is the one to raise
                 log.warning("mail relay: could not release %d claimed rows; they go again after the lease", len(rest))
             raise
@@ -384,7 +515,11 @@ def purge_sent(*, now=None, batch: int = 1000) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=setting("RETENTION_DAYS"))
     # A thread's root stays: were it forgotten, a later mail would reuse its Message-ID and
     # mail clients would drop it as a repeat of the first.
-    old = list(OutgoingMail.objects.filter(status=MailStatus.SENT, sent_at__lt=cutoff).exclude(message_id=F("thread")).values_list("pk", flat=True)[:batch])
+    old = list(
+        OutgoingMail.objects.filter(status=MailStatus.SENT, sent_at__lt=cutoff)
+        .exclude(message_id=F("thread"))
+        .values_list("pk", flat=True)[:batch]
+    )
     if old:
         OutgoingMail.objects.filter(pk__in=old).delete()
     return len(old)
@@ -396,7 +531,11 @@ def purge_notifications(*, now=None, batch: int = 1000) -> int:
     from mof.models_mail import Notification
 
     cutoff = (now or timezone.now()) - timedelta(days=int(settings.MOF_NOTIFICATION_RETENTION_DAYS))
-    old = list(Notification.objects.filter(created_at__lt=cutoff).exclude(digest=True, digested_at__isnull=True).values_list("pk", flat=True)[:batch])
+    old = list(
+        Notification.objects.filter(created_at__lt=cutoff)
+        .exclude(digest=True, digested_at__isnull=True)
+        .values_list("pk", flat=True)[:batch]
+    )
     if old:
         Notification.objects.filter(pk__in=old).delete()
     return len(old)
@@ -423,12 +562,33 @@ def send_digests(*, now=None, batch: int = 500) -> int:
             Notification.objects.filter(pk__in=[i.pk for i in items]).update(digested_at=now)
             if not user.is_active or not user.email:
                 continue
-            entries = [{"title": i.title, "when": when(i.created_at), "url": absolute_url(i.url) if i.url else "",
-                        "event": EVENTS.get(event_of(i.kind), "")} for i in items]
-            text, html = render("digest", {"items": entries, "count": len(entries), "url": absolute_url("/notifications/"),
-                                           "subject": f"[MOF] Your notifications: {len(entries)} since the last digest"})
-            write_rows(build([user], subject=f"[MOF] Your notifications: {len(entries)} since the last digest", body=text,
-                             html_body=html, kind="digest"))
+            entries = [
+                {
+                    "title": i.title,
+                    "when": when(i.created_at),
+                    "url": absolute_url(i.url) if i.url else "",
+                    "event": EVENTS.get(event_of(i.kind), ""),
+                }
+                for i in items
+            ]
+            text, html = render(
+                "digest",
+                {
+                    "items": entries,
+                    "count": len(entries),
+                    "url": absolute_url("/notifications/"),
+                    "subject": f"[MOF] Your notifications: {len(entries)} since the last digest",
+                },
+            )
+            write_rows(
+                build(
+                    [user],
+                    subject=f"[MOF] Your notifications: {len(entries)} since the last digest",
+                    body=text,
+                    html_body=html,
+                    kind="digest",
+                )
+            )
             sent += 1
     return sent
 

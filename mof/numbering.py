@@ -5,6 +5,7 @@ started after the highest number present), so concurrent filings never collide a
 wait for each other; a rolled-back filing leaves a gap, as in every mature tool. Elsewhere
 (SQLite serialises writers) the number is the highest plus one.
 """
+
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Max
 
@@ -27,7 +28,7 @@ def _sync_sequence(model) -> None:
             cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{seq}"')
         cursor.execute(
             f'SELECT setval(%s, GREATEST((SELECT COALESCE(MAX(number), 0) FROM "{table}"), '
-            f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM \"{seq}\"), 1), "
+            f'(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM "{seq}"), 1), '
             f'(SELECT COALESCE(MAX(number), 0) > 0 FROM "{table}") OR (SELECT is_called FROM "{seq}"))',
             [seq],
         )
@@ -49,7 +50,9 @@ def next_number(model) -> int:
     # No row when the sequence does not exist yet: asked this way, a missing sequence is not an
     # error, so no savepoint (two more round trips per filing) is needed to survive one.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(seq) FROM (SELECT to_regclass(%s) AS seq) s WHERE seq IS NOT NULL", [_sequence(model)])
+        cursor.execute(
+            "SELECT nextval(seq) FROM (SELECT to_regclass(%s) AS seq) s WHERE seq IS NOT NULL", [_sequence(model)]
+        )
         row = cursor.fetchone()
     if row is not None:
         return row[0]

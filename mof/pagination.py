@@ -1,5 +1,6 @@
 """Counting without counting everything: an exact COUNT(*) over a large table on every
 page view is what makes the peers slow at scale. Counts stop at MOF_COUNT_LIMIT."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Pages, the API, the admin and the transition service all ask `can()`; `require()` asks
 and records a refusal. Querysets of what a person may see come from `visible_*`.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -122,7 +123,9 @@ RULES: dict[str, Rule] = {
     "token.issue": lambda user, owner=None: token_owner_may(user, owner),
     "token.rotate": lambda user, token=None: token is not None and token_owner_may(user, token.user),
     # An admin may also revoke a person's token (a leaked key), never use or rotate it.
-    "token.revoke": lambda user, token=None: token is not None and (is_admin(user) or token_owner_may(user, token.user)),
+    "token.revoke": lambda user, token=None: (
+        token is not None and (is_admin(user) or token_owner_may(user, token.user))
+    ),
     "lockout.view": any_of(is_admin, has_role(R.SECURITY)),
     "lockout.clear": is_admin,
 }
@@ -147,7 +150,9 @@ def require(user, action: str, obj=None) -> None:
     if not can(user, action, obj):
         from mof import audit
 
-        audit.record_refusal(actor=user if _active(user) else None, action=action, target=obj, reasons=["not permitted"])
+        audit.record_refusal(
+            actor=user if _active(user) else None, action=action, target=obj, reasons=["not permitted"]
+        )
         raise Refused(f"You may not {action.replace('.', ' ').replace('_', ' ')}.")
 
 

@@ -14,6 +14,7 @@ to them. SECURE_REDIRECT_EXEMPT spares them the redirect to https (mof.settings)
   MOF_METRICS_ALLOWED_NETWORKS (403 otherwise); with neither set, not served (404 like any
   unknown path).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,13 @@ def readyz(request) -> HttpResponse:
 
     results = health.readiness()
     ready = all(results.values())
-    return _json({"status": "ready" if ready else "not ready", "checks": {name: "ok" if ok else "failed" for name, ok in results.items()}}, 200 if ready else 503)
+    return _json(
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": {name: "ok" if ok else "failed" for name, ok in results.items()},
+        },
+        200 if ready else 503,
+    )
 
 
 def metrics(request) -> HttpResponse:

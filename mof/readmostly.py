@@ -21,6 +21,7 @@ time and nothing is kept: slower, never stale. A generation that could not be mo
 moved again as soon as the cache answers, so the other processes drop what they kept
 before the outage.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,7 +64,12 @@ class ReadMostly:
             return self.load()
         generation = self._generation()
         kept = self._kept
-        if kept is not None and generation is not None and kept[0] == generation and time.monotonic() - kept[1] < self.max_age:
+        if (
+            kept is not None
+            and generation is not None
+            and kept[0] == generation
+            and time.monotonic() - kept[1] < self.max_age
+        ):
             return kept[2]
         value = self.load()
         if generation is not None:
@@ -104,7 +110,9 @@ class ReadMostly:
     def _written_in_this_transaction(self) -> bool:
         conn = connections[DEFAULT_DB_ALIAS]
         marker = conn.__dict__.get("_readmostly_written", {}).get(self.name)
-        return marker is not None and conn.in_atomic_block and bool(conn.atomic_blocks) and conn.atomic_blocks[0] is marker
+        return (
+            marker is not None and conn.in_atomic_block and bool(conn.atomic_blocks) and conn.atomic_blocks[0] is marker
+        )
 
     def bump(self) -> None:
         self._kept = None

@@ -4,6 +4,7 @@ queues the task; the task clears it (started) before it looks for work, so whate
 after the task started sets the flag again and queues the next task, and whatever committed
 before is seen by the task. A flag older than STALE (a lost message) no longer holds a queue
 back; the beat tasks relay in any case."""
+
 from __future__ import annotations
 
 import logging

@@ -21,6 +21,7 @@ carries it in a header (add_request_id, before it is published), and while the t
 A task queued by that task (a relay queuing deliveries, a retry) carries the same id.
 JsonFormatter writes the same fields as one JSON object per line (MOF_LOG_FORMAT=json).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -164,16 +165,19 @@ class RequestContextFilter(logging.Filter):
         record.request_method = _printable(str(request.method))
         record.request_path = _printable(request.path)
         record.request_user = _user_label(request)
-        record.request_context = (
-            f"[{record.request_id}] {record.request_method} {record.request_path} user={record.request_user} {task_context}"
-        )
+        record.request_context = f"[{record.request_id}] {record.request_method} {record.request_path} user={record.request_user} {task_context}"
         return True
 
 
 # Record attribute -> JSON key: what RequestContextFilter adds, and Django's status code.
 _JSON_FIELDS = (
-    ("request_id", "request_id"), ("request_method", "method"), ("request_path", "path"), ("request_user", "user"),
-    ("status_code", "status"), ("task_name", "task"), ("task_id", "task_id"),
+    ("request_id", "request_id"),
+    ("request_method", "method"),
+    ("request_path", "path"),
+    ("request_user", "user"),
+    ("status_code", "status"),
+    ("task_name", "task"),
+    ("task_id", "task_id"),
 )
 
 

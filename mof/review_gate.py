@@ -6,6 +6,7 @@ reviews app calls when a meeting decides: it stores the decision and, in the sam
 transaction, fires the gated transition through the one door (mof.transitions), so a
 decision and the move it causes land together or not at all.
 """
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -18,9 +19,7 @@ def latest_decision(kind: str, subject):
     from mof.models import ReviewDecisionRecord
 
     return (
-        ReviewDecisionRecord.objects.filter(
-            kind=kind, model_label=subject._meta.label_lower, object_id=str(subject.pk)
-        )
+        ReviewDecisionRecord.objects.filter(kind=kind, model_label=subject._meta.label_lower, object_id=str(subject.pk))
         .order_by("-decided_at", "-id")
         .first()
     )
@@ -39,7 +38,18 @@ def requires(kind: str, decision: str):
     return gate
 
 
-def record_decision(*, kind: str, subject, decision: str, actor, notes: str = "", reference: str = "", fire: str | None = None, data: dict | None = None, detail: dict | None = None):
+def record_decision(
+    *,
+    kind: str,
+    subject,
+    decision: str,
+    actor,
+    notes: str = "",
+    reference: str = "",
+    fire: str | None = None,
+    data: dict | None = None,
+    detail: dict | None = None,
+):
     """Record what a review decided for `subject` and fire the gated transition `fire`."""
     from mof.models import ReviewDecisionRecord
     from mof.transitions import perform_transition
@@ -59,7 +69,9 @@ def record_decision(*, kind: str, subject, decision: str, actor, notes: str = ""
         )
         if fire:
             reason = notes or f"{ReviewKind(kind).label}: {decision}" + (f" ({reference})" if reference else "")
-            perform_transition(model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": reason})
+            perform_transition(
+                model=type(subject), pk=subject.pk, name=fire, actor=actor, data=data or {"reason": reason}
+            )
     return record
 
 

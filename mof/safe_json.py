@@ -7,6 +7,7 @@ JSONDecodeError, which every caller already turns into a 400 with a message:
 
     json.loads(text, cls=SafeDecoder)
 """
+
 import json
 import math
 

@@ -1,12 +1,13 @@
 """Reads of the shared core, always restricted to what the reader may see."""
+
 from __future__ import annotations
 
 from django.db.models import Count, Q
 
 from mof import policy
 from mof.choices import ReviewKind
+from mof.models import AuditEntry, CIRelationship, ConfigurationItem, Service
 from mof.review_gate import gated_sources
-from mof.models import AuditEntry, CIRelationship, ConfigurationItem, Service, User
 
 
 def ci_list(*, user, search: str = ""):

@@ -4,6 +4,7 @@ report. Unhandled errors of views and tasks (and ERROR log lines) become events 
 the request id (mof.request_log), the one the user sees on the 500 page and the log lines
 carry. No personal data (send_default_pii off); no performance tracing unless a sample rate
 above 0 is given."""
+
 from __future__ import annotations
 
 

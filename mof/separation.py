@@ -8,6 +8,7 @@ Objects take part simply by having the named attributes (developer, tester,
 requester...). The two rules MOF names are built in; managers add more in the admin
 (SeparationRule) and later apps may `register()` their own, without new machinery.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """Writes of the shared core. Each takes the acting user, checks the policy, validates,
 writes inside one transaction and is recorded in the audit trail."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError

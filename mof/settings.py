@@ -1,4 +1,5 @@
 """MOF Portal settings. Everything comes from environment variables (see .env.example)."""
+
 import os
 from email.utils import parseaddr
 from pathlib import Path
@@ -155,8 +156,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # bucket with MOF_STORAGE=s3 (mof.storage: AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL...).
 STORAGES = {
     "default": storage_settings(os.environ, VAR_DIR, "files"),
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
-                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
     # Files attached to incidents, problems and changes (mof.attachments): the same store, in
     # their own folder (or prefix in the bucket).
     "attachments": storage_settings(os.environ, VAR_DIR, "attachments"),
@@ -190,12 +194,21 @@ MOF_CACHE_RETRY_SECONDS = float(os.environ.get("MOF_CACHE_RETRY_SECONDS", "5"))
 CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     # Django's Redis backend, reusing its client and failing fast (mof.cache).
-    CACHES = {"default": {
-        "BACKEND": "mof.cache.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mof",
-        "OPTIONS": dict(CACHE_REDIS_OPTIONS),
-    }}
+    CACHES = {
+        "default": {
+            "BACKEND": "mof.cache.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "mof",
+            "OPTIONS": dict(CACHE_REDIS_OPTIONS),
+        }
+    }
 elif CACHE_URL.startswith("file://"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_URL[len("file://"):]}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": CACHE_URL[len("file://") :],
+        }
+    }
 elif CACHE_URL.startswith("locmem://"):  # one process only (tests)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mof"}}
 else:
@@ -235,13 +248,24 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = 270, 300
 LONG_TASK_SOFT_TIME_LIMIT, LONG_TASK_TIME_LIMIT = 540, 600
 LONG_TASKS = (
-    "slas.sweep", "slas.recompute_plan", "slas.recompute_chunk", "slas.capacity_forecast",
-    "operations.events_purge", "operations.jobs_check", "operations.jobs_refresh",
-    "incidents.close_resolved", "incidents.propose_problems", "integrations.relay_pending",
-    "integrations.relay_outbox", "mof.send_outgoing_mail", "incidents.poll_mailbox",
+    "slas.sweep",
+    "slas.recompute_plan",
+    "slas.recompute_chunk",
+    "slas.capacity_forecast",
+    "operations.events_purge",
+    "operations.jobs_check",
+    "operations.jobs_refresh",
+    "incidents.close_resolved",
+    "incidents.propose_problems",
+    "integrations.relay_pending",
+    "integrations.relay_outbox",
+    "mof.send_outgoing_mail",
+    "incidents.poll_mailbox",
     "incidents.inbound_mail_purge",
 )
-CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS}
+CELERY_TASK_ANNOTATIONS = {
+    name: {"soft_time_limit": LONG_TASK_SOFT_TIME_LIMIT, "time_limit": LONG_TASK_TIME_LIMIT} for name in LONG_TASKS
+}
 # Redis broker: a message a worker took and never acknowledged (the worker was SIGKILLed, ran
 # out of memory, lost its host) is handed out again after the visibility timeout (kombu's
 # default: an hour). Just above the longest hard limit, so a task still running is never
@@ -259,19 +283,33 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
 MOF_TASK_QUEUES = {
     "sla": ("slas.sweep", "slas.send_clock_notification"),
     "webhooks": (
-        "integrations.relay_outbox", "integrations.relay_event", "integrations.relay_events",
-        "integrations.relay_pending", "integrations.deliver",
+        "integrations.relay_outbox",
+        "integrations.relay_event",
+        "integrations.relay_events",
+        "integrations.relay_pending",
+        "integrations.deliver",
     ),
     "mail": (
-        "mof.send_outgoing_mail", "mof.notify_transition", "incidents.notify", "incidents.send_major_update",
-        "changes.notify_stakeholders", "reviews.notify_agenda_published", "reviews.notify_decision",
-        "integrations.send_disabled_notice", "incidents.poll_mailbox",
-        "integrations.send_disabled_notice", "mof.send_notification_digest",
+        "mof.send_outgoing_mail",
+        "mof.notify_transition",
+        "incidents.notify",
+        "incidents.send_major_update",
+        "changes.notify_stakeholders",
+        "reviews.notify_agenda_published",
+        "reviews.notify_decision",
+        "integrations.send_disabled_notice",
+        "incidents.poll_mailbox",
+        "integrations.send_disabled_notice",
+        "mof.send_notification_digest",
     ),
     "recompute": ("slas.recompute_plan", "slas.recompute_chunk"),
     "batch": (
-        "slas.capacity_forecast", "operations.events_purge", "operations.jobs_refresh",
-        "incidents.close_resolved", "incidents.propose_problems", "mof.lockouts_prune",
+        "slas.capacity_forecast",
+        "operations.events_purge",
+        "operations.jobs_refresh",
+        "incidents.close_resolved",
+        "incidents.propose_problems",
+        "mof.lockouts_prune",
         "identity.sync_directory",
         "incidents.inbound_mail_purge",
     ),
@@ -341,7 +379,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "mof.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "mof.api.errors.exception_handler",
     # DRF's parsers, with a JSON parser that refuses NaN, 1e309 and deep nesting (400, not 500).
-    "DEFAULT_PARSER_CLASSES": ["mof.api.parsers.PortalJSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "mof.api.parsers.PortalJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -386,7 +428,12 @@ SPECTACULAR_SETTINGS = {
         "ClockStateEnum": "slas.models.ClockState",
         "AuditEntryActionEnum": "mof.choices.AuditAction",
         "ProblemProposalScopeEnum": [("ci", "CI"), ("service", "Service")],
-        "ScheduleItemKindEnum": [("change", "change"), ("release", "release"), ("maintenance", "maintenance"), ("freeze", "freeze")],
+        "ScheduleItemKindEnum": [
+            ("change", "change"),
+            ("release", "release"),
+            ("maintenance", "maintenance"),
+            ("freeze", "freeze"),
+        ],
         "ThresholdDirectionEnum": "slas.models_capacity.ThresholdDirection",
         "ImpactDirectionEnum": [("downstream", "downstream"), ("upstream", "upstream")],
         "WebhookEventTypeEnum": "integrations.choices.EventType",
@@ -470,7 +517,11 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": MOF_LOG_FORMAT, "filters": ["request"]},
-        "mail_admins": {"level": "ERROR", "class": "django.utils.log.AdminEmailHandler", "filters": ["require_debug_false"]},
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("MOF_ROOT_LOG_LEVEL", "WARNING")},
     "loggers": {
@@ -541,17 +592,32 @@ MOF_MAX_TOKENS_PER_USER = int(os.environ.get("MOF_MAX_TOKENS_PER_USER", "20"))
 # files per ticket, and the content types accepted (detected from the content, not the name).
 MOF_ATTACHMENT_MAX_BYTES = int(os.environ.get("MOF_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
 MOF_ATTACHMENT_MAX_PER_TICKET = int(os.environ.get("MOF_ATTACHMENT_MAX_PER_TICKET", "20"))
-MOF_ATTACHMENT_ALLOWED_TYPES = env_list("MOF_ATTACHMENT_ALLOWED_TYPES", ",".join([
-    "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff",
-    "application/pdf", "text/plain",
-    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
-    "application/vnd.oasis.opendocument.presentation", "application/rtf",
-    "application/zip",
-]))
+MOF_ATTACHMENT_ALLOWED_TYPES = env_list(
+    "MOF_ATTACHMENT_ALLOWED_TYPES",
+    ",".join(
+        [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "image/bmp",
+            "image/tiff",
+            "application/pdf",
+            "text/plain",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "application/vnd.oasis.opendocument.text",
+            "application/vnd.oasis.opendocument.spreadsheet",
+            "application/vnd.oasis.opendocument.presentation",
+            "application/rtf",
+            "application/zip",
+        ]
+    ),
+)
 MOF_IMPORT_MAX_BYTES = int(os.environ.get("MOF_IMPORT_MAX_BYTES", str(2_000_000)))
 MOF_IMPORT_MAX_ROWS = int(os.environ.get("MOF_IMPORT_MAX_ROWS", "10000"))
 MOF_EXPORT_CHUNK_SIZE = int(os.environ.get("MOF_EXPORT_CHUNK_SIZE", "2000"))
@@ -563,10 +629,18 @@ MOF_EVENTS_INCIDENT_SEVERITY = os.environ.get("MOF_EVENTS_INCIDENT_SEVERITY", "m
 MOF_EVENTS_UNKNOWN_CI = os.environ.get("MOF_EVENTS_UNKNOWN_CI", "refuse").strip().lower()
 MOF_EVENTS_BATCH_LIMIT = int(os.environ.get("MOF_EVENTS_BATCH_LIMIT", "1000"))
 MOF_EVENTS_RETENTION_DAYS = int(os.environ.get("MOF_EVENTS_RETENTION_DAYS", "30"))
-if MOF_EVENTS_INCIDENT_SEVERITY not in ("info", "warning", "minor", "major", "critical") or MOF_EVENTS_UNKNOWN_CI not in ("refuse", "park"):
+if MOF_EVENTS_INCIDENT_SEVERITY not in (
+    "info",
+    "warning",
+    "minor",
+    "major",
+    "critical",
+) or MOF_EVENTS_UNKNOWN_CI not in ("refuse", "park"):
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("MOF_EVENTS_INCIDENT_SEVERITY is info, warning, minor, major or critical; MOF_EVENTS_UNKNOWN_CI is refuse or park.")
+    raise ImproperlyConfigured(
+        "MOF_EVENTS_INCIDENT_SEVERITY is info, warning, minor, major or critical; MOF_EVENTS_UNKNOWN_CI is refuse or park."
+    )
 
 # Incidents from e-mail (incidents.mailbox): the service desk's mailbox read over IMAP
 # (imaps://user:password@host:993/INBOX, or imap://... upgraded with STARTTLS; empty: not

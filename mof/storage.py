@@ -16,6 +16,7 @@ read (nothing is written), uploads (the CSV imports) are read within their reque
 sessions live in the database (SESSION_ENGINE's default), caches in Redis (CACHE_URL):
 tests/core/test_storage.py holds all of that.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured

@@ -1,4 +1,5 @@
 """Celery tasks of the core: thin, take ids, reload, idempotent."""
+
 from celery import shared_task
 from django.apps import apps
 

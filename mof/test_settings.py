@@ -1,4 +1,5 @@
 """Settings for the test suite: the real settings in DEBUG mode, with fast hashing."""
+
 import os
 
 os.environ.setdefault("DEBUG", "1")
@@ -16,7 +17,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 
 # No rate limit unless a test sets one (tests/api/test_rate_limits*.py use override_settings):
 # the rest of the suite (event storms, schemathesis) must never meet a 429. One process: memory cache.
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {scope: None for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
+}  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mof-tests"}}
 
 # Attachments are kept in memory: no test writes under var/ (tests may override it again).

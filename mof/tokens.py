@@ -11,6 +11,7 @@ until its grace period ends): issuing beyond it is refused, and so is a rotation
 grace period (one without replaces the old token, so it is always allowed). The API's
 rate limits count all of a user's tokens together (mof.api.throttling).
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,7 +58,12 @@ def service_account_list(*, user):
     live = Q(api_tokens__revoked_at__isnull=True) | Q(api_tokens__revoked_at__gt=timezone.now())
     return (
         User.objects.filter(is_service_account=True)
-        .annotate(live_tokens=Count("api_tokens", filter=live & (Q(api_tokens__expires_at__isnull=True) | Q(api_tokens__expires_at__gt=timezone.now()))))
+        .annotate(
+            live_tokens=Count(
+                "api_tokens",
+                filter=live & (Q(api_tokens__expires_at__isnull=True) | Q(api_tokens__expires_at__gt=timezone.now())),
+            )
+        )
         .prefetch_related(Prefetch("role_assignments", queryset=RoleAssignment.objects.order_by("role")))
         .order_by("username")
     )
@@ -71,7 +77,9 @@ def service_account_get(*, user, pk) -> User:
 def _check_roles(roles):
     roles = list(roles)
     if not roles:
-        raise ValidationError({"roles": "Give the account at least one role cluster: it acts with that role's permissions."})
+        raise ValidationError(
+            {"roles": "Give the account at least one role cluster: it acts with that role's permissions."}
+        )
     return roles
 
 
@@ -134,9 +142,14 @@ def _validate(name: str, scope: str, expires_at, now):
 
 def live_token_count(owner, now=None) -> int:
     now = now or timezone.now()
-    return ApiToken.objects.filter(user=owner).filter(
-        Q(revoked_at__isnull=True) | Q(revoked_at__gt=now), Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-    ).count()
+    return (
+        ApiToken.objects.filter(user=owner)
+        .filter(
+            Q(revoked_at__isnull=True) | Q(revoked_at__gt=now),
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        )
+        .count()
+    )
 
 
 def _check_room(owner, now, *, doing: str) -> None:
@@ -157,14 +170,22 @@ def _check_room(owner, now, *, doing: str) -> None:
 def _create(*, actor, owner, name, scope, expires_at, rotated_from=None) -> tuple[ApiToken, str]:
     key = new_token_key()
     token = ApiToken(
-        user=owner, name=name, prefix=key[:SHOWN_LENGTH], digest=token_digest(key), scope=scope,
-        created_by=actor, expires_at=expires_at, rotated_from=rotated_from,
+        user=owner,
+        name=name,
+        prefix=key[:SHOWN_LENGTH],
+        digest=token_digest(key),
+        scope=scope,
+        created_by=actor,
+        expires_at=expires_at,
+        rotated_from=rotated_from,
     )
     token.save()
     return token, key
 
 
-def token_issue(*, actor, owner, name: str, scope: str = TokenScope.READ_WRITE, expires_at=None) -> tuple[ApiToken, str]:
+def token_issue(
+    *, actor, owner, name: str, scope: str = TokenScope.READ_WRITE, expires_at=None
+) -> tuple[ApiToken, str]:
     """A new token for `owner`; returns it with its key, which is never shown again."""
     policy.require(actor, "token.issue", owner)
     now = timezone.now()
@@ -188,25 +209,37 @@ def token_issue_at_sign_in(*, user) -> tuple[ApiToken, str]:
 def token_rotate(*, actor, token: ApiToken, grace_minutes: int = 0) -> tuple[ApiToken, str]:
     """Issue the successor of `token` and revoke `token` now or after `grace_minutes`."""
     policy.require(actor, "token.rotate", token)
-    if isinstance(grace_minutes, bool) or not isinstance(grace_minutes, int) or not 0 <= grace_minutes <= MAX_GRACE_MINUTES:
+    if (
+        isinstance(grace_minutes, bool)
+        or not isinstance(grace_minutes, int)
+        or not 0 <= grace_minutes <= MAX_GRACE_MINUTES
+    ):
         raise ValidationError({"grace_minutes": f"A whole number of minutes from 0 to {MAX_GRACE_MINUTES}."})
     now = timezone.now()
     with audit.acting_as(actor), transaction.atomic():
         # Locked: two rotations at once would leave two successors.
         old = ApiToken.objects.select_for_update().get(pk=token.pk)
         if old.revoked_at is not None or not old.is_live(now):
-            raise ValidationError("Only an active token can be rotated (this one is revoked, rotated or expired): issue a new one.")
+            raise ValidationError(
+                "Only an active token can be rotated (this one is revoked, rotated or expired): issue a new one."
+            )
         if grace_minutes:  # the old token stays live meanwhile: one more than before
             _check_room(old.user, now, doing="rotating with a grace period (or rotate without one)")
         expires_at = None
         if old.expires_at is not None:  # the successor gets the same lifetime
             expires_at = now + (old.expires_at - old.created_at)
-        new, key = _create(actor=actor, owner=old.user, name=old.name, scope=old.scope, expires_at=expires_at, rotated_from=old)
+        new, key = _create(
+            actor=actor, owner=old.user, name=old.name, scope=old.scope, expires_at=expires_at, rotated_from=old
+        )
         old.revoked_at = now + timedelta(minutes=grace_minutes)
         old.save(update_fields=["revoked_at"])
     security_log.info(
         "token %s of %s rotated by %s to %s (old one valid %d more minute(s))",
-        old.prefix, old.user.username, actor.username, new.prefix, grace_minutes,
+        old.prefix,
+        old.user.username,
+        actor.username,
+        new.prefix,
+        grace_minutes,
     )
     return new, key
 
@@ -240,7 +273,9 @@ def _token_lookup(alias: str):
     quote = connection.ops.quote_name
     token, user, role = ApiToken._meta, User._meta, RoleAssignment._meta
     fields = [*token.concrete_fields, *user.concrete_fields]
-    columns = [f"t.{quote(f.column)}" for f in token.concrete_fields] + [f"u.{quote(f.column)}" for f in user.concrete_fields]
+    columns = [f"t.{quote(f.column)}" for f in token.concrete_fields] + [
+        f"u.{quote(f.column)}" for f in user.concrete_fields
+    ]
     sql = (
         f"SELECT {', '.join(columns)}, r.{quote(role.get_field('role').column)} "
         f"FROM {quote(token.db_table)} t "
@@ -299,7 +334,9 @@ def authenticate_key(key: str, *, remote_addr: str = "") -> ApiToken:
         security_log.warning("expired API token %s of %s used from %s", token.prefix, token.user.username, remote_addr)
         raise TokenRefused("This token has expired.")
     if not token.user.is_active:
-        security_log.warning("API token %s of deactivated %s used from %s", token.prefix, token.user.username, remote_addr)
+        security_log.warning(
+            "API token %s of deactivated %s used from %s", token.prefix, token.user.username, remote_addr
+        )
         raise TokenRefused("The token's account is deactivated.")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         # The plain manager: a usage stamp is not a change worth an audit entry.

@@ -1,5 +1,6 @@
 """Input forms of transitions, shared by pages and the API (kept apart from the page
 forms so that workflows can import them without importing the models)."""
+
 from django import forms
 
 

@@ -8,6 +8,7 @@ the same transaction (mof.notifications). Failures map to HTTP in one place (mof
 TransitionUnknown 404, TransitionNotAllowed/ConcurrentTransition 409,
 PermissionDenied 403, TransitionBlocked (input, rule or condition) 400.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -113,7 +114,9 @@ def available_transitions(obj, user) -> list[TransitionOption]:
         if not t.has_perm(obj, user):
             continue
         reasons = _failed_conditions(obj, t)
-        reasons += [v.message for v in separation.violations(obj, actor=user, transition=name, duty=t.custom.get("duty", ""))]
+        reasons += [
+            v.message for v in separation.violations(obj, actor=user, transition=name, duty=t.custom.get("duty", ""))
+        ]
         options.append(
             TransitionOption(
                 name=name,
@@ -146,7 +149,9 @@ def _perform(*, model, pk, name, actor, data, notify):
                 raise TransitionNotAllowed(f"{name!r} is not possible from {source!r}.", object=obj, method=name)
             t = meta.get_transition(source)
             if not t.has_perm(obj, actor):
-                raise policy.Refused(f"You may not {t.custom.get('label', name).lower()} this {model._meta.verbose_name}.")
+                raise policy.Refused(
+                    f"You may not {t.custom.get('label', name).lower()} this {model._meta.verbose_name}."
+                )
 
             cleaned = {}
             form_class = t.custom.get("form")
@@ -154,9 +159,7 @@ def _perform(*, model, pk, name, actor, data, notify):
                 form = form_class(data=data)
                 if not form.is_valid():
                     errors = {k: [str(m) for m in v] for k, v in form.errors.items()}
-                    raise TransitionBlocked(
-                        [f"{k}: {' '.join(v)}" for k, v in errors.items()], field_errors=errors
-                    )
+                    raise TransitionBlocked([f"{k}: {' '.join(v)}" for k, v in errors.items()], field_errors=errors)
                 cleaned = form.cleaned_data
 
             if t.custom.get("prefill"):
@@ -173,14 +176,24 @@ def _perform(*, model, pk, name, actor, data, notify):
                 obj.save()
             # Cascades and other apps' reactions (a release moving its changes, a change closing
             # resolves a problem), in the same transaction.
-            transitioned.send(sender=model, instance=obj, name=name, source=source, target=getattr(obj, state_field), actor=actor, data=cleaned)
+            transitioned.send(
+                sender=model,
+                instance=obj,
+                name=name,
+                source=source,
+                target=getattr(obj, state_field),
+                actor=actor,
+                data=cleaned,
+            )
             if notify:
                 # Stored with the transition (mof.notifications): sent after commit, or by the
                 # periodic relay if the broker cannot be reached then.
                 transition_mail(obj, name, source, getattr(obj, state_field), getattr(actor, "pk", None))
             return obj
     except policy.Refused as exc:
-        audit.record_refusal(actor=actor, action=f"{model._meta.label_lower}.{name}", target=_safe_get(model, pk), reasons=[str(exc)])
+        audit.record_refusal(
+            actor=actor, action=f"{model._meta.label_lower}.{name}", target=_safe_get(model, pk), reasons=[str(exc)]
+        )
         raise
     except SeparationOfDutiesViolation as exc:
         audit.record_refusal(
@@ -215,9 +228,17 @@ def transition_mail(obj, name: str, source: str, target: str, actor_id=None) -> 
     title = getattr(obj, "title", "") or getattr(obj, "name", "") or str(obj)
     ref = notifications.reference(obj)
     return notifications.write_from_template(
-        recipients, "transition",
-        {"obj": obj, "what": f"{label} {obj}", "kind_label": label, "before": before, "after": after,
-         "action": str(custom.get("label", name.replace("_", " ").capitalize()))},
+        recipients,
+        "transition",
+        {
+            "obj": obj,
+            "what": f"{label} {obj}",
+            "kind_label": label,
+            "before": before,
+            "after": after,
+            "action": str(custom.get("label", name.replace("_", " ").capitalize())),
+        },
         subject=f"{title}: {before} → {after}" if ref else f"{label.capitalize()} {title}: {before} → {after}",
-        about=obj, kind=f"{model._meta.label_lower}.{name}",
+        about=obj,
+        kind=f"{model._meta.label_lower}.{name}",
     )

@@ -6,6 +6,7 @@ mof.transitions, permission through mof.policy. Exceptions map to HTTP here once
 TransitionUnknown 404, TransitionNotAllowed/ConcurrentTransition 409, Refused 403,
 TransitionBlocked 400.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -146,9 +147,21 @@ def home(request):
         for q in QUADRANTS
     ]
     summary = [
-        {"label": "Configuration items planned", "value": by_status.get(CIStatus.PLANNED, 0), "url": reverse("ci_list") + "?status=planned"},
-        {"label": "Configuration items in service", "value": by_status.get(CIStatus.IN_SERVICE, 0), "url": reverse("ci_list") + "?status=in_service"},
-        {"label": "Configuration items retired", "value": by_status.get(CIStatus.RETIRED, 0), "url": reverse("ci_list") + "?status=retired"},
+        {
+            "label": "Configuration items planned",
+            "value": by_status.get(CIStatus.PLANNED, 0),
+            "url": reverse("ci_list") + "?status=planned",
+        },
+        {
+            "label": "Configuration items in service",
+            "value": by_status.get(CIStatus.IN_SERVICE, 0),
+            "url": reverse("ci_list") + "?status=in_service",
+        },
+        {
+            "label": "Configuration items retired",
+            "value": by_status.get(CIStatus.RETIRED, 0),
+            "url": reverse("ci_list") + "?status=retired",
+        },
         {"label": "IT services in the catalogue", "value": service_count, "url": reverse("service_list")},
         {"label": "Review decisions recorded", "value": sum(decisions.values()), "url": reverse("reviews")},
     ]
@@ -169,21 +182,49 @@ def quadrant_stats(user, slug: str) -> list[dict]:
             policy.visible_cis(user).order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
         )
         return [
-            {"label": "planned, awaiting service", "value": by_status.get(CIStatus.PLANNED, 0), "url": reverse("ci_list") + "?status=planned"},
-            {"label": "in service", "value": by_status.get(CIStatus.IN_SERVICE, 0), "url": reverse("ci_list") + "?status=in_service"},
-            {"label": "retired", "value": by_status.get(CIStatus.RETIRED, 0), "url": reverse("ci_list") + "?status=retired"},
+            {
+                "label": "planned, awaiting service",
+                "value": by_status.get(CIStatus.PLANNED, 0),
+                "url": reverse("ci_list") + "?status=planned",
+            },
+            {
+                "label": "in service",
+                "value": by_status.get(CIStatus.IN_SERVICE, 0),
+                "url": reverse("ci_list") + "?status=in_service",
+            },
+            {
+                "label": "retired",
+                "value": by_status.get(CIStatus.RETIRED, 0),
+                "url": reverse("ci_list") + "?status=retired",
+            },
         ]
     services_qs = selectors.service_list(user=user)
     if slug == "operating":
         return [
             {"label": "IT services in the catalogue", "value": services_qs.count(), "url": reverse("service_list")},
-            {"label": "configuration items in service", "value": policy.visible_cis(user).filter(status=CIStatus.IN_SERVICE).count(), "url": reverse("ci_list") + "?status=in_service"},
+            {
+                "label": "configuration items in service",
+                "value": policy.visible_cis(user).filter(status=CIStatus.IN_SERVICE).count(),
+                "url": reverse("ci_list") + "?status=in_service",
+            },
         ]
     if slug == "optimizing":
         return [
-            {"label": "critical IT services", "value": services_qs.filter(criticality="critical").count(), "url": reverse("service_list")},
-            {"label": "IT services without an owner", "value": services_qs.filter(owner__isnull=True).count(), "url": reverse("service_list")},
-            {"label": "risk assessments recorded", "value": RiskAssessment.objects.count(), "url": reverse("risk_matrix")},
+            {
+                "label": "critical IT services",
+                "value": services_qs.filter(criticality="critical").count(),
+                "url": reverse("service_list"),
+            },
+            {
+                "label": "IT services without an owner",
+                "value": services_qs.filter(owner__isnull=True).count(),
+                "url": reverse("service_list"),
+            },
+            {
+                "label": "risk assessments recorded",
+                "value": RiskAssessment.objects.count(),
+                "url": reverse("risk_matrix"),
+            },
         ]
     return []
 
@@ -204,7 +245,12 @@ def reviews_page(request, extra: dict | None = None):
     )
     queue = selectors.review_queue(request.user)
     milestones = [
-        {**r, "label": ReviewKind(r["kind"]).label, "decisions": decisions.get(r["kind"], 0), "waiting": queue.get(r["kind"], [])}
+        {
+            **r,
+            "label": ReviewKind(r["kind"]).label,
+            "decisions": decisions.get(r["kind"], 0),
+            "waiting": queue.get(r["kind"], []),
+        }
         for r in REVIEWS
     ]
     recent = ReviewDecisionRecord.objects.select_related("decided_by")[:20]
@@ -217,13 +263,25 @@ def reviews_page(request, extra: dict | None = None):
 # Transitions that stop, refuse or undo the work: shown apart, in red, and confirmed. A
 # transition may say so itself with custom={"destructive": True} (or False to override).
 DESTRUCTIVE_TRANSITIONS = frozenset(
-    {"cancel", "reject", "withdraw", "dismiss", "retire", "back_out", "fail_tests", "close_no_fix", "miss", "back_to_draft", "defer"}
+    {
+        "cancel",
+        "reject",
+        "withdraw",
+        "dismiss",
+        "retire",
+        "back_out",
+        "fail_tests",
+        "close_no_fix",
+        "miss",
+        "back_to_draft",
+        "defer",
+    }
 )
 
 
 def _custom(model, name: str) -> dict:
     meta = getattr(getattr(model, name, None), "_django_fsm", None)
-    for t in (meta.transitions.values() if meta else ()):
+    for t in meta.transitions.values() if meta else ():
         return t.custom
     return {}
 
@@ -389,7 +447,12 @@ def transition_view(
     except TransitionBlocked as exc:
         failed.update(status=400, reasons=exc.reasons, field_errors=exc.field_errors, data=data)
     except (TransitionNotAllowed, ConcurrentTransition):
-        failed.update(status=409, reasons=["This is not possible in the current state: someone may have changed it first. The page now shows the current state."])
+        failed.update(
+            status=409,
+            reasons=[
+                "This is not possible in the current state: someone may have changed it first. The page now shows the current state."
+            ],
+        )
     else:
         obj = _get_or_404(get_object, request.user, pk)
         done = f"{obj}: {_label_of(model, name)} done."
@@ -433,10 +496,15 @@ def _ci_get(user, pk):
 # What the list's "Export CSV" writes; the headers are the import's columns, so an
 # export edited in a spreadsheet imports back (status and updated are ignored there).
 CI_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Class", "ci_class.name"), ("Status", "get_status_display"),
-    ("Environment", "get_environment_display"), ("Owner", "owner.username"),
-    ("Services", lambda ci: [s.name for s in ci.services.all()]), ("Attributes", "attributes"),
-    ("Description", "description"), ("Updated", "updated_at"),
+    ("Name", "name"),
+    ("Class", "ci_class.name"),
+    ("Status", "get_status_display"),
+    ("Environment", "get_environment_display"),
+    ("Owner", "owner.username"),
+    ("Services", lambda ci: [s.name for s in ci.services.all()]),
+    ("Attributes", "attributes"),
+    ("Description", "description"),
+    ("Updated", "updated_at"),
 )
 
 
@@ -449,7 +517,9 @@ def ci_list(request):
     ordering = list(qs.query.order_by)
     if ordering:
         qs = qs.order_by(*ordering, "pk")
-    if csv_io.export_requested(request) and filterset.is_valid():  # a refused filter is shown, never exported as no filter
+    if (
+        csv_io.export_requested(request) and filterset.is_valid()
+    ):  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, CI_EXPORT_COLUMNS, filename="configuration-items")
     page = paginate(
         qs,
@@ -470,8 +540,10 @@ def ci_list(request):
 
 
 CI_CLASS_EXPORT_COLUMNS = csv_io.columns(
-    ("Class", lambda row: row[0].name), ("Description", lambda row: row[0].description),
-    ("Configuration items", lambda row: row[1]), ("Built in", lambda row: row[0].builtin),
+    ("Class", lambda row: row[0].name),
+    ("Description", lambda row: row[0].description),
+    ("Configuration items", lambda row: row[1]),
+    ("Built in", lambda row: row[0].builtin),
 )
 
 
@@ -508,7 +580,9 @@ def _ci_detail_context(request, ci, *, panel=None, rel_form=None):
     datalist = []
     if can_add_rel:
         rel_form = rel_form or RelationshipForm(source=ci, visible=policy.visible_cis(user))
-        datalist = list(policy.visible_cis(user).exclude(pk=ci.pk).order_by("name").values_list("name", flat=True)[:DATALIST_SIZE])
+        datalist = list(
+            policy.visible_cis(user).exclude(pk=ci.pk).order_by("name").values_list("name", flat=True)[:DATALIST_SIZE]
+        )
     attributes = sorted(ci.attributes.items()) if isinstance(ci.attributes, dict) else []
     return {
         "ci": ci,
@@ -541,7 +615,12 @@ def _render_ci_page(request, ci, panel, status):
 @login_required
 def ci_transition(request, pk, name):
     return transition_view(
-        request, model=ConfigurationItem, pk=pk, name=name, get_object=_ci_get, url_name="ci_transition",
+        request,
+        model=ConfigurationItem,
+        pk=pk,
+        name=name,
+        get_object=_ci_get,
+        url_name="ci_transition",
         render_page=_render_ci_page,
     )
 
@@ -572,7 +651,9 @@ def ci_edit(request, pk):
     form = CIForm(request.POST or None, instance=_ci_get(request.user, pk))
     if request.method == "POST" and form.is_valid():
         try:
-            ci = services.ci_update(actor=request.user, ci=ci, services=form.cleaned_data["services"], **form.service_fields())
+            ci = services.ci_update(
+                actor=request.user, ci=ci, services=form.cleaned_data["services"], **form.service_fields()
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -605,7 +686,9 @@ def relationship_create(request, pk):
     if form.is_valid():
         target = form.cleaned_data["target"]
         try:
-            rel = services.relationship_create(actor=request.user, source=ci, target=target, type=form.cleaned_data["type"])
+            rel = services.relationship_create(
+                actor=request.user, source=ci, target=target, type=form.cleaned_data["type"]
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -634,14 +717,20 @@ def relationship_delete(request, pk):
 
 
 SERVICE_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Criticality", "get_criticality_display"), ("Owner", "owner.username"),
-    ("Hours of service", "hours_of_service"), ("CIs", "ci_count"), ("Description", "description"),
+    ("Name", "name"),
+    ("Criticality", "get_criticality_display"),
+    ("Owner", "owner.username"),
+    ("Hours of service", "hours_of_service"),
+    ("CIs", "ci_count"),
+    ("Description", "description"),
 )
 
 
 @login_required
 def service_list(request):
-    qs = selectors.service_list(user=request.user, search=request.GET.get("q", "").strip()).annotate(ci_count=Count("cis"))
+    qs = selectors.service_list(user=request.user, search=request.GET.get("q", "").strip()).annotate(
+        ci_count=Count("cis")
+    )
     if csv_io.export_requested(request):
         return csv_io.export_csv(qs, SERVICE_EXPORT_COLUMNS, filename="it-services")
     page = paginate(
@@ -727,7 +816,10 @@ def risk_matrix(request):
     thresholds = services.risk_thresholds()
     assessed = {
         (p, i): n
-        for p, i, n in RiskAssessment.objects.order_by().values_list("probability", "impact").annotate(n=Count("pk")).values_list("probability", "impact", "n")
+        for p, i, n in RiskAssessment.objects.order_by()
+        .values_list("probability", "impact")
+        .annotate(n=Count("pk"))
+        .values_list("probability", "impact", "n")
     }
     impacts = list(RiskAssessment.Impact.choices)
     rows = []
@@ -735,17 +827,34 @@ def risk_matrix(request):
         cells = []
         for impact_value, _ in impacts:
             score = probability * impact_value
-            cells.append({"score": score, "level": services.risk_level_for(score, thresholds), "assessed": assessed.get((probability, impact_value), 0)})
+            cells.append(
+                {
+                    "score": score,
+                    "level": services.risk_level_for(score, thresholds),
+                    "assessed": assessed.get((probability, impact_value), 0),
+                }
+            )
         rows.append({"value": probability, "label": p_label, "cells": cells})
     levels = []
     ordered = sorted(thresholds)
     for index, (min_score, level) in enumerate(ordered):
         max_score = ordered[index + 1][0] - 1 if index + 1 < len(ordered) else 25
         levels.append(
-            {"level": level, "label": RiskLevel(level).label, "min": min_score, "max": max_score, "path": APPROVAL_PATHS.get(level, "")}
+            {
+                "level": level,
+                "label": RiskLevel(level).label,
+                "min": min_score,
+                "max": max_score,
+                "path": APPROVAL_PATHS.get(level, ""),
+            }
         )
     return render(
         request,
         "mof/risk_matrix.html",
-        {"rows": rows, "impacts": impacts, "levels": levels, "can_configure": policy.can(request.user, "risk.configure")},
+        {
+            "rows": rows,
+            "impacts": impacts,
+            "levels": levels,
+            "can_configure": policy.can(request.user, "risk.configure"),
+        },
     )

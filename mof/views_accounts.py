@@ -2,6 +2,7 @@
 tokens (admins), a person's own API tokens, and login lockouts. Thin: mof.tokens and
 mof.lockout do the work and ask mof.policy. A new key is rendered once, in the response
 to the POST that created it: never stored, never put in a redirect or the session."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -45,9 +46,11 @@ def _account(request, pk):
 
 
 SERVICE_ACCOUNT_EXPORT_COLUMNS = csv_io.columns(
-    ("Account", "username"), ("Display name", "first_name"),
+    ("Account", "username"),
+    ("Display name", "first_name"),
     ("Role clusters", lambda a: [r.get_role_display() for r in a.role_assignments.all()]),
-    ("Active", "is_active"), ("Live tokens", "live_tokens"),
+    ("Active", "is_active"),
+    ("Live tokens", "live_tokens"),
 )
 
 
@@ -71,7 +74,9 @@ def service_account_create(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            account, status = attempt(form, lambda: tokens.service_account_create(actor=request.user, **form.service_fields()))
+            account, status = attempt(
+                form, lambda: tokens.service_account_create(actor=request.user, **form.service_fields())
+            )
             if account is not None:
                 messages.success(request, f"Service account {account.username} created. Issue it a token below.")
                 return redirect("service_account_detail", pk=account.pk)
@@ -82,8 +87,13 @@ def service_account_create(request):
 def service_account_edit(request, pk):
     _require(request.user, "service_account.manage", message="Only administrators change service accounts.")
     account = _account(request, pk)
-    initial = {"username": account.username, "first_name": account.first_name, "email": account.email,
-               "roles": sorted(account.roles), "is_active": account.is_active}
+    initial = {
+        "username": account.username,
+        "first_name": account.first_name,
+        "email": account.email,
+        "roles": sorted(account.roles),
+        "is_active": account.is_active,
+    }
     form = ServiceAccountForm(request.POST or None, initial=initial, editing=True)
     status = 200
     if request.method == "POST":
@@ -91,7 +101,9 @@ def service_account_edit(request, pk):
         if form.is_valid():
             fields = form.service_fields()
             fields.pop("username")
-            done, status = attempt(form, lambda: tokens.service_account_update(actor=request.user, account=account, **fields))
+            done, status = attempt(
+                form, lambda: tokens.service_account_update(actor=request.user, account=account, **fields)
+            )
             if done is not None:
                 messages.success(request, f"Service account {account.username} saved.")
                 return redirect("service_account_detail", pk=account.pk)
@@ -100,9 +112,15 @@ def service_account_edit(request, pk):
 
 # The key itself is never stored, so never exported: its first characters recognise it.
 TOKEN_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Key starts", "prefix"), ("Scope", "get_scope_display"), ("Status", "status_label"),
-    ("Created", "created_at"), ("Created by", "created_by.username"), ("Expires", "expires_at"),
-    ("Last used", "last_used_at"), ("Revoked", "revoked_at"),
+    ("Name", "name"),
+    ("Key starts", "prefix"),
+    ("Scope", "get_scope_display"),
+    ("Status", "status_label"),
+    ("Created", "created_at"),
+    ("Created by", "created_by.username"),
+    ("Expires", "expires_at"),
+    ("Last used", "last_used_at"),
+    ("Revoked", "revoked_at"),
 )
 
 
@@ -117,7 +135,9 @@ def _token_page(request, *, owner, template, extra, new_key=None, new_token=None
         "rotate_form": RotateForm(),
         "new_key": new_key,
         "new_token": new_token,
-        "issue_url": reverse("service_account_detail", args=[owner.pk]) if owner.is_service_account else reverse("my_tokens"),
+        "issue_url": reverse("service_account_detail", args=[owner.pk])
+        if owner.is_service_account
+        else reverse("my_tokens"),
         **extra,
     }
     return render(request, template, context, status=status)
@@ -132,10 +152,14 @@ def service_account_detail(request, pk):
     template = "mof/accounts/service_account_detail.html"
     if request.method == "POST":  # issue a token
         if form.is_valid():
-            issued, status = attempt(form, lambda: tokens.token_issue(actor=request.user, owner=account, **form.cleaned_data))
+            issued, status = attempt(
+                form, lambda: tokens.token_issue(actor=request.user, owner=account, **form.cleaned_data)
+            )
             if issued is not None:
                 token, key = issued
-                return _token_page(request, owner=account, template=template, extra=extra, new_key=key, new_token=token, status=201)
+                return _token_page(
+                    request, owner=account, template=template, extra=extra, new_key=key, new_token=token, status=201
+                )
         else:
             status = 400
         return _token_page(request, owner=account, template=template, extra=extra, form=form, status=status)
@@ -153,10 +177,14 @@ def my_tokens(request):
     template = "mof/accounts/my_tokens.html"
     if request.method == "POST":
         if form.is_valid():
-            issued, status = attempt(form, lambda: tokens.token_issue(actor=request.user, owner=request.user, **form.cleaned_data))
+            issued, status = attempt(
+                form, lambda: tokens.token_issue(actor=request.user, owner=request.user, **form.cleaned_data)
+            )
             if issued is not None:
                 token, key = issued
-                return _token_page(request, owner=request.user, template=template, extra={}, new_key=key, new_token=token, status=201)
+                return _token_page(
+                    request, owner=request.user, template=template, extra={}, new_key=key, new_token=token, status=201
+                )
         else:
             status = 400
         return _token_page(request, owner=request.user, template=template, extra={}, form=form, status=status)
@@ -171,7 +199,9 @@ def _token_for(request, pk):
     from mof.models import ApiToken
 
     token = ApiToken.objects.select_related("user").filter(pk=pk).first()
-    if token is None or not (policy.can(request.user, "token.revoke", token) or policy.can(request.user, "token.rotate", token)):
+    if token is None or not (
+        policy.can(request.user, "token.revoke", token) or policy.can(request.user, "token.rotate", token)
+    ):
         raise Http404("No such token.")
     return token
 
@@ -189,14 +219,33 @@ def token_rotate(request, pk):
     _require(request.user, "token.rotate", token, "You may not rotate this token.")
     form = RotateForm(request.POST)
     if form.is_valid():
-        rotated, _status = attempt(form, lambda: tokens.token_rotate(actor=request.user, token=token, grace_minutes=form.cleaned_data["grace_minutes"]))
+        rotated, _status = attempt(
+            form,
+            lambda: tokens.token_rotate(
+                actor=request.user, token=token, grace_minutes=form.cleaned_data["grace_minutes"]
+            ),
+        )
         if rotated is not None:
             new, key = rotated
             if token.user.is_service_account:
-                return _token_page(request, owner=token.user, template="mof/accounts/service_account_detail.html",
-                                   extra={"account": tokens.service_account_get(user=request.user, pk=token.user_id)},
-                                   new_key=key, new_token=new, status=201)
-            return _token_page(request, owner=token.user, template="mof/accounts/my_tokens.html", extra={}, new_key=key, new_token=new, status=201)
+                return _token_page(
+                    request,
+                    owner=token.user,
+                    template="mof/accounts/service_account_detail.html",
+                    extra={"account": tokens.service_account_get(user=request.user, pk=token.user_id)},
+                    new_key=key,
+                    new_token=new,
+                    status=201,
+                )
+            return _token_page(
+                request,
+                owner=token.user,
+                template="mof/accounts/my_tokens.html",
+                extra={},
+                new_key=key,
+                new_token=new,
+                status=201,
+            )
     for error in form.errors.values():
         messages.error(request, f"Not rotated: {' '.join(error)}")
     return redirect(_back(request, token))
@@ -216,8 +265,12 @@ def token_revoke(request, pk):
 
 
 LOCKOUT_EXPORT_COLUMNS = csv_io.columns(
-    ("Kind", "get_kind_display"), ("Username or address", "key"), ("From address", "address"), ("Failures", "failures"),
-    ("Last failure", "last_failure_at"), ("Locked until", lambda row: row.locked_until if row.is_locked() else None),
+    ("Kind", "get_kind_display"),
+    ("Username or address", "key"),
+    ("From address", "address"),
+    ("Failures", "failures"),
+    ("Last failure", "last_failure_at"),
+    ("Locked until", lambda row: row.locked_until if row.is_locked() else None),
     ("Times locked", "times_locked"),
 )
 
@@ -231,9 +284,17 @@ def lockout_list(request):
     qs = lockout.lockout_list(user=request.user, locked_only=locked_only)
     if csv_io.export_requested(request) and error is None:  # a refused filter is shown, never exported as no filter
         return csv_io.export_csv(qs, LOCKOUT_EXPORT_COLUMNS, filename="login-lockouts")
-    return render(request, "mof/accounts/lockout_list.html", {
-        "page": _page(request, qs), "locked_only": locked_only, "can_clear": policy.can(request.user, "lockout.clear"), "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "mof/accounts/lockout_list.html",
+        {
+            "page": _page(request, qs),
+            "locked_only": locked_only,
+            "can_clear": policy.can(request.user, "lockout.clear"),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Downloading an attachment (mof.attachments): only for someone who may see its ticket (and
 an internal one only for IT staff), always as a download, never rendered by the browser."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -12,8 +13,15 @@ from mof.forms import AttachmentForm
 from mof.models import Attachment
 
 # Types a browser would run or render as a page: sent as bytes, whatever was stored.
-NEVER_SERVED_AS = {"text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml",
-                   "application/javascript", "text/javascript"}
+NEVER_SERVED_AS = {
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "application/xml",
+    "text/xml",
+    "application/javascript",
+    "text/javascript",
+}
 
 
 def file_response(attachment: Attachment) -> FileResponse:
@@ -49,7 +57,8 @@ def attachment_context(user, ticket, *, url: str, can_attach: bool, form=None, i
     may_internal = internal_choice and attachments.may_see_internal(user)
     return {
         "attachments": list(attachments.visible_attachments(user, ticket)),
-        "attachment_form": form or (AttachmentForm(may_mark_internal=may_internal, auto_id="attach-%s") if can_attach else None),
+        "attachment_form": form
+        or (AttachmentForm(may_mark_internal=may_internal, auto_id="attach-%s") if can_attach else None),
         "attachment_url": url,
         "attachment_max_bytes": settings.MOF_ATTACHMENT_MAX_BYTES,
         "attachment_show_internal": attachments.may_see_internal(user),
@@ -63,4 +72,6 @@ def attachment_form(request, *, internal_choice: bool = True) -> AttachmentForm:
 
 def attach_from_form(request, form, ticket):
     """The service call of a valid form (the views' `attempt` turns refusals into form errors)."""
-    return attachments.attach_file(ticket, form.cleaned_data["file"], by=request.user, internal=form.cleaned_data.get("internal", False))
+    return attachments.attach_file(
+        ticket, form.cleaned_data["file"], by=request.user, internal=form.cleaned_data.get("internal", False)
+    )

@@ -1,5 +1,6 @@
 """The 400/413 and 500 answers (handler400, handler500 in mof.urls): JSON under /api/,
 a page elsewhere, each with the request id a user can quote (mof.request_log)."""
+
 from django.core.exceptions import (
     RequestDataTooBig,
     TooManyFieldsSent,
@@ -20,7 +21,9 @@ def too_big_message() -> str:
     from django.conf import settings
 
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return f"The request body is larger than the {limit:,} bytes allowed." if limit else "The request body is too large."
+    return (
+        f"The request body is larger than the {limit:,} bytes allowed." if limit else "The request body is too large."
+    )
 
 
 def bad_request(request, exception=None):
@@ -43,7 +46,11 @@ def server_error(request):
     request_id = request_id_of(request)
     if _is_api(request):
         return JsonResponse(
-            {"detail": "Server error: it has been logged. Quote the request id if you report it.", "code": "server_error", "request_id": request_id},
+            {
+                "detail": "Server error: it has been logged. Quote the request id if you report it.",
+                "code": "server_error",
+                "request_id": request_id,
+            },
             status=500,
         )
     # No request context: the context processors may need what just failed (the database).
@@ -52,7 +59,9 @@ def server_error(request):
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: the portal's styled 403 page (JSON under /api/), not Django's bare one."""
-    message = "The form was out of date or your session changed (signed in or out elsewhere). Reload the page and try again."
+    message = (
+        "The form was out of date or your session changed (signed in or out elsewhere). Reload the page and try again."
+    )
     if _is_api(request):
         return JsonResponse({"detail": f"CSRF check failed: {reason}", "code": "csrf_failed"}, status=403)
     return render(request, "403.html", {"message": message}, status=403)

@@ -1,6 +1,7 @@
 """A person's in-portal notifications (/notifications/) and their notification preferences
 (/notifications/preferences/). Thin: mof.notifications does the work; a person only ever
 sees and changes their own (another's id is a 404)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -16,7 +17,10 @@ from mof.pagination import paginate, parse_id, parse_positive_int
 
 PAGE_SIZE = 50
 EXPORT_COLUMNS = csv_io.columns(
-    ("Notification", "title"), ("When", "created_at"), ("Read", "read_at"), ("Link", lambda n: absolute_url(n.url) if n.url else ""),
+    ("Notification", "title"),
+    ("When", "created_at"),
+    ("Read", "read_at"),
+    ("Link", lambda n: absolute_url(n.url) if n.url else ""),
 )
 
 
@@ -64,9 +68,17 @@ def notification_preferences(request):
         else:
             messages.success(request, "Your notification preferences are saved.")
             return redirect("notification_preferences")
-    rows = [{"event": e, "label": label, "delivery": d, "error": " ".join(errors.get(e, []))} for e, label, d in notifications.preferences(request.user)]
+    rows = [
+        {"event": e, "label": label, "delivery": d, "error": " ".join(errors.get(e, []))}
+        for e, label, d in notifications.preferences(request.user)
+    ]
     if errors:
         for row in rows:
             if row["event"] in request.POST:
                 row["delivery"] = request.POST[row["event"]]
-    return render(request, "mof/notification_preferences.html", {"rows": rows, "deliveries": Delivery.choices, "errors": errors}, status=status)
+    return render(
+        request,
+        "mof/notification_preferences.html",
+        {"rows": rows, "deliveries": Delivery.choices, "errors": errors},
+        status=status,
+    )

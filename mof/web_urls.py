@@ -1,4 +1,5 @@
 """Pages. Each quadrant's app adds its own under its landing page."""
+
 from django.urls import include, path
 
 from mof import views, views_attachments, views_csv, views_notifications
@@ -16,7 +17,11 @@ urlpatterns = [
     path("password-reset/sent/", identity_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("password-reset/done/", identity_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("attachments/<int:pk>/", views_attachments.attachment_download, name="attachment_download"),
-    path("password-reset/<uidb64>/<token>/", identity_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        identity_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     # The quadrants and the reviews.
     path("notifications/", views_notifications.notification_list, name="notification_list"),
     path("notifications/read/", views_notifications.notification_read_all, name="notification_read_all"),

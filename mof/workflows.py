@@ -5,6 +5,7 @@ duty      the duty the actor performs (approve, test, ...), read by separation o
 Conditions are plain functions with a `message` saying why they fail.
 Permissions are decided by mof.policy, never here.
 """
+
 from django_fsm import transition
 
 from mof.choices import CIStatus

@@ -1,6 +1,7 @@
 """Admin of the Operating quadrant: monitoring events, alerts and CI name mappings are
 read here; they are written only through operations.events (the API and the parked
 events page)."""
+
 from django.contrib import admin
 
 from mof.admin import ReadOnlyAdmin
@@ -11,7 +12,18 @@ from operations.models import EventCIMapping, Job, JobRun, MonitoringAlert, Moni
 @admin.register(MonitoringAlert)
 class MonitoringAlertAdmin(ReadOnlyAdmin):
     view_action = "event.view"
-    list_display = ["key", "ci", "service", "severity", "count", "first_seen", "last_seen", "incident", "closed_at", "closed_reason"]
+    list_display = [
+        "key",
+        "ci",
+        "service",
+        "severity",
+        "count",
+        "first_seen",
+        "last_seen",
+        "incident",
+        "closed_at",
+        "closed_reason",
+    ]
     list_filter = ["severity", "closed_reason"]
     search_fields = ["key"]
     list_select_related = ["ci", "service", "incident"]
@@ -45,7 +57,17 @@ class EventCIMappingAdmin(ReadOnlyAdmin):
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
     view_action = "job.view"
-    list_display = ["name", "kind", "schedule", "time_zone", "expected_duration_minutes", "owner_group", "active", "backup_max_age_hours", "incident"]
+    list_display = [
+        "name",
+        "kind",
+        "schedule",
+        "time_zone",
+        "expected_duration_minutes",
+        "owner_group",
+        "active",
+        "backup_max_age_hours",
+        "incident",
+    ]
     list_filter = ["kind", "active"]
     search_fields = ["name"]
     list_select_related = ["owner_group", "incident"]
@@ -55,7 +77,17 @@ class JobAdmin(ReadOnlyAdmin):
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
     view_action = "job.view"
-    list_display = ["job", "planned_for", "start", "end", "status", "bytes_processed", "items_processed", "reported_by", "incident"]
+    list_display = [
+        "job",
+        "planned_for",
+        "start",
+        "end",
+        "status",
+        "bytes_processed",
+        "items_processed",
+        "reported_by",
+        "incident",
+    ]
     list_filter = ["status", "job__kind"]
     search_fields = ["job__name"]
     list_select_related = ["job", "reported_by", "incident"]

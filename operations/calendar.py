@@ -8,6 +8,7 @@ Reads of the Changing quadrant go through its public selectors. A change's confl
 with other changes are read as stored on it (changes.conflicts.refresh_marks keeps them on
 every write they depend on); freeze marks are judged here, the freezes being few.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,10 +30,15 @@ MAX_DAYS = 366
 STATUS_LABELS = dict(ChangeStatus.choices)
 TYPE_LABELS = dict(ChangeType.choices)
 CONFLICT_LABELS = {
-    "same_ci": "same CI", "impact": "through the CMDB", "shared_impact": "shared dependents",
-    "implementer": "implementer double-booked", "freeze": "change freeze",
+    "same_ci": "same CI",
+    "impact": "through the CMDB",
+    "shared_impact": "shared dependents",
+    "implementer": "implementer double-booked",
+    "freeze": "change freeze",
 }
-ITEM_LIMIT = 5000  # per kind (a busy month holds ~4,000 changes and as many job runs); `truncated` says when more matched
+ITEM_LIMIT = (
+    5000  # per kind (a busy month holds ~4,000 changes and as many job runs); `truncated` says when more matched
+)
 
 
 @dataclass(slots=True)  # thousands per month: no per-item __dict__
@@ -88,23 +94,32 @@ def _json_has_id(field_name: str, value: int, *, in_objects: bool):
     return Q(**{f"{field_name}__regex": pattern})
 
 
-def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, marks: bool = True, jobs: bool = True) -> Schedule:
+def build(
+    *, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, marks: bool = True, jobs: bool = True
+) -> Schedule:
     """Everything on the schedule overlapping [start, end) that `user` may see."""
     items: list[CalendarItem] = []
     truncated = False
 
-    changes = overlapping(change_selectors.visible_changes(user).exclude(status__in=["draft", "rejected", "cancelled"]), start, end)
+    changes = overlapping(
+        change_selectors.visible_changes(user).exclude(status__in=["draft", "rejected", "cancelled"]), start, end
+    )
     if service is not None:
-        changes = changes.filter(Q(affected_cis__services=service) | _json_has_id("affected_services", service.pk, in_objects=True))
+        changes = changes.filter(
+            Q(affected_cis__services=service) | _json_has_id("affected_services", service.pk, in_objects=True)
+        )
     if ci is not None:
         changes = changes.filter(Q(affected_cis=ci) | _json_has_id("impacted_ci_ids", ci.pk, in_objects=False))
     if service is not None or ci is not None:
         changes = changes.distinct()
     # Plain rows, not model instances: a month holds thousands of changes.
     changes = [
-        _ChangeRow(*row) for row in changes.select_related(None).order_by("planned_start", "pk").values_list(
-            "pk", "number", "title", "type", "status", "planned_start", "planned_end", "schedule_conflicts"
-        )[: limit + 1]
+        _ChangeRow(*row)
+        for row in changes.select_related(None)
+        .order_by("planned_start", "pk")
+        .values_list("pk", "number", "title", "type", "status", "planned_start", "planned_end", "schedule_conflicts")[
+            : limit + 1
+        ]
     ]
     if len(changes) > limit:
         changes, truncated = changes[:limit], True
@@ -122,9 +137,18 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     for c in changes:
         items.append(
             CalendarItem(
-                "change", f"change-{c.pk}@mof-portal", f"{c.reference} {c.title}", c.planned_start, c.planned_end,
-                f"{change_url}{c.pk}/", c.reference, c.status, STATUS_LABELS.get(c.status, c.status),
-                sorted(flagged.get(c.pk, ())), c.pk, f"{TYPE_LABELS.get(c.type, c.type)} change, {STATUS_LABELS.get(c.status, c.status).lower()}",
+                "change",
+                f"change-{c.pk}@mof-portal",
+                f"{c.reference} {c.title}",
+                c.planned_start,
+                c.planned_end,
+                f"{change_url}{c.pk}/",
+                c.reference,
+                c.status,
+                STATUS_LABELS.get(c.status, c.status),
+                sorted(flagged.get(c.pk, ())),
+                c.pk,
+                f"{TYPE_LABELS.get(c.type, c.type)} change, {STATUS_LABELS.get(c.status, c.status).lower()}",
             )
         )
 
@@ -137,8 +161,18 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     for r in releases:
         items.append(
             CalendarItem(
-                "release", f"release-{r.pk}@mof-portal", f"{r.reference} {r.name}", r.planned_start, r.planned_end,
-                reverse("release_detail", args=[r.pk]), r.reference, r.status, r.get_status_display(), [], r.pk, "Release",
+                "release",
+                f"release-{r.pk}@mof-portal",
+                f"{r.reference} {r.name}",
+                r.planned_start,
+                r.planned_end,
+                reverse("release_detail", args=[r.pk]),
+                r.reference,
+                r.status,
+                r.get_status_display(),
+                [],
+                r.pk,
+                "Release",
             )
         )
 
@@ -148,7 +182,9 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
     if ci is not None:
         service_ids = (service_ids or []) + list(ci.services.values_list("pk", flat=True))
         ci_ids = [ci.pk]
-    occurrences = selectors.maintenance_occurrences(user=user, start=start, end=end, service_ids=service_ids, ci_ids=ci_ids)
+    occurrences = selectors.maintenance_occurrences(
+        user=user, start=start, end=end, service_ids=service_ids, ci_ids=ci_ids
+    )
     if len(occurrences) > limit:
         occurrences, truncated = occurrences[:limit], True
     windows_url = reverse("operations_windows")
@@ -156,8 +192,17 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
         scope = window.service.name if window.service else window.ci.name
         items.append(
             CalendarItem(
-                "maintenance", f"maintenance-{window.pk}-{occ.start:%Y%m%dT%H%M%SZ}@mof-portal", f"Maintenance: {window.name} ({scope})",
-                occ.start, occ.end, f"{windows_url}#window-{window.pk}", "", "", "", [], window.pk,
+                "maintenance",
+                f"maintenance-{window.pk}-{occ.start:%Y%m%dT%H%M%SZ}@mof-portal",
+                f"Maintenance: {window.name} ({scope})",
+                occ.start,
+                occ.end,
+                f"{windows_url}#window-{window.pk}",
+                "",
+                "",
+                "",
+                [],
+                window.pk,
                 f"Maintenance window of {scope}",
             )
         )
@@ -169,8 +214,18 @@ def build(*, user, start, end, service=None, ci=None, limit: int = ITEM_LIMIT, m
         names = [s.name for s in f.services.all()]
         items.append(
             CalendarItem(
-                "freeze", f"freeze-{f.pk}@mof-portal", f"Change freeze: {f.name}", f.start, f.end, f.get_absolute_url(), f.name,
-                f.status, f.get_status_display(), [], f.pk, "Applies to " + (", ".join(names) if names else "everything") + (f". {f.reason}" if f.reason else ""),
+                "freeze",
+                f"freeze-{f.pk}@mof-portal",
+                f"Change freeze: {f.name}",
+                f.start,
+                f.end,
+                f.get_absolute_url(),
+                f.name,
+                f.status,
+                f.get_status_display(),
+                [],
+                f.pk,
+                "Applies to " + (", ".join(names) if names else "everything") + (f". {f.reason}" if f.reason else ""),
             )
         )
 
@@ -201,8 +256,18 @@ def _job_items(items, *, user, start, end, service, ci, limit) -> bool:
             answered.add((job_id, planned_for))
         items.append(
             CalendarItem(
-                "job", f"jobrun-{pk}@mof-portal", f"{name} ({label.lower()})", run_start, run_end, f"{job_url}{job_id}/#run-{pk}",
-                "", status, label, [], job_id, f"{KIND_LABELS.get(kind, kind)} job run, {label.lower()}",
+                "job",
+                f"jobrun-{pk}@mof-portal",
+                f"{name} ({label.lower()})",
+                run_start,
+                run_end,
+                f"{job_url}{job_id}/#run-{pk}",
+                "",
+                status,
+                label,
+                [],
+                job_id,
+                f"{KIND_LABELS.get(kind, kind)} job run, {label.lower()}",
             )
         )
     planned_from = max(start, timezone.now())
@@ -220,8 +285,18 @@ def _job_items(items, *, user, start, end, service, ci, limit) -> bool:
             count += 1
             items.append(
                 CalendarItem(
-                    "job", f"job-{job.pk}-{at:%Y%m%dT%H%M%SZ}@mof-portal", f"{job.name} (planned)", at, at + length, f"{job_url}{job.pk}/",
-                    "", "planned", "Planned", [], job.pk, f"{kind_label} job, planned ({job.schedule} {job.time_zone})",
+                    "job",
+                    f"job-{job.pk}-{at:%Y%m%dT%H%M%SZ}@mof-portal",
+                    f"{job.name} (planned)",
+                    at,
+                    at + length,
+                    f"{job_url}{job.pk}/",
+                    "",
+                    "planned",
+                    "Planned",
+                    [],
+                    job.pk,
+                    f"{kind_label} job, planned ({job.schedule} {job.time_zone})",
                 )
             )
     return truncated
@@ -249,11 +324,27 @@ def payload(schedule: Schedule) -> dict:
     body = {"start": when(schedule.start), "end": when(schedule.end), "truncated": schedule.truncated}
     groups = {"change": [], "release": [], "maintenance": [], "freeze": [], "job": []}
     for i in schedule.items:
-        groups[i.kind].append({
-            "kind": i.kind, "id": i.object_id, "uid": i.uid, "reference": i.reference, "title": i.title,
-            "start": when(i.start), "end": when(i.end), "status": i.status, "url": i.url, "conflicts": list(i.conflicts),
-        })
-    for key, kind in (("changes", "change"), ("releases", "release"), ("maintenance", "maintenance"), ("freezes", "freeze"), ("jobs", "job")):
+        groups[i.kind].append(
+            {
+                "kind": i.kind,
+                "id": i.object_id,
+                "uid": i.uid,
+                "reference": i.reference,
+                "title": i.title,
+                "start": when(i.start),
+                "end": when(i.end),
+                "status": i.status,
+                "url": i.url,
+                "conflicts": list(i.conflicts),
+            }
+        )
+    for key, kind in (
+        ("changes", "change"),
+        ("releases", "release"),
+        ("maintenance", "maintenance"),
+        ("freezes", "freeze"),
+        ("jobs", "job"),
+    ):
         body[key] = groups[kind]
     return body
 
@@ -353,9 +444,18 @@ def choose(items: list[CalendarItem], *, kinds: set[str], each_run: bool = False
         summary = ", ".join(f"{n} {label}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
         out.append(
             CalendarItem(
-                "job", f"jobday-{job_id}-{day:%Y%m%d}@mof-portal", f"{name}: {len(runs)} runs ({summary})",
-                min(r.start for r in runs), max(r.end for r in runs), runs[0].url.split("#", 1)[0], "",
-                worst.status, worst.status_label, [], job_id, f"{len(runs)} runs on {day:%Y-%m-%d}: {summary}",
+                "job",
+                f"jobday-{job_id}-{day:%Y%m%d}@mof-portal",
+                f"{name}: {len(runs)} runs ({summary})",
+                min(r.start for r in runs),
+                max(r.end for r in runs),
+                runs[0].url.split("#", 1)[0],
+                "",
+                worst.status,
+                worst.status_label,
+                [],
+                job_id,
+                f"{len(runs)} runs on {day:%Y-%m-%d}: {summary}",
             )
         )
     out.sort(key=lambda i: (i.start, i.kind, i.uid))

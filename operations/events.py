@@ -13,6 +13,7 @@ A batch is all or nothing: one invalid event refuses the whole batch (400, each 
 named by its position), so a monitoring tool can fix and resend it without counting
 the good events twice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,7 +58,15 @@ class EventBatchInvalid(ValidationError):
         if single:
             super().__init__(item_errors[0])
         else:
-            super().__init__({"events": [f"Event {i}: {name}: {' '.join(msgs)}" for i, errors in sorted(item_errors.items()) for name, msgs in errors.items()]})
+            super().__init__(
+                {
+                    "events": [
+                        f"Event {i}: {name}: {' '.join(msgs)}"
+                        for i, errors in sorted(item_errors.items())
+                        for name, msgs in errors.items()
+                    ]
+                }
+            )
 
 
 @dataclass
@@ -197,7 +206,15 @@ def validate_event(item, *, now) -> tuple[EventIn | None, dict]:
         return None, errors
     # Without a key, an event stands for "this source sees a problem on this CI".
     key = key or f"{source}:{ci_ref}"
-    return EventIn(source=source, ci_ref=ci_ref, severity=severity, message=message, occurred_at=occurred_at, key=key, received_at=now), {}
+    return EventIn(
+        source=source,
+        ci_ref=ci_ref,
+        severity=severity,
+        message=message,
+        occurred_at=occurred_at,
+        key=key,
+        received_at=now,
+    ), {}
 
 
 def _resolve_cis(events: list[EventIn]) -> list[EventIn]:
@@ -227,11 +244,15 @@ def ingest(*, actor, payload) -> IngestResult:
     single = isinstance(payload, dict)
     items = [payload] if single else payload
     if not isinstance(items, list):
-        raise ValidationError({"non_field_errors": ["Post one event (a JSON object) or a batch (a JSON list of them)."]})
+        raise ValidationError(
+            {"non_field_errors": ["Post one event (a JSON object) or a batch (a JSON list of them)."]}
+        )
     if not items:
         raise ValidationError({"non_field_errors": ["The batch is empty."]})
     if len(items) > batch_limit():
-        raise ValidationError({"non_field_errors": [f"A batch holds at most {batch_limit()} events; this one has {len(items)}."]})
+        raise ValidationError(
+            {"non_field_errors": [f"A batch holds at most {batch_limit()} events; this one has {len(items)}."]}
+        )
 
     now = timezone.now()
     events, item_errors = [], {}
@@ -246,7 +267,11 @@ def ingest(*, actor, payload) -> IngestResult:
     if unknown and not parks_unknown_cis():
         for position, e in events:
             if id(e) in unknown:
-                item_errors[position] = {"ci": [f"No configuration item is known as {e.ci_ref!r}: add it to the CMDB (or map the name) and send the event again."]}
+                item_errors[position] = {
+                    "ci": [
+                        f"No configuration item is known as {e.ci_ref!r}: add it to the CMDB (or map the name) and send the event again."
+                    ]
+                }
     if item_errors:
         raise EventBatchInvalid(dict(sorted(item_errors.items())), single=single)
     return _process_retrying(actor=actor, events=[e for _, e in events])
@@ -271,7 +296,9 @@ def _process_retrying(*, actor, events: list[EventIn]) -> IngestResult:
             # Inside a caller's transaction the whole of it is lost: only the caller can retry.
             if not retriable or attempt == ATTEMPTS or _inside_callers_transaction():
                 raise
-            logger.warning("event batch of %d retried after %s (attempt %d)", len(events), error.__cause__.pgcode, attempt)
+            logger.warning(
+                "event batch of %d retried after %s (attempt %d)", len(events), error.__cause__.pgcode, attempt
+            )
 
 
 def process(*, actor, events: list[EventIn]) -> IngestResult:
@@ -289,7 +316,10 @@ def process(*, actor, events: list[EventIn]) -> IngestResult:
 
     with audit.acting_as(actor, via="monitoring"), transaction.atomic():
         open_alerts = {
-            a.key: a for a in MonitoringAlert.objects.filter(key__in=list(by_key), closed_at__isnull=True).select_related("incident", "ci")
+            a.key: a
+            for a in MonitoringAlert.objects.filter(key__in=list(by_key), closed_at__isnull=True).select_related(
+                "incident", "ci"
+            )
         }
         attached = {key: _attached(open_alerts.get(key)) for key in sorted(by_key)}
         bumped = _bump_open_alerts(attached, by_key)
@@ -371,12 +401,21 @@ def _bump_open_alerts(attached: dict, by_key: dict) -> set[str]:
     batch, in two statements whatever the number of keys: lock those alert rows in id
     order (concurrent batches cannot deadlock), then one UPDATE adding each its count.
     Past the audit trail, like _bump. Returns the keys counted."""
-    candidates = {key: alert for key, alert in attached.items() if alert is not None and not any(e.is_clear for e in by_key[key])}
+    candidates = {
+        key: alert for key, alert in attached.items() if alert is not None and not any(e.is_clear for e in by_key[key])
+    }
     if not candidates:
         return set()
     ids = [alert.pk for alert in candidates.values()]
-    still_open = set(MonitoringAlert._base_manager.select_for_update().filter(pk__in=ids, closed_at__isnull=True).order_by("pk").values_list("pk", flat=True))
-    counted = {key: alert for key, alert in candidates.items() if alert.pk in still_open}  # the others closed meanwhile: per-key path
+    still_open = set(
+        MonitoringAlert._base_manager.select_for_update()
+        .filter(pk__in=ids, closed_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    counted = {
+        key: alert for key, alert in candidates.items() if alert.pk in still_open
+    }  # the others closed meanwhile: per-key path
     keys = sorted(counted)
     for start in range(0, len(keys), 500):
         _add_counts([(counted[key].pk, by_key[key]) for key in keys[start : start + 500]])
@@ -527,8 +566,7 @@ def resolve_incident(incident, alert, event: EventIn):
 
     note = (
         f"Cleared by monitoring: {event.source} reported {alert.key!r} on {alert.ci.name} clear at {event.occurred_at.isoformat()}"
-        f" after {alert.count} event{'s' if alert.count != 1 else ''}."
-        + (f" {event.message}" if event.message else "")
+        f" after {alert.count} event{'s' if alert.count != 1 else ''}." + (f" {event.message}" if event.message else "")
     )
     return perform_transition(
         model=Incident,
@@ -576,16 +614,31 @@ def map_parked(*, actor, ci_name: str, ci, remember: bool = True) -> IngestResul
         raise ValidationError({"ci": "Choose a configuration item you may see."})
     result = IngestResult()
     with audit.acting_as(actor), transaction.atomic():
-        parked = list(MonitoringEvent.objects.select_for_update().filter(parked=True, ci_name=ci_name).order_by("received_at", "id"))
+        parked = list(
+            MonitoringEvent.objects.select_for_update()
+            .filter(parked=True, ci_name=ci_name)
+            .order_by("received_at", "id")
+        )
         if not parked:
-            raise ValidationError({"ci_name": f"No events are parked for {ci_name!r} (someone may have mapped them already)."})
+            raise ValidationError(
+                {"ci_name": f"No events are parked for {ci_name!r} (someone may have mapped them already)."}
+            )
         if remember:
             if EventCIMapping.objects.filter(name=ci_name).exists():
                 raise ValidationError({"ci_name": f"{ci_name!r} is mapped already."})
             EventCIMapping.objects.create(name=ci_name, ci=ci, mapped_by=actor)
         MonitoringEvent.objects.filter(pk__in=[e.pk for e in parked]).delete()
         events = [
-            EventIn(source=e.source, ci_ref=ci_name, severity=e.severity, message=e.message, occurred_at=e.occurred_at, key=e.key, received_at=e.received_at, ci=ci)
+            EventIn(
+                source=e.source,
+                ci_ref=ci_name,
+                severity=e.severity,
+                message=e.message,
+                occurred_at=e.occurred_at,
+                key=e.key,
+                received_at=e.received_at,
+                ci=ci,
+            )
             for e in parked
         ]
         for start in range(0, len(events), batch_limit()):
@@ -616,7 +669,11 @@ def purge_old_events(*, now=None, chunk: int = 10000) -> int:
     cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOF_EVENTS_RETENTION_DAYS)
     total = 0
     while True:
-        ids = list(MonitoringEvent.objects.filter(received_at__lt=cutoff, parked=False).order_by().values_list("pk", flat=True)[:chunk])
+        ids = list(
+            MonitoringEvent.objects.filter(received_at__lt=cutoff, parked=False)
+            .order_by()
+            .values_list("pk", flat=True)[:chunk]
+        )
         if not ids:
             return total
         total += MonitoringEvent.objects.filter(pk__in=ids).delete()[0]

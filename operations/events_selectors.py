@@ -4,6 +4,7 @@ service the Operations Review's health report shows.
 An event belongs to a CI; it touches every IT service the CI supports (MOF: service
 interdependencies), so the per-service pages and counts go through the CI's services.
 """
+
 from __future__ import annotations
 
 from django.db.models import Count, Q
@@ -24,7 +25,9 @@ def event_counts_by_service(start, end) -> list[dict]:
 
     events = {
         service_id: n
-        for service_id, n in MonitoringEvent.objects.filter(received_at__gte=start, received_at__lt=end, ci__isnull=False)
+        for service_id, n in MonitoringEvent.objects.filter(
+            received_at__gte=start, received_at__lt=end, ci__isnull=False
+        )
         .values("ci__services")
         .annotate(n=Count("id"))
         .values_list("ci__services", "n")
@@ -32,11 +35,16 @@ def event_counts_by_service(start, end) -> list[dict]:
     }
     alerts_qs = MonitoringAlert.objects.filter(ci__services__isnull=False)
     alert_rows = (
-        alerts_qs.filter(Q(created_at__gte=start, created_at__lt=end) | Q(incident__created_at__gte=start, incident__created_at__lt=end))
+        alerts_qs.filter(
+            Q(created_at__gte=start, created_at__lt=end)
+            | Q(incident__created_at__gte=start, incident__created_at__lt=end)
+        )
         .values("ci__services")
         .annotate(
             alerts=Count("id", filter=Q(created_at__gte=start, created_at__lt=end), distinct=True),
-            incidents=Count("incident", filter=Q(incident__created_at__gte=start, incident__created_at__lt=end), distinct=True),
+            incidents=Count(
+                "incident", filter=Q(incident__created_at__gte=start, incident__created_at__lt=end), distinct=True
+            ),
         )
     )
     alerts = {row["ci__services"]: row for row in alert_rows}

@@ -3,6 +3,7 @@
     path("calendar/", include("operations.feed_urls")),
 
 which serves GET /calendar/<secret>.ics (no login: the secret is the key)."""
+
 from django.urls import path
 
 from operations import views

@@ -1,4 +1,5 @@
 """Forms of the Operating pages. No status field: freezes move through transitions."""
+
 import zoneinfo
 
 from django import forms
@@ -7,7 +8,18 @@ from django.core.exceptions import ValidationError
 from mof.models import ConfigurationItem, Service
 from operations.schedule import WEEKDAYS
 
-COMMON_ZONES = ["UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"]
+COMMON_ZONES = [
+    "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+]
 
 
 def _dt_widget():
@@ -34,16 +46,24 @@ class MaintenanceWindowForm(forms.Form):
     name = forms.CharField(max_length=150)
     service = forms.ModelChoiceField(queryset=Service.objects.order_by("name"), required=False)
     ci = forms.ModelChoiceField(
-        queryset=ConfigurationItem.objects.order_by("name"), required=False, label="Configuration item",
-        widget=forms.NumberInput(attrs={"placeholder": "CI id"}), help_text="The id of the CI (or name an IT service).",
+        queryset=ConfigurationItem.objects.order_by("name"),
+        required=False,
+        label="Configuration item",
+        widget=forms.NumberInput(attrs={"placeholder": "CI id"}),
+        help_text="The id of the CI (or name an IT service).",
     )
     weekdays = forms.TypedMultipleChoiceField(
         choices=[(d, name) for d, name in WEEKDAYS.items()], coerce=int, widget=forms.CheckboxSelectMultiple
     )
-    start_time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), help_text="Local time in the window's time zone.")
+    start_time = forms.TimeField(
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Local time in the window's time zone.",
+    )
     duration_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, label="Duration (minutes)")
     time_zone = forms.CharField(
-        max_length=60, initial="UTC", help_text="An IANA time zone, e.g. Europe/London.",
+        max_length=60,
+        initial="UTC",
+        help_text="An IANA time zone, e.g. Europe/London.",
         widget=forms.TextInput(attrs={"list": "time-zones"}),
     )
 

@@ -8,6 +8,7 @@ on the monitoring channel, as the portal's system account. While that incident i
 further failures and misses add a note to it instead of opening another; a later good
 run adds a note too, but does not resolve it: someone who knows why it failed says so.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +27,17 @@ from mof.transitions import (
 )
 from operations.models_jobs import FINISHED_STATES, Job, JobKind, JobRun, RunStatus
 
-JOB_FIELDS = ("name", "kind", "description", "schedule", "time_zone", "expected_duration_minutes", "owner_group", "active", "backup_max_age_hours")
+JOB_FIELDS = (
+    "name",
+    "kind",
+    "description",
+    "schedule",
+    "time_zone",
+    "expected_duration_minutes",
+    "owner_group",
+    "active",
+    "backup_max_age_hours",
+)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a start reported this far in the future is refused
 CATCH_UP = dt.timedelta(days=7)  # missed-run detection never looks further back than this
 # Reported instants are kept to a plausible range: date arithmetic near year 1 or 9999 overflows.
@@ -53,7 +64,9 @@ def reached_services(ci_ids) -> list[int]:
     through = ConfigurationItem.services.through
     found: set[int] = set()
     for i in range(0, len(reached), 5000):
-        found.update(through.objects.filter(configurationitem_id__in=reached[i : i + 5000]).values_list("service_id", flat=True))
+        found.update(
+            through.objects.filter(configurationitem_id__in=reached[i : i + 5000]).values_list("service_id", flat=True)
+        )
     return sorted(found)
 
 
@@ -123,7 +136,9 @@ def _matching_occurrence(job: Job, started_at: dt.datetime):
     """The occurrence a run started at `started_at` answers: the nearest one whose window
     (from `grace` before it to its expected end plus grace) holds the start."""
     slack = grace()
-    candidates = job.occurrences(started_at - job.expected_duration - slack, started_at + slack + dt.timedelta(seconds=1))
+    candidates = job.occurrences(
+        started_at - job.expected_duration - slack, started_at + slack + dt.timedelta(seconds=1)
+    )
     if not candidates:
         return None
     return min(candidates, key=lambda at: abs((at - started_at).total_seconds()))
@@ -150,7 +165,9 @@ def run_start(*, actor, job: Job, started_at=None, planned_for=None, cis=()) -> 
         errors["cis"] = f"Not target CIs of {job.name}: {', '.join(map(str, strangers))}."
     if planned_for is not None and not errors:
         if planned_for not in job.occurrences(planned_for, planned_for + dt.timedelta(seconds=1)):
-            errors["planned_for"] = f"{planned_for:%Y-%m-%d %H:%M} UTC is not an occurrence of the schedule '{job.schedule}' ({job.time_zone})."
+            errors["planned_for"] = (
+                f"{planned_for:%Y-%m-%d %H:%M} UTC is not an occurrence of the schedule '{job.schedule}' ({job.time_zone})."
+            )
         elif JobRun.objects.filter(job=job, planned_for=planned_for).exists():
             errors["planned_for"] = "This occurrence already has a run."
     if errors:
@@ -159,7 +176,14 @@ def run_start(*, actor, job: Job, started_at=None, planned_for=None, cis=()) -> 
         match = _matching_occurrence(job, started_at)
         if match is not None and not JobRun.objects.filter(job=job, planned_for=match).exists():
             planned_for = match
-    run = JobRun(job=job, planned_for=planned_for, start=started_at, end=started_at + job.expected_duration, started_at=started_at, reported_by=actor)
+    run = JobRun(
+        job=job,
+        planned_for=planned_for,
+        start=started_at,
+        end=started_at + job.expected_duration,
+        started_at=started_at,
+        reported_by=actor,
+    )
     try:
         with audit.acting_as(actor), transaction.atomic():
             run.save()
@@ -270,7 +294,11 @@ def _note_recovery(run: JobRun):
         return
     actor = system_user()
     with audit.acting_as(actor, via="operations.jobs"):
-        _note(actor, incident, f"Recovered: {_describe(run)} The incident stays open until someone resolves it with the cause.")
+        _note(
+            actor,
+            incident,
+            f"Recovered: {_describe(run)} The incident stays open until someone resolves it with the cause.",
+        )
 
 
 # --- missed runs (Celery beat: operations.jobs_check) -------------------------------
@@ -293,11 +321,19 @@ def check_overdue(*, now=None) -> dict:
             if since < cutoff:
                 owed = job.occurrences(since, cutoff)
                 if owed:
-                    heard = set(JobRun.objects.filter(job=job, planned_for__in=owed).values_list("planned_for", flat=True))
+                    heard = set(
+                        JobRun.objects.filter(job=job, planned_for__in=owed).values_list("planned_for", flat=True)
+                    )
                     missing = [at for at in owed if at not in heard]
                     missed_runs = [
-                        JobRun(job=job, planned_for=at, start=at, end=at + job.expected_duration, status=RunStatus.MISSED,
-                               log_excerpt="No run was reported by the expected end.")
+                        JobRun(
+                            job=job,
+                            planned_for=at,
+                            start=at,
+                            end=at + job.expected_duration,
+                            status=RunStatus.MISSED,
+                            log_excerpt="No run was reported by the expected end.",
+                        )
                         for at in missing
                     ]
                     if missed_runs:
@@ -305,7 +341,9 @@ def check_overdue(*, now=None) -> dict:
                         missed_runs = list(JobRun.objects.filter(job=job, planned_for__in=missing))
                         done["missed"] += len(missed_runs)
                 Job.objects.filter(pk=job.pk).update(checked_until=cutoff)
-            stalled = list(JobRun.objects.filter(job=job, status=RunStatus.RUNNING, start__lt=cutoff).values_list("pk", flat=True))
+            stalled = list(
+                JobRun.objects.filter(job=job, status=RunStatus.RUNNING, start__lt=cutoff).values_list("pk", flat=True)
+            )
             for pk in stalled:
                 try:
                     missed_runs.append(perform_transition(model=JobRun, pk=pk, name="miss", actor=actor, notify=False))
@@ -320,6 +358,14 @@ def check_overdue(*, now=None) -> dict:
 
 
 __all__ = [
-    "FINISHED_STATES", "check_overdue", "grace", "job_create", "job_delete", "job_update", "reached_services",
-    "refresh_reach", "run_finish", "run_start",
+    "FINISHED_STATES",
+    "check_overdue",
+    "grace",
+    "job_create",
+    "job_delete",
+    "job_update",
+    "reached_services",
+    "refresh_reach",
+    "run_finish",
+    "run_start",
 ]

@@ -13,6 +13,7 @@ active job is checked against
 Flags are grouped per clashing item, with how many runs clash and the first. All jobs
 of a page are judged together, in a constant number of queries.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -88,7 +89,14 @@ def job_health(start, end) -> dict:
         .order_by("job__name", "job_id")
     )
     jobs = [
-        {"job_id": r["job_id"], "name": r["job__name"], "runs": r["runs"], "succeeded": r["succeeded"], "failed": r["failed"], "missed": r["missed"]}
+        {
+            "job_id": r["job_id"],
+            "name": r["job__name"],
+            "runs": r["runs"],
+            "succeeded": r["succeeded"],
+            "failed": r["failed"],
+            "missed": r["missed"],
+        }
         for r in rows
     ]
     total = {key: sum(j[key] for j in jobs) for key in ("runs", "succeeded", "failed", "missed")}
@@ -111,7 +119,9 @@ class Flag:
 
     @property
     def label(self) -> str:
-        return {"business_hours": "business hours", "freeze": "change freeze", "change": "change on the same CI"}[self.kind]
+        return {"business_hours": "business hours", "freeze": "change freeze", "change": "change on the same CI"}[
+            self.kind
+        ]
 
 
 @dataclass
@@ -157,9 +167,11 @@ def business_calendars(service_ids) -> dict[int, list]:
     if not service_ids:
         return {}
     latest = SLAVersion.objects.filter(sla=OuterRef("sla")).order_by("-number").values("pk")[:1]
-    versions = SLAVersion.objects.filter(pk=Subquery(latest), sla__status=SLAStatus.ACTIVE, sla__kind=AgreementKind.SLA).filter(
-        Q(service_id__in=service_ids) | Q(service__isnull=True)
-    ).select_related("calendar")
+    versions = (
+        SLAVersion.objects.filter(pk=Subquery(latest), sla__status=SLAStatus.ACTIVE, sla__kind=AgreementKind.SLA)
+        .filter(Q(service_id__in=service_ids) | Q(service__isnull=True))
+        .select_related("calendar")
+    )
     for version in versions:
         for sid in [version.service_id] if version.service_id else service_ids:
             if sid in found:
@@ -197,17 +209,33 @@ def job_flags(jobs, *, now=None, days=None) -> dict[int, list[Flag]]:
     for sid, calendars in business_calendars(service_ids).items():
         runs = _merge(r for cal in calendars for r in engine_for(cal).working_runs(*window))
         names = ", ".join(sorted(c.name for c in calendars))
-        hours[sid] = _Busy("business_hours", services.get(sid, f"service {sid}"), reverse("service_detail", args=[sid]),
-                           f"inside the business hours of {services.get(sid, sid)} ({names})", runs)
+        hours[sid] = _Busy(
+            "business_hours",
+            services.get(sid, f"service {sid}"),
+            reverse("service_detail", args=[sid]),
+            f"inside the business hours of {services.get(sid, sid)} ({names})",
+            runs,
+        )
 
     # Freezes in force, with the services they name (none: everything).
     freezes = freeze_windows_overlapping(now, horizon_end + dt.timedelta(days=8))
     scoped: dict[int, set[int]] = {}
     if freezes:
-        for fid, sid in FreezeWindow.services.through.objects.filter(freezewindow_id__in=[f.pk for f in freezes]).values_list("freezewindow_id", "service_id"):
+        for fid, sid in FreezeWindow.services.through.objects.filter(
+            freezewindow_id__in=[f.pk for f in freezes]
+        ).values_list("freezewindow_id", "service_id"):
             scoped.setdefault(fid, set()).add(sid)
     freeze_busy = [
-        (f, _Busy("freeze", f.name, f.get_absolute_url(), f"overlaps the change freeze {f.name}", [(_epoch(f.start), _epoch(f.end))]))
+        (
+            f,
+            _Busy(
+                "freeze",
+                f.name,
+                f.get_absolute_url(),
+                f"overlaps the change freeze {f.name}",
+                [(_epoch(f.start), _epoch(f.end))],
+            ),
+        )
         for f in freezes
     ]
 
@@ -216,14 +244,22 @@ def job_flags(jobs, *, now=None, days=None) -> dict[int, list[Flag]]:
     changes: dict[int, _Busy] = {}
     change_cis: dict[int, set[int]] = {}
     if all_targets:
-        rows = scheduled_overlapping(now - dt.timedelta(days=8), horizon_end + dt.timedelta(days=8)).filter(
-            affected_cis__in=all_targets
-        ).values_list("pk", "number", "title", "planned_start", "planned_end", "affected_cis")
+        rows = (
+            scheduled_overlapping(now - dt.timedelta(days=8), horizon_end + dt.timedelta(days=8))
+            .filter(affected_cis__in=all_targets)
+            .values_list("pk", "number", "title", "planned_start", "planned_end", "affected_cis")
+        )
         change_url = reverse("change_detail", args=[0])[:-2]
         for pk, number, title, s, e, ci_id in rows:
             change_cis.setdefault(pk, set()).add(ci_id)
             if pk not in changes:
-                changes[pk] = _Busy("change", f"CHG-{number} {title}", f"{change_url}{pk}/", f"overlaps CHG-{number} on the same CI", [(_epoch(s), _epoch(e))])
+                changes[pk] = _Busy(
+                    "change",
+                    f"CHG-{number} {title}",
+                    f"{change_url}{pk}/",
+                    f"overlaps CHG-{number} on the same CI",
+                    [(_epoch(s), _epoch(e))],
+                )
 
     for job in jobs:
         candidates = [hours[sid] for sid in (job.service_ids or []) if sid in hours]
@@ -273,7 +309,9 @@ def last_good_backups(ci_ids) -> dict[int, dt.datetime]:
     processed the CI. One query."""
     through = JobRun.cis.through
     rows = (
-        through.objects.filter(configurationitem_id__in=list(ci_ids), jobrun__status=RunStatus.SUCCESS, jobrun__job__kind=JobKind.BACKUP)
+        through.objects.filter(
+            configurationitem_id__in=list(ci_ids), jobrun__status=RunStatus.SUCCESS, jobrun__job__kind=JobKind.BACKUP
+        )
         .values("configurationitem_id")
         .annotate(last=Max("jobrun__finished_at"))
     )
@@ -294,12 +332,16 @@ def backup_coverage(*, user, now=None, ci_ids=None) -> list[Coverage]:
         links = links.filter(configurationitem_id__in=list(ci_ids))
     policies: dict[int, int] = {}
     jobs: dict[int, list[tuple[int, str]]] = {}
-    for ci_id, job_id, name, hours in links.values_list("configurationitem_id", "job_id", "job__name", "job__backup_max_age_hours"):
+    for ci_id, job_id, name, hours in links.values_list(
+        "configurationitem_id", "job_id", "job__name", "job__backup_max_age_hours"
+    ):
         policies[ci_id] = min(policies.get(ci_id, hours), hours)
         jobs.setdefault(ci_id, []).append((job_id, name))
     if not policies:
         return []
-    names = dict(policy.visible_cis(user, ConfigurationItem.objects.filter(pk__in=list(policies))).values_list("pk", "name"))
+    names = dict(
+        policy.visible_cis(user, ConfigurationItem.objects.filter(pk__in=list(policies))).values_list("pk", "name")
+    )
     good = last_good_backups(names)
     rows = []
     for ci_id, name in names.items():
@@ -316,9 +358,17 @@ def backup_coverage(*, user, now=None, ci_ids=None) -> list[Coverage]:
 def calendar_runs(*, user, start, end, service=None, ci=None, limit: int):
     """Runs overlapping [start, end) the user may see, as rows (pk, start, end, status,
     planned_for, job id, job name, job kind): one query."""
-    qs = JobRun.objects.none() if not policy.can(user, "job.view") else JobRun.objects.filter(start__lt=end, end__gt=start)
+    qs = (
+        JobRun.objects.none()
+        if not policy.can(user, "job.view")
+        else JobRun.objects.filter(start__lt=end, end__gt=start)
+    )
     qs = _scoped(qs, "job__", service, ci)
-    return list(qs.order_by("start", "pk").values_list("pk", "start", "end", "status", "planned_for", "job_id", "job__name", "job__kind")[: limit + 1])
+    return list(
+        qs.order_by("start", "pk").values_list(
+            "pk", "start", "end", "status", "planned_for", "job_id", "job__name", "job__kind"
+        )[: limit + 1]
+    )
 
 
 def calendar_jobs(*, user, service=None, ci=None):

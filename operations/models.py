@@ -1,5 +1,6 @@
 """Operating quadrant: maintenance and freeze windows, calendar feed tokens (job
 schedule and events come later)."""
+
 import contextvars
 import hashlib
 import secrets
@@ -60,9 +61,13 @@ class FreezeWindow(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
     start = models.DateTimeField(db_index=True)
     end = models.DateTimeField(db_index=True)
     reason = models.TextField(blank=True)
-    services = models.ManyToManyField(Service, blank=True, related_name="freeze_windows", help_text="Empty: the freeze applies to everything.")
+    services = models.ManyToManyField(
+        Service, blank=True, related_name="freeze_windows", help_text="Empty: the freeze applies to everything."
+    )
     proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
     status = FSMField(max_length=20, choices=FreezeStatus.choices, default=FreezeStatus.PROPOSED, protected=True)
 
     objects = FreezeWindowQuerySet.as_manager()
@@ -86,23 +91,44 @@ class FreezeWindow(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
         if self.start and self.end and self.end <= self.start:
             raise ValidationError({"end": "The end must be after the start."})
 
-    @transition(field="status", source=FreezeStatus.PROPOSED, target=FreezeStatus.APPROVED,
-                permission=permission("freeze.transition.approve"), custom={"label": "Approve", "duty": "approve"})
+    @transition(
+        field="status",
+        source=FreezeStatus.PROPOSED,
+        target=FreezeStatus.APPROVED,
+        permission=permission("freeze.transition.approve"),
+        custom={"label": "Approve", "duty": "approve"},
+    )
     def approve(self, *, by=None, **data):
         self.approved_by = by
 
-    @transition(field="status", source=FreezeStatus.APPROVED, target=FreezeStatus.ACTIVE,
-                conditions=[has_started], permission=clock_or("freeze.transition.activate"), custom={"label": "Activate"})
+    @transition(
+        field="status",
+        source=FreezeStatus.APPROVED,
+        target=FreezeStatus.ACTIVE,
+        conditions=[has_started],
+        permission=clock_or("freeze.transition.activate"),
+        custom={"label": "Activate"},
+    )
     def activate(self, *, by=None, **data):
         pass
 
-    @transition(field="status", source=[FreezeStatus.APPROVED, FreezeStatus.ACTIVE], target=FreezeStatus.ENDED,
-                permission=clock_or("freeze.transition.activate"), custom={"label": "End"})
+    @transition(
+        field="status",
+        source=[FreezeStatus.APPROVED, FreezeStatus.ACTIVE],
+        target=FreezeStatus.ENDED,
+        permission=clock_or("freeze.transition.activate"),
+        custom={"label": "End"},
+    )
     def finish(self, *, by=None, **data):
         pass
 
-    @transition(field="status", source=[FreezeStatus.PROPOSED, FreezeStatus.APPROVED], target=FreezeStatus.WITHDRAWN,
-                permission=permission("freeze.transition.approve"), custom={"label": "Withdraw", "form": ReasonForm})
+    @transition(
+        field="status",
+        source=[FreezeStatus.PROPOSED, FreezeStatus.APPROVED],
+        target=FreezeStatus.WITHDRAWN,
+        permission=permission("freeze.transition.approve"),
+        custom={"label": "Withdraw", "form": ReasonForm},
+    )
     def withdraw(self, *, by=None, **data):
         pass
 
@@ -111,8 +137,12 @@ class MaintenanceWindow(AuditedModel):
     """A recurring weekly window in which changes to a service or CI are expected."""
 
     name = models.CharField(max_length=150)
-    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="maintenance_windows")
-    ci = models.ForeignKey(ConfigurationItem, null=True, blank=True, on_delete=models.CASCADE, related_name="maintenance_windows")
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.CASCADE, related_name="maintenance_windows"
+    )
+    ci = models.ForeignKey(
+        ConfigurationItem, null=True, blank=True, on_delete=models.CASCADE, related_name="maintenance_windows"
+    )
     weekdays = models.JSONField(default=list, help_text="ISO weekdays 1 (Monday) to 7 (Sunday).")
     start_time = models.TimeField()
     duration_minutes = models.PositiveIntegerField()
@@ -121,7 +151,9 @@ class MaintenanceWindow(AuditedModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(service__isnull=False) | Q(ci__isnull=False), name="maintenance_window_has_scope"),
+            models.CheckConstraint(
+                condition=Q(service__isnull=False) | Q(ci__isnull=False), name="maintenance_window_has_scope"
+            ),
             models.CheckConstraint(condition=Q(duration_minutes__gt=0), name="maintenance_window_positive_duration"),
         ]
 
@@ -184,7 +216,9 @@ class CalendarFeedToken(AuditedModel):
     class Meta:
         ordering = ["-created"]
         constraints = [
-            models.UniqueConstraint(fields=["user"], condition=Q(revoked_at__isnull=True), name="one_live_feed_token_per_user"),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(revoked_at__isnull=True), name="one_live_feed_token_per_user"
+            ),
         ]
 
     def __str__(self):

@@ -5,6 +5,7 @@ An event is raw telemetry; an alert is one problem as monitoring sees it (one op
 alert per deduplication key), and an alert at or above the configured severity has
 an incident. Writes go through operations.events, reads through operations.events_selectors.
 """
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -45,16 +46,28 @@ class MonitoringAlert(AuditedModel):
 
     key = models.CharField(max_length=200, verbose_name="deduplication key")
     # Indexed below together with last_seen, which the pages sort by.
-    ci = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="monitoring_alerts", verbose_name="configuration item", db_index=False)
-    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="monitoring_alerts", db_index=False)
+    ci = models.ForeignKey(
+        ConfigurationItem,
+        on_delete=models.CASCADE,
+        related_name="monitoring_alerts",
+        verbose_name="configuration item",
+        db_index=False,
+    )
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="monitoring_alerts", db_index=False
+    )
     source = models.CharField(max_length=100)
-    severity = models.PositiveSmallIntegerField(choices=Severity.choices, help_text="The worst severity seen while open.")
+    severity = models.PositiveSmallIntegerField(
+        choices=Severity.choices, help_text="The worst severity seen while open."
+    )
     last_severity = models.PositiveSmallIntegerField(choices=Severity.choices)
     message = models.CharField(max_length=1000, help_text="The latest message.")
     count = models.PositiveBigIntegerField(default=0, help_text="Events received for the key while open.")
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
-    incident = models.ForeignKey("incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="monitoring_alerts")
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="monitoring_alerts"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_reason = models.CharField(max_length=20, choices=AlertCloseReason.choices, blank=True)
@@ -64,7 +77,9 @@ class MonitoringAlert(AuditedModel):
         constraints = [
             # Concurrent requests for a new key cannot open two alerts (nor two incidents).
             models.UniqueConstraint(fields=["key"], condition=Q(closed_at__isnull=True), name="one_open_alert_per_key"),
-            models.CheckConstraint(condition=Q(closed_at__isnull=True) | ~Q(closed_reason=""), name="closed_alert_has_reason"),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | ~Q(closed_reason=""), name="closed_alert_has_reason"
+            ),
         ]
         indexes = [
             models.Index(fields=["ci", "last_seen"], name="alert_ci_seen_idx"),
@@ -91,7 +106,15 @@ class MonitoringEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     occurred_at = models.DateTimeField(help_text="When the monitoring tool saw it.")
     source = models.CharField(max_length=100)
-    ci = models.ForeignKey(ConfigurationItem, null=True, blank=True, on_delete=models.CASCADE, related_name="monitoring_events", verbose_name="configuration item", db_index=False)
+    ci = models.ForeignKey(
+        ConfigurationItem,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="monitoring_events",
+        verbose_name="configuration item",
+        db_index=False,
+    )
     ci_name = models.CharField(max_length=150, help_text="The CI as the monitoring tool named it.")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices)
     message = models.CharField(max_length=1000)
@@ -120,7 +143,12 @@ class EventCIMapping(AuditedModel):
     that name go to the CI without parking."""
 
     name = models.CharField(max_length=150, unique=True)
-    ci = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="event_name_mappings", verbose_name="configuration item")
+    ci = models.ForeignKey(
+        ConfigurationItem,
+        on_delete=models.CASCADE,
+        related_name="event_name_mappings",
+        verbose_name="configuration item",
+    )
     mapped_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

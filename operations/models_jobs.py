@@ -12,6 +12,7 @@ the same UTC instant as the first minute after the gap; one that exists twice (f
 back) runs once, the first time - as cron does. Day-of-month and day-of-week both
 restricted: either matches (cron's rule).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,13 +41,30 @@ from mof.models import ConfigurationItem, Team
 from mof.workflows import permission
 
 __all__ = [
-    "Job", "JobKind", "JobRun", "RunStatus", "Recurrence", "RunFinishForm", "FINISHED_STATES", "GOOD_STATES",
-    "LOG_EXCERPT_MAX", "parse_recurrence", "recurrence_error",
+    "Job",
+    "JobKind",
+    "JobRun",
+    "RunStatus",
+    "Recurrence",
+    "RunFinishForm",
+    "FINISHED_STATES",
+    "GOOD_STATES",
+    "LOG_EXCERPT_MAX",
+    "parse_recurrence",
+    "recurrence_error",
 ]
 
 UTC = dt.UTC
 LOG_EXCERPT_MAX = 4000  # characters kept of a run's log: its tail, where the error usually is
-MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
+MACROS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
 
 
 # --- recurrence --------------------------------------------------------------------
@@ -106,7 +124,9 @@ def parse_recurrence(expression: str) -> Recurrence:
     text = MACROS.get(text.lower(), text)
     fields = text.split(" ") if text else []
     if len(fields) != 5:
-        raise ValueError("Use five fields: minute hour day-of-month month day-of-week (e.g. '30 2 * * *'), or @daily, @weekly ...")
+        raise ValueError(
+            "Use five fields: minute hour day-of-month month day-of-week (e.g. '30 2 * * *'), or @daily, @weekly ..."
+        )
     try:
         parsed = croniter(text)
     except (ValueError, KeyError, TypeError) as exc:  # croniter's errors derive from ValueError
@@ -117,7 +137,13 @@ def parse_recurrence(expression: str) -> Recurrence:
     if "*" in minutes or "*" in hours:
         minutes = list(range(60)) if "*" in minutes else minutes
         hours = list(range(24)) if "*" in hours else hours
-    return Recurrence(tuple(sorted(int(m) for m in minutes)), tuple(sorted(int(h) for h in hours)), _field(days, 31), _field(months, 12), _field(weekdays, 7))
+    return Recurrence(
+        tuple(sorted(int(m) for m in minutes)),
+        tuple(sorted(int(h) for h in hours)),
+        _field(days, 31),
+        _field(months, 12),
+        _field(weekdays, 7),
+    )
 
 
 def recurrence_error(expression: str, time_zone: str) -> dict:
@@ -158,21 +184,31 @@ class Job(AuditedModel):
     name = models.CharField(max_length=150, unique=True)
     kind = models.CharField(max_length=20, choices=JobKind.choices, default=JobKind.BATCH)
     description = models.TextField(blank=True)
-    schedule = models.CharField(max_length=100, help_text="Cron: minute hour day-of-month month day-of-week, e.g. '30 2 * * *' (02:30 daily).")
-    time_zone = models.CharField(max_length=60, default="UTC", help_text="IANA time zone the schedule is read in, e.g. Europe/London.")
+    schedule = models.CharField(
+        max_length=100, help_text="Cron: minute hour day-of-month month day-of-week, e.g. '30 2 * * *' (02:30 daily)."
+    )
+    time_zone = models.CharField(
+        max_length=60, default="UTC", help_text="IANA time zone the schedule is read in, e.g. Europe/London."
+    )
     target_cis = models.ManyToManyField(ConfigurationItem, related_name="jobs", verbose_name="target CIs")
     expected_duration_minutes = models.PositiveIntegerField(help_text="How long a run is expected to take.")
-    owner_group = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs", help_text="The assignment group that owns the job.")
+    owner_group = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="jobs", help_text="The assignment group that owns the job."
+    )
     active = models.BooleanField(default=True)
     backup_max_age_hours = models.PositiveIntegerField(
-        null=True, blank=True, verbose_name="backup policy (hours)",
+        null=True,
+        blank=True,
+        verbose_name="backup policy (hours)",
         help_text="Backup jobs: each target CI needs a good backup at least every this many hours.",
     )
     # The IT services its target CIs reach (directly and downstream through the CMDB), taken
     # when the job is saved and refreshed by operations.jobs_refresh: what its flags read.
     service_ids = models.JSONField(default=list, blank=True, editable=False)
     # Deduplication: the incident opened for the job; further failures add notes while it is open.
-    incident = models.ForeignKey("incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     # Missed-run detection has looked at the occurrences up to here.
     checked_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -182,7 +218,9 @@ class Job(AuditedModel):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(expected_duration_minutes__gt=0), name="job_positive_duration"),
-            models.CheckConstraint(condition=~Q(kind="backup") | Q(backup_max_age_hours__gt=0), name="backup_job_has_policy"),
+            models.CheckConstraint(
+                condition=~Q(kind="backup") | Q(backup_max_age_hours__gt=0), name="backup_job_has_policy"
+            ),
         ]
         indexes = [models.Index(fields=["active", "kind"], name="job_active_kind_idx")]
 
@@ -206,7 +244,9 @@ class Job(AuditedModel):
         if self.expected_duration_minutes is not None and not 1 <= self.expected_duration_minutes <= 7 * 24 * 60:
             errors["expected_duration_minutes"] = "Between 1 minute and a week (10080 minutes)."
         if self.kind == JobKind.BACKUP and not self.backup_max_age_hours:
-            errors["backup_max_age_hours"] = "A backup job needs a policy: a good backup of each target CI at least every N hours."
+            errors["backup_max_age_hours"] = (
+                "A backup job needs a policy: a good backup of each target CI at least every N hours."
+            )
         elif self.kind != JobKind.BACKUP and self.backup_max_age_hours:
             errors["backup_max_age_hours"] = "Only backup jobs have a backup policy."
         if errors:
@@ -227,7 +267,9 @@ class RunStatus(models.TextChoices):
 FINISHED_STATES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.PARTIAL)
 RUN_OUTCOMES = [(s.value, s.label) for s in FINISHED_STATES]  # what a finish report may say
 FLAG_KINDS = [("business_hours", "business hours"), ("freeze", "change freeze"), ("change", "change on the same CI")]
-GOOD_STATES = (RunStatus.SUCCESS,)  # a partial backup is not a good backup of any one CI: it cannot be trusted to restore
+GOOD_STATES = (
+    RunStatus.SUCCESS,
+)  # a partial backup is not a good backup of any one CI: it cannot be trusted to restore
 
 
 class RunFinishForm(forms.Form):
@@ -237,7 +279,9 @@ class RunFinishForm(forms.Form):
     finished_at = forms.DateTimeField(required=False, help_text="Default: now.")
     bytes_processed = forms.IntegerField(required=False, min_value=0, max_value=2**62)
     items_processed = forms.IntegerField(required=False, min_value=0, max_value=2**62)
-    log_excerpt = forms.CharField(required=False, strip=False, max_length=100_000, help_text=f"The last {LOG_EXCERPT_MAX} characters are kept.")
+    log_excerpt = forms.CharField(
+        required=False, strip=False, max_length=100_000, help_text=f"The last {LOG_EXCERPT_MAX} characters are kept."
+    )
 
     def clean_finished_at(self):
         value = self.cleaned_data.get("finished_at")
@@ -252,12 +296,18 @@ def _in_owner_group(user, obj) -> bool:
 
 
 def _reporter(user, obj=None) -> bool:
-    return policy.is_manager(user) or policy.has_role(R.OPERATIONS)(user) or (policy.authenticated(user) and _in_owner_group(user, obj))
+    return (
+        policy.is_manager(user)
+        or policy.has_role(R.OPERATIONS)(user)
+        or (policy.authenticated(user) and _in_owner_group(user, obj))
+    )
 
 
 RULES = {
     # Staff read the schedule; an owner group's members (e.g. a backup tool's service account) read their jobs.
-    "job.view": lambda user, obj=None: policy.is_internal(user) or (policy.authenticated(user) and _in_owner_group(user, obj)),
+    "job.view": lambda user, obj=None: (
+        policy.is_internal(user) or (policy.authenticated(user) and _in_owner_group(user, obj))
+    ),
     "job.add": policy.any_of(policy.is_manager, policy.has_role(R.OPERATIONS)),
     "job.change": policy.any_of(policy.is_manager, policy.has_role(R.OPERATIONS)),
     "job.delete": policy.is_manager,
@@ -277,8 +327,12 @@ class JobRun(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
     missed when nothing was heard by its expected end. `start`/`end` place it on the
     calendar (the planned time and the expected end until it reports)."""
 
-    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs")  # a job with runs is deactivated, never deleted
-    planned_for = models.DateTimeField(null=True, blank=True, help_text="The occurrence of the schedule it answers; empty: an extra run.")
+    job = models.ForeignKey(
+        Job, on_delete=models.PROTECT, related_name="runs"
+    )  # a job with runs is deactivated, never deleted
+    planned_for = models.DateTimeField(
+        null=True, blank=True, help_text="The occurrence of the schedule it answers; empty: an extra run."
+    )
     start = models.DateTimeField(db_index=True)
     end = models.DateTimeField(db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -287,9 +341,19 @@ class JobRun(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
     bytes_processed = models.BigIntegerField(null=True, blank=True)
     items_processed = models.BigIntegerField(null=True, blank=True)
     log_excerpt = models.TextField(blank=True)
-    cis = models.ManyToManyField(ConfigurationItem, blank=True, related_name="+", verbose_name="CIs processed", help_text="The target CIs this run works on (all of them unless the start names some).")
-    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    incident = models.ForeignKey("incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    cis = models.ManyToManyField(
+        ConfigurationItem,
+        blank=True,
+        related_name="+",
+        verbose_name="CIs processed",
+        help_text="The target CIs this run works on (all of them unless the start names some).",
+    )
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -299,10 +363,16 @@ class JobRun(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
             models.Index(fields=["status", "start"], name="jobrun_status_start_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["job", "planned_for"], condition=Q(planned_for__isnull=False), name="one_run_per_occurrence"),
+            models.UniqueConstraint(
+                fields=["job", "planned_for"], condition=Q(planned_for__isnull=False), name="one_run_per_occurrence"
+            ),
             models.CheckConstraint(condition=Q(end__gte=F("start")), name="jobrun_end_after_start"),
-            models.CheckConstraint(condition=Q(bytes_processed__isnull=True) | Q(bytes_processed__gte=0), name="jobrun_bytes_not_negative"),
-            models.CheckConstraint(condition=Q(items_processed__isnull=True) | Q(items_processed__gte=0), name="jobrun_items_not_negative"),
+            models.CheckConstraint(
+                condition=Q(bytes_processed__isnull=True) | Q(bytes_processed__gte=0), name="jobrun_bytes_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(items_processed__isnull=True) | Q(items_processed__gte=0), name="jobrun_items_not_negative"
+            ),
         ]
 
     def __str__(self):
@@ -313,9 +383,24 @@ class JobRun(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
 
         return reverse("job_detail", args=[self.job_id]) + f"#run-{self.pk}"
 
-    @transition(field="status", source=[RunStatus.RUNNING, RunStatus.MISSED], target=RETURN_VALUE(*FINISHED_STATES),
-                permission=permission("jobrun.transition.finish"), custom={"label": "Report finished", "form": RunFinishForm})
-    def finish(self, *, by=None, status=None, finished_at=None, bytes_processed=None, items_processed=None, log_excerpt="", **data):
+    @transition(
+        field="status",
+        source=[RunStatus.RUNNING, RunStatus.MISSED],
+        target=RETURN_VALUE(*FINISHED_STATES),
+        permission=permission("jobrun.transition.finish"),
+        custom={"label": "Report finished", "form": RunFinishForm},
+    )
+    def finish(
+        self,
+        *,
+        by=None,
+        status=None,
+        finished_at=None,
+        bytes_processed=None,
+        items_processed=None,
+        log_excerpt="",
+        **data,
+    ):
         self.finished_at = finished_at or timezone.now()
         if self.started_at is None:
             self.started_at = self.start
@@ -328,8 +413,13 @@ class JobRun(ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
             self.log_excerpt = bounded_log(log_excerpt)
         return status
 
-    @transition(field="status", source=RunStatus.RUNNING, target=RunStatus.MISSED,
-                permission=permission("jobrun.transition.miss"), custom={"label": "Mark missed"})
+    @transition(
+        field="status",
+        source=RunStatus.RUNNING,
+        target=RunStatus.MISSED,
+        permission=permission("jobrun.transition.miss"),
+        custom={"label": "Mark missed"},
+    )
     def miss(self, *, by=None, **data):
         pass
 
@@ -339,4 +429,4 @@ def bounded_log(text: str) -> str:
     if len(text) <= LOG_EXCERPT_MAX:
         return text
     marker = "[... earlier lines cut ...]\n"
-    return marker + text[-(LOG_EXCERPT_MAX - len(marker)):]
+    return marker + text[-(LOG_EXCERPT_MAX - len(marker)) :]

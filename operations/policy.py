@@ -1,5 +1,6 @@
 """Who may do what in the Operating quadrant's service monitoring: added to the one
 policy table (freeze and maintenance window rules live with the change rules)."""
+
 from mof import policy
 from mof.choices import RoleCluster as R
 from mof.policy import any_of, has_role, is_admin, is_internal, is_manager

@@ -9,6 +9,7 @@ gap; an ambiguous one on a fall-back day is its first occurrence (fold=0).
 
 Every interval here is half-open [start, end) with aware datetimes.
 """
+
 from __future__ import annotations
 
 import datetime as dt

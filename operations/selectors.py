@@ -5,6 +5,7 @@ is derived from time, not from the `active` status, so a freeze blocks changes p
 inside it from the moment it is approved, whether or not the clock task has marked it
 active yet (operations.tasks.freeze_clock only keeps the recorded status in step).
 """
+
 from __future__ import annotations
 
 from django.db.models import Q
@@ -30,7 +31,9 @@ def maintenance_windows_for(*, service_ids=(), ci_ids=()):
     if not service_ids and not ci_ids:
         return []
     return list(
-        MaintenanceWindow.objects.filter(Q(service_id__in=service_ids) | Q(ci_id__in=ci_ids)).select_related("service", "ci").order_by("pk")
+        MaintenanceWindow.objects.filter(Q(service_id__in=service_ids) | Q(ci_id__in=ci_ids))
+        .select_related("service", "ci")
+        .order_by("pk")
     )
 
 

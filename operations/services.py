@@ -1,6 +1,7 @@
 """Writes of the Operating quadrant. Each takes the acting user, checks the policy,
 validates, writes in one transaction and is recorded in the audit trail. Freeze status
 moves only through mof.transitions.perform_transition."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -44,7 +45,9 @@ def freeze_update(*, actor, freeze: FreezeWindow, services=None, **fields) -> Fr
     """Edit a freeze while it is only proposed: once decided, it is on record as decided."""
     policy.require(actor, "freeze.add", freeze)
     if freeze.status != FreezeStatus.PROPOSED:
-        raise ValidationError({"non_field_errors": ["Only a proposed freeze can be edited; withdraw it and propose another."]})
+        raise ValidationError(
+            {"non_field_errors": ["Only a proposed freeze can be edited; withdraw it and propose another."]}
+        )
     _apply(freeze, fields, FREEZE_FIELDS, exclude=["status", "proposed_by"])
     with audit.acting_as(actor), transaction.atomic():
         freeze.save()

@@ -11,6 +11,7 @@ Whether a freeze blocks a change does not depend on this task: a freeze is in fo
 when approved or active and overlapping (operations.selectors), so a late or stopped
 beat never lets a change slip into a freeze.
 """
+
 from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone

@@ -1,5 +1,6 @@
 """Celery task of service monitoring: thin; the work is in operations.events.
 Scheduled by beat from the database (migration 0006)."""
+
 from celery import shared_task
 
 from operations import events

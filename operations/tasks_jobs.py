@@ -1,6 +1,7 @@
 """Celery tasks of the job schedule: thin; the work is in operations.jobs, done as the
 portal's system account (mof.services.system_user) so it passes the same policy checks
 and shows in the audit trail. Scheduled by beat from the database (migration 0005)."""
+
 from celery import shared_task
 
 from operations import jobs

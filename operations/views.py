@@ -1,5 +1,6 @@
 """Pages of the Operating quadrant: freeze and maintenance windows, the change
 calendar (month, week, list) and the iCalendar feed with its per-user secret address."""
+
 import calendar as pycalendar
 import datetime as dt
 
@@ -36,11 +37,19 @@ from operations.schedule import WEEKDAYS, describe
 
 
 def _freezes(user):
-    return FreezeWindow.objects.prefetch_related("services").select_related("proposed_by") if policy.can(user, "freeze.view") else FreezeWindow.objects.none()
+    return (
+        FreezeWindow.objects.prefetch_related("services").select_related("proposed_by")
+        if policy.can(user, "freeze.view")
+        else FreezeWindow.objects.none()
+    )
 
 
 def _maintenance(user):
-    return MaintenanceWindow.objects.select_related("service", "ci") if policy.can(user, "window.view") else MaintenanceWindow.objects.none()
+    return (
+        MaintenanceWindow.objects.select_related("service", "ci")
+        if policy.can(user, "window.view")
+        else MaintenanceWindow.objects.none()
+    )
 
 
 @login_required
@@ -52,24 +61,40 @@ def landing(request):
     stats = [
         {
             "label": "changes on the calendar in the next 30 days",
-            "value": visible_changes(request.user).filter(status__in=SCHEDULED, planned_start__lt=now + dt.timedelta(days=30), planned_end__gt=now).count(),
+            "value": visible_changes(request.user)
+            .filter(status__in=SCHEDULED, planned_start__lt=now + dt.timedelta(days=30), planned_end__gt=now)
+            .count(),
             "url": reverse("operations_calendar"),
         }
     ]
     if policy.can(request.user, "freeze.view"):
-        stats.append({"label": "change freezes in force", "value": _freezes(request.user).in_force().count(), "url": reverse("operations_windows")})
+        stats.append(
+            {
+                "label": "change freezes in force",
+                "value": _freezes(request.user).in_force().count(),
+                "url": reverse("operations_windows"),
+            }
+        )
     return quadrant_page(request, "operating", extra_stats=stats)
 
 
 FREEZE_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Status", "get_status_display"), ("From", "start"), ("To", "end"),
-    ("Services", lambda f: [s.name for s in f.services.all()] or "everything"), ("Proposed by", "proposed_by.username"),
+    ("Name", "name"),
+    ("Status", "get_status_display"),
+    ("From", "start"),
+    ("To", "end"),
+    ("Services", lambda f: [s.name for s in f.services.all()] or "everything"),
+    ("Proposed by", "proposed_by.username"),
     ("Reason", "reason"),
 )
 MAINTENANCE_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Service", "service.name"), ("CI", "ci.name"),
-    ("Days", lambda w: [WEEKDAYS.get(d, str(d)) for d in w.weekdays or []]), ("Starts", "start_time"),
-    ("Minutes", "duration_minutes"), ("Time zone", "time_zone"),
+    ("Name", "name"),
+    ("Service", "service.name"),
+    ("CI", "ci.name"),
+    ("Days", lambda w: [WEEKDAYS.get(d, str(d)) for d in w.weekdays or []]),
+    ("Starts", "start_time"),
+    ("Minutes", "duration_minutes"),
+    ("Time zone", "time_zone"),
 )
 
 
@@ -77,7 +102,9 @@ MAINTENANCE_EXPORT_COLUMNS = csv_io.columns(
 def windows(request):
     # The page lists two tables: ?export=freezes or ?export=maintenance writes all of one.
     if csv_io.export_requested(request, "freezes"):
-        return csv_io.export_csv(_freezes(request.user).order_by("-start"), FREEZE_EXPORT_COLUMNS, filename="change-freezes")
+        return csv_io.export_csv(
+            _freezes(request.user).order_by("-start"), FREEZE_EXPORT_COLUMNS, filename="change-freezes"
+        )
     if csv_io.export_requested(request, "maintenance"):
         return csv_io.export_csv(_maintenance(request.user), MAINTENANCE_EXPORT_COLUMNS, filename="maintenance-windows")
     maintenance = list(_maintenance(request.user)[:500])
@@ -118,7 +145,12 @@ def freeze_detail(request, pk):
 @login_required
 def freeze_transition(request, pk, name):
     return transition_view(
-        request, model=FreezeWindow, pk=pk, name=name, get_object=_freeze_get, url_name="freeze_transition",
+        request,
+        model=FreezeWindow,
+        pk=pk,
+        name=name,
+        get_object=_freeze_get,
+        url_name="freeze_transition",
         success_url=lambda obj: reverse("freeze_detail", args=[obj.pk]),
         render_page=lambda request, obj, panel, status: render(
             request, "operations/freeze_detail.html", _freeze_context(request, obj, panel), status=status
@@ -143,7 +175,12 @@ def freeze_create(request):
             messages.success(request, f"Change freeze {freeze} proposed: a manager approves it to put it in force.")
             return redirect(freeze)
     status = 400 if request.method == "POST" else 200
-    return render(request, "operations/form.html", {"form": form, "title": "Propose a change freeze", "cancel": reverse("operations_windows")}, status=status)
+    return render(
+        request,
+        "operations/form.html",
+        {"form": form, "title": "Propose a change freeze", "cancel": reverse("operations_windows")},
+        status=status,
+    )
 
 
 def _window_get(user, pk):
@@ -151,7 +188,10 @@ def _window_get(user, pk):
 
 
 def _window_initial(window):
-    return {f: getattr(window, f) for f in ("name", "service", "ci", "weekdays", "start_time", "duration_minutes", "time_zone")}
+    return {
+        f: getattr(window, f)
+        for f in ("name", "service", "ci", "weekdays", "start_time", "duration_minutes", "time_zone")
+    }
 
 
 @login_required
@@ -182,8 +222,15 @@ def _maintenance_form(request, window):
     status = 400 if request.method == "POST" else 200
     title = f"Edit {window.name}" if window else "New maintenance window"
     return render(
-        request, "operations/form.html",
-        {"form": form, "title": title, "cancel": reverse("operations_windows"), "zones": COMMON_ZONES, "window": window},
+        request,
+        "operations/form.html",
+        {
+            "form": form,
+            "title": title,
+            "cancel": reverse("operations_windows"),
+            "zones": COMMON_ZONES,
+            "window": window,
+        },
         status=status,
     )
 
@@ -212,8 +259,13 @@ CELL_ITEMS = {"month": 6, "week": 40}
 LIST_PAGE_SIZE = 200
 # What the list view shows of each item; the export holds every item of the period shown.
 SCHEDULE_EXPORT_COLUMNS = csv_io.columns(
-    ("From", "start"), ("To", "end"), ("What", "title"), ("Reference", "reference"), ("Kind", lambda i: i.kind.capitalize()),
-    ("Status", "status_label"), ("Conflicts", "conflict_labels"),
+    ("From", "start"),
+    ("To", "end"),
+    ("What", "title"),
+    ("Reference", "reference"),
+    ("Kind", lambda i: i.kind.capitalize()),
+    ("Status", "status_label"),
+    ("Conflicts", "conflict_labels"),
 )
 
 
@@ -243,7 +295,11 @@ def _filter_objects(request):
     raw = request.GET.get("service", "").strip()
     if raw:
         services_ = Service.objects.all()
-        service = (services_.filter(pk=parse_id(raw)) if parse_id(raw) is not None else services_.filter(name__iexact=raw[:200])).first()
+        service = (
+            services_.filter(pk=parse_id(raw))
+            if parse_id(raw) is not None
+            else services_.filter(name__iexact=raw[:200])
+        ).first()
         if service is None:
             errors.append(f"No IT service {raw[:40]!r}.")
     raw = request.GET.get("ci", "").strip()
@@ -281,7 +337,9 @@ def calendar_page(request):
         grid_start = day - dt.timedelta(days=day.weekday())
         grid_end = grid_start + dt.timedelta(days=7)
         prev_day, next_day = grid_start - dt.timedelta(days=7), grid_end
-        heading = f"Week {grid_start.isocalendar()[1]}, {grid_start:%d %b} to {(grid_end - dt.timedelta(days=1)):%d %b %Y}"
+        heading = (
+            f"Week {grid_start.isocalendar()[1]}, {grid_start:%d %b} to {(grid_end - dt.timedelta(days=1)):%d %b %Y}"
+        )
     else:
         grid_start, grid_end = day, day + dt.timedelta(days=LIST_DAYS)
         prev_day, next_day = day - dt.timedelta(days=LIST_DAYS), grid_end
@@ -295,7 +353,9 @@ def calendar_page(request):
     schedule.items = calendar.choose(schedule.items, kinds=kinds, each_run=each_run)
     if csv_io.export_requested(request) and not errors:  # a refused filter is shown, never exported as no filter
         if not schedule.truncated:
-            return csv_io.export_csv(schedule.items, SCHEDULE_EXPORT_COLUMNS, filename=f"change-calendar-{grid_start:%Y%m%d}")
+            return csv_io.export_csv(
+                schedule.items, SCHEDULE_EXPORT_COLUMNS, filename=f"change-calendar-{grid_start:%Y%m%d}"
+            )
         errors.append("Too many items to export at once: narrow the period or filter.")
     days = []
     if view in ("month", "week"):
@@ -310,7 +370,15 @@ def calendar_page(request):
         current, today = grid_start, timezone.localdate()
         while current < grid_end:
             shown, more = _cell(by_day.get(current, []), CELL_ITEMS[view])
-            days.append({"date": current, "items": shown, "more": more, "today": current == today, "other_month": view == "month" and current.month != day.month})
+            days.append(
+                {
+                    "date": current,
+                    "items": shown,
+                    "more": more,
+                    "today": current == today,
+                    "other_month": view == "month" and current.month != day.month,
+                }
+            )
             current += dt.timedelta(days=1)
 
     def link(**overrides):
@@ -330,10 +398,18 @@ def calendar_page(request):
 
     items_page = None
     if view == "list":  # the items are in memory already: a slice, counted exactly
-        number = parse_positive_int(request.GET.get("page"), 1, maximum=max(1, -(-len(schedule.items) // LIST_PAGE_SIZE)))
+        number = parse_positive_int(
+            request.GET.get("page"), 1, maximum=max(1, -(-len(schedule.items) // LIST_PAGE_SIZE))
+        )
         offset = (number - 1) * LIST_PAGE_SIZE
         rows = schedule.items[offset : offset + LIST_PAGE_SIZE]
-        items_page = BoundedPage(items=rows, number=number, page_size=LIST_PAGE_SIZE, count=len(schedule.items), has_next=offset + LIST_PAGE_SIZE < len(schedule.items))
+        items_page = BoundedPage(
+            items=rows,
+            number=number,
+            page_size=LIST_PAGE_SIZE,
+            count=len(schedule.items),
+            has_next=offset + LIST_PAGE_SIZE < len(schedule.items),
+        )
     for d in days:
         if d["more"]:
             d["more_url"] = link(view="list", date=d["date"].isoformat())
@@ -391,11 +467,20 @@ def feed_settings(request):
             new_url = feed_url(request, secret)
         elif action == "revoke":
             if services.feed_token_revoke(actor=request.user):
-                messages.success(request, "Your calendar feed address is revoked: calendars subscribed to it stop updating.")
+                messages.success(
+                    request, "Your calendar feed address is revoked: calendars subscribed to it stop updating."
+                )
             return redirect("operations_calendar_feed")
         else:
-            return render(request, "operations/feed.html", {"token": selectors.feed_token_for(user=request.user), "error": "Unknown action."}, status=400)
-    return render(request, "operations/feed.html", {"token": selectors.feed_token_for(user=request.user), "new_url": new_url})
+            return render(
+                request,
+                "operations/feed.html",
+                {"token": selectors.feed_token_for(user=request.user), "error": "Unknown action."},
+                status=400,
+            )
+    return render(
+        request, "operations/feed.html", {"token": selectors.feed_token_for(user=request.user), "new_url": new_url}
+    )
 
 
 @require_GET
@@ -408,9 +493,18 @@ def calendar_feed(request, secret):
     # Subscribers choose what they get: ?kind=change&kind=release…; job runs one per job and day unless ?runs=each.
     kinds, _ = calendar.parse_kinds(request.GET.getlist("kind"))
     with lagging_reads():  # the token was looked up on the primary: a new one works at once
-        schedule = calendar.build(user=user, start=now - dt.timedelta(days=FEED_PAST_DAYS), end=now + dt.timedelta(days=FEED_FUTURE_DAYS), jobs="job" in kinds)
+        schedule = calendar.build(
+            user=user,
+            start=now - dt.timedelta(days=FEED_PAST_DAYS),
+            end=now + dt.timedelta(days=FEED_FUTURE_DAYS),
+            jobs="job" in kinds,
+        )
     schedule.items = calendar.choose(schedule.items, kinds=kinds, each_run=request.GET.get("runs") == "each")
-    body = ical.calendar(schedule.items, name=f"MOF forward schedule of change ({user.username})", base_url=request.build_absolute_uri("/"))
+    body = ical.calendar(
+        schedule.items,
+        name=f"MOF forward schedule of change ({user.username})",
+        base_url=request.build_absolute_uri("/"),
+    )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="mof-schedule.ics"'
     response["Cache-Control"] = "private, max-age=300"

@@ -1,6 +1,7 @@
 """Pages of service monitoring: events and alerts of a CI or an IT service, and the
 parked events a person maps to a CI. Thin: operations.events_selectors reads,
 operations.events writes."""
+
 import datetime as dt
 
 from django import forms
@@ -20,20 +21,47 @@ from operations.models_events import Severity
 
 PAGE_SIZE = 50
 # Severity shown with the portal's criticality colours.
-TONES = {Severity.CRITICAL: "critical", Severity.MAJOR: "high", Severity.MINOR: "medium", Severity.WARNING: "medium", Severity.INFO: "low", Severity.CLEAR: "low"}
-PERIODS = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
+TONES = {
+    Severity.CRITICAL: "critical",
+    Severity.MAJOR: "high",
+    Severity.MINOR: "medium",
+    Severity.WARNING: "medium",
+    Severity.INFO: "low",
+    Severity.CLEAR: "low",
+}
+PERIODS = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
 
 
 class EventFilterForm(forms.Form):
     show = forms.ChoiceField(choices=[("events", "Events"), ("alerts", "Alerts")], required=False)
-    period = forms.ChoiceField(choices=[("", "Any time"), ("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")], required=False)
-    severity = forms.TypedChoiceField(choices=[("", "Any severity"), *Severity.choices], coerce=int, empty_value=None, required=False)
+    period = forms.ChoiceField(
+        choices=[
+            ("", "Any time"),
+            ("1h", "Last hour"),
+            ("24h", "Last 24 hours"),
+            ("7d", "Last 7 days"),
+            ("30d", "Last 30 days"),
+        ],
+        required=False,
+    )
+    severity = forms.TypedChoiceField(
+        choices=[("", "Any severity"), *Severity.choices], coerce=int, empty_value=None, required=False
+    )
     key = forms.CharField(max_length=200, required=False, label="Deduplication key")
     open = forms.BooleanField(required=False, label="Open alerts only")
 
 
 class MapForm(forms.Form):
-    ci = forms.CharField(max_length=150, label="Configuration item", widget=forms.TextInput(attrs={"list": "ci-names", "placeholder": "CI name or id", "autocomplete": "off"}))
+    ci = forms.CharField(
+        max_length=150,
+        label="Configuration item",
+        widget=forms.TextInput(attrs={"list": "ci-names", "placeholder": "CI name or id", "autocomplete": "off"}),
+    )
     remember = forms.BooleanField(required=False, initial=True, label="Send later events with this name to the CI")
 
     def __init__(self, *args, visible, **kwargs):
@@ -51,14 +79,28 @@ class MapForm(forms.Form):
 
 
 EVENT_EXPORT_COLUMNS = csv_io.columns(
-    ("Received", "received_at"), ("Occurred", "occurred_at"), ("Source", "source"), ("CI", "ci.name"),
-    ("CI name sent", "ci_name"), ("Severity", "get_severity_display"), ("Key", "key"), ("Message", "message"),
+    ("Received", "received_at"),
+    ("Occurred", "occurred_at"),
+    ("Source", "source"),
+    ("CI", "ci.name"),
+    ("CI name sent", "ci_name"),
+    ("Severity", "get_severity_display"),
+    ("Key", "key"),
+    ("Message", "message"),
 )
 ALERT_EXPORT_COLUMNS = csv_io.columns(
-    ("Key", "key"), ("CI", "ci.name"), ("Service", "service.name"), ("Source", "source"),
-    ("Worst severity", "get_severity_display"), ("Events", "count"), ("First seen", "first_seen"),
-    ("Last seen", "last_seen"), ("Incident", "incident.reference"), ("Closed", "closed_at"),
-    ("Closed because", "get_closed_reason_display"), ("Message", "message"),
+    ("Key", "key"),
+    ("CI", "ci.name"),
+    ("Service", "service.name"),
+    ("Source", "source"),
+    ("Worst severity", "get_severity_display"),
+    ("Events", "count"),
+    ("First seen", "first_seen"),
+    ("Last seen", "last_seen"),
+    ("Incident", "incident.reference"),
+    ("Closed", "closed_at"),
+    ("Closed because", "get_closed_reason_display"),
+    ("Message", "message"),
 )
 
 
@@ -71,9 +113,18 @@ def _events_page(request, *, subject, ci=None, service=None):
     since = timezone.now() - PERIODS[filters["period"]] if filters.get("period") else None
     show = filters.get("show") or "events"
     if show == "alerts":
-        rows = events_selectors.alert_list(user=user, ci=ci, service=service, key=filters.get("key", ""), open_only=filters.get("open", False), since=since)
+        rows = events_selectors.alert_list(
+            user=user,
+            ci=ci,
+            service=service,
+            key=filters.get("key", ""),
+            open_only=filters.get("open", False),
+            since=since,
+        )
     else:
-        rows = events_selectors.event_list(user=user, ci=ci, service=service, key=filters.get("key", ""), since=since, severity=filters.get("severity"))
+        rows = events_selectors.event_list(
+            user=user, ci=ci, service=service, key=filters.get("key", ""), since=since, severity=filters.get("severity")
+        )
     if csv_io.export_requested(request) and form.is_valid():  # a refused filter is shown, never exported as no filter
         columns = ALERT_EXPORT_COLUMNS if show == "alerts" else EVENT_EXPORT_COLUMNS
         return csv_io.export_csv(rows, columns, filename=f"{show}-{subject.pk}")
@@ -92,7 +143,9 @@ def _events_page(request, *, subject, ci=None, service=None):
             "show": show,
             "page": page,
             "summary": summary,
-            "severity_counts": [(label, summary["by_severity"].get(value, 0)) for value, label in reversed(Severity.choices)],
+            "severity_counts": [
+                (label, summary["by_severity"].get(value, 0)) for value, label in reversed(Severity.choices)
+            ],
             "can_map": policy.can(user, "event.map"),
         },
         status=200 if form.is_valid() or not request.GET else 400,
@@ -114,7 +167,11 @@ def service_events(request, pk):
 def _parked_context(request, failed=None):
     """A page of parked names, each with its own map form (`failed`: the name whose form
     was refused, with its errors)."""
-    page = paginate(events_selectors.parked_groups(user=request.user), page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
+    page = paginate(
+        events_selectors.parked_groups(user=request.user),
+        page=parse_positive_int(request.GET.get("page"), 1),
+        page_size=PAGE_SIZE,
+    )
     visible = policy.visible_cis(request.user)
     for index, group in enumerate(page.items):
         group["worst_label"] = Severity(group["worst"]).label
@@ -132,8 +189,11 @@ def _parked_context(request, failed=None):
 
 # The rows are the grouped values() of the page, not events.
 PARKED_EXPORT_COLUMNS = csv_io.columns(
-    ("Name used by monitoring", lambda g: g["ci_name"]), ("Events", lambda g: g["events"]),
-    ("Worst", lambda g: Severity(g["worst"]).label), ("First", lambda g: g["first"]), ("Last", lambda g: g["last"]),
+    ("Name used by monitoring", lambda g: g["ci_name"]),
+    ("Events", lambda g: g["events"]),
+    ("Worst", lambda g: Severity(g["worst"]).label),
+    ("First", lambda g: g["first"]),
+    ("Last", lambda g: g["last"]),
 )
 
 
@@ -142,7 +202,9 @@ def parked_events(request):
     if not policy.can(request.user, "event.map"):
         raise PermissionDenied("Mapping parked events to CIs is for Operations and Infrastructure staff and managers.")
     if csv_io.export_requested(request):  # every parked name, not a page of them
-        return csv_io.export_csv(events_selectors.parked_groups(user=request.user), PARKED_EXPORT_COLUMNS, filename="parked-events")
+        return csv_io.export_csv(
+            events_selectors.parked_groups(user=request.user), PARKED_EXPORT_COLUMNS, filename="parked-events"
+        )
     return render(request, "operations/parked_events.html", _parked_context(request))
 
 
@@ -155,10 +217,19 @@ def parked_map(request):
     form = MapForm(request.POST, visible=policy.visible_cis(request.user), auto_id="id_%s_failed")
     status = 400
     if form.is_valid():
-        result, status = attempt(form, lambda: events.map_parked(actor=request.user, ci_name=ci_name, ci=form.cleaned_data["ci"], remember=form.cleaned_data["remember"]))
+        result, status = attempt(
+            form,
+            lambda: events.map_parked(
+                actor=request.user, ci_name=ci_name, ci=form.cleaned_data["ci"], remember=form.cleaned_data["remember"]
+            ),
+        )
         if result is not None:
             opened = ", ".join(i.reference for i in result.incidents_opened)
-            messages.success(request, f"{result.accepted} event{'s' if result.accepted != 1 else ''} of {ci_name!r} went to {form.cleaned_data['ci']}." + (f" Incidents opened: {opened}." if opened else ""))
+            messages.success(
+                request,
+                f"{result.accepted} event{'s' if result.accepted != 1 else ''} of {ci_name!r} went to {form.cleaned_data['ci']}."
+                + (f" Incidents opened: {opened}." if opened else ""),
+            )
             return redirect("events_parked")
     return render(request, "operations/parked_events.html", _parked_context(request, (ci_name, form)), status=status)
 

@@ -1,6 +1,7 @@
 """Pages of the job schedule: the job list (filters, pagination, flags), a job's form,
 its page (runs, flags, the services it reaches) and backup coverage. Thin: reads
 through operations.jobs_selectors, writes through operations.jobs."""
+
 import datetime as dt
 
 from django import forms
@@ -30,12 +31,33 @@ MAX_PAGE_SIZE = 200
 class JobForm(forms.Form):
     name = forms.CharField(max_length=150)
     kind = forms.ChoiceField(choices=JobKind.choices)
-    schedule = forms.CharField(max_length=100, help_text="Cron: minute hour day-of-month month day-of-week, e.g. 30 2 * * * (02:30 every day) or 0 22 * * 6 (Saturdays 22:00); or @daily, @weekly.")
-    time_zone = forms.CharField(max_length=60, initial="UTC", help_text="The IANA time zone the schedule is read in.", widget=forms.TextInput(attrs={"list": "time-zones"}))
-    target_cis = forms.CharField(label="Target CIs", max_length=4000, help_text="CI names or ids, separated by commas.", widget=forms.TextInput(attrs={"placeholder": "mbx-01, mbx-02"}))
-    expected_duration_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, label="Expected duration (minutes)")
+    schedule = forms.CharField(
+        max_length=100,
+        help_text="Cron: minute hour day-of-month month day-of-week, e.g. 30 2 * * * (02:30 every day) or 0 22 * * 6 (Saturdays 22:00); or @daily, @weekly.",
+    )
+    time_zone = forms.CharField(
+        max_length=60,
+        initial="UTC",
+        help_text="The IANA time zone the schedule is read in.",
+        widget=forms.TextInput(attrs={"list": "time-zones"}),
+    )
+    target_cis = forms.CharField(
+        label="Target CIs",
+        max_length=4000,
+        help_text="CI names or ids, separated by commas.",
+        widget=forms.TextInput(attrs={"placeholder": "mbx-01, mbx-02"}),
+    )
+    expected_duration_minutes = forms.IntegerField(
+        min_value=1, max_value=7 * 24 * 60, label="Expected duration (minutes)"
+    )
     owner_group = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), label="Owner group")
-    backup_max_age_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 366, label="Backup policy (hours)", help_text="Backup jobs: a good backup of each target CI at least every this many hours.")
+    backup_max_age_hours = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=24 * 366,
+        label="Backup policy (hours)",
+        help_text="Backup jobs: a good backup of each target CI at least every this many hours.",
+    )
     active = forms.BooleanField(required=False, initial=True)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -66,16 +88,29 @@ class JobForm(forms.Form):
 
 def _initial(job):
     return {
-        "name": job.name, "kind": job.kind, "schedule": job.schedule, "time_zone": job.time_zone,
-        "target_cis": ", ".join(c.name for c in job.target_cis.all()), "expected_duration_minutes": job.expected_duration_minutes,
-        "owner_group": job.owner_group_id, "backup_max_age_hours": job.backup_max_age_hours, "active": job.active, "description": job.description,
+        "name": job.name,
+        "kind": job.kind,
+        "schedule": job.schedule,
+        "time_zone": job.time_zone,
+        "target_cis": ", ".join(c.name for c in job.target_cis.all()),
+        "expected_duration_minutes": job.expected_duration_minutes,
+        "owner_group": job.owner_group_id,
+        "backup_max_age_hours": job.backup_max_age_hours,
+        "active": job.active,
+        "description": job.description,
     }
 
 
 JOB_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Kind", "get_kind_display"), ("Schedule", "schedule"), ("Time zone", "time_zone"),
-    ("Expected minutes", "expected_duration_minutes"), ("Owner group", "owner_group.name"), ("Active", "active"),
-    ("Backup policy (hours)", "backup_max_age_hours"), ("Created", "created_at"),
+    ("Name", "name"),
+    ("Kind", "get_kind_display"),
+    ("Schedule", "schedule"),
+    ("Time zone", "time_zone"),
+    ("Expected minutes", "expected_duration_minutes"),
+    ("Owner group", "owner_group.name"),
+    ("Active", "active"),
+    ("Backup policy (hours)", "backup_max_age_hours"),
+    ("Created", "created_at"),
 )
 
 
@@ -113,18 +148,37 @@ def job_list(request):
     elif flagged not in ("", "0"):
         errors.append("Flags: 1 for flagged jobs only, or nothing for every job.")
     if csv_io.export_requested(request) and not errors:  # a refused filter is shown, never exported as no filter
-        return csv_io.export_csv(qs.select_related("owner_group").order_by("name", "pk"), JOB_EXPORT_COLUMNS, filename="jobs")
-    page = paginate(qs.order_by("name", "pk"), page=parse_positive_int(request.GET.get("page"), 1),
-                    page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE))
+        return csv_io.export_csv(
+            qs.select_related("owner_group").order_by("name", "pk"), JOB_EXPORT_COLUMNS, filename="jobs"
+        )
+    page = paginate(
+        qs.order_by("name", "pk"),
+        page=parse_positive_int(request.GET.get("page"), 1),
+        page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE),
+    )
     if flags is None:
         flags = jobs_selectors.job_flags(page.items)
     latest = jobs_selectors.last_runs(j.pk for j in page.items)
     rows = [{"job": j, "flags": flags.get(j.pk, []), "last": latest.get(j.pk)} for j in page.items]
-    return render(request, "operations/job_list.html", {
-        "page": page, "rows": rows, "kinds": JobKind.choices, "groups": list(Team.objects.order_by("name").only("pk", "name")),
-        "kind": kind, "active": state, "group": group, "q": q, "flagged": flagged, "errors": errors, "flag_days": jobs_selectors.flag_days(),
-        "can_add": policy.can(user, "job.add"),
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "operations/job_list.html",
+        {
+            "page": page,
+            "rows": rows,
+            "kinds": JobKind.choices,
+            "groups": list(Team.objects.order_by("name").only("pk", "name")),
+            "kind": kind,
+            "active": state,
+            "group": group,
+            "q": q,
+            "flagged": flagged,
+            "errors": errors,
+            "flag_days": jobs_selectors.flag_days(),
+            "can_add": policy.can(user, "job.add"),
+        },
+        status=400 if errors else 200,
+    )
 
 
 def _job_get(user, pk):
@@ -135,16 +189,33 @@ def _job_get(user, pk):
 @require_GET
 def job_detail(request, pk):
     job = _get_or_404(_job_get, request.user, pk)
-    runs = paginate(jobs_selectors.run_list(user=request.user, job=job).order_by("-start", "-id"),
-                    page=parse_positive_int(request.GET.get("page"), 1), page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE))
+    runs = paginate(
+        jobs_selectors.run_list(user=request.user, job=job).order_by("-start", "-id"),
+        page=parse_positive_int(request.GET.get("page"), 1),
+        page_size=parse_positive_int(request.GET.get("page_size"), PAGE_SIZE, MAX_PAGE_SIZE),
+    )
     now = timezone.now()
     upcoming = job.occurrences(now, now + dt.timedelta(days=7))[:10] if job.active else []
-    coverage = jobs_selectors.backup_coverage(user=request.user, ci_ids=[c.pk for c in job.target_cis.all()]) if job.kind == JobKind.BACKUP else []
-    return render(request, "operations/job_detail.html", {
-        "job": job, "page": runs, "flags": jobs_selectors.job_flags([job]).get(job.pk, []), "flag_days": jobs_selectors.flag_days(),
-        "upcoming": upcoming, "services": list(Service.objects.filter(pk__in=job.service_ids or []).order_by("name")),
-        "coverage": coverage, "can_edit": policy.can(request.user, "job.change", job), "can_delete": policy.can(request.user, "job.delete", job),
-    })
+    coverage = (
+        jobs_selectors.backup_coverage(user=request.user, ci_ids=[c.pk for c in job.target_cis.all()])
+        if job.kind == JobKind.BACKUP
+        else []
+    )
+    return render(
+        request,
+        "operations/job_detail.html",
+        {
+            "job": job,
+            "page": runs,
+            "flags": jobs_selectors.job_flags([job]).get(job.pk, []),
+            "flag_days": jobs_selectors.flag_days(),
+            "upcoming": upcoming,
+            "services": list(Service.objects.filter(pk__in=job.service_ids or []).order_by("name")),
+            "coverage": coverage,
+            "can_edit": policy.can(request.user, "job.change", job),
+            "can_delete": policy.can(request.user, "job.delete", job),
+        },
+    )
 
 
 @login_required
@@ -175,8 +246,18 @@ def _job_form(request, job):
                 messages.success(request, f"Job {saved.name} saved.")
                 return redirect(saved)
     title = f"Edit {job.name}" if job else "New job"
-    return render(request, "operations/job_form.html", {"form": form, "title": title, "job": job, "zones": COMMON_ZONES,
-                                                        "cancel": job.get_absolute_url() if job else reverse("job_list")}, status=status)
+    return render(
+        request,
+        "operations/job_form.html",
+        {
+            "form": form,
+            "title": title,
+            "job": job,
+            "zones": COMMON_ZONES,
+            "cancel": job.get_absolute_url() if job else reverse("job_list"),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -193,8 +274,11 @@ def job_delete(request, pk):
 
 
 BACKUP_EXPORT_COLUMNS = csv_io.columns(
-    ("CI", "ci_name"), ("Policy (hours)", "policy_hours"), ("Last good backup", "last_good"),
-    ("State", lambda r: "at risk" if r.at_risk else "covered"), ("Backup jobs", lambda r: [name for _pk, name in r.jobs]),
+    ("CI", "ci_name"),
+    ("Policy (hours)", "policy_hours"),
+    ("Last good backup", "last_good"),
+    ("State", lambda r: "at risk" if r.at_risk else "covered"),
+    ("Backup jobs", lambda r: [name for _pk, name in r.jobs]),
 )
 
 
@@ -211,8 +295,17 @@ def backup_coverage(request):
         return csv_io.export_csv(rows, BACKUP_EXPORT_COLUMNS, filename="backup-coverage")
     page_size = parse_positive_int(request.GET.get("page_size"), 100, 500)
     number = parse_positive_int(request.GET.get("page"), 1)
-    shown = rows[(number - 1) * page_size: number * page_size]
-    return render(request, "operations/backup_coverage.html", {
-        "rows": shown, "at_risk": at_risk, "show_all": request.GET.get("all") == "1", "total": len(rows),
-        "has_next": number * page_size < len(rows), "number": number, "statuses": RunStatus,
-    })
+    shown = rows[(number - 1) * page_size : number * page_size]
+    return render(
+        request,
+        "operations/backup_coverage.html",
+        {
+            "rows": shown,
+            "at_risk": at_risk,
+            "show_all": request.GET.get("all") == "1",
+            "total": len(rows),
+            "has_next": number * page_size < len(rows),
+            "number": number,
+            "statuses": RunStatus,
+        },
+    )

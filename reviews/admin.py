@@ -1,6 +1,7 @@
 """The admin shows meetings, agendas and votes read-only: decisions are taken in the
 portal or through the API, where the review gate and the one door apply. Nothing here
 can record a decision or move a subject."""
+
 from django.contrib import admin
 
 from mof.admin import ReadOnlyAdmin, ReadOnlyInline

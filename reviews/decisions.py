@@ -5,6 +5,7 @@ A registry: the SLA Review's decisions are added by the SLA app with `register()
 a no-go leaves a change tested, a follow-up leaves it implemented. Deferring is common
 to every kind: the item rolls to the next meeting of that kind.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,14 @@ register(
     ReviewKind.RELEASE_APPROVED,
     DecisionOption("approve", "Approve", "approve", "primary", notify="requester"),
     # A rejected standard-change template is retired rather than proposed again and again.
-    DecisionOption("reject", "Reject", "reject", "danger", notify="requester",
-                   per_model=(("changes.standardchangetemplate", "retire"),)),
+    DecisionOption(
+        "reject",
+        "Reject",
+        "reject",
+        "danger",
+        notify="requester",
+        per_model=(("changes.standardchangetemplate", "retire"),),
+    ),
 )
 register(
     ReviewKind.RELEASE_READINESS,
@@ -83,10 +90,24 @@ register(
     # operational health report (reviews.operations_review) moves nothing and freezes it.
     DecisionOption("accept", "Accept", "close", "primary", per_model=((OPS_PERIOD_LABEL, None),)),
     DecisionOption("follow_up", "Follow up", None, except_for=(OPS_PERIOD_LABEL,)),
-    DecisionOption("follow_up_problem", "Follow up: open a problem", None, "danger",
-                   applies_to=(OPS_PERIOD_LABEL,), follow_up="problem", needs_reason=True),
-    DecisionOption("follow_up_rfc", "Follow up: draft an RFC", None, "danger",
-                   applies_to=(OPS_PERIOD_LABEL,), follow_up="rfc", needs_reason=True),
+    DecisionOption(
+        "follow_up_problem",
+        "Follow up: open a problem",
+        None,
+        "danger",
+        applies_to=(OPS_PERIOD_LABEL,),
+        follow_up="problem",
+        needs_reason=True,
+    ),
+    DecisionOption(
+        "follow_up_rfc",
+        "Follow up: draft an RFC",
+        None,
+        "danger",
+        applies_to=(OPS_PERIOD_LABEL,),
+        follow_up="rfc",
+        needs_reason=True,
+    ),
 )
 SLA_LABEL = "slas.servicelevelagreement"
 SLA_PERIOD_LABEL = "reviews.slareviewperiod"
@@ -97,8 +118,22 @@ register(
     # The period's service level report (reviews.sla_review): accepted, or improvement is
     # required, with a reason, through a problem or a draft RFC (the decider chooses).
     DecisionOption("accept", "Accept the report", None, "primary", applies_to=(SLA_PERIOD_LABEL,)),
-    DecisionOption("improve_problem", "Require improvement: open a problem", None, "danger",
-                   applies_to=(SLA_PERIOD_LABEL,), follow_up="problem", needs_reason=True),
-    DecisionOption("improve_rfc", "Require improvement: draft an RFC", None, "danger",
-                   applies_to=(SLA_PERIOD_LABEL,), follow_up="rfc", needs_reason=True),
+    DecisionOption(
+        "improve_problem",
+        "Require improvement: open a problem",
+        None,
+        "danger",
+        applies_to=(SLA_PERIOD_LABEL,),
+        follow_up="problem",
+        needs_reason=True,
+    ),
+    DecisionOption(
+        "improve_rfc",
+        "Require improvement: draft an RFC",
+        None,
+        "danger",
+        applies_to=(SLA_PERIOD_LABEL,),
+        follow_up="rfc",
+        needs_reason=True,
+    ),
 )

@@ -7,17 +7,26 @@ from mof.models import User
 class MeetingForm(forms.Form):
     kind = forms.ChoiceField(choices=ReviewKind.choices, initial=ReviewKind.RELEASE_APPROVED)
     title = forms.CharField(max_length=200, required=False, help_text="Optional; the kind and date name it otherwise.")
-    scheduled_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    scheduled_at = forms.DateTimeField(
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    )
     duration_minutes = forms.IntegerField(min_value=5, max_value=600, initial=60)
     location = forms.CharField(max_length=200, required=False)
-    attendees = forms.ModelMultipleChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), required=False,
-                                               widget=forms.SelectMultiple(attrs={"size": 8}))
+    attendees = forms.ModelMultipleChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
     quorum = forms.IntegerField(min_value=1, required=False, help_text="Votes needed; 3 by default.")
-    quorum_role_clusters = forms.IntegerField(min_value=0, required=False, help_text="Distinct role clusters among the voters; 2 by default.")
+    quorum_role_clusters = forms.IntegerField(
+        min_value=0, required=False, help_text="Distinct role clusters among the voters; 2 by default."
+    )
 
 
 class AgendaAddForm(forms.Form):
-    subject = forms.CharField(max_length=40, help_text="CHG-12, REL-3 or STD-4", widget=forms.TextInput(attrs={"placeholder": "CHG-12"}))
+    subject = forms.CharField(
+        max_length=40, help_text="CHG-12, REL-3 or STD-4", widget=forms.TextInput(attrs={"placeholder": "CHG-12"})
+    )
 
 
 class DecisionForm(forms.Form):

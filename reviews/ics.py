@@ -2,6 +2,7 @@
 (mof.ical): the chair as ORGANIZER, every attendee, a UID stable for the meeting and the
 meeting's SEQUENCE (raised when it is rescheduled or cancelled). The same invitation is
 attached to the attendees' mail and downloadable from the meeting's page."""
+
 from __future__ import annotations
 
 from mof import ical
@@ -22,10 +23,16 @@ def meeting_event(meeting, *, agenda=(), attendees=None) -> ical.Invitation:
     if url:
         description.append(url)
     return ical.Invitation(
-        uid=meeting_uid(meeting), sequence=meeting.ical_sequence, start=meeting.scheduled_at, end=meeting.ends_at,
-        summary=meeting.name, organizer=meeting.chair,
+        uid=meeting_uid(meeting),
+        sequence=meeting.ical_sequence,
+        start=meeting.scheduled_at,
+        end=meeting.ends_at,
+        summary=meeting.name,
+        organizer=meeting.chair,
         attendees=list(attendees if attendees is not None else meeting.attendees.order_by("username")),
-        description="\n".join(description), location=meeting.location, url=url,
+        description="\n".join(description),
+        location=meeting.location,
+        url=url,
         cancelled=meeting.state == MeetingState.CANCELLED,
     )
 

@@ -1,4 +1,5 @@
 """The minutes of a meeting, generated from its decisions (page, print and API share them)."""
+
 from reviews import selectors
 
 
@@ -12,7 +13,9 @@ def build(meeting) -> dict:
                 "position": item.position,
                 "subject": str(subject) if subject is not None else item.subject_repr,
                 "subject_reference": getattr(subject, "reference", ""),
-                "subject_url": subject.get_absolute_url() if subject is not None and hasattr(subject, "get_absolute_url") else "",
+                "subject_url": subject.get_absolute_url()
+                if subject is not None and hasattr(subject, "get_absolute_url")
+                else "",
                 "state": item.state,
                 "state_label": item.get_state_display(),
                 "decision": item.decision,
@@ -24,7 +27,9 @@ def build(meeting) -> dict:
             }
         )
     return {
-        "meeting": meeting, "attendees": [str(u) for u in meeting.attendees.order_by("username")], "items": rows,
+        "meeting": meeting,
+        "attendees": [str(u) for u in meeting.attendees.order_by("username")],
+        "items": rows,
         "health_report": _health_report(items),
     }
 

@@ -4,6 +4,7 @@ An agenda item names its subject generically (model label + id, as the review ga
 so changes, releases, standard-change templates and, later, SLAs can be put before a
 meeting without this app knowing their models.
 """
+
 import datetime as dt
 
 from django.apps import apps
@@ -22,20 +23,30 @@ from reviews.workflow import AgendaItemWorkflow, MeetingWorkflow
 class Meeting(MeetingWorkflow, ConcurrentTransitionMixin, FSMModelMixin, AuditedModel):
     kind = models.CharField(max_length=30, choices=ReviewKind.choices, db_index=True)
     title = models.CharField(max_length=200, blank=True)
-    emergency = models.BooleanField(default=False, help_text="An emergency CAB, convened at once with a smaller quorum.")
+    emergency = models.BooleanField(
+        default=False, help_text="An emergency CAB, convened at once with a smaller quorum."
+    )
     scheduled_at = models.DateTimeField(db_index=True)
     duration_minutes = models.PositiveSmallIntegerField(default=60)
     location = models.CharField(max_length=200, blank=True)
     chair = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chaired_meetings")
     attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="review_meetings")
     quorum = models.PositiveSmallIntegerField(default=3, help_text="Votes needed before an item can be decided.")
-    quorum_role_clusters = models.PositiveSmallIntegerField(default=2, help_text="Distinct role clusters needed among the voters.")
-    state = FSMField(max_length=20, choices=MeetingState.choices, default=MeetingState.PLANNED, protected=True, db_index=True)
+    quorum_role_clusters = models.PositiveSmallIntegerField(
+        default=2, help_text="Distinct role clusters needed among the voters."
+    )
+    state = FSMField(
+        max_length=20, choices=MeetingState.choices, default=MeetingState.PLANNED, protected=True, db_index=True
+    )
     agenda_published_at = models.DateTimeField(null=True, blank=True, editable=False)
     opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    ical_sequence = models.PositiveIntegerField(default=0, editable=False, help_text="SEQUENCE of the calendar invitation: raised on each reschedule and on cancellation.")
+    ical_sequence = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="SEQUENCE of the calendar invitation: raised on each reschedule and on cancellation.",
+    )
 
     class Meta:
         ordering = ["-scheduled_at", "-id"]
@@ -73,26 +84,47 @@ class AgendaItem(AgendaItemWorkflow, FSMModelMixin, AuditedModel):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="items")
     model_label = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64)
-    subject_repr = models.CharField(max_length=250, blank=True, help_text="What the subject was called when it was put on the agenda.")
+    subject_repr = models.CharField(
+        max_length=250, blank=True, help_text="What the subject was called when it was put on the agenda."
+    )
     position = models.PositiveIntegerField(default=0)
-    state = FSMField(max_length=20, choices=ItemState.choices, default=ItemState.PENDING, db_index=True, editable=False, protected=True)
+    state = FSMField(
+        max_length=20,
+        choices=ItemState.choices,
+        default=ItemState.PENDING,
+        db_index=True,
+        editable=False,
+        protected=True,
+    )
     decision = models.CharField(max_length=30, blank=True, editable=False)
     reason = models.TextField(blank=True, editable=False)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
     decided_at = models.DateTimeField(null=True, blank=True, editable=False)
-    decision_record = models.ForeignKey("mof.ReviewDecisionRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
-    deferred_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="deferred_from", editable=False)
+    decision_record = models.ForeignKey(
+        "mof.ReviewDecisionRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    deferred_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="deferred_from", editable=False
+    )
     added_by_hand = models.BooleanField(default=False)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["meeting", "position", "id"]
-        constraints = [models.UniqueConstraint(fields=["meeting", "model_label", "object_id"], name="unique_agenda_subject")]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "model_label", "object_id"], name="unique_agenda_subject")
+        ]
         indexes = [models.Index(fields=["model_label", "object_id", "state"], name="agenda_subject_idx")]
 
     def __str__(self):
-        return f"{self.meeting.reference} #{self.position}: {self.subject_repr or self.model_label + ' ' + self.object_id}"
+        return (
+            f"{self.meeting.reference} #{self.position}: {self.subject_repr or self.model_label + ' ' + self.object_id}"
+        )
 
     @property
     def subject_model(self):
@@ -116,7 +148,9 @@ class Vote(AuditedModel):
     item = models.ForeignKey(AgendaItem, on_delete=models.CASCADE, related_name="votes")
     voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_votes")
     vote = models.CharField(max_length=30)
-    role_clusters = models.JSONField(default=list, blank=True, help_text="The voter's role clusters when the vote was cast.")
+    role_clusters = models.JSONField(
+        default=list, blank=True, help_text="The voter's role clusters when the vote was cast."
+    )
     is_manager = models.BooleanField(default=False, help_text="Whether the voter was a manager when the vote was cast.")
     cast_at = models.DateTimeField(auto_now=True)
 
@@ -166,7 +200,9 @@ class SLAReviewPeriod(ReviewPeriod):
 
     class Meta:
         ordering = ["-end", "-id"]
-        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="sla_review_period_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="sla_review_period_positive")
+        ]
 
     def __str__(self):
         return f"Service level report {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
@@ -189,7 +225,11 @@ class OperationsReviewPeriod(ReviewPeriod):
 
     class Meta:
         ordering = ["-end", "-id"]
-        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="operations_review_period_positive")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")), name="operations_review_period_positive"
+            )
+        ]
 
     def __str__(self):
         return f"Operational health report {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"

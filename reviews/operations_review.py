@@ -26,6 +26,7 @@ It is accepted, or followed up, with a reason, through a problem or a draft RFC
 The report costs a fixed number of queries, whatever the number of services, jobs and
 changes; `attach` hands every item of an agenda the same lazily built report.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,7 +83,9 @@ def period_ensure(meeting: Meeting, *, now: dt.datetime | None = None) -> Operat
     """The meeting's period, created at the first agenda fill that finds something to
     report, as its chair sees it; see reviews.review_periods.period_ensure."""
     return review_periods.period_ensure(
-        meeting, OperationsReviewPeriod, now=now,
+        meeting,
+        OperationsReviewPeriod,
+        now=now,
         something_to_report=lambda start, end: something_to_report(start, end, user=meeting.chair),
     )
 
@@ -116,7 +119,9 @@ def period_state(*, actor, meeting: Meeting, start: dt.datetime, end: dt.datetim
             period = OperationsReviewPeriod(meeting=locked, start=start, end=end, stated=True)
         else:
             if period.snapshot is not None or not review_periods.untouched(period):
-                raise ValidationError({"start": "The report has been voted on or decided: its period no longer changes."})
+                raise ValidationError(
+                    {"start": "The report has been voted on or decided: its period no longer changes."}
+                )
             period.start, period.end, period.stated = start, end, True
         period.save()
         services.agenda_refresh(actor=actor, meeting=locked)
@@ -140,11 +145,21 @@ def _jobs(start, end) -> dict:
         row["success_rate"] = _rate(row["succeeded"], row["runs"])
         jobs.append(row)
     # The jobs that went worst first: most failed and missed runs, then the lowest rate.
-    jobs.sort(key=lambda j: (-(j["failed"] + j["missed"]), j["success_rate"] if j["success_rate"] is not None else 101, j["name"].lower()))
+    jobs.sort(
+        key=lambda j: (
+            -(j["failed"] + j["missed"]),
+            j["success_rate"] if j["success_rate"] is not None else 101,
+            j["name"].lower(),
+        )
+    )
     return {
-        "runs": health["runs"], "succeeded": health["succeeded"], "failed": health["failed"], "missed": health["missed"],
+        "runs": health["runs"],
+        "succeeded": health["succeeded"],
+        "failed": health["failed"],
+        "missed": health["missed"],
         "success_rate": _rate(health["succeeded"], health["runs"]),  # a percentage, as everywhere in the report
-        "jobs": jobs[:MAX_ROWS], "jobs_total": len(jobs),
+        "jobs": jobs[:MAX_ROWS],
+        "jobs_total": len(jobs),
     }
 
 
@@ -156,10 +171,19 @@ def _services(user, start, end) -> list[dict]:
     rows: dict = {}
 
     def row_for(service_id, name):
-        return rows.setdefault(service_id, {
-            "service_id": service_id, "service_name": name or "no service", "events": 0, "alerts": 0,
-            "incidents_from_events": 0, "incidents": 0, "major_incidents": 0, "sla_breached": 0,
-        })
+        return rows.setdefault(
+            service_id,
+            {
+                "service_id": service_id,
+                "service_name": name or "no service",
+                "events": 0,
+                "alerts": 0,
+                "incidents_from_events": 0,
+                "incidents": 0,
+                "major_incidents": 0,
+                "sla_breached": 0,
+            },
+        )
 
     for e in event_counts_by_service(start, end):
         row = row_for(e["service_id"], e["service_name"])
@@ -167,9 +191,13 @@ def _services(user, start, end) -> list[dict]:
         row["alerts"] += e["alerts"]
         row["incidents_from_events"] += e["incidents_opened"]
     grouped = (
-        visible_incidents(user).filter(created_at__gte=start, created_at__lt=end)
-        .order_by().values("service_id", "service__name")
-        .annotate(n=Count("pk"), major=Count("pk", filter=Q(is_major=True)), breached=Count("pk", filter=Q(sla_breached=True)))
+        visible_incidents(user)
+        .filter(created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .values("service_id", "service__name")
+        .annotate(
+            n=Count("pk"), major=Count("pk", filter=Q(is_major=True)), breached=Count("pk", filter=Q(sla_breached=True))
+        )
     )
     for g in grouped:
         row = row_for(g["service_id"], g["service__name"])
@@ -186,9 +214,13 @@ def _incidents_per_day(user, start, end) -> list[dict]:
     from incidents.selectors import visible_incidents
 
     counted = {
-        row["day"]: row["n"] for row in
-        visible_incidents(user).filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at")).order_by().values("day").annotate(n=Count("pk"))
+        row["day"]: row["n"]
+        for row in visible_incidents(user)
+        .filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values("day")
+        .annotate(n=Count("pk"))
     }
     first = timezone.localtime(start).date()
     last = timezone.localtime(end - dt.timedelta(microseconds=1)).date()
@@ -212,9 +244,18 @@ def _changes(user, start, end) -> dict:
         backed_out=Count("pk", filter=Q(status=ChangeStatus.BACKED_OUT)),
     )
     failed = [
-        {"id": c.pk, "reference": c.reference, "title": c.title, "status": c.get_status_display(), "outcome": c.get_outcome_display(),
-         "actual_end": c.actual_end, "url": c.get_absolute_url()}
-        for c in done.filter(outcome__in=[Outcome.FAILED, Outcome.SUCCESSFUL_WITH_ISSUES]).order_by("-actual_end", "-pk")[:MAX_ROWS]
+        {
+            "id": c.pk,
+            "reference": c.reference,
+            "title": c.title,
+            "status": c.get_status_display(),
+            "outcome": c.get_outcome_display(),
+            "actual_end": c.actual_end,
+            "url": c.get_absolute_url(),
+        }
+        for c in done.filter(outcome__in=[Outcome.FAILED, Outcome.SUCCESSFUL_WITH_ISSUES]).order_by(
+            "-actual_end", "-pk"
+        )[:MAX_ROWS]
     ]
     return {**counts, "failure_rate": _rate(counts["failed"], counts["implemented"]), "failed_changes": failed}
 
@@ -223,13 +264,25 @@ def _major_incidents(user, start, end) -> list[dict]:
     from incidents.selectors import visible_incidents
 
     qs = (
-        visible_incidents(user).filter(is_major=True)
-        .filter(Q(created_at__gte=start, created_at__lt=end) | Q(outage_start__lt=end) & (Q(outage_end__isnull=True) | Q(outage_end__gt=start)))
-        .select_related("service").order_by("-created_at", "-pk")
+        visible_incidents(user)
+        .filter(is_major=True)
+        .filter(
+            Q(created_at__gte=start, created_at__lt=end)
+            | Q(outage_start__lt=end) & (Q(outage_end__isnull=True) | Q(outage_end__gt=start))
+        )
+        .select_related("service")
+        .order_by("-created_at", "-pk")
     )
     return [
-        {"id": i.pk, "reference": i.reference, "title": i.title, "service": i.service.name if i.service_id else "",
-         "status": i.get_status_display(), "created_at": i.created_at, "url": i.get_absolute_url()}
+        {
+            "id": i.pk,
+            "reference": i.reference,
+            "title": i.title,
+            "service": i.service.name if i.service_id else "",
+            "status": i.get_status_display(),
+            "created_at": i.created_at,
+            "url": i.get_absolute_url(),
+        }
         for i in qs[:MAX_ROWS]
     ]
 
@@ -244,8 +297,15 @@ def _capacity(user, start, end) -> dict:
         raised=Count("pk", filter=Q(created_at__gte=start, created_at__lt=end)),
     )
     rows = [
-        {"id": w.pk, "ci": w.ci.name, "metric": w.metric, "summary": w.summary, "current_value": w.current_value,
-         "threshold_value": w.threshold_value, "forecast_at": w.forecast_at}
+        {
+            "id": w.pk,
+            "ci": w.ci.name,
+            "metric": w.metric,
+            "summary": w.summary,
+            "current_value": w.current_value,
+            "threshold_value": w.threshold_value,
+            "forecast_at": w.forecast_at,
+        }
         for w in warnings.filter(status=WarningStatus.OPEN).order_by("forecast_at", "pk")[:MAX_ROWS]
     ]
     return {**counts, "warnings": rows}
@@ -259,13 +319,18 @@ def build_report(period: OperationsReviewPeriod, user, *, now: dt.datetime | Non
     start, end = period.start, period.end
     services = _services(user, start, end)
     return {
-        "start": start, "end": end, "as_of": now or timezone.now(), "frozen": False,
+        "start": start,
+        "end": end,
+        "as_of": now or timezone.now(),
+        "frozen": False,
         "jobs": _jobs(start, end),
         "services": services,
         "totals": {
-            "events": sum(s["events"] for s in services), "alerts": sum(s["alerts"] for s in services),
+            "events": sum(s["events"] for s in services),
+            "alerts": sum(s["alerts"] for s in services),
             "incidents_from_events": sum(s["incidents_from_events"] for s in services),
-            "incidents": sum(s["incidents"] for s in services), "major_incidents": sum(s["major_incidents"] for s in services),
+            "incidents": sum(s["incidents"] for s in services),
+            "major_incidents": sum(s["major_incidents"] for s in services),
             "sla_breached": sum(s["sla_breached"] for s in services),
             "sla_breached_clocks": reports.breaches(start=start, end=end).count(),
         },
@@ -279,7 +344,10 @@ def build_report(period: OperationsReviewPeriod, user, *, now: dt.datetime | Non
 def _revive(value):
     """A frozen report read back: its datetimes are datetimes again."""
     if isinstance(value, dict):
-        return {k: (parse_datetime(v) if k in DATETIME_KEYS and isinstance(v, str) else _revive(v)) for k, v in value.items()}
+        return {
+            k: (parse_datetime(v) if k in DATETIME_KEYS and isinstance(v, str) else _revive(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_revive(v) for v in value]
     return value
@@ -322,8 +390,14 @@ def sparkline(values: list[int], *, width: int = 320, height: int = 36) -> dict:
     step = width / max(len(values) - 1, 1)
     points = [(round(i * step, 1), round(height - 2 - (height - 4) * v / top, 1)) for i, v in enumerate(values)]
     peak = max(range(len(values)), key=lambda i: values[i]) if values else None
-    return {"width": width, "height": height, "points": " ".join(f"{x},{y}" for x, y in points),
-            "peak": {"x": points[peak][0], "y": points[peak][1], "value": values[peak]} if peak is not None and values[peak] else None}
+    return {
+        "width": width,
+        "height": height,
+        "points": " ".join(f"{x},{y}" for x, y in points),
+        "peak": {"x": points[peak][0], "y": points[peak][1], "value": values[peak]}
+        if peak is not None and values[peak]
+        else None,
+    }
 
 
 def charts(report: dict) -> dict:
@@ -337,15 +411,28 @@ def charts(report: dict) -> dict:
         "services": {
             s["service_id"]: {
                 "events": bar([("bad", s["alerts"]), ("muted", s["events"] - s["alerts"])], most_events),
-                "incidents": bar([("bad", s["major_incidents"]), ("warn", s["incidents"] - s["major_incidents"])], most_incidents),
-            } for s in services
+                "incidents": bar(
+                    [("bad", s["major_incidents"]), ("warn", s["incidents"] - s["major_incidents"])], most_incidents
+                ),
+            }
+            for s in services
         },
         "jobs": {
-            j["job_id"]: bar([("ok", j["succeeded"]), ("bad", j["failed"]), ("warn", j["missed"])], j["runs"]) for j in report["jobs"]["jobs"]
+            j["job_id"]: bar([("ok", j["succeeded"]), ("bad", j["failed"]), ("warn", j["missed"])], j["runs"])
+            for j in report["jobs"]["jobs"]
         },
-        "all_jobs": bar([("ok", report["jobs"]["succeeded"]), ("bad", report["jobs"]["failed"]), ("warn", report["jobs"]["missed"])],
-                        report["jobs"]["runs"], width=320),
-        "changes": bar([("ok", ch["successful"]), ("warn", ch["with_issues"]), ("bad", ch["failed"])], ch["implemented"], width=320),
+        "all_jobs": bar(
+            [
+                ("ok", report["jobs"]["succeeded"]),
+                ("bad", report["jobs"]["failed"]),
+                ("warn", report["jobs"]["missed"]),
+            ],
+            report["jobs"]["runs"],
+            width=320,
+        ),
+        "changes": bar(
+            [("ok", ch["successful"]), ("warn", ch["with_issues"]), ("bad", ch["failed"])], ch["implemented"], width=320
+        ),
         "incidents_per_day": sparkline([d["incidents"] for d in report.get("incidents_per_day", [])]),
     }
 
@@ -403,15 +490,32 @@ def attach(meeting: Meeting, items, *, user=None) -> Review:
 
 def _summary(period: OperationsReviewPeriod, report: dict, reason: str) -> str:
     jobs, ch, totals = report["jobs"], report["changes"], report["totals"]
-    lines = [f"The {ReviewKind.OPERATIONS.label} REV-{period.meeting_id} asked for follow-up on the operational health "
-             f"of {period.start:%Y-%m-%d %H:%M} – {period.end:%Y-%m-%d %H:%M}.", "", f"Reason: {reason}", ""]
+    lines = [
+        f"The {ReviewKind.OPERATIONS.label} REV-{period.meeting_id} asked for follow-up on the operational health "
+        f"of {period.start:%Y-%m-%d %H:%M} – {period.end:%Y-%m-%d %H:%M}.",
+        "",
+        f"Reason: {reason}",
+        "",
+    ]
     rate = f", {jobs['success_rate']} % succeeded" if jobs["success_rate"] is not None else ""
     lines.append(f"Jobs: {jobs['runs']} runs, {jobs['failed']} failed, {jobs['missed']} missed{rate}.")
-    lines += [f"- {j['name']}: {j['failed']} failed, {j['missed']} missed of {j['runs']}" for j in jobs["jobs"] if j["failed"] or j["missed"]][:10]
-    lines.append(f"Events: {totals['events']} ({totals['alerts']} alerts); incidents opened: {totals['incidents']}, "
-                 f"{totals['major_incidents']} major, {totals['sla_breached']} breached an SLA.")
-    lines += [f"- {s['service_name']}: {s['incidents']} incidents, {s['alerts']} alerts" for s in report["services"] if s["incidents"] or s["alerts"]][:10]
-    lines.append(f"Changes implemented: {ch['implemented']}, {ch['failed']} failed and backed out, {ch['with_issues']} with issues.")
+    lines += [
+        f"- {j['name']}: {j['failed']} failed, {j['missed']} missed of {j['runs']}"
+        for j in jobs["jobs"]
+        if j["failed"] or j["missed"]
+    ][:10]
+    lines.append(
+        f"Events: {totals['events']} ({totals['alerts']} alerts); incidents opened: {totals['incidents']}, "
+        f"{totals['major_incidents']} major, {totals['sla_breached']} breached an SLA."
+    )
+    lines += [
+        f"- {s['service_name']}: {s['incidents']} incidents, {s['alerts']} alerts"
+        for s in report["services"]
+        if s["incidents"] or s["alerts"]
+    ][:10]
+    lines.append(
+        f"Changes implemented: {ch['implemented']}, {ch['failed']} failed and backed out, {ch['with_issues']} with issues."
+    )
     lines += [f"- {c['reference']} {c['title']} ({c['outcome']})" for c in ch["failed_changes"]][:10]
     if report["capacity"]["open"]:
         lines.append(f"Open capacity warnings: {report['capacity']['open']}.")
@@ -440,11 +544,19 @@ def decided(*, period: OperationsReviewPeriod, option, actor, reason: str):
     report = build_report(period, actor)
     opened = None
     if option.follow_up:
-        hit = [s["service_id"] for s in report["services"] if s["service_id"] is not None and (s["incidents"] or s["alerts"])]
+        hit = [
+            s["service_id"]
+            for s in report["services"]
+            if s["service_id"] is not None and (s["incidents"] or s["alerts"])
+        ]
         opened = review_periods.follow_up_open(
-            period=period, kind=option.follow_up, actor=actor, reason=reason,
+            period=period,
+            kind=option.follow_up,
+            actor=actor,
+            reason=reason,
             title=f"Operational health {period.start:%Y-%m-%d} – {period.end:%Y-%m-%d}: follow-up (REV-{period.meeting_id})",
-            description=_summary(period, report, reason), services=Service.objects.filter(pk__in=hit),
+            description=_summary(period, report, reason),
+            services=Service.objects.filter(pk__in=hit),
         )
     freeze(period, report)
     return opened

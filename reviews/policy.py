@@ -1,10 +1,16 @@
 """Who may do what with review meetings: added to the one policy table (mof.policy)."""
+
 from mof import policy
 from mof.policy import any_of, is_internal, is_manager
 
 
 def is_chair(user, meeting) -> bool:
-    return meeting is not None and user is not None and user.is_authenticated and getattr(meeting, "chair_id", None) == user.pk
+    return (
+        meeting is not None
+        and user is not None
+        and user.is_authenticated
+        and getattr(meeting, "chair_id", None) == user.pk
+    )
 
 
 def is_attendee(user, meeting) -> bool:

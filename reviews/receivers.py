@@ -1,5 +1,6 @@
 """Reactions to transitions of review meetings, registered with the one door (mof.transitions)
 when the app is ready: models know nothing of services."""
+
 from django.dispatch import receiver
 
 from mof.transitions import transitioned

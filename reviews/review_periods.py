@@ -12,6 +12,7 @@ A review of such a kind has a module (`KIND_MODULES`) offering
 reviews.services and reviews.selectors call them through `module_for_kind` and
 `module_for_label`, so neither knows any one report.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,7 +58,9 @@ def period_bounds(meeting, model, *, now: dt.datetime | None = None, default: dt
     end = now or timezone.now()
     last = (
         Meeting.objects.filter(kind=meeting.kind, state=MeetingState.CLOSED, closed_at__lt=end)
-        .exclude(pk=meeting.pk).order_by("-closed_at", "-pk").first()
+        .exclude(pk=meeting.pk)
+        .order_by("-closed_at", "-pk")
+        .first()
     )
     start = None
     if last is not None:
@@ -72,7 +75,9 @@ def untouched(period) -> bool:
     """Whether the report's agenda item is still pending and unvoted (or not on it yet)."""
     from reviews.models import AgendaItem
 
-    item = AgendaItem.objects.filter(meeting_id=period.meeting_id, model_label=period._meta.label_lower, object_id=str(period.pk)).first()
+    item = AgendaItem.objects.filter(
+        meeting_id=period.meeting_id, model_label=period._meta.label_lower, object_id=str(period.pk)
+    ).first()
     return item is None or (item.state == ItemState.PENDING and not item.votes.exists())
 
 
@@ -110,7 +115,9 @@ def follow_up_open(*, period, kind: str, actor, title: str, description: str, re
         if kind == "problem":
             opened = problem_create(actor=actor, title=title[:200], description=description, services=list(services))
         elif kind == "rfc":
-            opened = change_create(actor=actor, title=title[:200], description=description, business_justification=reason)
+            opened = change_create(
+                actor=actor, title=title[:200], description=description, business_justification=reason
+            )
         else:
             raise ValueError(f"Unknown follow-up {kind!r}")
         period.follow_up_label = opened._meta.label_lower

@@ -1,6 +1,7 @@
 """Reads of the review meetings: what a person may see, what awaits a meeting, and an
 agenda with its subjects loaded in bulk (one query per kind of subject, whatever the
 agenda's length)."""
+
 from __future__ import annotations
 
 from collections import defaultdict

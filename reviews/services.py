@@ -2,6 +2,7 @@
 which fires the gated transition through the one door (mof.transitions) in the same
 transaction: the decision, the item's outcome and the subject's move land together or
 not at all. Mail goes out after commit (reviews.tasks)."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -36,8 +37,18 @@ class MeetingNotInSession(TransitionNotAllowed):
 
 
 def meeting_create(
-    *, actor, kind: str, scheduled_at, chair=None, attendees=(), emergency: bool = False, quorum: int | None = None,
-    quorum_role_clusters: int | None = None, title: str = "", location: str = "", duration_minutes: int = 60,
+    *,
+    actor,
+    kind: str,
+    scheduled_at,
+    chair=None,
+    attendees=(),
+    emergency: bool = False,
+    quorum: int | None = None,
+    quorum_role_clusters: int | None = None,
+    title: str = "",
+    location: str = "",
+    duration_minutes: int = 60,
 ) -> Meeting:
     policy.require(actor, "review.add")
     chair = chair or actor
@@ -55,10 +66,17 @@ def meeting_create(
     if errors:
         raise ValidationError(errors)
     meeting = Meeting(
-        kind=kind, emergency=emergency, scheduled_at=scheduled_at, chair=chair, title=title, location=location,
+        kind=kind,
+        emergency=emergency,
+        scheduled_at=scheduled_at,
+        chair=chair,
+        title=title,
+        location=location,
         duration_minutes=duration_minutes,
         quorum=quorum if quorum is not None else (EMERGENCY_QUORUM if emergency else DEFAULT_QUORUM),
-        quorum_role_clusters=quorum_role_clusters if quorum_role_clusters is not None else (EMERGENCY_ROLE_CLUSTERS if emergency else DEFAULT_ROLE_CLUSTERS),
+        quorum_role_clusters=quorum_role_clusters
+        if quorum_role_clusters is not None
+        else (EMERGENCY_ROLE_CLUSTERS if emergency else DEFAULT_ROLE_CLUSTERS),
     )
     meeting.full_clean(exclude=["state", "chair"], validate_unique=False)
     with audit.acting_as(actor), transaction.atomic():
@@ -106,8 +124,13 @@ def emergency_cab_convene(*, actor, attendees=(), quorum: int | None = None, tit
     """A manager convenes an emergency CAB at once: in session now, its agenda filled."""
     with transaction.atomic():
         meeting = meeting_create(
-            actor=actor, kind=ReviewKind.RELEASE_APPROVED, emergency=True, scheduled_at=timezone.now(), attendees=attendees,
-            quorum=quorum, title=title,
+            actor=actor,
+            kind=ReviewKind.RELEASE_APPROVED,
+            emergency=True,
+            scheduled_at=timezone.now(),
+            attendees=attendees,
+            quorum=quorum,
+            title=title,
         )
         meeting = perform_transition(model=Meeting, pk=meeting.pk, name="open", actor=actor)
         agenda_refresh(actor=actor, meeting=meeting)
@@ -156,12 +179,22 @@ def agenda_refresh(*, actor, meeting: Meeting) -> list[AgendaItem]:
         position = _next_position(meeting)
         for model, qs in selectors.awaiting(meeting):
             label = _subject_label(model)
-            taken = set(AgendaItem.objects.filter(meeting=meeting, model_label=label).values_list("object_id", flat=True))
+            taken = set(
+                AgendaItem.objects.filter(meeting=meeting, model_label=label).values_list("object_id", flat=True)
+            )
             taken |= set(selectors.subjects_on_open_meetings(label, exclude_meeting=meeting))
             for subject in qs.order_by("pk"):
                 if str(subject.pk) in taken:
                     continue
-                added.append(AgendaItem(meeting=meeting, model_label=label, object_id=str(subject.pk), subject_repr=str(subject)[:250], position=position))
+                added.append(
+                    AgendaItem(
+                        meeting=meeting,
+                        model_label=label,
+                        object_id=str(subject.pk),
+                        subject_repr=str(subject)[:250],
+                        position=position,
+                    )
+                )
                 position += 1
         for item in added:
             item.save()
@@ -175,21 +208,36 @@ def agenda_add(*, actor, meeting: Meeting, subject) -> AgendaItem:
     policy.require(actor, "review.agenda", meeting)
     label = _subject_label(type(subject))
     if label not in {m._meta.label_lower for m, _, _ in gated_sources().get(str(meeting.kind), [])}:
-        raise ValidationError({"subject": f"A {ReviewKind(meeting.kind).label} decides nothing about a {type(subject)._meta.verbose_name}."})
+        raise ValidationError(
+            {
+                "subject": f"A {ReviewKind(meeting.kind).label} decides nothing about a {type(subject)._meta.verbose_name}."
+            }
+        )
     with audit.acting_as(actor), transaction.atomic():
         meeting = _lock_meeting(meeting.pk)
         if meeting.state not in OPEN_STATES:
             raise ValidationError({"state": "The agenda of a closed meeting is fixed."})
         if AgendaItem.objects.filter(meeting=meeting, model_label=label, object_id=str(subject.pk)).exists():
             raise ValidationError({"subject": f"{subject} is on this agenda already."})
-        elsewhere = AgendaItem.objects.filter(
-            model_label=label, object_id=str(subject.pk), state=ItemState.PENDING, meeting__state__in=OPEN_STATES
-        ).select_related("meeting").first()
+        elsewhere = (
+            AgendaItem.objects.filter(
+                model_label=label, object_id=str(subject.pk), state=ItemState.PENDING, meeting__state__in=OPEN_STATES
+            )
+            .select_related("meeting")
+            .first()
+        )
         if elsewhere is not None:
-            raise ValidationError({"subject": f"{subject} is on the agenda of {elsewhere.meeting} already; defer it from there."})
+            raise ValidationError(
+                {"subject": f"{subject} is on the agenda of {elsewhere.meeting} already; defer it from there."}
+            )
         item = AgendaItem(
-            meeting=meeting, model_label=label, object_id=str(subject.pk), subject_repr=str(subject)[:250],
-            position=_next_position(meeting), added_by_hand=True, added_by=actor,
+            meeting=meeting,
+            model_label=label,
+            object_id=str(subject.pk),
+            subject_repr=str(subject)[:250],
+            position=_next_position(meeting),
+            added_by_hand=True,
+            added_by=actor,
         )
         item.save()
     return item
@@ -200,12 +248,16 @@ def agenda_remove(*, actor, item: AgendaItem) -> None:
     with audit.acting_as(actor), transaction.atomic():
         item = AgendaItem.objects.select_for_update().select_related("meeting").get(pk=item.pk)
         if item.state != ItemState.PENDING:
-            raise AlreadyDecided(f"Item {item} was {item.get_state_display().lower()} already; it stays in the minutes.")
+            raise AlreadyDecided(
+                f"Item {item} was {item.get_state_display().lower()} already; it stays in the minutes."
+            )
         if item.meeting.state not in OPEN_STATES:
             raise ValidationError({"state": "The agenda of a closed meeting is fixed."})
         votes = item.votes.count()
         if votes:  # removing it would delete the votes cast: history is kept (mof.deletion)
-            raise AlreadyDecided(f"Item {item} has {votes} vote{'s' if votes > 1 else ''} cast; it stays on the agenda: defer it instead.")
+            raise AlreadyDecided(
+                f"Item {item} has {votes} vote{'s' if votes > 1 else ''} cast; it stays on the agenda: defer it instead."
+            )
         item.delete()
 
 
@@ -227,12 +279,24 @@ def vote(*, item: AgendaItem, voter, vote: str) -> Vote:
             raise ValidationError({"vote": f"Vote one of: {', '.join(allowed)}."})
         subject = item.get_subject()
         if subject is not None and getattr(subject, "requester_id", None) == voter.pk:
-            audit.record_refusal(actor=voter, action="review.vote", target=subject, reasons=["[voter-is-not-requester] The requester does not vote on their own request"])
-            raise TransitionBlocked(["The requester does not vote on their own request."], rules=["voter-is-not-requester"])
+            audit.record_refusal(
+                actor=voter,
+                action="review.vote",
+                target=subject,
+                reasons=["[voter-is-not-requester] The requester does not vote on their own request"],
+            )
+            raise TransitionBlocked(
+                ["The requester does not vote on their own request."], rules=["voter-is-not-requester"]
+            )
         voter.forget_cached_memberships()
         cast, _ = Vote.objects.update_or_create(
-            item=item, voter=voter,
-            defaults={"vote": vote, "role_clusters": sorted(voter.roles), "is_manager": bool(voter.is_manager or voter.is_superuser)},
+            item=item,
+            voter=voter,
+            defaults={
+                "vote": vote,
+                "role_clusters": sorted(voter.roles),
+                "is_manager": bool(voter.is_manager or voter.is_superuser),
+            },
         )
     return cast
 
@@ -274,7 +338,9 @@ def managers_shortfall(subject, decision: str, facts: dict) -> list[str]:
     needed = settings.MOF_CAB_QUORUM_MANAGERS
     if facts["managers_voting"] >= needed:
         return []
-    return [f"No quorum of managers: this critical change needs {needed} managers voting, {facts['managers_voting']} did."]
+    return [
+        f"No quorum of managers: this critical change needs {needed} managers voting, {facts['managers_voting']} did."
+    ]
 
 
 def _roll_forward(item: AgendaItem, actor) -> AgendaItem | None:
@@ -282,7 +348,12 @@ def _roll_forward(item: AgendaItem, actor) -> AgendaItem | None:
     otherwise the next meeting's agenda refresh picks it up)."""
     meeting = item.meeting
     nxt = (
-        Meeting.objects.filter(kind=meeting.kind, emergency=meeting.emergency, state=MeetingState.PLANNED, scheduled_at__gte=meeting.scheduled_at)
+        Meeting.objects.filter(
+            kind=meeting.kind,
+            emergency=meeting.emergency,
+            state=MeetingState.PLANNED,
+            scheduled_at__gte=meeting.scheduled_at,
+        )
         .exclude(pk=meeting.pk)
         .order_by("scheduled_at", "pk")
         .first()
@@ -293,8 +364,12 @@ def _roll_forward(item: AgendaItem, actor) -> AgendaItem | None:
     if existing is not None:
         return existing
     rolled = AgendaItem(
-        meeting=nxt, model_label=item.model_label, object_id=item.object_id, subject_repr=item.subject_repr,
-        position=_next_position(nxt), added_by=actor,
+        meeting=nxt,
+        model_label=item.model_label,
+        object_id=item.object_id,
+        subject_repr=item.subject_repr,
+        position=_next_position(nxt),
+        added_by=actor,
     )
     rolled.save()
     return rolled
@@ -306,8 +381,12 @@ def _check_judge(subject, actor) -> None:
     baseline = set(separation.violations(subject, actor=actor))
     found = [v for v in separation.violations(subject, actor=actor, duty="approve") if v not in baseline]
     if found:
-        audit.record_refusal(actor=actor, action=f"{subject._meta.label_lower}.review_decision", target=subject,
-                             reasons=[f"[{v.rule}] {v.message}" for v in found])
+        audit.record_refusal(
+            actor=actor,
+            action=f"{subject._meta.label_lower}.review_decision",
+            target=subject,
+            reasons=[f"[{v.rule}] {v.message}" for v in found],
+        )
         raise TransitionBlocked([v.message for v in found], rules=[v.rule for v in found])
 
 
@@ -330,10 +409,14 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
         option = decision_registry.option(meeting.kind, decision, item.model_label)
         if option is None:
             allowed = [o.value for o in decision_registry.options_for(meeting.kind, item.model_label)]
-            raise ValidationError({"decision": f"A {ReviewKind(meeting.kind).label} decides one of: {', '.join(allowed)}."})
+            raise ValidationError(
+                {"decision": f"A {ReviewKind(meeting.kind).label} decides one of: {', '.join(allowed)}."}
+            )
         deferring = option.value == decision_registry.DEFER
         if meeting.state != MeetingState.IN_SESSION and not (deferring and meeting.state == MeetingState.PLANNED):
-            raise MeetingNotInSession(f"{meeting} is {meeting.get_state_display().lower()}: decisions are taken in session.")
+            raise MeetingNotInSession(
+                f"{meeting} is {meeting.get_state_display().lower()}: decisions are taken in session."
+            )
         subject = item.subject_model._default_manager.filter(pk=item.object_id).first()
         if subject is None:
             raise ValidationError({"subject": "The item's subject no longer exists."})
@@ -365,12 +448,22 @@ def decide(*, item_id: int, decision: str, actor, reason: str = "") -> AgendaIte
             # figures may freeze, in the same transaction.
             opened = report.decided(period=subject, option=option, actor=actor, reason=reason)
         if opened is not None:
-            detail["follow_up"] = {"model_label": opened._meta.label_lower, "id": opened.pk, "reference": opened.reference}
+            detail["follow_up"] = {
+                "model_label": opened._meta.label_lower,
+                "id": opened.pk,
+                "reference": opened.reference,
+            }
         wanted = option.transition_for(item.model_label)
         fire = wanted if wanted and wanted in _transition_names(subject) else None
         record = review_gate.record_decision(
-            kind=meeting.kind, subject=subject, decision=option.value, actor=actor, notes=reason,
-            reference=f"{meeting.reference} item {item.position}", fire=fire, detail=detail,
+            kind=meeting.kind,
+            subject=subject,
+            decision=option.value,
+            actor=actor,
+            notes=reason,
+            reference=f"{meeting.reference} item {item.position}",
+            fire=fire,
+            detail=detail,
             data={"reason": reason or f"{ReviewKind(meeting.kind).label} {meeting.reference}: {option.label}"},
         )
         item.decision = option.value
@@ -423,6 +516,17 @@ def parse_subject(reference: str):
 
 
 __all__ = [
-    "AlreadyDecided", "MeetingNotInSession", "agenda_add", "agenda_publish", "agenda_refresh", "agenda_remove", "decide",
-    "emergency_cab_convene", "meeting_create", "meeting_update", "parse_subject", "quorum_facts", "vote",
+    "AlreadyDecided",
+    "MeetingNotInSession",
+    "agenda_add",
+    "agenda_publish",
+    "agenda_refresh",
+    "agenda_remove",
+    "decide",
+    "emergency_cab_convene",
+    "meeting_create",
+    "meeting_update",
+    "parse_subject",
+    "quorum_facts",
+    "vote",
 ]

@@ -22,6 +22,7 @@ with the existing aggregate functions (slas.reports, slas.availability, slas.cap
 once per page whatever the number of SLAs and services (`attach` hands every item of an
 agenda the same lazily computed `Review`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -63,7 +64,8 @@ def something_to_report(start: dt.datetime, end: dt.datetime) -> bool:
         clocks_in(start=start, end=end).exists()
         or OutageRecord.objects.filter(start__lt=end, end__gt=start).exists()
         or Incident.objects.filter(is_major=True, outage_start__isnull=False, outage_start__lt=end)
-        .filter(Q(outage_end__isnull=True) | Q(outage_end__gt=start)).exists()
+        .filter(Q(outage_end__isnull=True) | Q(outage_end__gt=start))
+        .exists()
         or CapacityWarning.objects.filter(status=WarningStatus.OPEN).exists()
     )
 
@@ -134,30 +136,51 @@ def build_report(period: SLAReviewPeriod, user, *, now: dt.datetime | None = Non
     trend = reports.trend(start=prev_start, end=end, by="week" if length <= dt.timedelta(days=120) else "month")
 
     availability = availability_report(user, start, end, now=now)
-    previous_availability = {a.service.pk: a.percentage for a in availability_report(user, prev_start, prev_end, now=now)}
+    previous_availability = {
+        a.service.pk: a.percentage for a in availability_report(user, prev_start, prev_end, now=now)
+    }
     availability_rows = []
     for a in availability:
         prev = previous_availability.get(a.service.pk)
         delta = _delta(a.percentage, prev)
-        availability_rows.append({
-            "service": a.service, "percentage": a.percentage, "target": a.target, "met": a.met,
-            "downtime_seconds": a.downtime_seconds, "agreed_seconds": a.agreed_seconds, "failures": a.failures,
-            "mtbf": _duration(a.mtbf_seconds), "mtrs": _duration(a.mtrs_seconds),
-            "previous_percentage": prev, "delta": delta, "direction": _direction(delta),
-        })
+        availability_rows.append(
+            {
+                "service": a.service,
+                "percentage": a.percentage,
+                "target": a.target,
+                "met": a.met,
+                "downtime_seconds": a.downtime_seconds,
+                "agreed_seconds": a.agreed_seconds,
+                "failures": a.failures,
+                "mtbf": _duration(a.mtbf_seconds),
+                "mtrs": _duration(a.mtrs_seconds),
+                "previous_percentage": prev,
+                "delta": delta,
+                "direction": _direction(delta),
+            }
+        )
 
     warnings_qs = visible_warnings(user).filter(status=WarningStatus.OPEN).order_by("forecast_at", "pk")
     warnings = list(warnings_qs[:MAX_WARNINGS])
 
     return {
-        "start": start, "end": end, "previous_start": prev_start, "previous_end": prev_end, "as_of": now,
-        "compliance": rows, "totals": totals, "previous_totals": previous_totals, "services": services,
+        "start": start,
+        "end": end,
+        "previous_start": prev_start,
+        "previous_end": prev_end,
+        "as_of": now,
+        "compliance": rows,
+        "totals": totals,
+        "previous_totals": previous_totals,
+        "services": services,
         "missed": [r for r in rows if r["meets_target"] is False],
-        "breaches": breach_rows, "breaches_total": breaches_total,
+        "breaches": breach_rows,
+        "breaches_total": breaches_total,
         "trend": trend,
         "availability": availability_rows,
         "availability_missed": [r for r in availability_rows if r["met"] is False],
-        "warnings": warnings, "warnings_more": len(warnings) == MAX_WARNINGS,
+        "warnings": warnings,
+        "warnings_more": len(warnings) == MAX_WARNINGS,
     }
 
 
@@ -175,7 +198,9 @@ def current_versions(sla_ids) -> dict[int, object]:
     from slas.models import SLAVersion
 
     found: dict[int, object] = {}
-    for version in SLAVersion.objects.filter(sla_id__in=set(sla_ids)).select_related("calendar").order_by("sla_id", "-number"):
+    for version in (
+        SLAVersion.objects.filter(sla_id__in=set(sla_ids)).select_related("calendar").order_by("sla_id", "-number")
+    ):
         found.setdefault(version.sla_id, version)
     return found
 
@@ -197,9 +222,20 @@ def what_ifs(versions, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
             events_by_type[ticket_type] = list(_ticket_events(ticket_type, start, end))
         business = engine.engine_for(version.calendar)
         target_pct = Decimal(version.target_percentage if version.target_percentage is not None else 95)
-        metrics = {m: {"metric": m, "target_seconds": version.target(m), "met": 0, "breached": 0, "open": 0, "cancelled": 0}
-                   for m in METRICS if version.target(m)}
-        totals = {"tickets": 0, "applicable": 0, "not_applicable": 0, "met": 0, "breached": 0, "open": 0, "cancelled": 0}
+        metrics = {
+            m: {"metric": m, "target_seconds": version.target(m), "met": 0, "breached": 0, "open": 0, "cancelled": 0}
+            for m in METRICS
+            if version.target(m)
+        }
+        totals = {
+            "tickets": 0,
+            "applicable": 0,
+            "not_applicable": 0,
+            "met": 0,
+            "breached": 0,
+            "open": 0,
+            "cancelled": 0,
+        }
         for _ticket_id, events in events_by_type[ticket_type]:
             totals["tickets"] += 1
             if not applies(version, events[-1]):
@@ -212,7 +248,15 @@ def what_ifs(versions, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
                 state = {"running": "open", "paused": "open"}.get(figures.state, figures.state)
                 row[state] += 1
                 states.append(state)
-            key = "breached" if "breached" in states else "open" if "open" in states else "met" if "met" in states else "cancelled"
+            key = (
+                "breached"
+                if "breached" in states
+                else "open"
+                if "open" in states
+                else "met"
+                if "met" in states
+                else "cancelled"
+            )
             totals[key] += 1
         for row in metrics.values():
             row["target"] = format_duration(row["target_seconds"])
@@ -221,8 +265,14 @@ def what_ifs(versions, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
             row["meets_target"] = meets(row["met"], decided, target_pct)
         decided = totals["met"] + totals["breached"]
         out[version.sla_id] = {
-            "version": version, "start": start, "end": end, "as_of": now, "target_percentage": target_pct, **totals,
-            "compliance": percentage(totals["met"], decided), "meets_target": meets(totals["met"], decided, target_pct),
+            "version": version,
+            "start": start,
+            "end": end,
+            "as_of": now,
+            "target_percentage": target_pct,
+            **totals,
+            "compliance": percentage(totals["met"], decided),
+            "meets_target": meets(totals["met"], decided, target_pct),
             "metrics": list(metrics.values()),
         }
     return out
@@ -257,7 +307,10 @@ class Review(review_periods.PeriodReview):
     @cached_property
     def awaiting(self) -> list[dict]:
         """The SLAs awaiting activation, each with its what-if."""
-        return [{"item": i, "sla": i.get_subject(), "what_if": self.what_ifs.get(i.get_subject().pk)} for i in self.sla_items]
+        return [
+            {"item": i, "sla": i.get_subject(), "what_if": self.what_ifs.get(i.get_subject().pk)}
+            for i in self.sla_items
+        ]
 
 
 class ItemView(review_periods.ItemOptions):
@@ -296,18 +349,30 @@ def attach(meeting: Meeting, items, *, user=None) -> Review:
 
 
 def _summary(period: SLAReviewPeriod, report: dict, reason: str) -> str:
-    lines = [f"The {ReviewKind.SLA.label} REV-{period.meeting_id} required improvement of the service levels "
-             f"of {period.start:%Y-%m-%d %H:%M} – {period.end:%Y-%m-%d %H:%M}.", "", f"Reason: {reason}", ""]
+    lines = [
+        f"The {ReviewKind.SLA.label} REV-{period.meeting_id} required improvement of the service levels "
+        f"of {period.start:%Y-%m-%d %H:%M} – {period.end:%Y-%m-%d %H:%M}.",
+        "",
+        f"Reason: {reason}",
+        "",
+    ]
     totals = report["totals"]
-    lines.append(f"Overall: {totals['met']} met, {totals['breached']} breached"
-                 + (f", {totals['compliance']} %" if totals["compliance"] is not None else "") + ".")
+    lines.append(
+        f"Overall: {totals['met']} met, {totals['breached']} breached"
+        + (f", {totals['compliance']} %" if totals["compliance"] is not None else "")
+        + "."
+    )
     if report["missed"]:
         lines.append("Below target:")
-        lines += [f"- {r['sla']} ({r['service']}), {r['metric_label']}: {r['compliance']} % against {r['target_percentage']} %"
-                  for r in report["missed"]]
+        lines += [
+            f"- {r['sla']} ({r['service']}), {r['metric_label']}: {r['compliance']} % against {r['target_percentage']} %"
+            for r in report["missed"]
+        ]
     if report["availability_missed"]:
         lines.append("Availability below target:")
-        lines += [f"- {a['service'].name}: {a['percentage']} % against {a['target']} %" for a in report["availability_missed"]]
+        lines += [
+            f"- {a['service'].name}: {a['percentage']} % against {a['target']} %" for a in report["availability_missed"]
+        ]
     if report["breaches_total"]:
         lines.append(f"Breached tickets: {report['breaches_total']}.")
     return "\n".join(lines)
@@ -318,9 +383,13 @@ def follow_up_open(*, period: SLAReviewPeriod, kind: str, actor, reason: str):
     ("rfc"), named on the period."""
     report = build_report(period, actor)
     return review_periods.follow_up_open(
-        period=period, kind=kind, actor=actor, reason=reason,
+        period=period,
+        kind=kind,
+        actor=actor,
+        reason=reason,
         title=f"Service levels below target {period.start:%Y-%m-%d} – {period.end:%Y-%m-%d} (REV-{period.meeting_id})",
-        description=_summary(period, report, reason), services=[a["service"] for a in report["availability_missed"]],
+        description=_summary(period, report, reason),
+        services=[a["service"] for a in report["availability_missed"]],
     )
 
 

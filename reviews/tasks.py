@@ -3,6 +3,7 @@ templates/mail/reviews/. reviews.services calls them inside its transaction (the
 stored in the notification outbox, mof.notifications, and sent after commit); as tasks they
 remain for messages queued before the outbox. Invitations carry the meeting as a calendar
 invitation (reviews.ics, mof.ical): METHOD:REQUEST with the meeting's SEQUENCE, or CANCEL."""
+
 from celery import shared_task
 
 from mof import ical, notifications
@@ -35,12 +36,18 @@ def meeting_invitation_mail(meeting, *, update: bool = False) -> int:
     event = ics.meeting_event(meeting, attendees=attendees)
     cancelled = meeting.state == MeetingState.CANCELLED
     what = "cancelled" if cancelled else ("moved" if update else "invitation")
-    return len(notifications.write_from_template(
-        attendees, "reviews/invitation",
-        {"meeting": meeting, "fields": _meeting_facts(meeting), "update": update, "cancelled": cancelled},
-        subject=f"{meeting.name}: {what}", about=meeting, kind="reviews.invitation",
-        calendar=ical.invitation(event), calendar_method=event.method,
-    ))
+    return len(
+        notifications.write_from_template(
+            attendees,
+            "reviews/invitation",
+            {"meeting": meeting, "fields": _meeting_facts(meeting), "update": update, "cancelled": cancelled},
+            subject=f"{meeting.name}: {what}",
+            about=meeting,
+            kind="reviews.invitation",
+            calendar=ical.invitation(event),
+            calendar_method=event.method,
+        )
+    )
 
 
 @shared_task(name="reviews.notify_agenda_published", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -74,13 +81,24 @@ def notify_agenda_published(meeting_id: int) -> int:
     calendar = ical.invitation(event)
     context = {"meeting": meeting, "agenda": agenda, "fields": _meeting_facts(meeting)}
     rows = notifications.write_from_template(
-        attendees, "reviews/agenda_published", context, subject=f"{meeting.name}: agenda", about=meeting,
-        calendar=calendar, calendar_method=event.method,
+        attendees,
+        "reviews/agenda_published",
+        context,
+        subject=f"{meeting.name}: agenda",
+        about=meeting,
+        calendar=calendar,
+        calendar_method=event.method,
     )
     for user, reasons in invited.values():
         rows += notifications.write_from_template(
-            [user], "reviews/invited", {**context, "reasons": reasons}, subject=f"{meeting.name}: you are invited", about=meeting,
-            kind="reviews.invitation", calendar=calendar, calendar_method=event.method,
+            [user],
+            "reviews/invited",
+            {**context, "reasons": reasons},
+            subject=f"{meeting.name}: you are invited",
+            about=meeting,
+            kind="reviews.invitation",
+            calendar=calendar,
+            calendar_method=event.method,
         )
     return len(rows)
 
@@ -102,22 +120,39 @@ def notify_decision(item_id: int) -> int:
     meeting = item.meeting
     title = getattr(subject_obj, "title", None) or getattr(subject_obj, "name", None) or str(subject_obj)
     context = {
-        "item": item, "meeting": meeting, "subject_obj": subject_obj, "option": option.label, "decided_by": person(item.decided_by),
-        "decided_at": when(item.decided_at), "meeting_url": absolute_url(meeting),
+        "item": item,
+        "meeting": meeting,
+        "subject_obj": subject_obj,
+        "option": option.label,
+        "decided_by": person(item.decided_by),
+        "decided_at": when(item.decided_at),
+        "meeting_url": absolute_url(meeting),
         "planned": when(getattr(subject_obj, "planned_start", None)),
     }
     if option.notify == "requester":
         requester = getattr(subject_obj, "requester", None)
         if requester is not None and requester.is_active:
-            return len(notifications.write_from_template(
-                [requester], "reviews/decision", {**context, "audience": "requester"},
-                subject=f"{title}: {PAST.get(option.value, option.label)} by the {meeting.name}", about=subject_obj, kind="reviews.decision",
-            ))
+            return len(
+                notifications.write_from_template(
+                    [requester],
+                    "reviews/decision",
+                    {**context, "audience": "requester"},
+                    subject=f"{title}: {PAST.get(option.value, option.label)} by the {meeting.name}",
+                    about=subject_obj,
+                    kind="reviews.decision",
+                )
+            )
     elif option.notify == "implementer":
-        return len(notifications.write_from_template(
-            _implementers(subject_obj), "reviews/decision", {**context, "audience": "implementer"},
-            subject=f"{title}: ready for deployment", about=subject_obj, kind="reviews.decision",
-        ))
+        return len(
+            notifications.write_from_template(
+                _implementers(subject_obj),
+                "reviews/decision",
+                {**context, "audience": "implementer"},
+                subject=f"{title}: ready for deployment",
+                about=subject_obj,
+                kind="reviews.decision",
+            )
+        )
     return 0
 
 
@@ -127,5 +162,11 @@ def _implementers(subject) -> list:
         return [implementer] if implementer.is_active else []
     changes = getattr(subject, "changes", None)  # a release: the implementers of its changes
     if changes is not None and hasattr(changes, "select_related"):
-        return list({c.implementer_id: c.implementer for c in changes.select_related("implementer") if c.implementer_id and c.implementer.is_active}.values())
+        return list(
+            {
+                c.implementer_id: c.implementer
+                for c in changes.select_related("implementer")
+                if c.implementer_id and c.implementer.is_active
+            }.values()
+        )
     return []

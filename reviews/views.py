@@ -3,6 +3,7 @@ meeting mode in which managers decide one item at a time, minutes and invitation
 
 Thin: reads through reviews.selectors, writes through reviews.services; the meeting's
 own transitions through the generic transition view (mof.views.transition_view)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -31,7 +32,11 @@ def landing(request):
     if policy.can(request.user, "review.view"):
         meetings = selectors.meeting_list(user=request.user)
         extra = {
-            "open_meetings": list(meetings.filter(state__in=[MeetingState.PLANNED, MeetingState.IN_SESSION]).order_by("scheduled_at", "id")[:20]),
+            "open_meetings": list(
+                meetings.filter(state__in=[MeetingState.PLANNED, MeetingState.IN_SESSION]).order_by(
+                    "scheduled_at", "id"
+                )[:20]
+            ),
             "meetings_url": reverse("review_meeting_list"),
             "can_add_meeting": policy.can(request.user, "review.add"),
         }
@@ -49,9 +54,16 @@ def _messages_of(exc: ValidationError) -> list[str]:
 
 
 MEETING_EXPORT_COLUMNS = csv_io.columns(
-    ("Number", "reference"), ("Meeting", "name"), ("Review", "get_kind_display"), ("Emergency", "emergency"),
-    ("When", "scheduled_at"), ("Minutes", "duration_minutes"), ("Chair", "chair.username"), ("Items", "n_items"),
-    ("Pending", "n_pending"), ("State", "get_state_display"),
+    ("Number", "reference"),
+    ("Meeting", "name"),
+    ("Review", "get_kind_display"),
+    ("Emergency", "emergency"),
+    ("When", "scheduled_at"),
+    ("Minutes", "duration_minutes"),
+    ("Chair", "chair.username"),
+    ("Items", "n_items"),
+    ("Pending", "n_pending"),
+    ("State", "get_state_display"),
 )
 
 
@@ -66,12 +78,22 @@ def meeting_list(request):
     elif state:
         error = f"No such state: choose one of {', '.join(MeetingState.values)}, or any."
         qs = qs.none()
-    if csv_io.export_requested(request) and error is None:  # every meeting the filter selects, not only the 200 shown; never a refused one as all
+    if (
+        csv_io.export_requested(request) and error is None
+    ):  # every meeting the filter selects, not only the 200 shown; never a refused one as all
         return csv_io.export_csv(qs, MEETING_EXPORT_COLUMNS, filename="review-meetings")
-    return render(request, "reviews/meeting_list.html", {
-        "meetings": qs[:200], "state": state, "states": MeetingState.choices,
-        "can_add": policy.can(request.user, "review.add"), "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "reviews/meeting_list.html",
+        {
+            "meetings": qs[:200],
+            "state": state,
+            "states": MeetingState.choices,
+            "can_add": policy.can(request.user, "review.add"),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 @login_required
@@ -95,7 +117,9 @@ def meeting_create(request):
 @require_POST
 def emergency_convene(request):
     meeting = services.emergency_cab_convene(actor=request.user)
-    messages.success(request, f"{meeting} convened and in session: {meeting.items.count()} emergency change(s) on its agenda.")
+    messages.success(
+        request, f"{meeting} convened and in session: {meeting.items.count()} emergency change(s) on its agenda."
+    )
     return redirect("review_mode", pk=meeting.pk)
 
 
@@ -107,7 +131,8 @@ def _meeting_context(request, meeting, panel=None, *, add_form=None, period_form
         "items": items,
         "attendees": list(meeting.attendees.order_by("username")),
         "is_attendee": any(a.pk == user.pk for a in meeting.attendees.all()) or meeting.chair_id == user.pk,
-        "can_edit_agenda": meeting.state in (MeetingState.PLANNED, MeetingState.IN_SESSION) and policy.can(user, "review.agenda", meeting),
+        "can_edit_agenda": meeting.state in (MeetingState.PLANNED, MeetingState.IN_SESSION)
+        and policy.can(user, "review.agenda", meeting),
         "can_mode": policy.can(user, "review.meeting_mode"),
         "vote_options": decisions.vote_values(meeting.kind),
         "add_form": add_form or AgendaAddForm(),
@@ -130,7 +155,12 @@ def _render_meeting(request, obj, panel, status):
 @login_required
 def meeting_transition(request, pk, name):
     return transition_view(
-        request, model=Meeting, pk=pk, name=name, get_object=_meeting_get, url_name="review_meeting_transition",
+        request,
+        model=Meeting,
+        pk=pk,
+        name=name,
+        get_object=_meeting_get,
+        url_name="review_meeting_transition",
         render_page=_render_meeting,
     )
 
@@ -144,7 +174,9 @@ def agenda_refresh(request, pk):
     except ValidationError as exc:
         messages.error(request, " ".join(_messages_of(exc)))
     else:
-        messages.success(request, f"{len(added)} item(s) added to the agenda." if added else "Nothing new awaits this review.")
+        messages.success(
+            request, f"{len(added)} item(s) added to the agenda." if added else "Nothing new awaits this review."
+        )
     return redirect(meeting)
 
 
@@ -176,14 +208,18 @@ def health_period(request, pk):
     policy.require(request.user, "review.agenda", meeting)
     form = HealthPeriodForm(request.POST)
     if form.is_valid():
-        _, status = attempt(form, lambda: operations_review.period_state(actor=request.user, meeting=meeting, **form.cleaned_data))
+        _, status = attempt(
+            form, lambda: operations_review.period_state(actor=request.user, meeting=meeting, **form.cleaned_data)
+        )
         if status is None:
             messages.success(request, "The health report now covers the period you stated.")
             return redirect(reverse("review_meeting", args=[meeting.pk]) + "#health-report")
         form_status = status
     else:
         form_status = 400
-    return render(request, "reviews/meeting_detail.html", _meeting_context(request, meeting, period_form=form), status=form_status)
+    return render(
+        request, "reviews/meeting_detail.html", _meeting_context(request, meeting, period_form=form), status=form_status
+    )
 
 
 @login_required
@@ -237,7 +273,8 @@ def _subject_facts(request, item) -> dict:
         facts["test_environment"] = list(policy.visible_cis(request.user).filter(test_changes=subject))
         facts["balance"] = (
             subject.expected_benefit_value - subject.cost_estimate
-            if subject.expected_benefit_value is not None and subject.cost_estimate is not None else None
+            if subject.expected_benefit_value is not None and subject.cost_estimate is not None
+            else None
         )
         facts.update(_conflicts(subject))
     elif item.model_label == "changes.release":
@@ -273,7 +310,7 @@ def _mode_context(request, meeting, item, *, result=None, failed=None) -> dict:
         "count": len(items),
         "previous": items[index - 1] if index > 0 else None,
         "next": items[index + 1] if index + 1 < len(items) else None,
-        "next_pending": next((i for i in items[index + 1:] if i.state == ItemState.PENDING), None),
+        "next_pending": next((i for i in items[index + 1 :] if i.state == ItemState.PENDING), None),
         "options": decisions.options_for(meeting.kind, current.model_label),
         "vote_options": decisions.vote_values(meeting.kind, current.model_label),
         "votes": list(selectors.votes(current)),
@@ -307,11 +344,18 @@ def _after_item_action(request, meeting, item_id, *, result=None, failed=None, s
     meeting = _get_or_404(_meeting_get, request.user, meeting.pk)
     item = _item_or_404(request.user, meeting, item_id)
     if request.htmx:
-        return render(request, "reviews/_mode_item.html", _mode_context(request, meeting, item, result=result, failed=failed), status=status)
+        return render(
+            request,
+            "reviews/_mode_item.html",
+            _mode_context(request, meeting, item, result=result, failed=failed),
+            status=status,
+        )
     if failed:
         if status == 403:
             raise policy.Refused(" ".join(failed["reasons"]))
-        return render(request, "reviews/meeting_mode.html", _mode_context(request, meeting, item, failed=failed), status=status)
+        return render(
+            request, "reviews/meeting_mode.html", _mode_context(request, meeting, item, failed=failed), status=status
+        )
     messages.success(request, result)
     return redirect("review_mode_item", pk=meeting.pk, item_id=item.pk)
 
@@ -325,7 +369,12 @@ def _failure(exc) -> tuple[dict, int]:
         return {"status": 400, "reasons": _messages_of(exc)}, 400
     if isinstance(exc, services.AlreadyDecided | services.MeetingNotInSession):
         return {"status": 409, "reasons": [str(exc)]}, 409
-    return {"status": 409, "reasons": ["This is not possible in the current state: someone may have changed it first. The page now shows the current state."]}, 409
+    return {
+        "status": 409,
+        "reasons": [
+            "This is not possible in the current state: someone may have changed it first. The page now shows the current state."
+        ],
+    }, 409
 
 
 @login_required
@@ -335,7 +384,9 @@ def item_decide(request, pk, item_id):
     item = _item_or_404(request.user, meeting, item_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        return _after_item_action(request, meeting, item.pk, failed={"status": 400, "reasons": ["Choose a decision."]}, status=400)
+        return _after_item_action(
+            request, meeting, item.pk, failed={"status": 400, "reasons": ["Choose a decision."]}, status=400
+        )
     try:
         decided = services.decide(item_id=item.pk, actor=request.user, **form.cleaned_data)
     except (policy.Refused, TransitionBlocked, ValidationError, TransitionNotAllowed, ConcurrentTransition) as exc:
@@ -344,7 +395,9 @@ def item_decide(request, pk, item_id):
     option = decisions.option(meeting.kind, decided.decision)
     subject = decided.subject
     state = getattr(subject, "get_status_display", lambda: "")() if subject is not None else ""
-    result = f"{decided.subject_repr}: {option.label}" + (f" — now {state.lower()}." if state and option.transition else " recorded.")
+    result = f"{decided.subject_repr}: {option.label}" + (
+        f" — now {state.lower()}." if state and option.transition else " recorded."
+    )
     if decided.deferred_to_id:
         result += f" It is on the agenda of {decided.deferred_to.meeting} now."
     return _after_item_action(request, meeting, item.pk, result=result)
@@ -377,14 +430,19 @@ def item_vote(request, pk, item_id):
 @login_required
 def meeting_minutes(request, pk):
     meeting = _get_or_404(_meeting_get, request.user, pk)
-    return render(request, "reviews/minutes.html", {**minutes.build(meeting), "final": meeting.state == MeetingState.CLOSED})
+    return render(
+        request, "reviews/minutes.html", {**minutes.build(meeting), "final": meeting.state == MeetingState.CLOSED}
+    )
 
 
 @login_required
 def meeting_ics(request, pk):
     meeting = _get_or_404(_meeting_get, request.user, pk)
     body = ics.meeting_invitation(meeting, agenda=selectors.agenda(meeting))
-    response = HttpResponse(body.encode("utf-8"), content_type="text/calendar; charset=utf-8; method=" + ("CANCEL" if meeting.state == MeetingState.CANCELLED else "REQUEST"))
+    response = HttpResponse(
+        body.encode("utf-8"),
+        content_type="text/calendar; charset=utf-8; method="
+        + ("CANCEL" if meeting.state == MeetingState.CANCELLED else "REQUEST"),
+    )
     response["Content-Disposition"] = f'attachment; filename="review-{meeting.pk}.ics"'
     return response
-

@@ -4,6 +4,7 @@ them are recomputed); SLAs, versions, clocks, notifications and the ticket event
 read-only here (new versions and transitions go through the pages, the API or the services),
 as are service hours, availability targets, outage records, measurements, capacity
 thresholds and warnings (slas.availability and slas.capacity write them, with their checks)."""
+
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -29,17 +30,25 @@ from slas.models import (
 
 
 def _kept(formset):
-    return [f.cleaned_data for f in formset.forms if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")]
+    return [
+        f.cleaned_data for f in formset.forms if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")
+    ]
 
 
 class IntervalFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
-        rows = [(d["weekday"], d["start"], d["end"]) for d in _kept(self) if d.get("weekday") is not None and d.get("start") and d.get("end")]
+        rows = [
+            (d["weekday"], d["start"], d["end"])
+            for d in _kept(self)
+            if d.get("weekday") is not None and d.get("start") and d.get("end")
+        ]
         try:
             services._validate_intervals(rows)
         except ValidationError as exc:
-            raise ValidationError([m for e in exc.error_dict.get("intervals", []) for m in e.messages] or exc.messages) from None
+            raise ValidationError(
+                [m for e in exc.error_dict.get("intervals", []) for m in e.messages] or exc.messages
+            ) from None
 
 
 class WorkingIntervalInline(admin.TabularInline):
@@ -72,20 +81,37 @@ class BusinessCalendarAdmin(PolicyAdmin):
         intervals = holidays = None
         for formset in formsets:
             if formset.model is WorkingInterval:
-                intervals = [(d["weekday"], d["start"], d["end"]) for d in _kept(formset) if d.get("start") and d.get("end")]
+                intervals = [
+                    (d["weekday"], d["start"], d["end"]) for d in _kept(formset) if d.get("start") and d.get("end")
+                ]
             elif formset.model is CalendarHoliday:
                 holidays = [(d["date"], d["name"]) for d in _kept(formset) if d.get("date")]
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         fields = {name: form.cleaned_data[name] for name in services.CALENDAR_FIELDS if name in form.cleaned_data}
         calendar = BusinessCalendar.objects.get(pk=form.instance.pk) if change else None
-        saved = services.calendar_save(actor=request.user, calendar=calendar, intervals=intervals, holidays=holidays, **fields)
+        saved = services.calendar_save(
+            actor=request.user, calendar=calendar, intervals=intervals, holidays=holidays, **fields
+        )
         form.instance.pk = saved.pk
         form.instance.version = saved.version
 
 
 class SLAVersionInline(ReadOnlyInline):
     model = SLAVersion
-    fields = ["number", "service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "target_percentage", "created_by", "created_at"]
+    fields = [
+        "number",
+        "service",
+        "priorities",
+        "assignment_group",
+        "response_seconds",
+        "resolution_seconds",
+        "calendar",
+        "pause_on",
+        "warning_thresholds",
+        "target_percentage",
+        "created_by",
+        "created_at",
+    ]
     show_change_link = True
 
 
@@ -102,7 +128,16 @@ class ServiceLevelAgreementAdmin(ReadOnlyAdmin):
 @admin.register(SLAVersion)
 class SLAVersionAdmin(ReadOnlyAdmin):
     view_action = "sla.view"
-    list_display = ["sla", "number", "service", "response_seconds", "resolution_seconds", "calendar", "target_percentage", "created_at"]
+    list_display = [
+        "sla",
+        "number",
+        "service",
+        "response_seconds",
+        "resolution_seconds",
+        "calendar",
+        "target_percentage",
+        "created_at",
+    ]
     list_filter = ["sla__kind"]
     search_fields = ["sla__name"]
     list_select_related = ["sla", "service", "calendar"]
@@ -111,7 +146,19 @@ class SLAVersionAdmin(ReadOnlyAdmin):
 @admin.register(SLAClock)
 class SLAClockAdmin(ReadOnlyAdmin):
     view_action = "sla.view"
-    list_display = ["id", "ticket_type", "ticket_id", "version", "metric", "state", "started_at", "due_at", "breached_at", "next_event_at", "notified_threshold"]
+    list_display = [
+        "id",
+        "ticket_type",
+        "ticket_id",
+        "version",
+        "metric",
+        "state",
+        "started_at",
+        "due_at",
+        "breached_at",
+        "next_event_at",
+        "notified_threshold",
+    ]
     list_filter = ["state", "metric", "ticket_type"]
     search_fields = ["=ticket_id"]
     list_select_related = ["version__sla"]
@@ -130,7 +177,17 @@ class ClockNotificationAdmin(ReadOnlyAdmin):
 @admin.register(TicketEvent)
 class TicketEventAdmin(ReadOnlyAdmin):
     view_action = "sla.view"
-    list_display = ["at", "ticket_type", "ticket_id", "kind", "state", "priority", "hold_reason", "service_id", "group_id"]
+    list_display = [
+        "at",
+        "ticket_type",
+        "ticket_id",
+        "kind",
+        "state",
+        "priority",
+        "hold_reason",
+        "service_id",
+        "group_id",
+    ]
     list_filter = ["ticket_type", "kind", "state"]
     search_fields = ["=ticket_id"]
 
@@ -184,7 +241,18 @@ class CapacityThresholdAdmin(ReadOnlyAdmin):
 @admin.register(CapacityWarning)
 class CapacityWarningAdmin(ReadOnlyAdmin):
     view_action = "capacity.view"
-    list_display = ["ci", "metric", "current_value", "threshold_value", "direction", "forecast_at", "status", "change", "decided_by", "decided_at"]
+    list_display = [
+        "ci",
+        "metric",
+        "current_value",
+        "threshold_value",
+        "direction",
+        "forecast_at",
+        "status",
+        "change",
+        "decided_by",
+        "decided_at",
+    ]
     list_filter = ["status", "direction"]
     search_fields = ["metric", "ci__name"]
     list_select_related = ["ci", "change", "decided_by"]

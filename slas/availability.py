@@ -16,6 +16,7 @@ Availability of a service over a period, in exact seconds:
 
 The part of a period still in the future is not measured (the period ends at `now`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -148,12 +149,16 @@ def outages_by_service(service_ids, start: dt.datetime, end: dt.datetime) -> dic
 
     found: dict[int, list[Outage]] = {sid: [] for sid in service_ids}
     incidents = (
-        Incident.objects.filter(service_id__in=service_ids, is_major=True, outage_start__isnull=False, outage_start__lt=end)
+        Incident.objects.filter(
+            service_id__in=service_ids, is_major=True, outage_start__isnull=False, outage_start__lt=end
+        )
         .filter(Q(outage_end__isnull=True) | Q(outage_end__gt=start))
         .order_by("outage_start")
     )
     for inc in incidents:
-        found[inc.service_id].append(Outage(inc.outage_start, inc.outage_end, False, "incident", str(inc), inc.get_absolute_url(), inc.pk))
+        found[inc.service_id].append(
+            Outage(inc.outage_start, inc.outage_end, False, "incident", str(inc), inc.get_absolute_url(), inc.pk)
+        )
     for rec in OutageRecord.objects.filter(service_id__in=service_ids, start__lt=end, end__gt=start).order_by("start"):
         found[rec.service_id].append(Outage(rec.start, rec.end, rec.planned, "record", rec.reason, "", rec.pk))
     for rows in found.values():
@@ -234,7 +239,9 @@ class Availability:
         }
 
 
-def availability(service, start: dt.datetime, end: dt.datetime, *, now=None, calendar=..., target=..., found=None) -> Availability:
+def availability(
+    service, start: dt.datetime, end: dt.datetime, *, now=None, calendar=..., target=..., found=None
+) -> Availability:
     """A service's availability over [start, end) (the future part is not measured)."""
     now = now or timezone.now()
     if start.tzinfo is None or end.tzinfo is None:
@@ -261,10 +268,16 @@ def availability(service, start: dt.datetime, end: dt.datetime, *, now=None, cal
     down = intersect(unplanned, agreed)
     failures = sum(1 for u in unplanned if intersect([u], agreed))
     return Availability(
-        service=service, start=start, end=measured_end,
-        scheduled_seconds=total(scheduled), planned_seconds=total(scheduled) - total(agreed),
-        agreed_seconds=total(agreed), downtime_seconds=total(down), failures=failures,
-        target=target, outages=found,
+        service=service,
+        start=start,
+        end=measured_end,
+        scheduled_seconds=total(scheduled),
+        planned_seconds=total(scheduled) - total(agreed),
+        agreed_seconds=total(agreed),
+        downtime_seconds=total(down),
+        failures=failures,
+        target=target,
+        outages=found,
     )
 
 
@@ -279,16 +292,25 @@ def availability_report(user, start: dt.datetime, end: dt.datetime, *, services=
     each for hours and targets."""
     from slas.models import AvailabilityTarget, ServiceHours
 
-    qs = visible_services(user) if services is None else visible_services(user).filter(pk__in=[getattr(s, "pk", s) for s in services])
+    qs = (
+        visible_services(user)
+        if services is None
+        else visible_services(user).filter(pk__in=[getattr(s, "pk", s) for s in services])
+    )
     rows = list(qs)
     hours = {h.service_id: h.calendar for h in ServiceHours.objects.select_related("calendar").filter(service__in=rows)}
     targets = dict(AvailabilityTarget.objects.filter(service__in=rows).values_list("service_id", "target_percentage"))
     now = now or timezone.now()
     found = outages_by_service([s.pk for s in rows], start, max(start, min(end, now)))
-    return [availability(s, start, end, now=now, calendar=hours.get(s.pk), target=targets.get(s.pk), found=found[s.pk]) for s in rows]
+    return [
+        availability(s, start, end, now=now, calendar=hours.get(s.pk), target=targets.get(s.pk), found=found[s.pk])
+        for s in rows
+    ]
 
 
-def parse_period(start_raw: str | None, end_raw: str | None, *, default_days: int = 30, now=None) -> tuple[dt.datetime, dt.datetime]:
+def parse_period(
+    start_raw: str | None, end_raw: str | None, *, default_days: int = 30, now=None
+) -> tuple[dt.datetime, dt.datetime]:
     """Dates (YYYY-MM-DD: whole days, end inclusive) or ISO datetimes; ValidationError on bad input."""
     from django.utils.dateparse import parse_date, parse_datetime
 
@@ -373,7 +395,14 @@ def outage_record_create(*, actor, service, start, end, reason: str, planned: bo
     from slas.models import OutageRecord
 
     policy.require(actor, "availability.edit", service)
-    record = OutageRecord(service=service, start=start, end=end, reason=(reason or "").strip(), planned=bool(planned), recorded_by=actor if getattr(actor, "pk", None) else None)
+    record = OutageRecord(
+        service=service,
+        start=start,
+        end=end,
+        reason=(reason or "").strip(),
+        planned=bool(planned),
+        recorded_by=actor if getattr(actor, "pk", None) else None,
+    )
     record.full_clean()
     if end and end > timezone.now() + dt.timedelta(days=366):
         raise ValidationError({"end": "An outage ends within a year."})

@@ -6,6 +6,7 @@ Then elapsed business time between two instants is the difference of two look-up
 the instant a target is reached is one inverse look-up: both binary searches, whatever
 the span. Daylight-saving changes are handled by laying out each local day with zoneinfo.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,7 +24,9 @@ class CalendarSpec:
     """What a business calendar is: weekly hours in a zone, and its non-working dates."""
 
     time_zone: str
-    weekly: dict[int, tuple[tuple[dt.time, dt.time], ...]]  # weekday 0=Monday -> ((start, end), ...); end 00:00 = midnight
+    weekly: dict[
+        int, tuple[tuple[dt.time, dt.time], ...]
+    ]  # weekday 0=Monday -> ((start, end), ...); end 00:00 = midnight
     holidays: dict[dt.date, str] = field(default_factory=dict)
 
 
@@ -34,7 +37,11 @@ def day_intervals(spec: CalendarSpec, day: dt.date, tz: ZoneInfo) -> list[tuple[
     out = []
     for start, end in spec.weekly.get(day.weekday(), ()):
         a = dt.datetime.combine(day, start, tzinfo=tz)
-        b = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz) if end == dt.time(0) else dt.datetime.combine(day, end, tzinfo=tz)
+        b = (
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+            if end == dt.time(0)
+            else dt.datetime.combine(day, end, tzinfo=tz)
+        )
         a_s, b_s = int(a.timestamp()), int(b.timestamp())
         if b_s > a_s:
             out.append((a_s, b_s))

@@ -7,6 +7,7 @@ threshold's window (the last N days) and solves it for the threshold: "volume E:
 horizon; the database keeps at most one open warning per CI and metric. A manager turns a
 warning into a draft RFC (the change then follows the change process) or dismisses it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -69,7 +70,9 @@ class BatchRejected(ValidationError):
 
     def __init__(self, rows: list[dict]):
         self.rows = rows
-        flat = [f"row {r['index']}: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in r.items() if k != "index") for r in rows]
+        flat = [
+            f"row {r['index']}: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in r.items() if k != "index") for r in rows
+        ]
         super().__init__({"rows": flat})
 
 
@@ -116,7 +119,11 @@ def measurements_record(*, actor, rows, now=None) -> list:
         raise ValidationError({"non_field_errors": ["Send a measurement object or a non-empty list of them."]})
     if len(rows) > MAX_BATCH:
         raise ValidationError({"non_field_errors": [f"At most {MAX_BATCH} measurements per request."]})
-    ids = {r.get("ci") for r in rows if isinstance(r, dict) and isinstance(r.get("ci"), int) and not isinstance(r.get("ci"), bool)}
+    ids = {
+        r.get("ci")
+        for r in rows
+        if isinstance(r, dict) and isinstance(r.get("ci"), int) and not isinstance(r.get("ci"), bool)
+    }
     names = {r.get("ci") for r in rows if isinstance(r, dict) and isinstance(r.get("ci"), str)}
     digits = {parse_id(n) for n in names} - {None}
     visible = policy.visible_cis(actor, ConfigurationItem.objects.only("pk", "name"))
@@ -126,7 +133,9 @@ def measurements_record(*, actor, rows, now=None) -> list:
     for index, row in enumerate(rows):
         problems: dict[str, list[str]] = {}
         if not isinstance(row, dict):
-            errors.append({"index": index, "non_field_errors": ["Each measurement is an object with ci, metric, value and time."]})
+            errors.append(
+                {"index": index, "non_field_errors": ["Each measurement is an object with ci, metric, value and time."]}
+            )
             continue
         unknown = set(row) - {"ci", "metric", "value", "time", "at"}
         for name in sorted(unknown):
@@ -259,7 +268,16 @@ def forecast(points, threshold: float, direction: str = "above", *, now=None, ci
     base = points[0][0]
     xs = [(t - base).total_seconds() / 86400 for t, _ in points]
     ys = [v for _, v in points]
-    return _solve(f, n=len(xs), sx=sum(xs), sy=sum(ys), sxx=sum(x * x for x in xs), sxy=sum(x * y for x, y in zip(xs, ys)), base=base, now=now)
+    return _solve(
+        f,
+        n=len(xs),
+        sx=sum(xs),
+        sy=sum(ys),
+        sxx=sum(x * x for x in xs),
+        sxy=sum(x * y for x, y in zip(xs, ys)),
+        base=base,
+        now=now,
+    )
 
 
 class EpochSeconds(Func):
@@ -268,10 +286,14 @@ class EpochSeconds(Func):
     output_field = FloatField()
 
     def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra)
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra
+        )
 
     def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra)
+        return self.as_sql(
+            compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra
+        )
 
     def as_mysql(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, template="UNIX_TIMESTAMP(%(expressions)s)", **extra)
@@ -286,11 +308,17 @@ def trend_sums(cis, metric: str, since: dt.datetime, until: dt.datetime):
     base = since.timestamp()
     x = ExpressionWrapper((EpochSeconds("measurements__at") - Value(base)) / Value(86400.0), output_field=FloatField())
     y = ExpressionWrapper(F("measurements__value") * Value(1.0), output_field=FloatField())
-    latest = Measurement.objects.filter(ci_id=OuterRef("pk"), metric=metric, at__gte=since, at__lte=until).order_by("-at", "-id")
+    latest = Measurement.objects.filter(ci_id=OuterRef("pk"), metric=metric, at__gte=since, at__lte=until).order_by(
+        "-at", "-id"
+    )
     return (
         cis.filter(measurements__metric=metric, measurements__at__gte=since, measurements__at__lte=until)
         .annotate(
-            m_n=Count("measurements"), m_sx=Sum(x), m_sy=Sum(y), m_sxx=Sum(x * x), m_sxy=Sum(x * y),
+            m_n=Count("measurements"),
+            m_sx=Sum(x),
+            m_sy=Sum(y),
+            m_sxx=Sum(x * x),
+            m_sxy=Sum(x * y),
             m_last_value=Subquery(latest.values("value")[:1], output_field=FloatField()),
             m_last_at=Max("measurements__at"),
         )
@@ -298,14 +326,18 @@ def trend_sums(cis, metric: str, since: dt.datetime, until: dt.datetime):
     )
 
 
-def readings(ci_ids, metric: str, since: dt.datetime, until: dt.datetime | None = None) -> dict[int, list[tuple[dt.datetime, float]]]:
+def readings(
+    ci_ids, metric: str, since: dt.datetime, until: dt.datetime | None = None
+) -> dict[int, list[tuple[dt.datetime, float]]]:
     from slas.models import Measurement
 
     qs = Measurement.objects.filter(ci_id__in=list(ci_ids), metric=metric, at__gte=since)
     if until is not None:
         qs = qs.filter(at__lte=until)
     out: dict[int, list] = {}
-    for ci_id, at, value in qs.order_by("ci_id", "at", "id").values_list("ci_id", "at", "value").iterator(chunk_size=5000):
+    for ci_id, at, value in (
+        qs.order_by("ci_id", "at", "id").values_list("ci_id", "at", "value").iterator(chunk_size=5000)
+    ):
         out.setdefault(ci_id, []).append((at, value))
     return out
 
@@ -339,10 +371,28 @@ def forecasts(user=None, *, now=None, limit: int = 500) -> list[tuple[object, ob
     cis_qs = policy.visible_cis(user) if user is not None else ConfigurationItem.objects.all()
     for th in CapacityThreshold.objects.select_related("ci_class"):
         since = now - dt.timedelta(days=th.window_days)
-        rows = trend_sums(cis_qs.filter(ci_class_id=th.ci_class_id).exclude(status=CIStatus.RETIRED), th.metric, since, now)
+        rows = trend_sums(
+            cis_qs.filter(ci_class_id=th.ci_class_id).exclude(status=CIStatus.RETIRED), th.metric, since, now
+        )
         for ci in rows.order_by():
-            f = Forecast(ci_id=ci.pk, metric=th.metric, threshold=th.threshold, direction=th.direction, last_value=ci.m_last_value, last_at=ci.m_last_at)
-            _solve(f, n=ci.m_n, sx=ci.m_sx or 0.0, sy=ci.m_sy or 0.0, sxx=ci.m_sxx or 0.0, sxy=ci.m_sxy or 0.0, base=since, now=now)
+            f = Forecast(
+                ci_id=ci.pk,
+                metric=th.metric,
+                threshold=th.threshold,
+                direction=th.direction,
+                last_value=ci.m_last_value,
+                last_at=ci.m_last_at,
+            )
+            _solve(
+                f,
+                n=ci.m_n,
+                sx=ci.m_sx or 0.0,
+                sy=ci.m_sy or 0.0,
+                sxx=ci.m_sxx or 0.0,
+                sxy=ci.m_sxy or 0.0,
+                base=since,
+                now=now,
+            )
             out.append((th, ci, f))
     far = now + dt.timedelta(days=100000)
     out.sort(key=lambda r: (r[2].crossing_at or far, r[1].name, r[0].metric))
@@ -363,14 +413,24 @@ def raise_warnings(*, now=None) -> dict:
     for th, ci, f in forecasts(None, now=now, limit=10**9):
         if f.crossing_at is None or f.crossing_at > now + dt.timedelta(days=th.warn_within_days):
             continue
-        fields = {"threshold": th, "threshold_value": th.threshold, "direction": th.direction, "current_value": f.current_value,
-                  "slope_per_day": f.slope_per_day or 0.0, "forecast_at": f.crossing_at}
+        fields = {
+            "threshold": th,
+            "threshold_value": th.threshold,
+            "direction": th.direction,
+            "current_value": f.current_value,
+            "slope_per_day": f.slope_per_day or 0.0,
+            "forecast_at": f.crossing_at,
+        }
         with audit.acting_as(None, via="system"):
-            updated = CapacityWarning.objects.filter(ci=ci, metric=th.metric, status=WarningStatus.OPEN).update(**fields, updated_at=now)
+            updated = CapacityWarning.objects.filter(ci=ci, metric=th.metric, status=WarningStatus.OPEN).update(
+                **fields, updated_at=now
+            )
             if updated:
                 refreshed += 1
                 continue
-            if CapacityWarning.objects.filter(ci=ci, metric=th.metric, decided_at__gte=now - QUIET_AFTER_DECISION).exists():
+            if CapacityWarning.objects.filter(
+                ci=ci, metric=th.metric, decided_at__gte=now - QUIET_AFTER_DECISION
+            ).exists():
                 continue
             try:
                 with transaction.atomic():
@@ -392,7 +452,9 @@ def visible_warnings(user):
 def _locked_open(warning):
     from slas.models import CapacityWarning, WarningStatus
 
-    locked = CapacityWarning.objects.select_for_update(of=("self",)).select_related("ci", "threshold").get(pk=warning.pk)
+    locked = (
+        CapacityWarning.objects.select_for_update(of=("self",)).select_related("ci", "threshold").get(pk=warning.pk)
+    )
     if locked.status != WarningStatus.OPEN:
         raise ValidationError({"status": f"This warning is already {locked.get_status_display().lower()}."})
     return locked

@@ -12,6 +12,7 @@ Clock conditions, evaluated on each event in this order:
              ticket's opening (retroactive start), carrying the pauses already accrued if the
              version says so.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,10 @@ from slas.businesstime import BusinessTime, CalendarSpec
 
 UTC = dt.timezone.utc
 
-STOP_STATES = {"response": {"assigned", "in_progress", "on_hold", "resolved", "closed"}, "resolution": {"resolved", "closed"}}
+STOP_STATES = {
+    "response": {"assigned", "in_progress", "on_hold", "resolved", "closed"},
+    "resolution": {"resolved", "closed"},
+}
 CANCEL_STATES = {"cancelled"}
 HOLD_STATE = "on_hold"
 
@@ -42,7 +46,9 @@ def calendar_spec(calendar) -> CalendarSpec:
     days: dict[dt.date, str] = {}
     if calendar.country:
         years = range(timezone.now().year - 3, timezone.now().year + 4)
-        for day, name in holidays_pkg.country_holidays(calendar.country, subdiv=calendar.subdivision or None, years=years).items():
+        for day, name in holidays_pkg.country_holidays(
+            calendar.country, subdiv=calendar.subdivision or None, years=years
+        ).items():
             days[day] = name
     for own in calendar.own_holidays.all():
         days[own.date] = own.name
@@ -59,7 +65,10 @@ def changed_span(old: CalendarSpec, new: CalendarSpec):
     if not days:
         return None
     tz = ZoneInfo(new.time_zone)
-    return (dt.datetime.combine(min(days), dt.time(0), tzinfo=tz), dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(0), tzinfo=tz))
+    return (
+        dt.datetime.combine(min(days), dt.time(0), tzinfo=tz),
+        dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(0), tzinfo=tz),
+    )
 
 
 @lru_cache(maxsize=256)
@@ -95,7 +104,9 @@ class ClockFigures:
     counting_since: dt.datetime | None
     due_at: dt.datetime | None
     breached_at: dt.datetime | None
-    crossings: dict[int, dt.datetime] = field(default_factory=dict)  # threshold % -> instant (past or, if counting, future)
+    crossings: dict[int, dt.datetime] = field(
+        default_factory=dict
+    )  # threshold % -> instant (past or, if counting, future)
     segments: list[Segment] = field(default_factory=list)
 
 
@@ -176,12 +187,21 @@ def _gaps(engine: BusinessTime, start: int, end: int) -> list[dict]:
         at = dt.datetime.fromtimestamp(cursor, UTC)
         reason = engine.why_not_working(at) or "outside business hours"
         local = at.astimezone(engine.tz)
-        next_midnight = int(dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0), tzinfo=engine.tz).timestamp())
+        next_midnight = int(
+            dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0), tzinfo=engine.tz).timestamp()
+        )
         stop = min(end, next_midnight)
         if rows and rows[-1]["reason"] == f"not counting: {reason}":
             rows[-1]["end"] = dt.datetime.fromtimestamp(stop, UTC)
         else:
-            rows.append({"start": at, "end": dt.datetime.fromtimestamp(stop, UTC), "kind": "not_counting", "reason": f"not counting: {reason}"})
+            rows.append(
+                {
+                    "start": at,
+                    "end": dt.datetime.fromtimestamp(stop, UTC),
+                    "kind": "not_counting",
+                    "reason": f"not counting: {reason}",
+                }
+            )
         cursor = stop
     return rows
 
@@ -194,13 +214,27 @@ def timeline(figures: ClockFigures, engine: BusinessTime, *, now=None) -> list[d
     for seg in figures.segments:
         end = seg.end or now
         if seg.phase != "counting":
-            rows.append({"start": seg.start, "end": seg.end, "kind": seg.phase, "reason": labels.get(seg.phase, "{}").format(seg.reason)})
+            rows.append(
+                {
+                    "start": seg.start,
+                    "end": seg.end,
+                    "kind": seg.phase,
+                    "reason": labels.get(seg.phase, "{}").format(seg.reason),
+                }
+            )
             continue
         cursor = int(seg.start.timestamp())
         end_s = int(end.timestamp())
         for s, e in engine.working_runs(seg.start, end):
             rows.extend(_gaps(engine, cursor, s))
-            rows.append({"start": dt.datetime.fromtimestamp(s, UTC), "end": dt.datetime.fromtimestamp(e, UTC), "kind": "counting", "reason": f"counting: {seg.reason}"})
+            rows.append(
+                {
+                    "start": dt.datetime.fromtimestamp(s, UTC),
+                    "end": dt.datetime.fromtimestamp(e, UTC),
+                    "kind": "counting",
+                    "reason": f"counting: {seg.reason}",
+                }
+            )
             cursor = e
         rows.extend(_gaps(engine, cursor, end_s))
         if seg.end is None and rows:
@@ -249,7 +283,9 @@ class StoredFigures:
     next_s: int | None
 
 
-def stored_figures(events, rules: Rules, engine: BusinessTime, now_s: float, clock_started: int | None, notified: int) -> StoredFigures:
+def stored_figures(
+    events, rules: Rules, engine: BusinessTime, now_s: float, clock_started: int | None, notified: int
+) -> StoredFigures:
     """replay() followed by services._apply(), for a recomputation: the same rules in the same
     order, without the timeline (no Segment objects, no datetimes; business time on epoch
     seconds). `now_s`: the instant as an epoch float. Events are (epoch second, epoch

@@ -1,5 +1,6 @@
 """Forms of the service level management pages. They only parse and check what a person
 typed; the services (slas.services) validate again and write. State is never a field."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +22,9 @@ MIDNIGHT = dt.time(0)
 
 @lru_cache(maxsize=1)
 def time_zone_choices() -> list[tuple[str, str]]:
-    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/")))
+    zones = sorted(
+        z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+    )
     return [("UTC", "UTC")] + [(z, z.replace("_", " ")) for z in zones]
 
 
@@ -150,7 +153,12 @@ def format_duration(seconds: int | None) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes) + [f"{secs}s"] * bool(secs)
+    parts = (
+        [f"{days}d"] * bool(days)
+        + [f"{hours}h"] * bool(hours)
+        + [f"{minutes}m"] * bool(minutes)
+        + [f"{secs}s"] * bool(secs)
+    )
     return sign + (" ".join(parts) or "0m")
 
 
@@ -178,18 +186,29 @@ class DurationField(forms.CharField):
 class CalendarForm(forms.Form):
     name = forms.CharField(max_length=120)
     time_zone = forms.ChoiceField(
-        choices=time_zone_choices, initial="UTC",
-        error_messages={"invalid_choice": "Unknown time zone “%(value)s”: choose one from the list (e.g. Europe/London)."},
+        choices=time_zone_choices,
+        initial="UTC",
+        error_messages={
+            "invalid_choice": "Unknown time zone “%(value)s”: choose one from the list (e.g. Europe/London)."
+        },
         help_text="Working hours are read in this zone; daylight-saving changes follow it.",
     )
     country = forms.ChoiceField(
-        choices=country_choices, required=False,
+        choices=country_choices,
+        required=False,
         error_messages={"invalid_choice": "No public holidays are known for “%(value)s”."},
         help_text="Public holidays of this country are not working days.",
     )
-    subdivision = forms.CharField(max_length=10, required=False, label="Region", help_text="Optional region for regional holidays, e.g. ENG, SCT, NY, BY.")
+    subdivision = forms.CharField(
+        max_length=10,
+        required=False,
+        label="Region",
+        help_text="Optional region for regional holidays, e.g. ENG, SCT, NY, BY.",
+    )
     holidays = forms.CharField(
-        required=False, label="Own dates", widget=forms.Textarea(attrs={"rows": 4, "class": "mono", "placeholder": "2026-12-24 Company day"}),
+        required=False,
+        label="Own dates",
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono", "placeholder": "2026-12-24 Company day"}),
         help_text="One per line: a date and a name, e.g. 2026-12-24 Company day.",
     )
 
@@ -199,16 +218,25 @@ class CalendarForm(forms.Form):
             for interval in calendar.intervals.all():
                 spans.setdefault(interval.weekday, []).append((interval.start, interval.end))
             kwargs["initial"] = {
-                "name": calendar.name, "time_zone": calendar.time_zone, "country": calendar.country, "subdivision": calendar.subdivision,
+                "name": calendar.name,
+                "time_zone": calendar.time_zone,
+                "country": calendar.country,
+                "subdivision": calendar.subdivision,
                 "holidays": "\n".join(f"{h.date.isoformat()} {h.name}" for h in calendar.own_holidays.all()),
                 **{f"day_{d}": format_spans(spans.get(d, [])) for d in range(7)},
             }
         super().__init__(*args, **kwargs)
         for day, label in enumerate(WEEKDAYS):
             self.fields[f"day_{day}"] = forms.CharField(
-                required=False, label=label, widget=forms.TextInput(attrs={"placeholder": "09:00-12:30, 13:30-17:30" if day < 5 else "not a working day"}),
+                required=False,
+                label=label,
+                widget=forms.TextInput(
+                    attrs={"placeholder": "09:00-12:30, 13:30-17:30" if day < 5 else "not a working day"}
+                ),
             )
-        self.fields["day_0"].help_text = "Working hours, several spans allowed: 09:00-12:30, 13:30-17:30. 00:00-24:00 is the whole day. Empty: not a working day."
+        self.fields[
+            "day_0"
+        ].help_text = "Working hours, several spans allowed: 09:00-12:30, 13:30-17:30. 00:00-24:00 is the whole day. Empty: not a working day."
         order = ["name", "time_zone"] + [f"day_{d}" for d in range(7)] + ["country", "subdivision", "holidays"]
         self.order_fields(order)
 
@@ -240,7 +268,10 @@ class CalendarForm(forms.Form):
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
         return {
-            "name": data["name"], "time_zone": data["time_zone"], "country": data.get("country", ""), "subdivision": (data.get("subdivision") or "").upper(),
+            "name": data["name"],
+            "time_zone": data["time_zone"],
+            "country": data.get("country", ""),
+            "subdivision": (data.get("subdivision") or "").upper(),
             "intervals": [(day, s, e) for day in range(7) for s, e in data[f"day_{day}"]],
             "holidays": data["holidays"],
         }
@@ -260,22 +291,58 @@ class VersionForm(forms.Form):
 
     service = forms.ModelChoiceField(queryset=Service.objects.none(), required=False, empty_label="— every service —")
     priorities = forms.TypedMultipleChoiceField(
-        choices=[(p, f"P{p}") for p in range(1, 6)], coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(p, f"P{p}") for p in range(1, 6)],
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="The priorities it applies to; none ticked: all.",
     )
-    assignment_group = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="— any group —", help_text="OLAs: the internal group that owes it.")
+    assignment_group = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label="— any group —",
+        help_text="OLAs: the internal group that owes it.",
+    )
     response_seconds = DurationField(label="Time to respond")
     resolution_seconds = DurationField(label="Time to resolve")
-    calendar = forms.ModelChoiceField(queryset=BusinessCalendar.objects.none(), help_text="Targets count business time of this calendar.")
-    pause_on = forms.MultipleChoiceField(choices=_hold_reasons, required=False, widget=forms.CheckboxSelectMultiple, label="Pause while on hold for", help_text="The clock stops counting while the ticket is on hold for these reasons.")
-    warning_thresholds = forms.CharField(required=False, initial="50, 75", help_text="Percentages of the target at which people are warned, e.g. 50, 75 (the breach is 100).")
+    calendar = forms.ModelChoiceField(
+        queryset=BusinessCalendar.objects.none(), help_text="Targets count business time of this calendar."
+    )
+    pause_on = forms.MultipleChoiceField(
+        choices=_hold_reasons,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Pause while on hold for",
+        help_text="The clock stops counting while the ticket is on hold for these reasons.",
+    )
+    warning_thresholds = forms.CharField(
+        required=False,
+        initial="50, 75",
+        help_text="Percentages of the target at which people are warned, e.g. 50, 75 (the breach is 100).",
+    )
     carry_pauses = forms.BooleanField(required=False, initial=True, label="Carry accrued pauses on a retroactive start")
     target_percentage = forms.DecimalField(
-        max_digits=5, decimal_places=2, initial=Decimal(95), min_value=Decimal("0.01"), max_value=Decimal(100),
-        label="Compliance target %", help_text="The share of tickets that must meet the targets.",
+        max_digits=5,
+        decimal_places=2,
+        initial=Decimal(95),
+        min_value=Decimal("0.01"),
+        max_value=Decimal(100),
+        label="Compliance target %",
+        help_text="The share of tickets that must meet the targets.",
     )
 
-    VERSION_FIELDS = ("service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "carry_pauses", "target_percentage")
+    VERSION_FIELDS = (
+        "service",
+        "priorities",
+        "assignment_group",
+        "response_seconds",
+        "resolution_seconds",
+        "calendar",
+        "pause_on",
+        "warning_thresholds",
+        "carry_pauses",
+        "target_percentage",
+    )
 
     def __init__(self, *args, version=None, **kwargs):
         if version is not None and kwargs.get("data") is None and (not args or args[0] is None):
@@ -299,7 +366,9 @@ class VersionForm(forms.Form):
                 raise ValidationError(f"“{part}” is not a whole percentage.") from None
         bad = [v for v in values if not 0 < v < 100]
         if bad:
-            raise ValidationError(f"Warning thresholds are between 1 and 99 % (100 % is the breach itself): {', '.join(map(str, bad))} is not.")
+            raise ValidationError(
+                f"Warning thresholds are between 1 and 99 % (100 % is the breach itself): {', '.join(map(str, bad))} is not."
+            )
         return sorted(set(values))
 
     def clean(self):
@@ -334,7 +403,8 @@ class SLAForm(VersionForm):
 
 class NewVersionForm(VersionForm):
     retarget_running = forms.BooleanField(
-        required=False, label="Re-target running clocks",
+        required=False,
+        label="Re-target running clocks",
         help_text="Move clocks still running to the new targets, measured from their original start, in the background (the SLA page shows the progress). Completed clocks are never rewritten.",
     )
 
@@ -368,13 +438,19 @@ class PeriodForm(forms.Form):
         """The period as aware datetimes [start, end + 1 day) in the current time zone."""
         tz = timezone.get_current_timezone()
         start, end = self.cleaned_data["start"], self.cleaned_data["end"]
-        return dt.datetime.combine(start, dt.time(0), tzinfo=tz), dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+        return dt.datetime.combine(start, dt.time(0), tzinfo=tz), dt.datetime.combine(
+            end + dt.timedelta(days=1), dt.time(0), tzinfo=tz
+        )
 
 
 class ReportForm(PeriodForm):
-    sla = forms.ModelChoiceField(queryset=ServiceLevelAgreement.objects.none(), required=False, empty_label="— every SLA and OLA —", label="SLA")
+    sla = forms.ModelChoiceField(
+        queryset=ServiceLevelAgreement.objects.none(), required=False, empty_label="— every SLA and OLA —", label="SLA"
+    )
     service = forms.ModelChoiceField(queryset=Service.objects.none(), required=False, empty_label="— every service —")
-    by = forms.ChoiceField(choices=[("week", "Week"), ("month", "Month")], required=False, initial="week", label="Trend per")
+    by = forms.ChoiceField(
+        choices=[("week", "Week"), ("month", "Month")], required=False, initial="week", label="Trend per"
+    )
 
     DEFAULT_DAYS = 91
 

@@ -1,4 +1,5 @@
 """Optimizing quadrant: business calendars, SLAs/OLAs (versioned), the ticket event log and SLA clocks."""
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -20,9 +21,13 @@ User = settings.AUTH_USER_MODEL
 class BusinessCalendar(AuditedModel):
     name = models.CharField(max_length=120, unique=True)
     time_zone = models.CharField(max_length=60, default="UTC")
-    country = models.CharField(max_length=2, blank=True, help_text="ISO country for public holidays (holidays package), e.g. GB.")
+    country = models.CharField(
+        max_length=2, blank=True, help_text="ISO country for public holidays (holidays package), e.g. GB."
+    )
     subdivision = models.CharField(max_length=10, blank=True, help_text="Region, e.g. ENG, SCT, NY.")
-    version = models.PositiveIntegerField(default=1, editable=False, help_text="Bumped on every edit: clocks recompute.")
+    version = models.PositiveIntegerField(
+        default=1, editable=False, help_text="Bumped on every edit: clocks recompute."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -44,12 +49,24 @@ class BusinessCalendar(AuditedModel):
             try:
                 holidays.country_holidays(self.country, subdiv=self.subdivision or None, years=2026)
             except (NotImplementedError, KeyError, ValueError) as exc:
-                raise ValidationError({"country": f"No holiday data for {self.country}/{self.subdivision or '-'}: {exc}"}) from None
+                raise ValidationError(
+                    {"country": f"No holiday data for {self.country}/{self.subdivision or '-'}: {exc}"}
+                ) from None
 
 
 class WorkingInterval(AuditedModel):
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="intervals")
-    weekday = models.PositiveSmallIntegerField(choices=[(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"), (6, "Sunday")])
+    weekday = models.PositiveSmallIntegerField(
+        choices=[
+            (0, "Monday"),
+            (1, "Tuesday"),
+            (2, "Wednesday"),
+            (3, "Thursday"),
+            (4, "Friday"),
+            (5, "Saturday"),
+            (6, "Sunday"),
+        ]
+    )
     start = models.TimeField()
     end = models.TimeField(help_text="00:00 means midnight at the end of the day.")
 
@@ -112,23 +129,45 @@ class ServiceLevelAgreement(ConcurrentTransitionMixin, FSMModelMixin, AuditedMod
     def current_version(self):
         return self.versions.order_by("-number").first()
 
-    @transition(field="status", source=SLAStatus.DRAFT, target=SLAStatus.IN_REVIEW, conditions=[has_version],
-                permission=permission("sla.transition.submit"), custom={"label": "Submit to the SLA Review"})
+    @transition(
+        field="status",
+        source=SLAStatus.DRAFT,
+        target=SLAStatus.IN_REVIEW,
+        conditions=[has_version],
+        permission=permission("sla.transition.submit"),
+        custom={"label": "Submit to the SLA Review"},
+    )
     def submit(self, *, by=None, **data):
         pass
 
-    @transition(field="status", source=SLAStatus.IN_REVIEW, target=SLAStatus.ACTIVE, conditions=[review_gate.requires(ReviewKind.SLA, "activate")],
-                permission=permission("sla.transition.activate"), custom={"label": "Activate", "form": ReasonForm, "gated_by": ReviewKind.SLA})
+    @transition(
+        field="status",
+        source=SLAStatus.IN_REVIEW,
+        target=SLAStatus.ACTIVE,
+        conditions=[review_gate.requires(ReviewKind.SLA, "activate")],
+        permission=permission("sla.transition.activate"),
+        custom={"label": "Activate", "form": ReasonForm, "gated_by": ReviewKind.SLA},
+    )
     def activate(self, *, by=None, **data):
         pass
 
-    @transition(field="status", source=SLAStatus.IN_REVIEW, target=SLAStatus.DRAFT,
-                permission=permission("sla.transition.submit"), custom={"label": "Back to draft", "form": ReasonForm})
+    @transition(
+        field="status",
+        source=SLAStatus.IN_REVIEW,
+        target=SLAStatus.DRAFT,
+        permission=permission("sla.transition.submit"),
+        custom={"label": "Back to draft", "form": ReasonForm},
+    )
     def withdraw(self, *, by=None, **data):
         pass
 
-    @transition(field="status", source=SLAStatus.ACTIVE, target=SLAStatus.RETIRED,
-                permission=permission("sla.transition.retire"), custom={"label": "Retire", "form": ReasonForm})
+    @transition(
+        field="status",
+        source=SLAStatus.ACTIVE,
+        target=SLAStatus.RETIRED,
+        permission=permission("sla.transition.retire"),
+        custom={"label": "Retire", "form": ReasonForm},
+    )
     def retire(self, *, by=None, **data):
         pass
 
@@ -144,17 +183,34 @@ class SLAVersion(AuditedModel):
 
     sla = models.ForeignKey(ServiceLevelAgreement, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    ticket_type = models.CharField(max_length=60, choices=TicketType.choices, default=TicketType.INCIDENT, help_text="The tickets it applies to.")
-    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: every service.")
-    priorities = models.JSONField(default=list, blank=True, help_text="Priorities it applies to, e.g. [1, 2]; empty: all.")
-    assignment_group = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="OLAs: the group that owes it.")
+    ticket_type = models.CharField(
+        max_length=60, choices=TicketType.choices, default=TicketType.INCIDENT, help_text="The tickets it applies to."
+    )
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: every service."
+    )
+    priorities = models.JSONField(
+        default=list, blank=True, help_text="Priorities it applies to, e.g. [1, 2]; empty: all."
+    )
+    assignment_group = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="OLAs: the group that owes it.",
+    )
     response_seconds = models.PositiveIntegerField(null=True, blank=True)
     resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="sla_versions")
     pause_on = models.JSONField(default=list, blank=True, help_text="Hold reasons that pause the clocks.")
     warning_thresholds = models.JSONField(default=list, blank=True, help_text="Percentages, e.g. [50, 75].")
-    carry_pauses = models.BooleanField(default=True, help_text="On a retroactive start, count pauses already accrued as paused.")
-    target_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=95, help_text="Share of tickets that must meet the targets.")
+    carry_pauses = models.BooleanField(
+        default=True, help_text="On a retroactive start, count pauses already accrued as paused."
+    )
+    target_percentage = models.DecimalField(
+        max_digits=5, decimal_places=2, default=95, help_text="Share of tickets that must meet the targets."
+    )
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -162,8 +218,13 @@ class SLAVersion(AuditedModel):
         ordering = ["sla", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["sla", "number"], name="unique_sla_version"),
-            models.CheckConstraint(condition=Q(response_seconds__gt=0) | Q(response_seconds__isnull=True), name="sla_response_positive"),
-            models.CheckConstraint(condition=Q(resolution_seconds__gt=0) | Q(resolution_seconds__isnull=True), name="sla_resolution_positive"),
+            models.CheckConstraint(
+                condition=Q(response_seconds__gt=0) | Q(response_seconds__isnull=True), name="sla_response_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(resolution_seconds__gt=0) | Q(resolution_seconds__isnull=True),
+                name="sla_resolution_positive",
+            ),
         ]
 
     def __str__(self):
@@ -217,29 +278,39 @@ class SLAClock(models.Model):
     ticket_type = models.CharField(max_length=60)
     ticket_id = models.BigIntegerField()
     version = models.ForeignKey(SLAVersion, on_delete=models.PROTECT, related_name="clocks")
-    metric = models.CharField(max_length=20, choices=[("response", "Time to respond"), ("resolution", "Time to resolve")])
+    metric = models.CharField(
+        max_length=20, choices=[("response", "Time to respond"), ("resolution", "Time to resolve")]
+    )
     state = models.CharField(max_length=20, choices=ClockState.choices, default=ClockState.RUNNING)
     started_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
     elapsed_seconds = models.PositiveIntegerField(default=0, help_text="Business seconds counted up to the last event.")
-    counting_since = models.DateTimeField(null=True, blank=True, help_text="When the current counting stretch began (None if not counting).")
+    counting_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the current counting stretch began (None if not counting)."
+    )
     target_seconds = models.PositiveIntegerField()
     due_at = models.DateTimeField(null=True, blank=True)
     breached_at = models.DateTimeField(null=True, blank=True)
     next_event_at = models.DateTimeField(null=True, blank=True)
     notified_threshold = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, help_text="When the clock itself began (its start may be retroactive).")
+    created_at = models.DateTimeField(
+        default=timezone.now, help_text="When the clock itself began (its start may be retroactive)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         # unique_clock's index also serves look-ups by ticket (ticket_type, ticket_id): no second
         # index on them, which every rewrite of a clock (a recompute: a million) would maintain too.
-        constraints = [models.UniqueConstraint(fields=["ticket_type", "ticket_id", "version", "metric"], name="unique_clock")]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket_type", "ticket_id", "version", "metric"], name="unique_clock")
+        ]
         indexes = [
             models.Index(fields=["next_event_at"], name="clock_due_idx", condition=Q(next_event_at__isnull=False)),
             models.Index(fields=["id"], name="clock_open_idx", condition=Q(state__in=["running", "paused"])),
             # The "breaching soon" queue: the few clocks due before a horizon drive it.
-            models.Index(fields=["due_at"], name="clock_running_due_idx", condition=Q(state__in=["running", "breached"])),
+            models.Index(
+                fields=["due_at"], name="clock_running_due_idx", condition=Q(state__in=["running", "breached"])
+            ),
         ]
 
     def __str__(self):
@@ -258,12 +329,27 @@ class RecomputeJob(models.Model):
     the stretch of time the edit changed; an SLA edit that re-targets running clocks moves them
     to `version`. Every chunk computes as of `as_of`, so a chunk run twice gives the same figures."""
 
-    calendar = models.ForeignKey(BusinessCalendar, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs")
-    sla = models.ForeignKey(ServiceLevelAgreement, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs")
-    version = models.ForeignKey("SLAVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="SLA edits: the version running clocks move to.")
+    calendar = models.ForeignKey(
+        BusinessCalendar, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs"
+    )
+    sla = models.ForeignKey(
+        ServiceLevelAgreement, null=True, blank=True, on_delete=models.CASCADE, related_name="recompute_jobs"
+    )
+    version = models.ForeignKey(
+        "SLAVersion",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="SLA edits: the version running clocks move to.",
+    )
     started_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     as_of = models.DateTimeField(default=timezone.now, help_text="The instant every chunk computes the clocks at.")
-    changed_from = models.DateTimeField(null=True, blank=True, help_text="Calendar edits: the first instant whose working time changed (empty: all time).")
+    changed_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Calendar edits: the first instant whose working time changed (empty: all time).",
+    )
     changed_until = models.DateTimeField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
@@ -310,14 +396,22 @@ class ClockNotification(models.Model):
     threshold = models.PositiveSmallIntegerField()
     crossed_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="A worker took it; the claim lapses if the mail is not out in time.")
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="Its mail was stored in the notification outbox (sent from there).")
-    failed_at = models.DateTimeField(null=True, blank=True, help_text="Nobody could be told (see error); never counted as sent.")
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="A worker took it; the claim lapses if the mail is not out in time."
+    )
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="Its mail was stored in the notification outbox (sent from there)."
+    )
+    failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Nobody could be told (see error); never counted as sent."
+    )
     error = models.CharField(max_length=500, blank=True, default="", db_default="")  # the sweep inserts rows in raw SQL
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clock", "threshold"], name="one_notification_per_threshold")]
-        indexes = [models.Index(fields=["created_at"], name="clock_notification_unsent_idx", condition=Q(sent_at__isnull=True))]
+        indexes = [
+            models.Index(fields=["created_at"], name="clock_notification_unsent_idx", condition=Q(sent_at__isnull=True))
+        ]
 
 
 from slas.models_availability import *

@@ -1,5 +1,6 @@
 """Availability management: a service's agreed service time (a business calendar), its
 target, and the outages recorded against it (besides major incidents' outage times)."""
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -34,7 +35,10 @@ class AvailabilityTarget(AuditedModel):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(target_percentage__gt=0) & Q(target_percentage__lte=100), name="availability_target_in_range"),
+            models.CheckConstraint(
+                condition=Q(target_percentage__gt=0) & Q(target_percentage__lte=100),
+                name="availability_target_in_range",
+            ),
         ]
 
     def __str__(self):
@@ -54,8 +58,12 @@ class OutageRecord(AuditedModel):
     start = models.DateTimeField()
     end = models.DateTimeField()
     reason = models.CharField(max_length=300)
-    planned = models.BooleanField(default=False, help_text="Agreed maintenance: excluded from the agreed service time, not counted as downtime.")
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    planned = models.BooleanField(
+        default=False, help_text="Agreed maintenance: excluded from the agreed service time, not counted as downtime."
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,5 +1,6 @@
 """Capacity management: measurements reported by CIs, thresholds per CI class and metric,
 and the warnings a linear-trend forecast raises before a threshold is crossed."""
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -8,9 +9,9 @@ from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from mof.audit import AuditedModel
+from mof.models import CIClass, ConfigurationItem
 from mof.transition_forms import DecisionNoteForm
 from mof.workflows import permission
-from mof.models import CIClass, ConfigurationItem
 
 __all__ = ["Measurement", "CapacityThreshold", "CapacityWarning", "ThresholdDirection", "WarningStatus"]
 
@@ -47,13 +48,17 @@ class CapacityThreshold(AuditedModel):
     unit = models.CharField(max_length=20, blank=True, help_text="e.g. %, GB, req/s")
     label = models.CharField(max_length=60, blank=True, help_text="What crossing means, e.g. 'full'.")
     window_days = models.PositiveSmallIntegerField(default=30, help_text="The trend is fitted over the last N days.")
-    warn_within_days = models.PositiveSmallIntegerField(default=30, help_text="Warn when the forecast crossing is this close.")
+    warn_within_days = models.PositiveSmallIntegerField(
+        default=30, help_text="Warn when the forecast crossing is this close."
+    )
 
     class Meta:
         ordering = ["ci_class__name", "metric"]
         constraints = [
             models.UniqueConstraint(fields=["ci_class", "metric"], name="unique_capacity_threshold"),
-            models.CheckConstraint(condition=Q(window_days__gt=0) & Q(warn_within_days__gt=0), name="capacity_threshold_days_positive"),
+            models.CheckConstraint(
+                condition=Q(window_days__gt=0) & Q(warn_within_days__gt=0), name="capacity_threshold_days_positive"
+            ),
         ]
 
     def __str__(self):
@@ -85,15 +90,21 @@ class CapacityWarningWorkflow:
         self.decision_note = note
 
     @transition(
-        field="status", source=WarningStatus.OPEN, target=WarningStatus.CONVERTED,
-        permission=permission("capacity.decide"), custom={"label": "Turn into an RFC", "form": DecisionNoteForm},
+        field="status",
+        source=WarningStatus.OPEN,
+        target=WarningStatus.CONVERTED,
+        permission=permission("capacity.decide"),
+        custom={"label": "Turn into an RFC", "form": DecisionNoteForm},
     )
     def convert(self, *, by=None, note: str = "", **data):
         self._decided(by, note)
 
     @transition(
-        field="status", source=WarningStatus.OPEN, target=WarningStatus.DISMISSED,
-        permission=permission("capacity.decide"), custom={"label": "Dismiss", "form": DecisionNoteForm},
+        field="status",
+        source=WarningStatus.OPEN,
+        target=WarningStatus.DISMISSED,
+        permission=permission("capacity.decide"),
+        custom={"label": "Dismiss", "form": DecisionNoteForm},
     )
     def dismiss(self, *, by=None, note: str = "", **data):
         self._decided(by, note)
@@ -105,15 +116,21 @@ class CapacityWarning(CapacityWarningWorkflow, FSMModelMixin, AuditedModel):
 
     ci = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="capacity_warnings")
     metric = models.CharField(max_length=80)
-    threshold = models.ForeignKey(CapacityThreshold, null=True, blank=True, on_delete=models.SET_NULL, related_name="warnings")
+    threshold = models.ForeignKey(
+        CapacityThreshold, null=True, blank=True, on_delete=models.SET_NULL, related_name="warnings"
+    )
     threshold_value = models.FloatField()
     direction = models.CharField(max_length=5, choices=ThresholdDirection.choices, default=ThresholdDirection.ABOVE)
     current_value = models.FloatField()
     slope_per_day = models.FloatField(default=0)
     forecast_at = models.DateTimeField(help_text="When the trend crosses the threshold (past: already crossed).")
     status = FSMField(max_length=10, choices=WarningStatus.choices, default=WarningStatus.OPEN, protected=True)
-    change = models.ForeignKey("changes.RequestForChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    change = models.ForeignKey(
+        "changes.RequestForChange", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -122,7 +139,9 @@ class CapacityWarning(CapacityWarningWorkflow, FSMModelMixin, AuditedModel):
     class Meta:
         ordering = ["forecast_at"]
         constraints = [
-            models.UniqueConstraint(fields=["ci", "metric"], condition=Q(status="open"), name="one_open_capacity_warning"),
+            models.UniqueConstraint(
+                fields=["ci", "metric"], condition=Q(status="open"), name="one_open_capacity_warning"
+            ),
         ]
         indexes = [models.Index(fields=["status", "forecast_at"], name="capacity_warning_status_idx")]
 
@@ -131,7 +150,9 @@ class CapacityWarning(CapacityWarningWorkflow, FSMModelMixin, AuditedModel):
 
     @property
     def summary(self) -> str:
-        label = (self.threshold.label if self.threshold_id and self.threshold and self.threshold.label else "") or "threshold crossed"
+        label = (
+            self.threshold.label if self.threshold_id and self.threshold and self.threshold.label else ""
+        ) or "threshold crossed"
         days = (self.forecast_at - timezone.now()).total_seconds() / 86400
         if days <= 0:
             return f"{label} now"

@@ -13,6 +13,7 @@ Which clocks: open ones (running, paused) of the edited calendar whose span meet
 of time the edit changed, or of the re-targeted SLA. Completed clocks (met, breached,
 cancelled) are never rewritten: their history stands.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,9 +39,15 @@ def start(*, actor, calendar=None, sla=None, version=None, changed=ALL_TIME) -> 
     span a calendar edit changed (engine.changed_span); None when no clock can move (done at once)."""
     now = timezone.now()
     job = RecomputeJob.objects.create(
-        calendar=calendar, sla=sla, version=version, started_by=actor, as_of=now,
-        changed_from=changed[0] if changed else None, changed_until=changed[1] if changed else None,
-        planned_at=None if changed else now, finished_at=None if changed else now,
+        calendar=calendar,
+        sla=sla,
+        version=version,
+        started_by=actor,
+        as_of=now,
+        changed_from=changed[0] if changed else None,
+        changed_until=changed[1] if changed else None,
+        planned_at=None if changed else now,
+        finished_at=None if changed else now,
     )
     if changed:
         transaction.on_commit(lambda: _queue_plan(job.pk), robust=True)
@@ -49,7 +56,11 @@ def start(*, actor, calendar=None, sla=None, version=None, changed=ALL_TIME) -> 
 
 def affected(job: RecomputeJob):
     """The open clocks the job recomputes (the same question at planning and in each chunk)."""
-    versions = SLAVersion.objects.filter(sla_id=job.sla_id) if job.sla_id else SLAVersion.objects.filter(calendar_id=job.calendar_id)
+    versions = (
+        SLAVersion.objects.filter(sla_id=job.sla_id)
+        if job.sla_id
+        else SLAVersion.objects.filter(calendar_id=job.calendar_id)
+    )
     # The few version ids as values: PostgreSQL then estimates the clocks well (a subquery it does not).
     clocks = SLAClock.objects.filter(state__in=OPEN, version_id__in=list(versions.values_list("pk", flat=True)))
     if job.calendar_id:
@@ -58,7 +69,9 @@ def affected(job: RecomputeJob):
             # now, if that is later): only a clock whose span meets the changed stretch can move.
             clocks = clocks.filter(started_at__lt=job.changed_until)
             if job.as_of <= job.changed_from:
-                clocks = clocks.filter(Q(due_at__gt=job.changed_from) | Q(state=ClockState.RUNNING, due_at__isnull=True))
+                clocks = clocks.filter(
+                    Q(due_at__gt=job.changed_from) | Q(state=ClockState.RUNNING, due_at__isnull=True)
+                )
     return clocks
 
 
@@ -77,7 +90,9 @@ def plan(job_id: int) -> list[int]:
                     ranges.append([pk, pk, 0])
                 ranges[-1][1] = pk
                 ranges[-1][2] += 1
-            RecomputeChunk.objects.bulk_create([RecomputeChunk(job=job, first_id=a, last_id=b, size=n) for a, b, n in ranges])
+            RecomputeChunk.objects.bulk_create(
+                [RecomputeChunk(job=job, first_id=a, last_id=b, size=n) for a, b, n in ranges]
+            )
             job.total = sum(n for _, _, n in ranges)
             job.planned_at = timezone.now()
             job.finished_at = None if ranges else job.planned_at
@@ -92,8 +107,10 @@ def run_chunk(chunk_id: int) -> int:
     skipped. Returns how many clocks were rewritten."""
     with transaction.atomic():
         chunk = (
-            RecomputeChunk.objects.select_for_update(of=("self",)).select_related("job__version__calendar")
-            .filter(pk=chunk_id).first()
+            RecomputeChunk.objects.select_for_update(of=("self",))
+            .select_related("job__version__calendar")
+            .filter(pk=chunk_id)
+            .first()
         )
         if chunk is None or chunk.done_at is not None:
             return 0
@@ -103,13 +120,25 @@ def run_chunk(chunk_id: int) -> int:
         chunk.changed = changed
         chunk.save(update_fields=["done_at", "changed"])
         RecomputeJob.objects.filter(pk=job.pk).update(done=F("done") + chunk.size, changed=F("changed") + changed)
-        RecomputeJob.objects.filter(pk=job.pk, done__gte=F("total"), finished_at__isnull=True).update(finished_at=timezone.now())
+        RecomputeJob.objects.filter(pk=job.pk, done__gte=F("total"), finished_at__isnull=True).update(
+            finished_at=timezone.now()
+        )
     return changed
 
 
 # --- one chunk ------------------------------------------------------------------------
 
-COLUMNS = ("pk", "ticket_type", "ticket_id", "version_id", "metric", "created_at", "notified_threshold", "target_seconds", "updated_at")
+COLUMNS = (
+    "pk",
+    "ticket_type",
+    "ticket_id",
+    "version_id",
+    "metric",
+    "created_at",
+    "notified_threshold",
+    "target_seconds",
+    "updated_at",
+)
 STORED = ("state", "elapsed_seconds", "stopped_at", "counting_since", "due_at", "breached_at", "next_event_at")
 
 
@@ -170,11 +199,17 @@ def recompute(job: RecomputeJob, clocks) -> int:
         if (version_id, metric) not in how:
             # Re-targeted to the new version, unless it has no target for this metric (the clock stays).
             version = retarget if retarget is not None and retarget.target(metric) else versions[version_id]
-            how[(version_id, metric)] = (version.id, engine.Rules.of(version, metric), engine.engine_for(version.calendar))
+            how[(version_id, metric)] = (
+                version.id,
+                engine.Rules.of(version, metric),
+                engine.engine_for(version.calendar),
+            )
         new_version_id, rules, business = how[(version_id, metric)]
         figures = engine.stored_figures(events, rules, business, now_s, _us(created), notified)
         new = (
-            new_version_id, figures.state, figures.elapsed_seconds,
+            new_version_id,
+            figures.state,
+            figures.elapsed_seconds,
             None if figures.stopped_index is None else events[figures.stopped_index][1],
             None if figures.counting_index is None else events[figures.counting_index][1],
             None if figures.due_s is None else figures.due_s * 1_000_000,
@@ -192,7 +227,19 @@ def recompute(job: RecomputeJob, clocks) -> int:
     return _write(figures_rows, job.as_of, columns=WRITTEN if job.sla_id else CALENDAR_WRITTEN)
 
 
-WRITTEN = ("id", "seen", "version_id", "state", "elapsed_seconds", "stopped_at", "counting_since", "due_at", "breached_at", "next_event_at", "target_seconds")
+WRITTEN = (
+    "id",
+    "seen",
+    "version_id",
+    "state",
+    "elapsed_seconds",
+    "stopped_at",
+    "counting_since",
+    "due_at",
+    "breached_at",
+    "next_event_at",
+    "target_seconds",
+)
 CALENDAR_WRITTEN = ("id", "seen", "state", "elapsed_seconds", "due_at", "breached_at", "next_event_at")
 TYPES = {"state": "varchar", "elapsed_seconds": "integer", "target_seconds": "integer"}  # the others: bigint
 INSTANTS = ("stopped_at", "counting_since", "due_at", "breached_at", "next_event_at")
@@ -209,9 +256,22 @@ def _write(rows, as_of, *, columns=WRITTEN) -> int:
     if connection.vendor != "postgresql":
         clocks = []
         for pk, _, version_id, state, elapsed, *instants, target in rows:
-            clock = SLAClock(pk=pk, version_id=version_id, state=state, elapsed_seconds=elapsed, target_seconds=target, updated_at=as_of)
+            clock = SLAClock(
+                pk=pk,
+                version_id=version_id,
+                state=state,
+                elapsed_seconds=elapsed,
+                target_seconds=target,
+                updated_at=as_of,
+            )
             for name, us in zip(INSTANTS, instants):
-                setattr(clock, name, None if us is None else dt.datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000))
+                setattr(
+                    clock,
+                    name,
+                    None
+                    if us is None
+                    else dt.datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000),
+                )
             clocks.append(clock)
         SLAClock.objects.bulk_update(clocks, [*PLAIN, *INSTANTS, "updated_at"], batch_size=1000)
         return len(clocks)
@@ -221,8 +281,12 @@ def _write(rows, as_of, *, columns=WRITTEN) -> int:
 
     figures = [name for name in columns if name not in ("id", "seen")]
     unnest = ", ".join(f"%s::{TYPES.get(name, 'bigint')}[]" for name in columns)
-    sets = ", ".join([f"{name} = {'u.' + name if name in PLAIN else instant('u.' + name)}" for name in figures] + ["updated_at = %s"])
-    differs = " OR ".join(f"c.{name} IS DISTINCT FROM {'u.' + name if name in PLAIN else instant('u.' + name)}" for name in figures)
+    sets = ", ".join(
+        [f"{name} = {'u.' + name if name in PLAIN else instant('u.' + name)}" for name in figures] + ["updated_at = %s"]
+    )
+    differs = " OR ".join(
+        f"c.{name} IS DISTINCT FROM {'u.' + name if name in PLAIN else instant('u.' + name)}" for name in figures
+    )
     all_columns = list(zip(*rows))
     with connection.cursor() as cursor:
         cursor.execute(

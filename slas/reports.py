@@ -10,6 +10,7 @@ The period is that of the clocks' start (when the ticket was opened). `service` 
 clocks of SLAs written for that service and, for SLAs that cover every service, those of
 tickets of that service (a semi-join on the ticket table, still one query).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,7 +33,13 @@ COUNTS = {
     "open": Count("pk", filter=Q(state__in=[ClockState.RUNNING, ClockState.PAUSED])),
     "cancelled": Count("pk", filter=Q(state=ClockState.CANCELLED)),
 }
-STATE_COLUMN = {ClockState.MET: "met", ClockState.BREACHED: "breached", ClockState.RUNNING: "open", ClockState.PAUSED: "open", ClockState.CANCELLED: "cancelled"}
+STATE_COLUMN = {
+    ClockState.MET: "met",
+    ClockState.BREACHED: "breached",
+    ClockState.RUNNING: "open",
+    ClockState.PAUSED: "open",
+    ClockState.CANCELLED: "cancelled",
+}
 METRIC_LABELS = {"response": "Time to respond", "resolution": "Time to resolve"}
 
 
@@ -72,26 +79,43 @@ def compliance(*, start: dt.datetime, end: dt.datetime, sla=None, service=None) 
     against the SLA's target percentage (that of its latest version counted)."""
     by_state = (
         clocks_in(start=start, end=end, sla=sla, service=service)
-        .order_by().values_list("version_id", "metric", "state").annotate(n=Count("*"))
+        .order_by()
+        .values_list("version_id", "metric", "state")
+        .annotate(n=Count("*"))
     )
     pivot: dict[tuple, dict] = {}
     for version_id, metric, state, n in by_state:  # a few rows per version: pivot here, not per clock
-        row = pivot.setdefault((version_id, metric), {"version_id": version_id, "metric": metric, **dict.fromkeys(COUNTS, 0)})
+        row = pivot.setdefault(
+            (version_id, metric), {"version_id": version_id, "metric": metric, **dict.fromkeys(COUNTS, 0)}
+        )
         row[STATE_COLUMN.get(state, "open")] += n
     grouped = list(pivot.values())
     versions = {
-        v["pk"]: v for v in SLAVersion.objects.filter(pk__in={g["version_id"] for g in grouped})
-        .values("pk", "number", "sla_id", "sla__name", "sla__kind", "service__name", "target_percentage")
+        v["pk"]: v
+        for v in SLAVersion.objects.filter(pk__in={g["version_id"] for g in grouped}).values(
+            "pk", "number", "sla_id", "sla__name", "sla__kind", "service__name", "target_percentage"
+        )
     }
     merged: dict[tuple, dict] = {}
     for g in grouped:
         v = versions[g["version_id"]]
         key = (v["sla_id"], g["metric"])
-        row = merged.setdefault(key, {
-            "sla_id": v["sla_id"], "sla": v["sla__name"], "kind": v["sla__kind"], "service": v["service__name"] or "every service",
-            "metric": g["metric"], "metric_label": METRIC_LABELS.get(g["metric"], g["metric"]),
-            "met": 0, "breached": 0, "open": 0, "cancelled": 0, "_version": (-1, None),
-        })
+        row = merged.setdefault(
+            key,
+            {
+                "sla_id": v["sla_id"],
+                "sla": v["sla__name"],
+                "kind": v["sla__kind"],
+                "service": v["service__name"] or "every service",
+                "metric": g["metric"],
+                "metric_label": METRIC_LABELS.get(g["metric"], g["metric"]),
+                "met": 0,
+                "breached": 0,
+                "open": 0,
+                "cancelled": 0,
+                "_version": (-1, None),
+            },
+        )
         for name in COUNTS:
             row[name] += g[name]
         if v["number"] > row["_version"][0]:
@@ -116,19 +140,33 @@ def trend(*, start: dt.datetime, end: dt.datetime, by: str = "week", sla=None, s
     trunc = TruncMonth("started_at") if by == "month" else TruncWeek("started_at")
     grouped = (
         clocks_in(start=start, end=end, sla=sla, service=service)
-        .annotate(bucket=trunc).order_by("bucket").values("bucket")
+        .annotate(bucket=trunc)
+        .order_by("bucket")
+        .values("bucket")
         .annotate(met=COUNTS["met"], breached=COUNTS["breached"], open=COUNTS["open"])
     )
     target = None
     if sla is not None:
-        target = SLAVersion.objects.filter(sla=sla).order_by("-number").values_list("target_percentage", flat=True).first()
+        target = (
+            SLAVersion.objects.filter(sla=sla).order_by("-number").values_list("target_percentage", flat=True).first()
+        )
     counted = {(g["bucket"].date() if isinstance(g["bucket"], dt.datetime) else g["bucket"]): g for g in grouped}
     rows = []
     for bucket in _buckets(start, end, by, counted):
         g = counted.get(bucket, {"met": 0, "breached": 0, "open": 0})
         decided = g["met"] + g["breached"]
-        rows.append({"period": bucket, "label": _bucket_label(bucket, by), "met": g["met"], "breached": g["breached"], "open": g["open"],
-                     "decided": decided, "compliance": percentage(g["met"], decided), "target_percentage": target})
+        rows.append(
+            {
+                "period": bucket,
+                "label": _bucket_label(bucket, by),
+                "met": g["met"],
+                "breached": g["breached"],
+                "open": g["open"],
+                "decided": decided,
+                "compliance": percentage(g["met"], decided),
+                "target_percentage": target,
+            }
+        )
     return rows
 
 
@@ -140,7 +178,9 @@ def _buckets(start: dt.datetime, end: dt.datetime, by: str, counted) -> list[dt.
     out = []
     while day <= last and len(out) < 600:
         out.append(day)
-        day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) if by == "month" else day + dt.timedelta(days=7)
+        day = (
+            (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) if by == "month" else day + dt.timedelta(days=7)
+        )
     return sorted(set(out) | set(counted))
 
 
@@ -176,14 +216,23 @@ def breach_rows(clocks) -> list[dict]:
     rows = []
     for clock in clocks:
         over = clock.elapsed_seconds - clock.target_seconds
-        rows.append({
-            "clock": clock, "ticket": names.get((clock.ticket_type, clock.ticket_id), f"{clock.ticket_type}:{clock.ticket_id}"),
-            "ticket_url": ticket_url(clock.ticket_type, clock.ticket_id),
-            "sla": clock.version.sla.name, "version": clock.version.number, "metric": METRIC_LABELS.get(clock.metric, clock.metric),
-            "started_at": clock.started_at, "breached_at": clock.breached_at, "stopped_at": clock.stopped_at,
-            "target": format_duration(clock.target_seconds), "elapsed": format_duration(clock.elapsed_seconds), "over": format_duration(max(over, 0)),
-            "over_seconds": over,
-        })
+        rows.append(
+            {
+                "clock": clock,
+                "ticket": names.get((clock.ticket_type, clock.ticket_id), f"{clock.ticket_type}:{clock.ticket_id}"),
+                "ticket_url": ticket_url(clock.ticket_type, clock.ticket_id),
+                "sla": clock.version.sla.name,
+                "version": clock.version.number,
+                "metric": METRIC_LABELS.get(clock.metric, clock.metric),
+                "started_at": clock.started_at,
+                "breached_at": clock.breached_at,
+                "stopped_at": clock.stopped_at,
+                "target": format_duration(clock.target_seconds),
+                "elapsed": format_duration(clock.elapsed_seconds),
+                "over": format_duration(max(over, 0)),
+                "over_seconds": over,
+            }
+        )
     return rows
 
 
@@ -215,18 +264,37 @@ def trend_chart(rows: list[dict], *, width: int = 720, height: int = 240) -> dic
     for i, row in enumerate(rows):
         x = round(left + slot * i + (slot - bar_w) / 2, 1)
         pct = row["compliance"]
-        bars.append({
-            **row, "x": x, "w": round(bar_w, 1), "y": min(y(pct or 0), top + plot_h - 2) if row["decided"] else y(0),
-            "h": max(round(top + plot_h - y(pct or 0), 1), 2) if row["decided"] else 0, "cx": round(x + bar_w / 2, 1),
-            "show_label": n <= 16 or i % max(n // 12, 1) == 0,
-            "below": pct is not None and (not row["met"] or row.get("target_percentage") is not None and not meets(row["met"], row["decided"], row["target_percentage"])),
-        })
+        bars.append(
+            {
+                **row,
+                "x": x,
+                "w": round(bar_w, 1),
+                "y": min(y(pct or 0), top + plot_h - 2) if row["decided"] else y(0),
+                "h": max(round(top + plot_h - y(pct or 0), 1), 2) if row["decided"] else 0,
+                "cx": round(x + bar_w / 2, 1),
+                "show_label": n <= 16 or i % max(n // 12, 1) == 0,
+                "below": pct is not None
+                and (
+                    not row["met"]
+                    or row.get("target_percentage") is not None
+                    and not meets(row["met"], row["decided"], row["target_percentage"])
+                ),
+            }
+        )
     targets = {r["target_percentage"] for r in rows if r.get("target_percentage") is not None}
     target = targets.pop() if len(targets) == 1 else None
     return {
-        "width": width, "height": height, "left": left, "right": width - right, "top": top, "base": top + plot_h, "label_y": top + plot_h + 16,
-        "bars": bars, "grid": [{"pct": p, "y": y(p)} for p in (0, 25, 50, 75, 100)],
-        "target": target, "target_y": y(target) if target is not None else None,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "base": top + plot_h,
+        "label_y": top + plot_h + 16,
+        "bars": bars,
+        "grid": [{"pct": p, "y": y(p)} for p in (0, 25, 50, 75, 100)],
+        "target": target,
+        "target_y": y(target) if target is not None else None,
     }
 
 
@@ -244,17 +312,48 @@ def to_csv(header: list[str], rows) -> str:
 
 def compliance_csv(rows: list[dict]) -> str:
     return to_csv(
-        ["sla", "kind", "service", "metric", "met", "breached", "open", "cancelled", "compliance_percent", "target_percent", "meets_target"],
-        ([r["sla"], r["kind"], r["service"], r["metric"], r["met"], r["breached"], r["open"], r["cancelled"], r["compliance"], r["target_percentage"], r["meets_target"]] for r in rows),
+        [
+            "sla",
+            "kind",
+            "service",
+            "metric",
+            "met",
+            "breached",
+            "open",
+            "cancelled",
+            "compliance_percent",
+            "target_percent",
+            "meets_target",
+        ],
+        (
+            [
+                r["sla"],
+                r["kind"],
+                r["service"],
+                r["metric"],
+                r["met"],
+                r["breached"],
+                r["open"],
+                r["cancelled"],
+                r["compliance"],
+                r["target_percentage"],
+                r["meets_target"],
+            ]
+            for r in rows
+        ),
     )
 
 
 def trend_csv(rows: list[dict]) -> str:
-    return to_csv(["period_start", "met", "breached", "open", "compliance_percent"], ([r["period"].isoformat(), r["met"], r["breached"], r["open"], r["compliance"]] for r in rows))
+    return to_csv(
+        ["period_start", "met", "breached", "open", "compliance_percent"],
+        ([r["period"].isoformat(), r["met"], r["breached"], r["open"], r["compliance"]] for r in rows),
+    )
 
 
 def breaches_csv(queryset, *, chunk: int = 2000) -> str:
     """Every breach of the period; ticket numbers looked up per chunk of rows, not per row."""
+
     def lines():
         ordered, last = queryset.order_by("-pk"), None
         while True:
@@ -264,10 +363,34 @@ def breaches_csv(queryset, *, chunk: int = 2000) -> str:
                 return
             for r in breach_rows(clocks):
                 c = r["clock"]
-                yield [r["ticket"], r["sla"], r["version"], c.metric, c.started_at.isoformat(), c.breached_at.isoformat() if c.breached_at else None,
-                       c.stopped_at.isoformat() if c.stopped_at else None, c.target_seconds, c.elapsed_seconds, r["over_seconds"]]
+                yield [
+                    r["ticket"],
+                    r["sla"],
+                    r["version"],
+                    c.metric,
+                    c.started_at.isoformat(),
+                    c.breached_at.isoformat() if c.breached_at else None,
+                    c.stopped_at.isoformat() if c.stopped_at else None,
+                    c.target_seconds,
+                    c.elapsed_seconds,
+                    r["over_seconds"],
+                ]
             if len(clocks) < chunk:
                 return
             last = clocks[-1].pk
 
-    return to_csv(["ticket", "sla", "version", "metric", "started_at", "breached_at", "stopped_at", "target_seconds", "elapsed_seconds", "over_seconds"], lines())
+    return to_csv(
+        [
+            "ticket",
+            "sla",
+            "version",
+            "metric",
+            "started_at",
+            "breached_at",
+            "stopped_at",
+            "target_seconds",
+            "elapsed_seconds",
+            "over_seconds",
+        ],
+        lines(),
+    )

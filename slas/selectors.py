@@ -1,4 +1,5 @@
 """Reads of service level management that other apps may use."""
+
 from django.db.models import OuterRef, Subquery
 
 from mof.readmostly import ReadMostly
@@ -12,7 +13,8 @@ def _newest_active_versions() -> tuple[SLAVersion, ...]:
     newest = SLAVersion.objects.filter(sla=OuterRef("sla")).order_by("-number").values("number")[:1]
     return tuple(
         SLAVersion.objects.filter(sla__status=SLAStatus.ACTIVE, number=Subquery(newest))
-        .select_related("calendar", "sla").order_by("sla_id")
+        .select_related("calendar", "sla")
+        .order_by("sla_id")
     )
 
 
@@ -24,16 +26,28 @@ active_versions = ReadMostly("slas.active_versions", _newest_active_versions)
 def earliest_due(ticket_type: str, ticket_id):
     """A subquery: the earliest due time of a ticket's running (or breached, still open) clocks."""
     return Subquery(
-        SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id, state__in=[ClockState.RUNNING, ClockState.BREACHED], due_at__isnull=False)
-        .order_by("due_at").values("due_at")[:1]
+        SLAClock.objects.filter(
+            ticket_type=ticket_type,
+            ticket_id=ticket_id,
+            state__in=[ClockState.RUNNING, ClockState.BREACHED],
+            due_at__isnull=False,
+        )
+        .order_by("due_at")
+        .values("due_at")[:1]
     )
 
 
 def earliest_due_started(ticket_type: str, ticket_id):
     """A subquery: when the clock of `earliest_due` started (its share of time left)."""
     return Subquery(
-        SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id, state__in=[ClockState.RUNNING, ClockState.BREACHED], due_at__isnull=False)
-        .order_by("due_at").values("started_at")[:1]
+        SLAClock.objects.filter(
+            ticket_type=ticket_type,
+            ticket_id=ticket_id,
+            state__in=[ClockState.RUNNING, ClockState.BREACHED],
+            due_at__isnull=False,
+        )
+        .order_by("due_at")
+        .values("started_at")[:1]
     )
 
 
@@ -56,7 +70,12 @@ def sla_standing(due, started, now) -> dict | None:
     else:
         level = "ok"
     words = _duration(abs(left))
-    return {"level": level, "seconds": int(left), "due": due, "text": f"breached {words} ago" if left <= 0 else f"{words} left"}
+    return {
+        "level": level,
+        "seconds": int(left),
+        "due": due,
+        "text": f"breached {words} ago" if left <= 0 else f"{words} left",
+    }
 
 
 def _duration(seconds: float) -> str:

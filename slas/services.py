@@ -1,5 +1,6 @@
 """Writes of service level management: calendars, SLAs and their versions, ticket events
 and the clocks derived from them, and the compliance sweep."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,13 +53,20 @@ def record_ticket_event(ticket, *, kind: str = "change", at=None, created: bool 
     ticket_type = ticket._meta.label_lower
     snapshot = TICKET_TYPES[ticket_type](ticket)
     # The whole log is read once (tickets have a handful of events) and reused for the clocks.
-    events = [] if created else list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk).order_by("at", "id"))
+    events = (
+        []
+        if created
+        else list(TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk).order_by("at", "id"))
+    )
     last = events[-1] if events else None
     if last is not None and all(getattr(last, k) == v for k, v in snapshot.items()):
         return None
     event = TicketEvent(
-        ticket_type=ticket_type, ticket_id=ticket.pk, kind=kind if last else "opened",
-        at=at or (getattr(ticket, "created_at", None) if last is None else None) or timezone.now(), **snapshot,
+        ticket_type=ticket_type,
+        ticket_id=ticket.pk,
+        kind=kind if last else "opened",
+        at=at or (getattr(ticket, "created_at", None) if last is None else None) or timezone.now(),
+        **snapshot,
     )
     inserts.insert([event])  # an INSERT built once (the log is append-only; nothing listens to its saves)
     events.append(event)
@@ -94,7 +102,15 @@ def sync_clocks(ticket_type: str, ticket_id: int, *, now=None, events=None, new_
         return []
     current = events[-1]
     wanted = {v.sla_id: v for v in applicable_versions(ticket_type, current)}
-    clocks = [] if new_ticket else list(SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).select_related("version__calendar", "version__sla"))
+    clocks = (
+        []
+        if new_ticket
+        else list(
+            SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket_id).select_related(
+                "version__calendar", "version__sla"
+            )
+        )
+    )
     have = {(c.version.sla_id, c.metric) for c in clocks}
     started = []
     for sla_id, version in wanted.items():
@@ -102,8 +118,13 @@ def sync_clocks(ticket_type: str, ticket_id: int, *, now=None, events=None, new_
             target = version.target(metric)
             if target and (sla_id, metric) not in have:
                 clock = SLAClock(
-                    ticket_type=ticket_type, ticket_id=ticket_id, version=version, metric=metric,
-                    started_at=events[0].at, target_seconds=target, created_at=now,
+                    ticket_type=ticket_type,
+                    ticket_id=ticket_id,
+                    version=version,
+                    metric=metric,
+                    started_at=events[0].at,
+                    target_seconds=target,
+                    created_at=now,
                 )
                 started.append(_apply(clock, _figures(clock, events=events, now=now), now))
     cancelled, recomputed = [], []
@@ -126,17 +147,33 @@ def sync_clocks(ticket_type: str, ticket_id: int, *, now=None, events=None, new_
 
 def _figures(clock, *, events=None, now):
     if events is None:
-        events = list(TicketEvent.objects.filter(ticket_type=clock.ticket_type, ticket_id=clock.ticket_id).order_by("at", "id"))
+        events = list(
+            TicketEvent.objects.filter(ticket_type=clock.ticket_type, ticket_id=clock.ticket_id).order_by("at", "id")
+        )
     business = engine.engine_for(clock.version.calendar)
     return engine.replay(events, clock.version, clock.metric, business, now=now, clock_started=clock.created_at)
 
 
-STORED_FIELDS = ["state", "started_at", "stopped_at", "elapsed_seconds", "counting_since", "due_at", "breached_at", "next_event_at", "target_seconds", "notified_threshold", "updated_at"]
+STORED_FIELDS = [
+    "state",
+    "started_at",
+    "stopped_at",
+    "elapsed_seconds",
+    "counting_since",
+    "due_at",
+    "breached_at",
+    "next_event_at",
+    "target_seconds",
+    "notified_threshold",
+    "updated_at",
+]
 
 
 def _apply(clock: SLAClock, figures, now) -> SLAClock:
     pending = [t for t in clock.version.thresholds if t > clock.notified_threshold and t in figures.crossings]
-    reachable = [figures.crossings[t] for t in pending if figures.crossings[t] <= now or figures.counting_since is not None]
+    reachable = [
+        figures.crossings[t] for t in pending if figures.crossings[t] <= now or figures.counting_since is not None
+    ]
     clock.state = figures.state
     clock.started_at = figures.started_at
     clock.stopped_at = figures.stopped_at
@@ -167,7 +204,9 @@ def events_for(clocks) -> dict[tuple[str, int], list[TicketEvent]]:
     by_ticket: dict[tuple[str, int], list[TicketEvent]] = {}
     for ticket_type in {c.ticket_type for c in clocks}:
         ids = sorted({c.ticket_id for c in clocks if c.ticket_type == ticket_type})
-        for event in TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id__in=ids).order_by("ticket_id", "at", "id"):
+        for event in TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id__in=ids).order_by(
+            "ticket_id", "at", "id"
+        ):
             by_ticket.setdefault((ticket_type, event.ticket_id), []).append(event)
     return by_ticket
 
@@ -180,7 +219,10 @@ CLAIM_LEASE = dt.timedelta(minutes=5)
 
 def _attach_versions(clocks):
     """Load the few versions (with calendar and SLA) once, not joined onto every clock row."""
-    versions = {v.pk: v for v in SLAVersion.objects.filter(pk__in={c.version_id for c in clocks}).select_related("calendar", "sla")}
+    versions = {
+        v.pk: v
+        for v in SLAVersion.objects.filter(pk__in={c.version_id for c in clocks}).select_related("calendar", "sla")
+    }
     for clock in clocks:
         clock.version = versions[clock.version_id]
     return clocks
@@ -194,15 +236,28 @@ def store_clocks(clocks) -> None:
     if connection.vendor != "postgresql":
         SLAClock.objects.bulk_update(clocks, STORED_FIELDS, batch_size=1000)
         return
-    columns = [("state", "varchar"), ("started_at", "timestamptz"), ("stopped_at", "timestamptz"), ("elapsed_seconds", "integer"),
-               ("counting_since", "timestamptz"), ("due_at", "timestamptz"), ("breached_at", "timestamptz"), ("next_event_at", "timestamptz"),
-               ("target_seconds", "integer"), ("notified_threshold", "smallint"), ("updated_at", "timestamptz")]
+    columns = [
+        ("state", "varchar"),
+        ("started_at", "timestamptz"),
+        ("stopped_at", "timestamptz"),
+        ("elapsed_seconds", "integer"),
+        ("counting_since", "timestamptz"),
+        ("due_at", "timestamptz"),
+        ("breached_at", "timestamptz"),
+        ("next_event_at", "timestamptz"),
+        ("target_seconds", "integer"),
+        ("notified_threshold", "smallint"),
+        ("updated_at", "timestamptz"),
+    ]
     arrays = [[c.pk for c in clocks]] + [[getattr(c, name) for c in clocks] for name, _ in columns]
     unnest = ", ".join(["%s::bigint[]"] + [f"%s::{kind}[]" for _, kind in columns])
     names = ", ".join(["id"] + [name for name, _ in columns])
     sets = ", ".join(f"{name} = u.{name}" for name, _ in columns)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {SLAClock._meta.db_table} AS c SET {sets} FROM unnest({unnest}) AS u({names}) WHERE c.id = u.id", arrays)
+        cursor.execute(
+            f"UPDATE {SLAClock._meta.db_table} AS c SET {sets} FROM unnest({unnest}) AS u({names}) WHERE c.id = u.id",
+            arrays,
+        )
 
 
 # Sent inside the sweep's transaction with the ids of the warnings and breaches it recorded (integrations' outbox).
@@ -226,7 +281,11 @@ def sweep(*, now=None, batch: int = 5000) -> dict:
                 clock.next_event_at = None
                 continue
             figures = _figures(clock, events=events, now=now)
-            crossed = [t for t in clock.version.thresholds if t > clock.notified_threshold and figures.crossings.get(t) and figures.crossings[t] <= now]
+            crossed = [
+                t
+                for t in clock.version.thresholds
+                if t > clock.notified_threshold and figures.crossings.get(t) and figures.crossings[t] <= now
+            ]
             rows += [(clock.pk, t, figures.crossings[t]) for t in crossed]
             if crossed:
                 clock.notified_threshold = max(crossed)
@@ -239,7 +298,9 @@ def sweep(*, now=None, batch: int = 5000) -> dict:
         _mark_tickets_breached(breached)
         # Notifications a dead worker recorded but never queued, or claimed but never sent, go again.
         stale = list(
-            ClockNotification.objects.filter(sent_at__isnull=True, failed_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2))
+            ClockNotification.objects.filter(
+                sent_at__isnull=True, failed_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=2)
+            )
             .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - CLAIM_LEASE))
             .values_list("pk", flat=True)[:batch]
         )
@@ -266,7 +327,11 @@ def _insert_notifications(rows, now) -> list[int]:
     for clock_id, threshold, crossed_at in rows:
         try:
             with transaction.atomic():
-                created.append(ClockNotification.objects.create(clock_id=clock_id, threshold=threshold, crossed_at=crossed_at, created_at=now).pk)
+                created.append(
+                    ClockNotification.objects.create(
+                        clock_id=clock_id, threshold=threshold, crossed_at=crossed_at, created_at=now
+                    ).pk
+                )
         except IntegrityError:
             pass  # notified already: the database says so
     return created
@@ -301,7 +366,12 @@ def service_desk_managers() -> list:
     from mof.choices import RoleCluster
     from mof.models import User
 
-    return list(User.objects.filter(is_active=True, is_manager=True, role_assignments__role=RoleCluster.SUPPORT).exclude(email="").distinct().order_by("pk"))
+    return list(
+        User.objects.filter(is_active=True, is_manager=True, role_assignments__role=RoleCluster.SUPPORT)
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+    )
 
 
 def clock_notification_recipients(notification, incident) -> tuple[list, str]:
@@ -354,8 +424,14 @@ def notify_clock(notification_id: int) -> int:
         if clock.ticket_type == "incidents.incident":
             from incidents.models import Incident
 
-            incident = Incident.objects.select_related("assignee", "assignment_group__manager").filter(pk=clock.ticket_id).first()
-        recipients, who = clock_notification_recipients(notification, incident) if incident is not None else ([], "nobody")
+            incident = (
+                Incident.objects.select_related("assignee", "assignment_group__manager")
+                .filter(pk=clock.ticket_id)
+                .first()
+            )
+        recipients, who = (
+            clock_notification_recipients(notification, incident) if incident is not None else ([], "nobody")
+        )
         if not recipients:
             error = f"No recipient for the SLA {'breach' if notification.threshold >= 100 else 'warning'} of {clock.ticket_type} {clock.ticket_id}: no assignee, group, reachable SLA owner or service desk manager."
             ClockNotification.objects.filter(pk=notification_id).update(failed_at=now, error=error[:500])
@@ -373,12 +449,27 @@ def _clock_mail(notification, clock, incident, recipients, who) -> list:
     breach = notification.threshold >= 100
     what = f"{clock.version.sla}, {clock.get_metric_display()}"
     return notifications.write_from_template(
-        recipients, "slas/clock",
-        {"incident": incident, "breach": breach, "threshold": notification.threshold, "who": who, "what": what,
-         "fields": [("SLA", str(clock.version.sla)), ("Measure", clock.get_metric_display()), ("Due", when(clock.due_at)),
-                    ("Priority", f"P{incident.priority}"), ("Status", incident.get_status_display())]},
-        subject=f"SLA breached: {incident.title} ({what})" if breach else f"SLA warning {notification.threshold}%: {incident.title} ({what})",
-        about=incident, kind="slas.breach" if breach else "slas.warning",
+        recipients,
+        "slas/clock",
+        {
+            "incident": incident,
+            "breach": breach,
+            "threshold": notification.threshold,
+            "who": who,
+            "what": what,
+            "fields": [
+                ("SLA", str(clock.version.sla)),
+                ("Measure", clock.get_metric_display()),
+                ("Due", when(clock.due_at)),
+                ("Priority", f"P{incident.priority}"),
+                ("Status", incident.get_status_display()),
+            ],
+        },
+        subject=f"SLA breached: {incident.title} ({what})"
+        if breach
+        else f"SLA warning {notification.threshold}%: {incident.title} ({what})",
+        about=incident,
+        kind="slas.breach" if breach else "slas.warning",
     )
 
 
@@ -407,7 +498,9 @@ def _validate_intervals(intervals):
         raise ValidationError({"intervals": errors})
 
 
-def calendar_save(*, actor, calendar: BusinessCalendar | None = None, intervals=None, holidays=None, **fields) -> BusinessCalendar:
+def calendar_save(
+    *, actor, calendar: BusinessCalendar | None = None, intervals=None, holidays=None, **fields
+) -> BusinessCalendar:
     """Create or edit a calendar; an edit bumps its version and recomputes the clocks that use it."""
     policy.require(actor, "calendar.edit")
     calendar = calendar or BusinessCalendar()
@@ -422,13 +515,19 @@ def calendar_save(*, actor, calendar: BusinessCalendar | None = None, intervals=
         calendar.save()
         if intervals is not None:
             calendar.intervals.all().delete()
-            WorkingInterval.objects.bulk_create([WorkingInterval(calendar=calendar, weekday=w, start=s, end=e) for w, s, e in intervals])
+            WorkingInterval.objects.bulk_create(
+                [WorkingInterval(calendar=calendar, weekday=w, start=s, end=e) for w, s, e in intervals]
+            )
         if holidays is not None:
             calendar.own_holidays.all().delete()
-            CalendarHoliday.objects.bulk_create([CalendarHoliday(calendar=calendar, date=d, name=n) for d, n in holidays])
+            CalendarHoliday.objects.bulk_create(
+                [CalendarHoliday(calendar=calendar, date=d, name=n) for d, n in holidays]
+            )
         if editing:
             # Only the clocks whose span meets what the edit changed are recomputed (in the background).
-            changed = engine.changed_span(before, engine.calendar_spec(BusinessCalendar.objects.get(pk=calendar.pk)))  # not a prefetched cache
+            changed = engine.changed_span(
+                before, engine.calendar_spec(BusinessCalendar.objects.get(pk=calendar.pk))
+            )  # not a prefetched cache
             recompute.start(actor=actor, calendar=calendar, changed=changed)
     return calendar
 
@@ -443,7 +542,19 @@ def latest_recompute(*, calendar=None, sla=None):
     return jobs.first()
 
 
-VERSION_FIELDS = ("ticket_type", "service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "carry_pauses", "target_percentage")
+VERSION_FIELDS = (
+    "ticket_type",
+    "service",
+    "priorities",
+    "assignment_group",
+    "response_seconds",
+    "resolution_seconds",
+    "calendar",
+    "pause_on",
+    "warning_thresholds",
+    "carry_pauses",
+    "target_percentage",
+)
 
 
 def _validate_version(fields):
@@ -468,7 +579,9 @@ def _validate_version(fields):
         raise ValidationError(errors)
 
 
-def sla_create(*, actor, name: str, kind: str = "sla", description: str = "", **version_fields) -> ServiceLevelAgreement:
+def sla_create(
+    *, actor, name: str, kind: str = "sla", description: str = "", **version_fields
+) -> ServiceLevelAgreement:
     policy.require(actor, "sla.edit")
     _validate_version(version_fields)
     sla = ServiceLevelAgreement(name=name, kind=kind, description=description, owner=actor)
@@ -476,12 +589,16 @@ def sla_create(*, actor, name: str, kind: str = "sla", description: str = "", **
     with audit.acting_as(actor), transaction.atomic():
         sla.save()
         version = SLAVersion(sla=sla, number=1, created_by=actor)
-        apply_fields(version, {"warning_thresholds": [50, 75], **version_fields}, VERSION_FIELDS, exclude=["sla", "created_by"])
+        apply_fields(
+            version, {"warning_thresholds": [50, 75], **version_fields}, VERSION_FIELDS, exclude=["sla", "created_by"]
+        )
         version.save()
     return sla
 
 
-def sla_new_version(*, actor, sla: ServiceLevelAgreement, retarget_running: bool = False, **version_fields) -> SLAVersion:
+def sla_new_version(
+    *, actor, sla: ServiceLevelAgreement, retarget_running: bool = False, **version_fields
+) -> SLAVersion:
     """Editing an SLA makes a new version: new clocks use it; running clocks keep theirs unless
     the manager chooses to re-target them; completed clocks are never rewritten."""
     policy.require(actor, "sla.edit", sla)

@@ -1,4 +1,5 @@
 """Capacity tasks (imported by slas/tasks.py, which Celery autodiscovers)."""
+
 from celery import shared_task
 
 

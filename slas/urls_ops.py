@@ -1,4 +1,5 @@
 """Availability and capacity pages, included under /optimizing/ by slas/urls.py."""
+
 from django.urls import path
 
 from slas import views_ops as v

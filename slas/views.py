@@ -1,6 +1,7 @@
 """Pages of the Optimizing quadrant: business calendars, SLAs and OLAs (with their versions,
 lifecycle and what-if), compliance reports, and the clocks partial shown on ticket pages.
 Views are thin: forms parse, slas.services writes, slas.reports and slas.whatif read."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +22,16 @@ from mof.pagination import paginate, parse_positive_int
 from mof.views import _get_or_404, history_rows, quadrant_page, transition_panel, transition_view
 from slas import engine, reports, services
 from slas.forms import CalendarForm, NewVersionForm, PeriodForm, ReportForm, SLAForm, format_duration
-from slas.models import BusinessCalendar, ClockState, RecomputeJob, ServiceLevelAgreement, SLAClock, SLAStatus, SLAVersion, TicketEvent
+from slas.models import (
+    BusinessCalendar,
+    ClockState,
+    RecomputeJob,
+    ServiceLevelAgreement,
+    SLAClock,
+    SLAStatus,
+    SLAVersion,
+    TicketEvent,
+)
 from slas.whatif import what_if
 
 PAGE_SIZE = 50
@@ -40,12 +50,29 @@ def landing(request):
     """The Optimizing quadrant: its SMFs, what exists for each, and the review it ends in."""
     stats = []
     if policy.can(request.user, "sla.view"):
-        by_status = dict(ServiceLevelAgreement.objects.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+        by_status = dict(
+            ServiceLevelAgreement.objects.order_by()
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
         since = timezone.now() - dt.timedelta(days=30)
         stats = [
-            {"label": "active SLAs and OLAs", "value": by_status.get(SLAStatus.ACTIVE, 0), "url": reverse("sla_list") + "?status=active"},
-            {"label": "awaiting the SLA Review", "value": by_status.get(SLAStatus.IN_REVIEW, 0), "url": reverse("sla_list") + "?status=in_review"},
-            {"label": "breaches in the last 30 days", "value": SLAClock.objects.filter(state=ClockState.BREACHED, breached_at__gte=since).count(), "url": reverse("sla_reports")},
+            {
+                "label": "active SLAs and OLAs",
+                "value": by_status.get(SLAStatus.ACTIVE, 0),
+                "url": reverse("sla_list") + "?status=active",
+            },
+            {
+                "label": "awaiting the SLA Review",
+                "value": by_status.get(SLAStatus.IN_REVIEW, 0),
+                "url": reverse("sla_list") + "?status=in_review",
+            },
+            {
+                "label": "breaches in the last 30 days",
+                "value": SLAClock.objects.filter(state=ClockState.BREACHED, breached_at__gte=since).count(),
+                "url": reverse("sla_reports"),
+            },
             {"label": "business calendars", "value": BusinessCalendar.objects.count(), "url": reverse("calendar_list")},
         ]
     stats += _availability_capacity_stats(request.user)
@@ -58,11 +85,25 @@ def _availability_capacity_stats(user) -> list[dict]:
 
     stats = []
     if policy.can(user, "availability.view"):
-        stats.append({"label": "services with an availability target", "value": AvailabilityTarget.objects.count(), "url": reverse("availability_summary")})
+        stats.append(
+            {
+                "label": "services with an availability target",
+                "value": AvailabilityTarget.objects.count(),
+                "url": reverse("availability_summary"),
+            }
+        )
     if policy.can(user, "capacity.view"):
         stats += [
-            {"label": "capacity thresholds", "value": CapacityThreshold.objects.count(), "url": reverse("capacity_dashboard")},
-            {"label": "open capacity warnings", "value": CapacityWarning.objects.filter(status=WarningStatus.OPEN).count(), "url": reverse("capacity_warnings")},
+            {
+                "label": "capacity thresholds",
+                "value": CapacityThreshold.objects.count(),
+                "url": reverse("capacity_dashboard"),
+            },
+            {
+                "label": "open capacity warnings",
+                "value": CapacityWarning.objects.filter(status=WarningStatus.OPEN).count(),
+                "url": reverse("capacity_warnings"),
+            },
         ]
     return stats
 
@@ -77,9 +118,19 @@ def _calendar_get(user, pk):
 
 
 CALENDAR_EXPORT_COLUMNS = csv_io.columns(
-    ("Calendar", "name"), ("Time zone", "time_zone"), ("Country", "country"), ("Subdivision", "subdivision"),
+    ("Calendar", "name"),
+    ("Time zone", "time_zone"),
+    ("Country", "country"),
+    ("Subdivision", "subdivision"),
     ("Working days", lambda c: len({i.weekday for i in c.intervals.all()})),
-    ("Working time a week", lambda c: format_duration(sum(_seconds(i.start, i.end) for i in c.intervals.all())) if c.intervals.all() else "no working time"),
+    (
+        "Working time a week",
+        lambda c: (
+            format_duration(sum(_seconds(i.start, i.end) for i in c.intervals.all()))
+            if c.intervals.all()
+            else "no working time"
+        ),
+    ),
     ("SLAs using it", "slas"),
 )
 
@@ -87,14 +138,26 @@ CALENDAR_EXPORT_COLUMNS = csv_io.columns(
 @login_required
 def calendar_list(request):
     _require(request.user, "calendar.view", "Only IT staff see business calendars.")
-    calendars = BusinessCalendar.objects.prefetch_related("intervals").annotate(slas=Count("sla_versions__sla", distinct=True)).order_by("name")
+    calendars = (
+        BusinessCalendar.objects.prefetch_related("intervals")
+        .annotate(slas=Count("sla_versions__sla", distinct=True))
+        .order_by("name")
+    )
     if csv_io.export_requested(request):
         return csv_io.export_csv(calendars, CALENDAR_EXPORT_COLUMNS, filename="business-calendars")
     rows = []
     for calendar in calendars:
         hours = sum(_seconds(i.start, i.end) for i in calendar.intervals.all())
-        rows.append({"calendar": calendar, "weekly": format_duration(hours) if hours else "no working time", "days": len({i.weekday for i in calendar.intervals.all()})})
-    return render(request, "slas/calendar_list.html", {"rows": rows, "can_edit": policy.can(request.user, "calendar.edit")})
+        rows.append(
+            {
+                "calendar": calendar,
+                "weekly": format_duration(hours) if hours else "no working time",
+                "days": len({i.weekday for i in calendar.intervals.all()}),
+            }
+        )
+    return render(
+        request, "slas/calendar_list.html", {"rows": rows, "can_edit": policy.can(request.user, "calendar.edit")}
+    )
 
 
 def _seconds(start: dt.time, end: dt.time) -> int:
@@ -113,15 +176,19 @@ def calendar_detail(request, pk):
     upcoming = sorted((d, n) for d, n in spec.holidays.items() if today <= d <= today + dt.timedelta(days=366))
     from slas.forms import WEEKDAYS
 
-    return render(request, "slas/calendar_detail.html", {
-        "calendar": calendar,
-        "week": [{"day": WEEKDAYS[d], "intervals": by_day[d]} for d in range(7)],
-        "upcoming": upcoming,
-        "slas": ServiceLevelAgreement.objects.filter(versions__calendar=calendar).distinct().order_by("name"),
-        "history": history_rows(calendar, user=request.user),
-        "can_edit": policy.can(request.user, "calendar.edit", calendar),
-        "recompute": services.latest_recompute(calendar=calendar),
-    })
+    return render(
+        request,
+        "slas/calendar_detail.html",
+        {
+            "calendar": calendar,
+            "week": [{"day": WEEKDAYS[d], "intervals": by_day[d]} for d in range(7)],
+            "upcoming": upcoming,
+            "slas": ServiceLevelAgreement.objects.filter(versions__calendar=calendar).distinct().order_by("name"),
+            "history": history_rows(calendar, user=request.user),
+            "can_edit": policy.can(request.user, "calendar.edit", calendar),
+            "recompute": services.latest_recompute(calendar=calendar),
+        },
+    )
 
 
 @login_required
@@ -176,7 +243,11 @@ def _sla_get(user, pk):
 def _current_versions(slas) -> dict:
     """The newest version of each agreement, in one query."""
     current = {}
-    for version in SLAVersion.objects.filter(sla__in=[s.pk for s in slas]).select_related("calendar", "service").order_by("sla_id", "-number"):
+    for version in (
+        SLAVersion.objects.filter(sla__in=[s.pk for s in slas])
+        .select_related("calendar", "service")
+        .order_by("sla_id", "-number")
+    ):
         current.setdefault(version.sla_id, version)
     return current
 
@@ -192,20 +263,26 @@ def _version_value(read):
 
 
 SLA_EXPORT_COLUMNS = csv_io.columns(
-    ("Name", "name"), ("Kind", lambda sla: sla.kind.upper()), ("Status", "get_status_display"),
+    ("Name", "name"),
+    ("Kind", lambda sla: sla.kind.upper()),
+    ("Status", "get_status_display"),
     ("Service", _version_value(lambda v: v.service.name if v.service else "every service")),
     ("Priorities", _version_value(lambda v: [f"P{p}" for p in v.priorities or []])),
     ("Respond", _version_value(lambda v: format_duration(v.response_seconds))),
     ("Resolve", _version_value(lambda v: format_duration(v.resolution_seconds))),
-    ("Calendar", _version_value(lambda v: v.calendar.name)), ("Target %", _version_value(lambda v: v.target_percentage)),
-    ("Versions", "version_count"), ("Owner", "owner.username"),
+    ("Calendar", _version_value(lambda v: v.calendar.name)),
+    ("Target %", _version_value(lambda v: v.target_percentage)),
+    ("Versions", "version_count"),
+    ("Owner", "owner.username"),
 )
 
 
 @login_required
 def sla_list(request):
     _require(request.user, "sla.view", "Only IT staff see SLAs and OLAs.")
-    qs = ServiceLevelAgreement.objects.select_related("owner").annotate(version_count=Count("versions")).order_by("name")
+    qs = (
+        ServiceLevelAgreement.objects.select_related("owner").annotate(version_count=Count("versions")).order_by("name")
+    )
     kind, status, q = request.GET.get("kind", ""), request.GET.get("status", ""), request.GET.get("q", "").strip()
     errors = []
     if kind in dict(ServiceLevelAgreement.KINDS):
@@ -225,16 +302,31 @@ def sla_list(request):
     page = paginate(qs, page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
     current = _current_versions(page.items)
     rows = [{"sla": s, "version": current.get(s.pk), **_targets(current.get(s.pk))} for s in page.items]
-    return render(request, "slas/sla_list.html", {
-        "page": page, "rows": rows, "kind": kind, "status": status, "q": q, "kinds": ServiceLevelAgreement.KINDS, "statuses": SLAStatus.choices,
-        "can_edit": policy.can(request.user, "sla.edit"), "errors": errors,
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "slas/sla_list.html",
+        {
+            "page": page,
+            "rows": rows,
+            "kind": kind,
+            "status": status,
+            "q": q,
+            "kinds": ServiceLevelAgreement.KINDS,
+            "statuses": SLAStatus.choices,
+            "can_edit": policy.can(request.user, "sla.edit"),
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
 
 
 def _targets(version) -> dict:
     if version is None:
         return {"response": "", "resolution": ""}
-    return {"response": format_duration(version.response_seconds), "resolution": format_duration(version.resolution_seconds)}
+    return {
+        "response": format_duration(version.response_seconds),
+        "resolution": format_duration(version.resolution_seconds),
+    }
 
 
 @login_required
@@ -245,11 +337,20 @@ def sla_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            sla = services.sla_create(actor=request.user, name=data["name"], kind=data["kind"], description=data["description"], **form.version_fields())
+            sla = services.sla_create(
+                actor=request.user,
+                name=data["name"],
+                kind=data["kind"],
+                description=data["description"],
+                **form.version_fields(),
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, f"{sla.get_kind_display().split(' ')[0]} {sla} created as a draft: submit it to the SLA Review to activate it.")
+            messages.success(
+                request,
+                f"{sla.get_kind_display().split(' ')[0]} {sla} created as a draft: submit it to the SLA Review to activate it.",
+            )
             return redirect(sla)
     status = 400 if request.method == "POST" else 200
     return render(request, "slas/sla_form.html", {"form": form, "sla": None}, status=status)
@@ -258,10 +359,15 @@ def sla_create(request):
 def _sla_detail_context(request, sla, panel=None) -> dict:
     from incidents.choices import HoldReason
 
-    versions = list(sla.versions.select_related("calendar", "service", "assignment_group", "created_by").order_by("-number"))
+    versions = list(
+        sla.versions.select_related("calendar", "service", "assignment_group", "created_by").order_by("-number")
+    )
     per_version = {
         (r["version_id"], r["state"]): r["n"]
-        for r in SLAClock.objects.filter(version__sla=sla).order_by().values("version_id", "state").annotate(n=Count("pk"))
+        for r in SLAClock.objects.filter(version__sla=sla)
+        .order_by()
+        .values("version_id", "state")
+        .annotate(n=Count("pk"))
     }
     for version in versions:
         version.targets = _targets(version)
@@ -293,7 +399,15 @@ def _render_sla_page(request, sla, panel, status):
 
 @login_required
 def sla_transition(request, pk, name):
-    return transition_view(request, model=ServiceLevelAgreement, pk=pk, name=name, get_object=_sla_get, url_name="sla_transition", render_page=_render_sla_page)
+    return transition_view(
+        request,
+        model=ServiceLevelAgreement,
+        pk=pk,
+        name=name,
+        get_object=_sla_get,
+        url_name="sla_transition",
+        render_page=_render_sla_page,
+    )
 
 
 @login_required
@@ -310,19 +424,37 @@ def sla_edit(request, pk):
         if "whatif" in request.POST:
             period = PeriodForm({})
             period.is_valid()
-            result = what_if({**fields, "ticket_type": current.ticket_type if current else "incidents.incident"}, *period.bounds())
+            result = what_if(
+                {**fields, "ticket_type": current.ticket_type if current else "incidents.incident"}, *period.bounds()
+            )
         else:
             try:
-                version = services.sla_new_version(actor=request.user, sla=sla, retarget_running=form.cleaned_data["retarget_running"], **fields)
+                version = services.sla_new_version(
+                    actor=request.user, sla=sla, retarget_running=form.cleaned_data["retarget_running"], **fields
+                )
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                moved = (" Running clocks move to it in the background: the progress shows below." if form.cleaned_data["retarget_running"]
-                         else " Running clocks keep their version; new clocks use this one.")
+                moved = (
+                    " Running clocks move to it in the background: the progress shows below."
+                    if form.cleaned_data["retarget_running"]
+                    else " Running clocks keep their version; new clocks use this one."
+                )
                 messages.success(request, f"{sla} version {version.number} saved.{moved}")
                 return redirect(sla)
     status = 400 if request.method == "POST" and result is None and form.errors else 200
-    return render(request, "slas/sla_form.html", {"form": form, "sla": sla, "current": current, "whatif": result, "target_percentage": form.cleaned_data.get("target_percentage") if result else None}, status=status)
+    return render(
+        request,
+        "slas/sla_form.html",
+        {
+            "form": form,
+            "sla": sla,
+            "current": current,
+            "whatif": result,
+            "target_percentage": form.cleaned_data.get("target_percentage") if result else None,
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -355,7 +487,12 @@ def _report_form(request):
 
 def _filters(form) -> dict:
     start, end = form.bounds()
-    return {"start": start, "end": end, "sla": form.cleaned_data.get("sla"), "service": form.cleaned_data.get("service")}
+    return {
+        "start": start,
+        "end": end,
+        "sla": form.cleaned_data.get("sla"),
+        "service": form.cleaned_data.get("service"),
+    }
 
 
 @login_required
@@ -370,14 +507,24 @@ def report_page(request):
         rows = reports.compliance(**filters)
         by = form.cleaned_data.get("by") or "week"
         trend_rows = reports.trend(by=by, **filters)
-        page = paginate(reports.breaches(**filters), page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE)
+        page = paginate(
+            reports.breaches(**filters), page=parse_positive_int(request.GET.get("page"), 1), page_size=PAGE_SIZE
+        )
         query = request.GET.copy()
         query.pop("page", None)
         query.pop("format", None)
-        context.update({
-            "rows": rows, "totals": reports.totals(rows), "trend": trend_rows, "chart": reports.trend_chart(trend_rows), "by": by,
-            "page": page, "breach_rows": reports.breach_rows(page.items), "query": query.urlencode(),
-        })
+        context.update(
+            {
+                "rows": rows,
+                "totals": reports.totals(rows),
+                "trend": trend_rows,
+                "chart": reports.trend_chart(trend_rows),
+                "by": by,
+                "page": page,
+                "breach_rows": reports.breach_rows(page.items),
+                "query": query.urlencode(),
+            }
+        )
     return render(request, "slas/reports.html", context, status=200 if ok else 400)
 
 
@@ -386,7 +533,9 @@ def report_page(request):
 def report_csv(request, table):
     form, ok = _report_form(request)
     if not ok:
-        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=400, content_type="text/plain")
+        return HttpResponse(
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=400, content_type="text/plain"
+        )
     filters = _filters(form)
     if table == "compliance":
         body = reports.compliance_csv(reports.compliance(**filters))
@@ -401,7 +550,9 @@ def report_csv(request, table):
 
 def _csv(body: str, table: str, form) -> HttpResponse:
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="sla-{table}-{form.cleaned_data["start"]}-{form.cleaned_data["end"]}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="sla-{table}-{form.cleaned_data["start"]}-{form.cleaned_data["end"]}.csv"'
+    )
     return response
 
 
@@ -417,7 +568,13 @@ class ClockEntry(tuple):
         return entry
 
 
-KIND_LABELS = {"counting": "counting", "paused": "paused", "not_counting": "not counting", "stopped": "stopped", "cancelled": "cancelled"}
+KIND_LABELS = {
+    "counting": "counting",
+    "paused": "paused",
+    "not_counting": "not counting",
+    "stopped": "stopped",
+    "cancelled": "cancelled",
+}
 
 
 def clock_context(ticket, now=None, *, user=None) -> list[ClockEntry]:
@@ -430,7 +587,8 @@ def clock_context(ticket, now=None, *, user=None) -> list[ClockEntry]:
     ticket_type = ticket._meta.label_lower
     clocks = list(
         SLAClock.objects.filter(ticket_type=ticket_type, ticket_id=ticket.pk)
-        .select_related("version__sla", "version__calendar").order_by("version__sla__name", "-metric", "pk")
+        .select_related("version__sla", "version__calendar")
+        .order_by("version__sla__name", "-metric", "pk")
     )
     if not clocks:
         return []
@@ -448,8 +606,15 @@ def clock_context(ticket, now=None, *, user=None) -> list[ClockEntry]:
 
 
 def _cancelled_view(clock) -> dict:
-    return {"state": "cancelled", "state_label": "Cancelled", "cancelled": True, "metric_label": reports.METRIC_LABELS.get(clock.metric, clock.metric),
-            "summary": f"cancelled {timezone.localtime(clock.stopped_at):%Y-%m-%d %H:%M}: no longer applies (the ticket changed, e.g. its priority)" if clock.stopped_at else "cancelled"}
+    return {
+        "state": "cancelled",
+        "state_label": "Cancelled",
+        "cancelled": True,
+        "metric_label": reports.METRIC_LABELS.get(clock.metric, clock.metric),
+        "summary": f"cancelled {timezone.localtime(clock.stopped_at):%Y-%m-%d %H:%M}: no longer applies (the ticket changed, e.g. its priority)"
+        if clock.stopped_at
+        else "cancelled",
+    }
 
 
 def _clock_view(clock, figures, rows, now) -> dict:
@@ -469,17 +634,36 @@ def _clock_view(clock, figures, rows, now) -> dict:
 
     segments = []
     for row in rows:
-        end = row["end"] or (figures.stopped_at if row["kind"] in ("stopped", "cancelled") and figures.stopped_at and row["start"] < figures.stopped_at else None) or now
+        end = (
+            row["end"]
+            or (
+                figures.stopped_at
+                if row["kind"] in ("stopped", "cancelled") and figures.stopped_at and row["start"] < figures.stopped_at
+                else None
+            )
+            or now
+        )
         duration = format_duration(int((end - row["start"]).total_seconds()))
         row["duration"], row["label"] = duration, KIND_LABELS.get(row["kind"], row["kind"])
         pieces = [(row["start"], end, False)]
         if row["kind"] == "counting" and figures.breached_at and row["start"] < figures.breached_at < end:
-            pieces = [(row["start"], figures.breached_at, False), (figures.breached_at, end, True)]  # past the due time: late
+            pieces = [
+                (row["start"], figures.breached_at, False),
+                (figures.breached_at, end, True),
+            ]  # past the due time: late
         elif row["kind"] == "counting" and figures.breached_at and row["start"] >= figures.breached_at:
             pieces = [(row["start"], end, True)]
         for a, b, late in pieces:
             left = pos(a)
-            segments.append({**row, "left": left, "width": round(max(pos(b) - left, 0.15), 3), "late": late, "ongoing": row["end"] is None})
+            segments.append(
+                {
+                    **row,
+                    "left": left,
+                    "width": round(max(pos(b) - left, 0.15), 3),
+                    "late": late,
+                    "ongoing": row["end"] is None,
+                }
+            )
     marks = []
     for pct in clock.version.thresholds:
         at = figures.crossings.get(pct)
@@ -487,25 +671,50 @@ def _clock_view(clock, figures, rows, now) -> dict:
             marks.append({"pct": 100, "at": due, "left": pos(due), "passed": False, "label": "target"})
         if at is None:
             continue
-        marks.append({"pct": pct, "at": at, "left": pos(at), "passed": at <= (figures.stopped_at or now), "label": "due" if pct == 100 else f"{pct} %"})
+        marks.append(
+            {
+                "pct": pct,
+                "at": at,
+                "left": pos(at),
+                "passed": at <= (figures.stopped_at or now),
+                "label": "due" if pct == 100 else f"{pct} %",
+            }
+        )
     state = figures.state
     remaining = target - elapsed
     if state == "breached":
-        summary = f"breached {timezone.localtime(figures.breached_at):%a %d %b %H:%M}, over by {format_duration(-remaining)}" if figures.breached_at else f"breached, over by {format_duration(-remaining)}"
+        summary = (
+            f"breached {timezone.localtime(figures.breached_at):%a %d %b %H:%M}, over by {format_duration(-remaining)}"
+            if figures.breached_at
+            else f"breached, over by {format_duration(-remaining)}"
+        )
     elif state == "met":
         summary = f"met with {format_duration(remaining)} to spare"
     elif state == "paused":
         summary = f"paused; {format_duration(remaining)} left when it counts again"
     else:
-        summary = f"{format_duration(remaining)} left" + (f", due {timezone.localtime(figures.due_at):%a %d %b %H:%M}" if figures.due_at else "")
+        summary = f"{format_duration(remaining)} left" + (
+            f", due {timezone.localtime(figures.due_at):%a %d %b %H:%M}" if figures.due_at else ""
+        )
     next_warning = next((m for m in marks if not m["passed"]), None)
     return {
-        "state": state, "state_label": state.capitalize(), "cancelled": False,
+        "state": state,
+        "state_label": state.capitalize(),
+        "cancelled": False,
         "metric_label": reports.METRIC_LABELS.get(clock.metric, clock.metric),
-        "target": format_duration(target), "elapsed": format_duration(elapsed), "remaining": format_duration(max(remaining, 0)),
-        "overrun": format_duration(max(-remaining, 0)), "used_pct": min(round(elapsed * 100 / target), 999) if target else 0,
-        "due_at": figures.due_at, "breached_at": figures.breached_at, "started_at": start, "stopped_at": figures.stopped_at,
-        "segments": segments, "marks": marks, "now_left": pos(now) if figures.stopped_at is None else None,
-        "summary": summary, "next_warning": next_warning,
+        "target": format_duration(target),
+        "elapsed": format_duration(elapsed),
+        "remaining": format_duration(max(remaining, 0)),
+        "overrun": format_duration(max(-remaining, 0)),
+        "used_pct": min(round(elapsed * 100 / target), 999) if target else 0,
+        "due_at": figures.due_at,
+        "breached_at": figures.breached_at,
+        "started_at": start,
+        "stopped_at": figures.stopped_at,
+        "segments": segments,
+        "marks": marks,
+        "now_left": pos(now) if figures.stopped_at is None else None,
+        "summary": summary,
+        "next_warning": next_warning,
         "changes": [r for r in rows if r["kind"] in ("paused", "stopped", "cancelled")] or [],
     }

@@ -1,6 +1,7 @@
 """Pages of availability and capacity management (Optimizing quadrant): availability per
 service and its summary with a chart and CSV, the capacity dashboard with the forecast
 chart, and the capacity warnings a manager turns into an RFC or dismisses."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,7 +45,12 @@ def duration(seconds) -> str:
     d, rest = divmod(seconds, 86400)
     h, rest = divmod(rest, 3600)
     m, s = divmod(rest, 60)
-    parts = [f"{d} d" if d else "", f"{h} h" if h else "", f"{m} min" if m and not d else "", f"{s} s" if s and not d and not h else ""]
+    parts = [
+        f"{d} d" if d else "",
+        f"{h} h" if h else "",
+        f"{m} min" if m and not d else "",
+        f"{s} s" if s and not d and not h else "",
+    ]
     return " ".join(p for p in parts if p) or "0 s"
 
 
@@ -92,7 +98,10 @@ def _period(request):
     form = PeriodForm(request.GET or None)
     error = None
     today = timezone.localdate()
-    start_raw, end_raw = request.GET.get("start") or (today - dt.timedelta(days=29)).isoformat(), request.GET.get("end") or today.isoformat()
+    start_raw, end_raw = (
+        request.GET.get("start") or (today - dt.timedelta(days=29)).isoformat(),
+        request.GET.get("end") or today.isoformat(),
+    )
     try:
         start, end = av.parse_period(start_raw, end_raw)
     except ValidationError as exc:
@@ -122,20 +131,28 @@ def availability_bars_svg(rows) -> str:
     def x(pct):
         return label_w + bar_w * (float(pct) - floor) / (100 - floor)
 
-    out = [f'<svg class="chart availability-chart" viewBox="0 0 {label_w + bar_w + 90} {height}" width="100%" role="img" '
-           f'aria-label="Availability per service, scale {floor:g} to 100 percent" xmlns="http://www.w3.org/2000/svg">',
-           f'<text x="{label_w}" y="14" class="axis">{floor:g} %</text><text x="{label_w + bar_w}" y="14" text-anchor="end" class="axis">100 %</text>']
+    out = [
+        f'<svg class="chart availability-chart" viewBox="0 0 {label_w + bar_w + 90} {height}" width="100%" role="img" '
+        f'aria-label="Availability per service, scale {floor:g} to 100 percent" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{label_w}" y="14" class="axis">{floor:g} %</text><text x="{label_w + bar_w}" y="14" text-anchor="end" class="axis">100 %</text>',
+    ]
     for i, r in enumerate(rows):
         y = top + i * row_h
         pct = float(r.percentage)
         cls = "met" if r.met else ("missed" if r.met is False else "none")
-        out.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" class="label">{escape(r.service.name[:24])}</text>')
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" class="label">{escape(r.service.name[:24])}</text>'
+        )
         out.append(f'<rect x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 8}" class="track"/>')
-        out.append(f'<rect x="{label_w}" y="{y + 3}" width="{max(0.0, x(pct) - label_w):.2f}" height="{row_h - 8}" class="bar bar-{cls}">'
-                   f'<title>{escape(r.service.name)}: {r.percentage} %{f" (target {r.target} %)" if r.target is not None else ""}</title></rect>')
+        out.append(
+            f'<rect x="{label_w}" y="{y + 3}" width="{max(0.0, x(pct) - label_w):.2f}" height="{row_h - 8}" class="bar bar-{cls}">'
+            f"<title>{escape(r.service.name)}: {r.percentage} %{f' (target {r.target} %)' if r.target is not None else ''}</title></rect>"
+        )
         if r.target is not None:
             tx = x(r.target)
-            out.append(f'<line x1="{tx:.2f}" x2="{tx:.2f}" y1="{y}" y2="{y + row_h - 2}" class="target"><title>target {r.target} %</title></line>')
+            out.append(
+                f'<line x1="{tx:.2f}" x2="{tx:.2f}" y1="{y}" y2="{y + row_h - 2}" class="target"><title>target {r.target} %</title></line>'
+            )
         out.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}" class="value">{pct:.3f} %</text>')
     out.append("</svg>")
     return mark_safe("".join(out))
@@ -170,31 +187,46 @@ def forecast_svg(f: capacity.Forecast, threshold, *, now=None) -> str:
 
     unit = escape(threshold.unit if threshold else "")
     label = escape((threshold.label if threshold else "") or "threshold")
-    out = [f'<svg class="chart forecast-chart" viewBox="0 0 {w} {h}" width="100%" role="img" xmlns="http://www.w3.org/2000/svg" '
-           f'aria-label="{escape(f.metric)}: readings, trend and threshold {f.threshold:g}{unit}'
-           f'{", crossing on " + f.crossing_at.strftime("%Y-%m-%d") if f.crossing_at else ""}">']
+    out = [
+        f'<svg class="chart forecast-chart" viewBox="0 0 {w} {h}" width="100%" role="img" xmlns="http://www.w3.org/2000/svg" '
+        f'aria-label="{escape(f.metric)}: readings, trend and threshold {f.threshold:g}{unit}'
+        f'{", crossing on " + f.crossing_at.strftime("%Y-%m-%d") if f.crossing_at else ""}">'
+    ]
     for frac in (0, 0.5, 1):
         v = lo + (hi - lo) * frac
-        out.append(f'<line x1="{left}" x2="{w - right}" y1="{py(v):.1f}" y2="{py(v):.1f}" class="grid"/>'
-                   f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" class="axis">{v:.4g}{unit}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{w - right}" y1="{py(v):.1f}" y2="{py(v):.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" class="axis">{v:.4g}{unit}</text>'
+        )
     for t, anchor in ((t0, "start"), (t_end, "end")):
         out.append(f'<text x="{px(t):.1f}" y="{h - 10}" text-anchor="{anchor}" class="axis">{t:%Y-%m-%d}</text>')
     ty = py(f.threshold)
-    out.append(f'<line x1="{left}" x2="{w - right}" y1="{ty:.1f}" y2="{ty:.1f}" class="threshold"/>'
-               f'<text x="{w - right - 4}" y="{ty - 5:.1f}" text-anchor="end" class="threshold-label">{label} {f.threshold:g}{unit}</text>')
+    out.append(
+        f'<line x1="{left}" x2="{w - right}" y1="{ty:.1f}" y2="{ty:.1f}" class="threshold"/>'
+        f'<text x="{w - right - 4}" y="{ty - 5:.1f}" text-anchor="end" class="threshold-label">{label} {f.threshold:g}{unit}</text>'
+    )
     nx = px(now)
-    out.append(f'<line x1="{nx:.1f}" x2="{nx:.1f}" y1="{top}" y2="{h - bottom}" class="now"/><text x="{nx + 3:.1f}" y="{top + 10}" class="axis">now</text>')
+    out.append(
+        f'<line x1="{nx:.1f}" x2="{nx:.1f}" y1="{top}" y2="{h - bottom}" class="now"/><text x="{nx + 3:.1f}" y="{top + 10}" class="axis">now</text>'
+    )
     step = max(1, len(f.points) // 400)
-    dots = "".join(f'<circle cx="{px(t):.1f}" cy="{py(v):.1f}" r="2.2"><title>{t:%Y-%m-%d %H:%M}: {v:g}{unit}</title></circle>' for t, v in f.points[::step])
+    dots = "".join(
+        f'<circle cx="{px(t):.1f}" cy="{py(v):.1f}" r="2.2"><title>{t:%Y-%m-%d %H:%M}: {v:g}{unit}</title></circle>'
+        for t, v in f.points[::step]
+    )
     out.append(f'<g class="readings">{dots}</g>')
     if f.slope_per_second is not None:
         trend_end = f.crossing_at if f.crossing_at and not f.already_crossed else t_end
-        out.append(f'<line x1="{px(t0):.1f}" y1="{py(f.value_at(t0)):.1f}" x2="{px(trend_end):.1f}" y2="{py(f.value_at(trend_end)):.1f}" class="trend">'
-                   f'<title>trend {f.slope_per_day:+.3g}{unit} per day</title></line>')
+        out.append(
+            f'<line x1="{px(t0):.1f}" y1="{py(f.value_at(t0)):.1f}" x2="{px(trend_end):.1f}" y2="{py(f.value_at(trend_end)):.1f}" class="trend">'
+            f"<title>trend {f.slope_per_day:+.3g}{unit} per day</title></line>"
+        )
     if f.crossing_at:
         cx = px(f.crossing_at)
-        out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{top}" y2="{h - bottom}" class="crossing"/>'
-                   f'<text x="{min(cx, w - right - 90) + 3:.1f}" y="{h - bottom - 6}" class="crossing-label">{label} {f.crossing_at:%Y-%m-%d}</text>')
+        out.append(
+            f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{top}" y2="{h - bottom}" class="crossing"/>'
+            f'<text x="{min(cx, w - right - 90) + 3:.1f}" y="{h - bottom - 6}" class="crossing-label">{label} {f.crossing_at:%Y-%m-%d}</text>'
+        )
     out.append("</svg>")
     return mark_safe("".join(out))
 
@@ -221,11 +253,22 @@ def availability_summary(request):
     _require(request, "availability.view")
     start, end, form, error = _period(request)
     rows = av.availability_report(request.user, start, end)
-    return render(request, "slas/availability_summary.html", {
-        "rows": [_row(a) for a in rows], "chart": availability_bars_svg(rows), "form": form, "error": error,
-        "start": start, "end": end, "last_day": end - dt.timedelta(seconds=1), "until_now": end > timezone.now(), "query": request.GET.urlencode(),
-        "missed": sum(1 for a in rows if a.met is False),
-    })
+    return render(
+        request,
+        "slas/availability_summary.html",
+        {
+            "rows": [_row(a) for a in rows],
+            "chart": availability_bars_svg(rows),
+            "form": form,
+            "error": error,
+            "start": start,
+            "end": end,
+            "last_day": end - dt.timedelta(seconds=1),
+            "until_now": end > timezone.now(),
+            "query": request.GET.urlencode(),
+            "missed": sum(1 for a in rows if a.met is False),
+        },
+    )
 
 
 @login_required
@@ -238,8 +281,23 @@ def availability_csv(request):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="availability-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
     writer = csv_io.SafeWriter(response)  # text cells are never formulas; figures stay numbers
-    columns = ["service", "start", "end", "scheduled_seconds", "planned_seconds", "agreed_seconds", "downtime_seconds", "uptime_seconds",
-               "availability_percentage", "target_percentage", "met", "failures", "mtbf_seconds", "mtrs_seconds", "mtbsi_seconds"]
+    columns = [
+        "service",
+        "start",
+        "end",
+        "scheduled_seconds",
+        "planned_seconds",
+        "agreed_seconds",
+        "downtime_seconds",
+        "uptime_seconds",
+        "availability_percentage",
+        "target_percentage",
+        "met",
+        "failures",
+        "mtbf_seconds",
+        "mtrs_seconds",
+        "mtbsi_seconds",
+    ]
     writer.writerow(columns)
     for a in av.availability_report(request.user, start, end):
         d = a.as_dict()
@@ -250,18 +308,27 @@ def availability_csv(request):
 
 
 class TargetForm(forms.Form):
-    target_percentage = forms.DecimalField(required=False, max_digits=7, decimal_places=4, label="Availability target (%)", help_text="Empty: no target.")
+    target_percentage = forms.DecimalField(
+        required=False, max_digits=7, decimal_places=4, label="Availability target (%)", help_text="Empty: no target."
+    )
 
 
 class HoursForm(forms.Form):
-    calendar = forms.ModelChoiceField(queryset=BusinessCalendar.objects.order_by("name"), required=False, empty_label="24x7 (no calendar)", label="Agreed service hours")
+    calendar = forms.ModelChoiceField(
+        queryset=BusinessCalendar.objects.order_by("name"),
+        required=False,
+        empty_label="24x7 (no calendar)",
+        label="Agreed service hours",
+    )
 
 
 class OutageForm(forms.Form):
     start = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     end = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     reason = forms.CharField(max_length=300)
-    planned = forms.BooleanField(required=False, help_text="Agreed maintenance: taken out of the agreed service time, not counted as downtime.")
+    planned = forms.BooleanField(
+        required=False, help_text="Agreed maintenance: taken out of the agreed service time, not counted as downtime."
+    )
 
 
 @login_required
@@ -280,13 +347,19 @@ def availability_service(request, pk):
             if which == "target":
                 target_form = TargetForm(request.POST, prefix="target")
                 if target_form.is_valid():
-                    av.availability_target_set(actor=request.user, service=service, target_percentage=target_form.cleaned_data["target_percentage"])
+                    av.availability_target_set(
+                        actor=request.user,
+                        service=service,
+                        target_percentage=target_form.cleaned_data["target_percentage"],
+                    )
                     messages.success(request, "Availability target saved.")
                     return redirect(request.get_full_path())
             elif which == "hours":
                 hours_form = HoursForm(request.POST, prefix="hours")
                 if hours_form.is_valid():
-                    av.service_hours_set(actor=request.user, service=service, calendar=hours_form.cleaned_data["calendar"])
+                    av.service_hours_set(
+                        actor=request.user, service=service, calendar=hours_form.cleaned_data["calendar"]
+                    )
                     messages.success(request, "Agreed service hours saved.")
                     return redirect(request.get_full_path())
             elif which == "outage":
@@ -298,7 +371,7 @@ def availability_service(request, pk):
         except ValidationError as exc:
             form = {"target": target_form, "hours": hours_form, "outage": outage_form}.get(which)
             if form is not None:
-                for field, errs in (exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]):
+                for field, errs in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
                     form.add_error(field if field in form.fields else None, errs)
         status = 400
     else:
@@ -307,16 +380,35 @@ def availability_service(request, pk):
     a = av.availability(service, start, end)
     calendar = av.service_calendar(service)
     if request.method != "POST" or not target_form.is_bound:
-        target_form = TargetForm(prefix="target", initial={"target_percentage": a.target.normalize() if a.target is not None else None})
+        target_form = TargetForm(
+            prefix="target", initial={"target_percentage": a.target.normalize() if a.target is not None else None}
+        )
     if request.method != "POST" or not hours_form.is_bound:
         hours_form = HoursForm(prefix="hours", initial={"calendar": calendar})
-    return render(request, "slas/availability_service.html", {
-        "service": service, "row": _row(a), "a": a, "calendar": calendar, "form": period_form, "error": error,
-        "last_day": end - dt.timedelta(seconds=1), "until_now": end > timezone.now(), "chart": availability_bars_svg([a]),
-        "outages": [{"o": o, "duration": duration(((o.end or timezone.now()) - o.start).total_seconds())} for o in a.outages],
-        "can_edit": can_edit, "target_form": target_form, "hours_form": hours_form, "outage_form": outage_form,
-        "query": request.GET.urlencode(),
-    }, status=status)
+    return render(
+        request,
+        "slas/availability_service.html",
+        {
+            "service": service,
+            "row": _row(a),
+            "a": a,
+            "calendar": calendar,
+            "form": period_form,
+            "error": error,
+            "last_day": end - dt.timedelta(seconds=1),
+            "until_now": end > timezone.now(),
+            "chart": availability_bars_svg([a]),
+            "outages": [
+                {"o": o, "duration": duration(((o.end or timezone.now()) - o.start).total_seconds())} for o in a.outages
+            ],
+            "can_edit": can_edit,
+            "target_form": target_form,
+            "hours_form": hours_form,
+            "outage_form": outage_form,
+            "query": request.GET.urlencode(),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -339,7 +431,11 @@ class ThresholdForm(forms.ModelForm):
     class Meta:
         model = CapacityThreshold
         fields = ["ci_class", "metric", "threshold", "direction", "unit", "label", "window_days", "warn_within_days"]
-        labels = {"ci_class": "CI class", "window_days": "Trend window (days)", "warn_within_days": "Warn within (days)"}
+        labels = {
+            "ci_class": "CI class",
+            "window_days": "Trend window (days)",
+            "warn_within_days": "Warn within (days)",
+        }
 
 
 @login_required
@@ -375,13 +471,44 @@ def capacity_dashboard(request):
     if selected is None and rows:
         th, ci, _summary = rows[0]  # the soonest crossing; the table's figures come without readings
         selected = (th, ci, capacity.forecast_for(ci, th.metric, threshold=th, now=now))
-    table = [{"threshold": th, "ci": ci, "f": f, "days": f.days_left(now), "slope": f.slope_per_day, "now": num(f.current_value), "limit": num(th.threshold), "when": crossing_text(th, f, now)} for th, ci, f in rows]
-    selected_figures = {"now": num(selected[2].current_value), "limit": num(selected[0].threshold), "when": crossing_text(selected[0], selected[2], now)} if selected else {}
-    return render(request, "slas/capacity_dashboard.html", {
-        "rows": table, "selected_figures": selected_figures, "selected": selected, "chart": forecast_svg(selected[2], selected[0], now=now) if selected else "",
-        "thresholds": CapacityThreshold.objects.select_related("ci_class"), "can_edit": can_edit, "threshold_form": threshold_form,
-        "open_warnings": capacity.visible_warnings(request.user).filter(status=WarningStatus.OPEN).count(), "now": now,
-    }, status=status)
+    table = [
+        {
+            "threshold": th,
+            "ci": ci,
+            "f": f,
+            "days": f.days_left(now),
+            "slope": f.slope_per_day,
+            "now": num(f.current_value),
+            "limit": num(th.threshold),
+            "when": crossing_text(th, f, now),
+        }
+        for th, ci, f in rows
+    ]
+    selected_figures = (
+        {
+            "now": num(selected[2].current_value),
+            "limit": num(selected[0].threshold),
+            "when": crossing_text(selected[0], selected[2], now),
+        }
+        if selected
+        else {}
+    )
+    return render(
+        request,
+        "slas/capacity_dashboard.html",
+        {
+            "rows": table,
+            "selected_figures": selected_figures,
+            "selected": selected,
+            "chart": forecast_svg(selected[2], selected[0], now=now) if selected else "",
+            "thresholds": CapacityThreshold.objects.select_related("ci_class"),
+            "can_edit": can_edit,
+            "threshold_form": threshold_form,
+            "open_warnings": capacity.visible_warnings(request.user).filter(status=WarningStatus.OPEN).count(),
+            "now": now,
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -404,21 +531,56 @@ def capacity_csv(request):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="capacity-forecast-{now:%Y%m%d}.csv"'
     writer = csv_io.SafeWriter(response)
-    writer.writerow(["ci", "ci_class", "metric", "current_value", "threshold", "direction", "unit", "slope_per_day", "crossing_at", "days_left", "readings"])
+    writer.writerow(
+        [
+            "ci",
+            "ci_class",
+            "metric",
+            "current_value",
+            "threshold",
+            "direction",
+            "unit",
+            "slope_per_day",
+            "crossing_at",
+            "days_left",
+            "readings",
+        ]
+    )
     for th, ci, f in capacity.forecasts(request.user, now=now, limit=100000):
         days = f.days_left(now)
         # Names are text anyone may type, never a formula (SafeWriter); the figures stay numbers (a negative slope too).
-        writer.writerow([ci.name, th.ci_class.name, th.metric, f.current_value, th.threshold, th.direction, th.unit,
-                         "" if f.slope_per_day is None else f"{f.slope_per_day:.6g}", f.crossing_at.isoformat() if f.crossing_at else "",
-                         "" if days is None else f"{days:.2f}", len(f.points)])
+        writer.writerow(
+            [
+                ci.name,
+                th.ci_class.name,
+                th.metric,
+                f.current_value,
+                th.threshold,
+                th.direction,
+                th.unit,
+                "" if f.slope_per_day is None else f"{f.slope_per_day:.6g}",
+                f.crossing_at.isoformat() if f.crossing_at else "",
+                "" if days is None else f"{days:.2f}",
+                len(f.points),
+            ]
+        )
     return response
 
 
 CAPACITY_WARNING_EXPORT_COLUMNS = csv_io.columns(
-    ("CI", "ci.name"), ("Metric", "metric"), ("Forecast", "summary"), ("Crossing at", "forecast_at"),
-    ("Now", "current_value"), ("Threshold", "threshold_value"), ("Unit", "threshold.unit"), ("Trend / day", "slope_per_day"),
-    ("Status", "get_status_display"), ("Change", "change.reference"), ("Decided by", "decided_by.username"),
-    ("Decided", "decided_at"), ("Note", "decision_note"),
+    ("CI", "ci.name"),
+    ("Metric", "metric"),
+    ("Forecast", "summary"),
+    ("Crossing at", "forecast_at"),
+    ("Now", "current_value"),
+    ("Threshold", "threshold_value"),
+    ("Unit", "threshold.unit"),
+    ("Trend / day", "slope_per_day"),
+    ("Status", "get_status_display"),
+    ("Change", "change.reference"),
+    ("Decided by", "decided_by.username"),
+    ("Decided", "decided_at"),
+    ("Note", "decision_note"),
 )
 
 
@@ -435,15 +597,25 @@ def capacity_warnings(request):
         if status_filter != "all":
             error = f"No such status: choose one of {', '.join(WarningStatus.values)} or all."
         status_filter = ""
-    if csv_io.export_requested(request) and error is None:  # every warning the tab selects, not the 500 shown; never a refused one as all
+    if (
+        csv_io.export_requested(request) and error is None
+    ):  # every warning the tab selects, not the 500 shown; never a refused one as all
         return csv_io.export_csv(qs, CAPACITY_WARNING_EXPORT_COLUMNS, filename="capacity-warnings")
     warnings = list(qs[:500])
     for w in warnings:
         w.now_display = num(w.current_value)
-    return render(request, "slas/capacity_warnings.html", {
-        "warnings": warnings, "status": status_filter, "statuses": WarningStatus.choices, "error": error,
-        "can_decide": policy.can(request.user, "capacity.decide"),
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "slas/capacity_warnings.html",
+        {
+            "warnings": warnings,
+            "status": status_filter,
+            "statuses": WarningStatus.choices,
+            "error": error,
+            "can_decide": policy.can(request.user, "capacity.decide"),
+        },
+        status=400 if error else 200,
+    )
 
 
 def _decide(request, pk, verb):
@@ -454,7 +626,9 @@ def _decide(request, pk, verb):
     try:
         if verb == "convert":
             change = capacity.warning_convert(actor=request.user, warning=warning, note=note)
-            messages.success(request, f"Draft RFC {getattr(change, 'reference', change.pk)} filed for {warning.ci.name}.")
+            messages.success(
+                request, f"Draft RFC {getattr(change, 'reference', change.pk)} filed for {warning.ci.name}."
+            )
             return redirect(reverse("change_detail", args=[change.pk]))
         capacity.warning_dismiss(actor=request.user, warning=warning, note=note)
         messages.success(request, f"Warning on {warning.ci.name} {warning.metric} dismissed.")
@@ -473,4 +647,3 @@ def warning_convert(request, pk):
 @require_POST
 def warning_dismiss(request, pk):
     return _decide(request, pk, "dismiss")
-

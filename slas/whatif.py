@@ -6,6 +6,7 @@ saved. Met and breached are the engine's exact-second decisions; percentages are
 for reading. The events of the whole period come in one query, ordered by ticket, and
 are grouped while they stream in.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,7 +68,9 @@ def meets(met: int, decided: int, target: Decimal) -> bool | None:
 
 def _ticket_events(ticket_type: str, start: dt.datetime, end: dt.datetime):
     """Every event of every ticket opened in [start, end), in one query, grouped per ticket."""
-    opened = TicketEvent.objects.filter(ticket_type=ticket_type, kind="opened", at__gte=start, at__lt=end).values("ticket_id")
+    opened = TicketEvent.objects.filter(ticket_type=ticket_type, kind="opened", at__gte=start, at__lt=end).values(
+        "ticket_id"
+    )
     rows = (
         TicketEvent.objects.filter(ticket_type=ticket_type, ticket_id__in=opened)
         .order_by("ticket_id", "at", "id")
@@ -86,7 +89,9 @@ def _ticket_events(ticket_type: str, start: dt.datetime, end: dt.datetime):
         yield current, events
 
 
-def what_if(version_or_fields, start: dt.datetime | dt.date, end: dt.datetime | dt.date, *, now: dt.datetime | None = None) -> dict:
+def what_if(
+    version_or_fields, start: dt.datetime | dt.date, end: dt.datetime | dt.date, *, now: dt.datetime | None = None
+) -> dict:
     """How the candidate would have scored on the tickets opened in [start, end).
 
     Dates are whole days in the current time zone (`end` included). Returns per metric
@@ -98,7 +103,11 @@ def what_if(version_or_fields, start: dt.datetime | dt.date, end: dt.datetime | 
     version = candidate(version_or_fields)
     business = engine.engine_for(version.calendar)
     target_pct = Decimal(version.target_percentage if version.target_percentage is not None else 95)
-    metrics = {m: {"metric": m, "target_seconds": version.target(m), "met": 0, "breached": 0, "open": 0, "cancelled": 0} for m in METRICS if version.target(m)}
+    metrics = {
+        m: {"metric": m, "target_seconds": version.target(m), "met": 0, "breached": 0, "open": 0, "cancelled": 0}
+        for m in METRICS
+        if version.target(m)
+    }
     totals = {"tickets": 0, "applicable": 0, "not_applicable": 0, "met": 0, "breached": 0, "open": 0, "cancelled": 0}
     breaches = []
     for ticket_id, events in _ticket_events(version.ticket_type or "incidents.incident", start, end):
@@ -114,11 +123,17 @@ def what_if(version_or_fields, start: dt.datetime | dt.date, end: dt.datetime | 
             row[state] += 1
             states.append(state)
             if state == "breached":
-                breaches.append({
-                    "ticket_id": ticket_id, "metric": metric, "opened_at": events[0].at, "breached_at": figures.breached_at,
-                    "elapsed_seconds": figures.elapsed_seconds, "target_seconds": row["target_seconds"],
-                    "over_seconds": figures.elapsed_seconds - row["target_seconds"],
-                })
+                breaches.append(
+                    {
+                        "ticket_id": ticket_id,
+                        "metric": metric,
+                        "opened_at": events[0].at,
+                        "breached_at": figures.breached_at,
+                        "elapsed_seconds": figures.elapsed_seconds,
+                        "target_seconds": row["target_seconds"],
+                        "over_seconds": figures.elapsed_seconds - row["target_seconds"],
+                    }
+                )
         if "breached" in states:
             totals["breached"] += 1
         elif "open" in states:
@@ -137,7 +152,10 @@ def what_if(version_or_fields, start: dt.datetime | dt.date, end: dt.datetime | 
     decided = totals["met"] + totals["breached"]
     breaches.sort(key=lambda b: -b["over_seconds"])
     return {
-        "start": start, "end": end, "as_of": now, "target_percentage": target_pct,
+        "start": start,
+        "end": end,
+        "as_of": now,
+        "target_percentage": target_pct,
         **totals,
         "compliance": percentage(totals["met"], decided),
         "meets_target": meets(totals["met"], decided, target_pct),

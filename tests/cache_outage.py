@@ -1,6 +1,7 @@
 """Helpers of the cache-outage tests: a private redis-server this test starts, pauses and
 kills (never the shared one; tests/integration/stack.py's, plus SIGSTOP), and the settings
 that point the portal's cache at it."""
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,14 @@ def redis_caches(url: str) -> dict:
     """CACHES as mof.settings builds them for a redis:// CACHE_URL."""
     from django.conf import settings
 
-    return {"default": {"BACKEND": "mof.cache.RedisCache", "LOCATION": url, "KEY_PREFIX": "mof", "OPTIONS": dict(settings.CACHE_REDIS_OPTIONS)}}
+    return {
+        "default": {
+            "BACKEND": "mof.cache.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "mof",
+            "OPTIONS": dict(settings.CACHE_REDIS_OPTIONS),
+        }
+    }
 
 
 def rates(**overrides) -> dict:
@@ -112,4 +120,11 @@ def count_connections(monkeypatch) -> list:
 
 
 def filing(group, service) -> dict:
-    return {"title": "Mail down", "description": "No mail since 9:00", "service": service.pk, "assignment_group": group.pk, "impact": 2, "urgency": 2}
+    return {
+        "title": "Mail down",
+        "description": "No mail since 9:00",
+        "service": service.pk,
+        "assignment_group": group.pk,
+        "impact": 2,
+        "urgency": 2,
+    }

@@ -1,5 +1,6 @@
 """Shared fixtures. Integration and browser tests skip on a bare machine but never in CI:
 with CI=1 (set by .ci/run) a skip of theirs is turned into a failure."""
+
 import os
 
 import pytest

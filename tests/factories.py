@@ -1,4 +1,5 @@
 """factory_boy factories shared by the whole suite."""
+
 from contextlib import contextmanager
 
 import factory

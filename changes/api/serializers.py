@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
 from changes.choices import ChangeType, TemplateStatus
-from changes.models import ChangeComment, ChangeStakeholder, Release, ReleaseArtifact, RequestForChange, StandardChangeTemplate
+from changes.models import (
+    ChangeComment,
+    ChangeStakeholder,
+    Release,
+    ReleaseArtifact,
+    RequestForChange,
+    StandardChangeTemplate,
+)
 from mof.api.serializers import VisibleCIsMixin
 from mof.models import ConfigurationItem, User
 
@@ -10,32 +17,96 @@ class ChangeSerializer(VisibleCIsMixin, serializers.ModelSerializer):
     ci_fields = ("affected_cis", "test_environment")
 
     reference = serializers.CharField(read_only=True)
-    type = serializers.ChoiceField(choices=ChangeType.choices, required=False, help_text="normal unless filed from a template (standard).")
-    template = serializers.PrimaryKeyRelatedField(queryset=StandardChangeTemplate.objects.filter(status=TemplateStatus.APPROVED), required=False, allow_null=True)
-    change_manager = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
-    developer = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
-    tester = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
-    implementer = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
-    affected_cis = serializers.PrimaryKeyRelatedField(many=True, queryset=ConfigurationItem.objects.all(), required=False)
-    test_environment = serializers.PrimaryKeyRelatedField(many=True, queryset=ConfigurationItem.objects.all(), required=False)
+    type = serializers.ChoiceField(
+        choices=ChangeType.choices, required=False, help_text="normal unless filed from a template (standard)."
+    )
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=StandardChangeTemplate.objects.filter(status=TemplateStatus.APPROVED), required=False, allow_null=True
+    )
+    change_manager = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    developer = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    tester = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    implementer = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    affected_cis = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=ConfigurationItem.objects.all(), required=False
+    )
+    test_environment = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=ConfigurationItem.objects.all(), required=False
+    )
     risk_level = serializers.CharField(source="risk_assessment.level", read_only=True, default=None, allow_null=True)
     risk_score = serializers.IntegerField(source="risk_assessment.score", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RequestForChange
         fields = [
-            "id", "reference", "number", "title", "description", "business_justification", "type", "template", "status",
-            "requester", "change_manager", "developer", "tester", "implementer", "approved_by", "approved_at",
-            "affected_cis", "affected_services", "impact_analysed_at", "risk_assessment", "risk_level", "risk_score",
-            "approval_path", "cost_estimate", "expected_benefit", "expected_benefit_value", "implementation_plan",
-            "backout_plan", "test_plan", "test_results", "test_environment", "planned_start", "planned_end",
-            "actual_start", "actual_end", "outcome", "pir_notes", "freeze_warning", "decision_reason", "created_at", "updated_at",
+            "id",
+            "reference",
+            "number",
+            "title",
+            "description",
+            "business_justification",
+            "type",
+            "template",
+            "status",
+            "requester",
+            "change_manager",
+            "developer",
+            "tester",
+            "implementer",
+            "approved_by",
+            "approved_at",
+            "affected_cis",
+            "affected_services",
+            "impact_analysed_at",
+            "risk_assessment",
+            "risk_level",
+            "risk_score",
+            "approval_path",
+            "cost_estimate",
+            "expected_benefit",
+            "expected_benefit_value",
+            "implementation_plan",
+            "backout_plan",
+            "test_plan",
+            "test_results",
+            "test_environment",
+            "planned_start",
+            "planned_end",
+            "actual_start",
+            "actual_end",
+            "outcome",
+            "pir_notes",
+            "freeze_warning",
+            "decision_reason",
+            "created_at",
+            "updated_at",
         ]
         extra_kwargs = {"title": {"required": False}}
         read_only_fields = [
-            "number", "status", "requester", "approved_by", "approved_at", "affected_services", "impact_analysed_at",
-            "risk_assessment", "approval_path", "actual_start", "actual_end", "outcome", "freeze_warning",
-            "decision_reason", "created_at", "updated_at",
+            "number",
+            "status",
+            "requester",
+            "approved_by",
+            "approved_at",
+            "affected_services",
+            "impact_analysed_at",
+            "risk_assessment",
+            "approval_path",
+            "actual_start",
+            "actual_end",
+            "outcome",
+            "freeze_warning",
+            "decision_reason",
+            "created_at",
+            "updated_at",
         ]
 
     def validate(self, data):
@@ -56,7 +127,22 @@ class ChangeListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RequestForChange
-        fields = ["id", "reference", "number", "title", "type", "status", "requester", "change_manager", "implementer", "risk_level", "approval_path", "planned_start", "planned_end", "updated_at"]
+        fields = [
+            "id",
+            "reference",
+            "number",
+            "title",
+            "type",
+            "status",
+            "requester",
+            "change_manager",
+            "implementer",
+            "risk_level",
+            "approval_path",
+            "planned_start",
+            "planned_end",
+            "updated_at",
+        ]
 
 
 class AssessSerializer(serializers.Serializer):
@@ -85,7 +171,20 @@ class StandardChangeTemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StandardChangeTemplate
-        fields = ["id", "reference", "name", "description", "implementation_plan", "backout_plan", "test_plan", "risk_probability", "risk_impact", "owner", "status", "created_at"]
+        fields = [
+            "id",
+            "reference",
+            "name",
+            "description",
+            "implementation_plan",
+            "backout_plan",
+            "test_plan",
+            "risk_probability",
+            "risk_impact",
+            "owner",
+            "status",
+            "created_at",
+        ]
         read_only_fields = ["owner", "status", "created_at"]
 
 
@@ -103,7 +202,20 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Release
-        fields = ["id", "reference", "name", "description", "release_manager", "changes", "artifacts", "status", "planned_start", "planned_end", "deployed_at", "created_at"]
+        fields = [
+            "id",
+            "reference",
+            "name",
+            "description",
+            "release_manager",
+            "changes",
+            "artifacts",
+            "status",
+            "planned_start",
+            "planned_end",
+            "deployed_at",
+            "created_at",
+        ]
         read_only_fields = ["release_manager", "status", "deployed_at", "created_at"]
 
     def __init__(self, *args, **kwargs):

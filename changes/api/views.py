@@ -13,7 +13,17 @@ from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 
 
-class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, AttachmentsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ChangeViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    AttachmentsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Requests for change. `status` moves only through transitions; a standard change
     is filed with `template` and is approved automatically when submitted."""
 
@@ -21,8 +31,14 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, Attachmen
     paginated_actions = ("attachments",)
 
     filterset_fields = {
-        "status": ["exact", "in"], "type": ["exact"], "requester": ["exact"], "change_manager": ["exact"],
-        "implementer": ["exact"], "affected_cis": ["exact"], "planned_start": ["gte", "lte"], "planned_end": ["gte", "lte"],
+        "status": ["exact", "in"],
+        "type": ["exact"],
+        "requester": ["exact"],
+        "change_manager": ["exact"],
+        "implementer": ["exact"],
+        "affected_cis": ["exact"],
+        "planned_start": ["gte", "lte"],
+        "planned_end": ["gte", "lte"],
     }
     search_fields = ["title", "description"]
     ordering_fields = ["number", "planned_start", "updated_at"]
@@ -53,21 +69,29 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, Attachmen
         services.change_update(actor=request.user, change=change, **data)
         return Response(self.get_serializer(self.get_queryset().get(pk=change.pk)).data)
 
-    @extend_schema(request=s.AssessSerializer, responses=s.ChangeSerializer, summary="Assess risk and impact, then take the assess transition")
+    @extend_schema(
+        request=s.AssessSerializer,
+        responses=s.ChangeSerializer,
+        summary="Assess risk and impact, then take the assess transition",
+    )
     @action(detail=True, methods=["post"])
     def assess(self, request, pk=None):
         change = self.get_object()
         serializer = s.AssessSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.change_assess(actor=request.user, change=change, **serializer.validated_data)
-        return Response(s.ChangeSerializer(self.get_queryset().get(pk=change.pk), context=self.get_serializer_context()).data)
+        return Response(
+            s.ChangeSerializer(self.get_queryset().get(pk=change.pk), context=self.get_serializer_context()).data
+        )
 
     @extend_schema(request=None, responses=s.ChangeSerializer, summary="Refresh the impact-analysis snapshot")
     @action(detail=True, methods=["post"])
     def impact(self, request, pk=None):
         change = self.get_object()
         services.change_analyse_impact(actor=request.user, change=change)
-        return Response(s.ChangeSerializer(self.get_queryset().get(pk=change.pk), context=self.get_serializer_context()).data)
+        return Response(
+            s.ChangeSerializer(self.get_queryset().get(pk=change.pk), context=self.get_serializer_context()).data
+        )
 
     @extend_schema(methods=["get"], responses=s.ChangeCommentSerializer(many=True))
     @extend_schema(methods=["post"], request=s.ChangeCommentSerializer, responses={201: s.ChangeCommentSerializer})
@@ -81,7 +105,9 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, Attachmen
             return Response(s.ChangeCommentSerializer(comment).data, status=status.HTTP_201_CREATED)
         return Response(self.sparse(s.ChangeCommentSerializer(change.comments.all(), many=True)).data)
 
-    @extend_schema(responses=s.ChangeStakeholderSerializer(many=True), summary="Who was told of the change and who responded")
+    @extend_schema(
+        responses=s.ChangeStakeholderSerializer(many=True), summary="Who was told of the change and who responded"
+    )
     @action(detail=True, methods=["get"])
     def stakeholders(self, request, pk=None):
         change = self.get_object()
@@ -95,7 +121,16 @@ class ChangeViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, Attachmen
         return super().get_serializer(*args, **kwargs)
 
 
-class StandardChangeTemplateViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class StandardChangeTemplateViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """The catalogue of pre-approved standard changes; each template is approved at a Release Approved Review."""
 
     serializer_class = s.StandardChangeTemplateSerializer
@@ -116,10 +151,23 @@ class StandardChangeTemplateViewSet(SparseFieldsMixin, TransitionsMixin, History
         policy.require(request.user, "changetemplate.change", template)
         serializer = self.get_serializer(template, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(services.template_update(actor=request.user, template=template, **serializer.validated_data)).data)
+        return Response(
+            self.get_serializer(
+                services.template_update(actor=request.user, template=template, **serializer.validated_data)
+            ).data
+        )
 
 
-class ReleaseViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ReleaseViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Releases bundle changes and the versioned artifacts (definitive software library) they deploy."""
 
     serializer_class = s.ReleaseSerializer
@@ -127,7 +175,9 @@ class ReleaseViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.L
     search_fields = ["name"]
 
     def get_queryset(self):
-        return selectors.release_list(user=self.request.user).prefetch_related("changes", "artifacts").order_by("-number")
+        return (
+            selectors.release_list(user=self.request.user).prefetch_related("changes", "artifacts").order_by("-number")
+        )
 
     def create(self, request, *args, **kwargs):
         policy.require(request.user, "release.add")
@@ -147,7 +197,11 @@ class ReleaseViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.L
         services.release_update(actor=request.user, release=release, **data)
         return Response(self.get_serializer(self.get_queryset().get(pk=release.pk)).data)
 
-    @extend_schema(request=s.ReleaseArtifactSerializer, responses={201: s.ReleaseArtifactSerializer}, summary="Add an artifact from the definitive software library")
+    @extend_schema(
+        request=s.ReleaseArtifactSerializer,
+        responses={201: s.ReleaseArtifactSerializer},
+        summary="Add an artifact from the definitive software library",
+    )
     @action(detail=True, methods=["post"])
     def artifacts(self, request, pk=None):
         release = self.get_object()

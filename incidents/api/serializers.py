@@ -24,31 +24,83 @@ from mof.models import ConfigurationItem, Service, Team, User
 class IncidentSerializer(VisibleCIsMixin, serializers.ModelSerializer):
     ci_fields = ("affected_cis",)
     reference = serializers.CharField(read_only=True)
-    caller = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, help_text="Defaults to you; filing for someone else is for the service desk.")
+    caller = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        help_text="Defaults to you; filing for someone else is for the service desk.",
+    )
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.API)
     service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all(), required=False, allow_null=True)
-    affected_cis = serializers.PrimaryKeyRelatedField(many=True, queryset=ConfigurationItem.objects.all(), required=False)
+    affected_cis = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=ConfigurationItem.objects.all(), required=False
+    )
     impact = serializers.ChoiceField(choices=Scale.choices, required=False)
     urgency = serializers.ChoiceField(choices=Scale.choices, required=False)
     assignment_group = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
-    assignee = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
-    reason = serializers.CharField(write_only=True, required=False, allow_blank=True, help_text="Why the incident moves to another group.")
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    reason = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text="Why the incident moves to another group."
+    )
     parent = serializers.PrimaryKeyRelatedField(
-        queryset=Incident.objects.all(), required=False, allow_null=True,
+        queryset=Incident.objects.all(),
+        required=False,
+        allow_null=True,
         help_text="The major incident this one is a child of. Set it on an update to link the incident as a child (as the incident page does); a child is not unlinked.",
     )
 
     class Meta:
         model = Incident
         fields = [
-            "id", "reference", "number", "title", "description", "caller", "channel", "service", "affected_cis", "impact",
-            "urgency", "priority", "category", "assignment_group", "assignee", "status", "hold_reason", "resolution_code",
-            "resolution_notes", "resolved_at", "closed_at", "reopen_count", "problem", "known_error", "is_major",
-            "major_incident_manager", "parent", "outage_start", "outage_end", "created_at", "updated_at", "reason",
+            "id",
+            "reference",
+            "number",
+            "title",
+            "description",
+            "caller",
+            "channel",
+            "service",
+            "affected_cis",
+            "impact",
+            "urgency",
+            "priority",
+            "category",
+            "assignment_group",
+            "assignee",
+            "status",
+            "hold_reason",
+            "resolution_code",
+            "resolution_notes",
+            "resolved_at",
+            "closed_at",
+            "reopen_count",
+            "problem",
+            "known_error",
+            "is_major",
+            "major_incident_manager",
+            "parent",
+            "outage_start",
+            "outage_end",
+            "created_at",
+            "updated_at",
+            "reason",
         ]
         read_only_fields = [
-            "number", "priority", "status", "hold_reason", "resolution_code", "resolution_notes", "resolved_at", "closed_at",
-            "reopen_count", "problem", "is_major", "major_incident_manager", "created_at", "updated_at",
+            "number",
+            "priority",
+            "status",
+            "hold_reason",
+            "resolution_code",
+            "resolution_notes",
+            "resolved_at",
+            "closed_at",
+            "reopen_count",
+            "problem",
+            "is_major",
+            "major_incident_manager",
+            "created_at",
+            "updated_at",
         ]
 
 
@@ -80,14 +132,21 @@ def _steps(serializer_class):
 
 def _build_steps(serializer_class):
     base = serializers.Serializer
-    if not issubclass(serializer_class, base) or any(getattr(serializer_class, hook) is not getattr(base, hook) for hook in ("run_validation", "to_internal_value", "run_validators", "validate")):
+    if not issubclass(serializer_class, base) or any(
+        getattr(serializer_class, hook) is not getattr(base, hook)
+        for hook in ("run_validation", "to_internal_value", "run_validators", "validate")
+    ):
         return None
     template = reads.template(serializer_class)
     if template.validators:
         return None
     steps = []
     for field in template._writable_fields:
-        if hasattr(serializer_class, f"validate_{field.field_name}") or len(field.source_attrs) != 1 or getattr(field.default, "requires_context", False):
+        if (
+            hasattr(serializer_class, f"validate_{field.field_name}")
+            or len(field.source_attrs) != 1
+            or getattr(field.default, "requires_context", False)
+        ):
             return None
         if isinstance(field, relations.ManyRelatedField):
             if field.validators or not _plain_pk(field.child_relation):
@@ -188,7 +247,9 @@ def _found(wanted) -> dict:
             found[wanted[i][0]] = set(queryset.filter(pk__in=ids).values_list("pk", flat=True))
             continue
         sql, inner = _pk_sql(queryset, key, using)
-        parts.append(f"SELECT {i}, q.{quote('_pk')} FROM ({sql}) q WHERE q.{quote('_pk')} IN ({', '.join(['%s'] * len(ids))})")
+        parts.append(
+            f"SELECT {i}, q.{quote('_pk')} FROM ({sql}) q WHERE q.{quote('_pk')} IN ({', '.join(['%s'] * len(ids))})"
+        )
         params += [*inner, *ids]
     if parts:
         with connection.cursor() as cursor:
@@ -220,7 +281,22 @@ class CallerIncidentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Incident
-        fields = ["id", "reference", "number", "title", "description", "service", "urgency", "priority", "status", "resolution_code", "resolution_notes", "resolved_at", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "reference",
+            "number",
+            "title",
+            "description",
+            "service",
+            "urgency",
+            "priority",
+            "status",
+            "resolution_code",
+            "resolution_notes",
+            "resolved_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -229,7 +305,21 @@ class IncidentListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Incident
-        fields = ["id", "reference", "number", "title", "status", "priority", "caller", "service", "assignment_group", "assignee", "is_major", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "reference",
+            "number",
+            "title",
+            "status",
+            "priority",
+            "caller",
+            "service",
+            "assignment_group",
+            "assignee",
+            "is_major",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class IncidentNoteSerializer(serializers.ModelSerializer):
@@ -276,7 +366,11 @@ class BulkSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True)
 
     def validate(self, data):
-        needs = {"assign": ["assignment_group", "assignee"], "set_priority": ["impact", "urgency"], "resolve_duplicate": ["duplicate_of"]}[data["action"]]
+        needs = {
+            "assign": ["assignment_group", "assignee"],
+            "set_priority": ["impact", "urgency"],
+            "resolve_duplicate": ["duplicate_of"],
+        }[data["action"]]
         missing = {name: "This field is required for this action." for name in needs if name not in data}
         if missing:
             raise serializers.ValidationError(missing)
@@ -305,11 +399,35 @@ class ProblemSerializer(serializers.ModelSerializer):
     class Meta:
         model = Problem
         fields = [
-            "id", "reference", "number", "title", "description", "problem_manager", "services", "affected_cis", "incidents",
-            "rca_notes", "root_cause", "workaround", "fixing_changes", "status", "known_error_published_at", "resolved_at",
-            "closure_reason", "created_at", "updated_at",
+            "id",
+            "reference",
+            "number",
+            "title",
+            "description",
+            "problem_manager",
+            "services",
+            "affected_cis",
+            "incidents",
+            "rca_notes",
+            "root_cause",
+            "workaround",
+            "fixing_changes",
+            "status",
+            "known_error_published_at",
+            "resolved_at",
+            "closure_reason",
+            "created_at",
+            "updated_at",
         ]
-        read_only_fields = ["number", "status", "known_error_published_at", "resolved_at", "closure_reason", "created_at", "updated_at"]
+        read_only_fields = [
+            "number",
+            "status",
+            "known_error_published_at",
+            "resolved_at",
+            "closure_reason",
+            "created_at",
+            "updated_at",
+        ]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -323,14 +441,39 @@ class KnownErrorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = KnownError
-        fields = ["id", "problem", "problem_reference", "title", "symptoms", "root_cause", "workaround", "services", "cis", "published_at", "active"]
+        fields = [
+            "id",
+            "problem",
+            "problem_reference",
+            "title",
+            "symptoms",
+            "root_cause",
+            "workaround",
+            "services",
+            "cis",
+            "published_at",
+            "active",
+        ]
         read_only_fields = fields
 
 
 class ProblemProposalSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProblemProposal
-        fields = ["id", "scope", "ci", "service", "incidents", "incident_count", "window_start", "window_end", "status", "decided_by", "problem", "created_at"]
+        fields = [
+            "id",
+            "scope",
+            "ci",
+            "service",
+            "incidents",
+            "incident_count",
+            "window_start",
+            "window_end",
+            "status",
+            "decided_by",
+            "problem",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -342,7 +485,26 @@ class InboundMessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = InboundMessage
         fields = [
-            "id", "message_id", "mailbox", "uidvalidity", "uid", "from_address", "from_name", "subject", "sent_at", "received_at",
-            "outcome", "reason", "body", "attachment_names", "size", "sender", "incident", "note", "change", "decided_by", "decided_at",
+            "id",
+            "message_id",
+            "mailbox",
+            "uidvalidity",
+            "uid",
+            "from_address",
+            "from_name",
+            "subject",
+            "sent_at",
+            "received_at",
+            "outcome",
+            "reason",
+            "body",
+            "attachment_names",
+            "size",
+            "sender",
+            "incident",
+            "note",
+            "change",
+            "decided_by",
+            "decided_at",
         ]
         read_only_fields = fields

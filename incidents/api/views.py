@@ -16,6 +16,7 @@ from incidents.models import (
     ProblemProposal,
 )
 from mof import policy
+from mof.api.attachments import AttachmentsMixin
 from mof.api.fields import (
     SPARSE_ACTIONS,
     SparseFieldsMixin,
@@ -23,7 +24,6 @@ from mof.api.fields import (
     cut_rows,
     readable_fields,
 )
-from mof.api.attachments import AttachmentsMixin
 from mof.api.reads import ValuesReadMixin, represent_written
 from mof.api.views import HistoryMixin, TransitionsMixin, _written
 from mof.models import Team
@@ -32,13 +32,31 @@ SEARCH_KINDS = ("incidents", "problems", "known_errors")
 SEARCH_PROBLEM_FIELDS = ("id", "reference", "title", "status")
 
 
-class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, HistoryMixin, AttachmentsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(
+    ValuesReadMixin,
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    AttachmentsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Incidents. Callers see their own (never work notes); the service desk sees all."""
 
     filterset_fields = {
-        "status": ["exact", "in"], "priority": ["exact", "lte"], "assignment_group": ["exact"], "assignee": ["exact", "isnull"],
-        "service": ["exact"], "affected_cis": ["exact"], "caller": ["exact"], "is_major": ["exact"],
-        "created_at": ["gte", "lte"], "updated_at": ["gte", "lte"],
+        "status": ["exact", "in"],
+        "priority": ["exact", "lte"],
+        "assignment_group": ["exact"],
+        "assignee": ["exact", "isnull"],
+        "service": ["exact"],
+        "affected_cis": ["exact"],
+        "caller": ["exact"],
+        "is_major": ["exact"],
+        "created_at": ["gte", "lte"],
+        "updated_at": ["gte", "lte"],
     }
     search_fields = ["title", "description"]
     ordering_fields = ["number", "priority", "created_at", "updated_at"]
@@ -73,7 +91,9 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
             values, ids = given
         values.pop("reason", None)
         if values.pop("parent", None) is not None or ids.pop("parent", None) is not None:
-            raise ValidationError({"parent": ["File the incident first, then link it to its major incident (an update setting parent)."]})
+            raise ValidationError(
+                {"parent": ["File the incident first, then link it to its major incident (an update setting parent)."]}
+            )
         incident = services.incident_create(actor=request.user, existing=ids, **values)
         # Answered as GET /incidents/{id}/ answers this user (a caller: CallerIncidentSerializer),
         # from the incident just saved rather than read back.
@@ -81,13 +101,18 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         cis = ids.get("affected_cis") or values.get("affected_cis")
         data = represent_written(out, incident, many_ids=None if cis else {"affected_cis": []})
         if data is None:
-            data = out(Incident.objects.prefetch_related("affected_cis").get(pk=incident.pk), context=self.get_serializer_context()).data
+            data = out(
+                Incident.objects.prefetch_related("affected_cis").get(pk=incident.pk),
+                context=self.get_serializer_context(),
+            ).data
         return Response(data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         incident = self.get_object()
         policy.require(request.user, "incident.change", incident)
-        serializer = s.IncidentSerializer(incident, data=request.data, partial=kwargs.get("partial", False), context=self.get_serializer_context())
+        serializer = s.IncidentSerializer(
+            incident, data=request.data, partial=kwargs.get("partial", False), context=self.get_serializer_context()
+        )
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         if data.pop("caller", incident.caller) != incident.caller:
@@ -97,7 +122,9 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
             services.incident_update(actor=request.user, incident=incident, **data)
             if parent != incident.parent:
                 self._link_to_parent(incident, parent)
-        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+        return Response(
+            s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data
+        )
 
     def _link_to_parent(self, incident, parent):
         """As the incident page links a child to its major incident: through the same service and its rules."""
@@ -118,7 +145,11 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
             serializer.is_valid(raise_exception=True)
             note = services.incident_note(actor=request.user, incident=incident, **serializer.validated_data)
             return Response(s.IncidentNoteSerializer(note).data, status=status.HTTP_201_CREATED)
-        return Response(self.sparse(s.IncidentNoteSerializer(selectors.incident_notes(user=request.user, incident=incident), many=True)).data)
+        return Response(
+            self.sparse(
+                s.IncidentNoteSerializer(selectors.incident_notes(user=request.user, incident=incident), many=True)
+            ).data
+        )
 
     @extend_schema(request=s.AssignSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
@@ -127,9 +158,15 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         serializer = s.AssignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.incident_assign(actor=request.user, incident=incident, **serializer.validated_data)
-        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+        return Response(
+            s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data
+        )
 
-    @extend_schema(request=s.EscalateSerializer, responses={201: s.IncidentNoteSerializer}, summary="Hierarchical escalation: tell the group's manager")
+    @extend_schema(
+        request=s.EscalateSerializer,
+        responses={201: s.IncidentNoteSerializer},
+        summary="Hierarchical escalation: tell the group's manager",
+    )
     @action(detail=True, methods=["post"])
     def escalate(self, request, pk=None):
         incident = self.get_object()
@@ -145,7 +182,9 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         serializer = s.DeclareMajorSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.incident_declare_major(actor=request.user, incident=incident, **serializer.validated_data)
-        return Response(s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data)
+        return Response(
+            s.IncidentSerializer(self.get_queryset().get(pk=incident.pk), context=self.get_serializer_context()).data
+        )
 
     @extend_schema(methods=["get"], responses=s.CommunicationSerializer(many=True))
     @extend_schema(methods=["post"], request=s.CommunicationSerializer, responses={201: s.CommunicationSerializer})
@@ -155,12 +194,16 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         if request.method == "POST":
             serializer = s.CommunicationSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            update = services.major_incident_communicate(actor=request.user, incident=incident, **serializer.validated_data)
+            update = services.major_incident_communicate(
+                actor=request.user, incident=incident, **serializer.validated_data
+            )
             return Response(s.CommunicationSerializer(update).data, status=status.HTTP_201_CREATED)
         policy.require(request.user, "incident.read_work_notes", incident)
         return Response(self.sparse(s.CommunicationSerializer(incident.communications.all(), many=True)).data)
 
-    @extend_schema(request=s.BulkSerializer, responses=s.IncidentListSerializer(many=True), summary="Bulk action, all or nothing")
+    @extend_schema(
+        request=s.BulkSerializer, responses=s.IncidentListSerializer(many=True), summary="Bulk action, all or nothing"
+    )
     @action(detail=False, methods=["post"])
     def bulk(self, request):
         policy.require(request.user, "incident.bulk")
@@ -176,21 +219,40 @@ class IncidentViewSet(ValuesReadMixin, SparseFieldsMixin, TransitionsMixin, Hist
         done = services.incident_bulk(actor=request.user, incident_ids=ids, action=name, params=data)
         return Response(s.IncidentListSerializer(done, many=True).data)
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, required=True)], responses={200: dict}, summary="Full-text search over incidents, problems and known errors")
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True)],
+        responses={200: dict},
+        summary="Full-text search over incidents, problems and known errors",
+    )
     @action(detail=False, methods=["get"])
     def search(self, request):
         # ?fields= names any field of the three kinds of result; each object keeps those it has.
-        wanted = checked_fields(request, list(dict.fromkeys([*readable_fields(s.IncidentListSerializer()), *SEARCH_PROBLEM_FIELDS, *readable_fields(s.KnownErrorSerializer())])))
+        wanted = checked_fields(
+            request,
+            list(
+                dict.fromkeys(
+                    [
+                        *readable_fields(s.IncidentListSerializer()),
+                        *SEARCH_PROBLEM_FIELDS,
+                        *readable_fields(s.KnownErrorSerializer()),
+                    ]
+                )
+            ),
+        )
         result = selectors.search(user=request.user, q=request.query_params.get("q", ""))
         body = {
             "incidents": s.IncidentListSerializer(result["incidents"], many=True).data,
-            "problems": [{"id": p.pk, "reference": p.reference, "title": p.title, "status": p.status} for p in result["problems"]],
+            "problems": [
+                {"id": p.pk, "reference": p.reference, "title": p.title, "status": p.status} for p in result["problems"]
+            ],
             "known_errors": s.KnownErrorSerializer(result["known_errors"], many=True).data,
         }
         return Response(cut_rows(body, SEARCH_KINDS, wanted))
 
 
-class AssignmentGroupViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AssignmentGroupViewSet(
+    SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Assignment groups are the Team Model's teams, each with a manager."""
 
     serializer_class = s.AssignmentGroupSerializer
@@ -213,7 +275,17 @@ class PriorityMatrixViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Upd
         return super().update(request, *args, **kwargs)
 
 
-class ProblemViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, AttachmentsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ProblemViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    AttachmentsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = s.ProblemSerializer
     sparse_actions = (*SPARSE_ACTIONS, "attachments")
     paginated_actions = ("attachments",)
@@ -223,7 +295,9 @@ class ProblemViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, Attachme
     def get_queryset(self):
         if not policy.can(self.request.user, "problem.view"):
             return Problem.objects.none()
-        return Problem.objects.prefetch_related("services", "affected_cis", "fixing_changes", "incidents").order_by("-number")
+        return Problem.objects.prefetch_related("services", "affected_cis", "fixing_changes", "incidents").order_by(
+            "-number"
+        )
 
     def create(self, request, *args, **kwargs):
         policy.require(request.user, "problem.add")
@@ -250,12 +324,29 @@ class KnownErrorViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Retriev
     def get_queryset(self):
         params = self.request.query_params
         if self.action == "list" and any(k in params for k in ("q", "service", "ci")):
-            ids = [k.pk for k in selectors.known_error_search(q=params.get("q", ""), service=params.get("service") or None, ci=params.get("ci") or None, limit=50)]
-            return KnownError.objects.filter(pk__in=ids).select_related("problem").prefetch_related("services", "cis").order_by("-published_at")
-        return KnownError.objects.filter(active=True).select_related("problem").prefetch_related("services", "cis").order_by("-published_at")
+            ids = [
+                k.pk
+                for k in selectors.known_error_search(
+                    q=params.get("q", ""), service=params.get("service") or None, ci=params.get("ci") or None, limit=50
+                )
+            ]
+            return (
+                KnownError.objects.filter(pk__in=ids)
+                .select_related("problem")
+                .prefetch_related("services", "cis")
+                .order_by("-published_at")
+            )
+        return (
+            KnownError.objects.filter(active=True)
+            .select_related("problem")
+            .prefetch_related("services", "cis")
+            .order_by("-published_at")
+        )
 
 
-class ProblemProposalViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ProblemProposalViewSet(
+    SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = s.ProblemProposalSerializer
     filterset_fields = ["status", "scope"]
 
@@ -277,12 +368,19 @@ class ProblemProposalViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Re
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InboundMessageViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class InboundMessageViewSet(
+    SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Mail into the service desk and what became of it (read-only; the service desk only).
     `?outcome=parked` lists the mail waiting for a person."""
 
     serializer_class = s.InboundMessageSerializer
-    filterset_fields = {"outcome": ["exact"], "from_address": ["iexact"], "incident": ["exact"], "received_at": ["gte", "lte"]}
+    filterset_fields = {
+        "outcome": ["exact"],
+        "from_address": ["iexact"],
+        "incident": ["exact"],
+        "received_at": ["gte", "lte"],
+    }
     search_fields = ["subject", "from_address"]
     ordering_fields = ["received_at", "id"]
 

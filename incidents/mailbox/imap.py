@@ -7,6 +7,7 @@ either recorded, and skipped when met again, or not, and taken on the next poll.
 Which messages: the first poll of a folder (or after its UIDVALIDITY changed) takes the
 unread ones; after that every message with a UID above the highest one taken
 (MailboxCursor), read or not, at most MOF_MAILBOX_BATCH per poll, oldest first."""
+
 from __future__ import annotations
 
 import logging
@@ -47,12 +48,16 @@ def mailbox_from_url(url: str) -> Mailbox:
     (upgraded with STARTTLS), imap://...?starttls=0 (plain: a server on the same host only)."""
     parts = urlparse(url)
     if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
-        raise ImproperlyConfigured("MOF_MAILBOX_IMAP_URL is imaps://user:password@host:993/INBOX or imap://user:password@host:143/INBOX")
+        raise ImproperlyConfigured(
+            "MOF_MAILBOX_IMAP_URL is imaps://user:password@host:993/INBOX or imap://user:password@host:143/INBOX"
+        )
     query = parse_qs(parts.query)
     plain = parts.scheme == "imap" and query.get("starttls", ["1"])[0].lower() in ("0", "no", "false", "off")
     return Mailbox(
-        host=parts.hostname, port=parts.port or (993 if parts.scheme == "imaps" else 143),
-        user=unquote(parts.username), password=unquote(parts.password or ""),
+        host=parts.hostname,
+        port=parts.port or (993 if parts.scheme == "imaps" else 143),
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
         folder=unquote(parts.path.lstrip("/")) or "INBOX",
         tls="ssl" if parts.scheme == "imaps" else "none" if plain else "starttls",
     )
@@ -69,7 +74,13 @@ class PollResult:
 def connect(box: Mailbox) -> IMAPClient:
     timeout = settings.MOF_MAILBOX_TIMEOUT_SECONDS
     context = ssl.create_default_context()
-    client = IMAPClient(box.host, port=box.port, ssl=box.tls == "ssl", ssl_context=context if box.tls == "ssl" else None, timeout=timeout)
+    client = IMAPClient(
+        box.host,
+        port=box.port,
+        ssl=box.tls == "ssl",
+        ssl_context=context if box.tls == "ssl" else None,
+        timeout=timeout,
+    )
     if box.tls == "starttls":
         client.starttls(context)
     client.login(box.user, box.password)
@@ -83,7 +94,12 @@ def _cursor(box: Mailbox, uidvalidity: int) -> tuple[MailboxCursor, bool]:
     except IntegrityError:  # a second poller created it a moment ago
         cursor, created = MailboxCursor.objects.get(mailbox=box.key), False
     if not created and cursor.uidvalidity != uidvalidity:
-        log.warning("mailbox %s: UIDVALIDITY changed from %s to %s; reading its unread mail again", box.key, cursor.uidvalidity, uidvalidity)
+        log.warning(
+            "mailbox %s: UIDVALIDITY changed from %s to %s; reading its unread mail again",
+            box.key,
+            cursor.uidvalidity,
+            uidvalidity,
+        )
         MailboxCursor.objects.filter(pk=cursor.pk).update(uidvalidity=uidvalidity, last_uid=0)
         cursor.uidvalidity, cursor.last_uid = uidvalidity, 0
         return cursor, True

@@ -2,6 +2,7 @@
 from HTML with the tags stripped) with quoted replies trimmed, its attachments, and whether a
 machine sent it (auto-replies, out-of-office, bounces and delivery reports, bulk and list
 mail), which the portal never answers. Pure functions of the message's bytes: no database."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,16 +28,29 @@ OUT_OF_OFFICE = re.compile(
     re.IGNORECASE,
 )
 DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
-REPORT_TYPES = ("message/delivery-status", "message/disposition-notification", "message/feedback-report", "message/global-delivery-status")
+REPORT_TYPES = (
+    "message/delivery-status",
+    "message/disposition-notification",
+    "message/feedback-report",
+    "message/global-delivery-status",
+)
 
 # Where quoted text starts: attribution lines, separators and header blocks of mail clients.
 QUOTE_STARTS = [
-    re.compile(r"^\s*(On|Le|Am|El|Il|Op)\s.{0,300}\s(wrote|a écrit|schrieb|escribió|ha scritto|schreef)\b.{0,120}:\s*$", re.IGNORECASE),
-    re.compile(r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original)\s*-{2,}", re.IGNORECASE),
+    re.compile(
+        r"^\s*(On|Le|Am|El|Il|Op)\s.{0,300}\s(wrote|a écrit|schrieb|escribió|ha scritto|schreef)\b.{0,120}:\s*$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original)\s*-{2,}",
+        re.IGNORECASE,
+    ),
     re.compile(r"^\s*_{20,}\s*$"),  # Outlook's rule above the quoted header block
 ]
 HEADER_BLOCK_FROM = re.compile(r"^\s*\*?(From|Von|De|Da|Van)\s*:\*?\s", re.IGNORECASE)
-HEADER_BLOCK_NEXT = re.compile(r"^\s*\*?(Sent|Date|Gesendet|Datum|Envoyé|Enviado|Inviato|Verzonden|To|An|À|Para|A|Aan)\s*:\*?\s", re.IGNORECASE)
+HEADER_BLOCK_NEXT = re.compile(
+    r"^\s*\*?(Sent|Date|Gesendet|Datum|Envoyé|Enviado|Inviato|Verzonden|To|An|À|Para|A|Aan)\s*:\*?\s", re.IGNORECASE
+)
 SIGNATURE = re.compile(r"^-- ?$")
 
 
@@ -171,10 +185,12 @@ def _quote_start(lines: list[str], index: int) -> bool:
     if any(pattern.match(line) for pattern in QUOTE_STARTS):
         return True
     for span in (2, 3):
-        if index + span <= len(lines) and QUOTE_STARTS[0].match(" ".join(part.strip() for part in lines[index:index + span])):
+        if index + span <= len(lines) and QUOTE_STARTS[0].match(
+            " ".join(part.strip() for part in lines[index : index + span])
+        ):
             return True
     if HEADER_BLOCK_FROM.match(line):
-        return any(HEADER_BLOCK_NEXT.match(following) for following in lines[index + 1:index + 5])
+        return any(HEADER_BLOCK_NEXT.match(following) for following in lines[index + 1 : index + 5])
     return False
 
 
@@ -242,7 +258,11 @@ def automatic(msg, from_address: str, subject: str) -> tuple[str, str] | None:
     Bounces, delivery reports and out-of-office replies are dropped; other automatic, bulk
     and list mail is parked (a person may still want it). Neither is ever answered."""
     content_type = msg.get_content_type()
-    if content_type == "multipart/report" or content_type in REPORT_TYPES or any(part.get_content_type() in REPORT_TYPES for part in msg.walk()):
+    if (
+        content_type == "multipart/report"
+        or content_type in REPORT_TYPES
+        or any(part.get_content_type() in REPORT_TYPES for part in msg.walk())
+    ):
         return "drop", f"delivery status notification ({content_type})"
     local = from_address.split("@")[0].lower()
     if not from_address or local in DAEMONS:
@@ -287,7 +307,10 @@ def parse(raw: bytes) -> tuple[ParsedMail, EmailMessage]:
         in_reply_to=_ids(_header(msg, "In-Reply-To")),
         references=_ids(_header(msg, "References")),
         text=text,
-        attachments=[Attachment(p.get_filename() or "attachment", p.get_content_type(), len(p.get_payload(decode=True) or b"")) for p in parts],
+        attachments=[
+            Attachment(p.get_filename() or "attachment", p.get_content_type(), len(p.get_payload(decode=True) or b""))
+            for p in parts
+        ],
     )
     parsed.automatic = automatic(msg, from_address, subject)
     return parsed, msg

@@ -6,6 +6,7 @@ never answered; unknown senders follow MOF_MAIL_UNKNOWN_SENDERS; a flooding send
 parked. Each message is recorded once (InboundMessage: unique Message-ID and IMAP UID), in
 the same transaction as the incident or comment it made, so a poller that dies and runs
 again never takes a message twice."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,7 +44,9 @@ class Received:
 # --- the rules --------------------------------------------------------------------
 
 
-def receive(raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, uid: int | None = None, size: int | None = None) -> Received:
+def receive(
+    raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, uid: int | None = None, size: int | None = None
+) -> Received:
     """Process one received message exactly once; a message already recorded (same
     Message-ID, or the same IMAP UID) is left alone. `size`: of the whole message when only
     its header was fetched (too large to take)."""
@@ -54,10 +57,19 @@ def receive(raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, ui
     try:
         with audit.acting_as(None, via=VIA), transaction.atomic():
             record = InboundMessage(
-                message_id=parsed.message_id, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
-                from_address=parsed.from_address, from_name=parsed.from_name, subject=parsed.subject,
-                sent_at=parsed.sent_at, body=parsed.text, attachment_names=[a.filename for a in parsed.attachments],
-                raw=raw, size=max(size or 0, len(raw)), outcome=InboundOutcome.PARKED,
+                message_id=parsed.message_id,
+                mailbox=mailbox,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                from_address=parsed.from_address,
+                from_name=parsed.from_name,
+                subject=parsed.subject,
+                sent_at=parsed.sent_at,
+                body=parsed.text,
+                attachment_names=[a.filename for a in parsed.attachments],
+                raw=raw,
+                size=max(size or 0, len(raw)),
+                outcome=InboundOutcome.PARKED,
             )
             record.save()  # first: a second poller taking the same message waits here, then fails
             try:
@@ -75,7 +87,13 @@ def receive(raw: bytes, *, mailbox: str = "", uidvalidity: int | None = None, ui
         if known is not None:  # recorded by another poller meanwhile
             return Received(known, False)
         raise
-    log.info("mail %s from %s: %s%s", parsed.message_id, parsed.from_address, record.outcome, f" ({record.reason})" if record.reason else "")
+    log.info(
+        "mail %s from %s: %s%s",
+        parsed.message_id,
+        parsed.from_address,
+        record.outcome,
+        f" ({record.reason})" if record.reason else "",
+    )
     return Received(record, True)
 
 
@@ -94,16 +112,31 @@ def _set(record, outcome, reason=""):
 
 def _decide(parsed: ParsedMail, record: InboundMessage) -> None:
     if record.size > settings.MOF_MAIL_IN_MAX_BYTES:
-        return _set(record, InboundOutcome.PARKED, f"too large ({record.size} bytes; MOF_MAIL_IN_MAX_BYTES is {settings.MOF_MAIL_IN_MAX_BYTES})")
+        return _set(
+            record,
+            InboundOutcome.PARKED,
+            f"too large ({record.size} bytes; MOF_MAIL_IN_MAX_BYTES is {settings.MOF_MAIL_IN_MAX_BYTES})",
+        )
     if parsed.automatic:
         action, why = parsed.automatic
         return _set(record, InboundOutcome.DROPPED if action == "drop" else InboundOutcome.PARKED, why)
     if parsed.from_address in _own_addresses():
         return _set(record, InboundOutcome.DROPPED, "sent by the portal itself")
     # Dropped mail (bounces, auto-replies) does not count: a storm of those must not silence the person.
-    recent = InboundMessage.objects.filter(from_address=parsed.from_address, received_at__gte=timezone.now() - dt.timedelta(hours=1)).exclude(pk=record.pk).exclude(outcome=InboundOutcome.DROPPED).count()
+    recent = (
+        InboundMessage.objects.filter(
+            from_address=parsed.from_address, received_at__gte=timezone.now() - dt.timedelta(hours=1)
+        )
+        .exclude(pk=record.pk)
+        .exclude(outcome=InboundOutcome.DROPPED)
+        .count()
+    )
     if recent >= settings.MOF_MAIL_IN_RATE_PER_HOUR:
-        return _set(record, InboundOutcome.PARKED, f"rate limited: more than {settings.MOF_MAIL_IN_RATE_PER_HOUR} mails in an hour from {parsed.from_address}")
+        return _set(
+            record,
+            InboundOutcome.PARKED,
+            f"rate limited: more than {settings.MOF_MAIL_IN_RATE_PER_HOUR} mails in an hour from {parsed.from_address}",
+        )
     person, why = _person(parsed.from_address)
     if person is None and why == "unknown":
         mode = settings.MOF_MAIL_UNKNOWN_SENDERS
@@ -127,7 +160,9 @@ def _decide(parsed: ParsedMail, record: InboundMessage) -> None:
         return _comment_change(parsed, record, person, obj)
     if kind == "missing":
         return _set(record, InboundOutcome.PARKED, f"names {label}, which does not exist")
-    return _set(record, InboundOutcome.PARKED, f"a reply about {label}: only incidents and changes take replies by mail")
+    return _set(
+        record, InboundOutcome.PARKED, f"a reply about {label}: only incidents and changes take replies by mail"
+    )
 
 
 def _own_addresses() -> set[str]:
@@ -138,7 +173,11 @@ def _own_addresses() -> set[str]:
 
 def _person(address: str):
     """(the active person with this address, "") or (None, why)."""
-    people = list(User.objects.filter(email__iexact=address, is_system=False, is_service_account=False).order_by("pk")[:5]) if address else []
+    people = (
+        list(User.objects.filter(email__iexact=address, is_system=False, is_service_account=False).order_by("pk")[:5])
+        if address
+        else []
+    )
     active = [p for p in people if p.is_active]
     if len(active) == 1:
         return active[0], ""
@@ -170,8 +209,17 @@ def _target(parsed: ParsedMail):
     or None for a new mail. The portal's mails it answers first, then the subject's reference."""
     answers = parsed.answers
     if answers:
-        about = {mid: (label, oid) for mid, label, oid in OutgoingMail.objects.filter(message_id__in=answers).exclude(subject_id="").values_list("message_id", "subject_label", "subject_id")}
-        earlier = dict(InboundMessage.objects.filter(message_id__in=answers).filter(Q(incident__isnull=False) | Q(change__isnull=False)).values_list("message_id", "pk"))
+        about = {
+            mid: (label, oid)
+            for mid, label, oid in OutgoingMail.objects.filter(message_id__in=answers)
+            .exclude(subject_id="")
+            .values_list("message_id", "subject_label", "subject_id")
+        }
+        earlier = dict(
+            InboundMessage.objects.filter(message_id__in=answers)
+            .filter(Q(incident__isnull=False) | Q(change__isnull=False))
+            .values_list("message_id", "pk")
+        )
         for mid in answers:
             if mid in about:
                 found = _about(*about[mid])
@@ -179,7 +227,11 @@ def _target(parsed: ParsedMail):
                     return found
             if mid in earlier:  # answers a mail that opened or commented on a ticket (a colleague's reply-all)
                 message = InboundMessage.objects.select_related("incident", "change").get(pk=earlier[mid])
-                return ("incident", message.incident, message.incident.reference) if message.incident else ("change", message.change, message.change.reference)
+                return (
+                    ("incident", message.incident, message.incident.reference)
+                    if message.incident
+                    else ("change", message.change, message.change.reference)
+                )
     reference = parsed.reference
     if reference is None:
         return None
@@ -232,7 +284,13 @@ def _comment_incident(parsed, record, person, incident: Incident):
     if incident.status == IncidentStatus.RESOLVED:
         try:
             with audit.acting_as(person, via=VIA), transaction.atomic():
-                perform_transition(model=Incident, pk=incident.pk, name="reopen", actor=person, data={"reason": f"{person} replied by e-mail."})
+                perform_transition(
+                    model=Incident,
+                    pk=incident.pk,
+                    name="reopen",
+                    actor=person,
+                    data={"reason": f"{person} replied by e-mail."},
+                )
             reason = "; ".join(filter(None, ["reopened", reason]))
         except REFUSALS as exc:
             reason = "; ".join(filter(None, [f"not reopened: {_why(exc)}", reason]))
@@ -271,9 +329,15 @@ def _open(parsed, record, caller, *, actor=None):
     from incidents.services import incident_create
 
     actor = actor or caller
-    title = parsed.title or (parsed.text.splitlines()[0] if parsed.text else "") or f"E-mail from {parsed.from_name or parsed.from_address}"
+    title = (
+        parsed.title
+        or (parsed.text.splitlines()[0] if parsed.text else "")
+        or f"E-mail from {parsed.from_name or parsed.from_address}"
+    )
     with audit.acting_as(actor, via=VIA):
-        incident = incident_create(actor=actor, caller=caller, title=title[:200], description=parsed.text, channel=Channel.EMAIL)
+        incident = incident_create(
+            actor=actor, caller=caller, title=title[:200], description=parsed.text, channel=Channel.EMAIL
+        )
         acknowledge(incident, parsed)
     record.incident = incident
     return _set(record, InboundOutcome.INCIDENT, _attach_from_mail(parsed, record, incident, caller))
@@ -299,14 +363,19 @@ def _attach_from_mail(parsed, record, ticket, person, *, note=None) -> str:
 def acknowledge(incident: Incident, parsed: ParsedMail | None = None) -> list:
     """The caller's receipt, with the reference in the subject that a reply is recognised by."""
     return notifications.write_from_template(
-        [incident.caller], "incidents/mail_received", {"caller": notifications.person(incident.caller)},
-        subject=f"{incident.title}: received", about=incident,
+        [incident.caller],
+        "incidents/mail_received",
+        {"caller": notifications.person(incident.caller)},
+        subject=f"{incident.title}: received",
+        about=incident,
     )
 
 
 def _refusal(parsed: ParsedMail) -> list:
     return notifications.write_from_template(
-        [parsed.from_address], "incidents/mail_refused", {"their_subject": parsed.subject or "(no subject)"},
+        [parsed.from_address],
+        "incidents/mail_refused",
+        {"their_subject": parsed.subject or "(no subject)"},
         subject=f"Re: {parsed.subject}" if parsed.subject else "Your mail to the service desk",
     )
 
@@ -355,7 +424,9 @@ def attachment_files(message: InboundMessage) -> list:
 
     msg = load(bytes(message.raw))
     _, body_part = body_text(msg)
-    return [SimpleUploadedFile(name, payload, content_type=ctype) for name, ctype, payload in attachments(msg, body_part)]
+    return [
+        SimpleUploadedFile(name, payload, content_type=ctype) for name, ctype, payload in attachments(msg, body_part)
+    ]
 
 
 def purge_originals(*, now=None, batch: int = 1000) -> int:
@@ -363,7 +434,12 @@ def purge_originals(*, now=None, batch: int = 1000) -> int:
     MOF_MAIL_IN_RETENTION_DAYS ago (parked mail keeps them until a person decides). The
     record stays: it still recognises the message should it come again."""
     cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOF_MAIL_IN_RETENTION_DAYS)
-    ids = list(InboundMessage.objects.filter(received_at__lt=cutoff).exclude(outcome=InboundOutcome.PARKED).exclude(raw=b"").values_list("pk", flat=True)[:batch])
+    ids = list(
+        InboundMessage.objects.filter(received_at__lt=cutoff)
+        .exclude(outcome=InboundOutcome.PARKED)
+        .exclude(raw=b"")
+        .values_list("pk", flat=True)[:batch]
+    )
     if ids:
         InboundMessage.objects.filter(pk__in=ids).update(raw=b"", body="")
     return len(ids)

@@ -3,6 +3,7 @@ to the portal instead of letting it read a mailbox: `manage.py receive_mail`. Ea
 goes through the same rules as the IMAP poller (incidents.mailbox.services.receive) and is
 acknowledged with 250 only once it is recorded; a database fault answers 451, so the sending
 server tries again later (and a repeat is recognised by its Message-ID)."""
+
 from __future__ import annotations
 
 import asyncio

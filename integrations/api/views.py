@@ -1,5 +1,6 @@
 """API of outbound webhooks: subscriptions (`webhooks`) and the delivery log
 (`webhook-deliveries`, with a hand replay). Managers only, asked of mof.policy."""
+
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,8 +16,16 @@ from mof.api.fields import SparseFieldsMixin
 from mof.api.views import HistoryMixin, TransitionsMixin
 
 
-class WebhookSubscriptionViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                                 mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class WebhookSubscriptionViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Webhook subscriptions: a URL told about the event types it chose, each body signed
     with its secret. The secret is returned once, on creation (and by rotate-secret).
     `status` moves only through transitions (disable, enable)."""
@@ -48,12 +57,16 @@ class WebhookSubscriptionViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMix
         services.subscription_update(actor=request.user, subscription=subscription, **serializer.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data)
 
-    @extend_schema(request=None, responses=s.SecretSerializer, summary="Rotate the signing secret (the new one is shown once)")
+    @extend_schema(
+        request=None, responses=s.SecretSerializer, summary="Rotate the signing secret (the new one is shown once)"
+    )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         subscription = self.get_object()
         secret = services.rotate_secret(actor=request.user, subscription=subscription)
-        return Response(s.SecretSerializer({"secret": secret, "secret_rotated_at": subscription.secret_rotated_at}).data)
+        return Response(
+            s.SecretSerializer({"secret": secret, "secret_rotated_at": subscription.secret_rotated_at}).data
+        )
 
     @extend_schema(request=None, responses={202: s.PingSerializer}, summary="Send a test ping to this subscription")
     @action(detail=True, methods=["post"])
@@ -76,15 +89,26 @@ class WebhookDeliveryViewSet(SparseFieldsMixin, viewsets.ReadOnlyModelViewSet):
         policy.require(self.request.user, "webhook.view")
         qs = selectors.delivery_list(user=self.request.user)
         if self.action != "list":
-            qs = qs.prefetch_related(Prefetch("attempt_log", queryset=DeliveryAttempt.objects.select_related("requested_by").order_by("number")))
+            qs = qs.prefetch_related(
+                Prefetch(
+                    "attempt_log", queryset=DeliveryAttempt.objects.select_related("requested_by").order_by("number")
+                )
+            )
         return qs
 
     def get_serializer_class(self):
         return s.WebhookDeliverySerializer if self.action == "list" else s.WebhookDeliveryDetailSerializer
 
-    @extend_schema(request=None, responses={202: s.WebhookDeliveryDetailSerializer}, summary="Send this delivery again now (same body and idempotency key)")
+    @extend_schema(
+        request=None,
+        responses={202: s.WebhookDeliveryDetailSerializer},
+        summary="Send this delivery again now (same body and idempotency key)",
+    )
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
         delivery = self.get_object()
         services.replay_delivery(actor=request.user, delivery=delivery)
-        return Response(s.WebhookDeliveryDetailSerializer(self.get_queryset().get(pk=delivery.pk)).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            s.WebhookDeliveryDetailSerializer(self.get_queryset().get(pk=delivery.pk)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )

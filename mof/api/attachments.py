@@ -8,6 +8,7 @@
 Visibility is the pages': a ticket one may not see, or an internal file for someone who is
 not IT staff, is a 404. A refused file is a 400 naming `file`.
 """
+
 from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
@@ -34,24 +35,41 @@ ROUTE = {"incidents.incident": "incident", "incidents.problem": "problem", "chan
 
 class AttachmentSerializer(serializers.ModelSerializer):
     uploaded_by = serializers.PrimaryKeyRelatedField(read_only=True, help_text="Id of the person who attached it.")
-    content_type = serializers.CharField(read_only=True, help_text="Detected from the content (the name and the type the client sent are not believed).")
+    content_type = serializers.CharField(
+        read_only=True, help_text="Detected from the content (the name and the type the client sent are not believed)."
+    )
     size = serializers.IntegerField(read_only=True, help_text="Bytes.")
     download_url = serializers.SerializerMethodField(help_text="Where to GET the file (with the same credentials).")
 
     class Meta:
         model = Attachment
-        fields = ["id", "name", "size", "content_type", "sha256", "internal", "uploaded_by", "uploaded_at", "download_url"]
+        fields = [
+            "id",
+            "name",
+            "size",
+            "content_type",
+            "sha256",
+            "internal",
+            "uploaded_by",
+            "uploaded_at",
+            "download_url",
+        ]
         read_only_fields = fields
 
     def get_download_url(self, obj) -> str:
-        label = ContentType.objects.get_for_id(obj.ticket_type_id).model_class()._meta.label_lower  # cached: no query per row
+        label = (
+            ContentType.objects.get_for_id(obj.ticket_type_id).model_class()._meta.label_lower
+        )  # cached: no query per row
         path = reverse(f"{ROUTE[label]}_attachment_download", args=[obj.ticket_id, obj.pk])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
 
 class AttachmentUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="The file (multipart/form-data). At most MOF_ATTACHMENT_MAX_BYTES; images, PDF, text and logs, office documents, zip, told by content.")
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="The file (multipart/form-data). At most MOF_ATTACHMENT_MAX_BYTES; images, PDF, text and logs, office documents, zip, told by content.",
+    )
     internal = serializers.BooleanField(default=False, help_text="Never shown to the caller (IT staff only).")
 
 
@@ -59,12 +77,24 @@ class AttachmentsMixin:
     """For the viewsets of incidents, problems and changes: GET and POST {id}/attachments/.
     Name "attachments" in the viewset's sparse_actions and paginated_actions."""
 
-    @extend_schema(methods=["get"], responses=AttachmentSerializer(many=True), summary="The ticket's files you may see, oldest first")
     @extend_schema(
-        methods=["post"], request={"multipart/form-data": AttachmentUploadSerializer}, responses={201: AttachmentSerializer},
+        methods=["get"],
+        responses=AttachmentSerializer(many=True),
+        summary="The ticket's files you may see, oldest first",
+    )
+    @extend_schema(
+        methods=["post"],
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        responses={201: AttachmentSerializer},
         summary="Attach a file (multipart/form-data: file, internal)",
     )
-    @action(detail=True, methods=["get", "post"], url_path="attachments", parser_classes=[MultiPartParser, FormParser], filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="attachments",
+        parser_classes=[MultiPartParser, FormParser],
+        filter_backends=[],
+    )
     def attachments(self, request, pk=None):
         ticket = self.get_object()
         context = {"request": request}
@@ -124,14 +154,23 @@ class AttachmentDownloadView(APIView):
     renderer_classes = [JSONRenderer, AnyMediaRenderer]
     label = ""
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment, with the content type detected when it was uploaded.")},
-                   summary="Download a file of the ticket")
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file, as an attachment, with the content type detected when it was uploaded.",
+            )
+        },
+        summary="Download a file of the ticket",
+    )
     def get(self, request, pk, attachment_pk):
         return file_response(_attachment(request, self.label, pk, attachment_pk))
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if getattr(response, "accepted_renderer", None) is not None and isinstance(response.accepted_renderer, AnyMediaRenderer):
+        if getattr(response, "accepted_renderer", None) is not None and isinstance(
+            response.accepted_renderer, AnyMediaRenderer
+        ):
             response.content_type = "application/json"  # an error, rendered as JSON whatever was asked
         return response
 
@@ -142,6 +181,14 @@ def urls(prefix: str, label: str, route: str):
     from django.urls import path
 
     return [
-        path(f"{prefix}/<int:pk>/attachments/<int:attachment_pk>/", AttachmentView.as_view(label=label), name=f"{route}_attachment"),
-        path(f"{prefix}/<int:pk>/attachments/<int:attachment_pk>/download/", AttachmentDownloadView.as_view(label=label), name=f"{route}_attachment_download"),
+        path(
+            f"{prefix}/<int:pk>/attachments/<int:attachment_pk>/",
+            AttachmentView.as_view(label=label),
+            name=f"{route}_attachment",
+        ),
+        path(
+            f"{prefix}/<int:pk>/attachments/<int:attachment_pk>/download/",
+            AttachmentDownloadView.as_view(label=label),
+            name=f"{route}_attachment_download",
+        ),
     ]

@@ -1,6 +1,7 @@
 """API authentication by the portal's own tokens (mof.tokens): `Authorization: Token <key>`
 or `Authorization: Bearer <key>`. The request then acts as the token's user, through the
 same policy table as everything else; a read-only token is refused unsafe methods."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions
@@ -24,7 +25,9 @@ class PortalTokenAuthentication(BaseAuthentication):
         if not parts or parts[0].decode("latin-1").lower() not in KEYWORDS:
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Authorization header: give exactly one key after the keyword.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: give exactly one key after the keyword."
+            )
         try:
             key = parts[1].decode("ascii")
         except UnicodeError:
@@ -37,7 +40,13 @@ class PortalTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(str(exc)) from None
         if token.read_only and request.method not in SAFE_METHODS:
             refusal = exceptions.PermissionDenied("This token is read-only: it may only read (GET, HEAD, OPTIONS).")
-            audit.record_refusal(actor=token.user, action=f"{request.method} {request.path}", target=token, reasons=[str(refusal.detail)], via="api")
+            audit.record_refusal(
+                actor=token.user,
+                action=f"{request.method} {request.path}",
+                target=token,
+                reasons=[str(refusal.detail)],
+                via="api",
+            )
             refusal.recorded = True  # the error handler must not record it twice
             raise refusal
         return token.user, token

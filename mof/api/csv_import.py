@@ -4,6 +4,7 @@
 `?sha256=` (the preview's digest) makes sure the applied file is the one previewed.
 Errors are 400 with `{"errors": [{"row": n, "field": "...", "message": "..."}]}`; the
 rules are those of the pages (mof.cmdb_import)."""
+
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
@@ -30,7 +31,9 @@ class CSVUploadSerializer(serializers.Serializer):
 
 
 class ImportErrorSerializer(serializers.Serializer):
-    row = serializers.IntegerField(allow_null=True, help_text="The row as a spreadsheet numbers it (the header is row 1); null for the whole file.")
+    row = serializers.IntegerField(
+        allow_null=True, help_text="The row as a spreadsheet numbers it (the header is row 1); null for the whole file."
+    )
     field = serializers.CharField()
     message = serializers.CharField()
 
@@ -75,7 +78,9 @@ def _upload(request):
         return request.data["csv"]
     upload = request.data.get("file") if hasattr(request.data, "get") else None
     if upload is None or not hasattr(upload, "read"):
-        raise ImportRejected([RowError(None, "file", "Send the CSV as a multipart field named file, or as a text/csv body.")])
+        raise ImportRejected(
+            [RowError(None, "file", "Send the CSV as a multipart field named file, or as a text/csv body.")]
+        )
     return upload.read(max_bytes() + 1)
 
 
@@ -88,7 +93,10 @@ def run_import(request, *, plan, apply) -> Response:
         if _truthy(request.query_params.get("dry_run")):
             result = plan(actor=request.user, data=data)
             if result.errors:
-                return Response({"errors": [e.as_dict() for e in result.errors], "summary": result.summary}, status=status.HTTP_400_BAD_REQUEST)
+                return Response(
+                    {"errors": [e.as_dict() for e in result.errors], "summary": result.summary},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
         else:
             result = apply(actor=request.user, data=data, expected_digest=request.query_params.get("sha256") or None)
     except ImportRejected as rejected:
@@ -119,7 +127,14 @@ class CIImportMixin:
     """POST cis/import/ on the configuration items' viewset."""
 
     @_schema("configuration items")
-    @action(detail=False, methods=["post"], url_path="import", parser_classes=_PARSERS, filter_backends=[], pagination_class=None)
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=_PARSERS,
+        filter_backends=[],
+        pagination_class=None,
+    )
     def import_csv(self, request):
         return run_import(request, plan=cmdb_import.plan_ci_import, apply=cmdb_import.apply_ci_import)
 
@@ -128,6 +143,15 @@ class RelationshipImportMixin:
     """POST relationships/import/ on the relationships' viewset."""
 
     @_schema("relationships")
-    @action(detail=False, methods=["post"], url_path="import", parser_classes=_PARSERS, filter_backends=[], pagination_class=None)
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=_PARSERS,
+        filter_backends=[],
+        pagination_class=None,
+    )
     def import_csv(self, request):
-        return run_import(request, plan=cmdb_import.plan_relationship_import, apply=cmdb_import.apply_relationship_import)
+        return run_import(
+            request, plan=cmdb_import.plan_relationship_import, apply=cmdb_import.apply_relationship_import
+        )

@@ -1,5 +1,6 @@
 """One exception handler for the API: JSON errors with field messages, and the
 transition service's failures mapped to HTTP (409, 403, 400, 404)."""
+
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,11 +26,22 @@ def exception_handler(exc, context):
         # Read by the view (request.data): the same JSON 413 as mof.views_errors gives before it.
         from mof.views_errors import too_big_message
 
-        return Response({"detail": too_big_message(), "code": "request_too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            {"detail": too_big_message(), "code": "request_too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
     if isinstance(exc, TransitionNotAllowed):
-        return Response({"detail": str(exc) or "Not allowed in this state.", "code": "transition_not_allowed"}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": str(exc) or "Not allowed in this state.", "code": "transition_not_allowed"},
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, ConcurrentTransition):
-        return Response({"detail": "Someone else changed this object's state; reload and try again.", "code": "concurrent_transition"}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "detail": "Someone else changed this object's state; reload and try again.",
+                "code": "concurrent_transition",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, TransitionBlocked):
         body = {"detail": "The transition is blocked.", "code": "transition_blocked", "reasons": exc.reasons}
         if exc.field_errors:
@@ -44,7 +56,13 @@ def exception_handler(exc, context):
         # A delete refused by the data model: the object is still in use (found by fuzzing: was a 500).
         blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         users = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
-        return Response({"detail": f"Still in use by {', '.join(users) or 'other records'}; it cannot be deleted.", "code": "in_use"}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "detail": f"Still in use by {', '.join(users) or 'other records'}; it cannot be deleted.",
+                "code": "in_use",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, TransitionUnknown):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, DjangoValidationError):

@@ -9,6 +9,7 @@ Viewsets take it with SparseFieldsMixin (list and retrieve); the API views that 
 viewsets (reports, the schedule, a run of a job...) with SparseFieldsView, which says
 what one object of the answer is and where the objects sit in it.
 """
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import ListSerializer
 
@@ -40,9 +41,13 @@ def checked_fields(request, allowed):
         return None
     unknown = [name for name in wanted if name not in allowed]
     if unknown:
-        raise ValidationError({
-            FIELDS_PARAM: [f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. Allowed: {', '.join(allowed)}."]
-        })
+        raise ValidationError(
+            {
+                FIELDS_PARAM: [
+                    f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. Allowed: {', '.join(allowed)}."
+                ]
+            }
+        )
     return wanted
 
 
@@ -139,4 +144,3 @@ def cut_rows(body: dict, keys, wanted) -> dict:
 
 def _cut(row: dict, wanted) -> dict:
     return {k: v for k, v in row.items() if k in wanted}
-

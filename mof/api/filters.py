@@ -5,6 +5,7 @@ a django-filter FilterSet and its form (deep copies of every filter, ~4 ms of CP
 nothing: a detail URL names its object, and the queryset's visibility rules (the viewset's
 `get_queryset`) already decide whether the caller may see it.
 """
+
 import datetime as dt
 
 from django.utils.dateparse import parse_datetime

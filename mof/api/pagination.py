@@ -4,6 +4,7 @@ Page mode (default): ?page=2&page_size=50; `count` stops at MOF_COUNT_LIMIT (nul
 with count_exact false), so no request counts a huge table.
 Cursor mode: ?cursor= (empty to start) walks by id with stable, count-free pages.
 """
+
 from django.conf import settings
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination, CursorPagination
@@ -32,7 +33,9 @@ class PortalPagination(BasePagination):
             self.cursor = IdCursorPagination()
             self.cursor.page_size = settings.REST_FRAMEWORK["PAGE_SIZE"]
             return self.cursor.paginate_queryset(queryset, request, view)
-        size = parse_positive_int(request.query_params.get("page_size"), settings.REST_FRAMEWORK["PAGE_SIZE"], MAX_PAGE_SIZE)
+        size = parse_positive_int(
+            request.query_params.get("page_size"), settings.REST_FRAMEWORK["PAGE_SIZE"], MAX_PAGE_SIZE
+        )
         raw_page = request.query_params.get("page", "1")
         page_number = parse_id(raw_page)
         if page_number is None or page_number < 1:
@@ -79,7 +82,11 @@ class PortalPagination(BasePagination):
             "type": "object",
             "required": ["count", "count_exact", "next", "previous", "results"],
             "properties": {
-                "count": {"type": "integer", "nullable": True, "description": f"null when above {settings.MOF_COUNT_LIMIT}"},
+                "count": {
+                    "type": "integer",
+                    "nullable": True,
+                    "description": f"null when above {settings.MOF_COUNT_LIMIT}",
+                },
                 "count_exact": {"type": "boolean"},
                 "next": {"type": "string", "nullable": True, "format": "uri"},
                 "previous": {"type": "string", "nullable": True, "format": "uri"},
@@ -89,7 +96,25 @@ class PortalPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "page", "required": False, "in": "query", "description": "Page number (people).", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "page_size", "required": False, "in": "query", "description": f"Results per page (max {MAX_PAGE_SIZE}).", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "cursor", "required": False, "in": "query", "description": "Cursor mode for integrations: pass an empty cursor to start, then follow `next`.", "schema": {"type": "string"}},
+            {
+                "name": "page",
+                "required": False,
+                "in": "query",
+                "description": "Page number (people).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "description": f"Results per page (max {MAX_PAGE_SIZE}).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": "cursor",
+                "required": False,
+                "in": "query",
+                "description": "Cursor mode for integrations: pass an empty cursor to start, then follow `next`.",
+                "schema": {"type": "string"},
+            },
         ]

@@ -1,5 +1,6 @@
 """The API's JSON parser: DRF's, refusing what mof.safe_json refuses (NaN, Infinity,
 1e309, nesting deeper than 64 levels) with a 400 instead of a 500 further on."""
+
 import codecs
 
 from rest_framework.exceptions import ParseError

@@ -15,6 +15,7 @@ A serializer this cannot read exactly (a method field, a nested serializer, a do
 source, its own `to_representation`...) keeps DRF's path, as does a `?fields=` naming an
 unknown field (DRF's path answers the 400). tests/api/test_reads.py compares both paths.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -134,7 +135,9 @@ class _Many:
         if ids:
             # The related model's default manager and ordering, as the relation's manager
             # (and a prefetch) would use: the same ids in the same order.
-            pairs = self.related_model._default_manager.filter(**{f"{self.query_name}__in": ids}).values_list(self.query_name, "pk")
+            pairs = self.related_model._default_manager.filter(**{f"{self.query_name}__in": ids}).values_list(
+                self.query_name, "pk"
+            )
             for owner, related in pairs:
                 by_row[owner].append(related)
         return by_row
@@ -155,17 +158,29 @@ def _entry(name, field, model):
     model_field = _model_field(model, source)
     if isinstance(field, relations.ManyRelatedField):
         child = field.child_relation
-        if type(child) is relations.PrimaryKeyRelatedField and child.pk_field is None and isinstance(model_field, models.ManyToManyField):
+        if (
+            type(child) is relations.PrimaryKeyRelatedField
+            and child.pk_field is None
+            and isinstance(model_field, models.ManyToManyField)
+        ):
             return _Many(name, model_field)
         return None
     if type(field) is relations.PrimaryKeyRelatedField:
-        if field.pk_field is None and isinstance(model_field, models.ForeignKey) and model_field.target_field.primary_key:
+        if (
+            field.pk_field is None
+            and isinstance(model_field, models.ForeignKey)
+            and model_field.target_field.primary_key
+        ):
             return _Entry(name, model_field.attname, convert=_identity)
         return None
     if isinstance(field, relations.RelatedField) or isinstance(field, serializers.BaseSerializer):
         return None
     if model_field is None:
-        if source == "reference" and issubclass(model, NumberedModel) and isinstance(getattr(model, "reference", None), property):
+        if (
+            source == "reference"
+            and issubclass(model, NumberedModel)
+            and isinstance(getattr(model, "reference", None), property)
+        ):
             prefix = model.number_prefix
             return _Entry(name, "number", convert=lambda number: f"{prefix}-{number}", computed=True)
         return None
@@ -239,7 +254,11 @@ class ReadPlan:
         # Whether an instance's attributes render as its row read back would (represent_written):
         # not where the database rounds a decimal or reorders a JSON object's keys (jsonb).
         columns = {e.column for e in entries if isinstance(e, _Entry)}
-        self.as_given = not any(isinstance(f, (models.DecimalField, models.JSONField)) for f in model._meta.concrete_fields if f.attname in columns)
+        self.as_given = not any(
+            isinstance(f, (models.DecimalField, models.JSONField))
+            for f in model._meta.concrete_fields
+            if f.attname in columns
+        )
 
     def rows(self, queryset, *, arrays=False, also=None):
         """The queryset yielding rows (see _row_iterable): of every column, or with `also` (the
@@ -248,7 +267,9 @@ class ReadPlan:
         queryset = queryset.select_related(None).prefetch_related(None).defer(None)
         if also is not None:
             # A list's rows: fewer columns to fetch and to turn into dicts (one object rarely needs it).
-            queryset = queryset.only(*dict.fromkeys([self.pk, *(e.column for e in self.entries if isinstance(e, _Entry)), *also]))
+            queryset = queryset.only(
+                *dict.fromkeys([self.pk, *(e.column for e in self.entries if isinstance(e, _Entry)), *also])
+            )
         if arrays and self.many and connections[queryset.db].vendor == "postgresql":
             queryset = queryset.annotate(**{many.alias: many.subquery(queryset.db) for many in self.many})
         queryset._iterable_class = _row_iterable(self.model)

@@ -15,6 +15,7 @@
   named `<Name>Sparse`, that lists every property and requires none (a sparse answer has only
   those asked for): clients generated from the schema accept answers with and without it.
 """
+
 from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, force_instance
@@ -34,13 +35,17 @@ ERROR_SCHEMA = {
     "type": "object",
     "description": (
         "An error. `detail` says what went wrong (with a `code` for transitions); a refused "
-        "input names each bad field with its messages, e.g. {\"title\": [\"This field is required.\"]}."
+        'input names each bad field with its messages, e.g. {"title": ["This field is required."]}.'
     ),
     "properties": {
         "detail": {"type": "string"},
         "code": {"type": "string"},
         "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why a transition is blocked."},
-        "rules": {"type": "array", "items": {"type": "string"}, "description": "The separation-of-duties rules that blocked it."},
+        "rules": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The separation-of-duties rules that blocked it.",
+        },
         "non_field_errors": {"type": "array", "items": {"type": "string"}},
     },
     "additionalProperties": {"description": "A field's messages (a list; for nested input, objects or lists of them)."},
@@ -56,7 +61,11 @@ ERRORS = {
 }
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PAGINATED_ACTIONS = ("list", "history")
-TIME_OF_DAY = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "08:30"}
+TIME_OF_DAY = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "example": "08:30",
+}
 
 
 def _blank_in_model(field):
@@ -79,7 +88,9 @@ class PortalAutoSchema(AutoSchema):
             return False
         if isinstance(self.view, SparseFieldsView):
             return True
-        return isinstance(self.view, SparseFieldsMixin) and getattr(self.view, "action", None) in self.view.sparse_actions
+        return (
+            isinstance(self.view, SparseFieldsMixin) and getattr(self.view, "action", None) in self.view.sparse_actions
+        )
 
     def _fields_parameter(self):
         items = {"type": "string"}
@@ -98,7 +109,9 @@ class PortalAutoSchema(AutoSchema):
 
     def _fields_description(self):
         text = "Sparse fields: only these (comma-separated), e.g. `fields=id,number,status`. An unknown name is a 400."
-        keys = getattr(self.view, "sparse_in", ()) or getattr(self.view, "sparse_in_actions", {}).get(getattr(self.view, "action", None), ())
+        keys = getattr(self.view, "sparse_in", ()) or getattr(self.view, "sparse_in_actions", {}).get(
+            getattr(self.view, "action", None), ()
+        )
         if keys:
             text += f" They apply to each object in {', '.join(f'`{k}`' for k in keys)}; the rest of the answer stays."
         return text
@@ -130,7 +143,9 @@ class PortalAutoSchema(AutoSchema):
             return False
         if type(force_instance(serializer)) is self._sparse_class():
             return True
-        keys = getattr(self.view, "sparse_in", ()) or getattr(self.view, "sparse_in_actions", {}).get(getattr(self.view, "action", None), ())
+        keys = getattr(self.view, "sparse_in", ()) or getattr(self.view, "sparse_in_actions", {}).get(
+            getattr(self.view, "action", None), ()
+        )
         holder = getattr(serializer, "parent", None)
         return isinstance(holder, ListSerializer) and holder.field_name in keys
 
@@ -173,10 +188,14 @@ class PortalAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        error = ResolvedComponent(name="Error", type=ResolvedComponent.SCHEMA, object="mof.api.schema.Error", schema=ERROR_SCHEMA)
+        error = ResolvedComponent(
+            name="Error", type=ResolvedComponent.SCHEMA, object="mof.api.schema.Error", schema=ERROR_SCHEMA
+        )
         self.registry.register_on_missing(error)
         for code, description in ERRORS.items():
             if code == "409" and self.method in SAFE_METHODS:
                 continue
-            responses.setdefault(code, {"description": description, "content": {"application/json": {"schema": error.ref}}})
+            responses.setdefault(
+                code, {"description": description, "content": {"application/json": {"schema": error.ref}}}
+            )
         return responses

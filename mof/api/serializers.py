@@ -1,9 +1,20 @@
 """Serializers validate shape only; writes go through mof.services. State is read-only."""
+
 from rest_framework import serializers
 
 from mof import policy
 from mof.choices import RelationshipType, RoleCluster
-from mof.models import AuditEntry, CIClass, CIRelationship, ConfigurationItem, RiskAssessment, RiskThreshold, Service, Team, User
+from mof.models import (
+    AuditEntry,
+    CIClass,
+    CIRelationship,
+    ConfigurationItem,
+    RiskAssessment,
+    RiskThreshold,
+    Service,
+    Team,
+    User,
+)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -15,7 +26,18 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "is_manager", "is_active", "roles", "teams", "password"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_manager",
+            "is_active",
+            "roles",
+            "teams",
+            "password",
+        ]
 
     def to_representation(self, instance):
         if "roles" not in self.fields:  # pruned by ?fields=
@@ -44,7 +66,9 @@ class CIClassSerializer(serializers.ModelSerializer):
 
 
 class ConfigurationItemSerializer(serializers.ModelSerializer):
-    ci_class = serializers.SlugRelatedField(slug_field="slug", queryset=CIClass.objects.all(), help_text="CI class slug.")
+    ci_class = serializers.SlugRelatedField(
+        slug_field="slug", queryset=CIClass.objects.all(), help_text="CI class slug."
+    )
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), allow_null=True, required=False)
     services = serializers.PrimaryKeyRelatedField(many=True, queryset=Service.objects.all(), required=False)
     attributes = serializers.DictField(required=False, help_text="Free attributes: a JSON object.")
@@ -52,8 +76,18 @@ class ConfigurationItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConfigurationItem
         fields = [
-            "id", "name", "ci_class", "owner", "status", "environment", "attributes", "services",
-            "description", "retired_reason", "created_at", "updated_at",
+            "id",
+            "name",
+            "ci_class",
+            "owner",
+            "status",
+            "environment",
+            "attributes",
+            "services",
+            "description",
+            "retired_reason",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["status", "retired_reason", "created_at", "updated_at"]
 
@@ -77,7 +111,9 @@ class CIRelationshipSerializer(VisibleCIsMixin, serializers.ModelSerializer):
     ci_fields = ("source", "target")
 
     source = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(), help_text="The dependent CI.")
-    target = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(), help_text="What it depends on.")
+    target = serializers.PrimaryKeyRelatedField(
+        queryset=ConfigurationItem.objects.all(), help_text="What it depends on."
+    )
     type = serializers.ChoiceField(choices=RelationshipType.choices, default=RelationshipType.DEPENDS_ON)
 
     class Meta:
@@ -103,7 +139,20 @@ class RiskAssessmentSerializer(serializers.ModelSerializer):
 class AuditEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
-        fields = ["id", "at", "actor_id", "actor_name", "via", "action", "model_label", "object_id", "object_repr", "changes", "transition", "reason"]
+        fields = [
+            "id",
+            "at",
+            "actor_id",
+            "actor_name",
+            "via",
+            "action",
+            "model_label",
+            "object_id",
+            "object_repr",
+            "changes",
+            "transition",
+            "reason",
+        ]
 
 
 class TransitionSerializer(serializers.Serializer):
@@ -132,8 +181,12 @@ class ImpactedCISerializer(serializers.Serializer):
     environment = serializers.CharField()
     depth = serializers.IntegerField()
     relationship = serializers.CharField(allow_null=True, help_text="Type of the relationship to `via`.")
-    via = serializers.IntegerField(help_text="Id of the CI this one was reached through (an origin CI at depth 1): follow `via` to rebuild any path.")
-    path = ImpactPathStepSerializer(many=True, required=False, help_text="From the analysed CI to this one; only with ?paths=1.")
+    via = serializers.IntegerField(
+        help_text="Id of the CI this one was reached through (an origin CI at depth 1): follow `via` to rebuild any path."
+    )
+    path = ImpactPathStepSerializer(
+        many=True, required=False, help_text="From the analysed CI to this one; only with ?paths=1."
+    )
 
 
 class ImpactedServiceSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 """Serializers of service accounts, API tokens and the token endpoint: shape only; the
 writes go through mof.tokens. A key appears in exactly one response: its creation's."""
+
 from rest_framework import serializers
 
 from mof.choices import RoleCluster
@@ -48,8 +49,18 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = [
-            "id", "name", "prefix", "scope", "status", "user", "created_by", "created_at", "expires_at",
-            "last_used_at", "revoked_at", "rotated_from",
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "status",
+            "user",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "rotated_from",
         ]
         read_only_fields = fields
 
@@ -73,7 +84,9 @@ class IssuedTokenSerializer(ApiTokenSerializer):
 
 class RotateSerializer(serializers.Serializer):
     grace_minutes = serializers.IntegerField(
-        min_value=0, max_value=MAX_GRACE_MINUTES, default=0,
+        min_value=0,
+        max_value=MAX_GRACE_MINUTES,
+        default=0,
         help_text="Minutes the old token keeps working (0: revoked at once).",
     )
 

@@ -11,6 +11,7 @@ A serializer of query parameters says `strict_input = False`. Installed once for
 DRF's directly; the fast filing path (incidents.api.serializers.quick_input) leaves any
 input with a name it does not know to the serializer, so it answers the same.
 """
+
 from collections.abc import Mapping
 
 from rest_framework import serializers

@@ -17,6 +17,7 @@ While the shared cache is unreachable (mof.cache.CacheUnavailable), each process
 its own memory with the same rates: a flood stays bounded (by the rate times the number of
 processes) and the API keeps answering. A warning says so, at most once a minute.
 """
+
 import contextlib
 import logging
 import math
@@ -111,7 +112,9 @@ def _count(key: str, timeout: int) -> int:
         logged_at = _local_state["logged_at"]
         if logged_at is None or now - logged_at >= LOG_EVERY:
             _local_state["logged_at"] = now
-            security_log.warning("shared cache unreachable: API rate limits are counted in each process until it is back")
+            security_log.warning(
+                "shared cache unreachable: API rate limits are counted in each process until it is back"
+            )
         return count_hit_locally(key, timeout)
     if _local_state["logged_at"] is not None:  # back to the shared counters
         _local_state["logged_at"] = None
@@ -151,7 +154,9 @@ class PortalRateThrottle(BaseThrottle):
         self._wait = max(1, math.ceil((window + 1) * period - now))
         if count == limit + 1:  # log once per window, not every refused request
             via = f" (token {request.auth.prefix})" if isinstance(request.auth, ApiToken) else ""
-            security_log.warning("rate limit %s (%s) reached by %s%s on %s %s", scope, rate, ident, via, request.method, request.path)
+            security_log.warning(
+                "rate limit %s (%s) reached by %s%s on %s %s", scope, rate, ident, via, request.method, request.path
+            )
         return False
 
     def wait(self):

@@ -1,5 +1,6 @@
 """API views: thin; reads through selectors, writes through services, state through
 the transition service. Unknown or invisible ids are 404."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -47,7 +48,13 @@ class TransitionsMixin:
 
     @extend_schema(
         request=s.TransitionInputSerializer,
-        responses={200: None, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        responses={
+            200: None,
+            400: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+            409: OpenApiTypes.OBJECT,
+        },
         summary="Take a transition",
     )
     @action(detail=True, methods=["post"], url_path=r"transitions/(?P<name>[a-z_]+)")
@@ -81,7 +88,14 @@ def _written(serializer, instance):
     return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
-class UserViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class UserViewSet(
+    SparseFieldsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """People and service accounts. Admins provision; internal staff may look colleagues up."""
 
     serializer_class = s.UserSerializer
@@ -111,7 +125,11 @@ class UserViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModel
 
     @action(detail=False, methods=["get"])
     def me(self, request):
-        return Response(self.get_serializer(self.get_queryset().model.objects.prefetch_related("role_assignments", "teams").get(pk=request.user.pk)).data)
+        return Response(
+            self.get_serializer(
+                self.get_queryset().model.objects.prefetch_related("role_assignments", "teams").get(pk=request.user.pk)
+            ).data
+        )
 
 
 class ServiceViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
@@ -134,14 +152,24 @@ class ServiceViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
         policy.require(request.user, "service.change", service)
         serializer = self.get_serializer(service, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(services.service_update(actor=request.user, service=service, **serializer.validated_data)).data)
+        return Response(
+            self.get_serializer(
+                services.service_update(actor=request.user, service=service, **serializer.validated_data)
+            ).data
+        )
 
     def destroy(self, request, *args, **kwargs):
         services.service_delete(actor=request.user, service=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CIClassViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class CIClassViewSet(
+    SparseFieldsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = s.CIClassSerializer
     queryset = CIClass.objects.order_by("name")
     search_fields = ["name"]
@@ -157,8 +185,18 @@ class CIClassViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveMo
 @extend_schema_view(
     impact=extend_schema(
         parameters=[
-            OpenApiParameter("direction", enum=list(impact.DIRECTIONS), default="downstream", description="downstream: what depends on this CI (its blast radius); upstream: what it depends on."),
-            OpenApiParameter("paths", bool, default=False, description="1: also the full path of every CI (services always carry theirs); otherwise follow `via`."),
+            OpenApiParameter(
+                "direction",
+                enum=list(impact.DIRECTIONS),
+                default="downstream",
+                description="downstream: what depends on this CI (its blast radius); upstream: what it depends on.",
+            ),
+            OpenApiParameter(
+                "paths",
+                bool,
+                default=False,
+                description="1: also the full path of every CI (services always carry theirs); otherwise follow `via`.",
+            ),
         ],
         responses=s.ImpactSerializer,
         summary="Impact analysis",
@@ -171,7 +209,13 @@ class ConfigurationItemViewSet(CIImportMixin, SparseFieldsMixin, TransitionsMixi
     sparse_actions = (*SPARSE_ACTIONS, "impact")
     search_fields = ["name", "description"]
     ordering_fields = ["name", "id", "updated_at"]
-    filterset_fields = {"status": ["exact"], "environment": ["exact"], "ci_class__slug": ["exact"], "owner": ["exact"], "services": ["exact"]}
+    filterset_fields = {
+        "status": ["exact"],
+        "environment": ["exact"],
+        "ci_class__slug": ["exact"],
+        "owner": ["exact"],
+        "services": ["exact"],
+    }
 
     def get_queryset(self):
         qs = selectors.ci_list(user=self.request.user).order_by("name", "id")
@@ -209,26 +253,51 @@ class ConfigurationItemViewSet(CIImportMixin, SparseFieldsMixin, TransitionsMixi
         # about a second for a core router's tens of thousands of CIs.
         cis = [
             {
-                "id": c.id, "name": c.name, "ci_class": c.ci_class, "status": c.status, "environment": c.environment,
-                "depth": c.depth, "relationship": c.relationship, "via": c.via,
+                "id": c.id,
+                "name": c.name,
+                "ci_class": c.ci_class,
+                "status": c.status,
+                "environment": c.environment,
+                "depth": c.depth,
+                "relationship": c.relationship,
+                "via": c.via,
             }
             for c in result.cis
         ]
         if paths:
             for row, c in zip(cis, result.cis):
                 row["path"] = [{"id": step["id"], "name": step["name"]} for step in c.path]
-        return Response(self.sparse_object({
-            "direction": result.direction,
-            "origin": [{"id": o["id"], "name": o["name"]} for o in result.origin],
-            "cis": cis,
-            "services": [
-                {"id": sv.id, "name": sv.name, "criticality": sv.criticality, "via_ci": {"id": sv.via_ci["id"], "name": sv.via_ci["name"]}, "path": list(sv.path)}
-                for sv in result.services
-            ],
-        }, s.ImpactSerializer()))
+        return Response(
+            self.sparse_object(
+                {
+                    "direction": result.direction,
+                    "origin": [{"id": o["id"], "name": o["name"]} for o in result.origin],
+                    "cis": cis,
+                    "services": [
+                        {
+                            "id": sv.id,
+                            "name": sv.name,
+                            "criticality": sv.criticality,
+                            "via_ci": {"id": sv.via_ci["id"], "name": sv.via_ci["name"]},
+                            "path": list(sv.path),
+                        }
+                        for sv in result.services
+                    ],
+                },
+                s.ImpactSerializer(),
+            )
+        )
 
 
-class CIRelationshipViewSet(RelationshipImportMixin, SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class CIRelationshipViewSet(
+    RelationshipImportMixin,
+    SparseFieldsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Directed, typed dependencies between CIs: source <type> target."""
 
     serializer_class = s.CIRelationshipSerializer
@@ -258,7 +327,9 @@ class RiskThresholdViewSet(SparseFieldsMixin, mixins.ListModelMixin, viewsets.Ge
     filter_backends = []
 
 
-class RiskAssessmentViewSet(SparseFieldsMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RiskAssessmentViewSet(
+    SparseFieldsMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Assess probability and impact of failure (1-5 each) into a scored risk level."""
 
     serializer_class = s.RiskAssessmentSerializer

@@ -1,6 +1,7 @@
 """API of Security administration: service accounts and their tokens (admins), a
 person's own tokens, and the token endpoint. Thin: mof.tokens does the work and asks
 mof.policy; every endpoint here is policy-checked."""
+
 from django.contrib.auth import authenticate
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -53,7 +54,9 @@ class ObtainTokenView(APIView):
             lockout.ensure_not_locked(username=username, address=address, via="api")
         except lockout.LockedOut as exc:
             raise Throttled(wait=exc.seconds, detail=str(exc)) from None
-        user = authenticate(request=request, username=username, password=password)  # a failure is counted by mof.lockout
+        user = authenticate(
+            request=request, username=username, password=password
+        )  # a failure is counted by mof.lockout
         if user is None:
             raise ValidationError({"non_field_errors": ["Unable to log in with provided credentials."]})
         lockout.record_success(username=username, address=address)
@@ -67,7 +70,9 @@ class TokenActionsMixin:
     def _rotate(self, request, token):
         body = s.RotateSerializer(data=request.data if isinstance(request.data, dict) else {})
         body.is_valid(raise_exception=True)
-        new, key = tokens.token_rotate(actor=request.user, token=token, grace_minutes=body.validated_data["grace_minutes"])
+        new, key = tokens.token_rotate(
+            actor=request.user, token=token, grace_minutes=body.validated_data["grace_minutes"]
+        )
         return _issued(new, key)
 
     def _revoke(self, request, token):
@@ -80,7 +85,15 @@ class TokenActionsMixin:
         return _issued(token, key)
 
 
-class ServiceAccountViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ServiceAccountViewSet(
+    SparseFieldsMixin,
+    TokenActionsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Service accounts for integrations (admins only): users that act through API tokens
     with exactly the permissions of their role clusters, and cannot sign in to the pages."""
 
@@ -101,7 +114,9 @@ class ServiceAccountViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListMod
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = tokens.service_account_create(actor=request.user, **serializer.validated_data)
-        return Response(self.get_serializer(self.get_queryset().get(pk=account.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.get_serializer(self.get_queryset().get(pk=account.pk)).data, status=status.HTTP_201_CREATED
+        )
 
     def update(self, request, *args, **kwargs):
         account = self.get_object()
@@ -118,16 +133,27 @@ class ServiceAccountViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListMod
         return tokens.token_get(user=request.user, owner=self.get_object(), pk=token_id)
 
     @extend_schema(methods=["GET"], responses=s.ApiTokenSerializer(many=True), summary="The account's tokens")
-    @extend_schema(methods=["POST"], request=s.ApiTokenCreateSerializer, responses={201: s.IssuedTokenSerializer, **ERRORS}, summary="Issue a token (its key is shown once)")
+    @extend_schema(
+        methods=["POST"],
+        request=s.ApiTokenCreateSerializer,
+        responses={201: s.IssuedTokenSerializer, **ERRORS},
+        summary="Issue a token (its key is shown once)",
+    )
     @action(detail=True, methods=["get", "post"], url_path="tokens", filter_backends=[])
     def tokens(self, request, pk=None):
         account = self.get_object()
         if request.method == "POST":
             return self._issue(request, account)
         # A plain array, as every action but list and history (an admin issues these few by hand).
-        return Response(self.sparse(s.ApiTokenSerializer(tokens.token_list(user=request.user, owner=account), many=True)).data)
+        return Response(
+            self.sparse(s.ApiTokenSerializer(tokens.token_list(user=request.user, owner=account), many=True)).data
+        )
 
-    @extend_schema(request=s.RotateSerializer, responses={201: s.IssuedTokenSerializer, **ERRORS}, summary="Rotate a token: a new key, the old one revoked (after an optional grace period)")
+    @extend_schema(
+        request=s.RotateSerializer,
+        responses={201: s.IssuedTokenSerializer, **ERRORS},
+        summary="Rotate a token: a new key, the old one revoked (after an optional grace period)",
+    )
     @action(detail=True, methods=["post"], url_path=r"tokens/(?P<token_id>[0-9]+)/rotate", filter_backends=[])
     def rotate_token(self, request, pk=None, token_id=None):
         return self._rotate(request, self._token(request, pk, token_id))
@@ -138,7 +164,9 @@ class ServiceAccountViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListMod
         return self._revoke(request, self._token(request, pk, token_id))
 
 
-class MyTokenViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MyTokenViewSet(
+    SparseFieldsMixin, TokenActionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Your own API tokens (people; a service account's are managed by an admin)."""
 
     serializer_class = s.ApiTokenSerializer
@@ -147,11 +175,19 @@ class MyTokenViewSet(SparseFieldsMixin, TokenActionsMixin, mixins.ListModelMixin
     def get_queryset(self):
         return tokens.token_list(user=self.request.user, owner=self.request.user)
 
-    @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.IssuedTokenSerializer, **ERRORS}, summary="Issue yourself a token (its key is shown once)")
+    @extend_schema(
+        request=s.ApiTokenCreateSerializer,
+        responses={201: s.IssuedTokenSerializer, **ERRORS},
+        summary="Issue yourself a token (its key is shown once)",
+    )
     def create(self, request, *args, **kwargs):
         return self._issue(request, request.user)
 
-    @extend_schema(request=s.RotateSerializer, responses={201: s.IssuedTokenSerializer, **ERRORS}, summary="Rotate one of your tokens")
+    @extend_schema(
+        request=s.RotateSerializer,
+        responses={201: s.IssuedTokenSerializer, **ERRORS},
+        summary="Rotate one of your tokens",
+    )
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
         return self._rotate(request, self.get_object())

@@ -1,6 +1,7 @@
 """/api/v1/notifications/: the caller's own in-portal notifications (mof.notifications).
 List (?unread=true for the unread ones only) and read one; POST {id}/read/ marks one read,
 POST read-all/ marks all of them read. Another person's notification is a 404."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
@@ -23,7 +24,19 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Notification
-        fields = ["id", "kind", "event", "title", "body", "url", "created_at", "read_at", "unread", "digest", "digested_at"]
+        fields = [
+            "id",
+            "kind",
+            "event",
+            "title",
+            "body",
+            "url",
+            "created_at",
+            "read_at",
+            "unread",
+            "digest",
+            "digested_at",
+        ]
         read_only_fields = fields
 
     def get_event(self, n) -> str:
@@ -40,7 +53,9 @@ class MarkedSerializer(serializers.Serializer):
     marked = serializers.IntegerField()
 
 
-@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only the unread ones.")]))
+@extend_schema_view(
+    list=extend_schema(parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only the unread ones.")])
+)
 class NotificationViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your notifications, newest first: the same as the portal's mail, or instead of it."""
 
@@ -55,7 +70,9 @@ class NotificationViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Retri
             raise ValidationError({"unread": ["true or false."]})
         return notifications.inbox(self.request.user, unread=unread in ("true", "1"))
 
-    @extend_schema(request=None, responses={200: NotificationSerializer, **ERRORS}, summary="Mark one of your notifications read")
+    @extend_schema(
+        request=None, responses={200: NotificationSerializer, **ERRORS}, summary="Mark one of your notifications read"
+    )
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         n = self.get_object()
@@ -63,7 +80,9 @@ class NotificationViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.Retri
         n.refresh_from_db()
         return Response(NotificationSerializer(n).data)
 
-    @extend_schema(request=None, responses={200: MarkedSerializer, **ERRORS}, summary="Mark all your notifications read")
+    @extend_schema(
+        request=None, responses={200: MarkedSerializer, **ERRORS}, summary="Mark all your notifications read"
+    )
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         return Response({"marked": notifications.mark_read(request.user)})

@@ -1,5 +1,6 @@
 """Admin of the identity app: who may do what is asked of mof.policy (administrators provision
 people, so they keep the group mappings and the break-glass list)."""
+
 from django import forms
 from django.contrib import admin
 

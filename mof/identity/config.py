@@ -1,5 +1,6 @@
 """Settings of directory sign-in, built from the environment (mof.settings calls these; the
 tests call them with the address of their own slapd)."""
+
 from __future__ import annotations
 
 import json
@@ -85,7 +86,9 @@ def group_map(value: str | None) -> dict:
     except ValueError as exc:
         raise ImproperlyConfigured(f"MOF_DIRECTORY_GROUP_MAP is not JSON: {exc}") from None
     if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
-        raise ImproperlyConfigured('MOF_DIRECTORY_GROUP_MAP must be {"<group>": {"roles": [...], "teams": [...], "manager": false, "admin": false}}')
+        raise ImproperlyConfigured(
+            'MOF_DIRECTORY_GROUP_MAP must be {"<group>": {"roles": [...], "teams": [...], "manager": false, "admin": false}}'
+        )
     return parsed
 
 
@@ -138,7 +141,9 @@ def oidc_settings(env, *, csp: str | None = None) -> dict:
         env_name = name.replace("MOF_OIDC_LOGOUT_ENDPOINT", "OIDC_OP_LOGOUT_ENDPOINT")
         values[name] = (env.get(env_name) or "").strip()
     if not discovery and not all(values[n] for n in ENDPOINTS if n != "MOF_OIDC_LOGOUT_ENDPOINT"):
-        raise ImproperlyConfigured("OpenID Connect: set OIDC_OP_DISCOVERY, or the authorization, token, user info and JWKS endpoints.")
+        raise ImproperlyConfigured(
+            "OpenID Connect: set OIDC_OP_DISCOVERY, or the authorization, token, user info and JWKS endpoints."
+        )
     if csp and "form-action 'self'" in csp:
         # Signing out sends the browser from the portal's sign-out form on to the provider.
         origin = _origin(values["MOF_OIDC_LOGOUT_ENDPOINT"] or discovery or values["OIDC_OP_AUTHORIZATION_ENDPOINT"])

@@ -2,6 +2,7 @@
 bind finds the person by sAMAccountName or userPrincipalName (disabled accounts excluded by
 the search filter), their password is checked by binding as them, the profile is copied and
 their nested groups are mapped onto the Team Model (mof.identity.services)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -49,9 +50,13 @@ class DirectoryBackend(LDAPBackend):
         attrs = ldap_user.attrs
         groups = sorted(ldap_user.group_dns)
         services.update_profile(
-            user, source=source, external_id=ldap_user.dn or "",
-            department=_first(attrs, "department"), phone=_first(attrs, "telephoneNumber"),
-            manager_dn=_first(attrs, "manager"), groups=groups,
+            user,
+            source=source,
+            external_id=ldap_user.dn or "",
+            department=_first(attrs, "department"),
+            phone=_first(attrs, "telephoneNumber"),
+            manager_dn=_first(attrs, "manager"),
+            groups=groups,
         )
         services.reactivate_if_directory_deactivated(user, source=source)
         if not user.is_active:

@@ -1,6 +1,7 @@
 """Local passwords: on for everyone (MOF_LOCAL_LOGIN=on, the default, for small shops), or
 only for the administrators listed as break-glass accounts (MOF_LOCAL_LOGIN=break-glass, when
 everyone signs in through the directory or single sign-on)."""
+
 from django.conf import settings
 
 ON = "on"

@@ -1,5 +1,6 @@
 """Directory groups mapped onto the Team Model, what the directory granted, and the directory's
 view of a person (where they come from, department, phone, manager)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -39,20 +40,26 @@ class DirectoryGroupMapping(AuditedModel):
     the group takes away what the mapping gave, never what was set by hand."""
 
     group = models.CharField(
-        max_length=500, unique=True,
+        max_length=500,
+        unique=True,
         help_text="The group's distinguished name (CN=Portal Support,OU=Groups,DC=corp,DC=example), "
-                  "its CN (Portal Support), or the value the OpenID provider sends in the groups claim.",
+        "its CN (Portal Support), or the value the OpenID provider sends in the groups claim.",
     )
     roles = models.JSONField(default=list, blank=True, help_text="Role clusters its members get.")
-    teams = models.ManyToManyField("mof.Team", blank=True, related_name="directory_mappings",
-                                   help_text="Teams (assignment groups) its members join.")
-    is_manager = models.BooleanField(default=False, verbose_name="managers",
-                                     help_text="Its members are managers (chair reviews, approve).")
-    is_admin = models.BooleanField(default=False, verbose_name="administrators",
-                                   help_text="Its members are administrators (staff and superuser).")
+    teams = models.ManyToManyField(
+        "mof.Team",
+        blank=True,
+        related_name="directory_mappings",
+        help_text="Teams (assignment groups) its members join.",
+    )
+    is_manager = models.BooleanField(
+        default=False, verbose_name="managers", help_text="Its members are managers (chair reviews, approve)."
+    )
+    is_admin = models.BooleanField(
+        default=False, verbose_name="administrators", help_text="Its members are administrators (staff and superuser)."
+    )
     description = models.CharField(max_length=200, blank=True)
-    from_settings = models.BooleanField(default=False, editable=False,
-                                        help_text="Added from MOF_DIRECTORY_GROUP_MAP.")
+    from_settings = models.BooleanField(default=False, editable=False, help_text="Added from MOF_DIRECTORY_GROUP_MAP.")
 
     class Meta:
         ordering = ["group"]
@@ -106,14 +113,17 @@ class DirectoryProfile(AuditedModel):
     external_id = models.CharField(max_length=500, blank=True, help_text="The LDAP DN, or the OpenID subject (sub).")
     department = models.CharField(max_length=150, blank=True)
     phone = models.CharField(max_length=64, blank=True)
-    manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     manager_dn = models.CharField(max_length=500, blank=True)
     groups = models.JSONField(default=list, blank=True, help_text="The directory groups at the last sign-in or sync.")
     last_seen_at = models.DateTimeField(null=True, blank=True)
     deactivated_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="When the directory disabled or removed the person (the sync deactivated them); "
-                  "cleared when the directory enables them again.",
+        "cleared when the directory enables them again.",
     )
 
     class Meta:

@@ -2,6 +2,7 @@
 mozilla-django-oidc: the authorization code flow (with PKCE), the ID token checked against
 the provider's keys, claims mapped to the portal's user, the groups claim mapped onto the
 Team Model like directory groups, and signing out at the provider too."""
+
 from __future__ import annotations
 
 import logging
@@ -102,7 +103,11 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
     @staticmethod
     def _copy(user, claims) -> list[str]:
         changed = []
-        for field, claim, limit in (("first_name", "given_name", 150), ("last_name", "family_name", 150), ("email", "email", 254)):
+        for field, claim, limit in (
+            ("first_name", "given_name", 150),
+            ("last_name", "family_name", 150),
+            ("email", "email", 254),
+        ):
             value = str(claims.get(claim) or "")[:limit]
             if value and getattr(user, field) != value:
                 setattr(user, field, value)
@@ -117,9 +122,14 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         groups = claims.get(settings.MOF_OIDC_GROUPS_CLAIM) or []
         if isinstance(groups, str):
             groups = [groups]
-        services.update_profile(user, source=Source.OIDC, external_id=str(claims["sub"]),
-                                department=str(claims.get("department") or ""),
-                                phone=str(claims.get("phone_number") or ""), groups=[str(g) for g in groups])
+        services.update_profile(
+            user,
+            source=Source.OIDC,
+            external_id=str(claims["sub"]),
+            department=str(claims.get("department") or ""),
+            phone=str(claims.get("phone_number") or ""),
+            groups=[str(g) for g in groups],
+        )
         services.apply_directory_groups(user, [str(g) for g in groups], Source.OIDC)
         return user
 

@@ -1,5 +1,6 @@
 """One door for what the directory says about a person: `apply_directory_groups` (used by LDAP
 sign-in, OpenID Connect sign-in and the sync), profile updates, and deactivation."""
+
 from __future__ import annotations
 
 import logging
@@ -89,7 +90,13 @@ def apply_directory_groups(user: User, group_names, source: str) -> GroupChanges
         setattr(person, flag, getattr(user, flag))
     person.forget_cached_memberships()
     if changes:
-        log.info("directory groups (%s) of %s: granted %s, removed %s", source, user.username, changes.granted, changes.removed)
+        log.info(
+            "directory groups (%s) of %s: granted %s, removed %s",
+            source,
+            user.username,
+            changes.granted,
+            changes.removed,
+        )
     return changes
 
 
@@ -136,8 +143,16 @@ def _label(kind, value) -> str:
 # --- profile -------------------------------------------------------------------------
 
 
-def update_profile(user: User, *, source: str, external_id: str = "", department: str = "", phone: str = "",
-                   manager_dn: str = "", groups=()) -> DirectoryProfile:
+def update_profile(
+    user: User,
+    *,
+    source: str,
+    external_id: str = "",
+    department: str = "",
+    phone: str = "",
+    manager_dn: str = "",
+    groups=(),
+) -> DirectoryProfile:
     """The directory's attributes the User has no field for; the manager is found by the DN of
     their own profile (they may be imported later: the next sync links them)."""
     manager = None
@@ -146,8 +161,12 @@ def update_profile(user: User, *, source: str, external_id: str = "", department
         manager = found.user if found else None
     values = {
         "source": source if source != "sync" else "ldap",
-        "external_id": external_id[:500], "department": department[:150], "phone": phone[:64],
-        "manager": manager, "manager_dn": manager_dn[:500], "groups": sorted(normalise_group(g) for g in groups),
+        "external_id": external_id[:500],
+        "department": department[:150],
+        "phone": phone[:64],
+        "manager": manager,
+        "manager_dn": manager_dn[:500],
+        "groups": sorted(normalise_group(g) for g in groups),
         "last_seen_at": timezone.now(),
     }
     with audit.acting_as(None, via=via(source), reason="Directory profile"):
@@ -184,7 +203,9 @@ def open_assignments(user: User) -> list:
     from incidents.choices import OPEN_STATES
     from incidents.models import Incident
 
-    found = list(Incident.objects.filter(assignee=user, status__in=OPEN_STATES).select_related("assignment_group__manager"))
+    found = list(
+        Incident.objects.filter(assignee=user, status__in=OPEN_STATES).select_related("assignment_group__manager")
+    )
     found += list(RequestForChange.objects.filter(implementer=user).exclude(status__in=_closed_change_states()))
     return found
 
@@ -192,7 +213,13 @@ def open_assignments(user: User) -> list:
 def _closed_change_states():
     from changes.choices import ChangeStatus
 
-    return [ChangeStatus.REJECTED, ChangeStatus.IMPLEMENTED, ChangeStatus.BACKED_OUT, ChangeStatus.CLOSED, ChangeStatus.CANCELLED]
+    return [
+        ChangeStatus.REJECTED,
+        ChangeStatus.IMPLEMENTED,
+        ChangeStatus.BACKED_OUT,
+        ChangeStatus.CLOSED,
+        ChangeStatus.CANCELLED,
+    ]
 
 
 def deactivate_person(user: User, *, reason: str, source: str = "sync") -> int:
@@ -213,9 +240,14 @@ def deactivate_person(user: User, *, reason: str, source: str = "sync") -> int:
             for manager, items in by_manager.values():
                 name = notifications.person(user)
                 notifications.write_from_template(
-                    [manager], "identity/deactivated",
-                    {"name": name, "username": user.username, "reason": reason,
-                     "items": [{"label": str(item), "url": absolute_url(item)} for item in items]},
+                    [manager],
+                    "identity/deactivated",
+                    {
+                        "name": name,
+                        "username": user.username,
+                        "reason": reason,
+                        "items": [{"label": str(item), "url": absolute_url(item)} for item in items],
+                    },
                     subject=f"{name} left the directory: {len(items)} open assignment(s) to reassign",
                 )
     return len(assignments)
@@ -225,10 +257,18 @@ def _managers_for(user, item) -> list[User]:
     group = getattr(item, "assignment_group", None)
     if group is not None and group.manager_id and group.manager.is_active and group.manager_id != user.pk:
         return [group.manager]
-    managers = [t.manager for t in user.teams.select_related("manager") if t.manager_id and t.manager.is_active and t.manager_id != user.pk]
+    managers = [
+        t.manager
+        for t in user.teams.select_related("manager")
+        if t.manager_id and t.manager.is_active and t.manager_id != user.pk
+    ]
     if managers:
         return list({m.pk: m for m in managers}.values())
-    return list(User.objects.filter(is_active=True, is_manager=True, is_service_account=False, is_system=False).exclude(pk=user.pk))
+    return list(
+        User.objects.filter(is_active=True, is_manager=True, is_service_account=False, is_system=False).exclude(
+            pk=user.pk
+        )
+    )
 
 
 # --- mappings from settings -----------------------------------------------------------
@@ -248,11 +288,17 @@ def seed_mappings(mapping: dict | None = None) -> list[DirectoryGroupMapping]:
                 continue
             roles = [r for r in spec.get("roles", ()) if r in RoleCluster.values]
             m = DirectoryGroupMapping.objects.create(
-                group=group, roles=roles, is_manager=bool(spec.get("manager")), is_admin=bool(spec.get("admin")),
-                description=str(spec.get("description", ""))[:200], from_settings=True,
+                group=group,
+                roles=roles,
+                is_manager=bool(spec.get("manager")),
+                is_admin=bool(spec.get("admin")),
+                description=str(spec.get("description", ""))[:200],
+                from_settings=True,
             )
             for name in spec.get("teams", ()):
-                team, _ = Team.objects.get_or_create(name=name, defaults={"role_cluster": roles[0] if roles else RoleCluster.SUPPORT})
+                team, _ = Team.objects.get_or_create(
+                    name=name, defaults={"role_cluster": roles[0] if roles else RoleCluster.SUPPORT}
+                )
                 m.teams.add(team)
             added.append(m)
     return added

@@ -2,6 +2,7 @@
 created or updated (profile and groups, as at sign-in) so they can be callers and be
 assigned before they ever sign in; people the directory disabled or no longer has are
 deactivated (mof.identity.services.deactivate_person)."""
+
 from __future__ import annotations
 
 import logging
@@ -33,9 +34,14 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"seen": self.seen, "imported": len(self.imported), "updated": len(self.updated),
-                "deactivated": len(self.deactivated), "flagged_assignments": self.flagged_assignments,
-                "errors": self.errors}
+        return {
+            "seen": self.seen,
+            "imported": len(self.imported),
+            "updated": len(self.updated),
+            "deactivated": len(self.deactivated),
+            "flagged_assignments": self.flagged_assignments,
+            "errors": self.errors,
+        }
 
 
 def _connect():
@@ -120,7 +126,8 @@ def sync_directory(progress: Callable[[int, int, str], None] | None = None) -> S
     # Everyone the directory brought in (sign-in or sync) who is no longer there enabled.
     gone = (
         DirectoryProfile.objects.filter(source=Source.LDAP, user__is_active=True)
-        .exclude(user_id__in=active_ids).select_related("user")
+        .exclude(user_id__in=active_ids)
+        .select_related("user")
     )
     if report.errors:  # a partial read: deactivate only those the directory says are disabled
         gone = gone.filter(Q(user__username__in=disabled))

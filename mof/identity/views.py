@@ -1,5 +1,6 @@
 """The sign-in page (local password, and single sign-on when configured) and password reset by
 mail with Django's own views, for local accounts only."""
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
@@ -15,12 +16,14 @@ class PortalLoginView(auth_views.LoginView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update({
-            "sso": oidc.enabled(),
-            "sso_name": getattr(settings, "MOF_OIDC_PROVIDER_NAME", ""),
-            "sso_failed": self.request.GET.get("sso") == "failed",
-            "break_glass": local.mode() == local.BREAK_GLASS,
-        })
+        context.update(
+            {
+                "sso": oidc.enabled(),
+                "sso_name": getattr(settings, "MOF_OIDC_PROVIDER_NAME", ""),
+                "sso_failed": self.request.GET.get("sso") == "failed",
+                "break_glass": local.mode() == local.BREAK_GLASS,
+            }
+        )
         return context
 
 

@@ -1,5 +1,6 @@
 """API of service monitoring: monitoring tools post events (one or a batch); people and
 integrations read events and alerts. Thin: operations.events writes, operations.events_selectors reads."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     PolymorphicProxySerializer,
@@ -36,7 +37,9 @@ class EventInSerializer(serializers.Serializer):
 
 class IngestAlertSerializer(serializers.Serializer):
     key = serializers.CharField()
-    alert = serializers.IntegerField(allow_null=True, help_text="The open alert now holding the key; null once cleared.")
+    alert = serializers.IntegerField(
+        allow_null=True, help_text="The open alert now holding the key; null once cleared."
+    )
     incident = serializers.IntegerField(allow_null=True)
 
 
@@ -53,33 +56,68 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MonitoringEvent
-        fields = ["id", "received_at", "occurred_at", "source", "ci", "ci_name", "severity", "message", "key", "alert", "parked"]
+        fields = [
+            "id",
+            "received_at",
+            "occurred_at",
+            "source",
+            "ci",
+            "ci_name",
+            "severity",
+            "message",
+            "key",
+            "alert",
+            "parked",
+        ]
         read_only_fields = fields
 
 
 class AlertSerializer(serializers.ModelSerializer):
     severity = serializers.ChoiceField(choices=SEVERITIES, source="severity_name", read_only=True)
     ci_name = serializers.CharField(source="ci.name", read_only=True)
-    incident_reference = serializers.CharField(source="incident.reference", read_only=True, allow_null=True, default=None)
+    incident_reference = serializers.CharField(
+        source="incident.reference", read_only=True, allow_null=True, default=None
+    )
     is_open = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = MonitoringAlert
         fields = [
-            "id", "key", "ci", "ci_name", "service", "source", "severity", "message", "count", "first_seen", "last_seen",
-            "incident", "incident_reference", "is_open", "created_at", "closed_at", "closed_reason",
+            "id",
+            "key",
+            "ci",
+            "ci_name",
+            "service",
+            "source",
+            "severity",
+            "message",
+            "count",
+            "first_seen",
+            "last_seen",
+            "incident",
+            "incident_reference",
+            "is_open",
+            "created_at",
+            "closed_at",
+            "closed_reason",
         ]
         read_only_fields = fields
 
 
 class EventQuerySerializer(serializers.Serializer):
     strict_input = False  # the query string: ?fields=, ?page= are the view's (mof.api.strict)
-    ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(), required=False, help_text="A CI id.")
-    service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all(), required=False, help_text="A service id: events of its CIs.")
+    ci = serializers.PrimaryKeyRelatedField(
+        queryset=ConfigurationItem.objects.all(), required=False, help_text="A CI id."
+    )
+    service = serializers.PrimaryKeyRelatedField(
+        queryset=Service.objects.all(), required=False, help_text="A service id: events of its CIs."
+    )
     key = serializers.CharField(max_length=200, required=False)
     since = serializers.DateTimeField(required=False, help_text="Received at or after this time.")
     severity = serializers.ChoiceField(choices=SEVERITIES, required=False)
-    parked = serializers.BooleanField(required=False, default=False, help_text="Parked events (unknown CI) instead of processed ones.")
+    parked = serializers.BooleanField(
+        required=False, default=False, help_text="Parked events (unknown CI) instead of processed ones."
+    )
 
 
 class AlertQuerySerializer(serializers.Serializer):
@@ -158,7 +196,10 @@ class EventViewSet(SparseFieldsMixin, mixins.ListModelMixin, mixins.RetrieveMode
         except events.EventBatchInvalid as exc:
             if exc.single:
                 return Response(exc.item_errors[0], status=status.HTTP_400_BAD_REQUEST)
-            body = {"detail": "The batch was refused; nothing was stored.", "events": {str(i): errors for i, errors in sorted(exc.item_errors.items())}}
+            body = {
+                "detail": "The batch was refused; nothing was stored.",
+                "events": {str(i): errors for i, errors in sorted(exc.item_errors.items())},
+            }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         body = {
             "accepted": result.accepted,

@@ -4,6 +4,7 @@ reports, and backup coverage.
     POST  /api/v1/jobs/{id}/runs/            a run started (with `status`: and finished, in one call)
     PATCH /api/v1/jobs/{id}/runs/{run_id}/   a run finished: status, figures, log excerpt
 """
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -18,7 +19,16 @@ from mof.api.fields import SPARSE_ACTIONS, SparseFieldsMixin, SparseFieldsView
 from mof.api.views import HistoryMixin, _written
 from mof.models import ConfigurationItem, Team
 from operations import jobs, jobs_selectors
-from operations.models_jobs import FLAG_KINDS, LOG_EXCERPT_MAX, RUN_OUTCOMES, Job, JobKind, JobRun, RunStatus, recurrence_error
+from operations.models_jobs import (
+    FLAG_KINDS,
+    LOG_EXCERPT_MAX,
+    RUN_OUTCOMES,
+    Job,
+    JobKind,
+    JobRun,
+    RunStatus,
+    recurrence_error,
+)
 
 MAX_REQUEST_LOG = 100_000  # characters of log a report may carry; the tail is kept
 
@@ -33,18 +43,47 @@ class FlagSerializer(serializers.Serializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
-    target_cis = serializers.PrimaryKeyRelatedField(many=True, queryset=ConfigurationItem.objects.all(), help_text="Ids of the CIs the job works on.")
-    owner_group = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), help_text="Id of the owning assignment group.")
-    schedule = serializers.CharField(max_length=100, help_text="Cron: minute hour day-of-month month day-of-week, e.g. '30 2 * * *'; or @daily, @weekly ...")
+    target_cis = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=ConfigurationItem.objects.all(), help_text="Ids of the CIs the job works on."
+    )
+    owner_group = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(), help_text="Id of the owning assignment group."
+    )
+    schedule = serializers.CharField(
+        max_length=100,
+        help_text="Cron: minute hour day-of-month month day-of-week, e.g. '30 2 * * *'; or @daily, @weekly ...",
+    )
     time_zone = serializers.CharField(max_length=60, default="UTC", help_text="An IANA time zone, e.g. Europe/London.")
     expected_duration_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
-    backup_max_age_hours = serializers.IntegerField(min_value=1, max_value=24 * 366, required=False, allow_null=True, help_text="Backup jobs: a good backup of each target CI at least every N hours.")
+    backup_max_age_hours = serializers.IntegerField(
+        min_value=1,
+        max_value=24 * 366,
+        required=False,
+        allow_null=True,
+        help_text="Backup jobs: a good backup of each target CI at least every N hours.",
+    )
     flags = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
-        fields = ["id", "name", "kind", "description", "schedule", "time_zone", "target_cis", "expected_duration_minutes", "owner_group",
-                  "active", "backup_max_age_hours", "service_ids", "incident", "flags", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "description",
+            "schedule",
+            "time_zone",
+            "target_cis",
+            "expected_duration_minutes",
+            "owner_group",
+            "active",
+            "backup_max_age_hours",
+            "service_ids",
+            "incident",
+            "flags",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["service_ids", "incident", "created_at", "updated_at"]
 
     def __init__(self, *args, **kwargs):
@@ -67,7 +106,9 @@ class JobSerializer(serializers.ModelSerializer):
         kind = data.get("kind", getattr(self.instance, "kind", JobKind.BATCH))
         hours = data.get("backup_max_age_hours", getattr(self.instance, "backup_max_age_hours", None))
         if kind == JobKind.BACKUP and not hours:
-            errors["backup_max_age_hours"] = "A backup job needs a policy: a good backup of each target CI at least every N hours."
+            errors["backup_max_age_hours"] = (
+                "A backup job needs a policy: a good backup of each target CI at least every N hours."
+            )
         elif kind != JobKind.BACKUP and hours:
             errors["backup_max_age_hours"] = "Only backup jobs have a backup policy."
         if "target_cis" in data and not data["target_cis"]:
@@ -83,8 +124,23 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = JobRun
-        fields = ["id", "job", "status", "planned_for", "start", "end", "started_at", "finished_at", "bytes_processed", "items_processed",
-                  "log_excerpt", "cis", "reported_by", "incident", "created_at"]
+        fields = [
+            "id",
+            "job",
+            "status",
+            "planned_for",
+            "start",
+            "end",
+            "started_at",
+            "finished_at",
+            "bytes_processed",
+            "items_processed",
+            "log_excerpt",
+            "cis",
+            "reported_by",
+            "incident",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -92,19 +148,35 @@ class RunStartSerializer(serializers.Serializer):
     """A run started; with `status` it also finished (one call for tools that report afterwards)."""
 
     started_at = serializers.DateTimeField(required=False, help_text="Default: now.")
-    planned_for = serializers.DateTimeField(required=False, allow_null=True, help_text="The occurrence it answers; default: the one matching its start.")
-    cis = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=ConfigurationItem.objects.all(), help_text="Target CIs it works on; default: all.")
+    planned_for = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="The occurrence it answers; default: the one matching its start."
+    )
+    cis = serializers.PrimaryKeyRelatedField(
+        many=True,
+        required=False,
+        queryset=ConfigurationItem.objects.all(),
+        help_text="Target CIs it works on; default: all.",
+    )
     status = serializers.ChoiceField(choices=RUN_OUTCOMES, required=False)
     finished_at = serializers.DateTimeField(required=False)
     bytes_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     items_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
-    log_excerpt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_REQUEST_LOG,
-                                        help_text=f"The last {LOG_EXCERPT_MAX} characters are kept.")
+    log_excerpt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=MAX_REQUEST_LOG,
+        help_text=f"The last {LOG_EXCERPT_MAX} characters are kept.",
+    )
 
     def validate(self, data):
         finish = {"finished_at", "bytes_processed", "items_processed", "log_excerpt"} & set(data)
         if finish and "status" not in data:
-            raise serializers.ValidationError({"status": "Say how the run ended (success, failed, partial) with its figures, or report them when it finishes."})
+            raise serializers.ValidationError(
+                {
+                    "status": "Say how the run ended (success, failed, partial) with its figures, or report them when it finishes."
+                }
+            )
         started, finished = data.get("started_at"), data.get("finished_at")
         if started and finished and finished < started:
             raise serializers.ValidationError({"finished_at": "A run cannot finish before it started."})
@@ -116,8 +188,13 @@ class RunFinishSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(required=False, help_text="Default: now.")
     bytes_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     items_processed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
-    log_excerpt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_REQUEST_LOG,
-                                        help_text=f"The last {LOG_EXCERPT_MAX} characters are kept.")
+    log_excerpt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=MAX_REQUEST_LOG,
+        help_text=f"The last {LOG_EXCERPT_MAX} characters are kept.",
+    )
 
 
 FINISH_FIELDS = ("status", "finished_at", "bytes_processed", "items_processed", "log_excerpt")
@@ -173,19 +250,32 @@ class JobViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["get"], responses=RunSerializer(many=True), summary="The job's runs, latest first")
-    @extend_schema(methods=["post"], request=RunStartSerializer, responses={201: RunSerializer}, summary="Report a run started (or, with status, started and finished)")
+    @extend_schema(
+        methods=["post"],
+        request=RunStartSerializer,
+        responses={201: RunSerializer},
+        summary="Report a run started (or, with status, started and finished)",
+    )
     @action(detail=True, methods=["get", "post"], url_path="runs")
     def runs(self, request, pk=None):
         job = self.get_object()
         if request.method == "GET":
-            page = self.paginate_queryset(jobs_selectors.run_list(user=request.user, job=job).prefetch_related("cis").order_by("-start", "-id"))
+            page = self.paginate_queryset(
+                jobs_selectors.run_list(user=request.user, job=job).prefetch_related("cis").order_by("-start", "-id")
+            )
             return self.get_paginated_response(self.sparse(RunSerializer(page, many=True)).data)
         policy.require(request.user, "job.report_run", job)
         serializer = RunStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         with audit.refusals_survive_rollback(), transaction.atomic():
-            run = jobs.run_start(actor=request.user, job=job, started_at=data.get("started_at"), planned_for=data.get("planned_for"), cis=data.get("cis", ()))
+            run = jobs.run_start(
+                actor=request.user,
+                job=job,
+                started_at=data.get("started_at"),
+                planned_for=data.get("planned_for"),
+                cis=data.get("cis", ()),
+            )
             if "status" in data:
                 _check_finish_time(run, data.get("finished_at"))
                 run = jobs.run_finish(actor=request.user, run=run, data=_finish_data(data))
@@ -202,7 +292,11 @@ class JobRunView(SparseFieldsView, APIView):
     def get(self, request, job_pk, pk):
         return Response(self.sparse(RunSerializer(self._run(request, job_pk, pk))).data)
 
-    @extend_schema(request=RunFinishSerializer, responses=RunSerializer, summary="Report a run finished: status, figures, log excerpt")
+    @extend_schema(
+        request=RunFinishSerializer,
+        responses=RunSerializer,
+        summary="Report a run finished: status, figures, log excerpt",
+    )
     def patch(self, request, job_pk, pk):
         run = self._run(request, job_pk, pk)
         policy.require(request.user, "job.report_run", run.job)
@@ -264,6 +358,8 @@ def schedule_serializer():
     from operations.api.serializers import ScheduleSerializer
 
     class ScheduleWithJobsSerializer(ScheduleSerializer):
-        jobs = ScheduleJobItemSerializer(many=True, help_text="Job runs in the period, and planned occurrences from now on.")
+        jobs = ScheduleJobItemSerializer(
+            many=True, help_text="Job runs in the period, and planned occurrences from now on."
+        )
 
     return ScheduleWithJobsSerializer

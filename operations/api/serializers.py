@@ -7,12 +7,25 @@ from operations.models import FreezeWindow, MaintenanceWindow
 
 
 class FreezeWindowSerializer(serializers.ModelSerializer):
-    services = serializers.PrimaryKeyRelatedField(many=True, queryset=Service.objects.all(), required=False, help_text="Empty: the freeze applies to everything.")
+    services = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Service.objects.all(), required=False, help_text="Empty: the freeze applies to everything."
+    )
     in_force = serializers.SerializerMethodField()
 
     class Meta:
         model = FreezeWindow
-        fields = ["id", "name", "start", "end", "reason", "services", "status", "in_force", "proposed_by", "approved_by"]
+        fields = [
+            "id",
+            "name",
+            "start",
+            "end",
+            "reason",
+            "services",
+            "status",
+            "in_force",
+            "proposed_by",
+            "approved_by",
+        ]
         read_only_fields = ["status", "proposed_by", "approved_by"]
 
     def get_in_force(self, obj) -> bool:
@@ -30,7 +43,8 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
     service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all(), required=False, allow_null=True)
     ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(), required=False, allow_null=True)
     weekdays = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7), allow_empty=False,
+        child=serializers.IntegerField(min_value=1, max_value=7),
+        allow_empty=False,
         help_text="ISO weekdays: 1 (Monday) to 7 (Sunday).",
     )
     duration_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
@@ -56,12 +70,16 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
         service = data.get("service", getattr(self.instance, "service", None))
         ci = data.get("ci", getattr(self.instance, "ci", None))
         if service is None and ci is None:
-            raise serializers.ValidationError({"service": "Name the IT service or the configuration item (ci) the window applies to."})
+            raise serializers.ValidationError(
+                {"service": "Name the IT service or the configuration item (ci) the window applies to."}
+            )
         return data
 
 
 class ConflictSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["same_ci", "impact", "shared_impact", "implementer", "freeze", "maintenance"])
+    kind = serializers.ChoiceField(
+        choices=["same_ci", "impact", "shared_impact", "implementer", "freeze", "maintenance"]
+    )
     severity = serializers.ChoiceField(choices=["blocking", "conflict", "warning"])
     message = serializers.CharField()
     other_reference = serializers.CharField(allow_blank=True)

@@ -1,5 +1,6 @@
 """API of the Operating quadrant: freeze windows (with transitions), maintenance windows,
 a change's conflicts and free slots, and the forward schedule."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -21,7 +22,16 @@ from operations.api import serializers as s
 from operations.api.jobs import schedule_serializer
 
 
-class FreezeWindowViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class FreezeWindowViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Change freezes (blackout periods). Managers propose them; `status` moves only
     through transitions (approve, activate, finish, withdraw). In force = approved or active."""
 
@@ -69,7 +79,11 @@ class MaintenanceWindowViewSet(SparseFieldsMixin, HistoryMixin, viewsets.ModelVi
         policy.require(request.user, "window.edit", window)
         serializer = self.get_serializer(window, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(services.maintenance_update(actor=request.user, window=window, **serializer.validated_data)).data)
+        return Response(
+            self.get_serializer(
+                services.maintenance_update(actor=request.user, window=window, **serializer.validated_data)
+            ).data
+        )
 
     def destroy(self, request, *args, **kwargs):
         services.maintenance_delete(actor=request.user, window=self.get_object())
@@ -88,7 +102,9 @@ class ChangeConflictsView(SparseFieldsView, APIView):
     @extend_schema(
         responses=s.ChangeConflictsSerializer,
         summary="A change's conflicts and the next free slots",
-        parameters=[OpenApiParameter("slots", OpenApiTypes.INT, description="How many free slots to suggest (0-10, default 3).")],
+        parameters=[
+            OpenApiParameter("slots", OpenApiTypes.INT, description="How many free slots to suggest (0-10, default 3).")
+        ],
     )
     def get(self, request, pk):
         change = get_object_or_404(change_selectors.visible_changes(request.user), pk=pk)
@@ -99,7 +115,12 @@ class ChangeConflictsView(SparseFieldsView, APIView):
         conflicts = redact_for(conflicts_for(change), request.user) if self.wants("conflicts") else []
         slots = next_free_slots(change, count=int(raw)) if int(raw) and self.wants("free_slots") else []
         body = {
-            "change": {"id": change.pk, "reference": change.reference, "planned_start": change.planned_start, "planned_end": change.planned_end},
+            "change": {
+                "id": change.pk,
+                "reference": change.reference,
+                "planned_start": change.planned_start,
+                "planned_end": change.planned_end,
+            },
             "conflicts": [c.as_dict() for c in conflicts],
             "free_slots": [_slot(x) for x in slots],
         }
@@ -116,11 +137,25 @@ class ScheduleView(SparseFieldsView, APIView):
         responses=schedule_serializer(),
         summary="The forward schedule of change in a period, with job runs",
         parameters=[
-            OpenApiParameter("start", OpenApiTypes.STR, required=True, description="YYYY-MM-DD or an ISO 8601 date-time."),
-            OpenApiParameter("end", OpenApiTypes.STR, required=True, description="YYYY-MM-DD (that day included) or an ISO 8601 date-time; at most 366 days after start."),
+            OpenApiParameter(
+                "start", OpenApiTypes.STR, required=True, description="YYYY-MM-DD or an ISO 8601 date-time."
+            ),
+            OpenApiParameter(
+                "end",
+                OpenApiTypes.STR,
+                required=True,
+                description="YYYY-MM-DD (that day included) or an ISO 8601 date-time; at most 366 days after start.",
+            ),
             OpenApiParameter("service", OpenApiTypes.INT, description="Only what touches this IT service."),
-            OpenApiParameter("ci", OpenApiTypes.INT, description="Only what touches this CI (directly or through its impact set)."),
-            OpenApiParameter("marks", OpenApiTypes.INT, enum=[0, 1], description="1 (default): each change's conflict marks; 0: the schedule alone (faster for long periods)."),
+            OpenApiParameter(
+                "ci", OpenApiTypes.INT, description="Only what touches this CI (directly or through its impact set)."
+            ),
+            OpenApiParameter(
+                "marks",
+                OpenApiTypes.INT,
+                enum=[0, 1],
+                description="1 (default): each change's conflict marks; 0: the schedule alone (faster for long periods).",
+            ),
         ],
     )
     def get(self, request):
@@ -133,7 +168,14 @@ class ScheduleView(SparseFieldsView, APIView):
         if marks not in ("0", "1"):
             raise ValidationError({"marks": ["0 or 1."]})
         # Conflict marks are the costly part: not worked out when ?fields= leaves them out.
-        schedule = calendar.build(user=request.user, start=start, end=end, service=service, ci=ci, marks=marks == "1" and self.wants("conflicts"))
+        schedule = calendar.build(
+            user=request.user,
+            start=start,
+            end=end,
+            service=service,
+            ci=ci,
+            marks=marks == "1" and self.wants("conflicts"),
+        )
         return Response(self.sparse_body(calendar.payload(schedule)))
 
 
@@ -141,12 +183,18 @@ def _filters(request):
     errors, service, ci = {}, None, None
     raw_service = request.query_params.get("service", "")
     if raw_service:
-        service = Service.objects.filter(pk=service_id).first() if (service_id := parse_id(raw_service)) is not None else None
+        service = (
+            Service.objects.filter(pk=service_id).first() if (service_id := parse_id(raw_service)) is not None else None
+        )
         if service is None or not policy.can(request.user, "service.view", service):
             errors["service"] = [f"No IT service with id {raw_service[:20]!r}."]
     raw_ci = request.query_params.get("ci", "")
     if raw_ci:
-        ci = policy.visible_cis(request.user).filter(pk=ci_id).first() if (ci_id := parse_id(raw_ci)) is not None else None
+        ci = (
+            policy.visible_cis(request.user).filter(pk=ci_id).first()
+            if (ci_id := parse_id(raw_ci)) is not None
+            else None
+        )
         if ci is None:
             errors["ci"] = [f"No configuration item with id {raw_ci[:20]!r}."]
     if errors:

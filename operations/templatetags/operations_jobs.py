@@ -1,4 +1,5 @@
 """Template tags of the job schedule for other apps' pages (the CI page's backup line)."""
+
 from django import template
 
 from operations import jobs_selectors

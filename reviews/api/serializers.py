@@ -9,16 +9,42 @@ class MeetingSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
     name = serializers.CharField(read_only=True)
     kind = serializers.ChoiceField(choices=ReviewKind.choices)
-    chair = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False, help_text="A manager; you by default.")
-    attendees = serializers.PrimaryKeyRelatedField(many=True, queryset=User.objects.filter(is_active=True), required=False)
-    quorum = serializers.IntegerField(required=False, min_value=1, help_text="Votes needed; 3 by default, 2 for an emergency CAB.")
-    quorum_role_clusters = serializers.IntegerField(required=False, min_value=0, help_text="Distinct role clusters among the voters; 2 by default, 1 for an emergency CAB.")
+    chair = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False, help_text="A manager; you by default."
+    )
+    attendees = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=User.objects.filter(is_active=True), required=False
+    )
+    quorum = serializers.IntegerField(
+        required=False, min_value=1, help_text="Votes needed; 3 by default, 2 for an emergency CAB."
+    )
+    quorum_role_clusters = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="Distinct role clusters among the voters; 2 by default, 1 for an emergency CAB.",
+    )
 
     class Meta:
         model = Meeting
         fields = [
-            "id", "reference", "name", "kind", "title", "emergency", "scheduled_at", "duration_minutes", "location", "chair",
-            "attendees", "quorum", "quorum_role_clusters", "state", "agenda_published_at", "opened_at", "closed_at", "created_at",
+            "id",
+            "reference",
+            "name",
+            "kind",
+            "title",
+            "emergency",
+            "scheduled_at",
+            "duration_minutes",
+            "location",
+            "chair",
+            "attendees",
+            "quorum",
+            "quorum_role_clusters",
+            "state",
+            "agenda_published_at",
+            "opened_at",
+            "closed_at",
+            "created_at",
         ]
         read_only_fields = ["state", "agenda_published_at", "opened_at", "closed_at", "created_at"]
 
@@ -32,8 +58,22 @@ class AgendaItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = AgendaItem
         fields = [
-            "id", "meeting", "position", "model_label", "object_id", "subject", "subject_reference", "subject_state", "state",
-            "decision", "reason", "decided_by", "decided_at", "deferred_to", "added_by_hand", "tally",
+            "id",
+            "meeting",
+            "position",
+            "model_label",
+            "object_id",
+            "subject",
+            "subject_reference",
+            "subject_state",
+            "state",
+            "decision",
+            "reason",
+            "decided_by",
+            "decided_at",
+            "deferred_to",
+            "added_by_hand",
+            "tally",
         ]
         read_only_fields = fields
 
@@ -64,7 +104,10 @@ class VoteSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    decision = serializers.CharField(max_length=30, help_text="approve/reject, go/no_go, accept/follow_up (follow_up_problem/follow_up_rfc on a health report), or defer.")
+    decision = serializers.CharField(
+        max_length=30,
+        help_text="approve/reject, go/no_go, accept/follow_up (follow_up_problem/follow_up_rfc on a health report), or defer.",
+    )
     reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
@@ -79,8 +122,6 @@ class MinutesItemSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     votes = serializers.DictField(child=serializers.IntegerField())
     deferred_to = serializers.CharField(allow_blank=True)
-
-
 
 
 # --- the Operations Review's operational health report (reviews.operations_review) -------
@@ -191,7 +232,9 @@ class HealthReportItemSerializer(serializers.Serializer):
     item = serializers.IntegerField(help_text="The agenda item that carries the report.")
     state = serializers.CharField()
     decision = serializers.CharField(allow_blank=True)
-    stated = serializers.BooleanField(help_text="Whether the chair stated the period (else: since the last Operations Review).")
+    stated = serializers.BooleanField(
+        help_text="Whether the chair stated the period (else: since the last Operations Review)."
+    )
     follow_up_reference = serializers.CharField(allow_blank=True)
     report = HealthReportSerializer()
 
@@ -210,4 +253,6 @@ class MinutesSerializer(serializers.Serializer):
     meeting = MeetingSerializer()
     attendees = serializers.ListField(child=serializers.CharField())
     items = MinutesItemSerializer(many=True)
-    health_report = MinutesHealthReportSerializer(allow_null=True, help_text="An Operations Review's operational health report.")
+    health_report = MinutesHealthReportSerializer(
+        allow_null=True, help_text="An Operations Review's operational health report."
+    )

@@ -1,6 +1,7 @@
 """The `reviews` resource: meetings with their transitions, agenda items (nested), votes,
 decisions and minutes. Views validate and call reviews.services; errors map to HTTP in
 mof.api.errors (409 decided already or not in session, 403, 400 quorum or a rule)."""
+
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,17 +16,37 @@ from reviews import minutes, operations_review, selectors, services
 from reviews.api import serializers as s
 
 
-class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ReviewViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Review meetings (Release Approved Review / CAB, Release Readiness Review, Operations
     Review, SLA Review). `state` moves only through transitions (open, close, cancel)."""
 
     serializer_class = s.MeetingSerializer
     sparse_actions = (*SPARSE_ACTIONS, "agenda", "agenda_item", "votes", "minutes", "health_report")
-    filterset_fields = {"kind": ["exact"], "state": ["exact"], "emergency": ["exact"], "chair": ["exact"], "scheduled_at": ["gte", "lte"]}
+    filterset_fields = {
+        "kind": ["exact"],
+        "state": ["exact"],
+        "emergency": ["exact"],
+        "chair": ["exact"],
+        "scheduled_at": ["gte", "lte"],
+    }
     ordering_fields = ["scheduled_at", "id"]
 
     def get_queryset(self):
-        return selectors.visible_meetings(self.request.user).select_related("chair").prefetch_related("attendees").order_by("-scheduled_at", "-id")
+        return (
+            selectors.visible_meetings(self.request.user)
+            .select_related("chair")
+            .prefetch_related("attendees")
+            .order_by("-scheduled_at", "-id")
+        )
 
     def create(self, request, *args, **kwargs):
         policy.require(request.user, "review.add")
@@ -47,7 +68,11 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         services.meeting_update(actor=request.user, meeting=meeting, **data)
         return Response(self.get_serializer(self.get_queryset().get(pk=meeting.pk)).data)
 
-    @extend_schema(request=None, responses={201: s.MeetingSerializer}, summary="Convene an emergency CAB at once (in session, agenda filled)")
+    @extend_schema(
+        request=None,
+        responses={201: s.MeetingSerializer},
+        summary="Convene an emergency CAB at once (in session, agenda filled)",
+    )
     @action(detail=False, methods=["post"], url_path="emergency")
     def emergency(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -55,7 +80,9 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         if unknown:  # never silently ignored
             raise ValidationError({name: ["Unknown field. Allowed: attendees."] for name in unknown})
         meeting = services.emergency_cab_convene(actor=request.user, attendees=data.get("attendees", []))
-        return Response(self.get_serializer(self.get_queryset().get(pk=meeting.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.get_serializer(self.get_queryset().get(pk=meeting.pk)).data, status=status.HTTP_201_CREATED
+        )
 
     # --- the agenda ------------------------------------------------------------------
 
@@ -72,7 +99,12 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         return self.sparse(s.AgendaItemSerializer(item)).data
 
     @extend_schema(methods=["get"], responses=s.AgendaItemSerializer(many=True), summary="The agenda")
-    @extend_schema(methods=["post"], request=s.AgendaAddSerializer, responses={201: s.AgendaItemSerializer}, summary="Add a subject to the agenda by hand")
+    @extend_schema(
+        methods=["post"],
+        request=s.AgendaAddSerializer,
+        responses={201: s.AgendaItemSerializer},
+        summary="Add a subject to the agenda by hand",
+    )
     @action(detail=True, methods=["get", "post"], url_path="agenda")
     def agenda(self, request, pk=None):
         meeting = self.get_object()
@@ -83,9 +115,15 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             subject = services.parse_subject(serializer.validated_data["subject"])
             item = services.agenda_add(actor=request.user, meeting=meeting, subject=subject)
             return Response(self._item_data(meeting, item.pk), status=status.HTTP_201_CREATED)
-        return Response(self.sparse(s.AgendaItemSerializer(selectors.agenda(meeting, user=request.user), many=True)).data)
+        return Response(
+            self.sparse(s.AgendaItemSerializer(selectors.agenda(meeting, user=request.user), many=True)).data
+        )
 
-    @extend_schema(request=None, responses=s.AgendaItemSerializer(many=True), summary="Fill the agenda with everything awaiting this review")
+    @extend_schema(
+        request=None,
+        responses=s.AgendaItemSerializer(many=True),
+        summary="Fill the agenda with everything awaiting this review",
+    )
     @action(detail=True, methods=["post"], url_path="agenda/refresh")
     def refresh_agenda(self, request, pk=None):
         meeting = self.get_object()
@@ -104,7 +142,12 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
         return Response(self._item_data(meeting, item_id))
 
     @extend_schema(methods=["get"], responses=s.VoteSerializer(many=True))
-    @extend_schema(methods=["post"], request=s.VoteSerializer, responses={201: s.VoteSerializer}, summary="Cast (or change) your vote")
+    @extend_schema(
+        methods=["post"],
+        request=s.VoteSerializer,
+        responses={201: s.VoteSerializer},
+        summary="Cast (or change) your vote",
+    )
     @action(detail=True, methods=["get", "post"], url_path=r"agenda/(?P<item_id>\d+)/votes")
     def votes(self, request, pk=None, item_id=None):
         meeting = self.get_object()
@@ -116,7 +159,11 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             return Response(s.VoteSerializer(cast).data, status=status.HTTP_201_CREATED)
         return Response(self.sparse(s.VoteSerializer(selectors.votes(item), many=True)).data)
 
-    @extend_schema(request=s.DecisionSerializer, responses=s.AgendaItemSerializer, summary="Record the meeting's decision and fire the gated transition")
+    @extend_schema(
+        request=s.DecisionSerializer,
+        responses=s.AgendaItemSerializer,
+        summary="Record the meeting's decision and fire the gated transition",
+    )
     @action(detail=True, methods=["post"], url_path=r"agenda/(?P<item_id>\d+)/decision")
     def decision(self, request, pk=None, item_id=None):
         meeting = self.get_object()
@@ -136,14 +183,23 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
     @action(detail=True, methods=["get"])
     def minutes(self, request, pk=None):
         meeting = self.get_object()
-        return Response(self.sparse(s.MinutesSerializer(minutes.build(meeting), context=self.get_serializer_context())).data)
+        return Response(
+            self.sparse(s.MinutesSerializer(minutes.build(meeting), context=self.get_serializer_context())).data
+        )
 
     # --- the Operations Review's operational health report -------------------------------
 
-    @extend_schema(methods=["get"], responses=s.HealthReportItemSerializer,
-                   summary="The Operations Review's operational health report: live until decided, then as decided")
-    @extend_schema(methods=["put"], request=s.HealthPeriodSerializer, responses=s.HealthReportItemSerializer,
-                   summary="State the period the health report covers (while it is undecided and unvoted)")
+    @extend_schema(
+        methods=["get"],
+        responses=s.HealthReportItemSerializer,
+        summary="The Operations Review's operational health report: live until decided, then as decided",
+    )
+    @extend_schema(
+        methods=["put"],
+        request=s.HealthPeriodSerializer,
+        responses=s.HealthReportItemSerializer,
+        summary="State the period the health report covers (while it is undecided and unvoted)",
+    )
     @action(detail=True, methods=["get", "put"], url_path="health-report")
     def health_report(self, request, pk=None):
         meeting = self.get_object()
@@ -152,11 +208,24 @@ class ReviewViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.Li
             serializer.is_valid(raise_exception=True)
             operations_review.period_state(actor=request.user, meeting=meeting, **serializer.validated_data)
         items = selectors.agenda(meeting, user=request.user)
-        item = next((i for i in items if getattr(i, "operations_review", None) is not None and i.operations_review.is_period), None)
+        item = next(
+            (i for i in items if getattr(i, "operations_review", None) is not None and i.operations_review.is_period),
+            None,
+        )
         if item is None or item.operations_review.report is None:
             raise NotFound("This meeting has no operational health report.")
         period = item.operations_review.period
-        return Response(self.sparse(s.HealthReportItemSerializer({
-            "item": item.pk, "state": item.state, "decision": item.decision, "stated": period.stated,
-            "follow_up_reference": period.follow_up_reference, "report": item.operations_review.report,
-        })).data)
+        return Response(
+            self.sparse(
+                s.HealthReportItemSerializer(
+                    {
+                        "item": item.pk,
+                        "state": item.state,
+                        "decision": item.decision,
+                        "stated": period.stated,
+                        "follow_up_reference": period.follow_up_reference,
+                        "report": item.operations_review.report,
+                    }
+                )
+            ).data
+        )

@@ -1,5 +1,6 @@
 """API of availability and capacity management: measurements (batched), the availability
 report, capacity thresholds and warnings (convert to a draft RFC, dismiss)."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -41,7 +42,10 @@ class MeasurementInputSerializer(serializers.Serializer):
     ci = serializers.CharField(help_text="The CI's id or name.")
     metric = serializers.CharField(max_length=80)
     value = serializers.FloatField()
-    time = serializers.DateTimeField(required=False, help_text="When it was read (ISO 8601; default now). At most 5 minutes ahead of the server's clock.")
+    time = serializers.DateTimeField(
+        required=False,
+        help_text="When it was read (ISO 8601; default now). At most 5 minutes ahead of the server's clock.",
+    )
 
 
 class MeasurementView(SparseFieldsView, APIView):
@@ -52,7 +56,9 @@ class MeasurementView(SparseFieldsView, APIView):
     sparse_serializer = MeasurementSerializer
     sparse_in = ("results",)
 
-    @extend_schema(request=MeasurementInputSerializer(many=True), responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=MeasurementInputSerializer(many=True), responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}
+    )
     def post(self, request):
         data = request.data
         single = isinstance(data, dict)
@@ -63,14 +69,22 @@ class MeasurementView(SparseFieldsView, APIView):
             if single:
                 body = {k: v for k, v in exc.rows[0].items() if k != "index"}
             else:
-                body = {"detail": f"{len(exc.rows)} of {len(rows)} measurements are invalid; none was recorded.", "rows": exc.rows}
+                body = {
+                    "detail": f"{len(exc.rows)} of {len(rows)} measurements are invalid; none was recorded.",
+                    "rows": exc.rows,
+                }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         if single:
             return Response(MeasurementSerializer(saved[0]).data, status=status.HTTP_201_CREATED)
         return Response({"created": len(saved)}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("ci", int), OpenApiParameter("metric", str), OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME)],
+        parameters=[
+            OpenApiParameter("ci", int),
+            OpenApiParameter("metric", str),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("until", OpenApiTypes.DATETIME),
+        ],
         responses=MeasurementSerializer(many=True),
     )
     def get(self, request):
@@ -128,7 +142,11 @@ class AvailabilityReportView(SparseFieldsView, APIView):
     sparse_in = ("results",)  # ?fields= cuts each service's row; the period stays
 
     @extend_schema(
-        parameters=[OpenApiParameter("start", str), OpenApiParameter("end", str), OpenApiParameter("service", int, many=True)],
+        parameters=[
+            OpenApiParameter("start", str),
+            OpenApiParameter("end", str),
+            OpenApiParameter("service", int, many=True),
+        ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request):
@@ -154,10 +172,29 @@ class AvailabilityReportView(SparseFieldsView, APIView):
 class ThresholdSerializer(serializers.ModelSerializer):
     class Meta:
         model = CapacityThreshold
-        fields = ["id", "ci_class", "metric", "threshold", "direction", "unit", "label", "window_days", "warn_within_days"]
+        fields = [
+            "id",
+            "ci_class",
+            "metric",
+            "threshold",
+            "direction",
+            "unit",
+            "label",
+            "window_days",
+            "warn_within_days",
+        ]
 
 
-class ThresholdViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ThresholdViewSet(
+    SparseFieldsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Capacity thresholds per CI class and metric (managers edit)."""
 
     serializer_class = ThresholdSerializer
@@ -194,16 +231,37 @@ class WarningSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CapacityWarning
-        fields = ["id", "ci", "ci_name", "metric", "summary", "threshold_value", "direction", "current_value", "slope_per_day", "forecast_at", "status", "change", "decided_by", "decided_at", "decision_note", "created_at"]
+        fields = [
+            "id",
+            "ci",
+            "ci_name",
+            "metric",
+            "summary",
+            "threshold_value",
+            "direction",
+            "current_value",
+            "slope_per_day",
+            "forecast_at",
+            "status",
+            "change",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
 class WarningDecisionSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    title = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Convert only: the RFC's title.")
+    title = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Convert only: the RFC's title."
+    )
 
 
-class WarningViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WarningViewSet(
+    SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Capacity warnings raised by the forecast; a manager converts one into a draft RFC or dismisses it."""
 
     serializer_class = WarningSerializer
@@ -222,7 +280,10 @@ class WarningViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mix
             capacity.warning_convert(actor=request.user, warning=warning, **data.validated_data)
         except DjangoValidationError as exc:
             if "status" in getattr(exc, "message_dict", {}):
-                return Response({"detail": exc.message_dict["status"][0], "code": "already_decided"}, status=status.HTTP_409_CONFLICT)
+                return Response(
+                    {"detail": exc.message_dict["status"][0], "code": "already_decided"},
+                    status=status.HTTP_409_CONFLICT,
+                )
             raise
         return Response(self.get_serializer(self.get_queryset().get(pk=warning.pk)).data)
 
@@ -236,7 +297,10 @@ class WarningViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mix
             capacity.warning_dismiss(actor=request.user, warning=warning, note=data.validated_data.get("note", ""))
         except DjangoValidationError as exc:
             if "status" in getattr(exc, "message_dict", {}):
-                return Response({"detail": exc.message_dict["status"][0], "code": "already_decided"}, status=status.HTTP_409_CONFLICT)
+                return Response(
+                    {"detail": exc.message_dict["status"][0], "code": "already_decided"},
+                    status=status.HTTP_409_CONFLICT,
+                )
             raise
         return Response(self.get_serializer(self.get_queryset().get(pk=warning.pk)).data)
 
@@ -248,7 +312,15 @@ class OutageSerializer(serializers.ModelSerializer):
         read_only_fields = ["recorded_by", "created_at"]
 
 
-class OutageViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class OutageViewSet(
+    SparseFieldsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Outages recorded by hand (major incidents record their own); planned ones are agreed
     maintenance, taken out of the agreed service time. Managers record and delete them."""
 
@@ -274,8 +346,15 @@ class OutageViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixi
 
 class ServiceAvailabilitySettingsSerializer(serializers.Serializer):
     service = serializers.IntegerField(read_only=True)
-    target_percentage = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True, required=False, help_text="null: no target.")
-    calendar = serializers.PrimaryKeyRelatedField(queryset=BusinessCalendar.objects.all(), allow_null=True, required=False, help_text="The agreed service hours; null: 24x7.")
+    target_percentage = serializers.DecimalField(
+        max_digits=7, decimal_places=4, allow_null=True, required=False, help_text="null: no target."
+    )
+    calendar = serializers.PrimaryKeyRelatedField(
+        queryset=BusinessCalendar.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="The agreed service hours; null: 24x7.",
+    )
 
 
 class ServiceAvailabilitySettingsView(SparseFieldsView, APIView):
@@ -295,7 +374,11 @@ class ServiceAvailabilitySettingsView(SparseFieldsView, APIView):
     def _body(self, service):
         calendar = availability.service_calendar(service)
         target = AvailabilityTarget.objects.filter(service=service).values_list("target_percentage", flat=True).first()
-        return {"service": service.pk, "target_percentage": str(target) if target is not None else None, "calendar": calendar.pk if calendar else None}
+        return {
+            "service": service.pk,
+            "target_percentage": str(target) if target is not None else None,
+            "calendar": calendar.pk if calendar else None,
+        }
 
     @extend_schema(responses=ServiceAvailabilitySettingsSerializer)
     def get(self, request, pk):
@@ -311,9 +394,13 @@ class ServiceAvailabilitySettingsView(SparseFieldsView, APIView):
 
         with transaction.atomic():
             if "target_percentage" in data.validated_data:
-                availability.availability_target_set(actor=request.user, service=service, target_percentage=data.validated_data["target_percentage"])
+                availability.availability_target_set(
+                    actor=request.user, service=service, target_percentage=data.validated_data["target_percentage"]
+                )
             if "calendar" in data.validated_data:
-                availability.service_hours_set(actor=request.user, service=service, calendar=data.validated_data["calendar"])
+                availability.service_hours_set(
+                    actor=request.user, service=service, calendar=data.validated_data["calendar"]
+                )
         return Response(self._body(service))
 
     patch = put

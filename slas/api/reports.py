@@ -1,4 +1,5 @@
 """Report endpoints: compliance per SLA and metric for a period, as JSON or CSV."""
+
 import datetime as dt
 
 from django.utils import timezone
@@ -31,7 +32,10 @@ class CSVRenderer(BaseRenderer):
                 return reports.to_csv(wanted, ([row.get(name) for name in wanted] for row in data["rows"]))
             return reports.compliance_csv(data["rows"])
         if isinstance(data, dict):
-            return reports.to_csv(["field", "message"], ([k, " ".join(map(str, v)) if isinstance(v, list) else v] for k, v in data.items()))
+            return reports.to_csv(
+                ["field", "message"],
+                ([k, " ".join(map(str, v)) if isinstance(v, list) else v] for k, v in data.items()),
+            )
         return ""
 
 
@@ -66,7 +70,12 @@ class ComplianceRowSerializer(serializers.Serializer):
     breached = serializers.IntegerField()
     open = serializers.IntegerField()
     cancelled = serializers.IntegerField()
-    compliance = serializers.DecimalField(max_digits=6, decimal_places=2, allow_null=True, help_text="met / (met + breached), in %; null when nothing was decided.")
+    compliance = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        allow_null=True,
+        help_text="met / (met + breached), in %; null when nothing was decided.",
+    )
     target_percentage = serializers.DecimalField(max_digits=5, decimal_places=2)
     meets_target = serializers.BooleanField(allow_null=True, help_text="Exact: met x 100 >= target x (met + breached).")
 
@@ -81,7 +90,10 @@ class ComplianceReportView(SparseFieldsView, APIView):
     sparse_in = ("rows",)  # ?fields= cuts each row; the period and the totals stay
 
     @extend_schema(
-        parameters=[ReportQuerySerializer, OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], required=False)],
+        parameters=[
+            ReportQuerySerializer,
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], required=False),
+        ],
         responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
         summary="SLA compliance report",
     )
@@ -91,14 +103,23 @@ class ComplianceReportView(SparseFieldsView, APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         with lagging_reads():  # a report may be seconds old: the read replica, when there is one
-            rows = reports.compliance(start=params["start"], end=params["end"], sla=params.get("sla"), service=params.get("service"))
+            rows = reports.compliance(
+                start=params["start"], end=params["end"], sla=params.get("sla"), service=params.get("service")
+            )
         total = reports.totals(rows)
-        return Response({
-            "start": params["start_day"].isoformat(), "end": params["end_day"].isoformat(),
-            "sla": getattr(params.get("sla"), "pk", None), "service": getattr(params.get("service"), "pk", None),
-            "rows": self.sparse(ComplianceRowSerializer(rows, many=True)).data,
-            "totals": {**total, "compliance": str(total["compliance"]) if total["compliance"] is not None else None},
-        })
+        return Response(
+            {
+                "start": params["start_day"].isoformat(),
+                "end": params["end_day"].isoformat(),
+                "sla": getattr(params.get("sla"), "pk", None),
+                "service": getattr(params.get("service"), "pk", None),
+                "rows": self.sparse(ComplianceRowSerializer(rows, many=True)).data,
+                "totals": {
+                    **total,
+                    "compliance": str(total["compliance"]) if total["compliance"] is not None else None,
+                },
+            }
+        )
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -16,7 +16,11 @@ class WholeItemSerializer(serializers.Serializer):
     lists; found by fuzzing: an interval without its end was a 500)."""
 
     def validate(self, attrs):
-        missing = {name: ["This field is required."] for name, field in self.fields.items() if field.required and name not in attrs}
+        missing = {
+            name: ["This field is required."]
+            for name, field in self.fields.items()
+            if field.required and name not in attrs
+        }
         if missing:
             raise serializers.ValidationError(missing)
         return attrs
@@ -46,7 +50,10 @@ class CalendarSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         # Each only when not pruned by ?fields=.
         if "intervals" in self.fields:
-            data["intervals"] = [{"weekday": i.weekday, "start": i.start.strftime("%H:%M"), "end": i.end.strftime("%H:%M")} for i in instance.intervals.all()]
+            data["intervals"] = [
+                {"weekday": i.weekday, "start": i.start.strftime("%H:%M"), "end": i.end.strftime("%H:%M")}
+                for i in instance.intervals.all()
+            ]
         if "holidays" in self.fields:
             data["holidays"] = [{"date": h.date.isoformat(), "name": h.name} for h in instance.own_holidays.all()]
         return data
@@ -54,8 +61,12 @@ class CalendarSerializer(serializers.ModelSerializer):
 
 class VersionSerializer(serializers.ModelSerializer):
     ticket_type = serializers.ChoiceField(
-        choices=TicketType.choices, default=TicketType.INCIDENT, help_text="The tickets it applies to.",
-        error_messages={"invalid_choice": f"\"{{input}}\" is not a ticket type an SLA can apply to. Allowed: {', '.join(TicketType.values)}."},
+        choices=TicketType.choices,
+        default=TicketType.INCIDENT,
+        help_text="The tickets it applies to.",
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a ticket type an SLA can apply to. Allowed: {", ".join(TicketType.values)}.'
+        },
     )
     priorities = serializers.ListField(child=serializers.IntegerField(), required=False)
     pause_on = serializers.ListField(child=serializers.CharField(), required=False)
@@ -63,7 +74,21 @@ class VersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SLAVersion
-        fields = ["number", "ticket_type", "service", "priorities", "assignment_group", "response_seconds", "resolution_seconds", "calendar", "pause_on", "warning_thresholds", "carry_pauses", "target_percentage", "created_at"]
+        fields = [
+            "number",
+            "ticket_type",
+            "service",
+            "priorities",
+            "assignment_group",
+            "response_seconds",
+            "resolution_seconds",
+            "calendar",
+            "pause_on",
+            "warning_thresholds",
+            "carry_pauses",
+            "target_percentage",
+            "created_at",
+        ]
         read_only_fields = ["number", "created_at"]
 
 
@@ -86,7 +111,9 @@ class SLACreateSerializer(VersionSerializer):
 
 
 class NewVersionSerializer(VersionSerializer):
-    retarget_running = serializers.BooleanField(default=False, help_text="Move running clocks to the new targets (completed ones are never rewritten).")
+    retarget_running = serializers.BooleanField(
+        default=False, help_text="Move running clocks to the new targets (completed ones are never rewritten)."
+    )
 
     class Meta(VersionSerializer.Meta):
         fields = VersionSerializer.Meta.fields + ["retarget_running"]
@@ -101,10 +128,33 @@ class ClockSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SLAClock
-        fields = ["id", "sla", "version", "metric", "state", "started_at", "stopped_at", "target_seconds", "elapsed_seconds", "elapsed_now_seconds", "due_at", "breached_at", "next_event_at", "notified_threshold", "timeline"]
+        fields = [
+            "id",
+            "sla",
+            "version",
+            "metric",
+            "state",
+            "started_at",
+            "stopped_at",
+            "target_seconds",
+            "elapsed_seconds",
+            "elapsed_now_seconds",
+            "due_at",
+            "breached_at",
+            "next_event_at",
+            "notified_threshold",
+            "timeline",
+        ]
 
     def get_elapsed_now_seconds(self, clock) -> int:
         return self.context["figures"][clock.pk].elapsed_seconds
 
     def get_timeline(self, clock) -> list[dict]:
-        return [{**row, "start": row["start"].isoformat(), "end": row["end"].isoformat() if isinstance(row["end"], dt.datetime) else None} for row in self.context["timelines"][clock.pk]]
+        return [
+            {
+                **row,
+                "start": row["start"].isoformat(),
+                "end": row["end"].isoformat() if isinstance(row["end"], dt.datetime) else None,
+            }
+            for row in self.context["timelines"][clock.pk]
+        ]

@@ -1,8 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from slas.api import reports, views
-from slas.api import measurements
+from slas.api import measurements, reports, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("calendars", views.CalendarViewSet, basename="calendar")
@@ -19,5 +18,9 @@ urlpatterns = router.urls + [
 urlpatterns += [
     path("measurements/", measurements.MeasurementView.as_view(), name="measurements"),
     path("reports/availability/", measurements.AvailabilityReportView.as_view(), name="availability_report"),
-    path("services/<int:pk>/availability/", measurements.ServiceAvailabilitySettingsView.as_view(), name="service_availability"),
+    path(
+        "services/<int:pk>/availability/",
+        measurements.ServiceAvailabilitySettingsView.as_view(),
+        name="service_availability",
+    ),
 ]

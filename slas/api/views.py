@@ -14,7 +14,15 @@ from slas.api import serializers as s
 from slas.models import BusinessCalendar, ServiceLevelAgreement, SLAClock
 
 
-class CalendarViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class CalendarViewSet(
+    SparseFieldsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Business calendars: weekly working intervals in a time zone, public holidays of a country/region, own dates."""
 
     serializer_class = s.CalendarSerializer
@@ -33,7 +41,8 @@ class CalendarViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mi
         intervals = data.pop("intervals", None)
         holidays = data.pop("own_holidays", None)
         saved = services.calendar_save(
-            actor=request.user, calendar=calendar,
+            actor=request.user,
+            calendar=calendar,
             intervals=[(i["weekday"], i["start"], i["end"]) for i in intervals] if intervals is not None else None,
             holidays=[(h["date"], h["name"]) for h in holidays] if holidays is not None else None,
             **data,
@@ -49,7 +58,15 @@ class CalendarViewSet(SparseFieldsMixin, HistoryMixin, mixins.ListModelMixin, mi
         return Response(self.get_serializer(calendar).data)
 
 
-class SLAViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class SLAViewSet(
+    SparseFieldsMixin,
+    TransitionsMixin,
+    HistoryMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
     """SLAs and OLAs with their versions; activated only by the SLA Review."""
 
     serializer_class = s.SLASerializer
@@ -66,7 +83,11 @@ class SLAViewSet(SparseFieldsMixin, TransitionsMixin, HistoryMixin, mixins.ListM
     @extend_schema(request=s.SLACreateSerializer, responses=s.SLASerializer)
     def create(self, request, *args, **kwargs):
         policy.require(request.user, "sla.edit")
-        serializer = s.SLACreateSerializer(data={**request.data, **({"kind": self.kind} if self.kind else {})} if isinstance(request.data, dict) else request.data)
+        serializer = s.SLACreateSerializer(
+            data={**request.data, **({"kind": self.kind} if self.kind else {})}
+            if isinstance(request.data, dict)
+            else request.data
+        )
         serializer.is_valid(raise_exception=True)
         sla = services.sla_create(actor=request.user, **serializer.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=sla.pk)).data, status=status.HTTP_201_CREATED)
@@ -102,14 +123,26 @@ class IncidentClocksView(SparseFieldsView, ListAPIView):
             from rest_framework.exceptions import NotFound
 
             raise NotFound()
-        return SLAClock.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).select_related("version__sla", "version__calendar").order_by("id")
+        return (
+            SLAClock.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk)
+            .select_related("version__sla", "version__calendar")
+            .order_by("id")
+        )
 
     def list(self, request, *args, **kwargs):
         clocks = list(self.get_queryset())
         now = timezone.now()
         # The running figures and the timelines are worked out only when ?fields= asks for them.
-        figures = {c.pk: services._figures(c, now=now) for c in clocks} if self.wants("elapsed_now_seconds") or self.wants("timeline") else {}
-        timelines = {c.pk: engine.timeline(figures[c.pk], engine.engine_for(c.version.calendar), now=now) for c in clocks} if self.wants("timeline") else {}
-        return Response(self.sparse(s.ClockSerializer(clocks, many=True, context={"figures": figures, "timelines": timelines})).data)
-
-
+        figures = (
+            {c.pk: services._figures(c, now=now) for c in clocks}
+            if self.wants("elapsed_now_seconds") or self.wants("timeline")
+            else {}
+        )
+        timelines = (
+            {c.pk: engine.timeline(figures[c.pk], engine.engine_for(c.version.calendar), now=now) for c in clocks}
+            if self.wants("timeline")
+            else {}
+        )
+        return Response(
+            self.sparse(s.ClockSerializer(clocks, many=True, context={"figures": figures, "timelines": timelines})).data
+        )

@@ -44,7 +44,13 @@ def test_create_ci_and_read_it_back(infra_user):
     service = ServiceFactory()
     response = api_as(infra_user).post(
         "/api/v1/cis/",
-        {"name": "mbx-01", "ci_class": "mailbox-server", "owner": infra_user.pk, "services": [service.pk], "attributes": {"ram_gb": 64}},
+        {
+            "name": "mbx-01",
+            "ci_class": "mailbox-server",
+            "owner": infra_user.pk,
+            "services": [service.pk],
+            "attributes": {"ram_gb": 64},
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -54,11 +60,17 @@ def test_create_ci_and_read_it_back(infra_user):
 
 def test_status_is_read_only_on_the_resource(infra_user):
     ci = CIFactory(owner=infra_user)
-    response = api_as(infra_user).patch(f"/api/v1/cis/{ci.pk}/", {"status": "retired", "description": "x"}, format="json")
-    assert response.status_code == 400 and response.json() == {"status": ["This field is read-only."]}  # refused, not ignored
+    response = api_as(infra_user).patch(
+        f"/api/v1/cis/{ci.pk}/", {"status": "retired", "description": "x"}, format="json"
+    )
+    assert response.status_code == 400 and response.json() == {
+        "status": ["This field is read-only."]
+    }  # refused, not ignored
     assert ConfigurationItem.objects.get(pk=ci.pk).status == CIStatus.PLANNED
     assert ConfigurationItem.objects.get(pk=ci.pk).description == ""
-    unchanged = api_as(infra_user).patch(f"/api/v1/cis/{ci.pk}/", {"status": "planned", "description": "x"}, format="json")
+    unchanged = api_as(infra_user).patch(
+        f"/api/v1/cis/{ci.pk}/", {"status": "planned", "description": "x"}, format="json"
+    )
     assert unchanged.status_code == 200 and unchanged.json()["description"] == "x"
 
 
@@ -101,7 +113,9 @@ def test_relationship_rules(infra_user):
     ok = client.post("/api/v1/relationships/", {"source": a.pk, "target": b.pk, "type": "depends_on"}, format="json")
     assert ok.status_code == 201
     before = writes()
-    duplicate = client.post("/api/v1/relationships/", {"source": a.pk, "target": b.pk, "type": "depends_on"}, format="json")
+    duplicate = client.post(
+        "/api/v1/relationships/", {"source": a.pk, "target": b.pk, "type": "depends_on"}, format="json"
+    )
     assert duplicate.status_code == 400 and "target" in duplicate.json()
     self_edge = client.post("/api/v1/relationships/", {"source": a.pk, "target": a.pk}, format="json")
     assert self_edge.status_code == 400 and "target" in self_edge.json()
@@ -111,7 +125,12 @@ def test_relationship_rules(infra_user):
     assert bad_type.status_code == 400 and "type" in bad_type.json()
     assert writes() == before
     # Another type between the same CIs is a different edge.
-    assert client.post("/api/v1/relationships/", {"source": a.pk, "target": b.pk, "type": "connects_to"}, format="json").status_code == 201
+    assert (
+        client.post(
+            "/api/v1/relationships/", {"source": a.pk, "target": b.pk, "type": "connects_to"}, format="json"
+        ).status_code
+        == 201
+    )
     assert CIRelationship.objects.count() == 2
 
 
@@ -124,13 +143,26 @@ def test_impact_endpoint_returns_blast_radius_with_paths_and_criticality(infra_u
     body = api_as(infra_user).get(f"/api/v1/cis/{router.pk}/impact/").json()
     assert [c["name"] for c in body["cis"]] == ["firewall", "hub"]
     # Each CI names the CI it was reached through; full paths only on request.
-    assert [(c["via"], c["depth"], c["relationship"]) for c in body["cis"]] == [(router.pk, 1, "depends_on"), (firewall.pk, 2, "depends_on")]
+    assert [(c["via"], c["depth"], c["relationship"]) for c in body["cis"]] == [
+        (router.pk, 1, "depends_on"),
+        (firewall.pk, 2, "depends_on"),
+    ]
     assert all("path" not in c for c in body["cis"])
     with_paths = api_as(infra_user).get(f"/api/v1/cis/{router.pk}/impact/?paths=1").json()
-    assert with_paths["cis"][1]["path"] == [{"id": router.pk, "name": "router"}, {"id": firewall.pk, "name": "firewall"}, {"id": hub.pk, "name": "hub"}]
+    assert with_paths["cis"][1]["path"] == [
+        {"id": router.pk, "name": "router"},
+        {"id": firewall.pk, "name": "firewall"},
+        {"id": hub.pk, "name": "hub"},
+    ]
     assert with_paths["services"] == body["services"]
     assert body["services"] == [
-        {"id": mail.pk, "name": "Exchange mail", "criticality": "critical", "via_ci": {"id": hub.pk, "name": "hub"}, "path": ["router", "firewall", "hub", "Exchange mail"]}
+        {
+            "id": mail.pk,
+            "name": "Exchange mail",
+            "criticality": "critical",
+            "via_ci": {"id": hub.pk, "name": "hub"},
+            "path": ["router", "firewall", "hub", "Exchange mail"],
+        }
     ]
     up = api_as(infra_user).get(f"/api/v1/cis/{hub.pk}/impact/?direction=upstream").json()
     assert [c["name"] for c in up["cis"]] == ["firewall", "router"]
@@ -146,7 +178,9 @@ def test_transitions_endpoints_map_failures_to_http(infra_user, support_user, ma
     assert blocked.status_code == 400 and blocked.json()["reasons"]
     assert client.post(f"/api/v1/cis/{ci.pk}/transitions/fly/", {}, format="json").status_code == 404
     ConfigurationItem.objects.filter(pk=ci.pk).update(owner=infra_user)
-    assert api_as(support_user).post(f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json").status_code == 403
+    assert (
+        api_as(support_user).post(f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json").status_code == 403
+    )
     done = client.post(f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json")
     assert done.status_code == 200 and done.json()["status"] == "in_service"
     again = client.post(f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json")
@@ -160,7 +194,12 @@ def test_transitions_endpoints_map_failures_to_http(infra_user, support_user, ma
 
 
 def test_user_provisioning_is_for_admins_only(admin_user, manager):
-    payload = {"username": "newbie", "email": "n@example.test", "roles": ["support", "security"], "password": "a long passphrase"}
+    payload = {
+        "username": "newbie",
+        "email": "n@example.test",
+        "roles": ["support", "security"],
+        "password": "a long passphrase",
+    }
     assert api_as(manager).post("/api/v1/users/", payload, format="json").status_code == 403
     assert not User.objects.filter(username="newbie").exists()
     created = api_as(admin_user).post("/api/v1/users/", payload, format="json")
@@ -171,7 +210,9 @@ def test_user_provisioning_is_for_admins_only(admin_user, manager):
     assert bad.status_code == 400 and "roles" in bad.json()
     user = User.objects.get(username="newbie")
     assert user.check_password("a long passphrase")
-    changed = api_as(admin_user).patch(f"/api/v1/users/{user.pk}/", {"roles": ["release"], "is_manager": True}, format="json")
+    changed = api_as(admin_user).patch(
+        f"/api/v1/users/{user.pk}/", {"roles": ["release"], "is_manager": True}, format="json"
+    )
     assert changed.status_code == 200 and changed.json()["roles"] == ["release"] and changed.json()["is_manager"]
     assert api_as(manager).patch(f"/api/v1/users/{user.pk}/", {"is_manager": False}, format="json").status_code == 403
 
@@ -179,9 +220,22 @@ def test_user_provisioning_is_for_admins_only(admin_user, manager):
 def test_risk_assessment_endpoint(manager, support_user):
     created = api_as(manager).post("/api/v1/risk-assessments/", {"probability": 4, "impact": 5}, format="json")
     assert created.status_code == 201 and created.json()["level"] == "critical" and created.json()["score"] == 20
-    assert api_as(manager).post("/api/v1/risk-assessments/", {"probability": 9, "impact": 5}, format="json").status_code == 400
-    assert api_as(support_user).post("/api/v1/risk-assessments/", {"probability": 1, "impact": 1}, format="json").status_code == 403
-    assert [t["level"] for t in api_as(manager).get("/api/v1/risk-thresholds/").json()] == ["low", "medium", "high", "critical"]
+    assert (
+        api_as(manager).post("/api/v1/risk-assessments/", {"probability": 9, "impact": 5}, format="json").status_code
+        == 400
+    )
+    assert (
+        api_as(support_user)
+        .post("/api/v1/risk-assessments/", {"probability": 1, "impact": 1}, format="json")
+        .status_code
+        == 403
+    )
+    assert [t["level"] for t in api_as(manager).get("/api/v1/risk-thresholds/").json()] == [
+        "low",
+        "medium",
+        "high",
+        "critical",
+    ]
 
 
 def test_page_and_cursor_pagination(infra_user, settings):

@@ -2,6 +2,7 @@
 integration tests kill and hang a real redis-server): every request answers as it would
 with the cache, rate limits are counted in the process, and a dead Redis is asked once per
 MOF_CACHE_RETRY_SECONDS, not once per cache call."""
+
 import logging
 
 import pytest
@@ -57,7 +58,11 @@ def test_filing_ingestion_and_reads_answer_while_the_cache_is_down_and_limits_st
         # The 4th request of the window: the process's own counter still refuses a flood.
         refused = agent_api.get("/api/v1/users/me/")
         assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
-        assert [nagios_api.post("/api/v1/events/", event(), format="json").status_code for _ in range(3)] == [201, 201, 429]
+        assert [nagios_api.post("/api/v1/events/", event(), format="json").status_code for _ in range(3)] == [
+            201,
+            201,
+            429,
+        ]
     assert Incident.objects.filter(pk=filed.json()["id"]).exists() and MonitoringEvent.objects.count() == 2
     outage = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     # One line from the cache, one from the rate limiter: not one per request.

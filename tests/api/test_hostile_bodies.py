@@ -1,6 +1,7 @@
 """Oversized and odd bodies are refused cleanly: a body over DATA_UPLOAD_MAX_MEMORY_SIZE
 is a 413 (JSON from the API, a page elsewhere), deeply nested JSON and numbers no id
 can be (1e309, NaN, Infinity, 1.5, 99999999999999999999999) are 400s, never 500s."""
+
 import json
 
 import pytest
@@ -62,7 +63,14 @@ def test_an_oversized_web_form_post_is_a_413_page(infra_user):
     assert not ConfigurationItem.objects.exists()
 
 
-@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"a":' * 5_000 + "1" + "}" * 5_000, json.dumps(ci_body(attributes=json.loads("[" * 70 + "]" * 70)))])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 5_000 + "1" + "}" * 5_000,
+        json.dumps(ci_body(attributes=json.loads("[" * 70 + "]" * 70))),
+    ],
+)
 def test_deeply_nested_json_is_400(api, text):
     response = post_json(api, text)
     assert response.status_code == 400, response.content[:200]
@@ -78,15 +86,27 @@ def test_moderately_nested_attributes_are_still_accepted(api):
 
 @pytest.mark.parametrize("literal", ["1e309", "-1e309", "1e400", "NaN", "Infinity", "-Infinity"])
 def test_numbers_no_json_value_may_be_are_400(api, literal):
-    for text in (f'{{"name": "a", "ci_class": "mailbox-server", "owner": {literal}}}', f'{{"name": "a", "ci_class": "mailbox-server", "services": [{literal}]}}',
-                 f'{{"name": "a", "ci_class": "mailbox-server", "attributes": {{"x": {literal}}}}}'):
+    for text in (
+        f'{{"name": "a", "ci_class": "mailbox-server", "owner": {literal}}}',
+        f'{{"name": "a", "ci_class": "mailbox-server", "services": [{literal}]}}',
+        f'{{"name": "a", "ci_class": "mailbox-server", "attributes": {{"x": {literal}}}}}',
+    ):
         response = post_json(api, text)
         assert response.status_code == 400, (text, response.content[:200])
         assert response.json()["detail"].startswith("JSON parse error")
     assert not ConfigurationItem.objects.exists()
 
 
-@pytest.mark.parametrize("value,message", [(1.5, "received float"), (2.0, "received float"), (True, "received bool"), (99999999999999999999999, "does not exist"), ("1e309", "received str")])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (1.5, "received float"),
+        (2.0, "received float"),
+        (True, "received bool"),
+        (99999999999999999999999, "does not exist"),
+        ("1e309", "received str"),
+    ],
+)
 def test_an_id_that_is_not_an_integer_is_a_field_error(api, infra_user, value, message):
     response = post_json(api, json.dumps(ci_body(owner=value)))
     assert response.status_code == 400
@@ -102,7 +122,16 @@ def test_a_whole_number_id_is_still_accepted(api, infra_user):
     assert response.status_code == 201 and response.json()["owner"] == infra_user.pk
 
 
-@pytest.mark.parametrize("path", ["/api/v1/cis/?owner=1e309", "/api/v1/cis/?owner=99999999999999999999999", "/api/v1/cis/?services=1.5", "/api/v1/cis/99999999999999999999999/", "/api/v1/cis/1e309/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/cis/?owner=1e309",
+        "/api/v1/cis/?owner=99999999999999999999999",
+        "/api/v1/cis/?services=1.5",
+        "/api/v1/cis/99999999999999999999999/",
+        "/api/v1/cis/1e309/",
+    ],
+)
 def test_odd_ids_in_filters_and_paths_are_never_500(api, path):
     assert api.get(path).status_code in (400, 404)
 
@@ -110,7 +139,14 @@ def test_odd_ids_in_filters_and_paths_are_never_500(api, path):
 @pytest.mark.parametrize("attributes", ['{"x": NaN}', '{"x": 1e309}', "[" * 5000 + "]" * 5000])
 def test_the_ci_form_refuses_odd_json_attributes_with_a_message(client, infra_user, attributes):
     client.force_login(infra_user)
-    data = {"name": "edge-router-01", "ci_class": ci_class("network-device").pk, "owner": "", "environment": "production", "attributes": attributes, "description": ""}
+    data = {
+        "name": "edge-router-01",
+        "ci_class": ci_class("network-device").pk,
+        "owner": "",
+        "environment": "production",
+        "attributes": attributes,
+        "description": "",
+    }
     response = client.post(reverse("ci_create"), data)
     assert response.status_code == 400 and "Enter a valid JSON" in response.content.decode()
     assert not ConfigurationItem.objects.exists()

@@ -2,6 +2,7 @@
 per IP address for anonymous callers, a scope of its own for bulk ingestion and for the
 token endpoint; 429 with Retry-After and a JSON error. The suite runs without limits
 (mof.test_settings): each test here sets low rates with override_settings."""
+
 import logging
 import os
 
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.django_db
 
 def rates(**overrides):
     scopes = {scope: None for scope in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}
-    return override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**scopes, **overrides}})
+    return override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**scopes, **overrides}}
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +139,10 @@ def test_ingest_scope_has_its_own_generous_counter():
     factory = APIRequestFactory()
     view = IngestView.as_view()
     with rates(token="1/minute", ingest="5/minute"):
-        codes = [view(factory.post("/ingest/", {}, format="json", HTTP_AUTHORIZATION=f"Token {key}")).status_code for _ in range(6)]
+        codes = [
+            view(factory.post("/ingest/", {}, format="json", HTTP_AUTHORIZATION=f"Token {key}")).status_code
+            for _ in range(6)
+        ]
         assert codes == [200] * 5 + [429]
         # The token's ordinary allowance is untouched by its ingestion.
         assert with_key(key).get("/api/v1/users/me/").status_code == 200
@@ -145,7 +151,14 @@ def test_ingest_scope_has_its_own_generous_counter():
 def test_token_endpoint_is_limited_per_address(infra_user):
     with rates(login="2/minute"):
         codes = [
-            APIClient().post("/api/v1/auth/token/", {"username": "infra", "password": PASSWORD}, format="json", REMOTE_ADDR="10.9.9.9").status_code
+            APIClient()
+            .post(
+                "/api/v1/auth/token/",
+                {"username": "infra", "password": PASSWORD},
+                format="json",
+                REMOTE_ADDR="10.9.9.9",
+            )
+            .status_code
             for _ in range(3)
         ]
     assert codes == [200, 200, 429]
@@ -184,7 +197,13 @@ def test_counters_are_shared_through_redis():
         pytest.skip("needs Redis (set CELERY_BROKER_URL=redis://...)")
     from django.core.cache.backends.redis import RedisCache
 
-    redis_caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "mof-test-throttle"}}
+    redis_caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "mof-test-throttle",
+        }
+    }
     account = ServiceAccountFactory()
     _, key = make_token(account)
     with override_settings(CACHES=redis_caches), rates(token="2/minute"):

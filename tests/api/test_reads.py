@@ -2,6 +2,7 @@
 exactly what the serializers answer, in a constant, small number of queries; the token,
 its user and roles come in one query and nothing of them is kept between requests; the
 rate-limit counter and the filter backend's shortcuts behave as before."""
+
 import datetime as dt
 import os
 
@@ -37,13 +38,24 @@ def desk():
     problem = Problem.objects.create(title="Mailbox moves fail", problem_manager=agent)
     plain = IncidentFactory(caller=caller, title="Outlook cannot send")
     full = IncidentFactory(
-        caller=caller, title="VPN drops — “every” few minutes", description="Line one\nline two \u2028 and\u00a0more",
-        service=service, assignment_group=group, assignee=agent, category="Network", impact=1, urgency=3,
-        problem=problem, outage_start=WHEN, outage_end=WHEN + dt.timedelta(hours=2, microseconds=1),
+        caller=caller,
+        title="VPN drops — “every” few minutes",
+        description="Line one\nline two \u2028 and\u00a0more",
+        service=service,
+        assignment_group=group,
+        assignee=agent,
+        category="Network",
+        impact=1,
+        urgency=3,
+        problem=problem,
+        outage_start=WHEN,
+        outage_end=WHEN + dt.timedelta(hours=2, microseconds=1),
     )
     full.affected_cis.set(cis)
     other = IncidentFactory(title="Someone else's")
-    Incident.objects.filter(pk=full.pk).update(status="resolved", resolution_code="solved", resolved_at=WHEN, is_major=True, reopen_count=2)
+    Incident.objects.filter(pk=full.pk).update(
+        status="resolved", resolution_code="solved", resolved_at=WHEN, is_major=True, reopen_count=2
+    )
     Incident.objects.filter(pk=plain.pk).update(created_at=WHEN - dt.timedelta(days=400))
     IncidentFactory.create_batch(6, caller=caller)
     return {"agent": agent, "caller": caller, "full": full, "plain": plain, "other": other, "cis": cis}
@@ -67,16 +79,28 @@ def _answers(client, paths):
 def _paths(desk):
     full, plain, other = desk["full"].pk, desk["plain"].pk, desk["other"].pk
     return [
-        f"/api/v1/incidents/{full}/", f"/api/v1/incidents/{plain}/", f"/api/v1/incidents/{other}/",
+        f"/api/v1/incidents/{full}/",
+        f"/api/v1/incidents/{plain}/",
+        f"/api/v1/incidents/{other}/",
         f"/api/v1/incidents/{full}/?fields=affected_cis,reference,outage_end,status",
-        f"/api/v1/incidents/{full}/?fields=id", f"/api/v1/incidents/{full}/?fields=",
-        f"/api/v1/incidents/{full}/?fields=reason", f"/api/v1/incidents/{full}/?fields=nope",
-        "/api/v1/incidents/", "/api/v1/incidents/?page_size=4", "/api/v1/incidents/?page_size=4&page=2",
-        "/api/v1/incidents/?page_size=4&page=3", "/api/v1/incidents/?page_size=4&page=9",
-        "/api/v1/incidents/?cursor=&page_size=3", "/api/v1/incidents/?cursor=&page_size=3&ordering=-created_at",
-        "/api/v1/incidents/?ordering=created_at&fields=id,created_at", "/api/v1/incidents/?status=resolved",
-        "/api/v1/incidents/?assignee__isnull=false&fields=assignee,assignment_group", "/api/v1/incidents/?search=VPN",
-        "/api/v1/incidents/?fields=nope", "/api/v1/incidents/999999/", "/api/v1/incidents/abc/",
+        f"/api/v1/incidents/{full}/?fields=id",
+        f"/api/v1/incidents/{full}/?fields=",
+        f"/api/v1/incidents/{full}/?fields=reason",
+        f"/api/v1/incidents/{full}/?fields=nope",
+        "/api/v1/incidents/",
+        "/api/v1/incidents/?page_size=4",
+        "/api/v1/incidents/?page_size=4&page=2",
+        "/api/v1/incidents/?page_size=4&page=3",
+        "/api/v1/incidents/?page_size=4&page=9",
+        "/api/v1/incidents/?cursor=&page_size=3",
+        "/api/v1/incidents/?cursor=&page_size=3&ordering=-created_at",
+        "/api/v1/incidents/?ordering=created_at&fields=id,created_at",
+        "/api/v1/incidents/?status=resolved",
+        "/api/v1/incidents/?assignee__isnull=false&fields=assignee,assignment_group",
+        "/api/v1/incidents/?search=VPN",
+        "/api/v1/incidents/?fields=nope",
+        "/api/v1/incidents/999999/",
+        "/api/v1/incidents/abc/",
     ]
 
 
@@ -233,7 +257,15 @@ def test_the_rate_counter_in_redis_counts_and_expires():
 
     from mof.api.throttling import count_hit
 
-    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "mof-test-reads"}}):
+    with override_settings(
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": "mof-test-reads",
+            }
+        }
+    ):
         backend = caches["default"]
         backend.delete("reads:counter")
         try:

@@ -8,6 +8,7 @@ them and none, each answer checked the same way.
 Detail paths mostly name real objects (tests/api/seed.py seeds every resource), so the
 fuzzing reaches the serializers, services and transitions rather than only 404s.
 Deterministic (derandomize) and bounded (MAX_EXAMPLES per operation) so CI stays fast."""
+
 import datetime as dt
 import os
 import re
@@ -71,7 +72,11 @@ def _real_keys(cls, user):
 
 
 def _negative(case):
-    return {location for location, info in (case._meta.components if case._meta else {}).items() if not info.mode.is_positive}
+    return {
+        location
+        for location, info in (case._meta.components if case._meta else {}).items()
+        if not info.mode.is_positive
+    }
 
 
 def _is_negative(case, location):
@@ -104,7 +109,10 @@ class Fuzzer:
         self.aim(case)
         cache.clear()  # rate-limit counters: the fuzzing is not a burst to throttle
         errors = []
-        record = lambda sender, request=None, **kw: errors.append(traceback.format_exc())
+
+        def record(sender, request=None, **kw):
+            return errors.append(traceback.format_exc())
+
         got_request_exception.connect(record, weak=False)
         try:
             # Each request in a savepoint: on PostgreSQL, one whose database error was swallowed
@@ -112,10 +120,14 @@ class Fuzzer:
             with transaction.atomic():
                 response = case.call(headers=self.headers)
         except DatabaseError as exc:
-            raise AssertionError(f"{case.method} {case.formatted_path} {case.query!r:.300} {case.body!r:.300} left the transaction broken: {exc}") from None
+            raise AssertionError(
+                f"{case.method} {case.formatted_path} {case.query!r:.300} {case.body!r:.300} left the transaction broken: {exc}"
+            ) from None
         finally:
             got_request_exception.disconnect(record)
-        assert not errors, f"{case.method} {case.formatted_path} {case.query!r:.300} {case.body!r:.300}\n{errors[0][-1200:]}"
+        assert not errors, (
+            f"{case.method} {case.formatted_path} {case.query!r:.300} {case.body!r:.300}\n{errors[0][-1200:]}"
+        )
         # Not checked: that every schema-valid request succeeds (a filter naming an object that
         # does not exist is rightly a 400) and that every invalid one is refused (DRF reads
         # leniently by design: a number for a text field, an empty filter as no filter).
@@ -125,7 +137,11 @@ class Fuzzer:
             # A sparse answer conforms to the schema (its objects require nothing: mof.api.schema)
             # and holds only the fields asked for.
             raw = case.query[FIELDS_PARAM]
-            asked = {n.strip() for n in (",".join(map(str, raw)) if isinstance(raw, list) else str(raw)).split(",") if n.strip()}
+            asked = {
+                n.strip()
+                for n in (",".join(map(str, raw)) if isinstance(raw, list) else str(raw)).split(",")
+                if n.strip()
+            }
             is_json = "json" in "".join(response.headers.get("content-type", []))  # not a report asked for as CSV
             # The objects ?fields= cuts: a page's results, each of a list, an envelope's lists (a report's rows).
             rows = answer_objects(resolve(case.formatted_path).func.cls, response.json()) if is_json else []
@@ -178,7 +194,10 @@ def _fuzz(schema, fuzzer, skip=r"^$"):
                 fuzz()
             except Unsatisfiable:  # no invalid request exists (an operation without input)
                 pass
-            except (Exception, BaseExceptionGroup) as exc:  # every operation is fuzzed; all failures are reported together
+            except (
+                Exception,
+                BaseExceptionGroup,
+            ) as exc:  # every operation is fuzzed; all failures are reported together
                 failures[f"{operation.label} ({mode})"] = f"{type(exc).__name__}: {str(exc)[:1500]}"
     if not os.environ.get("MOF_FUZZ_ONLY"):  # the whole API was fuzzed, not a handful of requests
         assert operations > 150 and fuzzer.calls > 4 * operations, (operations, fuzzer.calls)
@@ -243,7 +262,9 @@ def test_sparse_answers_conform_to_the_schema(admin):
             path_parameters = {name: keys[0] for name in re.findall(r"\{(\w+)\}", operation.path)}
         required = {p.name: _plausible(p) for p in operation.query if p.is_required and p.name != FIELDS_PARAM}
         for query in ({}, {FIELDS_PARAM: names[:1]}, {FIELDS_PARAM: names}):
-            case = operation.Case(path_parameters=path_parameters, query={**required, **{k: ",".join(v) for k, v in query.items()}})
+            case = operation.Case(
+                path_parameters=path_parameters, query={**required, **{k: ",".join(v) for k, v in query.items()}}
+            )
             cache.clear()
             with transaction.atomic():
                 response = case.call(headers=admin.headers)
@@ -253,7 +274,10 @@ def test_sparse_answers_conform_to_the_schema(admin):
             try:
                 assert response.status_code == 200, f"{response.status_code} {response.text[:300]}"
                 case.validate_response(response, headers=admin.headers, checks=CONFORMANCE)
-            except (Exception, BaseExceptionGroup) as exc:  # every operation is checked; all failures are reported together
+            except (
+                Exception,
+                BaseExceptionGroup,
+            ) as exc:  # every operation is checked; all failures are reported together
                 failures[f"{operation.label} {query}"] = f"{type(exc).__name__}: {str(exc)[:800]}"
                 break
     assert calls > 90, calls
@@ -291,7 +315,9 @@ def test_an_incomplete_interval_in_a_calendar_patch_is_refused(admin_user):
     from slas.models import BusinessCalendar
 
     calendar = BusinessCalendar.objects.create(name="Office", time_zone="UTC")
-    response = api_as(admin_user).patch(f"/api/v1/calendars/{calendar.pk}/", {"intervals": [{"weekday": 1, "start": "08:00"}]}, format="json")
+    response = api_as(admin_user).patch(
+        f"/api/v1/calendars/{calendar.pk}/", {"intervals": [{"weekday": 1, "start": "08:00"}]}, format="json"
+    )
     assert response.status_code == 400
     assert "This field is required." in str(response.json()["intervals"]), response.json()
 
@@ -303,7 +329,11 @@ def test_a_nul_character_in_a_search_names_the_parameter(admin_user):
 
 def test_the_schema_documents_sparse_fields_and_the_error_responses(admin_user):
     schema = api_as(admin_user).get(SCHEMA_PATH, {"format": "json"}).json()
-    listing, detail, create = schema["paths"]["/api/v1/services/"]["get"], schema["paths"]["/api/v1/services/{id}/"]["get"], schema["paths"]["/api/v1/services/"]["post"]
+    listing, detail, create = (
+        schema["paths"]["/api/v1/services/"]["get"],
+        schema["paths"]["/api/v1/services/{id}/"]["get"],
+        schema["paths"]["/api/v1/services/"]["post"],
+    )
     fields = next(p for p in listing["parameters"] if p["name"] == FIELDS_PARAM)
     assert fields["style"] == "form" and fields["explode"] is False and "name" in fields["schema"]["items"]["enum"]
     assert any(p["name"] == FIELDS_PARAM for p in detail["parameters"])
@@ -322,7 +352,10 @@ def test_a_page_beyond_any_offset_is_not_found(admin_user):
 def test_a_date_time_filter_with_an_offset_the_database_refuses_is_a_bad_request(admin_user):
     response = api_as(admin_user).get("/api/v1/reviews/", {"scheduled_at__lte": "2026-06-28T16:29:48-21:20"})
     assert response.status_code == 400 and "out of range" in response.json()["scheduled_at__lte"][0]
-    assert api_as(admin_user).get("/api/v1/reviews/", {"scheduled_at__lte": "2026-06-28T16:29:48-09:30"}).status_code == 200
+    assert (
+        api_as(admin_user).get("/api/v1/reviews/", {"scheduled_at__lte": "2026-06-28T16:29:48-09:30"}).status_code
+        == 200
+    )
 
 
 def test_answers_that_take_sparse_fields_require_no_property_in_the_schema(admin_user):
@@ -331,10 +364,16 @@ def test_answers_that_take_sparse_fields_require_no_property_in_the_schema(admin
     listing = schema["paths"]["/api/v1/ci-classes/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     page = components[listing["$ref"].rsplit("/", 1)[1]]
     item = page["properties"]["results"]["items"]["$ref"].rsplit("/", 1)[1]
-    assert item == "CIClassSparse" and "required" not in components[item] and "fields=" in components[item]["description"]
+    assert (
+        item == "CIClassSparse" and "required" not in components[item] and "fields=" in components[item]["description"]
+    )
     assert set(components[item]["properties"]) == set(components["CIClass"]["properties"])
-    created = schema["paths"]["/api/v1/ci-classes/"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
-    assert created == {"$ref": "#/components/schemas/CIClass"} and "id" in components["CIClass"]["required"]  # a write answers in full
+    created = schema["paths"]["/api/v1/ci-classes/"]["post"]["responses"]["201"]["content"]["application/json"][
+        "schema"
+    ]
+    assert (
+        created == {"$ref": "#/components/schemas/CIClass"} and "id" in components["CIClass"]["required"]
+    )  # a write answers in full
     for path, operations in schema["paths"].items():
         get = operations.get("get")
         if get and any(p["name"] == FIELDS_PARAM for p in get.get("parameters", [])):

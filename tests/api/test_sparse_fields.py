@@ -2,6 +2,7 @@
 pruned before serializing, never on writes. The route walk fails for any viewset someone
 routes without mof.api.fields.SparseFieldsMixin, and for any other API view (reports, the
 schedule, a run of a job...) without mof.api.fields.SparseFieldsView or a case below."""
+
 import datetime as dt
 import re
 
@@ -37,7 +38,9 @@ def seeded(db):
 
 def test_every_routed_list_and_detail_viewset_takes_sparse_fields():
     routes = _routes("list") + _routes("retrieve")
-    missing = sorted({f"{cls.__module__}.{cls.__name__}" for _, cls in routes if not issubclass(cls, SparseFieldsMixin)})
+    missing = sorted(
+        {f"{cls.__module__}.{cls.__name__}" for _, cls in routes if not issubclass(cls, SparseFieldsMixin)}
+    )
     assert len(routes) > 20
     assert not missing, f"Add mof.api.fields.SparseFieldsMixin to: {', '.join(missing)}"
 
@@ -66,7 +69,7 @@ def _check_list(client, path):
     if BOGUS not in message or "Allowed:" not in message:
         return f"unclear message {message!r}"
     if not rows:
-        return f"no rows to check: seed some in tests/api/seed.py"
+        return "no rows to check: seed some in tests/api/seed.py"
     name = _one_field(rows[0])
     sparse = client.get(path, {"fields": name})
     sparse_body = sparse.json()
@@ -135,10 +138,16 @@ def _extra_routes():
 
 def test_every_other_get_action_of_a_viewset_takes_sparse_fields():
     routes = _extra_routes()
-    missing = [f"{path} ({cls.__name__}.{action})" for path, cls, action in routes if action not in cls.sparse_actions and path not in NOT_YET]
+    missing = [
+        f"{path} ({cls.__name__}.{action})"
+        for path, cls, action in routes
+        if action not in cls.sparse_actions and path not in NOT_YET
+    ]
     taken = [path for path, cls, action in routes if path in NOT_YET and action in cls.sparse_actions]
     assert len(routes) > 30
-    assert not missing, f"Name these in the viewset's sparse_actions and answer through self.sparse(...): {', '.join(missing)}"
+    assert not missing, (
+        f"Name these in the viewset's sparse_actions and answer through self.sparse(...): {', '.join(missing)}"
+    )
     assert not taken, f"These take ?fields= now: drop them from NOT_YET: {', '.join(taken)}"
 
 
@@ -154,7 +163,10 @@ def _candidate_urls(cls, user, path, tries=8):
     for obj in view.get_queryset()[:tries]:
         url = re.sub(r"\{(pk|id)\}", str(getattr(obj, cls.lookup_field)), path)
         if "{item_id}" in url:  # an agenda item of this review
-            urls += [url.replace("{item_id}", str(item)) for item in obj.items.order_by("pk").values_list("pk", flat=True)[:2]]
+            urls += [
+                url.replace("{item_id}", str(item))
+                for item in obj.items.order_by("pk").values_list("pk", flat=True)[:2]
+            ]
         else:
             urls.append(url)
     return urls
@@ -173,11 +185,17 @@ def _check_extra(client, user, path, cls, action=None):
         if not objects:
             continue
         refused = client.get(url, {**query, "fields": BOGUS})
-        if refused.status_code != 400 or BOGUS not in refused.json()["fields"][0] or "Allowed:" not in refused.json()["fields"][0]:
+        if (
+            refused.status_code != 400
+            or BOGUS not in refused.json()["fields"][0]
+            or "Allowed:" not in refused.json()["fields"][0]
+        ):
             return f"{url}?fields={BOGUS} answered {refused.status_code} {refused.content[:200]!r}"
         name = _one_field(objects[0])
         sparse = client.get(url, {**query, "fields": name})
-        if sparse.status_code != 200 or answer_objects(cls, sparse.json(), action) != [{name: o[name]} for o in objects]:
+        if sparse.status_code != 200 or answer_objects(cls, sparse.json(), action) != [
+            {name: o[name]} for o in objects
+        ]:
             return f"{url}?fields={name} gave {sparse.status_code} {sparse.content[:200]!r}"
         return None
     return "no object answers it with something to check: seed one in tests/api/seed.py"
@@ -185,7 +203,11 @@ def _check_extra(client, user, path, cls, action=None):
 
 def test_every_other_get_action_of_a_viewset_returns_only_the_requested_fields(seeded):
     client = api_as(seeded)
-    problems = {path: _check_extra(client, seeded, path, cls, action) for path, cls, action in _extra_routes() if path not in NOT_YET}
+    problems = {
+        path: _check_extra(client, seeded, path, cls, action)
+        for path, cls, action in _extra_routes()
+        if path not in NOT_YET
+    }
     assert not _bad(problems), _bad(problems)
 
 
@@ -195,7 +217,9 @@ def test_a_get_action_that_also_writes_answers_its_writes_in_full(seeded):
 
     job = _first(Job)
     client = api_as(seeded)
-    assert all(set(run) == {"id"} for run in client.get(f"/api/v1/jobs/{job.pk}/runs/", {"fields": "id"}).json()["results"])
+    assert all(
+        set(run) == {"id"} for run in client.get(f"/api/v1/jobs/{job.pk}/runs/", {"fields": "id"}).json()["results"]
+    )
     answer = client.post(f"/api/v1/jobs/{job.pk}/runs/?fields=id", {"status": "success"}, format="json")
     assert answer.status_code == 201 and {"id", "status", "job"} <= set(answer.json())
 
@@ -204,14 +228,21 @@ def test_a_get_action_that_also_writes_answers_its_writes_in_full(seeded):
 
 NOT_OBJECTS = {"/api/v1/schema/", "/api/v1/docs/"}  # the API's own description
 # A file itself, not an object (mof.api.attachments).
-NOT_OBJECTS |= {f"/api/v1/{kind}/{{pk}}/attachments/{{attachment_pk}}/download/" for kind in ("incidents", "problems", "changes")}
+NOT_OBJECTS |= {
+    f"/api/v1/{kind}/{{pk}}/attachments/{{attachment_pk}}/download/" for kind in ("incidents", "problems", "changes")
+}
 
 
 def _plain_views():
     """(path, view class) of every routed API GET that is not a viewset's."""
     found = {}
     for path, method, callback in EndpointEnumerator().get_api_endpoints():
-        if path.startswith("/api/") and method == "GET" and not getattr(callback, "actions", None) and path not in NOT_OBJECTS:
+        if (
+            path.startswith("/api/")
+            and method == "GET"
+            and not getattr(callback, "actions", None)
+            and path not in NOT_OBJECTS
+        ):
             found[path] = callback.cls
     return sorted(found.items())
 
@@ -261,7 +292,13 @@ def _attachment_url(label, prefix):
     def url():
         from mof.models import Attachment
 
-        attachment = Attachment.objects.filter(ticket_type__app_label=label.split(".")[0], ticket_type__model=label.split(".")[1]).order_by("pk").first()
+        attachment = (
+            Attachment.objects.filter(
+                ticket_type__app_label=label.split(".")[0], ticket_type__model=label.split(".")[1]
+            )
+            .order_by("pk")
+            .first()
+        )
         return f"/api/v1/{prefix}/{attachment.ticket_id}/attachments/{attachment.pk}/", {}
 
     return url
@@ -270,14 +307,23 @@ def _attachment_url(label, prefix):
 # How to call each: a new API view without a case here fails the walk below.
 PLAIN_CASES = {
     "/api/v1/changes/{pk}/conflicts/": _conflicts_url,
-    "/api/v1/schedule/": lambda: ("/api/v1/schedule/", {"start": str(_today() - dt.timedelta(days=30)), "end": str(_today() + dt.timedelta(days=60))}),
+    "/api/v1/schedule/": lambda: (
+        "/api/v1/schedule/",
+        {"start": str(_today() - dt.timedelta(days=30)), "end": str(_today() + dt.timedelta(days=60))},
+    ),
     "/api/v1/jobs/{job_pk}/runs/{pk}/": _run_url,
     "/api/v1/backup-coverage/": lambda: ("/api/v1/backup-coverage/", {}),
     "/api/v1/incidents/{pk}/clocks/": _clocks_url,
-    "/api/v1/reports/compliance/": lambda: ("/api/v1/reports/compliance/", {"start": str(_today() - dt.timedelta(days=365)), "end": str(_today())}),
+    "/api/v1/reports/compliance/": lambda: (
+        "/api/v1/reports/compliance/",
+        {"start": str(_today() - dt.timedelta(days=365)), "end": str(_today())},
+    ),
     "/api/v1/measurements/": lambda: ("/api/v1/measurements/", {}),
     # A period in the past: its rows do not change between two calls.
-    "/api/v1/reports/availability/": lambda: ("/api/v1/reports/availability/", {"start": str(_today() - dt.timedelta(days=60)), "end": str(_today() - dt.timedelta(days=1))}),
+    "/api/v1/reports/availability/": lambda: (
+        "/api/v1/reports/availability/",
+        {"start": str(_today() - dt.timedelta(days=60)), "end": str(_today() - dt.timedelta(days=1))},
+    ),
     "/api/v1/incidents/{pk}/attachments/{attachment_pk}/": _attachment_url("incidents.incident", "incidents"),
     "/api/v1/problems/{pk}/attachments/{attachment_pk}/": _attachment_url("incidents.problem", "problems"),
     "/api/v1/changes/{pk}/attachments/{attachment_pk}/": _attachment_url("changes.requestforchange", "changes"),
@@ -399,11 +445,18 @@ def test_the_schema_documents_sparse_fields_on_api_views_that_are_not_viewsets(a
         assert len(fields) == 1, path
         assert fields[0]["schema"]["items"]["enum"] == readable_fields(cls.sparse_serializer()), path
         for method in set(schema["paths"][path]) - {"get", "parameters"}:
-            assert not any(p["name"] == "fields" for p in schema["paths"][path][method].get("parameters", [])), (path, method)
+            assert not any(p["name"] == "fields" for p in schema["paths"][path][method].get("parameters", [])), (
+                path,
+                method,
+            )
     schedule = next(p for p in schema["paths"]["/api/v1/schedule/"]["get"]["parameters"] if p["name"] == "fields")
     for route, cls, action in _extra_routes():
         path = re.sub(r"\{pk\}", "{id}", route)
-        documented = {method for method, operation in schema["paths"][path].items() if any(p["name"] == "fields" for p in operation.get("parameters", []))}
+        documented = {
+            method
+            for method, operation in schema["paths"][path].items()
+            if any(p["name"] == "fields" for p in operation.get("parameters", []))
+        }
         assert documented == (set() if route in NOT_YET else {"get"}), (path, documented)
     assert "`changes`" in schedule["description"] and "the rest of the answer stays" in schedule["description"]
 
@@ -413,7 +466,10 @@ def test_several_fields_come_back_and_a_blank_parameter_means_all(admin_user):
     client = api_as(admin_user)
     body = client.get(f"/api/v1/services/{service.pk}/", {"fields": "name,id,criticality"}).json()
     assert body == {"id": service.pk, "name": "Exchange mail", "criticality": service.criticality}
-    assert client.get(f"/api/v1/services/{service.pk}/", {"fields": ""}).json() == client.get(f"/api/v1/services/{service.pk}/").json()
+    assert (
+        client.get(f"/api/v1/services/{service.pk}/", {"fields": ""}).json()
+        == client.get(f"/api/v1/services/{service.pk}/").json()
+    )
 
 
 def test_unknown_fields_are_named_with_the_allowed_ones(admin_user):
@@ -436,7 +492,9 @@ def test_a_pruned_custom_field_is_not_added_back(admin_user):
 
 def test_writes_ignore_fields_and_answer_in_full(admin_user):
     service = ServiceFactory(name="Exchange mail")
-    response = api_as(admin_user).patch(f"/api/v1/services/{service.pk}/?fields=id", {"description": "Mail for everyone"}, format="json")
+    response = api_as(admin_user).patch(
+        f"/api/v1/services/{service.pk}/?fields=id", {"description": "Mail for everyone"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["description"] == "Mail for everyone" and "name" in response.json()
     assert Service.objects.get(pk=service.pk).description == "Mail for everyone"

@@ -2,6 +2,7 @@
 operation that takes a JSON object answers a name it does not know with a 400 naming it,
 never a 2xx that drops it. The walk covers every routed write operation of the schema, so
 an endpoint added later without a serializer (or reading request.data by hand) fails here."""
+
 import re
 
 import pytest
@@ -21,15 +22,19 @@ NOT_AN_OBJECT = {
 def _write_operations(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            if method in ("post", "put", "patch") and "application/json" in (operation.get("requestBody") or {}).get("content", {}):
+            if method in ("post", "put", "patch") and "application/json" in (operation.get("requestBody") or {}).get(
+                "content", {}
+            ):
                 yield path, method, operation
 
 
 def _fill(path, keys):
     """The path with each parameter naming a real object of its collection (else 1)."""
+
     def real(match):
         found = keys.get(path[: match.start()], [])
         return found[0] if found else "1"
+
     return re.sub(r"\{(\w+)\}", real, path)
 
 

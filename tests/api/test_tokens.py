@@ -1,5 +1,6 @@
 """API tokens: a token acts as exactly its user; revoked, expired and rotated tokens are
 refused; keys are stored hashed; the token endpoints are admin/owner-only."""
+
 import logging
 from datetime import timedelta
 
@@ -53,7 +54,9 @@ def test_operations_service_account_may_do_what_operations_may():
     _, key = make_token(monitor)
     response = with_key(key).post("/api/v1/cis/", {"name": "probe-01", "ci_class": ci.ci_class.slug}, format="json")
     assert response.status_code == 201
-    entry = AuditEntry.objects.get(model_label="mof.configurationitem", object_id=str(response.json()["id"]), action="create")
+    entry = AuditEntry.objects.get(
+        model_label="mof.configurationitem", object_id=str(response.json()["id"]), action="create"
+    )
     assert entry.actor_name == monitor.username
 
 
@@ -72,7 +75,12 @@ def test_read_only_token_reads_but_may_not_write():
     response = client.post("/api/v1/cis/", {"name": "x", "ci_class": ci.ci_class.slug}, format="json")
     assert response.status_code == 403
     assert "read-only" in response.json()["detail"]
-    assert AuditEntry.objects.filter(action="refused", actor_id=monitor.pk, model_label="mof.apitoken", object_id=str(token.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            action="refused", actor_id=monitor.pk, model_label="mof.apitoken", object_id=str(token.pk)
+        ).count()
+        == 1
+    )
 
 
 # --- refusals ------------------------------------------------------------------------
@@ -221,7 +229,9 @@ def test_service_account_cannot_obtain_a_token_with_a_password():
     account = ServiceAccountFactory()
     account.set_password(PASSWORD)  # even if someone gave it one
     account.save()
-    response = APIClient().post("/api/v1/auth/token/", {"username": account.username, "password": PASSWORD}, format="json")
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": account.username, "password": PASSWORD}, format="json"
+    )
     assert response.status_code == 400
     assert not ApiToken.objects.filter(user=account).exists()
 
@@ -238,7 +248,10 @@ def test_service_account_endpoints_are_admin_only(manager, infra_user):
         assert client.get("/api/v1/service-accounts/").status_code == 403
         assert client.post("/api/v1/service-accounts/", {"username": "svc-x"}, format="json").status_code == 403
         assert client.get(f"/api/v1/service-accounts/{account.pk}/tokens/").status_code == 403
-        assert client.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": "t"}, format="json").status_code == 403
+        assert (
+            client.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": "t"}, format="json").status_code
+            == 403
+        )
         assert client.post(f"/api/v1/service-accounts/{account.pk}/tokens/{token.pk}/rotate/").status_code == 403
         assert client.post(f"/api/v1/service-accounts/{account.pk}/tokens/{token.pk}/revoke/").status_code == 403
     assert APIClient().get("/api/v1/service-accounts/").status_code == 401
@@ -248,17 +261,25 @@ def test_service_account_endpoints_are_admin_only(manager, infra_user):
 
 def test_admin_creates_a_service_account_and_issues_rotates_revokes_over_the_api(admin_user):
     client = api_as(admin_user)
-    created = client.post("/api/v1/service-accounts/", {"username": "svc-nagios", "first_name": "Nagios", "roles": ["operations"]}, format="json")
+    created = client.post(
+        "/api/v1/service-accounts/",
+        {"username": "svc-nagios", "first_name": "Nagios", "roles": ["operations"]},
+        format="json",
+    )
     assert created.status_code == 201, created.json()
     account_id = created.json()["id"]
     assert created.json()["roles"] == ["operations"]
-    issued = client.post(f"/api/v1/service-accounts/{account_id}/tokens/", {"name": "mon01", "scope": "read_only"}, format="json")
+    issued = client.post(
+        f"/api/v1/service-accounts/{account_id}/tokens/", {"name": "mon01", "scope": "read_only"}, format="json"
+    )
     assert issued.status_code == 201
     body = issued.json()
     assert body["key"].startswith(TOKEN_PREFIX) and body["status"] == "active" and body["created_by"] == "admin"
     listed = client.get(f"/api/v1/service-accounts/{account_id}/tokens/").json()
     assert [row["id"] for row in listed] == [body["id"]] and "key" not in listed[0]
-    rotated = client.post(f"/api/v1/service-accounts/{account_id}/tokens/{body['id']}/rotate/", {"grace_minutes": 5}, format="json")
+    rotated = client.post(
+        f"/api/v1/service-accounts/{account_id}/tokens/{body['id']}/rotate/", {"grace_minutes": 5}, format="json"
+    )
     assert rotated.status_code == 201
     assert with_key(body["key"]).get("/api/v1/users/me/").status_code == 200  # grace period
     revoked = client.post(f"/api/v1/service-accounts/{account_id}/tokens/{body['id']}/revoke/")
@@ -271,15 +292,27 @@ def test_token_endpoints_validate_input(admin_user):
     account = ServiceAccountFactory()
     token, _ = make_token(account)
     client = api_as(admin_user)
-    bad = client.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": "", "scope": "root", "expires_at": "2001-01-01T00:00:00Z"}, format="json")
+    bad = client.post(
+        f"/api/v1/service-accounts/{account.pk}/tokens/",
+        {"name": "", "scope": "root", "expires_at": "2001-01-01T00:00:00Z"},
+        format="json",
+    )
     assert bad.status_code == 400 and {"name", "scope"} <= set(bad.json())
-    past = client.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, format="json")
+    past = client.post(
+        f"/api/v1/service-accounts/{account.pk}/tokens/",
+        {"name": "x", "expires_at": "2001-01-01T00:00:00Z"},
+        format="json",
+    )
     assert past.status_code == 400 and "expires_at" in past.json()
-    grace = client.post(f"/api/v1/service-accounts/{account.pk}/tokens/{token.pk}/rotate/", {"grace_minutes": 100000}, format="json")
+    grace = client.post(
+        f"/api/v1/service-accounts/{account.pk}/tokens/{token.pk}/rotate/", {"grace_minutes": 100000}, format="json"
+    )
     assert grace.status_code == 400 and "grace_minutes" in grace.json()
     assert client.post(f"/api/v1/service-accounts/{account.pk}/tokens/999999/revoke/").status_code == 404
     person = UserFactory()
-    assert client.get(f"/api/v1/service-accounts/{person.pk}/tokens/").status_code == 404  # a person is not a service account
+    assert (
+        client.get(f"/api/v1/service-accounts/{person.pk}/tokens/").status_code == 404
+    )  # a person is not a service account
     roles = client.post("/api/v1/service-accounts/", {"username": "svc-none", "roles": []}, format="json")
     assert roles.status_code == 400 and "roles" in roles.json()
     dup = client.post("/api/v1/service-accounts/", {"username": account.username}, format="json")
@@ -355,7 +388,9 @@ def test_admin_site_lists_tokens_without_digests_and_revokes_through_the_service
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
-    assert AuditEntry.objects.filter(model_label="mof.apitoken", object_id=str(token.pk), action="update", actor_id=admin_user.pk).exists()
+    assert AuditEntry.objects.filter(
+        model_label="mof.apitoken", object_id=str(token.pk), action="update", actor_id=admin_user.pk
+    ).exists()
     manager.is_staff = True
     manager.save()
     client.force_login(manager)
@@ -368,7 +403,10 @@ def test_admin_site_lists_tokens_without_digests_and_revokes_through_the_service
 @override_settings(MOF_MAX_TOKENS_PER_USER=2)
 def test_issuing_beyond_the_cap_is_a_400_with_the_reason(infra_user, admin_user):
     client = api_as(infra_user)
-    assert [client.post("/api/v1/tokens/", {"name": f"t{i}"}, format="json").status_code for i in range(2)] == [201, 201]
+    assert [client.post("/api/v1/tokens/", {"name": f"t{i}"}, format="json").status_code for i in range(2)] == [
+        201,
+        201,
+    ]
     refused = client.post("/api/v1/tokens/", {"name": "third"}, format="json")
     assert refused.status_code == 400
     assert "2 live API tokens" in str(refused.json()) and "revoke" in str(refused.json())
@@ -379,7 +417,10 @@ def test_issuing_beyond_the_cap_is_a_400_with_the_reason(infra_user, admin_user)
     # Service accounts too, whoever issues.
     account = ServiceAccountFactory()
     admin = api_as(admin_user)
-    codes = [admin.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": f"s{i}"}, format="json").status_code for i in range(3)]
+    codes = [
+        admin.post(f"/api/v1/service-accounts/{account.pk}/tokens/", {"name": f"s{i}"}, format="json").status_code
+        for i in range(3)
+    ]
     assert codes == [201, 201, 400]
 
 

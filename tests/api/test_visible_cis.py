@@ -3,6 +3,7 @@ other id is "does not exist", in a list of CIs as in a single one (DRF looks a l
 in its child field's queryset, which the mixin must narrow too). No endpoint lets someone
 outside IT name CIs today (change.add is IT staff's, and filing on self-service names the
 service, not CIs): this keeps it so if one ever does."""
+
 import pytest
 from rest_framework.test import APIRequestFactory
 
@@ -20,7 +21,9 @@ def _context(user):
     return {"request": request}
 
 
-@pytest.mark.parametrize("serializer_class, field", [(ChangeSerializer, "affected_cis"), (IncidentSerializer, "affected_cis")])
+@pytest.mark.parametrize(
+    "serializer_class, field", [(ChangeSerializer, "affected_cis"), (IncidentSerializer, "affected_cis")]
+)
 def test_a_list_of_cis_resolves_only_visible_ones(employee, serializer_class, field):
     hidden, mine = CIFactory(name="core-fw-01"), CIFactory(name="my-laptop", owner=employee)
     child = serializer_class(context=_context(employee)).fields[field].child_relation
@@ -38,4 +41,7 @@ def test_a_single_ci_resolves_only_visible_ones(employee):
 
 def test_it_staff_resolve_every_ci(support_user):
     ci = CIFactory(name="core-fw-03")
-    assert ChangeSerializer(context=_context(support_user)).fields["affected_cis"].child_relation.to_internal_value(ci.pk) == ci
+    assert (
+        ChangeSerializer(context=_context(support_user)).fields["affected_cis"].child_relation.to_internal_value(ci.pk)
+        == ci
+    )

@@ -6,7 +6,9 @@ from django.test import override_settings
 @pytest.fixture(autouse=True)
 def attachment_storage_in_memory():
     """Each test starts with an empty InMemoryStorage for attachments."""
-    with override_settings(STORAGES={**settings.STORAGES, "attachments": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}):
+    with override_settings(
+        STORAGES={**settings.STORAGES, "attachments": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    ):
         yield
 
 

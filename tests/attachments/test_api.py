@@ -1,5 +1,6 @@
 """/api/v1/{incidents|problems|changes}/{id}/attachments/: list, multipart upload, details and
 download, with the pages' visibility rules and 400s naming `file`."""
+
 import pytest
 from django.test import override_settings
 
@@ -26,7 +27,9 @@ def people(db):
 
 @pytest.fixture
 def incident(people):
-    return incident_services.incident_create(actor=people["caller"], caller=people["caller"], title="Outlook cannot connect")
+    return incident_services.incident_create(
+        actor=people["caller"], caller=people["caller"], title="Outlook cannot connect"
+    )
 
 
 def _url(incident, *rest):
@@ -41,8 +44,13 @@ def test_upload_list_and_download_through_the_api(people, incident):
     body = response.json()
     attachment = Attachment.objects.get()
     assert body["id"] == attachment.pk and body["name"] == "screen.png" and body["size"] == len(data)
-    assert body["content_type"] == "image/png" and body["internal"] is False and body["uploaded_by"] == people["caller"].pk
-    assert body["download_url"] == f"http://testserver/api/v1/incidents/{incident.pk}/attachments/{attachment.pk}/download/"
+    assert (
+        body["content_type"] == "image/png" and body["internal"] is False and body["uploaded_by"] == people["caller"].pk
+    )
+    assert (
+        body["download_url"]
+        == f"http://testserver/api/v1/incidents/{incident.pk}/attachments/{attachment.pk}/download/"
+    )
     listed = client.get(_url(incident)).json()
     assert listed["count"] == 1 and listed["results"] == [body]
     assert client.get(_url(incident, attachment.pk)).json() == body
@@ -50,16 +58,23 @@ def test_upload_list_and_download_through_the_api(people, incident):
     assert download.status_code == 200 and b"".join(download.streaming_content) == data
     assert download["Content-Type"] == "image/png" and download["X-Content-Type-Options"] == "nosniff"
     assert download["Content-Disposition"] == 'attachment; filename="screen.png"'
-    assert AuditEntry.objects.filter(model_label="mof.attachment", object_id=str(attachment.pk), action="create", via="api").exists()
+    assert AuditEntry.objects.filter(
+        model_label="mof.attachment", object_id=str(attachment.pk), action="create", via="api"
+    ).exists()
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("screen.png", EXE, "Files of type application/x-msdownload are not accepted"),
-    ("screen.png", HTML, "Files of type text/html are not accepted"),
-    ("screen.png", LOG, "The name says .png (image/png) but the content is text/plain."),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("screen.png", EXE, "Files of type application/x-msdownload are not accepted"),
+        ("screen.png", HTML, "Files of type text/html are not accepted"),
+        ("screen.png", LOG, "The name says .png (image/png) but the content is text/plain."),
+    ],
+)
 def test_a_file_of_the_wrong_type_is_a_400_naming_file(people, incident, name, data, message):
-    response = api_as(people["agent"]).post(_url(incident), {"file": upload(name, data, "image/png")}, format="multipart")
+    response = api_as(people["agent"]).post(
+        _url(incident), {"file": upload(name, data, "image/png")}, format="multipart"
+    )
     assert response.status_code == 400 and message in response.json()["file"][0]
     assert not Attachment.objects.exists()
 
@@ -72,7 +87,9 @@ def test_too_large_too_many_missing_and_unknown_fields_are_400s(people, incident
     with override_settings(MOF_ATTACHMENT_MAX_PER_TICKET=1):
         assert client.post(_url(incident), {"file": upload("a.log", LOG)}, format="multipart").status_code == 201
         response = client.post(_url(incident), {"file": upload("b.log", LOG)}, format="multipart")
-    assert response.status_code == 400 and response.json()["file"] == ["This incident already has 1 files, the most one may have."]
+    assert response.status_code == 400 and response.json()["file"] == [
+        "This incident already has 1 files, the most one may have."
+    ]
     response = client.post(_url(incident), {}, format="multipart")
     assert response.status_code == 400 and "file" in response.json()
     response = client.post(_url(incident), {"file": upload("c.log", LOG), "colour": "red"}, format="multipart")
@@ -132,7 +149,9 @@ def test_the_list_takes_cursor_pagination_and_sparse_fields(people, incident):
 def test_problems_and_changes_have_the_same_endpoints(people):
     problem = Problem.objects.create(title="Mailbox database corruption")
     agent = api_as(people["agent"])
-    response = agent.post(f"/api/v1/problems/{problem.pk}/attachments/", {"file": upload("rca.pdf", PDF)}, format="multipart")
+    response = agent.post(
+        f"/api/v1/problems/{problem.pk}/attachments/", {"file": upload("rca.pdf", PDF)}, format="multipart"
+    )
     assert response.status_code == 201
     download = agent.get(response.json()["download_url"])
     assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
@@ -140,7 +159,9 @@ def test_problems_and_changes_have_the_same_endpoints(people):
 
     change = ChangeFactory(requester=people["employee"])  # a party who is not IT staff
     requester = api_as(people["employee"])
-    response = requester.post(f"/api/v1/changes/{change.pk}/attachments/", {"file": upload("plan.pdf", PDF)}, format="multipart")
+    response = requester.post(
+        f"/api/v1/changes/{change.pk}/attachments/", {"file": upload("plan.pdf", PDF)}, format="multipart"
+    )
     assert response.status_code == 201
     assert requester.get(f"/api/v1/changes/{change.pk}/attachments/").json()["count"] == 1
     assert requester.get(response.json()["download_url"]).status_code == 200

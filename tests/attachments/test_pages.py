@@ -1,5 +1,6 @@
 """Attachments on the incident (desk and self-service), problem and change pages, and the
 download that serves them only to those who may see the ticket."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -28,7 +29,9 @@ def people(db):
 
 @pytest.fixture
 def incident(people):
-    return incident_services.incident_create(actor=people["caller"], caller=people["caller"], title="Outlook cannot connect")
+    return incident_services.incident_create(
+        actor=people["caller"], caller=people["caller"], title="Outlook cannot connect"
+    )
 
 
 def _as(client, user):
@@ -46,17 +49,29 @@ def test_a_caller_attaches_a_screenshot_from_the_self_service_detail(client, peo
     assert 'id="attach-form"' in page and 'enctype="multipart/form-data"' in page
     assert "attach-internal" not in page  # a caller cannot mark a file internal
     data = png_bytes()
-    response = client.post(reverse("incident_attach", args=[incident.pk]), {"file": upload("screenshot.png", data, "image/png")})
+    response = client.post(
+        reverse("incident_attach", args=[incident.pk]), {"file": upload("screenshot.png", data, "image/png")}
+    )
     assert response.status_code == 302 and response["Location"].endswith("#attach")
     attachment = Attachment.objects.get()
-    assert attachment.uploaded_by == people["caller"] and attachment.content_type == "image/png" and not attachment.internal
+    assert (
+        attachment.uploaded_by == people["caller"]
+        and attachment.content_type == "image/png"
+        and not attachment.internal
+    )
     page = client.get(reverse("incident_detail", args=[incident.pk])).content.decode()
-    assert "screenshot.png" in page and reverse("attachment_download", args=[attachment.pk]) in page and "Carla Caller" in page
+    assert (
+        "screenshot.png" in page
+        and reverse("attachment_download", args=[attachment.pk]) in page
+        and "Carla Caller" in page
+    )
 
 
 def test_a_refused_file_is_an_error_on_the_page_and_nothing_is_stored(client, people, incident):
     _as(client, people["caller"])
-    response = client.post(reverse("incident_attach", args=[incident.pk]), {"file": upload("screenshot.png", EXE, "image/png")})
+    response = client.post(
+        reverse("incident_attach", args=[incident.pk]), {"file": upload("screenshot.png", EXE, "image/png")}
+    )
     assert response.status_code == 400
     page = response.content.decode()
     assert "application/x-msdownload are not accepted" in page and 'class="field has-error"' in page
@@ -72,7 +87,10 @@ def test_the_download_is_an_attachment_with_the_detected_type_and_nosniff(client
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == data
     assert response["Content-Type"] == "image/png"
-    assert response["Content-Disposition"].startswith("attachment;") and "filename*=utf-8''%C3%A9cran%201.png" in response["Content-Disposition"]
+    assert (
+        response["Content-Disposition"].startswith("attachment;")
+        and "filename*=utf-8''%C3%A9cran%201.png" in response["Content-Disposition"]
+    )
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
     assert client.head(reverse("attachment_download", args=[attachment.pk])).status_code == 200
@@ -80,15 +98,21 @@ def test_the_download_is_an_attachment_with_the_detected_type_and_nosniff(client
 
 def test_markup_is_never_served_as_a_page_even_if_the_settings_let_it_in(client, people, incident, settings):
     settings.MOF_ATTACHMENT_ALLOWED_TYPES = [*settings.MOF_ATTACHMENT_ALLOWED_TYPES, "text/html"]
-    attachment = attachments.attach_file(incident, upload("page", b"<html><script>alert(1)</script></html>"), by=people["agent"])
+    attachment = attachments.attach_file(
+        incident, upload("page", b"<html><script>alert(1)</script></html>"), by=people["agent"]
+    )
     assert attachment.content_type == "text/html"
     response = _download(_as(client, people["agent"]), attachment)
-    assert response["Content-Type"] == "application/octet-stream" and response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Type"] == "application/octet-stream" and response["Content-Disposition"].startswith(
+        "attachment;"
+    )
 
 
 def test_a_caller_never_sees_or_downloads_an_internal_file(client, people, incident):
     shared = attachments.attach_file(incident, upload("steps.pdf", PDF), by=people["agent"])
-    internal = attachments.attach_file(incident, upload("mailbox-db04-corrupt.log", LOG), by=people["agent"], internal=True)
+    internal = attachments.attach_file(
+        incident, upload("mailbox-db04-corrupt.log", LOG), by=people["agent"], internal=True
+    )
     page = _as(client, people["caller"]).get(reverse("incident_detail", args=[incident.pk])).content.decode()
     assert "steps.pdf" in page and "mailbox-db04-corrupt.log" not in page
     assert _download(client, shared).status_code == 200
@@ -101,14 +125,18 @@ def test_a_caller_never_sees_or_downloads_an_internal_file(client, people, incid
 def test_another_employee_cannot_download_someone_else_s_incident_file(client, people, incident):
     attachment = attachments.attach_file(incident, upload("mine.log", LOG), by=people["caller"])
     assert _download(_as(client, people["employee"]), attachment).status_code == 404
-    assert client.post(reverse("incident_attach", args=[incident.pk]), {"file": upload("x.log", LOG)}).status_code == 404
+    assert (
+        client.post(reverse("incident_attach", args=[incident.pk]), {"file": upload("x.log", LOG)}).status_code == 404
+    )
     client.logout()
     assert _download(client, attachment).status_code == 302  # to the sign-in page
 
 
 def test_the_desk_marks_a_file_internal_from_the_page(client, people, incident):
     _as(client, people["agent"])
-    response = client.post(reverse("incident_attach", args=[incident.pk]), {"file": upload("trace.log", LOG), "internal": "on"})
+    response = client.post(
+        reverse("incident_attach", args=[incident.pk]), {"file": upload("trace.log", LOG), "internal": "on"}
+    )
     assert response.status_code == 302 and Attachment.objects.get().internal
 
 
@@ -144,7 +172,12 @@ def test_change_page_upload_and_a_partner_party_sees_no_internal_file(client, pe
     _as(client, people["partner"])
     assert client.post(reverse("change_attach", args=[change.pk]), {"file": upload("plan.pdf", PDF)}).status_code == 302
     _as(client, people["agent"])
-    assert client.post(reverse("change_attach", args=[change.pk]), {"file": upload("fw-rules.log", LOG), "internal": "on"}).status_code == 302
+    assert (
+        client.post(
+            reverse("change_attach", args=[change.pk]), {"file": upload("fw-rules.log", LOG), "internal": "on"}
+        ).status_code
+        == 302
+    )
     plan, rules = Attachment.objects.order_by("pk")
     assert not plan.internal and rules.internal
     page = _as(client, people["partner"]).get(reverse("change_detail", args=[change.pk])).content.decode()
@@ -164,8 +197,11 @@ def test_detail_pages_read_their_files_in_a_constant_number_of_queries(client, p
     problem = Problem.objects.create(title="Mailbox database corruption")
     change = ChangeFactory(requester=people["agent"])
     _as(client, people["agent"])
-    for ticket, url in ((incident, reverse("incident_detail", args=[incident.pk])), (problem, reverse("problem_detail", args=[problem.pk])),
-                        (change, reverse("change_detail", args=[change.pk]))):
+    for ticket, url in (
+        (incident, reverse("incident_detail", args=[incident.pk])),
+        (problem, reverse("problem_detail", args=[problem.pk])),
+        (change, reverse("change_detail", args=[change.pk])),
+    ):
         attachments.attach_file(ticket, upload("one.log", LOG), by=people["agent"])
         _count(client, url)  # warm caches (content types, sessions)
         one = _count(client, url)

@@ -1,10 +1,11 @@
 """mof.attachments.attach_file: the one way in for the pages, the API and inbound mail."""
+
 import hashlib
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.conf import settings
 from django.core.files.storage import InMemoryStorage, storages
 from django.test import override_settings
 
@@ -33,7 +34,9 @@ def people(db):
 
 @pytest.fixture
 def incident(people):
-    return incident_services.incident_create(actor=people["caller"], caller=people["caller"], title="Outlook cannot connect")
+    return incident_services.incident_create(
+        actor=people["caller"], caller=people["caller"], title="Outlook cannot connect"
+    )
 
 
 def test_a_file_is_stored_with_its_name_size_type_hash_and_uploader(people, incident):
@@ -60,22 +63,33 @@ def test_the_storage_is_storages_attachments_and_follows_an_override(people, inc
 
 
 def test_each_kind_of_accepted_file_is_typed_by_its_content(people, incident):
-    cases = [("a.png", png_bytes(), "image/png"), ("b.pdf", PDF, "application/pdf"), ("c.log", LOG, "text/plain"),
-             ("d.zip", zip_bytes(), "application/zip"),
-             ("e.docx", docx_bytes(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-             ("no-extension", LOG, "text/plain"), ("app.log.1", LOG, "text/plain")]
+    cases = [
+        ("a.png", png_bytes(), "image/png"),
+        ("b.pdf", PDF, "application/pdf"),
+        ("c.log", LOG, "text/plain"),
+        ("d.zip", zip_bytes(), "application/zip"),
+        ("e.docx", docx_bytes(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("no-extension", LOG, "text/plain"),
+        ("app.log.1", LOG, "text/plain"),
+    ]
     for name, data, expected in cases:
         # The browser's claim (text/html here) is never believed.
-        assert attachments.attach_file(incident, upload(name, data, "text/html"), by=people["agent"]).content_type == expected
+        assert (
+            attachments.attach_file(incident, upload(name, data, "text/html"), by=people["agent"]).content_type
+            == expected
+        )
 
 
-@pytest.mark.parametrize("name,data,says", [
-    ("screenshot.png", EXE, "application/x-msdownload"),
-    ("screenshot.png", HTML, "text/html"),
-    ("notes.txt", HTML, "text/html"),
-    ("logo.png", SVG, "image/svg+xml"),
-    ("blob.bin", bytes(range(256)) * 4, "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    "name,data,says",
+    [
+        ("screenshot.png", EXE, "application/x-msdownload"),
+        ("screenshot.png", HTML, "text/html"),
+        ("notes.txt", HTML, "text/html"),
+        ("logo.png", SVG, "image/svg+xml"),
+        ("blob.bin", bytes(range(256)) * 4, "application/octet-stream"),
+    ],
+)
 def test_a_file_whose_content_is_not_an_accepted_type_is_refused_whatever_its_name(people, incident, name, data, says):
     with pytest.raises(ValidationError) as refused:
         attachments.attach_file(incident, upload(name, data, "image/png"), by=people["agent"])
@@ -83,13 +97,16 @@ def test_a_file_whose_content_is_not_an_accepted_type_is_refused_whatever_its_na
     assert not Attachment.objects.exists()
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("screenshot.png", LOG, "The name says .png (image/png) but the content is text/plain."),
-    ("report.pdf", png_bytes(), "The name says .pdf (application/pdf) but the content is image/png."),
-    ("server.log", png_bytes(), "The name says .log (text) but the content is image/png."),
-    ("page.html", LOG, "Files named .html are not accepted"),
-    ("setup.exe", LOG, "Files named .exe are not accepted"),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("screenshot.png", LOG, "The name says .png (image/png) but the content is text/plain."),
+        ("report.pdf", png_bytes(), "The name says .pdf (application/pdf) but the content is image/png."),
+        ("server.log", png_bytes(), "The name says .log (text) but the content is image/png."),
+        ("page.html", LOG, "Files named .html are not accepted"),
+        ("setup.exe", LOG, "Files named .exe are not accepted"),
+    ],
+)
 def test_a_name_that_claims_another_type_or_an_active_one_is_refused(people, incident, name, data, message):
     with pytest.raises(ValidationError) as refused:
         attachments.attach_file(incident, upload(name, data), by=people["agent"])
@@ -134,14 +151,23 @@ def test_the_allowed_types_come_from_the_settings(people, incident):
     with override_settings(MOF_ATTACHMENT_ALLOWED_TYPES=["application/pdf"]):
         with pytest.raises(ValidationError, match="text/plain are not accepted"):
             attachments.attach_file(incident, upload("a.log", LOG), by=people["agent"])
-        assert attachments.attach_file(incident, upload("a.pdf", PDF), by=people["agent"]).content_type == "application/pdf"
+        assert (
+            attachments.attach_file(incident, upload("a.pdf", PDF), by=people["agent"]).content_type
+            == "application/pdf"
+        )
 
 
 def test_each_upload_is_in_the_audit_trail_of_the_file_and_of_the_ticket(people, incident):
     attachment = attachments.attach_file(incident, upload("trace.log", LOG), by=people["caller"])
     created = AuditEntry.objects.get(model_label="mof.attachment", object_id=str(attachment.pk))
-    assert created.action == "create" and created.actor_id == people["caller"].pk and created.changes["sha256"][1] == attachment.sha256
-    on_ticket = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(incident.pk), changes__has_key="attachment").get()
+    assert (
+        created.action == "create"
+        and created.actor_id == people["caller"].pk
+        and created.changes["sha256"][1] == attachment.sha256
+    )
+    on_ticket = AuditEntry.objects.filter(
+        model_label="incidents.incident", object_id=str(incident.pk), changes__has_key="attachment"
+    ).get()
     assert on_ticket.actor_name == "caller" and on_ticket.detail["attachment"] == attachment.pk
     assert on_ticket.changes["attachment"][1].startswith("trace.log (")
 
@@ -157,11 +183,17 @@ def test_who_may_attach_follows_who_may_comment(people, incident):
 
 
 def test_a_file_on_a_work_note_is_internal_and_the_note_must_be_the_ticket_s(people, incident):
-    note = incident_services.incident_note(actor=people["agent"], incident=incident, kind=NoteKind.WORK_NOTE, body="the mailbox db is corrupt")
+    note = incident_services.incident_note(
+        actor=people["agent"], incident=incident, kind=NoteKind.WORK_NOTE, body="the mailbox db is corrupt"
+    )
     attachment = attachments.attach_file(incident, ContentFile(LOG, name="db.log"), by=people["agent"], note=note)
     assert attachment.internal and attachment.note == note
-    comment = incident_services.incident_note(actor=people["caller"], incident=incident, kind=NoteKind.COMMENT, body="here is my log")
-    assert not attachments.attach_file(incident, ContentFile(LOG, name="mine.log"), by=people["caller"], note=comment).internal
+    comment = incident_services.incident_note(
+        actor=people["caller"], incident=incident, kind=NoteKind.COMMENT, body="here is my log"
+    )
+    assert not attachments.attach_file(
+        incident, ContentFile(LOG, name="mine.log"), by=people["caller"], note=comment
+    ).internal
     other = incident_services.incident_create(actor=people["caller"], caller=people["caller"], title="Another")
     with pytest.raises(ValidationError, match="not one of this ticket"):
         attachments.attach_file(other, ContentFile(LOG, name="x.log"), by=people["caller"], note=comment)

@@ -1,4 +1,5 @@
 """Playwright driving Debian's chromium (never `playwright install`)."""
+
 import os
 import shutil
 
@@ -39,8 +40,6 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
 
 
 def log_in(page, live_server, username, password=None):

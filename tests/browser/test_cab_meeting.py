@@ -1,5 +1,6 @@
 """In a real browser: a manager opens a CAB meeting, approves a change in meeting mode with
 one click and sees it approved at once; the requester cannot open meeting mode or decide."""
+
 import os
 
 import pytest
@@ -13,7 +14,6 @@ from tests.factories import ManagerFactory, UserFactory
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
 
 
 @pytest.fixture
@@ -30,7 +30,12 @@ def cab_in_session(builtin_data):
         "requester": UserFactory(username="requester", roles=[RoleCluster.RELEASE]),
     }
     meeting = make_meeting(people)
-    change = change_in(requester=people["requester"], title="Core router firmware 15.2", cost_estimate="1200.00", expected_benefit_value="5000.00")
+    change = change_in(
+        requester=people["requester"],
+        title="Core router firmware 15.2",
+        cost_estimate="1200.00",
+        expected_benefit_value="5000.00",
+    )
     [item] = services.agenda_refresh(actor=people["chair"], meeting=meeting)
     vote_all(item, people)
     return {"meeting": meeting, "change": change, "item": item, **people}

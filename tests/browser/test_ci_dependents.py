@@ -1,4 +1,5 @@
 """In a real browser: a CI's page names what depends on it and the services it can touch."""
+
 import os
 
 import pytest
@@ -10,7 +11,6 @@ from tests.factories import CIFactory, RelationshipFactory, ServiceFactory, User
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
 
 
 def test_router_page_lists_dependents_and_exchange(page, live_server, builtin_data):

@@ -2,6 +2,7 @@
 start page, the incident form (htmx suggestions, the known-error link button), an
 incident's htmx transition panel and the API docs (Swagger UI) work and report no
 violation."""
+
 import os
 
 import pytest
@@ -34,7 +35,12 @@ def test_key_pages_run_under_the_policy_without_violations(browser, live_server,
     TeamFactory(name="Messaging", role_cluster=RoleCluster.SUPPORT, members=[agent])
     mail = ServiceFactory(name="Exchange mail")
     problem = Problem.objects.create(title="Outlook password prompts")
-    KnownError.objects.create(problem=problem, title="Outlook password prompt loop", root_cause="token cache", workaround="Clear the token cache.")
+    KnownError.objects.create(
+        problem=problem,
+        title="Outlook password prompt loop",
+        root_cause="token cache",
+        workaround="Clear the token cache.",
+    )
     context = browser.new_context()
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()

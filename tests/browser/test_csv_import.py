@@ -1,6 +1,7 @@
 """In a real browser: upload a CSV, preview it, apply it. The previewed file travels back
 in the page's form (a hidden textarea): what chromium posts must match the preview's
 digest, also with CRLF line ends, a quoted multi-line cell and non-ASCII names."""
+
 import os
 
 import pytest
@@ -19,7 +20,6 @@ FILE = (
     'zürich-sw-01,network-device,production,"Core switch\r\nsecond line, with a comma"\r\n'
     "genève-fw-01,firewall,dr,=not a formula\r\n"
 ).encode("utf-8")
-
 
 
 def test_preview_then_apply_in_the_browser(page, live_server, builtin_data):
@@ -45,7 +45,10 @@ def test_a_bad_row_shows_row_and_field_in_the_browser(page, live_server, builtin
     UserFactory(username="cmdb-editor", roles=[RoleCluster.INFRASTRUCTURE])
     log_in(page, live_server, "cmdb-editor")
     page.goto(f"{live_server.url}/cmdb/import/cis/")
-    page.set_input_files("input[name=file]", {"name": "cis.csv", "mimeType": "text/csv", "buffer": b"name,class\nok-1,server\nbad-1,toaster\n"})
+    page.set_input_files(
+        "input[name=file]",
+        {"name": "cis.csv", "mimeType": "text/csv", "buffer": b"name,class\nok-1,server\nbad-1,toaster\n"},
+    )
     page.click("button:has-text('Preview')")
     errors = page.locator("table.import-errors").inner_text()
     assert "3" in errors and "class" in errors and "toaster" in errors

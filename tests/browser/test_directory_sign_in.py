@@ -1,5 +1,6 @@
 """In chromium: people of the AD-like slapd sign in on the login page with their directory
 password and land with the roles their groups give; a disabled account cannot."""
+
 import os
 
 import pytest
@@ -11,7 +12,11 @@ from tests.identity.slapd import GROUPS, PASSWORDS
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 @pytest.fixture
@@ -38,7 +43,9 @@ def test_an_ad_user_signs_in_with_the_directory_password_and_lands_with_their_ro
     assert page.url == f"{live_server.url}/supporting/incidents/"
 
 
-def test_a_directory_manager_lands_as_a_manager_and_a_person_without_groups_as_a_caller(browser, live_server, slapd, mapped):
+def test_a_directory_manager_lands_as_a_manager_and_a_person_without_groups_as_a_caller(
+    browser, live_server, slapd, mapped
+):
     bob = browser.new_context().new_page()
     sign_in(bob, live_server, "bob", PASSWORDS["bob"])
     bob.wait_for_url(f"{live_server.url}/")

@@ -1,6 +1,7 @@
 """In a real browser: an operator schedules a job, sees its flag and its failed run's
 incident; a monitoring storm shows as one alert on the CI's events page; a manager
 subscribes a webhook and sees its secret once."""
+
 import datetime as dt
 import os
 
@@ -14,7 +15,6 @@ from tests.factories import CIFactory, ServiceFactory, TeamFactory, UserFactory,
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
 
 
 def test_operator_schedules_a_job_and_sees_its_failed_run_open_an_incident(page, live_server, builtin_data):
@@ -65,9 +65,19 @@ def test_an_event_storm_shows_as_one_alert_on_the_ci_events_page(page, live_serv
     mail = ServiceFactory(name="Exchange mail", criticality="critical")
     ci = CIFactory(name="EX-MBX-02", ci_class=ci_class("server"), status="in_service", services=[mail])
     for _ in range(4):
-        events.ingest(actor=operator, payload=[
-            {"source": "scom", "ci": "EX-MBX-02", "severity": "critical", "key": "EX-MBX-02/disk", "message": "Disk full"}
-        ] * 50)
+        events.ingest(
+            actor=operator,
+            payload=[
+                {
+                    "source": "scom",
+                    "ci": "EX-MBX-02",
+                    "severity": "critical",
+                    "key": "EX-MBX-02/disk",
+                    "message": "Disk full",
+                }
+            ]
+            * 50,
+        )
 
     log_in(page, live_server, "olga")
     page.goto(f"{live_server.url}/cmdb/cis/{ci.pk}/")

@@ -1,6 +1,7 @@
 """At 420 px wide (a phone): the navigation folds under a Menu button, tables reflow to cards,
 and the self-service form, the service desk queue and a change's page fit the screen (no
 horizontal scrolling). Screenshots go to var/screenshots/."""
+
 import os
 
 import pytest
@@ -71,7 +72,13 @@ def test_the_queue_fits_a_phone_and_its_rows_are_cards(phone, live_server, built
     group = TeamFactory(name="Messaging", role_cluster=RoleCluster.SUPPORT, members=[agent])
     mail = ServiceFactory(name="Exchange mail")
     for n in range(3):
-        services.incident_create(actor=agent, caller=agent, title=f"Outlook keeps asking for the password on laptop {n}", service=mail, assignment_group=group)
+        services.incident_create(
+            actor=agent,
+            caller=agent,
+            title=f"Outlook keeps asking for the password on laptop {n}",
+            service=mail,
+            assignment_group=group,
+        )
     log_in(phone, live_server, "agent")
     phone.goto(f"{live_server.url}/supporting/incidents/?queue=unassigned")
     first = phone.locator("table.queue-table tbody tr").first
@@ -79,7 +86,9 @@ def test_the_queue_fits_a_phone_and_its_rows_are_cards(phone, live_server, built
     assert first.locator("td[data-label=Title]").is_visible()
     assert not phone.locator("#bulk-actions").is_visible()
     first.locator("input[name=incidents]").check()
-    assert phone.locator("#bulk-actions").is_visible() and "1 ticked" in phone.locator("#bulk-actions legend").inner_text()
+    assert (
+        phone.locator("#bulk-actions").is_visible() and "1 ticked" in phone.locator("#bulk-actions legend").inner_text()
+    )
     fits(phone, "queue")
 
 
@@ -87,8 +96,13 @@ def test_a_change_page_fits_a_phone(phone, live_server, builtin_data):
     manager = ManagerFactory(username="cm", roles=[RoleCluster.RELEASE])
     router = CIFactory(name="core-router-01.datacentre-north.example.internal")
     change = change_services.change_create(
-        actor=manager, title="Upgrade the core router firmware to 15.2 with the BGP memory leak fix", type="normal",
-        affected_cis=[router], implementation_plan="Apply firmware 15.2.", backout_plan="Reload 15.1.", test_plan="Ping.",
+        actor=manager,
+        title="Upgrade the core router firmware to 15.2 with the BGP memory leak fix",
+        type="normal",
+        affected_cis=[router],
+        implementation_plan="Apply firmware 15.2.",
+        backout_plan="Reload 15.1.",
+        test_plan="Ping.",
     )
     perform_transition(model=RequestForChange, actor=manager, pk=change.pk, name="submit", data={})
     log_in(phone, live_server, "cm")

@@ -1,5 +1,6 @@
 """In a real browser: a refused htmx action shows its reasons inline, in the page's style,
 and never swaps a bare or whole page into the page; a successful one refreshes what it changed."""
+
 import os
 
 import pytest

@@ -1,6 +1,7 @@
 """In a real browser: an employee files an incident on the self-service page; an agent
 takes it from the queue, starts work, puts it on hold awaiting the caller and resolves
 it; the employee sees the resolution and reopens it."""
+
 import os
 
 import pytest
@@ -13,7 +14,6 @@ from tests.factories import ServiceFactory, TeamFactory, UserFactory
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
 
 
 LABELS = {"start_work": "Start work", "hold": "Put on hold", "resolve": "Resolve", "reopen": "Reopen"}

@@ -1,5 +1,6 @@
 """In chromium: single sign-on through a real OpenID provider (tests/oidc_provider, a separate
 process): the full redirect flow, the groups claim mapped to roles, and signing out at both."""
+
 import os
 
 import pytest
@@ -10,7 +11,11 @@ from mof.models import AuditEntry, User
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def provider_sign_in(page, sso):
@@ -21,7 +26,9 @@ def provider_sign_in(page, sso):
     page.click("#provider-submit")
 
 
-def test_an_sso_user_signs_in_through_the_provider_with_the_roles_of_the_groups_claim(page, live_server, sso, builtin_data):
+def test_an_sso_user_signs_in_through_the_provider_with_the_roles_of_the_groups_claim(
+    page, live_server, sso, builtin_data
+):
     DirectoryGroupMapping.objects.create(group="Portal Support", roles=[RoleCluster.SUPPORT])
     page.goto(f"{live_server.url}/login/")
     page.click("#sso-sign-in")

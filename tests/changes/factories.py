@@ -7,7 +7,11 @@ from changes.choices import TemplateStatus
 from changes.models import RequestForChange, StandardChangeTemplate
 from tests.factories import UserFactory
 
-PLANS = {"implementation_plan": "Apply firmware 15.2 to the core router.", "backout_plan": "Reload 15.1 from flash.", "test_plan": "Ping, BGP sessions, mail flow."}
+PLANS = {
+    "implementation_plan": "Apply firmware 15.2 to the core router.",
+    "backout_plan": "Reload 15.1 from flash.",
+    "test_plan": "Ping, BGP sessions, mail flow.",
+}
 
 
 class ChangeFactory(factory.django.DjangoModelFactory):

@@ -1,5 +1,6 @@
 """The Changing admin passes the same doors: state read-only, writes through the services,
 transitions only through change_transition, so nothing approves a change without its decision."""
+
 import pytest
 
 from changes import services
@@ -28,7 +29,9 @@ def requester(db):
 
 @pytest.fixture
 def change(requester, boss):
-    change = services.change_create(actor=requester, title="Router firmware 15.2", type="normal", change_manager=boss, **PLANS)
+    change = services.change_create(
+        actor=requester, title="Router firmware 15.2", type="normal", change_manager=boss, **PLANS
+    )
     return change
 
 
@@ -39,7 +42,9 @@ def assessed(change, path=ApprovalPath.CAB):
 
 def draft_post(change, **extra):
     data = {name: "" for name in services.CHANGE_FIELDS if name != "type"}
-    data.update(title=change.title, change_manager=change.change_manager_id or "", affected_cis="", test_environment="", **PLANS)
+    data.update(
+        title=change.title, change_manager=change.change_manager_id or "", affected_cis="", test_environment="", **PLANS
+    )
     data.update(extra)
     return data
 
@@ -59,14 +64,28 @@ def test_an_admin_post_that_sets_status_does_nothing_to_the_status(client, boss,
     client.force_login(boss)
     response = client.post(
         f"{RFC_URL}{change.pk}/change/",
-        draft_post(change, title="Router firmware 15.3", status="approved", approval_path="pre_approved", approved_by=boss.pk,
-                   approved_at="2026-01-01 10:00", decision_reason="forged"),
+        draft_post(
+            change,
+            title="Router firmware 15.3",
+            status="approved",
+            approval_path="pre_approved",
+            approved_by=boss.pk,
+            approved_at="2026-01-01 10:00",
+            decision_reason="forged",
+        ),
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     change.refresh_from_db()
     assert change.title == "Router firmware 15.3"  # an editable field, saved through change_update
-    assert change.status == ChangeStatus.DRAFT and change.approval_path == "" and change.approved_by is None and change.decision_reason == ""
-    entry = AuditEntry.objects.filter(model_label="changes.requestforchange", object_id=str(change.pk), action="update").latest("id")
+    assert (
+        change.status == ChangeStatus.DRAFT
+        and change.approval_path == ""
+        and change.approved_by is None
+        and change.decision_reason == ""
+    )
+    entry = AuditEntry.objects.filter(
+        model_label="changes.requestforchange", object_id=str(change.pk), action="update"
+    ).latest("id")
     assert entry.via == "admin" and entry.actor_name == "boss" and set(entry.changes) == {"title"}
 
 
@@ -83,7 +102,9 @@ def test_admin_approve_action_is_blocked_by_the_gate(client, boss, change):
 
 def test_admin_approve_action_passes_only_after_the_review_decided(client, boss, change):
     change = assessed(change)
-    review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=change, decision="approve", actor=boss, notes="CAB 12")
+    review_gate.record_decision(
+        kind=ReviewKind.RELEASE_APPROVED, subject=change, decision="approve", actor=boss, notes="CAB 12"
+    )
     client.force_login(boss)
     client.post(RFC_URL, {"action": "approve_selected", "_selected_action": [change.pk]}, follow=True)
     change.refresh_from_db()
@@ -99,7 +120,9 @@ def test_admin_approve_action_keeps_separation_of_duties(client, requester, chan
     response = client.post(RFC_URL, {"action": "approve_selected", "_selected_action": [change.pk]}, follow=True)
     assert "Whoever approves a change is not its requester" in response.content.decode()
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.ASSESSED
-    assert AuditEntry.objects.filter(action="refused", reason__contains="[approver-is-not-requester]", via="admin").exists()
+    assert AuditEntry.objects.filter(
+        action="refused", reason__contains="[approver-is-not-requester]", via="admin"
+    ).exists()
 
 
 def test_admin_approve_action_refused_without_the_permission(client, requester, change):
@@ -121,7 +144,11 @@ def test_admin_edit_keeps_separation_of_duties_and_writes_nothing(client, boss, 
     dev, mate = UserFactory(username="dev"), UserFactory(username="dev2")
     TeamFactory(members=[dev, mate])
     client.force_login(boss)
-    response = client.post(f"{RFC_URL}{change.pk}/change/", draft_post(change, title="Renamed", developer=dev.pk, tester=mate.pk), follow=True)
+    response = client.post(
+        f"{RFC_URL}{change.pk}/change/",
+        draft_post(change, title="Renamed", developer=dev.pk, tester=mate.pk),
+        follow=True,
+    )
     assert response.status_code == 200
     assert "Not saved" in response.content.decode() and "[tester-is-not-developer]" in response.content.decode()
     change.refresh_from_db()
@@ -135,10 +162,19 @@ def test_admin_after_approval_edits_only_what_may_change(client, boss, change):
     content = client.get(f"{RFC_URL}{change.pk}/change/").content.decode()
     assert 'name="title"' not in content and 'name="test_results"' in content
     lab = CIFactory(name="lab-router", environment="test")
-    response = client.post(f"{RFC_URL}{change.pk}/change/", {
-        "change_manager": boss.pk, "developer": "", "tester": "", "implementer": "", "test_results": "green",
-        "pir_notes": "", "test_environment": str(lab.pk), "title": "Forged",
-    })
+    response = client.post(
+        f"{RFC_URL}{change.pk}/change/",
+        {
+            "change_manager": boss.pk,
+            "developer": "",
+            "tester": "",
+            "implementer": "",
+            "test_results": "green",
+            "pir_notes": "",
+            "test_environment": str(lab.pk),
+            "title": "Forged",
+        },
+    )
     assert response.status_code == 302
     change.refresh_from_db()
     assert change.test_results == "green" and change.title == "Router firmware 15.2"
@@ -162,10 +198,19 @@ def test_comments_are_read_only(client, boss, change, requester):
 
 def test_template_added_in_the_admin_is_proposed_and_owned_by_the_actor(client, boss):
     client.force_login(boss)
-    response = client.post("/admin/changes/standardchangetemplate/add/", {
-        "name": "Restart IIS", "description": "", "implementation_plan": "iisreset", "backout_plan": "none",
-        "test_plan": "OWA login", "risk_probability": 1, "risk_impact": 1, "status": "approved",
-    })
+    response = client.post(
+        "/admin/changes/standardchangetemplate/add/",
+        {
+            "name": "Restart IIS",
+            "description": "",
+            "implementation_plan": "iisreset",
+            "backout_plan": "none",
+            "test_plan": "OWA login",
+            "risk_probability": 1,
+            "risk_impact": 1,
+            "status": "approved",
+        },
+    )
     assert response.status_code == 302
     template = StandardChangeTemplate.objects.get()
     assert template.status == TemplateStatus.PROPOSED and template.owner == boss
@@ -182,11 +227,25 @@ def test_release_with_artifacts_inline_through_the_service(client, boss, change)
     assert page.status_code == 200 and 'name="status"' not in page.content.decode()
     prefix_old, prefix_new = "artifacts", "artifacts-2"
     data = {
-        "name": "Exchange SP3", "description": "", "planned_start_0": "", "planned_start_1": "", "planned_end_0": "", "planned_end_1": "",
-        "changes": str(change.pk), "status": "deployed",
-        f"{prefix_old}-TOTAL_FORMS": "0", f"{prefix_old}-INITIAL_FORMS": "0", f"{prefix_old}-MIN_NUM_FORMS": "0", f"{prefix_old}-MAX_NUM_FORMS": "1000",
-        f"{prefix_new}-TOTAL_FORMS": "1", f"{prefix_new}-INITIAL_FORMS": "0", f"{prefix_new}-MIN_NUM_FORMS": "0", f"{prefix_new}-MAX_NUM_FORMS": "1000",
-        f"{prefix_new}-0-name": "setup.exe", f"{prefix_new}-0-version": "8.3.83.6", f"{prefix_new}-0-checksum": "sha256:abc",
+        "name": "Exchange SP3",
+        "description": "",
+        "planned_start_0": "",
+        "planned_start_1": "",
+        "planned_end_0": "",
+        "planned_end_1": "",
+        "changes": str(change.pk),
+        "status": "deployed",
+        f"{prefix_old}-TOTAL_FORMS": "0",
+        f"{prefix_old}-INITIAL_FORMS": "0",
+        f"{prefix_old}-MIN_NUM_FORMS": "0",
+        f"{prefix_old}-MAX_NUM_FORMS": "1000",
+        f"{prefix_new}-TOTAL_FORMS": "1",
+        f"{prefix_new}-INITIAL_FORMS": "0",
+        f"{prefix_new}-MIN_NUM_FORMS": "0",
+        f"{prefix_new}-MAX_NUM_FORMS": "1000",
+        f"{prefix_new}-0-name": "setup.exe",
+        f"{prefix_new}-0-version": "8.3.83.6",
+        f"{prefix_new}-0-checksum": "sha256:abc",
         f"{prefix_new}-0-location": "dsl://exchange/sp3/setup.exe",
     }
     response = client.post(url, data)

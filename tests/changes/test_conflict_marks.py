@@ -1,5 +1,6 @@
 """Stored conflict marks (RequestForChange.schedule_conflicts): kept by every write they
 depend on, equal to what conflict_marks() computes live, read by the forward schedule."""
+
 import datetime as dt
 import threading
 import time
@@ -39,14 +40,17 @@ def stack(db):
     return {"san": san, "vm": vm, "app": app, "printer": printer}
 
 
-
-
 def approved(actor, cis, *, start=MONDAY, hours=2, implementer=None, title="Patch"):
     """A standard change filed and submitted through the services: pre-approved, so in the pool."""
     template = TemplateFactory(status=TemplateStatus.APPROVED)
     change = services.change_create(
-        actor=actor, template=template, affected_cis=[c.pk for c in cis], title=title,
-        planned_start=start, planned_end=start + hours * HOUR, implementer=implementer,
+        actor=actor,
+        template=template,
+        affected_cis=[c.pk for c in cis],
+        title=title,
+        planned_start=start,
+        planned_end=start + hours * HOUR,
+        implementer=implementer,
     )
     perform_transition(model=RequestForChange, actor=actor, pk=change.pk, name="submit")
     return fresh(change)
@@ -109,11 +113,15 @@ def test_marks_go_when_the_other_change_leaves_the_schedule(chair, stack, ending
     schedule(chair, second, MONDAY + HOUR)
     assert marks(first, second) == [["same_ci"], ["same_ci"]]
     if ending == "cancel":
-        perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="cancel", data={"reason": "not needed"})
+        perform_transition(
+            model=RequestForChange, actor=chair, pk=second.pk, name="cancel", data={"reason": "not needed"}
+        )
     else:
         perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="implement_now")
         assert marks(first, second) == [["same_ci"], ["same_ci"]]  # implementing still occupies the slot
-        perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="complete", data={"outcome": "successful"})
+        perform_transition(
+            model=RequestForChange, actor=chair, pk=second.pk, name="complete", data={"outcome": "successful"}
+        )
         perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="close", data={"reason": "done"})
     assert marks(first, second) == [[], []]
 
@@ -160,7 +168,12 @@ def test_any_save_of_a_change_leaves_its_marks_alone(chair, stack):
 
 OPERATIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("file"), st.sets(st.sampled_from(["san", "vm", "app", "printer"]), max_size=2), st.integers(0, 5), st.sampled_from([None, 0, 1])),
+        st.tuples(
+            st.just("file"),
+            st.sets(st.sampled_from(["san", "vm", "app", "printer"]), max_size=2),
+            st.integers(0, 5),
+            st.sampled_from([None, 0, 1]),
+        ),
         st.tuples(st.just("schedule"), st.integers(0, 5), st.integers(0, 5)),
         st.tuples(st.just("cancel"), st.integers(0, 5)),
         st.tuples(st.just("implementer"), st.integers(0, 5), st.sampled_from([None, 0, 1])),
@@ -172,7 +185,9 @@ OPERATIONS = st.lists(
 )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(operations=OPERATIONS)
 def test_stored_marks_equal_live_marks_after_any_sequence(chair, stack, operations):
     people = [UserFactory(username="impl-a"), UserFactory(username="impl-b")]
@@ -184,8 +199,14 @@ def test_stored_marks_equal_live_marks_after_any_sequence(chair, stack, operatio
     for op, *args in operations:
         if op == "file":
             cis, slot, who = args
-            filed.append(approved(chair, [stack[n] for n in sorted(cis)], start=MONDAY + slot * HOUR,
-                                  implementer=None if who is None else people[who]))
+            filed.append(
+                approved(
+                    chair,
+                    [stack[n] for n in sorted(cis)],
+                    start=MONDAY + slot * HOUR,
+                    implementer=None if who is None else people[who],
+                )
+            )
             continue
         change = pick(args[0])
         if change is None:
@@ -193,14 +214,18 @@ def test_stored_marks_equal_live_marks_after_any_sequence(chair, stack, operatio
         if op == "schedule" and change.status == ChangeStatus.APPROVED:
             schedule(chair, change, MONDAY + args[1] * HOUR)
         elif op == "cancel" and change.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED):
-            perform_transition(model=RequestForChange, actor=chair, pk=change.pk, name="cancel", data={"reason": "dropped"})
+            perform_transition(
+                model=RequestForChange, actor=chair, pk=change.pk, name="cancel", data={"reason": "dropped"}
+            )
         elif op == "implementer" and change.status not in (ChangeStatus.CANCELLED, ChangeStatus.CLOSED):
             services.change_update(actor=chair, change=change, implementer=None if args[1] is None else people[args[1]])
         elif op == "analyse" and change.affected_cis.exists():
             services.change_analyse_impact(actor=chair, change=change)
         elif op == "finish" and change.status == ChangeStatus.SCHEDULED:
             perform_transition(model=RequestForChange, actor=chair, pk=change.pk, name="implement_now")
-            perform_transition(model=RequestForChange, actor=chair, pk=change.pk, name="complete", data={"outcome": "successful"})
+            perform_transition(
+                model=RequestForChange, actor=chair, pk=change.pk, name="complete", data={"outcome": "successful"}
+            )
     assert stored_marks() == live_marks()
 
 
@@ -303,7 +328,10 @@ def test_concurrent_writers_on_overlapping_changes_neither_deadlock_nor_lose_mar
     vm, alice, bob = CIFactory(name="vm-01"), UserFactory(username="alice-ops"), UserFactory(username="bob-ops")
     # Each writer has its own changes (no 409 between them), all on one CI and one morning:
     # every write changes the marks of the others' changes while they hold their own rows.
-    own = [[approved(chair, [vm], start=MONDAY + (w + i) * HOUR / 4, title=f"w{w}-{i}") for i in range(3)] for w in range(4)]
+    own = [
+        [approved(chair, [vm], start=MONDAY + (w + i) * HOUR / 4, title=f"w{w}-{i}") for i in range(3)]
+        for w in range(4)
+    ]
     barrier, errors = threading.Barrier(4), []
 
     def write(w):
@@ -314,7 +342,9 @@ def test_concurrent_writers_on_overlapping_changes_neither_deadlock_nor_lose_mar
             schedule(chair, first, MONDAY + w * HOUR / 2)
             services.change_update(actor=chair, change=fresh(second), implementer=alice if w % 2 else bob)
             services.change_update(actor=chair, change=fresh(first), implementer=bob)
-            perform_transition(model=RequestForChange, actor=chair, pk=second.pk, name="cancel", data={"reason": "merged"})
+            perform_transition(
+                model=RequestForChange, actor=chair, pk=second.pk, name="cancel", data={"reason": "merged"}
+            )
             services.change_analyse_impact(actor=chair, change=fresh(third))
             schedule(chair, third, MONDAY + w * HOUR)
         except Exception as exc:

@@ -1,6 +1,7 @@
 """RFC pages: filing (normal, emergency, standard from a template), editing what the state
 allows, assessing, impact, comments, test evidence; bad input is a clear form error and
 writes nothing."""
+
 import pytest
 from django.urls import reverse
 
@@ -29,18 +30,36 @@ def cast(db):
     RelationshipFactory(source=hub, target=router)
     hub.services.set([ServiceFactory(name="Exchange mail", criticality="critical", owner=owner)])
     lab = CIFactory(name="lab-router", environment="test")
-    return {"requester": requester, "change_manager": change_manager, "developer": developer, "tester": tester,
-            "owner": owner, "router": router, "hub": hub, "lab": lab}
+    return {
+        "requester": requester,
+        "change_manager": change_manager,
+        "developer": developer,
+        "tester": tester,
+        "owner": owner,
+        "router": router,
+        "hub": hub,
+        "lab": lab,
+    }
 
 
 def filing(cast, **extra):
     start, end = window()
     return {
-        "title": "Router firmware 15.2", "type": "normal", "description": "BGP memory leak",
-        "business_justification": "Mail outages", "change_manager": cast["change_manager"].pk,
-        "developer": cast["developer"].pk, "tester": cast["tester"].pk, "affected_cis": "core-router",
-        "cost_estimate": "1200", "expected_benefit_value": "5000", "expected_benefit": "No more outages",
-        "planned_start": start.strftime(FMT), "planned_end": end.strftime(FMT), **PLANS, **extra,
+        "title": "Router firmware 15.2",
+        "type": "normal",
+        "description": "BGP memory leak",
+        "business_justification": "Mail outages",
+        "change_manager": cast["change_manager"].pk,
+        "developer": cast["developer"].pk,
+        "tester": cast["tester"].pk,
+        "affected_cis": "core-router",
+        "cost_estimate": "1200",
+        "expected_benefit_value": "5000",
+        "expected_benefit": "No more outages",
+        "planned_start": start.strftime(FMT),
+        "planned_end": end.strftime(FMT),
+        **PLANS,
+        **extra,
     }
 
 
@@ -59,7 +78,15 @@ def test_file_a_normal_change_with_all_its_fields(client, cast):
     assert change.tester == cast["tester"] and str(change.cost_estimate) == "1200.00"
     assert list(change.affected_cis.all()) == [cast["router"]]
     content = client.get(change.get_absolute_url()).content.decode()
-    for text in ("Router firmware 15.2", "Mail outages", "1200.00", "5000.00", "Benefit less cost", "3800.00", "core-router"):
+    for text in (
+        "Router firmware 15.2",
+        "Mail outages",
+        "1200.00",
+        "5000.00",
+        "Benefit less cost",
+        "3800.00",
+        "core-router",
+    ):
         assert text in content
 
 
@@ -86,8 +113,16 @@ def test_people_pickers_offer_only_active_users(client, cast):
 @pytest.mark.parametrize(
     "bad, field, message",
     [
-        ({"planned_end": "2020-01-01T10:00", "planned_start": "2020-01-01T12:00"}, "planned_end", "The end must be after the start."),
-        ({"affected_cis": "core-router, no-such-ci"}, "affected_cis", "No configuration item named &#x27;no-such-ci&#x27;"),
+        (
+            {"planned_end": "2020-01-01T10:00", "planned_start": "2020-01-01T12:00"},
+            "planned_end",
+            "The end must be after the start.",
+        ),
+        (
+            {"affected_cis": "core-router, no-such-ci"},
+            "affected_cis",
+            "No configuration item named &#x27;no-such-ci&#x27;",
+        ),
         ({"affected_cis": "999999"}, "affected_cis", "No configuration item named &#x27;999999&#x27;"),
         ({"title": ""}, "title", "This field is required."),
         ({"cost_estimate": "lots"}, "cost_estimate", "Enter a number."),
@@ -119,7 +154,10 @@ def test_a_template_with_another_type_is_a_form_error(client, cast):
     client.force_login(cast["requester"])
     response = client.post(reverse("change_create"), filing(cast, template=template.pk, type="normal"))
     assert response.status_code == 400
-    assert "A standard-change template files a standard change, not a normal one." in response.context["form"].errors["template"]
+    assert (
+        "A standard-change template files a standard change, not a normal one."
+        in response.context["form"].errors["template"]
+    )
     response = client.post(reverse("change_create"), filing(cast, type="standard"))
     assert response.status_code == 400 and "template" in response.context["form"].errors
     nothing_written(0)
@@ -138,8 +176,17 @@ def test_use_this_template_prefills_and_forces_standard(client, cast, manager):
     assert form.initial["title"] == "Restart IIS on CAS-01"
     assert "type" not in form.fields and "implementation_plan" not in form.fields
     start, end = window()
-    response = client.post(use_url, {"title": "Restart IIS on CAS-01", "type": "normal", "implementation_plan": "rm -rf /",
-                                     "affected_cis": "hub-transport", "planned_start": start.strftime(FMT), "planned_end": end.strftime(FMT)})
+    response = client.post(
+        use_url,
+        {
+            "title": "Restart IIS on CAS-01",
+            "type": "normal",
+            "implementation_plan": "rm -rf /",
+            "affected_cis": "hub-transport",
+            "planned_start": start.strftime(FMT),
+            "planned_end": end.strftime(FMT),
+        },
+    )
     assert response.status_code == 302
     change = RequestForChange.objects.get()
     assert change.type == "standard" and change.template == template and change.implementation_plan == "iisreset"
@@ -165,9 +212,16 @@ def test_a_proposed_template_cannot_be_used(client, cast):
 def draft(cast):
     start, end = window()
     return services.change_create(
-        actor=cast["requester"], title="Router firmware 15.2", type="normal", affected_cis=[cast["router"]],
-        change_manager=cast["change_manager"], developer=cast["developer"], tester=cast["tester"],
-        planned_start=start, planned_end=end, **PLANS,
+        actor=cast["requester"],
+        title="Router firmware 15.2",
+        type="normal",
+        affected_cis=[cast["router"]],
+        change_manager=cast["change_manager"],
+        developer=cast["developer"],
+        tester=cast["tester"],
+        planned_start=start,
+        planned_end=end,
+        **PLANS,
     )
 
 
@@ -207,7 +261,15 @@ def test_edit_after_approval_shows_only_what_may_still_change(client, cast, draf
     RequestForChange.objects.filter(pk=draft.pk).update(status=ChangeStatus.IN_DEVELOPMENT)
     client.force_login(cast["change_manager"])
     form = client.get(reverse("change_edit", args=[draft.pk])).context["form"]
-    assert set(form.fields) == {"change_manager", "developer", "tester", "implementer", "test_results", "test_environment", "pir_notes"}
+    assert set(form.fields) == {
+        "change_manager",
+        "developer",
+        "tester",
+        "implementer",
+        "test_results",
+        "test_environment",
+        "pir_notes",
+    }
     data = edit_data(form)
     data.update(test_results="All green", test_environment="lab-router", title="Forged")
     assert client.post(reverse("change_edit", args=[draft.pk]), data).status_code == 302
@@ -222,7 +284,9 @@ def test_edit_refused_and_invisible(client, cast, draft, support_user, employee)
     for name in ("change_edit", "change_detail"):
         assert client.get(reverse(name, args=[draft.pk])).status_code == 404
     for name in ("change_assess", "change_analyse_impact", "change_comment", "change_test_evidence"):
-        assert client.post(reverse(name, args=[draft.pk]), {"body": "x", "probability": 1, "impact": 1}).status_code == 404
+        assert (
+            client.post(reverse(name, args=[draft.pk]), {"body": "x", "probability": 1, "impact": 1}).status_code == 404
+        )
     assert not ChangeComment.objects.exists()
 
 
@@ -246,10 +310,14 @@ def test_assess_on_the_page(client, cast, submitted, django_capture_on_commit_ca
     page = client.get(submitted.get_absolute_url()).content.decode()
     assert 'id="assess"' in page and "4 · Likely" in page and "5 · Severe" in page
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("change_assess", args=[submitted.pk]), {"probability": "3", "impact": "4", "notes": "BGP"})
+        response = client.post(
+            reverse("change_assess", args=[submitted.pk]), {"probability": "3", "impact": "4", "notes": "BGP"}
+        )
     assert response.status_code == 302
     change = RequestForChange.objects.get(pk=submitted.pk)
-    assert change.status == ChangeStatus.ASSESSED and change.risk_assessment.score == 12 and change.approval_path == "cab"
+    assert (
+        change.status == ChangeStatus.ASSESSED and change.risk_assessment.score == 12 and change.approval_path == "cab"
+    )
     content = client.get(change.get_absolute_url()).content.decode()
     assert "score 12" in content and "CAB (Release Approved Review)" in content
     assert "core-router → hub-transport → Exchange mail" in content
@@ -257,14 +325,20 @@ def test_assess_on_the_page(client, cast, submitted, django_capture_on_commit_ca
     assert ChangeStakeholder.objects.filter(change=change, user=cast["owner"]).exists()
     assert "exchange-team" in content and "owner of service Exchange mail" in content and "no response" in content
     client.force_login(cast["owner"])
-    assert client.post(reverse("change_comment", args=[change.pk]), {"body": "Tell us the night before."}).status_code == 302
+    assert (
+        client.post(reverse("change_comment", args=[change.pk]), {"body": "Tell us the night before."}).status_code
+        == 302
+    )
     assert ChangeStakeholder.objects.get(change=change, user=cast["owner"]).responded_at is not None
     client.force_login(cast["change_manager"])
     content = client.get(change.get_absolute_url()).content.decode()
     assert "Tell us the night before." in content and "no response" not in content
 
 
-@pytest.mark.parametrize("data", [{"probability": "7", "impact": "3"}, {"probability": "3", "impact": "0"}, {"probability": "x", "impact": "3"}, {}])
+@pytest.mark.parametrize(
+    "data",
+    [{"probability": "7", "impact": "3"}, {"probability": "3", "impact": "0"}, {"probability": "x", "impact": "3"}, {}],
+)
 def test_assess_bad_scale_is_a_form_error_and_writes_nothing(client, cast, submitted, data):
     client.force_login(cast["change_manager"])
     response = client.post(reverse("change_assess", args=[submitted.pk]), data)
@@ -285,7 +359,9 @@ def test_assess_a_draft_is_a_clear_error_and_writes_nothing(client, cast, draft)
 
 
 def test_assess_without_affected_cis_is_a_form_error(client, cast):
-    change = services.change_create(actor=cast["requester"], title="No CIs", type="normal", change_manager=cast["change_manager"], **PLANS)
+    change = services.change_create(
+        actor=cast["requester"], title="No CIs", type="normal", change_manager=cast["change_manager"], **PLANS
+    )
     perform_transition(model=RequestForChange, actor=cast["requester"], pk=change.pk, name="submit")
     client.force_login(cast["change_manager"])
     response = client.post(reverse("change_assess", args=[change.pk]), {"probability": "1", "impact": "1"})
@@ -297,7 +373,10 @@ def test_assess_without_affected_cis_is_a_form_error(client, cast):
 def test_assess_refused_for_the_developer(client, cast, submitted):
     client.force_login(cast["developer"])
     assert 'id="assess"' not in client.get(submitted.get_absolute_url()).content.decode()
-    assert client.post(reverse("change_assess", args=[submitted.pk]), {"probability": "1", "impact": "1"}).status_code == 403
+    assert (
+        client.post(reverse("change_assess", args=[submitted.pk]), {"probability": "1", "impact": "1"}).status_code
+        == 403
+    )
     assert AuditEntry.objects.filter(action="refused", transition="change.transition.assess").exists()
 
 
@@ -332,10 +411,15 @@ def test_test_evidence_then_pass_tests(client, cast, draft):
     assert 'id="test-evidence"' in page
     response = client.post(reverse("change_transition", args=[draft.pk, "pass_tests"]))
     assert response.status_code == 400 and "Passing the tests needs test results" in response.content.decode()
-    response = client.post(reverse("change_test_evidence", args=[draft.pk]), {"test_results": "BGP up", "test_environment": "ghost-lab"})
+    response = client.post(
+        reverse("change_test_evidence", args=[draft.pk]), {"test_results": "BGP up", "test_environment": "ghost-lab"}
+    )
     assert response.status_code == 400 and "ghost-lab" in response.content.decode()
     assert RequestForChange.objects.get(pk=draft.pk).test_results == ""
-    response = client.post(reverse("change_test_evidence", args=[draft.pk]), {"test_results": "BGP up, mail flows", "test_environment": "lab-router"})
+    response = client.post(
+        reverse("change_test_evidence", args=[draft.pk]),
+        {"test_results": "BGP up, mail flows", "test_environment": "lab-router"},
+    )
     assert response.status_code == 302
     content = client.get(draft.get_absolute_url()).content.decode()
     assert "BGP up, mail flows" in content and "lab-router" in content
@@ -347,7 +431,9 @@ def test_test_evidence_then_pass_tests(client, cast, draft):
 def test_test_evidence_outside_development_and_test_is_refused(client, cast, draft):
     client.force_login(cast["tester"])
     assert 'id="test-evidence"' not in client.get(draft.get_absolute_url()).content.decode()
-    response = client.post(reverse("change_test_evidence", args=[draft.pk]), {"test_results": "x", "test_environment": "lab-router"})
+    response = client.post(
+        reverse("change_test_evidence", args=[draft.pk]), {"test_results": "x", "test_environment": "lab-router"}
+    )
     assert response.status_code == 403
     assert RequestForChange.objects.get(pk=draft.pk).test_results == ""
 
@@ -363,22 +449,47 @@ def test_the_rfc_page_shows_the_whole_record(client, cast, draft, manager):
     from django.utils import timezone
 
     RequestForChange.objects.filter(pk=draft.pk).update(
-        status=ChangeStatus.CLOSED, outcome="failed", actual_start=timezone.now(), actual_end=timezone.now(),
-        pir_notes="Rolled back after 10 minutes.", freeze_warning="Scheduled inside freeze window(s): Quarter end",
-        decision_reason="Urgent security fix", test_results="Lab passed",
+        status=ChangeStatus.CLOSED,
+        outcome="failed",
+        actual_start=timezone.now(),
+        actual_end=timezone.now(),
+        pir_notes="Rolled back after 10 minutes.",
+        freeze_warning="Scheduled inside freeze window(s): Quarter end",
+        decision_reason="Urgent security fix",
+        test_results="Lab passed",
     )
     client.force_login(manager)
     content = client.get(draft.get_absolute_url()).content.decode()
-    for text in ("Failed, backed out", "Rolled back after 10 minutes.", "Quarter end", "Urgent security fix", "Lab passed",
-                 'id="history"', 'id="transitions-panel"', "Approval path", "Requester"):
+    for text in (
+        "Failed, backed out",
+        "Rolled back after 10 minutes.",
+        "Quarter end",
+        "Urgent security fix",
+        "Lab passed",
+        'id="history"',
+        'id="transitions-panel"',
+        "Approval path",
+        "Requester",
+    ):
         assert text in content, text
-    assert 'id="assess"' not in content and "Refresh impact analysis" not in content and 'action="/changing/changes/' not in content.split('id="comments"')[1].split("</section>")[0]
+    assert (
+        'id="assess"' not in content
+        and "Refresh impact analysis" not in content
+        and 'action="/changing/changes/' not in content.split('id="comments"')[1].split("</section>")[0]
+    )
 
 
 def test_the_rfc_page_shows_its_schedule_conflicts_and_free_slots(client, cast, draft):
     start, end = window()
-    other = services.change_create(actor=cast["requester"], title="Core switch reboot", type="normal",
-                                   affected_cis=[cast["router"]], planned_start=start, planned_end=end, **PLANS)
+    other = services.change_create(
+        actor=cast["requester"],
+        title="Core switch reboot",
+        type="normal",
+        affected_cis=[cast["router"]],
+        planned_start=start,
+        planned_end=end,
+        **PLANS,
+    )
     RequestForChange.objects.filter(pk=other.pk).update(status=ChangeStatus.SCHEDULED)
     client.force_login(cast["requester"])
     response = client.get(draft.get_absolute_url())
@@ -393,13 +504,24 @@ def test_the_rfc_page_shows_its_schedule_conflicts_and_free_slots(client, cast, 
 
 def test_conflicts_are_redacted_for_a_partner_party(client, cast, draft, partner_user):
     start, end = window()
-    other = services.change_create(actor=cast["requester"], title="Core switch reboot", type="normal",
-                                   affected_cis=[cast["router"]], planned_start=start, planned_end=end, **PLANS)
+    other = services.change_create(
+        actor=cast["requester"],
+        title="Core switch reboot",
+        type="normal",
+        affected_cis=[cast["router"]],
+        planned_start=start,
+        planned_end=end,
+        **PLANS,
+    )
     RequestForChange.objects.filter(pk=other.pk).update(status=ChangeStatus.SCHEDULED)
     RequestForChange.objects.filter(pk=draft.pk).update(implementer=partner_user)
     client.force_login(partner_user)
     content = client.get(draft.get_absolute_url()).content.decode()
-    assert 'id="conflicts"' in content and other.reference not in content and "core-router" not in content.split('id="conflicts"')[1].split("</section>")[0]
+    assert (
+        'id="conflicts"' in content
+        and other.reference not in content
+        and "core-router" not in content.split('id="conflicts"')[1].split("</section>")[0]
+    )
 
 
 def test_change_list_queries_do_not_grow_with_the_rows(client, cast, manager):
@@ -410,8 +532,12 @@ def test_change_list_queries_do_not_grow_with_the_rows(client, cast, manager):
 
     assessment = RiskAssessment.objects.create(probability=2, impact=2, score=4, level="low", assessed_by=manager)
     for i in range(60):
-        ChangeFactory(requester=cast["requester"] if i % 2 else cast["developer"], change_manager=cast["change_manager"],
-                      implementer=cast["tester"], risk_assessment=assessment if i % 3 else None)
+        ChangeFactory(
+            requester=cast["requester"] if i % 2 else cast["developer"],
+            change_manager=cast["change_manager"],
+            implementer=cast["tester"],
+            risk_assessment=assessment if i % 3 else None,
+        )
     client.force_login(manager)
     counts = {}
     for size in (5, 50):

@@ -1,5 +1,6 @@
 """Standard-change template and release pages: create and edit through the services,
 artifacts of the definitive software library, the template's approval status."""
+
 import pytest
 from django.urls import reverse
 
@@ -13,8 +14,15 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-TEMPLATE = {"name": "Restart IIS on a CAS server", "description": "When OWA hangs", "implementation_plan": "iisreset",
-            "backout_plan": "none needed", "test_plan": "OWA login", "risk_probability": "1", "risk_impact": "2"}
+TEMPLATE = {
+    "name": "Restart IIS on a CAS server",
+    "description": "When OWA hangs",
+    "implementation_plan": "iisreset",
+    "backout_plan": "none needed",
+    "test_plan": "OWA login",
+    "risk_probability": "1",
+    "risk_impact": "2",
+}
 
 
 @pytest.fixture
@@ -33,14 +41,18 @@ def test_create_a_template_and_see_it_await_the_review(client, releaser, manager
     assert "awaiting the Release Approved Review" in content
     assert reverse("change_create_from_template", args=[template.pk]) not in content
     # The review decides; then it is approved and can be used.
-    review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=template, decision="approve", actor=manager, fire="approve")
+    review_gate.record_decision(
+        kind=ReviewKind.RELEASE_APPROVED, subject=template, decision="approve", actor=manager, fire="approve"
+    )
     content = client.get(template.get_absolute_url()).content.decode()
     assert "awaiting the Release Approved Review" not in content and "Use this template" in content
 
 
 def test_template_form_errors_write_nothing(client, releaser):
     client.force_login(releaser)
-    response = client.post(reverse("change_template_create"), {**TEMPLATE, "risk_probability": "7", "implementation_plan": ""})
+    response = client.post(
+        reverse("change_template_create"), {**TEMPLATE, "risk_probability": "7", "implementation_plan": ""}
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert "risk_probability" in errors and "implementation_plan" in errors
@@ -61,12 +73,17 @@ def test_only_the_release_role_and_managers_propose_templates(client, support_us
 def test_edit_a_proposed_template_but_not_an_approved_one(client, releaser, manager):
     template = TemplateFactory(owner=releaser)
     client.force_login(releaser)
-    response = client.post(reverse("change_template_edit", args=[template.pk]), {**TEMPLATE, "test_plan": "OWA and EAS login"})
+    response = client.post(
+        reverse("change_template_edit", args=[template.pk]), {**TEMPLATE, "test_plan": "OWA and EAS login"}
+    )
     assert response.status_code == 302
     template.refresh_from_db()
     assert template.test_plan == "OWA and EAS login"
     StandardChangeTemplate.objects.filter(pk=template.pk).update(status=TemplateStatus.APPROVED)
-    assert reverse("change_template_edit", args=[template.pk]) not in client.get(template.get_absolute_url()).content.decode()
+    assert (
+        reverse("change_template_edit", args=[template.pk])
+        not in client.get(template.get_absolute_url()).content.decode()
+    )
     client.force_login(manager)
     response = client.post(reverse("change_template_edit", args=[template.pk]), {**TEMPLATE, "test_plan": "nothing"})
     assert response.status_code == 400 and "changed by proposing a new one" in response.content.decode()
@@ -95,13 +112,24 @@ def test_create_and_edit_a_release(client, releaser, changes):
     client.force_login(releaser)
     page = client.get(reverse("release_create")).content.decode()
     assert f'<option value="{first.reference}">' in page
-    response = client.post(reverse("release_create"), {"name": "Exchange SP3", "changes": f"{first.reference}, {second.number}",
-                                                        "planned_start": "2030-01-01T20:00", "planned_end": "2030-01-01T23:00"})
+    response = client.post(
+        reverse("release_create"),
+        {
+            "name": "Exchange SP3",
+            "changes": f"{first.reference}, {second.number}",
+            "planned_start": "2030-01-01T20:00",
+            "planned_end": "2030-01-01T23:00",
+        },
+    )
     release = Release.objects.get()
     assert response.status_code == 302 and response["Location"] == release.get_absolute_url()
     assert release.release_manager == releaser and set(release.changes.all()) == {first, second}
     content = client.get(release.get_absolute_url()).content.decode()
-    assert "Exchange SP3 part 1" in content and 'id="add-artifact"' in content and 'data-transition="mark_built"' in content
+    assert (
+        "Exchange SP3 part 1" in content
+        and 'id="add-artifact"' in content
+        and 'data-transition="mark_built"' in content
+    )
     edit = reverse("release_edit", args=[release.pk])
     assert edit in content
     form = client.get(edit).context["form"]
@@ -140,7 +168,12 @@ def test_add_artifacts(client, releaser, changes):
     release = services.release_create(actor=releaser, name="Exchange SP3", changes=changes)
     client.force_login(releaser)
     url = reverse("release_artifact_add", args=[release.pk])
-    artifact = {"name": "setup.exe", "version": "8.3.83.6", "checksum": "sha256:ab12", "location": "dsl://exchange/sp3/setup.exe"}
+    artifact = {
+        "name": "setup.exe",
+        "version": "8.3.83.6",
+        "checksum": "sha256:ab12",
+        "location": "dsl://exchange/sp3/setup.exe",
+    }
     assert client.post(url, artifact).status_code == 302
     content = client.get(release.get_absolute_url()).content.decode()
     assert "dsl://exchange/sp3/setup.exe" in content and "sha256:ab12" in content
@@ -171,7 +204,13 @@ def test_release_pages_refused_to_others(client, releaser, support_user, employe
     release = services.release_create(actor=releaser, name="Exchange SP3", changes=changes)
     client.force_login(support_user)
     assert client.get(reverse("release_edit", args=[release.pk])).status_code == 403
-    assert client.post(reverse("release_artifact_add", args=[release.pk]), {"name": "x", "version": "1", "checksum": "c", "location": "l"}).status_code == 403
+    assert (
+        client.post(
+            reverse("release_artifact_add", args=[release.pk]),
+            {"name": "x", "version": "1", "checksum": "c", "location": "l"},
+        ).status_code
+        == 403
+    )
     client.force_login(employee)
     assert client.get(reverse("release_detail", args=[release.pk])).status_code == 404
     assert not ReleaseArtifact.objects.exists()
@@ -182,7 +221,9 @@ def test_a_tested_release_keeps_its_changes(client, releaser, changes):
     Release.objects.filter(pk=release.pk).update(status="tested")
     client.force_login(releaser)
     assert reverse("release_edit", args=[release.pk]) not in client.get(release.get_absolute_url()).content.decode()
-    response = client.post(reverse("release_edit", args=[release.pk]), {"name": "Renamed", "changes": changes[0].reference})
+    response = client.post(
+        reverse("release_edit", args=[release.pk]), {"name": "Renamed", "changes": changes[0].reference}
+    )
     assert response.status_code == 400 and "A tested release is changed by cancelling it" in response.content.decode()
     assert Release.objects.get(pk=release.pk).changes.count() == 2
     assert RequestForChange.objects.filter(status=ChangeStatus.DRAFT).count() == 2

@@ -1,5 +1,6 @@
 """Separation of duties through the pages: every rule refuses with its message, and every
 refusal is in the audit trail with the rule's name in brackets."""
+
 import pytest
 from django.urls import reverse
 
@@ -43,8 +44,13 @@ def cast(db):
 @pytest.fixture
 def change(cast):
     return services.change_create(
-        actor=cast["requester"], title="Router firmware 15.2", type="normal", change_manager=cast["change_manager"],
-        developer=cast["developer"], tester=cast["tester"], **PLANS,
+        actor=cast["requester"],
+        title="Router firmware 15.2",
+        type="normal",
+        change_manager=cast["change_manager"],
+        developer=cast["developer"],
+        tester=cast["tester"],
+        **PLANS,
     )
 
 
@@ -65,7 +71,9 @@ def test_naming_the_developer_or_a_teammate_as_tester_on_the_edit_form(client, c
 
 def test_naming_the_developer_as_tester_when_filing(client, cast):
     client.force_login(cast["requester"])
-    response = client.post(reverse("change_create"), filing(cast, developer=cast["developer"].pk, tester=cast["teammate"].pk))
+    response = client.post(
+        reverse("change_create"), filing(cast, developer=cast["developer"].pk, tester=cast["teammate"].pk)
+    )
     assert response.status_code == 400
     assert any(f"[{TESTER_RULE}]" in e for e in response.context["form"].errors["tester"])
     assert not RequestForChange.objects.exists()
@@ -127,7 +135,9 @@ def boss_request(db):
     """A change filed by a manager, assessed, awaiting its decision."""
     boss = ManagerFactory(username="boss")
     change = services.change_create(actor=boss, title="Firewall rule", type="normal", change_manager=boss, **PLANS)
-    RequestForChange.objects.filter(pk=change.pk).update(status=ChangeStatus.ASSESSED, approval_path=ApprovalPath.CHANGE_MANAGER)
+    RequestForChange.objects.filter(pk=change.pk).update(
+        status=ChangeStatus.ASSESSED, approval_path=ApprovalPath.CHANGE_MANAGER
+    )
     return boss, RequestForChange.objects.get(pk=change.pk)
 
 

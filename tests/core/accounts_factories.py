@@ -1,4 +1,5 @@
 """Factories of service accounts and API tokens (tests of mof.tokens and mof.lockout)."""
+
 import factory
 from django.contrib.auth.hashers import make_password
 

@@ -1,4 +1,5 @@
 """The portal's URLs plus two views that raise: an unhandled error on a page and in the API."""
+
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 from rest_framework.views import APIView

@@ -1,4 +1,5 @@
 """The admin passes the same doors: read-only state, read-only audit, policy permissions."""
+
 import pytest
 
 from mof.choices import CIStatus

@@ -17,7 +17,10 @@ def test_create_update_delete_are_recorded_with_actor_and_field_changes(manager)
     services.service_update(actor=manager, service=service, criticality="high")
     pk = service.pk
     services.service_delete(actor=manager, service=service)
-    actions = [(e.action, e.actor_name) for e in AuditEntry.objects.filter(model_label="mof.service", object_id=str(pk)).order_by("id")]
+    actions = [
+        (e.action, e.actor_name)
+        for e in AuditEntry.objects.filter(model_label="mof.service", object_id=str(pk)).order_by("id")
+    ]
     assert actions == [("create", "manager"), ("update", "manager"), ("delete", "manager")]
     update = AuditEntry.objects.get(model_label="mof.service", object_id=str(pk), action="update")
     assert update.changes["criticality"] == ["critical", "high"]
@@ -84,7 +87,10 @@ def test_database_refuses_to_update_or_delete_audit_rows_on_postgresql(postgres)
     entry = AuditEntry.objects.first()
     from django.db import DatabaseError, transaction
 
-    for sql in ("UPDATE mof_auditentry SET reason = 'forged' WHERE id = %s", "DELETE FROM mof_auditentry WHERE id = %s"):
+    for sql in (
+        "UPDATE mof_auditentry SET reason = 'forged' WHERE id = %s",
+        "DELETE FROM mof_auditentry WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [entry.pk])
     assert AuditEntry.objects.filter(pk=entry.pk, reason="").exists()

@@ -1,5 +1,6 @@
 """The backup manifest's signature (mof.backup): a manifest changed after the backup, or
 signed by another installation, is refused; one signed before a SECRET_KEY rotation is not."""
+
 import json
 
 import pytest
@@ -7,14 +8,22 @@ from django.test import override_settings
 
 from mof import backup
 
-TRAIL = {"table": "mof_auditentry", "count": 2, "max_id": 2, "digest": "d", "chunk_rows": 10000,
-         "chunks": [{"last_id": 2, "count": 2, "digest": "c"}]}
+TRAIL = {
+    "table": "mof_auditentry",
+    "count": 2,
+    "max_id": 2,
+    "digest": "d",
+    "chunk_rows": 10000,
+    "chunks": [{"last_id": 2, "count": 2, "digest": "c"}],
+}
 
 
 def _written(tmp_path):
     dump = tmp_path / "x.dump"
     dump.write_bytes(b"PGDMP archive")
-    manifest = backup.build_manifest(database="mof", server_version="15", trail=TRAIL, migrations=["mof.0001_initial"], dump=dump)
+    manifest = backup.build_manifest(
+        database="mof", server_version="15", trail=TRAIL, migrations=["mof.0001_initial"], dump=dump
+    )
     path = backup.manifest_path(dump)
     path.write_text(json.dumps(manifest))
     return path
@@ -38,7 +47,10 @@ def test_a_manifest_signed_before_a_key_rotation_still_verifies_but_not_with_ano
     path = _written(tmp_path)
     with override_settings(SECRET_KEY="the-new-key-" + "x" * 50, SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
         assert backup.load_manifest(path)["database"] == "mof"
-    with override_settings(SECRET_KEY="another-installation-" + "y" * 50, SECRET_KEY_FALLBACKS=[]), pytest.raises(backup.BackupError, match="not signed"):
+    with (
+        override_settings(SECRET_KEY="another-installation-" + "y" * 50, SECRET_KEY_FALLBACKS=[]),
+        pytest.raises(backup.BackupError, match="not signed"),
+    ):
         backup.load_manifest(path)
 
 

@@ -1,5 +1,6 @@
 """MOF_BASE_URL: defined from the environment, checked, required with DEBUG off, and the start of
 every link in a mail and in a webhook body (mof.links.absolute_url)."""
+
 import re
 
 import pytest
@@ -18,20 +19,32 @@ from tests.factories import CIFactory, ManagerFactory, TeamFactory, UserFactory
 BASE = "https://portal.example.test/mof"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("https://portal.example.com", "https://portal.example.com"),
-    ("https://portal.example.com/", "https://portal.example.com"),
-    ("http://10.0.0.5:8080/itsm/", "http://10.0.0.5:8080/itsm"),
-    ("  https://portal.example.com  ", "https://portal.example.com"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("https://portal.example.com", "https://portal.example.com"),
+        ("https://portal.example.com/", "https://portal.example.com"),
+        ("http://10.0.0.5:8080/itsm/", "http://10.0.0.5:8080/itsm"),
+        ("  https://portal.example.com  ", "https://portal.example.com"),
+    ],
+)
 def test_a_base_url_is_an_absolute_http_url_with_an_optional_prefix(value, expected):
     assert base_url(value, debug=False) == expected
 
 
-@pytest.mark.parametrize("value", [
-    "portal.example.com", "/mof", "ftp://portal.example.com", "https://", "https://portal.example.com/?next=1",
-    "https://portal.example.com/#top", "https://user:secret@portal.example.com", "https://portal.example.com:port",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "portal.example.com",
+        "/mof",
+        "ftp://portal.example.com",
+        "https://",
+        "https://portal.example.com/?next=1",
+        "https://portal.example.com/#top",
+        "https://user:secret@portal.example.com",
+        "https://portal.example.com:port",
+    ],
+)
 def test_a_malformed_base_url_is_refused(value):
     with pytest.raises(ImproperlyConfigured, match="MOF_BASE_URL"):
         base_url(value, debug=True)
@@ -76,14 +89,23 @@ def test_every_mail_and_webhook_link_starts_with_the_base_url(settings, django_c
     caller = UserFactory(username="caller", email="caller@example.test")
     group = TeamFactory(members=[agent], manager=manager, role_cluster="support")
     with django_capture_on_commit_callbacks(execute=True):
-        incident = desk.incident_create(actor=agent, caller=caller, title="Mail down", assignment_group=group)  # the group's mail
+        incident = desk.incident_create(
+            actor=agent, caller=caller, title="Mail down", assignment_group=group
+        )  # the group's mail
         desk.incident_assign(actor=agent, incident=incident, assignment_group=group, assignee=agent)  # the caller's
         desk.incident_note(actor=agent, incident=incident, kind="comment", body="Looking into it")
         desk.incident_escalate(actor=agent, incident=incident, reason="Needs a decision")
         incident = desk.incident_declare_major(actor=manager, incident=incident, major_incident_manager=manager)
-        desk.major_incident_communicate(actor=manager, incident=incident, body="Mail is down for all.", recipients=["all@example.test"])
-        perform_transition(model=type(incident), pk=incident.pk, name="resolve", actor=agent,
-                           data={"resolution_code": "workaround", "resolution_notes": "Restarted the queue"})
+        desk.major_incident_communicate(
+            actor=manager, incident=incident, body="Mail is down for all.", recipients=["all@example.test"]
+        )
+        perform_transition(
+            model=type(incident),
+            pk=incident.pk,
+            name="resolve",
+            actor=agent,
+            data={"resolution_code": "workaround", "resolution_notes": "Restarted the queue"},
+        )
         ci = CIFactory(name="EX-MBX-01", owner=UserFactory(username="ci-owner", email="ci-owner@example.test"))
         perform_transition(model=ConfigurationItem, pk=ci.pk, name="commission", actor=manager)
     from tests.integrations.factories import SubscriptionFactory
@@ -93,10 +115,20 @@ def test_every_mail_and_webhook_link_starts_with_the_base_url(settings, django_c
 
     mails = list(OutgoingMail.objects.all())
     kinds = {m.kind for m in mails}
-    assert {"incidents.landed_in_queue", "incidents.assigned", "incidents.commented", "incidents.escalated",
-            "incidents.major_update", "incidents.resolved", "mof.configurationitem.commission", "integrations.subscription_disabled"} <= kinds, kinds
+    assert {
+        "incidents.landed_in_queue",
+        "incidents.assigned",
+        "incidents.commented",
+        "incidents.escalated",
+        "incidents.major_update",
+        "incidents.resolved",
+        "mof.configurationitem.commission",
+        "integrations.subscription_disabled",
+    } <= kinds, kinds
     for mail in mails:
-        found = [link for link in links(mail.body) if not link.startswith(subscription.url)]  # the receiver's own address
+        found = [
+            link for link in links(mail.body) if not link.startswith(subscription.url)
+        ]  # the receiver's own address
         assert found, f"{mail.kind}: no link in {mail.body!r}"
         assert all(link.startswith(BASE + "/") for link in found), f"{mail.kind}: {found}"
 

@@ -1,6 +1,7 @@
 """Two beats at once: only the holder of the lease in the shared Redis cache schedules; the
 other stands by and takes over when the holder lets go or dies (its lease lapses). Without a
 Redis cache (or with Redis away) every beat schedules: the tasks are idempotent."""
+
 import time
 
 import pytest
@@ -62,7 +63,11 @@ def schedulers(shared_cache, monkeypatch, tmp_path):
     sent = []
     monkeypatch.setenv("MOF_BEAT_HEARTBEAT_FILE", str(tmp_path / "beat-heartbeat"))
     monkeypatch.setattr(HeartbeatScheduler, "producer", None)
-    monkeypatch.setattr(HeartbeatScheduler, "apply_entry", lambda self, entry, producer=None: sent.append((self.lease.holder, entry.task)))
+    monkeypatch.setattr(
+        HeartbeatScheduler,
+        "apply_entry",
+        lambda self, entry, producer=None: sent.append((self.lease.holder, entry.task)),
+    )
     made = []
 
     def make(name):

@@ -1,5 +1,6 @@
 """The migrations put every periodic task in the database schedule, each naming a task the
 Celery app really has (a typo would leave the work silently undone)."""
+
 import pytest
 from django_celery_beat.models import PeriodicTask
 
@@ -25,7 +26,11 @@ EXPECTED = {
 
 
 def test_every_periodic_task_is_scheduled_by_the_migrations():
-    scheduled = {t.task: (t.interval.every, t.interval.period) for t in PeriodicTask.objects.select_related("interval") if t.interval}
+    scheduled = {
+        t.task: (t.interval.every, t.interval.period)
+        for t in PeriodicTask.objects.select_related("interval")
+        if t.interval
+    }
     for task, interval in EXPECTED.items():
         assert scheduled.get(task) == interval, task
 

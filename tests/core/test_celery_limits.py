@@ -2,6 +2,7 @@
 and the Redis broker's visibility timeout (after which a taken, unacknowledged message is
 handed out again) is just above the longest one, and above the longest countdown a task is
 queued with (a webhook retry), so nothing still running or still waiting runs twice."""
+
 import json
 
 from tests.core.test_settings_config import run_python

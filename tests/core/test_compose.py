@@ -6,6 +6,7 @@ The docker client here has no compose plugin (`docker compose config` cannot run
 no engine to build the image); the file was validated against the compose-spec JSON schema
 when written, and these tests hold what the stack relies on. The start commands themselves
 run without Docker in tests/integration/test_production_processes.py."""
+
 import re
 from pathlib import Path
 

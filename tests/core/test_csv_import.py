@@ -1,6 +1,7 @@
 """CSV import of the CMDB (mof.cmdb_import): preview lists every error by row and field
 and writes nothing; apply writes all or nothing through the CMDB's services, recorded
 in the audit trail; bounded queries for large files."""
+
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -66,20 +67,24 @@ def test_a_name_taken_between_plan_and_write_rolls_back_every_row(infra_user, mo
 def test_preview_lists_every_error_by_row_and_field_and_writes_nothing(infra_user):
     CIFactory(name="existing-01")
     data = ci_csv(
-        ",server,,,,,",                                  # 2: no name
-        "x-01,bogus,nobody,mars,Unknown svc,[1],ok",     # 3: five bad fields
-        "x-02,server,,,,{not json,",                      # 4: attributes not JSON
-        "x-02,server,,,,,",                               # 5: duplicate of row 4's name
-        "existing-01,,,,,,new text",                      # 6: fine (an update)
-        "x-03,,,,,,",                                     # 7: a new CI needs a class
-        "y" * 151 + ",server,,,,,",                       # 8: name too long (the model's own rule)
+        ",server,,,,,",  # 2: no name
+        "x-01,bogus,nobody,mars,Unknown svc,[1],ok",  # 3: five bad fields
+        "x-02,server,,,,{not json,",  # 4: attributes not JSON
+        "x-02,server,,,,,",  # 5: duplicate of row 4's name
+        "existing-01,,,,,,new text",  # 6: fine (an update)
+        "x-03,,,,,,",  # 7: a new CI needs a class
+        "y" * 151 + ",server,,,,,",  # 8: name too long (the model's own rule)
     )
     count = ConfigurationItem.objects.count()
     plan = cmdb_import.plan_ci_import(actor=infra_user, data=data)
     got = [(e.row, e.field) for e in plan.errors]
     assert got == [
         (2, "name"),
-        (3, "class"), (3, "owner"), (3, "environment"), (3, "attributes"), (3, "services"),
+        (3, "class"),
+        (3, "owner"),
+        (3, "environment"),
+        (3, "attributes"),
+        (3, "services"),
         (4, "attributes"),
         (5, "name"),
         (7, "class"),
@@ -95,13 +100,20 @@ def test_preview_says_what_each_row_would_do(infra_user):
     exchange = ServiceFactory(name="Exchange mail")
     CIFactory(name="same-01", services=[exchange], description="d")
     CIFactory(name="change-01")
-    plan = cmdb_import.plan_ci_import(actor=infra_user, data=ci_csv(
-        "new-01,Server,,,exchange MAIL,,",
-        "same-01,server,,production,Exchange mail,,d",
-        "change-01,firewall,,staging,,,",
-    ))
+    plan = cmdb_import.plan_ci_import(
+        actor=infra_user,
+        data=ci_csv(
+            "new-01,Server,,,exchange MAIL,,",
+            "same-01,server,,production,Exchange mail,,d",
+            "change-01,firewall,,staging,,,",
+        ),
+    )
     assert plan.errors == []
-    assert [(r.label, r.action) for r in plan.rows] == [("new-01", "create"), ("same-01", "unchanged"), ("change-01", "update")]
+    assert [(r.label, r.action) for r in plan.rows] == [
+        ("new-01", "create"),
+        ("same-01", "unchanged"),
+        ("change-01", "update"),
+    ]
     assert plan.rows[2].fields == ["class", "environment"]
     assert plan.summary == {"rows": 3, "create": 1, "update": 1, "unchanged": 1, "errors": 0}
 
@@ -113,10 +125,13 @@ def test_apply_creates_and_updates_through_the_services_with_audit_and_one_summa
     owner = UserFactory(username="owner1")
     exchange, owa = ServiceFactory(name="Exchange mail"), ServiceFactory(name="Outlook Web Access")
     existing = CIFactory(name="mbx-01", services=[owa], attributes={"ip": "10.0.0.1"})
-    plan = cmdb_import.apply_ci_import(actor=infra_user, data=ci_csv(
-        'mbx-01,mailbox-server,owner1,,Exchange mail; Outlook Web Access,"{""ip"": ""10.0.0.2""}",',
-        "mbx-02,Mailbox server,,test,Exchange mail,,Second mailbox",
-    ))
+    plan = cmdb_import.apply_ci_import(
+        actor=infra_user,
+        data=ci_csv(
+            'mbx-01,mailbox-server,owner1,,Exchange mail; Outlook Web Access,"{""ip"": ""10.0.0.2""}",',
+            "mbx-02,Mailbox server,,test,Exchange mail,,Second mailbox",
+        ),
+    )
     assert plan.applied and plan.summary["create"] == 1 and plan.summary["update"] == 1
     existing.refresh_from_db()
     assert existing.ci_class.slug == "mailbox-server" and existing.owner == owner
@@ -151,7 +166,9 @@ def test_services_column_replaces_the_list_and_the_unlink_is_recorded(infra_user
 def test_blank_cells_keep_values_and_status_columns_are_ignored(infra_user):
     owner = UserFactory(username="keeper")
     ci = CIFactory(name="keep-01", owner=owner, description="kept", status="in_service")
-    plan = cmdb_import.apply_ci_import(actor=infra_user, data=b"Name,Class,Status,Owner,Description\nkeep-01,,retired,,\n")
+    plan = cmdb_import.apply_ci_import(
+        actor=infra_user, data=b"Name,Class,Status,Owner,Description\nkeep-01,,retired,,\n"
+    )
     assert plan.ignored_columns == ["status"]
     assert plan.summary["unchanged"] == 1
     ci.refresh_from_db()
@@ -164,7 +181,11 @@ def test_apply_refuses_a_file_other_than_the_one_previewed(infra_user):
         cmdb_import.apply_ci_import(actor=infra_user, data=ci_csv("p-02,server,,,,,"), expected_digest=previewed.digest)
     assert errors_of(excinfo) == [(None, "file")]
     assert not ConfigurationItem.objects.filter(name__startswith="p-0").exists()
-    applied = cmdb_import.apply_ci_import(actor=infra_user, data=ci_csv("p-01,server,,,,,").decode().replace("\n", "\r\n"), expected_digest=previewed.digest)
+    applied = cmdb_import.apply_ci_import(
+        actor=infra_user,
+        data=ci_csv("p-01,server,,,,,").decode().replace("\n", "\r\n"),
+        expected_digest=previewed.digest,
+    )
     assert applied.summary["create"] == 1  # line endings do not change the digest
 
 
@@ -232,17 +253,22 @@ def test_exported_formula_quotes_come_off_on_import(infra_user):
 
 
 def test_relationship_import_creates_edges_skips_recorded_ones_and_allows_cycles(infra_user):
-    a, b, c = CIFactory(name="rel-a"), CIFactory(name="rel-b"), CIFactory(name="rel-c")
+    a, b, _c = CIFactory(name="rel-a"), CIFactory(name="rel-b"), CIFactory(name="rel-c")
     RelationshipFactory(source=a, target=b, type="depends_on")
-    plan = cmdb_import.apply_relationship_import(actor=infra_user, data=(
-        b"source,type,target\n"
-        b"rel-a,depends_on,rel-b\n"   # recorded already
-        b"rel-b,runs on,rel-c\n"      # type by its label
-        b"rel-c,,rel-a\n"             # default type; closes a cycle a -> b -> c -> a
-    ))
+    plan = cmdb_import.apply_relationship_import(
+        actor=infra_user,
+        data=(
+            b"source,type,target\n"
+            b"rel-a,depends_on,rel-b\n"  # recorded already
+            b"rel-b,runs on,rel-c\n"  # type by its label
+            b"rel-c,,rel-a\n"  # default type; closes a cycle a -> b -> c -> a
+        ),
+    )
     assert [(r.row, r.action) for r in plan.rows] == [(2, "unchanged"), (3, "create"), (4, "create")]
     assert set(CIRelationship.objects.values_list("source__name", "type", "target__name")) == {
-        ("rel-a", "depends_on", "rel-b"), ("rel-b", "runs_on", "rel-c"), ("rel-c", "depends_on", "rel-a"),
+        ("rel-a", "depends_on", "rel-b"),
+        ("rel-b", "runs_on", "rel-c"),
+        ("rel-c", "depends_on", "rel-a"),
     }
     assert AuditEntry.objects.filter(model_label="mof.cirelationship", action="create", object_id="").count() == 1
 
@@ -260,7 +286,12 @@ def test_relationship_import_errors_name_row_and_field_and_write_nothing(infra_u
     )
     plan = cmdb_import.plan_relationship_import(actor=infra_user, data=data)
     assert [(e.row, e.field) for e in plan.errors] == [
-        (3, "target"), (4, "type"), (5, "target"), (6, "target"), (7, "source"), (7, "target"),
+        (3, "target"),
+        (4, "type"),
+        (5, "target"),
+        (6, "target"),
+        (7, "source"),
+        (7, "target"),
     ]
     with pytest.raises(ImportRejected):
         cmdb_import.apply_relationship_import(actor=infra_user, data=data)
@@ -296,9 +327,17 @@ def test_ten_thousand_rows_validate_in_a_bounded_number_of_queries(infra_user):
     infra_user.roles  # the reader's roles are loaded once per request anyway
     plan_holder = {}
     small_queries = _query_count(lambda: cmdb_import.plan_ci_import(actor=infra_user, data=small))
-    queries = _query_count(lambda: plan_holder.setdefault("plan", cmdb_import.plan_ci_import(actor=infra_user, data=data)))
+    queries = _query_count(
+        lambda: plan_holder.setdefault("plan", cmdb_import.plan_ci_import(actor=infra_user, data=data))
+    )
     plan = plan_holder["plan"]
-    assert plan.errors == [] and plan.summary == {"rows": 10_000, "create": 5000, "update": 5000, "unchanged": 0, "errors": 0}
+    assert plan.errors == [] and plan.summary == {
+        "rows": 10_000,
+        "create": 5000,
+        "update": 5000,
+        "unchanged": 0,
+        "errors": 0,
+    }
     # Per 500 names: one look-up of the CIs, one of their services, one of the owners.
     assert small_queries <= 6
     assert queries <= small_queries + 3 * (10_000 // cmdb_import.LOOKUP_CHUNK)
@@ -306,13 +345,20 @@ def test_ten_thousand_rows_validate_in_a_bounded_number_of_queries(infra_user):
 
 def test_applying_a_thousand_rows_writes_in_batches(infra_user):
     ServiceFactory(name="Exchange mail")
-    ConfigurationItem.objects.bulk_create([ConfigurationItem(name=f"batch-{i:04d}", ci_class=ci_class()) for i in range(0, 1000, 2)])
+    ConfigurationItem.objects.bulk_create(
+        [ConfigurationItem(name=f"batch-{i:04d}", ci_class=ci_class()) for i in range(0, 1000, 2)]
+    )
     data = ci_csv(*[f"batch-{i:04d},firewall,,,Exchange mail,,row {i}" for i in range(1000)])
     infra_user.roles
     holder = {}
     queries = _query_count(lambda: holder.setdefault("plan", cmdb_import.apply_ci_import(actor=infra_user, data=data)))
     assert holder["plan"].summary["create"] == 500 and holder["plan"].summary["update"] == 500
-    assert ConfigurationItem.objects.filter(name__startswith="batch-", ci_class__slug="firewall", services__name="Exchange mail").count() == 1000
+    assert (
+        ConfigurationItem.objects.filter(
+            name__startswith="batch-", ci_class__slug="firewall", services__name="Exchange mail"
+        ).count()
+        == 1000
+    )
     assert AuditEntry.objects.filter(model_label="mof.configurationitem", action="create").count() >= 500
     # Planning (a few look-ups per 500 names) plus writing (a few statements per 500 rows),
     # never a query per row.
@@ -320,10 +366,14 @@ def test_applying_a_thousand_rows_writes_in_batches(infra_user):
 
 
 def test_relationship_rows_validate_in_a_bounded_number_of_queries(infra_user):
-    cis = ConfigurationItem.objects.bulk_create([ConfigurationItem(name=f"edge-{i:04d}", ci_class=ci_class()) for i in range(2000)])
+    cis = ConfigurationItem.objects.bulk_create(
+        [ConfigurationItem(name=f"edge-{i:04d}", ci_class=ci_class()) for i in range(2000)]
+    )
     lines = "".join(f"edge-{i:04d},depends_on,edge-{(i + 1) % 2000:04d}\n" for i in range(2000))
     infra_user.roles
-    queries = _query_count(lambda: cmdb_import.plan_relationship_import(actor=infra_user, data=("source,type,target\n" + lines).encode()))
+    queries = _query_count(
+        lambda: cmdb_import.plan_relationship_import(actor=infra_user, data=("source,type,target\n" + lines).encode())
+    )
     assert len(cis) == 2000
     assert queries <= 2 * (2000 // cmdb_import.LOOKUP_CHUNK) + 2
 

@@ -1,6 +1,7 @@
 """The CMDB's CSV import over the API: POST /api/v1/cis/import/ and
 /api/v1/relationships/import/, a multipart file or a text/csv body, ?dry_run=true to
 preview; 400 with {"errors": [{"row", "field", "message"}]} and nothing written."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -32,7 +33,9 @@ def test_one_bad_row_is_a_400_naming_row_and_field_and_nothing_is_written(infra_
     count = AuditEntry.objects.count()
     response = post_csv(api_as(infra_user), CIS, ONE_BAD)
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"row": 3, "field": "environment", "message": response.json()["errors"][0]["message"]}]
+    assert response.json()["errors"] == [
+        {"row": 3, "field": "environment", "message": response.json()["errors"][0]["message"]}
+    ]
     assert "moon" in response.json()["errors"][0]["message"]
     assert not ConfigurationItem.objects.filter(name__startswith="api-").exists()
     assert AuditEntry.objects.count() == count
@@ -45,13 +48,17 @@ def test_dry_run_previews_and_writes_nothing_then_apply_writes(infra_user):
     body = preview.json()
     assert body["dry_run"] is True and body["applied"] is False
     assert body["summary"] == {"rows": 2, "create": 2, "update": 0, "unchanged": 0, "errors": 0}
-    assert [(r["row"], r["action"], r["label"]) for r in body["rows"]] == [(2, "create", "api-01"), (3, "create", "api-02")]
+    assert [(r["row"], r["action"], r["label"]) for r in body["rows"]] == [
+        (2, "create", "api-01"),
+        (3, "create", "api-02"),
+    ]
     assert not ConfigurationItem.objects.filter(name__startswith="api-").exists()
 
     applied = post_file(client, CIS, GOOD, sha256=body["sha256"])
     assert applied.status_code == 200 and applied.json()["applied"] is True
     assert set(ConfigurationItem.objects.filter(name__startswith="api-").values_list("name", "environment")) == {
-        ("api-01", "production"), ("api-02", "test"),
+        ("api-01", "production"),
+        ("api-02", "test"),
     }
     again = post_csv(client, CIS, GOOD)
     assert again.json()["summary"]["unchanged"] == 2

@@ -1,5 +1,6 @@
 """The CMDB's import pages: upload, preview with every error by row and field, apply all
 or nothing from the previewed content; who may use them; the template CSV."""
+
 import csv
 import io
 import re
@@ -21,7 +22,9 @@ REL_PAGE = reverse("csv_import", args=["relationships"])
 
 
 def upload(client, url, body: bytes):
-    return client.post(url, {"step": "preview", "file": SimpleUploadedFile("import.csv", body, content_type="text/csv")})
+    return client.post(
+        url, {"step": "preview", "file": SimpleUploadedFile("import.csv", body, content_type="text/csv")}
+    )
 
 
 def apply_form(page: str) -> dict:
@@ -62,7 +65,12 @@ def test_preview_then_apply_creates_updates_and_records_one_summary(infra_client
     assert "1 created, 1 updated, 0 unchanged" in applied.content.decode()
     assert ConfigurationItem.objects.get(name="pg-new").description == "fresh"
     assert ConfigurationItem.objects.get(name="pg-old").description == "after"
-    assert AuditEntry.objects.filter(object_id="", model_label="mof.configurationitem", actor_name=infra_user.username).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            object_id="", model_label="mof.configurationitem", actor_name=infra_user.username
+        ).count()
+        == 1
+    )
 
 
 def test_apply_with_content_other_than_the_preview_writes_nothing(infra_client):
@@ -116,7 +124,11 @@ def test_the_list_offers_import_only_to_who_may_import(client, infra_user, suppo
 
 
 def test_the_template_csv_imports_as_it_is(infra_client, infra_user):
-    ServiceFactory(name="Exchange mail"), ServiceFactory(name="Outlook Web Access"), ServiceFactory(name="Storage (SAN)")
+    (
+        ServiceFactory(name="Exchange mail"),
+        ServiceFactory(name="Outlook Web Access"),
+        ServiceFactory(name="Storage (SAN)"),
+    )
     UserFactory(username="infra")
     for kind, plan in (("cis", cmdb_import.plan_ci_import), ("relationships", cmdb_import.plan_relationship_import)):
         response = infra_client.get(reverse("csv_import_template", args=[kind]))

@@ -2,7 +2,7 @@
 mode (DATABASE_PGBOUNCER). Under transaction pooling a server connection is this client's for
 one transaction only, so nothing the portal does may need a session: no session advisory
 lock, no SET outside a transaction, no cursor or prepared statement kept across transactions."""
-import datetime as dt
+
 import json
 import re
 import subprocess
@@ -24,8 +24,17 @@ SQLITE = "sqlite:////tmp/mof-pooling-test.sqlite3"
 
 
 def test_database_pool_puts_psycopg_pool_sizes_from_the_environment_and_keeps_no_connection():
-    db = databases({"DATABASE_URL": PG, "DATABASE_POOL": "1", "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "4",
-                    "DATABASE_POOL_TIMEOUT": "5", "DATABASE_CONN_MAX_AGE": "600"}, default_url=SQLITE)["default"]
+    db = databases(
+        {
+            "DATABASE_URL": PG,
+            "DATABASE_POOL": "1",
+            "DATABASE_POOL_MIN_SIZE": "1",
+            "DATABASE_POOL_MAX_SIZE": "4",
+            "DATABASE_POOL_TIMEOUT": "5",
+            "DATABASE_CONN_MAX_AGE": "600",
+        },
+        default_url=SQLITE,
+    )["default"]
     assert db["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 4, "timeout": 5}
     assert db["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
 
@@ -85,13 +94,20 @@ def test_no_code_issues_sql_that_needs_a_server_session():
 
 
 def test_the_session_sql_pattern_catches_what_it_must():
-    for bad in ('cursor.execute("SELECT pg_advisory_lock(%s)", [1])', "cursor.execute('SET statement_timeout = 5')",
-                'cursor.execute("DECLARE c CURSOR WITH HOLD FOR SELECT 1")', 'cursor.execute("LISTEN mof_events")',
-                'cursor.execute("SET search_path TO audit")'):
+    for bad in (
+        'cursor.execute("SELECT pg_advisory_lock(%s)", [1])',
+        "cursor.execute('SET statement_timeout = 5')",
+        'cursor.execute("DECLARE c CURSOR WITH HOLD FOR SELECT 1")',
+        'cursor.execute("LISTEN mof_events")',
+        'cursor.execute("SET search_path TO audit")',
+    ):
         assert SESSION_SQL.search(bad), bad
-    for good in ('cursor.execute("SELECT pg_advisory_xact_lock(%s)", [1])', 'cursor.execute("SET LOCAL statement_timeout = 5")',
-                 'cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")',
-                 '"""Set the fields a service accepts."""'):
+    for good in (
+        'cursor.execute("SELECT pg_advisory_xact_lock(%s)", [1])',
+        'cursor.execute("SET LOCAL statement_timeout = 5")',
+        'cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")',
+        '"""Set the fields a service accepts."""',
+    ):
         assert not SESSION_SQL.search(good), good
 
 
@@ -127,10 +143,21 @@ def test_a_request_works_with_the_pool_option_on(transactional_db, postgres):
     """Another process on the test database with DATABASE_POOL=1: pages answer, and each
     request takes its connection from the pool and gives it back at the end."""
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))}
-    env.update({"DJANGO_SETTINGS_MODULE": "mof.test_settings", "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url(connection.settings_dict),
-                "DATABASE_POOL": "1", "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "3", "DATABASE_REPLICA_URL": "",
-                "ALLOWED_HOSTS": "testserver"})
-    result = subprocess.run([sys.executable, "-c", POOLED_REQUEST], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "mof.test_settings",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "DATABASE_POOL": "1",
+            "DATABASE_POOL_MIN_SIZE": "1",
+            "DATABASE_POOL_MAX_SIZE": "3",
+            "DATABASE_REPLICA_URL": "",
+            "ALLOWED_HOSTS": "testserver",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", POOLED_REQUEST], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["statuses"] == [200] * 5

@@ -2,6 +2,7 @@
 (lagging_reads / lagging_view), and even then not inside a transaction, not after a write,
 not for who-is-signed-in models, not for a browser that wrote moments ago. The real
 streaming replica is in tests/integration/test_read_replica.py."""
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -27,7 +28,10 @@ def with_replica(monkeypatch):
 
 
 def test_replica_url_makes_a_replica_alias_that_mirrors_default_under_test():
-    dbs = databases({"DATABASE_URL": PG, "DATABASE_REPLICA_URL": "postgres://reader@standby.example:5432/mof"}, default_url="sqlite:///x")
+    dbs = databases(
+        {"DATABASE_URL": PG, "DATABASE_REPLICA_URL": "postgres://reader@standby.example:5432/mof"},
+        default_url="sqlite:///x",
+    )
     assert dbs[REPLICA]["HOST"] == "standby.example"
     assert dbs[REPLICA]["TEST"] == {"MIRROR": "default"}
     assert dbs[REPLICA]["OPTIONS"]["application_name"] == "mof-portal-replica"
@@ -91,10 +95,18 @@ def test_the_test_mirror_of_the_primary_is_not_a_replica(settings, monkeypatch):
     primary = connections[DEFAULT_DB_ALIAS]
     settings.DATABASES = {**settings.DATABASES, REPLICA: {}}
     # The test runner's set_as_test_mirror gives the alias the primary's own settings dict.
-    monkeypatch.setattr(db_router, "connections", {DEFAULT_DB_ALIAS: primary, REPLICA: SimpleNamespace(settings_dict=primary.settings_dict)})
+    monkeypatch.setattr(
+        db_router,
+        "connections",
+        {DEFAULT_DB_ALIAS: primary, REPLICA: SimpleNamespace(settings_dict=primary.settings_dict)},
+    )
     assert db_router.replica_alias() is None
     # A replica of its own (another server) is one.
-    monkeypatch.setattr(db_router, "connections", {DEFAULT_DB_ALIAS: primary, REPLICA: SimpleNamespace(settings_dict={**primary.settings_dict, "PORT": 5442})})
+    monkeypatch.setattr(
+        db_router,
+        "connections",
+        {DEFAULT_DB_ALIAS: primary, REPLICA: SimpleNamespace(settings_dict={**primary.settings_dict, "PORT": 5442})},
+    )
     assert db_router.replica_alias() == REPLICA
 
 
@@ -112,7 +124,9 @@ def recorded(monkeypatch, with_replica, db):
     return seen
 
 
-@pytest.mark.parametrize("name", ["sla_reports", "availability_summary", "capacity_dashboard", "capacity_warnings", "operations_calendar"])
+@pytest.mark.parametrize(
+    "name", ["sla_reports", "availability_summary", "capacity_dashboard", "capacity_warnings", "operations_calendar"]
+)
 def test_report_pages_read_in_a_lagging_context(client, recorded, name):
     client.force_login(ManagerFactory(username="reader"))
     assert client.get(reverse(name)).status_code in (200, 400)
@@ -139,7 +153,9 @@ def test_an_export_names_the_replica_while_the_view_runs(client, with_replica, m
 
     pinned = []
     original = csv_io.read_alias
-    monkeypatch.setattr(csv_io, "read_alias", lambda model=None: pinned.append(db_router._lagging.get() is not None) or original(model))
+    monkeypatch.setattr(
+        csv_io, "read_alias", lambda model=None: pinned.append(db_router._lagging.get() is not None) or original(model)
+    )
     client.force_login(ManagerFactory(username="reader"))
     response = client.get(reverse("change_list") + "?export=csv")
     assert response.status_code == 200

@@ -1,6 +1,7 @@
 """pyproject.toml declares what the portal's code uses: every third-party package its apps
 import (a package that arrives only as another's dependency can vanish with an upgrade of
 that one), at a version that has what the templates use."""
+
 import ast
 import re
 import sys

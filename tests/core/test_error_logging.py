@@ -1,5 +1,6 @@
 """With DEBUG off, every unhandled exception is logged (django.request, to the console
 handler) with the request id, method, path and user; the answer carries the same id."""
+
 import io
 import logging
 
@@ -58,7 +59,10 @@ def test_a_malformed_incoming_request_id_is_replaced(client, incoming):
 
 def test_a_well_formed_request_id_is_kept_on_every_answer(client):
     for path in ("/login/", "/api/v1/cis/", "/no-such-page/"):
-        assert client.get(path, HTTP_X_REQUEST_ID="0f8fad5b-d9cb-469f-a165-70867728950e")["X-Request-ID"] == "0f8fad5b-d9cb-469f-a165-70867728950e"
+        assert (
+            client.get(path, HTTP_X_REQUEST_ID="0f8fad5b-d9cb-469f-a165-70867728950e")["X-Request-ID"]
+            == "0f8fad5b-d9cb-469f-a165-70867728950e"
+        )
 
 
 def test_lines_logged_outside_a_request_have_no_request_prefix(console):

@@ -1,5 +1,6 @@
 """/healthz and /readyz: unauthenticated, revealing nothing but check names, answered for any
 Host and over plain http, each readiness check turning the answer to 503 and back."""
+
 from datetime import timedelta
 from unittest import mock
 
@@ -155,7 +156,9 @@ def test_the_real_migration_plan_is_checked(db):
 @override_settings(MOF_READY_MAIL_MAX=2)
 def test_a_notification_backlog_at_its_threshold_makes_it_not_ready(client, beating):
     for n in range(2):
-        OutgoingMail.objects.create(message_id=f"<m{n}@test>", kind="test", to_email="a@example.org", subject="s", body="b")
+        OutgoingMail.objects.create(
+            message_id=f"<m{n}@test>", kind="test", to_email="a@example.org", subject="s", body="b"
+        )
     assert readyz(client).json()["checks"] == {**ALL_OK, "mail": "failed"}
     OutgoingMail.objects.filter(message_id="<m0@test>").update(status="sent")
     assert readyz(client).status_code == 200

@@ -1,4 +1,5 @@
 """Impact analysis: transitive, cycle-safe, with explaining paths, on SQLite and PostgreSQL."""
+
 import pytest
 
 from mof import impact
@@ -107,7 +108,12 @@ def test_the_database_analysis_and_the_portable_analysis_agree(messaging, diamon
     def portable(ci_ids, direction):
         return impact._rows_portable(ci_ids, direction)
 
-    for start in ([messaging["router"].pk], [messaging["hub"].pk, messaging["unrelated"].pk], [diamond["top"].pk], [diamond["d"].pk]):
+    for start in (
+        [messaging["router"].pk],
+        [messaging["hub"].pk, messaging["unrelated"].pk],
+        [diamond["top"].pk],
+        [diamond["d"].pk],
+    ):
         for direction in impact.DIRECTIONS:
             in_db = impact.analyse(start, direction)
             original = impact._rows_postgres
@@ -131,7 +137,9 @@ def test_postgres_ci_search_has_trigram_indexes(postgres):
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'mof_configurationitem' AND indexdef LIKE '%%gin_trgm_ops%%'")
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'mof_configurationitem' AND indexdef LIKE '%%gin_trgm_ops%%'"
+        )
         found = dict(cursor.fetchall())
     assert set(found) == {"ci_name_trgm_idx", "ci_description_trgm_idx"}
     assert "upper" in found["ci_name_trgm_idx"].lower()

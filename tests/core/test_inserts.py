@@ -1,6 +1,7 @@
 """mof.inserts: an INSERT built once stores what bulk_create() stores, gives the objects their
 keys, leaves what it does not cover to bulk_create(), and fails inside a transaction as the
 ORM does."""
+
 import datetime as dt
 
 import pytest
@@ -27,17 +28,35 @@ def _rows(model, objs, exclude=("id",)):
 
 def _entries(tag):
     return [
-        AuditEntry(actor_id=None, actor_name=tag, via="api", action="create", model_label="incidents.incident", object_id=str(i),
-                   object_repr=f"INC-{i} “quoted”", changes={"title": [None, "Mail\u2028down"], "at": [None, "2026-03-29T00:30:15Z"], "n": [i, 1.5]},
-                   detail={"bulk": "create"} if i % 2 else {})
+        AuditEntry(
+            actor_id=None,
+            actor_name=tag,
+            via="api",
+            action="create",
+            model_label="incidents.incident",
+            object_id=str(i),
+            object_repr=f"INC-{i} “quoted”",
+            changes={"title": [None, "Mail\u2028down"], "at": [None, "2026-03-29T00:30:15Z"], "n": [i, 1.5]},
+            detail={"bulk": "create"} if i % 2 else {},
+        )
         for i in range(3)
     ]
 
 
 def _clocks(version, ticket_id):
     return [
-        SLAClock(ticket_type="incidents.incident", ticket_id=ticket_id, version=version, metric=metric, started_at=WHEN, target_seconds=3600,
-                 due_at=WHEN + dt.timedelta(hours=1), next_event_at=None if metric == "resolution" else WHEN, counting_since=WHEN, created_at=WHEN)
+        SLAClock(
+            ticket_type="incidents.incident",
+            ticket_id=ticket_id,
+            version=version,
+            metric=metric,
+            started_at=WHEN,
+            target_seconds=3600,
+            due_at=WHEN + dt.timedelta(hours=1),
+            next_event_at=None if metric == "resolution" else WHEN,
+            counting_since=WHEN,
+            created_at=WHEN,
+        )
         for metric in ("response", "resolution")
     ]
 
@@ -45,7 +64,9 @@ def _clocks(version, ticket_id):
 @pytest.fixture
 def version():
     manager = ManagerFactory()
-    calendar = services.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+    calendar = services.calendar_save(
+        actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)]
+    )
     sla = services.sla_create(actor=manager, name="P1", priorities=[1], resolution_seconds=3600, calendar=calendar)
     return SLAVersion.objects.get(sla=sla)
 
@@ -66,9 +87,21 @@ def test_the_rows_stored_are_those_bulk_create_stores(version):
     assert _rows(SLAClock, fast_clocks, exclude) == _rows(SLAClock, slow_clocks, exclude)
     assert all(c.updated_at is not None for c in fast_clocks)  # auto_now: pre_save ran, as in bulk_create
 
-    event = TicketEvent(ticket_type="incidents.incident", ticket_id=7, at=WHEN, kind="opened", state="new", priority=3, hold_reason="", service_id=None, group_id=4)
+    event = TicketEvent(
+        ticket_type="incidents.incident",
+        ticket_id=7,
+        at=WHEN,
+        kind="opened",
+        state="new",
+        priority=3,
+        hold_reason="",
+        service_id=None,
+        group_id=4,
+    )
     inserts.insert([event])
-    assert TicketEvent.objects.values_list("ticket_id", "at", "kind", "priority", "service_id", "group_id").get(pk=event.pk) == (7, WHEN, "opened", 3, None, 4)
+    assert TicketEvent.objects.values_list("ticket_id", "at", "kind", "priority", "service_id", "group_id").get(
+        pk=event.pk
+    ) == (7, WHEN, "opened", 3, None, 4)
 
 
 def test_one_statement_per_call_built_once(version):

@@ -1,6 +1,7 @@
 """The layers point one way: views call services and selectors, never the reverse. A service,
 selector or model that imported a view would tie the business rules to the web layer (and
 pull the whole page machinery into every Celery task)."""
+
 from __future__ import annotations
 
 import ast
@@ -16,7 +17,11 @@ LOWER_LAYERS = ("services", "selectors", "models")
 def is_layer(path: Path, layers) -> bool:
     """services.py, services_x.py, x_services.py and anything inside a services/ package."""
     parts = [*path.parent.relative_to(ROOT).parts[1:], path.stem]
-    return any(part == layer or part.startswith(f"{layer}_") or part.endswith(f"_{layer}") for part in parts for layer in layers)
+    return any(
+        part == layer or part.startswith(f"{layer}_") or part.endswith(f"_{layer}")
+        for part in parts
+        for layer in layers
+    )
 
 
 def imported_modules(path: Path, package: str) -> set[str]:
@@ -52,5 +57,7 @@ def test_the_walk_finds_the_lower_layers():
 @pytest.mark.parametrize("path", list(lower_layer_files()), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_service_selector_or_model_imports_a_view(path):
     package = ".".join(path.parent.relative_to(ROOT).parts)
-    views = sorted(m for m in imported_modules(path, package) if is_layer(Path(ROOT, *m.split(".")).with_suffix(".py"), ("views",)))
+    views = sorted(
+        m for m in imported_modules(path, package) if is_layer(Path(ROOT, *m.split(".")).with_suffix(".py"), ("views",))
+    )
     assert not views, f"{path.relative_to(ROOT)} imports the web layer: {views}"

@@ -1,6 +1,7 @@
 """Sign-in lockout records are pruned once they count nothing: no lock in force and no
 failure for MOF_LOGIN_LOCKOUT_RETENTION_DAYS (never less than a window or a lockout), by a
 daily beat task; a count in progress or a lock in force is never lost."""
+
 import logging
 from datetime import timedelta
 
@@ -26,7 +27,9 @@ def limits(settings):
 def record(key, *, last_failure_ago=None, locked_for=None, failures=1, kind=LockoutKind.PAIR, last_success_ago=None):
     now = timezone.now()
     return LoginLockout._base_manager.create(
-        kind=kind, key=key, failures=failures,
+        kind=kind,
+        key=key,
+        failures=failures,
         last_success_at=now - last_success_ago if last_success_ago is not None else None,
         last_failure_at=now - last_failure_ago if last_failure_ago is not None else None,
         window_started_at=now - last_failure_ago if last_failure_ago is not None else None,
@@ -49,7 +52,12 @@ def test_idle_records_past_the_retention_are_pruned_and_the_rest_kept(caplog):
         assert lockout.lockouts_prune() == 4
     assert keys() == ["recent", "still-locked"]
     trail = AuditEntry.objects.filter(model_label="mof.loginlockout", action="delete")
-    assert sorted(trail.values_list("object_repr", flat=True)) == ["IP address 10.0.0.9", "Username never-failed", "Username old-failure", "Username old-served-lock"]
+    assert sorted(trail.values_list("object_repr", flat=True)) == [
+        "IP address 10.0.0.9",
+        "Username never-failed",
+        "Username old-failure",
+        "Username old-served-lock",
+    ]
     assert set(trail.values_list("via", "actor_name")) == {("task:mof.lockouts_prune", "system")}
     assert any("4 sign-in lockout record(s) past their retention pruned" in r.getMessage() for r in caplog.records)
     assert lockout.lockouts_prune() == 0

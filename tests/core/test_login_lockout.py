@@ -3,6 +3,7 @@ after each, on the login page, the admin and the token endpoint; the right passw
 refused meanwhile, with the same message for unknown names. An attacker elsewhere cannot
 lock the user out; an address spraying many usernames waits too, except for the usernames
 it signed in as before; the client address honours MOF_NUM_PROXIES."""
+
 import logging
 import threading
 from datetime import timedelta
@@ -22,8 +23,11 @@ from tests.factories import PASSWORD, AdminFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 LIMITS = dict(
-    MOF_LOGIN_LOCKOUT_ATTEMPTS=3, MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS=5, MOF_LOGIN_LOCKOUT_DELAY_SECONDS=60,
-    MOF_LOGIN_LOCKOUT_WINDOW=600, MOF_LOGIN_LOCKOUT_SECONDS=300,
+    MOF_LOGIN_LOCKOUT_ATTEMPTS=3,
+    MOF_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS=5,
+    MOF_LOGIN_LOCKOUT_DELAY_SECONDS=60,
+    MOF_LOGIN_LOCKOUT_WINDOW=600,
+    MOF_LOGIN_LOCKOUT_SECONDS=300,
 )
 
 
@@ -53,7 +57,9 @@ def web_login(client, username, password, address="10.0.0.1", **extra):
 
 
 def api_login(username, password, address="10.0.0.1", **extra):
-    return APIClient().post("/api/v1/auth/token/", {"username": username, "password": password}, format="json", REMOTE_ADDR=address, **extra)
+    return APIClient().post(
+        "/api/v1/auth/token/", {"username": username, "password": password}, format="json", REMOTE_ADDR=address, **extra
+    )
 
 
 def signed_in(response):
@@ -224,14 +230,18 @@ def test_behind_a_proxy_the_forwarded_address_counts_when_mof_num_proxies_says_s
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
     for _ in range(3):
         web_login(Client(), "alice", "wrong", address="10.0.0.100", HTTP_X_FORWARDED_FOR="198.51.100.66")
-    assert not signed_in(web_login(Client(), "alice", PASSWORD, address="10.0.0.100", HTTP_X_FORWARDED_FOR="198.51.100.7"))
+    assert not signed_in(
+        web_login(Client(), "alice", PASSWORD, address="10.0.0.100", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    )
 
 
 def test_admin_login_honours_the_lockout(client):
     AdminFactory(username="root")
     for _ in range(3):
         client.post("/admin/login/", {"username": "root", "password": "wrong"}, REMOTE_ADDR="10.0.0.5")
-    response = client.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD}, REMOTE_ADDR="10.0.0.5")
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD}, REMOTE_ADDR="10.0.0.5"
+    )
     assert response.status_code == 200 and "Too many failed sign-in attempts" in response.content.decode()
 
 
@@ -239,7 +249,9 @@ def test_failures_are_in_the_audit_trail_but_counting_is_not():
     UserFactory(username="erin")
     for _ in range(4):
         api_login("erin", "wrong")
-    assert AuditEntry.objects.filter(action="login_failed", actor_name="erin").count() == 3  # the 4th was refused before the check
+    assert (
+        AuditEntry.objects.filter(action="login_failed", actor_name="erin").count() == 3
+    )  # the 4th was refused before the check
     assert not AuditEntry.objects.filter(model_label="mof.loginlockout").exists()
 
 

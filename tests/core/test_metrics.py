@@ -1,5 +1,6 @@
 """/metrics: off unless a token or networks are set, then served only to them; request metrics
 labelled by URL pattern (bounded), business figures computed at scrape time."""
+
 import pytest
 from django.test import override_settings
 from django.utils import timezone
@@ -58,26 +59,44 @@ def test_the_metric_names_are_present(client, db):
     client.get("/healthz")
     families = scrape(client, **BEARER)
     for name in (
-        "mof_http_requests", "mof_http_request_duration_seconds", "mof_ready_check", "mof_celery_broker_up",
-        "mof_celery_queue_length", "mof_sla_sweep_lag_seconds", "mof_sla_clocks_open", "mof_webhook_outbox_pending",
-        "mof_webhook_outbox_oldest_seconds", "mof_webhook_deliveries_pending", "mof_mail_outbox_pending",
-        "mof_mail_outbox_oldest_seconds", "mof_incidents_open", "mof_worker_heartbeat_age_seconds", "mof_beat_heartbeat_age_seconds",
+        "mof_http_requests",
+        "mof_http_request_duration_seconds",
+        "mof_ready_check",
+        "mof_celery_broker_up",
+        "mof_celery_queue_length",
+        "mof_sla_sweep_lag_seconds",
+        "mof_sla_clocks_open",
+        "mof_webhook_outbox_pending",
+        "mof_webhook_outbox_oldest_seconds",
+        "mof_webhook_deliveries_pending",
+        "mof_mail_outbox_pending",
+        "mof_mail_outbox_oldest_seconds",
+        "mof_incidents_open",
+        "mof_worker_heartbeat_age_seconds",
+        "mof_beat_heartbeat_age_seconds",
     ):
         assert name in families, name
     assert set(samples(families, "mof_ready_check")) == {(("check", name),) for name in health.CHECKS}
     assert set(samples(families, "mof_incidents_open")) == {(("priority", str(p)),) for p in range(1, 6)}
-    assert set(samples(families, "mof_sla_clocks_open")) == {(("condition", c),) for c in ("breached", "warning", "due_soon")}
+    assert set(samples(families, "mof_sla_clocks_open")) == {
+        (("condition", c),) for c in ("breached", "warning", "due_soon")
+    }
 
 
 def test_a_request_increments_its_routes_counter(client, db):
     def count():
-        return REGISTRY.get_sample_value("mof_http_requests_total", {"method": "GET", "route": "healthz", "status": "200"}) or 0
+        return (
+            REGISTRY.get_sample_value("mof_http_requests_total", {"method": "GET", "route": "healthz", "status": "200"})
+            or 0
+        )
 
     before = count()
     client.get("/healthz")
     client.get("/healthz")
     assert count() == before + 2
-    assert REGISTRY.get_sample_value("mof_http_request_duration_seconds_count", {"method": "GET", "route": "healthz"}) >= 2
+    assert (
+        REGISTRY.get_sample_value("mof_http_request_duration_seconds_count", {"method": "GET", "route": "healthz"}) >= 2
+    )
 
 
 def test_route_labels_are_url_patterns_not_paths(client, admin_user):
@@ -87,12 +106,19 @@ def test_route_labels_are_url_patterns_not_paths(client, admin_user):
     for junk in ("/no/such/page-1", "/no/such/page-2"):
         client.get(junk)
     client.get("/api/v1/incidents/", {"search": "x" * 30})
-    routes = {s.labels["route"] for family in REGISTRY.collect() if family.name == "mof_http_requests" for s in family.samples}
+    routes = {
+        s.labels["route"] for family in REGISTRY.collect() if family.name == "mof_http_requests" for s in family.samples
+    }
     assert not [r for r in routes if "101" in r or "202" in r or "page-1" in r or "xxx" in r], routes
     assert UNMATCHED in routes
     # The registry is the process's: earlier tests may have counted other incident routes too.
     assert "api/v1/incidents/<pk>/" in routes, routes
-    assert REGISTRY.get_sample_value("mof_http_requests_total", {"method": "GET", "route": "api/v1/incidents/<pk>/", "status": "404"}) >= 3
+    assert (
+        REGISTRY.get_sample_value(
+            "mof_http_requests_total", {"method": "GET", "route": "api/v1/incidents/<pk>/", "status": "404"}
+        )
+        >= 3
+    )
 
 
 @override_settings(MOF_METRICS_TOKEN=TOKEN)
@@ -109,7 +135,9 @@ def test_backlogs_and_incidents_are_counted(client, db):
     from integrations.models import OutboxEvent
     from mof.models import OutgoingMail
 
-    OutboxEvent.objects.create(event_type="incident.created", body={}, occurred_at=timezone.now() - timezone.timedelta(minutes=3))
+    OutboxEvent.objects.create(
+        event_type="incident.created", body={}, occurred_at=timezone.now() - timezone.timedelta(minutes=3)
+    )
     OutgoingMail.objects.create(message_id="<m@test>", kind="test", to_email="a@example.org", subject="s", body="b")
     families = scrape(client, **BEARER)
     assert samples(families, "mof_webhook_outbox_pending") == {(): 1}

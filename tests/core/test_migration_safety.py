@@ -9,6 +9,7 @@ the project's apps without a database:
 A table created in the same migration is empty: anything goes on it. Migrations written
 before the policy are allowed by name below, each with the reason it was acceptable then.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -66,15 +67,22 @@ ALLOWED = {
     "slas.0010_clock_running_due_index": "sweep index on SLA clocks, before the policy",
 }
 
-_INDEX_SQL = re.compile(r'\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF\s+NOT\s+EXISTS\s+)?([^\s(]*)\s*ON\s+(?:ONLY\s+)?"?(\w+)"?', re.IGNORECASE)
+_INDEX_SQL = re.compile(
+    r'\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF\s+NOT\s+EXISTS\s+)?([^\s(]*)\s*ON\s+(?:ONLY\s+)?"?(\w+)"?',
+    re.IGNORECASE,
+)
 # An ALTER TABLE statement (up to its end or 400 characters of source) ...
 _ALTER_SQL = re.compile(r'\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?(\w+)"?([^;]{0,400})', re.IGNORECASE)
 # ... that rewrites the table or scans it under ACCESS EXCLUSIVE.
 _LOCKING_ALTERS = {
     "a column type change rewrites it": re.compile(r"\bTYPE\s+\w", re.IGNORECASE),
-    "a stored generated column rewrites it": re.compile(r"\bGENERATED\s+ALWAYS\s+AS\b.*?\bSTORED\b", re.IGNORECASE | re.DOTALL),
+    "a stored generated column rewrites it": re.compile(
+        r"\bGENERATED\s+ALWAYS\s+AS\b.*?\bSTORED\b", re.IGNORECASE | re.DOTALL
+    ),
     "SET NOT NULL scans it under its lock": re.compile(r"\bSET\s+NOT\s+NULL\b", re.IGNORECASE),
-    "a constraint added without NOT VALID is checked under its lock": re.compile(r"\bADD\s+CONSTRAINT\b(?!.*\bNOT\s+VALID\b)", re.IGNORECASE | re.DOTALL),
+    "a constraint added without NOT VALID is checked under its lock": re.compile(
+        r"\bADD\s+CONSTRAINT\b(?!.*\bNOT\s+VALID\b)", re.IGNORECASE | re.DOTALL
+    ),
 }
 
 
@@ -113,7 +121,13 @@ def _sql_of(operation, migration) -> str:
         for function in (operation.code, operation.reverse_code):
             cells = [cell.cell_contents for cell in (getattr(function, "__closure__", None) or ())]
             for value in cells:
-                texts += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
+                texts += (
+                    [value]
+                    if isinstance(value, str)
+                    else [v for v in value if isinstance(v, str)]
+                    if isinstance(value, (list, tuple))
+                    else []
+                )
         return "\n".join(texts)
     return ""
 
@@ -125,18 +139,28 @@ def _sql_problems(sql: str, created: set[str]) -> list[str]:
             problems.append(f"SQL builds index {match.group(1)} on {match.group(2)} without CONCURRENTLY")
     for match in _ALTER_SQL.finditer(sql):
         if match.group(1) in BIG_TABLES and match.group(1) not in created:
-            problems += [f"SQL alters {match.group(1)}: {why}" for why, rule in _LOCKING_ALTERS.items() if rule.search(match.group(2))]
+            problems += [
+                f"SQL alters {match.group(1)}: {why}"
+                for why, rule in _LOCKING_ALTERS.items()
+                if rule.search(match.group(2))
+            ]
     return problems
 
 
 def _volatile(db_default) -> bool:
-    return db_default is not NOT_PROVIDED and not isinstance(db_default, (Value, Now)) and not isinstance(db_default, (str, int, float, bool))
+    return (
+        db_default is not NOT_PROVIDED
+        and not isinstance(db_default, (Value, Now))
+        and not isinstance(db_default, (str, int, float, bool))
+    )
 
 
 def _problems(operation, state, app_label, created: set[str], migration=None) -> list[str]:
     """What locks a big table in `operation`, given the state before it."""
     if isinstance(operation, (migrations.RenameField, migrations.RenameModel, migrations.AlterModelTable)):
-        return [f"{type(operation).__name__}: the code still running during the upgrade uses the old name (add, copy, switch, remove later)"]
+        return [
+            f"{type(operation).__name__}: the code still running during the upgrade uses the old name (add, copy, switch, remove later)"
+        ]
     model_name = getattr(operation, "model_name", None) or getattr(operation, "name", None)
     big = None
     if model_name and (app_label, str(model_name).lower()) in state.models:
@@ -148,25 +172,39 @@ def _problems(operation, state, app_label, created: set[str], migration=None) ->
         if _volatile(getattr(field, "db_default", NOT_PROVIDED)):
             problems.append(f"AddField {operation.name} on {big}: a volatile database default rewrites the table")
         if field.unique or field.db_index or (field.is_relation and field.db_constraint):
-            problems.append(f"AddField {operation.name} on {big}: its index or foreign key is built and checked under the table's lock")
+            problems.append(
+                f"AddField {operation.name} on {big}: its index or foreign key is built and checked under the table's lock"
+            )
     if big and isinstance(operation, migrations.AlterField):
         old = state.models[(app_label, model_name.lower())].fields[operation.name]
         new = operation.field
         _, old_path, _, old_kwargs = old.deconstruct()
         _, new_path, _, new_kwargs = new.deconstruct()
         shorter = (new_kwargs.get("max_length") or 10**9) < (old_kwargs.get("max_length") or 10**9)
-        if old_path != new_path or shorter or any(old_kwargs.get(k) != new_kwargs.get(k) for k in ("max_digits", "decimal_places")):
+        if (
+            old_path != new_path
+            or shorter
+            or any(old_kwargs.get(k) != new_kwargs.get(k) for k in ("max_digits", "decimal_places"))
+        ):
             problems.append(f"AlterField {operation.name} on {big}: a type change rewrites the table")
         if old.null and not new.null:
-            problems.append(f"AlterField {operation.name} on {big}: NOT NULL scans the table under its lock (add a CHECK NOT VALID, validate, then set)")
+            problems.append(
+                f"AlterField {operation.name} on {big}: NOT NULL scans the table under its lock (add a CHECK NOT VALID, validate, then set)"
+            )
         if (new.unique and not old.unique) or (new.db_index and not old.db_index):
             problems.append(f"AlterField {operation.name} on {big}: the index is built without CONCURRENTLY")
     if big and isinstance(operation, migrations.AddIndex) and not isinstance(operation, AddIndexConcurrently):
-        problems.append(f"AddIndex {operation.index.name} on {big}: use AddIndexConcurrently in a migration with atomic = False")
+        problems.append(
+            f"AddIndex {operation.index.name} on {big}: use AddIndexConcurrently in a migration with atomic = False"
+        )
     if big and isinstance(operation, migrations.RemoveIndex) and not isinstance(operation, RemoveIndexConcurrently):
-        problems.append(f"RemoveIndex {operation.name} on {big}: use RemoveIndexConcurrently in a migration with atomic = False")
+        problems.append(
+            f"RemoveIndex {operation.name} on {big}: use RemoveIndexConcurrently in a migration with atomic = False"
+        )
     if big and isinstance(operation, migrations.AddConstraint):
-        problems.append(f"AddConstraint {operation.constraint.name} on {big}: validated under the table's lock (add it NOT VALID with RunSQL, VALIDATE in a later migration)")
+        problems.append(
+            f"AddConstraint {operation.constraint.name} on {big}: validated under the table's lock (add it NOT VALID with RunSQL, VALIDATE in a later migration)"
+        )
     problems += _sql_problems(_sql_of(operation, migration), created)
     return problems
 
@@ -182,10 +220,18 @@ def _walk():
         for operation in migration.operations:
             if isinstance(operation, migrations.CreateModel):
                 created.add(operation.options.get("db_table") or f"{migration.app_label}_{operation.name.lower()}")
-            problems = _problems(operation, state, migration.app_label, created, migration) if migration.app_label in ours else []
+            problems = (
+                _problems(operation, state, migration.app_label, created, migration)
+                if migration.app_label in ours
+                else []
+            )
             if isinstance(operation, migrations.CreateModel):
                 # Its many-to-many tables are new too.
-                created |= {f"{migration.app_label}_{operation.name.lower()}_{name}" for name, f in operation.fields if f.many_to_many}
+                created |= {
+                    f"{migration.app_label}_{operation.name.lower()}_{name}"
+                    for name, f in operation.fields
+                    if f.many_to_many
+                }
             yield key, migration, operation, problems
             operation.state_forwards(migration.app_label, state)
 
@@ -196,7 +242,10 @@ def test_every_migration_of_the_project_can_be_reversed():
         for (app, name), _migration, operation, _ in _walk()
         if app in _project_apps() and not operation.reversible
     ]
-    assert not irreversible, "give these a reverse (reverse_code / reverse_sql; RunPython.noop when there is nothing to undo):\n" + "\n".join(irreversible)
+    assert not irreversible, (
+        "give these a reverse (reverse_code / reverse_sql; RunPython.noop when there is nothing to undo):\n"
+        + "\n".join(irreversible)
+    )
 
 
 def test_no_migration_locks_a_big_table():
@@ -224,7 +273,12 @@ def test_the_check_catches_what_the_policy_forbids():
 
     state = ProjectState()
     migrations.CreateModel(
-        "Incident", [("id", models.BigAutoField(primary_key=True)), ("title", models.CharField(max_length=200)), ("note", models.TextField(null=True))]
+        "Incident",
+        [
+            ("id", models.BigAutoField(primary_key=True)),
+            ("title", models.CharField(max_length=200)),
+            ("note", models.TextField(null=True)),
+        ],
     ).state_forwards("incidents", state)
     bad = [
         migrations.AddIndex("incident", models.Index(fields=["title"], name="incident_title_idx")),
@@ -234,7 +288,10 @@ def test_the_check_catches_what_the_policy_forbids():
         migrations.AlterField("incident", "note", models.TextField(default="")),
         migrations.RunSQL("CREATE INDEX incident_x ON incidents_incident (title)", "DROP INDEX incident_x"),
         migrations.RunSQL("ALTER TABLE incidents_incident ALTER COLUMN title TYPE text", migrations.RunSQL.noop),
-        migrations.RunSQL("ALTER TABLE incidents_incident ADD COLUMN v tsvector GENERATED ALWAYS AS (to_tsvector(title)) STORED", migrations.RunSQL.noop),
+        migrations.RunSQL(
+            "ALTER TABLE incidents_incident ADD COLUMN v tsvector GENERATED ALWAYS AS (to_tsvector(title)) STORED",
+            migrations.RunSQL.noop,
+        ),
         migrations.RunSQL("ALTER TABLE incidents_incident ADD CONSTRAINT c CHECK (id > 0)", migrations.RunSQL.noop),
         migrations.RenameField("incident", "title", "subject"),
     ]
@@ -245,8 +302,12 @@ def test_the_check_catches_what_the_policy_forbids():
         migrations.AddField("incident", "seen", models.BooleanField(default=False)),
         migrations.AddField("incident", "at", models.DateTimeField(db_default=Now(), null=True)),
         migrations.AlterField("incident", "title", models.CharField(max_length=300)),
-        migrations.RunSQL("CREATE INDEX CONCURRENTLY incident_x ON incidents_incident (title)", "DROP INDEX CONCURRENTLY incident_x"),
-        migrations.RunSQL("ALTER TABLE incidents_incident ADD CONSTRAINT c CHECK (id > 0) NOT VALID", migrations.RunSQL.noop),
+        migrations.RunSQL(
+            "CREATE INDEX CONCURRENTLY incident_x ON incidents_incident (title)", "DROP INDEX CONCURRENTLY incident_x"
+        ),
+        migrations.RunSQL(
+            "ALTER TABLE incidents_incident ADD CONSTRAINT c CHECK (id > 0) NOT VALID", migrations.RunSQL.noop
+        ),
         migrations.RunSQL("ALTER TABLE incidents_incident VALIDATE CONSTRAINT c", migrations.RunSQL.noop),
     ]
     for operation in good:

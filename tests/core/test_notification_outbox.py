@@ -1,6 +1,7 @@
 """The notification outbox (mof.notifications): mail is stored with the change it reports, one
 row per recipient with a stable Message-ID, sent once; a relay run twice sends nothing twice;
 N commits while the worker is behind queue one relay task, not N (mof.relay)."""
+
 import datetime as dt
 import smtplib
 
@@ -24,7 +25,10 @@ def test_one_row_per_recipient_each_with_its_own_message_id_stable_when_sent(mai
     ann = UserFactory(email="ann@example.test")
     gone = UserFactory(email="gone@example.test", is_active=False)
     rows = stored([ann, "ANN@example.test", "bob@example.test", gone, None, ""])
-    assert [r.to_email for r in rows] == ["ann@example.test", "bob@example.test"]  # de-duplicated, inactive and empty left out
+    assert [r.to_email for r in rows] == [
+        "ann@example.test",
+        "bob@example.test",
+    ]  # de-duplicated, inactive and empty left out
     ids = {r.to_email: r.message_id for r in OutgoingMail.objects.all()}
     assert len(set(ids.values())) == 2 and all(i.startswith("<") and i.endswith(">") for i in ids.values())
     assert notifications.deliver_pending()["sent"] == 2
@@ -70,7 +74,12 @@ def test_a_mail_server_failure_retries_later_then_gives_up_and_logs(monkeypatch,
     monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
     assert notifications.deliver_pending() == {"sent": 0, "failed": 1, "more": False}
     row.refresh_from_db()
-    assert row.status == MailStatus.PENDING and row.attempts == 1 and row.next_attempt_at > timezone.now() and "closed" in row.last_error
+    assert (
+        row.status == MailStatus.PENDING
+        and row.attempts == 1
+        and row.next_attempt_at > timezone.now()
+        and "closed" in row.last_error
+    )
     assert notifications.deliver_pending()["failed"] == 0  # not due yet
     OutgoingMail.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
     notifications.deliver_pending()
@@ -96,7 +105,9 @@ def test_commits_while_the_worker_is_behind_queue_one_relay_task(monkeypatch, dj
     assert len(queued) == 3
 
 
-def test_an_unreachable_broker_leaves_the_flag_clear_and_the_mail_pending(monkeypatch, django_capture_on_commit_callbacks, mailoutbox):
+def test_an_unreachable_broker_leaves_the_flag_clear_and_the_mail_pending(
+    monkeypatch, django_capture_on_commit_callbacks, mailoutbox
+):
     from kombu.exceptions import OperationalError
 
     def down(*args):
@@ -119,7 +130,11 @@ def test_a_filing_stores_the_group_mail_in_its_own_transaction(mailoutbox, djang
     with django_capture_on_commit_callbacks(execute=True):
         incident = desk.incident_create(actor=filer, title="Mail down", assignment_group=group)
     row = OutgoingMail.objects.get(**notifications.about(incident))
-    assert row.kind == "incidents.landed_in_queue" and row.to_email == "agent@example.test" and row.status == MailStatus.SENT
+    assert (
+        row.kind == "incidents.landed_in_queue"
+        and row.to_email == "agent@example.test"
+        and row.status == MailStatus.SENT
+    )
     assert [m.to for m in mailoutbox] == [["agent@example.test"]]
 
 
@@ -149,7 +164,9 @@ def test_no_mail_leaves_by_another_path_than_the_outbox():
     offenders = []
     for path in root.glob("*/**/*.py"):
         top = path.parts[len(root.parts)]
-        if top in ("tests", "bench") or top.startswith(".venv") or path.name == "notifications.py":  # .venv, .venv-django6
+        if (
+            top in ("tests", "bench") or top.startswith(".venv") or path.name == "notifications.py"
+        ):  # .venv, .venv-django6
             continue
         text = path.read_text()
         if "send_mail(" in text or "send_mass_mail(" in text or "EmailMessage(" in text:

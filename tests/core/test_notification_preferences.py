@@ -1,5 +1,6 @@
 """Notification preferences per person and kind of event (immediately, daily digest, portal
 only, off), the daily digest, the in-portal list with its unread badge, and the API."""
+
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
@@ -23,8 +24,12 @@ def world(db):
 
 
 def assign(world, title="Printer down"):
-    incident = desk.incident_create(actor=world["agent"], caller=world["caller"], title=title, assignment_group=world["group"])
-    return desk.incident_assign(actor=world["agent"], incident=incident, assignment_group=world["group"], assignee=world["agent"])
+    incident = desk.incident_create(
+        actor=world["agent"], caller=world["caller"], title=title, assignment_group=world["group"]
+    )
+    return desk.incident_assign(
+        actor=world["agent"], incident=incident, assignment_group=world["group"], assignee=world["agent"]
+    )
 
 
 def mails_to(user, kind):
@@ -60,12 +65,16 @@ def test_a_status_change_follows_the_transition_preference(world):
 
 
 def test_the_daily_digest_sends_one_mail_with_the_days_items(world, mailoutbox, django_capture_on_commit_callbacks):
-    notifications.set_preferences(world["caller"], {"incidents.assigned": "digest", "incidents.commented": "digest", "transition": "digest"})
+    notifications.set_preferences(
+        world["caller"], {"incidents.assigned": "digest", "incidents.commented": "digest", "transition": "digest"}
+    )
     first = assign(world, "Printer down")
     second = assign(world, "Scanner down")
     desk.incident_note(actor=world["agent"], incident=first, kind="comment", body="Toner ordered.")
     assert not OutgoingMail.objects.filter(to_email=world["caller"].email).exists()
-    assert Notification.objects.filter(user=world["caller"], digest=True, digested_at__isnull=True).count() == 5  # 2 x (assigned, New → Assigned), 1 comment
+    assert (
+        Notification.objects.filter(user=world["caller"], digest=True, digested_at__isnull=True).count() == 5
+    )  # 2 x (assigned, New → Assigned), 1 comment
 
     with override_settings(MOF_NOTIFICATION_DIGEST_HOUR=(notifications.timezone.localtime().hour + 1) % 24):
         assert send_notification_digest() == 0  # not the hour yet
@@ -73,7 +82,12 @@ def test_the_daily_digest_sends_one_mail_with_the_days_items(world, mailoutbox, 
         assert send_notification_digest(force=True) == 1
     [digest] = [m for m in mailoutbox if m.to == [world["caller"].email]]
     assert digest.subject == "[MOF] Your notifications: 5 since the last digest"
-    assert first.reference in digest.body and second.reference in digest.body and "new comment" in digest.body and "New → Assigned" in digest.body
+    assert (
+        first.reference in digest.body
+        and second.reference in digest.body
+        and "new comment" in digest.body
+        and "New → Assigned" in digest.body
+    )
     assert f"{settings.MOF_BASE_URL.rstrip('/')}{first.get_absolute_url()}" in digest.body
     assert [a[1] for a in digest.alternatives] == ["text/html"]
     assert not Notification.objects.filter(user=world["caller"], digest=True, digested_at__isnull=True).exists()
@@ -88,7 +102,12 @@ def test_an_invitation_is_never_held_for_the_digest(world):
 
     notifications.set_preferences(world["agent"], {"reviews.invitation": "digest"})
     chair = ManagerFactory(email="chair@example.test")
-    reviews.meeting_create(actor=chair, kind="release_approved", scheduled_at=timezone.now() + timezone.timedelta(days=1), attendees=[world["agent"]])
+    reviews.meeting_create(
+        actor=chair,
+        kind="release_approved",
+        scheduled_at=timezone.now() + timezone.timedelta(days=1),
+        attendees=[world["agent"]],
+    )
     assert mails_to(world["agent"], "reviews.invitation").count() == 1
 
 
@@ -115,7 +134,10 @@ def test_the_preferences_page_saves_choices_and_answers_bad_input_with_400(world
     assert page.status_code == 200 and "Your incident is assigned" in page.content.decode()
     r = client.post("/notifications/preferences/", {"incidents.assigned": "digest", "slas.warning": "off"})
     assert r.status_code == 302
-    assert dict(NotificationPreference.objects.filter(user=world["caller"]).values_list("event", "delivery")) == {"incidents.assigned": "digest", "slas.warning": "off"}
+    assert dict(NotificationPreference.objects.filter(user=world["caller"]).values_list("event", "delivery")) == {
+        "incidents.assigned": "digest",
+        "slas.warning": "off",
+    }
     bad = client.post("/notifications/preferences/", {"incidents.assigned": "hourly"})
     assert bad.status_code == 400 and "Choose one of" in bad.content.decode()
     assert Client().get("/notifications/preferences/").status_code == 302  # sign in first
@@ -153,7 +175,9 @@ def test_the_header_badge_costs_one_query(world, django_assert_num_queries):
     client.get("/notifications/preferences/")
     with CaptureQueriesContext(connection) as queries:
         client.get("/notifications/preferences/")
-    counts = [q["sql"] for q in queries.captured_queries if "mof_notification" in q["sql"] and "COUNT" in q["sql"].upper()]
+    counts = [
+        q["sql"] for q in queries.captured_queries if "mof_notification" in q["sql"] and "COUNT" in q["sql"].upper()
+    ]
     assert len(counts) == 1
 
 
@@ -167,7 +191,10 @@ def test_the_api_lists_ones_own_notifications_and_marks_them_read(world):
     assert r.status_code == 200
     [row] = r.json()["results"]
     assert row["title"] == f"[{incident.reference}] Printer down: assigned" and row["unread"] is True
-    assert row["url"] == f"{settings.MOF_BASE_URL.rstrip('/')}{incident.get_absolute_url()}" and row["event"] == "Your incident is assigned"
+    assert (
+        row["url"] == f"{settings.MOF_BASE_URL.rstrip('/')}{incident.get_absolute_url()}"
+        and row["event"] == "Your incident is assigned"
+    )
     theirs = Notification.objects.filter(user=world["agent"]).first()
     assert api.get(f"/api/v1/notifications/{theirs.pk}/").status_code == 404
     assert api.post(f"/api/v1/notifications/{theirs.pk}/read/").status_code == 404
@@ -177,7 +204,9 @@ def test_the_api_lists_ones_own_notifications_and_marks_them_read(world):
     assert api.get("/api/v1/notifications/?unread=true").json()["results"] == []
     assert api.get("/api/v1/notifications/?fields=id,title").json()["results"][0].keys() == {"id", "title"}
     api.force_authenticate(world["agent"])
-    assert api.post("/api/v1/notifications/read-all/").json() == {"marked": Notification.objects.filter(user=world["agent"]).count()}
+    assert api.post("/api/v1/notifications/read-all/").json() == {
+        "marked": Notification.objects.filter(user=world["agent"]).count()
+    }
 
 
 def test_old_notifications_are_forgotten_but_not_those_waiting_for_a_digest(world):

@@ -2,6 +2,7 @@
 database column can hold count, so nonsense gives the page without that filter rather than a
 500 (issue 11: "²" passed str.isdigit() and broke int(); a page number past a bigint broke
 the OFFSET)."""
+
 import pytest
 
 from mof.pagination import MAX_ID, MAX_PAGE, paginate, parse_id, parse_positive_int
@@ -12,7 +13,9 @@ def test_ascii_digits_are_a_number(raw, number):
     assert parse_id(raw) == number
 
 
-@pytest.mark.parametrize("raw", ["\u00b2", "\u0663", "-1", "+1", "1_000", "1e3", "", None, "zzz", str(MAX_ID + 1), "9" * 400])
+@pytest.mark.parametrize(
+    "raw", ["\u00b2", "\u0663", "-1", "+1", "1_000", "1e3", "", None, "zzz", str(MAX_ID + 1), "9" * 400]
+)
 def test_anything_else_is_none(raw):
     assert parse_id(raw) is None
 

@@ -1,6 +1,7 @@
 """Anything with history is retired, not deleted: a delete that would lose history (a CI named
 by a change, a job's runs, a CI's lifecycle) is refused with the reason, through the API, the
 pages and the admin (one object and the bulk action); something with no history still goes."""
+
 import datetime as dt
 
 import pytest
@@ -38,7 +39,16 @@ def test_deleting_a_ci_named_by_an_approved_change_is_refused_with_the_reason(ad
 
 def test_a_ci_with_a_lifecycle_is_retired_not_deleted(admin_user):
     ci = CIFactory()
-    AuditEntry.objects.create(actor_name="admin", via="api", action="transition", model_label="mof.configurationitem", object_id=str(ci.pk), object_repr=str(ci), changes={}, transition="commission")
+    AuditEntry.objects.create(
+        actor_name="admin",
+        via="api",
+        action="transition",
+        model_label="mof.configurationitem",
+        object_id=str(ci.pk),
+        object_repr=str(ci),
+        changes={},
+        transition="commission",
+    )
     response = api_as(admin_user).delete(f"/api/v1/cis/{ci.pk}/")
     assert response.status_code == 409 and "1 lifecycle entry" in response.json()["detail"]
 
@@ -78,7 +88,9 @@ def test_deleting_a_service_with_history_is_refused(admin_user):
 
     service = ServiceFactory()
     start = timezone.now() - dt.timedelta(days=2)
-    availability.outage_record_create(actor=admin_user, service=service, start=start, end=start + dt.timedelta(hours=1), reason="Power cut.")
+    availability.outage_record_create(
+        actor=admin_user, service=service, start=start, end=start + dt.timedelta(hours=1), reason="Power cut."
+    )
     response = api_as(admin_user).delete(f"/api/v1/services/{service.pk}/")
     assert response.status_code == 409 and "outage records (1)" in response.json()["detail"], response.json()
     assert Service.objects.filter(pk=service.pk).exists()
@@ -111,7 +123,10 @@ def test_the_admin_refuses_to_delete_a_ci_with_history_one_or_in_bulk(admin_clie
     change = _named_by_an_approved_change(ci)
     page = admin_client.post(f"/admin/mof/configurationitem/{ci.pk}/delete/", {"post": "yes"})
     assert page.status_code == 200 and change.reference in page.content.decode()
-    bulk = admin_client.post("/admin/mof/configurationitem/", {"action": "delete_selected", "_selected_action": [ci.pk, spare.pk], "post": "yes"})
+    bulk = admin_client.post(
+        "/admin/mof/configurationitem/",
+        {"action": "delete_selected", "_selected_action": [ci.pk, spare.pk], "post": "yes"},
+    )
     assert bulk.status_code == 200 and "retire it instead" in bulk.content.decode()
     assert ConfigurationItem.objects.filter(pk__in=[ci.pk, spare.pk]).count() == 2
     # Without history it goes.
@@ -128,5 +143,12 @@ def test_every_delete_endpoint_checks_for_history():
     from operations import services as ops
     from slas import availability, capacity
 
-    for function in (core.service_delete, core.ci_delete, jobs.job_delete, ops.maintenance_delete, availability.outage_record_delete, capacity.threshold_delete):
+    for function in (
+        core.service_delete,
+        core.ci_delete,
+        jobs.job_delete,
+        ops.maintenance_delete,
+        availability.outage_record_delete,
+        capacity.threshold_delete,
+    ):
         assert "deletion.check_delete(" in inspect.getsource(function), function.__qualname__

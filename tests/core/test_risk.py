@@ -9,7 +9,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     "probability,impact,score,level",
-    [(1, 1, 1, "low"), (2, 2, 4, "low"), (1, 5, 5, "medium"), (3, 3, 9, "medium"), (2, 5, 10, "high"), (4, 4, 16, "high"), (5, 4, 20, "critical"), (5, 5, 25, "critical")],
+    [
+        (1, 1, 1, "low"),
+        (2, 2, 4, "low"),
+        (1, 5, 5, "medium"),
+        (3, 3, 9, "medium"),
+        (2, 5, 10, "high"),
+        (4, 4, 16, "high"),
+        (5, 4, 20, "critical"),
+        (5, 5, 25, "critical"),
+    ],
 )
 def test_score_and_level_follow_the_default_thresholds(manager, probability, impact, score, level):
     assessment = services.risk_assess(actor=manager, probability=probability, impact=impact)

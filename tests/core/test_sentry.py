@@ -1,6 +1,7 @@
 """Error tracking with Sentry is off unless SENTRY_DSN is set; with it, an unhandled view error
 reaches the ingest endpoint (the real SDK, over HTTP, to a fake Sentry on 127.0.0.1) tagged
 with the request id."""
+
 import gzip
 import json
 import os
@@ -85,11 +86,19 @@ print("done")
 
 def test_with_sentry_dsn_an_unhandled_view_error_reaches_the_ingest_endpoint_with_the_request_id(ingest, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "DATABASE_URL", "CELERY_BROKER_URL"))}
-    env.update({
-        "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "mof.test_settings", "MOF_VAR_DIR": str(tmp_path),
-        "SENTRY_DSN": ingest.dsn, "SENTRY_ENVIRONMENT": "ci-test", "SENTRY_RELEASE": "mof-portal@test",
-    })
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "mof.test_settings",
+            "MOF_VAR_DIR": str(tmp_path),
+            "SENTRY_DSN": ingest.dsn,
+            "SENTRY_ENVIRONMENT": "ci-test",
+            "SENTRY_RELEASE": "mof-portal@test",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "done" in result.stdout, result.stderr[-3000:]
 
     deadline = time.monotonic() + 5

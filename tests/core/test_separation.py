@@ -1,4 +1,5 @@
 """The built-in MOF duty rules, on any object that names the parties."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -49,7 +50,9 @@ def test_whoever_performs_the_test_duty_is_not_the_developer():
 def test_the_approver_is_not_the_requester():
     requester, other = UserFactory(), UserFactory()
     obj = change(requester=requester)
-    assert rules(separation.violations(obj, actor=requester, transition="approve", duty="approve")) == ["approver-is-not-requester"]
+    assert rules(separation.violations(obj, actor=requester, transition="approve", duty="approve")) == [
+        "approver-is-not-requester"
+    ]
     assert separation.violations(obj, actor=other, transition="approve", duty="approve") == []
     # Not an approval: the requester may do it.
     assert separation.violations(obj, actor=requester, transition="submit", duty="") == []
@@ -63,7 +66,12 @@ def test_objects_without_the_parties_are_untouched():
 
 def test_a_registered_rule_joins_without_new_machinery():
     implementer = UserFactory()
-    rule = separation.ActorIsNotParty(name="implementer-is-not-approver", description="The implementer does not approve", party="implementer", duty="approve")
+    rule = separation.ActorIsNotParty(
+        name="implementer-is-not-approver",
+        description="The implementer does not approve",
+        party="implementer",
+        duty="approve",
+    )
     separation.register(rule)
     try:
         obj = change(implementer=implementer)

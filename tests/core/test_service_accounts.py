@@ -1,11 +1,11 @@
 """Service accounts: created by admins only, never able to sign in to the pages, acting
 through tokens issued, rotated and revoked on their page (the key shown once)."""
+
 import re
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -14,7 +14,7 @@ from mof.choices import RoleCluster
 from mof.models import ApiToken, AuditEntry, User
 from mof.models_access import TOKEN_PREFIX, token_digest
 from tests.core.accounts_factories import ServiceAccountFactory, make_token
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,9 @@ def test_admin_creates_a_service_account_that_cannot_sign_in(admin_user):
     account = tokens.service_account_create(actor=admin_user, username="svc-backup", roles=[RoleCluster.OPERATIONS])
     assert account.is_service_account and not account.has_usable_password()
     assert account.roles == {RoleCluster.OPERATIONS} and not account.is_manager and not account.is_superuser
-    assert AuditEntry.objects.filter(model_label="mof.user", object_id=str(account.pk), action="create", actor_id=admin_user.pk).exists()
+    assert AuditEntry.objects.filter(
+        model_label="mof.user", object_id=str(account.pk), action="create", actor_id=admin_user.pk
+    ).exists()
 
 
 def test_service_account_defaults_to_the_partner_role(admin_user):
@@ -109,11 +111,16 @@ def test_a_forced_session_of_a_service_account_is_not_honoured(client):
 
 def test_admin_creates_an_account_and_issues_a_token_shown_once(client, admin_user):
     client.force_login(admin_user)
-    created = client.post("/operating/security/service-accounts/new/", {"username": "svc-nagios", "first_name": "Nagios", "roles": ["operations"], "is_active": "on"})
+    created = client.post(
+        "/operating/security/service-accounts/new/",
+        {"username": "svc-nagios", "first_name": "Nagios", "roles": ["operations"], "is_active": "on"},
+    )
     account = User.objects.get(username="svc-nagios")
     assert created.status_code == 302 and created["Location"] == f"/operating/security/service-accounts/{account.pk}/"
     assert account.is_service_account and account.roles == {RoleCluster.OPERATIONS}
-    issued = client.post(f"/operating/security/service-accounts/{account.pk}/", {"name": "mon01", "scope": "read_write"})
+    issued = client.post(
+        f"/operating/security/service-accounts/{account.pk}/", {"name": "mon01", "scope": "read_write"}
+    )
     assert issued.status_code == 201
     key = key_on(issued)
     assert ApiToken.objects.get(user=account).digest == token_digest(key)
@@ -129,9 +136,14 @@ def test_issue_form_errors_are_form_errors(client, admin_user):
     client.force_login(admin_user)
     response = client.post(f"/operating/security/service-accounts/{account.pk}/", {"name": "", "scope": "read_write"})
     assert response.status_code == 400 and not ApiToken.objects.filter(user=account).exists()
-    past = client.post(f"/operating/security/service-accounts/{account.pk}/", {"name": "x", "scope": "read_write", "expires_at": "2001-01-01T00:00"})
+    past = client.post(
+        f"/operating/security/service-accounts/{account.pk}/",
+        {"name": "x", "scope": "read_write", "expires_at": "2001-01-01T00:00"},
+    )
     assert past.status_code == 400 and "future" in past.content.decode()
-    duplicate = client.post("/operating/security/service-accounts/new/", {"username": account.username, "roles": ["partner"]})
+    duplicate = client.post(
+        "/operating/security/service-accounts/new/", {"username": account.username, "roles": ["partner"]}
+    )
     assert duplicate.status_code == 400
 
 
@@ -150,7 +162,9 @@ def test_rotate_and_revoke_on_the_page(client, admin_user):
     assert revoked.status_code == 302 and revoked["Location"] == f"/operating/security/service-accounts/{account.pk}/"
     successor.refresh_from_db()
     assert successor.revoked_at is not None
-    assert AuditEntry.objects.filter(model_label="mof.apitoken", object_id=str(successor.pk), action="update", actor_id=admin_user.pk).exists()
+    assert AuditEntry.objects.filter(
+        model_label="mof.apitoken", object_id=str(successor.pk), action="update", actor_id=admin_user.pk
+    ).exists()
 
 
 def test_bad_grace_period_changes_nothing(client, admin_user):
@@ -176,7 +190,12 @@ def test_service_account_pages_are_admin_only(client, manager, infra_user):
         client.force_login(user)
         for url in urls:
             assert client.get(url).status_code == 403, url
-        assert client.post(f"/operating/security/service-accounts/{account.pk}/", {"name": "x", "scope": "read_write"}).status_code == 403
+        assert (
+            client.post(
+                f"/operating/security/service-accounts/{account.pk}/", {"name": "x", "scope": "read_write"}
+            ).status_code
+            == 403
+        )
         assert client.post(f"/operating/security/tokens/{token.pk}/rotate/", {"grace_minutes": "0"}).status_code == 404
         assert client.post(f"/operating/security/tokens/{token.pk}/revoke/").status_code == 404
     token.refresh_from_db()
@@ -195,7 +214,10 @@ def test_edit_deactivates_and_changes_roles(client, admin_user):
     account = ServiceAccountFactory()
     _, key = make_token(account)
     client.force_login(admin_user)
-    response = client.post(f"/operating/security/service-accounts/{account.pk}/edit/", {"username": "ignored", "first_name": "Vendor", "roles": ["operations"]})
+    response = client.post(
+        f"/operating/security/service-accounts/{account.pk}/edit/",
+        {"username": "ignored", "first_name": "Vendor", "roles": ["operations"]},
+    )
     assert response.status_code == 302
     account.refresh_from_db()
     account.forget_cached_memberships()

@@ -1,5 +1,6 @@
 """Configuration from the environment: production refuses to start without a secret key,
 EMAIL_URL is understood, and Django's deployment checklist passes with DEBUG off."""
+
 import os
 import secrets
 import subprocess
@@ -15,9 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Variables the settings read; removed so the subprocess sees only what a test gives it.
 SETTINGS_VARS = (
-    "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "EMAIL_URL", "DJANGO_SETTINGS_MODULE",
-    "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "USE_X_FORWARDED_PROTO", "MOF_BASE_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "EMAIL_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "SECURE_SSL_REDIRECT",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "USE_X_FORWARDED_PROTO",
+    "MOF_BASE_URL",
     # Set by the browser tests for Playwright in this process; never in a deployment.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
@@ -80,7 +92,12 @@ def test_migrations_run_without_a_secret_key():
     environ = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
     environ.update(DEBUG="0", DATABASE_URL="sqlite:////tmp/mof-nokey.sqlite3")
     result = subprocess.run(
-        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
 
@@ -125,7 +142,14 @@ def test_check_deploy_reports_no_issues_in_production():
 def test_check_deploy_fails_without_a_base_url_and_a_malformed_one_stops_the_settings():
     env = {**{k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}, **production_env()}
     del env["MOF_BASE_URL"]
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "mof.E001" in result.stderr + result.stdout
     result = run_python("import django; django.setup()", **production_env(MOF_BASE_URL="portal.example.com"))
     assert result.returncode != 0 and "MOF_BASE_URL" in result.stderr
@@ -187,7 +211,9 @@ def test_test_settings_keep_mail_in_memory(settings):
 # --- small helpers ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("On", True), ("0", False), ("no", False), ("", None)])
+@pytest.mark.parametrize(
+    "value, expected", [("1", True), ("true", True), ("On", True), ("0", False), ("no", False), ("", None)]
+)
 def test_env_bool(monkeypatch, value, expected):
     monkeypatch.setenv("MOF_TEST_FLAG", value)
     assert env_bool("MOF_TEST_FLAG", default=None) is expected

@@ -1,6 +1,7 @@
 """Static files with DEBUG off are served by the web process (WhiteNoise) under the hashed,
 compressed names collectstatic writes; templates name them only through {% static %}.
 Serving them under gunicorn: tests/integration/test_production_processes.py."""
+
 import re
 from pathlib import Path
 
@@ -28,7 +29,13 @@ def test_production_settings_collect_hashed_compressed_files_and_debug_finds_the
 def test_templates_name_static_files_only_through_the_static_tag():
     # A literal /static/... path would miss the hashed name (and its year of caching).
     literal = re.compile(r"""(?:href|src)=["']/?static/""")
-    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "templates").rglob("*.html") if literal.search(p.read_text())]
-    offenders += [str(p.relative_to(ROOT)) for app in ("mof", "changes", "operations", "incidents", "slas", "reviews", "integrations")
-                  for p in (ROOT / app).rglob("templates/**/*.html") if literal.search(p.read_text())]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in (ROOT / "templates").rglob("*.html") if literal.search(p.read_text())
+    ]
+    offenders += [
+        str(p.relative_to(ROOT))
+        for app in ("mof", "changes", "operations", "incidents", "slas", "reviews", "integrations")
+        for p in (ROOT / app).rglob("templates/**/*.html")
+        if literal.search(p.read_text())
+    ]
     assert not offenders

@@ -2,6 +2,7 @@
 through Django's storage API (STORAGES["default"], mof.storage: a private folder, or an
 S3-compatible bucket with MOF_STORAGE=s3 and django-storages), and in production settings
 sessions live in the database and caches in Redis, never in a local file or a process's memory."""
+
 import io
 import json
 
@@ -16,8 +17,11 @@ from tests.conftest import requires_postgres
 from tests.core.test_settings_config import production_env, run_python
 
 S3_ENV = {
-    "MOF_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "mof-files", "AWS_S3_ENDPOINT_URL": "https://minio.example.com:9000",
-    "AWS_S3_REGION_NAME": "eu-west-1", "AWS_LOCATION": "/portal/",
+    "MOF_STORAGE": "s3",
+    "AWS_STORAGE_BUCKET_NAME": "mof-files",
+    "AWS_S3_ENDPOINT_URL": "https://minio.example.com:9000",
+    "AWS_S3_REGION_NAME": "eu-west-1",
+    "AWS_LOCATION": "/portal/",
 }
 
 
@@ -27,7 +31,12 @@ def test_by_default_files_go_to_a_private_folder_without_public_urls():
     assert conf["OPTIONS"]["location"] == "/srv/mof/var/files"
     assert conf["OPTIONS"]["base_url"] is None and conf["OPTIONS"]["file_permissions_mode"] == 0o600
     assert conf["OPTIONS"]["directory_permissions_mode"] == 0o700
-    assert storage_settings({"MOF_STORAGE": "file", "MOF_STORAGE_ROOT": "/mnt/shared"}, "/v", "attachments")["OPTIONS"]["location"] == "/mnt/shared/attachments"
+    assert (
+        storage_settings({"MOF_STORAGE": "file", "MOF_STORAGE_ROOT": "/mnt/shared"}, "/v", "attachments")["OPTIONS"][
+            "location"
+        ]
+        == "/mnt/shared/attachments"
+    )
 
 
 def test_mof_storage_s3_builds_a_private_django_storages_bucket_from_the_environment():
@@ -44,10 +53,13 @@ def test_mof_storage_s3_builds_a_private_django_storages_bucket_from_the_environ
     assert storage.default_acl is None and storage.file_overwrite is False and storage.querystring_auth is True
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"MOF_STORAGE": "s3"}, "needs AWS_STORAGE_BUCKET_NAME"),
-    ({"MOF_STORAGE": "nfs"}, "must be 'file' or 's3'"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MOF_STORAGE": "s3"}, "needs AWS_STORAGE_BUCKET_NAME"),
+        ({"MOF_STORAGE": "nfs"}, "must be 'file' or 's3'"),
+    ],
+)
 def test_an_incomplete_or_unknown_storage_is_refused_at_start(env, message):
     with pytest.raises(ImproperlyConfigured, match=message):
         storage_settings(env, "/v", "files")
@@ -69,17 +81,26 @@ print(json.dumps({
 
 
 def test_production_settings_keep_sessions_in_the_database_caches_in_redis_and_files_in_the_bucket():
-    result = run_python(PROBE, **production_env(
-        DATABASE_URL="postgres://mof@db.example.com/mof", CACHE_URL="redis://redis.example.com:6379/1",
-        CELERY_BROKER_URL="redis://redis.example.com:6379/0", **S3_ENV,
-    ))
+    result = run_python(
+        PROBE,
+        **production_env(
+            DATABASE_URL="postgres://mof@db.example.com/mof",
+            CACHE_URL="redis://redis.example.com:6379/1",
+            CELERY_BROKER_URL="redis://redis.example.com:6379/0",
+            **S3_ENV,
+        ),
+    )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     # Sessions in the database (or the shared cache), never in files or a process's memory.
-    assert found["session_engine"] in ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cache",
-                                       "django.contrib.sessions.backends.cached_db")
+    assert found["session_engine"] in (
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cache",
+        "django.contrib.sessions.backends.cached_db",
+    )
     assert found["caches"] and all(
-        backend not in ("django.core.cache.backends.filebased.FileBasedCache", "django.core.cache.backends.locmem.LocMemCache")
+        backend
+        not in ("django.core.cache.backends.filebased.FileBasedCache", "django.core.cache.backends.locmem.LocMemCache")
         for backend in found["caches"]
     ), found["caches"]
     assert found["storage"] == "storages.backends.s3.S3Storage" and found["bucket"] == "mof-files"
@@ -93,8 +114,12 @@ def test_a_backup_to_storage_is_written_through_the_default_storage_and_leaves_n
     from mof import backup
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the command's temporary folder, to see it emptied
-    with override_settings(STORAGES={"default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-                                     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):
+    with override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ):
         from django.core.files.storage import default_storage, storages
 
         storage = storages["default"]
@@ -131,11 +156,19 @@ def test_a_restore_from_storage_reads_the_archive_and_its_manifest_back_through_
         from pathlib import Path
 
         path = Path(file)
-        seen.update(archive=path.read_bytes(), manifest=(path.parent / (path.name + ".manifest.json")).read_text(), folder=path.parent)
+        seen.update(
+            archive=path.read_bytes(),
+            manifest=(path.parent / (path.name + ".manifest.json")).read_text(),
+            folder=path.parent,
+        )
 
     monkeypatch.setattr(restore_database.Command, "_restore", restore)
-    with override_settings(STORAGES={"default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-                                     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):
+    with override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ):
         storage = storages["default"]
         storage.save("backups/mof.dump", ContentFile(b"PGDMP archive"))
         storage.save("backups/mof.dump.manifest.json", ContentFile(b'{"dump_bytes": 13}'))

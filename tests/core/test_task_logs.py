@@ -1,6 +1,7 @@
 """Log lines as JSON (MOF_LOG_FORMAT=json, the default with DEBUG off) or plain, and the request
 id carried into the Celery tasks a request queues (mof.request_log, mof.celery's signals).
 Here tasks run eagerly; tests/integration/test_task_request_id.py has a real worker."""
+
 import io
 import json
 import logging
@@ -38,7 +39,9 @@ class Lines:
         self.handler = logging.StreamHandler(self.buffer)
         self.handler.addFilter(request_log.RequestContextFilter())
         self.handler.setFormatter(
-            request_log.JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s %(request_context)s%(message)s")
+            request_log.JsonFormatter()
+            if fmt == "json"
+            else logging.Formatter("%(levelname)s %(name)s %(request_context)s%(message)s")
         )
 
     def __call__(self) -> list[str]:
@@ -85,10 +88,10 @@ def test_an_error_is_one_json_line_with_time_level_logger_message_request_and_tr
 
 def test_a_json_line_outside_requests_and_tasks_has_only_the_basic_fields(log_lines):
     lines = log_lines("json")
-    logging.getLogger("mof.test").warning("odd\ncharacters \u2028 é \"quoted\"")
+    logging.getLogger("mof.test").warning('odd\ncharacters \u2028 é "quoted"')
     [entry] = lines.json()
     assert set(entry) == {"time", "level", "logger", "message"}
-    assert entry["message"] == "odd\ncharacters \u2028 é \"quoted\""
+    assert entry["message"] == 'odd\ncharacters \u2028 é "quoted"'
     assert len(lines()) == 1  # escaped: never two lines, whatever the message holds
 
 
@@ -103,7 +106,9 @@ def test_a_task_a_request_queued_logs_with_that_request_id_its_name_and_its_id(b
     api = APIClient()
     api.force_authenticate(manager)
 
-    response = api.post(f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json", HTTP_X_REQUEST_ID="req-task-1")
+    response = api.post(
+        f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json", HTTP_X_REQUEST_ID="req-task-1"
+    )
 
     assert response.status_code == 200, response.content
     [entry] = [e for e in as_json.json() if e["logger"] == "mof.notifications"]
@@ -111,7 +116,10 @@ def test_a_task_a_request_queued_logs_with_that_request_id_its_name_and_its_id(b
     assert entry["request_id"] == "req-task-1"
     assert entry["task"] == "mof.send_outgoing_mail" and len(entry["task_id"]) == 36
     [line] = [line for line in plain() if line.startswith("WARNING mof.notifications")]
-    assert f"[req-task-1] POST /api/v1/cis/{ci.pk}/transitions/commission/ user=task-log-manager task=mof.send_outgoing_mail[{entry['task_id']}] mail " in line
+    assert (
+        f"[req-task-1] POST /api/v1/cis/{ci.pk}/transitions/commission/ user=task-log-manager task=mof.send_outgoing_mail[{entry['task_id']}] mail "
+        in line
+    )
     assert request_log._task.get() is None and request_log._task_tokens == {}  # the task's context ended with it
 
 
@@ -181,6 +189,18 @@ for case in cases:
 print(json.dumps(seen))
 """
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "MOF_LOG_FORMAT", "DJANGO_SETTINGS_MODULE")}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == ["json", "plain", "plain", "MOF_LOG_FORMAT 'xml': use json or plain"]
+    assert json.loads(result.stdout.splitlines()[-1]) == [
+        "json",
+        "plain",
+        "plain",
+        "MOF_LOG_FORMAT 'xml': use json or plain",
+    ]

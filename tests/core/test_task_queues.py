@@ -1,6 +1,7 @@
 """Every Celery task has a queue named for its kind of work (mof.settings.MOF_TASK_QUEUES), the
 SLA sweep one of its own, and a worker started without -Q consumes them all. The flood test
 with real workers is tests/integration/test_task_queues_flood.py."""
+
 import pytest
 from django.conf import settings
 
@@ -25,7 +26,13 @@ def test_every_task_is_routed_by_name_to_a_declared_queue():
 def test_the_sla_sweep_and_its_notifications_have_a_queue_of_their_own():
     sla = {name for name, route in settings.CELERY_TASK_ROUTES.items() if route["queue"] == "sla"}
     assert sla == {"slas.sweep", "slas.send_clock_notification"}
-    for flood in ("integrations.deliver", "integrations.relay_outbox", "slas.recompute_chunk", "mof.send_outgoing_mail", "operations.events_purge"):
+    for flood in (
+        "integrations.deliver",
+        "integrations.relay_outbox",
+        "slas.recompute_chunk",
+        "mof.send_outgoing_mail",
+        "operations.events_purge",
+    ):
         assert settings.CELERY_TASK_ROUTES[flood]["queue"] != "sla"
 
 

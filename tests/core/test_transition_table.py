@@ -8,6 +8,7 @@ deliberate change, regenerate it with UPDATE_TRANSITION_TABLE=1 and review the d
 The table asks each persona about a blank record of the model, so it shows what a role grants
 by itself; rules that depend on the record (the assignee, the requester) are proven by each
 app's own tests."""
+
 from __future__ import annotations
 
 import os
@@ -76,7 +77,9 @@ def render_table() -> str:
             allowed = [name for name, person in people if t.has_perm(record, person)]
             action = getattr(t.permission, "action", "-")
             target = "|".join(t.target.allowed_states) if hasattr(t.target, "allowed_states") else t.target
-            lines.append(f"{model._meta.label}.{t.name}  {source} -> {target}  {action}: {', '.join(allowed) or 'nobody'}")
+            lines.append(
+                f"{model._meta.label}.{t.name}  {source} -> {target}  {action}: {', '.join(allowed) or 'nobody'}"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -69,7 +69,9 @@ def test_retire_needs_a_reason_which_is_recorded(manager):
     with pytest.raises(TransitionBlocked) as exc:
         perform_transition(model=ConfigurationItem, pk=ci.pk, name="retire", actor=manager, data={})
     assert "reason" in exc.value.field_errors
-    perform_transition(model=ConfigurationItem, pk=ci.pk, name="retire", actor=manager, data={"reason": "Replaced by mbx-03"})
+    perform_transition(
+        model=ConfigurationItem, pk=ci.pk, name="retire", actor=manager, data={"reason": "Replaced by mbx-03"}
+    )
     ci.refresh_from_db()
     assert ci.status == CIStatus.RETIRED
     assert ci.retired_reason == "Replaced by mbx-03"
@@ -149,7 +151,9 @@ def test_review_gate_records_a_decision_and_fires_the_transition(manager, infra_
 def test_review_gate_decision_is_rolled_back_when_its_transition_fails(manager):
     ci = CIFactory(owner=None)
     with pytest.raises(TransitionBlocked):
-        review_gate.record_decision(kind=ReviewKind.RELEASE_READINESS, subject=ci, decision="go", actor=manager, fire="commission")
+        review_gate.record_decision(
+            kind=ReviewKind.RELEASE_READINESS, subject=ci, decision="go", actor=manager, fire="commission"
+        )
     assert review_gate.latest_decision(ReviewKind.RELEASE_READINESS, ci) is None
 
 

@@ -1,5 +1,6 @@
 """The directory (slapd) and the OpenID provider as fixtures, shared through tests/conftest.py
 (tests/identity and the browser tests use the same running servers)."""
+
 import os
 
 import pytest
@@ -52,11 +53,29 @@ def oidc_provider(live_server):
     env["PYTHONPATH"] = str(root)
     log = open(data / "provider.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.oidc_provider.serve", "--dir", str(data / "state"), "--port", str(OIDC_PORT),
-         "--client-id", OIDC_CLIENT_ID, "--client-secret", OIDC_CLIENT_SECRET,
-         "--redirect-uri", f"{live_server.url}/oidc/callback/", "--post-logout-uri", f"{live_server.url}/login/",
-         "--user", f"{SSO_USER['username']}:{SSO_USER['password']}:Sam:Sso:sam@corp.example:{SSO_USER['groups']}"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "tests.oidc_provider.serve",
+            "--dir",
+            str(data / "state"),
+            "--port",
+            str(OIDC_PORT),
+            "--client-id",
+            OIDC_CLIENT_ID,
+            "--client-secret",
+            OIDC_CLIENT_SECRET,
+            "--redirect-uri",
+            f"{live_server.url}/oidc/callback/",
+            "--post-logout-uri",
+            f"{live_server.url}/login/",
+            "--user",
+            f"{SSO_USER['username']}:{SSO_USER['password']}:Sam:Sso:sam@corp.example:{SSO_USER['groups']}",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     issuer = f"http://127.0.0.1:{OIDC_PORT}/o"
     deadline = time.monotonic() + 60
@@ -67,7 +86,9 @@ def oidc_provider(live_server):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"the OpenID provider did not start: {(data / 'provider.log').read_text()}") from None
+                raise RuntimeError(
+                    f"the OpenID provider did not start: {(data / 'provider.log').read_text()}"
+                ) from None
             time.sleep(0.2)
     yield {"issuer": issuer, **SSO_USER}
     process.terminate()
@@ -88,8 +109,12 @@ def sso(oidc_provider, settings):
 
     oidc._discovery.clear()
     values = oidc_settings(
-        {"OIDC_RP_CLIENT_ID": OIDC_CLIENT_ID, "OIDC_RP_CLIENT_SECRET": OIDC_CLIENT_SECRET,
-         "OIDC_OP_DISCOVERY": oidc_provider["issuer"], "OIDC_PROVIDER_NAME": "Corp ID"},
+        {
+            "OIDC_RP_CLIENT_ID": OIDC_CLIENT_ID,
+            "OIDC_RP_CLIENT_SECRET": OIDC_CLIENT_SECRET,
+            "OIDC_OP_DISCOVERY": oidc_provider["issuer"],
+            "OIDC_PROVIDER_NAME": "Corp ID",
+        },
         csp=settings.MOF_CONTENT_SECURITY_POLICY,
     )
     backends = ["mof.auth_backends.PortalBackend", "mof.identity.oidc.PortalOIDCBackend"]

@@ -8,6 +8,7 @@ userPrincipalName, userAccountControl (bit 2 = disabled, matched with AD's bitwi
 `user` with AD's attribute OIDs; groups are objectClass `group` with `member` (nested groups
 are groups in groups) and the memberof overlay keeps `memberOf` on the members, as AD does.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,7 +30,12 @@ BIND_DN = f"CN=svc-portal,OU=Service Accounts,{SUFFIX}"
 BIND_PASSWORD = "svc-portal-secret"
 USERS = f"OU=People,{SUFFIX}"
 GROUPS = f"OU=Groups,{SUFFIX}"
-PASSWORDS = {"alice": "Alice-directory-pw1", "bob": "Bob-directory-pw1", "carol": "Carol-directory-pw1", "dave": "Dave-directory-pw1"}
+PASSWORDS = {
+    "alice": "Alice-directory-pw1",
+    "bob": "Bob-directory-pw1",
+    "carol": "Carol-directory-pw1",
+    "dave": "Dave-directory-pw1",
+}
 
 AD_SCHEMA = """
 attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
@@ -84,9 +90,13 @@ def ssha(password: str) -> str:
 def person(uid, given, sn, *, uac=512, department="", manager="", phone=""):
     attrs = {
         "objectClass": [b"inetOrgPerson", b"user"],
-        "cn": [f"{given} {sn}".encode()], "givenName": [given.encode()], "sn": [sn.encode()],
-        "mail": [f"{uid}@corp.example".encode()], "sAMAccountName": [uid.encode()],
-        "userPrincipalName": [f"{uid}@corp.example".encode()], "userAccountControl": [str(uac).encode()],
+        "cn": [f"{given} {sn}".encode()],
+        "givenName": [given.encode()],
+        "sn": [sn.encode()],
+        "mail": [f"{uid}@corp.example".encode()],
+        "sAMAccountName": [uid.encode()],
+        "userPrincipalName": [f"{uid}@corp.example".encode()],
+        "userAccountControl": [str(uac).encode()],
         "userPassword": [ssha(PASSWORDS[uid]).encode()],
     }
     if department:
@@ -99,12 +109,20 @@ def person(uid, given, sn, *, uac=512, department="", manager="", phone=""):
 
 
 def user_dn(uid: str) -> str:
-    return {"alice": f"CN=Alice Archer,{USERS}", "bob": f"CN=Bob Baker,{USERS}",
-            "carol": f"CN=Carol Cole,{USERS}", "dave": f"CN=Dave Disabled,{USERS}"}[uid]
+    return {
+        "alice": f"CN=Alice Archer,{USERS}",
+        "bob": f"CN=Bob Baker,{USERS}",
+        "carol": f"CN=Carol Cole,{USERS}",
+        "dave": f"CN=Dave Disabled,{USERS}",
+    }[uid]
 
 
 def group(name, members):
-    return f"CN={name},{GROUPS}", {"objectClass": [b"group"], "cn": [name.encode()], "member": [m.encode() for m in members]}
+    return f"CN={name},{GROUPS}", {
+        "objectClass": [b"group"],
+        "cn": [name.encode()],
+        "member": [m.encode() for m in members],
+    }
 
 
 def tree():
@@ -115,7 +133,15 @@ def tree():
         (USERS, {"objectClass": [b"organizationalUnit"], "ou": [b"People"]}),
         (GROUPS, {"objectClass": [b"organizationalUnit"], "ou": [b"Groups"]}),
         (f"OU=Service Accounts,{SUFFIX}", {"objectClass": [b"organizationalUnit"], "ou": [b"Service Accounts"]}),
-        (BIND_DN, {"objectClass": [b"inetOrgPerson"], "cn": [b"svc-portal"], "sn": [b"svc"], "userPassword": [ssha(BIND_PASSWORD).encode()]}),
+        (
+            BIND_DN,
+            {
+                "objectClass": [b"inetOrgPerson"],
+                "cn": [b"svc-portal"],
+                "sn": [b"svc"],
+                "userPassword": [ssha(BIND_PASSWORD).encode()],
+            },
+        ),
         person("bob", "Bob", "Baker", department="IT Operations", phone="+44 20 7946 0001"),
         person("alice", "Alice", "Archer", department="Service Desk", manager=user_dn("bob"), phone="+44 20 7946 0002"),
         person("carol", "Carol", "Cole", department="Finance"),
@@ -140,25 +166,54 @@ def write_certificates(directory: Path):
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MOF test directory CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-          .not_valid_after(now + dt.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (directory / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    (directory / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
 
 
 def ensure_installed():
@@ -166,7 +221,9 @@ def ensure_installed():
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-q", "slapd", "ldap-utils"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "slapd", "ldap-utils"], check=True, env=env, stdout=subprocess.DEVNULL
+    )
 
 
 class Slapd:
@@ -181,13 +238,17 @@ class Slapd:
         write_certificates(self.dir)
         conf = self.dir / "slapd.conf"
         conf.write_text(CONFIG.format(dir=self.dir, suffix=SUFFIX, rootdn=ROOT_DN, rootpw=ROOT_PASSWORD))
-        test = subprocess.run([shutil.which("slapd") or "/usr/sbin/slapd", "-Tt", "-u", "-f", str(conf)], capture_output=True, text=True)
+        test = subprocess.run(
+            [shutil.which("slapd") or "/usr/sbin/slapd", "-Tt", "-u", "-f", str(conf)], capture_output=True, text=True
+        )
         if test.returncode:
             raise RuntimeError(f"slapd configuration refused: {test.stderr}")
         slapd = "/usr/sbin/slapd" if os.path.exists("/usr/sbin/slapd") else shutil.which("slapd")
         # -d 0: stay in the foreground, as our child; killed in stop().
         self.log = open(self.dir / "slapd.log", "w")
-        self.process = subprocess.Popen([slapd, "-d", "0", "-h", URI, "-f", str(conf)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [slapd, "-d", "0", "-h", URI, "-f", str(conf)], stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -262,8 +323,12 @@ class Slapd:
     def env(self, **extra) -> dict:
         """The environment a deployment would set for this directory (mof.identity.config)."""
         return {
-            "LDAP_SERVER_URI": URI, "LDAP_BIND_DN": BIND_DN, "LDAP_BIND_PASSWORD": BIND_PASSWORD,
-            "LDAP_USER_BASE": USERS, "LDAP_GROUP_BASE": GROUPS,
+            "LDAP_SERVER_URI": URI,
+            "LDAP_BIND_DN": BIND_DN,
+            "LDAP_BIND_PASSWORD": BIND_PASSWORD,
+            "LDAP_USER_BASE": USERS,
+            "LDAP_GROUP_BASE": GROUPS,
             # Active Directory's objectCategory does not exist here; everything else is AD's default.
-            "LDAP_SYNC_FILTER": "(objectClass=user)", **extra,
+            "LDAP_SYNC_FILTER": "(objectClass=user)",
+            **extra,
         }

@@ -1,4 +1,5 @@
 """The directory sync (manage.py sync_directory, the identity.sync_directory task) against a real slapd."""
+
 from io import StringIO
 
 import ldap
@@ -19,7 +20,9 @@ pytestmark = [pytest.mark.django_db(transaction=False), pytest.mark.integration]
 
 @pytest.fixture
 def desk():
-    desk = TeamFactory(name="Service desk", role_cluster=RoleCluster.SUPPORT, manager=ManagerFactory(username="desk-manager"))
+    desk = TeamFactory(
+        name="Service desk", role_cluster=RoleCluster.SUPPORT, manager=ManagerFactory(username="desk-manager")
+    )
     mapping = DirectoryGroupMapping.objects.create(group=f"CN=Portal Support,{GROUPS}", roles=[RoleCluster.SUPPORT])
     mapping.teams.add(desk)
     return desk
@@ -30,7 +33,11 @@ def test_sync_imports_people_with_their_groups_before_they_ever_sign_in(slapd, d
     call_command("sync_directory", stdout=out)
     assert "3 people in the directory: 3 imported, 0 updated, 0 deactivated" in out.getvalue()
     assert "[##############################] 3/3" in out.getvalue()
-    assert set(User.objects.filter(directory_profile__isnull=False).values_list("username", flat=True)) == {"alice", "bob", "carol"}
+    assert set(User.objects.filter(directory_profile__isnull=False).values_list("username", flat=True)) == {
+        "alice",
+        "bob",
+        "carol",
+    }
     alice = User.objects.get(username="alice")
     assert alice.roles == {RoleCluster.SUPPORT} and list(desk.members.all()) == [alice]
     assert alice.email == "alice@corp.example" and not alice.has_usable_password()
@@ -42,7 +49,9 @@ def test_sync_imports_people_with_their_groups_before_they_ever_sign_in(slapd, d
 
 def test_sync_removes_the_role_of_someone_who_left_the_group(slapd, desk):
     call_command("sync_directory", stdout=StringIO())
-    slapd.modify(f"CN=Portal Support,{GROUPS}", [(ldap.MOD_DELETE, "member", [f"CN=Service Desk L1,{GROUPS}".encode()])])
+    slapd.modify(
+        f"CN=Portal Support,{GROUPS}", [(ldap.MOD_DELETE, "member", [f"CN=Service Desk L1,{GROUPS}".encode()])]
+    )
     call_command("sync_directory", stdout=StringIO())
     alice = User.objects.get(username="alice")
     assert alice.roles == frozenset() and not desk.members.exists()

@@ -1,4 +1,5 @@
 """Directory groups mapped onto the Team Model (mof.identity.services.apply_directory_groups)."""
+
 import pytest
 
 from mof.choices import RoleCluster
@@ -106,14 +107,22 @@ def test_administrators_keep_the_mappings_in_the_admin_and_others_may_not(desk):
 
     admin_client = Client()
     admin_client.force_login(AdminFactory())
-    response = admin_client.post("/admin/identity/directorygroupmapping/add/", {
-        "group": "CN=Portal Release,OU=Groups,DC=corp,DC=example", "description": "", "roles": ["release"],
-        "teams": [desk.pk], "is_manager": "on",
-    })
+    response = admin_client.post(
+        "/admin/identity/directorygroupmapping/add/",
+        {
+            "group": "CN=Portal Release,OU=Groups,DC=corp,DC=example",
+            "description": "",
+            "roles": ["release"],
+            "teams": [desk.pk],
+            "is_manager": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     mapping = DirectoryGroupMapping.objects.get(group__startswith="CN=Portal Release")
     assert mapping.roles == ["release"] and list(mapping.teams.all()) == [desk] and mapping.is_manager
-    assert AuditEntry.objects.filter(model_label="identity.directorygroupmapping", action="create", via="admin").exists()
+    assert AuditEntry.objects.filter(
+        model_label="identity.directorygroupmapping", action="create", via="admin"
+    ).exists()
     manager_client = Client()
     manager_client.force_login(ManagerFactory(is_staff=True))
     assert manager_client.get("/admin/identity/directorygroupmapping/add/").status_code == 403

@@ -1,4 +1,5 @@
 """Sign-in against a real slapd with an Active Directory-like tree (tests/identity/slapd.py)."""
+
 import ldap
 import pytest
 from django.contrib.auth import authenticate
@@ -110,14 +111,12 @@ def test_the_login_page_signs_in_a_directory_user(slapd, mappings):
 
 
 def test_start_tls_with_the_directorys_ca_signs_in_and_an_untrusted_certificate_does_not(slapd, mappings, tmp_path):
-    from django.test import override_settings
-
-    from mof.identity.config import ldap_settings
-
     from io import StringIO
 
     from django.core.management import call_command
+    from django.test import override_settings
 
+    from mof.identity.config import ldap_settings
     from tests.identity.slapd import write_certificates
 
     with override_settings(**ldap_settings(slapd.env(LDAP_START_TLS="1", LDAP_CA_CERT_FILE=slapd.ca_file))):

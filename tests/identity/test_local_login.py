@@ -1,5 +1,6 @@
 """Local passwords: on for everyone by default, only for break-glass administrators with
 MOF_LOCAL_LOGIN=break-glass; password reset by mail for local accounts (Django's views)."""
+
 import re
 
 import pytest
@@ -60,7 +61,9 @@ def test_password_reset_mails_an_absolute_link_that_sets_a_new_password(settings
     link = re.search(r"https://portal\.example\.com(/password-reset/\S+/)", message.body).group(1)
     response = client.get(link, follow=True)
     assert b"Choose a new password" in response.content
-    response = client.post(response.redirect_chain[-1][0], {"new_password1": "a-brand-new-pw-42", "new_password2": "a-brand-new-pw-42"})
+    response = client.post(
+        response.redirect_chain[-1][0], {"new_password1": "a-brand-new-pw-42", "new_password2": "a-brand-new-pw-42"}
+    )
     assert response.status_code == 302 and response.url == "/password-reset/done/"
     assert authenticate(username=person.username, password="a-brand-new-pw-42") == person
 

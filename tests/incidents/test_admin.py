@@ -1,4 +1,5 @@
 """The admin passes the same doors: state read-only, edits through the services, no delete."""
+
 import pytest
 from django.urls import reverse
 
@@ -24,12 +25,29 @@ def setup(db):
 
 def _form(incident, **changes):
     data = {
-        "title": incident.title, "description": incident.description, "channel": incident.channel, "service": incident.service_id or "",
-        "impact": incident.impact, "urgency": incident.urgency, "category": "", "assignment_group": incident.assignment_group_id or "",
-        "assignee": incident.assignee_id or "", "affected_cis": "", "related_incidents": "", "related_changes": "", "known_error": "",
-        "outage_start_0": "", "outage_start_1": "", "outage_end_0": "", "outage_end_1": "",
-        "notes-TOTAL_FORMS": 1, "notes-INITIAL_FORMS": 1, "notes-MIN_NUM_FORMS": 0, "notes-MAX_NUM_FORMS": 1000,
-        "notes-0-id": IncidentNote.objects.get(incident=incident).pk, "notes-0-incident": incident.pk,
+        "title": incident.title,
+        "description": incident.description,
+        "channel": incident.channel,
+        "service": incident.service_id or "",
+        "impact": incident.impact,
+        "urgency": incident.urgency,
+        "category": "",
+        "assignment_group": incident.assignment_group_id or "",
+        "assignee": incident.assignee_id or "",
+        "affected_cis": "",
+        "related_incidents": "",
+        "related_changes": "",
+        "known_error": "",
+        "outage_start_0": "",
+        "outage_start_1": "",
+        "outage_end_0": "",
+        "outage_end_1": "",
+        "notes-TOTAL_FORMS": 1,
+        "notes-INITIAL_FORMS": 1,
+        "notes-MIN_NUM_FORMS": 0,
+        "notes-MAX_NUM_FORMS": 1000,
+        "notes-0-id": IncidentNote.objects.get(incident=incident).pk,
+        "notes-0-incident": incident.pk,
     }
     data.update(changes)
     return data
@@ -43,8 +61,15 @@ def test_state_and_notes_are_read_only(client, setup):
     form = page.context["adminform"].form
     assert "status" not in form.fields and "priority" not in form.fields and "resolution_code" not in form.fields
     assert client.get(reverse("admin:incidents_incident_add")).status_code == 403
-    assert client.get(reverse("admin:incidents_incidentnote_change", args=[IncidentNote.objects.get().pk])).context["has_change_permission"] is False
-    assert client.post(reverse("admin:incidents_incident_delete", args=[incident.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.get(reverse("admin:incidents_incidentnote_change", args=[IncidentNote.objects.get().pk])).context[
+            "has_change_permission"
+        ]
+        is False
+    )
+    assert (
+        client.post(reverse("admin:incidents_incident_delete", args=[incident.pk]), {"post": "yes"}).status_code == 403
+    )
     assert Incident.objects.filter(pk=incident.pk).exists()
 
 
@@ -64,6 +89,9 @@ def test_edits_pass_through_the_service(client, setup):
 def test_transitions_only_as_actions_through_the_lifecycle(client, setup):
     client.force_login(setup["admin"])
     incident = setup["incident"]
-    client.post(reverse("admin:incidents_incident_changelist"), {"action": "start_work_selected", "_selected_action": [incident.pk]})
+    client.post(
+        reverse("admin:incidents_incident_changelist"),
+        {"action": "start_work_selected", "_selected_action": [incident.pk]},
+    )
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.NEW  # no assignee in a group: the condition holds it back

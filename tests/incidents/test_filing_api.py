@@ -4,6 +4,7 @@ serializer's fields built once and all its ids looked up in one query
 (mof.api.reads.represent_written). Both must change nothing a client sees: every input gets
 the answer (status, body, what is stored) the serializer's own path gives, and the 201 body
 is what GET /api/v1/incidents/{id}/ then answers the same user."""
+
 import datetime as dt
 
 import pytest
@@ -35,24 +36,54 @@ def desk():
     # Names out of id order: a filing's CIs come back in the CIs' default order (by name).
     cis = [CIFactory(name=name) for name in ("zeta-db", "alpha-web", "mid-cache")]
     problem = Problem.objects.create(title="Mailbox moves fail", problem_manager=agent)
-    known_error = KnownError.objects.create(problem=problem, title="Mailbox moves fail", root_cause="Quota", workaround="Raise the quota")
-    return {"agent": agent, "other_agent": other_agent, "caller": caller, "gone": gone, "group": group, "service": service, "cis": cis, "known_error": known_error}
+    known_error = KnownError.objects.create(
+        problem=problem, title="Mailbox moves fail", root_cause="Quota", workaround="Raise the quota"
+    )
+    return {
+        "agent": agent,
+        "other_agent": other_agent,
+        "caller": caller,
+        "gone": gone,
+        "group": group,
+        "service": service,
+        "cis": cis,
+        "known_error": known_error,
+    }
 
 
 def _bodies(d):
     """Inputs of every kind: what the quick path takes, and what it leaves to the serializer."""
     cis = [c.pk for c in d["cis"]]
     full = {
-        "title": "  VPN drops — “every” few minutes  ", "description": "Line one\nline two \u2028 and\u00a0more", "service": d["service"].pk,
-        "impact": 1, "urgency": 3, "category": "Network", "assignment_group": d["group"].pk, "assignee": d["agent"].pk,
-        "channel": "monitoring", "known_error": d["known_error"].pk, "outage_start": "2026-03-29T02:30:15.123456+02:00",
-        "outage_end": "2026-03-29T03:30:15Z", "affected_cis": [cis[0], cis[1], cis[0]], "caller": d["caller"].pk, "reason": "",
+        "title": "  VPN drops — “every” few minutes  ",
+        "description": "Line one\nline two \u2028 and\u00a0more",
+        "service": d["service"].pk,
+        "impact": 1,
+        "urgency": 3,
+        "category": "Network",
+        "assignment_group": d["group"].pk,
+        "assignee": d["agent"].pk,
+        "channel": "monitoring",
+        "known_error": d["known_error"].pk,
+        "outage_start": "2026-03-29T02:30:15.123456+02:00",
+        "outage_end": "2026-03-29T03:30:15Z",
+        "affected_cis": [cis[0], cis[1], cis[0]],
+        "caller": d["caller"].pk,
+        "reason": "",
     }
     return [
         # taken by the quick path
         {"title": "Outlook cannot send"},
         full,
-        {"title": "nulls", "service": None, "assignment_group": None, "assignee": None, "known_error": None, "outage_start": None, "affected_cis": []},
+        {
+            "title": "nulls",
+            "service": None,
+            "assignment_group": None,
+            "assignee": None,
+            "known_error": None,
+            "outage_start": None,
+            "affected_cis": [],
+        },
         {"title": "a group only", "assignment_group": d["group"].pk, "impact": "1", "urgency": 2},
         {"title": "filed for myself", "caller": d["agent"].pk},
         # the serializer's path, accepted
@@ -60,15 +91,35 @@ def _bodies(d):
         {"title": "an empty id is none", "service": ""},
         # refused by the serializer (an id is never a number with a fraction or an exponent: mof.api.parsers)
         {"title": "id as a float", "assignment_group": float(d["group"].pk)},
-        {}, {"title": "   "}, {"title": "x" * 201}, {"title": None}, {"title": ["a"]}, {"title": "x", "impact": 7},
-        {"title": "x", "urgency": True}, {"title": "x", "channel": "fax"}, {"title": "x", "service": 999999},
-        {"title": "x", "service": 2**40}, {"title": "x", "service": -1}, {"title": "x", "service": "abc"}, {"title": "x", "service": True},
-        {"title": "x", "service": [d["service"].pk]}, {"title": "x", "service": {}},
-        {"title": "x", "affected_cis": str(cis[0])}, {"title": "x", "affected_cis": [999999]}, {"title": "x", "affected_cis": [True]},
-        {"title": "x", "affected_cis": None}, {"title": "x", "affected_cis": {"a": 1}}, {"title": "x", "caller": d["gone"].pk},
-        {"title": "x", "caller": None}, {"title": "x", "service": 999999, "assignment_group": 999999, "impact": 9},
-        {"title": "x", "outage_start": "not a date"}, [], "text",
-        {"title": "x", "status": "resolved"}, {"title": "x", "priority": 1}, {"title": "x", "unknown": "never silently ignored"},
+        {},
+        {"title": "   "},
+        {"title": "x" * 201},
+        {"title": None},
+        {"title": ["a"]},
+        {"title": "x", "impact": 7},
+        {"title": "x", "urgency": True},
+        {"title": "x", "channel": "fax"},
+        {"title": "x", "service": 999999},
+        {"title": "x", "service": 2**40},
+        {"title": "x", "service": -1},
+        {"title": "x", "service": "abc"},
+        {"title": "x", "service": True},
+        {"title": "x", "service": [d["service"].pk]},
+        {"title": "x", "service": {}},
+        {"title": "x", "affected_cis": str(cis[0])},
+        {"title": "x", "affected_cis": [999999]},
+        {"title": "x", "affected_cis": [True]},
+        {"title": "x", "affected_cis": None},
+        {"title": "x", "affected_cis": {"a": 1}},
+        {"title": "x", "caller": d["gone"].pk},
+        {"title": "x", "caller": None},
+        {"title": "x", "service": 999999, "assignment_group": 999999, "impact": 9},
+        {"title": "x", "outage_start": "not a date"},
+        [],
+        "text",
+        {"title": "x", "status": "resolved"},
+        {"title": "x", "priority": 1},
+        {"title": "x", "unknown": "never silently ignored"},
         # refused by the service
         {"title": "x", "assignee": d["other_agent"].pk, "assignment_group": d["group"].pk},
         {"title": "x", "assignee": d["agent"].pk},
@@ -78,7 +129,9 @@ def _bodies(d):
 
 def _stored(pk):
     incident = Incident.objects.get(pk=pk)
-    columns = {f.attname: getattr(incident, f.attname) for f in Incident._meta.concrete_fields if f.attname not in VOLATILE}
+    columns = {
+        f.attname: getattr(incident, f.attname) for f in Incident._meta.concrete_fields if f.attname not in VOLATILE
+    }
     entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(pk), action="create").get()
     changes = {k: v for k, v in entry.changes.items() if k not in VOLATILE}
     return columns, sorted(incident.affected_cis.values_list("pk", flat=True)), (entry.actor_id, entry.via, changes)
@@ -118,9 +171,21 @@ def test_every_input_gets_what_the_serializer_gives(desk, monkeypatch, who):
 def test_the_201_body_is_what_a_get_then_answers(desk, settings, zone, who):
     settings.TIME_ZONE = zone
     client = api_as(desk[who])
-    bodies = [b for b in _bodies(desk)[:7] if who == "agent" or set(b) <= {"title", "description", "service", "urgency", "channel"}]
+    bodies = [
+        b
+        for b in _bodies(desk)[:7]
+        if who == "agent" or set(b) <= {"title", "description", "service", "urgency", "channel"}
+    ]
     if who == "caller":
-        bodies.append({"title": "mine", "description": "From home", "service": desk["service"].pk, "urgency": 1, "channel": "email"})
+        bodies.append(
+            {
+                "title": "mine",
+                "description": "From home",
+                "service": desk["service"].pk,
+                "urgency": 1,
+                "channel": "email",
+            }
+        )
         bodies.append({"title": "  no service  ", "service": None})
     assert len(bodies) >= 3
     for body in bodies:
@@ -130,7 +195,9 @@ def test_the_201_body_is_what_a_get_then_answers(desk, settings, zone, who):
         assert shown.status_code == 200
         assert filed.content == shown.content
     if who == "caller":
-        assert "assignee" not in filed.json() and "affected_cis" not in filed.json()  # a caller's view: no internal fields
+        assert (
+            "assignee" not in filed.json() and "affected_cis" not in filed.json()
+        )  # a caller's view: no internal fields
 
 
 def test_the_quick_path_builds_no_serializer_and_answers_from_the_saved_incident(desk, monkeypatch):
@@ -141,9 +208,18 @@ def test_the_quick_path_builds_no_serializer_and_answers_from_the_saved_incident
     monkeypatch.setattr(s.CallerIncidentSerializer, "__init__", refuse)
     s.quick_input(s.IncidentSerializer, {"title": "warm"}, user=desk["agent"])  # fields built before, once per process
     client = api_as(desk["agent"])
-    body = client.post(URL, {"title": "Mail down", "service": desk["service"].pk, "affected_cis": [c.pk for c in desk["cis"]]}, format="json").json()
+    body = client.post(
+        URL,
+        {"title": "Mail down", "service": desk["service"].pk, "affected_cis": [c.pk for c in desk["cis"]]},
+        format="json",
+    ).json()
     assert body["affected_cis"] == [c.pk for c in sorted(desk["cis"], key=lambda c: c.name)]
-    assert body["title"] == "Mail down" and body["priority"] == 3 and body["status"] == "new" and body["reference"] == f"INC-{body['number']}"
+    assert (
+        body["title"] == "Mail down"
+        and body["priority"] == 3
+        and body["status"] == "new"
+        and body["reference"] == f"INC-{body['number']}"
+    )
     assert api_as(desk["caller"]).post(URL, {"title": "Printer jammed"}, format="json").status_code == 201
 
 
@@ -156,7 +232,16 @@ def test_a_filing_costs_a_fixed_number_of_queries(desk):
         # and since mail is worth reading (mof.notifications): the service and the caller the mail names (when set and not loaded yet), the
         # members' notification preferences, their in-portal notifications in one INSERT, a lock on their threads' roots and which of
         # them hold the thread already.
-        ({"title": "with ids", "service": desk["service"].pk, "assignment_group": desk["group"].pk, "known_error": desk["known_error"].pk, "caller": desk["caller"].pk}, 1 + 2 + 6),
+        (
+            {
+                "title": "with ids",
+                "service": desk["service"].pk,
+                "assignment_group": desk["group"].pk,
+                "known_error": desk["known_error"].pk,
+                "caller": desk["caller"].pk,
+            },
+            1 + 2 + 6,
+        ),
         ({"title": "with an assignee", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk}, 2 + 2 + 4),
     ]
     for body, extra in cases:
@@ -168,7 +253,11 @@ def test_a_filing_costs_a_fixed_number_of_queries(desk):
         assert len(sql) == 4 + extra, "\n".join(sql)
         assert not [q for q in sql if q.startswith("SELECT") and '"incidents_incident"."id"' in q]
     with CaptureQueriesContext(connection) as ctx:
-        client.post(URL, {"title": "with CIs", "service": desk["service"].pk, "affected_cis": [c.pk for c in desk["cis"]]}, format="json")
+        client.post(
+            URL,
+            {"title": "with CIs", "service": desk["service"].pk, "affected_cis": [c.pk for c in desk["cis"]]},
+            format="json",
+        )
     sql = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
     # The ids (service and CIs together); the number; the incident; its event; its audit entry; the
     # CIs added (those already there, none; the insert; its audit entry); the CIs in their order
@@ -178,7 +267,9 @@ def test_a_filing_costs_a_fixed_number_of_queries(desk):
 
 
 def test_a_filing_is_attributed_and_audited_as_before(desk):
-    response = api_as(desk["agent"]).post(URL, {"title": "Mail down", "service": desk["service"].pk, "caller": desk["caller"].pk}, format="json")
+    response = api_as(desk["agent"]).post(
+        URL, {"title": "Mail down", "service": desk["service"].pk, "caller": desk["caller"].pk}, format="json"
+    )
     incident = Incident.objects.get(pk=response.json()["id"])
     assert incident.caller_id == desk["caller"].pk and incident.service_id == desk["service"].pk
     entry = AuditEntry.objects.get(model_label="incidents.incident", object_id=str(incident.pk), action="create")
@@ -195,8 +286,14 @@ def test_filing_for_someone_else_is_for_the_desk(desk):
 
 def test_a_time_given_in_another_zone_is_stored_as_that_instant(desk, settings):
     settings.TIME_ZONE = "America/St_Johns"
-    body = api_as(desk["agent"]).post(URL, {"title": "x", "outage_start": "2026-03-29T02:30:15.5+02:00"}, format="json").json()
-    assert Incident.objects.get(pk=body["id"]).outage_start == dt.datetime(2026, 3, 29, 0, 30, 15, 500000, tzinfo=dt.UTC)
+    body = (
+        api_as(desk["agent"])
+        .post(URL, {"title": "x", "outage_start": "2026-03-29T02:30:15.5+02:00"}, format="json")
+        .json()
+    )
+    assert Incident.objects.get(pk=body["id"]).outage_start == dt.datetime(
+        2026, 3, 29, 0, 30, 15, 500000, tzinfo=dt.UTC
+    )
     assert body["outage_start"] == "2026-03-28T22:00:15.500000-02:30"
 
 
@@ -217,4 +314,7 @@ def test_a_serializer_whose_validation_has_hooks_keeps_drf(desk):
 
     for cls in (WithValidate, WithFieldHook, WithSlug, WithSliced):
         assert s.quick_input(cls, {"title": "x"}, user=desk["agent"]) is None, cls
-    assert s.quick_input(s.IncidentSerializer, {"title": "x"}, user=desk["agent"]) == ({"title": "x", "channel": "api"}, {})
+    assert s.quick_input(s.IncidentSerializer, {"title": "x"}, user=desk["agent"]) == (
+        {"title": "x", "channel": "api"},
+        {},
+    )

@@ -1,4 +1,5 @@
 """Incident and problem lifecycles via the API, the priority matrix, visibility, bulk actions."""
+
 import datetime as dt
 
 import pytest
@@ -39,7 +40,15 @@ def desk(db):
     other_group = TeamFactory(name="Network", role_cluster="infrastructure", members=[other_agent])
     employee = UserFactory(username="employee", email="employee@example.test")
     mail = ServiceFactory(name="Exchange mail")
-    return {"agent": agent, "other_agent": other_agent, "lead": lead, "group": group, "other_group": other_group, "employee": employee, "mail": mail}
+    return {
+        "agent": agent,
+        "other_agent": other_agent,
+        "lead": lead,
+        "group": group,
+        "other_group": other_group,
+        "employee": employee,
+        "mail": mail,
+    }
 
 
 @pytest.fixture
@@ -58,11 +67,19 @@ def take(user, pk, name, data=None):
 
 
 def test_incident_lifecycle_with_hold_resolution_and_reopen(desk, mailoutbox, commits):
-    filed = post(desk["employee"], "/api/v1/incidents/", {"title": "Outlook keeps asking for my password", "service": desk["mail"].pk, "urgency": 1})
+    filed = post(
+        desk["employee"],
+        "/api/v1/incidents/",
+        {"title": "Outlook keeps asking for my password", "service": desk["mail"].pk, "urgency": 1},
+    )
     assert filed.status_code == 201, filed.json()
     pk = filed.json()["id"]
     assert filed.json()["reference"].startswith("INC-") and filed.json()["status"] == "new"
-    assigned = post(desk["agent"], f"/api/v1/incidents/{pk}/assign/", {"assignment_group": desk["group"].pk, "assignee": desk["agent"].pk})
+    assigned = post(
+        desk["agent"],
+        f"/api/v1/incidents/{pk}/assign/",
+        {"assignment_group": desk["group"].pk, "assignee": desk["agent"].pk},
+    )
     assert assigned.status_code == 200 and assigned.json()["status"] == "assigned"
     assert any("employee@example.test" in m.to and "assigned" in m.subject for m in mailoutbox)
     assert take(desk["agent"], pk, "start_work").json()["status"] == "in_progress"
@@ -71,7 +88,12 @@ def test_incident_lifecycle_with_hold_resolution_and_reopen(desk, mailoutbox, co
     assert held.json()["status"] == "on_hold" and held.json()["hold_reason"] == "awaiting_caller"
     assert take(desk["agent"], pk, "resume").json()["status"] == "in_progress"
     assert take(desk["agent"], pk, "resolve", {"resolution_code": "fixed"}).status_code == 400  # needs notes
-    resolved = take(desk["agent"], pk, "resolve", {"resolution_code": "fixed", "resolution_notes": "Reset the Autodiscover profile."})
+    resolved = take(
+        desk["agent"],
+        pk,
+        "resolve",
+        {"resolution_code": "fixed", "resolution_notes": "Reset the Autodiscover profile."},
+    )
     assert resolved.json()["status"] == "resolved"
     assert any("resolved" in m.subject for m in mailoutbox)
     # The caller reopens within the period, then it closes after it.
@@ -92,9 +114,18 @@ def test_priority_comes_from_the_matrix_and_a_new_matrix_applies_to_new_incident
     low = post(desk["agent"], "/api/v1/incidents/", {"title": "b", "impact": 3, "urgency": 3}).json()
     assert low["priority"] == 5
     cell = PriorityRule.objects.get(impact=1, urgency=1)
-    assert api_as(desk["agent"]).patch(f"/api/v1/priority-matrix/{cell.pk}/", {"priority": 2}, format="json").status_code == 403
-    assert api_as(desk["lead"]).patch(f"/api/v1/priority-matrix/{cell.pk}/", {"priority": 2}, format="json").status_code == 200
-    assert api_as(desk["lead"]).patch(f"/api/v1/priority-matrix/{cell.pk}/", {"priority": 9}, format="json").status_code == 400
+    assert (
+        api_as(desk["agent"]).patch(f"/api/v1/priority-matrix/{cell.pk}/", {"priority": 2}, format="json").status_code
+        == 403
+    )
+    assert (
+        api_as(desk["lead"]).patch(f"/api/v1/priority-matrix/{cell.pk}/", {"priority": 2}, format="json").status_code
+        == 200
+    )
+    assert (
+        api_as(desk["lead"]).patch(f"/api/v1/priority-matrix/{cell.pk}/", {"priority": 9}, format="json").status_code
+        == 400
+    )
     assert Incident.objects.get(pk=first["id"]).priority == 1  # unchanged
     assert post(desk["agent"], "/api/v1/incidents/", {"title": "c", "impact": 1, "urgency": 1}).json()["priority"] == 2
 
@@ -111,7 +142,10 @@ def test_a_caller_never_sees_work_notes_nor_other_peoples_incidents(desk):
     assert [i["id"] for i in client.get("/api/v1/incidents/").json()["results"]] == [mine]
     detail = client.get(f"/api/v1/incidents/{mine}/").json()
     assert "assignee" not in detail and "resolution_notes" in detail
-    assert post(desk["employee"], f"/api/v1/incidents/{mine}/notes/", {"kind": "work_note", "body": "x"}).status_code == 403
+    assert (
+        post(desk["employee"], f"/api/v1/incidents/{mine}/notes/", {"kind": "work_note", "body": "x"}).status_code
+        == 403
+    )
     assert client.get(f"/api/v1/incidents/{mine}/communications/").status_code == 403
     search = client.get("/api/v1/incidents/search/?q=mine").json()
     assert [i["id"] for i in search["incidents"]] == [mine] and search["problems"] == []
@@ -119,22 +153,49 @@ def test_a_caller_never_sees_work_notes_nor_other_peoples_incidents(desk):
 
 def test_bad_incident_input_gets_a_clear_error_and_writes_nothing(desk):
     pk = post(desk["employee"], "/api/v1/incidents/", {"title": "x"}).json()["id"]
-    before = (Incident.objects.count(), IncidentNote.objects.count(), AuditEntry.objects.exclude(action="refused").count())
+    before = (
+        Incident.objects.count(),
+        IncidentNote.objects.count(),
+        AuditEntry.objects.exclude(action="refused").count(),
+    )
     assert post(desk["agent"], "/api/v1/incidents/", {"title": "y", "impact": 7}).status_code == 400
-    assert post(desk["agent"], f"/api/v1/incidents/{pk}/assign/", {"assignment_group": desk["group"].pk, "assignee": desk["other_agent"].pk}).status_code == 400
-    assert post(desk["employee"], "/api/v1/incidents/", {"title": "z", "affected_cis": [CIFactory().pk]}).status_code == 400
+    assert (
+        post(
+            desk["agent"],
+            f"/api/v1/incidents/{pk}/assign/",
+            {"assignment_group": desk["group"].pk, "assignee": desk["other_agent"].pk},
+        ).status_code
+        == 400
+    )
+    assert (
+        post(desk["employee"], "/api/v1/incidents/", {"title": "z", "affected_cis": [CIFactory().pk]}).status_code
+        == 400
+    )
     assert post(desk["employee"], "/api/v1/incidents/", {"title": "z", "caller": desk["agent"].pk}).status_code == 403
     take(desk["agent"], pk, "cancel", {"cancel_reason": "mistake", "reason": "test"})
     before = (Incident.objects.count(), IncidentNote.objects.count())
-    assert post(desk["employee"], f"/api/v1/incidents/{pk}/notes/", {"kind": "comment", "body": "hello?"}).status_code == 400
+    assert (
+        post(desk["employee"], f"/api/v1/incidents/{pk}/notes/", {"kind": "comment", "body": "hello?"}).status_code
+        == 400
+    )
     assert (Incident.objects.count(), IncidentNote.objects.count()) == before
 
 
 def test_functional_and_hierarchical_escalation(desk, mailoutbox, commits):
-    pk = post(desk["agent"], "/api/v1/incidents/", {"title": "BGP flapping", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk}).json()["id"]
-    moved = api_as(desk["agent"]).patch(f"/api/v1/incidents/{pk}/", {"assignment_group": desk["other_group"].pk, "assignee": None}, format="json")
+    pk = post(
+        desk["agent"],
+        "/api/v1/incidents/",
+        {"title": "BGP flapping", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk},
+    ).json()["id"]
+    moved = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{pk}/", {"assignment_group": desk["other_group"].pk, "assignee": None}, format="json"
+    )
     assert moved.status_code == 400 and "reason" in moved.json()
-    moved = api_as(desk["agent"]).patch(f"/api/v1/incidents/{pk}/", {"assignment_group": desk["other_group"].pk, "assignee": None, "reason": "Network fault"}, format="json")
+    moved = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{pk}/",
+        {"assignment_group": desk["other_group"].pk, "assignee": None, "reason": "Network fault"},
+        format="json",
+    )
     assert moved.status_code == 200
     history = api_as(desk["agent"]).get(f"/api/v1/incidents/{pk}/history/").json()["results"]
     assert any("assignment_group_id" in h["changes"] for h in history)
@@ -149,31 +210,84 @@ def test_bulk_actions_are_all_or_nothing(desk):
     a, b = (post(desk["agent"], "/api/v1/incidents/", {"title": t}).json()["id"] for t in ("a", "b"))
     closed = IncidentFactory(caller=desk["employee"]).pk
     take(desk["agent"], closed, "cancel", {"cancel_reason": "mistake", "reason": "x"})
-    response = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a, b, closed], "action": "assign", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk})
+    response = post(
+        desk["agent"],
+        "/api/v1/incidents/bulk/",
+        {
+            "incidents": [a, b, closed],
+            "action": "assign",
+            "assignment_group": desk["group"].pk,
+            "assignee": desk["agent"].pk,
+        },
+    )
     assert response.status_code in (400, 409)
     assert set(Incident.objects.filter(pk__in=[a, b]).values_list("status", flat=True)) == {"new"}
     assert Incident.objects.filter(pk__in=[a, b], assignee__isnull=False).count() == 0
-    ok = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a, b], "action": "set_priority", "impact": 1, "urgency": 1})
+    ok = post(
+        desk["agent"],
+        "/api/v1/incidents/bulk/",
+        {"incidents": [a, b], "action": "set_priority", "impact": 1, "urgency": 1},
+    )
     assert ok.status_code == 200 and {i["priority"] for i in ok.json()} == {1}
     master = IncidentFactory(caller=desk["employee"])
-    dup = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a, b], "action": "resolve_duplicate", "duplicate_of": master.pk})
-    assert dup.status_code == 200 and set(Incident.objects.filter(pk__in=[a, b]).values_list("status", flat=True)) == {"cancelled"}
-    assert post(desk["employee"], "/api/v1/incidents/bulk/", {"incidents": [master.pk], "action": "set_priority", "impact": 1, "urgency": 1}).status_code == 403
+    dup = post(
+        desk["agent"],
+        "/api/v1/incidents/bulk/",
+        {"incidents": [a, b], "action": "resolve_duplicate", "duplicate_of": master.pk},
+    )
+    assert dup.status_code == 200 and set(Incident.objects.filter(pk__in=[a, b]).values_list("status", flat=True)) == {
+        "cancelled"
+    }
+    assert (
+        post(
+            desk["employee"],
+            "/api/v1/incidents/bulk/",
+            {"incidents": [master.pk], "action": "set_priority", "impact": 1, "urgency": 1},
+        ).status_code
+        == 403
+    )
 
 
 def test_a_major_incident_resolves_its_children_and_records_the_outage(desk, mailoutbox, commits):
-    parent = post(desk["agent"], "/api/v1/incidents/", {"title": "Mail down", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk}).json()["id"]
+    parent = post(
+        desk["agent"],
+        "/api/v1/incidents/",
+        {"title": "Mail down", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk},
+    ).json()["id"]
     child = post(desk["employee"], "/api/v1/incidents/", {"title": "No mail"}).json()["id"]
-    assert post(desk["agent"], f"/api/v1/incidents/{parent}/declare-major/", {"major_incident_manager": desk["lead"].pk}).status_code == 403
-    declared = post(desk["lead"], f"/api/v1/incidents/{parent}/declare-major/", {"major_incident_manager": desk["lead"].pk})
+    assert (
+        post(
+            desk["agent"], f"/api/v1/incidents/{parent}/declare-major/", {"major_incident_manager": desk["lead"].pk}
+        ).status_code
+        == 403
+    )
+    declared = post(
+        desk["lead"], f"/api/v1/incidents/{parent}/declare-major/", {"major_incident_manager": desk["lead"].pk}
+    )
     assert declared.status_code == 200 and declared.json()["is_major"] and declared.json()["outage_start"]
-    services.incident_link_child(actor=desk["agent"], parent=Incident.objects.get(pk=parent), child=Incident.objects.get(pk=child))
-    update = post(desk["lead"], f"/api/v1/incidents/{parent}/communications/", {"body": "Mail flow stopped; next update 10:30.", "recipients": ["cio@example.test"]})
+    services.incident_link_child(
+        actor=desk["agent"], parent=Incident.objects.get(pk=parent), child=Incident.objects.get(pk=child)
+    )
+    update = post(
+        desk["lead"],
+        f"/api/v1/incidents/{parent}/communications/",
+        {"body": "Mail flow stopped; next update 10:30.", "recipients": ["cio@example.test"]},
+    )
     assert update.status_code == 201
     assert any("cio@example.test" in m.to for m in mailoutbox)
-    assert post(desk["lead"], f"/api/v1/incidents/{parent}/communications/", {"body": "x", "recipients": ["not-an-address"]}).status_code == 400
+    assert (
+        post(
+            desk["lead"], f"/api/v1/incidents/{parent}/communications/", {"body": "x", "recipients": ["not-an-address"]}
+        ).status_code
+        == 400
+    )
     # A child resolves with its parent, not on its own.
-    take(desk["agent"], parent, "resolve", {"resolution_code": "fixed", "resolution_notes": "Hub transport queue cleared."})
+    take(
+        desk["agent"],
+        parent,
+        "resolve",
+        {"resolution_code": "fixed", "resolution_notes": "Hub transport queue cleared."},
+    )
     parent_obj, child_obj = Incident.objects.get(pk=parent), Incident.objects.get(pk=child)
     assert parent_obj.outage_end is not None
     assert child_obj.status == IncidentStatus.RESOLVED and "major incident" in child_obj.resolution_notes
@@ -185,15 +299,29 @@ def test_problem_lifecycle_is_resolved_by_the_fixing_change_closing(desk):
     from tests.changes.factories import ChangeFactory
 
     incidents = [IncidentFactory(caller=desk["employee"], service=desk["mail"]).pk for _ in range(2)]
-    created = post(desk["agent"], "/api/v1/problems/", {"title": "Outlook prompts for password", "incidents": incidents, "services": [desk["mail"].pk]})
+    created = post(
+        desk["agent"],
+        "/api/v1/problems/",
+        {"title": "Outlook prompts for password", "incidents": incidents, "services": [desk["mail"].pk]},
+    )
     assert created.status_code == 201, created.json()
     pk = created.json()["id"]
     assert sorted(created.json()["incidents"]) == sorted(incidents)
     assert post(desk["agent"], f"/api/v1/problems/{pk}/transitions/investigate/").json()["status"] == "investigating"
     assert post(desk["agent"], f"/api/v1/problems/{pk}/transitions/publish_known_error/").status_code == 400
-    api_as(desk["agent"]).patch(f"/api/v1/problems/{pk}/", {"root_cause": "Expired Autodiscover certificate", "workaround": "Use OWA"}, format="json")
-    assert post(desk["agent"], f"/api/v1/problems/{pk}/transitions/publish_known_error/").json()["status"] == "known_error"
-    suggestions = api_as(desk["agent"]).get(f"/api/v1/known-errors/?q=outlook password&service={desk['mail'].pk}").json()["results"]
+    api_as(desk["agent"]).patch(
+        f"/api/v1/problems/{pk}/",
+        {"root_cause": "Expired Autodiscover certificate", "workaround": "Use OWA"},
+        format="json",
+    )
+    assert (
+        post(desk["agent"], f"/api/v1/problems/{pk}/transitions/publish_known_error/").json()["status"] == "known_error"
+    )
+    suggestions = (
+        api_as(desk["agent"])
+        .get(f"/api/v1/known-errors/?q=outlook password&service={desk['mail'].pk}")
+        .json()["results"]
+    )
     assert [k["workaround"] for k in suggestions] == ["Use OWA"]
     assert post(desk["agent"], f"/api/v1/problems/{pk}/transitions/start_fix/").status_code == 400  # needs an RFC
     change = ChangeFactory(requester=desk["agent"])
@@ -204,7 +332,13 @@ def test_problem_lifecycle_is_resolved_by_the_fixing_change_closing(desk):
     from changes.models import RequestForChange
 
     RequestForChange.objects.filter(pk=change.pk).update(status=ChangeStatus.IMPLEMENTED)
-    review_gate.record_decision(kind=ReviewKind.OPERATIONS, subject=RequestForChange.objects.get(pk=change.pk), decision="accept", actor=desk["lead"], fire="close")
+    review_gate.record_decision(
+        kind=ReviewKind.OPERATIONS,
+        subject=RequestForChange.objects.get(pk=change.pk),
+        decision="accept",
+        actor=desk["lead"],
+        fire="close",
+    )
     assert Problem.objects.get(pk=pk).status == ProblemStatus.RESOLVED
     assert post(desk["agent"], f"/api/v1/problems/{pk}/transitions/close/").json()["status"] == "closed"
     assert KnownError.objects.get(problem_id=pk).active is False
@@ -238,19 +372,31 @@ def test_patching_parent_links_a_child_as_the_incident_page_does(desk):
     assert linked.status_code == 200 and linked.json()["parent"] == parent.pk, linked.json()
     child.refresh_from_db()
     assert child.parent_id == parent.pk
-    assert AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(child.pk), action="update", changes__parent_id=[None, parent.pk]).exists()
+    assert AuditEntry.objects.filter(
+        model_label="incidents.incident", object_id=str(child.pk), action="update", changes__parent_id=[None, parent.pk]
+    ).exists()
     # Sending back what was read is not a change.
-    assert api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": parent.pk, "title": "Renamed"}, format="json").status_code == 200
+    assert (
+        api_as(desk["agent"])
+        .patch(f"/api/v1/incidents/{child.pk}/", {"parent": parent.pk, "title": "Renamed"}, format="json")
+        .status_code
+        == 200
+    )
 
 
 def test_patching_parent_keeps_the_pages_rules(desk):
     not_major, child = IncidentFactory(caller=desk["employee"]), IncidentFactory(caller=desk["employee"])
-    refused = api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": not_major.pk, "title": "Changed too"}, format="json")
+    refused = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{child.pk}/", {"parent": not_major.pk, "title": "Changed too"}, format="json"
+    )
     assert refused.status_code == 400 and "major" in refused.json()["parent"][0]
     child.refresh_from_db()
     assert child.parent_id is None and child.title != "Changed too"  # nothing half-written
     parent = _major(desk)
-    assert api_as(desk["agent"]).patch(f"/api/v1/incidents/{parent.pk}/", {"parent": parent.pk}, format="json").status_code == 400
+    assert (
+        api_as(desk["agent"]).patch(f"/api/v1/incidents/{parent.pk}/", {"parent": parent.pk}, format="json").status_code
+        == 400
+    )
     services.incident_link_child(actor=desk["agent"], parent=parent, child=child)
     unlink = api_as(desk["agent"]).patch(f"/api/v1/incidents/{child.pk}/", {"parent": None}, format="json")
     assert unlink.status_code == 400 and Incident.objects.get(pk=child.pk).parent_id == parent.pk
@@ -258,7 +404,11 @@ def test_patching_parent_keeps_the_pages_rules(desk):
 
 def test_filing_with_a_parent_or_an_unknown_field_is_refused_not_ignored(desk):
     parent = _major(desk)
-    for body in ({"title": "x", "parent": parent.pk}, {"title": "x", "colour": "red"}, {"title": "x", "status": "resolved"}):
+    for body in (
+        {"title": "x", "parent": parent.pk},
+        {"title": "x", "colour": "red"},
+        {"title": "x", "status": "resolved"},
+    ):
         response = post(desk["agent"], "/api/v1/incidents/", body)
         assert response.status_code == 400 and set(body) - {"title"} <= set(response.json()), (body, response.json())
     assert not Incident.objects.filter(title="x").exists()
@@ -268,35 +418,75 @@ def test_filing_with_a_parent_or_an_unknown_field_is_refused_not_ignored(desk):
 def test_patching_a_read_only_field_is_refused_unless_unchanged(desk):
     incident = IncidentFactory(caller=desk["employee"])
     read = api_as(desk["agent"]).get(f"/api/v1/incidents/{incident.pk}/").json()
-    changed = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {"status": "resolved", "priority": 1, "bogus": 1}, format="json")
+    changed = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{incident.pk}/", {"status": "resolved", "priority": 1, "bogus": 1}, format="json"
+    )
     assert changed.status_code == 400
-    assert changed.json()["status"] == ["This field is read-only."] and changed.json()["bogus"][0].startswith("Unknown field.")
-    same = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {k: read[k] for k in ("id", "number", "reference", "status", "created_at")} | {"title": "New title"}, format="json")
+    assert changed.json()["status"] == ["This field is read-only."] and changed.json()["bogus"][0].startswith(
+        "Unknown field."
+    )
+    same = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{incident.pk}/",
+        {k: read[k] for k in ("id", "number", "reference", "status", "created_at")} | {"title": "New title"},
+        format="json",
+    )
     assert same.status_code == 200 and same.json()["title"] == "New title", same.json()
-    caller = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {"caller": desk["agent"].pk}, format="json")
+    caller = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{incident.pk}/", {"caller": desk["agent"].pk}, format="json"
+    )
     assert caller.status_code == 400 and "caller" in caller.json()
 
 
 def test_a_reassignments_reason_is_in_its_audit_entry(desk):
     incident = IncidentFactory(caller=desk["employee"], assignment_group=desk["group"])
-    moved = api_as(desk["agent"]).patch(f"/api/v1/incidents/{incident.pk}/", {"assignment_group": desk["other_group"].pk, "reason": "Router fault, not mail"}, format="json")
+    moved = api_as(desk["agent"]).patch(
+        f"/api/v1/incidents/{incident.pk}/",
+        {"assignment_group": desk["other_group"].pk, "reason": "Router fault, not mail"},
+        format="json",
+    )
     assert moved.status_code == 200, moved.json()
-    entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(incident.pk), action="update").latest("id")
+    entry = AuditEntry.objects.filter(
+        model_label="incidents.incident", object_id=str(incident.pk), action="update"
+    ).latest("id")
     assert "assignment_group_id" in entry.changes and entry.reason == "Router fault, not mail"
 
 
 def test_a_bulk_actions_reason_is_in_each_audit_entry(desk):
     a, b = IncidentFactory(caller=desk["employee"]), IncidentFactory(caller=desk["employee"])
-    done = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a.pk, b.pk], "action": "set_priority", "impact": 1, "urgency": 1, "reason": "Whole site down"})
+    done = post(
+        desk["agent"],
+        "/api/v1/incidents/bulk/",
+        {"incidents": [a.pk, b.pk], "action": "set_priority", "impact": 1, "urgency": 1, "reason": "Whole site down"},
+    )
     assert done.status_code == 200, done.json()
     for incident in (a, b):
-        entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(incident.pk), action="update").latest("id")
+        entry = AuditEntry.objects.filter(
+            model_label="incidents.incident", object_id=str(incident.pk), action="update"
+        ).latest("id")
         assert entry.changes["priority"][1] == 1 and entry.reason == "Whole site down"
-    group = post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a.pk, b.pk], "action": "assign", "assignment_group": desk["group"].pk, "assignee": desk["agent"].pk, "reason": "Mail team takes them"})
+    group = post(
+        desk["agent"],
+        "/api/v1/incidents/bulk/",
+        {
+            "incidents": [a.pk, b.pk],
+            "action": "assign",
+            "assignment_group": desk["group"].pk,
+            "assignee": desk["agent"].pk,
+            "reason": "Mail team takes them",
+        },
+    )
     assert group.status_code == 200, group.json()
-    entry = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(a.pk), action="update", changes__has_key="assignment_group_id").latest("id")
+    entry = AuditEntry.objects.filter(
+        model_label="incidents.incident", object_id=str(a.pk), action="update", changes__has_key="assignment_group_id"
+    ).latest("id")
     assert entry.reason == "Mail team takes them"
     master = IncidentFactory(caller=desk["employee"])
-    post(desk["agent"], "/api/v1/incidents/bulk/", {"incidents": [a.pk], "action": "resolve_duplicate", "duplicate_of": master.pk, "reason": "Same outage"})
-    cancel = AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(a.pk), action="transition").latest("id")
+    post(
+        desk["agent"],
+        "/api/v1/incidents/bulk/",
+        {"incidents": [a.pk], "action": "resolve_duplicate", "duplicate_of": master.pk, "reason": "Same outage"},
+    )
+    cancel = AuditEntry.objects.filter(
+        model_label="incidents.incident", object_id=str(a.pk), action="transition"
+    ).latest("id")
     assert cancel.reason == f"Duplicate of {master.reference}: Same outage"

@@ -1,6 +1,7 @@
 """The service desk queue shows each incident's SLA time left (or breached), coloured by
 threshold, sortable by due time in a constant number of queries; the default tab has work in
 it; the bulk form is folded until rows are ticked."""
+
 import datetime as dt
 import re
 
@@ -25,25 +26,42 @@ def desk(db):
     manager = ManagerFactory(username="sla-boss")
     agent = UserFactory(username="agent", roles=["support"])
     group = TeamFactory(name="Messaging", role_cluster="support", manager=manager, members=[agent])
-    always = sla_services.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
-    sla = sla_services.sla_create(actor=manager, name="All", priorities=[1, 2, 3, 4, 5], resolution_seconds=10 * HOUR, calendar=always)
+    always = sla_services.calendar_save(
+        actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)]
+    )
+    sla = sla_services.sla_create(
+        actor=manager, name="All", priorities=[1, 2, 3, 4, 5], resolution_seconds=10 * HOUR, calendar=always
+    )
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     from slas.selectors import active_versions
 
     active_versions.changed()  # the update above bypassed the signals that say so
-    return {"agent": agent, "group": group, "employee": UserFactory(username="employee"), "mail": ServiceFactory(name="Exchange mail")}
+    return {
+        "agent": agent,
+        "group": group,
+        "employee": UserFactory(username="employee"),
+        "mail": ServiceFactory(name="Exchange mail"),
+    }
 
 
 def file(desk, title, **fields):
-    return services.incident_create(actor=desk["agent"], caller=desk["employee"], title=title, service=desk["mail"],
-                                    assignment_group=desk["group"], **fields)
+    return services.incident_create(
+        actor=desk["agent"],
+        caller=desk["employee"],
+        title=title,
+        service=desk["mail"],
+        assignment_group=desk["group"],
+        **fields,
+    )
 
 
 def due_in(incident, *, left, span=10 * HOUR):
     """Set the incident's running clock: `left` seconds to its due time, of `span`."""
     now = timezone.now()
     SLAClock.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(
-        state=ClockState.RUNNING, due_at=now + dt.timedelta(seconds=left), started_at=now + dt.timedelta(seconds=left - span)
+        state=ClockState.RUNNING,
+        due_at=now + dt.timedelta(seconds=left),
+        started_at=now + dt.timedelta(seconds=left - span),
     )
 
 
@@ -74,11 +92,22 @@ def test_the_queue_shows_time_left_coloured_and_sorts_by_due(client, desk):
     client.force_login(desk["agent"])
     html = client.get(reverse("incident_queue"), {"queue": "unassigned", "sort": "due"}).content.decode()
     found = rows(html)
-    assert [r[0] for r in found] == [late.reference, tight.reference, relaxed.reference, none.reference]  # no clock: last
+    assert [r[0] for r in found] == [
+        late.reference,
+        tight.reference,
+        relaxed.reference,
+        none.reference,
+    ]  # no clock: last
     levels = {ref: (level, text) for ref, level, text in found}
     assert levels[late.reference][0] == "breached" and "breached 1 h 00 min ago" in levels[late.reference][1]
-    assert levels[tight.reference][0] == "at_risk" and "0 h" not in levels[tight.reference][1] and "min left" in levels[tight.reference][1]
-    assert levels[relaxed.reference][0] == "ok" and re.search(r"\b(7 h 59|8 h 00) min left", levels[relaxed.reference][1])
+    assert (
+        levels[tight.reference][0] == "at_risk"
+        and "0 h" not in levels[tight.reference][1]
+        and "min left" in levels[tight.reference][1]
+    )
+    assert levels[relaxed.reference][0] == "ok" and re.search(
+        r"\b(7 h 59|8 h 00) min left", levels[relaxed.reference][1]
+    )
     assert levels[none.reference][0] == "none" and "no running clock" in levels[none.reference][1]
     assert 'class="sla-left sla-breached"' in html and 'class="sla-left sla-at_risk"' in html
     html = client.get(reverse("incident_queue"), {"queue": "unassigned", "sort": "-due"}).content.decode()
@@ -92,7 +121,12 @@ def test_sorting_by_due_costs_the_same_queries_whatever_the_page_size(client, de
     counts = []
     for size in (5, 25):
         with CaptureQueriesContext(connection) as ctx:
-            assert client.get(reverse("incident_queue"), {"queue": "unassigned", "page_size": size, "sort": "due"}).status_code == 200
+            assert (
+                client.get(
+                    reverse("incident_queue"), {"queue": "unassigned", "page_size": size, "sort": "due"}
+                ).status_code
+                == 200
+            )
         counts.append(len(ctx))
     assert counts[0] == counts[1], counts
 
@@ -111,7 +145,9 @@ def test_the_default_tab_is_one_with_work_in_it(client, desk):
     html = client.get(reverse("incident_queue")).content.decode()
     assert re.search(r'class="queue-tab active" aria-current="page">Unassigned in my groups<', html)
     incident = file(desk, "Mine now")
-    services.incident_assign(actor=desk["agent"], incident=incident, assignment_group=desk["group"], assignee=desk["agent"])
+    services.incident_assign(
+        actor=desk["agent"], incident=incident, assignment_group=desk["group"], assignee=desk["agent"]
+    )
     html = client.get(reverse("incident_queue")).content.decode()
     assert re.search(r'class="queue-tab active" aria-current="page">My work<', html)
 

@@ -7,6 +7,7 @@ TLS. Mail is delivered with IMAP APPEND.
         server.deliver("servicedesk", raw_bytes)     # any user name: its own maildir
         url = server.url("servicedesk")               # imap://...?starttls=0
 """
+
 from __future__ import annotations
 
 import grp
@@ -32,7 +33,9 @@ def ensure_installed() -> str:
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
     done = subprocess.run(
         ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", "dovecot-imapd"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"could not install dovecot-imapd: {done.stderr[-2000:]}")
@@ -92,7 +95,9 @@ namespace inbox {{
 
 class Dovecot:
     def __init__(self, port: int = PORT, password: str = "desk-secret"):
-        self.password = password  # every user's (a static passdb: any user name signs in, its maildir made on first use)
+        self.password = (
+            password  # every user's (a static passdb: any user name signs in, its maildir made on first use)
+        )
         # Its own folder, readable by dovecot's unprivileged processes (pytest's are 0700).
         self.root = Path(tempfile.mkdtemp(prefix="mof-dovecot-"))
         self.root.chmod(0o755)
@@ -121,13 +126,28 @@ class Dovecot:
             uid, gid = nobody.pw_uid, nobody.pw_gid
             for sub in ("mail", "home"):
                 os.chown(self.root / sub, uid, gid)
-        (self.root / "dovecot.conf").write_text(CONFIG.format(password=self.password, root=self.root, port=self.port, user=user, login_user=login_user, group=group, uid=uid, gid=gid))
+        (self.root / "dovecot.conf").write_text(
+            CONFIG.format(
+                password=self.password,
+                root=self.root,
+                port=self.port,
+                user=user,
+                login_user=login_user,
+                group=group,
+                uid=uid,
+                gid=gid,
+            )
+        )
         self._free_port()
-        self.process = subprocess.Popen([binary, "-F", "-c", str(self.root / "dovecot.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [binary, "-F", "-c", str(self.root / "dovecot.conf")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dovecot exited: {self.process.stdout.read().decode(errors='replace')}\n{self.log()}")
+                raise RuntimeError(
+                    f"dovecot exited: {self.process.stdout.read().decode(errors='replace')}\n{self.log()}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                     if sock.recv(100).startswith(b"* OK"):

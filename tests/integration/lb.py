@@ -3,6 +3,7 @@ deploy/haproxy/haproxy.cfg (addresses from the environment), for the scale-out t
 1-vs-2 web bench (bench/scale_out.py). Installed with apt-get when missing, run in the
 foreground (-db) as a child process in its own process group, logging each request to its
 log file."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,13 @@ def ensure_haproxy() -> str:
         install = ["sudo", "-n", *install]
     result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:  # stale package lists: update and try again
-        subprocess.run([*install[:install.index("apt-get") + 1], "update", "-q"], env=env, capture_output=True, timeout=600, check=False)
+        subprocess.run(
+            [*install[: install.index("apt-get") + 1], "update", "-q"],
+            env=env,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
         result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
     found = shutil.which("haproxy") or (os.path.exists("/usr/sbin/haproxy") and "/usr/sbin/haproxy")
     if not found:
@@ -55,7 +62,12 @@ class HAProxy:
         self.process: Process | None = None
 
     def env(self) -> dict:
-        return {**os.environ, "MOF_LB_BIND": f"127.0.0.1:{self.port}", "MOF_WEB1": self.servers[0], "MOF_WEB2": self.servers[1]}
+        return {
+            **os.environ,
+            "MOF_LB_BIND": f"127.0.0.1:{self.port}",
+            "MOF_WEB1": self.servers[0],
+            "MOF_WEB2": self.servers[1],
+        }
 
     def start(self) -> HAProxy:
         files = []

@@ -10,6 +10,7 @@ and deleted afterwards.
         replica.wait_for_replay(primary)
         replica.execute("SELECT pg_wal_replay_pause()")
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,10 @@ def server_bin_dir() -> Path:
     """The newest installed server's binaries (Debian's layout), or MOF_PG_BIN_DIR."""
     if os.environ.get("MOF_PG_BIN_DIR"):
         return Path(os.environ["MOF_PG_BIN_DIR"])
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if not found:
         raise ClusterUnavailable("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
     return found[-1].parent
@@ -60,7 +64,9 @@ class Cluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.root)
         if result.returncode != 0:
-            raise ClusterUnavailable(f"{program} failed ({result.returncode}): {result.stderr.strip()[-2000:]}\n{self.log_tail()}")
+            raise ClusterUnavailable(
+                f"{program} failed ({result.returncode}): {result.stderr.strip()[-2000:]}\n{self.log_tail()}"
+            )
         return result.stdout
 
     def log_tail(self, lines: int = 30) -> str:
@@ -76,17 +82,53 @@ class Cluster:
                 conf.write(f"{key} = {value!r}\n" if isinstance(value, str) else f"{key} = {value}\n")
 
     def init_primary(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-instructions",
+        )
         with open(self.data / "pg_hba.conf", "a") as hba:
             hba.write("host replication postgres 127.0.0.1/32 trust\n")  # the replica's pg_basebackup and WAL stream
-        self.configure(port=self.port, listen_addresses="127.0.0.1", unix_socket_directories=str(self.root), wal_level="replica",
-                       max_wal_senders=5, max_connections=60, shared_buffers="64MB", fsync="off", full_page_writes="off",
-                       hot_standby="on", wal_keep_size="256MB", log_min_messages="warning")
+        self.configure(
+            port=self.port,
+            listen_addresses="127.0.0.1",
+            unix_socket_directories=str(self.root),
+            wal_level="replica",
+            max_wal_senders=5,
+            max_connections=60,
+            shared_buffers="64MB",
+            fsync="off",
+            full_page_writes="off",
+            hot_standby="on",
+            wal_keep_size="256MB",
+            log_min_messages="warning",
+        )
 
     def init_replica_of(self, primary: Cluster) -> None:
         # -R writes standby.signal and primary_conninfo; -X stream copies the WAL of the backup.
-        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D", str(self.data),
-                  "-R", "-X", "stream", "-c", "fast")
+        self._run(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        )
         self.configure(port=self.port, hot_standby_feedback="on")
 
     def start(self) -> None:
@@ -124,7 +166,9 @@ class Cluster:
     def connect(self, database: str = "postgres"):
         import psycopg
 
-        return psycopg.connect(self.url(database), autocommit=True, application_name="pgcluster-harness", connect_timeout=5)
+        return psycopg.connect(
+            self.url(database), autocommit=True, application_name="pgcluster-harness", connect_timeout=5
+        )
 
     def execute(self, sql: str, params=(), database: str = "postgres") -> list[tuple]:
         with contextlib.closing(self.connect(database)) as conn, conn.cursor() as cur:
@@ -156,7 +200,9 @@ def streaming_pair(primary_port: int = PRIMARY_PORT, replica_port: int = REPLICA
             postgres = pwd.getpwnam("postgres")
         except KeyError:
             shutil.rmtree(root, ignore_errors=True)
-            raise ClusterUnavailable("running as root, and there is no postgres OS user to run the clusters as") from None
+            raise ClusterUnavailable(
+                "running as root, and there is no postgres OS user to run the clusters as"
+            ) from None
         os.chown(root, postgres.pw_uid, postgres.pw_gid)
     primary = Cluster(root, "primary", primary_port, bin_dir)
     replica = Cluster(root, "replica", replica_port, bin_dir)

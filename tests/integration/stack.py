@@ -19,6 +19,7 @@ afterwards.
         stack.terminate_connections()
         stack.mails()                                     # every message written so far
 """
+
 from __future__ import annotations
 
 import atexit
@@ -75,11 +76,24 @@ def collected_static() -> Path:
         root = Path(tempfile.mkdtemp(prefix="mof-static-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "MOF_"))}
-        env.update({"DJANGO_SETTINGS_MODULE": "mof.settings", "PYTHONPATH": str(ROOT), "DEBUG": "0",
-                    "STATIC_ROOT": str(root / "static"), "MOF_VAR_DIR": str(root / "var")})
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "mof.settings",
+                "PYTHONPATH": str(ROOT),
+                "DEBUG": "0",
+                "STATIC_ROOT": str(root / "static"),
+                "MOF_VAR_DIR": str(root / "var"),
+            }
+        )
         ignore = [arg for pattern in STATIC_IGNORE for arg in ("-i", pattern)]
-        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0", *ignore],
-                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0", *ignore],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         _collected_static.append(root / "static")
     return _collected_static[0]
 
@@ -117,7 +131,9 @@ class Process:
     def start(self) -> Process:
         out = open(self.log, "a")
         try:
-            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         finally:
             out.close()  # the child holds its own descriptor
         return self
@@ -140,7 +156,9 @@ class Process:
             if needle in self.text():
                 return True
             if not self.running:
-                raise AssertionError(f"{self.name} exited ({self.proc.returncode if self.proc else '?'}):\n{tail(self.log)}")
+                raise AssertionError(
+                    f"{self.name} exited ({self.proc.returncode if self.proc else '?'}):\n{tail(self.log)}"
+                )
             return False
 
         wait_for(f"{self.name} to log {needle!r}", seen, timeout)
@@ -186,8 +204,21 @@ class RedisServer:
 
     def start(self) -> None:
         self.starts += 1
-        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(self.tmp), "--daemonize", "no"]
+        cmd = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.tmp),
+            "--daemonize",
+            "no",
+        ]
         self.process = Process("redis", cmd, env=dict(os.environ), log=self.tmp / "redis.log").start()
         wait_for(f"redis-server on port {self.port}", self.ping, timeout=20, every=0.05)
 
@@ -241,30 +272,32 @@ class PortalStack:
         """Production settings (DEBUG off, a secret key, the hosts it serves) over plain HTTP,
         with rate limits high enough that the test's own load is not throttled."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CELERY_", "MOF_"))}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "mof.settings",
-            "PYTHONPATH": str(ROOT),
-            "PYTHONUNBUFFERED": "1",
-            "DEBUG": "0",
-            "SECRET_KEY": self._secret_key,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "SESSION_COOKIE_SECURE": "0",
-            "CSRF_COOKIE_SECURE": "0",
-            "DATABASE_URL": self.db_url,
-            "CELERY_BROKER_URL": f"{self.redis.url}/0",
-            "CACHE_URL": f"{self.redis.url}/1",
-            "EMAIL_URL": f"file://{self.mail_dir}",
-            "MOF_VAR_DIR": str(self.tmp / "var"),
-            "STATIC_ROOT": str(collected_static()),  # as the image has them: pages need the manifest
-            "MOF_BASE_URL": self.base_url,
-            "MOF_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "MOF_RATE_TOKEN": "100000/minute",
-            "MOF_RATE_USER": "100000/minute",
-            "MOF_RATE_ANON": "100000/minute",
-            "MOF_RATE_INGEST": "100000/minute",
-            "MOF_LOG_LEVEL": "INFO",
-        })
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "mof.settings",
+                "PYTHONPATH": str(ROOT),
+                "PYTHONUNBUFFERED": "1",
+                "DEBUG": "0",
+                "SECRET_KEY": self._secret_key,
+                "ALLOWED_HOSTS": "127.0.0.1",
+                "SECURE_SSL_REDIRECT": "0",
+                "SESSION_COOKIE_SECURE": "0",
+                "CSRF_COOKIE_SECURE": "0",
+                "DATABASE_URL": self.db_url,
+                "CELERY_BROKER_URL": f"{self.redis.url}/0",
+                "CACHE_URL": f"{self.redis.url}/1",
+                "EMAIL_URL": f"file://{self.mail_dir}",
+                "MOF_VAR_DIR": str(self.tmp / "var"),
+                "STATIC_ROOT": str(collected_static()),  # as the image has them: pages need the manifest
+                "MOF_BASE_URL": self.base_url,
+                "MOF_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "MOF_RATE_TOKEN": "100000/minute",
+                "MOF_RATE_USER": "100000/minute",
+                "MOF_RATE_ANON": "100000/minute",
+                "MOF_RATE_INGEST": "100000/minute",
+                "MOF_LOG_LEVEL": "INFO",
+            }
+        )
         env.update(self.env_extra)
         return env
 
@@ -341,9 +374,19 @@ class PortalStack:
     # --- running code in the stack's environment ----------------------------------
 
     def run(self, args: list[str], *, timeout: float = 300, input: str | None = None) -> str:
-        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env(), input=input, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env(),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+            raise AssertionError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+            )
         return result.stdout
 
     def run_python(self, script: str, timeout: float = 300):
@@ -360,12 +403,50 @@ class PortalStack:
         env = self.env()
         py = sys.executable
         specs = {
-            "gunicorn": [py, "-m", "gunicorn", "mof.wsgi", "-w", str(self.workers), "--threads", str(self.threads),
-                         "-b", f"127.0.0.1:{self.port}", "--access-logfile", "-", "--graceful-timeout", "5"],
-            "worker": [py, "-m", "celery", "-A", "mof", "worker", "--pool=prefork", "-c", str(self.concurrency),
-                       "-n", f"{self.db_name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
-            "beat": [py, "-m", "celery", "-A", "mof", "beat", "--loglevel=INFO", "--schedule", str(self.tmp / "beat-schedule"),
-                     "--pidfile="],
+            "gunicorn": [
+                py,
+                "-m",
+                "gunicorn",
+                "mof.wsgi",
+                "-w",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "5",
+            ],
+            "worker": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "mof",
+                "worker",
+                "--pool=prefork",
+                "-c",
+                str(self.concurrency),
+                "-n",
+                f"{self.db_name}@%h",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            "beat": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "mof",
+                "beat",
+                "--loglevel=INFO",
+                "--schedule",
+                str(self.tmp / "beat-schedule"),
+                "--pidfile=",
+            ],
         }
         for name, cmd in specs.items():
             self.processes[name] = Process(name, cmd, env=env, log=self.tmp / f"{name}.log").start()
@@ -385,7 +466,9 @@ class PortalStack:
         restarted = [name for name, p in self.processes.items() if not p.running]
         for name in restarted:
             with open(self.processes[name].log, "a") as log:
-                log.write(f"\n--- {name} exited ({self.processes[name].proc.returncode}); started again by the harness ---\n")
+                log.write(
+                    f"\n--- {name} exited ({self.processes[name].proc.returncode}); started again by the harness ---\n"
+                )
             self.processes[name].start()
         if "worker" in restarted:
             self.processes["worker"].wait_log(" ready.", timeout=90)
@@ -463,20 +546,36 @@ class PortalStack:
                     for address in message.get_all(header) or ():
                         recipients += [a.strip().lower() for a in str(address).split(",") if a.strip()]
                 try:
-                    body = message.get_body(("plain",)).get_content() if message.is_multipart() else message.get_content()
+                    body = (
+                        message.get_body(("plain",)).get_content() if message.is_multipart() else message.get_content()
+                    )
                 except (KeyError, LookupError, AttributeError):
                     body = ""
-                found.append(Mail(path.name, str(message["Message-ID"] or "").strip(), " ".join(str(message["Subject"] or "").split()), recipients, body))
+                found.append(
+                    Mail(
+                        path.name,
+                        str(message["Message-ID"] or "").strip(),
+                        " ".join(str(message["Subject"] or "").split()),
+                        recipients,
+                        body,
+                    )
+                )
         return found
 
     def logs(self, lines: int = 30) -> str:
         """Each process's errors (first lines of each, deduplicated) and the tail of its log."""
         parts = []
         for name, p in self.processes.items():
-            notable = list(dict.fromkeys(
-                re.sub(r"^\[[^]]*\] ?", "", line)[:300] for line in p.text().splitlines() if NOTABLE.search(line)
-            ))
-            parts.append(f"--- {name}: {p.log} ---\n" + "\n".join(notable[:15]) + f"\n... last {lines} lines:\n{tail(p.log, lines)}")
+            notable = list(
+                dict.fromkeys(
+                    re.sub(r"^\[[^]]*\] ?", "", line)[:300] for line in p.text().splitlines() if NOTABLE.search(line)
+                )
+            )
+            parts.append(
+                f"--- {name}: {p.log} ---\n"
+                + "\n".join(notable[:15])
+                + f"\n... last {lines} lines:\n{tail(p.log, lines)}"
+            )
         parts.append(f"--- redis ---\n{tail(self.tmp / 'redis.log', 10)}")
         return "\n".join(parts)
 

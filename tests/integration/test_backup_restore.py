@@ -6,6 +6,7 @@ The commands run as the production roles would (throwaway owner and runtime role
 and dropped here, with a database of their own): the portal's default connection is pointed
 at the restored database as one role or the other; the trail is tampered with through psql
 as the superuser."""
+
 from __future__ import annotations
 
 import io
@@ -39,7 +40,6 @@ pytestmark = [
 ]
 
 
-
 @contextmanager
 def portal_on(database, user, password):
     """The portal's own code (pages, services, commands) on `database` as `user`."""
@@ -65,9 +65,25 @@ def _psql(roles, sql):
     """As the superuser the suite runs as."""
     db = roles["superuser"]
     subprocess.run(
-        ["psql", "-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432), "-U", db["USER"] or "postgres",
-         "-d", roles["target"], "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-        check=True, capture_output=True, env={**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""},
+        [
+            "psql",
+            "-h",
+            db.get("HOST") or "127.0.0.1",
+            "-p",
+            str(db.get("PORT") or 5432),
+            "-U",
+            db["USER"] or "postgres",
+            "-d",
+            roles["target"],
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""},
     )
 
 
@@ -98,19 +114,26 @@ def production_roles(transactional_db):
 
 def _desk_with_history():
     agent = UserFactory(username="bk-agent", roles=["support"])
-    group = TeamFactory(name="BK desk", role_cluster="support", manager=ManagerFactory(username="bk-lead"), members=[agent])
+    group = TeamFactory(
+        name="BK desk", role_cluster="support", manager=ManagerFactory(username="bk-lead"), members=[agent]
+    )
     for title in ("Mail queue stuck", "VPN drops", "Printer offline"):
         incident = desk.incident_create(actor=agent, caller=agent, title=title, impact=2, urgency=2)
         desk.incident_assign(actor=agent, incident=incident, assignment_group=group, assignee=agent)
         perform_transition(model=Incident, pk=incident.pk, name="start_work", actor=agent)
     perform_transition(
-        model=Incident, pk=Incident.objects.get(title="VPN drops").pk, name="resolve", actor=agent,
+        model=Incident,
+        pk=Incident.objects.get(title="VPN drops").pk,
+        name="resolve",
+        actor=agent,
         data={"resolution_code": "fixed", "resolution_notes": "new certificate"},
     )
     return agent
 
 
-def test_a_backup_restores_into_an_empty_database_with_the_portal_working_and_its_trail_verifiable(production_roles, tmp_path):
+def test_a_backup_restores_into_an_empty_database_with_the_portal_working_and_its_trail_verifiable(
+    production_roles, tmp_path
+):
     roles = production_roles
     _desk_with_history()
     transitions = AuditEntry.objects.filter(action="transition").count()
@@ -141,7 +164,9 @@ def test_a_backup_restores_into_an_empty_database_with_the_portal_working_and_it
         page = client.get(reverse("incident_detail", args=[old.pk]))
         assert page.status_code == 200 and old.title in page.content.decode()
         new = desk.incident_create(actor=agent, caller=agent, title="Filed after the restore", impact=2, urgency=2)
-        desk.incident_assign(actor=agent, incident=new, assignment_group=Team.objects.get(name="BK desk"), assignee=agent)
+        desk.incident_assign(
+            actor=agent, incident=new, assignment_group=Team.objects.get(name="BK desk"), assignee=agent
+        )
         assert perform_transition(model=Incident, pk=new.pk, name="start_work", actor=agent).status == "in_progress"
         assert AuditEntry.objects.filter(model_label="incidents.incident", object_id=str(new.pk)).count() >= 3
 
@@ -169,7 +194,10 @@ def test_a_backup_restores_into_an_empty_database_with_the_portal_working_and_it
             _command("verify_audit_trail")
 
     # A second restore into the now used database is refused.
-    with portal_on(roles["target"], roles["owner"], roles["password"]), pytest.raises(CommandError, match="is not empty"):
+    with (
+        portal_on(roles["target"], roles["owner"], roles["password"]),
+        pytest.raises(CommandError, match="is not empty"),
+    ):
         _command("restore_database", str(dump), runtime_role=roles["runtime"])
 
 

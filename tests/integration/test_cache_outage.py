@@ -9,6 +9,7 @@ this test starts, kills, hangs with SIGSTOP and restarts; the shared one is neve
 * a change to a read-mostly table made while Redis is away is never missed: the tables are
   read every time meanwhile, and the generation that could not move is moved once Redis
   answers, so other processes drop what they kept from before."""
+
 import threading
 import time
 
@@ -60,7 +61,9 @@ def counters(server) -> dict:
 
 
 @pytest.mark.django_db
-def test_the_api_keeps_answering_while_redis_is_killed_and_shares_its_limits_again_after(portal_on_private_redis, settings, one_window):
+def test_the_api_keeps_answering_while_redis_is_killed_and_shares_its_limits_again_after(
+    portal_on_private_redis, settings, one_window
+):
     server = portal_on_private_redis
     settings.REST_FRAMEWORK = rates(token="4/minute", ingest="3/minute")
     agent = UserFactory(roles=["support"])
@@ -98,7 +101,9 @@ def test_the_api_keeps_answering_while_redis_is_killed_and_shares_its_limits_aga
 
 
 @pytest.mark.django_db
-def test_a_hung_redis_costs_one_timeout_then_nothing_until_the_retry_period_ends(portal_on_private_redis, settings, monkeypatch, one_window):
+def test_a_hung_redis_costs_one_timeout_then_nothing_until_the_retry_period_ends(
+    portal_on_private_redis, settings, monkeypatch, one_window
+):
     server = portal_on_private_redis
     settings.REST_FRAMEWORK = rates(anon="100/minute")
     settings.MOF_CACHE_RETRY_SECONDS = 60
@@ -111,7 +116,9 @@ def test_a_hung_redis_costs_one_timeout_then_nothing_until_the_retry_period_ends
         answers = []
         started = time.monotonic()
         # In a thread: without socket timeouts the call would wait for ever.
-        worker = threading.Thread(target=lambda: answers.append(throttle.allow_request(request, APIView())), daemon=True)
+        worker = threading.Thread(
+            target=lambda: answers.append(throttle.allow_request(request, APIView())), daemon=True
+        )
         worker.start()
         worker.join(10)
         assert not worker.is_alive() and answers == [True]

@@ -1,6 +1,7 @@
 """The real components: a Celery worker consuming from Redis, PostgreSQL's append-only
 audit trigger and its impact-walk function. Skipped on a bare machine, never in CI
 (.ci/run sets DATABASE_URL, CELERY_BROKER_URL and CI=1)."""
+
 import time
 from contextlib import contextmanager
 
@@ -52,13 +53,14 @@ def celery_worker():
     task_postrun.connect(close_worker_connections, weak=False)
     app.control.purge()  # no task left in the queue by earlier tests or runs
     try:
-        with not_eager(app), start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=20) as worker:
+        with (
+            not_eager(app),
+            start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=20) as worker,
+        ):
             assert set(worker.app.amqp.queues.consume_from) == set(settings.MOF_TASK_QUEUES)
             yield worker
     finally:
         task_postrun.disconnect(close_worker_connections)
-
-
 
 
 @needs_postgres
@@ -123,7 +125,9 @@ def test_postgres_reach_function_walks_a_cycle_once():
     RelationshipFactory(source=router, target=mailbox)  # and one back to the start
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT ci_id, via_id, rel_type, depth FROM mof_ci_reach(%s::bigint[], true, 100)", [[router.pk]])
+        cursor.execute(
+            "SELECT ci_id, via_id, rel_type, depth FROM mof_ci_reach(%s::bigint[], true, 100)", [[router.pk]]
+        )
         rows = cursor.fetchall()
 
     ids = [row[0] for row in rows]

@@ -1,5 +1,6 @@
 """Twenty managers decide the same agenda item at the same moment, on PostgreSQL: exactly
 one decision stands (one transition, one audit record of it), the others get 409, no 500s."""
+
 import threading
 
 import pytest
@@ -24,7 +25,10 @@ def test_twenty_concurrent_decisions_one_stands(db):
 
     people = {
         "chair": ManagerFactory(username="chair", roles=["operations"]),
-        **{name: ManagerFactory(username=name, roles=[role]) for name, role in (("rel", "release"), ("infra", "infrastructure"), ("ops", "operations"))},
+        **{
+            name: ManagerFactory(username=name, roles=[role])
+            for name, role in (("rel", "release"), ("infra", "infrastructure"), ("ops", "operations"))
+        },
     }
     deciders = [ManagerFactory(username=f"manager{n:02d}", roles=["support"]) for n in range(THREADS)]
     from tests.reviews.conftest import make_meeting
@@ -61,14 +65,19 @@ def test_twenty_concurrent_decisions_one_stands(db):
     codes = sorted(r[0] for r in results)
     assert codes.count(200) == 1 and codes.count(409) == THREADS - 1, results
     conflicts = [body for code, body in results if code == 409]
-    assert all("already" in body["detail"] or "current state" in body["detail"] or "changed" in body["detail"] for body in conflicts)
+    assert all(
+        "already" in body["detail"] or "current state" in body["detail"] or "changed" in body["detail"]
+        for body in conflicts
+    )
 
     winner = next(body for code, body in results if code == 200)
     change = RequestForChange.objects.get(pk=change.pk)
     expected = ChangeStatus.APPROVED if winner["decision"] == "approve" else ChangeStatus.REJECTED
     assert change.status == expected
     assert ReviewDecisionRecord.objects.filter(object_id=str(change.pk)).count() == 1
-    transitions = AuditEntry.objects.filter(model_label="changes.requestforchange", object_id=str(change.pk), action="transition")
+    transitions = AuditEntry.objects.filter(
+        model_label="changes.requestforchange", object_id=str(change.pk), action="transition"
+    )
     assert transitions.count() == 1 and transitions.get().transition == winner["decision"]
     item = AgendaItem.objects.get(pk=item.pk)
     assert item.state == "decided" and item.decision == winner["decision"] and item.reason == winner["reason"]

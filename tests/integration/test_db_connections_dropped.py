@@ -5,6 +5,7 @@ connection before a request reuses it (CONN_HEALTH_CHECKS) and replaces a dead o
 Against a real gunicorn (sync workers keep their connection between requests) on the
 test database; between bursts of a bounded load, this test terminates the backends of
 that gunicorn only: those on the test database with the application_name it was given."""
+
 import os
 import signal
 import subprocess
@@ -38,15 +39,38 @@ def gunicorn(builtin_data, tmp_path):
     port, app_name = free_port(), f"mof-portal-test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mof.settings", "PYTHONPATH": str(REPO),
-        "DATABASE_URL": database_url(connection.settings_dict), "DATABASE_APPLICATION_NAME": app_name, "DATABASE_CONN_MAX_AGE": "600",
-        "DEBUG": "0", "SECRET_KEY": "integration-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
-        "CACHE_URL": "locmem://", "CELERY_BROKER_URL": "memory://", "MOF_VAR_DIR": str(tmp_path), "MOF_RATE_TOKEN": "100000/minute",
-        "MOF_BASE_URL": f"http://127.0.0.1:{port}", "STATIC_ROOT": str(collected_static()),
+        "DJANGO_SETTINGS_MODULE": "mof.settings",
+        "PYTHONPATH": str(REPO),
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "DATABASE_APPLICATION_NAME": app_name,
+        "DATABASE_CONN_MAX_AGE": "600",
+        "DEBUG": "0",
+        "SECRET_KEY": "integration-" + "k" * 60,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "CACHE_URL": "locmem://",
+        "CELERY_BROKER_URL": "memory://",
+        "MOF_VAR_DIR": str(tmp_path),
+        "MOF_RATE_TOKEN": "100000/minute",
+        "MOF_BASE_URL": f"http://127.0.0.1:{port}",
+        "STATIC_ROOT": str(collected_static()),
     }
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "mof.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "60"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gunicorn.log", "w"), start_new_session=True,
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "mof.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "--timeout",
+            "60",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "gunicorn.log", "w"),
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -68,7 +92,13 @@ def gunicorn(builtin_data, tmp_path):
 def terminate_backends(app_name: str) -> int:
     """Terminate this test's gunicorn connections: the test database and its application_name only."""
     s = connection.settings_dict
-    own = psycopg.connect(dbname=s["NAME"], user=s["USER"] or None, password=s["PASSWORD"] or None, host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432)
+    own = psycopg.connect(
+        dbname=s["NAME"],
+        user=s["USER"] or None,
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or "127.0.0.1",
+        port=s["PORT"] or 5432,
+    )
     try:
         own.autocommit = True
         with own.cursor() as cursor:

@@ -4,6 +4,7 @@ audit trail and the SLA event log; the triggers refuse rewrites even to the sche
 The suite itself runs as a superuser (pytest-django creates and empties the test database),
 so each test makes a throwaway runtime role, grants it with `manage.py grant_runtime_role`
 and connects as it. Skipped on a bare machine, never in CI."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -74,7 +75,9 @@ def portal_connected_as(role, password):
 
 def _raw_connection(role, password):
     db = connection.settings_dict
-    raw = psycopg.connect(dbname=db["NAME"], host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432, user=role, password=password)
+    raw = psycopg.connect(
+        dbname=db["NAME"], host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432, user=role, password=password
+    )
     raw.autocommit = True
     return raw
 
@@ -90,7 +93,9 @@ def _sla_world():
     manager = ManagerFactory(username="roles-boss")
     agent = UserFactory(username="roles-agent", roles=["support"])
     TeamFactory(name="Roles desk", manager=manager, members=[agent])
-    always = services.calendar_save(actor=manager, name="24x7 roles", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
+    always = services.calendar_save(
+        actor=manager, name="24x7 roles", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)]
+    )
     sla = services.sla_create(actor=manager, name="P1 roles", priorities=[1], resolution_seconds=3600, calendar=always)
     type(sla).objects.filter(pk=sla.pk).update(status="active")
     return agent
@@ -198,7 +203,10 @@ def test_the_event_log_refuses_update_delete_and_truncate_even_to_its_owner():
     incident = desk.incident_create(actor=agent, title="x", impact=1, urgency=1)
     event = TicketEvent.objects.filter(ticket_id=incident.pk).latest("id")
     with connection.cursor() as cursor:
-        for sql in ("UPDATE slas_ticketevent SET state = 'resolved' WHERE id = %s", "DELETE FROM slas_ticketevent WHERE id = %s"):
+        for sql in (
+            "UPDATE slas_ticketevent SET state = 'resolved' WHERE id = %s",
+            "DELETE FROM slas_ticketevent WHERE id = %s",
+        ):
             with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
                 cursor.execute(sql, [event.pk])
         # The owner of the schema is no superuser in production: give a role the owner's

@@ -2,6 +2,7 @@
 for one deduplication key, posted concurrently in batches and one by one, open exactly
 one incident, count every event, and the pages people use keep answering meanwhile.
 Skipped on a bare machine, never in CI (.ci/run sets DATABASE_URL and CI=1)."""
+
 import json
 import statistics
 import threading
@@ -30,11 +31,22 @@ THREADS = 8
 
 
 def _event(n):
-    return {"source": "scom", "ci": "storm-mbx", "severity": "critical", "key": KEY, "message": f"Queue length {1000 + n}"}
+    return {
+        "source": "scom",
+        "ci": "storm-mbx",
+        "severity": "critical",
+        "key": KEY,
+        "message": f"Queue length {1000 + n}",
+    }
 
 
 def _post(url, token, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return response.status
 
@@ -57,7 +69,11 @@ def test_a_storm_of_ten_thousand_events_opens_one_incident_and_the_portal_keeps_
     desk = Client()
     desk.force_login(UserFactory(username="storm-desk", roles=[RoleCluster.SUPPORT]))
     cookie = f"{settings.SESSION_COOKIE_NAME}={desk.cookies[settings.SESSION_COOKIE_NAME].value}"
-    pages = [f"{live_server.url}/supporting/incidents/", f"{live_server.url}/cmdb/cis/{ci.pk}/", f"{live_server.url}/operating/events/ci/{ci.pk}/"]
+    pages = [
+        f"{live_server.url}/supporting/incidents/",
+        f"{live_server.url}/cmdb/cis/{ci.pk}/",
+        f"{live_server.url}/operating/events/ci/{ci.pk}/",
+    ]
     baseline = [_get(url, cookie)[1] for url in pages]
 
     # Batches and single events interleaved, so both paths race for the same alert row.
@@ -99,7 +115,9 @@ def test_a_storm_of_ten_thousand_events_opens_one_incident_and_the_portal_keeps_
     assert all(status == 200 for status, _ in page_results)
     latencies = [seconds for _, seconds in page_results]
     median = statistics.median(latencies)
-    print(f"\nstorm: {total} events in {elapsed:.1f} s ({total / elapsed:.0f}/s); pages during it: {len(latencies)} answered, "
-          f"median {median * 1000:.0f} ms, worst {max(latencies) * 1000:.0f} ms (before: {max(baseline) * 1000:.0f} ms)")
+    print(
+        f"\nstorm: {total} events in {elapsed:.1f} s ({total / elapsed:.0f}/s); pages during it: {len(latencies)} answered, "
+        f"median {median * 1000:.0f} ms, worst {max(latencies) * 1000:.0f} ms (before: {max(baseline) * 1000:.0f} ms)"
+    )
     assert median < 2.0, f"pages slowed to a median of {median:.2f} s during the storm"
     assert max(latencies) < 10.0

@@ -2,6 +2,7 @@
 (its own port, never the shared one) is the broker; it goes down, ten incidents are filed (each
 commits, its group's mail stored with it), Redis comes back and the periodic relay, run by a
 real worker, sends ten mails: none lost, none twice. Skipped on a bare machine, never in CI."""
+
 import shutil
 import socket
 import subprocess
@@ -37,8 +38,19 @@ class PrivateRedis:
 
     def start(self):
         self.process = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -94,7 +106,9 @@ def wait_until(check, timeout=30):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(builtin_data, private_broker, mailoutbox, settings):
+def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(
+    builtin_data, private_broker, mailoutbox, settings
+):
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
 
@@ -106,7 +120,9 @@ def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(builti
     filer = UserFactory(username="outage-filer", roles=["support"])
 
     private_broker.stop()  # the broker goes down
-    incidents = [desk.incident_create(actor=filer, title=f"Filed in the outage {n}", assignment_group=group) for n in range(10)]
+    incidents = [
+        desk.incident_create(actor=filer, title=f"Filed in the outage {n}", assignment_group=group) for n in range(10)
+    ]
     assert len(incidents) == 10  # every filing committed
     assert OutgoingMail.objects.filter(status=MailStatus.PENDING).count() == 10 and mailoutbox == []
 
@@ -130,5 +146,7 @@ def test_mail_filed_while_the_broker_is_down_is_sent_once_when_it_is_back(builti
     assert len(set(message_ids)) == 10, "a Message-ID twice"
     assert sorted(message_ids) == sorted(OutgoingMail.objects.values_list("message_id", flat=True))
     assert {m.to[0] for m in mailoutbox} == {"agent@example.test"}
-    assert sorted(m.subject.split(":")[0] for m in mailoutbox) == sorted(f"[{i.reference}] {i.title}" for i in incidents)
+    assert sorted(m.subject.split(":")[0] for m in mailoutbox) == sorted(
+        f"[{i.reference}] {i.title}" for i in incidents
+    )
     assert not OutgoingMail.objects.exclude(status=MailStatus.SENT).exists()

@@ -1,5 +1,6 @@
 """Incidents from e-mail over SMTP: `manage.py receive_mail` in its own process, spoken to
 with smtplib, takes mail through the same rules as the IMAP poller."""
+
 import os
 import smtplib
 import socket
@@ -12,7 +13,7 @@ from email.utils import make_msgid
 import pytest
 from django.db import connection
 
-from incidents.models import Incident, InboundMessage, InboundOutcome
+from incidents.models import InboundMessage, InboundOutcome, Incident
 from mof.models_mail import OutgoingMail
 from tests.factories import UserFactory
 from tests.integration.stack import ROOT, database_url
@@ -25,10 +26,25 @@ PORT = int(os.environ.get("MOF_TEST_SMTP_PORT", "18325"))
 def receiver():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (the receiver's process shares the test database)")
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "mof.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "mof.settings",
+    }
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "receive_mail", "--port", str(PORT), "--recipient", "servicedesk@example.test"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "receive_mail",
+            "--port",
+            str(PORT),
+            "--recipient",
+            "servicedesk@example.test",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

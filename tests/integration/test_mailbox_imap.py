@@ -2,6 +2,7 @@
 a mail becomes an incident, the reply to the portal's acknowledgement a comment, an
 out-of-office reply neither, and a poller killed mid-batch and started again takes each
 message exactly once."""
+
 import itertools
 import os
 import signal
@@ -16,7 +17,7 @@ from django.db import connection
 
 from incidents.choices import NoteKind
 from incidents.mailbox import imap
-from incidents.models import Incident, InboundMessage, InboundOutcome, MailboxCursor
+from incidents.models import InboundMessage, InboundOutcome, Incident, MailboxCursor
 from mof import notifications
 from mof.models_mail import OutgoingMail
 from tests.factories import UserFactory
@@ -46,9 +47,19 @@ def alice(db):
     return UserFactory(username="alice", email="alice@example.test", first_name="Alice", last_name="Example")
 
 
-def mail(subject="Outlook keeps asking for my password", body="Since this morning, every few minutes.", sender="Alice Example <alice@example.test>", **headers):
+def mail(
+    subject="Outlook keeps asking for my password",
+    body="Since this morning, every few minutes.",
+    sender="Alice Example <alice@example.test>",
+    **headers,
+):
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, "servicedesk@example.test", subject, make_msgid(domain="client.example")
+    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = (
+        sender,
+        "servicedesk@example.test",
+        subject,
+        make_msgid(domain="client.example"),
+    )
     for key, value in headers.items():
         msg[key.replace("_", "-")] = value
     msg.set_content(body)
@@ -58,8 +69,13 @@ def mail(subject="Outlook keeps asking for my password", body="Since this mornin
 def reply_to(outgoing: OutgoingMail, body: str, **headers) -> bytes:
     """Alice's mail client answering the mail as the portal sent it."""
     sent = notifications.message(outgoing).message()
-    return mail(subject=f"RE: {sent['Subject']}", body=f"{body}\n\n-----Original Message-----\n{outgoing.body}",
-                In_Reply_To=sent["Message-ID"], References=sent["Message-ID"], **headers)
+    return mail(
+        subject=f"RE: {sent['Subject']}",
+        body=f"{body}\n\n-----Original Message-----\n{outgoing.body}",
+        In_Reply_To=sent["Message-ID"],
+        References=sent["Message-ID"],
+        **headers,
+    )
 
 
 def test_a_mail_becomes_an_incident_and_the_reply_to_the_acknowledgement_a_comment(server, box, alice):
@@ -68,7 +84,11 @@ def test_a_mail_becomes_an_incident_and_the_reply_to_the_acknowledgement_a_comme
     result = imap.poll(url)
     assert (result.processed, result.outcomes) == (1, {InboundOutcome.INCIDENT: 1})
     incident = Incident.objects.get()
-    assert (incident.caller, incident.channel, incident.title) == (alice, "email", "Outlook keeps asking for my password")
+    assert (incident.caller, incident.channel, incident.title) == (
+        alice,
+        "email",
+        "Outlook keeps asking for my password",
+    )
     assert all(SEEN in flags for flags in server.messages(user).values())  # flagged once recorded
 
     ack = OutgoingMail.objects.get(kind="incidents.mail_received", subject_id=str(incident.pk))
@@ -88,7 +108,12 @@ def test_an_out_of_office_reply_does_neither(server, box, alice):
     incident = Incident.objects.get()
     ack = OutgoingMail.objects.get(kind="incidents.mail_received")
     mails = OutgoingMail.objects.count()
-    server.deliver(user, reply_to(ack, "I am out of the office until Monday.", Auto_Submitted="auto-replied", X_Auto_Response_Suppress="All"))
+    server.deliver(
+        user,
+        reply_to(
+            ack, "I am out of the office until Monday.", Auto_Submitted="auto-replied", X_Auto_Response_Suppress="All"
+        ),
+    )
     assert imap.poll(url).outcomes == {InboundOutcome.DROPPED: 1}
     assert Incident.objects.count() == 1 and not incident.notes.exists() and OutgoingMail.objects.count() == mails
 
@@ -98,7 +123,9 @@ def test_processed_mail_moves_to_the_processed_folder(server, box, alice, settin
     user, url = box
     server.deliver(user, mail())
     imap.poll(url)
-    assert server.messages(user) == {} and [SEEN in flags for flags in server.messages(user, "Processed").values()] == [True]
+    assert server.messages(user) == {} and [SEEN in flags for flags in server.messages(user, "Processed").values()] == [
+        True
+    ]
 
 
 def test_the_first_poll_takes_unread_mail_and_later_polls_everything_new(server, box, alice):
@@ -188,7 +215,13 @@ def test_a_poller_process_sigkilled_mid_batch_and_run_again_takes_each_message_e
     total = 40
     for n in range(total):
         server.deliver(user, mail(subject=f"Problem {n}"))
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "mof.settings", "MOF_MAIL_IN_RATE_PER_HOUR": "1000"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "mof.settings",
+        "MOF_MAIL_IN_RATE_PER_HOUR": "1000",
+    }
     command = [sys.executable, str(ROOT / "manage.py"), "poll_mailbox", "--url", url]
     poller = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -1,4 +1,5 @@
 """Concurrent filings on PostgreSQL: every incident gets its own number, none fails."""
+
 import threading
 
 import pytest

@@ -21,6 +21,7 @@ deduplicated by their Idempotency-Key, as receivers are told to).
 
 Skipped without PostgreSQL (DATABASE_URL), never in CI.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -124,13 +125,15 @@ class Receiver:
                 except ValueError:
                     obj = {}
                 with receiver.lock:
-                    receiver.deliveries.append({
-                        "key": self.headers.get("Idempotency-Key"),
-                        "event_id": self.headers.get("MOF-Event-Id"),
-                        "type": self.headers.get("MOF-Event-Type"),
-                        "object": (obj.get("type"), obj.get("id")),
-                        "at": time.monotonic(),
-                    })
+                    receiver.deliveries.append(
+                        {
+                            "key": self.headers.get("Idempotency-Key"),
+                            "event_id": self.headers.get("MOF-Event-Id"),
+                            "type": self.headers.get("MOF-Event-Type"),
+                            "object": (obj.get("type"), obj.get("id")),
+                            "at": time.monotonic(),
+                        }
+                    )
                 self.send_response(204)
                 self.end_headers()
 
@@ -166,7 +169,14 @@ def stack(tmp_path_factory, receiver):
     stack = PortalStack(tmp_path_factory.mktemp("outage-stack"), name="outage")
     with stack:
         with stack.logs_on_failure():
-            params = json.dumps({"group": GROUP, "receiver": receiver.url, "webhook_types": WEBHOOK_TYPES, "relay_every": RELAY_EVERY_SECONDS})
+            params = json.dumps(
+                {
+                    "group": GROUP,
+                    "receiver": receiver.url,
+                    "webhook_types": WEBHOOK_TYPES,
+                    "relay_every": RELAY_EVERY_SECONDS,
+                }
+            )
             stack.info = stack.run_python(SEED.format(params=params))
             stack.start_processes()
             for _ in range(2 * stack.workers * stack.threads):  # every web process has served a request
@@ -198,7 +208,9 @@ class Load:
         self.quiet = threading.Condition(self.lock)
         self.stop = threading.Event()
         self.to_work: queue.Queue = queue.Queue()
-        self.threads = [threading.Thread(target=self._run, args=(f,), daemon=True) for f in (self._file, self._work, self._events)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(f,), daemon=True) for f in (self._file, self._work, self._events)
+        ]
 
     def __enter__(self):
         for t in self.threads:
@@ -266,10 +278,22 @@ class Load:
 
     def _file(self, n):
         info = self.info
-        status, answer = self.call("file", "POST", "/api/v1/incidents/", info["desk_token"], {
-            "title": f"{self.tag} filing {n}", "description": "Filed by the outage load.", "caller": info["caller"],
-            "service": info["service"], "impact": 2, "urgency": 2, "assignment_group": info["group"], "assignee": info["agent"],
-        })
+        status, answer = self.call(
+            "file",
+            "POST",
+            "/api/v1/incidents/",
+            info["desk_token"],
+            {
+                "title": f"{self.tag} filing {n}",
+                "description": "Filed by the outage load.",
+                "caller": info["caller"],
+                "service": info["service"],
+                "impact": 2,
+                "urgency": 2,
+                "assignment_group": info["group"],
+                "assignee": info["agent"],
+            },
+        )
         if status == 201:
             with self.lock:
                 self.filed[answer["id"]] = answer["number"]
@@ -289,8 +313,13 @@ class Load:
             self.started.add(pk)
         if pk % 3 == 0:  # a third stay in progress
             return
-        status, _ = self.call("resolve", "POST", f"/api/v1/incidents/{pk}/transitions/resolve/", token,
-                              {"resolution_code": "fixed", "resolution_notes": "Fixed under load."})
+        status, _ = self.call(
+            "resolve",
+            "POST",
+            f"/api/v1/incidents/{pk}/transitions/resolve/",
+            token,
+            {"resolution_code": "fixed", "resolution_notes": "Fixed under load."},
+        )
         if status == 200:
             with self.lock:
                 self.resolved.add(pk)
@@ -307,8 +336,13 @@ class Load:
                 self.opened_keys.add(key)
         if n > 2 and n % 2:  # clear an earlier key: resolves its incident
             old = f"{self.tag}/k{n - 2}"
-            status, _ = self.call("clear", "POST", "/api/v1/events/", self.info["monitor_token"],
-                                  {"source": "scom", "ci": ci, "clear": True, "key": old, "message": "Queue drained"})
+            status, _ = self.call(
+                "clear",
+                "POST",
+                "/api/v1/events/",
+                self.info["monitor_token"],
+                {"source": "scom", "ci": ci, "clear": True, "key": old, "message": "Queue drained"},
+            )
             if status == 201:
                 with self.lock:
                     self.cleared_keys.add(old)
@@ -347,13 +381,21 @@ class Expectations:
     def __init__(self, stack: PortalStack, load: Load):
         self.stack, self.load = stack, load
         tag = load.tag
-        rows = stack.query("SELECT id, number, status FROM incidents_incident WHERE title LIKE %s", (f"{tag} filing %",))
+        rows = stack.query(
+            "SELECT id, number, status FROM incidents_incident WHERE title LIKE %s", (f"{tag} filing %",)
+        )
         self.filings = {pk: (f"INC-{number}", status) for pk, number, status in rows}
-        alerts = stack.query("SELECT id, key, incident_id, closed_at IS NOT NULL FROM operations_monitoringalert WHERE key LIKE %s",
-                             (f"{tag}/k%",))
+        alerts = stack.query(
+            "SELECT id, key, incident_id, closed_at IS NOT NULL FROM operations_monitoringalert WHERE key LIKE %s",
+            (f"{tag}/k%",),
+        )
         self.alerts = {key: (pk, incident_id, closed) for pk, key, incident_id, closed in alerts}
         event_incidents = [incident_id for _, incident_id, _ in self.alerts.values() if incident_id]
-        statuses = dict(stack.query("SELECT id, status FROM incidents_incident WHERE id = ANY(%s)", (event_incidents,))) if event_incidents else {}
+        statuses = (
+            dict(stack.query("SELECT id, status FROM incidents_incident WHERE id = ANY(%s)", (event_incidents,)))
+            if event_incidents
+            else {}
+        )
         self.event_incidents = statuses
         self.incident_status = {**{pk: s for pk, (_, s) in self.filings.items()}, **statuses}
 
@@ -365,9 +407,17 @@ class Expectations:
         for ref, status in self.filings.values():
             expected.add((ref, "queued", agent))
             if status in ("in_progress", "resolved"):
-                expected |= {(ref, "assigned", caller), (ref, "moved to in_progress", caller), (ref, "moved to in_progress", agent)}
+                expected |= {
+                    (ref, "assigned", caller),
+                    (ref, "moved to in_progress", caller),
+                    (ref, "moved to in_progress", agent),
+                }
             if status == "resolved":
-                expected |= {(ref, "resolved", caller), (ref, "moved to resolved", caller), (ref, "moved to resolved", agent)}
+                expected |= {
+                    (ref, "resolved", caller),
+                    (ref, "moved to resolved", caller),
+                    (ref, "moved to resolved", agent),
+                }
         return expected
 
     def webhooks(self) -> set[tuple[str, str, int]]:
@@ -438,11 +488,19 @@ def drain_and_check(stack: PortalStack, receiver: Receiver, load: Load) -> list[
     # 1. Every answer: no 5xx, no request left unanswered (429 is allowed).
     bad = Counter((what, phase, status) for what, phase, status, _ in load.calls if status >= 500 or status == 0)
     if bad:
-        samples = [f"{what} [{phase}] {status}: {detail}" for what, phase, status, detail in load.calls if status >= 500 or status == 0][:5]
+        samples = [
+            f"{what} [{phase}] {status}: {detail}"
+            for what, phase, status, detail in load.calls
+            if status >= 500 or status == 0
+        ][:5]
         problems.append(f"5xx or no answer: {dict(bad)}; e.g. {samples}")
     refused = Counter((what, status) for what, _, status, _ in load.calls if 400 <= status < 500 and status != 429)
     if refused:  # the load only sends valid requests
-        samples = [f"{what} {status}: {detail}" for what, _, status, detail in load.calls if 400 <= status < 500 and status != 429][:5]
+        samples = [
+            f"{what} {status}: {detail}"
+            for what, _, status, detail in load.calls
+            if 400 <= status < 500 and status != 429
+        ][:5]
         problems.append(f"4xx other than 429: {dict(refused)}; e.g. {samples}")
 
     # 2. Nothing the API accepted is lost.
@@ -452,11 +510,19 @@ def drain_and_check(stack: PortalStack, receiver: Receiver, load: Load) -> list[
     not_started = sorted(pk for pk in load.started if exp.incident_status.get(pk) not in ("in_progress", "resolved"))
     not_resolved = sorted(pk for pk in load.resolved if exp.incident_status.get(pk) != "resolved")
     if not_started or not_resolved:
-        problems.append(f"transitions answered 200 but not in the database: start_work {not_started}, resolve {not_resolved}")
+        problems.append(
+            f"transitions answered 200 but not in the database: start_work {not_started}, resolve {not_resolved}"
+        )
     no_alert = sorted(k for k in load.opened_keys if k not in exp.alerts or not exp.alerts[k][1])
-    not_cleared = sorted(k for k in load.cleared_keys if k in exp.alerts and not (exp.alerts[k][2] and exp.event_incidents.get(exp.alerts[k][1]) == "resolved"))
+    not_cleared = sorted(
+        k
+        for k in load.cleared_keys
+        if k in exp.alerts and not (exp.alerts[k][2] and exp.event_incidents.get(exp.alerts[k][1]) == "resolved")
+    )
     if no_alert or not_cleared:
-        problems.append(f"events answered 201 without their effect: no alert or incident {no_alert}, clear without resolution {not_cleared}")
+        problems.append(
+            f"events answered 201 without their effect: no alert or incident {no_alert}, clear without resolution {not_cleared}"
+        )
 
     # 3. Every notification mail exactly once.
     mails, ids, others = sent_mails(stack, {ref for ref, _ in exp.filings.values()})
@@ -480,7 +546,9 @@ def drain_and_check(stack: PortalStack, receiver: Receiver, load: Load) -> list[
     twice = sorted((k, len(ids)) for k, ids in hooks.items() if len(ids) > 1)
     unexpected = sorted(set(hooks) - expected_hooks)
     if missing:
-        problems.append(f"{len(missing)} of {len(expected_hooks)} expected webhook events never delivered, e.g. {missing[:8]}")
+        problems.append(
+            f"{len(missing)} of {len(expected_hooks)} expected webhook events never delivered, e.g. {missing[:8]}"
+        )
     if twice:
         problems.append(f"{len(twice)} webhook events published more than once (distinct event ids), e.g. {twice[:8]}")
     if unexpected:
@@ -493,9 +561,11 @@ def drain_and_check(stack: PortalStack, receiver: Receiver, load: Load) -> list[
 
     answered = Counter((what, phase, status) for what, phase, status, _ in load.calls)
     print(f"[{load.tag}] answers: {dict(sorted(answered.items()))}")
-    print(f"[{load.tag}] filings {len(exp.filings)}, event incidents {len(exp.event_incidents)}, alerts {len(exp.alerts)}, "
-          f"mails expected {len(expected_mails)}, webhook events expected {len(expected_hooks)}, drained in {drained_in:.0f} s; "
-          f"relays shortened: {stack.info['relayed_tasks']}")
+    print(
+        f"[{load.tag}] filings {len(exp.filings)}, event incidents {len(exp.event_incidents)}, alerts {len(exp.alerts)}, "
+        f"mails expected {len(expected_mails)}, webhook events expected {len(expected_hooks)}, drained in {drained_in:.0f} s; "
+        f"relays shortened: {stack.info['relayed_tasks']}"
+    )
     return problems
 
 
@@ -524,7 +594,9 @@ def test_redis_stopped_mid_load_loses_nothing_and_answers_no_5xx(stack, receiver
             stack.redis.start()
             load.phase = "after"
             time.sleep(LOAD_AFTER_SECONDS)
-        assert calls_in(load, "redis down") > 0 and calls_in(load, "after") > 0, "the load did not run through the outage"
+        assert calls_in(load, "redis down") > 0 and calls_in(load, "after") > 0, (
+            "the load did not run through the outage"
+        )
         # As a supervisor would (compose: restart unless-stopped). Workers now run without gossip
         # and mingle, whose channel close killed Celery 5.7's worker when the broker dropped
         # (kombu#582); should a worker still exit, late acks and the outboxes mean a restarted

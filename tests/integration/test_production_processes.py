@@ -4,6 +4,7 @@ image's build collects them. The web process (gunicorn, deploy/gunicorn.conf.py)
 static files itself through WhiteNoise: the hashed names the login page links to, with a
 year's immutable caching, brotli or gzip when the client takes it; the worker and beat come
 up on a Redis broker and answer their container health checks (`bin/portal healthcheck`)."""
+
 import os
 import re
 import secrets
@@ -38,19 +39,35 @@ def production(builtin_data, tmp_path):
     redis = RedisServer(tmp_path)
     redis.start()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CELERY_", "MOF_", "GUNICORN_"))}
-    env.update({
-        "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "mof.settings", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64),
-        "ALLOWED_HOSTS": "127.0.0.1", "MOF_BASE_URL": f"http://127.0.0.1:{port}",
-        "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "CELERY_BROKER_URL": f"{redis.url}/0", "CACHE_URL": f"{redis.url}/1",
-        "STATIC_ROOT": str(collected_static()), "MOF_VAR_DIR": str(tmp_path / "var"),
-        "PORT": str(port), "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "2", "CELERY_CONCURRENCY": "1",
-        # The worker's node name, as a container's host name gives it (unique per test run).
-        "HOSTNAME": f"image-test-{os.getpid()}",
-    })
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CELERY_", "MOF_", "GUNICORN_"))
+    }
+    env.update(
+        {
+            "PYTHON": sys.executable,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "mof.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "MOF_BASE_URL": f"http://127.0.0.1:{port}",
+            "SECURE_SSL_REDIRECT": "0",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "CELERY_BROKER_URL": f"{redis.url}/0",
+            "CACHE_URL": f"{redis.url}/1",
+            "STATIC_ROOT": str(collected_static()),
+            "MOF_VAR_DIR": str(tmp_path / "var"),
+            "PORT": str(port),
+            "GUNICORN_WORKERS": "1",
+            "GUNICORN_THREADS": "2",
+            "CELERY_CONCURRENCY": "1",
+            # The worker's node name, as a container's host name gives it (unique per test run).
+            "HOSTNAME": f"image-test-{os.getpid()}",
+        }
+    )
     processes = []
 
     def start(what: str) -> Process:
@@ -72,10 +89,20 @@ def get(url: str, **headers) -> tuple[int, dict, bytes]:
 
 
 def healthcheck(env: dict, what: str, **extra) -> subprocess.CompletedProcess:
-    return subprocess.run([PORTAL, "healthcheck", what], check=False, cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [PORTAL, "healthcheck", what],
+        check=False,
+        cwd=ROOT,
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_web_worker_and_beat_start_from_the_image_commands_and_the_web_serves_hashed_compressed_static_files(production):
+def test_web_worker_and_beat_start_from_the_image_commands_and_the_web_serves_hashed_compressed_static_files(
+    production,
+):
     env, start = production
     web, worker, beat = start("web"), start("worker"), start("beat")
     base = env["MOF_BASE_URL"]

@@ -3,6 +3,7 @@ streaming from it (tests/integration/pgcluster.py, ports 5441 and 5442), gunicor
 DATABASE_URL on the primary and DATABASE_REPLICA_URL on the standby. With the standby's
 replay paused, what a page read tells where it was read: a lag-tolerant read (an export, the
 reports) misses the newest write, a page that must read its own write sees it."""
+
 from __future__ import annotations
 
 import re
@@ -64,7 +65,11 @@ def get(stack, path, *, session=None, cookies=None, token=None):
     request = urllib.request.Request(stack.base_url + path, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode(errors="replace"), response.headers.get_all("Set-Cookie") or []
+            return (
+                response.status,
+                response.read().decode(errors="replace"),
+                response.headers.get_all("Set-Cookie") or [],
+            )
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace"), exc.headers.get_all("Set-Cookie") or []
 
@@ -73,10 +78,26 @@ def file_incident(stack, info, title):
     """A write through the portal (the API), with the Set-Cookie it answered."""
     import json
 
-    body = json.dumps({"title": title, "description": "replica test", "service": info["service"], "assignment_group": info["group"],
-                       "impact": 3, "urgency": 3}).encode()
-    request = urllib.request.Request(stack.base_url + "/api/v1/incidents/", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Token {info['token']}"})
+    body = json.dumps(
+        {
+            "title": title,
+            "description": "replica test",
+            "service": info["service"],
+            "assignment_group": info["group"],
+            "impact": 3,
+            "urgency": 3,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        stack.base_url + "/api/v1/incidents/",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": f"Token {info['token']}",
+        },
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 201
         return json.loads(response.read()), response.headers.get_all("Set-Cookie") or []
@@ -101,11 +122,31 @@ def portal_on_a_replica(tmp_path_factory):
         stack.env_extra["MOF_REPLICA_STICKY_SECONDS"] = "60"
         with stack:
             stack.info = stack.run_python(SEED)
-            gunicorn = Process("gunicorn", [sys.executable, "-m", "gunicorn", "mof.wsgi", "-w", "1", "--threads", "2",
-                                            "-b", f"127.0.0.1:{stack.port}", "--graceful-timeout", "5"],
-                               env=stack.env(), log=tmp / "gunicorn.log").start()
+            gunicorn = Process(
+                "gunicorn",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "mof.wsgi",
+                    "-w",
+                    "1",
+                    "--threads",
+                    "2",
+                    "-b",
+                    f"127.0.0.1:{stack.port}",
+                    "--graceful-timeout",
+                    "5",
+                ],
+                env=stack.env(),
+                log=tmp / "gunicorn.log",
+            ).start()
             stack.processes["gunicorn"] = gunicorn
-            wait_for("gunicorn to answer", lambda: stack.api("GET", "/api/v1/", None, timeout=5)[0] not in (0, 502, 503), timeout=60)
+            wait_for(
+                "gunicorn to answer",
+                lambda: stack.api("GET", "/api/v1/", None, timeout=5)[0] not in (0, 502, 503),
+                timeout=60,
+            )
             replica.wait_for_replay(primary)
             replica.log_statements()
             yield stack, primary, replica
@@ -133,11 +174,19 @@ def test_lagging_reads_come_from_the_replica_and_own_writes_from_the_primary(por
 
     replica.execute("SELECT pg_wal_replay_pause()")
     try:
-        wait_for("replay to pause", lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()")[0][0] == "paused", timeout=10)
+        wait_for(
+            "replay to pause",
+            lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()")[0][0] == "paused",
+            timeout=10,
+        )
         second, set_cookies = file_incident(stack, info, "Only on the primary")
         # The write landed on the primary, and the paused replica has not got it.
-        assert primary.execute("SELECT count(*) FROM incidents_incident WHERE id = %s", [second["id"]], database=stack.db_name) == [(1,)]
-        assert replica.execute("SELECT count(*) FROM incidents_incident WHERE id = %s", [second["id"]], database=stack.db_name) == [(0,)]
+        assert primary.execute(
+            "SELECT count(*) FROM incidents_incident WHERE id = %s", [second["id"]], database=stack.db_name
+        ) == [(1,)]
+        assert replica.execute(
+            "SELECT count(*) FROM incidents_incident WHERE id = %s", [second["id"]], database=stack.db_name
+        ) == [(0,)]
 
         # A lag-tolerant read by another browser: from the replica, without the new incident.
         status, csv_text, _ = get(stack, info["export"], session=info["desk_session"])
@@ -152,7 +201,12 @@ def test_lagging_reads_come_from_the_replica_and_own_writes_from_the_primary(por
         # The client that wrote was marked: its lag-tolerant reads stay on the primary a while.
         sticky = dict(re.match(r"([^=]+)=([^;]*)", c).groups() for c in set_cookies)
         assert "mof_primary_until" in sticky
-        status, csv_text, _ = get(stack, info["export"], session=info["desk_session"], cookies={"mof_primary_until": sticky["mof_primary_until"]})
+        status, csv_text, _ = get(
+            stack,
+            info["export"],
+            session=info["desk_session"],
+            cookies={"mof_primary_until": sticky["mof_primary_until"]},
+        )
         assert status == 200 and second["title"] in csv_text
 
         # Every lag-tolerant page answers from a read-only standby (nothing there writes).
@@ -174,7 +228,8 @@ def test_compliance_report_reads_from_the_replica(portal_on_a_replica):
     stack, primary, replica = portal_on_a_replica
     manager_token = stack.run_python(
         "import json\nfrom mof.models import User\nfrom mof.tokens import token_issue\n"
-        "m = User.objects.get(username='replica-manager')\n_, key = token_issue(actor=m, owner=m, name='reports')\nprint(json.dumps(key))")
+        "m = User.objects.get(username='replica-manager')\n_, key = token_issue(actor=m, owner=m, name='reports')\nprint(json.dumps(key))"
+    )
     replica.wait_for_replay(primary)
     mark = replica.log_mark()
     status, body, _ = get(stack, stack.info["compliance_api"] + "?start=2026-01-01&end=2026-01-31", token=manager_token)

@@ -23,6 +23,7 @@ Afterwards:
 
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... pytest tests/integration/test_scale_out.py
 """
+
 from __future__ import annotations
 
 import json
@@ -116,18 +117,31 @@ class ScaleOutStack(PortalStack):
 
     def process_env(self, name: str) -> dict:
         env = {k: v for k, v in self.env().items() if not k.startswith("GUNICORN_")}
-        env.update({"PYTHON": sys.executable, "HOSTNAME": f"{name}-{os.getpid()}",
-                    "MOF_BEAT_HEARTBEAT_FILE": str(self.tmp / f"{name}-heartbeat")})
+        env.update(
+            {
+                "PYTHON": sys.executable,
+                "HOSTNAME": f"{name}-{os.getpid()}",
+                "MOF_BEAT_HEARTBEAT_FILE": str(self.tmp / f"{name}-heartbeat"),
+            }
+        )
         if name in self.web_ports:
-            env.update({"GUNICORN_BIND": f"127.0.0.1:{self.web_ports[name]}", "GUNICORN_WORKERS": "1",
-                        "GUNICORN_THREADS": str(WEB_THREADS), "GUNICORN_GRACEFUL_TIMEOUT": "5"})
+            env.update(
+                {
+                    "GUNICORN_BIND": f"127.0.0.1:{self.web_ports[name]}",
+                    "GUNICORN_WORKERS": "1",
+                    "GUNICORN_THREADS": str(WEB_THREADS),
+                    "GUNICORN_GRACEFUL_TIMEOUT": "5",
+                }
+            )
         if name.startswith("worker"):
             env["CELERY_CONCURRENCY"] = "1"
         return env
 
     def start_processes(self) -> None:
         for name in ("web1", "web2", "worker1", "worker2", "beat1", "beat2"):
-            self.processes[name] = Process(name, [PORTAL, name.rstrip("12")], env=self.process_env(name), log=self.tmp / f"{name}.log").start()
+            self.processes[name] = Process(
+                name, [PORTAL, name.rstrip("12")], env=self.process_env(name), log=self.tmp / f"{name}.log"
+            ).start()
         self.lb = HAProxy(self.tmp, [f"127.0.0.1:{p}" for p in self.web_ports.values()], port=self.lb_port).start()
         for name in ("worker1", "worker2"):
             self.processes[name].wait_log(" ready.", timeout=120)
@@ -159,6 +173,7 @@ class ScaleOutStack(PortalStack):
         os.killpg(process.proc.pid, signal.SIGKILL)
         process.proc.wait(timeout=10)
         if name in self.web_ports:
+
             def refused():
                 try:
                     with socket.create_connection(("127.0.0.1", self.web_ports[name]), timeout=1):
@@ -177,7 +192,11 @@ class ScaleOutStack(PortalStack):
     def stop_processes(self) -> None:
         """Beats first (no new tasks), then the rest side by side (each may take its grace)."""
         beats = [threading.Thread(target=self.processes[n].stop) for n in ("beat1", "beat2") if n in self.processes]
-        rest = [threading.Thread(target=self.processes[n].stop) for n in ("web1", "web2", "worker1", "worker2") if n in self.processes]
+        rest = [
+            threading.Thread(target=self.processes[n].stop)
+            for n in ("web1", "web2", "worker1", "worker2")
+            if n in self.processes
+        ]
         for group in (beats, rest):
             for t in group:
                 t.start()
@@ -226,8 +245,13 @@ class ScaleLoad(Load):
             return
         item = self.items.pop(0)
         decision = "approve" if n % 3 else "reject"
-        status, _ = self.call("decide", "POST", f"/api/v1/reviews/{self.stack.cab['cab']}/agenda/{item}/decision/",
-                              self.stack.cab["chair_token"], {"decision": decision, "reason": f"{self.tag} decision {n}"})
+        status, _ = self.call(
+            "decide",
+            "POST",
+            f"/api/v1/reviews/{self.stack.cab['cab']}/agenda/{item}/decision/",
+            self.stack.cab["chair_token"],
+            {"decision": decision, "reason": f"{self.tag} decision {n}"},
+        )
         if status == 200:
             with self.lock:
                 self.decided[item] = decision
@@ -316,11 +340,22 @@ def stack(tmp_path_factory, receiver):
     stack = ScaleOutStack(tmp_path_factory.mktemp("scale-out"), name="scaleout", env_extra={"MOF_NUM_PROXIES": "1"})
     with stack, stack.logs_on_failure():
         print(f"database migrated in {time.monotonic() - started:.0f} s")
-        params = json.dumps({"group": GROUP, "receiver": receiver.url, "webhook_types": WEBHOOK_TYPES, "relay_every": RELAY_EVERY_SECONDS})
+        params = json.dumps(
+            {
+                "group": GROUP,
+                "receiver": receiver.url,
+                "webhook_types": WEBHOOK_TYPES,
+                "relay_every": RELAY_EVERY_SECONDS,
+            }
+        )
         # Both seeds in one process (one Django start): each prints its JSON line.
-        seed = SEED.format(params=params) + SEED_CAB.replace("__DECISIONS__", str(DECISIONS)).replace("__EVERY__", str(SWEEP_EVERY))
+        seed = SEED.format(params=params) + SEED_CAB.replace("__DECISIONS__", str(DECISIONS)).replace(
+            "__EVERY__", str(SWEEP_EVERY)
+        )
         out = stack.run(["-c", "import django\ndjango.setup()\n" + seed])
-        stack.info, stack.cab = (json.loads(line) for line in [l for l in out.splitlines() if l.startswith("{")][-2:])
+        stack.info, stack.cab = (
+            json.loads(line) for line in [row for row in out.splitlines() if row.startswith("{")][-2:]
+        )
         stack.start_processes()
         print(f"stack up (seeded, 2 web, 2 workers, 2 beats, haproxy) after {time.monotonic() - started:.0f} s")
         yield stack
@@ -345,7 +380,9 @@ def test_two_of_each_behind_haproxy_survive_a_killed_web_instance_and_worker(sta
             time.sleep(LOAD_AFTER)
 
         excused = load.excuse_in_flight(web_killed)
-        print(f"in flight on web1 when it was killed, answered by haproxy: {[(w, s, d[:80]) for w, _, s, d in excused]}")
+        print(
+            f"in flight on web1 when it was killed, answered by haproxy: {[(w, s, d[:80]) for w, _, s, d in excused]}"
+        )
         # Each load thread has one request in flight at a time: no more can have died with web1.
         assert len(excused) <= len(load.threads), "more requests failed at the kill than were in flight"
         during = Counter(status for _, phase, status, _ in load.calls if phase == "web1 and worker1 down")
@@ -358,7 +395,9 @@ def test_two_of_each_behind_haproxy_survive_a_killed_web_instance_and_worker(sta
             "AND claimed_until < to_timestamp(%s) + interval '5 minutes' RETURNING 1), "
             "w AS (UPDATE integrations_webhookdelivery SET claimed_until = now() WHERE claimed_until > now() "
             "AND claimed_until < to_timestamp(%s) + interval '70 seconds' RETURNING 1) "
-            "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM w)", (worker_killed_wall, worker_killed_wall))
+            "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM w)",
+            (worker_killed_wall, worker_killed_wall),
+        )
         print(f"claims of the killed worker lapsed (mail, webhook deliveries): {lapsed}")
 
         problems = drain_and_check(stack, receiver, load)
@@ -371,13 +410,17 @@ def test_two_of_each_behind_haproxy_survive_a_killed_web_instance_and_worker(sta
         if unsent:
             problems.append(f"{len(unsent)} of {len(rows)} outbox mails not sent")
         if set(written) != ids or any(n > 1 for n in written.values()):
-            problems.append(f"mail written vs outbox: missing {sorted(ids - set(written))[:5]}, unknown "
-                            f"{sorted(set(written) - ids)[:5]}, twice {[m for m, n in written.items() if n > 1][:5]}")
+            problems.append(
+                f"mail written vs outbox: missing {sorted(ids - set(written))[:5]}, unknown "
+                f"{sorted(set(written) - ids)[:5]}, twice {[m for m, n in written.items() if n > 1][:5]}"
+            )
 
         # Every decision answered 200 stands, once.
         decided = stack.query(
             "SELECT a.id, a.decision, (SELECT count(*) FROM mof_reviewdecisionrecord r WHERE r.object_id = a.object_id AND r.model_label = a.model_label) "
-            "FROM reviews_agendaitem a WHERE a.meeting_id = %s AND a.state = 'decided'", (stack.cab["cab"],))
+            "FROM reviews_agendaitem a WHERE a.meeting_id = %s AND a.state = 'decided'",
+            (stack.cab["cab"],),
+        )
         stands = {pk: (decision, records) for pk, decision, records in decided}
         wrong = {pk: (d, stands.get(pk)) for pk, d in load.decided.items() if stands.get(pk, (None,))[0] != d}
         twice = {pk: n for pk, (_, n) in stands.items() if n != 1}
@@ -387,10 +430,15 @@ def test_two_of_each_behind_haproxy_survive_a_killed_web_instance_and_worker(sta
             problems.append(f"only {len(load.decided)} decisions taken")
 
         # Both web instances served, and web1 again after its restart.
-        served = {name: stack.processes[name].text().count('"GET /') + stack.processes[name].text().count('"POST /') for name in ("web1", "web2")}
+        served = {
+            name: stack.processes[name].text().count('"GET /') + stack.processes[name].text().count('"POST /')
+            for name in ("web1", "web2")
+        }
         after_restart = stack.processes["web1"].text().rsplit("killed (SIGKILL)", 1)[-1]
         if not all(served.values()) or '"POST /' not in after_restart and '"GET /api' not in after_restart:
-            problems.append(f"requests served per instance: {served}; web1 after its restart: {after_restart.count(' HTTP/1.')}")
+            problems.append(
+                f"requests served per instance: {served}; web1 after its restart: {after_restart.count(' HTTP/1.')}"
+            )
 
         # The sweep's rhythm: one beat queued each tick (the other stood by), a worker ran it.
         sends = beat_sends(stack, "slas.sweep")
@@ -400,11 +448,15 @@ def test_two_of_each_behind_haproxy_survive_a_killed_web_instance_and_worker(sta
         if len(by_beat) != 1 or len(standby) != 1 or set(standby) & set(by_beat):
             problems.append(f"sweeps queued per beat: {dict(by_beat)}; standing by: {standby}")
         if len(sends) < 5 or not all(SWEEP_EVERY - 1.5 <= g <= SWEEP_EVERY + 5 for g in send_gaps):
-            problems.append(f"the sweep was queued {len(sends)} times, at intervals {send_gaps} (every {SWEEP_EVERY} s expected)")
+            problems.append(
+                f"the sweep was queued {len(sends)} times, at intervals {send_gaps} (every {SWEEP_EVERY} s expected)"
+            )
         runs = sweeps_run(stack)
         if len(runs) < len(sends) - 1 or any(g > 2 * SWEEP_EVERY + 5 for g in gaps(runs)):
             problems.append(f"{len(runs)} sweeps ran for {len(sends)} queued, at intervals {gaps(runs)}")
-        print(f"sweep queued by {dict(by_beat)} at intervals {send_gaps}; run at intervals {gaps(runs)}; requests served {served}")
+        print(
+            f"sweep queued by {dict(by_beat)} at intervals {send_gaps}; run at intervals {gaps(runs)}; requests served {served}"
+        )
 
         # Ready, through haproxy: database, Redis, migrations, worker and beat heartbeats, backlogs.
         status, body = stack.api("GET", "/readyz", None)

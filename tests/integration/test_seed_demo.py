@@ -1,5 +1,6 @@
 """The demo organisation (manage.py seed_demo): complete, idempotent, DEBUG only.
 Runs on any database."""
+
 from io import StringIO
 
 import pytest
@@ -56,8 +57,16 @@ def test_creates_the_organisation_and_prints_the_logins(settings):
     assert statuses.count("in_service") == len(statuses) - 3
     assert not ConfigurationItem.objects.filter(owner__isnull=True).exists()
     classes = set(ConfigurationItem.objects.values_list("ci_class__slug", flat=True))
-    assert {"network-device", "firewall", "server", "mailbox-server", "directory-service", "storage",
-            "application", "virtual-machine"} <= classes
+    assert {
+        "network-device",
+        "firewall",
+        "server",
+        "mailbox-server",
+        "directory-service",
+        "storage",
+        "application",
+        "virtual-machine",
+    } <= classes
     assert CIRelationship.objects.count() > 30
 
 
@@ -69,7 +78,12 @@ def test_impact_of_the_core_router_reaches_exchange_mail_through_firewall_and_hu
     assert {"fw-internal-01", "EX-HUB-01", "EX-MBX-01", "EX-CAS-01", "Outlook Web Access"} <= set(cis)
     assert [p["name"] for p in cis["EX-HUB-01"].path] == ["core-rtr-01", "fw-internal-01", "EX-HUB-01"]
     services = {s.name for s in result.services}
-    assert {"Exchange mail", "Outlook Web Access", "Mobile mail (ActiveSync)", "Directory (Active Directory)"} <= services
+    assert {
+        "Exchange mail",
+        "Outlook Web Access",
+        "Mobile mail (ActiveSync)",
+        "Directory (Active Directory)",
+    } <= services
 
     san = ConfigurationItem.objects.get(name="SAN-01")
     assert "EX-MBX-01" in {c.name for c in impact.analyse([san.pk], impact.DOWNSTREAM).cis}

@@ -12,6 +12,7 @@ that the sweep (or the sending task) needs at a known point, waits until Postgre
 the worker's backend waiting on it, then kills the worker. Skipped on a bare machine,
 never in CI (.ci/run sets DATABASE_URL, CELERY_BROKER_URL and CI=1).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,7 +45,9 @@ needs_services = [
     pytest.mark.skipif(not ON_REDIS, reason="needs Redis (set CELERY_BROKER_URL=redis://...)"),
 ]
 T = dt.time
-SUBJECT = re.compile(r"\[(?P<ref>[A-Z]+-\d+)\] SLA (?:warning (?P<threshold>\d+)%|(?P<breached>breached)): .* \(.*, (?P<metric>Time to \w+)\)")
+SUBJECT = re.compile(
+    r"\[(?P<ref>[A-Z]+-\d+)\] SLA (?:warning (?P<threshold>\d+)%|(?P<breached>breached)): .* \(.*, (?P<metric>Time to \w+)\)"
+)
 
 
 # --- a worker process --------------------------------------------------------------
@@ -69,12 +72,28 @@ class WorkerProcess:
             "EMAIL_URL": email_url,
             "PYTHONUNBUFFERED": "1",
         }
-        cmd = [sys.executable, "-m", "celery", "-A", "mof", "worker", f"--pool={pool}", "--concurrency=1",
-               "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{self.name}@%h", "--loglevel=INFO"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mof",
+            "worker",
+            f"--pool={pool}",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{self.name}@%h",
+            "--loglevel=INFO",
+        ]
         if queues:  # e.g. "sla": a dedicated worker; by default every queue
             cmd += ["-Q", queues]
         self.out = open(self.log, "w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -133,7 +152,9 @@ def workers(tmp_path):
         mail = mail_dir
 
         def start(self, *, email_url=None, pool="solo", name="w", ready=True, queues=""):
-            worker = WorkerProcess(tmp_path, email_url=email_url or f"file://{mail_dir}", pool=pool, name=name, queues=queues)
+            worker = WorkerProcess(
+                tmp_path, email_url=email_url or f"file://{mail_dir}", pool=pool, name=name, queues=queues
+            )
             started.append(worker)
             return worker.wait_ready() if ready else worker
 
@@ -197,8 +218,12 @@ def world(transactional_db):
     manager = ManagerFactory(username="sla-int-boss", email="boss@example.test")
     agent = UserFactory(username="sla-int-agent", email="agent@example.test", roles=["support"])
     group = TeamFactory(name="SLA desk", manager=manager, members=[agent])
-    always = services.calendar_save(actor=manager, name="24x7 UTC", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
-    sla = services.sla_create(actor=manager, name="P1 fast", priorities=[1], response_seconds=6, resolution_seconds=12, calendar=always)
+    always = services.calendar_save(
+        actor=manager, name="24x7 UTC", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)]
+    )
+    sla = services.sla_create(
+        actor=manager, name="P1 fast", priorities=[1], response_seconds=6, resolution_seconds=12, calendar=always
+    )
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     return {"manager": manager, "agent": agent, "group": group, "sla": sla}
 
@@ -206,7 +231,9 @@ def world(transactional_db):
 def new_incident(world, title="Mail down"):
     from incidents import services as desk
 
-    return desk.incident_create(actor=world["agent"], title=title, impact=1, urgency=1, assignment_group=world["group"], assignee=world["agent"])
+    return desk.incident_create(
+        actor=world["agent"], title=title, impact=1, urgency=1, assignment_group=world["group"], assignee=world["agent"]
+    )
 
 
 def due_incidents(world, n: int, *, ago=dt.timedelta(hours=1)):
@@ -220,7 +247,9 @@ def due_incidents(world, n: int, *, ago=dt.timedelta(hours=1)):
     ids = [i.pk for i in incidents]
     with rewriting_event_log():
         TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id__in=ids).update(at=F("at") - ago)
-    SLAClock.objects.filter(ticket_type="incidents.incident", ticket_id__in=ids).update(created_at=F("created_at") - ago)
+    SLAClock.objects.filter(ticket_type="incidents.incident", ticket_id__in=ids).update(
+        created_at=F("created_at") - ago
+    )
     for pk in ids:
         services.sync_clocks("incidents.incident", pk)
     clocks = SLAClock.objects.filter(ticket_id__in=ids)
@@ -237,7 +266,10 @@ def notification_keys() -> Counter:
     from slas.models import ClockNotification
 
     refs = {i.pk: i.reference for i in Incident.objects.all()}
-    return Counter((refs[n.clock.ticket_id], n.clock.metric, n.threshold) for n in ClockNotification.objects.select_related("clock"))
+    return Counter(
+        (refs[n.clock.ticket_id], n.clock.metric, n.threshold)
+        for n in ClockNotification.objects.select_related("clock")
+    )
 
 
 def assert_exactly_once(mail_dir, incidents):
@@ -257,8 +289,10 @@ def assert_exactly_once(mail_dir, incidents):
 def all_sent(count: int, mail_dir: Path):
     from slas.models import ClockNotification
 
-    return (ClockNotification.objects.filter(sent_at__isnull=False).count() == count
-            and sum(mails(mail_dir).values()) >= count)
+    return (
+        ClockNotification.objects.filter(sent_at__isnull=False).count() == count
+        and sum(mails(mail_dir).values()) >= count
+    )
 
 
 # --- holding a lock the worker needs ------------------------------------------------
@@ -271,8 +305,13 @@ class LockHolder:
         import psycopg
 
         db = connection.settings_dict
-        self.conn = psycopg.connect(dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-                                     host=db.get("HOST") or None, port=db.get("PORT") or None)
+        self.conn = psycopg.connect(
+            dbname=db["NAME"],
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+        )
 
     def lock(self, sql, params=()):
         with self.conn.cursor() as cursor:
@@ -302,8 +341,10 @@ def blocked_backend(table: str, verb: str) -> int | None:
 
 def backend_holds(pid: int, table: str, mode: str) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE l.pid = %s AND c.relname = %s AND l.mode = %s AND l.granted",
-                       [pid, table, mode])
+        cursor.execute(
+            "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE l.pid = %s AND c.relname = %s AND l.mode = %s AND l.granted",
+            [pid, table, mode],
+        )
         return cursor.fetchone() is not None
 
 
@@ -329,16 +370,24 @@ def test_a_clock_warns_and_breaches_on_time(world, workers):
     workers.start()
     incident = new_incident(world)
     start = SLAClock.objects.filter(ticket_id=incident.pk).first().started_at
-    assert all(c.due_at == start.replace(microsecond=0) + dt.timedelta(seconds=c.target_seconds)
-               for c in SLAClock.objects.filter(ticket_id=incident.pk))
+    assert all(
+        c.due_at == start.replace(microsecond=0) + dt.timedelta(seconds=c.target_seconds)
+        for c in SLAClock.objects.filter(ticket_id=incident.pk)
+    )
 
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and not all_sent(6, workers.mail):
         send_sweep()
         time.sleep(0.5)
 
-    offsets = {("response", 50): 3, ("response", 75): 4, ("response", 100): 6,
-               ("resolution", 50): 6, ("resolution", 75): 9, ("resolution", 100): 12}
+    offsets = {
+        ("response", 50): 3,
+        ("response", 75): 4,
+        ("response", 100): 6,
+        ("resolution", 50): 6,
+        ("resolution", 75): 9,
+        ("resolution", 100): 12,
+    }
     rows = list(ClockNotification.objects.select_related("clock").filter(clock__ticket_id=incident.pk))
     assert sorted((n.clock.metric, n.threshold) for n in rows) == sorted(offsets)
     for n in rows:
@@ -383,7 +432,10 @@ def test_a_worker_killed_in_the_middle_of_a_sweep_loses_nothing_and_sends_nothin
 
     # Nothing half-done: no notification recorded, the clocks still due, no incident marked.
     assert ClockNotification.objects.count() == 0
-    assert SLAClock.objects.filter(ticket_id__in=ids, notified_threshold=0, next_event_at__lte=timezone.now()).count() == 20
+    assert (
+        SLAClock.objects.filter(ticket_id__in=ids, notified_threshold=0, next_event_at__lte=timezone.now()).count()
+        == 20
+    )
     assert not Incident.objects.filter(pk__in=ids, sla_breached=True).exists()
 
     workers.start(name="restarted")
@@ -413,7 +465,9 @@ def test_a_worker_killed_while_sending_loses_nothing_and_sends_nothing_twice(wor
     try:
         holder.lock("SELECT id FROM slas_clocknotification WHERE id = %s FOR UPDATE", [victim.pk])
         first = workers.start(name="first")
-        pid = wait_for("the worker to block claiming a notification", lambda: blocked_backend("slas_clocknotification", "UPDATE"))
+        pid = wait_for(
+            "the worker to block claiming a notification", lambda: blocked_backend("slas_clocknotification", "UPDATE")
+        )
         assert ClockNotification.objects.filter(sent_at__isnull=False).count() == 10
         first.kill()
         holder.release()
@@ -453,8 +507,7 @@ def test_two_beats_at_once_in_two_worker_processes_send_nothing_twice(world, wor
         send_sweep()
         wait_for("one sweep to hold the clocks", lambda: blocked_backend("incidents_incident", "UPDATE"))
         send_sweep()
-        wait_for("the other sweep to finish, skipping them",
-                 lambda: any("'clocks': 0" in w.text() for w in (a, b)))
+        wait_for("the other sweep to finish, skipping them", lambda: any("'clocks': 0" in w.text() for w in (a, b)))
         assert ClockNotification.objects.count() == 0
     finally:
         holder.release()
@@ -510,7 +563,6 @@ def test_sweeps_racing_in_threads_record_each_threshold_once(world, workers):
     assert_exactly_once(workers.mail, incidents)
 
 
-
 @pytest.mark.django_db(transaction=True)
 @needs_services[0]
 @needs_services[1]
@@ -549,15 +601,20 @@ def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(wor
         # The queues are split (sla, mail): a worker on sla turns the six notifications into
         # outbox mail; then a worker on mail claims that mail and waits on the mail server.
         sla_worker = workers.start(name="sla", queues="sla")
-        wait_for("the six notifications to be turned into mail",
-                 lambda: ClockNotification.objects.filter(sent_at__isnull=False).count() == 6, timeout=30)
+        wait_for(
+            "the six notifications to be turned into mail",
+            lambda: ClockNotification.objects.filter(sent_at__isnull=False).count() == 6,
+            timeout=30,
+        )
         sla_worker.stop()
         first = workers.start(name="first", email_url=f"smtp://127.0.0.1:{port}", queues="mail")
         app.send_task("mof.send_outgoing_mail")
         wait_for("the worker to connect to the mail server", lambda: accepted, timeout=30)
         sla_mail = OutgoingMail.objects.filter(kind__in=["slas.warning", "slas.breach"])
         assert sla_mail.count() == 6
-        wait_for("the relay to claim the six", lambda: not sla_mail.filter(claimed_until__isnull=True).exists(), timeout=10)
+        wait_for(
+            "the relay to claim the six", lambda: not sla_mail.filter(claimed_until__isnull=True).exists(), timeout=10
+        )
         assert not sla_mail.exclude(status=MailStatus.PENDING).exists()
         first.kill()
     finally:
@@ -577,6 +634,7 @@ def test_a_worker_killed_after_claiming_before_the_mail_is_out_loses_nothing(wor
     assert_exactly_once(workers.mail, incidents)
     assert not OutgoingMail.objects.exclude(status=MailStatus.SENT).exists()
 
+
 @pytest.mark.django_db(transaction=True)
 @needs_services[0]
 def test_two_overlapping_sweeps_do_not_deadlock(world):
@@ -590,7 +648,9 @@ def test_two_overlapping_sweeps_do_not_deadlock(world):
     base = timezone.now() - dt.timedelta(minutes=30)
     order = [(x, "response"), (y, "response"), (y, "resolution"), (x, "resolution")]
     for i, (incident, metric) in enumerate(order):
-        SLAClock.objects.filter(ticket_id=incident.pk, metric=metric).update(next_event_at=base + dt.timedelta(seconds=i))
+        SLAClock.objects.filter(ticket_id=incident.pk, metric=metric).update(
+            next_event_at=base + dt.timedelta(seconds=i)
+        )
     errors = []
 
     def beat():
@@ -619,8 +679,11 @@ def test_two_overlapping_sweeps_do_not_deadlock(world):
 
 def _waiting_on_incidents() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                       "AND query ILIKE %s", ["%UPDATE%incidents_incident%"])
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+            "AND query ILIKE %s",
+            ["%UPDATE%incidents_incident%"],
+        )
         return cursor.fetchone()[0]
 
 
@@ -644,7 +707,9 @@ def pool_processes(worker) -> list[int]:
 @pytest.mark.django_db(transaction=True)
 @needs_services[0]
 @needs_services[1]
-def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_lost_pool_process_loses_nothing(world, workers, monkeypatch):
+def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_lost_pool_process_loses_nothing(
+    world, workers, monkeypatch
+):
     """Ten open clocks, chunks of three: the edit's job is planned by a worker and its four chunks
     shared by two worker processes (prefork). The pool processes are SIGKILLed while one chunk's
     UPDATE waits for a clock row this test holds: that chunk goes back to the queue (acks late,
@@ -659,8 +724,12 @@ def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_los
         SLAStatus,
     )
 
-    office = services.calendar_save(actor=world["manager"], name="Office", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
-    sla = services.sla_create(actor=world["manager"], name="P1 office", priorities=[1], resolution_seconds=8 * 3600, calendar=office)
+    office = services.calendar_save(
+        actor=world["manager"], name="Office", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)]
+    )
+    sla = services.sla_create(
+        actor=world["manager"], name="P1 office", priorities=[1], resolution_seconds=8 * 3600, calendar=office
+    )
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     for i in range(10):
         new_incident(world, f"Printer {i}")
@@ -674,7 +743,9 @@ def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_los
         holder.lock("SELECT id FROM slas_slaclock WHERE id = %s FOR UPDATE", [held.pk])
         first, second = workers.start(name="a", pool="prefork"), workers.start(name="b", pool="prefork")
         services.calendar_save(actor=world["manager"], calendar=office, intervals=[(d, T(9), T(17)) for d in range(5)])
-        pid = wait_for("a chunk to wait for the held clock", lambda: blocked_backend("slas_slaclock", "UPDATE"), timeout=60)
+        pid = wait_for(
+            "a chunk to wait for the held clock", lambda: blocked_backend("slas_slaclock", "UPDATE"), timeout=60
+        )
         for process in pool_processes(first) + pool_processes(second):
             os.kill(process, signal.SIGKILL)
         holder.release()
@@ -683,13 +754,23 @@ def test_a_calendar_edit_is_recomputed_in_chunks_shared_by_two_workers_and_a_los
         holder.close()
 
     job = RecomputeJob.objects.get(calendar=office)
-    wait_for("the job to finish", lambda: RecomputeJob.objects.filter(pk=job.pk, finished_at__isnull=False).exists(), timeout=90)
-    assert "WorkerLostError" in first.text() + second.text()  # the chunk in flight was lost, and given back to the queue
+    wait_for(
+        "the job to finish",
+        lambda: RecomputeJob.objects.filter(pk=job.pk, finished_at__isnull=False).exists(),
+        timeout=90,
+    )
+    assert (
+        "WorkerLostError" in first.text() + second.text()
+    )  # the chunk in flight was lost, and given back to the queue
     job.refresh_from_db()
     assert (job.started_by, job.total, job.done, job.changed, job.percent) == (world["manager"], 10, 10, 10, 100)
     assert sorted(RecomputeChunk.objects.filter(job=job).values_list("size", flat=True)) == [1, 3, 3, 3]
     assert not RecomputeChunk.objects.filter(job=job, done_at__isnull=True).exists()
     for clock in clocks.select_related("version__calendar"):
         figures = services._figures(clock, now=job.as_of)
-        assert (clock.due_at, clock.elapsed_seconds, clock.updated_at) == (figures.due_at, figures.elapsed_seconds, job.as_of)
+        assert (clock.due_at, clock.elapsed_seconds, clock.updated_at) == (
+            figures.due_at,
+            figures.elapsed_seconds,
+            job.as_of,
+        )
         assert clock.due_at != before[clock.pk]  # weekdays 09:00-17:00 instead of round the clock

@@ -4,6 +4,7 @@ worker for the `sla` queue, a general worker for every queue). 200 webhook deliv
 receiver that takes 0.3 s each keep the general worker busy for a minute; the sweep queued
 behind them runs within seconds, while the flood is still going. Without the split the sweep
 would wait at the end of one queue behind the 200. Skipped on a bare machine, never in CI."""
+
 from __future__ import annotations
 
 import os

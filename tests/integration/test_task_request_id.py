@@ -2,6 +2,7 @@
 queues runs in a real worker (its own thread: nothing of the request's context is there but the
 message), and the relay's log line carries the request's id with the task's name and id.
 Skipped on a bare machine, never in CI (.ci/run sets DATABASE_URL, CELERY_BROKER_URL and CI=1)."""
+
 import time
 
 import pytest
@@ -30,7 +31,9 @@ def test_a_task_run_by_a_worker_logs_with_the_id_of_the_request_that_queued_it(b
         ci = CIFactory(name="EX-RID-01", owner=UserFactory(username="rid-owner", email="owner@example.test"))
         api = APIClient()
         api.force_authenticate(ManagerFactory(username="rid-manager"))
-        response = api.post(f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json", HTTP_X_REQUEST_ID="req-worker-7")
+        response = api.post(
+            f"/api/v1/cis/{ci.pk}/transitions/commission/", {}, format="json", HTTP_X_REQUEST_ID="req-worker-7"
+        )
         assert response.status_code == 200, response.content
 
         deadline = time.monotonic() + 20

@@ -1,5 +1,6 @@
 """A real webhook receiver on 127.0.0.1 (an http.server thread) that checks each request's
 HMAC-SHA256 signature and timestamp the way the README tells receivers to."""
+
 import hashlib
 import hmac
 import json

@@ -2,6 +2,7 @@
 refused when subscribing and again at each delivery (DNS rebinding), unless
 MOF_WEBHOOK_ALLOWED_NETWORKS names it; a delivery connects to the address it checked; the
 log keeps only the status and a short, sanitised excerpt of the answer."""
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -58,30 +59,40 @@ def test_an_internal_address_is_refused_at_subscription(manager, url, kind):
     assert not WebhookSubscription.objects.exists()
 
 
-@pytest.mark.parametrize("url", [
-    "http://localhost:8000/hook",
-    "http://2130706433/hook",  # 127.0.0.1 as one number
-    "http://0x7f.1/hook",
-    "http://127.1/hook",
-    "http://intranet.example.test/hook",  # a name of a private address
-    "http://mixed.example.test/hook",  # one public and one private address: every one counts
-    "http://metadata.example.test/computeMetadata/v1/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8000/hook",
+        "http://2130706433/hook",  # 127.0.0.1 as one number
+        "http://0x7f.1/hook",
+        "http://127.1/hook",
+        "http://intranet.example.test/hook",  # a name of a private address
+        "http://mixed.example.test/hook",  # one public and one private address: every one counts
+        "http://metadata.example.test/computeMetadata/v1/",
+    ],
+)
 def test_a_name_or_spelling_of_an_internal_address_is_refused_at_subscription(manager, fake_dns, url):
-    fake_dns.answers.update({
-        "intranet.example.test": ["10.1.2.3"],
-        "mixed.example.test": [PUBLIC, "192.168.0.10"],
-        "metadata.example.test": ["169.254.169.254"],
-    })
+    fake_dns.answers.update(
+        {
+            "intranet.example.test": ["10.1.2.3"],
+            "mixed.example.test": [PUBLIC, "192.168.0.10"],
+            "metadata.example.test": ["169.254.169.254"],
+        }
+    )
     with pytest.raises(ValidationError) as caught:
         services.subscription_create(actor=manager, **GOOD, url=url)
-    assert "internal address" in caught.value.message_dict["url"][0] or "address:" in caught.value.message_dict["url"][0]
+    assert (
+        "internal address" in caught.value.message_dict["url"][0] or "address:" in caught.value.message_dict["url"][0]
+    )
     assert "10.1.2.3" not in str(caught.value)  # the form does not tell what internal names resolve to
 
 
 def test_the_page_refuses_an_internal_address_with_a_form_error(client, manager):
     client.force_login(manager)
-    response = client.post("/integrations/webhooks/new/", {"name": "Metadata", "url": "http://169.254.169.254/latest/", "event_types": ["incident.created"]})
+    response = client.post(
+        "/integrations/webhooks/new/",
+        {"name": "Metadata", "url": "http://169.254.169.254/latest/", "event_types": ["incident.created"]},
+    )
     assert response.status_code == 400
     assert "link-local address" in response.content.decode()
     assert not WebhookSubscription.objects.exists()
@@ -106,7 +117,9 @@ def test_a_public_address_and_a_name_that_does_not_resolve_yet_are_accepted(mana
 
 def test_the_allow_list_lets_named_networks_and_hosts_through(manager, fake_dns, settings):
     fake_dns.answers.update({"bridge": ["10.20.0.7"], "other.internal.test": ["10.30.0.1"]})
-    settings.MOF_WEBHOOK_ALLOWED_NETWORKS = "127.0.0.0/8, 10.20.0.0/16 ,fd00::/8,bridge"  # a string as in the environment
+    settings.MOF_WEBHOOK_ALLOWED_NETWORKS = (
+        "127.0.0.0/8, 10.20.0.0/16 ,fd00::/8,bridge"  # a string as in the environment
+    )
     for url in ("http://127.0.0.1:8080/hook", "http://bridge:9000/in", "http://10.20.3.4/in", "http://[fd00::5]/in"):
         assert services.subscription_create(actor=manager, **GOOD, url=url).url == url
     for url in ("http://10.30.0.1/in", "http://other.internal.test/in", "http://169.254.169.254/"):
@@ -122,7 +135,9 @@ def test_the_allow_list_setting_is_read_from_the_environment():
         "from django.conf import settings\n"
         "from integrations import egress\n"
         "print(settings.MOF_WEBHOOK_ALLOWED_NETWORKS, egress.check_allowed_setting())\n",
-        DJANGO_SETTINGS_MODULE="mof.settings", DEBUG="1", MOF_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8, bridge,",
+        DJANGO_SETTINGS_MODULE="mof.settings",
+        DEBUG="1",
+        MOF_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8, bridge,",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['127.0.0.0/8', 'bridge'] []"
@@ -144,7 +159,9 @@ def deliver_one(capture):
     return DeliveryAttempt.objects.order_by("-pk").first()
 
 
-def test_a_name_that_resolves_to_loopback_at_delivery_is_refused(manager, receiver, fake_dns, settings, django_capture_on_commit_callbacks):
+def test_a_name_that_resolves_to_loopback_at_delivery_is_refused(
+    manager, receiver, fake_dns, settings, django_capture_on_commit_callbacks
+):
     """DNS rebinding: public when subscribing, 127.0.0.1 when delivering."""
     fake_dns.answers["hooks.example.test"] = [PUBLIC]
     url = f"http://hooks.example.test:{receiver.server.server_address[1]}/hooks/mof"
@@ -159,14 +176,18 @@ def test_a_name_that_resolves_to_loopback_at_delivery_is_refused(manager, receiv
     assert attempt.error.startswith("Refused: hooks.example.test resolves to an internal address")
 
 
-def test_the_allow_list_lets_that_delivery_through_to_the_checked_address(manager, receiver, fake_dns, django_capture_on_commit_callbacks):
+def test_the_allow_list_lets_that_delivery_through_to_the_checked_address(
+    manager, receiver, fake_dns, django_capture_on_commit_callbacks
+):
     """Allowed (the receiver fixture allows 127.0.0.0/8), the delivery goes to the address that
     was checked: the name is looked up once, and a second lookup's different answer
     (127.0.0.2, where nothing listens) is never used. The Host header keeps the name."""
     answers = iter([["127.0.0.1"], ["127.0.0.2"], ["127.0.0.2"]])
     fake_dns.answers["hooks.example.test"] = lambda: next(answers)
     port = receiver.server.server_address[1]
-    subscription = SubscriptionFactory(url=f"http://hooks.example.test:{port}/hooks/mof?x=1", event_types=["incident.created"])
+    subscription = SubscriptionFactory(
+        url=f"http://hooks.example.test:{port}/hooks/mof?x=1", event_types=["incident.created"]
+    )
     receiver.secret = subscription.secret
 
     attempt = deliver_one(django_capture_on_commit_callbacks)
@@ -184,11 +205,16 @@ def test_a_name_that_no_longer_resolves_is_a_failed_attempt(manager, fake_dns, d
     assert not attempt.succeeded and attempt.error.startswith("Could not resolve the host")
 
 
-def test_a_literal_internal_address_stored_before_the_check_is_refused_at_delivery(receiver, settings, django_capture_on_commit_callbacks):
+def test_a_literal_internal_address_stored_before_the_check_is_refused_at_delivery(
+    receiver, settings, django_capture_on_commit_callbacks
+):
     SubscriptionFactory(url=receiver.url, event_types=["incident.created"])  # e.g. saved before this release
     settings.MOF_WEBHOOK_ALLOWED_NETWORKS = []
     attempt = deliver_one(django_capture_on_commit_callbacks)
-    assert receiver.requests == [] and attempt.error == "Refused: 127.0.0.1 is a loopback address: webhooks may only reach public addresses."
+    assert (
+        receiver.requests == []
+        and attempt.error == "Refused: 127.0.0.1 is a loopback address: webhooks may only reach public addresses."
+    )
 
 
 def test_only_the_status_and_a_bounded_sanitised_excerpt_are_stored(receiver, django_capture_on_commit_callbacks):
@@ -243,7 +269,9 @@ def test_https_connects_to_the_checked_address_and_verifies_the_certificate_for_
 
     port = receiver.server.server_address[1]
     target = egress.Target(scheme="https", host="hooks.example.test", port=port, path="/", addresses=("127.0.0.1",))
-    conn = egress.PinnedHTTPSConnection(target.host, target.port, timeout=2, addresses=target.addresses, context=Recording(ssl.PROTOCOL_TLS_CLIENT))
+    conn = egress.PinnedHTTPSConnection(
+        target.host, target.port, timeout=2, addresses=target.addresses, context=Recording(ssl.PROTOCOL_TLS_CLIENT)
+    )
     with pytest.raises(ssl.SSLError):
         conn.connect()
     conn.close()

@@ -1,5 +1,6 @@
 """The transactional outbox: an event is stored with the change it reports, relayed after
 commit, never for a rolled-back change, and the periodic relay sends what was left behind."""
+
 import datetime as dt
 
 import pytest
@@ -26,12 +27,16 @@ def agent(db):
 
 @pytest.fixture
 def subscribed(receiver):
-    subscription = SubscriptionFactory(url=receiver.url, event_types=["incident.created", "incident.resolved", "incident.reopened", "problem.created"])
+    subscription = SubscriptionFactory(
+        url=receiver.url, event_types=["incident.created", "incident.resolved", "incident.reopened", "problem.created"]
+    )
     receiver.secret = subscription.secret
     return subscription
 
 
-def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commit(agent, subscribed, receiver, django_capture_on_commit_callbacks, settings):
+def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commit(
+    agent, subscribed, receiver, django_capture_on_commit_callbacks, settings
+):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:  # run at the commit
         with transaction.atomic():
             incident = desk.incident_create(actor=agent, title="Mail queue stuck")
@@ -44,8 +49,12 @@ def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commi
     body = request.json
     assert body["type"] == "incident.created" and body["id"] == str(event.pk)
     assert body["object"] == {
-        "type": "incidents.incident", "id": incident.pk, "number": incident.reference, "state": "new",
-        "url": f"{settings.MOF_BASE_URL}/supporting/incidents/{incident.pk}/", "display": str(incident),
+        "type": "incidents.incident",
+        "id": incident.pk,
+        "number": incident.reference,
+        "state": "new",
+        "url": f"{settings.MOF_BASE_URL}/supporting/incidents/{incident.pk}/",
+        "display": str(incident),
     }
     assert body["actor"] == {"id": agent.pk, "username": "agent"}
     assert body["data"]["title"] == "Mail queue stuck" and body["data"]["priority"] == incident.priority
@@ -57,7 +66,9 @@ def test_an_incident_and_its_event_commit_together_and_are_delivered_after_commi
     assert request.headers["mof-event-id"] == str(event.pk) and request.headers["mof-event-type"] == "incident.created"
 
 
-def test_a_rolled_back_change_leaves_no_event_and_sends_nothing(agent, subscribed, receiver, django_capture_on_commit_callbacks):
+def test_a_rolled_back_change_leaves_no_event_and_sends_nothing(
+    agent, subscribed, receiver, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError):
             with transaction.atomic():
@@ -73,14 +84,25 @@ def test_transitions_publish_resolved_and_reopened(agent, subscribed, receiver, 
     group = TeamFactory(name="Desk", members=[agent])
     with django_capture_on_commit_callbacks(execute=True):
         incident = desk.incident_create(actor=agent, title="OWA down", assignment_group=group, assignee=agent)
-        perform_transition(model=Incident, pk=incident.pk, name="resolve", actor=agent,
-                           data={"resolution_code": "fixed", "resolution_notes": "IIS restarted."})
-        perform_transition(model=Incident, pk=incident.pk, name="reopen", actor=incident.caller, data={"reason": "Still down"})
+        perform_transition(
+            model=Incident,
+            pk=incident.pk,
+            name="resolve",
+            actor=agent,
+            data={"resolution_code": "fixed", "resolution_notes": "IIS restarted."},
+        )
+        perform_transition(
+            model=Incident, pk=incident.pk, name="reopen", actor=incident.caller, data={"reason": "Still down"}
+        )
     types = [r.json["type"] for r in receiver.requests]
     assert types == ["incident.created", "incident.resolved", "incident.reopened"]
     resolved = receiver.requests[1].json
     assert resolved["object"]["state"] == "resolved"
-    assert resolved["data"]["transition"] == "resolve" and resolved["data"]["from"] == "new" and resolved["data"]["to"] == "resolved"
+    assert (
+        resolved["data"]["transition"] == "resolve"
+        and resolved["data"]["from"] == "new"
+        and resolved["data"]["to"] == "resolved"
+    )
     assert resolved["data"]["resolution_code"] == "fixed"
     assert receiver.requests[2].json["object"]["state"] == "in_progress"
     assert all(r.verified for r in receiver.requests)
@@ -98,8 +120,14 @@ def test_a_change_rejected_at_the_review_is_published(django_capture_on_commit_c
     change = ChangeFactory()
     RequestForChange.objects.filter(pk=change.pk).update(status=ChangeStatus.ASSESSED)
     with django_capture_on_commit_callbacks() as callbacks:
-        review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=RequestForChange.objects.get(pk=change.pk),
-                                    decision="reject", actor=chair, fire="reject", notes="Too risky before quarter end")
+        review_gate.record_decision(
+            kind=ReviewKind.RELEASE_APPROVED,
+            subject=RequestForChange.objects.get(pk=change.pk),
+            decision="reject",
+            actor=chair,
+            fire="reject",
+            notes="Too risky before quarter end",
+        )
     event = OutboxEvent.objects.get()
     assert event.event_type == "change.rejected"
     assert event.body["object"]["number"] == change.reference and event.body["object"]["state"] == "rejected"
@@ -132,13 +160,27 @@ def test_a_monitoring_alert_opened_is_published_once():
     SubscriptionFactory(event_types=["monitoring.alert_opened"])
     ci = CIFactory(name="EX-HUB-01")
     now = timezone.now()
-    alert = MonitoringAlert(key="hub01/queue", ci=ci, source="scom", severity=5, last_severity=5, message="Queue > 5000", count=1, first_seen=now, last_seen=now)
+    alert = MonitoringAlert(
+        key="hub01/queue",
+        ci=ci,
+        source="scom",
+        severity=5,
+        last_severity=5,
+        message="Queue > 5000",
+        count=1,
+        first_seen=now,
+        last_seen=now,
+    )
     alert.save()
     alert.message = "Queue > 9000"
     alert.save()  # later writes are not an opening
     event = OutboxEvent.objects.get(event_type=EventType.MONITORING_ALERT_OPENED)
     assert event.body["object"]["type"] == "operations.monitoringalert" and event.body["object"]["id"] == alert.pk
-    assert event.body["data"]["key"] == "hub01/queue" and event.body["data"]["ci_id"] == ci.pk and event.body["data"]["severity"] == 5
+    assert (
+        event.body["data"]["key"] == "hub01/queue"
+        and event.body["data"]["ci_id"] == ci.pk
+        and event.body["data"]["severity"] == 5
+    )
 
 
 def test_a_problem_created_is_published(agent, subscribed):
@@ -154,7 +196,9 @@ def test_sla_warnings_and_breaches_of_the_sweep_are_published_once(agent, receiv
     from slas.models import ServiceLevelAgreement, SLAStatus
 
     manager = ManagerFactory(username="sla-boss")
-    always = slas.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+    always = slas.calendar_save(
+        actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)]
+    )
     sla = slas.sla_create(actor=manager, name="P1 mail", priorities=[1], resolution_seconds=4 * 3600, calendar=always)
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     incident = desk.incident_create(actor=agent, title="Mail down", impact=1, urgency=1)
@@ -167,7 +211,10 @@ def test_sla_warnings_and_breaches_of_the_sweep_are_published_once(agent, receiv
     assert sorted(by_threshold) == [100]  # no subscription wants warnings: none stored
     assert by_threshold[100].event_type == "sla.breached"
     assert by_threshold[100].body["object"]["number"] == incident.reference
-    assert by_threshold[100].body["data"]["sla"]["name"] == "P1 mail" and by_threshold[100].body["data"]["metric"] == "resolution"
+    assert (
+        by_threshold[100].body["data"]["sla"]["name"] == "P1 mail"
+        and by_threshold[100].body["data"]["metric"] == "resolution"
+    )
     # The sweep's events are relayed together; only the breach is wanted here.
     assert [r.json["type"] for r in receiver.requests] == ["sla.breached"] and receiver.requests[0].verified
     assert not events.filter(relayed_at__isnull=True).exists()
@@ -185,7 +232,9 @@ def test_only_active_subscriptions_of_the_event_type_get_a_delivery(agent, djang
     assert [WebhookDelivery.objects.get(pk=pk).subscription for pk in first] == [wanted]
 
 
-def test_an_unreachable_broker_leaves_the_event_for_the_periodic_relay(agent, subscribed, receiver, monkeypatch, django_capture_on_commit_callbacks):
+def test_an_unreachable_broker_leaves_the_event_for_the_periodic_relay(
+    agent, subscribed, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
     from integrations import tasks
 
     def broker_down(*args, **kwargs):
@@ -197,20 +246,26 @@ def test_an_unreachable_broker_leaves_the_event_for_the_periodic_relay(agent, su
     event = OutboxEvent.objects.get()
     assert event.relayed_at is None and receiver.requests == []
     monkeypatch.undo()
-    assert services.relay_stragglers(now=timezone.now())["events"] == 0  # too fresh: the after-commit path may still have it
+    assert (
+        services.relay_stragglers(now=timezone.now())["events"] == 0
+    )  # too fresh: the after-commit path may still have it
     with django_capture_on_commit_callbacks(execute=True):
         assert services.relay_stragglers(now=timezone.now() + dt.timedelta(minutes=1))["events"] == 1
     [request] = receiver.requests
     assert request.json["object"]["id"] == incident.pk and request.verified
 
 
-def test_the_periodic_relay_requeues_an_overdue_delivery_a_dead_worker_held(subscribed, receiver, django_capture_on_commit_callbacks):
+def test_the_periodic_relay_requeues_an_overdue_delivery_a_dead_worker_held(
+    subscribed, receiver, django_capture_on_commit_callbacks
+):
     event = outbox.build(EventType.INCIDENT_CREATED, {"title": "x"})
     event.save()
     past = timezone.now() - dt.timedelta(minutes=5)
     OutboxEvent.objects.filter(pk=event.pk).update(relayed_at=past)
     # Claimed by a worker that died: the claim lapsed a minute ago.
-    delivery = WebhookDelivery.objects.create(subscription=subscribed, event=event, next_attempt_at=past, claimed_until=past + dt.timedelta(minutes=4))
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscribed, event=event, next_attempt_at=past, claimed_until=past + dt.timedelta(minutes=4)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert services.relay_stragglers()["deliveries"] == 1
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.DELIVERED
@@ -243,7 +298,9 @@ def _breaching_incident(agent):
     from slas.models import ServiceLevelAgreement, SLAStatus
 
     manager = ManagerFactory(username="sla-boss")
-    always = slas.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+    always = slas.calendar_save(
+        actor=manager, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)]
+    )
     sla = slas.sla_create(actor=manager, name="P1 mail", priorities=[1], resolution_seconds=4 * 3600, calendar=always)
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=SLAStatus.ACTIVE)
     return desk.incident_create(actor=agent, title="Mail down", impact=1, urgency=1)
@@ -276,7 +333,9 @@ def test_an_event_nobody_subscribed_to_is_not_stored(agent):
     assert not OutboxEvent.objects.filter(event_type=EventType.INCIDENT_CREATED).exists()
 
 
-def test_events_committed_while_the_worker_is_behind_queue_one_relay_task(agent, subscribed, receiver, monkeypatch, django_capture_on_commit_callbacks):
+def test_events_committed_while_the_worker_is_behind_queue_one_relay_task(
+    agent, subscribed, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
     """Not one task per event: while a relay task waits in the queue, more events queue none;
     the one task relays them all."""
     from integrations import tasks

@@ -6,6 +6,7 @@ confidential client for the portal, the users given, then Django's development s
         --redirect-uri http://localhost:8000/oidc/callback/ --post-logout-uri http://localhost:8000/login/ \\
         --user 'sam:password:Sam:Sso:sam@corp.example:Portal Support,Other group'
 """
+
 import argparse
 import os
 import sys
@@ -29,8 +30,9 @@ def main(argv=None):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (data / "rsa.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (data / "rsa.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     os.environ["OIDC_PROVIDER_DIR"] = str(data)
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.oidc_provider.settings"
 
@@ -48,10 +50,15 @@ def main(argv=None):
         for name in filter(None, groups.split(",")):
             user.groups.add(Group.objects.get_or_create(name=name)[0])
     Application.objects.create(
-        name="MOF Portal", client_id=args.client_id, client_secret=args.client_secret,
-        client_type=Application.CLIENT_CONFIDENTIAL, authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=args.redirect_uri, post_logout_redirect_uris=args.post_logout_uri,
-        algorithm=Application.RS256_ALGORITHM, skip_authorization=True,
+        name="MOF Portal",
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=args.redirect_uri,
+        post_logout_redirect_uris=args.post_logout_uri,
+        algorithm=Application.RS256_ALGORITHM,
+        skip_authorization=True,
     )
     print(f"provider ready on 127.0.0.1:{args.port}", flush=True)
     call_command("runserver", f"127.0.0.1:{args.port}", use_reloader=False, use_threading=True, skip_checks=True)

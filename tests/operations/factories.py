@@ -1,5 +1,6 @@
 """Set-up helpers of the forward-schedule tests: changes placed straight into a state
 (bypassing transitions, for set-up only), freezes and maintenance windows."""
+
 import datetime as dt
 
 from changes.conflicts import refresh_marks
@@ -40,5 +41,11 @@ def freeze(*, start, end, status="approved", services=(), name="Quarter end"):
 
 def maintenance(*, weekdays, start_time, minutes, tz="UTC", service=None, ci=None, name="Weekly window"):
     return MaintenanceWindow.objects.create(
-        name=name, weekdays=weekdays, start_time=start_time, duration_minutes=minutes, time_zone=tz, service=service, ci=ci
+        name=name,
+        weekdays=weekdays,
+        start_time=start_time,
+        duration_minutes=minutes,
+        time_zone=tz,
+        service=service,
+        ci=ci,
     )

@@ -1,5 +1,6 @@
 """Set-up helpers of the monitoring event tests: the people who post and map events,
 CIs behind services, and events posted through the service layer."""
+
 import datetime as dt
 
 from django.utils import timezone

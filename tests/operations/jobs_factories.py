@@ -1,4 +1,5 @@
 """Set-up helpers of the job-schedule tests."""
+
 import datetime as dt
 
 import factory
@@ -42,8 +43,14 @@ def backup_job(**kwargs):
 def run(job, *, start, status="success", minutes=30, cis=None):
     """A run recorded straight in the table (set-up only)."""
     finished = start + dt.timedelta(minutes=minutes) if status not in ("running", "missed") else None
-    r = JobRun.objects.create(job=job, start=start, end=finished or start + job.expected_duration, started_at=start,
-                              finished_at=finished, status=status)
+    r = JobRun.objects.create(
+        job=job,
+        start=start,
+        end=finished or start + job.expected_duration,
+        started_at=start,
+        finished_at=finished,
+        status=status,
+    )
     r.cis.set(cis if cis is not None else list(job.target_cis.all()))
     return r
 

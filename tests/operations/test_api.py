@@ -1,4 +1,5 @@
 """API of the forward schedule: freeze and maintenance windows, conflicts, schedule."""
+
 import datetime as dt
 
 import pytest
@@ -22,7 +23,13 @@ def soon(days=2, hour=10):
 
 def test_manager_proposes_and_another_approves_a_freeze(manager):
     mail = ServiceFactory(name="Exchange mail")
-    body = {"name": "Quarter end", "start": soon(5).isoformat(), "end": soon(9).isoformat(), "services": [mail.pk], "reason": "Books close"}
+    body = {
+        "name": "Quarter end",
+        "start": soon(5).isoformat(),
+        "end": soon(9).isoformat(),
+        "services": [mail.pk],
+        "reason": "Books close",
+    }
     r = api_as(manager).post("/api/v1/freeze-windows/", body, format="json")
     assert r.status_code == 201, r.json()
     data = r.json()
@@ -46,7 +53,10 @@ def test_manager_proposes_and_another_approves_a_freeze(manager):
     [
         ({"name": "x", "start": "2027-03-02T10:00:00Z", "end": "2027-03-01T10:00:00Z"}, "end"),
         ({"name": "x", "start": "not a date", "end": "2027-03-01T10:00:00Z"}, "start"),
-        ({"name": "x", "start": "2027-03-01T10:00:00Z", "end": "2027-03-02T10:00:00Z", "services": [999999]}, "services"),
+        (
+            {"name": "x", "start": "2027-03-01T10:00:00Z", "end": "2027-03-02T10:00:00Z", "services": [999999]},
+            "services",
+        ),
         ({"start": "2027-03-01T10:00:00Z", "end": "2027-03-02T10:00:00Z"}, "name"),
     ],
 )
@@ -70,7 +80,14 @@ def test_only_managers_propose_freezes_and_staff_only_see_them(infra_user, partn
 
 def test_maintenance_window_crud(manager):
     mail = ServiceFactory(name="Exchange mail")
-    body = {"name": "Sat night", "service": mail.pk, "weekdays": [6, 7], "start_time": "22:00", "duration_minutes": 240, "time_zone": "Europe/London"}
+    body = {
+        "name": "Sat night",
+        "service": mail.pk,
+        "weekdays": [6, 7],
+        "start_time": "22:00",
+        "duration_minutes": 240,
+        "time_zone": "Europe/London",
+    }
     r = api_as(manager).post("/api/v1/maintenance-windows/", body, format="json")
     assert r.status_code == 201, r.json()
     pk = r.json()["id"]
@@ -96,7 +113,15 @@ def test_maintenance_window_crud(manager):
 )
 def test_bad_maintenance_window_is_400_with_the_field(manager, change, field):
     mail = ServiceFactory(name="Exchange mail")
-    body = {"name": "w", "service": mail.pk, "weekdays": [6], "start_time": "22:00", "duration_minutes": 60, "time_zone": "UTC", **change}
+    body = {
+        "name": "w",
+        "service": mail.pk,
+        "weekdays": [6],
+        "start_time": "22:00",
+        "duration_minutes": 60,
+        "time_zone": "UTC",
+        **change,
+    }
     r = api_as(manager).post("/api/v1/maintenance-windows/", body, format="json")
     assert r.status_code == 400 and field in r.json(), r.json()
     assert not MaintenanceWindow.objects.exists()
@@ -104,7 +129,14 @@ def test_bad_maintenance_window_is_400_with_the_field(manager, change, field):
 
 def test_only_managers_edit_maintenance_windows(infra_user):
     mail = ServiceFactory(name="Exchange mail")
-    body = {"name": "w", "service": mail.pk, "weekdays": [6], "start_time": "22:00", "duration_minutes": 60, "time_zone": "UTC"}
+    body = {
+        "name": "w",
+        "service": mail.pk,
+        "weekdays": [6],
+        "start_time": "22:00",
+        "duration_minutes": 60,
+        "time_zone": "UTC",
+    }
     assert api_as(infra_user).post("/api/v1/maintenance-windows/", body, format="json").status_code == 403
     w = maintenance(weekdays=[6], start_time=dt.time(22), minutes=60, service=mail)
     assert api_as(infra_user).delete(f"/api/v1/maintenance-windows/{w.pk}/").status_code == 403
@@ -199,7 +231,9 @@ def test_schedule_lists_everything_in_the_period(manager, colliding):
     printer = CIFactory(name="printer")
     r = api_as(manager).get("/api/v1/schedule/", {"start": start.isoformat(), "end": end.isoformat(), "ci": printer.pk})
     assert r.json()["changes"] == [] and [x["id"] for x in r.json()["freezes"]] == [f.pk]
-    r = api_as(manager).get("/api/v1/schedule/", {"start": start.isoformat(), "end": end.isoformat(), "service": mail.pk})
+    r = api_as(manager).get(
+        "/api/v1/schedule/", {"start": start.isoformat(), "end": end.isoformat(), "service": mail.pk}
+    )
     assert r.json()["changes"] == [] and len(r.json()["maintenance"]) >= 6
 
 

@@ -2,6 +2,7 @@
 and freezes, job runs) on the page and in the iCalendar feed; a job's runs fold into one line
 per job and day unless every run is asked for; in a busy day's cell changes and conflicts come
 first; the service and CI filters take names."""
+
 import datetime as dt
 
 import pytest

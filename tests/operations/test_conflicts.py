@@ -1,4 +1,5 @@
 """Conflict detection and free slots (changes.conflicts) on SQLite and PostgreSQL."""
+
 import datetime as dt
 
 import pytest
@@ -136,9 +137,13 @@ def test_free_slots_avoid_changes_freezes_and_implementer(stack):
     now = at(2027, 3, 1, 8)
     scheduled_change(start=at(2027, 3, 1, 8), hours=3, cis=[stack["app"]])  # collides through the CMDB until 11:00
     freeze(start=at(2027, 3, 1, 11), end=at(2027, 3, 1, 12))  # then a freeze until 12:00
-    scheduled_change(start=at(2027, 3, 1, 12, 30), hours=2, cis=[stack["printer"]], implementer=alice)  # alice busy 12:30-14:30
+    scheduled_change(
+        start=at(2027, 3, 1, 12, 30), hours=2, cis=[stack["printer"]], implementer=alice
+    )  # alice busy 12:30-14:30
     scheduled_change(start=at(2027, 3, 1, 12), hours=8, cis=[stack["printer"]])  # unrelated: ignored
-    change = scheduled_change(start=at(2027, 3, 1, 8), hours=1, cis=[stack["san"]], status="approved", implementer=alice)
+    change = scheduled_change(
+        start=at(2027, 3, 1, 8), hours=1, cis=[stack["san"]], status="approved", implementer=alice
+    )
     slots = next_free_slots(change, count=3, after=now)
     assert [(s.start, s.end) for s in slots] == [
         (at(2027, 3, 1, 14, 30), at(2027, 3, 1, 15, 30)),
@@ -157,7 +162,10 @@ def test_free_slots_prefer_maintenance_windows(stack):
     scheduled_change(start=at(2027, 3, 3, 22), hours=3, cis=[stack["app"]])  # the Wednesday window is taken
     change = scheduled_change(start=at(2027, 3, 1, 10), hours=2, cis=[stack["vm"]], status="approved")
     slots = next_free_slots(change, count=2, after=at(2027, 3, 1, 9, 7))
-    assert [(s.start, s.outside_maintenance_window) for s in slots] == [(at(2027, 3, 6, 22), False), (at(2027, 3, 10, 22), False)]
+    assert [(s.start, s.outside_maintenance_window) for s in slots] == [
+        (at(2027, 3, 6, 22), False),
+        (at(2027, 3, 10, 22), False),
+    ]
 
 
 def test_free_slots_outside_windows_only_when_windows_are_full(stack):
@@ -185,5 +193,9 @@ def test_schedule_transition_refuses_a_normal_change_in_a_freeze_and_records_an_
     assert emergency.status == "scheduled" and "Quarter end" in emergency.freeze_warning
     # Outside the freeze the normal change is scheduled.
     later = MONDAY + dt.timedelta(days=2)
-    r = api.post(f"/api/v1/changes/{normal.pk}/transitions/schedule/", {"planned_start": later.isoformat(), "planned_end": (later + dt.timedelta(hours=2)).isoformat()}, format="json")
+    r = api.post(
+        f"/api/v1/changes/{normal.pk}/transitions/schedule/",
+        {"planned_start": later.isoformat(), "planned_end": (later + dt.timedelta(hours=2)).isoformat()},
+        format="json",
+    )
     assert r.status_code == 200, r.json()

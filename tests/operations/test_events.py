@@ -1,6 +1,7 @@
 """Service monitoring: deduplication into alerts, the incident threshold, clear events,
 detaching a key from an incident a person ended, unknown CIs (refused, parked, mapped),
 validation, retention and the counts per service."""
+
 import datetime as dt
 
 import pytest
@@ -18,7 +19,15 @@ from operations import events
 from operations.events_selectors import event_counts_by_service
 from operations.models import EventCIMapping, MonitoringAlert, MonitoringEvent
 from tests.factories import CIFactory, ServiceFactory, UserFactory
-from tests.operations.factories_events import ago, ci_in_service, clear, event, monitoring_account, operations_person, post
+from tests.operations.factories_events import (
+    ago,
+    ci_in_service,
+    clear,
+    event,
+    monitoring_account,
+    operations_person,
+    post,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +94,9 @@ def test_events_with_the_same_key_add_to_the_open_alert_instead_of_opening_anoth
 
 
 def test_a_batch_is_coalesced_per_key(nagios, mailbox):
-    result = post(nagios, [event(key="a"), event(key="b", severity="minor"), event(key="a"), event(key="b", severity="minor")])
+    result = post(
+        nagios, [event(key="a"), event(key="b", severity="minor"), event(key="a"), event(key="b", severity="minor")]
+    )
     counts = dict(MonitoringAlert.objects.values_list("key", "count"))
     assert counts == {"a": 2, "b": 2}
     assert len(result.incidents_opened) == 1 and Incident.objects.count() == 1
@@ -172,7 +183,13 @@ def test_an_incident_resolved_by_a_person_detaches_the_key(nagios, mailbox):
     post(nagios, event())
     first = Incident.objects.get()
     desk = UserFactory(username="desk", roles=[RoleCluster.SUPPORT])
-    perform_transition(model=Incident, pk=first.pk, name="resolve", actor=desk, data={"resolution_code": "fixed", "resolution_notes": "Freed space."})
+    perform_transition(
+        model=Incident,
+        pk=first.pk,
+        name="resolve",
+        actor=desk,
+        data={"resolution_code": "fixed", "resolution_notes": "Freed space."},
+    )
     alert = MonitoringAlert.objects.get()
     assert not alert.is_open and alert.closed_reason == "incident_resolved"
     post(nagios, event())
@@ -184,7 +201,13 @@ def test_a_clear_after_a_person_resolved_does_not_touch_the_incident(nagios, mai
     post(nagios, event())
     incident = Incident.objects.get()
     desk = UserFactory(username="desk", roles=[RoleCluster.SUPPORT])
-    perform_transition(model=Incident, pk=incident.pk, name="resolve", actor=desk, data={"resolution_code": "workaround", "resolution_notes": "Moved logs."})
+    perform_transition(
+        model=Incident,
+        pk=incident.pk,
+        name="resolve",
+        actor=desk,
+        data={"resolution_code": "workaround", "resolution_notes": "Moved logs."},
+    )
     result = post(nagios, clear())
     incident.refresh_from_db()
     assert result.incidents_resolved == [] and incident.resolution_code == "workaround"
@@ -204,7 +227,13 @@ def test_the_portal_account_may_resolve_only_the_incidents_it_raised(nagios, mai
     desk = UserFactory(username="desk", roles=[RoleCluster.SUPPORT])
     other = incident_create(actor=desk, title="Printer jam")
     with pytest.raises(PermissionDenied):
-        perform_transition(model=Incident, pk=other.pk, name="resolve", actor=system_user(), data={"resolution_code": "fixed", "resolution_notes": "x"})
+        perform_transition(
+            model=Incident,
+            pk=other.pk,
+            name="resolve",
+            actor=system_user(),
+            data={"resolution_code": "fixed", "resolution_notes": "x"},
+        )
 
 
 # --- concurrency -------------------------------------------------------------------------
@@ -213,7 +242,16 @@ def test_the_portal_account_may_resolve_only_the_incidents_it_raised(nagios, mai
 def test_a_request_losing_the_race_to_open_an_alert_adds_to_the_winners(nagios, mailbox):
     post(nagios, event())
     now = timezone.now()
-    late = events.EventIn(source="nagios", ci_ref="mbx-01", severity=4, message="late", occurred_at=now, key="mbx-01/disk", received_at=now, ci=mailbox)
+    late = events.EventIn(
+        source="nagios",
+        ci_ref="mbx-01",
+        severity=4,
+        message="late",
+        occurred_at=now,
+        key="mbx-01/disk",
+        received_at=now,
+        ci=mailbox,
+    )
     # As if this request had not seen the open alert: the unique index sends it to the existing row.
     alert = events._open_alert("mbx-01/disk", [late, late], late, 4)
     assert alert == MonitoringAlert.objects.get() and MonitoringAlert.objects.get().count == 3
@@ -237,8 +275,10 @@ def test_a_batch_over_many_open_alerts_counts_each_in_one_statement(nagios, mail
     later = timezone.now() - dt.timedelta(minutes=1)
     batch = []
     for i in range(20):
-        batch += [event(key=f"k{i}", severity="warning", message="later", time=later.isoformat()),
-                  event(key=f"k{i}", severity="major", message="earlier", time=ago(minutes=5))]
+        batch += [
+            event(key=f"k{i}", severity="warning", message="later", time=later.isoformat()),
+            event(key=f"k{i}", severity="major", message="earlier", time=ago(minutes=5)),
+        ]
     post(nagios, batch)
     for alert in MonitoringAlert.objects.all():
         assert alert.count == 3 and alert.severity == events.Severity.MAJOR
@@ -369,7 +409,10 @@ def test_a_batch_with_one_bad_event_stores_none(nagios, mailbox):
     assert not MonitoringEvent.objects.exists() and not Incident.objects.exists()
 
 
-@pytest.mark.parametrize("roles,allowed", [([RoleCluster.OPERATIONS], True), ([RoleCluster.PARTNER], True), ([RoleCluster.SUPPORT], False), ([], False)])
+@pytest.mark.parametrize(
+    "roles,allowed",
+    [([RoleCluster.OPERATIONS], True), ([RoleCluster.PARTNER], True), ([RoleCluster.SUPPORT], False), ([], False)],
+)
 def test_posting_events_needs_the_partner_or_operations_role(mailbox, roles, allowed):
     user = UserFactory(username="poster", roles=roles)
     if allowed:
@@ -406,8 +449,20 @@ def test_event_counts_by_service_counts_events_alerts_and_incidents_in_the_perio
     MonitoringEvent.objects.filter(key="m2").update(received_at=now - dt.timedelta(days=40))
     rows = event_counts_by_service(now - dt.timedelta(days=1), now + dt.timedelta(minutes=1))
     by_name = {r["service_name"]: r for r in rows}
-    assert by_name["Exchange mail"] == {"service_id": mail.pk, "service_name": "Exchange mail", "events": 3, "alerts": 3, "incidents_opened": 1}
-    assert by_name["Intranet"] == {"service_id": web.pk, "service_name": "Intranet", "events": 1, "alerts": 1, "incidents_opened": 0}
+    assert by_name["Exchange mail"] == {
+        "service_id": mail.pk,
+        "service_name": "Exchange mail",
+        "events": 3,
+        "alerts": 3,
+        "incidents_opened": 1,
+    }
+    assert by_name["Intranet"] == {
+        "service_id": web.pk,
+        "service_name": "Intranet",
+        "events": 1,
+        "alerts": 1,
+        "incidents_opened": 0,
+    }
     assert [r["service_name"] for r in rows] == ["Exchange mail", "Intranet"]
     assert event_counts_by_service(now + dt.timedelta(days=1), now + dt.timedelta(days=2)) == []
 
@@ -418,7 +473,9 @@ def test_the_hourly_beat_task_purges_old_events(nagios, mailbox):
     from operations.tasks_events import events_purge
 
     post(nagios, [event(), event()])
-    MonitoringEvent.objects.filter(pk=MonitoringEvent.objects.order_by("pk").first().pk).update(received_at=timezone.now() - dt.timedelta(days=400))
+    MonitoringEvent.objects.filter(pk=MonitoringEvent.objects.order_by("pk").first().pk).update(
+        received_at=timezone.now() - dt.timedelta(days=400)
+    )
     assert events_purge.apply().get() == 1
     assert MonitoringEvent.objects.count() == 1
     assert PeriodicTask.objects.get(task="operations.events_purge").interval.period == "hours"

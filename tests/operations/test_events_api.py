@@ -1,5 +1,6 @@
 """API of service monitoring: POST /api/v1/events/ (one or a batch), reading events and
 alerts with their filters, who may do what, and constant queries per page."""
+
 import datetime as dt
 
 import pytest
@@ -51,7 +52,9 @@ def test_a_batch_adds_to_one_alert_and_a_clear_resolves(nagios, mailbox):
     assert r.status_code == 201
     body = r.json()
     incident = Incident.objects.get()
-    assert body["incidents_resolved"] == [incident.reference] and body["alerts"] == [{"key": "mbx-01/disk", "alert": None, "incident": None}]
+    assert body["incidents_resolved"] == [incident.reference] and body["alerts"] == [
+        {"key": "mbx-01/disk", "alert": None, "incident": None}
+    ]
     assert MonitoringAlert.objects.get().count == 12 and incident.status == "resolved"
 
 
@@ -65,11 +68,21 @@ def test_a_bad_batch_is_refused_whole_with_errors_by_position(nagios, mailbox):
 
 
 def test_a_bad_single_event_gets_field_errors(nagios, mailbox):
-    r = api_as(nagios).post(URL, {"source": "nagios", "ci": "mbx-01", "severity": "major", "time": "2026-01-01T00:00:00"}, format="json")
+    r = api_as(nagios).post(
+        URL, {"source": "nagios", "ci": "mbx-01", "severity": "major", "time": "2026-01-01T00:00:00"}, format="json"
+    )
     assert r.status_code == 400 and "time" in r.json()
 
 
-@pytest.mark.parametrize("body", [[], "text", {"source": "\x00", "ci": "mbx-01", "severity": "major"}, {"source": "n", "ci": 10**30, "severity": "major"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "text",
+        {"source": "\x00", "ci": "mbx-01", "severity": "major"},
+        {"source": "n", "ci": 10**30, "severity": "major"},
+    ],
+)
 def test_odd_bodies_are_400_never_500(nagios, mailbox, body):
     r = api_as(nagios).post(URL, body, format="json")
     assert r.status_code == 400
@@ -87,7 +100,15 @@ def test_a_batch_above_the_limit_is_refused(nagios, mailbox, settings):
     assert r.status_code == 400 and "at most 5" in r.json()["non_field_errors"][0]
 
 
-@pytest.mark.parametrize("roles,status", [([RoleCluster.PARTNER], 201), ([RoleCluster.OPERATIONS], 201), ([RoleCluster.SUPPORT], 403), ([RoleCluster.INFRASTRUCTURE], 403)])
+@pytest.mark.parametrize(
+    "roles,status",
+    [
+        ([RoleCluster.PARTNER], 201),
+        ([RoleCluster.OPERATIONS], 201),
+        ([RoleCluster.SUPPORT], 403),
+        ([RoleCluster.INFRASTRUCTURE], 403),
+    ],
+)
 def test_posting_needs_the_partner_or_operations_role(mailbox, roles, status):
     user = UserFactory(username="poster", roles=roles)
     assert api_as(user).post(URL, event(), format="json").status_code == status
@@ -133,7 +154,12 @@ def test_alerts_list_and_filter_open(nagios, mailbox):
     assert [a["key"] for a in still_open] == ["mbx-01/disk"]
     alert = still_open[0]
     incident = Incident.objects.get()
-    assert alert["count"] == 1 and alert["incident"] == incident.pk and alert["incident_reference"] == incident.reference and alert["is_open"]
+    assert (
+        alert["count"] == 1
+        and alert["incident"] == incident.pk
+        and alert["incident_reference"] == incident.reference
+        and alert["is_open"]
+    )
     assert client.get(f"/api/v1/alerts/{alert['id']}/").json()["key"] == "mbx-01/disk"
 
 
@@ -169,7 +195,18 @@ def test_the_event_list_costs_the_same_queries_whatever_the_page_size(nagios, ma
     assert queries("/api/v1/alerts/", 2) == queries("/api/v1/alerts/", 6)
 
 
-@pytest.mark.parametrize("query", [{"ci": "abc"}, {"ci": "99999999999999999999"}, {"service": "-1"}, {"since": "2026-13-01"}, {"severity": "loud"}, {"parked": "maybe"}, {"key": "k" * 201}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"ci": "abc"},
+        {"ci": "99999999999999999999"},
+        {"service": "-1"},
+        {"since": "2026-13-01"},
+        {"severity": "loud"},
+        {"parked": "maybe"},
+        {"key": "k" * 201},
+    ],
+)
 def test_odd_filters_are_400_never_500(nagios, mailbox, query):
     client = api_as(UserFactory(username="support", roles=[RoleCluster.SUPPORT]))
     assert client.get(URL, query).status_code == 400

@@ -1,6 +1,7 @@
 """Pages of service monitoring: the events page of a CI and of a service (filters,
 pagination, constant queries, who may see it) and the parked events page (mapping and
 discarding, by the right people only)."""
+
 import datetime as dt
 
 import pytest
@@ -52,7 +53,10 @@ def test_the_service_page_lists_the_events_of_its_cis(client, nagios, mailbox_an
     CIFactory(name="elsewhere")
     post(nagios, [event(), event("elsewhere", key="other", message="Not this service")])
     staff = logged_in(client, operations_person())
-    assert reverse("events_service", args=[service.pk]) in staff.get(reverse("service_detail", args=[service.pk])).content.decode()
+    assert (
+        reverse("events_service", args=[service.pk])
+        in staff.get(reverse("service_detail", args=[service.pk])).content.decode()
+    )
     page = staff.get(reverse("events_service", args=[service.pk])).content.decode()
     assert "Disk C: 95% full" in page and "Not this service" not in page
 

@@ -1,4 +1,5 @@
 """A batch cancelled by PostgreSQL as a deadlock victim is tried again, not answered with a 500."""
+
 import pytest
 from django.db import OperationalError
 

@@ -1,4 +1,5 @@
 """The job schedule and the monitoring events pages export what they list, as CSV."""
+
 import csv
 import io
 
@@ -38,7 +39,12 @@ def test_ci_events_export_lists_the_ci_events(client):
 
     user = UserFactory(roles=[RoleCluster.OPERATIONS])
     ci = CIFactory(name="db-01")
-    events.ingest(actor=user, payload=[{"source": "nagios", "ci": "db-01", "severity": "warning", "message": "disk 91%", "key": "db-01/disk"}])
+    events.ingest(
+        actor=user,
+        payload=[
+            {"source": "nagios", "ci": "db-01", "severity": "warning", "message": "disk 91%", "key": "db-01/disk"}
+        ],
+    )
     client.force_login(user)
     rows = _rows(client.get(reverse("events_ci", args=[ci.pk]), {"export": "csv"}))
     assert rows[0][0] == "Received"

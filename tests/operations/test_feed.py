@@ -1,4 +1,5 @@
 """The iCalendar feed: RFC 5545 content, per-user visibility, rotation and revocation."""
+
 import datetime as dt
 import re
 
@@ -54,8 +55,21 @@ def test_feed_is_valid_icalendar(manager):
 
 def test_folding_never_splits_a_character():
     start = timezone.now()
-    item = type("Item", (), {"uid": "x@mof-portal", "start": start, "end": start + dt.timedelta(hours=1), "title": "é" * 100,
-                             "description": "", "conflicts": [], "kind": "change", "status": "scheduled", "url": ""})()
+    item = type(
+        "Item",
+        (),
+        {
+            "uid": "x@mof-portal",
+            "start": start,
+            "end": start + dt.timedelta(hours=1),
+            "title": "é" * 100,
+            "description": "",
+            "conflicts": [],
+            "kind": "change",
+            "status": "scheduled",
+            "url": "",
+        },
+    )()
     body = ical.calendar([item], name="test")
     assert all(len(part.encode()) <= 75 for part in body.split("\r\n"))  # each part decodes: no character split
     assert "SUMMARY:" + "é" * 100 in unfold(body)

@@ -1,4 +1,5 @@
 """The freeze clock: activates and ends freezes on time, through the one door, as the system."""
+
 import datetime as dt
 
 import pytest
@@ -20,12 +21,27 @@ def test_clock_activates_and_ends_freezes():
     over = freeze(start=now - dt.timedelta(days=2), end=now - dt.timedelta(days=1), status="active", name="over")
     never_active = freeze(start=now - dt.timedelta(days=2), end=now - dt.timedelta(days=1), name="missed")
     future = freeze(start=now + dt.timedelta(days=1), end=now + dt.timedelta(days=2), name="future")
-    proposed = freeze(start=now - dt.timedelta(hours=1), end=now + dt.timedelta(hours=1), status="proposed", name="proposed")
+    proposed = freeze(
+        start=now - dt.timedelta(hours=1), end=now + dt.timedelta(hours=1), status="proposed", name="proposed"
+    )
     assert freeze_clock() == {"activated": 1, "ended": 2}
     status = dict(FreezeWindow.objects.values_list("name", "status"))
-    assert status == {"started": "active", "over": "ended", "missed": "ended", "future": "approved", "proposed": "proposed"}
-    entry = AuditEntry.objects.get(model_label="operations.freezewindow", object_id=str(started.pk), action="transition")
-    assert (entry.transition, entry.actor_id, entry.actor_name, entry.via) == ("activate", None, "system", "task:operations.freeze_clock")
+    assert status == {
+        "started": "active",
+        "over": "ended",
+        "missed": "ended",
+        "future": "approved",
+        "proposed": "proposed",
+    }
+    entry = AuditEntry.objects.get(
+        model_label="operations.freezewindow", object_id=str(started.pk), action="transition"
+    )
+    assert (entry.transition, entry.actor_id, entry.actor_name, entry.via) == (
+        "activate",
+        None,
+        "system",
+        "task:operations.freeze_clock",
+    )
     assert freeze_clock() == {"activated": 0, "ended": 0}  # idempotent
     assert {over.pk, never_active.pk, future.pk, proposed.pk}
 

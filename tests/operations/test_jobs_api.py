@@ -1,5 +1,6 @@
 """The job schedule's API: who may define jobs and report runs, validation with field
 messages, run reporting (started, finished, one call), and list query counts."""
+
 import datetime as dt
 
 import pytest
@@ -18,8 +19,15 @@ pytestmark = pytest.mark.django_db
 
 
 def job_body(group, cis, **overrides):
-    body = {"name": "Nightly ledger batch", "kind": "batch", "schedule": "30 2 * * *", "time_zone": "Europe/London",
-            "target_cis": [c.pk for c in cis], "expected_duration_minutes": 45, "owner_group": group.pk}
+    body = {
+        "name": "Nightly ledger batch",
+        "kind": "batch",
+        "schedule": "30 2 * * *",
+        "time_zone": "Europe/London",
+        "target_cis": [c.pk for c in cis],
+        "expected_duration_minutes": 45,
+        "owner_group": group.pk,
+    }
     body.update(overrides)
     return body
 
@@ -54,7 +62,9 @@ def test_operations_role_defines_a_job_and_its_services_are_taken_from_the_cmdb(
     ],
 )
 def test_a_bad_job_is_refused_with_the_field_named_and_nothing_written(overrides, field):
-    response = api_as(operator()).post("/api/v1/jobs/", job_body(TeamFactory(), [CIFactory()], **overrides), format="json")
+    response = api_as(operator()).post(
+        "/api/v1/jobs/", job_body(TeamFactory(), [CIFactory()], **overrides), format="json"
+    )
     assert response.status_code == 400
     assert field in response.json()
     assert not Job.objects.exists()
@@ -82,7 +92,11 @@ def test_owner_group_member_reports_a_run_start_and_finish():
     assert response.status_code == 201, response.json()
     run_id = response.json()["id"]
     assert response.json()["status"] == "running"
-    response = client.patch(f"/api/v1/jobs/{job.pk}/runs/{run_id}/", {"status": "success", "bytes_processed": 123456, "items_processed": 12, "log_excerpt": "ok"}, format="json")
+    response = client.patch(
+        f"/api/v1/jobs/{job.pk}/runs/{run_id}/",
+        {"status": "success", "bytes_processed": 123456, "items_processed": 12, "log_excerpt": "ok"},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     run = JobRun.objects.get(pk=run_id)
     assert (run.status, run.bytes_processed, run.items_processed, run.log_excerpt) == ("success", 123456, 12, "ok")
@@ -103,7 +117,12 @@ def test_a_run_reported_in_one_call_started_and_failed_opens_an_incident():
     now = timezone.now().replace(microsecond=0)
     response = api_as(operator()).post(
         f"/api/v1/jobs/{job.pk}/runs/",
-        {"started_at": (now - dt.timedelta(minutes=10)).isoformat(), "finished_at": now.isoformat(), "status": "failed", "log_excerpt": "disk full"},
+        {
+            "started_at": (now - dt.timedelta(minutes=10)).isoformat(),
+            "finished_at": now.isoformat(),
+            "status": "failed",
+            "log_excerpt": "disk full",
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -139,8 +158,16 @@ def test_finish_before_start_and_a_second_finish_are_refused():
     client = api_as(operator())
     run = client.post(f"/api/v1/jobs/{job.pk}/runs/", {}, format="json").json()
     early = (dt.datetime.fromisoformat(run["start"]) - dt.timedelta(hours=1)).isoformat()
-    assert "finished_at" in client.patch(f"/api/v1/jobs/{job.pk}/runs/{run['id']}/", {"status": "success", "finished_at": early}, format="json").json()
-    assert client.patch(f"/api/v1/jobs/{job.pk}/runs/{run['id']}/", {"status": "success"}, format="json").status_code == 200
+    assert (
+        "finished_at"
+        in client.patch(
+            f"/api/v1/jobs/{job.pk}/runs/{run['id']}/", {"status": "success", "finished_at": early}, format="json"
+        ).json()
+    )
+    assert (
+        client.patch(f"/api/v1/jobs/{job.pk}/runs/{run['id']}/", {"status": "success"}, format="json").status_code
+        == 200
+    )
     again = client.patch(f"/api/v1/jobs/{job.pk}/runs/{run['id']}/", {"status": "failed"}, format="json")
     assert again.status_code == 400 and "status" in again.json()
     assert JobRun.objects.get(pk=run["id"]).status == "success"

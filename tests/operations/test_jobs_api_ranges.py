@@ -1,4 +1,5 @@
 """Run reports with instants far outside any plausible range are refused (400), never a 500."""
+
 import pytest
 
 from operations.models_jobs import JobRun
@@ -29,7 +30,11 @@ def test_a_finish_far_in_the_future_is_refused():
     job = JobFactory()
     client = api_as(operator())
     run_id = client.post(f"/api/v1/jobs/{job.pk}/runs/", {}, format="json").json()["id"]
-    response = client.patch(f"/api/v1/jobs/{job.pk}/runs/{run_id}/", {"status": "success", "finished_at": "9999-12-31T00:00:00Z"}, format="json")
+    response = client.patch(
+        f"/api/v1/jobs/{job.pk}/runs/{run_id}/",
+        {"status": "success", "finished_at": "9999-12-31T00:00:00Z"},
+        format="json",
+    )
     assert response.status_code == 400 and "finished_at" in response.json()
 
 

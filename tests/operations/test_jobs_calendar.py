@@ -1,5 +1,6 @@
 """Job runs and planned occurrences on the forward schedule: the calendar page, the
 schedule endpoint (with a constant number of queries) and the filters."""
+
 import datetime as dt
 
 import pytest
@@ -82,7 +83,7 @@ def test_people_who_may_not_see_jobs_get_none(partner_user):
 
 def test_the_calendar_page_shows_job_runs(manager):
     start, _ = week_ahead()
-    job = JobFactory(name="ledger batch", schedule="0 3 * * *")
+    JobFactory(name="ledger batch", schedule="0 3 * * *")
     client = Client()
     client.force_login(manager)
     page = client.get(f"/operating/calendar/?view=week&date={start.date().isoformat()}").content.decode()

@@ -1,6 +1,7 @@
 """Off-peak flags: a job whose runs fall inside the business hours of a service it
 reaches (its SLA's calendar, in the calendar's time zone), overlap a freeze in force, or
 overlap a scheduled change on the same CI is flagged with the reason and the item."""
+
 import datetime as dt
 
 import pytest
@@ -21,7 +22,9 @@ def office_sla(service, *, tz="Europe/London", status="active", name="Mail SLA")
     for day in range(5):
         WorkingInterval.objects.create(calendar=calendar, weekday=day, start=dt.time(8), end=dt.time(18))
     sla = ServiceLevelAgreement.objects.create(name=name, owner=ManagerFactory(username="sla-owner"))
-    SLAVersion.objects.create(sla=sla, number=1, service=service, calendar=calendar, resolution_seconds=3600, created_by=sla.owner)
+    SLAVersion.objects.create(
+        sla=sla, number=1, service=service, calendar=calendar, resolution_seconds=3600, created_by=sla.owner
+    )
     ServiceLevelAgreement.objects.filter(pk=sla.pk).update(status=status)
     return calendar
 
@@ -45,14 +48,24 @@ def test_a_daytime_job_on_a_ci_supporting_a_service_is_flagged_for_its_business_
 def test_the_same_job_at_night_is_not_flagged():
     mail = ServiceFactory()
     office_sla(mail)
-    job = JobFactory(schedule="30 2 * * *", time_zone="Europe/London", expected_duration_minutes=120, targets=[CIFactory(services=[mail])])
+    job = JobFactory(
+        schedule="30 2 * * *",
+        time_zone="Europe/London",
+        expected_duration_minutes=120,
+        targets=[CIFactory(services=[mail])],
+    )
     assert flags_of(job) == []
 
 
 def test_a_job_running_into_the_morning_is_flagged():
     mail = ServiceFactory()
     office_sla(mail)
-    job = JobFactory(schedule="0 6 * * *", time_zone="Europe/London", expected_duration_minutes=150, targets=[CIFactory(services=[mail])])
+    job = JobFactory(
+        schedule="0 6 * * *",
+        time_zone="Europe/London",
+        expected_duration_minutes=150,
+        targets=[CIFactory(services=[mail])],
+    )
     assert [f.kind for f in flags_of(job)] == ["business_hours"]
 
 

@@ -1,4 +1,5 @@
 """The Operations Review's job health figures: runs due or started in the period, by job."""
+
 import datetime as dt
 
 import pytest
@@ -32,4 +33,11 @@ def test_health_counts_outcomes_per_job_in_the_period():
 
 def test_a_period_without_runs_has_no_success_rate():
     JobFactory()
-    assert job_health(START, END) == {"runs": 0, "succeeded": 0, "failed": 0, "missed": 0, "success_rate": None, "jobs": []}
+    assert job_health(START, END) == {
+        "runs": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "missed": 0,
+        "success_rate": None,
+        "jobs": [],
+    }

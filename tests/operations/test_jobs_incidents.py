@@ -2,18 +2,18 @@
 open, a success adds a note without resolving it, a resolved incident lets the next
 failure open a new one. Missed-run detection runs as the system account, once per
 occurrence."""
+
 import datetime as dt
 
 import pytest
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentNote
-from mof.audit import acting_as
 from mof.services import system_user
 from operations import jobs
 from operations.models_jobs import Job, JobRun
 from operations.tasks_jobs import jobs_check
-from tests.factories import ServiceFactory, CIFactory
+from tests.factories import CIFactory, ServiceFactory
 from tests.operations.jobs_factories import JobFactory, operator
 
 pytestmark = pytest.mark.django_db

@@ -2,6 +2,7 @@
 Redis against PostgreSQL, and two failures of one job reported at the same moment from
 two connections (the job row lock makes them open a single incident). Skipped on a bare
 machine, never in CI (.ci/run sets DATABASE_URL, CELERY_BROKER_URL and CI=1)."""
+
 import datetime as dt
 import threading
 import time

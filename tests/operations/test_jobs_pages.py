@@ -1,5 +1,6 @@
 """Pages of the job schedule: list with filters and flags, form (who may, what is
 refused), job page with runs, backup coverage and the CI page's backup line."""
+
 import datetime as dt
 
 import pytest
@@ -50,10 +51,20 @@ def test_job_list_queries_stay_constant_with_the_page(manager):
 def test_operations_role_creates_a_job_from_the_form():
     ci = CIFactory(name="mbx-01")
     group = TeamFactory(name="Storage team")
-    response = login(operator()).post("/operating/jobs/new/", {
-        "name": "Mailbox backup", "kind": "backup", "schedule": "0 1 * * *", "time_zone": "Europe/London",
-        "target_cis": "mbx-01", "expected_duration_minutes": 90, "owner_group": group.pk, "backup_max_age_hours": 26, "active": "on",
-    })
+    response = login(operator()).post(
+        "/operating/jobs/new/",
+        {
+            "name": "Mailbox backup",
+            "kind": "backup",
+            "schedule": "0 1 * * *",
+            "time_zone": "Europe/London",
+            "target_cis": "mbx-01",
+            "expected_duration_minutes": 90,
+            "owner_group": group.pk,
+            "backup_max_age_hours": 26,
+            "active": "on",
+        },
+    )
     job = Job.objects.get()
     assert response.status_code == 302 and response.url == f"/operating/jobs/{job.pk}/"
     assert list(job.target_cis.all()) == [ci] and job.backup_max_age_hours == 26
@@ -70,8 +81,16 @@ def test_operations_role_creates_a_job_from_the_form():
 )
 def test_the_form_shows_what_is_wrong_and_saves_nothing(changes, field_text):
     CIFactory(name="mbx-01")
-    body = {"name": "Job", "kind": "batch", "schedule": "0 1 * * *", "time_zone": "UTC", "target_cis": "mbx-01",
-            "expected_duration_minutes": 30, "owner_group": TeamFactory().pk, **changes}
+    body = {
+        "name": "Job",
+        "kind": "batch",
+        "schedule": "0 1 * * *",
+        "time_zone": "UTC",
+        "target_cis": "mbx-01",
+        "expected_duration_minutes": 30,
+        "owner_group": TeamFactory().pk,
+        **changes,
+    }
     response = login(operator()).post("/operating/jobs/new/", body)
     assert response.status_code == 400
     assert field_text in response.content.decode()

@@ -1,5 +1,6 @@
 """The job schedule's recurrence: cron expressions read in an IANA time zone, across
 daylight-saving changes, and refused with a clear message when they cannot work."""
+
 import datetime as dt
 
 import pytest
@@ -26,12 +27,21 @@ def test_daily_job_keeps_its_local_time_across_the_spring_change_in_london():
 def test_a_local_time_inside_the_spring_gap_runs_once_right_after_it():
     # On 29 March 2026 London jumps from 01:00 to 02:00: 01:30 does not exist.
     found = occurrences("30 1 * * *", "Europe/London", at(2026, 3, 28), at(2026, 3, 30))
-    assert found == [at(2026, 3, 28, 1, 30), at(2026, 3, 29, 1, 30)]  # 01:30 UTC = 02:30 BST, the same instant as a late run
+    assert found == [
+        at(2026, 3, 28, 1, 30),
+        at(2026, 3, 29, 1, 30),
+    ]  # 01:30 UTC = 02:30 BST, the same instant as a late run
 
 
 def test_hourly_job_neither_runs_twice_nor_skips_real_hours_in_the_spring_gap():
     found = occurrences("0 * * * *", "Europe/London", at(2026, 3, 28, 23), at(2026, 3, 29, 4))
-    assert found == [at(2026, 3, 28, 23), at(2026, 3, 29, 0), at(2026, 3, 29, 1), at(2026, 3, 29, 2), at(2026, 3, 29, 3)]
+    assert found == [
+        at(2026, 3, 28, 23),
+        at(2026, 3, 29, 0),
+        at(2026, 3, 29, 1),
+        at(2026, 3, 29, 2),
+        at(2026, 3, 29, 3),
+    ]
 
 
 def test_a_time_repeated_in_the_autumn_runs_once():

@@ -1,4 +1,5 @@
 """Pages of the forward schedule: calendar, forms for freezes and maintenance windows."""
+
 import datetime as dt
 
 import pytest
@@ -29,7 +30,9 @@ def populate(n, offset=0):
     ci = CIFactory()
     base = month_start()
     for i in range(n):
-        scheduled_change(start=base + dt.timedelta(hours=3 * (i + offset)), cis=[ci], impacted=[ci.pk], implementer=None)
+        scheduled_change(
+            start=base + dt.timedelta(hours=3 * (i + offset)), cis=[ci], impacted=[ci.pk], implementer=None
+        )
 
 
 @pytest.mark.parametrize("view", ["month", "week", "list"])
@@ -73,9 +76,13 @@ def test_calendar_filters_and_bad_input(manager):
     scheduled_change(start=base, cis=[ci], title="Mailbox patch")
     scheduled_change(start=base, cis=[CIFactory()], title="Other patch")
     client = login(manager)
-    html = client.get("/operating/calendar/", {"view": "list", "date": base.date().isoformat(), "service": mail.pk}).content.decode()
+    html = client.get(
+        "/operating/calendar/", {"view": "list", "date": base.date().isoformat(), "service": mail.pk}
+    ).content.decode()
     assert "Mailbox patch" in html and "Other patch" not in html
-    html = client.get("/operating/calendar/", {"view": "list", "date": base.date().isoformat(), "ci": ci.pk}).content.decode()
+    html = client.get(
+        "/operating/calendar/", {"view": "list", "date": base.date().isoformat(), "ci": ci.pk}
+    ).content.decode()
     assert "Mailbox patch" in html and "Other patch" not in html
     assert client.get("/operating/calendar/", {"date": "2027-02-30"}).status_code == 400
     assert client.get("/operating/calendar/", {"view": "year"}).status_code == 400
@@ -85,18 +92,24 @@ def test_calendar_filters_and_bad_input(manager):
 def test_a_busy_day_shows_a_few_items_and_links_to_the_rest_never_hiding_a_conflict(manager):
     base = month_start()
     for i in range(9):  # nine quiet changes on the day, each on its own CI
-        scheduled_change(start=base + dt.timedelta(minutes=10 * i), cis=[CIFactory()], title=f"Quiet {i}", implementer=None)
+        scheduled_change(
+            start=base + dt.timedelta(minutes=10 * i), cis=[CIFactory()], title=f"Quiet {i}", implementer=None
+        )
     ci = CIFactory()
     late = base + dt.timedelta(hours=5)  # the latest of the day: sorted by time alone, it would be cut
     scheduled_change(start=late, cis=[ci], impacted=[ci.pk], title="Clash A", implementer=None)
     scheduled_change(start=late, cis=[ci], impacted=[ci.pk], title="Clash B", implementer=None)
-    html = login(manager).get("/operating/calendar/", {"view": "month", "date": base.date().isoformat()}).content.decode()
+    html = (
+        login(manager).get("/operating/calendar/", {"view": "month", "date": base.date().isoformat()}).content.decode()
+    )
     assert "Clash A" in html and "Clash B" in html
     shown = sum(f"Quiet {i}</a>" in html for i in range(9))
     assert shown == 4  # 6 per cell, the two conflicts first
     assert "+ 5 more" in html
     assert f"view=list&amp;date={base.date().isoformat()}" in html
-    week = login(manager).get("/operating/calendar/", {"view": "week", "date": base.date().isoformat()}).content.decode()
+    week = (
+        login(manager).get("/operating/calendar/", {"view": "week", "date": base.date().isoformat()}).content.decode()
+    )
     assert all(f"Quiet {i}</a>" in week for i in range(9)) and "more</a>" not in week
 
 
@@ -122,7 +135,9 @@ def test_calendar_shows_employees_only_their_changes(employee):
     scheduled_change(start=base, requester=employee, title="My change")
     scheduled_change(start=base, title="Their change")
     freeze(start=base, end=base + dt.timedelta(days=1), name="Month end")
-    html = login(employee).get("/operating/calendar/", {"view": "list", "date": base.date().isoformat()}).content.decode()
+    html = (
+        login(employee).get("/operating/calendar/", {"view": "list", "date": base.date().isoformat()}).content.decode()
+    )
     assert "My change" in html and "Their change" not in html and "Month end" not in html
 
 
@@ -136,7 +151,10 @@ def test_manager_proposes_a_freeze_on_the_page(manager):
     assert client.get("/operating/freezes/new/").status_code == 200
     r = client.post("/operating/freezes/new/", {"name": "Q4", "start": "2027-03-02T10:00", "end": "2027-03-01T10:00"})
     assert r.status_code == 400 and "The end must be after the start." in r.content.decode()
-    r = client.post("/operating/freezes/new/", {"name": "Q4", "start": "2027-03-01T10:00", "end": "2027-03-05T10:00", "reason": "close"})
+    r = client.post(
+        "/operating/freezes/new/",
+        {"name": "Q4", "start": "2027-03-01T10:00", "end": "2027-03-05T10:00", "reason": "close"},
+    )
     freeze_ = FreezeWindow.objects.get()
     assert r.status_code == 302 and r["Location"] == f"/operating/freezes/{freeze_.pk}/"
     assert freeze_.status == "proposed" and freeze_.proposed_by == manager
@@ -146,17 +164,32 @@ def test_maintenance_window_pages(manager):
     mail = ServiceFactory(name="Exchange mail")
     client = login(manager)
     assert client.get("/operating/windows/maintenance/new/").status_code == 200
-    bad = {"name": "w", "service": mail.pk, "weekdays": ["6"], "start_time": "22:00", "duration_minutes": "0", "time_zone": "Mars/Base"}
+    bad = {
+        "name": "w",
+        "service": mail.pk,
+        "weekdays": ["6"],
+        "start_time": "22:00",
+        "duration_minutes": "0",
+        "time_zone": "Mars/Base",
+    }
     r = client.post("/operating/windows/maintenance/new/", bad)
     html = r.content.decode()
     assert r.status_code == 400 and "Unknown time zone" in html and "greater than or equal to 1" in html
-    r = client.post("/operating/windows/maintenance/new/", {**bad, "service": "", "duration_minutes": "60", "time_zone": "Europe/London"})
+    r = client.post(
+        "/operating/windows/maintenance/new/",
+        {**bad, "service": "", "duration_minutes": "60", "time_zone": "Europe/London"},
+    )
     assert r.status_code == 400 and "Name the IT service or the configuration item" in r.content.decode()
-    r = client.post("/operating/windows/maintenance/new/", {**bad, "duration_minutes": "60", "time_zone": "Europe/London"})
+    r = client.post(
+        "/operating/windows/maintenance/new/", {**bad, "duration_minutes": "60", "time_zone": "Europe/London"}
+    )
     window = MaintenanceWindow.objects.get()
     assert r.status_code == 302 and window.weekdays == [6] and window.time_zone == "Europe/London"
     assert client.get(f"/operating/windows/maintenance/{window.pk}/edit/").status_code == 200
-    r = client.post(f"/operating/windows/maintenance/{window.pk}/edit/", {**bad, "duration_minutes": "90", "time_zone": "UTC", "weekdays": ["1", "7"]})
+    r = client.post(
+        f"/operating/windows/maintenance/{window.pk}/edit/",
+        {**bad, "duration_minutes": "90", "time_zone": "UTC", "weekdays": ["1", "7"]},
+    )
     window.refresh_from_db()
     assert r.status_code == 302 and (window.duration_minutes, window.weekdays) == (90, [1, 7])
     assert client.post(f"/operating/windows/maintenance/{window.pk}/delete/").status_code == 302
@@ -171,7 +204,9 @@ def test_staff_who_are_not_managers_cannot_edit_windows(infra_user):
     assert client.post(f"/operating/windows/maintenance/{w.pk}/delete/").status_code == 403
     assert client.get(f"/operating/windows/maintenance/{w.pk}/edit/").status_code == 403
     assert MaintenanceWindow.objects.exists()
-    assert login(UserFactory(username="nobody")).post(f"/operating/windows/maintenance/{w.pk}/delete/").status_code == 404
+    assert (
+        login(UserFactory(username="nobody")).post(f"/operating/windows/maintenance/{w.pk}/delete/").status_code == 404
+    )
 
 
 def test_conflicts_partial_renders(manager):
@@ -183,7 +218,10 @@ def test_conflicts_partial_renders(manager):
     base = month_start()
     other = scheduled_change(start=base, cis=[ci])
     change = scheduled_change(start=base, cis=[ci], status="approved")
-    html = render_to_string("changes/_conflicts.html", {"conflicts": conflicts_for(change), "free_slots": next_free_slots(change, after=base)})
+    html = render_to_string(
+        "changes/_conflicts.html",
+        {"conflicts": conflicts_for(change), "free_slots": next_free_slots(change, after=base)},
+    )
     assert other.reference in html and "Next free slots" in html and "Conflict" in html
     html = render_to_string("changes/_conflicts.html", {"conflicts": [], "free_slots": []})
     assert "No conflicts" in html

@@ -1,4 +1,5 @@
 """Maintenance-window recurrences: time zones and daylight saving (operations.schedule)."""
+
 import datetime as dt
 
 import pytest
@@ -9,7 +10,16 @@ from tests.operations.factories import at
 
 
 def window(**kw):
-    defaults = {"pk": 1, "name": "w", "weekdays": [6], "start_time": dt.time(22), "duration_minutes": 120, "time_zone": "Europe/London", "service_id": 1, "ci_id": None}
+    defaults = {
+        "pk": 1,
+        "name": "w",
+        "weekdays": [6],
+        "start_time": dt.time(22),
+        "duration_minutes": 120,
+        "time_zone": "Europe/London",
+        "service_id": 1,
+        "ci_id": None,
+    }
     defaults.update(kw)
     return MaintenanceWindow(**{k: v for k, v in defaults.items() if k != "pk"}, id=defaults["pk"])
 
@@ -51,14 +61,23 @@ def test_new_york_and_a_window_running_into_the_range():
 
 
 def test_interval_helpers():
-    a = schedule.merge([(at(2027, 1, 1, 10), at(2027, 1, 1, 12)), (at(2027, 1, 1, 11), at(2027, 1, 1, 13)), (at(2027, 1, 1, 14), at(2027, 1, 1, 15))])
+    a = schedule.merge(
+        [
+            (at(2027, 1, 1, 10), at(2027, 1, 1, 12)),
+            (at(2027, 1, 1, 11), at(2027, 1, 1, 13)),
+            (at(2027, 1, 1, 14), at(2027, 1, 1, 15)),
+        ]
+    )
     assert a == [(at(2027, 1, 1, 10), at(2027, 1, 1, 13)), (at(2027, 1, 1, 14), at(2027, 1, 1, 15))]
     assert schedule.contains(a, at(2027, 1, 1, 10), at(2027, 1, 1, 13))
     assert not schedule.contains(a, at(2027, 1, 1, 12), at(2027, 1, 1, 14, 30))
     assert schedule.overlaps(a, at(2027, 1, 1, 13, 30), at(2027, 1, 1, 14, 1))
     assert not schedule.overlaps(a, at(2027, 1, 1, 13), at(2027, 1, 1, 14))
     b = [(at(2027, 1, 1, 12), at(2027, 1, 1, 14, 30))]
-    assert schedule.intersect(a, b) == [(at(2027, 1, 1, 12), at(2027, 1, 1, 13)), (at(2027, 1, 1, 14), at(2027, 1, 1, 14, 30))]
+    assert schedule.intersect(a, b) == [
+        (at(2027, 1, 1, 12), at(2027, 1, 1, 13)),
+        (at(2027, 1, 1, 14), at(2027, 1, 1, 14, 30)),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Fixtures of the review-meeting tests: a CAB with attendees from several role clusters,
 and subjects placed in the states that await each review."""
+
 import datetime as dt
 
 import pytest
@@ -41,8 +42,11 @@ def people(db):
 
 def make_meeting(people, *, kind=ReviewKind.RELEASE_APPROVED, in_session=True, when=None, **kwargs):
     meeting = services.meeting_create(
-        actor=people["chair"], kind=kind, scheduled_at=when or timezone.now() + dt.timedelta(hours=1),
-        attendees=[people["rel"], people["infra"], people["ops"], people["deputy"]], **kwargs,
+        actor=people["chair"],
+        kind=kind,
+        scheduled_at=when or timezone.now() + dt.timedelta(hours=1),
+        attendees=[people["rel"], people["infra"], people["ops"], people["deputy"]],
+        **kwargs,
     )
     if in_session:
         meeting = perform_transition(model=Meeting, actor=people["chair"], pk=meeting.pk, name="open")
@@ -64,4 +68,15 @@ def release_in(status, manager):
     return place(release, status=status)
 
 
-__all__ = ["ApprovalPath", "ChangeStatus", "ChangeType", "ReleaseStatus", "RequestForChange", "change_in", "make_meeting", "place", "release_in", "vote_all"]
+__all__ = [
+    "ApprovalPath",
+    "ChangeStatus",
+    "ChangeType",
+    "ReleaseStatus",
+    "RequestForChange",
+    "change_in",
+    "make_meeting",
+    "place",
+    "release_in",
+    "vote_all",
+]

@@ -1,6 +1,7 @@
 """Set-up for the Operations Review tests: a month of operations across services (events,
 alerts, incidents, changes, capacity warnings, job runs), written straight to the
 tables the other apps own, as their own writes would leave them."""
+
 import datetime as dt
 import itertools
 
@@ -19,15 +20,34 @@ _keys = itertools.count(1)
 def event(ci, *, at, severity=4):
     from operations.models_events import MonitoringEvent
 
-    return MonitoringEvent.objects.create(received_at=at, occurred_at=at, source="scom", ci=ci, ci_name=ci.name, severity=severity,
-                                          message="Queue length high", key=f"queue-{next(_keys)}")
+    return MonitoringEvent.objects.create(
+        received_at=at,
+        occurred_at=at,
+        source="scom",
+        ci=ci,
+        ci_name=ci.name,
+        severity=severity,
+        message="Queue length high",
+        key=f"queue-{next(_keys)}",
+    )
 
 
 def alert(ci, *, at, incident=None):
     from operations.models_events import MonitoringAlert
 
-    return MonitoringAlert.objects.create(key=f"alert-{next(_keys)}", ci=ci, source="scom", severity=5, last_severity=5, message="Down",
-                                          count=1, first_seen=at, last_seen=at, created_at=at, incident=incident)
+    return MonitoringAlert.objects.create(
+        key=f"alert-{next(_keys)}",
+        ci=ci,
+        source="scom",
+        severity=5,
+        last_severity=5,
+        message="Down",
+        count=1,
+        first_seen=at,
+        last_seen=at,
+        created_at=at,
+        incident=incident,
+    )
 
 
 def incident(service, *, at, **fields):
@@ -36,19 +56,35 @@ def incident(service, *, at, **fields):
 
 def change(status, *, outcome, at):
     made = ChangeFactory()
-    type(made).objects.filter(pk=made.pk).update(status=status, outcome=outcome, actual_start=at - dt.timedelta(hours=1), actual_end=at)
+    type(made).objects.filter(pk=made.pk).update(
+        status=status, outcome=outcome, actual_start=at - dt.timedelta(hours=1), actual_end=at
+    )
     return type(made).objects.get(pk=made.pk)
 
 
 def capacity_warning(*, at, metric="disk.used", status=WarningStatus.OPEN, ci=None):
-    return CapacityWarning.objects.create(ci=ci or CIFactory(), metric=metric, threshold_value=90, current_value=80,
-                                          forecast_at=at + 20 * DAY, created_at=at, status=status)
+    return CapacityWarning.objects.create(
+        ci=ci or CIFactory(),
+        metric=metric,
+        threshold_value=90,
+        current_value=80,
+        forecast_at=at + 20 * DAY,
+        created_at=at,
+        status=status,
+    )
 
 
 def job(name, team):
     from operations.models_jobs import Job, JobKind
 
-    return Job.objects.create(name=name, kind=JobKind.BATCH, schedule="0 2 * * *", time_zone="UTC", expected_duration_minutes=30, owner_group=team)
+    return Job.objects.create(
+        name=name,
+        kind=JobKind.BATCH,
+        schedule="0 2 * * *",
+        time_zone="UTC",
+        expected_duration_minutes=30,
+        owner_group=team,
+    )
 
 
 def job_runs(a_job, statuses, *, at):
@@ -59,9 +95,16 @@ def job_runs(a_job, statuses, *, at):
     for n, status in enumerate(statuses):
         start = at + dt.timedelta(hours=n)
         end = start + dt.timedelta(minutes=30)
-        runs.append(JobRun.objects.create(job=a_job, start=start, end=end, status=status,
-                                          started_at=None if status == "missed" else start,
-                                          finished_at=end if status in ("success", "failed") else None))
+        runs.append(
+            JobRun.objects.create(
+                job=a_job,
+                start=start,
+                end=end,
+                status=status,
+                started_at=None if status == "missed" else start,
+                finished_at=end if status in ("success", "failed") else None,
+            )
+        )
     return runs
 
 
@@ -69,7 +112,7 @@ def ops_world(people, *, suffix="", events_only=False):
     """Mail, Web and Storage with a month of operations (`suffix` names another set)."""
     now = timezone.now()
     mail, web, storage = (ServiceFactory(name=f"{n}{suffix}") for n in ("Mail", "Web", "Storage"))
-    mail_ci, web_ci, san_ci = CIFactory(services=[mail]), CIFactory(services=[web]), CIFactory(services=[storage])
+    mail_ci, web_ci, _san_ci = CIFactory(services=[mail]), CIFactory(services=[web]), CIFactory(services=[storage])
     if events_only:
         event(mail_ci, at=now - 2 * DAY)
         return {"events_in_period": 1}
@@ -102,6 +145,17 @@ def ops_world(people, *, suffix="", events_only=False):
     job_runs(backup, ["failed"], at=now - 50 * DAY)
     job_runs(rotation, ["success", "success"], at=now - 7 * DAY)
     return {
-        "now": now, "mail": mail, "web": web, "storage": storage, "mail_ci": mail_ci, "major": major, "ok": ok, "issues": issues,
-        "backed_out": backed_out, "warning": warning, "backup": backup, "events_in_period": 5, "events_last_3_days": 3,
+        "now": now,
+        "mail": mail,
+        "web": web,
+        "storage": storage,
+        "mail_ci": mail_ci,
+        "major": major,
+        "ok": ok,
+        "issues": issues,
+        "backed_out": backed_out,
+        "warning": warning,
+        "backup": backup,
+        "events_in_period": 5,
+        "events_last_3_days": 3,
     }

@@ -1,5 +1,6 @@
 """Agendas fill themselves with what awaits each kind of review; items are added, removed
 and deferred by hand; a deferred item rolls to the next meeting of that kind."""
+
 import datetime as dt
 
 import pytest
@@ -79,7 +80,10 @@ def test_operations_review_takes_implemented_backed_out_and_deployed(people):
     deployed = release_in(ReleaseStatus.DEPLOYED, people["chair"])
     meeting = make_meeting(people, kind=ReviewKind.OPERATIONS, in_session=False)
     assert subjects(services.agenda_refresh(actor=people["chair"], meeting=meeting)) == {
-        key(implemented), key(backed_out), key(standard_backed_out), key(deployed)
+        key(implemented),
+        key(backed_out),
+        key(standard_backed_out),
+        key(deployed),
     }
 
 
@@ -141,11 +145,15 @@ def test_sla_review_activates_an_sla_in_review(people):
     calendar = BusinessCalendar.objects.create(name="24x7 reviews")
     for day in range(7):
         WorkingInterval.objects.create(calendar=calendar, weekday=day, start=_dt.time(0), end=_dt.time(0))
-    sla = sla_services.sla_create(actor=people["chair"], name="Exchange mail", resolution_seconds=3600, calendar=calendar)
+    sla = sla_services.sla_create(
+        actor=people["chair"], name="Exchange mail", resolution_seconds=3600, calendar=calendar
+    )
     sla = place(sla, status="in_review")
     meeting = make_meeting(people, kind=ReviewKind.SLA)
     [item] = services.agenda_refresh(actor=people["chair"], meeting=meeting)
     assert item.subject == sla
     vote_all(item, people, value="activate")
-    services.decide(item_id=item.pk, decision="activate", actor=people["chair"], reason="Targets agreed with the business")
+    services.decide(
+        item_id=item.pk, decision="activate", actor=people["chair"], reason="Targets agreed with the business"
+    )
     assert ServiceLevelAgreement.objects.get(pk=sla.pk).status == "active"

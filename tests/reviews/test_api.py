@@ -1,4 +1,5 @@
 """The reviews resource: meetings, agenda, votes, decisions, minutes; errors per DESIGN.md."""
+
 import datetime as dt
 
 import pytest
@@ -30,7 +31,9 @@ def test_manager_creates_meeting_and_requester_may_not(people):
     data = r.json()
     assert data["state"] == "planned" and data["chair"] == people["chair"].pk and data["quorum"] == 3
     assert set(data["attendees"]) == {people["chair"].pk, people["rel"].pk, people["infra"].pk}
-    bad = api_as(people["chair"]).post("/api/v1/reviews/", {**body, "kind": "operations", "emergency": True}, format="json")
+    bad = api_as(people["chair"]).post(
+        "/api/v1/reviews/", {**body, "kind": "operations", "emergency": True}, format="json"
+    )
     assert bad.status_code == 400 and "emergency" in bad.json()
     assert Meeting.objects.count() == 1
 
@@ -58,19 +61,45 @@ def test_agenda_votes_and_decision_through_the_api(cab, people, mailoutbox, djan
     for name in ("rel", "infra", "ops"):
         v = api_as(people[name]).post(url(cab, f"agenda/{item_id}/votes/"), {"vote": "approve"}, format="json")
         assert v.status_code == 201, v.json()
-    assert api_as(people["implementer"]).post(url(cab, f"agenda/{item_id}/votes/"), {"vote": "approve"}, format="json").status_code == 403
-    assert api_as(people["rel"]).post(url(cab, f"agenda/{item_id}/votes/"), {"vote": "maybe"}, format="json").status_code == 400
+    assert (
+        api_as(people["implementer"])
+        .post(url(cab, f"agenda/{item_id}/votes/"), {"vote": "approve"}, format="json")
+        .status_code
+        == 403
+    )
+    assert (
+        api_as(people["rel"]).post(url(cab, f"agenda/{item_id}/votes/"), {"vote": "maybe"}, format="json").status_code
+        == 400
+    )
     # The requester may not decide: 403.
-    assert api_as(people["requester"]).post(url(cab, f"agenda/{item_id}/decision/"), {"decision": "approve"}, format="json").status_code == 403
+    assert (
+        api_as(people["requester"])
+        .post(url(cab, f"agenda/{item_id}/decision/"), {"decision": "approve"}, format="json")
+        .status_code
+        == 403
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        r = chair.post(url(cab, f"agenda/{item_id}/decision/"), {"decision": "approve", "reason": "Fixes the leak"}, format="json")
+        r = chair.post(
+            url(cab, f"agenda/{item_id}/decision/"), {"decision": "approve", "reason": "Fixes the leak"}, format="json"
+        )
     assert r.status_code == 200, r.json()
-    assert r.json()["state"] == "decided" and r.json()["subject_state"] == "approved" and r.json()["tally"] == {"approve": 3}
+    assert (
+        r.json()["state"] == "decided"
+        and r.json()["subject_state"] == "approved"
+        and r.json()["tally"] == {"approve": 3}
+    )
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.APPROVED
     assert [m.to for m in mailoutbox if "approved by" in m.subject] == [[people["requester"].email]]
-    again = api_as(people["deputy"]).post(url(cab, f"agenda/{item_id}/decision/"), {"decision": "reject"}, format="json")
+    again = api_as(people["deputy"]).post(
+        url(cab, f"agenda/{item_id}/decision/"), {"decision": "reject"}, format="json"
+    )
     assert again.status_code == 409 and "already" in again.json()["detail"]
-    assert api_as(people["chair"]).post(url(cab, "agenda/999999/decision/"), {"decision": "approve"}, format="json").status_code == 404
+    assert (
+        api_as(people["chair"])
+        .post(url(cab, "agenda/999999/decision/"), {"decision": "approve"}, format="json")
+        .status_code
+        == 404
+    )
     # Minutes come from the decisions.
     minutes = chair.get(url(cab, "minutes/")).json()
     assert minutes["items"][0]["decision"] == "approve" and minutes["items"][0]["votes"] == {"approve": 3}
@@ -87,9 +116,13 @@ def test_chair_cannot_decide_their_own_request_through_the_api(cab, people):
     assert not ReviewDecisionRecord.objects.exists()
     assert AgendaItem.objects.get(pk=item["id"]).state == "pending"
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.ASSESSED
-    assert AuditEntry.objects.filter(action="refused", object_id=str(change.pk), reason__icontains="approver-is-not-requester").exists()
+    assert AuditEntry.objects.filter(
+        action="refused", object_id=str(change.pk), reason__icontains="approver-is-not-requester"
+    ).exists()
     # Another manager may.
-    r = api_as(people["deputy"]).post(url(cab, f"agenda/{item['id']}/decision/"), {"decision": "approve"}, format="json")
+    r = api_as(people["deputy"]).post(
+        url(cab, f"agenda/{item['id']}/decision/"), {"decision": "approve"}, format="json"
+    )
     assert r.status_code == 200, r.json()
 
 
@@ -98,7 +131,9 @@ def test_agenda_add_by_hand_remove_and_bad_input(cab, people):
     chair = api_as(people["chair"])
     assert chair.post(url(cab, "agenda/"), {"subject": "CHG-999999"}, format="json").status_code == 400
     assert chair.post(url(cab, "agenda/"), {"subject": "nonsense"}, format="json").status_code == 400
-    assert api_as(people["rel"]).post(url(cab, "agenda/"), {"subject": change.reference}, format="json").status_code == 403
+    assert (
+        api_as(people["rel"]).post(url(cab, "agenda/"), {"subject": change.reference}, format="json").status_code == 403
+    )
     r = chair.post(url(cab, "agenda/"), {"subject": change.reference}, format="json")
     assert r.status_code == 201 and r.json()["subject_reference"] == change.reference
     assert chair.post(url(cab, "agenda/"), {"subject": change.reference}, format="json").status_code == 400
@@ -109,7 +144,9 @@ def test_agenda_add_by_hand_remove_and_bad_input(cab, people):
 
 def test_approval_without_a_review_decision_is_impossible_through_the_api(people):
     change = change_in(requester=people["requester"])
-    r = api_as(people["chair"]).post(f"/api/v1/changes/{change.pk}/transitions/approve/", {"reason": "just do it"}, format="json")
+    r = api_as(people["chair"]).post(
+        f"/api/v1/changes/{change.pk}/transitions/approve/", {"reason": "just do it"}, format="json"
+    )
     assert r.status_code == 400 and "Release Approved Review" in " ".join(r.json()["reasons"])
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.ASSESSED
 
@@ -125,18 +162,26 @@ def test_publish_agenda_mails_the_attendees(people, mailoutbox, django_capture_o
     agenda_mails = [m for m in mailoutbox if m.subject == f"[{meeting.reference}] {meeting.name}: agenda"]
     assert sorted(m.to[0] for m in agenda_mails) == sorted(u.email for u in meeting.attendees.all())
     assert "CHG-" in agenda_mails[0].body
-    assert links(agenda_mails[0].body) and all(link.startswith(f"{settings.MOF_BASE_URL}/") for link in links(agenda_mails[0].body))
+    assert links(agenda_mails[0].body) and all(
+        link.startswith(f"{settings.MOF_BASE_URL}/") for link in links(agenda_mails[0].body)
+    )
     assert api_as(people["requester"]).post(url(meeting, "publish/"), {}, format="json").status_code == 403
 
 
 def test_reviews_are_internal(people, partner_user):
     meeting = make_meeting(people)
     assert api_as(partner_user).get(url(meeting)).status_code == 404
-    assert api_as(partner_user).get("/api/v1/reviews/").json()["results"] == [] if "results" in api_as(partner_user).get("/api/v1/reviews/").json() else True
+    assert (
+        api_as(partner_user).get("/api/v1/reviews/").json()["results"] == []
+        if "results" in api_as(partner_user).get("/api/v1/reviews/").json()
+        else True
+    )
     assert api_as(None).get("/api/v1/reviews/").status_code in (401, 403)
 
 
-def test_publishing_the_agenda_invites_everyone_the_changes_affect(people, mailoutbox, django_capture_on_commit_callbacks):
+def test_publishing_the_agenda_invites_everyone_the_changes_affect(
+    people, mailoutbox, django_capture_on_commit_callbacks
+):
     from changes.models import ChangeStakeholder
     from tests.factories import UserFactory
 
@@ -148,7 +193,10 @@ def test_publishing_the_agenda_invites_everyone_the_changes_affect(people, mailo
     with django_capture_on_commit_callbacks(execute=True):
         api_as(people["chair"]).post(url(meeting, "publish/"), {}, format="json")
     [invitation] = [m for m in mailoutbox if m.to == ["exchange@example.test"]]
-    assert invitation.subject == f"[{meeting.reference}] {meeting.name}: you are invited" and "owner of service Exchange mail" in invitation.body
+    assert (
+        invitation.subject == f"[{meeting.reference}] {meeting.name}: you are invited"
+        and "owner of service Exchange mail" in invitation.body
+    )
 
 
 def test_an_agenda_item_with_votes_cast_is_not_removed(cab, people):
@@ -159,5 +207,9 @@ def test_an_agenda_item_with_votes_cast_is_not_removed(cab, people):
     item_id = chair.post(url(cab, "agenda/"), {"subject": change.reference}, format="json").json()["id"]
     vote_all(AgendaItem.objects.get(pk=item_id), people, voters=("rel",))
     response = chair.delete(url(cab, f"agenda/{item_id}/"))
-    assert response.status_code == 409 and "1 vote cast" in response.json()["detail"] and "defer it instead" in response.json()["detail"]
+    assert (
+        response.status_code == 409
+        and "1 vote cast" in response.json()["detail"]
+        and "defer it instead" in response.json()["detail"]
+    )
     assert AgendaItem.objects.filter(pk=item_id).exists() and AgendaItem.objects.get(pk=item_id).votes.count() == 1

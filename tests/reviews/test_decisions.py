@@ -1,4 +1,5 @@
 """Deciding agenda items: quorum, separation of duties, the gate, deferral, emergencies."""
+
 import pytest
 
 from changes.choices import ApprovalPath, ChangeStatus, ChangeType
@@ -22,8 +23,17 @@ def test_cab_approves_a_change_through_the_gate(cab, people):
     assert change.status == ChangeStatus.APPROVED and change.approved_by == people["chair"]
     assert item.state == ItemState.DECIDED and item.decision == "approve"
     record = ReviewDecisionRecord.objects.get(model_label="changes.requestforchange", object_id=str(change.pk))
-    assert record.detail["votes"] == 3 and record.detail["emergency"] is False and record.reference.startswith(cab.reference)
-    assert AuditEntry.objects.filter(model_label="changes.requestforchange", object_id=str(change.pk), action="transition", transition="approve").count() == 1
+    assert (
+        record.detail["votes"] == 3
+        and record.detail["emergency"] is False
+        and record.reference.startswith(cab.reference)
+    )
+    assert (
+        AuditEntry.objects.filter(
+            model_label="changes.requestforchange", object_id=str(change.pk), action="transition", transition="approve"
+        ).count()
+        == 1
+    )
 
 
 def test_decided_twice_is_refused_with_409(cab, people):
@@ -114,7 +124,9 @@ def test_decisions_only_in_session(people):
 
 
 def test_emergency_cab_approves_an_emergency_change(people):
-    change = change_in(approval_path=ApprovalPath.EMERGENCY_CAB, type=ChangeType.EMERGENCY, requester=people["requester"])
+    change = change_in(
+        approval_path=ApprovalPath.EMERGENCY_CAB, type=ChangeType.EMERGENCY, requester=people["requester"]
+    )
     meeting = services.emergency_cab_convene(actor=people["chair"], attendees=[people["infra"], people["ops"]])
     assert meeting.state == "in_session" and meeting.emergency
     [item] = meeting.items.all()
@@ -184,7 +196,9 @@ def test_reject_tells_the_requester(cab, people, mailoutbox, django_capture_on_c
     [item] = services.agenda_refresh(actor=people["chair"], meeting=cab)
     vote_all(item, people, value="reject")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.decide(item_id=item.pk, decision="reject", actor=people["chair"], reason="Too risky before quarter end")
+        services.decide(
+            item_id=item.pk, decision="reject", actor=people["chair"], reason="Too risky before quarter end"
+        )
     assert callbacks
     change.refresh_from_db()
     assert change.status == ChangeStatus.REJECTED
@@ -238,8 +252,14 @@ def test_the_gate_itself_holds_the_managers_quorum(cab, people, settings):
     settings.MOF_CAB_QUORUM_MANAGERS = 2
     change = change_in(approval_path=ApprovalPath.CAB_QUORUM)
     with pytest.raises(TransitionBlocked, match="quorum its risk requires"):
-        review_gate.record_decision(kind=ReviewKind.RELEASE_APPROVED, subject=change, decision="approve", actor=people["chair"],
-                                    fire="approve", detail={"managers_voting": 1})
+        review_gate.record_decision(
+            kind=ReviewKind.RELEASE_APPROVED,
+            subject=change,
+            decision="approve",
+            actor=people["chair"],
+            fire="approve",
+            detail={"managers_voting": 1},
+        )
     change.refresh_from_db()
     assert change.status == ChangeStatus.ASSESSED
 

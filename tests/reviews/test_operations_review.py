@@ -2,6 +2,7 @@
 post-implementation reviews; it reports job runs, events and incidents per service,
 changes implemented and failed, major incidents and capacity warnings; it is accepted or
 followed up through a problem or a draft RFC, and frozen when decided."""
+
 import datetime as dt
 
 import pytest
@@ -22,7 +23,13 @@ from reviews.choices import ItemState, MeetingState
 from reviews.models import AgendaItem, Meeting, OperationsReviewPeriod
 from tests.reviews.conftest import change_in, make_meeting, place, vote_all
 from tests.reviews.operations_review_factories import (
-    DAY, alert, capacity_warning, event, incident, job_runs, ops_world,
+    DAY,
+    alert,
+    capacity_warning,
+    event,
+    incident,
+    job_runs,
+    ops_world,
 )
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +65,11 @@ def test_the_agenda_fills_with_the_health_report_before_the_post_implementation_
     assert [i.model_label for i in items] == [PERIOD, CHANGE, CHANGE, CHANGE]
     period = OperationsReviewPeriod.objects.get(meeting=meeting)
     assert items[0].object_id == str(period.pk) and items[0].position == 1
-    assert {i.object_id for i in items[1:]} == {str(world["ok"].pk), str(world["backed_out"].pk), str(world["issues"].pk)}
+    assert {i.object_id for i in items[1:]} == {
+        str(world["ok"].pk),
+        str(world["backed_out"].pk),
+        str(world["issues"].pk),
+    }
     # No Operations Review closed before: the last 30 days, up to when the agenda was filled.
     assert period.end - period.start == dt.timedelta(days=30) and not period.stated
     assert services.agenda_refresh(actor=people["chair"], meeting=meeting) == []
@@ -126,7 +137,11 @@ def test_events_and_incidents_are_counted_per_service(people, world):
     assert (web["events"], web["alerts"], web["incidents"], web["major_incidents"]) == (1, 0, 1, 0)
     assert "Storage" not in by_name  # its only incident was before the period
     assert report["services"][0]["service_name"] == "Mail"  # the most incidents first
-    assert report["totals"]["incidents"] == Incident.objects.filter(created_at__gte=items[0].get_subject().start).count() == 4
+    assert (
+        report["totals"]["incidents"]
+        == Incident.objects.filter(created_at__gte=items[0].get_subject().start).count()
+        == 4
+    )
     assert [i["reference"] for i in report["major_incidents"]] == [world["major"].reference]
     # Per day, for the sparkline: every day of the period, the same four incidents.
     days = report["incidents_per_day"]
@@ -138,9 +153,18 @@ def test_events_and_incidents_are_counted_per_service(people, world):
 def test_changes_implemented_failed_and_backed_out(people, world):
     meeting, items = filled(people)
     changes = items[0].operations_review.report["changes"]
-    assert (changes["implemented"], changes["successful"], changes["with_issues"], changes["failed"], changes["backed_out"]) == (4, 2, 1, 1, 1)
+    assert (
+        changes["implemented"],
+        changes["successful"],
+        changes["with_issues"],
+        changes["failed"],
+        changes["backed_out"],
+    ) == (4, 2, 1, 1, 1)
     assert changes["failure_rate"] == 25.0
-    assert [c["reference"] for c in changes["failed_changes"]] == [world["backed_out"].reference, world["issues"].reference]
+    assert [c["reference"] for c in changes["failed_changes"]] == [
+        world["backed_out"].reference,
+        world["issues"].reference,
+    ]
     assert changes["failed_changes"][0]["outcome"] == Outcome.FAILED.label
 
 
@@ -196,7 +220,9 @@ def test_follow_up_opens_a_problem_for_the_services_hit(people, world):
     vote_all(period_item, people, "follow_up_problem")
     with pytest.raises(ValidationError):  # a reason is required
         services.decide(item_id=period_item.pk, decision="follow_up_problem", actor=people["chair"], reason="  ")
-    decided = services.decide(item_id=period_item.pk, decision="follow_up_problem", actor=people["chair"], reason="Backups keep failing.")
+    decided = services.decide(
+        item_id=period_item.pk, decision="follow_up_problem", actor=people["chair"], reason="Backups keep failing."
+    )
     problem = Problem.objects.get()
     assert "Backups keep failing." in problem.description and "Nightly backup" in problem.description
     assert world["backed_out"].reference in problem.description
@@ -226,14 +252,21 @@ def test_follow_up_drafts_an_rfc_from_meeting_mode(client, people, world):
 
 def test_decisions_fit_their_subject(people, world):
     meeting, items = filled(people)
-    period_item, change_item = items[0], next(i for i in items if (i.model_label, i.object_id) == (CHANGE, str(world["ok"].pk)))
+    period_item, change_item = (
+        items[0],
+        next(i for i in items if (i.model_label, i.object_id) == (CHANGE, str(world["ok"].pk))),
+    )
     with pytest.raises(ValidationError):
-        services.vote(item=period_item, voter=people["rel"], vote="follow_up")  # a report is followed up through a problem or an RFC
+        services.vote(
+            item=period_item, voter=people["rel"], vote="follow_up"
+        )  # a report is followed up through a problem or an RFC
     with pytest.raises(ValidationError):
         services.vote(item=change_item, voter=people["rel"], vote="follow_up_problem")
     vote_all(change_item, people, "accept")
     services.decide(item_id=change_item.pk, decision="accept", actor=people["chair"], reason="Went well.")
-    assert RequestForChange.objects.get(pk=world["ok"].pk).status == ChangeStatus.CLOSED  # a post-implementation review closes
+    assert (
+        RequestForChange.objects.get(pk=world["ok"].pk).status == ChangeStatus.CLOSED
+    )  # a post-implementation review closes
     vote_all(period_item, people, "accept")
     services.decide(item_id=period_item.pk, decision="accept", actor=people["chair"])
     assert AgendaItem.objects.get(pk=period_item.pk).state == ItemState.DECIDED
@@ -246,7 +279,9 @@ def test_only_a_manager_decides_and_only_in_session(client, people, world):
     with pytest.raises(policy.Refused):
         services.decide(item_id=period_item.pk, decision="follow_up_problem", actor=people["rel"], reason="x")
     client.force_login(people["rel"])
-    r = client.post(reverse("review_item_decide", args=[meeting.pk, period_item.pk]), {"decision": "accept", "reason": ""})
+    r = client.post(
+        reverse("review_item_decide", args=[meeting.pk, period_item.pk]), {"decision": "accept", "reason": ""}
+    )
     assert r.status_code == 403
     Meeting.objects.filter(pk=meeting.pk).update(state=MeetingState.PLANNED)
     with pytest.raises(services.MeetingNotInSession):
@@ -273,9 +308,9 @@ def test_the_meeting_page_and_meeting_mode_show_the_report_with_bars(client, peo
     assert "data-sparkline" in html and "<polyline" in html
     assert "Nightly backup" in html and world["major"].reference in html
     # The report's row offers its own decisions, a change's row its own.
-    report_row = html[html.index(f'data-item="{items[0].pk}"'):html.index(f'data-item="{items[1].pk}"')]
+    report_row = html[html.index(f'data-item="{items[0].pk}"') : html.index(f'data-item="{items[1].pk}"')]
     assert 'value="follow_up_problem"' in report_row and 'value="follow_up"' not in report_row
-    change_row = html[html.index(f'data-item="{items[1].pk}"'):html.index('id="health-report"')]
+    change_row = html[html.index(f'data-item="{items[1].pk}"') : html.index('id="health-report"')]
     assert 'value="follow_up"' in change_row and 'value="follow_up_rfc"' not in change_row
     html = client.get(reverse("review_mode_item", args=[meeting.pk, items[0].pk])).content.decode()
     assert "data-health-report" in html and "Follow up: open a problem" in html and "<svg" in html
@@ -307,7 +342,9 @@ def test_the_api_gives_the_report_live_then_as_decided(client, people, world):
     services.decide(item_id=items[0].pk, decision="accept", actor=people["chair"])
     incident(world["mail"], at=timezone.now() - DAY)
     body = client.get(url).json()
-    assert body["decision"] == "accept" and body["report"]["frozen"] is True and body["report"]["totals"]["incidents"] == 4
+    assert (
+        body["decision"] == "accept" and body["report"]["frozen"] is True and body["report"]["totals"]["incidents"] == 4
+    )
     # Other kinds of review have no health report; outsiders see no meeting.
     assert client.get(f"/api/v1/reviews/{make_meeting(people).pk}/health-report/").status_code == 404
     client.force_login(people["requester"].__class__.objects.create_user(username="caller", password="x"))
@@ -331,7 +368,12 @@ def test_the_api_states_the_period(client, people, world):
     assert r.json()["stated"] is True and r.json()["report"]["totals"]["events"] == world["events_last_3_days"]
     assert AgendaItem.objects.filter(meeting=meeting, model_label=PERIOD).count() == 1
     client.force_login(people["rel"])
-    assert client.put(url, {"start": start.isoformat(), "end": end.isoformat()}, content_type="application/json").status_code == 403
+    assert (
+        client.put(
+            url, {"start": start.isoformat(), "end": end.isoformat()}, content_type="application/json"
+        ).status_code
+        == 403
+    )
 
 
 # --- queries -----------------------------------------------------------------------------
@@ -402,7 +444,9 @@ def test_the_chair_states_the_period_on_the_meeting_page(client, people, world):
     assert period.stated and period.start == start.replace(second=0, microsecond=0)
     assert AgendaItem.objects.get(meeting=meeting, model_label=PERIOD).object_id == str(period.pk)
     cab = make_meeting(people, in_session=False)
-    r = client.post(reverse("review_health_period", args=[cab.pk]), {"start": start.strftime(fmt), "end": end.strftime(fmt)})
+    r = client.post(
+        reverse("review_health_period", args=[cab.pk]), {"start": start.strftime(fmt), "end": end.strftime(fmt)}
+    )
     assert r.status_code == 404  # no health report at a CAB
     client.force_login(people["rel"])  # an attendee who neither chairs nor manages
     assert client.post(url, {"start": start.strftime(fmt), "end": end.strftime(fmt)}).status_code == 403

@@ -1,5 +1,6 @@
 """Pages: meetings, meeting mode (htmx and without JavaScript), minutes, the invitation,
 the admin; the meeting page in a constant number of queries."""
+
 import datetime as dt
 from urllib.parse import urlparse
 
@@ -40,7 +41,10 @@ def test_meeting_list_create_and_emergency(client, people):
     assert c.get("/reviews/meetings/").status_code == 200
     assert c.get("/reviews/meetings/new/").status_code == 200
     when = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    r = c.post("/reviews/meetings/new/", {"kind": "release_readiness", "scheduled_at": when, "duration_minutes": 45, "attendees": [people["rel"].pk]})
+    r = c.post(
+        "/reviews/meetings/new/",
+        {"kind": "release_readiness", "scheduled_at": when, "duration_minutes": 45, "attendees": [people["rel"].pk]},
+    )
     assert r.status_code == 302
     meeting = Meeting.objects.get()
     assert meeting.kind == "release_readiness" and meeting.chair == people["chair"]
@@ -64,8 +68,15 @@ def test_manager_decides_in_meeting_mode_with_one_htmx_click(client, cab, people
     page = c.get(page.url)
     assert page.status_code == 200
     html = page.content.decode()
-    assert change.reference in html and 'data-decision="approve"' in html and "Cost and benefit" in html and "Implementation plan" in html
-    r = c.post(f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve", "reason": "Go ahead"}, **HTMX)
+    assert (
+        change.reference in html
+        and 'data-decision="approve"' in html
+        and "Cost and benefit" in html
+        and "Implementation plan" in html
+    )
+    r = c.post(
+        f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve", "reason": "Go ahead"}, **HTMX
+    )
     assert r.status_code == 200
     html = r.content.decode()
     assert 'id="mode-item"' in html and "<html" not in html and "data-result" in html and "Approved" in html
@@ -101,7 +112,9 @@ def test_chair_cannot_decide_their_own_request_through_the_page(client, cab, peo
 
 def test_without_quorum_the_page_says_so(client, cab, people):
     change, item = item_on(cab, people)
-    r = logged_in(client, people["chair"]).post(f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve"}, **HTMX)
+    r = logged_in(client, people["chair"]).post(
+        f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve"}, **HTMX
+    )
     assert r.status_code == 400 and "No quorum" in r.content.decode()
 
 
@@ -111,13 +124,18 @@ def test_requester_cannot_open_meeting_mode_or_decide(client, cab, people):
     c = logged_in(client, people["requester"])
     assert c.get(f"/reviews/meetings/{cab.pk}/mode/{item.pk}/").status_code == 403
     assert c.post(f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve"}).status_code == 403
-    assert c.post(f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve"}, **HTMX).status_code == 403
+    assert (
+        c.post(f"/reviews/meetings/{cab.pk}/items/{item.pk}/decide/", {"decision": "approve"}, **HTMX).status_code
+        == 403
+    )
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.ASSESSED
 
 
 def test_approval_without_a_review_decision_is_impossible_through_the_page(client, people):
     change = change_in()
-    r = logged_in(client, people["chair"]).post(f"/changing/changes/{change.pk}/transitions/approve/", {"reason": "just do it"})
+    r = logged_in(client, people["chair"]).post(
+        f"/changing/changes/{change.pk}/transitions/approve/", {"reason": "just do it"}
+    )
     assert r.status_code == 400
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.ASSESSED
 
@@ -128,16 +146,24 @@ def test_approval_without_a_review_decision_is_impossible_through_the_admin(clie
     change = change_in()
     admin = AdminFactory(username="root", is_manager=True)
     c = logged_in(client, admin)
-    r = c.post("/admin/changes/requestforchange/", {"action": "approve_selected", "_selected_action": [change.pk]}, follow=True)
+    r = c.post(
+        "/admin/changes/requestforchange/", {"action": "approve_selected", "_selected_action": [change.pk]}, follow=True
+    )
     assert r.status_code == 200
     assert RequestForChange.objects.get(pk=change.pk).status == ChangeStatus.ASSESSED
     # No decision can be forged in the admin either.
     assert c.get("/admin/mof/reviewdecisionrecord/add/").status_code == 403
-    assert c.post("/admin/mof/reviewdecisionrecord/add/", {"kind": "release_approved", "decision": "approve"}).status_code == 403
+    assert (
+        c.post("/admin/mof/reviewdecisionrecord/add/", {"kind": "release_approved", "decision": "approve"}).status_code
+        == 403
+    )
     meeting = make_meeting(people)
     [item] = services.agenda_refresh(actor=people["chair"], meeting=meeting)
     assert c.get(f"/admin/reviews/meeting/{meeting.pk}/change/").status_code == 200
-    assert c.post(f"/admin/reviews/agendaitem/{item.pk}/change/", {"decision": "approve", "state": "decided"}).status_code == 403
+    assert (
+        c.post(f"/admin/reviews/agendaitem/{item.pk}/change/", {"decision": "approve", "state": "decided"}).status_code
+        == 403
+    )
     assert c.get("/admin/reviews/vote/add/").status_code == 403
     assert AgendaItem.objects.get(pk=item.pk).state == "pending" and not ReviewDecisionRecord.objects.exists()
 
@@ -172,7 +198,7 @@ def test_minutes_printable_page(client, cab, people):
     r = logged_in(client, people["rel"]).get(f"/reviews/meetings/{cab.pk}/minutes/")
     html = r.content.decode()
     assert r.status_code == 200 and "@media print" in html and "Fixes the BGP leak" in html and change.reference in html
-    assert "approve 3" in html and "class=\"draft\"" not in html
+    assert "approve 3" in html and 'class="draft"' not in html
 
 
 def unfold(text):

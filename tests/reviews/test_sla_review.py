@@ -1,6 +1,7 @@
 """The SLA Review: the agenda fills with the period's service level report and the SLAs
 awaiting activation (with their what-if); the report is accepted, or improvement is
 required through a problem or a draft RFC; the page in a constant number of queries."""
+
 import datetime as dt
 import itertools
 from decimal import Decimal
@@ -40,33 +41,55 @@ def clocks(version, metric, states, *, start):
         at = start + dt.timedelta(hours=i)
         target = version.target(metric)
         elapsed = target + 60 if state == "breached" else target // 2
-        rows.append(SLAClock(
-            ticket_type="incidents.incident", ticket_id=next(_ticket_ids), version=version, metric=metric, state=state,
-            started_at=at, target_seconds=target, elapsed_seconds=elapsed,
-            stopped_at=at + dt.timedelta(seconds=elapsed) if state in ("met", "breached") else None,
-            breached_at=at + dt.timedelta(seconds=target) if state == "breached" else None,
-            due_at=at + dt.timedelta(seconds=target),
-        ))
+        rows.append(
+            SLAClock(
+                ticket_type="incidents.incident",
+                ticket_id=next(_ticket_ids),
+                version=version,
+                metric=metric,
+                state=state,
+                started_at=at,
+                target_seconds=target,
+                elapsed_seconds=elapsed,
+                stopped_at=at + dt.timedelta(seconds=elapsed) if state in ("met", "breached") else None,
+                breached_at=at + dt.timedelta(seconds=target) if state == "breached" else None,
+                due_at=at + dt.timedelta(seconds=target),
+            )
+        )
     return SLAClock.objects.bulk_create(rows)
 
 
 def ticket(opened, resolved_after_hours, *, priority=1):
     """A ticket's recorded history, for the what-if: opened, worked, resolved."""
     ticket_id = next(_ticket_ids)
-    base = dict(ticket_type="incidents.incident", ticket_id=ticket_id, priority=priority, service_id=None, group_id=None)
+    base = dict(
+        ticket_type="incidents.incident", ticket_id=ticket_id, priority=priority, service_id=None, group_id=None
+    )
     TicketEvent.objects.create(at=opened, kind="opened", state="new", hold_reason="", **base)
-    TicketEvent.objects.create(at=opened + dt.timedelta(minutes=10), kind="change", state="in_progress", hold_reason="", **base)
-    TicketEvent.objects.create(at=opened + dt.timedelta(hours=resolved_after_hours), kind="change", state="resolved", hold_reason="", **base)
+    TicketEvent.objects.create(
+        at=opened + dt.timedelta(minutes=10), kind="change", state="in_progress", hold_reason="", **base
+    )
+    TicketEvent.objects.create(
+        at=opened + dt.timedelta(hours=resolved_after_hours), kind="change", state="resolved", hold_reason="", **base
+    )
 
 
 @pytest.fixture
 def world(people):
     boss = people["chair"]
     now = timezone.now()
-    always = sla_services.calendar_save(actor=boss, name="24x7", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
+    always = sla_services.calendar_save(
+        actor=boss, name="24x7", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)]
+    )
     mail = ServiceFactory(name="Mail")
-    mail_sla = sla_services.sla_create(actor=boss, name="Mail P1", service=mail, resolution_seconds=4 * HOUR, calendar=always,
-                                       target_percentage=Decimal("90"))
+    mail_sla = sla_services.sla_create(
+        actor=boss,
+        name="Mail P1",
+        service=mail,
+        resolution_seconds=4 * HOUR,
+        calendar=always,
+        target_percentage=Decimal("90"),
+    )
     mail_sla = place(mail_sla, status="active")
     v = mail_sla.current_version
     # In the period (the last 30 days): 8 met, 2 breached (80 %, below 90 %), 1 open.
@@ -75,8 +98,14 @@ def world(people):
     clocks(v, "resolution", ["met"] * 9 + ["breached"], start=now - dt.timedelta(days=45))
     # Long before: not counted anywhere.
     clocks(v, "resolution", ["breached"] * 3, start=now - dt.timedelta(days=100))
-    draft = sla_services.sla_create(actor=boss, name="Web P1", priorities=[1], resolution_seconds=4 * HOUR, calendar=always,
-                                    target_percentage=Decimal("50"))
+    draft = sla_services.sla_create(
+        actor=boss,
+        name="Web P1",
+        priorities=[1],
+        resolution_seconds=4 * HOUR,
+        calendar=always,
+        target_percentage=Decimal("50"),
+    )
     draft = place(draft, status="in_review")
     # What the draft would have scored: 2 met, 1 breached, a P3 it does not apply to.
     day = now - dt.timedelta(days=5)
@@ -124,7 +153,9 @@ def test_the_period_runs_from_the_last_closed_sla_review(people, world):
     earlier = sla_meeting(people, in_session=False, when=timezone.now() - dt.timedelta(days=10))
     reviewed_until = timezone.now() - dt.timedelta(days=12)
     SLAReviewPeriod.objects.create(meeting=earlier, start=reviewed_until - dt.timedelta(days=30), end=reviewed_until)
-    Meeting.objects.filter(pk=earlier.pk).update(state=MeetingState.CLOSED, closed_at=timezone.now() - dt.timedelta(days=9))
+    Meeting.objects.filter(pk=earlier.pk).update(
+        state=MeetingState.CLOSED, closed_at=timezone.now() - dt.timedelta(days=9)
+    )
     meeting, items = filled(people, world)
     period = items[0].get_subject()
     assert period.start == reviewed_until
@@ -138,12 +169,22 @@ def test_the_report_numbers_are_those_of_the_clocks(people, world):
     report = items[0].sla_review.report
     [row] = [r for r in report["compliance"] if r["sla"] == "Mail P1"]
     period = items[0].get_subject()
-    in_period = SLAClock.objects.filter(version__sla=world["mail_sla"], started_at__gte=period.start, started_at__lt=period.end)
+    in_period = SLAClock.objects.filter(
+        version__sla=world["mail_sla"], started_at__gte=period.start, started_at__lt=period.end
+    )
     assert row["met"] == in_period.filter(state="met").count() == 8
     assert row["breached"] == in_period.filter(state="breached").count() == 2
     assert row["open"] == 1 and row["service"] == "Mail"
-    assert row["compliance"] == Decimal("80.00") and row["target_percentage"] == Decimal("90") and row["meets_target"] is False
-    assert row["previous_compliance"] == Decimal("90.00") and row["delta"] == Decimal("-10.00") and row["direction"] == "down"
+    assert (
+        row["compliance"] == Decimal("80.00")
+        and row["target_percentage"] == Decimal("90")
+        and row["meets_target"] is False
+    )
+    assert (
+        row["previous_compliance"] == Decimal("90.00")
+        and row["delta"] == Decimal("-10.00")
+        and row["direction"] == "down"
+    )
     assert report["missed"] == [row]
     assert report["breaches_total"] == 2 and len(report["breaches"]) == 2
     assert sum(t["met"] for t in report["trend"]) == 17  # this period and the one before
@@ -160,14 +201,14 @@ def test_the_meeting_page_and_meeting_mode_show_the_report_and_the_what_if(clien
     meeting, items = filled(people, world)
     c = logged_in(client, people["chair"])
     html = c.get(meeting.get_absolute_url()).content.decode()
-    assert 'id="sla-report"' in html and 'data-sla-report' in html and "Mail P1" in html and "80.00 %" in html
+    assert 'id="sla-report"' in html and "data-sla-report" in html and "Mail P1" in html and "80.00 %" in html
     assert 'id="sla-awaiting"' in html and "Web P1" in html and "66.67 %" in html
     assert f'tr[data-item="{items[0].pk}"] button[value="activate"]' in html  # the report is not activated
     html = c.get(reverse("review_mode_item", args=[meeting.pk, items[0].pk])).content.decode()
-    assert 'data-sla-report' in html and "Require improvement: open a problem" in html
+    assert "data-sla-report" in html and "Require improvement: open a problem" in html
     assert f'#mode-item[data-item="{items[0].pk}"] button[value="activate"]' in html
     html = c.get(reverse("review_mode_item", args=[meeting.pk, items[1].pk])).content.decode()
-    assert 'data-whatif' in html and "66.67 %" in html
+    assert "data-whatif" in html and "66.67 %" in html
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -177,7 +218,9 @@ def test_accept_the_report(people, world):
     meeting, items = filled(people, world)
     period_item = items[0]
     vote_all(period_item, people, "accept")
-    decided = services.decide(item_id=period_item.pk, decision="accept", actor=people["chair"], reason="Within tolerance.")
+    decided = services.decide(
+        item_id=period_item.pk, decision="accept", actor=people["chair"], reason="Within tolerance."
+    )
     assert (decided.state, decided.decision) == (ItemState.DECIDED, "accept")
     record = ReviewDecisionRecord.objects.get(model_label="reviews.slareviewperiod", object_id=period_item.object_id)
     assert record.decision == "accept" and record.kind == ReviewKind.SLA and "follow_up" not in record.detail
@@ -192,11 +235,21 @@ def test_require_improvement_opens_a_problem_and_records_it(people, world):
     vote_all(period_item, people, "improve_problem")
     with pytest.raises(ValidationError):  # a reason is required
         services.decide(item_id=period_item.pk, decision="improve_problem", actor=people["chair"], reason=" ")
-    decided = services.decide(item_id=period_item.pk, decision="improve_problem", actor=people["chair"], reason="Mail keeps breaching.")
+    decided = services.decide(
+        item_id=period_item.pk, decision="improve_problem", actor=people["chair"], reason="Mail keeps breaching."
+    )
     problem = Problem.objects.get()
-    assert "Mail keeps breaching." in problem.description and "Mail P1" in problem.description and "80.00 %" in problem.description
+    assert (
+        "Mail keeps breaching." in problem.description
+        and "Mail P1" in problem.description
+        and "80.00 %" in problem.description
+    )
     period = SLAReviewPeriod.objects.get(pk=period_item.object_id)
-    assert (period.follow_up_label, period.follow_up_id, period.follow_up_reference) == ("incidents.problem", str(problem.pk), problem.reference)
+    assert (period.follow_up_label, period.follow_up_id, period.follow_up_reference) == (
+        "incidents.problem",
+        str(problem.pk),
+        problem.reference,
+    )
     assert decided.reason == f"Mail keeps breaching.\nFollow-up: {problem.reference}"
     assert AgendaItem.objects.get(pk=period_item.pk).reason.endswith(problem.reference)
     assert decided.decision_record.detail["follow_up"]["reference"] == problem.reference
@@ -273,10 +326,23 @@ def test_the_meeting_page_queries_do_not_grow_with_the_number_of_slas(client, pe
     boss, now = people["chair"], world["now"]
     for n in range(8):
         service = ServiceFactory(name=f"Service {n}")
-        sla = sla_services.sla_create(actor=boss, name=f"SLA {n}", service=service, resolution_seconds=2 * HOUR,
-                                      calendar=world["calendar"], target_percentage=Decimal("95"))
-        clocks(place(sla, status="active").current_version, "resolution", ["met", "breached"], start=now - dt.timedelta(days=3))
-        draft = sla_services.sla_create(actor=boss, name=f"Draft {n}", resolution_seconds=HOUR, calendar=world["calendar"])
+        sla = sla_services.sla_create(
+            actor=boss,
+            name=f"SLA {n}",
+            service=service,
+            resolution_seconds=2 * HOUR,
+            calendar=world["calendar"],
+            target_percentage=Decimal("95"),
+        )
+        clocks(
+            place(sla, status="active").current_version,
+            "resolution",
+            ["met", "breached"],
+            start=now - dt.timedelta(days=3),
+        )
+        draft = sla_services.sla_create(
+            actor=boss, name=f"Draft {n}", resolution_seconds=HOUR, calendar=world["calendar"]
+        )
         place(draft, status="in_review")
     Meeting.objects.filter(pk=meeting.pk).update(state=MeetingState.PLANNED)
     services.agenda_refresh(actor=boss, meeting=meeting)
@@ -299,7 +365,9 @@ def test_an_empty_period_puts_no_report_to_a_vote(people, world):
     from slas.models import CapacityWarning
     from tests.factories import CIFactory
 
-    CapacityWarning.objects.create(ci=CIFactory(), metric="disk.used", threshold_value=90, current_value=80, forecast_at=timezone.now())
+    CapacityWarning.objects.create(
+        ci=CIFactory(), metric="disk.used", threshold_value=90, current_value=80, forecast_at=timezone.now()
+    )
     added = services.agenda_refresh(actor=people["chair"], meeting=meeting)
     assert [i.model_label for i in added] == ["reviews.slareviewperiod"]
 
@@ -316,9 +384,18 @@ def test_the_optimizing_page_links_to_availability_and_capacity(client, people, 
 def test_the_admin_shows_availability_and_capacity_read_only(client, admin_user, world):
     from slas.models import OutageRecord
 
-    record = OutageRecord.objects.create(service=world["mail"], start=timezone.now() - dt.timedelta(hours=2), end=timezone.now(), reason="Disk")
+    record = OutageRecord.objects.create(
+        service=world["mail"], start=timezone.now() - dt.timedelta(hours=2), end=timezone.now(), reason="Disk"
+    )
     c = logged_in(client, admin_user)
-    for model in ("servicehours", "availabilitytarget", "outagerecord", "measurement", "capacitythreshold", "capacitywarning"):
+    for model in (
+        "servicehours",
+        "availabilitytarget",
+        "outagerecord",
+        "measurement",
+        "capacitythreshold",
+        "capacitywarning",
+    ):
         r = c.get(reverse(f"admin:slas_{model}_changelist"))
         assert r.status_code == 200, model
         assert c.get(reverse(f"admin:slas_{model}_add")).status_code == 403, model

@@ -1,4 +1,5 @@
 """The slow, obviously right business time: walk day by day and add up the overlaps."""
+
 import datetime as dt
 from zoneinfo import ZoneInfo
 

@@ -163,13 +163,23 @@ def test_availability_report_api(boss):
     (row,) = body["results"]
     assert row["service_name"] == "Mail" and row["agreed_seconds"] == 86400 and row["downtime_seconds"] == 3600
     assert row["met"] is True and row["failures"] == 1 and row["mtrs_seconds"] == 3600
-    both = client.get("/api/v1/reports/availability/?start=2026-06-01T00:00:00Z&end=2026-06-02T00:00:00Z").json()["results"]
+    both = client.get("/api/v1/reports/availability/?start=2026-06-01T00:00:00Z&end=2026-06-02T00:00:00Z").json()[
+        "results"
+    ]
     assert [r["service_name"] for r in both] == ["Mail", "Zeta"] and both[1]["target_percentage"] is None and other
-    for bad in ("start=2026-13-01", "start=yesterday", "start=2026-06-05&end=2026-06-01", "service=abc", "service=999999"):
+    for bad in (
+        "start=2026-13-01",
+        "start=yesterday",
+        "start=2026-06-05&end=2026-06-01",
+        "service=abc",
+        "service=999999",
+    ):
         response = client.get(f"/api/v1/reports/availability/?{bad}")
         assert response.status_code == 400, bad
     assert api_as(UserFactory(username="nobody")).get("/api/v1/reports/availability/").status_code == 403
-    assert api_as(UserFactory(username="eng2", roles=["support"])).get("/api/v1/reports/availability/").status_code == 200
+    assert (
+        api_as(UserFactory(username="eng2", roles=["support"])).get("/api/v1/reports/availability/").status_code == 200
+    )
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -196,9 +206,24 @@ def test_availability_pages_chart_csv_and_manager_forms(client, boss, office):
     assert client.post(url, {"form": "target", "target-target_percentage": "150"}).status_code == 400
     assert client.post(url, {"form": "target", "target-target_percentage": "99.5"}).status_code == 302
     assert AvailabilityTarget.objects.get(service=svc).target_percentage == Decimal("99.5")
-    bad = client.post(url, {"form": "outage", "outage-start": "2026-06-03T10:00", "outage-end": "2026-06-03T09:00", "outage-reason": "x"})
+    bad = client.post(
+        url,
+        {"form": "outage", "outage-start": "2026-06-03T10:00", "outage-end": "2026-06-03T09:00", "outage-reason": "x"},
+    )
     assert bad.status_code == 400 and OutageRecord.objects.count() == 1
-    assert client.post(url, {"form": "outage", "outage-start": "2026-06-03T10:00", "outage-end": "2026-06-03T12:00", "outage-reason": "SAN", "outage-planned": "on"}).status_code == 302
+    assert (
+        client.post(
+            url,
+            {
+                "form": "outage",
+                "outage-start": "2026-06-03T10:00",
+                "outage-end": "2026-06-03T12:00",
+                "outage-reason": "SAN",
+                "outage-planned": "on",
+            },
+        ).status_code
+        == 302
+    )
     record = OutageRecord.objects.get(reason="SAN")
     assert record.planned
     assert client.post(f"/optimizing/availability/outages/{record.pk}/delete/").status_code == 302
@@ -212,7 +237,12 @@ def test_availability_pages_permissions(client):
     assert client.get("/optimizing/availability/").status_code == 200
     page = client.get(f"/optimizing/availability/services/{svc.pk}/")
     assert page.status_code == 200 and "Record an outage" not in page.content.decode()
-    assert client.post(f"/optimizing/availability/services/{svc.pk}/", {"form": "target", "target-target_percentage": "99"}).status_code == 403
+    assert (
+        client.post(
+            f"/optimizing/availability/services/{svc.pk}/", {"form": "target", "target-target_percentage": "99"}
+        ).status_code
+        == 403
+    )
     assert not AvailabilityTarget.objects.exists()
     client.force_login(UserFactory(username="walk-in"))
     assert client.get("/optimizing/availability/").status_code == 403
@@ -247,17 +277,44 @@ def test_outages_and_service_settings_api(boss, office):
     svc = ServiceFactory(name="Mail")
     staff = UserFactory(username="eng3", roles=["support"])
     client = api_as(boss)
-    bad = client.post("/api/v1/outages/", {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T09:00:00Z", "reason": "x"}, format="json")
+    bad = client.post(
+        "/api/v1/outages/",
+        {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T09:00:00Z", "reason": "x"},
+        format="json",
+    )
     assert bad.status_code == 400 and "end" in bad.json()
-    assert api_as(staff).post("/api/v1/outages/", {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T11:00:00Z", "reason": "x"}, format="json").status_code == 403
-    made = client.post("/api/v1/outages/", {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T11:00:00Z", "reason": "SAN", "planned": False}, format="json")
+    assert (
+        api_as(staff)
+        .post(
+            "/api/v1/outages/",
+            {"service": svc.pk, "start": "2026-06-02T10:00:00Z", "end": "2026-06-02T11:00:00Z", "reason": "x"},
+            format="json",
+        )
+        .status_code
+        == 403
+    )
+    made = client.post(
+        "/api/v1/outages/",
+        {
+            "service": svc.pk,
+            "start": "2026-06-02T10:00:00Z",
+            "end": "2026-06-02T11:00:00Z",
+            "reason": "SAN",
+            "planned": False,
+        },
+        format="json",
+    )
     assert made.status_code == 201 and made.json()["recorded_by"] == boss.pk
     assert [o["reason"] for o in api_as(staff).get(f"/api/v1/outages/?service={svc.pk}").json()["results"]] == ["SAN"]
     url = f"/api/v1/services/{svc.pk}/availability/"
     assert client.get(url).json() == {"service": svc.pk, "target_percentage": None, "calendar": None}
     assert client.put(url, {"target_percentage": "101"}, format="json").status_code == 400
     assert api_as(staff).put(url, {"target_percentage": "99"}, format="json").status_code == 403
-    assert client.put(url, {"target_percentage": "99.95", "calendar": office.pk}, format="json").json() == {"service": svc.pk, "target_percentage": "99.9500", "calendar": office.pk}
+    assert client.put(url, {"target_percentage": "99.95", "calendar": office.pk}, format="json").json() == {
+        "service": svc.pk,
+        "target_percentage": "99.9500",
+        "calendar": office.pk,
+    }
     assert client.patch(url, {"calendar": None}, format="json").json()["calendar"] is None
     assert client.get("/api/v1/services/999999/availability/").status_code == 404
     assert client.delete(f"/api/v1/outages/{made.json()['id']}/").status_code == 204

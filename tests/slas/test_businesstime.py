@@ -1,10 +1,11 @@
 """The fast business time agrees with the slow reference: across daylight-saving changes,
 holidays, midnight and empty days (property-based), plus hand-written cases."""
+
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from slas.businesstime import BusinessTime, CalendarSpec
 from tests.slas.reference import reference_add, reference_elapsed
@@ -31,7 +32,9 @@ def test_a_spring_forward_night_is_no_longer_than_it_is():
     bt = BusinessTime(spec, around=dt.date(2026, 3, 29))
     sunday = at("Europe/London", 2026, 3, 29, 0)
     assert bt.elapsed(sunday, sunday + dt.timedelta(hours=6)) == 3 * 3600
-    assert bt.elapsed(sunday, sunday + dt.timedelta(hours=6)) == reference_elapsed(spec, sunday, sunday + dt.timedelta(hours=6))
+    assert bt.elapsed(sunday, sunday + dt.timedelta(hours=6)) == reference_elapsed(
+        spec, sunday, sunday + dt.timedelta(hours=6)
+    )
 
 
 def test_autumn_back_gives_the_extra_hour():
@@ -89,7 +92,9 @@ def calendars(draw):
     return CalendarSpec(draw(st.sampled_from(ZONES)), weekly, {base + dt.timedelta(days=d): "holiday" for d in hol})
 
 
-instants = st.integers(min_value=0, max_value=400 * 86400).map(lambda s: dt.datetime(2026, 1, 1, tzinfo=UTC) + dt.timedelta(seconds=s))
+instants = st.integers(min_value=0, max_value=400 * 86400).map(
+    lambda s: dt.datetime(2026, 1, 1, tzinfo=UTC) + dt.timedelta(seconds=s)
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -35,11 +35,22 @@ def volume(db):
 
 @pytest.fixture
 def threshold(volume):
-    return CapacityThreshold.objects.create(ci_class=volume.ci_class, metric="used_pct", threshold=95, unit="%", label="full", window_days=30, warn_within_days=30)
+    return CapacityThreshold.objects.create(
+        ci_class=volume.ci_class,
+        metric="used_pct",
+        threshold=95,
+        unit="%",
+        label="full",
+        window_days=30,
+        warn_within_days=30,
+    )
 
 
 def linear_series(ci, now, *, start_value=50.0, per_day=1.0, days=20, metric="used_pct"):
-    rows = [Measurement(ci=ci, metric=metric, value=start_value + per_day * d, at=now - dt.timedelta(days=days - d)) for d in range(days + 1)]
+    rows = [
+        Measurement(ci=ci, metric=metric, value=start_value + per_day * d, at=now - dt.timedelta(days=days - d))
+        for d in range(days + 1)
+    ]
     Measurement.objects.bulk_create(rows)
 
 
@@ -86,7 +97,9 @@ def test_warnings_raised_once_per_ci_and_metric_and_refreshed(volume, threshold)
     assert abs((w.forecast_at - (now + dt.timedelta(days=2.5))).total_seconds()) < 86400
     assert w.current_value == 90 and w.summary.startswith("full in 2 days")
     with pytest.raises(IntegrityError), transaction.atomic():
-        CapacityWarning.objects.create(ci=volume, metric="used_pct", threshold_value=95, current_value=1, forecast_at=now)
+        CapacityWarning.objects.create(
+            ci=volume, metric="used_pct", threshold_value=95, current_value=1, forecast_at=now
+        )
     # dismissed: stays quiet for a while, then may warn again
     capacity.warning_dismiss(actor=ManagerFactory(username="m2"), warning=w, note="new disks on order")
     assert capacity.raise_warnings(now=now) == {"opened": 0, "refreshed": 0}
@@ -135,7 +148,10 @@ def test_measurements_batch_is_all_or_nothing(volume, engineer):
     cases = [
         ({"ci": 999999, "metric": "used_pct", "value": 1, "time": now.isoformat()}, "ci"),
         ({"ci": "no such volume", "metric": "used_pct", "value": 1}, "ci"),
-        ({"ci": volume.pk, "metric": "used_pct", "value": 1, "time": (now + dt.timedelta(minutes=10)).isoformat()}, "time"),
+        (
+            {"ci": volume.pk, "metric": "used_pct", "value": 1, "time": (now + dt.timedelta(minutes=10)).isoformat()},
+            "time",
+        ),
         ({"ci": volume.pk, "metric": "used_pct", "value": "lots", "time": now.isoformat()}, "value"),
         ({"ci": volume.pk, "metric": "used_pct", "value": True}, "value"),
         ({"ci": volume.pk, "metric": "used_pct", "value": None}, "value"),
@@ -153,8 +169,15 @@ def test_measurements_batch_is_all_or_nothing(volume, engineer):
         assert client.post("/api/v1/measurements/", junk, format="json").status_code == 400
     assert Measurement.objects.count() == 0
     # within the allowed clock skew, by name or id, a string number
-    skewed = {"ci": "volume E", "metric": "used_pct", "value": "43", "time": (now + dt.timedelta(minutes=4)).isoformat()}
-    response = client.post("/api/v1/measurements/", [good, skewed, {"ci": volume.pk, "metric": "iops", "value": 7}], format="json")
+    skewed = {
+        "ci": "volume E",
+        "metric": "used_pct",
+        "value": "43",
+        "time": (now + dt.timedelta(minutes=4)).isoformat(),
+    }
+    response = client.post(
+        "/api/v1/measurements/", [good, skewed, {"ci": volume.pk, "metric": "iops", "value": 7}], format="json"
+    )
     assert response.status_code == 201 and response.json() == {"created": 3}
     one = client.post("/api/v1/measurements/", good, format="json")
     assert one.status_code == 201 and one.json()["value"] == 42.5
@@ -178,12 +201,26 @@ def test_measurement_permissions(volume):
 
 
 def test_thresholds_api_managers_only(volume, boss, engineer):
-    data = {"ci_class": volume.ci_class_id, "metric": "used_pct", "threshold": 90, "direction": "above", "unit": "%", "label": "full"}
+    data = {
+        "ci_class": volume.ci_class_id,
+        "metric": "used_pct",
+        "threshold": 90,
+        "direction": "above",
+        "unit": "%",
+        "label": "full",
+    }
     assert api_as(engineer).post("/api/v1/capacity/thresholds/", data, format="json").status_code == 403
     created = api_as(boss).post("/api/v1/capacity/thresholds/", data, format="json")
     assert created.status_code == 201, created.json()
-    assert api_as(boss).post("/api/v1/capacity/thresholds/", data, format="json").status_code == 400  # one per class and metric
-    assert api_as(boss).post("/api/v1/capacity/thresholds/", {**data, "metric": "x", "direction": "sideways"}, format="json").status_code == 400
+    assert (
+        api_as(boss).post("/api/v1/capacity/thresholds/", data, format="json").status_code == 400
+    )  # one per class and metric
+    assert (
+        api_as(boss)
+        .post("/api/v1/capacity/thresholds/", {**data, "metric": "x", "direction": "sideways"}, format="json")
+        .status_code
+        == 400
+    )
     assert api_as(engineer).get("/api/v1/capacity/thresholds/").json()["results"][0]["threshold"] == 90
 
 
@@ -199,7 +236,9 @@ def test_capacity_dashboard_and_warning_pages(client, volume, threshold, boss, e
     html = page.content.decode()
     assert page.status_code == 200 and "<svg" in html and 'class="threshold"' in html and 'class="crossing"' in html
     assert "volume E" in html and "full in 2 days" in html and "Add a threshold" not in html
-    assert "volume E,Server" in client.get("/optimizing/capacity.csv").content.decode().replace(volume.ci_class.name, "Server")
+    assert "volume E,Server" in client.get("/optimizing/capacity.csv").content.decode().replace(
+        volume.ci_class.name, "Server"
+    )
     listing = client.get("/optimizing/capacity/warnings/").content.decode()
     assert "volume E" in listing and "Draft RFC" not in listing
     assert client.post(f"/optimizing/capacity/warnings/{w.pk}/dismiss/").status_code == 403
@@ -210,22 +249,56 @@ def test_capacity_dashboard_and_warning_pages(client, volume, threshold, boss, e
     assert response.status_code == 302 and response["Location"].endswith(f"/{change.pk}/")
     w.refresh_from_db()
     assert w.status == "converted" and w.change == change
-    assert client.post(f"/optimizing/capacity/warnings/{w.pk}/dismiss/").status_code == 302  # already decided: a message, nothing changes
+    assert (
+        client.post(f"/optimizing/capacity/warnings/{w.pk}/dismiss/").status_code == 302
+    )  # already decided: a message, nothing changes
     w.refresh_from_db()
     assert w.status == "converted"
-    bad = client.post("/optimizing/capacity/", {"ci_class": volume.ci_class_id, "metric": "used_pct", "threshold": "x", "direction": "above", "window_days": 30, "warn_within_days": 30})
+    bad = client.post(
+        "/optimizing/capacity/",
+        {
+            "ci_class": volume.ci_class_id,
+            "metric": "used_pct",
+            "threshold": "x",
+            "direction": "above",
+            "window_days": 30,
+            "warn_within_days": 30,
+        },
+    )
     assert bad.status_code == 400
-    ok = client.post("/optimizing/capacity/", {"ci_class": volume.ci_class_id, "metric": "iops", "threshold": "5000", "direction": "above", "unit": "", "label": "saturated", "window_days": 7, "warn_within_days": 14})
+    ok = client.post(
+        "/optimizing/capacity/",
+        {
+            "ci_class": volume.ci_class_id,
+            "metric": "iops",
+            "threshold": "5000",
+            "direction": "above",
+            "unit": "",
+            "label": "saturated",
+            "window_days": 7,
+            "warn_within_days": 14,
+        },
+    )
     assert ok.status_code == 302 and CapacityThreshold.objects.filter(metric="iops").exists()
 
 
 def test_the_database_sums_agree_with_the_readings_in_memory(volume, threshold):
     now = timezone.now().replace(microsecond=0)
-    rows = [Measurement(ci=volume, metric="used_pct", value=40 + 1.7 * i + (0.9 if i % 3 else -1.3), at=now - dt.timedelta(hours=7 * (60 - i), minutes=i)) for i in range(61)]
+    rows = [
+        Measurement(
+            ci=volume,
+            metric="used_pct",
+            value=40 + 1.7 * i + (0.9 if i % 3 else -1.3),
+            at=now - dt.timedelta(hours=7 * (60 - i), minutes=i),
+        )
+        for i in range(61)
+    ]
     rows.append(Measurement(ci=volume, metric="iops", value=10**6, at=now))  # another metric
-    rows.append(Measurement(ci=volume, metric="used_pct", value=0, at=now - dt.timedelta(days=45)))  # outside the window
+    rows.append(
+        Measurement(ci=volume, metric="used_pct", value=0, at=now - dt.timedelta(days=45))
+    )  # outside the window
     Measurement.objects.bulk_create(rows)
-    (th, ci, aggregated), = capacity.forecasts(None, now=now)
+    ((th, ci, aggregated),) = capacity.forecasts(None, now=now)
     in_memory = capacity.forecast_for(volume, "used_pct", now=now)
     assert (th, ci) == (threshold, volume)
     assert aggregated.count == in_memory.count == 61

@@ -2,6 +2,7 @@
 tasks, with progress for the manager; only the clocks the edit can move are rewritten, a chunk
 run twice changes nothing more, completed clocks keep their history. And the fast derivation
 of a clock's stored figures agrees with the replay that draws its timeline (property-based)."""
+
 import datetime as dt
 from types import SimpleNamespace
 
@@ -35,8 +36,20 @@ from tests.factories import (
 T = dt.time
 HOUR = 3600
 UTC = dt.UTC
-FIGURES = ("version_id", "state", "started_at", "stopped_at", "elapsed_seconds", "counting_since", "due_at", "breached_at", "next_event_at",
-           "target_seconds", "notified_threshold", "updated_at")
+FIGURES = (
+    "version_id",
+    "state",
+    "started_at",
+    "stopped_at",
+    "elapsed_seconds",
+    "counting_since",
+    "due_at",
+    "breached_at",
+    "next_event_at",
+    "target_seconds",
+    "notified_threshold",
+    "updated_at",
+)
 
 
 def office_hours_elsewhere():
@@ -57,8 +70,17 @@ def world(db):
     manager = ManagerFactory(username="sla-boss", email="boss@example.test")
     agent = UserFactory(username="agent", email="agent@example.test", roles=["support"])
     TeamFactory(name="Desk", manager=manager, members=[agent])
-    always = services.calendar_save(actor=manager, name="24x7", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)])
-    p1 = services.sla_create(actor=manager, name="P1 mail", priorities=[1], resolution_seconds=4 * HOUR, calendar=always, pause_on=["awaiting_vendor"])
+    always = services.calendar_save(
+        actor=manager, name="24x7", time_zone="UTC", intervals=[(d, T(0), T(0)) for d in range(7)]
+    )
+    p1 = services.sla_create(
+        actor=manager,
+        name="P1 mail",
+        priorities=[1],
+        resolution_seconds=4 * HOUR,
+        calendar=always,
+        pause_on=["awaiting_vendor"],
+    )
     ServiceLevelAgreement.objects.filter(pk=p1.pk).update(status=SLAStatus.ACTIVE)
     return SimpleNamespace(manager=manager, agent=agent, calendar=always, p1=p1)
 
@@ -71,7 +93,9 @@ def incident_opened(world, hours_ago: float, *events):
         TicketEvent.objects.filter(ticket_type="incidents.incident", ticket_id=incident.pk).update(at=opened)
     base = dict(ticket_type="incidents.incident", ticket_id=incident.pk, priority=1, service_id=None, group_id=None)
     for hours, state, hold in events:
-        TicketEvent.objects.create(at=opened + dt.timedelta(hours=hours), kind="change", state=state, hold_reason=hold, **base)
+        TicketEvent.objects.create(
+            at=opened + dt.timedelta(hours=hours), kind="change", state=state, hold_reason=hold, **base
+        )
     services.sync_clocks("incidents.incident", incident.pk)
     return SLAClock.objects.get(ticket_type="incidents.incident", ticket_id=incident.pk, metric="resolution")
 
@@ -213,7 +237,9 @@ def test_a_clock_a_ticket_event_rewrote_meanwhile_is_not_overwritten(world, monk
 
     def ticket_moves_meanwhile(*args):
         # Between the chunk's read of the clock and its write, a ticket event recomputed it.
-        SLAClock.objects.filter(pk=clock.pk).update(updated_at=timezone.now() + dt.timedelta(seconds=1), elapsed_seconds=7)
+        SLAClock.objects.filter(pk=clock.pk).update(
+            updated_at=timezone.now() + dt.timedelta(seconds=1), elapsed_seconds=7
+        )
         return read_events(*args)
 
     monkeypatch.setattr(recompute, "_event_logs", ticket_moves_meanwhile)
@@ -232,7 +258,9 @@ def test_retargeting_running_clocks_runs_as_a_job_and_leaves_completed_ones(worl
     met = incident_opened(world, 10, (2, "resolved", ""))
     history = snapshot(met)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        version = services.sla_new_version(actor=world.manager, sla=world.p1, resolution_seconds=2 * HOUR, retarget_running=True)
+        version = services.sla_new_version(
+            actor=world.manager, sla=world.p1, resolution_seconds=2 * HOUR, retarget_running=True
+        )
     assert tasks_queued(callbacks)  # queued after the commit, not done in the edit's request
     job = RecomputeJob.objects.get()
     assert (job.sla, job.version, job.started_by, job.total, job.done) == (world.p1, version, world.manager, 1, 1)
@@ -269,15 +297,28 @@ def test_the_sla_page_shows_the_progress_and_polls_until_done(world, client, mon
     incident_opened(world, 1)
     monkeypatch.setattr(recompute, "_queue_plan", lambda job_id: None)
     client.force_login(world.manager)
-    response = client.post(reverse("sla_edit", args=[world.p1.pk]), {
-        "resolution_seconds": "2h", "calendar": world.calendar.pk, "priorities": ["1"], "warning_thresholds": "50, 75",
-        "target_percentage": "95", "pause_on": ["awaiting_vendor"], "carry_pauses": "on", "retarget_running": "on",
-    })
+    response = client.post(
+        reverse("sla_edit", args=[world.p1.pk]),
+        {
+            "resolution_seconds": "2h",
+            "calendar": world.calendar.pk,
+            "priorities": ["1"],
+            "warning_thresholds": "50, 75",
+            "target_percentage": "95",
+            "pause_on": ["awaiting_vendor"],
+            "carry_pauses": "on",
+            "retarget_running": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     job = RecomputeJob.objects.get()
     page = client.get(reverse("sla_detail", args=[world.p1.pk])).content.decode()
     progress_url = reverse("recompute_progress", args=[job.pk])
-    assert "Running clocks re-targeted to version 2" in page and f'hx-get="{progress_url}"' in page and 'hx-trigger="every 2s"' in page
+    assert (
+        "Running clocks re-targeted to version 2" in page
+        and f'hx-get="{progress_url}"' in page
+        and 'hx-trigger="every 2s"' in page
+    )
     recompute.plan(job.pk)
     for chunk in job.chunks.all():
         recompute.run_chunk(chunk.pk)
@@ -300,14 +341,22 @@ def test_only_staff_follow_a_recomputation(world, client, django_capture_on_comm
 
 STATES = ["new", "assigned", "in_progress", "on_hold", "resolved", "closed", "cancelled"]
 HOLDS = ["", "awaiting_vendor", "awaiting_caller"]
-OFFICE = CalendarSpec("Europe/London", {d: ((T(9), T(12, 30)), (T(13, 30), T(17, 30))) for d in range(5)}, {dt.date(2026, 3, 30): "A holiday"})
+OFFICE = CalendarSpec(
+    "Europe/London",
+    {d: ((T(9), T(12, 30)), (T(13, 30), T(17, 30))) for d in range(5)},
+    {dt.date(2026, 3, 30): "A holiday"},
+)
 BUSINESS = BusinessTime(OFFICE, around=dt.date(2026, 3, 28))  # spans the change to summer time on 29 March
 START = dt.datetime(2026, 3, 26, 8, tzinfo=UTC)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    steps=st.lists(st.tuples(st.integers(0, 40 * HOUR), st.integers(0, 999_999), st.sampled_from(STATES), st.sampled_from(HOLDS)), min_size=0, max_size=6),
+    steps=st.lists(
+        st.tuples(st.integers(0, 40 * HOUR), st.integers(0, 999_999), st.sampled_from(STATES), st.sampled_from(HOLDS)),
+        min_size=0,
+        max_size=6,
+    ),
     metric=st.sampled_from(["response", "resolution"]),
     target=st.integers(60, 20 * HOUR),
     thresholds=st.lists(st.integers(1, 99), max_size=3),
@@ -317,8 +366,16 @@ START = dt.datetime(2026, 3, 26, 8, tzinfo=UTC)
     now_after=st.integers(0, 80 * HOUR),
     notified=st.sampled_from([0, 50, 75, 100]),
 )
-def test_stored_figures_agree_with_replay(steps, metric, target, thresholds, pause_on, carry, started_after, now_after, notified):
-    version = SLAVersion(response_seconds=target, resolution_seconds=target, warning_thresholds=thresholds, pause_on=pause_on, carry_pauses=carry)
+def test_stored_figures_agree_with_replay(
+    steps, metric, target, thresholds, pause_on, carry, started_after, now_after, notified
+):
+    version = SLAVersion(
+        response_seconds=target,
+        resolution_seconds=target,
+        warning_thresholds=thresholds,
+        pause_on=pause_on,
+        carry_pauses=carry,
+    )
     at = START
     events = [SimpleNamespace(at=START, state="new", hold_reason="")]
     for gap, micro, state, hold in steps:
@@ -331,19 +388,41 @@ def test_stored_figures_agree_with_replay(steps, metric, target, thresholds, pau
     services._apply(clock, figures, now)
 
     tuples = [(recompute._us(e.at) // 1_000_000, recompute._us(e.at), e.state, e.hold_reason) for e in events]
-    fast = engine.stored_figures(tuples, engine.Rules.of(version, metric), BUSINESS, now.timestamp(), recompute._us(clock_started), notified)
-    instant = lambda s: None if s is None else dt.datetime.fromtimestamp(s, UTC)
-    event_at = lambda i: None if i is None else events[i].at
+    fast = engine.stored_figures(
+        tuples, engine.Rules.of(version, metric), BUSINESS, now.timestamp(), recompute._us(clock_started), notified
+    )
+
+    def instant(s):
+        return None if s is None else dt.datetime.fromtimestamp(s, UTC)
+
+    def event_at(i):
+        return None if i is None else events[i].at
+
     assert (fast.state, fast.elapsed_seconds, event_at(fast.stopped_index), event_at(fast.counting_index)) == (
-        clock.state, clock.elapsed_seconds, clock.stopped_at, clock.counting_since)
-    assert (instant(fast.due_s), instant(fast.breached_s), instant(fast.next_s)) == (clock.due_at, clock.breached_at, clock.next_event_at)
+        clock.state,
+        clock.elapsed_seconds,
+        clock.stopped_at,
+        clock.counting_since,
+    )
+    assert (instant(fast.due_s), instant(fast.breached_s), instant(fast.next_s)) == (
+        clock.due_at,
+        clock.breached_at,
+        clock.next_event_at,
+    )
 
 
 def test_changed_span_of_an_edit():
     hours = {0: ((T(9), T(17)),)}
     before = CalendarSpec("Europe/London", hours, {dt.date(2026, 12, 25): "Christmas Day"})
-    assert engine.changed_span(before, CalendarSpec("Europe/London", hours, {dt.date(2026, 12, 25): "Xmas"})) is None  # a name only
+    assert (
+        engine.changed_span(before, CalendarSpec("Europe/London", hours, {dt.date(2026, 12, 25): "Xmas"})) is None
+    )  # a name only
     assert engine.changed_span(before, CalendarSpec("Europe/Paris", hours, before.holidays)) == (None, None)
-    assert engine.changed_span(before, CalendarSpec("Europe/London", {0: ((T(9), T(18)),)}, before.holidays)) == (None, None)
-    first, until = engine.changed_span(before, CalendarSpec("Europe/London", hours, {dt.date(2026, 7, 1): "Summer day"}))
+    assert engine.changed_span(before, CalendarSpec("Europe/London", {0: ((T(9), T(18)),)}, before.holidays)) == (
+        None,
+        None,
+    )
+    first, until = engine.changed_span(
+        before, CalendarSpec("Europe/London", hours, {dt.date(2026, 7, 1): "Summer day"})
+    )
     assert (first.isoformat(), until.isoformat()) == ("2026-07-01T00:00:00+01:00", "2026-12-26T00:00:00+00:00")

@@ -1,6 +1,7 @@
 """Action panels: one primary next step, the others secondary, destructive ones apart, red
 and confirmed; a reason box only where the transition requires one; a transition whose form
 is the page's own (a change's assessment) leads to that form."""
+
 import re
 
 import pytest
@@ -12,7 +13,11 @@ from tests.factories import CIFactory, ManagerFactory
 
 pytestmark = pytest.mark.django_db
 
-PLANS = {"implementation_plan": "Upgrade firmware.", "backout_plan": "Reload the old image.", "test_plan": "Ping the core."}
+PLANS = {
+    "implementation_plan": "Upgrade firmware.",
+    "backout_plan": "Reload the old image.",
+    "test_plan": "Ping the core.",
+}
 
 
 def _section(content: str, group: str) -> str:
@@ -23,7 +28,9 @@ def _section(content: str, group: str) -> str:
 
 @pytest.fixture
 def submitted(infra_user):
-    change = change_services.change_create(actor=infra_user, title="Router firmware 15.2", type="normal", affected_cis=[CIFactory(name="router")], **PLANS)
+    change = change_services.change_create(
+        actor=infra_user, title="Router firmware 15.2", type="normal", affected_cis=[CIFactory(name="router")], **PLANS
+    )
     RequestForChange.objects.filter(pk=change.pk).update(status="submitted")
     return RequestForChange.objects.get(pk=change.pk)
 

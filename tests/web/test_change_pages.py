@@ -1,5 +1,6 @@
 """Changing quadrant pages: requests for change, releases and templates, through the
 same generic transition view as the CMDB."""
+
 import pytest
 from django.urls import reverse
 
@@ -9,7 +10,11 @@ from tests.factories import CIFactory, RelationshipFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 
-PLANS = {"implementation_plan": "Upgrade firmware.", "backout_plan": "Reload the old image.", "test_plan": "Ping the core."}
+PLANS = {
+    "implementation_plan": "Upgrade firmware.",
+    "backout_plan": "Reload the old image.",
+    "test_plan": "Ping the core.",
+}
 
 
 @pytest.fixture
@@ -17,7 +22,9 @@ def change(infra_user):
     router = CIFactory(name="router")
     hub = CIFactory(name="hub transport", services=[ServiceFactory(name="Exchange mail", criticality="critical")])
     RelationshipFactory(source=hub, target=router)
-    return change_services.change_create(actor=infra_user, title="Router firmware 15.2", type="normal", affected_cis=[router])
+    return change_services.change_create(
+        actor=infra_user, title="Router firmware 15.2", type="normal", affected_cis=[router]
+    )
 
 
 def test_change_list_and_detail(client, infra_user, change):
@@ -48,7 +55,9 @@ def test_change_transition_blocked_then_ok(client, infra_user, change):
     assert response.status_code == 302 and response["Location"] == change.get_absolute_url()
     change.refresh_from_db()
     assert change.status == "submitted"
-    assert AuditEntry.objects.filter(model_label="changes.requestforchange", object_id=str(change.pk), transition="submit").exists()
+    assert AuditEntry.objects.filter(
+        model_label="changes.requestforchange", object_id=str(change.pk), transition="submit"
+    ).exists()
     response = client.post(reverse("change_transition", args=[change.pk, "submit"]))
     assert response.status_code == 409
 
@@ -96,7 +105,9 @@ def test_operations_windows_and_freeze_transition(client, manager, infra_user, e
     from operations.models import FreezeWindow
 
     now = timezone.now()
-    freeze = FreezeWindow.objects.create(name="Year-end freeze", start=now, end=now + timedelta(days=7), proposed_by=infra_user)
+    freeze = FreezeWindow.objects.create(
+        name="Year-end freeze", start=now, end=now + timedelta(days=7), proposed_by=infra_user
+    )
     client.force_login(employee)
     assert "Year-end freeze" not in client.get(reverse("operations_windows")).content.decode()
     assert client.get(reverse("freeze_detail", args=[freeze.pk])).status_code == 404
@@ -122,7 +133,10 @@ def test_partner_party_to_a_change_sees_no_cmdb_paths(client, infra_user, partne
     assert "Exchange mail" in content
     assert "hub transport" not in content
     client.force_login(infra_user)
-    assert "router → hub transport → Exchange mail" in client.get(reverse("change_detail", args=[change.pk])).content.decode()
+    assert (
+        "router → hub transport → Exchange mail"
+        in client.get(reverse("change_detail", args=[change.pk])).content.decode()
+    )
 
 
 def test_reviews_show_what_waits_at_each_milestone(client, infra_user, employee, change):

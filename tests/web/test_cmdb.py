@@ -1,4 +1,5 @@
 """CMDB pages: who sees what, forms that write nothing on bad input, transitions over HTTP."""
+
 import json
 
 import pytest
@@ -149,7 +150,9 @@ def test_create_ci(client, infra_user):
     assert response.status_code == 302 and response["Location"] == ci.get_absolute_url()
     assert ci.status == "planned" and ci.attributes == {"firmware": "15.2", "site": "HQ"}
     assert list(ci.services.all()) == [service]
-    assert AuditEntry.objects.filter(model_label="mof.configurationitem", object_id=str(ci.pk), action="create").exists()
+    assert AuditEntry.objects.filter(
+        model_label="mof.configurationitem", object_id=str(ci.pk), action="create"
+    ).exists()
 
 
 @pytest.mark.parametrize(
@@ -204,7 +207,9 @@ def test_edit_ci_and_status_is_not_a_field(client, infra_user):
 def test_edit_bad_json_writes_nothing(client, infra_user):
     ci = CIFactory(name="edge-router-01", attributes={"a": 1})
     as_user(client, infra_user)
-    response = client.post(reverse("ci_edit", args=[ci.pk]), ci_data(attributes='"just a string"', description="changed"))
+    response = client.post(
+        reverse("ci_edit", args=[ci.pk]), ci_data(attributes='"just a string"', description="changed")
+    )
     assert response.status_code == 400
     ci.refresh_from_db()
     assert ci.attributes == {"a": 1} and ci.description == ""
@@ -239,9 +244,13 @@ def test_delete_ci_manager_only(client, infra_user, manager):
 def test_add_relationship_by_name_and_by_id(client, infra_user):
     firewall, router, switch = CIFactory(name="firewall"), CIFactory(name="router"), CIFactory(name="switch")
     as_user(client, infra_user)
-    response = client.post(reverse("relationship_create", args=[firewall.pk]), {"target": "router", "type": "depends_on"})
+    response = client.post(
+        reverse("relationship_create", args=[firewall.pk]), {"target": "router", "type": "depends_on"}
+    )
     assert response.status_code == 302
-    response = client.post(reverse("relationship_create", args=[firewall.pk]), {"target": str(switch.pk), "type": "connects_to"})
+    response = client.post(
+        reverse("relationship_create", args=[firewall.pk]), {"target": str(switch.pk), "type": "connects_to"}
+    )
     assert response.status_code == 302
     assert set(CIRelationship.objects.values_list("source__name", "target__name", "type")) == {
         ("firewall", "router", "depends_on"),
@@ -266,10 +275,12 @@ def test_add_relationship_errors(client, infra_user, target, message):
 
 
 def test_add_relationship_refused_for_support(client, support_user):
-    firewall, router = CIFactory(name="firewall"), CIFactory(name="router")
+    firewall, _router = CIFactory(name="firewall"), CIFactory(name="router")
     as_user(client, support_user)
     assert "Add relationship" not in client.get(reverse("ci_detail", args=[firewall.pk])).content.decode()
-    response = client.post(reverse("relationship_create", args=[firewall.pk]), {"target": "router", "type": "depends_on"})
+    response = client.post(
+        reverse("relationship_create", args=[firewall.pk]), {"target": "router", "type": "depends_on"}
+    )
     assert response.status_code == 403
     assert not CIRelationship.objects.exists()
 
@@ -277,7 +288,9 @@ def test_add_relationship_refused_for_support(client, support_user):
 def test_partner_cannot_link_to_a_ci_they_cannot_see(client, partner_user):
     mine, other = CIFactory(name="mine", owner=partner_user), CIFactory(name="theirs")
     as_user(client, partner_user)
-    response = client.post(reverse("relationship_create", args=[mine.pk]), {"target": str(other.pk), "type": "depends_on"})
+    response = client.post(
+        reverse("relationship_create", args=[mine.pk]), {"target": str(other.pk), "type": "depends_on"}
+    )
     assert response.status_code == 400
     assert not CIRelationship.objects.exists()
 
@@ -445,7 +458,18 @@ def test_graph_escapes_names():
     impact = Impact(
         direction="downstream",
         origin=[{"id": 1, "name": "<script>x</script>"}],
-        cis=[ImpactedCI(2, "a&b", "Server", "planned", "production", 1, "depends_on", [{"id": 1, "name": "<script>x</script>"}, {"id": 2, "name": "a&b"}])],
+        cis=[
+            ImpactedCI(
+                2,
+                "a&b",
+                "Server",
+                "planned",
+                "production",
+                1,
+                "depends_on",
+                [{"id": 1, "name": "<script>x</script>"}, {"id": 2, "name": "a&b"}],
+            )
+        ],
         services=[],
     )
     svg = str(graph.render_impact(impact))
@@ -455,16 +479,24 @@ def test_graph_escapes_names():
 
 def test_service_create_and_edit(client, manager):
     as_user(client, manager)
-    response = client.post(reverse("service_create"), {"name": "Exchange mail", "criticality": "critical", "hours_of_service": "24x7", "description": ""})
+    response = client.post(
+        reverse("service_create"),
+        {"name": "Exchange mail", "criticality": "critical", "hours_of_service": "24x7", "description": ""},
+    )
     service = Service.objects.get(name="Exchange mail")
     assert response.status_code == 302 and response["Location"] == service.get_absolute_url()
     response = client.post(reverse("service_create"), {"name": "Exchange mail", "criticality": "critical"})
     assert response.status_code == 400 and "name" in response.context["form"].errors
-    response = client.post(reverse("service_edit", args=[service.pk]), {"name": "Exchange mail", "criticality": "urgent"})
+    response = client.post(
+        reverse("service_edit", args=[service.pk]), {"name": "Exchange mail", "criticality": "urgent"}
+    )
     assert response.status_code == 400
     service.refresh_from_db()
     assert service.criticality == "critical"
-    response = client.post(reverse("service_edit", args=[service.pk]), {"name": "Exchange mail", "criticality": "high", "hours_of_service": "Mon-Fri"})
+    response = client.post(
+        reverse("service_edit", args=[service.pk]),
+        {"name": "Exchange mail", "criticality": "high", "hours_of_service": "Mon-Fri"},
+    )
     assert response.status_code == 302
     service.refresh_from_db()
     assert service.criticality == "high" and service.hours_of_service == "Mon-Fri"
@@ -480,10 +512,22 @@ def test_each_transition_is_offered_once(client, infra_user):
 def test_list_tolerates_bad_parameters(client, infra_user):
     CIFactory(name="survivor")
     as_user(client, infra_user)
-    for params in ({"ci_class": "no-such-class"}, {"status": "bogus"}, {"page": "abc"}, {"page_size": "100000"}, {"service": "x"}, {"sort": "password"}):
+    for params in (
+        {"ci_class": "no-such-class"},
+        {"status": "bogus"},
+        {"page": "abc"},
+        {"page_size": "100000"},
+        {"service": "x"},
+        {"sort": "password"},
+    ):
         response = client.get(reverse("ci_list"), params)
         assert response.status_code == 200, params
-        assert "survivor" in response.content.decode() or params.get("ci_class") or params.get("status") or params.get("service")
+        assert (
+            "survivor" in response.content.decode()
+            or params.get("ci_class")
+            or params.get("status")
+            or params.get("service")
+        )
     assert client.get(reverse("ci_list"), {"page_size": "100000"}).context["page"].page_size == 200
 
 

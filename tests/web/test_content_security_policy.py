@@ -1,4 +1,5 @@
 """Every answer carries the Content-Security-Policy, and no template needs inline script."""
+
 import re
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def test_no_template_has_inline_script_or_event_handler_attributes():
     offenders = []
     for template in TEMPLATES.rglob("*.html"):
         text = template.read_text()
-        if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text) or re.search(r"\son[a-z]+\s*=", text) or "javascript:" in text:
+        if (
+            re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text)
+            or re.search(r"\son[a-z]+\s*=", text)
+            or "javascript:" in text
+        ):
             offenders.append(str(template.relative_to(TEMPLATES)))
     assert offenders == []
 

@@ -1,6 +1,7 @@
 """CSV export of the list pages (mof.csv_io): exactly the rows the page's filters, search
 and order select, every page of them, streamed with a constant number of queries per
 chunk, with formulas defused, and only what the reader may see."""
+
 import csv
 import datetime as dt
 import io
@@ -57,7 +58,7 @@ def as_boss(client, boss):
 # --- the helper -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
 def test_cells_that_a_spreadsheet_would_run_get_a_leading_quote(text):
     assert csv_io.safe_cell(text) == "'" + text
 
@@ -124,7 +125,14 @@ def test_export_needs_a_login(client):
 def test_an_exported_cmdb_imports_back_unchanged(as_boss, infra_user):
     owner = UserFactory(username="owner-1")
     svc = ServiceFactory(name="Exchange mail")
-    CIFactory(name="mbx-1", owner=owner, services=[svc], attributes={"ip": "10.0.0.1"}, description="-mailbox", environment="dr")
+    CIFactory(
+        name="mbx-1",
+        owner=owner,
+        services=[svc],
+        attributes={"ip": "10.0.0.1"},
+        description="-mailbox",
+        environment="dr",
+    )
     CIFactory(name="san-1", ci_class=ci_class("storage"))
     body = b"".join(export(as_boss, reverse("ci_list")).streaming_content)
     plan = cmdb_import.plan_ci_import(actor=infra_user, data=body)
@@ -180,20 +188,33 @@ def _known_errors(n, boss):
 def _proposals(n, boss):
     now = timezone.now()
     for _ in range(n):
-        ProblemProposal.objects.create(scope="ci", ci=CIFactory(), incident_count=5, window_start=now - dt.timedelta(days=7), window_end=now)
+        ProblemProposal.objects.create(
+            scope="ci", ci=CIFactory(), incident_count=5, window_start=now - dt.timedelta(days=7), window_end=now
+        )
 
 
 SEQUENCE = itertools.count()
 
 
 def _calendar(boss):
-    return sla_services.calendar_save(actor=boss, name=f"Office {next(SEQUENCE)}", time_zone="UTC",
-                                      intervals=[(d, dt.time(9), dt.time(17)) for d in range(5)])
+    return sla_services.calendar_save(
+        actor=boss,
+        name=f"Office {next(SEQUENCE)}",
+        time_zone="UTC",
+        intervals=[(d, dt.time(9), dt.time(17)) for d in range(5)],
+    )
 
 
 def _slas(n, boss):
     for i in range(n):
-        sla_services.sla_create(actor=boss, name=f"SLA {next(SEQUENCE)}", priorities=[1], response_seconds=1800, resolution_seconds=14400, calendar=_calendar(boss))
+        sla_services.sla_create(
+            actor=boss,
+            name=f"SLA {next(SEQUENCE)}",
+            priorities=[1],
+            response_seconds=1800,
+            resolution_seconds=14400,
+            calendar=_calendar(boss),
+        )
 
 
 def _calendars(n, boss):
@@ -203,13 +224,20 @@ def _calendars(n, boss):
 
 def _meetings(n, boss):
     for i in range(n):
-        Meeting.objects.create(kind="release_approved", title=f"CAB {i}", scheduled_at=timezone.now() + dt.timedelta(days=i), chair=boss)
+        Meeting.objects.create(
+            kind="release_approved", title=f"CAB {i}", scheduled_at=timezone.now() + dt.timedelta(days=i), chair=boss
+        )
 
 
 def _freezes(n, boss):
     start = timezone.now()
     for i in range(n):
-        freeze(start=start + dt.timedelta(days=i), end=start + dt.timedelta(days=i, hours=4), services=[ServiceFactory()], name=f"Freeze {i}")
+        freeze(
+            start=start + dt.timedelta(days=i),
+            end=start + dt.timedelta(days=i, hours=4),
+            services=[ServiceFactory()],
+            name=f"Freeze {i}",
+        )
 
 
 def _maintenance(n, boss):
@@ -236,8 +264,12 @@ LISTS = [
 ]
 
 
-@pytest.mark.parametrize("url_name,query,build,header", LISTS, ids=[f"{u}-{q.get('export', 'csv')}" for u, q, _, _ in LISTS])
-def test_every_list_exports_all_its_rows_with_queries_independent_of_their_number(as_boss, boss, url_name, query, build, header):
+@pytest.mark.parametrize(
+    "url_name,query,build,header", LISTS, ids=[f"{u}-{q.get('export', 'csv')}" for u, q, _, _ in LISTS]
+)
+def test_every_list_exports_all_its_rows_with_queries_independent_of_their_number(
+    as_boss, boss, url_name, query, build, header
+):
     url = reverse(url_name)
     page = as_boss.get(url, {k: v for k, v in query.items() if k != "export"})
     assert page.status_code == 200
@@ -305,9 +337,9 @@ def test_known_errors_hide_problem_details_from_who_may_not_see_problems(client,
 
 
 def test_meeting_export_is_not_cut_at_the_200_the_page_shows(as_boss, boss):
-    Meeting.objects.bulk_create([
-        Meeting(kind="operations", title=f"Ops {i}", scheduled_at=timezone.now(), chair=boss) for i in range(205)
-    ])
+    Meeting.objects.bulk_create(
+        [Meeting(kind="operations", title=f"Ops {i}", scheduled_at=timezone.now(), chair=boss) for i in range(205)]
+    )
     rows = rows_of(export(as_boss, reverse("review_meeting_list"), state="planned"))
     assert len(rows) == 206
 
@@ -315,7 +347,9 @@ def test_meeting_export_is_not_cut_at_the_200_the_page_shows(as_boss, boss):
 # --- relationships (no list page of their own) ------------------------------------------------------
 
 
-def test_relationship_export_lists_only_edges_whose_ends_the_reader_sees_and_imports_back(client, partner_user, infra_user):
+def test_relationship_export_lists_only_edges_whose_ends_the_reader_sees_and_imports_back(
+    client, partner_user, infra_user
+):
     mine_a, mine_b = CIFactory(name="p-a", owner=partner_user), CIFactory(name="p-b", owner=partner_user)
     RelationshipFactory(source=mine_a, target=mine_b, type="runs_on")
     RelationshipFactory(source=mine_a, target=CIFactory(name="hidden"))

@@ -1,6 +1,7 @@
 """Every CSV the portal writes neutralises cells a spreadsheet would run as a formula:
 one function (mof.csv_io.neutralise) for the list exports, the SLA report CSVs, the
 availability and capacity-forecast downloads."""
+
 import csv
 import datetime as dt
 import io
@@ -58,9 +59,19 @@ def test_availability_csv_neutralises_the_service_name(client):
 @pytest.mark.django_db
 def test_capacity_forecast_csv_neutralises_names_metric_and_unit(client):
     ci = CIFactory(name=" =cmd|' /C calc'!A0", status=CIStatus.IN_SERVICE)
-    CapacityThreshold.objects.create(ci_class=ci.ci_class, metric="|used", threshold=95, unit=";=u", label="full", window_days=30, warn_within_days=30)
+    CapacityThreshold.objects.create(
+        ci_class=ci.ci_class,
+        metric="|used",
+        threshold=95,
+        unit=";=u",
+        label="full",
+        window_days=30,
+        warn_within_days=30,
+    )
     now = timezone.now()
-    Measurement.objects.bulk_create([Measurement(ci=ci, metric="|used", value=50 + 2 * d, at=now - dt.timedelta(days=20 - d)) for d in range(21)])
+    Measurement.objects.bulk_create(
+        [Measurement(ci=ci, metric="|used", value=50 + 2 * d, at=now - dt.timedelta(days=20 - d)) for d in range(21)]
+    )
     capacity.raise_warnings()
     client.force_login(ManagerFactory(username="cap-csv"))
     text = client.get("/optimizing/capacity.csv").content.decode()

@@ -1,11 +1,13 @@
 """Error answers are the portal's styled pages, also with DEBUG on, and a CSRF failure
 is not Django's bare page; a successful htmx transition refreshes the whole page."""
+
 import pytest
 from django.test import Client, override_settings
 
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
 
 @override_settings(DEBUG=True)
 def test_a_404_with_debug_on_is_the_styled_page_not_the_technical_one(client):

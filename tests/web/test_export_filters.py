@@ -1,6 +1,7 @@
 """Every list page's CSV export holds what the page's filters select, every page of it: the
 job list's flagged filter (judged over all the jobs, not page by page), backup coverage,
 and a refused filter shown on the page, never exported as no filter at all."""
+
 import csv
 import io
 
@@ -38,7 +39,12 @@ def day_and_night_jobs(db):
     mail = ServiceFactory(name="Exchange mail")
     office_sla(mail, tz="UTC")
     ci = CIFactory(name="mbx-01", services=[mail])
-    for name, schedule in (("a-night", "30 2 * * *"), ("b-day", "0 10 * * *"), ("c-night", "0 3 * * *"), ("d-day", "0 11 * * *")):
+    for name, schedule in (
+        ("a-night", "30 2 * * *"),
+        ("b-day", "0 10 * * *"),
+        ("c-night", "0 3 * * *"),
+        ("d-day", "0 11 * * *"),
+    ):
         JobFactory(name=name, schedule=schedule, targets=[ci])
 
 
@@ -85,7 +91,10 @@ def test_a_refused_events_filter_is_shown_and_not_exported(ops):
     from operations import events
 
     ci = CIFactory(name="db-01")
-    events.ingest(actor=UserFactory(roles=[RoleCluster.OPERATIONS]), payload=[{"source": "nagios", "ci": "db-01", "severity": "warning", "key": "db-01/disk"}])
+    events.ingest(
+        actor=UserFactory(roles=[RoleCluster.OPERATIONS]),
+        payload=[{"source": "nagios", "ci": "db-01", "severity": "warning", "key": "db-01/disk"}],
+    )
     assert len(rows_of(ops.get(reverse("events_ci", args=[ci.pk]), {"export": "csv", "period": "24h"}))) == 2
     response = ops.get(reverse("events_ci", args=[ci.pk]), {"export": "csv", "period": "forever"})
     assert response.status_code == 400 and not isinstance(response, StreamingHttpResponse)
@@ -105,7 +114,14 @@ def test_a_refused_queue_filter_is_not_exported_as_the_whole_queue(client):
     boss = ManagerFactory(username="boss", roles=[RoleCluster.SUPPORT])
     client.force_login(boss)
     IncidentFactory(title="Mail is down")
-    assert len(rows_of(client.get(reverse("incident_queue"), {"export": "csv", "queue": "open", "created_after": "2000-01-01"}))) == 2
+    assert (
+        len(
+            rows_of(
+                client.get(reverse("incident_queue"), {"export": "csv", "queue": "open", "created_after": "2000-01-01"})
+            )
+        )
+        == 2
+    )
     response = client.get(reverse("incident_queue"), {"export": "csv", "queue": "open", "created_after": "last week"})
     assert not isinstance(response, StreamingHttpResponse)
 
@@ -118,10 +134,20 @@ def test_the_sla_report_csv_never_holds_a_formula(client):
     from tests.slas.test_reports import clocks
 
     boss = ManagerFactory(username="sla-boss")
-    always = services.calendar_save(actor=boss, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)])
-    sla = services.sla_create(actor=boss, name="=HYPERLINK(\"http://evil\")", resolution_seconds=3600, calendar=always, target_percentage=Decimal("90"))
+    always = services.calendar_save(
+        actor=boss, name="24x7", time_zone="UTC", intervals=[(d, dt.time(0), dt.time(0)) for d in range(7)]
+    )
+    sla = services.sla_create(
+        actor=boss,
+        name='=HYPERLINK("http://evil")',
+        resolution_seconds=3600,
+        calendar=always,
+        target_percentage=Decimal("90"),
+    )
     clocks(sla.current_version, "resolution", ["met"], start=dt.datetime(2026, 6, 2, 9, tzinfo=dt.timezone.utc))
     client.force_login(boss)
-    body = client.get(reverse("sla_report_csv", args=["compliance"]), {"start": "2026-06-01", "end": "2026-06-30"}).content.decode()
+    body = client.get(
+        reverse("sla_report_csv", args=["compliance"]), {"start": "2026-06-01", "end": "2026-06-30"}
+    ).content.decode()
     (row,) = list(csv.DictReader(io.StringIO(body)))
-    assert row["sla"] == "'=HYPERLINK(\"http://evil\")"
+    assert row["sla"] == '\'=HYPERLINK("http://evil")'

@@ -12,6 +12,7 @@ Three nets, so that a new list page without an export fails here:
   against the page's, formulas defused and queries independent of the number of rows.
 The pages that exported before: their rows and queries in test_csv_export.py, their filters
 and what an employee gets of them at the end of this file."""
+
 import csv
 import datetime as dt
 import io
@@ -82,7 +83,9 @@ def web_routes():
 
 
 def offers_export(html: str) -> bool:
-    return bool(re.search(r'href="[^"]*(\?|&amp;|&)export=[a-z_]+', html) or re.search(r'href="[^"]*\.csv(\?[^"]*)?"', html))
+    return bool(
+        re.search(r'href="[^"]*(\?|&amp;|&)export=[a-z_]+', html) or re.search(r'href="[^"]*\.csv(\?[^"]*)?"', html)
+    )
 
 
 @pytest.fixture
@@ -170,7 +173,10 @@ TEMPLATES_NOT_LISTS = {
 def _templates_with_tables():
     found = {}
     dirs = [Path(d) for d in settings.TEMPLATES[0]["DIRS"]]
-    dirs += [Path(settings.BASE_DIR) / app / "templates" for app in ("mof", "changes", "operations", "incidents", "slas", "reviews", "integrations")]
+    dirs += [
+        Path(settings.BASE_DIR) / app / "templates"
+        for app in ("mof", "changes", "operations", "incidents", "slas", "reviews", "integrations")
+    ]
     for base in dirs:
         for path in base.rglob("*.html"):
             text = path.read_text()
@@ -187,7 +193,9 @@ def test_every_template_with_a_table_exports_or_says_why_not():
         if name in TEMPLATES_NOT_LISTS:
             assert not exports, f"{name} exports: take it out of TEMPLATES_NOT_LISTS"
         else:
-            assert exports, f"{name} holds a table but no export: add one (mof/_export_csv.html) or say in TEMPLATES_NOT_LISTS why it is not a list"
+            assert exports, (
+                f"{name} holds a table but no export: add one (mof/_export_csv.html) or say in TEMPLATES_NOT_LISTS why it is not a list"
+            )
     assert set(TEMPLATES_NOT_LISTS) <= set(found), f"stale entries: {set(TEMPLATES_NOT_LISTS) - set(found)}"
 
 
@@ -206,7 +214,9 @@ def _service_accounts(n, ctx):
 
     for i in range(n):
         kind = "mail" if i % 2 == 0 else "monitor"
-        account = ServiceAccountFactory(username=f"svc-{kind}-{next(SEQUENCE)}", roles=[RoleCluster.OPERATIONS, RoleCluster.PARTNER])
+        account = ServiceAccountFactory(
+            username=f"svc-{kind}-{next(SEQUENCE)}", roles=[RoleCluster.OPERATIONS, RoleCluster.PARTNER]
+        )
         make_token(account)
 
 
@@ -231,8 +241,14 @@ def _lockouts(n, ctx):
     now = timezone.now()
     for i in range(n):
         locked = i % 2 == 0
-        LoginLockout.objects.create(kind="username", key=f"-user{next(SEQUENCE)}", failures=5, last_failure_at=now - dt.timedelta(minutes=i),
-                                    locked_until=now + dt.timedelta(minutes=10) if locked else None, times_locked=1 if locked else 0)
+        LoginLockout.objects.create(
+            kind="username",
+            key=f"-user{next(SEQUENCE)}",
+            failures=5,
+            last_failure_at=now - dt.timedelta(minutes=i),
+            locked_until=now + dt.timedelta(minutes=10) if locked else None,
+            times_locked=1 if locked else 0,
+        )
 
 
 def _my_incidents(n, ctx):
@@ -275,21 +291,37 @@ def _parked(n, ctx):
     for i in range(n):
         name = f"=unknown-{next(SEQUENCE)}"
         for _ in range(2):  # one row per name, not per event
-            MonitoringEvent.objects.create(occurred_at=now, received_at=now - dt.timedelta(minutes=i), source="nagios", ci_name=name,
-                                           severity=3, message="disk", key=f"{name}/disk", parked=True)
+            MonitoringEvent.objects.create(
+                occurred_at=now,
+                received_at=now - dt.timedelta(minutes=i),
+                source="nagios",
+                ci_name=name,
+                severity=3,
+                message="disk",
+                key=f"{name}/disk",
+                parked=True,
+            )
 
 
 def _capacity_warnings(n, ctx):
     from slas.models import CapacityThreshold, CapacityWarning
-
     from tests.factories import ci_class
 
     server = ci_class("server")
-    threshold = CapacityThreshold.objects.get_or_create(ci_class=server, metric="used_pct", defaults={"threshold": 95, "unit": "%", "label": "full"})[0]
+    threshold = CapacityThreshold.objects.get_or_create(
+        ci_class=server, metric="used_pct", defaults={"threshold": 95, "unit": "%", "label": "full"}
+    )[0]
     for i in range(n):
-        CapacityWarning.objects.create(ci=CIFactory(name=f"-vol-{next(SEQUENCE)}", ci_class=server), metric="used_pct", threshold=threshold,
-                                       threshold_value=95, current_value=80, slope_per_day=-0.5 if i % 2 else 1.5,
-                                       forecast_at=timezone.now() + dt.timedelta(days=10 + i), status="dismissed" if i % 2 else "open")
+        CapacityWarning.objects.create(
+            ci=CIFactory(name=f"-vol-{next(SEQUENCE)}", ci_class=server),
+            metric="used_pct",
+            threshold=threshold,
+            threshold_value=95,
+            current_value=80,
+            slope_per_day=-0.5 if i % 2 else 1.5,
+            forecast_at=timezone.now() + dt.timedelta(days=10 + i),
+            status="dismissed" if i % 2 else "open",
+        )
 
 
 def _schedule(n, ctx):
@@ -300,7 +332,9 @@ def _schedule(n, ctx):
     ci = CIFactory(name=f"cal-ci-{next(SEQUENCE)}", services=[service])
     start = (timezone.now() + dt.timedelta(days=1)).replace(microsecond=0)
     for i in range(n):
-        change = ChangeFactory(title=f"Router {next(SEQUENCE)}", planned_start=start, planned_end=start + dt.timedelta(hours=2))
+        change = ChangeFactory(
+            title=f"Router {next(SEQUENCE)}", planned_start=start, planned_end=start + dt.timedelta(hours=2)
+        )
         if i % 2 == 0:
             change.affected_cis.add(ci)
         RequestForChange.objects.filter(pk=change.pk).update(status="scheduled")
@@ -323,18 +357,52 @@ LISTS = {
     "ci_class_list": dict(build=_ci_classes, formula="Description"),
     "service_account_list": dict(build=_service_accounts, filter=({"q": "svc-mail"}, 4), refused_by=(_not_admin, 403)),
     "my_tokens": dict(build=_my_tokens, formula="Name", ignore=[""]),
-    "service_account_detail": dict(build=_account_tokens, args=lambda ctx: [ctx["account"].pk], ignore=[""], refused_by=(_not_admin, 403)),
-    "lockout_list": dict(build=_lockouts, filter=({"locked": "1"}, 4), refused={"locked": "yes"}, formula="Username or address",
-                         ignore=[""], refused_by=(_not_admin, 403)),
-    "self_service": dict(build=_my_incidents, query={"show": "all"}, filter=({"show": "open"}, 4), refused={"show": "closed"}, formula="What"),
+    "service_account_detail": dict(
+        build=_account_tokens, args=lambda ctx: [ctx["account"].pk], ignore=[""], refused_by=(_not_admin, 403)
+    ),
+    "lockout_list": dict(
+        build=_lockouts,
+        filter=({"locked": "1"}, 4),
+        refused={"locked": "yes"},
+        formula="Username or address",
+        ignore=[""],
+        refused_by=(_not_admin, 403),
+    ),
+    "self_service": dict(
+        build=_my_incidents,
+        query={"show": "all"},
+        filter=({"show": "open"}, 4),
+        refused={"show": "closed"},
+        formula="What",
+    ),
     "webhook_list": dict(build=_subscriptions, formula="Name", refused_by=(_infra, 403)),
-    "webhook_delivery_list": dict(build=_deliveries, filter=({"status": "failed"}, 3), refused={"created_after": "last week"}, refused_by=(_infra, 403)),
-    "events_parked": dict(build=_parked, formula="Name used by monitoring", ignore=["Map to a CI", ""],
-                          refused_by=(lambda: UserFactory(username="desk", roles=[RoleCluster.SUPPORT]), 403)),
-    "capacity_warnings": dict(build=_capacity_warnings, query={"status": "all"}, filter=({"status": "dismissed"}, 3), refused={"status": "forgotten"},
-                              formula="CI", ignore=["Decision"], refused_by=(lambda: UserFactory(username="employee"), 403)),
-    "operations_calendar": dict(build=_schedule, query={"view": "list"}, filter=(lambda ctx: {"view": "list", "service": ctx["service"].pk}, 4),
-                                refused={"view": "list", "service": "mail"}),
+    "webhook_delivery_list": dict(
+        build=_deliveries,
+        filter=({"status": "failed"}, 3),
+        refused={"created_after": "last week"},
+        refused_by=(_infra, 403),
+    ),
+    "events_parked": dict(
+        build=_parked,
+        formula="Name used by monitoring",
+        ignore=["Map to a CI", ""],
+        refused_by=(lambda: UserFactory(username="desk", roles=[RoleCluster.SUPPORT]), 403),
+    ),
+    "capacity_warnings": dict(
+        build=_capacity_warnings,
+        query={"status": "all"},
+        filter=({"status": "dismissed"}, 3),
+        refused={"status": "forgotten"},
+        formula="CI",
+        ignore=["Decision"],
+        refused_by=(lambda: UserFactory(username="employee"), 403),
+    ),
+    "operations_calendar": dict(
+        build=_schedule,
+        query={"view": "list"},
+        filter=(lambda ctx: {"view": "list", "service": ctx["service"].pk}, 4),
+        refused={"view": "list", "service": "mail"},
+    ),
 }
 
 
@@ -373,7 +441,9 @@ def test_the_page_offers_its_export_with_the_columns_people_see(listing):
     assert offers_export(html)
     header = export(client, url, spec.get("query", {}))[0]
     shown = [h for h in page_headers(html) if h not in spec.get("ignore", [])]
-    assert shown and [h for h in shown if h not in header] == [], f"columns of the page missing from the export {header}"
+    assert shown and [h for h in shown if h not in header] == [], (
+        f"columns of the page missing from the export {header}"
+    )
 
 
 @pytest.mark.parametrize("listing", list(LISTS), indirect=True)
@@ -448,15 +518,19 @@ def test_the_availability_and_capacity_csvs_never_hold_a_formula(client):
     from tests.factories import ci_class
 
     client.force_login(ManagerFactory(username="optimizer", roles=[RoleCluster.OPERATIONS]))
-    ServiceFactory(name="=HYPERLINK(\"http://evil\")")
+    ServiceFactory(name='=HYPERLINK("http://evil")')
     rows = list(csv.reader(io.StringIO(client.get(reverse("availability_csv")).content.decode())))
-    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"http://evil\")"]
+    assert [r[0] for r in rows[1:]] == ['\'=HYPERLINK("http://evil")']
 
     volumes = ci_class("storage")
-    CapacityThreshold.objects.create(ci_class=volumes, metric="@used", threshold=95, unit="-%", label="full", window_days=30, warn_within_days=30)
+    CapacityThreshold.objects.create(
+        ci_class=volumes, metric="@used", threshold=95, unit="-%", label="full", window_days=30, warn_within_days=30
+    )
     volume = CIFactory(name="+volume", ci_class=volumes)
     now = timezone.now()
-    Measurement.objects.bulk_create([Measurement(ci=volume, metric="@used", value=90 - d, at=now - dt.timedelta(days=d)) for d in range(10)])
+    Measurement.objects.bulk_create(
+        [Measurement(ci=volume, metric="@used", value=90 - d, at=now - dt.timedelta(days=d)) for d in range(10)]
+    )
     rows = list(csv.DictReader(io.StringIO(client.get(reverse("capacity_csv")).content.decode())))
     assert [(r["ci"], r["metric"], r["unit"]) for r in rows] == [("'+volume", "'@used", "'-%")]
     assert float(rows[0]["slope_per_day"]) > 0  # figures stay numbers
@@ -479,7 +553,14 @@ def _proposals_by_status():
 
     now = timezone.now()
     for name, status in (("mbx-01", "proposed"), ("mbx-02", "dismissed")):
-        ProblemProposal.objects.create(scope="ci", ci=CIFactory(name=name), incident_count=5, window_start=now - dt.timedelta(days=7), window_end=now, status=status)
+        ProblemProposal.objects.create(
+            scope="ci",
+            ci=CIFactory(name=name),
+            incident_count=5,
+            window_start=now - dt.timedelta(days=7),
+            window_end=now,
+            status=status,
+        )
     return {"status": "dismissed"}, 0, ["mbx-02"]
 
 
@@ -496,7 +577,9 @@ def _slas_by_kind():
     from slas import services as sla_services
 
     boss = ManagerFactory(username="sla-owner")
-    calendar = sla_services.calendar_save(actor=boss, name="Office", time_zone="UTC", intervals=[(d, dt.time(9), dt.time(17)) for d in range(5)])
+    calendar = sla_services.calendar_save(
+        actor=boss, name="Office", time_zone="UTC", intervals=[(d, dt.time(9), dt.time(17)) for d in range(5)]
+    )
     sla_services.sla_create(actor=boss, name="Mail SLA", resolution_seconds=14400, calendar=calendar)
     sla_services.sla_create(actor=boss, name="Network OLA", kind="ola", resolution_seconds=14400, calendar=calendar)
     return {"kind": "ola"}, 0, ["Network OLA"]
@@ -512,7 +595,9 @@ def _known_errors_by_search():
     from incidents.models import KnownError, Problem
 
     for title in ("Outlook prompts for a password", "VPN drops at noon"):
-        KnownError.objects.create(problem=Problem.objects.create(title=title), title=title, root_cause="cause", workaround="restart")
+        KnownError.objects.create(
+            problem=Problem.objects.create(title=title), title=title, root_cause="cause", workaround="restart"
+        )
     return {"q": "VPN"}, 0, ["VPN drops at noon"]
 
 
@@ -521,7 +606,9 @@ def _meetings_by_state():
 
     chair = ManagerFactory(username="chair")
     Meeting.objects.create(kind="operations", title="Ops", scheduled_at=timezone.now(), chair=chair)
-    Meeting.objects.filter(pk=Meeting.objects.create(kind="sla", title="SLA", scheduled_at=timezone.now(), chair=chair).pk).update(state="closed")
+    Meeting.objects.filter(
+        pk=Meeting.objects.create(kind="sla", title="SLA", scheduled_at=timezone.now(), chair=chair).pk
+    ).update(state="closed")
     return {"state": "closed"}, 1, ["SLA"]
 
 
@@ -557,7 +644,11 @@ def _old_lists():
 EMPLOYEE_READS = {"service_list", "known_error_list"}
 
 
-@pytest.mark.parametrize("url_name,query,build", [(u, q, b) for u, q, b, _ in _old_lists()], ids=[f"{u}-{q.get('export', 'csv')}" for u, q, _, _ in _old_lists()])
+@pytest.mark.parametrize(
+    "url_name,query,build",
+    [(u, q, b) for u, q, b, _ in _old_lists()],
+    ids=[f"{u}-{q.get('export', 'csv')}" for u, q, _, _ in _old_lists()],
+)
 def test_the_older_exports_give_an_employee_what_the_page_gives(client, url_name, query, build):
     boss = ManagerFactory(username="boss", roles=[RoleCluster.SUPPORT])
     build(2, boss)

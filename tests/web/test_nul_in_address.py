@@ -1,5 +1,6 @@
 """A NUL character in a page parameter (?q=%00) is refused with 400: PostgreSQL takes no NUL
 in a text value, so the search boxes that filter on what was typed answered 500 (issue 11)."""
+
 import pytest
 from django.urls import reverse
 

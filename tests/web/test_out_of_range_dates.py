@@ -1,6 +1,7 @@
 """Dates at the edge of the calendar (year 1, 9999) in an address are refused like any bad
 date, never a 500 from the date arithmetic around them (issue 11, found by the page crawler):
 the operations calendar's month grid, the availability period and the SLA what-if period."""
+
 import pytest
 from django.core.exceptions import ValidationError
 

@@ -17,6 +17,7 @@ nonsense, on the demo organisation (tests/api/seed.py).
 - Coverage: a route neither crawled nor in NOT_CRAWLED (with its reason) fails, and so does a
   route that answered 404 to every reader (its path was filled with an object no one sees).
 Failures are collected and reported together."""
+
 import datetime as dt
 import functools
 import inspect
@@ -86,6 +87,7 @@ def web_routes():
 
 # --- the seeded portal and its objects ---------------------------------------------------------
 
+
 def _first(model, **filters):
     return model.objects.filter(**filters).order_by("pk").first()
 
@@ -118,7 +120,8 @@ def _objects(admin):
         "changing/templates/": _first(StandardChangeTemplate),
         "operating/security/service-accounts/": _first(User, is_service_account=True),
         "operating/security/tokens/": _first(ApiToken, user=admin),
-        "notifications/": _first(Notification, user=admin) or Notification.objects.create(user=admin, kind="transition", title="A notification for the crawler"),
+        "notifications/": _first(Notification, user=admin)
+        or Notification.objects.create(user=admin, kind="transition", title="A notification for the crawler"),
         "operating/security/lockouts/": _first(LoginLockout),
         "operating/windows/maintenance/": _first(MaintenanceWindow),
         "operating/freezes/": _first(FreezeWindow),
@@ -157,7 +160,9 @@ def _seed():
     admin = seed_portal()
     SavedFilter.objects.create(user=admin, name="P1 only", querystring="queue=open&priority=1")
     LoginLockout.objects.create(**_lockout_fields())
-    RecomputeJob.objects.create(calendar=BusinessCalendar.objects.order_by("pk").first(), started_by=admin, total=10, done=4)
+    RecomputeJob.objects.create(
+        calendar=BusinessCalendar.objects.order_by("pk").first(), started_by=admin, total=10, done=4
+    )
     _, secret = operations_services.feed_token_create(actor=admin)
     return admin, secret
 
@@ -167,8 +172,14 @@ def _lockout_fields():
     from mof.models_access import LoginLockout
 
     fields = {f.name for f in LoginLockout._meta.concrete_fields}
-    values = {"kind": "username", "key": "someone", "username": "someone", "address": "192.0.2.7", "failures": 9,
-              "locked_until": timezone.now() + dt.timedelta(hours=1)}
+    values = {
+        "kind": "username",
+        "key": "someone",
+        "username": "someone",
+        "address": "192.0.2.7",
+        "failures": 9,
+        "locked_until": timezone.now() + dt.timedelta(hours=1),
+    }
     return {k: v for k, v in values.items() if k in fields}
 
 
@@ -178,7 +189,14 @@ def _readers(admin):
 
     readers = [("anonymous", None), ("employee", UserFactory(username="crawl-employee"))]
     for cluster in RoleCluster.values:
-        readers.append((cluster, User.objects.filter(role_assignments__role=cluster, is_manager=False, is_service_account=False).order_by("pk").first()))
+        readers.append(
+            (
+                cluster,
+                User.objects.filter(role_assignments__role=cluster, is_manager=False, is_service_account=False)
+                .order_by("pk")
+                .first(),
+            )
+        )
     readers += [("manager", User.objects.get(username="manager")), ("admin", admin)]
     return readers
 
@@ -193,7 +211,9 @@ def _fill(name, path, objects, secret):
         converter, param = match.group(1) or "str", match.group(2)
         head = path[: match.start()]
         if param == "pk":
-            prefix = max((p for p in objects if head.startswith(p) and head[len(p):].count("/") == 0), key=len, default=None)
+            prefix = max(
+                (p for p in objects if head.startswith(p) and head[len(p) :].count("/") == 0), key=len, default=None
+            )
             if prefix is None or objects[prefix] is None:
                 return None, f"no object for {head}<pk>"
             value = objects[prefix].pk
@@ -219,6 +239,7 @@ def _fill(name, path, objects, secret):
 
 
 # --- the parameters of a page -------------------------------------------------------------------
+
 
 class _Fields(HTMLParser):
     """The parameters a page offers: its GET forms' fields (with their values and options) and
@@ -289,7 +310,9 @@ def _plausible_for_filter(f) -> list[str]:
     return ["mail"]
 
 
-READS = re.compile(r"""(?:request\.)?GET\.get(?:list)?\(\s*["'](\w+)["']|GET\[\s*["'](\w+)["']\]|["'](\w+)["']\s+in\s+request\.GET""")
+READS = re.compile(
+    r"""(?:request\.)?GET\.get(?:list)?\(\s*["'](\w+)["']|GET\[\s*["'](\w+)["']\]|["'](\w+)["']\s+in\s+request\.GET"""
+)
 
 
 @functools.cache
@@ -312,7 +335,7 @@ def _read_names(view) -> frozenset[str]:
         names.update(n for groups in READS.findall(source) for n in groups if n)
         code = getattr(func, "__code__", None)
         space = getattr(func, "__globals__", {})
-        for called in (code.co_names if code else ()):
+        for called in code.co_names if code else ():
             target = space.get(called)
             if isinstance(target, types.FunctionType) and target.__module__.split(".")[0] in PROJECT_APPS:
                 visit(target, depth + 1)
@@ -347,6 +370,7 @@ def _parameters(view, url, response) -> tuple[dict[str, list[str]], set[str]]:
 
 
 # --- the crawl ------------------------------------------------------------------------------------
+
 
 def _get(client, url, params, failures, label):
     try:
@@ -392,7 +416,9 @@ def test_no_page_answers_5xx_to_any_reader_with_any_parameter(client):
             unfillable[name] = why
         else:
             routes.append((name, url, view))
-    assert not unfillable, "routes neither crawled nor in NOT_CRAWLED:\n" + "\n".join(f"{n}: {w}" for n, w in sorted(unfillable.items()))
+    assert not unfillable, "routes neither crawled nor in NOT_CRAWLED:\n" + "\n".join(
+        f"{n}: {w}" for n, w in sorted(unfillable.items())
+    )
     failures, requests, fuzzed, reached, fully_fuzzed = [], 0, set(), set(), set()
     for label, user in _readers(admin):
         client.logout()
@@ -414,8 +440,12 @@ def test_no_page_answers_5xx_to_any_reader_with_any_parameter(client):
             params, discovered = _parameters(view, url, plain)
             requests += _crawl_page(client, label, url, params, discovered, full, failures)
             fuzzed.add(name)
-    print(f"crawled {len(routes)} routes ({len(fuzzed)} with parameters), {requests} requests in {time.monotonic() - started:.0f} s")
+    print(
+        f"crawled {len(routes)} routes ({len(fuzzed)} with parameters), {requests} requests in {time.monotonic() - started:.0f} s"
+    )
     assert not failures, f"{len(failures)} requests answered 5xx:\n" + "\n".join(failures)
     unreached = sorted(name for name, _url, _view in routes if name not in reached)
-    assert not unreached, f"routes that answered 404 to every reader (fill them with an object someone sees): {unreached}"
+    assert not unreached, (
+        f"routes that answered 404 to every reader (fill them with an object someone sees): {unreached}"
+    )
     assert len(fuzzed) > 60  # the crawl reached the pages rather than being sent away from them

@@ -1,4 +1,5 @@
 """Pages render for the right people, and only for them."""
+
 import pytest
 from django.urls import reverse
 
@@ -14,7 +15,19 @@ def login(client, user):
 
 
 @pytest.mark.parametrize(
-    "url_name", ["home", "changing", "operating", "supporting", "optimizing", "reviews", "ci_list", "ci_class_list", "service_list", "risk_matrix"]
+    "url_name",
+    [
+        "home",
+        "changing",
+        "operating",
+        "supporting",
+        "optimizing",
+        "reviews",
+        "ci_list",
+        "ci_class_list",
+        "service_list",
+        "risk_matrix",
+    ],
 )
 def test_pages_require_login(client, url_name):
     response = client.get(reverse(url_name))
@@ -42,7 +55,19 @@ def test_logout_is_a_post_with_csrf(client, infra_user):
 
 
 @pytest.mark.parametrize(
-    "url_name", ["home", "changing", "operating", "supporting", "optimizing", "reviews", "ci_list", "ci_class_list", "service_list", "risk_matrix"]
+    "url_name",
+    [
+        "home",
+        "changing",
+        "operating",
+        "supporting",
+        "optimizing",
+        "reviews",
+        "ci_list",
+        "ci_class_list",
+        "service_list",
+        "risk_matrix",
+    ],
 )
 @pytest.mark.parametrize("who", ["admin_user", "manager", "infra_user", "support_user", "partner_user", "employee"])
 def test_pages_render_for_everyone_signed_in(client, request, url_name, who):
@@ -57,7 +82,9 @@ def test_pages_render_for_everyone_signed_in(client, request, url_name, who):
 def test_home_counts_are_real(client, infra_user, manager):
     CIFactory.create_batch(3)
     CIFactory.create_batch(2, status="in_service")
-    ReviewDecisionRecord.objects.create(kind="sla", model_label="slas.sla", object_id="1", decision="approved", decided_by=manager)
+    ReviewDecisionRecord.objects.create(
+        kind="sla", model_label="slas.sla", object_id="1", decision="approved", decided_by=manager
+    )
     login(client, infra_user)
     content = client.get(reverse("home")).content.decode()
     assert "<svg" in content
@@ -81,7 +108,9 @@ def test_home_counts_only_what_the_reader_may_see(client, partner_user):
 def test_quadrant_pages_list_their_smfs_and_links(client, infra_user):
     login(client, infra_user)
     changing = client.get(reverse("changing")).content.decode()
-    assert "Configuration management" in changing and "Change management" in changing and "Release management" in changing
+    assert (
+        "Configuration management" in changing and "Change management" in changing and "Release management" in changing
+    )
     assert reverse("ci_list") in changing and reverse("ci_class_list") in changing
     assert "Release Readiness Review" in changing
     operating = client.get(reverse("operating")).content.decode()
@@ -92,7 +121,14 @@ def test_quadrant_pages_list_their_smfs_and_links(client, infra_user):
     assert reverse("risk_matrix") in optimizing and "Capacity management" in optimizing
     assert "Release Approved Review" in optimizing
     reviews = client.get(reverse("reviews")).content.decode()
-    for text in ("Release Approved Review", "Release Readiness Review", "Operations Review", "SLA Review", "assessed to approved", "draft to active"):
+    for text in (
+        "Release Approved Review",
+        "Release Readiness Review",
+        "Operations Review",
+        "SLA Review",
+        "assessed to approved",
+        "draft to active",
+    ):
         assert text in reviews
     for page in (changing, operating, supporting, optimizing, reviews):
         assert "coming soon" not in page.lower()
@@ -171,7 +207,12 @@ def test_ci_class_list_counts(client, infra_user):
 def test_history_lists_field_changes(client, infra_user):
     from mof import services
 
-    ci = services.ci_create(actor=infra_user, name="sw-01", ci_class=__import__("tests.factories", fromlist=["ci_class"]).ci_class(), environment="production")
+    ci = services.ci_create(
+        actor=infra_user,
+        name="sw-01",
+        ci_class=__import__("tests.factories", fromlist=["ci_class"]).ci_class(),
+        environment="production",
+    )
     services.ci_update(actor=infra_user, ci=ci, description="core switch")
     assert AuditEntry.objects.filter(object_id=str(ci.pk)).count() >= 2
     login(client, infra_user)
@@ -184,7 +225,9 @@ def test_history_names_services_added(client, infra_user):
     from tests.factories import ci_class
 
     mail = ServiceFactory(name="Exchange mail")
-    ci = services.ci_create(actor=infra_user, services=[mail], name="hub-01", ci_class=ci_class(), environment="production")
+    ci = services.ci_create(
+        actor=infra_user, services=[mail], name="hub-01", ci_class=ci_class(), environment="production"
+    )
     login(client, infra_user)
     content = client.get(reverse("ci_detail", args=[ci.pk])).content.decode()
     assert "added Exchange mail" in content

@@ -1,6 +1,7 @@
 """The tab and status filters of the list pages refuse a value they do not know: the page
 shows why, naming the allowed values, with HTTP 400, and its CSV export is refused the same
 way, never a CSV of everything. Known values and the "any"/"all" choice keep working."""
+
 import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse

@@ -3,6 +3,7 @@
 The portal keeps them on each write they depend on; this is for after a bulk load that
 bypassed the services (a COPY, a restore) or to repair them. One transaction: the calendar
 keeps reading the previous marks until it commits."""
+
 from __future__ import annotations
 
 import time
@@ -22,4 +23,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  {done:,} of {total:,} scheduled changes ({time.perf_counter() - began:.1f}s)")
 
         looked_at, changed = refresh_all_marks(progress=progress)
-        self.stdout.write(self.style.SUCCESS(f"Conflict marks refreshed: {looked_at:,} scheduled changes looked at, {changed:,} changes corrected, in {time.perf_counter() - began:.1f}s."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Conflict marks refreshed: {looked_at:,} scheduled changes looked at, {changed:,} changes corrected, in {time.perf_counter() - began:.1f}s."
+            )
+        )

@@ -1,6 +1,7 @@
 """`manage.py poll_mailbox [--url URL] [--batch N] [--loop SECONDS]`: read the service desk's
 mailbox over IMAP now (what the beat task incidents.poll_mailbox does every minute), once or
 every SECONDS until stopped. Each message is processed once, however often it runs."""
+
 import time
 
 from django.conf import settings
@@ -14,7 +15,9 @@ class Command(BaseCommand):
     help = "Read the service desk's mailbox (MOF_MAILBOX_IMAP_URL) and process its new mail."
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="", help="imaps://user:password@host:993/INBOX (default: MOF_MAILBOX_IMAP_URL).")
+        parser.add_argument(
+            "--url", default="", help="imaps://user:password@host:993/INBOX (default: MOF_MAILBOX_IMAP_URL)."
+        )
         parser.add_argument("--batch", type=int, default=0, help="Most messages per poll (default: MOF_MAILBOX_BATCH).")
         parser.add_argument("--loop", type=float, default=0, help="Poll again every this many seconds until stopped.")
 

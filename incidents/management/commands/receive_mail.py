@@ -1,6 +1,7 @@
 """`manage.py receive_mail [--host 127.0.0.1] [--port 2525] [--lmtp] [--recipient ADDR ...]`:
 an SMTP (or LMTP) server taking the service desk's mail, each message through the same rules
 as the IMAP poller. Runs until stopped (SIGTERM, Ctrl-C)."""
+
 import signal
 import threading
 
@@ -13,10 +14,19 @@ class Command(BaseCommand):
     help = "Receive the service desk's mail over SMTP or LMTP (aiosmtpd) until stopped."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)."
+        )
         parser.add_argument("--port", type=int, default=2525, help="Port to listen on (default 2525).")
-        parser.add_argument("--lmtp", action="store_true", help="Speak LMTP instead of SMTP (a mail server delivering to the portal).")
-        parser.add_argument("--recipient", action="append", default=[], help="Take mail only for this address (repeatable; default: any).")
+        parser.add_argument(
+            "--lmtp", action="store_true", help="Speak LMTP instead of SMTP (a mail server delivering to the portal)."
+        )
+        parser.add_argument(
+            "--recipient",
+            action="append",
+            default=[],
+            help="Take mail only for this address (repeatable; default: any).",
+        )
 
     def handle(self, *args, host, port, lmtp, recipient, **options):
         if not 0 < port < 65536:

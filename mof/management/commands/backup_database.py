@@ -16,6 +16,7 @@ the manifest describes exactly the trail in the archive. The runtime role can ru
 reads every table); so can the owner. Connect to PostgreSQL itself, not through a pooler
 in statement mode (the exported snapshot lives in this command's transaction).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,15 @@ class Command(BaseCommand):
     help = "Write a consistent pg_dump archive of the database and its audit-trail manifest (FILE.manifest.json)."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="the archive to write (pg_dump custom format); FILE.manifest.json is written beside it")
+        parser.add_argument(
+            "file", help="the archive to write (pg_dump custom format); FILE.manifest.json is written beside it"
+        )
         parser.add_argument("--force", action="store_true", help="overwrite an existing archive")
-        parser.add_argument("--to-storage", action="store_true",
-                            help='FILE is a name in the portal\'s storage (STORAGES["default"]: a folder or an S3-compatible bucket)')
+        parser.add_argument(
+            "--to-storage",
+            action="store_true",
+            help='FILE is a name in the portal\'s storage (STORAGES["default"]: a folder or an S3-compatible bucket)',
+        )
         parser.add_argument("--database", default="default")
 
     def handle(self, *args, file, force, database, to_storage=False, **options):
@@ -71,7 +77,9 @@ class Command(BaseCommand):
                     raise CommandError(f"the storage saved {target} as {saved}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        self.stdout.write(self.style.SUCCESS(f"Stored {name} and {manifest_name} in the storage ({type(storage).__name__})."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Stored {name} and {manifest_name} in the storage ({type(storage).__name__}).")
+        )
 
     def _backup(self, dump: Path, *, force: bool, database: str) -> None:
         manifest_file = backup.manifest_path(dump)
@@ -114,14 +122,18 @@ class Command(BaseCommand):
                 if returncode:
                     raise CommandError("pg_dump failed:\n" + "\n".join(errors[-20:]))
             partial.replace(dump)
-            manifest = backup.build_manifest(database=name, server_version=version, trail=trail, migrations=migrations, dump=dump)
+            manifest = backup.build_manifest(
+                database=name, server_version=version, trail=trail, migrations=migrations, dump=dump
+            )
             manifest_file.write_text(json.dumps(manifest, indent=1) + "\n")
         finally:
             partial.unlink(missing_ok=True)
-        self.stdout.write(self.style.SUCCESS(
-            f"Backed up {name} ({tables} tables, {manifest['dump_bytes']:,} bytes) to {dump}; "
-            f"audit trail: {trail['count']:,} entries up to id {trail['max_id']}, manifest {manifest_file.name}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Backed up {name} ({tables} tables, {manifest['dump_bytes']:,} bytes) to {dump}; "
+                f"audit trail: {trail['count']:,} entries up to id {trail['max_id']}, manifest {manifest_file.name}"
+            )
+        )
 
     def _progress(self, stream, tables, errors):
         """pg_dump --verbose names each table as it dumps its rows: one line that counts them."""

@@ -1,6 +1,7 @@
 """Check the role the portal connects as (DATABASE_URL) on PostgreSQL: no superuser, owns
 nothing, may add to the audit trail and the SLA event log but not change or empty them.
 Exits 1 naming each problem. Run with the runtime role's DATABASE_URL (CI does, after migrating)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from mof.dbroles import runtime_role_problems

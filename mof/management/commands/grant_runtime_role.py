@@ -4,6 +4,7 @@ Run as the role that owns the schema (the one `manage.py migrate` uses). `migrat
 the same by itself when MOF_DB_RUNTIME_ROLE is set; this is for doing it by hand, e.g.
 after creating the role. Idempotent. See mof.dbroles for what is granted.
 """
+
 from django.core.management.base import BaseCommand, CommandError
 
 from mof.dbroles import RoleError, grant_runtime_role
@@ -21,7 +22,9 @@ class Command(BaseCommand):
             counts = grant_runtime_role(role, using=database)
         except RoleError as e:
             raise CommandError(str(e)) from e
-        self.stdout.write(self.style.SUCCESS(
-            f"Granted {role}: {counts['tables']} tables, {counts['logs']} append-only logs (read and add only), "
-            f"{counts['sequences']} sequences, {counts['functions']} functions."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Granted {role}: {counts['tables']} tables, {counts['logs']} append-only logs (read and add only), "
+                f"{counts['sequences']} sequences, {counts['functions']} functions."
+            )
+        )

@@ -1,6 +1,7 @@
 """`manage.py readiness [check ...]`: the checks of /readyz from the command line, e.g. as the
 health check of a container that serves no HTTP (worker: `readiness database redis`). Prints
 the same JSON as /readyz; exits 1 when a check fails."""
+
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,6 +21,13 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown checks: {', '.join(unknown)}. Known: {', '.join(health.CHECKS)}.")
         results = health.readiness(checks or health.CHECKS)
         ready = all(results.values())
-        self.stdout.write(json.dumps({"status": "ready" if ready else "not ready", "checks": {n: "ok" if ok else "failed" for n, ok in results.items()}}))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "status": "ready" if ready else "not ready",
+                    "checks": {n: "ok" if ok else "failed" for n, ok in results.items()},
+                }
+            )
+        )
         if not ready:
             raise SystemExit(1)

@@ -15,6 +15,7 @@ in a hurry; drop and create the database instead. Before loading, the archive is
 against its manifest (size, SHA-256, signature); after loading, the restored audit trail
 must hold exactly the manifest's entries, and the migrations are compared with this code's.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -35,17 +36,25 @@ from mof.management.commands.verify_audit_trail import verify
 
 
 class Command(BaseCommand):
-    help = "Restore a backup_database archive into an empty database, grant the runtime role and verify the audit trail."
+    help = (
+        "Restore a backup_database archive into an empty database, grant the runtime role and verify the audit trail."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the archive written by backup_database")
-        parser.add_argument("--runtime-role", default=None, help="role to grant afterwards (default: MOF_DB_RUNTIME_ROLE)")
         parser.add_argument(
-            "--without-manifest", action="store_true",
+            "--runtime-role", default=None, help="role to grant afterwards (default: MOF_DB_RUNTIME_ROLE)"
+        )
+        parser.add_argument(
+            "--without-manifest",
+            action="store_true",
             help="restore an archive whose manifest is lost (nothing to verify the audit trail against)",
         )
-        parser.add_argument("--from-storage", action="store_true",
-                            help='FILE is a name in the portal\'s storage (backup_database --to-storage)')
+        parser.add_argument(
+            "--from-storage",
+            action="store_true",
+            help="FILE is a name in the portal's storage (backup_database --to-storage)",
+        )
         parser.add_argument("--database", default="default")
 
     def handle(self, *args, file, runtime_role, without_manifest, database, from_storage=False, **options):
@@ -82,7 +91,16 @@ class Command(BaseCommand):
         name = connection.settings_dict["NAME"]
         connection.close()  # pg_restore works on its own connection; ours sees the new schema afterwards
         process = subprocess.Popen(
-            [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", "--verbose", f"--dbname={name}", str(dump)],
+            [
+                pg_restore,
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                "--verbose",
+                f"--dbname={name}",
+                str(dump),
+            ],
             env=backup.libpq_environment(database),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -98,7 +116,9 @@ class Command(BaseCommand):
                 counts = grant_runtime_role(role, using=database)
             except RoleError as e:
                 raise CommandError(f"restored, but the runtime role was not granted: {e}") from e
-            self.stdout.write(f"Granted runtime role {role}: {counts['tables']} tables, {counts['logs']} append-only logs.")
+            self.stdout.write(
+                f"Granted runtime role {role}: {counts['tables']} tables, {counts['logs']} append-only logs."
+            )
         self._report_migrations(database, manifest)
 
         problems, summary = verify(database, manifest["audit_trail"] if manifest else None, exact=True)
@@ -106,25 +126,36 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if problems:
             raise CommandError("restored, but the audit trail does not match the backup:\n  " + "\n  ".join(problems))
-        self.stdout.write(self.style.SUCCESS(
-            f"Restored {dump.name} into {name}" + ("; the audit trail matches the backup." if manifest else " (no manifest: the trail is unverified).")
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Restored {dump.name} into {name}"
+                + ("; the audit trail matches the backup." if manifest else " (no manifest: the trail is unverified).")
+            )
+        )
 
     def _checked_manifest(self, dump: Path) -> dict:
         path = backup.manifest_path(dump)
         if not path.is_file():
-            raise backup.BackupError(f"no manifest beside the archive ({path.name}); --without-manifest restores without verifying the trail")
+            raise backup.BackupError(
+                f"no manifest beside the archive ({path.name}); --without-manifest restores without verifying the trail"
+            )
         manifest = backup.load_manifest(path)
         if dump.stat().st_size != manifest["dump_bytes"] or backup.file_sha256(dump) != manifest["dump_sha256"]:
-            raise backup.BackupError(f"{dump.name} is not the archive its manifest describes (size or SHA-256 differ): truncated or altered")
+            raise backup.BackupError(
+                f"{dump.name} is not the archive its manifest describes (size or SHA-256 differ): truncated or altered"
+            )
         return manifest
 
     def _check_target(self, database: str, role: str) -> None:
         with connections[database].cursor() as cursor:
-            cursor.execute("SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user")
+            cursor.execute(
+                "SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
             user, name, superuser = cursor.fetchone()
             if role and user == role:
-                raise backup.BackupError(f"connected as the runtime role {role}: restore as the role that owns the schema (the one migrate uses)")
+                raise backup.BackupError(
+                    f"connected as the runtime role {role}: restore as the role that owns the schema (the one migrate uses)"
+                )
             cursor.execute(
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
@@ -138,9 +169,11 @@ class Command(BaseCommand):
                 "with nothing run against it first (no migrate)"
             )
         if superuser:
-            self.stderr.write(self.style.WARNING(
-                f"connected as the superuser {user}: the restored objects will be owned by it; in production restore as the owner role"
-            ))
+            self.stderr.write(
+                self.style.WARNING(
+                    f"connected as the superuser {user}: the restored objects will be owned by it; in production restore as the owner role"
+                )
+            )
 
     def _progress(self, stream) -> list[str]:
         lines, done, tty = [], 0, sys.stdout.isatty()
@@ -163,11 +196,15 @@ class Command(BaseCommand):
         unknown = sorted(applied - known)
         pending = sorted(known - applied)
         if unknown:
-            self.stderr.write(self.style.WARNING(
-                f"the backup has {len(unknown)} migration(s) this code does not know (e.g. {unknown[0]}): "
-                "it was taken by a newer version; run that version (or newer) against it"
-            ))
+            self.stderr.write(
+                self.style.WARNING(
+                    f"the backup has {len(unknown)} migration(s) this code does not know (e.g. {unknown[0]}): "
+                    "it was taken by a newer version; run that version (or newer) against it"
+                )
+            )
         if pending:
-            self.stdout.write(f"{len(pending)} migration(s) of this code are not applied yet: run manage.py migrate (as the owner).")
+            self.stdout.write(
+                f"{len(pending)} migration(s) of this code are not applied yet: run manage.py migrate (as the owner)."
+            )
         else:
             self.stdout.write("Migrations: the backup's match this code's.")

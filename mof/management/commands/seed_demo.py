@@ -4,6 +4,7 @@ Idempotent: a second run finds everything in place and writes nothing (no new au
 rows). Runs only with DEBUG on, because every demo login shares one known password
 (settings.MOF_DEMO_PASSWORD).
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -45,90 +46,283 @@ SAN = "Storage (SAN)"
 
 # name, owner, criticality, hours of service, description
 SERVICES = [
-    (MAIL, "operations", Criticality.CRITICAL, "24x7",
-     "Internal and Internet e-mail for every employee (Exchange Server 2007)."),
-    (AD, "infra", Criticality.CRITICAL, "24x7",
-     "Accounts, groups and the global catalog Exchange resolves recipients in."),
-    (OWA, "operations", Criticality.HIGH, "24x7",
-     "Mailbox access from a browser, inside and outside the company."),
-    (MOBILE, "operations", Criticality.MEDIUM, "Mon-Fri 07:00-20:00",
-     "Exchange ActiveSync for phones and tablets."),
-    (SAN, "infra", Criticality.HIGH, "24x7",
-     "Shared storage for the mailbox databases, their logs and the virtual machines."),
+    (
+        MAIL,
+        "operations",
+        Criticality.CRITICAL,
+        "24x7",
+        "Internal and Internet e-mail for every employee (Exchange Server 2007).",
+    ),
+    (
+        AD,
+        "infra",
+        Criticality.CRITICAL,
+        "24x7",
+        "Accounts, groups and the global catalog Exchange resolves recipients in.",
+    ),
+    (OWA, "operations", Criticality.HIGH, "24x7", "Mailbox access from a browser, inside and outside the company."),
+    (MOBILE, "operations", Criticality.MEDIUM, "Mon-Fri 07:00-20:00", "Exchange ActiveSync for phones and tablets."),
+    (
+        SAN,
+        "infra",
+        Criticality.HIGH,
+        "24x7",
+        "Shared storage for the mailbox databases, their logs and the virtual machines.",
+    ),
 ]
 
 IN, PLANNED, RETIRED = CIStatus.IN_SERVICE, CIStatus.PLANNED, CIStatus.RETIRED
 
 # name, class slug, owner, status, services, attributes, description
 CIS = [
-    ("edge-rtr-01", "network-device", "infra", IN, [MAIL, OWA, MOBILE],
-     {"vendor": "Cisco", "model": "ASR 1001", "firmware": "15.2(4)S", "site": "London"}, "Internet edge router, ISP A."),
-    ("edge-rtr-02", "network-device", "infra", IN, [MAIL, OWA, MOBILE],
-     {"vendor": "Cisco", "model": "ASR 1001", "firmware": "15.2(4)S", "site": "London"}, "Internet edge router, ISP B."),
-    ("core-rtr-01", "network-device", "infra", IN, [],
-     {"vendor": "Cisco", "model": "Catalyst 6509", "firmware": "12.2(33)SXI", "site": "London"},
-     "Core router: every server VLAN routes through it."),
-    ("fw-perimeter-01", "firewall", "security", IN, [],
-     {"vendor": "Check Point", "model": "UTM-1 570", "rulebase": "perimeter-2026.11"},
-     "Perimeter firewall between the Internet edge and the DMZ/core."),
-    ("fw-internal-01", "firewall", "security", IN, [],
-     {"vendor": "Check Point", "model": "UTM-1 570", "rulebase": "internal-2026.11"},
-     "Internal firewall in front of the server VLANs (SMTP 25, MAPI/RPC, LDAP)."),
-    ("EX-HUB-01", "server", "operations", IN, [MAIL],
-     {"exchange_role": "Hub Transport", "version": "Exchange 2007 SP3", "os": "Windows Server 2008 R2"},
-     "Hub Transport: routes all mail inside the organisation and to the Internet."),
-    ("EX-HUB-02", "server", "operations", IN, [MAIL],
-     {"exchange_role": "Hub Transport", "version": "Exchange 2007 SP3", "os": "Windows Server 2008 R2"},
-     "Hub Transport, second server of the site."),
-    ("EX-MBX-01", "mailbox-server", "operations", IN, [MAIL, OWA, MOBILE],
-     {"exchange_role": "Mailbox", "version": "Exchange 2007 SP3", "cluster": "CCR-A", "storage_groups": 20},
-     "Mailbox server (CCR active node)."),
-    ("EX-MBX-02", "mailbox-server", "operations", IN, [MAIL, OWA, MOBILE],
-     {"exchange_role": "Mailbox", "version": "Exchange 2007 SP3", "cluster": "CCR-A", "storage_groups": 20},
-     "Mailbox server (CCR passive node)."),
-    ("EX-MBX-03", "mailbox-server", "operations", PLANNED, [MAIL],
-     {"exchange_role": "Mailbox", "version": "Exchange 2007 SP3", "cluster": "CCR-B"},
-     "Planned: consolidation of mailbox servers (MSF project), awaiting release."),
-    ("EX-CAS-01", "server", "operations", IN, [OWA, MOBILE],
-     {"exchange_role": "Client Access", "version": "Exchange 2007 SP3"}, "Client Access server (OWA, ActiveSync, Autodiscover)."),
-    ("EX-CAS-02", "server", "operations", IN, [OWA, MOBILE],
-     {"exchange_role": "Client Access", "version": "Exchange 2007 SP3"}, "Client Access server, second of the array."),
-    ("Outlook Web Access", "application", "operations", IN, [OWA],
-     {"url": "https://mail.contoso.example/owa"}, "OWA virtual directory on the Client Access servers."),
-    ("Exchange ActiveSync", "application", "operations", IN, [MOBILE],
-     {"url": "https://mail.contoso.example/Microsoft-Server-ActiveSync"}, "ActiveSync virtual directory."),
-    ("DC-01", "directory-service", "infra", IN, [AD, MAIL],
-     {"roles": ["domain controller", "global catalog", "DNS"], "os": "Windows Server 2008 R2", "fsmo": ["PDC", "RID"]},
-     "Domain controller and global catalog, London."),
-    ("DC-02", "directory-service", "infra", IN, [AD, MAIL],
-     {"roles": ["domain controller", "global catalog", "DNS"], "os": "Windows Server 2008 R2"},
-     "Domain controller and global catalog, London."),
-    ("DNS-01", "server", "infra", IN, [AD, MAIL, OWA, MOBILE],
-     {"role": "external DNS", "zones": ["contoso.example"]}, "External DNS: MX and mail.contoso.example records."),
-    ("SAN-01", "storage", "infra", IN, [SAN],
-     {"vendor": "EMC", "model": "CLARiiON CX4-240", "raw_tb": 40}, "Storage array for Exchange and the virtual machines."),
-    ("SAN-01-LUN-MBXDB", "storage", "infra", IN, [SAN, MAIL],
-     {"lun": 10, "size_gb": 2048, "raid": "RAID 10"}, "LUN holding the mailbox databases."),
-    ("SAN-01-LUN-LOGS", "storage", "infra", IN, [SAN, MAIL],
-     {"lun": 11, "size_gb": 512, "raid": "RAID 1"}, "LUN holding the transaction logs."),
-    ("SAN-01-LUN-VM", "storage", "infra", IN, [SAN],
-     {"lun": 20, "size_gb": 4096, "raid": "RAID 5"}, "LUN holding the virtual machine datastore."),
-    ("BACKUP-01", "server", "operations", IN, [MAIL],
-     {"software": "Data Protection Manager 2007", "schedule": "nightly 01:00"}, "Backup server for the mailbox databases."),
-    ("VMHOST-01", "server", "infra", IN, [],
-     {"hypervisor": "Hyper-V", "os": "Windows Server 2008 R2", "ram_gb": 128}, "Virtualisation host."),
-    ("VM-EDGE-01", "virtual-machine", "operations", IN, [MAIL],
-     {"exchange_role": "Edge Transport", "version": "Exchange 2007 SP3", "network": "DMZ"},
-     "Edge Transport in the DMZ: anti-spam, Internet SMTP."),
-    ("VM-MONITOR-01", "virtual-machine", "operations", PLANNED, [],
-     {"software": "System Center Operations Manager 2007 R2"}, "Planned: monitoring server (Service Monitoring and Control)."),
-    ("EX2003-BE-01", "mailbox-server", "operations", RETIRED, [],
-     {"version": "Exchange Server 2003 SP2"}, "Former Exchange 2003 back-end server, migrated to Exchange 2007."),
+    (
+        "edge-rtr-01",
+        "network-device",
+        "infra",
+        IN,
+        [MAIL, OWA, MOBILE],
+        {"vendor": "Cisco", "model": "ASR 1001", "firmware": "15.2(4)S", "site": "London"},
+        "Internet edge router, ISP A.",
+    ),
+    (
+        "edge-rtr-02",
+        "network-device",
+        "infra",
+        IN,
+        [MAIL, OWA, MOBILE],
+        {"vendor": "Cisco", "model": "ASR 1001", "firmware": "15.2(4)S", "site": "London"},
+        "Internet edge router, ISP B.",
+    ),
+    (
+        "core-rtr-01",
+        "network-device",
+        "infra",
+        IN,
+        [],
+        {"vendor": "Cisco", "model": "Catalyst 6509", "firmware": "12.2(33)SXI", "site": "London"},
+        "Core router: every server VLAN routes through it.",
+    ),
+    (
+        "fw-perimeter-01",
+        "firewall",
+        "security",
+        IN,
+        [],
+        {"vendor": "Check Point", "model": "UTM-1 570", "rulebase": "perimeter-2026.11"},
+        "Perimeter firewall between the Internet edge and the DMZ/core.",
+    ),
+    (
+        "fw-internal-01",
+        "firewall",
+        "security",
+        IN,
+        [],
+        {"vendor": "Check Point", "model": "UTM-1 570", "rulebase": "internal-2026.11"},
+        "Internal firewall in front of the server VLANs (SMTP 25, MAPI/RPC, LDAP).",
+    ),
+    (
+        "EX-HUB-01",
+        "server",
+        "operations",
+        IN,
+        [MAIL],
+        {"exchange_role": "Hub Transport", "version": "Exchange 2007 SP3", "os": "Windows Server 2008 R2"},
+        "Hub Transport: routes all mail inside the organisation and to the Internet.",
+    ),
+    (
+        "EX-HUB-02",
+        "server",
+        "operations",
+        IN,
+        [MAIL],
+        {"exchange_role": "Hub Transport", "version": "Exchange 2007 SP3", "os": "Windows Server 2008 R2"},
+        "Hub Transport, second server of the site.",
+    ),
+    (
+        "EX-MBX-01",
+        "mailbox-server",
+        "operations",
+        IN,
+        [MAIL, OWA, MOBILE],
+        {"exchange_role": "Mailbox", "version": "Exchange 2007 SP3", "cluster": "CCR-A", "storage_groups": 20},
+        "Mailbox server (CCR active node).",
+    ),
+    (
+        "EX-MBX-02",
+        "mailbox-server",
+        "operations",
+        IN,
+        [MAIL, OWA, MOBILE],
+        {"exchange_role": "Mailbox", "version": "Exchange 2007 SP3", "cluster": "CCR-A", "storage_groups": 20},
+        "Mailbox server (CCR passive node).",
+    ),
+    (
+        "EX-MBX-03",
+        "mailbox-server",
+        "operations",
+        PLANNED,
+        [MAIL],
+        {"exchange_role": "Mailbox", "version": "Exchange 2007 SP3", "cluster": "CCR-B"},
+        "Planned: consolidation of mailbox servers (MSF project), awaiting release.",
+    ),
+    (
+        "EX-CAS-01",
+        "server",
+        "operations",
+        IN,
+        [OWA, MOBILE],
+        {"exchange_role": "Client Access", "version": "Exchange 2007 SP3"},
+        "Client Access server (OWA, ActiveSync, Autodiscover).",
+    ),
+    (
+        "EX-CAS-02",
+        "server",
+        "operations",
+        IN,
+        [OWA, MOBILE],
+        {"exchange_role": "Client Access", "version": "Exchange 2007 SP3"},
+        "Client Access server, second of the array.",
+    ),
+    (
+        "Outlook Web Access",
+        "application",
+        "operations",
+        IN,
+        [OWA],
+        {"url": "https://mail.contoso.example/owa"},
+        "OWA virtual directory on the Client Access servers.",
+    ),
+    (
+        "Exchange ActiveSync",
+        "application",
+        "operations",
+        IN,
+        [MOBILE],
+        {"url": "https://mail.contoso.example/Microsoft-Server-ActiveSync"},
+        "ActiveSync virtual directory.",
+    ),
+    (
+        "DC-01",
+        "directory-service",
+        "infra",
+        IN,
+        [AD, MAIL],
+        {
+            "roles": ["domain controller", "global catalog", "DNS"],
+            "os": "Windows Server 2008 R2",
+            "fsmo": ["PDC", "RID"],
+        },
+        "Domain controller and global catalog, London.",
+    ),
+    (
+        "DC-02",
+        "directory-service",
+        "infra",
+        IN,
+        [AD, MAIL],
+        {"roles": ["domain controller", "global catalog", "DNS"], "os": "Windows Server 2008 R2"},
+        "Domain controller and global catalog, London.",
+    ),
+    (
+        "DNS-01",
+        "server",
+        "infra",
+        IN,
+        [AD, MAIL, OWA, MOBILE],
+        {"role": "external DNS", "zones": ["contoso.example"]},
+        "External DNS: MX and mail.contoso.example records.",
+    ),
+    (
+        "SAN-01",
+        "storage",
+        "infra",
+        IN,
+        [SAN],
+        {"vendor": "EMC", "model": "CLARiiON CX4-240", "raw_tb": 40},
+        "Storage array for Exchange and the virtual machines.",
+    ),
+    (
+        "SAN-01-LUN-MBXDB",
+        "storage",
+        "infra",
+        IN,
+        [SAN, MAIL],
+        {"lun": 10, "size_gb": 2048, "raid": "RAID 10"},
+        "LUN holding the mailbox databases.",
+    ),
+    (
+        "SAN-01-LUN-LOGS",
+        "storage",
+        "infra",
+        IN,
+        [SAN, MAIL],
+        {"lun": 11, "size_gb": 512, "raid": "RAID 1"},
+        "LUN holding the transaction logs.",
+    ),
+    (
+        "SAN-01-LUN-VM",
+        "storage",
+        "infra",
+        IN,
+        [SAN],
+        {"lun": 20, "size_gb": 4096, "raid": "RAID 5"},
+        "LUN holding the virtual machine datastore.",
+    ),
+    (
+        "BACKUP-01",
+        "server",
+        "operations",
+        IN,
+        [MAIL],
+        {"software": "Data Protection Manager 2007", "schedule": "nightly 01:00"},
+        "Backup server for the mailbox databases.",
+    ),
+    (
+        "VMHOST-01",
+        "server",
+        "infra",
+        IN,
+        [],
+        {"hypervisor": "Hyper-V", "os": "Windows Server 2008 R2", "ram_gb": 128},
+        "Virtualisation host.",
+    ),
+    (
+        "VM-EDGE-01",
+        "virtual-machine",
+        "operations",
+        IN,
+        [MAIL],
+        {"exchange_role": "Edge Transport", "version": "Exchange 2007 SP3", "network": "DMZ"},
+        "Edge Transport in the DMZ: anti-spam, Internet SMTP.",
+    ),
+    (
+        "VM-MONITOR-01",
+        "virtual-machine",
+        "operations",
+        PLANNED,
+        [],
+        {"software": "System Center Operations Manager 2007 R2"},
+        "Planned: monitoring server (Service Monitoring and Control).",
+    ),
+    (
+        "EX2003-BE-01",
+        "mailbox-server",
+        "operations",
+        RETIRED,
+        [],
+        {"version": "Exchange Server 2003 SP2"},
+        "Former Exchange 2003 back-end server, migrated to Exchange 2007.",
+    ),
 ]
 
 RETIRE_REASONS = {"EX2003-BE-01": "Mailboxes migrated to Exchange 2007; server decommissioned."}
 
-D, R, C, H = (RelationshipType.DEPENDS_ON, RelationshipType.RUNS_ON, RelationshipType.CONNECTS_TO, RelationshipType.HOSTED_BY)
+D, R, C, H = (
+    RelationshipType.DEPENDS_ON,
+    RelationshipType.RUNS_ON,
+    RelationshipType.CONNECTS_TO,
+    RelationshipType.HOSTED_BY,
+)
 
 # source, type, target: "the source <type> the target"
 RELATIONSHIPS = [
@@ -193,9 +387,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
-            raise CommandError(
-                "seed_demo runs only with DEBUG on: the demo logins share a published password."
-            )
+            raise CommandError("seed_demo runs only with DEBUG on: the demo logins share a published password.")
         self.password = settings.MOF_DEMO_PASSWORD
         self.changed = 0
         with audit.acting_as(None, via="seed"), transaction.atomic():
@@ -248,7 +440,9 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             self.changed += 1
-            return services.user_provision(actor=admin, username=username, password=self.password, roles=roles, **fields)
+            return services.user_provision(
+                actor=admin, username=username, password=self.password, roles=roles, **fields
+            )
         differing = {k: v for k, v in fields.items() if getattr(user, k) != v}
         roles_differ = set(user.roles) != set(roles)
         password = None if user.check_password(self.password) else self.password
@@ -318,8 +512,12 @@ class Command(BaseCommand):
         elif status == RETIRED:
             self.changed += 1
             perform_transition(
-                model=ConfigurationItem, pk=ci.pk, name="retire", actor=actor,
-                data={"reason": RETIRE_REASONS.get(ci.name, "Retired.")}, notify=False,
+                model=ConfigurationItem,
+                pk=ci.pk,
+                name="retire",
+                actor=actor,
+                data={"reason": RETIRE_REASONS.get(ci.name, "Retired.")},
+                notify=False,
             )
         # A CI someone moved elsewhere by hand (e.g. retired a planned one) is left alone.
 
@@ -331,7 +529,9 @@ class Command(BaseCommand):
         )
         rows = [("admin", "administrator (superuser)")]
         for username, _first, _last, role, is_manager in PEOPLE:
-            rows.append((username, "manager (chairs reviews)" if is_manager else f"{RoleCluster(role).label} role cluster"))
+            rows.append(
+                (username, "manager (chairs reviews)" if is_manager else f"{RoleCluster(role).label} role cluster")
+            )
         width = max(len(u) for u, _ in rows)
         role_width = max(len(r) for _, r in rows)
         self.stdout.write("")

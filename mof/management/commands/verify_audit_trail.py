@@ -10,6 +10,7 @@ restored from that backup must hold exactly its entries). Exits non-zero on any 
 Gaps in the ids prove nothing: an entry is written in its business write's transaction, and
 a rolled-back transaction has used its ids. Hence the comparison with a manifest.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

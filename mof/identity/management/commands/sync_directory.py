@@ -31,9 +31,11 @@ class Command(BaseCommand):
         if interactive:
             self.stdout.write("")
         r = report.as_dict()
-        self.stdout.write(self.style.SUCCESS(
-            f"{r['seen']} people in the directory: {r['imported']} imported, {r['updated']} updated, "
-            f"{r['deactivated']} deactivated ({r['flagged_assignments']} open assignments flagged to their managers)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{r['seen']} people in the directory: {r['imported']} imported, {r['updated']} updated, "
+                f"{r['deactivated']} deactivated ({r['flagged_assignments']} open assignments flagged to their managers)."
+            )
+        )
         for error in report.errors:
             self.stderr.write(error)
