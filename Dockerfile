@@ -39,8 +39,10 @@ RUN groupadd --system --gid 10001 mof \
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY --from=build --chown=root:root /src /app
-# Only var/ (mail files, beat's heartbeat, the file cache) is writable by the portal.
-RUN mkdir -p /app/var && chown mof:mof /app/var
+# Only var/ (mail files, beat's heartbeat, the file cache) and the files' volume (attachments,
+# stored backups: docker-compose.yml mounts it; a new named volume takes this ownership) are
+# writable by the portal.
+RUN mkdir -p /app/var /srv/mof-files && chown mof:mof /app/var /srv/mof-files
 USER mof
 EXPOSE 8000
 ENTRYPOINT ["/app/bin/portal"]

@@ -40,8 +40,10 @@ def test_the_portal_services_run_one_image_built_from_the_dockerfile_by_its_comm
         service = services[name]
         assert service["build"] == "."
         assert service["command"] == [name], "bin/portal <word>: the image's entrypoint"
-        # Nothing installed or collected at start, no source mounted over the image's.
-        assert "volumes" not in service
+        # Nothing installed or collected at start, no source mounted over the image's: the one
+        # volume is the files' store (attachments, stored backups) every container shares.
+        assert service["volumes"] == ["portal-files:/srv/mof-files"]
+        assert service["environment"]["MOF_STORAGE_ROOT"] == "/srv/mof-files"
         assert "pip" not in str(service["command"])
 
 
@@ -83,7 +85,7 @@ def test_env_file_is_read_for_real_and_every_variable_is_documented(services):
 
 
 def test_postgres_and_redis_keep_their_data_in_named_volumes(compose, services):
-    assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
+    assert set(compose["volumes"]) == {"postgres-data", "redis-data", "portal-files"}
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "redis-data:/data" in services["redis"]["volumes"]
 
