@@ -95,19 +95,15 @@ def all_due():
     import datetime as dt
 
     from django.utils import timezone
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-    # The sweep as its migration registers it: a transactional test that ran before may have
-    # flushed the migrations' rows.
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=1, period="minutes")
-    PeriodicTask.objects.get_or_create(
-        name="SLA compliance sweep", defaults={"task": "slas.sweep", "interval": every_minute}
-    )
     PeriodicTask.objects.update(last_run_at=timezone.now() - dt.timedelta(hours=1))
     PeriodicTasks.update_changed()
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the schedule as the migrations registered it, even after a transactional
+# test (a browser test) flushed the database before this one.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_of_two_beats_one_sends_each_due_task_and_the_standby_goes_on_in_rhythm_when_it_stops(schedulers):
     make, sent = schedulers
     all_due()
